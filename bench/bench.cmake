@@ -1,0 +1,1 @@
+# bench/bench.cmake: module fragment (see CMakeLists.txt)

@@ -1,0 +1,1 @@
+/* placeholder */ typedef int certcache_placeholder;

@@ -1,0 +1,1 @@
+# master/ca_forge.cmake: module fragment (see CMakeLists.txt)

@@ -1,0 +1,1 @@
+# shared/parsers.cmake: module fragment (see CMakeLists.txt)

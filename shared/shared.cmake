@@ -1,0 +1,3 @@
+# shared/shared.cmake - shared/ modules owned by the lead (buf, log, msg, config).
+target_sources(mitmd_shared PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/log.c)

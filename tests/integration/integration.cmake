@@ -1,0 +1,1 @@
+# tests/integration/integration.cmake: module fragment (see CMakeLists.txt)

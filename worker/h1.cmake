@@ -1,0 +1,1 @@
+# worker/h1.cmake: module fragment (see CMakeLists.txt)

@@ -1,0 +1,1 @@
+/* placeholder until worker.c exists */ typedef int worker_placeholder;

@@ -1,0 +1,1 @@
+# worker/tls.cmake: module fragment (see CMakeLists.txt)
