@@ -1,0 +1,92 @@
+/* msg.h - the wire format of master <-> worker messages on the SOCK_SEQPACKET socketpair.
+ * Types, limits and static_asserts only: encoding and decoding live in msgcodec.h. One
+ * message is one datagram; every integer is host byte order (both ends are one binary). */
+#ifndef MITMD_SHARED_MSG_H
+#define MITMD_SHARED_MSG_H
+
+#include <assert.h>
+#include <stdint.h>
+
+#define MSG_VERSION 1
+#define MSG_MAX_SIZE 32768   /* largest datagram either side sends or accepts */
+#define MSG_MAX_NAMES 64     /* names in one certificate request (= NAMESET_MAX_NAMES) */
+#define MSG_MAX_NAME_LEN 253 /* RFC 1035 §2.3.4 presentation form */
+#define MSG_MAX_ORG_LEN 64   /* X.520 ub-organization-name */
+#define MSG_MAX_REASON 256   /* human reason in an error reply */
+#define MSG_MAX_DER 16384    /* one DER certificate or key */
+
+enum msg_type {
+    MSG_HELLO = 1,      /* master -> worker, once after start: CA cert + leaf key */
+    MSG_CERT_REQ = 2,   /* worker -> master: forge (or fetch) a leaf for a name set */
+    MSG_CERT_REPLY = 3, /* master -> worker: the leaf DER, or a status and reason */
+    MSG_STATS = 4,      /* worker -> master, periodically: counters */
+    MSG_TYPE_COUNT
+};
+
+/* struct msg_hdr starts every message. `len` is the whole datagram including the header;
+ * `id` pairs a CERT_REPLY with its CERT_REQ (chosen by the worker, echoed by the master). */
+struct msg_hdr {
+    uint16_t version;
+    uint16_t type;
+    uint32_t len;
+    uint64_t id;
+};
+static_assert(sizeof(struct msg_hdr) == 16, "msg_hdr layout");
+
+/* MSG_HELLO body: fixed part, then ca_der_len bytes of CA certificate DER, then
+ * key_der_len bytes of the leaf private key (PKCS#8 DER). Workers never see the CA key. */
+struct msg_hello {
+    uint32_t worker_id;
+    uint32_t ca_der_len;
+    uint32_t key_der_len;
+    uint32_t reserved;
+};
+static_assert(sizeof(struct msg_hello) == 16, "msg_hello layout");
+
+/* MSG_CERT_REQ body: fixed part, then org_len bytes of organization (may be 0), then
+ * n_names entries of { uint8_t len; char name[len]; } with 1 <= len <= MSG_MAX_NAME_LEN. */
+struct msg_cert_req {
+    uint16_t n_names;
+    uint16_t org_len;
+};
+static_assert(sizeof(struct msg_cert_req) == 4, "msg_cert_req layout");
+
+/* MSG_CERT_REPLY body: fixed part, then reason_len bytes of reason (status != 0), then
+ * der_len bytes of leaf DER (status == 0). `not_after` is the leaf's expiry (Unix time). */
+struct msg_cert_reply {
+    int32_t status; /* 0 or -errno */
+    uint16_t reason_len;
+    uint16_t reserved;
+    uint32_t der_len;
+    uint32_t reserved2;
+    int64_t not_after;
+};
+static_assert(sizeof(struct msg_cert_reply) == 24, "msg_cert_reply layout");
+
+/* MSG_STATS body: counters since the worker started (the master keeps the latest). */
+enum msg_stat {
+    MSG_STAT_ACCEPTED = 0,   /* client connections accepted */
+    MSG_STAT_ACTIVE,         /* client connections open now (a gauge) */
+    MSG_STAT_FLOWS,          /* exchanges completed (flow records) */
+    MSG_STAT_CLIENT_ERRORS,  /* 400/408/431 answers and malformed client input */
+    MSG_STAT_UPSTREAM_ERRORS,/* 502/504 answers */
+    MSG_STAT_TIMEOUTS,       /* connections closed or answered by a timeout */
+    MSG_STAT_CACHE_HITS,     /* certcache lookups that hit */
+    MSG_STAT_CACHE_MISSES,   /* certcache lookups that missed */
+    MSG_STAT_CERT_REQS,      /* CERT_REQ messages sent */
+    MSG_STAT_FLOWS_DROPPED,  /* flow records dropped because the writer fell behind */
+    MSG_STAT_COUNT
+};
+struct msg_stats {
+    uint64_t v[MSG_STAT_COUNT];
+};
+static_assert(sizeof(struct msg_stats) == 8 * MSG_STAT_COUNT, "msg_stats layout");
+
+static_assert(sizeof(struct msg_hdr) + sizeof(struct msg_cert_req) + MSG_MAX_ORG_LEN +
+                      MSG_MAX_NAMES * (1 + MSG_MAX_NAME_LEN) <=
+                  MSG_MAX_SIZE,
+              "largest CERT_REQ fits a datagram");
+static_assert(sizeof(struct msg_hdr) + sizeof(struct msg_hello) + 2 * MSG_MAX_DER <= MSG_MAX_SIZE,
+              "largest HELLO fits a datagram");
+
+#endif
