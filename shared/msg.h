@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #define MSG_VERSION 1
-#define MSG_MAX_SIZE 32768   /* largest datagram either side sends or accepts */
+#define MSG_MAX_SIZE 65536   /* largest datagram either side sends or accepts */
 #define MSG_MAX_NAMES 64     /* names in one certificate request (= NAMESET_MAX_NAMES) */
 #define MSG_MAX_NAME_LEN 253 /* RFC 1035 §2.3.4 presentation form */
 #define MSG_MAX_ORG_LEN 64   /* X.520 ub-organization-name */
