@@ -1,0 +1,213 @@
+/* tls_conn.h - one TLS connection (either leg of an intercepted connection) over bounded
+ * in-memory ciphertext staging: the caller feeds received ciphertext in and takes
+ * ciphertext to send out; io_uring does all socket I/O. Owns the SSL, its staging, the
+ * ClientHello pause and the mapping of every BoringSSL error to -errno plus a human reason
+ * (tls_conn_classify, the only caller of SSL_get_error). Never touches a socket, never
+ * blocks; allocates only in tls_conn_init_* (and inside BoringSSL while handshaking).
+ *
+ * Typical use, client leg (server role):
+ *     tls_conn_init_server(c, ctx); loop { feed; tls_conn_handshake } until -EINPROGRESS;
+ *     read tls_conn_sni / tls_conn_alpn_offers, connect upstream, get the forged leaf,
+ *     tls_conn_set_chain + tls_conn_set_alpn_choice; loop { tls_conn_handshake; take; feed }
+ *     until 0; then tls_conn_read / tls_conn_write.
+ * Upstream leg (client role): tls_conn_init_client(...) then the same handshake loop (it
+ * never returns -EINPROGRESS); tls_conn_peer_names gives the names for the forged leaf.
+ * After every call, take the pending ciphertext (tls_conn_pending/tls_conn_take) and send
+ * it: output is bounded, and write/handshake return -EAGAIN while the staging is full. */
+#ifndef MITMD_WORKER_TLS_CONN_H
+#define MITMD_WORKER_TLS_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <openssl/base.h>
+
+#include "shared/buf.h"
+#include "worker/tls_ctx.h"
+
+/* TLS_CONN_IN_CAP is the inbound ciphertext staging: one largest TLS record (RFC 8446
+ * §5.2: 2^14 + 256 + header) fits, so one feed is enough for one record. */
+#define TLS_CONN_IN_CAP 17408
+/* TLS_CONN_OUT_CAP is the outbound ciphertext staging. tls_conn_write encrypts only while
+ * a whole record fits, so ciphertext never piles up beyond this (plus a handshake flight
+ * held inside BoringSSL until there is room). */
+#define TLS_CONN_OUT_CAP 17408
+/* TLS_CONN_NAME_MAX holds one DNS name or IP text plus NUL (= MSG_MAX_NAME_LEN + 1). */
+#define TLS_CONN_NAME_MAX 254
+/* TLS_CONN_WHY_MAX bounds the composed human reason ("tls handshake failed: ..."). */
+#define TLS_CONN_WHY_MAX 160
+
+enum tls_conn_role {
+    TLS_CONN_ROLE_NONE = 0,
+    TLS_CONN_ROLE_SERVER, /* toward the client: mitmd presents the forged chain */
+    TLS_CONN_ROLE_CLIENT, /* toward the upstream: mitmd verifies the real chain */
+};
+
+enum tls_conn_state {
+    TLS_CONN_STATE_HANDSHAKE = 0, /* handshaking, needs more input or output room */
+    TLS_CONN_STATE_PAUSED,        /* server: ClientHello read, waiting for tls_conn_set_chain */
+    TLS_CONN_STATE_OPEN,          /* handshake done: read/write */
+    TLS_CONN_STATE_CLOSED,        /* close_notify or EOF received; writes may still go out */
+    TLS_CONN_STATE_FAILED,        /* fatal error; only tls_conn_take and _dispose are useful */
+    TLS_CONN_STATE_COUNT
+};
+
+/* struct tls_conn is embedded in struct conn (two per intercepted connection). All fields
+ * are private; use the accessors below. A zeroed struct may be passed to _dispose. */
+struct tls_conn {
+    SSL *_ssl;
+    struct tls_ctx *_ctx;
+    BIO *_bio;                   /* one staging BIO, read side = _in, write side = _out */
+    uint8_t *_mem;               /* storage of _in and _out (one allocation) */
+    struct buf _in, _out;        /* ciphertext: fed-but-unread, produced-but-untaken */
+    bool _in_eof;                /* tls_conn_feed_eof was called */
+    bool _chain_set;             /* server: tls_conn_set_chain done, let the callback pass */
+    bool _clean_close;           /* close_notify received (vs. bare EOF) */
+    enum tls_conn_role _role;
+    enum tls_conn_state _state;
+    char _sni[TLS_CONN_NAME_MAX];           /* server: client's SNI ("" = none) */
+    uint8_t _alpn_offer[TLS_CTX_ALPN_MAX];  /* server: client's ALPN list, wire format */
+    size_t _alpn_offer_len;
+    char _alpn_choice[TLS_CTX_ALPN_MAX];    /* server: protocol to select ("" = none) */
+    char _sess_key[TLS_CTX_SESS_KEY_MAX];   /* client: session cache key */
+    char _why[TLS_CONN_WHY_MAX];            /* last composed reason */
+};
+
+/* tls_conn_init_server prepares `c` to accept one TLS connection from a client with the
+ * server context of `t`. Returns 0 or -ENOMEM. `t` must outlive `c`. Allocates (the SSL and
+ * the staging, ~35 KiB). On failure `c` needs no dispose (but it is safe). */
+int tls_conn_init_server(struct tls_conn *c, struct tls_ctx *t);
+
+/* tls_conn_init_client prepares `c` to connect to an upstream with the client context of
+ * `t`. `sni` is sent as server_name (NULL, "" or an IP literal = none, RFC 6066 §3).
+ * `verify_host` is the name or IP literal (IPv6 with or without brackets) the certificate
+ * must match; NULL = `sni`. Unless `t` is insecure, a verify_host is required (-EINVAL
+ * otherwise). `alpn`/`alpn_len` is the client's own offer (wire format, e.g. from
+ * tls_conn_alpn_offers of the client leg); it is reduced to what `t` allows and offered
+ * upstream (nothing when nothing remains). A cached session for verify_host|port|sni is
+ * offered for resumption. Returns 0, -EINVAL (bad argument) or -ENOMEM. Allocates. */
+int tls_conn_init_client(struct tls_conn *c, struct tls_ctx *t, const char *sni,
+                         const char *verify_host, uint16_t port, const uint8_t *alpn,
+                         size_t alpn_len);
+
+/* tls_conn_dispose frees the SSL and the staging. Safe on a zeroed or disposed struct. */
+void tls_conn_dispose(struct tls_conn *c);
+
+/* tls_conn_feed copies up to `n` bytes of received ciphertext into the inbound staging and
+ * returns how many it took (0 when the staging is full: call tls_conn_handshake or
+ * tls_conn_read to drain it, then feed the rest). Never fails, never allocates. */
+size_t tls_conn_feed(struct tls_conn *c, const uint8_t *p, size_t n);
+
+/* tls_conn_feed_eof records that the peer closed its side (recv returned 0). Once the
+ * staged input is used up, the handshake fails with "connection closed during TLS
+ * handshake" and tls_conn_read returns 0. */
+void tls_conn_feed_eof(struct tls_conn *c);
+
+/* tls_conn_in_room returns how many bytes tls_conn_feed would take now. */
+size_t tls_conn_in_room(struct tls_conn *c);
+
+/* tls_conn_pending returns the number of ciphertext bytes waiting to be sent. */
+size_t tls_conn_pending(const struct tls_conn *c);
+
+/* tls_conn_take moves up to `cap` bytes of pending ciphertext into `out` and returns how
+ * many (0 = nothing pending). The caller sends them in order. Never fails. */
+size_t tls_conn_take(struct tls_conn *c, uint8_t *out, size_t cap);
+
+/* tls_conn_handshake advances the handshake with the staged input. Returns:
+ *   0            handshake complete (also on later calls);
+ *   -EAGAIN      needs more input, or output room (take the pending ciphertext first);
+ *   -EINPROGRESS (server only) the ClientHello has been read: SNI and ALPN offers are
+ *                available; call tls_conn_set_chain (and tls_conn_set_alpn_choice), then
+ *                call tls_conn_handshake again;
+ *   -EPROTO      fatal: `*why` = "certificate verify failed: <reason>", "tls handshake
+ *                failed: <reason>" or "connection closed during TLS handshake". Pending
+ *                output (an alert) may still be taken and sent.
+ * `*why` (may be NULL) points into `c` or to a static string; valid until the next call on
+ * `c`. Never blocks. */
+int tls_conn_handshake(struct tls_conn *c, const char **why);
+
+/* tls_conn_set_chain sets the chain served to the client: `leaf_der` (copied; identical
+ * DERs are shared through the context's pool) followed by the context's CA, with the
+ * context's leaf key. Call it while tls_conn_handshake returns -EINPROGRESS (server role).
+ * Returns 0, -EINVAL (wrong role/state or empty DER), -ENOMEM, or -EPROTO when BoringSSL
+ * rejects the chain (e.g. the leaf does not match the key). */
+int tls_conn_set_chain(struct tls_conn *c, const uint8_t *leaf_der, size_t leaf_len);
+
+/* tls_conn_set_alpn_choice sets the protocol to select for the client (the one the
+ * upstream negotiated); NULL or "" = none (HTTP/1.1 without ALPN). It is selected only if
+ * the client offered it. Call before resuming the handshake. Names longer than
+ * TLS_CTX_ALPN_MAX - 1 are ignored (= none). */
+void tls_conn_set_alpn_choice(struct tls_conn *c, const char *proto);
+
+/* tls_conn_read decrypts into `out` (capacity `cap` > 0). Returns bytes > 0; 0 when the
+ * peer closed (close_notify or EOF: see tls_conn_is_clean_close); -EAGAIN when more input
+ * is needed (or output room: post-handshake messages may need to answer); -EPROTO with
+ * `*why` on a fatal error. Processes post-handshake messages (session tickets). */
+ssize_t tls_conn_read(struct tls_conn *c, uint8_t *out, size_t cap, const char **why);
+
+/* tls_conn_write encrypts a prefix of `p`/`n` into the outbound staging and returns the
+ * number of plaintext bytes consumed (> 0), or -EAGAIN when the staging has no room for a
+ * record (take the pending ciphertext, then call again offering at least the same bytes),
+ * or -EPROTO with `*why`. n == 0 returns 0. Only valid once the handshake is complete. */
+ssize_t tls_conn_write(struct tls_conn *c, const uint8_t *p, size_t n, const char **why);
+
+/* tls_conn_shutdown queues a close_notify alert (take and send it, then close). Returns 0,
+ * -EAGAIN (no output room yet) or -EPROTO. Idempotent. */
+int tls_conn_shutdown(struct tls_conn *c);
+
+/* tls_conn_classify maps the result `ret` of an SSL_* call on `c` to 0, -EAGAIN,
+ * -EINPROGRESS (server paused at ClientHello), -ESHUTDOWN (close_notify), -ECONNRESET (EOF
+ * without close_notify) or -EPROTO with `*why` composed into `c`. It is the only caller of
+ * SSL_get_error; tls_conn.c's functions use it and translate the result for their caller.
+ * Clears BoringSSL's thread error queue. */
+int tls_conn_classify(struct tls_conn *c, int ret, const char **why);
+
+/* Accessors. Strings are owned by `c` and valid until tls_conn_dispose. */
+
+/* tls_conn_state returns the state (for traces). tls_conn_state_name names it. */
+enum tls_conn_state tls_conn_state(const struct tls_conn *c);
+const char *tls_conn_state_name(enum tls_conn_state s);
+
+/* tls_conn_sni returns the client's SNI (server role; "" when none), or the SNI sent
+ * (client role; "" when none). */
+const char *tls_conn_sni(const struct tls_conn *c);
+
+/* tls_conn_alpn_offers returns the client's ALPN list in wire format and its length in
+ * `*len` (server role, after -EINPROGRESS; *len = 0 when the client sent none). */
+const uint8_t *tls_conn_alpn_offers(const struct tls_conn *c, size_t *len);
+
+/* tls_conn_alpn returns the negotiated protocol copied into `out` (capacity `cap`, NUL
+ * terminated) and its length; 0 and "" when none was negotiated or it does not fit. */
+size_t tls_conn_alpn(const struct tls_conn *c, char *out, size_t cap);
+
+/* tls_conn_version returns "TLSv1.2", "TLSv1.3" (static strings), or "" before the
+ * handshake completes. */
+const char *tls_conn_version(const struct tls_conn *c);
+
+/* tls_conn_is_session_reused is true when the handshake resumed a session. */
+bool tls_conn_is_session_reused(const struct tls_conn *c);
+
+/* tls_conn_is_clean_close is true when the peer sent close_notify (false for a bare EOF,
+ * which may mean a truncated response). */
+bool tls_conn_is_clean_close(const struct tls_conn *c);
+
+/* tls_conn_peer_names collects the names of the peer's leaf certificate (client role,
+ * after the handshake): the subject CN, then every DNS SAN and IP SAN (as text), skipping
+ * duplicates and anything that is not printable ASCII or longer than TLS_CONN_NAME_MAX - 1.
+ * `names` has `*n` slots on entry; on return `*n` is the number stored. `org` (capacity
+ * `orglen`, may be NULL/0) receives the subject O, "" if none. Returns 0; -E2BIG when names
+ * were left out for lack of slots (the first *n are stored); -ENOENT when there is no peer
+ * certificate; -ENOMEM. Allocates temporarily (certificate parsing). */
+int tls_conn_peer_names(const struct tls_conn *c, char names[][TLS_CONN_NAME_MAX], size_t *n,
+                        char *org, size_t orglen);
+
+/* tls_conn_peer_subject and tls_conn_peer_issuer write the peer leaf's subject/issuer as
+ * one RFC 2253 line ("CN=example.test,O=Example") into `out` (capacity `cap`, truncated,
+ * NUL terminated). Return 0 or -ENOENT (no peer certificate; out = ""). Allocate
+ * temporarily. */
+int tls_conn_peer_subject(const struct tls_conn *c, char *out, size_t cap);
+int tls_conn_peer_issuer(const struct tls_conn *c, char *out, size_t cap);
+
+#endif

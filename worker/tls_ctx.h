@@ -1,0 +1,98 @@
+/* tls_ctx.h - the per-worker TLS contexts, built once at worker start and shared by every
+ * tls_conn of that worker: the server side (toward clients: forged chains, paused at the
+ * ClientHello, session tickets) and the client side (toward upstreams: trust store, ALPN,
+ * bounded session cache). Owned by struct worker; used by tls_conn.c only through this
+ * header. Never loads a file or allocates a context after tls_ctx_init. */
+#ifndef MITMD_WORKER_TLS_CTX_H
+#define MITMD_WORKER_TLS_CTX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/base.h>
+
+/* TLS_CTX_SYSTEM_CA_FILE is Debian's bundle of trusted roots (package ca-certificates). */
+#define TLS_CTX_SYSTEM_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
+/* TLS_CTX_SESS_CACHE_SIZE bounds the upstream session cache (entries, LRU eviction). */
+#define TLS_CTX_SESS_CACHE_SIZE 256
+/* TLS_CTX_SESS_KEY_MAX holds "host|port|sni" for the longest host and SNI (253 each). */
+#define TLS_CTX_SESS_KEY_MAX 520
+/* TLS_CTX_TICKET_KEY_LEN is the size of the session ticket key material (BoringSSL: 48). */
+#define TLS_CTX_TICKET_KEY_LEN 48
+/* TLS_CTX_ALPN_MAX bounds a wire-format ALPN list (length-prefixed protocol names). */
+#define TLS_CTX_ALPN_MAX 256
+/* TLS_CTX_ALPN_DEFAULT is what mitmd relays today: HTTP/1.1 only (h2 comes with h2_relay). */
+#define TLS_CTX_ALPN_DEFAULT "\x08http/1.1"
+
+/* struct tls_ctx_opts is what tls_ctx_init needs; all pointers are borrowed for the call. */
+struct tls_ctx_opts {
+    const uint8_t *ca_cert_der; /* CA certificate (from MSG_HELLO); sent after every leaf */
+    size_t ca_cert_der_len;     /* 0 = serve the leaf alone (tests) */
+    const uint8_t *leaf_key_der; /* leaf private key, PKCS#8 DER (from MSG_HELLO) */
+    size_t leaf_key_der_len;
+    const char *system_ca_file;   /* NULL = TLS_CTX_SYSTEM_CA_FILE; "" = no system roots */
+    const char *upstream_ca_file; /* --upstream-ca (PEM, may hold several), NULL = none */
+    bool insecure;                /* -k: do not verify upstream certificates at all */
+    const uint8_t *alpn_allowed;  /* wire format, e.g. "\x02h2\x08http/1.1"; NULL =
+                                   * TLS_CTX_ALPN_DEFAULT. Offered upstream only if the
+                                   * client offered them too. */
+    size_t alpn_allowed_len;
+    /* ticket_key, when non-NULL, is TLS_CTX_TICKET_KEY_LEN bytes shared by all workers (the
+     * master picks it at start) so a client resumes on whichever worker SO_REUSEPORT picks.
+     * NULL = a random per-worker key (resumption then works only on the same worker). */
+    const uint8_t *ticket_key;
+};
+
+/* struct tls_sess_entry is one slot of the upstream session cache. */
+struct tls_sess_entry {
+    SSL_SESSION *sess;                /* owned reference, NULL = free slot */
+    uint64_t used;                    /* LRU clock value of the last insert or lookup */
+    char key[TLS_CTX_SESS_KEY_MAX];   /* "host|port|sni" */
+};
+
+/* struct tls_ctx is embedded in struct worker. Fields are private to worker/tls_*.c. */
+struct tls_ctx {
+    SSL_CTX *_server;           /* toward clients: TLS_with_buffers_method, no X509 code */
+    SSL_CTX *_client;           /* toward upstreams: X509 verification */
+    CRYPTO_BUFFER_POOL *_pool;  /* dedups identical leaf DERs across connections */
+    CRYPTO_BUFFER *_ca;         /* CA certificate, NULL when the chain is the leaf alone */
+    EVP_PKEY *_leaf_key;        /* the one leaf key all forged certificates share */
+    BIO_METHOD *_bio_method;    /* the staging BIO of tls_conn.c */
+    bool _insecure;
+    uint8_t _alpn_allowed[TLS_CTX_ALPN_MAX];
+    size_t _alpn_allowed_len;
+    uint64_t _sess_clock;
+    struct tls_sess_entry _sess[TLS_CTX_SESS_CACHE_SIZE];
+    uint64_t sess_hits, sess_misses, sess_evictions; /* counters, readable by the worker */
+};
+
+/* tls_ctx_init builds both contexts from `o`: parses the CA certificate and the PKCS#8 leaf
+ * key, loads the system roots and `o->upstream_ca_file` once (blocking file reads: call it
+ * at worker start, before the loop), and configures TLS 1.2-1.3, ALPN, tickets and the
+ * session cache. Returns 0, or -EINVAL (bad DER, unreadable or empty CA file, bad ALPN
+ * list) or -ENOMEM, with `*why` set to a static string; on failure nothing is left
+ * allocated. `t` need not be initialised. Allocates. */
+int tls_ctx_init(struct tls_ctx *t, const struct tls_ctx_opts *o, const char **why);
+
+/* tls_ctx_dispose frees everything tls_ctx_init made, including cached sessions. Call it
+ * after every tls_conn of `t` is disposed. Safe on a zeroed struct. */
+void tls_ctx_dispose(struct tls_ctx *t);
+
+/* tls_ctx_alpn_filter writes to `out` (wire format, capacity `cap`) the protocols of the
+ * wire-format list `offer` that `t` allows, in the order of `offer`. Returns the length
+ * written (0 = nothing in common, or `offer` malformed). Never allocates. */
+size_t tls_ctx_alpn_filter(const struct tls_ctx *t, const uint8_t *offer, size_t offer_len,
+                           uint8_t *out, size_t cap);
+
+/* tls_ctx_sess_take returns a new reference to the cached upstream session for `key` (the
+ * caller frees it with SSL_SESSION_free), or NULL. Counts a hit or a miss. Used by
+ * tls_conn_init_client. */
+SSL_SESSION *tls_ctx_sess_take(struct tls_ctx *t, const char *key);
+
+/* tls_ctx_sess_put stores `sess` under `key`, taking over the caller's reference in every
+ * case (it is freed when the cache cannot hold it). Replaces an older session for the same
+ * key; evicts the least recently used entry when full. Never fails visibly. */
+void tls_ctx_sess_put(struct tls_ctx *t, const char *key, SSL_SESSION *sess);
+
+#endif
