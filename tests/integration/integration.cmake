@@ -1,1 +1,27 @@
-# tests/integration/integration.cmake: module fragment (see CMakeLists.txt)
+# tests/integration/integration.cmake: module fragment (see CMakeLists.txt).
+# Registers the integration tests: Python 3 scripts (standard library only) that drive curl,
+# openssl s_client and Python clients through a real mitmd to local nginx / Python origins.
+# Test name integration/<area>/<behaviour> = tests/integration/<area>/<behaviour>.py.
+# Every test has label "integration"; those that need the worker's interception also "intercept".
+if(NOT MITMD_TESTS)
+  return()
+endif()
+find_program(MITMD_PYTHON3 python3 REQUIRED)
+
+# mitmd_add_integration_test(<area>/<behaviour> [INTERCEPT]) registers one script.
+function(mitmd_add_integration_test name)
+  cmake_parse_arguments(T "INTERCEPT" "" "" ${ARGN})
+  set(script ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/${name}.py)
+  add_test(NAME integration/${name}
+    COMMAND ${MITMD_PYTHON3} ${script} --mitmd $<TARGET_FILE:mitmd>)
+  set(labels integration)
+  if(T_INTERCEPT)
+    list(APPEND labels intercept)
+  endif()
+  set_tests_properties(integration/${name} PROPERTIES TIMEOUT 120 LABELS "${labels}")
+endfunction()
+
+# master: CA lifecycle, supervision, command line (no interception needed)
+mitmd_add_integration_test(master/ca_files_created)
+mitmd_add_integration_test(master/workers_supervised)
+mitmd_add_integration_test(master/cert_command)
