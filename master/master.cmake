@@ -1,1 +1,6 @@
-target_sources(mitmd_master PRIVATE ${CMAKE_CURRENT_LIST_DIR}/placeholder.c)
+# master/master.cmake - the master process (lead): loop, supervision, listeners, forging service.
+target_sources(mitmd_master PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/master.c
+  ${CMAKE_CURRENT_LIST_DIR}/supervise.c
+  ${CMAKE_CURRENT_LIST_DIR}/listen.c
+  ${CMAKE_CURRENT_LIST_DIR}/forge_service.c)

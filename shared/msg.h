@@ -82,10 +82,11 @@ struct msg_stats {
 };
 static_assert(sizeof(struct msg_stats) == 8 * MSG_STAT_COUNT, "msg_stats layout");
 
-static_assert(sizeof(struct msg_hdr) + sizeof(struct msg_cert_req) + MSG_MAX_ORG_LEN +
-                      MSG_MAX_NAMES * (1 + MSG_MAX_NAME_LEN) <=
-                  MSG_MAX_SIZE,
-              "largest CERT_REQ fits a datagram");
+/* MSG_CERT_REQ_MAX is the largest well-formed CERT_REQ datagram. */
+#define MSG_CERT_REQ_MAX                                                                           \
+    (sizeof(struct msg_hdr) + sizeof(struct msg_cert_req) + MSG_MAX_ORG_LEN +                      \
+     MSG_MAX_NAMES * (1 + MSG_MAX_NAME_LEN))
+static_assert(MSG_CERT_REQ_MAX <= MSG_MAX_SIZE, "largest CERT_REQ fits a datagram");
 static_assert(sizeof(struct msg_hdr) + sizeof(struct msg_hello) + 2 * MSG_MAX_DER <= MSG_MAX_SIZE,
               "largest HELLO fits a datagram");
 

@@ -1,0 +1,163 @@
+/* forge_service.c - see forge_service.h. */
+#include "master/forge_service.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "certcache/certcache.h"
+#include "master/forge.h"
+#include "shared/log.h"
+#include "shared/msgcodec.h"
+#include "shared/nameset.h"
+
+/* Cache entries expire this long before the certificate does, so that a client never gets
+ * a certificate about to run out (DESIGN: "entries expire before the certificate does"). */
+#define FORGE_SERVICE_EXPIRY_MARGIN (7 * 24 * 3600)
+#define FORGE_SERVICE_KEY_MAX (MSG_MAX_NAMES * (MSG_MAX_NAME_LEN + 1))
+
+/* struct forge_service_job is one distinct name set of a batch and its answer. */
+struct forge_service_job {
+    char key[FORGE_SERVICE_KEY_MAX];
+    size_t keylen;
+    uint8_t der[MSG_MAX_DER];
+    size_t der_len;
+    int64_t not_after;
+    int status;              /* 0 or -errno */
+    const char *why;         /* static reason when status != 0 */
+};
+
+/* struct forge_service_scratch is the per-batch working memory: one job per request at most. */
+struct forge_service_scratch {
+    struct forge_service_job jobs[FORGE_SERVICE_BATCH];
+    size_t njobs;
+};
+
+static void forge_service_reply(struct forge_service_req *r, uint64_t id,
+                                const struct forge_service_job *job, int status, const char *why)
+{
+    uint8_t out[sizeof(struct msg_hdr) + sizeof(struct msg_cert_reply) + MSG_MAX_DER];
+    ssize_t n;
+
+    if (status == 0)
+        n = msgcodec_encode_cert_reply(out, sizeof(out), id, 0, NULL, job->der, job->der_len,
+                                       job->not_after);
+    else
+        n = msgcodec_encode_cert_reply(out, sizeof(out), id, status, why, NULL, 0, 0);
+    if (n < 0) {
+        log_error("worker %d: cannot encode certificate reply: %s", r->slot, strerror((int)-n));
+        return;
+    }
+    if (send(r->fd, out, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) != n)
+        log_warn("worker %d: certificate reply not sent: %s", r->slot, strerror(errno));
+}
+
+/* forge_service_fill answers `job` from the certcache or by forging `names`. */
+static void forge_service_fill(struct forge_service *fs, struct forge_service_job *job,
+                               const char *const *names, size_t n, const char *org)
+{
+    struct certcache_reader reader = {0};
+    time_t now = time(NULL);
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    time_t not_after = 0;
+    ssize_t got;
+    int err;
+
+    got = certcache_lookup(fs->cache, job->key, job->keylen, now, job->der, sizeof(job->der),
+                           &reader);
+    if (got > 0) {
+        /* The cache does not keep notAfter; the entry's own expiry bounds it from below. */
+        job->der_len = (size_t)got;
+        job->not_after = (int64_t)now + FORGE_SERVICE_EXPIRY_MARGIN;
+        job->status = 0;
+        fs->cache_answers++;
+        return;
+    }
+    err = forge_leaf(fs->forge, names, n, org, &der, &der_len, &not_after, &job->why);
+    if (err) {
+        job->status = err;
+        fs->rejected++;
+        return;
+    }
+    fs->forges++;
+    certcache_count_forge(fs->cache);
+    if (der_len > sizeof(job->der)) {
+        job->status = -EMSGSIZE;
+        job->why = "forged certificate too large";
+        free(der);
+        return;
+    }
+    memcpy(job->der, der, der_len);
+    free(der);
+    job->der_len = der_len;
+    job->not_after = (int64_t)not_after;
+    job->status = 0;
+    err = certcache_insert(fs->cache, job->key, job->keylen, job->der, job->der_len,
+                           not_after - FORGE_SERVICE_EXPIRY_MARGIN, now);
+    if (err && err != -EMSGSIZE)
+        log_warn("certcache insert failed: %s", strerror(-err));
+}
+
+void forge_service_answer(struct forge_service *fs, struct forge_service_req *reqs, size_t n)
+{
+    /* Static: ~1.3 MB, too big for the stack; the master is single-threaded and this is its
+     * only use, so it is working memory of the one forge_service, not shared state. */
+    static struct forge_service_scratch sc;
+    char namebuf[MSG_MAX_NAMES][MSG_MAX_NAME_LEN + 1];
+    const char *names[MSG_MAX_NAMES];
+    char org[MSG_MAX_ORG_LEN + 1];
+
+    sc.njobs = 0;
+    for (size_t i = 0; i < n && i < FORGE_SERVICE_BATCH; i++) {
+        struct forge_service_req *r = &reqs[i];
+        struct msg_cert_req_view v;
+        struct msg_hdr h;
+        struct forge_service_job *job = NULL;
+        const char *why = NULL;
+        char key[FORGE_SERVICE_KEY_MAX];
+        ssize_t keylen;
+
+        if (msgcodec_decode_hdr(r->dgram, r->len, &h, &why) != 0 ||
+            msgcodec_decode_cert_req(r->dgram, r->len, &v, &why) != 0) {
+            log_warn("worker %d: malformed certificate request: %s", r->slot, why);
+            fs->rejected++;
+            forge_service_reply(r, r->len >= sizeof(h) ? h.id : 0, NULL, -EPROTO, why);
+            continue;
+        }
+        for (size_t k = 0; k < v.n_names; k++) {
+            memcpy(namebuf[k], v.names[k].p, v.names[k].len);
+            namebuf[k][v.names[k].len] = '\0';
+            names[k] = namebuf[k];
+        }
+        memcpy(org, v.org.p, v.org.len);
+        org[v.org.len] = '\0';
+        keylen = nameset_canon(names, v.n_names, key, sizeof(key));
+        if (keylen < 0) {
+            log_warn("worker %d: certificate request with invalid names", r->slot);
+            fs->rejected++;
+            forge_service_reply(r, h.id, NULL, (int)keylen, "invalid name in request");
+            continue;
+        }
+        /* Coalesce: the same name set asked for by several workers in one batch. */
+        for (size_t j = 0; j < sc.njobs; j++) {
+            if (sc.jobs[j].keylen == (size_t)keylen &&
+                memcmp(sc.jobs[j].key, key, (size_t)keylen) == 0) {
+                job = &sc.jobs[j];
+                fs->coalesced++;
+                break;
+            }
+        }
+        if (job == NULL) {
+            job = &sc.jobs[sc.njobs++];
+            memcpy(job->key, key, (size_t)keylen);
+            job->keylen = (size_t)keylen;
+            job->why = NULL;
+            forge_service_fill(fs, job, names, v.n_names, v.org.len > 0 ? org : NULL);
+        }
+        forge_service_reply(r, h.id, job, job->status, job->why ? job->why : "forging failed");
+    }
+}

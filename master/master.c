@@ -1,0 +1,317 @@
+/* master.c - see master.h. The loop is poll(2) over a signalfd and the workers' sockets:
+ * the master is not a hot path (DESIGN: certificate requests and statistics only). */
+#include "master/master.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "certcache/certcache.h"
+#include "master/ca.h"
+#include "master/forge.h"
+#include "master/forge_service.h"
+#include "master/listen.h"
+#include "master/supervise.h"
+#include "shared/log.h"
+#include "shared/msgcodec.h"
+
+#define MASTER_STOP_GRACE_MS 1500 /* then SIGKILL: SIGTERM must end everything in ~2 s */
+
+struct master {
+    const struct config *cfg;
+    struct ca *ca;
+    struct forge *forge;
+    struct certcache *cache;
+    struct forge_service fs;
+    struct supervise sup;
+    int sig_fd;
+    uint8_t hello[MSG_MAX_SIZE];
+    size_t hello_len;
+    struct forge_service_req *batch; /* FORGE_SERVICE_BATCH entries, allocated at start */
+};
+
+static void master_log_stats(struct master *m)
+{
+    struct certcache_stats cs;
+    uint64_t sum[MSG_STAT_COUNT] = {0};
+
+    certcache_get_stats(m->cache, &cs);
+    for (int i = 0; i < m->sup.n; i++)
+        for (int k = 0; k < MSG_STAT_COUNT; k++)
+            sum[k] += m->sup.slots[i].stats.v[k];
+    log_info("stats: accepted=%llu active=%llu flows=%llu client_errors=%llu "
+             "upstream_errors=%llu timeouts=%llu cache_hits=%llu cache_misses=%llu "
+             "cert_requests=%llu forges=%llu coalesced=%llu cache_inserts=%llu "
+             "cache_evictions=%llu",
+             (unsigned long long)sum[MSG_STAT_ACCEPTED], (unsigned long long)sum[MSG_STAT_ACTIVE],
+             (unsigned long long)sum[MSG_STAT_FLOWS],
+             (unsigned long long)sum[MSG_STAT_CLIENT_ERRORS],
+             (unsigned long long)sum[MSG_STAT_UPSTREAM_ERRORS],
+             (unsigned long long)sum[MSG_STAT_TIMEOUTS],
+             (unsigned long long)sum[MSG_STAT_CACHE_HITS],
+             (unsigned long long)sum[MSG_STAT_CACHE_MISSES],
+             (unsigned long long)sum[MSG_STAT_CERT_REQS], (unsigned long long)m->fs.forges,
+             (unsigned long long)m->fs.coalesced, (unsigned long long)cs.inserts,
+             (unsigned long long)cs.evictions);
+}
+
+/* master_read_worker drains one worker's socket: CERT_REQs go to the batch, STATS are
+ * stored, anything else is logged and dropped. Returns the new batch size. */
+static size_t master_read_worker(struct master *m, struct worker_slot *slot, size_t nbatch)
+{
+    while (nbatch < FORGE_SERVICE_BATCH) {
+        struct forge_service_req *r = &m->batch[nbatch];
+        struct msg_hdr h;
+        const char *why = NULL;
+        ssize_t n = recv(slot->ipc_fd, r->dgram, sizeof(r->dgram), MSG_DONTWAIT | MSG_TRUNC);
+
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* EAGAIN, or EOF: the reaper handles a dead worker */
+        if ((size_t)n > sizeof(r->dgram)) {
+            log_warn("worker %d: oversized message (%zd bytes) dropped", slot->id, n);
+            continue;
+        }
+        if (msgcodec_decode_hdr(r->dgram, (size_t)n, &h, &why) != 0) {
+            log_warn("worker %d: malformed message dropped: %s", slot->id, why);
+            continue;
+        }
+        if (h.type == MSG_CERT_REQ) {
+            r->slot = slot->id;
+            r->fd = slot->ipc_fd;
+            r->len = (size_t)n;
+            nbatch++;
+        } else if (h.type == MSG_STATS) {
+            if (msgcodec_decode_stats(r->dgram, (size_t)n, &slot->stats, &why) != 0)
+                log_warn("worker %d: bad stats: %s", slot->id, why);
+        } else {
+            log_warn("worker %d: unexpected message type %u dropped", slot->id, h.type);
+        }
+    }
+    return nbatch;
+}
+
+/* master_handle_signals reads the signalfd. Returns true when the master should stop. */
+static bool master_handle_signals(struct master *m)
+{
+    struct signalfd_siginfo si;
+    bool stop = false;
+
+    while (read(m->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+        switch (si.ssi_signo) {
+        case SIGCHLD:
+            supervise_reap(&m->sup);
+            break;
+        case SIGHUP:
+            /* Reload: replace every worker (they re-read nothing from the master but their
+             * fresh start clears per-worker caches); listeners are kept, so nothing queued
+             * is lost. */
+            log_info("SIGHUP: restarting workers");
+            for (int i = 0; i < m->sup.n; i++)
+                m->sup.slots[i].failures = 0;
+            supervise_signal_all(&m->sup, SIGTERM);
+            break;
+        case SIGUSR1:
+            master_log_stats(m);
+            break;
+        default:
+            log_info("%s: stopping", strsignal((int)si.ssi_signo));
+            stop = true;
+        }
+    }
+    return stop;
+}
+
+static void master_loop(struct master *m)
+{
+    struct pollfd pfd[SUPERVISE_MAX_WORKERS + 1];
+    struct worker_slot *owner[SUPERVISE_MAX_WORKERS + 1];
+
+    for (;;) {
+        int n = 0, due = supervise_due_ms(&m->sup);
+        size_t nbatch = 0;
+
+        pfd[n].fd = m->sig_fd;
+        pfd[n].events = POLLIN;
+        owner[n++] = NULL;
+        for (int i = 0; i < m->sup.n; i++) {
+            if (m->sup.slots[i].ipc_fd < 0)
+                continue;
+            pfd[n].fd = m->sup.slots[i].ipc_fd;
+            pfd[n].events = POLLIN;
+            owner[n++] = &m->sup.slots[i];
+        }
+        if (poll(pfd, (nfds_t)n, due) == -1 && errno != EINTR) {
+            log_error("poll: %s", strerror(errno));
+            return;
+        }
+        for (int i = 1; i < n; i++)
+            if (pfd[i].revents & POLLIN)
+                nbatch = master_read_worker(m, owner[i], nbatch);
+        if (nbatch > 0)
+            forge_service_answer(&m->fs, m->batch, nbatch);
+        if ((pfd[0].revents & POLLIN) && master_handle_signals(m))
+            return;
+        supervise_restart_due(&m->sup);
+    }
+}
+
+/* master_stop ends every worker: SIGTERM, a grace period, then SIGKILL. */
+static void master_stop(struct master *m)
+{
+    struct timespec start, now;
+
+    m->sup.stopping = true;
+    supervise_signal_all(&m->sup, SIGTERM);
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (supervise_reap(&m->sup) > 0) {
+        struct pollfd p = {.fd = m->sig_fd, .events = POLLIN};
+        struct signalfd_siginfo si;
+        long ms;
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (ms >= MASTER_STOP_GRACE_MS) {
+            log_warn("workers still running after %d ms: killing them", MASTER_STOP_GRACE_MS);
+            supervise_signal_all(&m->sup, SIGKILL);
+            ms = MASTER_STOP_GRACE_MS - 100;
+        }
+        if (poll(&p, 1, (int)(MASTER_STOP_GRACE_MS - ms)) > 0)
+            while (read(m->sig_fd, &si, sizeof(si)) == sizeof(si))
+                ;
+    }
+}
+
+static int master_signals_open(void)
+{
+    sigset_t set;
+
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+        return -errno;
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int master_run(const struct config *cfg, int argc, char **argv)
+{
+    struct master *m;
+    int listen_fds[SUPERVISE_MAX_WORKERS];
+    uint16_t port = 0;
+    const uint8_t *key_der;
+    const char *why = NULL;
+    size_t key_len = 0, ca_len = 0;
+    int reader_fd = -1;
+    const uint8_t *ca_der;
+    char err[512];
+    ssize_t hl;
+    int status = 1, e;
+
+    m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        log_error("out of memory");
+        return 1;
+    }
+    m->cfg = cfg;
+    m->sig_fd = -1;
+    m->batch = calloc(FORGE_SERVICE_BATCH, sizeof(*m->batch));
+    if (m->batch == NULL) {
+        log_error("out of memory");
+        goto out_free;
+    }
+    if (cfg->workers > SUPERVISE_MAX_WORKERS) {
+        log_error("--workers: at most %d", SUPERVISE_MAX_WORKERS);
+        goto out_free;
+    }
+    e = ca_load_or_create(cfg->confdir, &m->ca, err, sizeof(err));
+    if (e) {
+        log_error("%s", err);
+        goto out_free;
+    }
+    fprintf(stderr, "mitmd: CA certificate: %s\n", ca_cert_path(m->ca));
+    if (ca_was_created(m->ca))
+        fprintf(stderr, "mitmd: created a new CA; trust it in clients, e.g. "
+                        "curl --cacert %s, or copy it to /usr/local/share/ca-certificates/"
+                        "mitmd.crt and run update-ca-certificates\n",
+                ca_cert_path(m->ca));
+    m->forge = forge_new(m->ca, &why);
+    if (m->forge == NULL) {
+        log_error("cannot prepare forging: %s", why != NULL ? why : "out of memory");
+        goto out_free_ca;
+    }
+    ca_der = ca_cert_der(m->ca, &ca_len);
+    key_der = forge_leaf_key_der(m->forge, &key_len);
+    hl = msgcodec_encode_hello(m->hello, sizeof(m->hello), 0, ca_der, ca_len, key_der, key_len);
+    if (hl < 0) {
+        log_error("cannot encode the worker hello: %s", strerror((int)-hl));
+        goto out_free_forge;
+    }
+    m->hello_len = (size_t)hl;
+    e = certcache_create((size_t)cfg->cert_cache_mb << 20, &m->cache, &why);
+    if (e) {
+        log_error("cannot create the certificate cache (%d MiB): %s: %s", cfg->cert_cache_mb,
+                  why != NULL ? why : "error", strerror(-e));
+        goto out_free_forge;
+    }
+    /* Workers get a read-only file description: they cannot map the cache writable. */
+    e = certcache_open_reader_fd(m->cache, &reader_fd);
+    if (e) {
+        log_error("cannot open a read-only certificate cache descriptor: %s", strerror(-e));
+        goto out_close_cache;
+    }
+    m->fs.forge = m->forge;
+    m->fs.cache = m->cache;
+    e = listen_open_all(cfg->listen_host, cfg->listen_port, cfg->workers, listen_fds, &port, err,
+                        sizeof(err));
+    if (e) {
+        log_error("%s", err);
+        goto out_close_reader;
+    }
+    m->sig_fd = master_signals_open();
+    if (m->sig_fd < 0) {
+        log_error("signalfd: %s", strerror(errno));
+        listen_close_all(listen_fds, cfg->workers);
+        goto out_close_reader;
+    }
+    supervise_init(&m->sup, cfg->workers, listen_fds, reader_fd, argc, argv, m->hello,
+                   m->hello_len);
+    for (int i = 0; i < cfg->workers; i++)
+        if (supervise_start(&m->sup, &m->sup.slots[i]) != 0)
+            goto out_stop;
+    fprintf(stderr, "mitmd: listening on %s%s%s:%u with %d workers\n",
+            strchr(cfg->listen_host, ':') ? "[" : "", cfg->listen_host,
+            strchr(cfg->listen_host, ':') ? "]" : "", (unsigned)port, cfg->workers);
+    fflush(stderr);
+    master_loop(m);
+    status = 0;
+out_stop:
+    master_stop(m);
+    master_log_stats(m);
+    supervise_dispose(&m->sup);
+    close(m->sig_fd);
+out_close_reader:
+    close(reader_fd);
+out_close_cache:
+    certcache_close(m->cache);
+out_free_forge:
+    forge_free(m->forge);
+out_free_ca:
+    ca_free(m->ca);
+out_free:
+    free(m->batch);
+    free(m);
+    return status;
+}

@@ -1,0 +1,68 @@
+/* supervise.h - worker processes: start with fork+exec, reap, restart with backoff, stop.
+ * Owns the worker slots (pid, master end of the socketpair, listener, restart state).
+ * Called by the master loop only. A worker never inherits master memory: the child execs
+ * /proc/self/exe at once, with only fds 0-2 and 3 (socket), 4 (listener), 5 (certcache). */
+#ifndef MITMD_MASTER_SUPERVISE_H
+#define MITMD_MASTER_SUPERVISE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "shared/msg.h"
+
+#define SUPERVISE_MAX_WORKERS 256
+
+struct worker_slot {
+    int id;
+    pid_t pid;              /* 0 when not running */
+    int ipc_fd;             /* master end of the socketpair, -1 when not running */
+    int listen_fd;          /* this slot's listener, kept across restarts */
+    unsigned failures;      /* consecutive early deaths, for backoff */
+    struct timespec started;
+    struct timespec restart_at; /* valid when pid == 0 and the slot should run */
+    struct msg_stats stats; /* latest STATS from this worker */
+    uint64_t restarts;
+};
+
+struct supervise {
+    struct worker_slot slots[SUPERVISE_MAX_WORKERS];
+    int n;
+    int cache_fd;           /* certcache memfd handed to every worker */
+    int argc;
+    char **argv;            /* the master's argv, passed to workers after --worker ID */
+    const uint8_t *hello;   /* HELLO datagram sent to every new worker (borrowed) */
+    size_t hello_len;
+    bool stopping;
+};
+
+/* supervise_init prepares `n` slots with the given listeners (borrowed until
+ * supervise_dispose, which closes them). Never fails. */
+void supervise_init(struct supervise *s, int n, const int *listen_fds, int cache_fd, int argc,
+                    char **argv, const uint8_t *hello, size_t hello_len);
+
+/* supervise_start starts the worker of `slot`: socketpair, fork, exec; the HELLO is queued
+ * on the socket before the worker reads it. Returns 0 or -errno (logged; the caller retries
+ * later through the restart schedule). */
+int supervise_start(struct supervise *s, struct worker_slot *slot);
+
+/* supervise_reap collects every exited child without blocking, logs each death with its
+ * cause and schedules a restart with exponential backoff (unless stopping). Returns the
+ * number of workers still running. */
+int supervise_reap(struct supervise *s);
+
+/* supervise_due_ms returns the milliseconds until the next scheduled restart, or -1. */
+int supervise_due_ms(const struct supervise *s);
+
+/* supervise_restart_due starts every worker whose restart time has come. */
+void supervise_restart_due(struct supervise *s);
+
+/* supervise_signal_all sends `sig` to every running worker. */
+void supervise_signal_all(struct supervise *s, int sig);
+
+/* supervise_dispose closes every socket and listener. Workers must be gone already. */
+void supervise_dispose(struct supervise *s);
+
+#endif
