@@ -60,9 +60,10 @@ struct h1_framing {
     bool chunked;           /* Transfer-Encoding ends in "chunked" */
     bool has_te;            /* a Transfer-Encoding field was present (any value) */
     bool conn_close;        /* the Connection field lists "close" */
-    bool keep_alive;        /* the connection persists after this message: HTTP/1.1
+    bool keep_alive;        /* the connection may persist after this message: HTTP/1.1
                              * without "close", or HTTP/1.0 with "keep-alive"; false for a
-                             * response whose body is delimited by close */
+                             * response whose Transfer-Encoding does not end in chunked.
+                             * A body of kind H1_BODY_CLOSE always ends the connection. */
     bool expect_continue;   /* request: Expect: 100-continue */
     bool upgrade;           /* Connection lists "upgrade" and an Upgrade field is present */
     bool websocket;         /* the Upgrade field lists "websocket" (with `upgrade`) */
@@ -132,12 +133,14 @@ enum h1_body {
 const char *h1_body_name(enum h1_body b);
 
 /* h1_request_body returns how the body of the parsed request `req` is delimited: chunked,
- * Content-Length, or none (a request is never close-delimited). */
+ * Content-Length (when > 0), or none (no framing field, or Content-Length: 0; a request is
+ * never close-delimited). */
 enum h1_body h1_request_body(const struct h1_request *req);
 
 /* h1_response_body returns how the body of `resp` is delimited, given the method of the
  * request it answers: none for HEAD and for 1xx (except 101), 204 and 304; tunnel for 101
- * and for 2xx to CONNECT; else chunked, Content-Length, or close-delimited. */
+ * and for 2xx to CONNECT; else chunked, Content-Length (none when it is 0), or
+ * close-delimited. */
 enum h1_body h1_response_body(const char *req_method, size_t req_method_len,
                               const struct h1_response *resp);
 
@@ -196,6 +199,7 @@ struct h1_chunk_decoder {
     size_t _trailer_len;     /* bytes of the trailer section so far */
     size_t _max_trailer;
     const char *_why;        /* reason for H1_CHUNK_ERROR */
+    int _err;                /* -EPROTO or -EMSGSIZE in H1_CHUNK_ERROR */
 };
 
 /* h1_chunk_decoder_init prepares `d` for a new body. `max_trailer` limits the trailer

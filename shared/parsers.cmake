@@ -1,1 +1,5 @@
-# shared/parsers.cmake: module fragment (see CMakeLists.txt)
+# shared/parsers.cmake - HTTP/1.x head parser, chunked decoder and proxy-target parser
+# (shared/h1_parse, shared/target_parse), their unit tests and fuzz targets.
+target_sources(mitmd_shared PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/h1_parse.c
+  ${CMAKE_CURRENT_LIST_DIR}/target_parse.c)
