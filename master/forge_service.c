@@ -135,11 +135,11 @@ void forge_service_answer(struct forge_service *fs, struct forge_service_req *re
         }
         memcpy(org, v.org.p, v.org.len);
         org[v.org.len] = '\0';
-        keylen = nameset_canon(names, v.n_names, key, sizeof(key));
+        keylen = nameset_canon_cstr(names, v.n_names, key, sizeof(key), &why);
         if (keylen < 0) {
-            log_warn("worker %d: certificate request with invalid names", r->slot);
+            log_warn("worker %d: certificate request with invalid names: %s", r->slot, why);
             fs->rejected++;
-            forge_service_reply(r, h.id, NULL, (int)keylen, "invalid name in request");
+            forge_service_reply(r, h.id, NULL, (int)keylen, why);
             continue;
         }
         /* Coalesce: the same name set asked for by several workers in one batch. */

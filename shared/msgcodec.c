@@ -229,6 +229,10 @@ int msgcodec_decode_cert_req(const uint8_t *p, size_t len, struct msg_cert_req_v
     if (msgcodec_take(&r, body.org_len, &v->org.p) != 0)
         goto truncated;
     v->org.len = body.org_len;
+    if (memchr(v->org.p, '\0', v->org.len) != NULL) {
+        *why = "cert request: NUL in organization";
+        return -EPROTO;
+    }
     v->n_names = body.n_names;
     for (i = 0; i < body.n_names; i++) {
         const uint8_t *lp;
@@ -242,6 +246,10 @@ int msgcodec_decode_cert_req(const uint8_t *p, size_t len, struct msg_cert_req_v
         if (msgcodec_take(&r, *lp, &v->names[i].p) != 0)
             goto truncated;
         v->names[i].len = *lp;
+        if (memchr(v->names[i].p, '\0', *lp) != NULL) {
+            *why = "cert request: NUL in name";
+            return -EPROTO;
+        }
     }
     if (r.left != 0) {
         *why = "cert request: trailing bytes";
