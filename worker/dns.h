@@ -1,0 +1,87 @@
+/* dns.h - asynchronous name resolution for one worker: --resolve overrides, a bounded
+ * per-worker cache honouring TTLs, and c-ares driven by poll ops on the worker's ring.
+ * Owns the c-ares channel, its sockets' poll ops and the cache. Called by proxy_req.c;
+ * never blocks (c-ares sockets are non-blocking) and never allocates after dns_init except
+ * inside c-ares for a query in progress. */
+#ifndef MITMD_WORKER_DNS_H
+#define MITMD_WORKER_DNS_H
+
+#include <ares.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "shared/config.h"
+#include "worker/ring.h"
+
+#define DNS_MAX_SOCKS 16        /* c-ares sockets watched at once */
+#define DNS_CACHE_SETS 256      /* cache = DNS_CACHE_SETS * DNS_CACHE_WAYS entries */
+#define DNS_CACHE_WAYS 4
+#define DNS_TTL_MAX_S 300       /* cap on a cached answer's lifetime */
+#define DNS_HOST_MAX 254        /* 253 + NUL */
+
+struct dns;
+struct dns_req;
+
+/* dns_done_fn reports the outcome of dns_resolve: `err` 0 with `sa`/`salen` (port 0, the
+ * caller sets it) or -errno with `why` a static string. Always called from the loop. */
+typedef void dns_done_fn(struct dns_req *req, int err, const struct sockaddr *sa,
+                         socklen_t salen, const char *why);
+
+/* struct dns_req is one resolution in progress, embedded in its owner (a connection, which
+ * counts it as in flight until `done` runs). Fields other than `done` are private. */
+struct dns_req {
+    dns_done_fn *done;
+    struct dns *_d;
+    struct ring_op _post;           /* delivers an already-known answer from the loop */
+    int _err;
+    const char *_why;
+    struct sockaddr_storage _addr;
+    socklen_t _addrlen;
+    char _host[DNS_HOST_MAX];
+};
+
+struct dns_sock {
+    struct dns *d;
+    int fd;
+    bool in_use;                    /* c-ares still owns the fd */
+    bool want_read, want_write;
+    struct ring_op poll_op, cancel_op;
+};
+
+struct dns_cache_entry {
+    char host[DNS_HOST_MAX];        /* "" = free */
+    uint64_t expires_ns;            /* CLOCK_MONOTONIC */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+};
+
+struct dns {
+    struct ring *ring;
+    const struct config *cfg;
+    ares_channel channel;
+    bool channel_ok;
+    struct dns_sock socks[DNS_MAX_SOCKS];
+    struct dns_cache_entry *cache;  /* DNS_CACHE_SETS * DNS_CACHE_WAYS, allocated at init */
+    uint64_t hits, misses, failures;
+};
+
+/* dns_init sets up the resolver (reads /etc/resolv.conf once: call at start-up) and
+ * allocates the cache. Returns 0 or -errno with `*why` set. */
+int dns_init(struct dns *d, struct ring *r, const struct config *cfg, const char **why);
+
+/* dns_dispose cancels queries in progress (their callbacks run with -ECANCELED) and frees
+ * the channel and cache. Safe on a zeroed or failed struct. */
+void dns_dispose(struct dns *d);
+
+/* dns_resolve starts resolving `host` (NUL-terminated, no brackets) for `req`, whose `done`
+ * must be set. An IP literal, a --resolve override or a cache hit is answered without a
+ * query. Returns 0, after which `done` runs exactly once from the loop (never from inside
+ * dns_resolve), or -errno (no callback) if the request could not be started. */
+int dns_resolve(struct dns *d, struct dns_req *req, const char *host);
+
+/* dns_tick drives c-ares timeouts and retries; the worker calls it every tick. */
+void dns_tick(struct dns *d);
+
+#endif

@@ -1,0 +1,60 @@
+/* flow_out.h - writes flow records (console lines to stdout, JSON Lines to the -w file)
+ * through the ring, one write op per record so that workers sharing a file never interleave.
+ * Owns a fixed pool of record slots and one FIFO per output; when the pool is exhausted the
+ * record is dropped and counted (never blocks, never allocates after flow_out_init). */
+#ifndef MITMD_WORKER_FLOW_OUT_H
+#define MITMD_WORKER_FLOW_OUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "worker/flow.h"
+#include "worker/ring.h"
+
+#define FLOW_OUT_SLOTS 128
+#define FLOW_OUT_SLOT_SIZE (48 * 1024)
+
+struct flow_out;
+
+struct flow_out_slot {
+    struct flow_out *o;
+    struct ring_op op;
+    int stream;                     /* 0 = console, 1 = file */
+    uint32_t len, off;
+    int next;                       /* FIFO / free list link, -1 = none */
+    uint8_t *data;                  /* FLOW_OUT_SLOT_SIZE bytes */
+};
+
+struct flow_out_stream {
+    int fd;                         /* -1 = disabled */
+    int head, tail;                 /* FIFO of slots; the head one is being written */
+    bool busy;
+};
+
+struct flow_out {
+    struct ring *ring;
+    struct flow_out_stream streams[2];
+    struct flow_out_slot slots[FLOW_OUT_SLOTS];
+    uint8_t *storage;
+    int free_head;
+    uint64_t written, dropped, errors;
+};
+
+/* flow_out_init sets up the writer: console lines go to `console_fd` (-1 = none, e.g. -q),
+ * JSON Lines to `path` opened O_WRONLY|O_APPEND|O_CREAT (NULL = none). Allocates the slots
+ * and opens the file (start-up: may block). Returns 0 or -errno with `*why` set. */
+int flow_out_init(struct flow_out *o, struct ring *r, int console_fd, const char *path,
+                  const char **why);
+
+/* flow_out_dispose closes the file and frees the slots; writes still queued are lost. */
+void flow_out_dispose(struct flow_out *o);
+
+/* flow_out_record formats `f` for each enabled output and queues the writes. Returns 0, or
+ * -ENOBUFS if a record was dropped because the writers are behind (counted in `dropped`). */
+int flow_out_record(struct flow_out *o, const struct flow *f);
+
+/* flow_out_is_idle returns whether nothing is queued or being written. */
+bool flow_out_is_idle(const struct flow_out *o);
+
+#endif

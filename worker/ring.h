@@ -1,0 +1,77 @@
+/* ring.h - the worker's io_uring glue: one ring per worker, every operation in flight is a
+ * struct ring_op embedded in its owner, and one dispatcher routes completions to op->done.
+ * Used only by the worker loop modules; never blocks except in ring_run's wait, never
+ * allocates after ring_open. */
+#ifndef MITMD_WORKER_RING_H
+#define MITMD_WORKER_RING_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct conn;
+struct ring_op;
+
+/* ring_done_fn is called once per completion of `op` with the CQE's result (bytes,
+ * fd, 0 or -errno) and flags (IORING_CQE_F_MORE while a multishot op stays armed). When the
+ * op belongs to a connection, conn->inflight has already been decremented for the final
+ * completion, so the callback may free the connection when inflight reaches 0. */
+typedef void ring_done_fn(struct ring_op *op, int res, uint32_t flags);
+
+/* struct ring_op is one operation in flight. `conn` is NULL for worker-level ops. `armed`
+ * is true from submit until the final completion (no IORING_CQE_F_MORE). */
+struct ring_op {
+    ring_done_fn *done;
+    struct conn *conn;
+    bool armed;
+};
+
+struct ring {
+    struct io_uring uring;
+    unsigned pending; /* SQEs prepared but not submitted yet */
+};
+
+/* ring_op_init sets the callback and owner of an embedded op (not armed). */
+void ring_op_init(struct ring_op *op, ring_done_fn *done, struct conn *conn);
+
+/* ring_open creates the io_uring with `entries` SQEs (CQ twice that). Returns 0 or -errno.
+ * Allocates kernel memory only. */
+int ring_open(struct ring *r, unsigned entries);
+
+/* ring_close tears the ring down; ops still armed never complete. */
+void ring_close(struct ring *r);
+
+/* The ring_submit_* functions prepare one SQE for `op` (submitting the queue first when it
+ * is full), mark the op armed and count it in op->conn->inflight. They return 0, or
+ * -EBUSY if `op` is already armed, or -errno from io_uring_submit. The kernel sees them on
+ * the next ring_flush or ring_run. Buffers must stay valid until the completion. */
+int ring_submit_recv(struct ring *r, struct ring_op *op, int fd, void *buf, size_t len);
+int ring_submit_send(struct ring *r, struct ring_op *op, int fd, const void *buf, size_t len);
+int ring_submit_read(struct ring *r, struct ring_op *op, int fd, void *buf, size_t len);
+int ring_submit_write(struct ring *r, struct ring_op *op, int fd, const void *buf, size_t len);
+int ring_submit_connect(struct ring *r, struct ring_op *op, int fd, const struct sockaddr *sa,
+                        socklen_t salen);
+int ring_submit_close(struct ring *r, struct ring_op *op, int fd);
+/* ring_submit_accept_multishot arms one accept that completes once per connection while
+ * flags has IORING_CQE_F_MORE; the op is re-armed by the owner when MORE is absent. */
+int ring_submit_accept_multishot(struct ring *r, struct ring_op *op, int fd);
+/* ring_submit_poll arms a one-shot poll for `events` (POLLIN/POLLOUT) on `fd`. */
+int ring_submit_poll(struct ring *r, struct ring_op *op, int fd, unsigned events);
+/* ring_submit_timeout arms a standalone relative timeout of `ms` milliseconds; it
+ * completes with -ETIME when it fires. */
+int ring_submit_timeout(struct ring *r, struct ring_op *op, uint64_t ms);
+/* ring_submit_cancel asks the kernel to cancel `target` (if armed); `op` carries the
+ * cancel's own completion. The target still completes (usually -ECANCELED). */
+int ring_submit_cancel(struct ring *r, struct ring_op *op, struct ring_op *target);
+
+/* ring_flush submits prepared SQEs without waiting. Returns 0 or -errno. */
+int ring_flush(struct ring *r);
+
+/* ring_run submits, waits for at least one completion (or `timeout_ms`, when nonzero), then
+ * dispatches every available CQE in one batch and advances the CQ once. Returns the number
+ * of CQEs handled, or -errno (-EINTR and -ETIME are returned as 0). */
+int ring_run(struct ring *r, unsigned timeout_ms);
+
+#endif

@@ -1,0 +1,79 @@
+/* worker.h - one worker process: `mitmd --worker ID`, its context (struct worker) and loop.
+ * Owns the ring, the connection pool, the TLS contexts, the resolver, the master channel and
+ * the flow writer of this process. Called only by master/main.c (worker_main) and by the
+ * worker modules (through the struct). Never holds the CA private key; never blocks on the
+ * loop (start-up and the final drain may). */
+#ifndef MITMD_WORKER_WORKER_H
+#define MITMD_WORKER_WORKER_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "certcache/certcache.h"
+#include "shared/config.h"
+#include "shared/msg.h"
+#include "worker/conn.h"
+#include "worker/dns.h"
+#include "worker/flow_out.h"
+#include "worker/ipc.h"
+#include "worker/ring.h"
+#include "worker/tls_ctx.h"
+
+/* File descriptors inherited from the master across exec (see DESIGN.md "Processes"). */
+#define WORKER_FD_IPC 3
+#define WORKER_FD_LISTEN 4
+#define WORKER_FD_CERTCACHE 5
+
+#define WORKER_RING_ENTRIES 1024
+#define WORKER_TICK_MS 1000         /* timeouts scan, resolver timeouts, STATS */
+#define WORKER_DRAIN_MS 2000        /* how long SIGTERM waits for open connections */
+
+/* struct worker is the whole state of one worker process; there is no other mutable
+ * global. Modules reach it through conn->w. */
+struct worker {
+    const struct config *cfg;
+    int id;
+    struct ring ring;
+    struct conn_pool pool;
+    struct tls_ctx tls;
+    struct dns dns;
+    struct ipc ipc;
+    struct flow_out out;
+    struct certcache *cache;
+    struct certcache_reader cache_reader;
+    regex_t ignore_re[CONFIG_MAX_PATTERNS];
+    int n_ignore_re;
+
+    int listen_fd;
+    struct ring_op accept_op;
+    bool accepting;
+    int signal_fd;
+    struct ring_op signal_op;
+    uint8_t signal_buf[128];       /* one struct signalfd_siginfo */
+    struct ring_op tick_op;
+    bool stopping;                 /* SIGTERM/SIGINT or master gone: drain then exit */
+    uint64_t stop_deadline_ns;
+    bool exit_now;
+    int exit_code;
+
+    struct msg_stats stats;        /* counters sent to the master every tick */
+};
+
+/* worker_main runs `mitmd --worker ID ...`: parses argv like the master, waits for HELLO on
+ * fd 3, attaches the certcache (fd 5), builds the TLS contexts, then serves fd 4 until
+ * SIGTERM/SIGINT or the master's socket closes. Returns the process exit status (0 after a
+ * clean stop, 1 on a start-up failure, which it logs). */
+int worker_main(int argc, char **argv);
+
+/* worker_count increments one statistics counter. */
+static inline void worker_count(struct worker *w, enum msg_stat s)
+{
+    w->stats.v[s]++;
+}
+
+/* worker_host_is_ignored returns whether `host` (NUL-terminated) matches an --ignore-hosts
+ * pattern. Never allocates. */
+bool worker_host_is_ignored(const struct worker *w, const char *host);
+
+#endif
