@@ -1,0 +1,184 @@
+/* test_forge_service.c - the master's answer to certificate requests, with a real CA, real
+ * forging and a real certcache: coalescing (N requests for one name set -> one forge),
+ * answers from the cache, and error replies for malformed requests. Requests arrive over a
+ * real SOCK_SEQPACKET socketpair, as from a worker. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "certcache/certcache.h"
+#include "master/ca.h"
+#include "master/forge.h"
+#include "master/forge_service.h"
+#include "shared/msgcodec.h"
+
+struct fixture {
+    char dir[64];
+    struct ca *ca;
+    struct forge *forge;
+    struct certcache *cache;
+    struct forge_service fs;
+    struct forge_service_req *batch;
+    int sv[2]; /* sv[0] = master end, sv[1] = worker end */
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    char err[256];
+    const char *why = NULL;
+
+    snprintf(f->dir, sizeof(f->dir), "/tmp/mitmd-test-fs-XXXXXX");
+    if (f == NULL || mkdtemp(f->dir) == NULL)
+        return -1;
+    if (ca_load_or_create(f->dir, &f->ca, err, sizeof(err)) != 0)
+        return -1;
+    f->forge = forge_new(f->ca, &why);
+    if (f->forge == NULL || certcache_create(4 << 20, &f->cache, &why) != 0)
+        return -1;
+    f->fs.forge = f->forge;
+    f->fs.cache = f->cache;
+    f->batch = calloc(FORGE_SERVICE_BATCH, sizeof(*f->batch));
+    if (f->batch == NULL || socketpair(AF_UNIX, SOCK_SEQPACKET, 0, f->sv) != 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    char cmd[128];
+
+    close(f->sv[0]);
+    close(f->sv[1]);
+    free(f->batch);
+    certcache_close(f->cache);
+    forge_free(f->forge);
+    ca_free(f->ca);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(f);
+    return 0;
+}
+
+/* send_req sends a CERT_REQ from the worker end and moves it into the batch at `i`. */
+static void send_req(struct fixture *f, size_t i, uint64_t id, const char *const *names, size_t n)
+{
+    uint8_t out[MSG_CERT_REQ_MAX];
+    ssize_t len = msgcodec_encode_cert_req(out, sizeof(out), id, names, n, NULL);
+
+    assert_true(len > 0);
+    assert_int_equal(send(f->sv[1], out, (size_t)len, 0), len);
+    f->batch[i].slot = 0;
+    f->batch[i].fd = f->sv[0];
+    f->batch[i].len = (size_t)recv(f->sv[0], f->batch[i].dgram, sizeof(f->batch[i].dgram), 0);
+    assert_int_equal(f->batch[i].len, len);
+}
+
+/* recv_reply reads one CERT_REPLY at the worker end and returns its status; with a leaf it
+ * checks that the certificate names `must_have` among its SANs. */
+static int recv_reply(struct fixture *f, uint64_t want_id, const char *must_have)
+{
+    static uint8_t in[MSG_MAX_SIZE];
+    struct msg_cert_reply_view v;
+    struct msg_hdr h;
+    const char *why = NULL;
+    ssize_t n = recv(f->sv[1], in, sizeof(in), MSG_DONTWAIT);
+
+    assert_true(n > 0);
+    assert_int_equal(msgcodec_decode_hdr(in, (size_t)n, &h, &why), 0);
+    assert_int_equal(h.id, want_id);
+    assert_int_equal(msgcodec_decode_cert_reply(in, (size_t)n, &v, &why), 0);
+    if (v.status == 0 && must_have != NULL) {
+        const uint8_t *p = v.der.p;
+        X509 *x = d2i_X509(NULL, &p, (long)v.der.len);
+
+        assert_non_null(x);
+        assert_int_equal(X509_check_host(x, must_have, strlen(must_have), 0, NULL), 1);
+        X509_free(x);
+    }
+    return v.status;
+}
+
+static void test_coalesces_one_name_set(void **state)
+{
+    struct fixture *f = *state;
+    const char *a[] = {"www.coalesce.test", "coalesce.test"};
+    const char *b[] = {"COALESCE.test", "www.coalesce.test"}; /* same set, other order/case */
+    const size_t n = 8;
+
+    for (size_t i = 0; i < n; i++)
+        send_req(f, i, 100 + i, i % 2 ? b : a, 2);
+    forge_service_answer(&f->fs, f->batch, n);
+    assert_int_equal(f->fs.forges, 1);
+    assert_int_equal(f->fs.coalesced, n - 1);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(recv_reply(f, 100 + i, "www.coalesce.test"), 0);
+
+    /* the next batch is answered from the certcache, without forging */
+    send_req(f, 0, 200, a, 2);
+    forge_service_answer(&f->fs, f->batch, 1);
+    assert_int_equal(f->fs.forges, 1);
+    assert_int_equal(f->fs.cache_answers, 1);
+    assert_int_equal(recv_reply(f, 200, "coalesce.test"), 0);
+}
+
+static void test_distinct_sets_forge_each(void **state)
+{
+    struct fixture *f = *state;
+    char names[5][32];
+    const char *one[1];
+
+    for (size_t i = 0; i < 5; i++) {
+        snprintf(names[i], sizeof(names[i]), "h%zu.distinct.test", i);
+        one[0] = names[i];
+        send_req(f, i, i, one, 1);
+    }
+    forge_service_answer(&f->fs, f->batch, 5);
+    assert_int_equal(f->fs.forges, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(recv_reply(f, i, names[i]), 0);
+}
+
+static void test_bad_requests_get_error_replies(void **state)
+{
+    struct fixture *f = *state;
+    const char *bad[] = {"bad name with spaces"};
+    const char *good[] = {"fine.test"};
+
+    send_req(f, 0, 1, bad, 1);
+    send_req(f, 1, 2, good, 1);
+    /* a truncated datagram in the same batch */
+    send_req(f, 2, 3, good, 1);
+    f->batch[2].len -= 2;
+    forge_service_answer(&f->fs, f->batch, 3);
+    assert_true(recv_reply(f, 1, NULL) < 0);
+    assert_int_equal(recv_reply(f, 2, "fine.test"), 0);
+    assert_int_equal(recv_reply(f, 3, NULL), -EPROTO);
+    assert_int_equal(f->fs.rejected, 2);
+    assert_int_equal(f->fs.forges, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_coalesces_one_name_set, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_distinct_sets_forge_each, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_requests_get_error_replies, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
