@@ -18,10 +18,30 @@ function(mitmd_add_integration_test name)
   if(T_INTERCEPT)
     list(APPEND labels intercept)
   endif()
-  set_tests_properties(integration/${name} PROPERTIES TIMEOUT 120 LABELS "${labels}")
+  set_tests_properties(integration/${name} PROPERTIES TIMEOUT 120 LABELS "${labels}"
+    ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 endfunction()
 
 # master: CA lifecycle, supervision, command line (no interception needed)
 mitmd_add_integration_test(master/ca_files_created)
 mitmd_add_integration_test(master/workers_supervised)
 mitmd_add_integration_test(master/cert_command)
+
+# intercept: HTTPS through the worker (CONNECT, forged certs, relay)
+mitmd_add_integration_test(intercept/https_get INTERCEPT)
+mitmd_add_integration_test(intercept/large_body_sha256 INTERCEPT)
+mitmd_add_integration_test(intercept/forged_cert_names INTERCEPT)
+mitmd_add_integration_test(intercept/connect_ip_no_sni INTERCEPT)
+mitmd_add_integration_test(intercept/streaming_incremental INTERCEPT)
+mitmd_add_integration_test(intercept/keepalive_one_upstream INTERCEPT)
+mitmd_add_integration_test(intercept/ignore_hosts_passthrough INTERCEPT)
+# upstream: failures answered with a reason
+mitmd_add_integration_test(upstream/broken_cert_502 INTERCEPT)
+mitmd_add_integration_test(upstream/unreachable_502 INTERCEPT)
+# proxy: protocol handling, robustness, load
+mitmd_add_integration_test(proxy/plain_http INTERCEPT)
+mitmd_add_integration_test(proxy/resolve_override INTERCEPT)
+mitmd_add_integration_test(proxy/malformed_requests INTERCEPT)
+mitmd_add_integration_test(proxy/concurrent_clients INTERCEPT)
+# flows: the -w JSON Lines file
+mitmd_add_integration_test(flows/jsonl_one_line_per_exchange INTERCEPT)

@@ -3,7 +3,8 @@
 
 Owns the dynamic endpoints nginx cannot serve; prints "listening PORT" on stdout once ready.
   GET  /hello                      fixed small body with Content-Length
-  GET  /conn                       X-Conn-Id / X-Peer-Port of the server-side connection
+  GET  /conn                       X-Conn-Id / X-Peer-Port of the server-side connection;
+                                   JSON body also has the Host header and the TLS SNI
   GET  /stats                      JSON: every accepted connection id + the current one
   GET  /chunked?chunks=N&size=B&delay=S   Transfer-Encoding: chunked, sleeping between chunks
   GET  /stream?chunks=N&size=B&delay=S    no length, body ends when the connection closes
@@ -73,7 +74,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if route == "/hello":
             self._send(200, b"hello from origin\n")
         elif route == "/conn":
-            body = json.dumps({"conn_id": self.conn_id, "peer_port": self.peer_port}).encode()
+            body = json.dumps({"conn_id": self.conn_id, "peer_port": self.peer_port,
+                               "host": self.headers.get("Host"),
+                               "sni": getattr(self.request, "sni_name", None)}).encode()
             self._send(200, body, "application/json")
         elif route == "/stats":
             with self.server.lock:
@@ -152,6 +155,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(404, b"no such path\n")
 
 
+def remember_sni(sock, name, ctx):
+    """remember_sni keeps the client's SNI on the TLS socket for /conn to report."""
+    sock.sni_name = name
+    return None
+
+
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 512
@@ -178,6 +187,7 @@ def main():
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.cert, args.key)
         ctx.set_alpn_protocols(["http/1.1"])
+        ctx.sni_callback = remember_sni
     srv = Server(("127.0.0.1", args.port), ctx)
     srv.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     print(f"listening {srv.server_address[1]}", flush=True)
