@@ -1,1 +1,8 @@
-# master/ca_forge.cmake: module fragment (see CMakeLists.txt)
+# master/ca_forge.cmake - the CA lifecycle, the forging service and `mitmd cert`.
+target_sources(mitmd_master PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/ca.c
+  ${CMAKE_CURRENT_LIST_DIR}/forge.c
+  ${CMAKE_CURRENT_LIST_DIR}/cert_cmd.c)
+
+mitmd_add_unit_test(test_forge SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_forge.c
+  LIBS mitmd_master)
