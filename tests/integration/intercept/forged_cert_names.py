@@ -52,4 +52,4 @@ def test(env):
 
 
 if __name__ == "__main__":
-    run(test, __doc__.splitlines()[0])
+    run(test, __doc__)

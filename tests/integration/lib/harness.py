@@ -243,13 +243,16 @@ def run(test_fn, doc=None):
     ap.add_argument("--keep", action="store_true", help="keep the temp dir for inspection")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
+    doc = " ".join(doc.split()) if doc else None
     mitmd = os.path.abspath(args.mitmd)
     if not os.access(mitmd, os.X_OK):
         print(f"FAIL: mitmd binary {mitmd} is not executable")
         sys.exit(1)
     name = os.path.splitext(os.path.relpath(os.path.abspath(sys.argv[0]),
                                             os.path.dirname(LIB_DIR)))[0]
-    print(f"=== integration/{name}" + (f": {doc}" if doc else ""), flush=True)
+    print(f"=== integration/{name}", flush=True)
+    if doc:
+        print(doc, flush=True)
     tmp = tempfile.mkdtemp(prefix="mitmd-it-")
     rc = 1
     started = time.monotonic()
