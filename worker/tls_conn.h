@@ -65,6 +65,7 @@ struct tls_conn {
     bool _in_eof;                /* tls_conn_feed_eof was called */
     bool _chain_set;             /* server: tls_conn_set_chain done, let the callback pass */
     bool _clean_close;           /* close_notify received (vs. bare EOF) */
+    size_t _wpend;               /* plaintext length of an SSL_write that must be retried */
     enum tls_conn_role _role;
     enum tls_conn_state _state;
     char _sni[TLS_CONN_NAME_MAX];           /* server: client's SNI ("" = none) */

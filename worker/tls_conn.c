@@ -1,0 +1,955 @@
+/* tls_conn.c - one SSL over bounded ciphertext staging (a custom BIO reading struct buf _in
+ * and appending to struct buf _out), the ClientHello pause, the forged chain, ALPN mirror,
+ * upstream session filing, and the one place BoringSSL errors become -errno + reason.
+ * Never touches a socket; allocates only in the init functions and inside BoringSSL. */
+#include "worker/tls_conn.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pool.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "worker/tls_conn_internal.h"
+
+/* TLS_CONN_RECORD_OVERHEAD is the most one record adds to its plaintext (header, explicit
+ * IV, MAC/tag, CBC padding), with room for a small pending post-handshake message. */
+#define TLS_CONN_RECORD_OVERHEAD 512
+/* TLS_CONN_RECORD_MAX is the largest plaintext per record (RFC 8446 §5.1). */
+#define TLS_CONN_RECORD_MAX 16384
+
+static const char *const tls_conn_state_names[TLS_CONN_STATE_COUNT] = {
+    [TLS_CONN_STATE_HANDSHAKE] = "handshake", [TLS_CONN_STATE_PAUSED] = "paused",
+    [TLS_CONN_STATE_OPEN] = "open",           [TLS_CONN_STATE_CLOSED] = "closed",
+    [TLS_CONN_STATE_FAILED] = "failed",
+};
+
+const char *tls_conn_state_name(enum tls_conn_state s)
+{
+    if ((unsigned)s >= TLS_CONN_STATE_COUNT)
+        return "?";
+    return tls_conn_state_names[s];
+}
+
+enum tls_conn_state tls_conn_state(const struct tls_conn *c)
+{
+    return c->_state;
+}
+
+/* tls_conn_transition_ok says which state changes the code makes; anything else is a bug
+ * in this file, not peer input. FAILED is terminal. */
+static bool tls_conn_transition_ok(enum tls_conn_state from, enum tls_conn_state to)
+{
+    switch (from) {
+    case TLS_CONN_STATE_HANDSHAKE:
+    case TLS_CONN_STATE_PAUSED:
+        return to != TLS_CONN_STATE_CLOSED;
+    case TLS_CONN_STATE_OPEN:
+        return to == TLS_CONN_STATE_CLOSED || to == TLS_CONN_STATE_FAILED;
+    case TLS_CONN_STATE_CLOSED:
+        return to == TLS_CONN_STATE_FAILED;
+    default:
+        return false;
+    }
+}
+
+static void tls_conn_set_state(struct tls_conn *c, enum tls_conn_state next)
+{
+    if (c->_state == next)
+        return;
+    assert(tls_conn_transition_ok(c->_state, next));
+    c->_state = next;
+}
+
+/* ---- staging BIO ---------------------------------------------------------------------- */
+
+static int staging_read(BIO *bio, char *out, int len)
+{
+    struct tls_conn *c = BIO_get_data(bio);
+    size_t n = buf_used(&c->_in);
+
+    BIO_clear_retry_flags(bio);
+    if (len <= 0)
+        return 0;
+    if (n == 0) {
+        if (c->_in_eof)
+            return 0; /* EOF: no retry flag, so BoringSSL sees the peer's close */
+        BIO_set_retry_read(bio);
+        return -1;
+    }
+    if (n > (size_t)len)
+        n = (size_t)len;
+    memcpy(out, buf_head(&c->_in), n);
+    buf_consume(&c->_in, n);
+    return (int)n;
+}
+
+static int staging_write(BIO *bio, const char *p, int len)
+{
+    struct tls_conn *c = BIO_get_data(bio);
+    size_t n;
+
+    BIO_clear_retry_flags(bio);
+    if (len <= 0)
+        return 0;
+    n = buf_append(&c->_out, p, (size_t)len);
+    if (n == 0) {
+        BIO_set_retry_write(bio); /* BoringSSL keeps the rest and retries later */
+        return -1;
+    }
+    return (int)n;
+}
+
+static long staging_ctrl(BIO *bio, int cmd, long larg, void *parg)
+{
+    struct tls_conn *c = BIO_get_data(bio);
+
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1; /* the caller takes and sends */
+    case BIO_CTRL_PENDING:
+        return (long)buf_used(&c->_in);
+    case BIO_CTRL_WPENDING:
+        return (long)buf_used(&c->_out);
+    default:
+        return 0;
+    }
+}
+
+static int staging_create(BIO *bio)
+{
+    BIO_set_init(bio, 1);
+    return 1;
+}
+
+BIO_METHOD *tls_conn_bio_method_new(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOURCE_SINK | 0x80, "mitmd staging");
+
+    if (m == NULL)
+        return NULL;
+    if (BIO_meth_set_read(m, staging_read) != 1 || BIO_meth_set_write(m, staging_write) != 1 ||
+        BIO_meth_set_ctrl(m, staging_ctrl) != 1 || BIO_meth_set_create(m, staging_create) != 1) {
+        BIO_meth_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* ---- server callbacks ----------------------------------------------------------------- */
+
+/* hello_capture copies the SNI and the ALPN list of the ClientHello into `c`. Returns false
+ * when the SNI is not a printable name (the handshake is then refused). */
+static bool hello_capture(struct tls_conn *c, const SSL_CLIENT_HELLO *ch)
+{
+    const char *sni = SSL_get_servername(ch->ssl, TLSEXT_NAMETYPE_host_name);
+    const uint8_t *ext;
+    size_t ext_len, list_len, off;
+
+    c->_sni[0] = '\0';
+    if (sni != NULL) {
+        size_t n = strlen(sni);
+
+        if (n >= sizeof(c->_sni))
+            return false;
+        for (size_t i = 0; i < n; i++)
+            if (!isgraph((unsigned char)sni[i]))
+                return false;
+        memcpy(c->_sni, sni, n + 1);
+    }
+    c->_alpn_offer_len = 0;
+    if (SSL_early_callback_ctx_extension_get(
+            ch, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext, &ext_len) != 1)
+        return true;
+    /* RFC 7301 §3.1: uint16 list length, then non-empty uint8-prefixed names. A malformed
+     * list is left for BoringSSL to reject; we keep only the whole entries that fit. */
+    if (ext_len < 2)
+        return true;
+    list_len = (size_t)ext[0] << 8 | ext[1];
+    if (list_len != ext_len - 2)
+        return true;
+    ext += 2;
+    off = 0;
+    while (off < list_len) {
+        size_t l = ext[off];
+
+        if (l == 0 || l > list_len - off - 1)
+            break;
+        if (1 + l > sizeof(c->_alpn_offer) - c->_alpn_offer_len)
+            break;
+        memcpy(c->_alpn_offer + c->_alpn_offer_len, ext + off, 1 + l);
+        c->_alpn_offer_len += 1 + l;
+        off += 1 + l;
+    }
+    return true;
+}
+
+/* select_cert_cb runs when the ClientHello is complete and again on every later
+ * SSL_do_handshake until it lets the handshake go on: it pauses (ssl_select_cert_retry)
+ * until tls_conn_set_chain has given the forged chain. */
+static enum ssl_select_cert_result_t select_cert_cb(const SSL_CLIENT_HELLO *ch)
+{
+    struct tls_conn *c = SSL_get_app_data(ch->ssl);
+
+    if (c == NULL)
+        return ssl_select_cert_error;
+    if (c->_chain_set)
+        return ssl_select_cert_success;
+    if (c->_state == TLS_CONN_STATE_HANDSHAKE) {
+        if (!hello_capture(c, ch))
+            return ssl_select_cert_error;
+        tls_conn_set_state(c, TLS_CONN_STATE_PAUSED);
+    }
+    return ssl_select_cert_retry;
+}
+
+/* alpn_select_cb selects for the client the protocol the upstream negotiated, when the
+ * client offered it; otherwise no ALPN (the client then speaks HTTP/1.1). */
+static int alpn_select_cb(SSL *ssl, const uint8_t **out, uint8_t *out_len, const uint8_t *in,
+                          unsigned in_len, void *arg)
+{
+    struct tls_conn *c = SSL_get_app_data(ssl);
+    size_t want, off = 0;
+
+    if (c == NULL || c->_alpn_choice[0] == '\0')
+        return SSL_TLSEXT_ERR_NOACK;
+    want = strlen(c->_alpn_choice);
+    while (off < in_len) {
+        size_t l = in[off];
+
+        if (l == 0 || l > in_len - off - 1)
+            break;
+        if (l == want && memcmp(in + off + 1, c->_alpn_choice, l) == 0) {
+            *out = in + off + 1;
+            *out_len = (uint8_t)l;
+            return SSL_TLSEXT_ERR_OK;
+        }
+        off += 1 + l;
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+void tls_conn_install_server_callbacks(SSL_CTX *ctx)
+{
+    SSL_CTX_set_select_certificate_cb(ctx, select_cert_cb);
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select_cb, NULL);
+}
+
+/* ---- client callbacks ----------------------------------------------------------------- */
+
+/* new_session_cb files a session the upstream gave us (after the handshake in TLS 1.2, with
+ * each NewSessionTicket in TLS 1.3) under this connection's key. */
+static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+    struct tls_conn *c = SSL_get_app_data(ssl);
+
+    if (c == NULL || c->_role != TLS_CONN_ROLE_CLIENT || c->_sess_key[0] == '\0')
+        return 0;
+    tls_ctx_sess_put(c->_ctx, c->_sess_key, sess);
+    return 1; /* we took the reference */
+}
+
+void tls_conn_install_client_callbacks(SSL_CTX *ctx)
+{
+    SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------ */
+
+/* conn_init_common allocates the staging and the SSL from `ssl_ctx` and wires the BIO. */
+static int conn_init_common(struct tls_conn *c, struct tls_ctx *t, SSL_CTX *ssl_ctx,
+                            enum tls_conn_role role)
+{
+    BIO *bio;
+
+    memset(c, 0, sizeof(*c));
+    c->_ctx = t;
+    c->_role = role;
+    c->_mem = malloc(TLS_CONN_IN_CAP + TLS_CONN_OUT_CAP);
+    if (c->_mem == NULL)
+        return -ENOMEM;
+    buf_init(&c->_in, c->_mem, TLS_CONN_IN_CAP);
+    buf_init(&c->_out, c->_mem + TLS_CONN_IN_CAP, TLS_CONN_OUT_CAP);
+    c->_ssl = SSL_new(ssl_ctx);
+    if (c->_ssl == NULL)
+        goto out_free_mem;
+    bio = BIO_new(t->_bio_method);
+    if (bio == NULL)
+        goto out_free_ssl;
+    BIO_set_data(bio, c);
+    SSL_set_bio(c->_ssl, bio, bio); /* one reference for both directions */
+    if (SSL_set_app_data(c->_ssl, c) != 1)
+        goto out_free_ssl;
+    /* Drop the handshake configuration (chain, verify params) once it is done. */
+    SSL_set_shed_handshake_config(c->_ssl, 1);
+    return 0;
+out_free_ssl:
+    SSL_free(c->_ssl);
+    c->_ssl = NULL;
+out_free_mem:
+    free(c->_mem);
+    c->_mem = NULL;
+    ERR_clear_error();
+    return -ENOMEM;
+}
+
+int tls_conn_init_server(struct tls_conn *c, struct tls_ctx *t)
+{
+    int err = conn_init_common(c, t, t->_server, TLS_CONN_ROLE_SERVER);
+
+    if (err)
+        return err;
+    SSL_set_accept_state(c->_ssl);
+    return 0;
+}
+
+/* host_ip_literal copies `host` without IPv6 brackets into `out` and is true when it is a
+ * numeric IPv4 or IPv6 address. */
+static bool host_ip_literal(const char *host, char *out, size_t cap)
+{
+    size_t n = strlen(host);
+    unsigned char addr[16];
+
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+        host++;
+        n -= 2;
+    }
+    if (n >= cap)
+        return false;
+    memcpy(out, host, n);
+    out[n] = '\0';
+    return inet_pton(AF_INET, out, addr) == 1 || inet_pton(AF_INET6, out, addr) == 1;
+}
+
+/* client_set_verify makes the handshake require a certificate for `host`. */
+static int client_set_verify(struct tls_conn *c, const char *host)
+{
+    X509_VERIFY_PARAM *param = SSL_get0_param(c->_ssl);
+    char ip[TLS_CONN_NAME_MAX];
+
+    if (param == NULL)
+        return -ENOMEM;
+    if (host_ip_literal(host, ip, sizeof(ip)))
+        return X509_VERIFY_PARAM_set1_ip_asc(param, ip) == 1 ? 0 : -EINVAL;
+    return X509_VERIFY_PARAM_set1_host(param, host, strlen(host)) == 1 ? 0 : -EINVAL;
+}
+
+int tls_conn_init_client(struct tls_conn *c, struct tls_ctx *t, const char *sni,
+                         const char *verify_host, uint16_t port, const uint8_t *alpn,
+                         size_t alpn_len)
+{
+    uint8_t offer[TLS_CTX_ALPN_MAX];
+    char ip[TLS_CONN_NAME_MAX];
+    SSL_SESSION *sess;
+    size_t offer_len;
+    int err, n;
+
+    if (sni != NULL && sni[0] == '\0')
+        sni = NULL;
+    if (verify_host == NULL || verify_host[0] == '\0')
+        verify_host = sni;
+    if (sni != NULL && strlen(sni) >= TLS_CONN_NAME_MAX)
+        return -EINVAL;
+    if (verify_host != NULL && strlen(verify_host) >= TLS_CONN_NAME_MAX)
+        return -EINVAL;
+    if (verify_host == NULL && !t->_insecure)
+        return -EINVAL;
+    err = conn_init_common(c, t, t->_client, TLS_CONN_ROLE_CLIENT);
+    if (err)
+        return err;
+    SSL_set_connect_state(c->_ssl);
+    /* RFC 6066 §3: literal IP addresses are not permitted in server_name. */
+    if (sni != NULL && !host_ip_literal(sni, ip, sizeof(ip))) {
+        if (SSL_set_tlsext_host_name(c->_ssl, sni) != 1) {
+            err = -EINVAL;
+            goto out_dispose;
+        }
+        memcpy(c->_sni, sni, strlen(sni) + 1);
+    }
+    if (!t->_insecure) {
+        err = client_set_verify(c, verify_host);
+        if (err)
+            goto out_dispose;
+    }
+    offer_len = tls_ctx_alpn_filter(t, alpn, alpn_len, offer, sizeof(offer));
+    if (offer_len > 0 && SSL_set_alpn_protos(c->_ssl, offer, (unsigned)offer_len) != 0) {
+        err = -ENOMEM;
+        goto out_dispose;
+    }
+    n = snprintf(c->_sess_key, sizeof(c->_sess_key), "%s|%u|%s",
+                 verify_host != NULL ? verify_host : "", (unsigned)port, c->_sni);
+    if (n < 0 || (size_t)n >= sizeof(c->_sess_key))
+        c->_sess_key[0] = '\0'; /* cannot happen with the length checks above */
+    sess = tls_ctx_sess_take(t, c->_sess_key);
+    if (sess != NULL) {
+        int ok = SSL_set_session(c->_ssl, sess);
+
+        SSL_SESSION_free(sess);
+        if (ok != 1) {
+            err = -ENOMEM;
+            goto out_dispose;
+        }
+    }
+    return 0;
+out_dispose:
+    ERR_clear_error();
+    tls_conn_dispose(c);
+    return err;
+}
+
+void tls_conn_dispose(struct tls_conn *c)
+{
+    SSL_free(c->_ssl); /* frees the BIO too */
+    c->_ssl = NULL;
+    free(c->_mem);
+    c->_mem = NULL;
+    buf_init(&c->_in, NULL, 0);
+    buf_init(&c->_out, NULL, 0);
+}
+
+/* ---- staging -------------------------------------------------------------------------- */
+
+size_t tls_conn_feed(struct tls_conn *c, const uint8_t *p, size_t n)
+{
+    if (c->_mem == NULL || n == 0)
+        return 0;
+    return buf_append(&c->_in, p, n);
+}
+
+void tls_conn_feed_eof(struct tls_conn *c)
+{
+    c->_in_eof = true;
+}
+
+size_t tls_conn_in_room(struct tls_conn *c)
+{
+    if (c->_mem == NULL)
+        return 0;
+    return buf_room(&c->_in);
+}
+
+size_t tls_conn_pending(const struct tls_conn *c)
+{
+    if (c->_mem == NULL)
+        return 0;
+    return buf_used(&c->_out);
+}
+
+size_t tls_conn_take(struct tls_conn *c, uint8_t *out, size_t cap)
+{
+    size_t n = tls_conn_pending(c);
+
+    if (n > cap)
+        n = cap;
+    if (n == 0)
+        return 0;
+    memcpy(out, buf_head(&c->_out), n);
+    buf_consume(&c->_out, n);
+    return n;
+}
+
+/* ---- errors --------------------------------------------------------------------------- */
+
+/* verify_reason words a verification result like OpenSSL 3 and curl do. */
+static const char *verify_reason(long v)
+{
+    switch (v) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        return "certificate has expired";
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        return "certificate is not yet valid";
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        return "self-signed certificate";
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        return "self-signed certificate in certificate chain";
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+        return "unable to get local issuer certificate";
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+        return "unable to verify the first certificate";
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+        return "Hostname mismatch";
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        return "IP address mismatch";
+    case X509_V_ERR_CERT_REVOKED:
+        return "certificate revoked";
+    case X509_V_ERR_INVALID_CA:
+        return "invalid CA certificate";
+    default:
+        return X509_verify_cert_error_string(v);
+    }
+}
+
+/* compose_ssl_error writes "<prefix>: <reason>" for the error queue into c->_why and clears
+ * the queue. BoringSSL's reason codes read "WRONG_VERSION_NUMBER"; OpenSSL and curl users
+ * know them as "wrong version number". */
+static const char *compose_ssl_error(struct tls_conn *c, const char *prefix)
+{
+    uint32_t e, first = 0, last_ssl = 0, pick;
+    const char *r;
+    char reason[96];
+    size_t i;
+
+    while ((e = ERR_get_error()) != 0) {
+        if (first == 0)
+            first = e;
+        if (ERR_GET_LIB(e) == ERR_LIB_SSL)
+            last_ssl = e;
+    }
+    pick = last_ssl != 0 ? last_ssl : first;
+    if (c->_role == TLS_CONN_ROLE_CLIENT && ERR_GET_LIB(pick) == ERR_LIB_SSL &&
+        ERR_GET_REASON(pick) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+        long v = SSL_get_verify_result(c->_ssl);
+
+        snprintf(c->_why, sizeof(c->_why), "certificate verify failed: %s",
+                 v != X509_V_OK ? verify_reason(v) : "unknown reason");
+        return c->_why;
+    }
+    r = pick != 0 ? ERR_reason_error_string(pick) : NULL;
+    if (r == NULL) {
+        snprintf(reason, sizeof(reason), "error %08x", (unsigned)pick);
+    } else {
+        for (i = 0; r[i] != '\0' && i < sizeof(reason) - 1; i++)
+            reason[i] = r[i] == '_' ? ' ' : (char)tolower((unsigned char)r[i]);
+        reason[i] = '\0';
+    }
+    snprintf(c->_why, sizeof(c->_why), "%s: %s", prefix, reason);
+    return c->_why;
+}
+
+int tls_conn_classify(struct tls_conn *c, int ret, const char **why)
+{
+    const char *ignored;
+    int e = SSL_get_error(c->_ssl, ret);
+
+    if (why == NULL)
+        why = &ignored;
+    switch (e) {
+    case SSL_ERROR_NONE:
+        return 0;
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return -EAGAIN;
+    case SSL_ERROR_PENDING_CERTIFICATE:
+        return -EINPROGRESS;
+    case SSL_ERROR_ZERO_RETURN:
+        ERR_clear_error();
+        return -ESHUTDOWN;
+    case SSL_ERROR_SYSCALL:
+        if (ERR_peek_error() == 0)
+            return -ECONNRESET; /* the staging BIO reported EOF */
+        /* fall through */
+    case SSL_ERROR_SSL:
+        *why = compose_ssl_error(c, c->_state == TLS_CONN_STATE_HANDSHAKE ||
+                                            c->_state == TLS_CONN_STATE_PAUSED
+                                        ? "tls handshake failed"
+                                        : "tls error");
+        return -EPROTO;
+    default:
+        ERR_clear_error();
+        snprintf(c->_why, sizeof(c->_why), "tls error: unexpected SSL_get_error %d", e);
+        *why = c->_why;
+        return -EPROTO;
+    }
+}
+
+/* fail records a fatal error and hands its reason to the caller. */
+static int fail(struct tls_conn *c, const char *reason, const char **why)
+{
+    if (reason != c->_why)
+        snprintf(c->_why, sizeof(c->_why), "%s", reason);
+    tls_conn_set_state(c, TLS_CONN_STATE_FAILED);
+    if (why != NULL)
+        *why = c->_why;
+    return -EPROTO;
+}
+
+/* ---- handshake, read, write ----------------------------------------------------------- */
+
+int tls_conn_handshake(struct tls_conn *c, const char **why)
+{
+    const char *reason = NULL;
+    int ret, err;
+
+    if (c->_ssl == NULL)
+        return -EINVAL;
+    switch (c->_state) {
+    case TLS_CONN_STATE_OPEN:
+    case TLS_CONN_STATE_CLOSED:
+        return 0;
+    case TLS_CONN_STATE_FAILED:
+        if (why != NULL)
+            *why = c->_why;
+        return -EPROTO;
+    default:
+        break;
+    }
+    ERR_clear_error();
+    ret = SSL_do_handshake(c->_ssl);
+    if (ret == 1) {
+        tls_conn_set_state(c, TLS_CONN_STATE_OPEN);
+        return 0;
+    }
+    err = tls_conn_classify(c, ret, &reason);
+    switch (err) {
+    case -EAGAIN:
+        return -EAGAIN;
+    case -EINPROGRESS:
+        return -EINPROGRESS;
+    case -ESHUTDOWN:
+    case -ECONNRESET:
+        return fail(c, "connection closed during TLS handshake", why);
+    default:
+        return fail(c, reason != NULL ? reason : "tls handshake failed", why);
+    }
+}
+
+int tls_conn_set_chain(struct tls_conn *c, const uint8_t *leaf_der, size_t leaf_len)
+{
+    struct tls_ctx *t = c->_ctx;
+    CRYPTO_BUFFER *chain[2];
+    size_t n = 0;
+    int ok;
+
+    if (c->_role != TLS_CONN_ROLE_SERVER || c->_state != TLS_CONN_STATE_PAUSED ||
+        leaf_der == NULL || leaf_len == 0)
+        return -EINVAL;
+    chain[n] = CRYPTO_BUFFER_new(leaf_der, leaf_len, t->_pool);
+    if (chain[n] == NULL)
+        return -ENOMEM;
+    n++;
+    if (t->_ca != NULL)
+        chain[n++] = t->_ca;
+    ERR_clear_error();
+    ok = SSL_set_chain_and_key(c->_ssl, chain, n, t->_leaf_key, NULL);
+    CRYPTO_BUFFER_free(chain[0]); /* the SSL holds its own reference */
+    if (ok != 1) {
+        ERR_clear_error();
+        return -EPROTO;
+    }
+    c->_chain_set = true;
+    tls_conn_set_state(c, TLS_CONN_STATE_HANDSHAKE);
+    return 0;
+}
+
+void tls_conn_set_alpn_choice(struct tls_conn *c, const char *proto)
+{
+    size_t n = proto != NULL ? strlen(proto) : 0;
+
+    if (n >= sizeof(c->_alpn_choice))
+        n = 0;
+    memcpy(c->_alpn_choice, proto != NULL ? proto : "", n);
+    c->_alpn_choice[n] = '\0';
+}
+
+ssize_t tls_conn_read(struct tls_conn *c, uint8_t *out, size_t cap, const char **why)
+{
+    const char *reason = NULL;
+    int ret, err;
+
+    if (c->_ssl == NULL || cap == 0)
+        return -EINVAL;
+    switch (c->_state) {
+    case TLS_CONN_STATE_OPEN:
+        break;
+    case TLS_CONN_STATE_CLOSED:
+        return 0;
+    case TLS_CONN_STATE_FAILED:
+        if (why != NULL)
+            *why = c->_why;
+        return -EPROTO;
+    default:
+        return -EINVAL;
+    }
+    if (cap > INT_MAX)
+        cap = INT_MAX;
+    ERR_clear_error();
+    ret = SSL_read(c->_ssl, out, (int)cap);
+    if (ret > 0)
+        return ret;
+    err = tls_conn_classify(c, ret, &reason);
+    switch (err) {
+    case -EAGAIN:
+        return -EAGAIN;
+    case -ESHUTDOWN:
+        c->_clean_close = true;
+        tls_conn_set_state(c, TLS_CONN_STATE_CLOSED);
+        return 0;
+    case -ECONNRESET:
+        tls_conn_set_state(c, TLS_CONN_STATE_CLOSED);
+        return 0;
+    default:
+        return fail(c, reason != NULL ? reason : "tls error", why);
+    }
+}
+
+ssize_t tls_conn_write(struct tls_conn *c, const uint8_t *p, size_t n, const char **why)
+{
+    const char *reason = NULL;
+    size_t room, chunk;
+    int ret, err;
+
+    if (c->_ssl == NULL)
+        return -EINVAL;
+    if (c->_state == TLS_CONN_STATE_FAILED) {
+        if (why != NULL)
+            *why = c->_why;
+        return -EPROTO;
+    }
+    if (c->_state != TLS_CONN_STATE_OPEN && c->_state != TLS_CONN_STATE_CLOSED)
+        return -EINVAL;
+    if (n == 0)
+        return 0;
+    if (c->_wpend > 0) {
+        /* BoringSSL holds a record of exactly these bytes; it must see them again. */
+        if (n < c->_wpend)
+            return -EINVAL;
+        chunk = c->_wpend;
+    } else {
+        room = buf_room(&c->_out);
+        if (room <= TLS_CONN_RECORD_OVERHEAD)
+            return -EAGAIN;
+        chunk = room - TLS_CONN_RECORD_OVERHEAD;
+        if (chunk > TLS_CONN_RECORD_MAX)
+            chunk = TLS_CONN_RECORD_MAX;
+        if (chunk > n)
+            chunk = n;
+    }
+    ERR_clear_error();
+    ret = SSL_write(c->_ssl, p, (int)chunk);
+    if (ret > 0) {
+        c->_wpend = 0;
+        return ret;
+    }
+    err = tls_conn_classify(c, ret, &reason);
+    if (err == -EAGAIN) {
+        c->_wpend = chunk;
+        return -EAGAIN;
+    }
+    return fail(c, reason != NULL ? reason : "tls error", why);
+}
+
+int tls_conn_shutdown(struct tls_conn *c)
+{
+    int ret, err;
+
+    if (c->_ssl == NULL)
+        return -EINVAL;
+    if (c->_state != TLS_CONN_STATE_OPEN && c->_state != TLS_CONN_STATE_CLOSED)
+        return -EPROTO;
+    if (buf_room(&c->_out) <= TLS_CONN_RECORD_OVERHEAD)
+        return -EAGAIN;
+    ERR_clear_error();
+    ret = SSL_shutdown(c->_ssl);
+    if (ret >= 0) /* 0: our close_notify is queued, theirs not seen; 1: both */
+        return 0;
+    err = tls_conn_classify(c, ret, NULL);
+    return err == -EAGAIN ? -EAGAIN : -EPROTO;
+}
+
+/* ---- accessors ------------------------------------------------------------------------ */
+
+const char *tls_conn_sni(const struct tls_conn *c)
+{
+    return c->_sni;
+}
+
+const uint8_t *tls_conn_alpn_offers(const struct tls_conn *c, size_t *len)
+{
+    *len = c->_alpn_offer_len;
+    return c->_alpn_offer;
+}
+
+size_t tls_conn_alpn(const struct tls_conn *c, char *out, size_t cap)
+{
+    const uint8_t *p = NULL;
+    unsigned n = 0;
+
+    if (cap == 0)
+        return 0;
+    out[0] = '\0';
+    if (c->_ssl == NULL)
+        return 0;
+    SSL_get0_alpn_selected(c->_ssl, &p, &n);
+    if (p == NULL || n == 0 || n >= cap)
+        return 0;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return n;
+}
+
+const char *tls_conn_version(const struct tls_conn *c)
+{
+    if (c->_ssl == NULL ||
+        (c->_state != TLS_CONN_STATE_OPEN && c->_state != TLS_CONN_STATE_CLOSED))
+        return "";
+    return SSL_get_version(c->_ssl);
+}
+
+bool tls_conn_is_session_reused(const struct tls_conn *c)
+{
+    return c->_ssl != NULL && SSL_session_reused(c->_ssl) == 1;
+}
+
+bool tls_conn_is_clean_close(const struct tls_conn *c)
+{
+    return c->_clean_close;
+}
+
+/* ---- peer certificate ----------------------------------------------------------------- */
+
+/* name_add appends `s`/`len` to `names` unless it is empty, too long, not printable ASCII
+ * or already there (case-insensitive). Returns false when it was wanted but no slot was
+ * left. */
+static bool name_add(char names[][TLS_CONN_NAME_MAX], size_t cap, size_t *n, const char *s,
+                     size_t len)
+{
+    if (len == 0 || len >= TLS_CONN_NAME_MAX)
+        return true;
+    for (size_t i = 0; i < len; i++)
+        if (!isgraph((unsigned char)s[i]))
+            return true;
+    for (size_t i = 0; i < *n; i++)
+        if (strlen(names[i]) == len && strncasecmp(names[i], s, len) == 0)
+            return true;
+    if (*n == cap)
+        return false;
+    memcpy(names[*n], s, len);
+    names[*n][len] = '\0';
+    (*n)++;
+    return true;
+}
+
+/* name_entry_text returns the UTF-8 text of the last `nid` entry of `name` (the caller frees
+ * it with OPENSSL_free), its length in `*len`, or NULL. */
+static char *name_entry_text(X509_NAME *name, int nid, size_t *len)
+{
+    int i = -1, last = -1;
+    unsigned char *utf8 = NULL;
+    int n;
+
+    while ((i = X509_NAME_get_index_by_NID(name, nid, i)) >= 0)
+        last = i;
+    if (last < 0)
+        return NULL;
+    n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, last)));
+    if (n < 0)
+        return NULL;
+    *len = (size_t)n;
+    return (char *)utf8;
+}
+
+int tls_conn_peer_names(const struct tls_conn *c, char names[][TLS_CONN_NAME_MAX], size_t *n,
+                        char *org, size_t orglen)
+{
+    size_t cap = *n, len;
+    GENERAL_NAMES *sans;
+    bool fit = true;
+    X509 *x;
+    char *s;
+
+    *n = 0;
+    if (org != NULL && orglen > 0)
+        org[0] = '\0';
+    if (c->_ssl == NULL)
+        return -ENOENT;
+    x = SSL_get_peer_certificate(c->_ssl);
+    if (x == NULL)
+        return -ENOENT;
+    s = name_entry_text(X509_get_subject_name(x), NID_commonName, &len);
+    if (s != NULL) {
+        fit &= name_add(names, cap, n, s, len);
+        OPENSSL_free(s);
+    }
+    if (org != NULL && orglen > 0) {
+        s = name_entry_text(X509_get_subject_name(x), NID_organizationName, &len);
+        if (s != NULL) {
+            if (len >= orglen)
+                len = orglen - 1;
+            memcpy(org, s, len);
+            org[len] = '\0';
+            OPENSSL_free(s);
+        }
+    }
+    sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    for (size_t i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+        char ip[INET6_ADDRSTRLEN];
+
+        if (g->type == GEN_DNS) {
+            fit &= name_add(names, cap, n, (const char *)ASN1_STRING_get0_data(g->d.dNSName),
+                            (size_t)ASN1_STRING_length(g->d.dNSName));
+        } else if (g->type == GEN_IPADD) {
+            int l = ASN1_STRING_length(g->d.iPAddress);
+            const void *a = ASN1_STRING_get0_data(g->d.iPAddress);
+
+            if ((l == 4 && inet_ntop(AF_INET, a, ip, sizeof(ip)) != NULL) ||
+                (l == 16 && inet_ntop(AF_INET6, a, ip, sizeof(ip)) != NULL))
+                fit &= name_add(names, cap, n, ip, strlen(ip));
+        }
+    }
+    GENERAL_NAMES_free(sans);
+    X509_free(x);
+    ERR_clear_error();
+    return fit ? 0 : -E2BIG;
+}
+
+/* peer_name_line prints the subject or issuer of the peer leaf as one RFC 2253 line. */
+static int peer_name_line(const struct tls_conn *c, bool issuer, char *out, size_t cap)
+{
+    X509 *x;
+    BIO *mem;
+    const uint8_t *p;
+    size_t len;
+    int err = -ENOENT;
+
+    if (cap == 0)
+        return -EINVAL;
+    out[0] = '\0';
+    if (c->_ssl == NULL)
+        return -ENOENT;
+    x = SSL_get_peer_certificate(c->_ssl);
+    if (x == NULL)
+        return -ENOENT;
+    mem = BIO_new(BIO_s_mem());
+    if (mem == NULL) {
+        err = -ENOMEM;
+        goto out_free_x;
+    }
+    if (X509_NAME_print_ex(mem, issuer ? X509_get_issuer_name(x) : X509_get_subject_name(x), 0,
+                           XN_FLAG_RFC2253) < 0 ||
+        BIO_mem_contents(mem, &p, &len) != 1) {
+        err = -ENOMEM;
+        goto out_free_mem;
+    }
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(out, p, len);
+    out[len] = '\0';
+    err = 0;
+out_free_mem:
+    BIO_free(mem);
+out_free_x:
+    X509_free(x);
+    ERR_clear_error();
+    return err;
+}
+
+int tls_conn_peer_subject(const struct tls_conn *c, char *out, size_t cap)
+{
+    return peer_name_line(c, false, out, cap);
+}
+
+int tls_conn_peer_issuer(const struct tls_conn *c, char *out, size_t cap)
+{
+    return peer_name_line(c, true, out, cap);
+}

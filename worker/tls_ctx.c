@@ -1,0 +1,337 @@
+/* tls_ctx.c - builds the per-worker server and client SSL_CTXs once, and keeps the bounded
+ * upstream session cache. The callbacks that need a connection (ClientHello pause, ALPN
+ * choice, new session) live in tls_conn.c and are installed through tls_conn_internal.h.
+ * Never touches a socket; file reads happen only in tls_ctx_init. */
+#include "worker/tls_ctx.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/bytestring.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pool.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "worker/tls_conn_internal.h"
+
+/* TLS_CTX_SERVER_SESS_CACHE bounds BoringSSL's internal cache of server sessions (TLS 1.2
+ * session IDs); tickets need no server state. */
+#define TLS_CTX_SERVER_SESS_CACHE 1024
+
+/* alpn_next reads the protocol at `*off` of the wire list `p`/`n`. Returns true and sets
+ * `*proto`/`*len` (and advances `*off`) when a well-formed, non-empty entry is there. */
+static bool alpn_next(const uint8_t *p, size_t n, size_t *off, const uint8_t **proto,
+                      size_t *len)
+{
+    size_t l;
+
+    if (*off >= n)
+        return false;
+    l = p[*off];
+    if (l == 0 || l > n - *off - 1)
+        return false;
+    *proto = p + *off + 1;
+    *len = l;
+    *off += 1 + l;
+    return true;
+}
+
+/* alpn_is_valid is true when `p`/`n` is a complete, non-empty wire-format list. */
+static bool alpn_is_valid(const uint8_t *p, size_t n)
+{
+    size_t off = 0, len;
+    const uint8_t *proto;
+
+    if (n == 0)
+        return false;
+    while (off < n)
+        if (!alpn_next(p, n, &off, &proto, &len))
+            return false;
+    return true;
+}
+
+/* alpn_contains is true when the wire list `p`/`n` holds `proto`/`len`. */
+static bool alpn_contains(const uint8_t *p, size_t n, const uint8_t *proto, size_t len)
+{
+    size_t off = 0, l;
+    const uint8_t *q;
+
+    while (alpn_next(p, n, &off, &q, &l))
+        if (l == len && memcmp(q, proto, len) == 0)
+            return true;
+    return false;
+}
+
+size_t tls_ctx_alpn_filter(const struct tls_ctx *t, const uint8_t *offer, size_t offer_len,
+                           uint8_t *out, size_t cap)
+{
+    size_t off = 0, len, w = 0;
+    const uint8_t *proto;
+
+    if (offer == NULL || !alpn_is_valid(offer, offer_len))
+        return 0;
+    while (alpn_next(offer, offer_len, &off, &proto, &len)) {
+        if (!alpn_contains(t->_alpn_allowed, t->_alpn_allowed_len, proto, len))
+            continue;
+        if (alpn_contains(out, w, proto, len)) /* offered twice: keep the first */
+            continue;
+        if (cap - w < 1 + len)
+            break;
+        out[w] = (uint8_t)len;
+        memcpy(out + w + 1, proto, len);
+        w += 1 + len;
+    }
+    return w;
+}
+
+/* ctx_set_versions limits `ctx` to TLS 1.2 and 1.3. Returns 0 or -EINVAL. */
+static int ctx_set_versions(SSL_CTX *ctx)
+{
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1)
+        return -EINVAL;
+    return 0;
+}
+
+/* ctx_init_server builds the context that faces clients. No X509 code: chains are
+ * CRYPTO_BUFFERs set per connection once the forged leaf is known. */
+static int ctx_init_server(struct tls_ctx *t, const struct tls_ctx_opts *o, const char **why)
+{
+    t->_server = SSL_CTX_new(TLS_with_buffers_method());
+    if (t->_server == NULL) {
+        *why = "cannot create the server TLS context";
+        return -ENOMEM;
+    }
+    if (ctx_set_versions(t->_server) != 0) {
+        *why = "cannot limit the server TLS versions";
+        return -EINVAL;
+    }
+    SSL_CTX_set_mode(t->_server, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    tls_conn_install_server_callbacks(t->_server);
+    /* Stateless tickets let clients resume with mitmd; one ticket per handshake is enough
+     * for a client that opens connections one after another. */
+    SSL_CTX_set_session_cache_mode(t->_server, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_sess_set_cache_size(t->_server, TLS_CTX_SERVER_SESS_CACHE);
+    if (SSL_CTX_set_num_tickets(t->_server, 1) != 1) {
+        *why = "cannot configure session tickets";
+        return -EINVAL;
+    }
+    if (o->ticket_key != NULL &&
+        SSL_CTX_set_tlsext_ticket_keys(t->_server, o->ticket_key, TLS_CTX_TICKET_KEY_LEN) != 1) {
+        *why = "cannot set the session ticket key";
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* ctx_load_roots adds the trust anchors of PEM file `path` to the client context. */
+static int ctx_load_roots(struct tls_ctx *t, const char *path, const char *what,
+                          const char **why)
+{
+    if (SSL_CTX_load_verify_locations(t->_client, path, NULL) != 1) {
+        *why = what;
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* ctx_init_client builds the context that faces upstreams: verification against the
+ * roots loaded here, once, unless `insecure`. */
+static int ctx_init_client(struct tls_ctx *t, const struct tls_ctx_opts *o, const char **why)
+{
+    const char *sys = o->system_ca_file != NULL ? o->system_ca_file : TLS_CTX_SYSTEM_CA_FILE;
+    int err;
+
+    t->_client = SSL_CTX_new(TLS_method());
+    if (t->_client == NULL) {
+        *why = "cannot create the client TLS context";
+        return -ENOMEM;
+    }
+    if (ctx_set_versions(t->_client) != 0) {
+        *why = "cannot limit the client TLS versions";
+        return -EINVAL;
+    }
+    SSL_CTX_set_mode(t->_client, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (o->insecure) {
+        SSL_CTX_set_verify(t->_client, SSL_VERIFY_NONE, NULL);
+    } else {
+        SSL_CTX_set_verify(t->_client, SSL_VERIFY_PEER, NULL);
+        if (sys[0] != '\0') {
+            err = ctx_load_roots(t, sys, "cannot load the system CA file " TLS_CTX_SYSTEM_CA_FILE
+                                         " (or the one given)", why);
+            if (err)
+                return err;
+        }
+        if (o->upstream_ca_file != NULL) {
+            err = ctx_load_roots(t, o->upstream_ca_file,
+                                 "cannot load --upstream-ca (no PEM certificate in it)", why);
+            if (err)
+                return err;
+        }
+        if (sys[0] == '\0' && o->upstream_ca_file == NULL) {
+            *why = "no trusted CA for upstream verification (give --upstream-ca or -k)";
+            return -EINVAL;
+        }
+    }
+    /* Our own cache (tls_ctx_sess_*) keyed by host|port|sni; BoringSSL's internal client
+     * cache would not know which upstream a session belongs to. */
+    SSL_CTX_set_session_cache_mode(t->_client, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+    tls_conn_install_client_callbacks(t->_client);
+    return 0;
+}
+
+/* ctx_parse_identity parses the CA certificate (checked to be X.509) and the leaf key. */
+static int ctx_parse_identity(struct tls_ctx *t, const struct tls_ctx_opts *o, const char **why)
+{
+    CBS cbs;
+
+    t->_pool = CRYPTO_BUFFER_POOL_new();
+    if (t->_pool == NULL) {
+        *why = "out of memory";
+        return -ENOMEM;
+    }
+    if (o->ca_cert_der != NULL && o->ca_cert_der_len > 0) {
+        const uint8_t *p = o->ca_cert_der;
+        X509 *x = d2i_X509(NULL, &p, (long)o->ca_cert_der_len);
+
+        if (x == NULL || p != o->ca_cert_der + o->ca_cert_der_len) {
+            X509_free(x);
+            *why = "the CA certificate is not valid DER";
+            return -EINVAL;
+        }
+        X509_free(x);
+        t->_ca = CRYPTO_BUFFER_new(o->ca_cert_der, o->ca_cert_der_len, t->_pool);
+        if (t->_ca == NULL) {
+            *why = "out of memory";
+            return -ENOMEM;
+        }
+    }
+    if (o->leaf_key_der == NULL || o->leaf_key_der_len == 0) {
+        *why = "no leaf private key";
+        return -EINVAL;
+    }
+    CBS_init(&cbs, o->leaf_key_der, o->leaf_key_der_len);
+    t->_leaf_key = EVP_parse_private_key(&cbs);
+    if (t->_leaf_key == NULL || CBS_len(&cbs) != 0) {
+        *why = "the leaf private key is not valid PKCS#8 DER";
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int tls_ctx_init(struct tls_ctx *t, const struct tls_ctx_opts *o, const char **why)
+{
+    const char *ignored;
+    int err;
+
+    if (why == NULL)
+        why = &ignored;
+    memset(t, 0, sizeof(*t));
+    ERR_clear_error();
+    if (o->alpn_allowed != NULL) {
+        if (!alpn_is_valid(o->alpn_allowed, o->alpn_allowed_len) ||
+            o->alpn_allowed_len > sizeof(t->_alpn_allowed)) {
+            *why = "malformed ALPN protocol list";
+            return -EINVAL;
+        }
+        memcpy(t->_alpn_allowed, o->alpn_allowed, o->alpn_allowed_len);
+        t->_alpn_allowed_len = o->alpn_allowed_len;
+    } else {
+        t->_alpn_allowed_len = sizeof(TLS_CTX_ALPN_DEFAULT) - 1;
+        memcpy(t->_alpn_allowed, TLS_CTX_ALPN_DEFAULT, t->_alpn_allowed_len);
+    }
+    t->_insecure = o->insecure;
+    err = ctx_parse_identity(t, o, why);
+    if (err)
+        goto out_dispose;
+    t->_bio_method = tls_conn_bio_method_new();
+    if (t->_bio_method == NULL) {
+        *why = "out of memory";
+        err = -ENOMEM;
+        goto out_dispose;
+    }
+    err = ctx_init_server(t, o, why);
+    if (err)
+        goto out_dispose;
+    err = ctx_init_client(t, o, why);
+    if (err)
+        goto out_dispose;
+    ERR_clear_error();
+    return 0;
+out_dispose:
+    ERR_clear_error();
+    tls_ctx_dispose(t);
+    return err;
+}
+
+void tls_ctx_dispose(struct tls_ctx *t)
+{
+    for (size_t i = 0; i < TLS_CTX_SESS_CACHE_SIZE; i++) {
+        SSL_SESSION_free(t->_sess[i].sess);
+        t->_sess[i].sess = NULL;
+    }
+    SSL_CTX_free(t->_client);
+    SSL_CTX_free(t->_server);
+    BIO_meth_free(t->_bio_method);
+    EVP_PKEY_free(t->_leaf_key);
+    CRYPTO_BUFFER_free(t->_ca);
+    CRYPTO_BUFFER_POOL_free(t->_pool);
+    t->_client = NULL;
+    t->_server = NULL;
+    t->_bio_method = NULL;
+    t->_leaf_key = NULL;
+    t->_ca = NULL;
+    t->_pool = NULL;
+}
+
+/* sess_find returns the slot holding `key`, or NULL. */
+static struct tls_sess_entry *sess_find(struct tls_ctx *t, const char *key)
+{
+    for (size_t i = 0; i < TLS_CTX_SESS_CACHE_SIZE; i++)
+        if (t->_sess[i].sess != NULL && strcmp(t->_sess[i].key, key) == 0)
+            return &t->_sess[i];
+    return NULL;
+}
+
+SSL_SESSION *tls_ctx_sess_take(struct tls_ctx *t, const char *key)
+{
+    struct tls_sess_entry *e = key[0] != '\0' ? sess_find(t, key) : NULL;
+
+    if (e == NULL) {
+        t->sess_misses++;
+        return NULL;
+    }
+    t->sess_hits++;
+    e->used = ++t->_sess_clock;
+    SSL_SESSION_up_ref(e->sess);
+    return e->sess;
+}
+
+void tls_ctx_sess_put(struct tls_ctx *t, const char *key, SSL_SESSION *sess)
+{
+    size_t klen = strlen(key);
+    struct tls_sess_entry *e;
+
+    if (klen == 0 || klen >= TLS_CTX_SESS_KEY_MAX) {
+        SSL_SESSION_free(sess);
+        return;
+    }
+    e = sess_find(t, key);
+    if (e == NULL) {
+        /* A free slot, else the least recently used one: a linear scan of 256 entries
+         * costs far less than the full handshake a hit saves. */
+        e = &t->_sess[0];
+        for (size_t i = 0; i < TLS_CTX_SESS_CACHE_SIZE && e->sess != NULL; i++)
+            if (t->_sess[i].sess == NULL || t->_sess[i].used < e->used)
+                e = &t->_sess[i];
+        if (e->sess != NULL)
+            t->sess_evictions++;
+        memcpy(e->key, key, klen + 1);
+    }
+    SSL_SESSION_free(e->sess);
+    e->sess = sess;
+    e->used = ++t->_sess_clock;
+}
