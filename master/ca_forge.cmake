@@ -6,3 +6,5 @@ target_sources(mitmd_master PRIVATE
 
 mitmd_add_unit_test(test_forge SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_forge.c
   LIBS mitmd_master)
+mitmd_add_unit_test(test_ca SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_ca.c
+  LIBS mitmd_master)
