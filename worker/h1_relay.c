@@ -1,0 +1,1046 @@
+/* h1_relay.c - HTTP/1.1 relay: one client, one upstream, plaintext bytes in fixed buffers.
+ * Owns the exchange state machine (enum h1_state), message framing while streaming, and the
+ * error answers. Parsing is shared/h1_parse and shared/target_parse; no I/O, no allocation. */
+#include "worker/h1_relay.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const state_names[H1_STATE_COUNT] = {
+    [H1_STATE_REQ_HEAD] = "req_head",   [H1_STATE_NEED_UPSTREAM] = "need_upstream",
+    [H1_STATE_REQ_BODY] = "req_body",   [H1_STATE_RESP_HEAD] = "resp_head",
+    [H1_STATE_RESP_BODY] = "resp_body", [H1_STATE_RAW] = "raw",
+    [H1_STATE_CLOSING] = "closing",
+};
+
+const char *h1_state_name(enum h1_state s)
+{
+    if ((unsigned)s >= H1_STATE_COUNT)
+        return "invalid";
+    return state_names[s];
+}
+
+/* h1_transition_ok lists the edges of the state machine; anything may go to CLOSING. */
+static bool h1_transition_ok(enum h1_state from, enum h1_state to)
+{
+    if (to == H1_STATE_CLOSING)
+        return from != H1_STATE_CLOSING;
+    switch (from) {
+    case H1_STATE_REQ_HEAD:
+        return to == H1_STATE_NEED_UPSTREAM || to == H1_STATE_REQ_BODY;
+    case H1_STATE_NEED_UPSTREAM:
+        return to == H1_STATE_REQ_BODY;
+    case H1_STATE_REQ_BODY:
+        return to == H1_STATE_RESP_HEAD || to == H1_STATE_RESP_BODY;
+    case H1_STATE_RESP_HEAD:
+        return to == H1_STATE_RESP_BODY;
+    case H1_STATE_RESP_BODY:
+        return to == H1_STATE_REQ_HEAD || to == H1_STATE_RAW;
+    default:
+        return false;
+    }
+}
+
+static void h1_set_state(struct h1_relay *r, enum h1_state next)
+{
+    assert(h1_transition_ok(r->_state, next)); /* programmer error, not peer input */
+    r->_state = next;
+}
+
+static size_t min_size(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
+static size_t head_limit(const struct h1_relay *r, const struct buf *in)
+{
+    size_t limit = r->_opts.max_header_size != 0 ? r->_opts.max_header_size : H1_HEAD_MAX_DEFAULT;
+
+    return min_size(limit, in->cap);
+}
+
+/* buf_has_room is buf_room without the compaction, for const queries. */
+static bool buf_has_room(const struct buf *b)
+{
+    return b->cap > buf_used(b);
+}
+
+static void buf_drop_all(struct buf *b)
+{
+    buf_consume(b, buf_used(b));
+}
+
+static void copy_reason(char *dst, size_t cap, const char *why)
+{
+    size_t n = why == NULL ? 0 : strnlen(why, cap - 1);
+
+    if (n > 0)
+        memcpy(dst, why, n);
+    dst[n] = '\0';
+}
+
+static void copy_target(struct h1_target *dst, const char *host, size_t host_len, uint16_t port,
+                        bool tls, bool is_ipv6)
+{
+    size_t n = min_size(host_len, sizeof(dst->host) - 1);
+
+    memcpy(dst->host, host, n);
+    dst->host[n] = '\0';
+    dst->port = port;
+    dst->tls = tls;
+    dst->is_ipv6 = is_ipv6;
+}
+
+static bool same_target(const struct h1_target *a, const struct h1_target *b)
+{
+    return a->port == b->port && a->tls == b->tls && strcasecmp(a->host, b->host) == 0;
+}
+
+static uint16_t default_port(bool tls)
+{
+    return tls ? 443 : 80;
+}
+
+void h1_relay_init(struct h1_relay *r, const struct h1_relay_opts *opts, struct flow *flow,
+                   struct buf *client_in, struct buf *client_out, struct buf *up_in,
+                   struct buf *up_out)
+{
+    memset(r, 0, sizeof(*r));
+    r->_state = H1_STATE_REQ_HEAD;
+    r->_opts = *opts;
+    r->_flow = flow;
+    r->_client_in = client_in;
+    r->_client_out = client_out;
+    r->_up_in = up_in;
+    r->_up_out = up_out;
+}
+
+/* ---- flow reporting and error answers ------------------------------------------------ */
+
+static void ensure_flow(struct h1_relay *r)
+{
+    if (!r->_flow_begun) {
+        flow_begin(r->_flow);
+        r->_flow_begun = true;
+    }
+}
+
+/* report_flow finishes the exchange's record and hands it to the loop. */
+static void report_flow(struct h1_relay *r)
+{
+    struct flow *f = r->_flow;
+
+    if (!r->_flow_begun)
+        return;
+    f->t_done = flow_now_ns();
+    if (r->_opts.on_flow != NULL)
+        r->_opts.on_flow(r->_opts.on_flow_arg, f);
+    flow_next(f);
+    r->_flow_begun = false;
+}
+
+static void enter_closing(struct h1_relay *r)
+{
+    if (r->_state != H1_STATE_CLOSING)
+        h1_set_state(r, H1_STATE_CLOSING);
+}
+
+/* close_quiet ends the connection without a record: nothing worth one was received. */
+static void close_quiet(struct h1_relay *r)
+{
+    r->_flow_begun = false;
+    enter_closing(r);
+}
+
+/* abort_exchange ends the connection; the exchange in progress is reported with `why`. */
+static void abort_exchange(struct h1_relay *r, const char *why)
+{
+    if (r->_flow_begun) {
+        flow_set_error(r->_flow, why);
+        report_flow(r);
+    }
+    enter_closing(r);
+}
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 408:
+        return "Request Timeout";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Error";
+    }
+}
+
+/* answer_error queues "<status>" with `why` as a text body for the client, records it as the
+ * exchange's response and error, reports the flow and closes after the flush. Called only
+ * before any byte of an upstream final response reached client_out. */
+static void answer_error(struct h1_relay *r, int status, const char *why)
+{
+    static const char ctype[] = "text/plain; charset=utf-8";
+    struct flow *f = r->_flow;
+    const char *text = status_text(status);
+    char body[H1_RELAY_REASON_MAX + 1];
+    char clen[16];
+    int blen, n;
+
+    if (why == NULL || why[0] == '\0')
+        why = text;
+    blen = snprintf(body, sizeof(body), "%s\n", why);
+    if (blen < 0)
+        blen = 0;
+    if ((size_t)blen >= sizeof(body)) {
+        blen = (int)sizeof(body) - 1;
+        body[blen - 1] = '\n';
+    }
+    snprintf(clen, sizeof(clen), "%d", blen);
+    n = snprintf(r->_answer, sizeof(r->_answer),
+                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %s\r\n"
+                 "Connection: close\r\n\r\n%s",
+                 status, text, ctype, clen, body);
+    r->_answer_len = n < 0 ? 0 : min_size((size_t)n, sizeof(r->_answer) - 1);
+    r->_answer_off = 0;
+
+    ensure_flow(r);
+    f->status = status;
+    f->answered = true;
+    flow_str_set(f, &f->reason, text, strlen(text));
+    flow_str_set(f, &f->resp_version, "HTTP/1.1", 8);
+    flow_add_header(f, FLOW_RESPONSE, "Content-Type", 12, ctype, sizeof(ctype) - 1);
+    flow_add_header(f, FLOW_RESPONSE, "Content-Length", 14, clen, strlen(clen));
+    flow_add_header(f, FLOW_RESPONSE, "Connection", 10, "close", 5);
+    f->resp_body_size = (uint64_t)blen;
+    if (f->t_response_first == 0)
+        f->t_response_first = flow_now_ns();
+    flow_set_error(f, why);
+    report_flow(r);
+    enter_closing(r);
+}
+
+static bool flush_answer(struct h1_relay *r)
+{
+    size_t n = buf_append(r->_client_out, r->_answer + r->_answer_off,
+                          r->_answer_len - r->_answer_off);
+
+    r->_answer_off += n;
+    return n > 0;
+}
+
+/* ---- request head ------------------------------------------------------------------- */
+
+/* struct url_writer builds a URL in a bounded stack buffer. */
+struct url_writer {
+    char *p;
+    size_t cap, len;
+};
+
+static void url_put(struct url_writer *w, const char *s, size_t n)
+{
+    n = min_size(n, w->cap - w->len);
+    memcpy(w->p + w->len, s, n);
+    w->len += n;
+}
+
+static void url_put_authority(struct url_writer *w, const char *host, size_t host_len,
+                              bool is_ipv6, uint16_t port, bool tls)
+{
+    char portbuf[8];
+    int n;
+
+    if (is_ipv6)
+        url_put(w, "[", 1);
+    url_put(w, host, host_len);
+    if (is_ipv6)
+        url_put(w, "]", 1);
+    if (port != default_port(tls)) {
+        n = snprintf(portbuf, sizeof(portbuf), ":%u", (unsigned)port);
+        if (n > 0)
+            url_put(w, portbuf, (size_t)n);
+    }
+}
+
+/* record_request copies the request line and fields of `req` into the flow; the URL is
+ * scheme://authority/path, with the authority from the absolute target, else from the Host
+ * field, else from the upstream. */
+static void record_request(struct h1_relay *r, const struct h1_request *req, const struct target *t,
+                           bool target_ok)
+{
+    struct flow *f = r->_flow;
+    char url[H1_REQUEST_LINE_MAX + TARGET_HOST_MAX + 32];
+    struct url_writer w = {.p = url, .cap = sizeof(url)};
+    char version[9];
+    bool tls;
+
+    flow_str_set(f, &f->method, req->method, req->method_len);
+    snprintf(version, sizeof(version), "HTTP/1.%d", req->minor_version == 0 ? 0 : 1);
+    flow_str_set(f, &f->req_version, version, 8);
+    if (!target_ok) {
+        url_put(&w, req->target, req->target_len);
+    } else if (t->form == TARGET_FORM_ABSOLUTE) {
+        url_put(&w, t->tls ? "https://" : "http://", t->tls ? 8 : 7);
+        url_put_authority(&w, t->host, t->host_len, t->is_ipv6, t->port, t->tls);
+        url_put(&w, t->path, t->path_len);
+        if (t->query != NULL)
+            url_put(&w, t->query, t->query_len);
+    } else {
+        struct target host;
+        const char *why = NULL;
+
+        tls = r->_opts.client_tls;
+        url_put(&w, tls ? "https://" : "http://", tls ? 8 : 7);
+        if (req->host != NULL &&
+            target_parse_host_port(req->host, req->host_len, default_port(tls), &host, &why) == 0)
+            url_put_authority(&w, host.host, host.host_len, host.is_ipv6, host.port, tls);
+        else if (r->_has_upstream)
+            url_put_authority(&w, r->_upstream.host, strlen(r->_upstream.host),
+                              r->_upstream.is_ipv6, r->_upstream.port, tls);
+        if (t->form != TARGET_FORM_ASTERISK)
+            url_put(&w, req->target, req->target_len);
+    }
+    flow_str_set(f, &f->url, url, w.len);
+    for (size_t i = 0; i < req->num_headers; i++)
+        flow_add_header(f, FLOW_REQUEST, req->headers[i].name, req->headers[i].name_len,
+                        req->headers[i].value, req->headers[i].value_len);
+}
+
+/* start_exchange sets up request and response tracking for a parsed head of `head_len`
+ * bytes at the front of client_in. */
+static void start_exchange(struct h1_relay *r, const struct h1_request *req, size_t head_len)
+{
+    size_t trailer_max = head_limit(r, r->_client_in);
+
+    r->_req_is_head = h1_method_is(req->method, req->method_len, "HEAD");
+    r->_req_http10 = req->minor_version == 0;
+    r->_req_upgrade = req->framing.upgrade;
+    r->_req_keep_alive = req->framing.keep_alive;
+    r->_req_head_len = head_len;
+    r->_req_head_sent = 0;
+    r->_req_head_done = false;
+    r->_req_body = h1_request_body(req);
+    r->_req_remaining = req->framing.content_length > 0 ? (uint64_t)req->framing.content_length : 0;
+    h1_chunk_decoder_init(&r->_req_chunks, trailer_max);
+    r->_req_done = false;
+
+    r->_resp_head_len = 0;
+    r->_resp_head_forward = false;
+    r->_resp_interim = false;
+    r->_resp_drop = false;
+    r->_resp_body = H1_BODY_NONE;
+    r->_resp_remaining = 0;
+    h1_chunk_decoder_init(&r->_resp_chunks, head_limit(r, r->_up_in));
+    r->_resp_keep_alive = false;
+}
+
+static bool step_req_head(struct h1_relay *r)
+{
+    struct buf *in = r->_client_in;
+    size_t used = buf_used(in);
+    struct h1_header headers[H1_MAX_HEADERS];
+    struct h1_request req;
+    struct target t;
+    const char *why = NULL;
+    size_t skip;
+    ssize_t n;
+    int err;
+
+    if (used == 0) {
+        if (r->_client_eof) {
+            close_quiet(r);
+            return true;
+        }
+        return false;
+    }
+    ensure_flow(r);
+    n = h1_parse_request(buf_head(in), used, head_limit(r, in), &req, headers, H1_MAX_HEADERS,
+                         &why);
+    if (n == -EAGAIN) {
+        if (used >= head_limit(r, in)) {
+            answer_error(r, 431, "request header block too large");
+            return true;
+        }
+        if (r->_client_eof) {
+            close_quiet(r); /* the client gave up mid-head: nobody to answer */
+            return true;
+        }
+        return false;
+    }
+    if (n < 0) {
+        int status = h1_err_status(req.err);
+
+        answer_error(r, status != 0 ? status : 400, why);
+        return true;
+    }
+    if (h1_method_is(req.method, req.method_len, "CONNECT")) {
+        record_request(r, &req, NULL, false);
+        answer_error(r, 400, "CONNECT is accepted only as the first request of a connection");
+        return true;
+    }
+    err = target_parse_request(req.target, req.target_len, false, &t, &why);
+    record_request(r, &req, &t, err == 0);
+    if (err != 0) {
+        answer_error(r, 400, why);
+        return true;
+    }
+    if (r->_fail_pending) {
+        answer_error(r, 502, r->_fail_why);
+        return true;
+    }
+    if (t.form == TARGET_FORM_ABSOLUTE) {
+        if (!target_host_is_valid(t.host, t.host_len)) {
+            answer_error(r, 400, "invalid host in request target");
+            return true;
+        }
+        copy_target(&r->_target, t.host, t.host_len, t.port, t.tls, t.is_ipv6);
+        r->_absolute = true;
+    } else {
+        if (!r->_has_upstream) {
+            answer_error(r, 400, "not a proxy request: send an absolute URL or CONNECT");
+            return true;
+        }
+        r->_target = r->_upstream;
+        r->_absolute = false;
+    }
+    /* Blank lines before the request line (RFC 9112 §2.2) are not forwarded. */
+    skip = (size_t)((const uint8_t *)req.method - buf_head(in));
+    start_exchange(r, &req, (size_t)n - skip);
+    buf_consume(in, skip);
+    if (!r->_up_connected || (r->_absolute && !same_target(&r->_upstream, &r->_target)))
+        h1_set_state(r, H1_STATE_NEED_UPSTREAM);
+    else
+        h1_set_state(r, H1_STATE_REQ_BODY);
+    return true;
+}
+
+/* ---- request forwarding ------------------------------------------------------------- */
+
+/* struct emitter appends a virtual byte stream to a buf, skipping the first `skip` bytes
+ * (already sent by an earlier call): a rebuilt head is produced again on each call instead
+ * of being staged, so it needs no memory beyond the output buffer. */
+struct emitter {
+    struct buf *out;
+    size_t skip;
+    size_t written;
+    bool full;
+};
+
+static void emit(struct emitter *e, const void *p, size_t n)
+{
+    const uint8_t *s = p;
+    size_t w;
+
+    if (e->full)
+        return;
+    if (e->skip >= n) {
+        e->skip -= n;
+        return;
+    }
+    s += e->skip;
+    n -= e->skip;
+    e->skip = 0;
+    w = buf_append(e->out, s, n);
+    e->written += w;
+    if (w < n)
+        e->full = true;
+}
+
+static void emit_str(struct emitter *e, const char *s)
+{
+    emit(e, s, strlen(s));
+}
+
+static void emit_host_field(struct emitter *e, const struct h1_target *t)
+{
+    char port[8];
+
+    emit_str(e, "Host: ");
+    if (t->is_ipv6)
+        emit_str(e, "[");
+    emit_str(e, t->host);
+    if (t->is_ipv6)
+        emit_str(e, "]");
+    if (t->port != default_port(t->tls)) {
+        snprintf(port, sizeof(port), ":%u", (unsigned)t->port);
+        emit_str(e, port);
+    }
+    emit_str(e, "\r\n");
+}
+
+/* emit_rebuilt_head writes an absolute-form request head in origin-form (RFC 9112 §3.2.2):
+ * the target becomes path and query, Host is replaced by the target's authority, and the
+ * proxy's own fields (Proxy-Connection, Proxy-Authorization) are dropped. Everything else
+ * goes as sent. Returns false if the head no longer parses (cannot happen: same bytes). */
+static bool emit_rebuilt_head(struct h1_relay *r, struct emitter *e)
+{
+    struct h1_header headers[H1_MAX_HEADERS];
+    struct h1_request req;
+    struct target t;
+    const char *why = NULL;
+    bool host_done = false;
+    ssize_t n;
+
+    n = h1_parse_request(buf_head(r->_client_in), r->_req_head_len,
+                         head_limit(r, r->_client_in), &req, headers, H1_MAX_HEADERS, &why);
+    if (n < 0 || target_parse_request(req.target, req.target_len, false, &t, &why) != 0)
+        return false;
+    emit(e, req.method, req.method_len);
+    emit_str(e, " ");
+    emit(e, t.path, t.path_len);
+    if (t.query != NULL)
+        emit(e, t.query, t.query_len);
+    emit_str(e, r->_req_http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+    if (req.host == NULL) {
+        emit_host_field(e, &r->_target);
+        host_done = true;
+    }
+    for (size_t i = 0; i < req.num_headers; i++) {
+        const struct h1_header *h = &req.headers[i];
+
+        if (h1_header_name_is(h, "Proxy-Connection") || h1_header_name_is(h, "Proxy-Authorization"))
+            continue;
+        if (h1_header_name_is(h, "Host")) {
+            if (!host_done)
+                emit_host_field(e, &r->_target);
+            host_done = true;
+            continue;
+        }
+        emit(e, h->name, h->name_len);
+        emit_str(e, ": ");
+        emit(e, h->value, h->value_len);
+        emit_str(e, "\r\n");
+    }
+    emit_str(e, "\r\n");
+    return true;
+}
+
+static bool step_req_head_out(struct h1_relay *r)
+{
+    struct emitter e = {.out = r->_up_out, .skip = r->_req_head_sent};
+
+    if (r->_absolute) {
+        if (!emit_rebuilt_head(r, &e)) {
+            answer_error(r, 400, "request head changed while buffered");
+            return true;
+        }
+    } else {
+        emit(&e, buf_head(r->_client_in), r->_req_head_len);
+    }
+    r->_req_head_sent += e.written;
+    if (e.full)
+        return e.written > 0;
+    buf_consume(r->_client_in, r->_req_head_len);
+    r->_req_head_done = true;
+    return true;
+}
+
+static bool response_started(const struct h1_relay *r)
+{
+    return r->_state == H1_STATE_RESP_BODY || r->_state == H1_STATE_RAW;
+}
+
+static void req_done(struct h1_relay *r)
+{
+    r->_req_done = true;
+    r->_flow->t_request_sent = flow_now_ns();
+    if (r->_state == H1_STATE_REQ_BODY)
+        h1_set_state(r, H1_STATE_RESP_HEAD);
+}
+
+/* move_bytes copies up to `max` bytes from `in` to `out` as room allows, consuming them. */
+static size_t move_bytes(struct buf *in, struct buf *out, uint64_t max)
+{
+    size_t n = min_size(buf_used(in), buf_room(out));
+
+    if (max < n)
+        n = (size_t)max;
+    if (n == 0)
+        return 0;
+    n = buf_append(out, buf_head(in), n);
+    buf_consume(in, n);
+    return n;
+}
+
+/* move_chunked forwards chunked framing unchanged while the decoder tracks where the body
+ * ends. Returns bytes moved, or -EPROTO / -EMSGSIZE with `*why` set. */
+static ssize_t move_chunked(struct h1_chunk_decoder *d, struct buf *in, struct buf *out,
+                            uint64_t *payload, const char **why)
+{
+    size_t n = min_size(buf_used(in), buf_room(out));
+    uint64_t seen = 0;
+    ssize_t c;
+
+    if (n == 0)
+        return 0;
+    c = h1_chunk_decode_all(d, buf_head(in), n, &seen, why);
+    if (c < 0)
+        return c;
+    *payload += seen;
+    c = (ssize_t)buf_append(out, buf_head(in), (size_t)c);
+    buf_consume(in, (size_t)c);
+    return c;
+}
+
+static bool step_req_send(struct h1_relay *r)
+{
+    struct flow *f = r->_flow;
+    const char *why = NULL;
+    bool progress = false;
+    ssize_t c;
+
+    if (!r->_req_head_done) {
+        progress = step_req_head_out(r);
+        if (!r->_req_head_done)
+            return progress;
+    }
+    if (r->_req_done)
+        return progress;
+    switch (r->_req_body) {
+    case H1_BODY_LENGTH:
+        c = (ssize_t)move_bytes(r->_client_in, r->_up_out, r->_req_remaining);
+        r->_req_remaining -= (uint64_t)c;
+        f->req_body_size += (uint64_t)c;
+        progress |= c > 0;
+        if (r->_req_remaining == 0) {
+            req_done(r);
+            return true;
+        }
+        break;
+    case H1_BODY_CHUNKED:
+        c = move_chunked(&r->_req_chunks, r->_client_in, r->_up_out, &f->req_body_size, &why);
+        if (c < 0) {
+            if (response_started(r))
+                abort_exchange(r, why);
+            else
+                answer_error(r, 400, why);
+            return true;
+        }
+        progress |= c > 0;
+        if (h1_chunk_decoder_is_done(&r->_req_chunks)) {
+            req_done(r);
+            return true;
+        }
+        break;
+    default:
+        req_done(r);
+        return true;
+    }
+    if (r->_client_eof && buf_used(r->_client_in) == 0) {
+        abort_exchange(r, "client closed while sending the request body");
+        return true;
+    }
+    return progress;
+}
+
+/* ---- response ----------------------------------------------------------------------- */
+
+static void record_response(struct h1_relay *r, const struct h1_response *resp)
+{
+    struct flow *f = r->_flow;
+    char version[9];
+
+    f->status = resp->status;
+    flow_str_set(f, &f->reason, resp->reason, resp->reason_len);
+    snprintf(version, sizeof(version), "HTTP/1.%d", resp->minor_version == 0 ? 0 : 1);
+    flow_str_set(f, &f->resp_version, version, 8);
+    for (size_t i = 0; i < resp->num_headers; i++)
+        flow_add_header(f, FLOW_RESPONSE, resp->headers[i].name, resp->headers[i].name_len,
+                        resp->headers[i].value, resp->headers[i].value_len);
+}
+
+static void bad_response(struct h1_relay *r, const char *why)
+{
+    char msg[H1_RELAY_REASON_MAX];
+
+    snprintf(msg, sizeof(msg), "bad response from upstream: %s", why != NULL ? why : "malformed");
+    answer_error(r, 502, msg);
+}
+
+static bool step_resp_head(struct h1_relay *r)
+{
+    struct buf *in = r->_up_in;
+    size_t used = buf_used(in);
+    size_t limit = head_limit(r, in);
+    struct h1_header headers[H1_MAX_HEADERS];
+    struct h1_response resp;
+    const char *why = NULL;
+    enum h1_body body;
+    ssize_t n;
+
+    if (used == 0) {
+        if (r->_up_eof) {
+            answer_error(r, 502, "upstream closed before responding");
+            return true;
+        }
+        return false;
+    }
+    if (r->_flow->t_response_first == 0)
+        r->_flow->t_response_first = flow_now_ns();
+    n = h1_parse_response(buf_head(in), used, limit, &resp, headers, H1_MAX_HEADERS, &why);
+    if (n == -EAGAIN) {
+        if (used >= limit) {
+            bad_response(r, "response head too large");
+            return true;
+        }
+        if (r->_up_eof) {
+            answer_error(r, 502, "upstream closed while responding");
+            return true;
+        }
+        return false;
+    }
+    if (n < 0) {
+        bad_response(r, why);
+        return true;
+    }
+    r->_resp_head_len = (size_t)n;
+    r->_resp_head_forward = true;
+    if (resp.status < 200 && resp.status != 101) {
+        /* Interim response (RFC 9110 §15.2): relay it, keep waiting for the final one; an
+         * HTTP/1.0 client must not be sent one. */
+        r->_resp_interim = true;
+        r->_resp_drop = r->_req_http10;
+        return true;
+    }
+    body = h1_response_body(r->_req_is_head ? "HEAD" : "GET", r->_req_is_head ? 4 : 3, &resp);
+    if (body == H1_BODY_TUNNEL && !r->_req_upgrade) {
+        r->_resp_head_forward = false;
+        bad_response(r, "101 Switching Protocols without an Upgrade request");
+        return true;
+    }
+    record_response(r, &resp);
+    r->_resp_interim = false;
+    r->_resp_body = body;
+    r->_resp_remaining =
+        resp.framing.content_length > 0 ? (uint64_t)resp.framing.content_length : 0;
+    r->_resp_keep_alive = resp.framing.keep_alive && body != H1_BODY_CLOSE;
+    h1_set_state(r, H1_STATE_RESP_BODY);
+    return true;
+}
+
+static bool step_resp_head_out(struct h1_relay *r)
+{
+    size_t n;
+
+    if (r->_resp_drop) {
+        n = min_size(r->_resp_head_len, buf_used(r->_up_in));
+        buf_consume(r->_up_in, n);
+    } else {
+        n = move_bytes(r->_up_in, r->_client_out, r->_resp_head_len);
+    }
+    r->_resp_head_len -= n;
+    if (r->_resp_head_len == 0) {
+        r->_resp_head_forward = false;
+        r->_resp_interim = false;
+        r->_resp_drop = false;
+        return true;
+    }
+    return n > 0;
+}
+
+/* finish_exchange reports a complete response and decides whether the connection goes on. */
+static void finish_exchange(struct h1_relay *r)
+{
+    bool keep = r->_req_done && r->_req_keep_alive && r->_resp_keep_alive;
+
+    report_flow(r);
+    if (!keep) {
+        enter_closing(r);
+        return;
+    }
+    h1_set_state(r, H1_STATE_REQ_HEAD);
+}
+
+static bool step_resp_body(struct h1_relay *r)
+{
+    struct flow *f = r->_flow;
+    const char *why = NULL;
+    bool progress = false;
+    ssize_t c;
+
+    switch (r->_resp_body) {
+    case H1_BODY_LENGTH:
+        c = (ssize_t)move_bytes(r->_up_in, r->_client_out, r->_resp_remaining);
+        r->_resp_remaining -= (uint64_t)c;
+        f->resp_body_size += (uint64_t)c;
+        progress = c > 0;
+        if (r->_resp_remaining == 0) {
+            finish_exchange(r);
+            return true;
+        }
+        break;
+    case H1_BODY_CHUNKED:
+        c = move_chunked(&r->_resp_chunks, r->_up_in, r->_client_out, &f->resp_body_size, &why);
+        if (c < 0) {
+            char msg[H1_RELAY_REASON_MAX];
+
+            snprintf(msg, sizeof(msg), "bad response from upstream: %s", why);
+            abort_exchange(r, msg);
+            return true;
+        }
+        progress = c > 0;
+        if (h1_chunk_decoder_is_done(&r->_resp_chunks)) {
+            finish_exchange(r);
+            return true;
+        }
+        break;
+    case H1_BODY_CLOSE:
+        c = (ssize_t)move_bytes(r->_up_in, r->_client_out, UINT64_MAX);
+        f->resp_body_size += (uint64_t)c;
+        progress = c > 0;
+        if (r->_up_eof && buf_used(r->_up_in) == 0) {
+            finish_exchange(r);
+            return true;
+        }
+        return progress;
+    case H1_BODY_TUNNEL:
+        report_flow(r);
+        h1_set_state(r, H1_STATE_RAW);
+        return true;
+    default:
+        finish_exchange(r);
+        return true;
+    }
+    if (r->_up_eof && buf_used(r->_up_in) == 0) {
+        abort_exchange(r, "upstream closed while responding");
+        return true;
+    }
+    return progress;
+}
+
+static bool step_resp(struct h1_relay *r)
+{
+    bool progress = false;
+
+    if (!r->_req_head_done)
+        return false; /* nothing was asked yet: leave early upstream bytes where they are */
+    if (!r->_resp_head_forward && r->_state != H1_STATE_RESP_BODY) {
+        progress = step_resp_head(r);
+        if (!r->_resp_head_forward)
+            return progress;
+    }
+    if (r->_resp_head_forward) {
+        progress |= step_resp_head_out(r);
+        if (r->_resp_head_forward)
+            return progress;
+    }
+    if (r->_state == H1_STATE_RESP_BODY)
+        progress |= step_resp_body(r);
+    return progress;
+}
+
+static bool step_raw(struct h1_relay *r)
+{
+    bool progress = false;
+
+    progress |= move_bytes(r->_client_in, r->_up_out, UINT64_MAX) > 0;
+    progress |= move_bytes(r->_up_in, r->_client_out, UINT64_MAX) > 0;
+    if ((r->_client_eof && buf_used(r->_client_in) == 0) ||
+        (r->_up_eof && buf_used(r->_up_in) == 0)) {
+        enter_closing(r);
+        return true;
+    }
+    return progress;
+}
+
+/* ---- driving ------------------------------------------------------------------------ */
+
+static bool is_forwarding(enum h1_state s)
+{
+    return s == H1_STATE_REQ_BODY || s == H1_STATE_RESP_HEAD || s == H1_STATE_RESP_BODY;
+}
+
+unsigned h1_relay_pump(struct h1_relay *r)
+{
+    bool progress = true;
+
+    /* Every step that reports progress moved bytes between bounded buffers or advanced the
+     * state; a new exchange needs new upstream bytes, so the loop ends within the buffers'
+     * capacity. */
+    while (progress) {
+        progress = false;
+        if (r->_answer_off < r->_answer_len)
+            progress |= flush_answer(r);
+        switch (r->_state) {
+        case H1_STATE_REQ_HEAD:
+            progress |= step_req_head(r);
+            break;
+        case H1_STATE_REQ_BODY:
+        case H1_STATE_RESP_HEAD:
+        case H1_STATE_RESP_BODY:
+            progress |= step_req_send(r);
+            if (is_forwarding(r->_state))
+                progress |= step_resp(r);
+            break;
+        case H1_STATE_RAW:
+            progress |= step_raw(r);
+            break;
+        default:
+            break;
+        }
+    }
+    return h1_relay_wants(r);
+}
+
+unsigned h1_relay_wants(const struct h1_relay *r)
+{
+    unsigned w = 0;
+
+    switch (r->_state) {
+    case H1_STATE_CLOSING:
+        return r->_answer_off == r->_answer_len ? H1_WANT_CLOSE : 0;
+    case H1_STATE_NEED_UPSTREAM:
+        w |= H1_WANT_UPSTREAM;
+        break;
+    case H1_STATE_RAW:
+        w |= H1_WANT_RAW;
+        /* fall through */
+    case H1_STATE_REQ_BODY:
+    case H1_STATE_RESP_HEAD:
+    case H1_STATE_RESP_BODY:
+        if (r->_up_connected && !r->_up_eof && buf_has_room(r->_up_in))
+            w |= H1_WANT_UPSTREAM_READ;
+        break;
+    default:
+        break;
+    }
+    if (!r->_client_eof && buf_has_room(r->_client_in))
+        w |= H1_WANT_CLIENT_READ;
+    return w;
+}
+
+/* ---- events ------------------------------------------------------------------------- */
+
+void h1_relay_upstream_ready(struct h1_relay *r, const char *host, uint16_t port, bool tls)
+{
+    if (r->_state != H1_STATE_REQ_HEAD && r->_state != H1_STATE_NEED_UPSTREAM)
+        return;
+    copy_target(&r->_upstream, host != NULL ? host : "", host != NULL ? strlen(host) : 0, port,
+                tls, host != NULL && strchr(host, ':') != NULL);
+    r->_has_upstream = true;
+    r->_up_connected = true;
+    r->_up_eof = false;
+    r->_fail_pending = false;
+    buf_drop_all(r->_up_in);
+    buf_drop_all(r->_up_out);
+    if (r->_state == H1_STATE_NEED_UPSTREAM)
+        h1_set_state(r, H1_STATE_REQ_BODY);
+}
+
+void h1_relay_upstream_failed(struct h1_relay *r, const char *why)
+{
+    switch (r->_state) {
+    case H1_STATE_REQ_HEAD:
+        r->_fail_pending = true;
+        r->_up_connected = false;
+        copy_reason(r->_fail_why, sizeof(r->_fail_why), why);
+        break;
+    case H1_STATE_NEED_UPSTREAM:
+        answer_error(r, 502, why);
+        break;
+    default:
+        h1_relay_upstream_error(r, why);
+        break;
+    }
+}
+
+void h1_relay_upstream_eof(struct h1_relay *r)
+{
+    r->_up_eof = true;
+    r->_up_connected = false;
+}
+
+void h1_relay_upstream_error(struct h1_relay *r, const char *why)
+{
+    r->_up_eof = true;
+    r->_up_connected = false;
+    switch (r->_state) {
+    case H1_STATE_NEED_UPSTREAM:
+    case H1_STATE_REQ_BODY:
+    case H1_STATE_RESP_HEAD:
+        answer_error(r, 502, why);
+        break;
+    case H1_STATE_RESP_BODY:
+        abort_exchange(r, why);
+        break;
+    case H1_STATE_RAW:
+        enter_closing(r);
+        break;
+    default:
+        break; /* idle: the next request asks for a new upstream */
+    }
+}
+
+void h1_relay_client_eof(struct h1_relay *r)
+{
+    r->_client_eof = true;
+}
+
+void h1_relay_client_error(struct h1_relay *r, const char *why)
+{
+    r->_client_eof = true;
+    if (r->_state == H1_STATE_CLOSING)
+        return;
+    if (r->_state == H1_STATE_REQ_HEAD)
+        close_quiet(r);
+    else
+        abort_exchange(r, why);
+}
+
+void h1_relay_timeout(struct h1_relay *r, enum h1_timeout which)
+{
+    switch (which) {
+    case H1_TIMEOUT_REQUEST_HEAD:
+        if (r->_state != H1_STATE_REQ_HEAD)
+            return;
+        if (buf_used(r->_client_in) > 0)
+            answer_error(r, 408, "request head not received in time");
+        else
+            close_quiet(r);
+        break;
+    case H1_TIMEOUT_UPSTREAM:
+        if (r->_state == H1_STATE_NEED_UPSTREAM)
+            answer_error(r, 504, "upstream connect timed out");
+        else if (r->_state == H1_STATE_REQ_BODY || r->_state == H1_STATE_RESP_HEAD)
+            answer_error(r, 504, "upstream timed out");
+        else if (r->_state == H1_STATE_RESP_BODY)
+            abort_exchange(r, "upstream timed out while responding");
+        break;
+    }
+}
+
+/* ---- queries ------------------------------------------------------------------------ */
+
+const struct h1_target *h1_relay_target(const struct h1_relay *r)
+{
+    return &r->_target;
+}
+
+enum h1_state h1_relay_state(const struct h1_relay *r)
+{
+    return r->_state;
+}
+
+bool h1_relay_is_reading_head(const struct h1_relay *r)
+{
+    return r->_state == H1_STATE_REQ_HEAD && buf_used(r->_client_in) > 0;
+}
+
+bool h1_relay_is_raw(const struct h1_relay *r)
+{
+    return r->_state == H1_STATE_RAW;
+}
