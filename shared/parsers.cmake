@@ -3,3 +3,6 @@
 target_sources(mitmd_shared PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/h1_parse.c
   ${CMAKE_CURRENT_LIST_DIR}/target_parse.c)
+
+mitmd_add_unit_test(test_h1_parse SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_h1_parse.c
+  LIBS mitmd_shared)
