@@ -8,3 +8,8 @@ mitmd_add_unit_test(test_forge SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_for
   LIBS mitmd_master)
 mitmd_add_unit_test(test_ca SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_ca.c
   LIBS mitmd_master)
+
+# The forging micro-benchmark lives in bench/ with the other benchmarks.
+add_executable(mitmd-bench-forge ${PROJECT_SOURCE_DIR}/bench/bench_forge.c)
+mitmd_target_setup(mitmd-bench-forge)
+target_link_libraries(mitmd-bench-forge PRIVATE mitmd_master)
