@@ -1,0 +1,665 @@
+/* mb_conn.c - one mitmd-bench client connection (TCP, CONNECT, TLS, HTTP/1.1).
+ * Owns the per-connection state machine, its socket and SSL object, and the mapping of
+ * BoringSSL results (mb_conn_tls_classify is the only caller of SSL_get_error). Called by
+ * the owning bench thread only. Never blocks; allocates only the SSL object per
+ * connection. */
+#include "bench/mb_conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
+/* Work done per mb_conn_drive call before yielding to other connections. */
+#define MB_CONN_DRIVE_BUDGET 64
+
+static const uint8_t alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+
+static const char *const state_names[MB_CONN_STATE_COUNT] = {
+    [MB_CONN_STATE_CLOSED] = "closed",
+    [MB_CONN_STATE_CONNECTING] = "connecting",
+    [MB_CONN_STATE_PROXY_SEND] = "proxy-send",
+    [MB_CONN_STATE_PROXY_RECV] = "proxy-recv",
+    [MB_CONN_STATE_TLS_HANDSHAKE] = "tls-handshake",
+    [MB_CONN_STATE_IDLE] = "idle",
+    [MB_CONN_STATE_REQ_SEND] = "request-send",
+    [MB_CONN_STATE_RESP_RECV] = "response-recv",
+};
+
+const char *mb_conn_state_name(enum mb_conn_state s)
+{
+    if ((unsigned)s >= MB_CONN_STATE_COUNT)
+        return "invalid";
+    return state_names[s];
+}
+
+uint64_t mb_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void set_state(struct mb_conn *c, enum mb_conn_state next)
+{
+    c->state = next;
+}
+
+void mb_conn_init(struct mb_conn *c, struct mb_conn_env *env, unsigned id)
+{
+    memset(c, 0, sizeof(*c));
+    c->env = env;
+    c->id = id;
+    c->fd = -1;
+    buf_init(&c->rx, c->rx_store, sizeof(c->rx_store));
+    set_state(c, MB_CONN_STATE_CLOSED);
+}
+
+bool mb_conn_is_ready(const struct mb_conn *c)
+{
+    return (c->state == MB_CONN_STATE_IDLE || c->state == MB_CONN_STATE_CLOSED) &&
+           !c->req_pending;
+}
+
+/* release frees the SSL object and socket; `clean` sends a close_notify first. */
+static void release(struct mb_conn *c, bool clean)
+{
+    if (c->ssl != NULL) {
+        if (clean)
+            (void)SSL_shutdown(c->ssl); /* best effort, non-blocking: result ignored */
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        ERR_clear_error();
+    }
+    if (c->fd != -1) {
+        close(c->fd); /* also removes it from the epoll set */
+        c->fd = -1;
+    }
+    c->rx.off = 0;
+    c->rx.len = 0;
+    c->req_pending = false;
+    set_state(c, MB_CONN_STATE_CLOSED);
+}
+
+void mb_conn_close(struct mb_conn *c)
+{
+    release(c, false);
+}
+
+/* fail counts one error for `c` and closes it. An error that belongs to a request counts
+ * if that request was issued after warm-up; one on an idle connection counts if the
+ * thread is recording now. */
+static void fail(struct mb_conn *c, enum mb_err_kind kind, const char *what, const char *why)
+{
+    struct mb_stats *s = c->env->stats;
+    bool saved = s->recording;
+
+    if (c->req_pending || c->state != MB_CONN_STATE_IDLE)
+        s->recording = c->req_measured;
+    mb_stats_error(s, kind, mb_now_ns(), "%s: %s: %s", c->host, what, why);
+    s->recording = saved;
+    release(c, false);
+}
+
+/* mb_conn_tls_classify maps an SSL_* result `ret` to 0 (progress), -EAGAIN (wait for the
+ * socket), -EPIPE (peer closed: close_notify or EOF) or another -errno with `*why` set. */
+static int mb_conn_tls_classify(struct mb_conn *c, int ret, const char **why)
+{
+    int err = SSL_get_error(c->ssl, ret);
+    uint32_t e;
+
+    switch (err) {
+    case SSL_ERROR_NONE:
+        return 0;
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return -EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        *why = "peer sent close_notify";
+        return -EPIPE;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        if (ret == 0 || errno == 0) {
+            *why = "unexpected EOF";
+            return -EPIPE;
+        }
+        *why = strerror(errno);
+        return errno == EPIPE || errno == ECONNRESET ? -ECONNRESET : -EIO;
+    case SSL_ERROR_SSL:
+        e = ERR_peek_last_error();
+        if (ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED)
+            *why = X509_verify_cert_error_string(SSL_get_verify_result(c->ssl));
+        else
+            *why = ERR_reason_error_string(e);
+        if (*why == NULL)
+            *why = "TLS error";
+        ERR_clear_error();
+        return -EPROTO;
+    default:
+        ERR_clear_error();
+        *why = "unexpected SSL_get_error result";
+        return -EPROTO;
+    }
+}
+
+/* build_request_prefix writes the request head, without the final CRLF, into tx[]. */
+static int build_request_prefix(struct mb_conn *c)
+{
+    const struct mb_opts *o = c->env->opts;
+    bool v6 = strchr(c->host, ':') != NULL;
+    char port[8] = "";
+    char length[48] = "";
+    int n;
+
+    if (o->origin.port != 443)
+        snprintf(port, sizeof(port), ":%u", (unsigned)o->origin.port);
+    if (o->body_size > 0)
+        snprintf(length, sizeof(length), "Content-Length: %llu\r\n",
+                 (unsigned long long)o->body_size);
+    n = snprintf((char *)c->tx, sizeof(c->tx),
+                 "%s %s HTTP/1.1\r\nHost: %s%s%s%s\r\nUser-Agent: mitmd-bench/" MITMD_VERSION
+                 "\r\nAccept: */*\r\n%s",
+                 o->body_size > 0 ? "POST" : "GET", o->path, v6 ? "[" : "", c->host,
+                 v6 ? "]" : "", port, length);
+    /* Leave room for "Connection: close\r\n\r\n". */
+    if (n < 0 || (size_t)n + 32 > sizeof(c->tx))
+        return -EMSGSIZE;
+    c->head_prefix_len = (size_t)n;
+    return 0;
+}
+
+/* start_request fills tx[] for the next request and switches to sending it. */
+static void start_request(struct mb_conn *c)
+{
+    const struct mb_opts *o = c->env->opts;
+    bool last = o->reqs_per_conn != 0 && c->reqs_done + 1 >= o->reqs_per_conn;
+    static const char close_tail[] = "Connection: close\r\n\r\n";
+    size_t n = c->head_prefix_len, first_body;
+
+    if (last) {
+        memcpy(c->tx + n, close_tail, sizeof(close_tail) - 1);
+        n += sizeof(close_tail) - 1;
+    } else {
+        memcpy(c->tx + n, "\r\n", 2);
+        n += 2;
+    }
+    first_body = sizeof(c->tx) - n;
+    if (first_body > o->body_size)
+        first_body = (size_t)o->body_size;
+    if (first_body > c->env->body_chunk)
+        first_body = c->env->body_chunk;
+    memcpy(c->tx + n, c->env->body, first_body);
+    c->tx_len = n + first_body;
+    c->tx_off = 0;
+    c->body_left = o->body_size - first_body;
+    mb_resp_init(&c->resp, false);
+    c->req_pending = false;
+    set_state(c, MB_CONN_STATE_REQ_SEND);
+}
+
+static void tls_start(struct mb_conn *c)
+{
+    const struct mb_opts *o = c->env->opts;
+    struct mb_conn_env *env = c->env;
+    const char *why = "SSL_new failed";
+
+    c->ssl = SSL_new(env->ssl_ctx);
+    if (c->ssl == NULL)
+        goto out_fail;
+    SSL_set_app_data(c->ssl, c);
+    if (SSL_set_fd(c->ssl, c->fd) != 1)
+        goto out_fail;
+    if (!c->host_is_ip && SSL_set_tlsext_host_name(c->ssl, c->host) != 1) {
+        why = "cannot set SNI";
+        goto out_fail;
+    }
+    if (!o->insecure) {
+        int ok = c->host_is_ip
+                     ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->host)
+                     : SSL_set1_host(c->ssl, c->host);
+        if (ok != 1) {
+            why = "cannot set the name to verify";
+            goto out_fail;
+        }
+    }
+    if (SSL_set_alpn_protos(c->ssl, alpn_http11, sizeof(alpn_http11)) != 0) {
+        why = "cannot set ALPN"; /* SSL_set_alpn_protos returns 0 on success */
+        goto out_fail;
+    }
+    if (o->resume && env->session != NULL && env->session_host == c->host_idx &&
+        SSL_set_session(c->ssl, env->session) != 1) {
+        why = "cannot set the session to resume";
+        goto out_fail;
+    }
+    SSL_set_connect_state(c->ssl);
+    set_state(c, MB_CONN_STATE_TLS_HANDSHAKE);
+    return;
+out_fail:
+    ERR_clear_error();
+    fail(c, MB_ERR_TLS, "tls setup", why);
+}
+
+int mb_conn_new_session(SSL *ssl, SSL_SESSION *session)
+{
+    struct mb_conn *c = SSL_get_app_data(ssl);
+
+    if (c == NULL)
+        return 0; /* not ours: BoringSSL keeps ownership */
+    SSL_SESSION_free(c->env->session);
+    c->env->session = session;
+    c->env->session_host = c->host_idx;
+    return 1;
+}
+
+static void after_connect(struct mb_conn *c)
+{
+    const struct mb_opts *o = c->env->opts;
+    bool v6 = strchr(c->host, ':') != NULL;
+    int n;
+
+    c->env->stats->connects++;
+    if (!o->have_proxy) {
+        tls_start(c);
+        return;
+    }
+    /* RFC 9110 §9.3.6: the target is authority-form, Host repeats it. */
+    n = snprintf((char *)c->tx, sizeof(c->tx),
+                 "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n"
+                 "User-Agent: mitmd-bench/" MITMD_VERSION "\r\n\r\n",
+                 v6 ? "[" : "", c->host, v6 ? "]" : "", (unsigned)o->origin.port, v6 ? "[" : "",
+                 c->host, v6 ? "]" : "", (unsigned)o->origin.port);
+    if (n < 0 || (size_t)n >= sizeof(c->tx)) {
+        fail(c, MB_ERR_PROXY, "CONNECT", "request too long");
+        return;
+    }
+    c->tx_len = (size_t)n;
+    c->tx_off = 0;
+    mb_resp_init(&c->resp, true);
+    set_state(c, MB_CONN_STATE_PROXY_SEND);
+}
+
+/* open_socket starts the TCP connect for a new connection. */
+static int open_socket(struct mb_conn *c, uint64_t now_ns)
+{
+    struct mb_conn_env *env = c->env;
+    const struct mb_opts *o = env->opts;
+    const struct mb_endpoint *dst = o->have_proxy ? &o->proxy : &o->origin;
+    struct epoll_event ev;
+    struct in6_addr a6;
+    int one = 1, rc;
+
+    c->host_idx = (unsigned)((env->host_base + env->host_seq * env->host_stride) % o->hosts);
+    env->host_seq++;
+    if (mb_opts_format_host(o->host_pattern, c->host_idx, c->host, sizeof(c->host)) != 0) {
+        mb_stats_error(env->stats, MB_ERR_CONNECT, now_ns, "host name too long");
+        return -ENAMETOOLONG;
+    }
+    c->host_is_ip = inet_pton(AF_INET, c->host, &a6) == 1 || inet_pton(AF_INET6, c->host, &a6) == 1;
+    rc = build_request_prefix(c);
+    if (rc != 0) {
+        mb_stats_error(env->stats, MB_ERR_CONNECT, now_ns, "%s: request head too long", c->host);
+        return rc;
+    }
+    c->reqs_done = 0;
+    c->opened_ns = now_ns;
+    c->progress_ns = now_ns;
+    c->fd = socket(dst->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd == -1) {
+        rc = -errno;
+        goto out_error;
+    }
+    if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1) {
+        rc = -errno;
+        goto out_error;
+    }
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLET | EPOLLRDHUP;
+    ev.data.ptr = c;
+    if (epoll_ctl(env->epfd, EPOLL_CTL_ADD, c->fd, &ev) == -1) {
+        rc = -errno;
+        goto out_error;
+    }
+    set_state(c, MB_CONN_STATE_CONNECTING);
+    if (connect(c->fd, (const struct sockaddr *)&dst->addr, dst->addr_len) == 0) {
+        after_connect(c);
+        return 0;
+    }
+    if (errno == EINPROGRESS)
+        return 0;
+    rc = -errno;
+out_error:
+    mb_stats_error(env->stats, MB_ERR_CONNECT, now_ns, "connect to %s:%u: %s", dst->host,
+                   (unsigned)dst->port, strerror(-rc));
+    release(c, false);
+    return rc;
+}
+
+int mb_conn_issue(struct mb_conn *c, uint64_t start_ns, uint64_t now_ns)
+{
+    c->req_start_ns = start_ns;
+    c->req_measured = c->env->stats->recording;
+    c->progress_ns = now_ns;
+    if (c->state == MB_CONN_STATE_IDLE) {
+        start_request(c);
+        return 0;
+    }
+    c->req_pending = true;
+    return open_socket(c, now_ns); /* failures count under the current recording flag */
+}
+
+/* write_out writes tx[] and then the body; returns 0 when all is written. */
+static int write_out(struct mb_conn *c, bool tls, const char **why)
+{
+    while (c->tx_off < c->tx_len || c->body_left > 0) {
+        const uint8_t *p;
+        size_t n;
+        int r;
+
+        if (c->tx_off < c->tx_len) {
+            p = c->tx + c->tx_off;
+            n = c->tx_len - c->tx_off;
+        } else {
+            p = c->env->body;
+            n = c->body_left < c->env->body_chunk ? (size_t)c->body_left : c->env->body_chunk;
+        }
+        if (tls) {
+            r = SSL_write(c->ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
+            if (r <= 0) {
+                int rc = mb_conn_tls_classify(c, r, why);
+
+                return rc == 0 ? -EAGAIN : rc;
+            }
+        } else {
+            ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+
+            if (w == -1) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                    return -EAGAIN;
+                *why = strerror(errno);
+                return -errno;
+            }
+            r = (int)w;
+        }
+        c->env->stats->bytes_tx += (uint64_t)r;
+        if (c->tx_off < c->tx_len)
+            c->tx_off += (size_t)r;
+        else
+            c->body_left -= (uint64_t)r;
+    }
+    return 0;
+}
+
+/* read_in appends what the socket has to rx; returns bytes read, -EAGAIN, -EPIPE on EOF,
+ * -EMSGSIZE when rx is full, or another -errno. */
+static int read_in(struct mb_conn *c, bool tls, const char **why)
+{
+    size_t room = buf_room(&c->rx);
+    int r;
+
+    if (room == 0) {
+        *why = "response head larger than the receive buffer";
+        return -EMSGSIZE;
+    }
+    if (room > INT32_MAX)
+        room = INT32_MAX;
+    if (tls) {
+        r = SSL_read(c->ssl, buf_tail(&c->rx), (int)room);
+        if (r <= 0) {
+            int rc = mb_conn_tls_classify(c, r, why);
+
+            return rc == 0 ? -EAGAIN : rc;
+        }
+    } else {
+        ssize_t n = recv(c->fd, buf_tail(&c->rx), room, 0);
+
+        if (n == 0) {
+            *why = "proxy closed the connection";
+            return -EPIPE;
+        }
+        if (n == -1) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return -EAGAIN;
+            *why = strerror(errno);
+            return -errno;
+        }
+        r = (int)n;
+    }
+    buf_commit(&c->rx, (size_t)r);
+    return r;
+}
+
+/* finish_response counts the completed response and decides whether to keep `c`. */
+static void finish_response(struct mb_conn *c)
+{
+    struct mb_stats *s = c->env->stats;
+    const struct mb_opts *o = c->env->opts;
+    uint64_t now = mb_now_ns();
+
+    c->reqs_done++;
+    if (c->resp.status == 200) {
+        if (c->req_measured) {
+            s->requests++;
+            mb_hist_record(&s->latency, now - c->req_start_ns);
+        }
+    } else {
+        bool saved = s->recording;
+
+        s->recording = c->req_measured;
+        mb_stats_error(s, MB_ERR_STATUS, now, "%s: %s %s: status %d", c->host,
+                       o->body_size > 0 ? "POST" : "GET", o->path, c->resp.status);
+        s->recording = saved;
+    }
+    if (buf_used(&c->rx) != 0) {
+        fail(c, MB_ERR_PROTOCOL, "response", "unexpected bytes after the response");
+        return;
+    }
+    if (!c->resp.keep_alive || (o->reqs_per_conn != 0 && c->reqs_done >= o->reqs_per_conn)) {
+        release(c, true);
+        return;
+    }
+    set_state(c, MB_CONN_STATE_IDLE);
+}
+
+/* handshake_done counts the handshake and checks the negotiated protocol. */
+static int handshake_done(struct mb_conn *c, const char **why)
+{
+    struct mb_stats *s = c->env->stats;
+    const uint8_t *proto;
+    unsigned proto_len;
+
+    SSL_get0_alpn_selected(c->ssl, &proto, &proto_len);
+    if (proto_len != 0 && (proto_len != 8 || memcmp(proto, "http/1.1", 8) != 0)) {
+        *why = "server selected an ALPN protocol other than http/1.1";
+        return -EPROTO;
+    }
+    if (s->recording) {
+        s->handshakes++;
+        if (SSL_session_reused(c->ssl))
+            s->resumed++;
+        mb_hist_record(&s->handshake, mb_now_ns() - c->opened_ns);
+    }
+    return 0;
+}
+
+/* step runs one state's work; returns 0 to continue, -EAGAIN to wait for the socket,
+ * or 1 when the connection is ready (idle or closed). Failures close `c`. */
+static int step(struct mb_conn *c, uint32_t events)
+{
+    const char *why = NULL;
+    int rc, soerr;
+    socklen_t len = sizeof(soerr);
+    ssize_t used;
+
+    switch (c->state) {
+    case MB_CONN_STATE_CLOSED:
+        return 1;
+    case MB_CONN_STATE_CONNECTING:
+        if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0)
+            return -EAGAIN;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
+            soerr = errno;
+        if (soerr != 0) {
+            const struct mb_endpoint *dst =
+                c->env->opts->have_proxy ? &c->env->opts->proxy : &c->env->opts->origin;
+            char what[MB_OPTS_HOST_MAX + 32];
+
+            snprintf(what, sizeof(what), "connect to %s:%u", dst->host, (unsigned)dst->port);
+            fail(c, MB_ERR_CONNECT, what, strerror(soerr));
+            return 1;
+        }
+        after_connect(c);
+        return c->state == MB_CONN_STATE_CLOSED ? 1 : 0;
+    case MB_CONN_STATE_PROXY_SEND:
+        rc = write_out(c, false, &why);
+        if (rc == -EAGAIN)
+            return rc;
+        if (rc != 0) {
+            fail(c, MB_ERR_PROXY, "sending CONNECT", why);
+            return 1;
+        }
+        set_state(c, MB_CONN_STATE_PROXY_RECV);
+        return 0;
+    case MB_CONN_STATE_PROXY_RECV:
+        rc = read_in(c, false, &why);
+        if (rc == -EAGAIN)
+            return rc;
+        if (rc < 0) {
+            fail(c, MB_ERR_PROXY, "reading CONNECT response", why);
+            return 1;
+        }
+        used = mb_resp_feed(&c->resp, buf_head(&c->rx), buf_used(&c->rx), &why);
+        if (used < 0) {
+            fail(c, MB_ERR_PROXY, "CONNECT response", why);
+            return 1;
+        }
+        buf_consume(&c->rx, (size_t)used);
+        if (!mb_resp_is_done(&c->resp))
+            return 0;
+        if (c->resp.status < 200 || c->resp.status > 299) {
+            char msg[48];
+
+            snprintf(msg, sizeof(msg), "proxy answered status %d", c->resp.status);
+            fail(c, MB_ERR_PROXY, "CONNECT", msg);
+            return 1;
+        }
+        if (buf_used(&c->rx) != 0) {
+            fail(c, MB_ERR_PROXY, "CONNECT", "proxy sent bytes before the TLS handshake");
+            return 1;
+        }
+        tls_start(c);
+        return c->state == MB_CONN_STATE_CLOSED ? 1 : 0;
+    case MB_CONN_STATE_TLS_HANDSHAKE:
+        rc = SSL_do_handshake(c->ssl);
+        if (rc != 1) {
+            rc = mb_conn_tls_classify(c, rc, &why);
+            if (rc == -EAGAIN)
+                return rc;
+            fail(c, MB_ERR_TLS, "tls handshake", why != NULL ? why : "failed");
+            return 1;
+        }
+        if (handshake_done(c, &why) != 0) {
+            fail(c, MB_ERR_TLS, "tls handshake", why);
+            return 1;
+        }
+        if (!c->req_pending) {
+            set_state(c, MB_CONN_STATE_IDLE);
+            return 1;
+        }
+        start_request(c);
+        return 0;
+    case MB_CONN_STATE_IDLE:
+        /* Process session tickets and notice a server closing an idle connection. */
+        rc = read_in(c, true, &why);
+        if (rc == -EAGAIN)
+            return 1;
+        if (rc == -EPIPE) {
+            release(c, false);
+            return 1;
+        }
+        if (rc < 0) {
+            fail(c, MB_ERR_IO, "idle connection", why);
+            return 1;
+        }
+        fail(c, MB_ERR_PROTOCOL, "idle connection", "server sent unsolicited data");
+        return 1;
+    case MB_CONN_STATE_REQ_SEND:
+        rc = write_out(c, true, &why);
+        if (rc == -EAGAIN)
+            return rc;
+        if (rc != 0) {
+            fail(c, rc == -EPROTO ? MB_ERR_TLS : MB_ERR_IO, "sending request", why);
+            return 1;
+        }
+        set_state(c, MB_CONN_STATE_RESP_RECV);
+        return 0;
+    case MB_CONN_STATE_RESP_RECV:
+        rc = read_in(c, true, &why);
+        if (rc == -EAGAIN)
+            return rc;
+        if (rc == -EPIPE) {
+            if (mb_resp_eof(&c->resp, &why) != 0) {
+                fail(c, MB_ERR_PROTOCOL, "response", why);
+                return 1;
+            }
+            c->resp.keep_alive = false;
+            finish_response(c);
+            return 1;
+        }
+        if (rc < 0) {
+            fail(c, rc == -EPROTO ? MB_ERR_TLS : MB_ERR_IO, "reading response", why);
+            return 1;
+        }
+        c->env->stats->bytes_rx += (uint64_t)rc;
+        used = mb_resp_feed(&c->resp, buf_head(&c->rx), buf_used(&c->rx), &why);
+        if (used < 0) {
+            fail(c, MB_ERR_PROTOCOL, "response", why);
+            return 1;
+        }
+        buf_consume(&c->rx, (size_t)used);
+        if (!mb_resp_is_done(&c->resp))
+            return 0;
+        finish_response(c);
+        return c->state == MB_CONN_STATE_IDLE || c->state == MB_CONN_STATE_CLOSED ? 1 : 0;
+    case MB_CONN_STATE_COUNT:
+        break;
+    }
+    return 1;
+}
+
+bool mb_conn_drive(struct mb_conn *c, uint32_t events, uint64_t now_ns)
+{
+    for (unsigned budget = MB_CONN_DRIVE_BUDGET; budget > 0; budget--) {
+        enum mb_conn_state before = c->state;
+        int rc = step(c, events);
+
+        if (rc == 0 || c->state != before)
+            c->progress_ns = now_ns;
+        if (rc != 0)
+            return false;
+    }
+    /* Edge-triggered epoll will not report this socket again until it has been drained,
+     * so the caller must come back. */
+    return true;
+}
+
+bool mb_conn_check_timeout(struct mb_conn *c, uint64_t now_ns)
+{
+    char what[64];
+
+    if (c->state == MB_CONN_STATE_CLOSED || c->state == MB_CONN_STATE_IDLE)
+        return false;
+    if (now_ns - c->progress_ns < c->env->opts->timeout_ns)
+        return false;
+    snprintf(what, sizeof(what), "no progress in state %s", mb_conn_state_name(c->state));
+    fail(c, MB_ERR_TIMEOUT, what, "timeout");
+    return true;
+}

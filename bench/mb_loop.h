@@ -1,0 +1,63 @@
+/* mb_loop.h - one mitmd-bench thread: an epoll loop over its share of the connections,
+ * the closed-loop or open-loop (--rate) request schedule, warm-up and stop conditions.
+ * Owns its epoll fd, its connections and its mb_stats; shares only the read-only options,
+ * SSL_CTX and body filler. Allocates at mb_loop_init only, never in mb_loop_run's loop. */
+#ifndef MITMD_BENCH_MB_LOOP_H
+#define MITMD_BENCH_MB_LOOP_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "bench/mb_conn.h"
+#include "bench/mb_opts.h"
+#include "bench/mb_stats.h"
+
+struct mb_loop {
+    pthread_t thread;       /* set by the creator */
+    unsigned id, nthreads;
+    const struct mb_opts *opts;
+    const volatile sig_atomic_t *stop; /* set by the signal handler: stop early */
+    struct mb_conn_env env;
+    struct mb_stats stats;
+    struct mb_conn *conns;
+    unsigned nconns;
+    struct mb_conn **ready; /* connections that can take a request */
+    unsigned nready;
+    struct mb_conn **retry; /* failed to start: back to `ready` next iteration */
+    unsigned nretry;
+    struct mb_conn **again; /* budget ran out with work left: drive again (2 * nconns) */
+    unsigned nagain;
+    bool have_quota;        /* -n: this thread issues at most `quota` measured requests */
+    uint64_t quota, issued;
+    uint64_t start_ns, measure_ns, end_ns; /* end_ns 0: no time limit */
+    double interval_ns;     /* open loop: time between this thread's intended sends */
+    uint64_t next_seq;      /* open loop: index of the next intended send */
+    uint64_t measure_start_ns, stop_ns; /* the measured window actually run */
+    bool no_pwait2;         /* kernel lacks epoll_pwait2: millisecond timeouts */
+    int err;                /* 0, or -errno if the loop itself failed */
+};
+
+/* mb_loop_init prepares thread `id` of `nthreads`: its share of -c connections, of -n and
+ * of --rate, and its epoll fd. `start_ns` is the common start time (warm-up begins there).
+ * Borrows `o`, `ctx`, `body` and `stop` for the loop's life. Returns 0 or -errno
+ * (-ENOMEM, or epoll_create1's error). Allocates the connection table. */
+int mb_loop_init(struct mb_loop *l, const struct mb_opts *o, SSL_CTX *ctx, const uint8_t *body,
+                 size_t body_chunk, unsigned id, unsigned nthreads, uint64_t start_ns,
+                 const volatile sig_atomic_t *stop);
+
+/* mb_loop_run is the thread body (pthread start routine; `arg` is a struct mb_loop). It
+ * runs until the deadline, the request quota or `*stop`, then closes every connection.
+ * Results are in l->stats, l->measure_start_ns/stop_ns and l->err. Returns NULL. */
+void *mb_loop_run(void *arg);
+
+/* mb_loop_measured_ns returns how long `l` was measuring (0 if it never got past warm-up). */
+uint64_t mb_loop_measured_ns(const struct mb_loop *l);
+
+/* mb_loop_dispose frees what mb_loop_init allocated. Safe after a failed init. */
+void mb_loop_dispose(struct mb_loop *l);
+
+#endif
