@@ -6,3 +6,5 @@ target_sources(mitmd_shared PRIVATE
 
 mitmd_add_unit_test(test_h1_parse SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_h1_parse.c
   LIBS mitmd_shared)
+mitmd_add_unit_test(test_target_parse SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_target_parse.c
+  LIBS mitmd_shared)

@@ -34,7 +34,7 @@ static bool target_inet_pton(int af, const char *s, size_t len)
     char text[TARGET_IP_TEXT_MAX];
     unsigned char addr[16];
 
-    if (len == 0 || len >= sizeof(text))
+    if (len == 0 || len >= sizeof(text) || memchr(s, '\0', len) != NULL)
         return false;
     memcpy(text, s, len);
     text[len] = '\0';
