@@ -150,6 +150,10 @@ static long forge_org_len(const char *org)
         for (k = 1; k < n; k++)
             if ((p[i + k] & 0xc0) != 0x80) /* also stops at the NUL */
                 return -EINVAL;
+        /* RFC 3629 §4: no overlong forms, no surrogates, nothing above U+10FFFF */
+        if ((p[i] == 0xe0 && p[i + 1] < 0xa0) || (p[i] == 0xed && p[i + 1] > 0x9f) ||
+            (p[i] == 0xf0 && p[i + 1] < 0x90) || (p[i] == 0xf4 && p[i + 1] > 0x8f))
+            return -EINVAL;
         i += n;
         if (i <= FORGE_ORG_MAX)
             keep = i;
@@ -496,11 +500,12 @@ int forge_leaf(struct forge *f, const char *const *names, size_t n, const char *
         count++;
     }
     if (org != NULL) {
+        /* The organization is copied from the upstream's certificate, which we do not control:
+         * one that is not printable UTF-8 is left out rather than costing the client its
+         * certificate. */
         org_len = forge_org_len(org);
-        if (org_len < 0) {
-            *why = "organization is not printable UTF-8";
-            return -EINVAL;
-        }
+        if (org_len < 0)
+            org_len = 0;
     }
     nb = now - FORGE_DAY;
     na = now + (time_t)(FORGE_VALIDITY_DAYS - 1) * FORGE_DAY;

@@ -35,7 +35,8 @@ void forge_free(struct forge *f);
 
 /* forge_leaf forges a leaf certificate for `names[0..n)` (each a NUL-terminated DNS name, a
  * "*."-wildcard name, or an IPv4/IPv6 literal without brackets; n in 1..FORGE_MAX_NAMES) and
- * optional organization `org` (NULL or "" for none; UTF-8, cut to FORGE_ORG_MAX bytes). The
+ * optional organization `org` (NULL or "" for none; UTF-8, cut to FORGE_ORG_MAX bytes at a
+ * character boundary; left out if not printable UTF-8, since it comes from upstream). The
  * subject is O=org (if any) and CN=names[0] (if it fits FORGE_CN_MAX); the SAN extension lists
  * every distinct name in order, IP literals as iPAddress, others as dNSName. Serial: 128
  * random bits with the top bit clear. Validity: a day back to FORGE_VALIDITY_DAYS - 1 days
@@ -43,8 +44,8 @@ void forge_free(struct forge *f);
  *
  * On success it stores a malloc'd DER certificate in `*der_out` (the caller frees it with
  * free()), its length in `*der_len`, its notAfter in `*not_after` (may be NULL) and returns 0.
- * Returns -EINVAL with `*why` set to a static reason for an invalid name, a bad `n` or an
- * invalid org, -EKEYEXPIRED if the CA has expired, or -ENOMEM. Allocates; does not block. */
+ * Returns -EINVAL with `*why` set to a static reason for an invalid name or a bad `n`,
+ * -EKEYEXPIRED if the CA has expired, or -ENOMEM. Allocates; does not block. */
 int forge_leaf(struct forge *f, const char *const *names, size_t n, const char *org,
                uint8_t **der_out, size_t *der_len, time_t *not_after, const char **why);
 
