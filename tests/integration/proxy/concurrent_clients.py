@@ -17,6 +17,8 @@ def test(env):
     body = os.urandom(1024)
     want = sha256_bytes(body)
     w = standard_setup(env, workers=2, files={"1k": body}, origin=False)
+    workers = w.mitmd.wait_workers(2)
+    check(workers, f"expected 2 workers, found {w.mitmd.worker_pids()}")
     port = w.nginx.ports["valid"]
     results = [None] * CLIENTS
     start = threading.Barrier(CLIENTS)
@@ -50,7 +52,8 @@ def test(env):
     info(f"{CLIENTS - len(failed)}/{CLIENTS} succeeded in {took:.2f}s")
     check(not failed, f"{len(failed)} clients failed, e.g. {failed[:5]}")
     step("both workers are still the original ones (none died under load)")
-    check(len(w.mitmd.worker_pids()) == 2, f"workers now {w.mitmd.worker_pids()}")
+    now = w.mitmd.worker_pids()
+    check(sorted(now) == sorted(workers), f"worker pids changed from {workers} to {now}")
 
 
 if __name__ == "__main__":
