@@ -133,8 +133,8 @@ int main(int argc, char **argv)
             return 1;
         }
         k->keylen = (size_t)len;
-        err = certcache_insert(c, k->key, k->keylen, der, sizeof(der), time(NULL) + 3600,
-                               time(NULL));
+        err =
+            certcache_insert(c, k->key, k->keylen, der, sizeof(der), time(NULL) + 3600, time(NULL));
         if (err) {
             fprintf(stderr, "certcache_insert: %s\n", strerror(-err));
             return 1;

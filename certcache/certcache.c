@@ -30,20 +30,20 @@ static_assert(crypto_shorthash_KEYBYTES == CERTCACHE_HASHKEY_SIZE, "SipHash key 
 static_assert(crypto_shorthash_BYTES == sizeof(uint64_t), "SipHash output size");
 
 struct certcache {
-    uint8_t *base;                 /* the mapping, `size` bytes */
+    uint8_t *base; /* the mapping, `size` bytes */
     size_t size;
     int fd;
-    bool writable;                 /* created by the master: the only writer */
-    uint32_t nsets;                /* copied from the validated header */
-    struct certcache_hdr *hdr;     /* counters; geometry is never re-read after attach */
-    uint64_t *tags;                /* nsets * CERTCACHE_WAYS hints */
-    struct certcache_slot *slots;  /* nsets * CERTCACHE_WAYS */
+    bool writable;                /* created by the master: the only writer */
+    uint32_t nsets;               /* copied from the validated header */
+    struct certcache_hdr *hdr;    /* counters; geometry is never re-read after attach */
+    uint64_t *tags;               /* nsets * CERTCACHE_WAYS hints */
+    struct certcache_slot *slots; /* nsets * CERTCACHE_WAYS */
     uint8_t hashkey[CERTCACHE_HASHKEY_SIZE];
 };
 
 /* Outcomes of reading one slot; a hit is the (non-negative) entry length. */
 enum slot_result {
-    SLOT_NOMATCH = -1,   /* empty, or holds another key */
+    SLOT_NOMATCH = -1, /* empty, or holds another key */
     SLOT_EXPIRED = -2,
     SLOT_NOSPC = -3,     /* our key, but longer than the caller's buffer */
     SLOT_CONTENDED = -4, /* still being rewritten after CERTCACHE_READ_RETRIES reads */
@@ -494,8 +494,8 @@ void certcache_count_forge(struct certcache *c)
 /* slot_read reads slot `s` under its seqlock. The slot is untrusted: lengths are checked
  * against the slot's arrays before any copy, and nothing read is used unless the sequence
  * was even and unchanged across the read. */
-static ssize_t slot_read(const struct certcache_slot *s, uint64_t h, const char *key,
-                         size_t keylen, time_t now, uint8_t *out, size_t cap)
+static ssize_t slot_read(const struct certcache_slot *s, uint64_t h, const char *key, size_t keylen,
+                         time_t now, uint8_t *out, size_t cap)
 {
     for (int tries = 0; tries < CERTCACHE_READ_RETRIES; tries++) {
         uint64_t s1, s2;

@@ -21,8 +21,9 @@
 /* CERTCACHE_MIN_BYTES is the smallest region certcache_create accepts (one set). */
 #define CERTCACHE_MIN_BYTES (2u * CERTCACHE_PAGE + CERTCACHE_WAYS * CERTCACHE_SLOT_SIZE)
 /* CERTCACHE_READ_RETRIES bounds how often a reader re-reads a slot the master is writing
- * before it reports a miss. */
-#define CERTCACHE_READ_RETRIES 64
+ * before it reports a miss: about a microsecond of spinning, enough for any write unless
+ * the master was descheduled mid-write (then a miss and a request to the master is better). */
+#define CERTCACHE_READ_RETRIES 256
 
 struct certcache;
 
@@ -38,15 +39,15 @@ struct certcache_reader {
 
 /* struct certcache_stats is a snapshot for the master's statistics output. */
 struct certcache_stats {
-    uint64_t bytes;     /* size of the region */
-    uint64_t slots;     /* capacity in entries */
-    uint64_t inserts;   /* see struct certcache_hdr */
+    uint64_t bytes;   /* size of the region */
+    uint64_t slots;   /* capacity in entries */
+    uint64_t inserts; /* see struct certcache_hdr */
     uint64_t updates;
     uint64_t evictions;
     uint64_t reclaims;
     uint64_t refused;
     uint64_t forges;
-    uint64_t hits;      /* sum of the readers added with certcache_stats_add_reader */
+    uint64_t hits; /* sum of the readers added with certcache_stats_add_reader */
     uint64_t misses;
 };
 

@@ -13,12 +13,12 @@
 #define CERTCACHE_MAGIC UINT64_C(0x314343444d54494d) /* "MITMDCC1" little-endian */
 #define CERTCACHE_VERSION 1u
 #define CERTCACHE_PAGE 4096u
-#define CERTCACHE_WAYS 8u              /* slots per set */
-#define CERTCACHE_SLOT_SIZE 8192u      /* one entry, seqlock included */
-#define CERTCACHE_SLOT_HDR_SIZE 64u    /* struct certcache_slot up to `key` */
-#define CERTCACHE_KEY_MAX 1024u        /* canonical name set (shared/nameset.h) */
+#define CERTCACHE_WAYS 8u           /* slots per set */
+#define CERTCACHE_SLOT_SIZE 8192u   /* one entry, seqlock included */
+#define CERTCACHE_SLOT_HDR_SIZE 64u /* struct certcache_slot up to `key` */
+#define CERTCACHE_KEY_MAX 1024u     /* canonical name set (shared/nameset.h) */
 #define CERTCACHE_DER_MAX (CERTCACHE_SLOT_SIZE - CERTCACHE_SLOT_HDR_SIZE - CERTCACHE_KEY_MAX)
-#define CERTCACHE_HASHKEY_SIZE 16u     /* libsodium crypto_shorthash_KEYBYTES */
+#define CERTCACHE_HASHKEY_SIZE 16u             /* libsodium crypto_shorthash_KEYBYTES */
 #define CERTCACHE_MAX_SETS (UINT32_C(1) << 24) /* 128 GiB of slots: far above any config */
 
 /* struct certcache_hdr is the first page. Geometry and hash key are written once by
@@ -56,11 +56,11 @@ struct certcache_hdr {
  * read between two equal even loads of `seq`. Unused bytes of key/der are unspecified. */
 struct certcache_slot {
     uint64_t seq;
-    uint64_t hash;    /* crypto_shorthash(key) with the header's hashkey */
-    int64_t expires;  /* unix seconds; the entry is a miss when now >= expires */
-    uint64_t stamp;   /* hdr.clock value at insert, for eviction */
-    uint32_t keylen;  /* 1 .. CERTCACHE_KEY_MAX */
-    uint32_t derlen;  /* 1 .. CERTCACHE_DER_MAX */
+    uint64_t hash;   /* crypto_shorthash(key) with the header's hashkey */
+    int64_t expires; /* unix seconds; the entry is a miss when now >= expires */
+    uint64_t stamp;  /* hdr.clock value at insert, for eviction */
+    uint32_t keylen; /* 1 .. CERTCACHE_KEY_MAX */
+    uint32_t derlen; /* 1 .. CERTCACHE_DER_MAX */
     uint8_t _pad[24];
     /* key and der are bytes in memory order, stored as words because both sides access
      * them with word-sized relaxed atomics (a byte array under a seqlock is a data race). */

@@ -101,11 +101,11 @@ static void test_create_sizes(void **state)
 
 struct lookup_case {
     const char *note;
-    const char *key;   /* looked up; the cache holds "a.test\nb.test" -> 100 bytes */
+    const char *key; /* looked up; the cache holds "a.test\nb.test" -> 100 bytes */
     time_t now;
     size_t cap;
     ssize_t want;
-    uint64_t expired;  /* reader counter after the lookup */
+    uint64_t expired; /* reader counter after the lookup */
 };
 
 #define K_AB "a.test\nb.test"
@@ -198,8 +198,8 @@ static void test_insert_table(void **state)
         print_message("case: %s\n", tc->note);
         memset(key, 'a' + (int)i, sizeof(key));
         der_fill(der, sizeof(der), (uint8_t)i);
-        assert_int_equal(
-            certcache_insert(c, key, tc->keylen, der, tc->derlen, tc->expires, T0), tc->want);
+        assert_int_equal(certcache_insert(c, key, tc->keylen, der, tc->derlen, tc->expires, T0),
+                         tc->want);
         if (tc->want == -EMSGSIZE)
             refused++;
         if (tc->keylen == 0 || tc->keylen > CERTCACHE_KEY_MAX)
@@ -312,14 +312,25 @@ struct evict_case {
 };
 
 static const struct evict_case evict_cases[] = {
-    {"all live: the oldest insert goes",
-     {EXP, EXP, EXP, EXP, EXP, EXP, EXP, EXP}, T0, 0, 1, 0},
+    {"all live: the oldest insert goes", {EXP, EXP, EXP, EXP, EXP, EXP, EXP, EXP}, T0, 0, 1, 0},
     {"an expired entry goes before live ones",
-     {EXP, EXP, EXP, EXP, T0 + 10, EXP, EXP, EXP}, T0 + 20, 4, 0, 1},
+     {EXP, EXP, EXP, EXP, T0 + 10, EXP, EXP, EXP},
+     T0 + 20,
+     4,
+     0,
+     1},
     {"of two expired, the one that expired first goes",
-     {EXP, T0 + 15, EXP, EXP, EXP, EXP, T0 + 10, EXP}, T0 + 20, 6, 0, 1},
+     {EXP, T0 + 15, EXP, EXP, EXP, EXP, T0 + 10, EXP},
+     T0 + 20,
+     6,
+     0,
+     1},
     {"an entry not yet expired counts as live",
-     {EXP, EXP, EXP, T0 + 21, EXP, EXP, EXP, EXP}, T0 + 20, 0, 1, 0},
+     {EXP, EXP, EXP, T0 + 21, EXP, EXP, EXP, EXP},
+     T0 + 20,
+     0,
+     1,
+     0},
 };
 
 static void test_evict_table(void **state)
@@ -337,8 +348,8 @@ static void test_evict_table(void **state)
         der_fill(der, sizeof(der), 9);
         for (unsigned i = 0; i < CERTCACHE_WAYS; i++) {
             klen = key_make(key, sizeof(key), i);
-            assert_int_equal(
-                certcache_insert(c, key, klen, der, sizeof(der), tc->expires[i], T0), 0);
+            assert_int_equal(certcache_insert(c, key, klen, der, sizeof(der), tc->expires[i], T0),
+                             0);
         }
         klen = key_make(key, sizeof(key), 100);
         assert_int_equal(certcache_insert(c, key, klen, der, sizeof(der), EXP, tc->now), 0);

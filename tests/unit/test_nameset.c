@@ -17,22 +17,31 @@ struct canon_case {
     const char *note;
     const char *names[MAXN];
     size_t n;
-    ssize_t want;          /* length, or -errno */
-    const char *want_key;  /* for successes */
+    ssize_t want;         /* length, or -errno */
+    const char *want_key; /* for successes */
 };
 
 static const struct canon_case canon_cases[] = {
     {"single name", {"example.com"}, 1, 11, "example.com"},
     {"lower-cases ASCII", {"WWW.Example.COM"}, 1, 15, "www.example.com"},
-    {"sorts bytewise", {"b.example", "a.example", "c.example"}, 3, 29,
+    {"sorts bytewise",
+     {"b.example", "a.example", "c.example"},
+     3,
+     29,
      "a.example\nb.example\nc.example"},
     {"prefix sorts first", {"example.comx", "example.com"}, 2, 24, "example.com\nexample.comx"},
     {"drops duplicates", {"a.test", "a.test", "a.test"}, 3, 6, "a.test"},
-    {"drops duplicates that differ in case", {"A.test", "b.test", "a.TEST"}, 3, 13,
+    {"drops duplicates that differ in case",
+     {"A.test", "b.test", "a.TEST"},
+     3,
+     13,
      "a.test\nb.test"},
     {"keeps IP names", {"127.0.0.1", "::1", "localhost"}, 3, 23, "127.0.0.1\n::1\nlocalhost"},
     {"keeps UTF-8 bytes", {"\xc3\xa9t\xc3\xa9.test"}, 1, 10, "\xc3\xa9t\xc3\xa9.test"},
-    {"wildcards are ordinary names", {"*.example.com", "example.com"}, 2, 25,
+    {"wildcards are ordinary names",
+     {"*.example.com", "example.com"},
+     2,
+     25,
      "*.example.com\nexample.com"},
     {"empty set", {NULL}, 0, -EINVAL, NULL},
     {"empty name", {"a.test", ""}, 2, -EINVAL, NULL},
@@ -194,9 +203,9 @@ static void test_split_roundtrip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_canon_table),    cmocka_unit_test(test_canon_invariance),
-        cmocka_unit_test(test_canon_limits),   cmocka_unit_test(test_canon_counted),
-        cmocka_unit_test(test_split_table),    cmocka_unit_test(test_split_roundtrip),
+        cmocka_unit_test(test_canon_table),  cmocka_unit_test(test_canon_invariance),
+        cmocka_unit_test(test_canon_limits), cmocka_unit_test(test_canon_counted),
+        cmocka_unit_test(test_split_table),  cmocka_unit_test(test_split_roundtrip),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
