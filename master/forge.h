@@ -23,6 +23,8 @@
  * so the whole validity is 397 days, under the 398 days clients accept (Apple, CA/B BR). */
 #define FORGE_VALIDITY_DAYS 397
 
+/* A struct forge keeps scratch buffers for the certificate it is encoding: use it from one
+ * thread at a time (the master's loop). */
 struct forge;
 
 /* forge_new prepares forging with `ca` (borrowed: it must outlive the forge) and generates the
