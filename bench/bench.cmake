@@ -11,3 +11,11 @@ add_executable(mitmd-bench
   ${CMAKE_CURRENT_LIST_DIR}/mb_stats.c)
 mitmd_target_setup(mitmd-bench)
 target_link_libraries(mitmd-bench PRIVATE mitmd_boringssl Threads::Threads m)
+
+if(MITMD_TESTS)
+  # End to end: nginx TLS origin + a CONNECT relay on free loopback ports (skips with 77 when
+  # nginx, openssl or python3 is missing).
+  add_test(NAME bench_smoke
+    COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/smoke_test.sh $<TARGET_FILE:mitmd-bench>)
+  set_tests_properties(bench_smoke PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
+endif()

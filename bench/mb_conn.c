@@ -213,6 +213,11 @@ static void tls_start(struct mb_conn *c)
     struct mb_conn_env *env = c->env;
     const char *why = "SSL_new failed";
 
+    /* tx[] held the CONNECT request until now; from here on it holds the request head. */
+    if (build_request_prefix(c) != 0) {
+        fail(c, MB_ERR_PROTOCOL, "request", "request head too long");
+        return;
+    }
     c->ssl = SSL_new(env->ssl_ctx);
     if (c->ssl == NULL)
         goto out_fail;
@@ -305,11 +310,6 @@ static int open_socket(struct mb_conn *c, uint64_t now_ns)
         return -ENAMETOOLONG;
     }
     c->host_is_ip = inet_pton(AF_INET, c->host, &a6) == 1 || inet_pton(AF_INET6, c->host, &a6) == 1;
-    rc = build_request_prefix(c);
-    if (rc != 0) {
-        mb_stats_error(env->stats, MB_ERR_CONNECT, now_ns, "%s: request head too long", c->host);
-        return rc;
-    }
     c->reqs_done = 0;
     c->opened_ns = now_ns;
     c->progress_ns = now_ns;
