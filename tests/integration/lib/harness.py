@@ -179,6 +179,7 @@ class Env:
         self.stack = stack
         self.verbose = verbose
         self.logs = []  # (label, path) dumped on failure
+        self.mitmds = []
 
     def path(self, *parts):
         return os.path.join(self.tmp, *parts)
@@ -200,6 +201,7 @@ class Env:
         """mitmd starts (by default) a Mitmd that is stopped when the test ends."""
         m = Mitmd(self, args=args, workers=workers, confdir=confdir, name=name)
         self.stack.callback(m.stop)
+        self.mitmds.append(m)
         if start:
             m.start()
         return m
@@ -262,6 +264,9 @@ def run(test_fn, doc=None):
             env = Env(mitmd, tmp, stack, args.verbose)
             try:
                 test_fn(env)
+                for m in env.mitmds:
+                    m.stop()
+                    m.check_no_crash()
                 rc = 0
             except TestFailure as e:
                 print(f"FAIL: {e}", flush=True)
@@ -282,6 +287,10 @@ def run(test_fn, doc=None):
 
 # ---- mitmd ------------------------------------------------------------------------------
 
+# A worker that died unexpectedly (the master logs "worker N (pid P) <cause>; restarting") or
+# a sanitizer report (builds with -DMITMD_ASAN/UBSAN=ON) fails the test that caused it.
+CRASH_RE = re.compile(r"worker \d+ \(pid \d+\) .*; restarting|ERROR: AddressSanitizer|"
+                      r"ERROR: LeakSanitizer|runtime error: |ThreadSanitizer")
 LISTEN_RE = re.compile(r"listening on (\S+):(\d+) with (\d+) workers?")
 CA_RE = re.compile(r"CA certificate: (\S+)")
 
@@ -301,6 +310,7 @@ class Mitmd:
         self.proc = None
         self.port = None
         self.seen_workers = set()
+        self.expect_worker_deaths = False  # set by tests that kill workers on purpose
 
     @property
     def ca_cert(self):
@@ -365,6 +375,14 @@ class Mitmd:
               f"{self.name} says {m.group(3)} workers, started with --workers {self.workers}")
         info(f"{self.name} listening on 127.0.0.1:{self.port}")
         return self.port
+
+    def check_no_crash(self):
+        """check_no_crash fails if stderr shows a worker death or a sanitizer report."""
+        if self.expect_worker_deaths:
+            return
+        m = CRASH_RE.search(self.stderr())
+        check(m is None, f"{self.name} stderr reports a crash: "
+              f"{self.stderr()[m.start():m.start() + 300] if m else ''!r}")
 
     def wait_exit(self, timeout):
         """wait_exit returns the exit code, or None if still running after timeout."""

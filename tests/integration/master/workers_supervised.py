@@ -14,6 +14,7 @@ from harness import (check, info, kill_pid, proc_alive, proc_cmdline, run, step,
 
 def test(env):
     m = env.mitmd(workers=2)
+    m.expect_worker_deaths = True
     step("--workers 2 runs exactly 2 worker processes (children of the master with --worker)")
     pids = m.wait_workers(2, timeout=5)
     check(pids is not None, f"expected 2 workers, found {m.worker_pids()}")
