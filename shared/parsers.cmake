@@ -8,3 +8,8 @@ mitmd_add_unit_test(test_h1_parse SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_
   LIBS mitmd_shared)
 mitmd_add_unit_test(test_target_parse SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_target_parse.c
   LIBS mitmd_shared)
+
+foreach(fz h1_request h1_response h1_chunk target)
+  mitmd_add_fuzz_target(fuzz_${fz} SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_${fz}.c
+    LIBS mitmd_shared CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/${fz})
+endforeach()
