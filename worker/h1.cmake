@@ -3,3 +3,8 @@
 target_sources(mitmd_worker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/flow.c
   ${CMAKE_CURRENT_LIST_DIR}/h1_relay.c)
+
+mitmd_add_unit_test(test_h1_relay
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_h1_relay.c
+          ${CMAKE_CURRENT_LIST_DIR}/h1_relay.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
+  LIBS mitmd_shared)
