@@ -16,6 +16,8 @@
 
 #define T0 ((time_t)1800000000) /* a fixed "now" */
 
+static uint64_t mix64(uint64_t x);
+
 static struct certcache *cache_new(size_t bytes)
 {
     struct certcache *c = NULL;
@@ -551,6 +553,53 @@ static void test_reader_is_readonly(void **state)
     certcache_close(c);
 }
 
+/* Readers treat the shm as untrusted: slots full of random bytes, with tags and hashes
+ * pointing the lookup at them, never make a lookup read out of bounds (ASan build) or return
+ * more than the slot can hold or the buffer takes. */
+static void test_reader_garbage_slots(void **state)
+{
+    (void)state;
+    struct certcache *c = cache_new(1 << 20);
+    struct certcache_reader r = {0};
+    static uint8_t out[CERTCACHE_DER_MAX + 16];
+    uint64_t rnd = 7;
+
+    for (unsigned round = 0; round < 2000; round++) {
+        char key[256];
+        size_t klen = key_make(key, sizeof(key), round % 50);
+        uint64_t h = cache_hash(c, key, klen);
+        size_t first = cache_set(c, h) * CERTCACHE_WAYS;
+        size_t cap = (size_t)((rnd = mix64(rnd)) % sizeof(out));
+        ssize_t got;
+
+        for (size_t i = first; i < first + CERTCACHE_WAYS; i++) {
+            struct certcache_slot *s = &c->slots[i];
+
+            randombytes_buf(s, CERTCACHE_SLOT_HDR_SIZE);
+            s->seq &= ~1ull;
+            s->hash = h;
+            if ((rnd = mix64(rnd)) % 2) {
+                s->keylen = (uint32_t)klen;
+                shm_write(s->key, key, klen);
+            }
+            if ((rnd = mix64(rnd)) % 2)
+                s->derlen = (uint32_t)((rnd >> 8) % (CERTCACHE_DER_MAX + 100));
+            if ((rnd = mix64(rnd)) % 2)
+                s->expires = T0 + 1000;
+            c->tags[i] = h;
+        }
+        got = certcache_lookup(c, key, klen, T0, out, cap, &r);
+        assert_true(got == -ENOENT || got == -ENOSPC || (got > 0 && (size_t)got <= cap));
+        assert_true(got <= (ssize_t)CERTCACHE_DER_MAX);
+    }
+    print_message("garbage: %llu hits, %llu misses, %llu corrupt, %llu expired\n",
+                  (unsigned long long)r.hits, (unsigned long long)r.misses,
+                  (unsigned long long)r.corrupt, (unsigned long long)r.expired);
+    assert_true(r.corrupt > 0);
+    assert_true(r.hits > 0); /* in-range garbage is served: the shm cannot be authenticated */
+    certcache_close(c);
+}
+
 static void test_stats(void **state)
 {
     (void)state;
@@ -781,6 +830,7 @@ int main(void)
         cmocka_unit_test(test_reader_bounded_retries),
         cmocka_unit_test(test_attach_table),
         cmocka_unit_test(test_reader_is_readonly),
+        cmocka_unit_test(test_reader_garbage_slots),
         cmocka_unit_test(test_stats),
         cmocka_unit_test(test_stress_multiprocess),
     };
