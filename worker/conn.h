@@ -50,6 +50,13 @@ struct conn_leg {
     bool rd_eof;         /* recv returned 0 */
     bool failed;         /* recv/send error: stop using the socket */
     bool eof_told;       /* the protocol layer was told about the EOF/error */
+    bool connected;      /* upstream: the TCP connect completed */
+    bool tls_eof_fed;    /* tls_conn_feed_eof was called */
+    bool tls_closed;     /* tls_conn_read returned 0 (close_notify or EOF) */
+    int err;             /* -errno of the failure, when `failed` */
+    char why[TLS_CONN_WHY_MAX]; /* human reason of a TLS failure */
+    unsigned gen;        /* bumped when the socket is dropped: stale completions are ignored */
+    unsigned recv_gen, send_gen;
     struct buf rx, tx, pin, pout;
     size_t recv_at;      /* rx->len when the recv was armed (see conn.c) */
     size_t send_len;     /* bytes in the send in flight */
@@ -78,6 +85,8 @@ struct conn {
     uint16_t port;
     bool host_is_ip;
     bool is_connect;         /* the client sent CONNECT (vs absolute-form) */
+    bool up_wanted;          /* the relay asked for an upstream and is waiting for it */
+    bool hello_done;         /* intercept: the client's ClientHello was read */
     bool relay_on;           /* h1 relay initialised */
     bool up_tls_failed;      /* intercept: upstream TLS failed, client gets 502 + why */
     char up_why[TLS_CONN_WHY_MAX];

@@ -64,6 +64,8 @@ struct dns {
     bool channel_ok;
     struct dns_sock socks[DNS_MAX_SOCKS];
     struct dns_cache_entry *cache;  /* DNS_CACHE_SETS * DNS_CACHE_WAYS, allocated at init */
+    struct dns_req *in_call;        /* the request inside ares_getaddrinfo, if any */
+    bool post_failed;
     uint64_t hits, misses, failures;
 };
 

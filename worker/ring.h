@@ -62,6 +62,10 @@ int ring_submit_poll(struct ring *r, struct ring_op *op, int fd, unsigned events
 /* ring_submit_timeout arms a standalone relative timeout of `ms` milliseconds; it
  * completes with -ETIME when it fires. */
 int ring_submit_timeout(struct ring *r, struct ring_op *op, uint64_t ms);
+/* ring_submit_cancel_fd cancels every op in flight on `fd`; `op` carries its completion. */
+int ring_submit_cancel_fd(struct ring *r, struct ring_op *op, int fd);
+/* ring_submit_nop arms an op that completes at once (res 0): a deferred callback. */
+int ring_submit_nop(struct ring *r, struct ring_op *op);
 /* ring_submit_cancel asks the kernel to cancel `target` (if armed); `op` carries the
  * cancel's own completion. The target still completes (usually -ECANCELED). */
 int ring_submit_cancel(struct ring *r, struct ring_op *op, struct ring_op *target);

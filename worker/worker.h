@@ -15,6 +15,7 @@
 #include "shared/msg.h"
 #include "worker/conn.h"
 #include "worker/dns.h"
+#include "worker/flow.h"
 #include "worker/flow_out.h"
 #include "worker/ipc.h"
 #include "worker/ring.h"
@@ -52,6 +53,7 @@ struct worker {
     struct ring_op signal_op;
     uint8_t signal_buf[128];       /* one struct signalfd_siginfo */
     struct ring_op tick_op;
+    struct ring_op cancel_op;      /* cancels the accept on stop */
     bool stopping;                 /* SIGTERM/SIGINT or master gone: drain then exit */
     uint64_t stop_deadline_ns;
     bool exit_now;
@@ -71,6 +73,10 @@ static inline void worker_count(struct worker *w, enum msg_stat s)
 {
     w->stats.v[s]++;
 }
+
+/* worker_on_flow is the h1 relay's flow callback (`arg` is the worker): counts the flow and
+ * queues its console line and JSON record. */
+void worker_on_flow(void *arg, const struct flow *f);
 
 /* worker_host_is_ignored returns whether `host` (NUL-terminated) matches an --ignore-hosts
  * pattern. Never allocates. */

@@ -1,0 +1,693 @@
+/* conn.c - see conn.h.
+ *
+ * Buffers and ops in flight: a recv writes at rx's tail as it was when armed (`recv_at`);
+ * readers may consume rx meanwhile (which can reset or compact it), so the completion moves
+ * the new bytes to the current tail. Appends to tx while a send is in flight only use the
+ * room after `len` (never compacting), so the bytes being sent never move. Nothing is freed
+ * while `inflight` > 0 (STYLE.md "io_uring"). */
+#include "worker/conn.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "shared/log.h"
+#include "worker/intercept.h"
+#include "worker/proxy_req.h"
+#include "worker/worker.h"
+
+static const char *const conn_state_names[CONN_STATE_COUNT] = {
+    "req_head", "connecting", "sniff", "tunnel", "tls_up",
+    "cert_wait", "tls_client", "relay", "closing", "closed",
+};
+
+const char *conn_state_name(enum conn_state s)
+{
+    return (unsigned)s < CONN_STATE_COUNT ? conn_state_names[s] : "?";
+}
+
+void conn_set_state(struct conn *c, enum conn_state next)
+{
+    if (c->state == next)
+        return;
+    log_debug("conn %llu: %s -> %s", (unsigned long long)c->id, conn_state_name(c->state),
+              conn_state_name(next));
+    c->state = next;
+    c->t_state = flow_now_ns();
+}
+
+int conn_pool_init(struct conn_pool *p, int max)
+{
+    size_t per = (size_t)CONN_BUFS * CONN_BUF_SIZE;
+
+    memset(p, 0, sizeof(*p));
+    if (max <= 0 || (size_t)max > SIZE_MAX / per / 2)
+        return -EINVAL;
+    p->conns = mmap(NULL, (size_t)max * sizeof(*p->conns), PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p->conns == MAP_FAILED) {
+        p->conns = NULL;
+        return -ENOMEM;
+    }
+    p->bufs_len = (size_t)max * per;
+    p->bufs = mmap(NULL, p->bufs_len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p->bufs == MAP_FAILED) {
+        munmap(p->conns, (size_t)max * sizeof(*p->conns));
+        p->conns = NULL;
+        p->bufs = NULL;
+        return -ENOMEM;
+    }
+    p->max = max;
+    for (int i = max - 1; i >= 0; i--) {
+        p->conns[i].next = p->free_list;
+        p->free_list = &p->conns[i];
+    }
+    p->next_id = 1;
+    return 0;
+}
+
+void conn_pool_dispose(struct conn_pool *p)
+{
+    if (p->conns != NULL)
+        munmap(p->conns, (size_t)p->max * sizeof(*p->conns));
+    if (p->bufs != NULL)
+        munmap(p->bufs, p->bufs_len);
+    memset(p, 0, sizeof(*p));
+}
+
+/* ---- small helpers -------------------------------------------------------------------- */
+
+size_t conn_tx_room(struct conn_leg *leg)
+{
+    if (leg->send_op.armed)
+        return leg->tx.cap - leg->tx.len; /* no compaction under a send in flight */
+    return buf_room(&leg->tx);
+}
+
+/* conn_tx_append copies what fits of `p` to the leg's tx. Returns bytes copied. */
+static size_t conn_tx_append(struct conn_leg *leg, const void *p, size_t n)
+{
+    size_t room = conn_tx_room(leg);
+
+    if (n > room)
+        n = room;
+    memcpy(buf_tail(&leg->tx), p, n);
+    buf_commit(&leg->tx, n);
+    return n;
+}
+
+int conn_queue_client(struct conn *c, const void *p, size_t n)
+{
+    if (conn_tx_room(&c->cl) < n)
+        return -ENOSPC;
+    conn_tx_append(&c->cl, p, n);
+    return 0;
+}
+
+static void conn_set_nodelay(int fd)
+{
+    int one = 1;
+
+    /* best effort: a failure only costs latency */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* ---- lifecycle -------------------------------------------------------------------------- */
+
+static void conn_on_recv(struct ring_op *op, int res, uint32_t flags);
+static void conn_on_send(struct ring_op *op, int res, uint32_t flags);
+static void conn_on_aux(struct ring_op *op, int res, uint32_t flags);
+static void conn_on_connect(struct ring_op *op, int res, uint32_t flags);
+
+static void conn_leg_init(struct conn *c, struct conn_leg *leg, uint8_t *storage)
+{
+    leg->fd = -1;
+    buf_init(&leg->rx, storage, CONN_BUF_SIZE);
+    buf_init(&leg->tx, storage + CONN_BUF_SIZE, CONN_BUF_SIZE);
+    buf_init(&leg->pin, storage + 2 * CONN_BUF_SIZE, CONN_BUF_SIZE);
+    buf_init(&leg->pout, storage + 3 * CONN_BUF_SIZE, CONN_BUF_SIZE);
+    ring_op_init(&leg->recv_op, conn_on_recv, c);
+    ring_op_init(&leg->send_op, conn_on_send, c);
+    ring_op_init(&leg->close_op, conn_on_aux, c);
+    ring_op_init(&leg->cancel_op, conn_on_aux, c);
+    ring_op_init(&leg->shut_op, conn_on_aux, c);
+}
+
+static void conn_free(struct conn *c)
+{
+    struct conn_pool *p = &c->w->pool;
+
+    intercept_dispose(c);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        p->active = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    c->in_use = false;
+    c->prev = NULL;
+    c->next = p->free_list;
+    p->free_list = c;
+    p->used--;
+}
+
+/* conn_release_check frees `c` when it is closed and nothing is in flight. Returns true if
+ * it was freed. */
+static bool conn_release_check(struct conn *c)
+{
+    if (c->state != CONN_STATE_CLOSED || c->inflight > 0)
+        return false;
+    conn_free(c);
+    return true;
+}
+
+void conn_accept(struct worker *w, int fd)
+{
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                               "Content-Length: 41\r\nConnection: close\r\n\r\n"
+                               "mitmd: too many connections, retry later\n";
+    struct conn_pool *p = &w->pool;
+    struct conn *c = p->free_list;
+    uint8_t *storage;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+
+    worker_count(w, MSG_STAT_ACCEPTED);
+    if (c == NULL || w->stopping) {
+        /* the socket is fresh and empty: this non-blocking send cannot stall the loop */
+        (void)send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        close(fd);
+        worker_count(w, MSG_STAT_CLIENT_ERRORS);
+        return;
+    }
+    p->free_list = c->next;
+    storage = p->bufs + (size_t)(c - p->conns) * CONN_BUFS * CONN_BUF_SIZE;
+    memset(c, 0, offsetof(struct conn, flow));
+    c->w = w;
+    c->id = p->next_id++;
+    c->in_use = true;
+    c->next = p->active;
+    if (p->active != NULL)
+        p->active->prev = c;
+    p->active = c;
+    p->used++;
+    conn_leg_init(c, &c->cl, storage);
+    conn_leg_init(c, &c->up, storage + 4 * CONN_BUF_SIZE);
+    ring_op_init(&c->connect_op, conn_on_connect, c);
+    c->cl.fd = fd;
+    c->state = CONN_STATE_REQ_HEAD;
+    c->t_state = c->t_io = flow_now_ns();
+    flow_init(&c->flow);
+    conn_set_nodelay(fd);
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+        flow_set_client(&c->flow, (struct sockaddr *)&ss, sl);
+    log_debug("conn %llu: accepted fd %d", (unsigned long long)c->id, fd);
+    conn_pump(c);
+}
+
+/* conn_leg_close cancels everything in flight on `leg`'s socket and closes it through the
+ * ring (falling back to close(2) when an earlier close op of this leg is still pending). */
+static void conn_leg_close(struct conn *c, struct conn_leg *leg)
+{
+    struct ring *r = &c->w->ring;
+    int fd = leg->fd;
+
+    if (fd < 0)
+        return;
+    leg->fd = -1;
+    leg->gen++;
+    if (leg->recv_op.armed || leg->send_op.armed || (leg == &c->up && c->connect_op.armed)) {
+        if (ring_submit_cancel_fd(r, &leg->cancel_op, fd) != 0)
+            (void)shutdown(fd, SHUT_RDWR); /* wakes the recv/send; no cancel slot left */
+    }
+    if (ring_submit_close(r, &leg->close_op, fd) != 0)
+        close(fd);
+}
+
+void conn_close(struct conn *c)
+{
+    if (c->state == CONN_STATE_CLOSED)
+        return;
+    log_debug("conn %llu: close in state %s", (unsigned long long)c->id,
+              conn_state_name(c->state));
+    ipc_cert_cancel(&c->w->ipc, &c->cert_wait);
+    conn_leg_close(c, &c->cl);
+    conn_leg_close(c, &c->up);
+    conn_set_state(c, CONN_STATE_CLOSED);
+}
+
+void conn_close_after_flush(struct conn *c)
+{
+    if (c->state == CONN_STATE_CLOSING || c->state == CONN_STATE_CLOSED)
+        return;
+    if (c->cl.tls_on && tls_conn_state(&c->cl.tls) == TLS_CONN_STATE_OPEN)
+        (void)tls_conn_shutdown(&c->cl.tls); /* close_notify; best effort */
+    conn_set_state(c, CONN_STATE_CLOSING);
+}
+
+void conn_up_drop(struct conn *c)
+{
+    struct conn_leg *up = &c->up;
+
+    conn_leg_close(c, up);
+    tls_conn_dispose(&up->tls);
+    up->tls_on = false;
+    up->rd_eof = up->failed = up->eof_told = false;
+    up->connected = false;
+    buf_init(&up->rx, up->rx.data, CONN_BUF_SIZE);
+    buf_init(&up->tx, up->tx.data, CONN_BUF_SIZE);
+    buf_init(&up->pin, up->pin.data, CONN_BUF_SIZE);
+    buf_init(&up->pout, up->pout.data, CONN_BUF_SIZE);
+}
+
+int conn_up_open(struct conn *c, const struct sockaddr *sa, socklen_t salen)
+{
+    int fd, err;
+
+    if (c->up.fd >= 0 || c->connect_op.armed)
+        conn_up_drop(c);
+    if (c->connect_op.armed)
+        return -EBUSY; /* the old connect is still being cancelled */
+    fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    if (fd == -1)
+        return -errno;
+    conn_set_nodelay(fd);
+    if ((size_t)salen > sizeof(c->up.addr)) {
+        close(fd);
+        return -EINVAL;
+    }
+    memcpy(&c->up.addr, sa, salen);
+    c->up.addrlen = salen;
+    err = ring_submit_connect(&c->w->ring, &c->connect_op, fd, (struct sockaddr *)&c->up.addr,
+                              salen);
+    if (err) {
+        close(fd);
+        return err;
+    }
+    c->up.fd = fd;
+    c->up.connected = false;
+    c->t_connect = flow_now_ns();
+    return 0;
+}
+
+/* ---- completions ------------------------------------------------------------------------ */
+
+static struct conn_leg *conn_leg_of(struct conn *c, struct ring_op *op)
+{
+    if (op == &c->cl.recv_op || op == &c->cl.send_op)
+        return &c->cl;
+    return &c->up;
+}
+
+static void conn_on_recv(struct ring_op *op, int res, uint32_t flags)
+{
+    struct conn *c = op->conn;
+    struct conn_leg *leg = conn_leg_of(c, op);
+
+    (void)flags;
+    if (c->state == CONN_STATE_CLOSED) {
+        conn_release_check(c);
+        return;
+    }
+    if (leg->recv_gen != leg->gen) {
+        conn_pump(c); /* a dropped upstream's recv: re-arm for the new one */
+        return;
+    }
+    if (res > 0) {
+        struct buf *rx = &leg->rx;
+
+        if (rx->len != leg->recv_at)
+            memmove(rx->data + rx->len, rx->data + leg->recv_at, (size_t)res);
+        buf_commit(rx, (size_t)res);
+        c->t_io = flow_now_ns();
+    } else if (res == 0) {
+        leg->rd_eof = true;
+    } else if (res != -ECANCELED && res != -EINTR && res != -EAGAIN) {
+        leg->failed = true;
+        leg->err = res;
+    }
+    conn_pump(c);
+}
+
+static void conn_on_send(struct ring_op *op, int res, uint32_t flags)
+{
+    struct conn *c = op->conn;
+    struct conn_leg *leg = op == &c->cl.send_op ? &c->cl : &c->up;
+
+    (void)flags;
+    if (c->state == CONN_STATE_CLOSED) {
+        conn_release_check(c);
+        return;
+    }
+    if (leg->send_gen != leg->gen) {
+        conn_pump(c);
+        return;
+    }
+    if (res > 0) {
+        buf_consume(&leg->tx, (size_t)res);
+        c->t_io = flow_now_ns();
+    } else if (res != -EINTR && res != -EAGAIN && res != -ECANCELED) {
+        leg->failed = true;
+        leg->err = res;
+    }
+    conn_pump(c);
+}
+
+static void conn_on_aux(struct ring_op *op, int res, uint32_t flags)
+{
+    (void)res;
+    (void)flags;
+    conn_release_check(op->conn);
+}
+
+static void conn_on_connect(struct ring_op *op, int res, uint32_t flags)
+{
+    struct conn *c = op->conn;
+
+    (void)flags;
+    if (c->state == CONN_STATE_CLOSED) {
+        conn_release_check(c);
+        return;
+    }
+    if (c->up.fd < 0) {
+        /* a dropped upstream's connect: the relay may be waiting for a new one */
+        conn_pump(c);
+        return;
+    }
+    proxy_req_on_connected(c, res);
+    conn_pump(c);
+}
+
+/* ---- pumping ---------------------------------------------------------------------------- */
+
+/* conn_tls_ingress feeds received ciphertext into an open TLS leg and decrypts into pin. */
+static void conn_tls_ingress(struct conn *c, struct conn_leg *leg)
+{
+    const char *why = NULL;
+    enum tls_conn_state st;
+    ssize_t n;
+
+    if (!leg->tls_on)
+        return;
+    st = tls_conn_state(&leg->tls);
+    if (st != TLS_CONN_STATE_OPEN && st != TLS_CONN_STATE_CLOSED)
+        return; /* handshakes are driven by intercept.c */
+    for (int i = 0; i < 8; i++) {
+        size_t used = buf_used(&leg->rx);
+
+        if (used > 0)
+            buf_consume(&leg->rx, tls_conn_feed(&leg->tls, buf_head(&leg->rx), used));
+        if (leg->rd_eof && buf_used(&leg->rx) == 0 && !leg->tls_eof_fed) {
+            tls_conn_feed_eof(&leg->tls);
+            leg->tls_eof_fed = true;
+        }
+        if (leg->tls_closed || leg->failed)
+            return;
+        if (buf_room(&leg->pin) == 0)
+            return;
+        n = tls_conn_read(&leg->tls, buf_tail(&leg->pin), buf_room(&leg->pin), &why);
+        if (n > 0) {
+            buf_commit(&leg->pin, (size_t)n);
+            continue;
+        }
+        if (n == 0) {
+            leg->tls_closed = true;
+            return;
+        }
+        if (n == -EAGAIN) {
+            if (buf_used(&leg->rx) == 0)
+                return;
+            continue;
+        }
+        leg->failed = true;
+        leg->err = -EPROTO;
+        snprintf(leg->why, sizeof(leg->why), "%s", why != NULL ? why : "TLS error");
+        log_debug("conn %llu: %s TLS error: %s", (unsigned long long)c->id,
+                  leg == &c->cl ? "client" : "upstream", leg->why);
+        return;
+    }
+}
+
+/* conn_egress moves the leg's relay output toward the socket (through TLS when on) and
+ * pending ciphertext into tx. */
+static void conn_egress(struct conn_leg *leg)
+{
+    const char *why = NULL;
+    ssize_t n;
+    size_t room;
+
+    if (leg->tls_on) {
+        enum tls_conn_state st = tls_conn_state(&leg->tls);
+
+        for (int i = 0; i < 8; i++) {
+            room = conn_tx_room(leg);
+            if (tls_conn_pending(&leg->tls) > 0 && room > 0)
+                buf_commit(&leg->tx, tls_conn_take(&leg->tls, buf_tail(&leg->tx), room));
+            if ((st != TLS_CONN_STATE_OPEN && st != TLS_CONN_STATE_CLOSED) ||
+                buf_used(&leg->pout) == 0)
+                break;
+            n = tls_conn_write(&leg->tls, buf_head(&leg->pout), buf_used(&leg->pout), &why);
+            if (n > 0) {
+                buf_consume(&leg->pout, (size_t)n);
+                continue;
+            }
+            if (n != -EAGAIN) {
+                leg->failed = true;
+                leg->err = -EPROTO;
+                snprintf(leg->why, sizeof(leg->why), "%s", why != NULL ? why : "TLS error");
+            }
+            if (tls_conn_pending(&leg->tls) == 0 || conn_tx_room(leg) == 0)
+                break;
+        }
+        return;
+    }
+    if (buf_used(&leg->pout) > 0)
+        buf_consume(&leg->pout, conn_tx_append(leg, buf_head(&leg->pout), buf_used(&leg->pout)));
+}
+
+/* conn_relay_step pumps the h1 relay and reports leg events to it. */
+static void conn_relay_step(struct conn *c)
+{
+    struct conn_leg *cl = &c->cl, *up = &c->up;
+    struct buf *cin = cl->tls_on ? &cl->pin : &cl->rx;
+    struct buf *uin = up->tls_on ? &up->pin : &up->rx;
+    unsigned wants;
+
+    if (!cl->eof_told) {
+        if (cl->failed) {
+            cl->eof_told = true;
+            h1_relay_client_error(&c->relay, cl->why[0] ? cl->why : "client connection failed");
+        } else if ((cl->tls_on ? cl->tls_closed : cl->rd_eof) && buf_used(cin) == 0) {
+            cl->eof_told = true;
+            h1_relay_client_eof(&c->relay);
+        }
+    }
+    if (!up->eof_told && up->connected) {
+        if (up->failed) {
+            up->eof_told = true;
+            h1_relay_upstream_error(&c->relay, up->why[0] ? up->why : "upstream connection failed");
+        } else if ((up->tls_on ? up->tls_closed : up->rd_eof) && buf_used(uin) == 0) {
+            up->eof_told = true;
+            h1_relay_upstream_eof(&c->relay);
+        }
+    }
+    wants = h1_relay_pump(&c->relay);
+    if (h1_relay_is_reading_head(&c->relay)) {
+        if (c->t_head == 0)
+            c->t_head = flow_now_ns();
+    } else {
+        c->t_head = 0;
+    }
+    if ((wants & H1_WANT_UPSTREAM) && !c->up_wanted) {
+        c->up_wanted = true;
+        proxy_req_upstream_needed(c);
+    }
+    if (wants & H1_WANT_CLOSE)
+        conn_close_after_flush(c);
+}
+
+/* conn_sig summarises the buffers and state so that conn_pump can tell whether a round
+ * changed anything. */
+static uint64_t conn_sig(const struct conn *c)
+{
+    const struct buf *b[8] = {&c->cl.rx, &c->cl.tx, &c->cl.pin, &c->cl.pout,
+                              &c->up.rx, &c->up.tx, &c->up.pin, &c->up.pout};
+    uint64_t s = (uint64_t)c->state * 1000003u;
+
+    for (int i = 0; i < 8; i++)
+        s = s * 31 + b[i]->len * 7 + b[i]->off;
+    if (c->cl.tls_on)
+        s = s * 31 + tls_conn_pending(&c->cl.tls) + (uint64_t)tls_conn_state(&c->cl.tls) * 131;
+    if (c->up.tls_on)
+        s = s * 31 + tls_conn_pending(&c->up.tls) + (uint64_t)tls_conn_state(&c->up.tls) * 131;
+    s = s * 31 + (c->relay_on ? (uint64_t)h1_relay_state(&c->relay) : 77);
+    s = s * 31 + c->cl.eof_told * 2 + c->up.eof_told * 4 + c->up.connected * 8;
+    return s;
+}
+
+/* conn_leg_arm arms the recv and the send that `leg` needs. */
+static void conn_leg_arm(struct conn *c, struct conn_leg *leg, bool want_read)
+{
+    struct ring *r = &c->w->ring;
+    size_t room;
+
+    if (leg->fd < 0 || leg->failed)
+        return;
+    if (!leg->send_op.armed && buf_used(&leg->tx) > 0) {
+        leg->send_len = buf_used(&leg->tx);
+        leg->send_gen = leg->gen;
+        if (ring_submit_send(r, &leg->send_op, leg->fd, buf_head(&leg->tx), leg->send_len) != 0)
+            leg->failed = true;
+    }
+    if (!want_read || leg->rd_eof || leg->recv_op.armed)
+        return;
+    room = buf_room(&leg->rx);
+    if (room == 0)
+        return;
+    leg->recv_at = leg->rx.len;
+    leg->recv_gen = leg->gen;
+    if (ring_submit_recv(r, &leg->recv_op, leg->fd, buf_tail(&leg->rx), room) != 0)
+        leg->failed = true;
+}
+
+void conn_pump(struct conn *c)
+{
+    uint64_t before;
+    bool up_read;
+
+    if (c->state == CONN_STATE_CLOSED) {
+        conn_release_check(c);
+        return;
+    }
+    for (int round = 0; round < CONN_PUMP_ROUNDS; round++) {
+        before = conn_sig(c);
+        conn_tls_ingress(c, &c->cl);
+        conn_tls_ingress(c, &c->up);
+        switch (c->state) {
+        case CONN_STATE_REQ_HEAD:
+        case CONN_STATE_CONNECTING:
+        case CONN_STATE_SNIFF:
+        case CONN_STATE_TUNNEL:
+            proxy_req_step(c);
+            break;
+        case CONN_STATE_TLS_UP:
+        case CONN_STATE_CERT_WAIT:
+        case CONN_STATE_TLS_CLIENT:
+            intercept_step(c);
+            break;
+        case CONN_STATE_RELAY:
+            conn_relay_step(c);
+            break;
+        case CONN_STATE_CLOSING:
+            if (c->relay_on)
+                (void)h1_relay_pump(&c->relay); /* lets a pending answer reach client_out */
+            break;
+        default:
+            break;
+        }
+        if (c->state == CONN_STATE_CLOSED)
+            break;
+        conn_egress(&c->cl);
+        conn_egress(&c->up);
+        if (conn_sig(c) == before)
+            break;
+    }
+    if (c->state == CONN_STATE_CLOSED) {
+        conn_release_check(c);
+        return;
+    }
+    if (c->state == CONN_STATE_CLOSING) {
+        conn_leg_arm(c, &c->cl, false);
+        if (c->cl.failed || c->cl.fd < 0 ||
+            (buf_used(&c->cl.tx) == 0 && !c->cl.send_op.armed && buf_used(&c->cl.pout) == 0 &&
+             (!c->cl.tls_on || tls_conn_pending(&c->cl.tls) == 0))) {
+            conn_close(c);
+            conn_release_check(c);
+        }
+        return;
+    }
+    if (c->cl.failed && c->state != CONN_STATE_RELAY) {
+        conn_close(c);
+        conn_release_check(c);
+        return;
+    }
+    up_read = c->up.connected && c->state != CONN_STATE_CONNECTING;
+    conn_leg_arm(c, &c->cl, true);
+    conn_leg_arm(c, &c->up, up_read);
+}
+
+/* ---- timeouts ---------------------------------------------------------------------------- */
+
+void conn_check_timeouts(struct conn *c, uint64_t now)
+{
+    const struct config *cfg = c->w->cfg;
+    uint64_t s = 1000000000ull;
+    uint64_t idle = (uint64_t)cfg->idle_timeout_s * s;
+
+    switch (c->state) {
+    case CONN_STATE_REQ_HEAD:
+        if (now - c->t_state < (uint64_t)cfg->request_timeout_s * s)
+            return;
+        worker_count(c->w, MSG_STAT_TIMEOUTS);
+        if (buf_used(&c->cl.rx) > 0) {
+            worker_count(c->w, MSG_STAT_CLIENT_ERRORS);
+            proxy_req_answer(c, 408, "Request Timeout",
+                             "mitmd: the request head did not arrive in time\n");
+        } else {
+            conn_close(c);
+        }
+        break;
+    case CONN_STATE_CONNECTING:
+        if (now - c->t_state < (uint64_t)cfg->connect_timeout_s * s)
+            return;
+        worker_count(c->w, MSG_STAT_TIMEOUTS);
+        proxy_req_connect_timeout(c);
+        break;
+    case CONN_STATE_TLS_UP:
+    case CONN_STATE_CERT_WAIT:
+    case CONN_STATE_TLS_CLIENT:
+        if (now - c->t_state < (uint64_t)cfg->handshake_timeout_s * s)
+            return;
+        worker_count(c->w, MSG_STAT_TIMEOUTS);
+        intercept_handshake_timeout(c);
+        break;
+    case CONN_STATE_RELAY:
+        if (c->up_wanted && c->connect_op.armed &&
+            now - c->t_connect >= (uint64_t)cfg->connect_timeout_s * s) {
+            worker_count(c->w, MSG_STAT_TIMEOUTS);
+            proxy_req_connect_timeout(c);
+            break;
+        }
+        if (c->t_head != 0 && now - c->t_head >= (uint64_t)cfg->request_timeout_s * s) {
+            worker_count(c->w, MSG_STAT_TIMEOUTS);
+            h1_relay_timeout(&c->relay, H1_TIMEOUT_REQUEST_HEAD);
+            c->t_head = 0;
+            break;
+        }
+        if (now - c->t_io < idle)
+            return;
+        worker_count(c->w, MSG_STAT_TIMEOUTS);
+        if (h1_relay_state(&c->relay) == H1_STATE_REQ_HEAD)
+            conn_close(c);
+        else
+            h1_relay_timeout(&c->relay, H1_TIMEOUT_UPSTREAM);
+        break;
+    case CONN_STATE_SNIFF:
+    case CONN_STATE_TUNNEL:
+    case CONN_STATE_CLOSING:
+        if (now - c->t_io < idle)
+            return;
+        worker_count(c->w, MSG_STAT_TIMEOUTS);
+        conn_close(c);
+        break;
+    default:
+        return;
+    }
+    conn_pump(c);
+}

@@ -1,0 +1,178 @@
+/* flow_out.c - see flow_out.h. One write op in flight per output keeps records in order;
+ * a short write (rare: a full disk, a pipe) resubmits the rest of the same record. */
+#include "worker/flow_out.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "shared/log.h"
+
+static void flow_out_kick(struct flow_out *o, int stream);
+
+static void flow_out_slot_free(struct flow_out *o, int idx)
+{
+    o->slots[idx].next = o->free_head;
+    o->free_head = idx;
+}
+
+static void flow_out_on_write(struct ring_op *op, int res, uint32_t flags)
+{
+    struct flow_out_slot *s = (struct flow_out_slot *)((char *)op - offsetof(struct flow_out_slot, op));
+    struct flow_out *o = s->o;
+    struct flow_out_stream *st = &o->streams[s->stream];
+    int idx = (int)(s - o->slots);
+
+    (void)flags;
+    st->busy = false;
+    if (res > 0 && (uint32_t)res < s->len - s->off) {
+        s->off += (uint32_t)res; /* short write: the rest of this record goes next */
+        flow_out_kick(o, s->stream);
+        return;
+    }
+    if (res < 0) {
+        if (o->errors++ == 0)
+            log_warn("flow output write failed: %s", strerror(-res));
+    } else {
+        o->written++;
+    }
+    st->head = s->next;
+    if (st->head == -1)
+        st->tail = -1;
+    flow_out_slot_free(o, idx);
+    flow_out_kick(o, s->stream);
+}
+
+/* flow_out_kick starts writing the head record of `stream` unless a write is in flight. */
+static void flow_out_kick(struct flow_out *o, int stream)
+{
+    struct flow_out_stream *st = &o->streams[stream];
+    struct flow_out_slot *s;
+    int err;
+
+    while (!st->busy && st->head != -1) {
+        s = &o->slots[st->head];
+        err = ring_submit_write(o->ring, &s->op, st->fd, s->data + s->off, s->len - s->off);
+        if (err == 0) {
+            st->busy = true;
+            return;
+        }
+        /* cannot submit: drop this record rather than stall the output forever */
+        o->dropped++;
+        st->head = s->next;
+        if (st->head == -1)
+            st->tail = -1;
+        flow_out_slot_free(o, (int)(s - o->slots));
+    }
+}
+
+int flow_out_init(struct flow_out *o, struct ring *r, int console_fd, const char *path,
+                  const char **why)
+{
+    size_t len = (size_t)FLOW_OUT_SLOTS * FLOW_OUT_SLOT_SIZE;
+    int i;
+
+    memset(o, 0, sizeof(*o));
+    o->ring = r;
+    o->streams[0].fd = console_fd;
+    o->streams[1].fd = -1;
+    for (i = 0; i < 2; i++) {
+        o->streams[i].head = -1;
+        o->streams[i].tail = -1;
+    }
+    o->storage = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (o->storage == MAP_FAILED) {
+        o->storage = NULL;
+        *why = "cannot map the flow output buffers";
+        return -ENOMEM;
+    }
+    o->free_head = -1;
+    for (i = FLOW_OUT_SLOTS - 1; i >= 0; i--) {
+        o->slots[i].o = o;
+        o->slots[i].data = o->storage + (size_t)i * FLOW_OUT_SLOT_SIZE;
+        ring_op_init(&o->slots[i].op, flow_out_on_write, NULL);
+        flow_out_slot_free(o, i);
+    }
+    if (path != NULL) {
+        int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+
+        if (fd == -1) {
+            int err = -errno;
+
+            *why = "cannot open the flow file (-w)";
+            munmap(o->storage, len);
+            o->storage = NULL;
+            return err;
+        }
+        o->streams[1].fd = fd;
+    }
+    return 0;
+}
+
+void flow_out_dispose(struct flow_out *o)
+{
+    if (o->streams[1].fd >= 0)
+        close(o->streams[1].fd);
+    o->streams[1].fd = -1;
+    if (o->storage != NULL)
+        munmap(o->storage, (size_t)FLOW_OUT_SLOTS * FLOW_OUT_SLOT_SIZE);
+    o->storage = NULL;
+}
+
+/* flow_out_queue formats one record of `f` for `stream` into a free slot and queues it. */
+static int flow_out_queue(struct flow_out *o, int stream, const struct flow *f)
+{
+    struct flow_out_stream *st = &o->streams[stream];
+    struct flow_out_slot *s;
+    ssize_t n;
+    int idx = o->free_head;
+
+    if (idx == -1) {
+        o->dropped++;
+        return -ENOBUFS;
+    }
+    s = &o->slots[idx];
+    if (stream == 0)
+        n = flow_format_line(f, (char *)s->data, FLOW_OUT_SLOT_SIZE);
+    else
+        n = flow_format_json(f, (char *)s->data, FLOW_OUT_SLOT_SIZE);
+    if (n <= 0) {
+        o->dropped++;
+        return -ENOSPC;
+    }
+    o->free_head = s->next;
+    s->stream = stream;
+    s->len = (uint32_t)n;
+    s->off = 0;
+    s->next = -1;
+    if (st->tail == -1)
+        st->head = idx;
+    else
+        o->slots[st->tail].next = idx;
+    st->tail = idx;
+    flow_out_kick(o, stream);
+    return 0;
+}
+
+int flow_out_record(struct flow_out *o, const struct flow *f)
+{
+    int err = 0, e;
+
+    for (int i = 0; i < 2; i++) {
+        if (o->streams[i].fd < 0)
+            continue;
+        e = flow_out_queue(o, i, f);
+        if (e)
+            err = e;
+    }
+    return err;
+}
+
+bool flow_out_is_idle(const struct flow_out *o)
+{
+    return !o->streams[0].busy && !o->streams[1].busy && o->streams[0].head == -1 &&
+           o->streams[1].head == -1;
+}

@@ -1,1 +1,0 @@
-/* placeholder until worker.c exists */ typedef int worker_placeholder;

@@ -1,0 +1,388 @@
+/* proxy_req.c - see proxy_req.h. */
+#include "worker/proxy_req.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "shared/h1_parse.h"
+#include "shared/log.h"
+#include "shared/target_parse.h"
+#include "worker/conn.h"
+#include "worker/intercept.h"
+#include "worker/tls_peek.h"
+#include "worker/worker.h"
+
+static const char proxy_req_established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+static const char proxy_req_not_proxy[] =
+    "mitmd is an HTTP proxy, not a web server: this request names no host to forward to.\n"
+    "Configure your client to use it as its proxy, for example:\n"
+    "  curl -x http://HOST:PORT --cacert ~/.mitmd/mitmd-ca-cert.pem https://example.com/\n"
+    "  export https_proxy=http://HOST:PORT http_proxy=http://HOST:PORT\n"
+    "and trust the mitmd CA certificate (mitmd-ca-cert.pem in the confdir) for HTTPS.\n";
+
+void proxy_req_answer(struct conn *c, int status, const char *reason, const char *body)
+{
+    char head[256];
+    size_t blen = strlen(body);
+    int n;
+
+    n = snprintf(head, sizeof(head),
+                 "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                 status, reason, blen);
+    if (n > 0 && (size_t)n < sizeof(head) && conn_queue_client(c, head, (size_t)n) == 0)
+        (void)conn_queue_client(c, body, blen < conn_tx_room(&c->cl) ? blen : conn_tx_room(&c->cl));
+    log_debug("conn %llu: answered %d %s", (unsigned long long)c->id, status, reason);
+    conn_close_after_flush(c);
+}
+
+/* proxy_req_upstream_failed reports that the upstream of `c` cannot be reached: a 502 on
+ * the CONNECT itself, or the relay's 502 for an absolute-form request. */
+static void proxy_req_upstream_failed(struct conn *c, const char *why)
+{
+    char body[TLS_CONN_WHY_MAX + TARGET_HOST_MAX + 64];
+
+    worker_count(c->w, MSG_STAT_UPSTREAM_ERRORS);
+    log_debug("conn %llu: upstream %s:%u failed: %s", (unsigned long long)c->id, c->host,
+              c->port, why);
+    if (c->state == CONN_STATE_CONNECTING) {
+        snprintf(body, sizeof(body), "mitmd: cannot connect to %s:%u: %s\n", c->host, c->port,
+                 why);
+        proxy_req_answer(c, 502, "Bad Gateway", body);
+        return;
+    }
+    if (c->relay_on && c->up_wanted) {
+        c->up_wanted = false;
+        snprintf(body, sizeof(body), "cannot connect to %s:%u: %s", c->host, c->port, why);
+        h1_relay_upstream_failed(&c->relay, body);
+    }
+}
+
+static const char *proxy_req_connect_why(int res)
+{
+    switch (-res) {
+    case ECONNREFUSED:
+        return "connection refused";
+    case ETIMEDOUT:
+        return "connect timeout";
+    case ENETUNREACH:
+        return "network unreachable";
+    case EHOSTUNREACH:
+        return "host unreachable";
+    case ECONNRESET:
+        return "connection reset";
+    case ECANCELED:
+        return "connect timeout";
+    default:
+        return strerror(-res);
+    }
+}
+
+static void proxy_req_on_dns(struct dns_req *req, int err, const struct sockaddr *sa,
+                             socklen_t salen, const char *why)
+{
+    struct conn *c = (struct conn *)((char *)req - offsetof(struct conn, dns));
+    struct sockaddr_storage ss;
+    int e;
+
+    c->inflight--;
+    if (c->state == CONN_STATE_CLOSED) {
+        conn_pump(c); /* frees it when nothing else is in flight */
+        return;
+    }
+    if (err) {
+        proxy_req_upstream_failed(c, why != NULL ? why : "DNS lookup failed");
+        conn_pump(c);
+        return;
+    }
+    memcpy(&ss, sa, salen);
+    if (ss.ss_family == AF_INET)
+        ((struct sockaddr_in *)&ss)->sin_port = htons(c->port);
+    else
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons(c->port);
+    flow_set_server(&c->flow, c->host, (struct sockaddr *)&ss, salen);
+    e = conn_up_open(c, (struct sockaddr *)&ss, salen);
+    if (e)
+        proxy_req_upstream_failed(c, proxy_req_connect_why(e));
+    conn_pump(c);
+}
+
+/* proxy_req_start_upstream resolves c->host and connects to it (c->port). */
+static void proxy_req_start_upstream(struct conn *c)
+{
+    int err;
+
+    c->dns.done = proxy_req_on_dns;
+    c->t_connect = flow_now_ns();
+    err = dns_resolve(&c->w->dns, &c->dns, c->host);
+    if (err) {
+        proxy_req_upstream_failed(c, "cannot start the DNS lookup");
+        return;
+    }
+    c->inflight++;
+}
+
+void proxy_req_on_connected(struct conn *c, int res)
+{
+    if (res < 0) {
+        conn_up_drop(c);
+        proxy_req_upstream_failed(c, proxy_req_connect_why(res));
+        return;
+    }
+    c->up.connected = true;
+    c->flow.connect_ns = (int64_t)(flow_now_ns() - c->t_connect);
+    log_debug("conn %llu: connected to %s:%u", (unsigned long long)c->id, c->host, c->port);
+    if (c->state == CONN_STATE_CONNECTING) {
+        if (conn_queue_client(c, proxy_req_established, sizeof(proxy_req_established) - 1)) {
+            conn_close(c);
+            return;
+        }
+        conn_set_state(c, CONN_STATE_SNIFF);
+        return;
+    }
+    if (c->relay_on && c->up_wanted) {
+        c->up_wanted = false;
+        h1_relay_upstream_ready(&c->relay, c->host, c->port, false);
+    }
+}
+
+void proxy_req_connect_timeout(struct conn *c)
+{
+    conn_up_drop(c);
+    proxy_req_upstream_failed(c, "connect timeout");
+}
+
+/* proxy_req_relay_init starts the h1 relay on plaintext legs. */
+static void proxy_req_relay_init(struct conn *c)
+{
+    struct h1_relay_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.max_header_size = c->w->cfg->max_header_size;
+    o.client_tls = c->cl.tls_on;
+    o.on_flow = worker_on_flow;
+    o.on_flow_arg = c->w;
+    h1_relay_init(&c->relay, &o, &c->flow, c->cl.tls_on ? &c->cl.pin : &c->cl.rx, &c->cl.pout,
+                  c->up.tls_on ? &c->up.pin : &c->up.rx, &c->up.pout);
+    c->relay_on = true;
+}
+
+void proxy_req_upstream_needed(struct conn *c)
+{
+    const struct h1_target *t = h1_relay_target(&c->relay);
+
+    if (t->tls) {
+        /* an absolute https:// URL sent in the clear: we do not originate TLS for it */
+        c->up_wanted = false;
+        h1_relay_upstream_failed(&c->relay,
+                                 "https:// URLs must be requested through CONNECT");
+        return;
+    }
+    snprintf(c->host, sizeof(c->host), "%s", t->host);
+    c->port = t->port;
+    c->host_is_ip = target_host_is_ip(c->host, strlen(c->host));
+    if (c->up.fd >= 0)
+        conn_up_drop(c);
+    proxy_req_start_upstream(c);
+}
+
+/* proxy_req_head parses the client's first request head. */
+static bool proxy_req_head(struct conn *c)
+{
+    struct h1_header headers[H1_MAX_HEADERS];
+    struct h1_request req;
+    struct target t;
+    const char *why = NULL;
+    struct buf *rx = &c->cl.rx;
+    ssize_t n;
+    int status;
+
+    if (c->cl.failed || (c->cl.rd_eof && buf_used(rx) == 0)) {
+        conn_close(c);
+        return true;
+    }
+    if (buf_used(rx) == 0)
+        return false;
+    n = h1_parse_request(buf_head(rx), buf_used(rx), c->w->cfg->max_header_size, &req, headers,
+                         H1_MAX_HEADERS, &why);
+    if (n == -EAGAIN) {
+        if (buf_used(rx) < rx->cap && !c->cl.rd_eof)
+            return false;
+        worker_count(c->w, MSG_STAT_CLIENT_ERRORS);
+        proxy_req_answer(c, c->cl.rd_eof ? 400 : 431,
+                         c->cl.rd_eof ? "Bad Request" : "Request Header Fields Too Large",
+                         c->cl.rd_eof ? "mitmd: incomplete request head\n"
+                                      : "mitmd: request head too large\n");
+        return true;
+    }
+    if (n < 0) {
+        char body[256];
+
+        status = h1_err_status(req.err);
+        if (status == 0)
+            status = 400;
+        snprintf(body, sizeof(body), "mitmd: %s\n", why != NULL ? why : "malformed request");
+        worker_count(c->w, MSG_STAT_CLIENT_ERRORS);
+        proxy_req_answer(c, status,
+                         status == 431   ? "Request Header Fields Too Large"
+                         : status == 414 ? "URI Too Long"
+                         : status == 501 ? "Not Implemented"
+                         : status == 505 ? "HTTP Version Not Supported"
+                                         : "Bad Request",
+                         body);
+        return true;
+    }
+    if (h1_method_is(req.method, req.method_len, "CONNECT")) {
+        if (target_parse_connect(req.target, req.target_len, &t, &why) != 0 ||
+            t.host_len > TARGET_HOST_MAX) {
+            char body[256];
+
+            snprintf(body, sizeof(body), "mitmd: bad CONNECT target: %s\n",
+                     why != NULL ? why : "invalid");
+            worker_count(c->w, MSG_STAT_CLIENT_ERRORS);
+            proxy_req_answer(c, 400, "Bad Request", body);
+            return true;
+        }
+        memcpy(c->host, t.host, t.host_len);
+        c->host[t.host_len] = '\0';
+        c->port = t.port;
+        c->host_is_ip = t.is_ip;
+        c->is_connect = true;
+        buf_consume(rx, (size_t)n);
+        flow_set_server(&c->flow, c->host, NULL, 0);
+        log_debug("conn %llu: CONNECT %s:%u", (unsigned long long)c->id, c->host, c->port);
+        conn_set_state(c, CONN_STATE_CONNECTING);
+        proxy_req_start_upstream(c);
+        return true;
+    }
+    if (target_is_origin_form(req.target, req.target_len) ||
+        target_parse_absolute(req.target, req.target_len, &t, &why) != 0) {
+        worker_count(c->w, MSG_STAT_CLIENT_ERRORS);
+        proxy_req_answer(c, 400, "Bad Request", proxy_req_not_proxy);
+        return true;
+    }
+    /* absolute-form: the relay parses the head again and asks for its upstream */
+    proxy_req_relay_init(c);
+    conn_set_state(c, CONN_STATE_RELAY);
+    return true;
+}
+
+/* proxy_req_copy moves what fits from one leg's rx to the other leg's tx (raw tunnel). */
+static bool proxy_req_copy(struct conn_leg *from, struct conn_leg *to)
+{
+    size_t used = buf_used(&from->rx), room, n;
+
+    if (used == 0 || to->fd < 0)
+        return false;
+    room = conn_tx_room(to);
+    n = used < room ? used : room;
+    if (n == 0)
+        return false;
+    memcpy(buf_tail(&to->tx), buf_head(&from->rx), n);
+    buf_commit(&to->tx, n);
+    buf_consume(&from->rx, n);
+    return true;
+}
+
+/* proxy_req_tunnel relays raw bytes both ways and half-closes as the peers do. */
+static bool proxy_req_tunnel(struct conn *c)
+{
+    struct conn_leg *cl = &c->cl, *up = &c->up;
+    bool moved = proxy_req_copy(cl, up) | proxy_req_copy(up, cl);
+
+    if (cl->failed || up->failed) {
+        conn_close(c);
+        return true;
+    }
+    /* a side that finished sending: once its bytes are delivered, pass the FIN on */
+    if (cl->rd_eof && buf_used(&cl->rx) == 0 && buf_used(&up->tx) == 0 && !up->send_op.armed &&
+        !cl->eof_told) {
+        cl->eof_told = true;
+        (void)shutdown(up->fd, SHUT_WR);
+    }
+    if (up->rd_eof && buf_used(&up->rx) == 0 && buf_used(&cl->tx) == 0 && !cl->send_op.armed &&
+        !up->eof_told) {
+        up->eof_told = true;
+        (void)shutdown(cl->fd, SHUT_WR);
+    }
+    if (cl->eof_told && up->eof_told) {
+        conn_close(c);
+        return true;
+    }
+    return moved;
+}
+
+/* proxy_req_sniff decides what follows the 200 from the client's first bytes. */
+static bool proxy_req_sniff(struct conn *c)
+{
+    struct buf *rx = &c->cl.rx;
+    struct h1_header headers[H1_MAX_HEADERS];
+    struct h1_request req;
+    const char *why = NULL;
+    char sni[TLS_CONN_NAME_MAX];
+    ssize_t n;
+
+    if (c->cl.failed || (c->cl.rd_eof && buf_used(rx) == 0) || c->up.failed) {
+        conn_close(c);
+        return true;
+    }
+    if (buf_used(rx) == 0) {
+        if (buf_used(&c->up.rx) > 0 || c->up.rd_eof) {
+            conn_set_state(c, CONN_STATE_TUNNEL); /* the server speaks first: not HTTP */
+            return true;
+        }
+        return false;
+    }
+    if (tls_peek_is_client_hello(buf_head(rx), buf_used(rx))) {
+        if (c->w->n_ignore_re > 0) {
+            if (worker_host_is_ignored(c->w, c->host)) {
+                conn_set_state(c, CONN_STATE_TUNNEL);
+                return true;
+            }
+            n = tls_peek_client_hello_sni(buf_head(rx), buf_used(rx), sni, sizeof(sni));
+            if (n == -EAGAIN && buf_used(rx) < rx->cap && !c->cl.rd_eof)
+                return false;
+            if (n > 0 && worker_host_is_ignored(c->w, sni)) {
+                log_debug("conn %llu: %s ignored: passthrough", (unsigned long long)c->id, sni);
+                conn_set_state(c, CONN_STATE_TUNNEL);
+                return true;
+            }
+        }
+        if (intercept_start(c) != 0)
+            conn_close(c);
+        return true;
+    }
+    n = h1_parse_request(buf_head(rx), buf_used(rx), c->w->cfg->max_header_size, &req, headers,
+                         H1_MAX_HEADERS, &why);
+    if (n == -EPROTO) {
+        conn_set_state(c, CONN_STATE_TUNNEL); /* not HTTP: relay it untouched */
+        return true;
+    }
+    proxy_req_relay_init(c);
+    h1_relay_upstream_ready(&c->relay, c->host, c->port, false);
+    conn_set_state(c, CONN_STATE_RELAY);
+    return true;
+}
+
+bool proxy_req_step(struct conn *c)
+{
+    switch (c->state) {
+    case CONN_STATE_REQ_HEAD:
+        return proxy_req_head(c);
+    case CONN_STATE_CONNECTING:
+        if (c->cl.failed) {
+            conn_close(c);
+            return true;
+        }
+        return false;
+    case CONN_STATE_SNIFF:
+        return proxy_req_sniff(c);
+    case CONN_STATE_TUNNEL:
+        return proxy_req_tunnel(c);
+    default:
+        return false;
+    }
+}

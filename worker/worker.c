@@ -1,0 +1,324 @@
+/* worker.c - see worker.h. Start-up (may block: HELLO, certcache, TLS contexts, resolver
+ * config, flow file), then the loop: accept, signals, the 1 s tick (timeouts, resolver
+ * timeouts, STATS), and every connection's completions. */
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "shared/log.h"
+#include "shared/msgcodec.h"
+#include "worker/flow.h"
+#include "worker/intercept.h"
+
+bool worker_host_is_ignored(const struct worker *w, const char *host)
+{
+    for (int i = 0; i < w->n_ignore_re; i++)
+        if (regexec(&w->ignore_re[i], host, 0, NULL, 0) == 0)
+            return true;
+    return false;
+}
+
+void worker_on_flow(void *arg, const struct flow *f)
+{
+    struct worker *w = arg;
+
+    worker_count(w, MSG_STAT_FLOWS);
+    if (flow_out_record(&w->out, f) == -ENOBUFS)
+        worker_count(w, MSG_STAT_FLOWS_DROPPED);
+}
+
+static void worker_arm_accept(struct worker *w)
+{
+    int err;
+
+    if (!w->accepting || w->accept_op.armed)
+        return;
+    err = ring_submit_accept_multishot(&w->ring, &w->accept_op, w->listen_fd);
+    if (err)
+        log_error("cannot arm accept: %s", strerror(-err));
+}
+
+static void worker_on_accept(struct ring_op *op, int res, uint32_t flags)
+{
+    struct worker *w = (struct worker *)((char *)op - offsetof(struct worker, accept_op));
+
+    if (res >= 0)
+        conn_accept(w, res);
+    else if (res != -ECANCELED && res != -EAGAIN && res != -EINTR)
+        log_warn("accept failed: %s", strerror(-res)); /* EMFILE & co: retried next tick */
+    if (!(flags & IORING_CQE_F_MORE) && res != -EMFILE && res != -ENFILE)
+        worker_arm_accept(w);
+}
+
+static void worker_stop(struct worker *w, const char *why)
+{
+    if (w->stopping)
+        return;
+    log_info("stopping (%s), %d connections open", why, w->pool.used);
+    w->stopping = true;
+    w->accepting = false;
+    w->stop_deadline_ns = flow_now_ns() + (uint64_t)WORKER_DRAIN_MS * 1000000ull;
+    if (w->accept_op.armed)
+        (void)ring_submit_cancel(&w->ring, &w->cancel_op, &w->accept_op);
+}
+
+static void worker_arm_signal(struct worker *w)
+{
+    if (ring_submit_read(&w->ring, &w->signal_op, w->signal_fd, w->signal_buf,
+                         sizeof(struct signalfd_siginfo)) != 0)
+        log_error("cannot watch signals");
+}
+
+static void worker_on_signal(struct ring_op *op, int res, uint32_t flags)
+{
+    struct worker *w = (struct worker *)((char *)op - offsetof(struct worker, signal_op));
+    struct signalfd_siginfo si;
+
+    (void)flags;
+    if (res == (int)sizeof(si)) {
+        memcpy(&si, w->signal_buf, sizeof(si));
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+            worker_stop(w, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    }
+    if (res != -ECANCELED)
+        worker_arm_signal(w);
+}
+
+static void worker_on_aux(struct ring_op *op, int res, uint32_t flags)
+{
+    (void)op;
+    (void)res;
+    (void)flags;
+}
+
+static void worker_send_stats(struct worker *w)
+{
+    w->stats.v[MSG_STAT_ACTIVE] = (uint64_t)w->pool.used;
+    w->stats.v[MSG_STAT_CACHE_HITS] = w->cache_reader.hits;
+    w->stats.v[MSG_STAT_CACHE_MISSES] = w->cache_reader.misses;
+    ipc_send_stats(&w->ipc, &w->stats);
+}
+
+static void worker_on_tick(struct ring_op *op, int res, uint32_t flags)
+{
+    struct worker *w = (struct worker *)((char *)op - offsetof(struct worker, tick_op));
+    uint64_t now = flow_now_ns();
+    struct conn *c, *next;
+
+    (void)res;
+    (void)flags;
+    for (c = w->pool.active; c != NULL; c = next) {
+        next = c->next;
+        conn_check_timeouts(c, now);
+    }
+    dns_tick(&w->dns);
+    worker_send_stats(w);
+    if (w->accepting && !w->accept_op.armed)
+        worker_arm_accept(w);
+    if (ring_submit_timeout(&w->ring, &w->tick_op, WORKER_TICK_MS) != 0)
+        log_error("cannot arm the tick timer");
+}
+
+/* worker_setup_signals blocks SIGTERM/SIGINT and returns a signalfd for them. */
+static int worker_setup_signals(void)
+{
+    sigset_t set;
+
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+        return -errno;
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static int worker_compile_ignores(struct worker *w)
+{
+    char err[256];
+
+    for (int i = 0; i < w->cfg->n_ignore_hosts; i++) {
+        int rc = regcomp(&w->ignore_re[i], w->cfg->ignore_hosts[i],
+                         REG_EXTENDED | REG_ICASE | REG_NOSUB);
+
+        if (rc != 0) {
+            regerror(rc, &w->ignore_re[i], err, sizeof(err));
+            log_error("--ignore-hosts '%s': %s", w->cfg->ignore_hosts[i], err);
+            return -EINVAL;
+        }
+        w->n_ignore_re++;
+    }
+    return 0;
+}
+
+/* worker_drain closes what is left after a stop and waits (bounded) for the ring to settle. */
+static void worker_drain(struct worker *w)
+{
+    struct conn *c, *next;
+
+    for (c = w->pool.active; c != NULL; c = next) {
+        next = c->next;
+        conn_close(c);
+        conn_pump(c);
+    }
+    for (int i = 0; i < 50 && (w->pool.used > 0 || !flow_out_is_idle(&w->out)); i++)
+        if (ring_run(&w->ring, 20) < 0)
+            break;
+}
+
+static int worker_run(struct worker *w)
+{
+    int n;
+
+    for (;;) {
+        n = ring_run(&w->ring, 0);
+        if (n < 0) {
+            log_error("io_uring wait failed: %s", strerror(-n));
+            return 1;
+        }
+        if (w->ipc.eof && !w->stopping)
+            worker_stop(w, "master gone");
+        if (w->stopping &&
+            ((w->pool.used == 0 && flow_out_is_idle(&w->out)) ||
+             flow_now_ns() >= w->stop_deadline_ns))
+            return 0;
+    }
+}
+
+int worker_main(int argc, char **argv)
+{
+    static struct worker wk; /* big (pending tables, contexts): one per process, not on stack */
+    struct worker *w = &wk;
+    struct config cfg;
+    char err[512];
+    uint8_t *hello_buf = NULL;
+    struct msg_hello_view hello;
+    struct tls_ctx_opts topts;
+    const char *why = "";
+    char prefix[32];
+    int rc = 1, e;
+
+    memset(&cfg, 0, sizeof(cfg));
+    if (config_parse(argc, argv, &cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "mitmd: %s\n", err);
+        config_dispose(&cfg);
+        return 2;
+    }
+    memset(w, 0, sizeof(*w));
+    w->cfg = &cfg;
+    w->id = cfg.worker_id;
+    w->listen_fd = WORKER_FD_LISTEN;
+    snprintf(prefix, sizeof(prefix), "mitmd[w%d]", w->id);
+    log_setup(prefix, cfg.verbose ? LOG_DEBUG : LOG_INFO);
+
+    w->signal_fd = worker_setup_signals();
+    if (w->signal_fd < 0) {
+        log_error("signalfd: %s", strerror(-w->signal_fd));
+        goto out_cfg;
+    }
+    hello_buf = malloc(MSG_MAX_SIZE);
+    if (hello_buf == NULL)
+        goto out_signal;
+    e = ipc_recv_hello(WORKER_FD_IPC, hello_buf, &hello, &why);
+    if (e) {
+        log_error("no HELLO from the master: %s", why);
+        goto out_hello;
+    }
+    e = certcache_attach(WORKER_FD_CERTCACHE, &w->cache, &why);
+    if (e) {
+        log_error("cannot attach the certificate cache: %s", why);
+        goto out_hello;
+    }
+    memset(&topts, 0, sizeof(topts));
+    topts.ca_cert_der = hello.ca_der.p;
+    topts.ca_cert_der_len = hello.ca_der.len;
+    topts.leaf_key_der = hello.key_der.p;
+    topts.leaf_key_der_len = hello.key_der.len;
+    topts.upstream_ca_file = cfg.upstream_ca;
+    topts.insecure = cfg.ssl_insecure;
+    e = tls_ctx_init(&w->tls, &topts, &why);
+    /* the leaf key now lives in the TLS context only */
+    memset(hello_buf, 0, MSG_MAX_SIZE);
+    if (e) {
+        log_error("TLS setup failed: %s", why);
+        goto out_cache;
+    }
+    if (worker_compile_ignores(w) != 0)
+        goto out_tls;
+    e = ring_open(&w->ring, WORKER_RING_ENTRIES);
+    if (e) {
+        log_error("io_uring setup failed: %s", strerror(-e));
+        goto out_regex;
+    }
+    e = conn_pool_init(&w->pool, cfg.max_conns > 0 ? cfg.max_conns : 4096);
+    if (e) {
+        log_error("cannot allocate %d connections: %s", cfg.max_conns, strerror(-e));
+        goto out_ring;
+    }
+    e = dns_init(&w->dns, &w->ring, &cfg, &why);
+    if (e) {
+        log_error("resolver setup failed: %s", why);
+        goto out_pool;
+    }
+    e = flow_out_init(&w->out, &w->ring, cfg.quiet ? -1 : STDOUT_FILENO, cfg.flow_file, &why);
+    if (e) {
+        log_error("%s: %s", why, strerror(-e));
+        goto out_dns;
+    }
+    e = ipc_init(&w->ipc, &w->ring, WORKER_FD_IPC);
+    if (e) {
+        log_error("master channel setup failed: %s", strerror(-e));
+        goto out_flow;
+    }
+
+    ring_op_init(&w->accept_op, worker_on_accept, NULL);
+    ring_op_init(&w->signal_op, worker_on_signal, NULL);
+    ring_op_init(&w->tick_op, worker_on_tick, NULL);
+    ring_op_init(&w->cancel_op, worker_on_aux, NULL);
+    w->accepting = true;
+    worker_arm_accept(w);
+    worker_arm_signal(w);
+    if (ring_submit_timeout(&w->ring, &w->tick_op, WORKER_TICK_MS) != 0)
+        log_error("cannot arm the tick timer");
+    log_debug("worker %d ready", w->id);
+
+    rc = worker_run(w);
+    worker_drain(w);
+    worker_send_stats(w);
+    (void)ring_flush(&w->ring);
+
+    ipc_dispose(&w->ipc);
+out_flow:
+    flow_out_dispose(&w->out);
+out_dns:
+    dns_dispose(&w->dns);
+    /* connections a resolver callback closed just now are freed here */
+    for (struct conn *c = w->pool.active, *next; c != NULL; c = next) {
+        next = c->next;
+        intercept_dispose(c);
+    }
+out_pool:
+    conn_pool_dispose(&w->pool);
+out_ring:
+    ring_close(&w->ring);
+out_regex:
+    for (int i = 0; i < w->n_ignore_re; i++)
+        regfree(&w->ignore_re[i]);
+out_tls:
+    tls_ctx_dispose(&w->tls);
+out_cache:
+    certcache_close(w->cache);
+out_hello:
+    free(hello_buf);
+out_signal:
+    close(w->signal_fd);
+out_cfg:
+    config_dispose(&cfg);
+    return rc;
+}
