@@ -4,3 +4,9 @@ target_sources(mitmd_worker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/tls_conn.c
   ${CMAKE_CURRENT_LIST_DIR}/tls_ctx.c
   ${CMAKE_CURRENT_LIST_DIR}/tls_peek.c)
+# The test compiles the TLS sources itself so that it does not depend on the rest of the
+# worker library.
+mitmd_add_unit_test(test_tls_conn SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_tls_conn.c
+  ${CMAKE_CURRENT_LIST_DIR}/tls_conn.c ${CMAKE_CURRENT_LIST_DIR}/tls_ctx.c
+  ${CMAKE_CURRENT_LIST_DIR}/tls_peek.c
+  LIBS mitmd_shared)

@@ -1,0 +1,1035 @@
+/* test_tls_conn.c - tls_conn/tls_ctx/tls_peek: a server-role and a client-role tls_conn
+ * wired back to back in memory, with a test CA and leaves made here with BoringSSL.
+ * Covers the ClientHello pause (SNI + ALPN captured, chain set, handshake resumed), the
+ * forged chain verified by the client, the ALPN mirror, exact upstream verification
+ * reasons, handshake failures, session resumption, bounded output and the SNI peek. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <openssl/bytestring.h>
+#include <openssl/ec_key.h>
+#include <openssl/evp.h>
+#include <openssl/nid.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "worker/tls_conn.h"
+#include "worker/tls_ctx.h"
+#include "worker/tls_peek.h"
+
+#define DAY (24L * 3600)
+#define ALPN_H2_H1 "\x02h2\x08http/1.1"
+
+/* ---- certificates --------------------------------------------------------------------- */
+
+static EVP_PKEY *key_new(void)
+{
+    EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+    EVP_PKEY *k = EVP_PKEY_new();
+
+    assert_non_null(ec);
+    assert_non_null(k);
+    assert_int_equal(EC_KEY_generate_key(ec), 1);
+    assert_int_equal(EVP_PKEY_assign_EC_KEY(k, ec), 1);
+    return k;
+}
+
+struct cert_spec {
+    const char *cn;
+    const char *org;     /* NULL = none */
+    const char *san;     /* "DNS:a,IP:1.2.3.4" or NULL */
+    long not_before_s;   /* relative to now */
+    long not_after_s;
+    bool ca;
+};
+
+/* cert_new makes a certificate for `pub`, signed by `signer` as `issuer` (NULL: self). */
+static X509 *cert_new(const struct cert_spec *s, EVP_PKEY *pub, EVP_PKEY *signer, X509 *issuer)
+{
+    static long serial = 1;
+    X509 *x = X509_new();
+    X509_NAME *name = X509_NAME_new();
+    X509V3_CTX v3;
+    X509_EXTENSION *ext;
+
+    assert_non_null(x);
+    assert_non_null(name);
+    assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
+    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), serial++), 1);
+    assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), s->not_before_s));
+    assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), s->not_after_s));
+    /* Most significant first, as CAs issue them: O, then CN. */
+    if (s->org != NULL)
+        assert_int_equal(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+                                                    (const uint8_t *)s->org, -1, -1, 0),
+                         1);
+    assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                                (const uint8_t *)s->cn, -1, -1, 0),
+                     1);
+    assert_int_equal(X509_set_subject_name(x, name), 1);
+    assert_int_equal(X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : name),
+                     1);
+    assert_int_equal(X509_set_pubkey(x, pub), 1);
+    X509V3_set_ctx(&v3, issuer != NULL ? issuer : x, x, NULL, NULL, 0);
+    ext = X509V3_EXT_nconf_nid(NULL, &v3, NID_basic_constraints,
+                               s->ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+    assert_non_null(ext);
+    assert_int_equal(X509_add_ext(x, ext, -1), 1);
+    X509_EXTENSION_free(ext);
+    if (s->ca) {
+        ext = X509V3_EXT_nconf_nid(NULL, &v3, NID_key_usage, "critical,keyCertSign,cRLSign");
+    } else {
+        ext = X509V3_EXT_nconf_nid(NULL, &v3, NID_ext_key_usage, "serverAuth");
+    }
+    assert_non_null(ext);
+    assert_int_equal(X509_add_ext(x, ext, -1), 1);
+    X509_EXTENSION_free(ext);
+    if (s->san != NULL) {
+        ext = X509V3_EXT_nconf_nid(NULL, &v3, NID_subject_alt_name, s->san);
+        assert_non_null(ext);
+        assert_int_equal(X509_add_ext(x, ext, -1), 1);
+        X509_EXTENSION_free(ext);
+    }
+    assert_true(X509_sign(x, signer, EVP_sha256()) > 0);
+    X509_NAME_free(name);
+    return x;
+}
+
+/* der_of returns the DER of `x` in a malloc'd buffer. */
+static uint8_t *der_of(X509 *x, size_t *len)
+{
+    uint8_t *der = NULL;
+    int n = i2d_X509(x, &der);
+
+    assert_true(n > 0);
+    *len = (size_t)n;
+    return der;
+}
+
+/* ---- fixture -------------------------------------------------------------------------- */
+
+struct fx {
+    EVP_PKEY *ca_key, *leaf_key, *other_key;
+    X509 *ca, *other_ca;
+    uint8_t *ca_der;
+    size_t ca_der_len;
+    uint8_t *key_der;
+    size_t key_der_len;
+    char ca_pem[64];
+    struct tls_ctx mitm;     /* server role, forged chains + our CA (what clients see) */
+    struct tls_ctx bare;     /* server role, leaf alone (test upstreams with odd chains) */
+    struct tls_ctx browser;  /* client role trusting our CA, offers h2 and http/1.1 */
+    struct tls_ctx upstream; /* client role trusting our CA, relays http/1.1 only */
+    struct tls_ctx insecure; /* client role, -k */
+};
+
+static void ctx_opts(struct fx *f, struct tls_ctx_opts *o, bool with_ca)
+{
+    memset(o, 0, sizeof(*o));
+    o->ca_cert_der = with_ca ? f->ca_der : NULL;
+    o->ca_cert_der_len = with_ca ? f->ca_der_len : 0;
+    o->leaf_key_der = f->key_der;
+    o->leaf_key_der_len = f->key_der_len;
+    o->system_ca_file = "";
+    o->upstream_ca_file = f->ca_pem;
+}
+
+static int fx_setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    const struct cert_spec ca_spec = {"mitmd test CA", "mitmd", NULL, -DAY, 365 * DAY, true};
+    const struct cert_spec other_spec = {"other CA", NULL, NULL, -DAY, 365 * DAY, true};
+    struct tls_ctx_opts o;
+    const char *why = NULL;
+    CBB cbb;
+    FILE *fp;
+    int fd;
+
+    assert_non_null(f);
+    f->ca_key = key_new();
+    f->leaf_key = key_new();
+    f->other_key = key_new();
+    f->ca = cert_new(&ca_spec, f->ca_key, f->ca_key, NULL);
+    f->other_ca = cert_new(&other_spec, f->other_key, f->other_key, NULL);
+    f->ca_der = der_of(f->ca, &f->ca_der_len);
+    assert_int_equal(CBB_init(&cbb, 0), 1);
+    assert_int_equal(EVP_marshal_private_key(&cbb, f->leaf_key), 1);
+    assert_int_equal(CBB_finish(&cbb, &f->key_der, &f->key_der_len), 1);
+    snprintf(f->ca_pem, sizeof(f->ca_pem), "/tmp/test_tls_conn_ca_XXXXXX");
+    fd = mkstemp(f->ca_pem);
+    assert_true(fd >= 0);
+    fp = fdopen(fd, "w");
+    assert_non_null(fp);
+    assert_int_equal(PEM_write_X509(fp, f->ca), 1);
+    assert_int_equal(fclose(fp), 0);
+
+    ctx_opts(f, &o, true);
+    assert_int_equal(tls_ctx_init(&f->mitm, &o, &why), 0);
+    ctx_opts(f, &o, false);
+    assert_int_equal(tls_ctx_init(&f->bare, &o, &why), 0);
+    ctx_opts(f, &o, true);
+    o.alpn_allowed = (const uint8_t *)ALPN_H2_H1;
+    o.alpn_allowed_len = sizeof(ALPN_H2_H1) - 1;
+    assert_int_equal(tls_ctx_init(&f->browser, &o, &why), 0);
+    ctx_opts(f, &o, true);
+    assert_int_equal(tls_ctx_init(&f->upstream, &o, &why), 0);
+    ctx_opts(f, &o, true);
+    o.insecure = true;
+    o.upstream_ca_file = NULL;
+    assert_int_equal(tls_ctx_init(&f->insecure, &o, &why), 0);
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+
+    tls_ctx_dispose(&f->mitm);
+    tls_ctx_dispose(&f->bare);
+    tls_ctx_dispose(&f->browser);
+    tls_ctx_dispose(&f->upstream);
+    tls_ctx_dispose(&f->insecure);
+    unlink(f->ca_pem);
+    OPENSSL_free(f->ca_der);
+    OPENSSL_free(f->key_der);
+    X509_free(f->ca);
+    X509_free(f->other_ca);
+    EVP_PKEY_free(f->ca_key);
+    EVP_PKEY_free(f->leaf_key);
+    EVP_PKEY_free(f->other_key);
+    free(f);
+    return 0;
+}
+
+/* leaf_der makes a leaf for the fixture's leaf key, signed by `signer`/`issuer` (NULL =
+ * self-signed with the leaf key). */
+static uint8_t *leaf_der(struct fx *f, const struct cert_spec *s, EVP_PKEY *signer,
+                         X509 *issuer, size_t *len)
+{
+    X509 *x = cert_new(s, f->leaf_key, signer != NULL ? signer : f->leaf_key, issuer);
+    uint8_t *der = der_of(x, len);
+
+    X509_free(x);
+    return der;
+}
+
+/* ---- wiring --------------------------------------------------------------------------- */
+
+/* struct wire is ciphertext in flight from one tls_conn to the other. */
+struct wire {
+    uint8_t b[1 << 16];
+    size_t len;
+};
+
+static void wire_move(struct tls_conn *from, struct tls_conn *to, struct wire *w)
+{
+    size_t n;
+
+    w->len += tls_conn_take(from, w->b + w->len, sizeof(w->b) - w->len);
+    n = tls_conn_feed(to, w->b, w->len);
+    memmove(w->b, w->b + n, w->len - n);
+    w->len -= n;
+}
+
+/* struct pair is a client-role tls_conn `c` talking to a server-role tls_conn `s`. */
+struct pair {
+    struct tls_conn s, c;
+    struct wire c2s, s2c;
+    int rs, rc;             /* last handshake results */
+    const char *ws, *wc;    /* their reasons */
+    int paused;             /* times the server reported -EINPROGRESS */
+    char sni_seen[TLS_CONN_NAME_MAX];
+    uint8_t offers_seen[TLS_CTX_ALPN_MAX];
+    size_t offers_seen_len;
+};
+
+static bool hs_running(int r)
+{
+    return r == -EAGAIN || r == -EINPROGRESS;
+}
+
+/* pair_handshake drives both handshakes to their end. When the server pauses, it records
+ * what was captured, serves `leaf` and selects `alpn_choice`. */
+static void pair_handshake(struct pair *p, const uint8_t *leaf, size_t leaf_len,
+                           const char *alpn_choice)
+{
+    p->rs = p->rc = -EAGAIN;
+    for (int i = 0; i < 64 && (hs_running(p->rs) || hs_running(p->rc)); i++) {
+        if (hs_running(p->rc))
+            p->rc = tls_conn_handshake(&p->c, &p->wc);
+        wire_move(&p->c, &p->s, &p->c2s);
+        if (hs_running(p->rs)) {
+            p->rs = tls_conn_handshake(&p->s, &p->ws);
+            if (p->rs == -EINPROGRESS) {
+                const uint8_t *o;
+
+                p->paused++;
+                snprintf(p->sni_seen, sizeof(p->sni_seen), "%s", tls_conn_sni(&p->s));
+                o = tls_conn_alpn_offers(&p->s, &p->offers_seen_len);
+                memcpy(p->offers_seen, o, p->offers_seen_len);
+                /* Still paused until the chain is there. */
+                assert_int_equal(tls_conn_handshake(&p->s, &p->ws), -EINPROGRESS);
+                assert_int_equal(tls_conn_state(&p->s), TLS_CONN_STATE_PAUSED);
+                assert_int_equal(tls_conn_set_chain(&p->s, leaf, leaf_len), 0);
+                tls_conn_set_alpn_choice(&p->s, alpn_choice);
+                p->rs = tls_conn_handshake(&p->s, &p->ws);
+            }
+        }
+        wire_move(&p->s, &p->c, &p->s2c);
+    }
+}
+
+/* pair_settle lets both sides process what is in flight (TLS 1.3 session tickets). */
+static void pair_settle(struct pair *p)
+{
+    uint8_t tmp[256];
+
+    for (int i = 0; i < 4; i++) {
+        wire_move(&p->s, &p->c, &p->s2c);
+        wire_move(&p->c, &p->s, &p->c2s);
+        if (tls_conn_state(&p->c) == TLS_CONN_STATE_OPEN)
+            assert_int_equal(tls_conn_read(&p->c, tmp, sizeof(tmp), NULL), -EAGAIN);
+        if (tls_conn_state(&p->s) == TLS_CONN_STATE_OPEN)
+            assert_int_equal(tls_conn_read(&p->s, tmp, sizeof(tmp), NULL), -EAGAIN);
+    }
+}
+
+static void transfer(struct tls_conn *a, struct tls_conn *b, struct wire *w, const uint8_t *data,
+                     size_t n);
+
+/* pair_exchange sends one request and one response, then lets both sides settle: BoringSSL
+ * sends TLS 1.3 session tickets with the server's first write. */
+static void pair_exchange(struct pair *p)
+{
+    static const uint8_t req[] = "GET / HTTP/1.1\r\nHost: example.test\r\n\r\n";
+    static const uint8_t resp[] = "HTTP/1.1 204 No Content\r\n\r\n";
+
+    transfer(&p->c, &p->s, &p->c2s, req, sizeof(req) - 1);
+    transfer(&p->s, &p->c, &p->s2c, resp, sizeof(resp) - 1);
+    pair_settle(p);
+}
+
+static struct pair *pair_new(struct tls_ctx *server, struct tls_ctx *client, const char *sni,
+                             const char *host, const char *alpn)
+{
+    struct pair *p = calloc(1, sizeof(*p));
+
+    assert_non_null(p);
+    assert_int_equal(tls_conn_init_server(&p->s, server), 0);
+    assert_int_equal(tls_conn_init_client(&p->c, client, sni, host, 443, (const uint8_t *)alpn,
+                                          alpn != NULL ? strlen(alpn) : 0),
+                     0);
+    return p;
+}
+
+static void pair_free(struct pair *p)
+{
+    tls_conn_dispose(&p->s);
+    tls_conn_dispose(&p->c);
+    tls_conn_dispose(&p->s); /* twice is harmless */
+    free(p);
+}
+
+/* transfer sends `n` bytes of `data` from `a` to `b` through `w`, with bounded output:
+ * every write either consumes or asks for the output to be taken first. */
+static void transfer(struct tls_conn *a, struct tls_conn *b, struct wire *w, const uint8_t *data,
+                     size_t n)
+{
+    uint8_t *got = malloc(n);
+    size_t sent = 0, recvd = 0;
+    const char *why = NULL;
+
+    assert_non_null(got);
+    for (int guard = 0; recvd < n && guard < 100000; guard++) {
+        if (sent < n) {
+            ssize_t r = tls_conn_write(a, data + sent, n - sent, &why);
+
+            assert_true(r > 0 || r == -EAGAIN);
+            if (r > 0)
+                sent += (size_t)r;
+            assert_true(tls_conn_pending(a) <= TLS_CONN_OUT_CAP);
+        }
+        wire_move(a, b, w);
+        for (;;) {
+            ssize_t r = tls_conn_read(b, got + recvd, n - recvd, &why);
+
+            if (r == -EAGAIN)
+                break;
+            assert_true(r > 0);
+            recvd += (size_t)r;
+            if (recvd == n)
+                break;
+        }
+    }
+    assert_int_equal(recvd, n);
+    assert_memory_equal(got, data, n);
+    free(got);
+}
+
+/* ---- tests: interception -------------------------------------------------------------- */
+
+static const struct cert_spec LEAF_EXAMPLE = {"example.test", "Example Org",
+                                              "DNS:example.test,DNS:www.example.test,IP:127.0.0.1",
+                                              -DAY, 30 * DAY, false};
+
+static void test_pause_capture_chain_verify(void **state)
+{
+    struct fx *f = *state;
+    struct pair *p = pair_new(&f->mitm, &f->browser, "example.test", "example.test", ALPN_H2_H1);
+    char alpn[32], names[8][TLS_CONN_NAME_MAX], org[64], line[256];
+    size_t leaf_len, n = 8;
+    uint8_t *leaf = leaf_der(f, &LEAF_EXAMPLE, f->ca_key, f->ca, &leaf_len);
+    const uint8_t req[] = "GET / HTTP/1.1\r\nHost: example.test\r\n\r\n";
+    const uint8_t resp[] = "HTTP/1.1 204 No Content\r\n\r\n";
+    uint8_t tmp[64];
+
+    assert_string_equal(tls_conn_version(&p->c), "");
+    pair_handshake(p, leaf, leaf_len, "http/1.1");
+    assert_int_equal(p->rc, 0);
+    assert_int_equal(p->rs, 0);
+    assert_int_equal(p->paused, 1);
+    assert_string_equal(p->sni_seen, "example.test");
+    assert_int_equal(p->offers_seen_len, sizeof(ALPN_H2_H1) - 1);
+    assert_memory_equal(p->offers_seen, ALPN_H2_H1, p->offers_seen_len);
+    /* The client verified the forged chain (leaf + CA) against the CA it trusts. */
+    assert_int_equal(tls_conn_alpn(&p->c, alpn, sizeof(alpn)), 8);
+    assert_string_equal(alpn, "http/1.1");
+    assert_int_equal(tls_conn_alpn(&p->s, alpn, sizeof(alpn)), 8);
+    assert_string_equal(tls_conn_version(&p->c), "TLSv1.3");
+    assert_string_equal(tls_conn_version(&p->s), "TLSv1.3");
+    assert_false(tls_conn_is_session_reused(&p->c));
+    assert_int_equal(tls_conn_peer_names(&p->c, names, &n, org, sizeof(org)), 0);
+    assert_int_equal(n, 3); /* CN = first DNS SAN, counted once */
+    assert_string_equal(names[0], "example.test");
+    assert_string_equal(names[1], "www.example.test");
+    assert_string_equal(names[2], "127.0.0.1");
+    assert_string_equal(org, "Example Org");
+    assert_int_equal(tls_conn_peer_subject(&p->c, line, sizeof(line)), 0);
+    assert_string_equal(line, "CN=example.test,O=Example Org");
+    assert_int_equal(tls_conn_peer_issuer(&p->c, line, sizeof(line)), 0);
+    assert_string_equal(line, "CN=mitmd test CA,O=mitmd");
+    /* The server role has no peer certificate. */
+    n = 8;
+    assert_int_equal(tls_conn_peer_names(&p->s, names, &n, NULL, 0), -ENOENT);
+    assert_int_equal(n, 0);
+    assert_int_equal(tls_conn_peer_subject(&p->s, line, sizeof(line)), -ENOENT);
+
+    /* Application data both ways, then close_notify. */
+    pair_settle(p);
+    transfer(&p->c, &p->s, &p->c2s, req, sizeof(req) - 1);
+    transfer(&p->s, &p->c, &p->s2c, resp, sizeof(resp) - 1);
+    assert_int_equal(tls_conn_shutdown(&p->c), 0);
+    wire_move(&p->c, &p->s, &p->c2s);
+    assert_int_equal(tls_conn_read(&p->s, tmp, sizeof(tmp), NULL), 0);
+    assert_true(tls_conn_is_clean_close(&p->s));
+    assert_int_equal(tls_conn_state(&p->s), TLS_CONN_STATE_CLOSED);
+    assert_int_equal(tls_conn_read(&p->s, tmp, sizeof(tmp), NULL), 0);
+    OPENSSL_free(leaf);
+    pair_free(p);
+}
+
+/* ALPN toward the client mirrors the upstream's choice, only if the client offered it. */
+static void test_alpn_mirror(void **state)
+{
+    static const struct {
+        const char *note, *offer, *choice, *want;
+    } cases[] = {
+        {"upstream chose h2", ALPN_H2_H1, "h2", "h2"},
+        {"upstream chose http/1.1", ALPN_H2_H1, "http/1.1", "http/1.1"},
+        {"upstream chose nothing", ALPN_H2_H1, "", ""},
+        {"client sent no ALPN", NULL, "http/1.1", ""},
+        {"choice the client did not offer", "\x08http/1.1", "h2", ""},
+    };
+    struct fx *f = *state;
+    size_t leaf_len;
+    uint8_t *leaf = leaf_der(f, &LEAF_EXAMPLE, f->ca_key, f->ca, &leaf_len);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct pair *p = pair_new(&f->mitm, &f->browser, "example.test", NULL, cases[i].offer);
+        char got[32];
+
+        print_message("case: %s\n", cases[i].note);
+        pair_handshake(p, leaf, leaf_len, cases[i].choice);
+        assert_int_equal(p->rc, 0);
+        assert_int_equal(p->rs, 0);
+        assert_int_equal(p->offers_seen_len, cases[i].offer ? strlen(cases[i].offer) : 0);
+        tls_conn_alpn(&p->c, got, sizeof(got));
+        assert_string_equal(got, cases[i].want);
+        tls_conn_alpn(&p->s, got, sizeof(got));
+        assert_string_equal(got, cases[i].want);
+        pair_free(p);
+    }
+    OPENSSL_free(leaf);
+}
+
+/* Toward upstream, the client's offer is reduced to what mitmd relays. */
+static void test_alpn_filter(void **state)
+{
+    static const struct {
+        const char *note, *offer, *want;
+    } cases[] = {
+        {"h2 dropped, http/1.1 kept", ALPN_H2_H1, "\x08http/1.1"},
+        {"only h2: nothing offered", "\x02h2", ""},
+        {"unknown protocol dropped", "\x06spdy/3\x08http/1.1", "\x08http/1.1"},
+        {"duplicate collapsed", "\x08http/1.1\x08http/1.1", "\x08http/1.1"},
+        {"malformed list: nothing", "\x09http/1.1", ""},
+        {"empty entry: nothing", "\x00\x08http/1.1", ""},
+    };
+    struct fx *f = *state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t out[64];
+        size_t in_len = strlen(cases[i].offer);
+        size_t n;
+
+        if (cases[i].offer[0] == '\0')
+            in_len = 10; /* "\0" + "\x08http/1.1" */
+        print_message("case: %s\n", cases[i].note);
+        n = tls_ctx_alpn_filter(&f->upstream, (const uint8_t *)cases[i].offer, in_len, out,
+                                sizeof(out));
+        assert_int_equal(n, strlen(cases[i].want));
+        assert_memory_equal(out, cases[i].want, n);
+    }
+    /* With h2 allowed, both survive in the client's order. */
+    {
+        uint8_t out[64];
+        size_t n = tls_ctx_alpn_filter(&f->browser, (const uint8_t *)"\x08http/1.1\x02h2", 12,
+                                       out, sizeof(out));
+
+        assert_int_equal(n, 12);
+        assert_memory_equal(out, "\x08http/1.1\x02h2", 12);
+        /* The output capacity is respected: only whole entries. */
+        n = tls_ctx_alpn_filter(&f->browser, (const uint8_t *)"\x08http/1.1\x02h2", 12, out, 11);
+        assert_int_equal(n, 9);
+    }
+}
+
+/* ---- tests: upstream verification ------------------------------------------------------ */
+
+static void test_upstream_verify_reasons(void **state)
+{
+    struct fx *f = *state;
+    struct {
+        const char *note;
+        struct cert_spec leaf;
+        int signer;          /* 0 = our CA, 1 = self-signed, 2 = untrusted other CA */
+        bool ca_in_chain;    /* served after the leaf */
+        const char *sni, *host;
+        bool insecure;
+        const char *want;    /* NULL = handshake succeeds */
+    } cases[] = {
+        {"valid", {"ok.test", NULL, "DNS:ok.test", -DAY, DAY, false}, 0, true, "ok.test",
+         "ok.test", false, NULL},
+        {"expired", {"old.test", NULL, "DNS:old.test", -30 * DAY, -DAY, false}, 0, true,
+         "old.test", "old.test", false, "certificate verify failed: certificate has expired"},
+        {"not yet valid", {"new.test", NULL, "DNS:new.test", DAY, 30 * DAY, false}, 0, true,
+         "new.test", "new.test", false, "certificate verify failed: certificate is not yet valid"},
+        {"wrong host", {"other.test", NULL, "DNS:other.test", -DAY, DAY, false}, 0, true,
+         "example.test", "example.test", false, "certificate verify failed: Hostname mismatch"},
+        {"wildcard matches one label", {"w", NULL, "DNS:*.wild.test", -DAY, DAY, false}, 0,
+         true, "a.wild.test", "a.wild.test", false, NULL},
+        {"wildcard does not match two labels", {"w", NULL, "DNS:*.wild.test", -DAY, DAY, false},
+         0, true, "a.b.wild.test", "a.b.wild.test", false,
+         "certificate verify failed: Hostname mismatch"},
+        {"self-signed", {"self.test", NULL, "DNS:self.test", -DAY, DAY, false}, 1, false,
+         "self.test", "self.test", false, "certificate verify failed: self-signed certificate"},
+        {"unknown CA", {"u.test", NULL, "DNS:u.test", -DAY, DAY, false}, 2, false, "u.test",
+         "u.test", false, "certificate verify failed: unable to get local issuer certificate"},
+        {"IP target, IP SAN", {"ip", NULL, "IP:127.0.0.1", -DAY, DAY, false}, 0, true, NULL,
+         "127.0.0.1", false, NULL},
+        {"IP target, other IP", {"ip", NULL, "IP:127.0.0.1", -DAY, DAY, false}, 0, true, NULL,
+         "127.0.0.2", false, "certificate verify failed: IP address mismatch"},
+        {"IPv6 target in brackets", {"ip6", NULL, "IP:::1", -DAY, DAY, false}, 0, true, NULL,
+         "[::1]", false, NULL},
+        {"IP as SNI is not sent, host still verified", {"ip", NULL, "IP:127.0.0.1", -DAY, DAY,
+         false}, 0, true, "127.0.0.1", "127.0.0.1", false, NULL},
+        {"-k accepts expired self-signed", {"x.test", NULL, "DNS:x.test", -30 * DAY, -DAY,
+         false}, 1, false, "y.test", "y.test", true, NULL},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        EVP_PKEY *signer = cases[i].signer == 0   ? f->ca_key
+                           : cases[i].signer == 1 ? f->leaf_key
+                                                  : f->other_key;
+        X509 *issuer = cases[i].signer == 0 ? f->ca : cases[i].signer == 1 ? NULL : f->other_ca;
+        size_t leaf_len;
+        uint8_t *leaf = leaf_der(f, &cases[i].leaf, signer, issuer, &leaf_len);
+        struct pair *p =
+            pair_new(cases[i].ca_in_chain ? &f->mitm : &f->bare,
+                     cases[i].insecure ? &f->insecure : &f->upstream, cases[i].sni,
+                     cases[i].host, "\x08http/1.1");
+
+        print_message("case: %s\n", cases[i].note);
+        pair_handshake(p, leaf, leaf_len, "http/1.1");
+        if (cases[i].want == NULL) {
+            assert_int_equal(p->rc, 0);
+            assert_int_equal(p->rs, 0);
+        } else {
+            assert_int_equal(p->rc, -EPROTO);
+            assert_non_null(p->wc);
+            assert_string_equal(p->wc, cases[i].want);
+            assert_int_equal(tls_conn_state(&p->c), TLS_CONN_STATE_FAILED);
+            /* The alert reached the upstream side, which names it. */
+            assert_int_equal(p->rs, -EPROTO);
+            assert_non_null(strstr(p->ws, "tls handshake failed: "));
+            /* Later calls repeat the failure. */
+            assert_int_equal(tls_conn_handshake(&p->c, &p->wc), -EPROTO);
+            assert_string_equal(p->wc, cases[i].want);
+        }
+        /* IP literals never go out as SNI (RFC 6066 §3). */
+        if (cases[i].sni != NULL && strcmp(cases[i].sni, "127.0.0.1") == 0)
+            assert_string_equal(p->sni_seen, "");
+        pair_free(p);
+        OPENSSL_free(leaf);
+    }
+}
+
+/* ---- tests: handshake failures -------------------------------------------------------- */
+
+static void test_handshake_failures(void **state)
+{
+    struct fx *f = *state;
+    struct tls_conn c, s;
+    const char *why = NULL;
+    static const uint8_t http[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+    uint8_t hello[4096];
+    size_t n;
+
+    /* A plain-HTTP server answering a ClientHello. */
+    assert_int_equal(tls_conn_init_client(&c, &f->upstream, "a.test", NULL, 443, NULL, 0), 0);
+    assert_int_equal(tls_conn_handshake(&c, &why), -EAGAIN);
+    n = tls_conn_take(&c, hello, sizeof(hello));
+    assert_true(n > 0);
+    assert_int_equal(tls_conn_feed(&c, http, sizeof(http) - 1), sizeof(http) - 1);
+    assert_int_equal(tls_conn_handshake(&c, &why), -EPROTO);
+    assert_string_equal(why, "tls handshake failed: wrong version number");
+    tls_conn_dispose(&c);
+
+    /* The upstream closes after our ClientHello. */
+    assert_int_equal(tls_conn_init_client(&c, &f->upstream, "a.test", NULL, 443, NULL, 0), 0);
+    assert_int_equal(tls_conn_handshake(&c, &why), -EAGAIN);
+    tls_conn_feed_eof(&c);
+    assert_int_equal(tls_conn_handshake(&c, &why), -EPROTO);
+    assert_string_equal(why, "connection closed during TLS handshake");
+    tls_conn_dispose(&c);
+
+    /* A client sends half a ClientHello, then closes. */
+    assert_int_equal(tls_conn_init_server(&s, &f->mitm), 0);
+    assert_int_equal(tls_conn_feed(&s, hello, n / 2), n / 2);
+    assert_int_equal(tls_conn_handshake(&s, &why), -EAGAIN);
+    tls_conn_feed_eof(&s);
+    assert_int_equal(tls_conn_handshake(&s, &why), -EPROTO);
+    assert_string_equal(why, "connection closed during TLS handshake");
+    tls_conn_dispose(&s);
+
+    /* A client speaking plain HTTP to the TLS side. */
+    assert_int_equal(tls_conn_init_server(&s, &f->mitm), 0);
+    assert_int_equal(tls_conn_feed(&s, (const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18), 18);
+    assert_int_equal(tls_conn_handshake(&s, &why), -EPROTO);
+    assert_non_null(strstr(why, "tls handshake failed: "));
+    tls_conn_dispose(&s);
+
+    /* Wrong-state calls are refused, not crashes. */
+    assert_int_equal(tls_conn_init_client(&c, &f->upstream, "a.test", NULL, 443, NULL, 0), 0);
+    assert_int_equal(tls_conn_set_chain(&c, hello, 1), -EINVAL);
+    assert_int_equal(tls_conn_write(&c, http, 4, &why), -EINVAL);
+    assert_int_equal(tls_conn_read(&c, hello, sizeof(hello), &why), -EINVAL);
+    tls_conn_dispose(&c);
+    assert_int_equal(tls_conn_init_server(&s, &f->mitm), 0);
+    assert_int_equal(tls_conn_set_chain(&s, hello, 1), -EINVAL); /* not paused yet */
+    tls_conn_dispose(&s);
+    /* Verification needs a host unless -k. */
+    assert_int_equal(tls_conn_init_client(&c, &f->upstream, NULL, NULL, 443, NULL, 0), -EINVAL);
+    assert_int_equal(tls_conn_init_client(&c, &f->insecure, NULL, NULL, 443, NULL, 0), 0);
+    tls_conn_dispose(&c);
+}
+
+/* A leaf that does not belong to the leaf key is refused by tls_conn_set_chain. */
+static void test_set_chain_wrong_key(void **state)
+{
+    struct fx *f = *state;
+    struct pair *p = pair_new(&f->mitm, &f->browser, "example.test", NULL, NULL);
+    X509 *x = cert_new(&LEAF_EXAMPLE, f->other_key, f->ca_key, f->ca);
+    size_t len;
+    uint8_t *der = der_of(x, &len);
+
+    p->rc = tls_conn_handshake(&p->c, &p->wc);
+    wire_move(&p->c, &p->s, &p->c2s);
+    assert_int_equal(tls_conn_handshake(&p->s, &p->ws), -EINPROGRESS);
+    assert_int_equal(tls_conn_set_chain(&p->s, der, len), -EPROTO);
+    assert_int_equal(tls_conn_set_chain(&p->s, NULL, 0), -EINVAL);
+    OPENSSL_free(der);
+    X509_free(x);
+    pair_free(p);
+}
+
+static void test_ctx_init_errors(void **state)
+{
+    struct fx *f = *state;
+    struct tls_ctx *t = malloc(sizeof(*t));
+    struct tls_ctx_opts o;
+    const char *why = NULL;
+    static const uint8_t junk[] = {0x30, 0x03, 0x02, 0x01, 0x00};
+
+    assert_non_null(t);
+    ctx_opts(f, &o, true);
+    o.leaf_key_der = junk;
+    o.leaf_key_der_len = sizeof(junk);
+    assert_int_equal(tls_ctx_init(t, &o, &why), -EINVAL);
+    assert_string_equal(why, "the leaf private key is not valid PKCS#8 DER");
+    ctx_opts(f, &o, true);
+    o.ca_cert_der = junk;
+    o.ca_cert_der_len = sizeof(junk);
+    assert_int_equal(tls_ctx_init(t, &o, &why), -EINVAL);
+    assert_string_equal(why, "the CA certificate is not valid DER");
+    ctx_opts(f, &o, true);
+    o.upstream_ca_file = "/nonexistent/ca.pem";
+    assert_int_equal(tls_ctx_init(t, &o, &why), -EINVAL);
+    assert_string_equal(why, "cannot load --upstream-ca (no PEM certificate in it)");
+    ctx_opts(f, &o, true);
+    o.upstream_ca_file = NULL;
+    assert_int_equal(tls_ctx_init(t, &o, &why), -EINVAL);
+    ctx_opts(f, &o, true);
+    o.alpn_allowed = (const uint8_t *)"\x05h2";
+    o.alpn_allowed_len = 3;
+    assert_int_equal(tls_ctx_init(t, &o, &why), -EINVAL);
+    assert_string_equal(why, "malformed ALPN protocol list");
+    /* The system bundle loads when present (Debian: ca-certificates). */
+    if (access(TLS_CTX_SYSTEM_CA_FILE, R_OK) == 0) {
+        ctx_opts(f, &o, true);
+        o.system_ca_file = NULL;
+        o.upstream_ca_file = NULL;
+        assert_int_equal(tls_ctx_init(t, &o, &why), 0);
+        tls_ctx_dispose(t);
+    }
+    free(t);
+}
+
+/* ---- tests: resumption ---------------------------------------------------------------- */
+
+static void test_session_resumption(void **state)
+{
+    struct fx *f = *state;
+    size_t leaf_len;
+    uint8_t *leaf = leaf_der(f, &LEAF_EXAMPLE, f->ca_key, f->ca, &leaf_len);
+    struct {
+        const char *note, *sni;
+        bool reused;
+    } cases[] = {
+        {"first connection: full handshake", "example.test", false},
+        {"second connection, same key: resumed", "example.test", true},
+        {"third connection resumes too", "example.test", true},
+        {"other SNI is another cache key", "www.example.test", false},
+    };
+    uint64_t hits = f->upstream.sess_hits;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct pair *p =
+            pair_new(&f->mitm, &f->upstream, cases[i].sni, cases[i].sni, "\x08http/1.1");
+        char names[4][TLS_CONN_NAME_MAX];
+        size_t n = 4;
+
+        print_message("case: %s\n", cases[i].note);
+        pair_handshake(p, leaf, leaf_len, "http/1.1");
+        assert_int_equal(p->rc, 0);
+        assert_int_equal(p->rs, 0);
+        assert_int_equal(tls_conn_is_session_reused(&p->c), cases[i].reused);
+        /* mitmd's server side issued the ticket and accepted it. */
+        assert_int_equal(tls_conn_is_session_reused(&p->s), cases[i].reused);
+        /* A resumed session still names the upstream certificate. */
+        assert_int_equal(tls_conn_peer_names(&p->c, names, &n, NULL, 0), 0);
+        assert_string_equal(names[0], "example.test");
+        pair_exchange(p); /* the ticket rides with the first response (BoringSSL) */
+        pair_free(p);
+    }
+    assert_int_equal(f->upstream.sess_hits - hits, 2);
+    OPENSSL_free(leaf);
+}
+
+/* The cache is bounded: the least recently used key goes first. */
+static void test_session_cache_lru(void **state)
+{
+    struct fx *f = *state;
+    struct tls_ctx *t = &f->insecure;
+    size_t leaf_len;
+    uint8_t *leaf = leaf_der(f, &LEAF_EXAMPLE, f->ca_key, f->ca, &leaf_len);
+    struct pair *p = pair_new(&f->mitm, t, "lru.test", NULL, NULL);
+    SSL_SESSION *s;
+    char key[32];
+    uint64_t ev = t->sess_evictions;
+
+    pair_handshake(p, leaf, leaf_len, "");
+    pair_exchange(p);
+    /* Fill the cache with other keys sharing one session; "lru.test" is used in between. */
+    s = tls_ctx_sess_take(t, "lru.test|443|lru.test");
+    assert_non_null(s);
+    for (int i = 0; i < TLS_CTX_SESS_CACHE_SIZE - 1; i++) {
+        snprintf(key, sizeof(key), "k%d|443|", i);
+        SSL_SESSION_up_ref(s);
+        tls_ctx_sess_put(t, key, s);
+    }
+    assert_int_equal(t->sess_evictions, ev);
+    SSL_SESSION_free(tls_ctx_sess_take(t, "k0|443|")); /* k0 is now recent, k1 the oldest */
+    SSL_SESSION_free(tls_ctx_sess_take(t, "lru.test|443|lru.test"));
+    SSL_SESSION_up_ref(s);
+    tls_ctx_sess_put(t, "new|443|", s);
+    assert_int_equal(t->sess_evictions, ev + 1);
+    assert_null(tls_ctx_sess_take(t, "k1|443|"));
+    SSL_SESSION_free(tls_ctx_sess_take(t, "k0|443|"));
+    SSL_SESSION_free(tls_ctx_sess_take(t, "new|443|"));
+    SSL_SESSION_free(tls_ctx_sess_take(t, "lru.test|443|lru.test"));
+    SSL_SESSION_free(s);
+    pair_free(p);
+    OPENSSL_free(leaf);
+}
+
+/* ---- tests: bounded staging ----------------------------------------------------------- */
+
+static void test_bounded_output_and_bulk(void **state)
+{
+    struct fx *f = *state;
+    size_t leaf_len, total = 0;
+    uint8_t *leaf = leaf_der(f, &LEAF_EXAMPLE, f->ca_key, f->ca, &leaf_len);
+    struct pair *p = pair_new(&f->mitm, &f->browser, "example.test", NULL, NULL);
+    size_t big = 1 << 20;
+    uint8_t *data = malloc(big);
+    const char *why = NULL;
+    ssize_t r;
+
+    assert_non_null(data);
+    for (size_t i = 0; i < big; i++)
+        data[i] = (uint8_t)(i * 2654435761u >> 13);
+    pair_handshake(p, leaf, leaf_len, "");
+    pair_settle(p);
+    /* Nobody takes the output: writes stop with -EAGAIN, staging stays bounded. */
+    while ((r = tls_conn_write(&p->s, data + total, big - total, &why)) > 0)
+        total += (size_t)r;
+    assert_int_equal(r, -EAGAIN);
+    assert_true(total > 0 && total <= TLS_CONN_OUT_CAP);
+    assert_true(tls_conn_pending(&p->s) <= TLS_CONN_OUT_CAP);
+    /* What was written arrives intact once the output is taken. */
+    {
+        uint8_t *got = malloc(total);
+        size_t recvd = 0;
+
+        assert_non_null(got);
+        for (int guard = 0; recvd < total && guard < 1000; guard++) {
+            wire_move(&p->s, &p->c, &p->s2c);
+            r = tls_conn_read(&p->c, got + recvd, total - recvd, &why);
+            assert_true(r > 0 || r == -EAGAIN);
+            if (r > 0)
+                recvd += (size_t)r;
+        }
+        assert_int_equal(recvd, total);
+        assert_memory_equal(got, data, total);
+        free(got);
+    }
+    /* Input staging is bounded too: feed takes only what fits. */
+    {
+        struct tls_conn s;
+        static uint8_t junk[3 * TLS_CONN_IN_CAP];
+
+        assert_int_equal(tls_conn_init_server(&s, &f->mitm), 0);
+        assert_int_equal(tls_conn_in_room(&s), TLS_CONN_IN_CAP);
+        assert_int_equal(tls_conn_feed(&s, junk, sizeof(junk)), TLS_CONN_IN_CAP);
+        assert_int_equal(tls_conn_feed(&s, junk, sizeof(junk)), 0);
+        assert_int_equal(tls_conn_in_room(&s), 0);
+        tls_conn_dispose(&s);
+    }
+    /* 1 MiB each way through the bounded staging. */
+    transfer(&p->s, &p->c, &p->s2c, data, big);
+    transfer(&p->c, &p->s, &p->c2s, data, big);
+    free(data);
+    OPENSSL_free(leaf);
+    pair_free(p);
+}
+
+/* ---- tests: ClientHello peek ---------------------------------------------------------- */
+
+/* guard_tail copies `n` bytes so that they end exactly at a PROT_NONE page: any read past
+ * the end faults. */
+static const uint8_t *guard_tail(const uint8_t *src, size_t n, uint8_t **map, size_t *maplen)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t pages = (n + (size_t)pg - 1) / (size_t)pg + 1;
+    uint8_t *m = mmap(NULL, pages * (size_t)pg, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    assert_true(m != MAP_FAILED);
+    assert_int_equal(mprotect(m + (pages - 1) * (size_t)pg, (size_t)pg, PROT_NONE), 0);
+    memcpy(m + (pages - 1) * (size_t)pg - n, src, n);
+    *map = m;
+    *maplen = pages * (size_t)pg;
+    return m + (pages - 1) * (size_t)pg - n;
+}
+
+/* client_hello makes a real ClientHello with a client-role tls_conn. */
+static size_t client_hello(struct tls_ctx *t, const char *sni, uint8_t *out, size_t cap)
+{
+    struct tls_conn c;
+    size_t n;
+
+    assert_int_equal(tls_conn_init_client(&c, t, sni, sni, 443, (const uint8_t *)"\x08http/1.1",
+                                          9),
+                     0);
+    assert_int_equal(tls_conn_handshake(&c, NULL), -EAGAIN);
+    n = tls_conn_take(&c, out, cap);
+    assert_int_equal(tls_conn_pending(&c), 0);
+    tls_conn_dispose(&c);
+    return n;
+}
+
+static void test_peek_sni_every_prefix(void **state)
+{
+    struct fx *f = *state;
+    uint8_t hello[4096], *map;
+    size_t n = client_hello(&f->upstream, "peek.example.test", hello, sizeof(hello)), maplen;
+    char out[TLS_CONN_NAME_MAX];
+
+    assert_true(n > 100);
+    assert_true(tls_peek_is_client_hello(hello, n));
+    for (size_t k = 0; k <= n; k++) {
+        const uint8_t *p = guard_tail(hello, k, &map, &maplen);
+        ssize_t r = tls_peek_client_hello_sni(p, k, out, sizeof(out));
+
+        if (k < n) {
+            assert_int_equal(r, -EAGAIN);
+            assert_true(k == 0 || tls_peek_is_client_hello(p, k));
+        } else {
+            assert_int_equal(r, strlen("peek.example.test"));
+            assert_string_equal(out, "peek.example.test");
+        }
+        munmap(map, maplen);
+    }
+    /* Too small an output buffer. */
+    assert_int_equal(tls_peek_client_hello_sni(hello, n, out, 5), -EMSGSIZE);
+    assert_string_equal(out, "");
+}
+
+static void test_peek_sni_cases(void **state)
+{
+    struct fx *f = *state;
+    uint8_t hello[4096], split[4200], bad[4096];
+    size_t n, body;
+    char out[TLS_CONN_NAME_MAX];
+
+    /* No SNI: 0 and "". */
+    n = client_hello(&f->insecure, NULL, hello, sizeof(hello));
+    assert_int_equal(tls_peek_client_hello_sni(hello, n, out, sizeof(out)), 0);
+    assert_string_equal(out, "");
+
+    /* The same ClientHello split over two records gives the same SNI, and every prefix of
+     * the split form is incomplete. */
+    n = client_hello(&f->upstream, "split.test", hello, sizeof(hello));
+    body = n - 5;
+    memcpy(split, hello, 5 + 10);
+    split[3] = 0;
+    split[4] = 10;
+    memcpy(split + 15, "\x16\x03\x01", 3);
+    split[18] = (uint8_t)((body - 10) >> 8);
+    split[19] = (uint8_t)(body - 10);
+    memcpy(split + 20, hello + 15, body - 10);
+    for (size_t k = 0; k < n + 5; k++)
+        assert_int_equal(tls_peek_client_hello_sni(split, k, out, sizeof(out)), -EAGAIN);
+    assert_int_equal(tls_peek_client_hello_sni(split, n + 5, out, sizeof(out)), 10);
+    assert_string_equal(out, "split.test");
+
+    /* Garbage and near misses. */
+    {
+        static const struct {
+            const char *note;
+            const char *bytes;
+            size_t len;
+            ssize_t want;
+        } cases[] = {
+            {"plain HTTP", "GET / HTTP/1.1\r\n\r\n", 18, -EPROTO},
+            {"alert record", "\x15\x03\x01\x00\x02\x02\x28", 7, -EPROTO},
+            {"not version 3", "\x16\x02\x00\x00\x04\x01\x00\x00\x00", 9, -EPROTO},
+            {"ServerHello", "\x16\x03\x03\x00\x04\x02\x00\x00\x00", 9, -EPROTO},
+            {"empty record", "\x16\x03\x01\x00\x00", 5, -EPROTO},
+            {"oversized record", "\x16\x03\x01\x40\x01\x01", 6, -EPROTO},
+            {"empty ClientHello body", "\x16\x03\x01\x00\x04\x01\x00\x00\x00", 9, -EPROTO},
+            {"ClientHello too big", "\x16\x03\x01\x00\x04\x01\x01\x00\x00", 9, -EMSGSIZE},
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            print_message("case: %s\n", cases[i].note);
+            assert_int_equal(tls_peek_client_hello_sni((const uint8_t *)cases[i].bytes,
+                                                       cases[i].len, out, sizeof(out)),
+                             cases[i].want);
+        }
+    }
+    /* A corrupted length inside the extensions is caught. */
+    n = client_hello(&f->upstream, "corrupt.test", hello, sizeof(hello));
+    memcpy(bad, hello, n);
+    {
+        /* find "corrupt.test" and bump its length prefix past the end */
+        uint8_t *h = memmem(bad, n, "corrupt.test", 12);
+
+        assert_non_null(h);
+        h[-1] = 0xff;
+        assert_int_equal(tls_peek_client_hello_sni(bad, n, out, sizeof(out)), -EPROTO);
+        h[-1] = 12;
+        h[3] = 0x01; /* a control byte in the name */
+        assert_int_equal(tls_peek_client_hello_sni(bad, n, out, sizeof(out)), -EPROTO);
+    }
+}
+
+static void test_is_client_hello(void **state)
+{
+    static const struct {
+        const char *note, *bytes;
+        size_t len;
+        bool want;
+    } cases[] = {
+        {"nothing yet", "", 0, false},
+        {"handshake record byte", "\x16", 1, true},
+        {"TLS version byte", "\x16\x03", 2, true},
+        {"SSLv2-ish", "\x16\x02", 2, false},
+        {"ClientHello type", "\x16\x03\x01\x02\x00\x01", 6, true},
+        {"ServerHello type", "\x16\x03\x01\x02\x00\x02", 6, false},
+        {"GET", "GET ", 4, false},
+        {"CONNECT", "CONNECT", 7, false},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        print_message("case: %s\n", cases[i].note);
+        assert_int_equal(tls_peek_is_client_hello((const uint8_t *)cases[i].bytes, cases[i].len),
+                         cases[i].want);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pause_capture_chain_verify),
+        cmocka_unit_test(test_alpn_mirror),
+        cmocka_unit_test(test_alpn_filter),
+        cmocka_unit_test(test_upstream_verify_reasons),
+        cmocka_unit_test(test_handshake_failures),
+        cmocka_unit_test(test_set_chain_wrong_key),
+        cmocka_unit_test(test_ctx_init_errors),
+        cmocka_unit_test(test_session_resumption),
+        cmocka_unit_test(test_session_cache_lru),
+        cmocka_unit_test(test_bounded_output_and_bulk),
+        cmocka_unit_test(test_peek_sni_every_prefix),
+        cmocka_unit_test(test_peek_sni_cases),
+        cmocka_unit_test(test_is_client_hello),
+    };
+
+    return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
+}
