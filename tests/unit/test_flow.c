@@ -1,0 +1,350 @@
+/* test_flow.c - cmocka tests of worker/flow: console line, sizes, JSON Lines records checked by
+ * Python's json module, string escaping (control characters, invalid UTF-8), arena limits.
+ * Includes flow.c to reach the static JSON string writer. */
+#include "worker/flow.c"
+
+#include <setjmp.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+/* make_flow builds a typical finished exchange: 127.0.0.1:54321 -> example.test:443. */
+static void make_flow(struct flow *f, int status, uint64_t resp_body, uint64_t elapsed_ms)
+{
+    struct sockaddr_in c = {.sin_family = AF_INET, .sin_port = htons(54321)};
+    struct sockaddr_in s = {.sin_family = AF_INET, .sin_port = htons(443)};
+
+    inet_pton(AF_INET, "127.0.0.1", &c.sin_addr);
+    inet_pton(AF_INET, "127.0.0.2", &s.sin_addr);
+    flow_init(f);
+    flow_set_client(f, (struct sockaddr *)&c, sizeof(c));
+    flow_set_server(f, "example.test", (struct sockaddr *)&s, sizeof(s));
+    flow_begin(f);
+    f->started.tv_sec = 1795798800; /* 2026-11-27T17:00:00Z */
+    f->started.tv_nsec = 123456789;
+    f->t_start = 1000000000;
+    f->t_request_sent = f->t_start + 100000;
+    f->t_response_first = f->t_start + 3000000;
+    f->t_done = f->t_start + elapsed_ms * 1000000;
+    flow_str_set(f, &f->method, "GET", 3);
+    flow_str_set(f, &f->url, "https://example.test/path", 25);
+    flow_str_set(f, &f->req_version, "HTTP/1.1", 8);
+    f->status = status;
+    if (status != 0) {
+        const char *reason = status == 200 ? "OK" : "Bad Gateway";
+
+        flow_str_set(f, &f->reason, reason, strlen(reason));
+        flow_str_set(f, &f->resp_version, "HTTP/1.1", 8);
+    }
+    f->resp_body_size = resp_body;
+    flow_add_header(f, FLOW_REQUEST, "Host", 4, "example.test", 12);
+}
+
+struct size_case {
+    const char *note;
+    uint64_t bytes;
+    const char *want;
+};
+
+static const struct size_case size_cases[] = {
+    {"zero bytes", 0, "0b"},
+    {"bytes below 1 KiB stay exact", 512, "512b"},
+    {"largest byte count", 1023, "1023b"},
+    {"exactly 1 KiB", 1024, "1.0k"},
+    {"1.2 KiB rounds to one decimal", 1229, "1.2k"},
+    {"just under 1 MiB stays in k", 1024 * 1024 - 1, "1024.0k"},
+    {"10 MiB", 10u * 1024 * 1024, "10.0m"},
+    {"3 GiB", 3ull * 1024 * 1024 * 1024, "3.0g"},
+    {"2 TiB", 2ull << 40, "2.0t"},
+};
+
+static void test_format_size(void **state)
+{
+    char out[32];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(size_cases) / sizeof(size_cases[0]); i++) {
+        const struct size_case *c = &size_cases[i];
+        ssize_t n = flow_format_size(c->bytes, out, sizeof(out));
+
+        if (n < 0 || strcmp(out, c->want) != 0 || (size_t)n != strlen(c->want))
+            fail_msg("%s: got \"%s\" (%zd), want \"%s\"", c->note, out, n, c->want);
+    }
+    assert_int_equal(flow_format_size(512, out, 4), -ENOSPC); /* "512b" needs 5 with NUL */
+}
+
+struct line_case {
+    const char *note;
+    int status;
+    uint64_t resp_body;
+    uint64_t elapsed_ms;
+    const char *error;
+    bool ipv6;
+    const char *want;
+};
+
+static const struct line_case line_cases[] = {
+    {"a normal exchange, mitmdump-like", 200, 1229, 35, NULL, false,
+     "127.0.0.1:54321: GET https://example.test/path HTTP/1.1 << 200 OK 1.2k 35ms\n"},
+    {"answered error carries its text", 502, 52, 3, "certificate verify failed: certificate has expired",
+     false,
+     "127.0.0.1:54321: GET https://example.test/path HTTP/1.1 << 502 Bad Gateway 52b 3ms "
+     "error: certificate verify failed: certificate has expired\n"},
+    {"no response at all", 0, 0, 10, "client closed while sending the request body", false,
+     "127.0.0.1:54321: GET https://example.test/path HTTP/1.1 << error: client closed while "
+     "sending the request body\n"},
+    {"durations of seconds", 200, 10u * 1024 * 1024, 1250, NULL, false,
+     "127.0.0.1:54321: GET https://example.test/path HTTP/1.1 << 200 OK 10.0m 1.25s\n"},
+    {"IPv6 client in brackets", 200, 0, 0, NULL, true,
+     "[::1]:54321: GET https://example.test/path HTTP/1.1 << 200 OK 0b 0ms\n"},
+    {"control bytes in an error are shown as \\xNN", 0, 0, 1, "bad\r\nthing", false,
+     "127.0.0.1:54321: GET https://example.test/path HTTP/1.1 << error: bad\\x0d\\x0athing\n"},
+};
+
+static void test_format_line(void **state)
+{
+    char out[512];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(line_cases) / sizeof(line_cases[0]); i++) {
+        const struct line_case *c = &line_cases[i];
+        struct flow *f = test_malloc(sizeof(*f));
+        ssize_t n;
+
+        make_flow(f, c->status, c->resp_body, c->elapsed_ms);
+        if (c->error != NULL)
+            flow_set_error(f, c->error);
+        if (c->ipv6) {
+            struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(54321)};
+
+            inet_pton(AF_INET6, "::1", &a.sin6_addr);
+            flow_set_client(f, (struct sockaddr *)&a, sizeof(a));
+        }
+        n = flow_format_line(f, out, sizeof(out));
+        if (n < 0 || (size_t)n != strlen(c->want) || memcmp(out, c->want, (size_t)n) != 0)
+            fail_msg("%s: got \"%.*s\", want \"%s\"", c->note, n < 0 ? 0 : (int)n, out, c->want);
+        /* every shorter buffer is refused, never a partial line */
+        for (size_t cap = 0; cap < (size_t)n; cap++)
+            assert_int_equal(flow_format_line(f, out, cap), -ENOSPC);
+        test_free(f);
+    }
+}
+
+struct esc_case {
+    const char *note;
+    const char *in;
+    size_t len;
+    const char *want;
+};
+
+#define E(note, in, want) {note, in, sizeof(in) - 1, want}
+
+static const struct esc_case esc_cases[] = {
+    E("plain ASCII unchanged", "abc", "\"abc\""),
+    E("quote and backslash escaped", "a\"b\\c", "\"a\\\"b\\\\c\""),
+    E("control characters as \\u00XX", "\x01\t\n\x1f", "\"\\u0001\\u0009\\u000a\\u001f\""),
+    E("DEL escaped too", "\x7f", "\"\\u007f\""),
+    E("NUL inside a value", "a\0b", "\"a\\u0000b\""),
+    E("valid 2-byte UTF-8 kept", "caf\xc3\xa9", "\"caf\xc3\xa9\""),
+    E("valid 3-byte UTF-8 kept", "\xe2\x82\xac", "\"\xe2\x82\xac\""),
+    E("valid 4-byte UTF-8 kept", "\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\""),
+    E("lone byte 0xff -> U+FFFD", "a\xff" "b", "\"a\xef\xbf\xbd" "b\""),
+    E("lone continuation byte -> U+FFFD", "\x80", "\"\xef\xbf\xbd\""),
+    E("overlong 0xc0 0xaf -> two U+FFFD", "\xc0\xaf", "\"\xef\xbf\xbd\xef\xbf\xbd\""),
+    E("surrogate half ED A0 80 -> three U+FFFD", "\xed\xa0\x80",
+      "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""),
+    E("truncated 3-byte sequence at the end", "x\xe2\x82", "\"x\xef\xbf\xbd\xef\xbf\xbd\""),
+    E("above U+10FFFF rejected", "\xf4\x90\x80\x80",
+      "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""),
+};
+
+static void test_json_escape(void **state)
+{
+    char buf[256];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(esc_cases) / sizeof(esc_cases[0]); i++) {
+        const struct esc_case *c = &esc_cases[i];
+        struct out o = {.p = buf, .cap = sizeof(buf)};
+
+        out_json_string(&o, c->in, c->len);
+        assert_false(o.overflow);
+        if (o.len != strlen(c->want) || memcmp(buf, c->want, o.len) != 0)
+            fail_msg("%s: got \"%.*s\", want \"%s\"", c->note, (int)o.len, buf, c->want);
+    }
+}
+
+/* run_python writes `json` to a file and runs a Python check script on it; returns its exit
+ * status (0 = the JSON parsed and every assertion held). */
+static int run_python(const char *json, size_t len, const char *script)
+{
+    char dir[] = "/tmp/test_flow.XXXXXX";
+    char jpath[64], ppath[64], cmd[256];
+    FILE *fp;
+    int rc;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(jpath, sizeof(jpath), "%s/flow.json", dir);
+    snprintf(ppath, sizeof(ppath), "%s/check.py", dir);
+    fp = fopen(jpath, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(json, 1, len, fp), len);
+    assert_int_equal(fclose(fp), 0);
+    fp = fopen(ppath, "w");
+    assert_non_null(fp);
+    fputs("import json, sys\nraw = open(sys.argv[1], 'rb').read()\n"
+          "assert raw.endswith(b'\\n') and raw.count(b'\\n') == 1, 'one line'\n"
+          "d = json.loads(raw.decode('utf-8'))\n", fp);
+    fputs(script, fp);
+    assert_int_equal(fclose(fp), 0);
+    snprintf(cmd, sizeof(cmd), "python3 %s %s", ppath, jpath);
+    rc = system(cmd);
+    unlink(jpath);
+    unlink(ppath);
+    rmdir(dir);
+    return rc;
+}
+
+static void test_json_full_record(void **state)
+{
+    struct flow *f = test_malloc(sizeof(*f));
+    static char json[65536];
+    ssize_t n;
+
+    (void)state;
+    make_flow(f, 200, 1024, 12);
+    flow_set_tls(f, "example.test", "http/1.1", "TLSv1.3");
+    flow_set_cert(f, "CN=example.test", "CN=Test CA,O=Test");
+    f->connect_ns = 1100000;
+    f->tls_ns = 2200000;
+    flow_add_header(f, FLOW_REQUEST, "X-Ctl", 5, "a\x01\"b\\\n", 6);
+    flow_add_header(f, FLOW_REQUEST, "X-Bin", 5, "\xff\xfe ok \xc3\xa9", 8);
+    flow_add_header(f, FLOW_RESPONSE, "Content-Length", 14, "1024", 4);
+    f->req_body_size = 0;
+    n = flow_format_json(f, json, sizeof(json));
+    assert_true(n > 0);
+    assert_int_equal(
+        run_python(json, (size_t)n,
+                   "assert d['startedDateTime'] == '2026-11-27T17:00:00.123Z', d['startedDateTime']\n"
+                   "assert abs(d['time'] - (12 + 1.1 + 2.2)) < 1e-6, d['time']\n"
+                   "assert d['client'] == {'address': '127.0.0.1', 'port': 54321}\n"
+                   "assert d['server'] == {'address': '127.0.0.2', 'port': 443, 'host': 'example.test'}\n"
+                   "assert d['tls'] == {'sni': 'example.test', 'alpn': 'http/1.1', 'version': 'TLSv1.3',"
+                   " 'cert_subject': 'CN=example.test', 'cert_issuer': 'CN=Test CA,O=Test'}, d['tls']\n"
+                   "r = d['request']\n"
+                   "assert r['method'] == 'GET' and r['url'] == 'https://example.test/path'\n"
+                   "assert r['httpVersion'] == 'HTTP/1.1' and r['bodySize'] == 0\n"
+                   "h = r['headers']\n"
+                   "assert h[0] == {'name': 'Host', 'value': 'example.test'}\n"
+                   "assert h[1]['value'] == 'a\\x01\"b\\\\\\n', repr(h[1])\n"
+                   "assert h[2]['value'] == '\\ufffd\\ufffd ok \\u00e9', repr(h[2])\n"
+                   "s = d['response']\n"
+                   "assert s['status'] == 200 and s['statusText'] == 'OK' and s['bodySize'] == 1024\n"
+                   "assert s['headers'] == [{'name': 'Content-Length', 'value': '1024'}]\n"
+                   "t = d['timings']\n"
+                   "assert t['connect'] == 1.1 and t['ssl'] == 2.2, t\n"
+                   "assert t['send'] == 0.1 and t['wait'] == 2.9 and t['receive'] == 9.0, t\n"
+                   "assert d['error'] is None and d['truncated'] is False\n"),
+        0);
+    for (size_t cap = 0; cap < (size_t)n; cap += 7)
+        assert_int_equal(flow_format_json(f, json, cap), -ENOSPC);
+    assert_int_equal(flow_format_json(f, json, (size_t)n), n);
+    test_free(f);
+}
+
+/* An answered error on a plain-HTTP connection: tls null, error text, reused connection
+ * timings -1, no response -> null. */
+static void test_json_error_records(void **state)
+{
+    struct flow *f = test_malloc(sizeof(*f));
+    static char json[16384];
+    ssize_t n;
+
+    (void)state;
+    make_flow(f, 502, 52, 3);
+    flow_set_error(f, "certificate verify failed: certificate has expired");
+    flow_set_error(f, "a later error does not replace the first");
+    n = flow_format_json(f, json, sizeof(json));
+    assert_true(n > 0);
+    assert_int_equal(
+        run_python(json, (size_t)n,
+                   "assert d['tls'] is None\n"
+                   "assert d['response']['status'] == 502\n"
+                   "assert d['error'] == 'certificate verify failed: certificate has expired'\n"
+                   "assert d['timings']['connect'] == -1 and d['timings']['ssl'] == -1\n"),
+        0);
+
+    make_flow(f, 0, 0, 5);
+    f->t_response_first = 0;
+    f->t_request_sent = 0;
+    memset(&f->server_addr, 0, sizeof(f->server_addr));
+    flow_set_error(f, "client closed while sending the request body");
+    n = flow_format_json(f, json, sizeof(json));
+    assert_true(n > 0);
+    assert_int_equal(
+        run_python(json, (size_t)n,
+                   "assert d['response'] is None\n"
+                   "assert d['server']['address'] is None and d['server']['port'] is None\n"
+                   "assert d['timings']['send'] == -1 and d['timings']['wait'] == -1\n"
+                   "assert d['error'].startswith('client closed')\n"),
+        0);
+    test_free(f);
+}
+
+/* The arena and header table are bounded: overflow drops headers, sets `truncated`, and the
+ * record stays valid JSON. flow_next marks the next exchange's connect/ssl as reused. */
+static void test_arena_limits(void **state)
+{
+    struct flow *f = test_malloc(sizeof(*f));
+    static char json[65536];
+    char value[1000];
+    int added = 0;
+    ssize_t n;
+
+    (void)state;
+    make_flow(f, 200, 0, 1);
+    memset(value, 'v', sizeof(value));
+    value[10] = '\x02';
+    for (int i = 0; i < 20; i++)
+        if (flow_add_header(f, FLOW_RESPONSE, "X-Big", 5, value, sizeof(value)) == 0)
+            added++;
+    assert_true(added > 0 && added < 20);
+    assert_true(f->truncated);
+    assert_true(f->arena_used <= FLOW_ARENA_SIZE);
+    for (int i = 0; i < FLOW_MAX_HEADERS + 5; i++)
+        flow_add_header(f, FLOW_REQUEST, "", 0, "", 0);
+    assert_int_equal(f->n_req_headers, FLOW_MAX_HEADERS);
+    n = flow_format_json(f, json, sizeof(json));
+    assert_true(n > 0);
+    assert_int_equal(run_python(json, (size_t)n,
+                                "assert d['truncated'] is True\n"
+                                "assert len(d['request']['headers']) == 64\n"
+                                "assert all(h['value'][10] == '\\x02' for h in d['response']['headers'])\n"),
+                     0);
+
+    f->connect_ns = 5;
+    flow_next(f);
+    assert_int_equal(f->connect_ns, -1);
+    assert_int_equal(f->exchange_index, 1);
+    flow_begin(f);
+    assert_int_equal(f->n_req_headers, 0);
+    assert_int_equal(f->arena_used, 0);
+    assert_false(f->truncated);
+    assert_string_equal(f->server_host, "example.test"); /* connection fields survive */
+    test_free(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_format_size),
+        cmocka_unit_test(test_format_line),
+        cmocka_unit_test(test_json_escape),
+        cmocka_unit_test(test_json_full_record),
+        cmocka_unit_test(test_json_error_records),
+        cmocka_unit_test(test_arena_limits),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
