@@ -421,6 +421,10 @@ static bool step_req_head(struct h1_relay *r)
     skip = (size_t)((const uint8_t *)req.method - buf_head(in));
     start_exchange(r, &req, (size_t)n - skip);
     buf_consume(in, skip);
+    /* Bytes from the upstream before any request are not a response to this one: that
+     * connection is out of step, so ask for a fresh one rather than misattribute them. */
+    if (r->_up_connected && buf_used(r->_up_in) > 0)
+        r->_up_connected = false;
     if (!r->_up_connected || (r->_absolute && !same_target(&r->_upstream, &r->_target)))
         h1_set_state(r, H1_STATE_NEED_UPSTREAM);
     else

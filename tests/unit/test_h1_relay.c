@@ -182,6 +182,7 @@ enum op {
     OP_C,           /* client sends `s` (all of it must be accepted) */
     OP_C_PARTIAL,   /* client sends `s`; the relay may refuse part of it */
     OP_U,           /* upstream sends `s` */
+    OP_U_PUSH,      /* upstream bytes land in up_in whether or not the relay asked */
     OP_C_EOF,
     OP_U_EOF,
     OP_U_ERROR,     /* upstream connection failed mid-way with reason `s` */
@@ -331,6 +332,15 @@ static const struct relay_case relay_cases[] = {
       {.op = OP_EXPECT_WANT, .n = H1_WANT_UPSTREAM}, {.op = OP_EXPECT_TARGET, .s = "example.test", .n = 443, .m = 1},
       {.op = OP_EXPECT_UP, .s = ""}, {.op = OP_U_READY, .s = "example.test", .n = 443}, {.op = OP_EXPECT_UP, .s = GET_A},
       {.op = OP_U, .s = RESP_HELLO}, {.op = OP_EXPECT_CL, .s = RESP_HELLO}, {.op = OP_EXPECT_FLOWS, .n = 2}, {.op = OP_END}}},
+    {"upstream sends bytes while idle: they are not taken as the next response; reconnect",
+     {0},
+     {{.op = OP_C, .s = GET_A}, {.op = OP_EXPECT_UP, .s = GET_A}, {.op = OP_U, .s = RESP_HELLO},
+      {.op = OP_EXPECT_CL, .s = RESP_HELLO},
+      {.op = OP_U_PUSH, .s = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbad"},
+      {.op = OP_C, .s = GET_A}, {.op = OP_EXPECT_WANT, .n = H1_WANT_UPSTREAM},
+      {.op = OP_EXPECT_CL, .s = ""}, {.op = OP_U_READY, .s = "example.test", .n = 443},
+      {.op = OP_EXPECT_UP, .s = GET_A}, {.op = OP_U, .s = RESP_HELLO},
+      {.op = OP_EXPECT_CL, .s = RESP_HELLO}, {.op = OP_EXPECT_FLOWS, .n = 2}, {.op = OP_END}}},
     {"absolute-form: target exposed, rewritten to origin-form, Proxy-* dropped, Host from URL",
      {.no_upstream = true},
      {{.op = OP_C, .s = "GET http://Origin.test:8080/x?y=1 HTTP/1.1\r\nHost: wrong.test\r\n"
@@ -515,6 +525,9 @@ static void run_case(const struct relay_case *c)
                 fail_msg("%s: upstream bytes not accepted", c->note);
             break;
         }
+        case OP_U_PUSH:
+            assert_int_equal(buf_append(&h->ui, s->s, strlen(s->s)), strlen(s->s));
+            break;
         case OP_C_EOF:
             h1_relay_client_eof(&h->r);
             break;
@@ -642,14 +655,14 @@ static void test_post_split_every_boundary(void **state)
         size_t j = k % (resp_len + 1);
 
         assert_int_equal(feed(h, &h->ci, POST_CL, k, H1_WANT_CLIENT_READ), k);
-        assert_int_equal(feed(h, &h->ci, POST_CL + k, req_len - k, H1_WANT_CLIENT_READ),
+        assert_int_equal(feed(h, &h->ci, &POST_CL[k], req_len - k, H1_WANT_CLIENT_READ),
                          req_len - k);
         settle(h);
         assert_int_equal(h->up_len, req_len);
         assert_memory_equal(h->up_got, POST_CL, req_len);
         assert_int_equal(feed(h, &h->ui, RESP_CL, j, H1_WANT_UPSTREAM_READ), j);
         assert_int_equal(h->n_recs, j == resp_len ? 1 : 0);
-        assert_int_equal(feed(h, &h->ui, RESP_CL + j, resp_len - j, H1_WANT_UPSTREAM_READ),
+        assert_int_equal(feed(h, &h->ui, &RESP_CL[j], resp_len - j, H1_WANT_UPSTREAM_READ),
                          resp_len - j);
         settle(h);
         assert_int_equal(h->cl_len, resp_len);
@@ -670,12 +683,12 @@ static void test_chunked_byte_by_byte(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(CHUNKED_REQ) - 1; i++)
-        assert_int_equal(feed(h, &h->ci, CHUNKED_REQ + i, 1, H1_WANT_CLIENT_READ), 1);
+        assert_int_equal(feed(h, &h->ci, &CHUNKED_REQ[i], 1, H1_WANT_CLIENT_READ), 1);
     settle(h);
     assert_int_equal(h->up_len, sizeof(CHUNKED_REQ) - 1);
     assert_memory_equal(h->up_got, CHUNKED_REQ, h->up_len);
     for (size_t i = 0; i < sizeof(CHUNKED_RESP) - 1; i++)
-        assert_int_equal(feed(h, &h->ui, CHUNKED_RESP + i, 1, H1_WANT_UPSTREAM_READ), 1);
+        assert_int_equal(feed(h, &h->ui, &CHUNKED_RESP[i], 1, H1_WANT_UPSTREAM_READ), 1);
     settle(h);
     assert_int_equal(h->cl_len, sizeof(CHUNKED_RESP) - 1);
     assert_memory_equal(h->cl_got, CHUNKED_RESP, h->cl_len);
