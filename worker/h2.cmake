@@ -1,0 +1,1 @@
+# worker/h2.cmake: module fragment (see CMakeLists.txt)
