@@ -10,7 +10,7 @@ add_executable(mitmd-bench
   ${CMAKE_CURRENT_LIST_DIR}/mb_resp.c
   ${CMAKE_CURRENT_LIST_DIR}/mb_stats.c)
 mitmd_target_setup(mitmd-bench)
-target_link_libraries(mitmd-bench PRIVATE mitmd_boringssl Threads::Threads m)
+target_link_libraries(mitmd-bench PRIVATE mitmd_shared mitmd_boringssl Threads::Threads m)
 
 if(MITMD_TESTS)
   # End to end: nginx TLS origin + a CONNECT relay on free loopback ports (skips with 77 when
@@ -19,3 +19,11 @@ if(MITMD_TESTS)
     COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/smoke_test.sh $<TARGET_FILE:mitmd-bench>)
   set_tests_properties(bench_smoke PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
 endif()
+
+# Unit tests of the bench's own modules (cmocka, one executable per module).
+mitmd_add_unit_test(test_mb_resp SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_mb_resp.c
+  ${CMAKE_CURRENT_LIST_DIR}/mb_resp.c LIBS mitmd_shared)
+mitmd_add_unit_test(test_mb_hist SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_mb_hist.c
+  ${CMAKE_CURRENT_LIST_DIR}/mb_hist.c LIBS m)
+mitmd_add_unit_test(test_mb_opts SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_mb_opts.c
+  ${CMAKE_CURRENT_LIST_DIR}/mb_opts.c LIBS mitmd_shared m)

@@ -5,7 +5,6 @@
  * connection. */
 #include "bench/mb_conn.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,6 +17,8 @@
 
 #include <openssl/err.h>
 #include <openssl/x509.h>
+
+#include "shared/target_parse.h"
 
 /* Work done per mb_conn_drive call before yielding to other connections. */
 #define MB_CONN_DRIVE_BUDGET 64
@@ -300,7 +301,6 @@ static int open_socket(struct mb_conn *c, uint64_t now_ns)
     const struct mb_opts *o = env->opts;
     const struct mb_endpoint *dst = o->have_proxy ? &o->proxy : &o->origin;
     struct epoll_event ev;
-    struct in6_addr a6;
     int one = 1, rc;
 
     c->host_idx = (unsigned)((env->host_base + env->host_seq * env->host_stride) % o->hosts);
@@ -309,7 +309,7 @@ static int open_socket(struct mb_conn *c, uint64_t now_ns)
         mb_stats_error(env->stats, MB_ERR_CONNECT, now_ns, "host name too long");
         return -ENAMETOOLONG;
     }
-    c->host_is_ip = inet_pton(AF_INET, c->host, &a6) == 1 || inet_pton(AF_INET6, c->host, &a6) == 1;
+    c->host_is_ip = target_host_is_ip(c->host, strlen(c->host));
     c->reqs_done = 0;
     c->opened_ns = now_ns;
     c->progress_ns = now_ns;

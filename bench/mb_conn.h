@@ -18,7 +18,7 @@
 #include "bench/mb_stats.h"
 #include "shared/buf.h"
 
-#define MB_CONN_RX_CAP 8192 /* largest response head (and CONNECT response) accepted */
+#define MB_CONN_RX_CAP MB_RESP_HEAD_MAX /* largest response head (and CONNECT response) */
 #define MB_CONN_TX_CAP 2048 /* request head, plus the start of a body */
 
 enum mb_conn_state {

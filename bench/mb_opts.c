@@ -4,7 +4,6 @@
  * mb_opts_parse (getaddrinfo results are freed before returning). */
 #include "bench/mb_opts.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -12,6 +11,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "shared/target_parse.h"
 
 #define MB_OPTS_DEFAULT_CONNECTIONS 10
 #define MB_OPTS_DEFAULT_THREADS 2
@@ -223,42 +224,31 @@ int mb_opts_format_host(const char *pattern, unsigned idx, char *out, size_t cap
     return 0;
 }
 
-/* parse_endpoint splits "host:port" or "[v6]:port" and resolves it (may block). */
+/* parse_endpoint parses "host:port" or "[v6]:port" (shared/target_parse, the CONNECT
+ * authority grammar) and resolves it (may block). */
 static int parse_endpoint(const char *what, const char *s, struct mb_endpoint *ep, char *err,
                           size_t errlen)
 {
-    const char *colon, *host = s;
-    size_t host_len;
-    uint64_t port;
+    struct target t;
+    const char *why = NULL;
+    char port[8];
     struct addrinfo hints, *res = NULL;
     int rc;
 
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-
-        if (close == NULL || close[1] != ':')
-            return fail(err, errlen, "%s: expected [IPv6]:PORT, got '%s'", what, s);
-        host = s + 1;
-        host_len = (size_t)(close - host);
-        colon = close + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (colon == NULL)
-            return fail(err, errlen, "%s: expected HOST:PORT, got '%s'", what, s);
-        host_len = (size_t)(colon - s);
-    }
-    if (host_len == 0 || host_len >= sizeof(ep->host))
-        return fail(err, errlen, "%s: bad host in '%s'", what, s);
-    if (parse_u64(colon + 1, 65535, &port) != 0 || port == 0)
-        return fail(err, errlen, "%s: bad port in '%s'", what, s);
-    memcpy(ep->host, host, host_len);
-    ep->host[host_len] = '\0';
-    ep->port = (uint16_t)port;
+    if (target_parse_connect(s, strlen(s), &t, &why) != 0)
+        return fail(err, errlen, "%s: expected HOST:PORT, got '%s': %s", what, s,
+                    why != NULL ? why : "invalid");
+    if (t.host_len >= sizeof(ep->host))
+        return fail(err, errlen, "%s: host name too long", what);
+    memcpy(ep->host, t.host, t.host_len);
+    ep->host[t.host_len] = '\0';
+    ep->port = t.port;
+    snprintf(port, sizeof(port), "%u", (unsigned)t.port);
 
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    rc = getaddrinfo(ep->host, colon + 1, &hints, &res);
+    rc = getaddrinfo(ep->host, port, &hints, &res);
     if (rc != 0)
         return fail(err, errlen, "%s: cannot resolve '%s': %s", what, ep->host, gai_strerror(rc));
     if (res->ai_addrlen > sizeof(ep->addr)) {
