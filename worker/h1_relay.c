@@ -962,10 +962,21 @@ void h1_relay_upstream_failed(struct h1_relay *r, const char *why)
     }
 }
 
+/* idle_upstream_lost handles the upstream going away between exchanges. A plain-HTTP
+ * upstream is simply reconnected for the next request. An intercepted TLS upstream's close is
+ * mirrored to an idle client instead (it retries on a new connection, as after any keep-alive
+ * close), because a new upstream TLS session could not reuse the client's handshake. */
+static void idle_upstream_lost(struct h1_relay *r)
+{
+    if (r->_state == H1_STATE_REQ_HEAD && r->_upstream.tls && buf_used(r->_client_in) == 0)
+        close_quiet(r);
+}
+
 void h1_relay_upstream_eof(struct h1_relay *r)
 {
     r->_up_eof = true;
     r->_up_connected = false;
+    idle_upstream_lost(r);
 }
 
 void h1_relay_upstream_error(struct h1_relay *r, const char *why)
@@ -985,7 +996,8 @@ void h1_relay_upstream_error(struct h1_relay *r, const char *why)
         enter_closing(r);
         break;
     default:
-        break; /* idle: the next request asks for a new upstream */
+        idle_upstream_lost(r); /* or the next request asks for a new upstream */
+        break;
     }
 }
 

@@ -145,7 +145,9 @@ void h1_relay_upstream_failed(struct h1_relay *r, const char *why);
 /* h1_relay_upstream_eof records that the upstream closed its side (FIN or TLS close_notify).
  * This ends a close-delimited response; before or inside a response it is answered 502
  * ("upstream closed before responding") or ends the connection with the flow's error set.
- * Between exchanges it only marks the upstream unusable (the next request asks for it). */
+ * Between exchanges it marks the upstream unusable: the next request asks for a new one
+ * (H1_WANT_UPSTREAM), except that an idle client of a TLS upstream is closed instead (a
+ * client retries a request on a new connection after a keep-alive close). */
 void h1_relay_upstream_eof(struct h1_relay *r);
 
 /* h1_relay_upstream_error records a failed upstream connection (reset, TLS error) with
