@@ -10,3 +10,6 @@ mitmd_add_unit_test(test_tls_conn SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_
   ${CMAKE_CURRENT_LIST_DIR}/tls_conn.c ${CMAKE_CURRENT_LIST_DIR}/tls_ctx.c
   ${CMAKE_CURRENT_LIST_DIR}/tls_peek.c
   LIBS mitmd_shared)
+mitmd_add_fuzz_target(fuzz_client_hello
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_client_hello.c ${CMAKE_CURRENT_LIST_DIR}/tls_peek.c
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/client_hello)
