@@ -200,6 +200,7 @@ void conn_accept(struct worker *w, int fd)
     conn_leg_init(c, &c->cl, storage);
     conn_leg_init(c, &c->up, storage + 4 * CONN_BUF_SIZE);
     ring_op_init(&c->connect_op, conn_on_connect, c);
+    ipc_wait_init(&c->cert_wait, NULL); /* not waiting: _slot = -1 */
     c->cl.fd = fd;
     c->state = CONN_STATE_REQ_HEAD;
     c->t_state = c->t_io = flow_now_ns();
@@ -246,8 +247,6 @@ void conn_close_after_flush(struct conn *c)
 {
     if (c->state == CONN_STATE_CLOSING || c->state == CONN_STATE_CLOSED)
         return;
-    if (c->cl.tls_on && tls_conn_state(&c->cl.tls) == TLS_CONN_STATE_OPEN)
-        (void)tls_conn_shutdown(&c->cl.tls); /* close_notify; best effort */
     conn_set_state(c, CONN_STATE_CLOSING);
 }
 
@@ -595,6 +594,13 @@ void conn_pump(struct conn *c)
             break;
         conn_egress(&c->cl);
         conn_egress(&c->up);
+        if (c->state == CONN_STATE_CLOSING && c->cl.tls_on && !c->cl_shut &&
+            buf_used(&c->cl.pout) == 0 && tls_conn_state(&c->cl.tls) == TLS_CONN_STATE_OPEN) {
+            /* close_notify after the last response bytes; best effort */
+            if (tls_conn_shutdown(&c->cl.tls) != -EAGAIN)
+                c->cl_shut = true;
+            conn_egress(&c->cl);
+        }
         if (conn_sig(c) == before)
             break;
     }

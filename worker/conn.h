@@ -86,6 +86,7 @@ struct conn {
     bool host_is_ip;
     bool is_connect;         /* the client sent CONNECT (vs absolute-form) */
     bool up_wanted;          /* the relay asked for an upstream and is waiting for it */
+    bool cl_shut;            /* close_notify queued to the client */
     bool hello_done;         /* intercept: the client's ClientHello was read */
     bool relay_on;           /* h1 relay initialised */
     bool up_tls_failed;      /* intercept: upstream TLS failed, client gets 502 + why */

@@ -103,6 +103,7 @@ static void ipc_handle_reply(struct ipc *c, const uint8_t *msg, size_t len, uint
 
         if (!p->in_use || p->replied || p->id != id)
             continue;
+        log_debug("cert reply %llu: status %d", (unsigned long long)id, (int)v.status);
         rl = v.reason.len < MSG_MAX_REASON ? v.reason.len : MSG_MAX_REASON;
         memcpy(reason, v.reason.p, rl);
         reason[rl] = '\0';
@@ -112,7 +113,7 @@ static void ipc_handle_reply(struct ipc *c, const uint8_t *msg, size_t len, uint
             ipc_deliver(p, v.status, v.der.p, v.der.len, v.status ? reason : "");
         return;
     }
-    /* no waiter left (all cancelled): nothing to do */
+    log_debug("cert reply %llu: no such request", (unsigned long long)id);
 }
 
 static void ipc_on_recv(struct ring_op *op, int res, uint32_t flags)
@@ -248,6 +249,7 @@ int ipc_cert_request(struct ipc *c, struct ipc_wait *w, const char *key, size_t 
     p->waiters = NULL;
     ipc_link(p, w, free_slot);
     c->sent++;
+    log_debug("cert request %llu (slot %d)", (unsigned long long)p->id, free_slot);
     return 0;
 }
 
@@ -255,7 +257,7 @@ void ipc_cert_cancel(struct ipc *c, struct ipc_wait *w)
 {
     struct ipc_pending *p;
 
-    if (w->_slot < 0 || w->_slot >= IPC_MAX_PENDING)
+    if (w->_slot < 0 || w->_slot >= IPC_MAX_PENDING || c->pending == NULL)
         return;
     p = &c->pending[w->_slot];
     if (w->_prev != NULL)
