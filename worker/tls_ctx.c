@@ -175,6 +175,13 @@ static int ctx_init_client(struct tls_ctx *t, const struct tls_ctx_opts *o, cons
             *why = "no trusted CA for upstream verification (give --upstream-ca or -k)";
             return -EINVAL;
         }
+        /* Like curl: a trusted intermediate (or a pinned leaf) in --upstream-ca is enough;
+         * the chain need not end at a self-signed root. */
+        if (X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(t->_client),
+                                        X509_V_FLAG_PARTIAL_CHAIN) != 1) {
+            *why = "cannot configure upstream verification";
+            return -EINVAL;
+        }
     }
     /* Our own cache (tls_ctx_sess_*) keyed by host|port|sni; BoringSSL's internal client
      * cache would not know which upstream a session belongs to. */

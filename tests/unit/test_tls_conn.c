@@ -597,6 +597,50 @@ static void test_upstream_verify_reasons(void **state)
     }
 }
 
+/* --upstream-ca may hold an intermediate or the upstream's own certificate (curl's partial
+ * chain behaviour): a leaf from an unknown CA verifies when it is itself trusted. */
+static void test_upstream_ca_partial_chain(void **state)
+{
+    struct fx *f = *state;
+    const struct cert_spec spec = {"pinned.test", NULL, "DNS:pinned.test", -DAY, DAY, false};
+    X509 *x = cert_new(&spec, f->leaf_key, f->other_key, f->other_ca);
+    struct tls_ctx *t = malloc(sizeof(*t));
+    struct tls_ctx_opts o;
+    char path[64] = "/tmp/test_tls_conn_pin_XXXXXX";
+    const char *why = NULL;
+    size_t len;
+    uint8_t *der = der_of(x, &len);
+    struct pair *p;
+    FILE *fp;
+    int fd = mkstemp(path);
+
+    assert_true(fd >= 0);
+    fp = fdopen(fd, "w");
+    assert_non_null(fp);
+    assert_int_equal(PEM_write_X509(fp, x), 1);
+    assert_int_equal(fclose(fp), 0);
+    assert_non_null(t);
+    ctx_opts(f, &o, true);
+    o.upstream_ca_file = path;
+    assert_int_equal(tls_ctx_init(t, &o, &why), 0);
+    p = pair_new(&f->bare, t, "pinned.test", NULL, NULL);
+    pair_handshake(p, der, len, "");
+    assert_int_equal(p->rc, 0);
+    assert_int_equal(p->rs, 0);
+    pair_free(p);
+    /* The same leaf is still refused by a context that does not trust it. */
+    p = pair_new(&f->bare, &f->upstream, "pinned.test", NULL, NULL);
+    pair_handshake(p, der, len, "");
+    assert_int_equal(p->rc, -EPROTO);
+    assert_string_equal(p->wc, "certificate verify failed: unable to get local issuer certificate");
+    pair_free(p);
+    tls_ctx_dispose(t);
+    free(t);
+    unlink(path);
+    OPENSSL_free(der);
+    X509_free(x);
+}
+
 /* ---- tests: handshake failures -------------------------------------------------------- */
 
 static void test_handshake_failures(void **state)
@@ -1020,6 +1064,7 @@ int main(void)
         cmocka_unit_test(test_alpn_mirror),
         cmocka_unit_test(test_alpn_filter),
         cmocka_unit_test(test_upstream_verify_reasons),
+        cmocka_unit_test(test_upstream_ca_partial_chain),
         cmocka_unit_test(test_handshake_failures),
         cmocka_unit_test(test_set_chain_wrong_key),
         cmocka_unit_test(test_ctx_init_errors),
