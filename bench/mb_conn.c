@@ -86,8 +86,7 @@ static void release(struct mb_conn *c, bool clean)
         close(c->fd); /* also removes it from the epoll set */
         c->fd = -1;
     }
-    c->rx.off = 0;
-    c->rx.len = 0;
+    buf_init(&c->rx, c->rx_store, sizeof(c->rx_store));
     c->req_pending = false;
     set_state(c, MB_CONN_STATE_CLOSED);
 }
@@ -167,13 +166,13 @@ static int build_request_prefix(struct mb_conn *c)
     if (o->body_size > 0)
         snprintf(length, sizeof(length), "Content-Length: %llu\r\n",
                  (unsigned long long)o->body_size);
-    n = snprintf((char *)c->tx, sizeof(c->tx),
+    n = snprintf((char *)c->tx_store, sizeof(c->tx_store),
                  "%s %s HTTP/1.1\r\nHost: %s%s%s%s\r\nUser-Agent: mitmd-bench/" MITMD_VERSION
                  "\r\nAccept: */*\r\n%s",
                  o->body_size > 0 ? "POST" : "GET", o->path, v6 ? "[" : "", c->host,
                  v6 ? "]" : "", port, length);
     /* Leave room for "Connection: close\r\n\r\n". */
-    if (n < 0 || (size_t)n + 32 > sizeof(c->tx))
+    if (n < 0 || (size_t)n + 32 > sizeof(c->tx_store))
         return -EMSGSIZE;
     c->head_prefix_len = (size_t)n;
     return 0;
@@ -185,23 +184,17 @@ static void start_request(struct mb_conn *c)
     const struct mb_opts *o = c->env->opts;
     bool last = o->reqs_per_conn != 0 && c->reqs_done + 1 >= o->reqs_per_conn;
     static const char close_tail[] = "Connection: close\r\n\r\n";
-    size_t n = c->head_prefix_len, first_body;
+    size_t first_body;
 
-    if (last) {
-        memcpy(c->tx + n, close_tail, sizeof(close_tail) - 1);
-        n += sizeof(close_tail) - 1;
-    } else {
-        memcpy(c->tx + n, "\r\n", 2);
-        n += 2;
-    }
-    first_body = sizeof(c->tx) - n;
-    if (first_body > o->body_size)
-        first_body = (size_t)o->body_size;
-    if (first_body > c->env->body_chunk)
-        first_body = c->env->body_chunk;
-    memcpy(c->tx + n, c->env->body, first_body);
-    c->tx_len = n + first_body;
-    c->tx_off = 0;
+    /* The head prefix stays in tx_store between requests; only its tail changes. */
+    buf_init(&c->tx, c->tx_store, sizeof(c->tx_store));
+    buf_commit(&c->tx, c->head_prefix_len);
+    if (last)
+        buf_append(&c->tx, close_tail, sizeof(close_tail) - 1);
+    else
+        buf_append(&c->tx, "\r\n", 2);
+    first_body = o->body_size < c->env->body_chunk ? (size_t)o->body_size : c->env->body_chunk;
+    first_body = buf_append(&c->tx, c->env->body, first_body);
     c->body_left = o->body_size - first_body;
     mb_resp_init(&c->resp, false);
     c->req_pending = false;
@@ -273,23 +266,24 @@ static void after_connect(struct mb_conn *c)
     bool v6 = strchr(c->host, ':') != NULL;
     int n;
 
-    c->env->stats->connects++;
+    if (c->env->stats->recording)
+        c->env->stats->connects++;
     if (!o->have_proxy) {
         tls_start(c);
         return;
     }
     /* RFC 9110 §9.3.6: the target is authority-form, Host repeats it. */
-    n = snprintf((char *)c->tx, sizeof(c->tx),
+    n = snprintf((char *)c->tx_store, sizeof(c->tx_store),
                  "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n"
                  "User-Agent: mitmd-bench/" MITMD_VERSION "\r\n\r\n",
                  v6 ? "[" : "", c->host, v6 ? "]" : "", (unsigned)o->origin.port, v6 ? "[" : "",
                  c->host, v6 ? "]" : "", (unsigned)o->origin.port);
-    if (n < 0 || (size_t)n >= sizeof(c->tx)) {
+    if (n < 0 || (size_t)n >= sizeof(c->tx_store)) {
         fail(c, MB_ERR_PROXY, "CONNECT", "request too long");
         return;
     }
-    c->tx_len = (size_t)n;
-    c->tx_off = 0;
+    buf_init(&c->tx, c->tx_store, sizeof(c->tx_store));
+    buf_commit(&c->tx, (size_t)n);
     mb_resp_init(&c->resp, true);
     set_state(c, MB_CONN_STATE_PROXY_SEND);
 }
@@ -359,14 +353,15 @@ int mb_conn_issue(struct mb_conn *c, uint64_t start_ns, uint64_t now_ns)
 /* write_out writes tx[] and then the body; returns 0 when all is written. */
 static int write_out(struct mb_conn *c, bool tls, const char **why)
 {
-    while (c->tx_off < c->tx_len || c->body_left > 0) {
+    while (buf_used(&c->tx) > 0 || c->body_left > 0) {
+        bool from_tx = buf_used(&c->tx) > 0;
         const uint8_t *p;
         size_t n;
         int r;
 
-        if (c->tx_off < c->tx_len) {
-            p = c->tx + c->tx_off;
-            n = c->tx_len - c->tx_off;
+        if (from_tx) {
+            p = buf_head(&c->tx);
+            n = buf_used(&c->tx);
         } else {
             p = c->env->body;
             n = c->body_left < c->env->body_chunk ? (size_t)c->body_left : c->env->body_chunk;
@@ -389,9 +384,10 @@ static int write_out(struct mb_conn *c, bool tls, const char **why)
             }
             r = (int)w;
         }
-        c->env->stats->bytes_tx += (uint64_t)r;
-        if (c->tx_off < c->tx_len)
-            c->tx_off += (size_t)r;
+        if (c->env->stats->recording)
+            c->env->stats->bytes_tx += (uint64_t)r;
+        if (from_tx)
+            buf_consume(&c->tx, (size_t)r);
         else
             c->body_left -= (uint64_t)r;
     }
@@ -618,7 +614,8 @@ static int step(struct mb_conn *c, uint32_t events)
             fail(c, rc == -EPROTO ? MB_ERR_TLS : MB_ERR_IO, "reading response", why);
             return 1;
         }
-        c->env->stats->bytes_rx += (uint64_t)rc;
+        if (c->env->stats->recording)
+            c->env->stats->bytes_rx += (uint64_t)rc;
         used = mb_resp_feed(&c->resp, buf_head(&c->rx), buf_used(&c->rx), &why);
         if (used < 0) {
             fail(c, MB_ERR_PROTOCOL, "response", why);

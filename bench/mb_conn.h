@@ -66,13 +66,13 @@ struct mb_conn {
     uint64_t progress_ns;    /* last successful I/O, for --timeout */
     uint64_t req_start_ns;   /* issue (or intended) time of the request in flight */
     uint64_t body_left;      /* body bytes still to write after tx[] */
-    size_t tx_len, tx_off;   /* tx[tx_off, tx_len) is still to be written */
     size_t head_prefix_len;  /* request head bytes before the optional Connection line */
     struct mb_resp resp;
-    struct buf rx;
+    struct buf rx;           /* response bytes not yet parsed */
+    struct buf tx;           /* CONNECT request, or request head + start of the body */
     char host[MB_OPTS_HOST_MAX];
     uint8_t rx_store[MB_CONN_RX_CAP];
-    uint8_t tx[MB_CONN_TX_CAP];
+    uint8_t tx_store[MB_CONN_TX_CAP];
 };
 
 /* mb_conn_init prepares `c` (closed) as connection `id` of the thread owning `env`. */

@@ -274,7 +274,7 @@ int mb_opts_parse(struct mb_opts *o, int argc, char **argv, char *err, size_t er
 {
     const char *connect_arg = NULL, *proxy_arg = NULL, *host_arg = NULL, *path_arg = "/";
     bool new_conn = false, have_duration = false, have_rpc = false, have_hosts = false;
-    uint64_t v;
+    uint64_t v = 0;
     int opt, rc;
 
     memset(o, 0, sizeof(*o));
