@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -41,6 +42,21 @@ static int setup_signals(void)
     if (sigaction(SIGINT, &sa, NULL) == -1 || sigaction(SIGTERM, &sa, NULL) == -1)
         return -errno;
     return 0;
+}
+
+/* raise_nofile lifts the soft descriptor limit towards the hard one so that -c sockets fit;
+ * if it cannot, the connects that do not fit fail and are counted. */
+static void raise_nofile(unsigned connections)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)connections + 64;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+        fprintf(stderr, "mitmd-bench: warning: only %llu file descriptors for %u connections\n",
+                (unsigned long long)rl.rlim_cur, connections);
 }
 
 static int new_session_cb(SSL *ssl, SSL_SESSION *session)
@@ -133,6 +149,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "mitmd-bench: sigaction: %s\n", strerror(-rc));
         return 1;
     }
+    raise_nofile(opts.connections);
     ctx = make_ssl_ctx(&opts);
     if (ctx == NULL)
         goto out;
