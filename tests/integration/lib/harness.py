@@ -255,7 +255,7 @@ def run(test_fn, doc=None):
     print(f"=== integration/{name}", flush=True)
     if doc:
         print(doc, flush=True)
-    tmp = tempfile.mkdtemp(prefix="mitmd-it-")
+    tmp = tempfile.mkdtemp(prefix="itest-")
     rc = 1
     started = time.monotonic()
     env = None
@@ -274,6 +274,8 @@ def run(test_fn, doc=None):
                 print("FAIL: unexpected exception in the test:", flush=True)
                 traceback.print_exc(file=sys.stdout)
             if rc != 0:
+                for m in env.mitmds:  # so that its final lines (stats) are in the dump
+                    m.stop()
                 env.dump_logs()
     finally:
         if args.keep or rc != 0 and os.environ.get("MITMD_IT_KEEP"):
