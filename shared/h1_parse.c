@@ -11,24 +11,106 @@
 
 /* ---- character classes (ASCII only, no locale) ------------------------------------- */
 
-/* tchar, RFC 9110 §5.6.2 */
+/* Byte classes, one lookup per byte on the hot path (nginx and picohttpparser do the same).
+ * H1_C_TCHAR: tchar (RFC 9110 §5.6.2). H1_C_FIELD: allowed inside a field value: VCHAR,
+ * obs-text, SP, HTAB (RFC 9110 §5.5). H1_C_TARGET: allowed in a request-target: VCHAR. */
+enum { H1_C_TCHAR = 1, H1_C_FIELD = 2, H1_C_TARGET = 4 };
+
+#define H1_C_VCHAR (H1_C_FIELD | H1_C_TARGET)
+#define H1_C_TOKEN (H1_C_TCHAR | H1_C_VCHAR)
+
+static const uint8_t h1_class[256] = {
+    ['\t'] = H1_C_FIELD,
+    [' '] = H1_C_FIELD,
+    ['!'] = H1_C_TOKEN, ['"'] = H1_C_VCHAR, ['#'] = H1_C_TOKEN, ['$'] = H1_C_TOKEN,
+    ['%'] = H1_C_TOKEN, ['&'] = H1_C_TOKEN, ['\''] = H1_C_TOKEN, ['('] = H1_C_VCHAR,
+    [')'] = H1_C_VCHAR, ['*'] = H1_C_TOKEN, ['+'] = H1_C_TOKEN, [','] = H1_C_VCHAR,
+    ['-'] = H1_C_TOKEN, ['.'] = H1_C_TOKEN, ['/'] = H1_C_VCHAR,
+    ['0' ... '9'] = H1_C_TOKEN,
+    [':'] = H1_C_VCHAR, [';'] = H1_C_VCHAR, ['<'] = H1_C_VCHAR, ['='] = H1_C_VCHAR,
+    ['>'] = H1_C_VCHAR, ['?'] = H1_C_VCHAR, ['@'] = H1_C_VCHAR,
+    ['A' ... 'Z'] = H1_C_TOKEN,
+    ['['] = H1_C_VCHAR, ['\\'] = H1_C_VCHAR, [']'] = H1_C_VCHAR, ['^'] = H1_C_TOKEN,
+    ['_'] = H1_C_TOKEN, ['`'] = H1_C_TOKEN,
+    ['a' ... 'z'] = H1_C_TOKEN,
+    ['{'] = H1_C_VCHAR, ['|'] = H1_C_TOKEN, ['}'] = H1_C_VCHAR, ['~'] = H1_C_TOKEN,
+    [0x80 ... 0xff] = H1_C_FIELD,
+};
+
 static bool h1_is_tchar(uint8_t c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-        return true;
-    default:
-        return false;
+    return (h1_class[c] & H1_C_TCHAR) != 0;
+}
+
+static bool h1_is_field_byte(uint8_t c)
+{
+    return (h1_class[c] & H1_C_FIELD) != 0;
+}
+
+/* Word-at-a-time scanning of values and targets, eight bytes per step, as picohttpparser
+ * does with SSE4.2 but portable. Each test is exact for "some byte of the word matches"; the
+ * byte loop then finds which one. Loads never pass `end`. */
+#define H1_ONES 0x0101010101010101ull
+#define H1_HIGHS 0x8080808080808080ull
+
+static uint64_t h1_load64(const uint8_t *p)
+{
+    uint64_t w;
+
+    memcpy(&w, p, sizeof(w));
+    return w;
+}
+
+/* bytes < n for n <= 128 (bytes >= 0x80 never count) */
+static uint64_t h1_word_less(uint64_t w, uint8_t n)
+{
+    return (w - H1_ONES * n) & ~w & H1_HIGHS;
+}
+
+static uint64_t h1_word_has(uint64_t w, uint8_t v)
+{
+    uint64_t x = w ^ (H1_ONES * v);
+
+    return (x - H1_ONES) & ~x & H1_HIGHS;
+}
+
+/* h1_skip_field_bytes returns the offset of the first byte in [p, end) that cannot be in a
+ * field value (a CTL other than HTAB, or DEL), or `end`. */
+static size_t h1_skip_field_bytes(const uint8_t *b, size_t p, size_t end)
+{
+    for (;;) {
+        size_t stop;
+
+        while (end - p >= 8) {
+            uint64_t w = h1_load64(b + p);
+
+            if ((h1_word_less(w, 0x20) | h1_word_has(w, 0x7f)) != 0)
+                break;
+            p += 8;
+        }
+        /* a word with a HTAB lands here too: check it byte by byte, then go on */
+        stop = end - p >= 8 ? p + 8 : end;
+        while (p < stop && (h1_class[b[p]] & H1_C_FIELD) != 0)
+            p++;
+        if (p < stop || p == end)
+            return p;
     }
 }
 
-/* A byte allowed inside a field value: VCHAR, obs-text, SP, HTAB (RFC 9110 §5.5). */
-static bool h1_is_field_byte(uint8_t c)
+/* h1_skip_target_bytes returns the offset of the first byte in [p, end) that is not VCHAR
+ * (RFC 9112 §3.2: no SP, CTL or non-ASCII in a request-target), or `end`. */
+static size_t h1_skip_target_bytes(const uint8_t *b, size_t p, size_t end)
 {
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
+    while (end - p >= 8) {
+        uint64_t w = h1_load64(b + p);
+
+        if ((h1_word_less(w, 0x21) | h1_word_has(w, 0x7f) | (w & H1_HIGHS)) != 0)
+            break;
+        p += 8;
+    }
+    while (p < end && (h1_class[b[p]] & H1_C_TARGET) != 0)
+        p++;
+    return p;
 }
 
 static uint8_t h1_lower(uint8_t c)
@@ -290,6 +372,8 @@ static ssize_t h1_parse_version(struct h1_scan *s, size_t *pos, int *minor)
 static ssize_t h1_parse_fields(struct h1_scan *s, size_t *pos, struct h1_header *headers,
                                size_t max_headers, size_t *num_headers)
 {
+    const uint8_t *b = s->b;
+    const size_t end = s->end;
     size_t p = *pos, n = 0;
 
     if (max_headers > H1_MAX_HEADERS)
@@ -299,9 +383,9 @@ static ssize_t h1_parse_fields(struct h1_scan *s, size_t *pos, struct h1_header 
         uint8_t c;
         ssize_t rc;
 
-        if (p == s->end)
+        if (p == end)
             return h1_eof(s);
-        c = s->b[p];
+        c = b[p];
         if (c == '\r' || c == '\n') {
             rc = h1_expect_crlf(s, &p, "invalid header line");
             if (rc != 0)
@@ -311,11 +395,11 @@ static ssize_t h1_parse_fields(struct h1_scan *s, size_t *pos, struct h1_header 
         if (c == ' ' || c == '\t')
             return h1_malformed(s, "obs-fold or whitespace before a header line");
         name_start = p;
-        while (h1_is_tchar(c)) {
-            if (++p == s->end)
-                return h1_eof(s);
-            c = s->b[p];
-        }
+        while (p < end && h1_is_tchar(b[p]))
+            p++;
+        if (p == end)
+            return h1_eof(s);
+        c = b[p];
         if (c != ':') {
             if (c == ' ' || c == '\t')
                 return h1_malformed(s, "whitespace between header name and colon");
@@ -326,28 +410,17 @@ static ssize_t h1_parse_fields(struct h1_scan *s, size_t *pos, struct h1_header 
         if (p == name_start)
             return h1_malformed(s, "empty header name");
         name_end = p++;
-        /* leading OWS */
-        for (;;) {
-            if (p == s->end)
-                return h1_eof(s);
-            if (s->b[p] != ' ' && s->b[p] != '\t')
-                break;
+        while (p < end && (b[p] == ' ' || b[p] == '\t')) /* leading OWS */
             p++;
-        }
         value_start = p;
+        p = h1_skip_field_bytes(b, p, end);
+        if (p == end)
+            return h1_eof(s);
+        if (b[p] != '\r' && b[p] != '\n')
+            return h1_malformed(s, "control character in header value");
         value_stop = p;
-        for (;;) {
-            if (p == s->end)
-                return h1_eof(s);
-            c = s->b[p];
-            if (c == '\r' || c == '\n')
-                break;
-            if (!h1_is_field_byte(c))
-                return h1_malformed(s, "control character in header value");
-            p++;
-            if (c != ' ' && c != '\t')
-                value_stop = p;
-        }
+        while (value_stop > value_start && (b[value_stop - 1] == ' ' || b[value_stop - 1] == '\t'))
+            value_stop--; /* trailing OWS */
         rc = h1_expect_crlf(s, &p, "invalid header line");
         if (rc != 0)
             return rc;
@@ -432,6 +505,39 @@ static void h1_te_add(struct h1_te *te, const char *value, size_t len)
     }
 }
 
+/* Fields that decide framing, found by length first so other fields cost one switch. */
+enum h1_field {
+    H1_FIELD_OTHER = 0,
+    H1_FIELD_HOST,
+    H1_FIELD_EXPECT,
+    H1_FIELD_UPGRADE,
+    H1_FIELD_CONNECTION,
+    H1_FIELD_CONTENT_LENGTH,
+    H1_FIELD_TRANSFER_ENCODING,
+};
+
+static enum h1_field h1_field_kind(const struct h1_header *h)
+{
+    switch (h->name_len) {
+    case 4:
+        return h1_header_name_is(h, "host") ? H1_FIELD_HOST : H1_FIELD_OTHER;
+    case 6:
+        return h1_header_name_is(h, "expect") ? H1_FIELD_EXPECT : H1_FIELD_OTHER;
+    case 7:
+        return h1_header_name_is(h, "upgrade") ? H1_FIELD_UPGRADE : H1_FIELD_OTHER;
+    case 10:
+        return h1_header_name_is(h, "connection") ? H1_FIELD_CONNECTION : H1_FIELD_OTHER;
+    case 14:
+        return h1_header_name_is(h, "content-length") ? H1_FIELD_CONTENT_LENGTH
+                                                      : H1_FIELD_OTHER;
+    case 17:
+        return h1_header_name_is(h, "transfer-encoding") ? H1_FIELD_TRANSFER_ENCODING
+                                                         : H1_FIELD_OTHER;
+    default:
+        return H1_FIELD_OTHER;
+    }
+}
+
 /* h1_analyse_fields derives the framing from the fields. For a request it also finds and
  * checks Host. Returns 0 or a parse error code with s->err / s->why set. */
 static ssize_t h1_analyse_fields(struct h1_scan *s, const struct h1_header *headers, size_t n,
@@ -453,8 +559,11 @@ static ssize_t h1_analyse_fields(struct h1_scan *s, const struct h1_header *head
     f->websocket = false;
     for (size_t i = 0; i < n; i++) {
         const struct h1_header *h = &headers[i];
+        enum h1_field kind = h1_field_kind(h);
 
-        if (h1_header_name_is(h, "content-length")) {
+        if (kind == H1_FIELD_OTHER)
+            continue;
+        if (kind == H1_FIELD_CONTENT_LENGTH) {
             int64_t v;
             int rc = h1_parse_content_length(h->value, h->value_len, &v);
 
@@ -465,17 +574,17 @@ static ssize_t h1_analyse_fields(struct h1_scan *s, const struct h1_header *head
             if (f->content_length != -1 && f->content_length != v)
                 return h1_malformed(s, "conflicting Content-Length headers");
             f->content_length = v;
-        } else if (h1_header_name_is(h, "transfer-encoding")) {
+        } else if (kind == H1_FIELD_TRANSFER_ENCODING) {
             has_te = true;
             h1_te_add(&te, h->value, h->value_len);
-        } else if (h1_header_name_is(h, "connection")) {
+        } else if (kind == H1_FIELD_CONNECTION) {
             if (h1_token_list_has(h->value, h->value_len, "close"))
                 f->conn_close = true;
             if (h1_token_list_has(h->value, h->value_len, "keep-alive"))
                 conn_ka = true;
             if (h1_token_list_has(h->value, h->value_len, "upgrade"))
                 conn_upgrade = true;
-        } else if (h1_header_name_is(h, "upgrade")) {
+        } else if (kind == H1_FIELD_UPGRADE) {
             size_t pos = 0, elem_len;
             const char *elem;
 
@@ -488,10 +597,10 @@ static ssize_t h1_analyse_fields(struct h1_scan *s, const struct h1_header *head
                            "websocket"))
                     websocket = true;
             }
-        } else if (s->is_request && h1_header_name_is(h, "expect")) {
+        } else if (s->is_request && kind == H1_FIELD_EXPECT) {
             if (h1_ieq(h->value, h->value_len, "100-continue"))
                 f->expect_continue = true;
-        } else if (s->is_request && h1_header_name_is(h, "host")) {
+        } else if (s->is_request && kind == H1_FIELD_HOST) {
             if (++hosts > 1)
                 return h1_malformed(s, "duplicate Host header"); /* RFC 9112 §3.2 */
             *host = h->value;
@@ -572,16 +681,13 @@ ssize_t h1_parse_request(const uint8_t *buf, size_t len, size_t max_head, struct
                                                                : p + H1_REQUEST_LINE_MAX + 2);
     /* method = token */
     start = p;
-    for (;;) {
-        if (p == s.end) {
-            rc = h1_eof(&s);
-            goto out;
-        }
-        c = s.b[p];
-        if (!h1_is_tchar(c))
-            break;
+    while (p < s.end && h1_is_tchar(buf[p]))
         p++;
+    if (p == s.end) {
+        rc = h1_eof(&s);
+        goto out;
     }
+    c = buf[p];
     if (c != ' ' || p == start) {
         rc = h1_malformed(&s, "invalid method");
         goto out;
@@ -592,16 +698,12 @@ ssize_t h1_parse_request(const uint8_t *buf, size_t len, size_t max_head, struct
 
     /* request-target: visible ASCII up to a single SP (RFC 9112 §3.2) */
     start = p;
-    for (;;) {
-        if (p == s.end) {
-            rc = h1_eof(&s);
-            goto out;
-        }
-        c = s.b[p];
-        if (c <= 0x20 || c >= 0x7f)
-            break;
-        p++;
+    p = h1_skip_target_bytes(buf, p, s.end);
+    if (p == s.end) {
+        rc = h1_eof(&s);
+        goto out;
     }
+    c = buf[p];
     if (c != ' ') {
         rc = h1_malformed(&s, c == '\r' || c == '\n' ? "request line without HTTP version"
                                                      : "invalid character in request-target");

@@ -567,6 +567,73 @@ static void test_request_invalid_prefixes(void **state)
     }
 }
 
+/* Values and targets are scanned eight bytes at a time: put each interesting byte at every
+ * offset of values and targets of many lengths, so every lane of the word test is exercised. */
+static void test_request_byte_at_every_offset(void **state)
+{
+    static const struct {
+        const char *note;
+        uint8_t byte;
+        bool value_ok, target_ok;
+    } bytes[] = {
+        {"NUL", 0x00, false, false},      {"SOH", 0x01, false, false},
+        {"HTAB", 0x09, true, false},      {"VT", 0x0b, false, false},
+        {"US", 0x1f, false, false},       {"SP", 0x20, true, false},
+        {"'!'", 0x21, true, true},        {"'~'", 0x7e, true, true},
+        {"DEL", 0x7f, false, false},      {"0x80", 0x80, true, false},
+        {"0xff", 0xff, true, false},
+    };
+    struct h1_header hdrs[H1_MAX_HEADERS];
+    struct h1_request req;
+    char in[256];
+
+    for (size_t b = 0; b < sizeof(bytes) / sizeof(bytes[0]); b++) {
+        print_message("case: %s\n", bytes[b].note);
+        for (size_t vlen = 1; vlen <= 40; vlen++) {
+            for (size_t at = 0; at < vlen; at++) {
+                const char *why = NULL;
+                size_t len, start;
+                ssize_t rc;
+                bool ok;
+
+                /* in a header value; a leading or trailing SP/HTAB is OWS, so guard the ends */
+                len = (size_t)snprintf(in, sizeof(in), "GET / HTTP/1.1\r\nHost: a\r\nX: ");
+                start = len;
+                memset(in + len, 'v', vlen);
+                in[start + at] = (char)bytes[b].byte;
+                len += vlen;
+                len += (size_t)snprintf(in + len, sizeof(in) - len, "z\r\n\r\n");
+                rc = h1_parse_request(guard_tail(*state, in, len), len, 0, &req, hdrs,
+                                      H1_MAX_HEADERS, &why);
+                ok = bytes[b].value_ok;
+                if (ok != (rc == (ssize_t)len))
+                    fail_msg("value byte 0x%02x at %zu of %zu: %zd", bytes[b].byte, at, vlen, rc);
+                if (ok) /* a SP/HTAB in front is leading OWS and not part of the value */
+                    assert_int_equal(req.headers[1].value_len,
+                                     vlen + 1 - (at == 0 && (bytes[b].byte == ' ' ||
+                                                             bytes[b].byte == '\t')));
+
+                /* in the request-target */
+                len = (size_t)snprintf(in, sizeof(in), "GET /");
+                start = len;
+                memset(in + len, 't', vlen);
+                in[start + at] = (char)bytes[b].byte;
+                len += vlen;
+                len += (size_t)snprintf(in + len, sizeof(in) - len, " HTTP/1.1\r\nHost: a\r\n\r\n");
+                rc = h1_parse_request(guard_tail(*state, in, len), len, 0, &req, hdrs,
+                                      H1_MAX_HEADERS, &why);
+                ok = bytes[b].target_ok;
+                if (ok != (rc == (ssize_t)len))
+                    fail_msg("target byte 0x%02x at %zu of %zu: %zd", bytes[b].byte, at, vlen, rc);
+                if (ok)
+                    assert_int_equal(req.target_len, vlen + 1);
+                else
+                    assert_int_equal(rc, -EPROTO);
+            }
+        }
+    }
+}
+
 /* ---- response heads ------------------------------------------------------------------ */
 
 struct resp_case {
@@ -990,6 +1057,7 @@ int main(void)
         cmocka_unit_test(test_request_line_limit),
         cmocka_unit_test(test_request_every_prefix),
         cmocka_unit_test(test_request_invalid_prefixes),
+        cmocka_unit_test(test_request_byte_at_every_offset),
         cmocka_unit_test(test_response_table),
         cmocka_unit_test(test_response_limits),
         cmocka_unit_test(test_helpers),
