@@ -19,6 +19,7 @@ enum { H1_C_TCHAR = 1, H1_C_FIELD = 2, H1_C_TARGET = 4 };
 #define H1_C_VCHAR (H1_C_FIELD | H1_C_TARGET)
 #define H1_C_TOKEN (H1_C_TCHAR | H1_C_VCHAR)
 
+/* clang-format off */
 static const uint8_t h1_class[256] = {
     ['\t'] = H1_C_FIELD,
     [' '] = H1_C_FIELD,
@@ -36,6 +37,7 @@ static const uint8_t h1_class[256] = {
     ['{'] = H1_C_VCHAR, ['|'] = H1_C_TOKEN, ['}'] = H1_C_VCHAR, ['~'] = H1_C_TOKEN,
     [0x80 ... 0xff] = H1_C_FIELD,
 };
+/* clang-format on */
 
 static bool h1_is_tchar(uint8_t c)
 {
@@ -217,8 +219,15 @@ ssize_t h1_header_find(const struct h1_header *headers, size_t num_headers, cons
 bool h1_header_is_hop_by_hop(const char *name, size_t name_len)
 {
     static const char *const hop[] = {
-        "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
-        "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
     };
 
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
@@ -273,10 +282,10 @@ bool h1_token_list_has(const char *value, size_t value_len, const char *token)
 /* struct h1_scan is the state of one head parse. Positions are offsets into `b`. */
 struct h1_scan {
     const uint8_t *b;
-    size_t len;       /* bytes available */
-    size_t max_head;  /* the head must be complete within this many bytes */
-    size_t line_end;  /* offset where an unfinished request line is too long, or SIZE_MAX */
-    size_t end;       /* current bound: min(len, max_head, line_end) */
+    size_t len;      /* bytes available */
+    size_t max_head; /* the head must be complete within this many bytes */
+    size_t line_end; /* offset where an unfinished request line is too long, or SIZE_MAX */
+    size_t end;      /* current bound: min(len, max_head, line_end) */
     bool is_request;
     enum h1_err err;
     const char *why;
@@ -462,11 +471,11 @@ static int h1_parse_content_length(const char *v, size_t len, int64_t *out)
 
 /* struct h1_te summarises all Transfer-Encoding fields of a head, in order. */
 struct h1_te {
-    size_t codings;      /* transfer codings listed */
-    size_t chunked;      /* how many of them are "chunked" */
-    size_t unknown;      /* how many are something else */
-    bool last_chunked;   /* the final coding is "chunked" */
-    bool invalid;        /* a coding is not a token, or "chunked" has parameters */
+    size_t codings;    /* transfer codings listed */
+    size_t chunked;    /* how many of them are "chunked" */
+    size_t unknown;    /* how many are something else */
+    bool last_chunked; /* the final coding is "chunked" */
+    bool invalid;      /* a coding is not a token, or "chunked" has parameters */
 };
 
 static void h1_te_add(struct h1_te *te, const char *value, size_t len)
@@ -528,8 +537,7 @@ static enum h1_field h1_field_kind(const struct h1_header *h)
     case 10:
         return h1_header_name_is(h, "connection") ? H1_FIELD_CONNECTION : H1_FIELD_OTHER;
     case 14:
-        return h1_header_name_is(h, "content-length") ? H1_FIELD_CONTENT_LENGTH
-                                                      : H1_FIELD_OTHER;
+        return h1_header_name_is(h, "content-length") ? H1_FIELD_CONTENT_LENGTH : H1_FIELD_OTHER;
     case 17:
         return h1_header_name_is(h, "transfer-encoding") ? H1_FIELD_TRANSFER_ENCODING
                                                          : H1_FIELD_OTHER;
@@ -593,8 +601,7 @@ static ssize_t h1_analyse_fields(struct h1_scan *s, const struct h1_header *head
             while (h1_list_next(h->value, h->value_len, &pos, &elem, &elem_len)) {
                 const char *slash = memchr(elem, '/', elem_len);
 
-                if (h1_ieq(elem, slash != NULL ? (size_t)(slash - elem) : elem_len,
-                           "websocket"))
+                if (h1_ieq(elem, slash != NULL ? (size_t)(slash - elem) : elem_len, "websocket"))
                     websocket = true;
             }
         } else if (s->is_request && kind == H1_FIELD_EXPECT) {
@@ -626,8 +633,7 @@ static ssize_t h1_analyse_fields(struct h1_scan *s, const struct h1_header *head
                 return h1_malformed(s, "Transfer-Encoding does not end in chunked");
             /* RFC 9112 §6.1: a coding we do not understand is 501 */
             if (te.unknown > 0)
-                return h1_fail(s, -EPROTO, H1_ERR_NOT_IMPLEMENTED,
-                               "unsupported transfer coding");
+                return h1_fail(s, -EPROTO, H1_ERR_NOT_IMPLEMENTED, "unsupported transfer coding");
         }
         f->chunked = te.last_chunked;
     }
@@ -754,9 +760,8 @@ out:
     return rc;
 }
 
-ssize_t h1_parse_response(const uint8_t *buf, size_t len, size_t max_head,
-                          struct h1_response *resp, struct h1_header *headers,
-                          size_t max_headers, const char **why)
+ssize_t h1_parse_response(const uint8_t *buf, size_t len, size_t max_head, struct h1_response *resp,
+                          struct h1_header *headers, size_t max_headers, const char **why)
 {
     struct h1_scan s = {
         .b = buf,
@@ -929,8 +934,8 @@ static ssize_t h1_chunk_step(struct h1_chunk_decoder *d, uint8_t c)
     case H1_CHUNK_SIZE_START:
         hex = h1_hex_value(c);
         if (hex < 0)
-            return h1_chunk_fail(d, -EPROTO, c == '\r' || c == '\n' ? "empty chunk size"
-                                                                    : "invalid chunk size");
+            return h1_chunk_fail(
+                d, -EPROTO, c == '\r' || c == '\n' ? "empty chunk size" : "invalid chunk size");
         d->_remaining = (uint64_t)hex;
         d->_line_len = 1;
         d->_state = H1_CHUNK_SIZE;

@@ -76,19 +76,19 @@ struct h1_request {
     size_t method_len;
     const char *target; /* request-target as sent; see target_parse.h */
     size_t target_len;
-    int minor_version;  /* 0 or 1 */
+    int minor_version;         /* 0 or 1 */
     struct h1_header *headers; /* the caller's array */
     size_t num_headers;
-    const char *host;   /* value of the Host field, or NULL when absent */
+    const char *host; /* value of the Host field, or NULL when absent */
     size_t host_len;
     struct h1_framing framing;
-    enum h1_err err;    /* why a parse failed; H1_ERR_NONE otherwise */
+    enum h1_err err; /* why a parse failed; H1_ERR_NONE otherwise */
 };
 
 /* struct h1_response is a parsed response head, like struct h1_request. */
 struct h1_response {
     int minor_version;
-    int status; /* 100..999 */
+    int status;         /* 100..999 */
     const char *reason; /* may be empty */
     size_t reason_len;
     struct h1_header *headers;
@@ -116,9 +116,8 @@ ssize_t h1_parse_request(const uint8_t *buf, size_t len, size_t max_head, struct
  * limits, returns and ownership as h1_parse_request. A Transfer-Encoding whose final coding
  * is not "chunked" makes the body close-delimited (RFC 9112 §6.3 item 4); Content-Length
  * together with Transfer-Encoding is rejected as in requests. */
-ssize_t h1_parse_response(const uint8_t *buf, size_t len, size_t max_head,
-                          struct h1_response *resp, struct h1_header *headers,
-                          size_t max_headers, const char **why);
+ssize_t h1_parse_response(const uint8_t *buf, size_t len, size_t max_head, struct h1_response *resp,
+                          struct h1_header *headers, size_t max_headers, const char **why);
 
 /* enum h1_body says how a message body is delimited (RFC 9112 §6.3). */
 enum h1_body {
@@ -181,11 +180,11 @@ enum h1_chunk_state {
     H1_CHUNK_TRAILER_START,  /* at the start of a trailer line (or the final CRLF) */
     H1_CHUNK_TRAILER_NAME,
     H1_CHUNK_TRAILER_VALUE,
-    H1_CHUNK_TRAILER_LF,     /* saw CR ending a trailer field line */
-    H1_CHUNK_END_LF,         /* saw CR of the final empty line */
-    H1_CHUNK_DONE,           /* the body has ended; further bytes belong to the next message */
-    H1_CHUNK_ERROR,          /* sticky: the stream is malformed */
-    H1_CHUNK_STATE_COUNT     /* must be last */
+    H1_CHUNK_TRAILER_LF, /* saw CR ending a trailer field line */
+    H1_CHUNK_END_LF,     /* saw CR of the final empty line */
+    H1_CHUNK_DONE,       /* the body has ended; further bytes belong to the next message */
+    H1_CHUNK_ERROR,      /* sticky: the stream is malformed */
+    H1_CHUNK_STATE_COUNT /* must be last */
 };
 
 /* struct h1_chunk_decoder walks the chunked framing of one body incrementally. Embed it and
@@ -198,8 +197,8 @@ struct h1_chunk_decoder {
     size_t _line_len;        /* bytes of the current size line */
     size_t _trailer_len;     /* bytes of the trailer section so far */
     size_t _max_trailer;
-    const char *_why;        /* reason for H1_CHUNK_ERROR */
-    int _err;                /* -EPROTO or -EMSGSIZE in H1_CHUNK_ERROR */
+    const char *_why; /* reason for H1_CHUNK_ERROR */
+    int _err;         /* -EPROTO or -EMSGSIZE in H1_CHUNK_ERROR */
 };
 
 /* h1_chunk_decoder_init prepares `d` for a new body. `max_trailer` limits the trailer

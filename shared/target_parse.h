@@ -27,7 +27,7 @@ enum target_form {
  * way). Unused slices are NULL with length 0. */
 struct target {
     enum target_form form;
-    const char *host;   /* without IPv6 brackets and without a trailing dot; case kept */
+    const char *host; /* without IPv6 brackets and without a trailing dot; case kept */
     size_t host_len;
     uint16_t port;      /* explicit, or the default of the scheme / caller; 0 in origin-form */
     bool port_explicit; /* a ":port" was present */
@@ -36,7 +36,7 @@ struct target {
     bool tls;           /* absolute-form "https://" */
     const char *path;   /* origin-form path: starts with '/', "/" when the URL had none */
     size_t path_len;
-    const char *query;  /* "?..." including the '?', or NULL */
+    const char *query; /* "?..." including the '?', or NULL */
     size_t query_len;
 };
 

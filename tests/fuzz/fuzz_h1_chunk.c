@@ -12,7 +12,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct run {
-    ssize_t err;      /* 0 or the error returned */
+    ssize_t err; /* 0 or the error returned */
     size_t consumed;
     uint64_t payload;
     bool done;
