@@ -605,7 +605,8 @@ static ssize_t h1_analyse_fields(struct h1_scan *s, const struct h1_header *head
                     websocket = true;
             }
         } else if (s->is_request && kind == H1_FIELD_EXPECT) {
-            if (h1_ieq(h->value, h->value_len, "100-continue"))
+            /* RFC 9110 §10.1.1: ignored in HTTP/1.0 requests */
+            if (minor == 1 && h1_ieq(h->value, h->value_len, "100-continue"))
                 f->expect_continue = true;
         } else if (s->is_request && kind == H1_FIELD_HOST) {
             if (++hosts > 1)

@@ -64,7 +64,7 @@ struct h1_framing {
                              * without "close", or HTTP/1.0 with "keep-alive"; false for a
                              * response whose Transfer-Encoding does not end in chunked.
                              * A body of kind H1_BODY_CLOSE always ends the connection. */
-    bool expect_continue;   /* request: Expect: 100-continue */
+    bool expect_continue;   /* request: Expect: 100-continue (HTTP/1.1 only) */
     bool upgrade;           /* Connection lists "upgrade" and an Upgrade field is present */
     bool websocket;         /* the Upgrade field lists "websocket" (with `upgrade`) */
 };

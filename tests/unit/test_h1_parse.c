@@ -128,6 +128,9 @@ static const struct req_case req_cases[] = {
     {"Expect: 100-continue",
      IN("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n"), 0, 0,
      0, 3, F_KEEP_ALIVE | F_EXPECT, "a", H1_BODY_LENGTH},
+    {"Expect: 100-continue is ignored in HTTP/1.0",
+     IN("PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"), 0, 0, 0, 3, 0,
+     NULL, H1_BODY_LENGTH},
     {"websocket upgrade",
      IN("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: "
         "websocket\r\n\r\n"),
