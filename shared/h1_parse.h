@@ -21,8 +21,9 @@
 #define H1_CHUNK_LINE_MAX 4096
 
 /* Line endings: the parser is strict. Every line must end in CRLF; a bare LF or a bare CR
- * anywhere in a head or in chunked framing is malformed (-EPROTO). Up to a few empty lines
- * (CRLF) before a request line are skipped, as RFC 9112 §2.2 asks of servers. */
+ * anywhere in a head or in chunked framing is malformed (-EPROTO). Empty lines (CRLF) before
+ * a request line are skipped, as RFC 9112 §2.2 asks of servers; they count toward the head
+ * limit and are part of the bytes consumed. Responses get no such leniency. */
 
 /* struct h1_header is one field line; both slices point into the parsed buffer. The name
  * keeps its case; the value has leading and trailing whitespace removed. */
@@ -50,6 +51,10 @@ enum h1_err {
  * (400, 414, 431, 501, 505), or 0 for H1_ERR_NONE. Errors in an upstream response are
  * answered 502 by the relay whatever `e` is. */
 int h1_err_status(enum h1_err e);
+
+/* h1_status_reason returns the standard reason phrase of `status` ("Bad Gateway"), or
+ * "Unknown" for a code without one. Static storage; for the answers a proxy generates. */
+const char *h1_status_reason(int status);
 
 /* h1_err_name returns a static, lower-case name for `e` (for logs and flow records). */
 const char *h1_err_name(enum h1_err e);

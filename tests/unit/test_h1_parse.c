@@ -839,6 +839,12 @@ static void test_helpers(void **state)
     for (int e = 0; e < H1_ERR_COUNT; e++)
         assert_string_not_equal(h1_err_name((enum h1_err)e), "unknown");
     assert_string_equal(h1_body_name(H1_BODY_CHUNKED), "chunked");
+    assert_string_equal(h1_status_reason(431), "Request Header Fields Too Large");
+    assert_string_equal(h1_status_reason(502), "Bad Gateway");
+    assert_string_equal(h1_status_reason(299), "Unknown");
+    /* every status the parser asks for has its phrase */
+    for (int e = 1; e < H1_ERR_COUNT; e++)
+        assert_string_not_equal(h1_status_reason(h1_err_status((enum h1_err)e)), "Unknown");
 }
 
 /* ---- chunked decoder ----------------------------------------------------------------- */
