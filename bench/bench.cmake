@@ -3,6 +3,7 @@
 add_executable(mitmd-bench
   ${CMAKE_CURRENT_LIST_DIR}/mitmd_bench.c
   ${CMAKE_CURRENT_LIST_DIR}/mb_conn.c
+  ${CMAKE_CURRENT_LIST_DIR}/mb_h2.c
   ${CMAKE_CURRENT_LIST_DIR}/mb_hist.c
   ${CMAKE_CURRENT_LIST_DIR}/mb_loop.c
   ${CMAKE_CURRENT_LIST_DIR}/mb_opts.c
@@ -10,7 +11,8 @@ add_executable(mitmd-bench
   ${CMAKE_CURRENT_LIST_DIR}/mb_resp.c
   ${CMAKE_CURRENT_LIST_DIR}/mb_stats.c)
 mitmd_target_setup(mitmd-bench)
-target_link_libraries(mitmd-bench PRIVATE mitmd_shared mitmd_boringssl Threads::Threads m)
+target_link_libraries(mitmd-bench PRIVATE mitmd_shared mitmd_boringssl PkgConfig::NGHTTP2
+  Threads::Threads m)
 
 if(MITMD_TESTS)
   # End to end: nginx TLS origin + a CONNECT relay on free loopback ports (skips with 77 when

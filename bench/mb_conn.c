@@ -24,6 +24,7 @@
 #define MB_CONN_DRIVE_BUDGET 64
 
 static const uint8_t alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+static const uint8_t alpn_h2[] = {2, 'h', '2'};
 
 static const char *const state_names[MB_CONN_STATE_COUNT] = {
     [MB_CONN_STATE_CLOSED] = "closed",
@@ -34,6 +35,7 @@ static const char *const state_names[MB_CONN_STATE_COUNT] = {
     [MB_CONN_STATE_IDLE] = "idle",
     [MB_CONN_STATE_REQ_SEND] = "request-send",
     [MB_CONN_STATE_RESP_RECV] = "response-recv",
+    [MB_CONN_STATE_H2] = "http2",
 };
 
 const char *mb_conn_state_name(enum mb_conn_state s)
@@ -56,20 +58,51 @@ static void set_state(struct mb_conn *c, enum mb_conn_state next)
     c->state = next;
 }
 
-void mb_conn_init(struct mb_conn *c, struct mb_conn_env *env, unsigned id)
+int mb_conn_init(struct mb_conn *c, struct mb_conn_env *env, unsigned id)
 {
     memset(c, 0, sizeof(*c));
     c->env = env;
     c->id = id;
     c->fd = -1;
     buf_init(&c->rx, c->rx_store, sizeof(c->rx_store));
+    buf_init(&c->tx, c->tx_store, sizeof(c->tx_store));
     set_state(c, MB_CONN_STATE_CLOSED);
+    if (env->opts->h2)
+        return mb_h2_init(&c->h2, c, env->opts->streams);
+    return 0;
+}
+
+void mb_conn_dispose(struct mb_conn *c)
+{
+    mb_conn_close(c);
+    mb_h2_dispose(&c->h2);
+}
+
+/* conn_limit_reached: the connection has been given all the requests it may carry. */
+static bool conn_limit_reached(const struct mb_conn *c)
+{
+    unsigned rpc = c->env->opts->reqs_per_conn;
+
+    return rpc != 0 && c->issued_on_conn >= rpc;
 }
 
 bool mb_conn_is_ready(const struct mb_conn *c)
 {
+    if (c->env->opts->h2) {
+        if (c->state == MB_CONN_STATE_CLOSED)
+            return c->h2.used == 0;
+        return mb_h2_has_room(&c->h2) && !conn_limit_reached(c);
+    }
     return (c->state == MB_CONN_STATE_IDLE || c->state == MB_CONN_STATE_CLOSED) &&
            !c->req_pending;
+}
+
+bool mb_conn_is_idle(const struct mb_conn *c)
+{
+    if (c->env->opts->h2)
+        return c->h2.used == 0 &&
+               (c->state == MB_CONN_STATE_CLOSED || c->state == MB_CONN_STATE_H2);
+    return mb_conn_is_ready(c);
 }
 
 /* release frees the SSL object and socket; `clean` sends a close_notify first. */
@@ -88,6 +121,8 @@ static void release(struct mb_conn *c, bool clean)
     }
     buf_init(&c->rx, c->rx_store, sizeof(c->rx_store));
     c->req_pending = false;
+    if (c->env->opts->h2)
+        mb_h2_reset(&c->h2);
     set_state(c, MB_CONN_STATE_CLOSED);
 }
 
@@ -104,7 +139,12 @@ static void fail(struct mb_conn *c, enum mb_err_kind kind, const char *what, con
     struct mb_stats *s = c->env->stats;
     bool saved = s->recording;
 
-    if (c->req_pending || c->state != MB_CONN_STATE_IDLE)
+    /* HTTP/2: one error per request in flight; none in flight counts like an idle h1. */
+    if (c->env->opts->h2 && mb_h2_fail_all(&c->h2, kind, what, why) != 0) {
+        release(c, false);
+        return;
+    }
+    if (!c->env->opts->h2 && (c->req_pending || c->state != MB_CONN_STATE_IDLE))
         s->recording = c->req_measured;
     mb_stats_error(s, kind, mb_now_ns(), "%s: %s: %s", c->host, what, why);
     s->recording = saved;
@@ -231,7 +271,8 @@ static void tls_start(struct mb_conn *c)
             goto out_fail;
         }
     }
-    if (SSL_set_alpn_protos(c->ssl, alpn_http11, sizeof(alpn_http11)) != 0) {
+    if ((o->h2 ? SSL_set_alpn_protos(c->ssl, alpn_h2, sizeof(alpn_h2))
+               : SSL_set_alpn_protos(c->ssl, alpn_http11, sizeof(alpn_http11))) != 0) {
         why = "cannot set ALPN"; /* SSL_set_alpn_protos returns 0 on success */
         goto out_fail;
     }
@@ -305,6 +346,7 @@ static int open_socket(struct mb_conn *c, uint64_t now_ns)
     }
     c->host_is_ip = target_host_is_ip(c->host, strlen(c->host));
     c->reqs_done = 0;
+    c->issued_on_conn = 0;
     c->opened_ns = now_ns;
     c->progress_ns = now_ns;
     c->fd = socket(dst->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -337,16 +379,43 @@ out_error:
     return rc;
 }
 
+/* issue_h2 reserves a stream for the request, opening the connection first if needed. */
+static int issue_h2(struct mb_conn *c, uint64_t start_ns, uint64_t now_ns)
+{
+    const char *why = NULL;
+    bool measured = c->env->stats->recording;
+    int rc;
+
+    if (c->state == MB_CONN_STATE_CLOSED) {
+        c->req_measured = measured; /* a failure to open counts against this request */
+        rc = open_socket(c, now_ns);
+        if (rc != 0)
+            return rc;
+        if (c->state == MB_CONN_STATE_CLOSED)
+            return 0; /* failed while setting up TLS: counted, and ready again */
+    }
+    c->progress_ns = now_ns;
+    c->issued_on_conn++;
+    rc = mb_h2_submit(&c->h2, start_ns, measured, &why);
+    if (rc == -EPROTO)
+        fail(c, MB_ERR_PROTOCOL, "submitting request", why); /* counts this request too */
+    return rc == -ENOBUFS ? rc : 0;
+}
+
 int mb_conn_issue(struct mb_conn *c, uint64_t start_ns, uint64_t now_ns)
 {
+    if (c->env->opts->h2)
+        return issue_h2(c, start_ns, now_ns);
     c->req_start_ns = start_ns;
     c->req_measured = c->env->stats->recording;
     c->progress_ns = now_ns;
     if (c->state == MB_CONN_STATE_IDLE) {
+        c->issued_on_conn++;
         start_request(c);
         return 0;
     }
     c->req_pending = true;
+    c->issued_on_conn++;
     return open_socket(c, now_ns); /* failures count under the current recording flag */
 }
 
@@ -473,7 +542,12 @@ static int handshake_done(struct mb_conn *c, const char **why)
     unsigned proto_len;
 
     SSL_get0_alpn_selected(c->ssl, &proto, &proto_len);
-    if (proto_len != 0 && (proto_len != 8 || memcmp(proto, "http/1.1", 8) != 0)) {
+    if (c->env->opts->h2 && (proto_len != 2 || memcmp(proto, "h2", 2) != 0)) {
+        *why = "server did not select ALPN h2";
+        return -EPROTO;
+    }
+    if (!c->env->opts->h2 && proto_len != 0 &&
+        (proto_len != 8 || memcmp(proto, "http/1.1", 8) != 0)) {
         *why = "server selected an ALPN protocol other than http/1.1";
         return -EPROTO;
     }
@@ -482,6 +556,67 @@ static int handshake_done(struct mb_conn *c, const char **why)
         if (SSL_session_reused(c->ssl))
             s->resumed++;
         mb_hist_record(&s->handshake, mb_now_ns() - c->opened_ns);
+    }
+    return 0;
+}
+
+/* step_h2 writes what the HTTP/2 session has queued, then reads and feeds it what the
+ * server sent; it returns like step. */
+static int step_h2(struct mb_conn *c)
+{
+    struct mb_stats *s = c->env->stats;
+    const char *why = NULL;
+    const uint8_t *p;
+    ssize_t n;
+    int rc, r;
+
+    for (;;) {
+        n = mb_h2_next_out(&c->h2, &p, &why);
+        if (n < 0) {
+            fail(c, MB_ERR_PROTOCOL, "http/2 send", why);
+            return 1;
+        }
+        if (n == 0)
+            break;
+        r = SSL_write(c->ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
+        if (r <= 0) {
+            rc = mb_conn_tls_classify(c, r, &why);
+            if (rc == -EAGAIN || rc == 0)
+                break; /* EPOLLOUT will come; reading may still make progress */
+            fail(c, rc == -EPROTO ? MB_ERR_TLS : MB_ERR_IO, "sending", why);
+            return 1;
+        }
+        if (s->recording)
+            s->bytes_tx += (uint64_t)r;
+        mb_h2_sent(&c->h2, (size_t)r);
+    }
+    rc = read_in(c, true, &why);
+    if (rc == -EAGAIN) {
+        if (mb_h2_is_finished(&c->h2) || (c->h2.used == 0 && conn_limit_reached(c))) {
+            release(c, true);
+            return 1;
+        }
+        return -EAGAIN;
+    }
+    if (rc == -EPIPE) {
+        if (c->h2.used == 0) {
+            release(c, false); /* server closed an idle session: not an error */
+            return 1;
+        }
+        fail(c, MB_ERR_PROTOCOL, "http/2", "connection closed with requests in flight");
+        return 1;
+    }
+    if (rc < 0) {
+        fail(c, rc == -EPROTO ? MB_ERR_TLS : MB_ERR_IO, "reading", why);
+        return 1;
+    }
+    if (s->recording)
+        s->bytes_rx += (uint64_t)rc;
+    rc = mb_h2_recv(&c->h2, buf_head(&c->rx), buf_used(&c->rx), &why);
+    buf_consume(&c->rx, buf_used(&c->rx));
+    if (rc != 0) {
+        fail(c, MB_ERR_PROTOCOL, "http/2", why);
+        return 1;
     }
     return 0;
 }
@@ -566,6 +701,14 @@ static int step(struct mb_conn *c, uint32_t events)
             fail(c, MB_ERR_TLS, "tls handshake", why);
             return 1;
         }
+        if (c->env->opts->h2) {
+            if (mb_h2_open(&c->h2, &why) != 0) {
+                fail(c, MB_ERR_PROTOCOL, "http/2 session", why);
+                return 1;
+            }
+            set_state(c, MB_CONN_STATE_H2);
+            return 0;
+        }
         if (!c->req_pending) {
             set_state(c, MB_CONN_STATE_IDLE);
             return 1;
@@ -626,6 +769,8 @@ static int step(struct mb_conn *c, uint32_t events)
             return 0;
         finish_response(c);
         return c->state == MB_CONN_STATE_IDLE || c->state == MB_CONN_STATE_CLOSED ? 1 : 0;
+    case MB_CONN_STATE_H2:
+        return step_h2(c);
     case MB_CONN_STATE_COUNT:
         break;
     }
@@ -653,6 +798,8 @@ bool mb_conn_check_timeout(struct mb_conn *c, uint64_t now_ns)
     char what[64];
 
     if (c->state == MB_CONN_STATE_CLOSED || c->state == MB_CONN_STATE_IDLE)
+        return false;
+    if (c->state == MB_CONN_STATE_H2 && c->h2.used == 0)
         return false;
     if (now_ns - c->progress_ns < c->env->opts->timeout_ns)
         return false;

@@ -13,6 +13,7 @@
 
 #include <openssl/ssl.h>
 
+#include "bench/mb_h2.h"
 #include "bench/mb_opts.h"
 #include "bench/mb_resp.h"
 #include "bench/mb_stats.h"
@@ -30,6 +31,7 @@ enum mb_conn_state {
     MB_CONN_STATE_IDLE,          /* established, no request in flight */
     MB_CONN_STATE_REQ_SEND,      /* writing request head and body */
     MB_CONN_STATE_RESP_RECV,     /* reading the response */
+    MB_CONN_STATE_H2,            /* --h2: session open, streams multiplexed */
     MB_CONN_STATE_COUNT          /* must be last */
 };
 
@@ -62,12 +64,14 @@ struct mb_conn {
     bool host_is_ip;
     unsigned host_idx;
     unsigned reqs_done;      /* responses read on this connection */
+    unsigned issued_on_conn; /* requests given to this connection since it was opened */
     uint64_t opened_ns;      /* connect start */
     uint64_t progress_ns;    /* last successful I/O, for --timeout */
     uint64_t req_start_ns;   /* issue (or intended) time of the request in flight */
     uint64_t body_left;      /* body bytes still to write after tx[] */
     size_t head_prefix_len;  /* request head bytes before the optional Connection line */
     struct mb_resp resp;
+    struct mb_h2 h2;         /* --h2 only */
     struct buf rx;           /* response bytes not yet parsed */
     struct buf tx;           /* CONNECT request, or request head + start of the body */
     char host[MB_OPTS_HOST_MAX];
@@ -75,8 +79,12 @@ struct mb_conn {
     uint8_t tx_store[MB_CONN_TX_CAP];
 };
 
-/* mb_conn_init prepares `c` (closed) as connection `id` of the thread owning `env`. */
-void mb_conn_init(struct mb_conn *c, struct mb_conn_env *env, unsigned id);
+/* mb_conn_init prepares `c` (closed) as connection `id` of the thread owning `env`. With
+ * --h2 it allocates the stream slots. Returns 0 or -ENOMEM. */
+int mb_conn_init(struct mb_conn *c, struct mb_conn_env *env, unsigned id);
+
+/* mb_conn_dispose closes `c` and frees what mb_conn_init allocated. */
+void mb_conn_dispose(struct mb_conn *c);
 
 /* mb_conn_issue starts one request whose latency counts from `start_ns`: at once on an
  * idle connection, or after connecting on a closed one. Returns 0 when the request is in
@@ -92,9 +100,12 @@ int mb_conn_issue(struct mb_conn *c, uint64_t start_ns, uint64_t now_ns);
  * the socket again. Never blocks. */
 bool mb_conn_drive(struct mb_conn *c, uint32_t events, uint64_t now_ns);
 
-/* mb_conn_is_ready returns true when `c` can take a new request (idle, or closed with
- * nothing pending). */
+/* mb_conn_is_ready returns true when `c` can take a new request (HTTP/1.1: idle, or closed
+ * with nothing pending; HTTP/2: a free stream slot). */
 bool mb_conn_is_ready(const struct mb_conn *c);
+
+/* mb_conn_is_idle returns true when `c` has no request in flight or pending. */
+bool mb_conn_is_idle(const struct mb_conn *c);
 
 /* mb_conn_check_timeout fails `c` with a timeout error if it has been waiting for I/O for
  * longer than --timeout. Returns true if it did. */

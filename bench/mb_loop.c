@@ -56,7 +56,10 @@ int mb_loop_init(struct mb_loop *l, const struct mb_opts *o, SSL_CTX *ctx, const
         goto out_free;
     }
     for (unsigned i = 0; i < l->nconns; i++) {
-        mb_conn_init(&l->conns[i], &l->env, i);
+        err = mb_conn_init(&l->conns[i], &l->env, i);
+        l->conns_inited = i + 1;
+        if (err != 0)
+            goto out_free;
         l->conns[i].queued = true;
         l->ready[l->nready++] = &l->conns[i];
     }
@@ -76,9 +79,10 @@ out_free:
 void mb_loop_dispose(struct mb_loop *l)
 {
     if (l->conns != NULL) {
-        for (unsigned i = 0; i < l->nconns; i++)
-            mb_conn_close(&l->conns[i]);
+        for (unsigned i = 0; i < l->conns_inited; i++)
+            mb_conn_dispose(&l->conns[i]);
     }
+    l->conns_inited = 0;
     SSL_SESSION_free(l->env.session);
     l->env.session = NULL;
     if (l->env.epfd != -1)
@@ -146,9 +150,9 @@ static void issue(struct mb_loop *l, uint64_t start_ns, uint64_t now)
 
 static void dispatch(struct mb_loop *l, uint64_t now)
 {
-    /* At most one pass over the connections that were ready on entry, so a connection that
-     * fails at once cannot keep this loop from returning to epoll. */
-    unsigned budget = l->nready;
+    /* At most one pass over the request slots that were ready on entry, so a connection
+     * that fails at once cannot keep this loop from returning to epoll. */
+    uint64_t budget = (uint64_t)l->nready * l->opts->streams;
 
     while (budget-- > 0 && l->nready > 0 && !quota_reached(l)) {
         if (l->opts->rate > 0) {
@@ -222,6 +226,15 @@ static int wait_events(struct mb_loop *l, struct epoll_event *ev, uint64_t ns)
     return epoll_wait(l->env.epfd, ev, MB_LOOP_EVENTS, (int)((ns + 999999ull) / 1000000ull));
 }
 
+/* all_idle: no connection has a request in flight (checked only once -n is reached). */
+static bool all_idle(const struct mb_loop *l)
+{
+    for (unsigned i = 0; i < l->nconns; i++)
+        if (!mb_conn_is_idle(&l->conns[i]))
+            return false;
+    return true;
+}
+
 void *mb_loop_run(void *arg)
 {
     struct mb_loop *l = arg;
@@ -238,7 +251,7 @@ void *mb_loop_run(void *arg)
         }
         if (*l->stop != 0 || (l->end_ns != 0 && now >= l->end_ns))
             break;
-        if (quota_reached(l) && l->nready + l->nretry == l->nconns)
+        if (quota_reached(l) && all_idle(l))
             break;
         while (l->nretry > 0)
             l->ready[l->nready++] = l->retry[--l->nretry];

@@ -25,6 +25,7 @@ struct mb_loop {
     struct mb_stats stats;
     struct mb_conn *conns;
     unsigned nconns;
+    unsigned conns_inited;  /* how many need mb_conn_dispose */
     struct mb_conn **ready; /* connections that can take a request */
     unsigned nready;
     struct mb_conn **retry; /* failed to start: back to `ready` next iteration */

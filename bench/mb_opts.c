@@ -34,6 +34,7 @@ enum {
     OPT_JSON,
     OPT_TIMEOUT,
     OPT_REQS_PER_CONN,
+    OPT_H2,
 };
 
 static const struct option long_opts[] = {
@@ -57,6 +58,8 @@ static const struct option long_opts[] = {
     {"json", required_argument, NULL, OPT_JSON},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"reqs-per-conn", required_argument, NULL, OPT_REQS_PER_CONN},
+    {"h2", no_argument, NULL, OPT_H2},
+    {"streams", required_argument, NULL, 'm'},
     {NULL, 0, NULL, 0},
 };
 
@@ -91,6 +94,8 @@ void mb_opts_usage(FILE *f)
         "  --new-conn            one request per connection (handshake-bound)\n"
         "  --reqs-per-conn N     requests per connection before the client closes it\n"
         "                        (default: unlimited; 1 with --new-conn or --hosts)\n"
+        "  --h2                  HTTP/2 (ALPN h2 only) instead of HTTP/1.1\n"
+        "  -m, --streams N       with --h2: concurrent requests per connection (default 10)\n"
         "  --rate R              open loop: R requests/s in total; latency counts from the\n"
         "                        intended send time, so stalls are not hidden\n"
         "\n"
@@ -274,6 +279,7 @@ int mb_opts_parse(struct mb_opts *o, int argc, char **argv, char *err, size_t er
 {
     const char *connect_arg = NULL, *proxy_arg = NULL, *host_arg = NULL, *path_arg = "/";
     bool new_conn = false, have_duration = false, have_rpc = false, have_hosts = false;
+    bool have_streams = false;
     uint64_t v = 0;
     int opt, rc;
 
@@ -286,7 +292,7 @@ int mb_opts_parse(struct mb_opts *o, int argc, char **argv, char *err, size_t er
 
     opterr = 0;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, ":c:t:d:n:kh", long_opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":c:t:d:n:m:kh", long_opts, NULL)) != -1) {
         rc = 0;
         switch (opt) {
         case 'c':
@@ -307,6 +313,14 @@ int mb_opts_parse(struct mb_opts *o, int argc, char **argv, char *err, size_t er
             break;
         case 'k':
             o->insecure = true;
+            break;
+        case 'm':
+            rc = parse_count("-m", optarg, MB_OPTS_MAX_STREAMS, &v, err, errlen);
+            o->streams = (unsigned)v;
+            have_streams = true;
+            break;
+        case OPT_H2:
+            o->h2 = true;
             break;
         case 'h':
             o->help = true;
@@ -417,6 +431,12 @@ int mb_opts_parse(struct mb_opts *o, int argc, char **argv, char *err, size_t er
         return fail(err, errlen, "--hosts must be at least 1");
     if (o->insecure && o->cafile != NULL)
         return fail(err, errlen, "--cafile and -k exclude each other");
+    if (have_streams && !o->h2)
+        return fail(err, errlen, "-m/--streams needs --h2");
+    if (have_streams && o->streams == 0)
+        return fail(err, errlen, "-m must be at least 1");
+    if (!have_streams)
+        o->streams = o->h2 ? MB_OPTS_DEFAULT_STREAMS : 1;
     if (o->requests != 0 && !have_duration)
         o->duration_ns = 0;
 

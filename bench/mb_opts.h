@@ -15,6 +15,8 @@
 #define MB_OPTS_PATH_MAX 1024
 #define MB_OPTS_MAX_CONNECTIONS 100000
 #define MB_OPTS_MAX_THREADS 256
+#define MB_OPTS_MAX_STREAMS 1000
+#define MB_OPTS_DEFAULT_STREAMS 10
 
 enum mb_mode {
     MB_MODE_KEEPALIVE = 0, /* -c connections, many requests each */
@@ -50,6 +52,8 @@ struct mb_opts {
     bool resume;               /* --resume */
     uint64_t body_size;        /* --body-size: POST with this many bytes */
     unsigned reqs_per_conn;    /* requests before the client closes; 0 = unlimited */
+    bool h2;                   /* --h2: HTTP/2 (ALPN h2) instead of HTTP/1.1 */
+    unsigned streams;          /* -m: concurrent requests per connection (1 without --h2) */
     const char *json_path;     /* --json */
     bool help;                 /* --help was given: print usage, exit 0 */
 };

@@ -95,8 +95,9 @@ int mb_report_json(const struct mb_opts *o, const struct mb_stats *s, uint64_t m
     } else {
         strcpy(err_json, "null");
     }
-    put(&out, "{\"mode\":\"%s\",\"proxy\":%s,\"connections\":%u,\"threads\":%u,",
-        mb_opts_mode_name(o->mode), proxy_json, o->connections, o->threads);
+    put(&out, "{\"mode\":\"%s\",\"protocol\":\"%s\",\"proxy\":%s,\"connections\":%u,",
+        mb_opts_mode_name(o->mode), o->h2 ? "h2" : "http/1.1", proxy_json, o->connections);
+    put(&out, "\"streams\":%u,\"threads\":%u,", o->streams, o->threads);
     put(&out, "\"duration_s\":%.3f,\"requests\":%llu,\"errors\":%llu,\"rps\":%.1f,",
         (double)measured_ns / 1e9, (unsigned long long)s->requests,
         (unsigned long long)s->errors, per_s(s->requests, measured_ns));
@@ -140,7 +141,10 @@ void mb_report_text(FILE *f, const struct mb_opts *o, const struct mb_stats *s,
     else
         fprintf(f, "direct to %s:%u (host %s)", o->origin.host, (unsigned)o->origin.port,
                 o->host_pattern);
-    fprintf(f, ", %u connections, %u threads", o->connections, o->threads);
+    fprintf(f, ", %s, %u connections", o->h2 ? "h2" : "http/1.1", o->connections);
+    if (o->h2)
+        fprintf(f, " x %u streams", o->streams);
+    fprintf(f, ", %u threads", o->threads);
     if (o->rate > 0)
         fprintf(f, ", open loop at %.1f req/s", o->rate);
     fprintf(f, "\n  measured   %.3f s\n", secs);

@@ -62,7 +62,7 @@ http {
     scgi_temp_path $TMP/scgi;
     keepalive_requests 100000;
     server {
-        listen 127.0.0.1:$PORT ssl;
+        listen 127.0.0.1:$PORT ssl http2;
         ssl_certificate $TMP/leaf.pem;
         ssl_certificate_key $TMP/leaf.key;
         root $TMP/www;
@@ -172,10 +172,18 @@ check post 0 "$OK and d['bytes_per_s'] > 0" \
     --host localhost --path /post --body-size 20000 -c 2 -d 500ms
 check rate 0 "$OK and 80 <= d['requests'] <= 120" \
     --host localhost --path /1k -c 4 -d 1s --rate 100
+check h2 0 "$OK and d['protocol'] == 'h2' and d['streams'] == 8 and d['handshakes'] <= 2" \
+    --host localhost --path /1k -c 2 -m 8 -d 1s --h2
+check h2_count_proxy 0 "$OK and d['requests'] == 300 and d['proxy'] is not None" \
+    --proxy "127.0.0.1:$PROXY_PORT" --host localhost --path /1k -c 3 -m 5 -n 300 --h2
+check h2_post_newconn 0 "$OK and d['handshakes'] >= d['requests']" \
+    --host localhost --path /post --body-size 1000 -c 2 -d 500ms --h2 --new-conn
 check status_404 1 "d['requests'] == 0 and d['errors'] > 0 and 'status 404' in d['first_error']" \
     --host localhost --path /missing -c 2 -d 300ms
 check wrong_name 1 "d['errors'] > 0 and d['errors_by_kind']['tls'] == d['errors']" \
     --host other.example -c 2 -d 300ms
+check h2_status_404 1 "d['requests'] == 0 and d['errors'] > 0 and 'status 404' in d['first_error']" \
+    --host localhost --path /missing -c 1 -m 4 -d 300ms --h2
 
 "$BENCH" --connect "127.0.0.1:$PORT" --no-such-option >/dev/null 2>&1
 [ $? -eq 2 ] || fail "unknown option must exit 2"

@@ -75,6 +75,7 @@ struct parse_case {
     enum mb_mode mode;
     unsigned reqs_per_conn;
     unsigned threads;
+    unsigned streams; /* checked when non-zero */
 };
 
 static const struct parse_case parses[] = {
@@ -93,6 +94,16 @@ static const struct parse_case parses[] = {
      .args = {"--proxy", "127.0.0.1:8080", "--connect", "127.0.0.1:443", "--rate", "100.5",
       "--body-size", "1000", "--json", "/tmp/x.json", "-d", "1s", "--warmup", "0.5s", NULL},
      .rc = 0, .mode = MB_MODE_KEEPALIVE, .reqs_per_conn = 0, .threads = 2},
+    {.note = "h2 defaults to 10 streams", .args = {"--connect", "127.0.0.1:443", "--h2", NULL},
+     .rc = 0, .mode = MB_MODE_KEEPALIVE, .reqs_per_conn = 0, .threads = 2, .streams = 10},
+    {.note = "h2 with -m", .args = {"--connect", "127.0.0.1:443", "--h2", "-m", "64", NULL},
+     .rc = 0, .mode = MB_MODE_KEEPALIVE, .reqs_per_conn = 0, .threads = 2, .streams = 64},
+    {.note = "http/1.1 has one stream", .args = {"--connect", "127.0.0.1:443", NULL}, .rc = 0,
+     .mode = MB_MODE_KEEPALIVE, .reqs_per_conn = 0, .threads = 2, .streams = 1},
+    {.note = "-m without --h2", .args = {"--connect", "127.0.0.1:443", "-m", "4", NULL},
+     .rc = -EINVAL},
+    {.note = "-m 0", .args = {"--connect", "127.0.0.1:443", "--h2", "-m", "0", NULL},
+     .rc = -EINVAL},
     {.note = "missing --connect", .args = {"-c", "5", NULL}, .rc = -EINVAL},
     {.note = "unknown option", .args = {"--connect", "127.0.0.1:443", "--frobnicate", NULL}, .rc = -EINVAL},
     {.note = "unknown short option", .args = {"--connect", "127.0.0.1:443", "-x", NULL}, .rc = -EINVAL},
@@ -139,7 +150,7 @@ static void test_mb_opts_parse(void **state)
             continue;
         }
         if (o->mode != tc->mode || o->reqs_per_conn != tc->reqs_per_conn ||
-            o->threads != tc->threads)
+            o->threads != tc->threads || (tc->streams != 0 && o->streams != tc->streams))
             fail_msg("%s: mode %d rpc %u threads %u", tc->note, o->mode, o->reqs_per_conn,
                      o->threads);
     }
