@@ -120,6 +120,10 @@ struct h2_relay {
     bool _up_goaway;               /* the upstream sent GOAWAY */
     bool _client_goaway_sent;
     bool _closing;                 /* nothing new; close when both sessions are flushed */
+    bool _closing_recv;            /* the client session failed: its input is dropped */
+    bool _done;                    /* the client side is finished: H2_WANT_CLOSE */
+    bool _flood;                   /* a flood was detected in a callback */
+    bool _client_err_counted, _flood_counted;
     int32_t _up_last_id;           /* upstream GOAWAY last_stream_id */
     uint64_t _ctrl_tokens;         /* PING/SETTINGS token bucket (H2_CTRL_*) */
     uint64_t _ctrl_last_ns;
