@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import hashlib
 import http.client
+import io
 import json
 import os
 import re
@@ -289,9 +290,11 @@ def run(test_fn, doc=None):
 
 # ---- mitmd ------------------------------------------------------------------------------
 
-# A worker that died unexpectedly (the master logs "worker N (pid P) <cause>; restarting") or
+# A worker that died abnormally (the master logs "worker N (pid P) killed by signal S" or
+# "exited with status S>0") or
 # a sanitizer report (builds with -DMITMD_ASAN/UBSAN=ON) fails the test that caused it.
-CRASH_RE = re.compile(r"worker \d+ \(pid \d+\) .*; restarting|ERROR: AddressSanitizer|"
+CRASH_RE = re.compile(r"worker \d+ \(pid \d+\) (killed by signal|exited with status [1-9])|"
+                      r"ERROR: AddressSanitizer|"
                       r"ERROR: LeakSanitizer|runtime error: |ThreadSanitizer")
 LISTEN_RE = re.compile(r"listening on (\S+):(\d+) with (\d+) workers?")
 CA_RE = re.compile(r"CA certificate: (\S+)")
@@ -525,8 +528,9 @@ class Pki:
 
 class Nginx:
     """Nginx serves `files` (name -> bytes) over one TLS port per Pki cert ('valid',
-    'expired', 'wronghost', 'selfsigned') and one plain-HTTP port. ports[name] and
-    plain_port give the ports. Started with daemon off and stopped by PID."""
+    'expired', 'wronghost', 'selfsigned'; HTTP/1.1 only), an HTTP/2 + HTTP/1.1 TLS port with
+    the 'valid' cert, and one plain-HTTP port: ports[name], h2_port, plain_port.
+    Started with daemon off and stopped by PID."""
 
     BINARY = "/usr/sbin/nginx"
 
@@ -543,6 +547,7 @@ class Nginx:
             self.files[name] = sha256_bytes(data)
         self.ports = {name: free_port() for name in pki.certs}
         self.plain_port = free_port()
+        self.h2_port = free_port()  # the 'valid' cert with HTTP/2 offered in ALPN
         self.proc = None
 
     def _conf(self):
@@ -562,6 +567,10 @@ class Nginx:
             lines += ["  server {", f"    listen 127.0.0.1:{port} ssl;",
                       f"    server_name {name};", f"    ssl_certificate {crt};",
                       f"    ssl_certificate_key {key};", f"    root {self.root};", "  }"]
+        crt, key = self.pki.certs["valid"]
+        lines += ["  server {", f"    listen 127.0.0.1:{self.h2_port} ssl http2;",
+                  f"    ssl_certificate {crt};", f"    ssl_certificate_key {key};",
+                  f"    root {self.root};", "  }"]
         lines += ["  server {", f"    listen 127.0.0.1:{self.plain_port};",
                   f"    root {self.root};", "  }", "}"]
         return "\n".join(lines) + "\n"
@@ -577,7 +586,7 @@ class Nginx:
                                           "-e", os.path.join(self.prefix, "error.log")],
                                          stdout=err, stderr=err, stdin=subprocess.DEVNULL,
                                          preexec_fn=_pdeathsig)
-        ports = list(self.ports.values()) + [self.plain_port]
+        ports = list(self.ports.values()) + [self.plain_port, self.h2_port]
 
         def up():
             if self.proc.poll() is not None:
@@ -592,7 +601,8 @@ class Nginx:
 
         if not wait_until(up, timeout):
             raise TestFailure("nginx did not open its ports in time")
-        info(f"nginx pid {self.proc.pid}: tls ports {self.ports}, plain port {self.plain_port}")
+        info(f"nginx pid {self.proc.pid}: tls ports {self.ports}, h2 port {self.h2_port}, "
+             f"plain port {self.plain_port}")
 
     def stop(self):
         if self.proc is not None:
@@ -750,12 +760,36 @@ def tls_over(sock, server_hostname, cafile=None, verify=True):
     return ctx.wrap_socket(sock, server_hostname=server_hostname)
 
 
-def read_http_response(sock, method="GET"):
-    """read_http_response parses one response from sock with http.client (status, headers,
-    body)."""
-    resp = http.client.HTTPResponse(sock, method=method)
-    resp.begin()
-    return resp.status, resp, resp.read()
+class _KeepOpenReader(io.BufferedReader):
+    """A buffered socket reader that http.client.HTTPResponse cannot close."""
+
+    def close(self):
+        pass
+
+
+class ResponseReader:
+    """ResponseReader parses successive HTTP/1 responses from one socket (plain or TLS) with
+    one shared read buffer, so pipelined / keep-alive responses are not lost between them."""
+
+    def __init__(self, sock):
+        self._fp = _KeepOpenReader(socket.SocketIO(sock, "rb"))
+
+    def makefile(self, *args, **kwargs):
+        return self._fp
+
+    def next(self, method="GET"):
+        """next returns (status, HTTPResponse, body bytes) of the next response."""
+        resp = http.client.HTTPResponse(self, method=method)
+        resp.begin()
+        return resp.status, resp, resp.read()
+
+
+def read_http_response(sock_or_reader, method="GET"):
+    """read_http_response parses one response (status, HTTPResponse, body). Pass a
+    ResponseReader to read several responses from one connection."""
+    if not isinstance(sock_or_reader, ResponseReader):
+        sock_or_reader = ResponseReader(sock_or_reader)
+    return sock_or_reader.next(method)
 
 
 def cert_text(pem_or_der, der=False):

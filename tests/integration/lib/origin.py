@@ -8,6 +8,8 @@ Owns the dynamic endpoints nginx cannot serve; prints "listening PORT" on stdout
   GET  /stats                      JSON: every accepted connection id + the current one
   GET  /chunked?chunks=N&size=B&delay=S   Transfer-Encoding: chunked, sleeping between chunks
   GET  /stream?chunks=N&size=B&delay=S    no length, body ends when the connection closes
+  GET  /status?code=N              an empty response with that status (204, 304, ...)
+  GET  /truncated?announce=N&send=M  Content-Length N, then M < N bytes, then close
   POST /sha256                     JSON {"sha256":..., "length":...} of the request body
                                    (Content-Length or chunked)
 Never listens on anything but 127.0.0.1; the TLS handshake runs in the connection's thread.
@@ -83,6 +85,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 conns = list(self.server.conns)
             body = json.dumps({"connections": conns, "current": self.conn_id}).encode()
             self._send(200, body, "application/json")
+        elif route == "/status":
+            code = int(q.get("code", "204"))
+            self.send_response(code)
+            self.send_header("X-Conn-Id", str(self.conn_id))
+            if code not in (204, 304):
+                self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif route == "/truncated":
+            announce, send = int(q.get("announce", "1000")), int(q.get("send", "100"))
+            self.send_response(200)
+            self.send_header("Content-Length", str(announce))
+            self.end_headers()
+            self.wfile.write(b"t" * send)
+            self.wfile.flush()
+            self.close_connection = True
         elif route in ("/chunked", "/stream"):
             self._slow_body(route == "/chunked", int(q.get("chunks", "4")),
                             int(q.get("size", "64")), float(q.get("delay", "0.5")))
