@@ -105,8 +105,9 @@ bool mb_conn_is_idle(const struct mb_conn *c)
     return mb_conn_is_ready(c);
 }
 
-/* release frees the SSL object and socket; `clean` sends a close_notify first. */
-static void release(struct mb_conn *c, bool clean)
+/* close_socket frees the SSL object and socket; `clean` sends a close_notify first. With
+ * --h2, requests queued for a retry survive when `keep_queued` is set. */
+static void close_socket(struct mb_conn *c, bool clean, bool keep_queued)
 {
     if (c->ssl != NULL) {
         if (clean)
@@ -122,8 +123,14 @@ static void release(struct mb_conn *c, bool clean)
     buf_init(&c->rx, c->rx_store, sizeof(c->rx_store));
     c->req_pending = false;
     if (c->env->opts->h2)
-        mb_h2_reset(&c->h2);
+        mb_h2_reset(&c->h2, keep_queued);
     set_state(c, MB_CONN_STATE_CLOSED);
+}
+
+/* release closes `c` and drops everything it carried. */
+static void release(struct mb_conn *c, bool clean)
+{
+    close_socket(c, clean, false);
 }
 
 void mb_conn_close(struct mb_conn *c)
@@ -560,6 +567,24 @@ static int handshake_done(struct mb_conn *c, const char **why)
     return 0;
 }
 
+/* h2_reconnect closes a finished session; requests refused unprocessed by it go out again
+ * on a new connection at once. Returns like step. */
+static int h2_reconnect(struct mb_conn *c, bool clean)
+{
+    unsigned queued = mb_h2_queued(&c->h2);
+
+    close_socket(c, clean, queued > 0);
+    if (queued == 0)
+        return 1;
+    if (open_socket(c, mb_now_ns()) != 0 || c->state == MB_CONN_STATE_CLOSED) {
+        mb_h2_reset(&c->h2, false); /* the failure was counted once, for all of them */
+        return 1;
+    }
+    c->issued_on_conn = queued;
+    /* Wait for the new socket's own events: the ones being handled were for the old one. */
+    return -EAGAIN;
+}
+
 /* step_h2 writes what the HTTP/2 session has queued, then reads and feeds it what the
  * server sent; it returns like step. */
 static int step_h2(struct mb_conn *c)
@@ -592,17 +617,13 @@ static int step_h2(struct mb_conn *c)
     }
     rc = read_in(c, true, &why);
     if (rc == -EAGAIN) {
-        if (mb_h2_is_finished(&c->h2) || (c->h2.used == 0 && conn_limit_reached(c))) {
-            release(c, true);
-            return 1;
-        }
+        if (mb_h2_is_finished(&c->h2) || (c->h2.used == 0 && conn_limit_reached(c)))
+            return h2_reconnect(c, true);
         return -EAGAIN;
     }
     if (rc == -EPIPE) {
-        if (c->h2.used == 0) {
-            release(c, false); /* server closed an idle session: not an error */
-            return 1;
-        }
+        if (c->h2.used == mb_h2_queued(&c->h2))
+            return h2_reconnect(c, false); /* closed with nothing in flight: not an error */
         fail(c, MB_ERR_PROTOCOL, "http/2", "connection closed with requests in flight");
         return 1;
     }
@@ -614,6 +635,8 @@ static int step_h2(struct mb_conn *c)
         s->bytes_rx += (uint64_t)rc;
     rc = mb_h2_recv(&c->h2, buf_head(&c->rx), buf_used(&c->rx), &why);
     buf_consume(&c->rx, buf_used(&c->rx));
+    if (rc == 0)
+        rc = mb_h2_submit_queued(&c->h2, &why); /* refused streams, if the session goes on */
     if (rc != 0) {
         fail(c, MB_ERR_PROTOCOL, "http/2", why);
         return 1;

@@ -29,13 +29,13 @@ int mb_h2_init(struct mb_h2 *h, struct mb_conn *conn, unsigned cap)
 
 void mb_h2_dispose(struct mb_h2 *h)
 {
-    mb_h2_reset(h);
+    mb_h2_reset(h, false);
     free(h->streams);
     h->streams = NULL;
     h->cap = 0;
 }
 
-void mb_h2_reset(struct mb_h2 *h)
+void mb_h2_reset(struct mb_h2 *h, bool keep_queued)
 {
     if (h->session != NULL)
         nghttp2_session_del(h->session);
@@ -43,11 +43,26 @@ void mb_h2_reset(struct mb_h2 *h)
     h->out = NULL;
     h->out_len = 0;
     h->goaway = false;
-    for (unsigned i = 0; i < h->cap; i++) {
-        h->streams[i].in_use = false;
-        h->streams[i].id = 0;
-    }
     h->used = 0;
+    for (unsigned i = 0; i < h->cap; i++) {
+        struct mb_h2_stream *s = &h->streams[i];
+
+        if (keep_queued && s->in_use && s->id == 0) {
+            h->used++;
+            continue;
+        }
+        s->in_use = false;
+        s->id = 0;
+    }
+}
+
+unsigned mb_h2_queued(const struct mb_h2 *h)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < h->cap; i++)
+        n += h->streams[i].in_use && h->streams[i].id == 0;
+    return n;
 }
 
 static void release_stream(struct mb_h2_stream *s)
@@ -139,6 +154,14 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
 
     if (s == NULL || !s->in_use)
         return 0;
+    if (error_code == NGHTTP2_REFUSED_STREAM && s->retries < MB_H2_MAX_RETRIES) {
+        /* Not processed (RFC 9113 §8.7): queue it again, on this session if it goes on,
+         * else on the next one. */
+        s->retries++;
+        s->id = 0;
+        s->status = 0;
+        return 0;
+    }
     c->reqs_done++;
     if (error_code == NGHTTP2_NO_ERROR && s->status == 200) {
         if (s->measured) {
@@ -266,6 +289,13 @@ int mb_h2_open(struct mb_h2 *h, const char **why)
         *why = nghttp2_strerror(rv);
         return -EPROTO;
     }
+    return mb_h2_submit_queued(h, why);
+}
+
+int mb_h2_submit_queued(struct mb_h2 *h, const char **why)
+{
+    if (h->session == NULL || h->goaway)
+        return 0;
     for (unsigned i = 0; i < h->cap; i++) {
         struct mb_h2_stream *s = &h->streams[i];
 
@@ -292,6 +322,7 @@ int mb_h2_submit(struct mb_h2 *h, uint64_t start_ns, bool measured, const char *
     s->in_use = true;
     s->id = 0;
     s->status = 0;
+    s->retries = 0;
     s->measured = measured;
     s->start_ns = start_ns;
     h->used++;

@@ -25,7 +25,13 @@ struct mb_h2_stream {
     int status;          /* :status, 0 until the response HEADERS */
     uint64_t start_ns;   /* latency counts from here */
     uint64_t body_left;  /* request body bytes still to hand to nghttp2 */
+    unsigned retries;    /* times the server refused it unprocessed (REFUSED_STREAM) */
 };
+
+/* A request the server refused without processing it (RFC 9113 §8.7: GOAWAY past its last
+ * stream id, or REFUSED_STREAM) is queued again, at most this many times, keeping its start
+ * time so that the retry shows in its latency. */
+#define MB_H2_MAX_RETRIES 3
 
 struct mb_h2 {
     struct mb_conn *conn;          /* owner, for stats and the body filler */
@@ -48,9 +54,18 @@ void mb_h2_dispose(struct mb_h2 *h);
  * -ENOMEM/-EPROTO with `*why` set. Allocates the nghttp2 session. */
 int mb_h2_open(struct mb_h2 *h, const char **why);
 
-/* mb_h2_reset frees the session and empties every slot without counting anything; the
- * caller has counted in-flight requests (mb_h2_fail_all) first if it needs to. */
-void mb_h2_reset(struct mb_h2 *h);
+/* mb_h2_reset frees the session and empties every slot without counting anything (the
+ * caller has counted in-flight requests with mb_h2_fail_all first if it needs to), except
+ * that with `keep_queued` the requests queued for a retry stay, for the next session. */
+void mb_h2_reset(struct mb_h2 *h, bool keep_queued);
+
+/* mb_h2_queued returns how many reserved requests have no stream yet (waiting for a
+ * session, or refused and queued for a retry). */
+unsigned mb_h2_queued(const struct mb_h2 *h);
+
+/* mb_h2_submit_queued submits every queued request on the open session (unless the server
+ * sent GOAWAY). Returns 0 or -EPROTO with `*why` set. */
+int mb_h2_submit_queued(struct mb_h2 *h, const char **why);
 
 /* mb_h2_fail_all counts one error of `kind` per request in flight (by its warm-up flag)
  * with reason "`what`: `why`" and empties the slots. Returns how many it counted. */
