@@ -40,6 +40,7 @@ mitmd_add_integration_test(intercept/ignore_hosts_passthrough INTERCEPT)
 mitmd_add_integration_test(intercept/forged_cert_cached INTERCEPT)
 mitmd_add_integration_test(intercept/bodyless_responses INTERCEPT)
 mitmd_add_integration_test(intercept/pipelined_requests INTERCEPT)
+mitmd_add_integration_test(intercept/many_hostnames_cache_eviction INTERCEPT)
 # HTTP/2 relay (issue 4); `ctest -LE h2` leaves it out until the h2 relay lands
 mitmd_add_integration_test(intercept/http2_relay INTERCEPT LABELS h2)
 # upstream: failures answered with a reason
@@ -52,6 +53,7 @@ mitmd_add_integration_test(proxy/resolve_override INTERCEPT)
 mitmd_add_integration_test(proxy/malformed_requests INTERCEPT)
 mitmd_add_integration_test(proxy/concurrent_clients INTERCEPT)
 mitmd_add_integration_test(proxy/timeouts INTERCEPT)
+mitmd_add_integration_test(proxy/header_size_limit INTERCEPT)
 # flows: the -w JSON Lines file
 mitmd_add_integration_test(flows/jsonl_one_line_per_exchange INTERCEPT)
 mitmd_add_integration_test(flows/quiet_flag INTERCEPT)

@@ -558,7 +558,8 @@ class Nginx:
             lines.append("user root root;")  # the temp dir is private to us
         lines += ["events { worker_connections 2048; }", "http {", "  access_log off;",
                   "  default_type application/octet-stream;", "  sendfile on;",
-                  "  keepalive_requests 10000;", "  keepalive_timeout 60s;"]
+                  "  keepalive_requests 10000;", "  keepalive_timeout 60s;",
+                  "  large_client_header_buffers 4 128k;"]
         for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
             os.makedirs(f"{p}/{t}_temp", exist_ok=True)
             lines.append(f"  {t}_temp_path {p}/{t}_temp;")
