@@ -6,7 +6,5 @@ target_sources(mitmd_shared PRIVATE
 
 mitmd_add_unit_test(test_msgcodec SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_msgcodec.c LIBS mitmd_shared)
 mitmd_add_unit_test(test_config SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_config.c LIBS mitmd_shared)
-if(EXISTS ${PROJECT_SOURCE_DIR}/tests/fuzz/replay_main.c)
-  mitmd_add_fuzz_target(fuzz_msgcodec SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_msgcodec.c
-    LIBS mitmd_shared CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/msgcodec)
-endif()
+mitmd_add_fuzz_target(fuzz_msgcodec SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_msgcodec.c
+  LIBS mitmd_shared CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/msgcodec)
