@@ -26,8 +26,10 @@ static_assert(H2_STAGE_SIZE == NGHTTP2_INITIAL_WINDOW_SIZE,
 #define H2_PUMP_ROUNDS 64         /* per h2_relay_pump call (HAProxy-style work budget) */
 #define H2_RECV_CHUNK 16384       /* bytes fed to one mem_recv call */
 #define H2_FIELD_OVERHEAD 32      /* RFC 9113 §6.5.2: name + value + 32 per field */
-#define H2_RST_BURST 1000         /* incoming RST_STREAM token bucket (rapid reset, */
-#define H2_RST_RATE 33            /* CVE-2023-44487), nghttp2's defaults made explicit */
+#define H2_RST_BURST 500          /* incoming RST_STREAM token bucket (rapid reset, */
+#define H2_RST_RATE 30            /* CVE-2023-44487); nghttp2's own (1000, 33/s) backs it */
+#define H2_NGHTTP2_RST_BURST 1000
+#define H2_NGHTTP2_RST_RATE 33
 #define H2_MAX_OUTBOUND_ACK 1000  /* queued SETTINGS/PING ACKs before FLOODED */
 
 enum h2_dir {
@@ -698,28 +700,28 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
     return 0;
 }
 
-/* ctrl_frame_ok charges one PING/SETTINGS/PRIORITY/empty-DATA frame to the client's token
- * bucket (H2_CTRL_BURST, refilled at H2_CTRL_RATE per second). */
-static bool ctrl_frame_ok(struct h2_relay *r)
+/* bucket_take takes one token from a bucket of `burst` tokens refilled at `rate` per second.
+ * Returns false when the bucket is empty (the peer floods). */
+static bool bucket_take(uint64_t *tokens, uint64_t *last_ns, uint64_t burst, uint64_t rate)
 {
     uint64_t now = flow_now_ns();
-    uint64_t elapsed = now - r->_ctrl_last_ns;
+    uint64_t elapsed = now - *last_ns;
     uint64_t add;
 
-    if (elapsed > 1000000000ull * H2_CTRL_BURST / H2_CTRL_RATE)
-        elapsed = 1000000000ull * H2_CTRL_BURST / H2_CTRL_RATE;
-    add = elapsed * H2_CTRL_RATE / 1000000000ull;
+    if (elapsed > 1000000000ull * burst / rate)
+        elapsed = 1000000000ull * burst / rate;
+    add = elapsed * rate / 1000000000ull;
     if (add > 0) {
-        r->_ctrl_tokens += add;
-        r->_ctrl_last_ns += add * 1000000000ull / H2_CTRL_RATE;
-        if (r->_ctrl_tokens >= H2_CTRL_BURST) {
-            r->_ctrl_tokens = H2_CTRL_BURST;
-            r->_ctrl_last_ns = now;
+        *tokens += add;
+        *last_ns += add * 1000000000ull / rate;
+        if (*tokens >= burst) {
+            *tokens = burst;
+            *last_ns = now;
         }
     }
-    if (r->_ctrl_tokens == 0)
+    if (*tokens == 0)
         return false;
-    r->_ctrl_tokens--;
+    (*tokens)--;
     return true;
 }
 
@@ -882,6 +884,14 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
         case NGHTTP2_PRIORITY:
             ctrl = true;
             break;
+        case NGHTTP2_RST_STREAM:
+            /* rapid reset (CVE-2023-44487): stricter than nghttp2's own limiter, so that it
+             * is answered ENHANCE_YOUR_CALM and counted as a flood */
+            if (!bucket_take(&r->_rst_tokens, &r->_rst_last_ns, H2_RST_BURST, H2_RST_RATE)) {
+                r->_flood = true;
+                return NGHTTP2_ERR_CALLBACK_FAILURE;
+            }
+            break;
         case NGHTTP2_DATA:
             /* empty DATA frames without END_STREAM (CVE-2019-9518) */
             ctrl = frame->hd.length == 0 && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0;
@@ -889,7 +899,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
         default:
             break;
         }
-        if (ctrl && !ctrl_frame_ok(r)) {
+        if (ctrl && !bucket_take(&r->_ctrl_tokens, &r->_ctrl_last_ns, H2_CTRL_BURST,
+                                 H2_CTRL_RATE)) {
             r->_flood = true;
             return NGHTTP2_ERR_CALLBACK_FAILURE; /* -> GOAWAY ENHANCE_YOUR_CALM */
         }
@@ -1064,7 +1075,7 @@ static int option_new(const struct h2_relay *r, nghttp2_option **out)
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_no_closed_streams(opt, 1);
     nghttp2_option_set_max_outbound_ack(opt, H2_MAX_OUTBOUND_ACK);
-    nghttp2_option_set_stream_reset_rate_limit(opt, H2_RST_BURST, H2_RST_RATE);
+    nghttp2_option_set_stream_reset_rate_limit(opt, H2_NGHTTP2_RST_BURST, H2_NGHTTP2_RST_RATE);
     nghttp2_option_set_max_send_header_block_length(opt, block > 65536 ? block : 65536);
     nghttp2_option_set_max_reserved_remote_streams(opt, 0);
     *out = opt;
@@ -1094,6 +1105,8 @@ int h2_relay_init(struct h2_relay *r, const struct h2_relay_opts *opts,
     r->_up_out = up_out;
     r->_ctrl_tokens = H2_CTRL_BURST;
     r->_ctrl_last_ns = flow_now_ns();
+    r->_rst_tokens = H2_RST_BURST;
+    r->_rst_last_ns = r->_ctrl_last_ns;
 
     err = callbacks_new(&cb);
     if (err)

@@ -127,6 +127,8 @@ struct h2_relay {
     int32_t _up_last_id;           /* upstream GOAWAY last_stream_id */
     uint64_t _ctrl_tokens;         /* PING/SETTINGS token bucket (H2_CTRL_*) */
     uint64_t _ctrl_last_ns;
+    uint64_t _rst_tokens;          /* RST_STREAM token bucket (rapid reset) */
+    uint64_t _rst_last_ns;
     char _why[H2_RELAY_REASON_MAX]; /* why the upstream failed ("" = it did not) */
     struct h2_relay_stats _stats;
 };
