@@ -53,10 +53,7 @@ uint64_t mb_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void set_state(struct mb_conn *c, enum mb_conn_state next)
-{
-    c->state = next;
-}
+static void set_state(struct mb_conn *c, enum mb_conn_state next) { c->state = next; }
 
 int mb_conn_init(struct mb_conn *c, struct mb_conn_env *env, unsigned id)
 {
@@ -93,8 +90,7 @@ bool mb_conn_is_ready(const struct mb_conn *c)
             return c->h2.used == 0;
         return mb_h2_has_room(&c->h2) && !conn_limit_reached(c);
     }
-    return (c->state == MB_CONN_STATE_IDLE || c->state == MB_CONN_STATE_CLOSED) &&
-           !c->req_pending;
+    return (c->state == MB_CONN_STATE_IDLE || c->state == MB_CONN_STATE_CLOSED) && !c->req_pending;
 }
 
 bool mb_conn_is_idle(const struct mb_conn *c)
@@ -128,15 +124,9 @@ static void close_socket(struct mb_conn *c, bool clean, bool keep_queued)
 }
 
 /* release closes `c` and drops everything it carried. */
-static void release(struct mb_conn *c, bool clean)
-{
-    close_socket(c, clean, false);
-}
+static void release(struct mb_conn *c, bool clean) { close_socket(c, clean, false); }
 
-void mb_conn_close(struct mb_conn *c)
-{
-    release(c, false);
-}
+void mb_conn_close(struct mb_conn *c) { release(c, false); }
 
 /* fail counts one error for `c` and closes it. An error that belongs to a request counts
  * if that request was issued after warm-up; one on an idle connection counts if the
@@ -216,8 +206,8 @@ static int build_request_prefix(struct mb_conn *c)
     n = snprintf((char *)c->tx_store, sizeof(c->tx_store),
                  "%s %s HTTP/1.1\r\nHost: %s%s%s%s\r\nUser-Agent: mitmd-bench/" MITMD_VERSION
                  "\r\nAccept: */*\r\n%s",
-                 o->body_size > 0 ? "POST" : "GET", o->path, v6 ? "[" : "", c->host,
-                 v6 ? "]" : "", port, length);
+                 o->body_size > 0 ? "POST" : "GET", o->path, v6 ? "[" : "", c->host, v6 ? "]" : "",
+                 port, length);
     /* Leave room for "Connection: close\r\n\r\n". */
     if (n < 0 || (size_t)n + 32 > sizeof(c->tx_store))
         return -EMSGSIZE;
@@ -270,9 +260,8 @@ static void tls_start(struct mb_conn *c)
         goto out_fail;
     }
     if (!o->insecure) {
-        int ok = c->host_is_ip
-                     ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->host)
-                     : SSL_set1_host(c->ssl, c->host);
+        int ok = c->host_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->host)
+                               : SSL_set1_host(c->ssl, c->host);
         if (ok != 1) {
             why = "cannot set the name to verify";
             goto out_fail;

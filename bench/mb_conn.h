@@ -20,7 +20,7 @@
 #include "shared/buf.h"
 
 #define MB_CONN_RX_CAP MB_RESP_HEAD_MAX /* largest response head (and CONNECT response) */
-#define MB_CONN_TX_CAP 2048 /* request head, plus the start of a body */
+#define MB_CONN_TX_CAP 2048             /* request head, plus the start of a body */
 
 enum mb_conn_state {
     MB_CONN_STATE_CLOSED = 0,    /* no socket; opened by the next mb_conn_issue */
@@ -39,16 +39,16 @@ enum mb_conn_state {
  * it; connections borrow it for their whole life. */
 struct mb_conn_env {
     const struct mb_opts *opts;
-    SSL_CTX *ssl_ctx;          /* shared by all threads, read-only after start */
-    int epfd;                  /* the thread's epoll instance */
-    const uint8_t *body;       /* filler for request bodies, `body_chunk` bytes */
+    SSL_CTX *ssl_ctx;    /* shared by all threads, read-only after start */
+    int epfd;            /* the thread's epoll instance */
+    const uint8_t *body; /* filler for request bodies, `body_chunk` bytes */
     size_t body_chunk;
-    struct mb_stats *stats;    /* the thread's counters */
-    SSL_SESSION *session;      /* --resume: newest session, owned here, or NULL */
-    unsigned session_host;     /* host index `session` was made for */
-    unsigned host_base;        /* this thread's first host index */
-    unsigned host_stride;      /* number of threads: indexes stay distinct across threads */
-    uint64_t host_seq;         /* connections opened so far by this thread */
+    struct mb_stats *stats; /* the thread's counters */
+    SSL_SESSION *session;   /* --resume: newest session, owned here, or NULL */
+    unsigned session_host;  /* host index `session` was made for */
+    unsigned host_base;     /* this thread's first host index */
+    unsigned host_stride;   /* number of threads: indexes stay distinct across threads */
+    uint64_t host_seq;      /* connections opened so far by this thread */
 };
 
 struct mb_conn {
@@ -56,11 +56,11 @@ struct mb_conn {
     enum mb_conn_state state;
     int fd;
     SSL *ssl;
-    unsigned id;             /* index within the thread, for messages */
-    bool queued;             /* owned by the thread loop: on its ready or retry list */
-    bool again_queued;       /* owned by the thread loop: on its drive-again list */
-    bool req_pending;        /* a request waits for the connection to come up */
-    bool req_measured;       /* the request in flight was issued after warm-up */
+    unsigned id;       /* index within the thread, for messages */
+    bool queued;       /* owned by the thread loop: on its ready or retry list */
+    bool again_queued; /* owned by the thread loop: on its drive-again list */
+    bool req_pending;  /* a request waits for the connection to come up */
+    bool req_measured; /* the request in flight was issued after warm-up */
     bool host_is_ip;
     unsigned host_idx;
     unsigned reqs_done;      /* responses read on this connection */
@@ -71,9 +71,9 @@ struct mb_conn {
     uint64_t body_left;      /* body bytes still to write after tx[] */
     size_t head_prefix_len;  /* request head bytes before the optional Connection line */
     struct mb_resp resp;
-    struct mb_h2 h2;         /* --h2 only */
-    struct buf rx;           /* response bytes not yet parsed */
-    struct buf tx;           /* CONNECT request, or request head + start of the body */
+    struct mb_h2 h2; /* --h2 only */
+    struct buf rx;   /* response bytes not yet parsed */
+    struct buf tx;   /* CONNECT request, or request head + start of the body */
     char host[MB_OPTS_HOST_MAX];
     uint8_t rx_store[MB_CONN_RX_CAP];
     uint8_t tx_store[MB_CONN_TX_CAP];

@@ -101,10 +101,7 @@ unsigned mb_h2_fail_all(struct mb_h2 *h, int kind, const char *what, const char 
     return n;
 }
 
-bool mb_h2_has_room(const struct mb_h2 *h)
-{
-    return h->used < h->cap && !h->goaway;
-}
+bool mb_h2_has_room(const struct mb_h2 *h) { return h->used < h->cap && !h->goaway; }
 
 bool mb_h2_is_finished(const struct mb_h2 *h)
 {
@@ -179,9 +176,8 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
     return 0;
 }
 
-static ssize_t read_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
-                         size_t length, uint32_t *data_flags, nghttp2_data_source *source,
-                         void *user_data)
+static ssize_t read_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
+                         uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
 {
     struct mb_h2_stream *s = source->ptr;
     struct mb_conn_env *env = s->h2->conn->env;
@@ -221,8 +217,7 @@ static int submit_stream(struct mb_h2 *h, struct mb_h2_stream *s, const char **w
     nghttp2_data_provider body;
     int alen, llen, id;
 
-    alen = snprintf(authority, sizeof(authority), "%s%s%s", v6 ? "[" : "", c->host,
-                    v6 ? "]" : "");
+    alen = snprintf(authority, sizeof(authority), "%s%s%s", v6 ? "[" : "", c->host, v6 ? "]" : "");
     if (o->origin.port != 443 && alen > 0 && (size_t)alen < sizeof(authority))
         alen += snprintf(authority + alen, sizeof(authority) - (size_t)alen, ":%u",
                          (unsigned)o->origin.port);
@@ -246,8 +241,7 @@ static int submit_stream(struct mb_h2 *h, struct mb_h2_stream *s, const char **w
         s->body_left = o->body_size;
         body.source.ptr = s;
         body.read_callback = read_body;
-        id = nghttp2_submit_request(h->session, NULL, nva, nnv, o->body_size > 0 ? &body : NULL,
-                                    s);
+        id = nghttp2_submit_request(h->session, NULL, nva, nnv, o->body_size > 0 ? &body : NULL, s);
     }
     if (id < 0) {
         *why = nghttp2_strerror(id);
@@ -283,8 +277,7 @@ int mb_h2_open(struct mb_h2 *h, const char **why)
     rv = nghttp2_submit_settings(h->session, NGHTTP2_FLAG_NONE, settings,
                                  sizeof(settings) / sizeof(settings[0]));
     if (rv == 0)
-        rv = nghttp2_session_set_local_window_size(h->session, NGHTTP2_FLAG_NONE, 0,
-                                                   MB_H2_WINDOW);
+        rv = nghttp2_session_set_local_window_size(h->session, NGHTTP2_FLAG_NONE, 0, MB_H2_WINDOW);
     if (rv != 0) {
         *why = nghttp2_strerror(rv);
         return -EPROTO;

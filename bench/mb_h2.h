@@ -19,13 +19,13 @@ struct mb_conn;
  * the session is up, released when the stream closes. */
 struct mb_h2_stream {
     struct mb_h2 *h2;
-    int32_t id;          /* 0 while queued before the session exists */
+    int32_t id; /* 0 while queued before the session exists */
     bool in_use;
-    bool measured;       /* issued after warm-up */
-    int status;          /* :status, 0 until the response HEADERS */
-    uint64_t start_ns;   /* latency counts from here */
-    uint64_t body_left;  /* request body bytes still to hand to nghttp2 */
-    unsigned retries;    /* times the server refused it unprocessed (REFUSED_STREAM) */
+    bool measured;      /* issued after warm-up */
+    int status;         /* :status, 0 until the response HEADERS */
+    uint64_t start_ns;  /* latency counts from here */
+    uint64_t body_left; /* request body bytes still to hand to nghttp2 */
+    unsigned retries;   /* times the server refused it unprocessed (REFUSED_STREAM) */
 };
 
 /* A request the server refused without processing it (RFC 9113 §8.7: GOAWAY past its last
@@ -34,13 +34,13 @@ struct mb_h2_stream {
 #define MB_H2_MAX_RETRIES 3
 
 struct mb_h2 {
-    struct mb_conn *conn;          /* owner, for stats and the body filler */
-    nghttp2_session *session;      /* NULL until mb_h2_open */
-    struct mb_h2_stream *streams;  /* `cap` slots */
+    struct mb_conn *conn;         /* owner, for stats and the body filler */
+    nghttp2_session *session;     /* NULL until mb_h2_open */
+    struct mb_h2_stream *streams; /* `cap` slots */
     unsigned cap, used;
-    const uint8_t *out;            /* bytes from nghttp2_session_mem_send not yet written */
+    const uint8_t *out; /* bytes from nghttp2_session_mem_send not yet written */
     size_t out_len;
-    bool goaway;                   /* the server will take no new streams */
+    bool goaway; /* the server will take no new streams */
 };
 
 /* mb_h2_init allocates `cap` stream slots for connection `conn`. Returns 0 or -ENOMEM. */

@@ -18,8 +18,8 @@ unsigned mb_hist_bucket_of(uint64_t v)
 
     if (v < MB_HIST_SUB_COUNT)
         return (unsigned)v;
-    msb = 63u - (unsigned)__builtin_clzll(v);          /* >= MB_HIST_SUB_BITS */
-    octave = msb - MB_HIST_SUB_BITS + 1u;              /* 1 .. 64 - SUB_BITS */
+    msb = 63u - (unsigned)__builtin_clzll(v); /* >= MB_HIST_SUB_BITS */
+    octave = msb - MB_HIST_SUB_BITS + 1u;     /* 1 .. 64 - SUB_BITS */
     /* The top SUB_BITS+1 bits of v are in [SUB_COUNT, 2*SUB_COUNT). */
     return octave * MB_HIST_SUB_COUNT +
            (unsigned)((v >> (msb - MB_HIST_SUB_BITS)) - MB_HIST_SUB_COUNT);

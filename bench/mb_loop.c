@@ -184,10 +184,7 @@ static void drive_again(struct mb_loop *l, uint64_t now)
     l->nagain -= n;
 }
 
-static uint64_t min_u64(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
-}
+static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 /* wait_ns is how long epoll may sleep before something is due. */
 static uint64_t wait_ns(const struct mb_loop *l, uint64_t now, uint64_t next_scan)

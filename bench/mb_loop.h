@@ -17,7 +17,7 @@
 #include "bench/mb_stats.h"
 
 struct mb_loop {
-    pthread_t thread;       /* set by the creator */
+    pthread_t thread; /* set by the creator */
     unsigned id, nthreads;
     const struct mb_opts *opts;
     const volatile sig_atomic_t *stop; /* set by the signal handler: stop early */
@@ -32,14 +32,14 @@ struct mb_loop {
     unsigned nretry;
     struct mb_conn **again; /* budget ran out with work left: drive again (2 * nconns) */
     unsigned nagain;
-    bool have_quota;        /* -n: this thread issues at most `quota` measured requests */
+    bool have_quota; /* -n: this thread issues at most `quota` measured requests */
     uint64_t quota, issued;
     uint64_t start_ns, measure_ns, end_ns; /* end_ns 0: no time limit */
-    double interval_ns;     /* open loop: time between this thread's intended sends */
-    uint64_t next_seq;      /* open loop: index of the next intended send */
+    double interval_ns;                 /* open loop: time between this thread's intended sends */
+    uint64_t next_seq;                  /* open loop: index of the next intended send */
     uint64_t measure_start_ns, stop_ns; /* the measured window actually run */
-    bool no_pwait2;         /* kernel lacks epoll_pwait2: millisecond timeouts */
-    int err;                /* 0, or -errno if the loop itself failed */
+    bool no_pwait2;                     /* kernel lacks epoll_pwait2: millisecond timeouts */
+    int err;                            /* 0, or -errno if the loop itself failed */
 };
 
 /* mb_loop_init prepares thread `id` of `nthreads`: its share of -c connections, of -n and

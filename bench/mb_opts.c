@@ -65,54 +65,53 @@ static const struct option long_opts[] = {
 
 void mb_opts_usage(FILE *f)
 {
-    fputs(
-        "usage: mitmd-bench --connect HOST:PORT [options]\n"
-        "\n"
-        "HTTPS load generator: HTTP/1.1 over TLS, directly or through an HTTP proxy's CONNECT.\n"
-        "\n"
-        "target:\n"
-        "  --connect HOST:PORT   origin address; dialled directly without --proxy, else its\n"
-        "                        port is the CONNECT port (required)\n"
-        "  --proxy HOST:PORT     send CONNECT host:port to this HTTP proxy first\n"
-        "  --host NAME           host name for SNI, Host and CONNECT (default: HOST of\n"
-        "                        --connect); may contain one %d, replaced by a host index\n"
-        "  --hosts N             distinct host indexes 0..N-1; each new connection takes the\n"
-        "                        next index (cold cert cache); implies one request per\n"
-        "                        connection unless --reqs-per-conn says otherwise\n"
-        "  --path PATH           request target (default /)\n"
-        "  --body-size N         send POST with an N-byte body instead of GET\n"
-        "\n"
-        "TLS:\n"
-        "  --cafile FILE         verify the server against these PEM CA certificates\n"
-        "                        (default: the system trust store)\n"
-        "  -k, --insecure        do not verify the server certificate\n"
-        "  --resume              resume TLS sessions across new connections (off by default)\n"
-        "\n"
-        "load:\n"
-        "  -c, --connections N   concurrent connections (default 10)\n"
-        "  -t, --threads N       threads, one epoll loop each (default 2)\n"
-        "  --new-conn            one request per connection (handshake-bound)\n"
-        "  --reqs-per-conn N     requests per connection before the client closes it\n"
-        "                        (default: unlimited; 1 with --new-conn or --hosts)\n"
-        "  --h2                  HTTP/2 (ALPN h2 only) instead of HTTP/1.1\n"
-        "  -m, --streams N       with --h2: concurrent requests per connection (default 10)\n"
-        "  --rate R              open loop: R requests/s in total; latency counts from the\n"
-        "                        intended send time, so stalls are not hidden\n"
-        "\n"
-        "run length and output:\n"
-        "  -d, --duration T      measure for T (10s, 500ms, 2m; default 10s, or unbounded\n"
-        "                        when only -n is given)\n"
-        "  -n, --requests N      stop after N requests (successes and errors)\n"
-        "  --warmup T            run T before measuring; not counted (default 0)\n"
-        "  --timeout T           a connection with no progress for T is an error (10s)\n"
-        "  --json FILE           also write the one-line JSON summary to FILE\n"
-        "  -h, --help            show this text\n"
-        "\n"
-        "Latency is measured per request from when it was issued (from the connection start\n"
-        "in --new-conn/--hosts modes, from the intended time with --rate). A status other\n"
-        "than 200 and any connect, proxy, TLS or protocol failure count as errors.\n"
-        "Exit status: 0 if no errors, 1 if any request failed, 2 on usage errors.\n",
-        f);
+    fputs("usage: mitmd-bench --connect HOST:PORT [options]\n"
+          "\n"
+          "HTTPS load generator: HTTP/1.1 over TLS, directly or through an HTTP proxy's CONNECT.\n"
+          "\n"
+          "target:\n"
+          "  --connect HOST:PORT   origin address; dialled directly without --proxy, else its\n"
+          "                        port is the CONNECT port (required)\n"
+          "  --proxy HOST:PORT     send CONNECT host:port to this HTTP proxy first\n"
+          "  --host NAME           host name for SNI, Host and CONNECT (default: HOST of\n"
+          "                        --connect); may contain one %d, replaced by a host index\n"
+          "  --hosts N             distinct host indexes 0..N-1; each new connection takes the\n"
+          "                        next index (cold cert cache); implies one request per\n"
+          "                        connection unless --reqs-per-conn says otherwise\n"
+          "  --path PATH           request target (default /)\n"
+          "  --body-size N         send POST with an N-byte body instead of GET\n"
+          "\n"
+          "TLS:\n"
+          "  --cafile FILE         verify the server against these PEM CA certificates\n"
+          "                        (default: the system trust store)\n"
+          "  -k, --insecure        do not verify the server certificate\n"
+          "  --resume              resume TLS sessions across new connections (off by default)\n"
+          "\n"
+          "load:\n"
+          "  -c, --connections N   concurrent connections (default 10)\n"
+          "  -t, --threads N       threads, one epoll loop each (default 2)\n"
+          "  --new-conn            one request per connection (handshake-bound)\n"
+          "  --reqs-per-conn N     requests per connection before the client closes it\n"
+          "                        (default: unlimited; 1 with --new-conn or --hosts)\n"
+          "  --h2                  HTTP/2 (ALPN h2 only) instead of HTTP/1.1\n"
+          "  -m, --streams N       with --h2: concurrent requests per connection (default 10)\n"
+          "  --rate R              open loop: R requests/s in total; latency counts from the\n"
+          "                        intended send time, so stalls are not hidden\n"
+          "\n"
+          "run length and output:\n"
+          "  -d, --duration T      measure for T (10s, 500ms, 2m; default 10s, or unbounded\n"
+          "                        when only -n is given)\n"
+          "  -n, --requests N      stop after N requests (successes and errors)\n"
+          "  --warmup T            run T before measuring; not counted (default 0)\n"
+          "  --timeout T           a connection with no progress for T is an error (10s)\n"
+          "  --json FILE           also write the one-line JSON summary to FILE\n"
+          "  -h, --help            show this text\n"
+          "\n"
+          "Latency is measured per request from when it was issued (from the connection start\n"
+          "in --new-conn/--hosts modes, from the intended time with --rate). A status other\n"
+          "than 200 and any connect, proxy, TLS or protocol failure count as errors.\n"
+          "Exit status: 0 if no errors, 1 if any request failed, 2 on usage errors.\n",
+          f);
 }
 
 const char *mb_opts_mode_name(enum mb_mode m)
@@ -367,8 +366,7 @@ int mb_opts_parse(struct mb_opts *o, int argc, char **argv, char *err, size_t er
 
             errno = 0;
             o->rate = strtod(optarg, &end);
-            if (errno != 0 || *end != '\0' || !isfinite(o->rate) || o->rate <= 0 ||
-                o->rate > 1e8)
+            if (errno != 0 || *end != '\0' || !isfinite(o->rate) || o->rate <= 0 || o->rate > 1e8)
                 rc = fail(err, errlen, "--rate: expected requests/s > 0, got '%s'", optarg);
             break;
         }
@@ -417,8 +415,7 @@ int mb_opts_parse(struct mb_opts *o, int argc, char **argv, char *err, size_t er
     }
     if (path_arg[0] != '/' || strlen(path_arg) >= sizeof(o->path) ||
         strpbrk(path_arg, " \r\n\t") != NULL)
-        return fail(err, errlen, "--path: expected /something without spaces, got '%s'",
-                    path_arg);
+        return fail(err, errlen, "--path: expected /something without spaces, got '%s'", path_arg);
     strcpy(o->path, path_arg);
 
     if (o->connections == 0)

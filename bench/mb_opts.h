@@ -45,17 +45,17 @@ struct mb_opts {
     struct mb_endpoint proxy;  /* --proxy */
     struct mb_endpoint origin; /* --connect */
     char host_pattern[MB_OPTS_HOST_MAX]; /* --host, at most one %d */
-    unsigned hosts;            /* --hosts: number of distinct host indexes */
+    unsigned hosts;                      /* --hosts: number of distinct host indexes */
     char path[MB_OPTS_PATH_MAX];
-    const char *cafile;        /* --cafile; NULL = system trust store */
-    bool insecure;             /* -k */
-    bool resume;               /* --resume */
-    uint64_t body_size;        /* --body-size: POST with this many bytes */
-    unsigned reqs_per_conn;    /* requests before the client closes; 0 = unlimited */
-    bool h2;                   /* --h2: HTTP/2 (ALPN h2) instead of HTTP/1.1 */
-    unsigned streams;          /* -m: concurrent requests per connection (1 without --h2) */
-    const char *json_path;     /* --json */
-    bool help;                 /* --help was given: print usage, exit 0 */
+    const char *cafile;     /* --cafile; NULL = system trust store */
+    bool insecure;          /* -k */
+    bool resume;            /* --resume */
+    uint64_t body_size;     /* --body-size: POST with this many bytes */
+    unsigned reqs_per_conn; /* requests before the client closes; 0 = unlimited */
+    bool h2;                /* --h2: HTTP/2 (ALPN h2) instead of HTTP/1.1 */
+    unsigned streams;       /* -m: concurrent requests per connection (1 without --h2) */
+    const char *json_path;  /* --json */
+    bool help;              /* --help was given: print usage, exit 0 */
 };
 
 /* mb_opts_parse fills `o` from `argv`. On error it returns -EINVAL and writes a one-line

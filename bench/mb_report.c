@@ -68,10 +68,7 @@ static double per_s(uint64_t count, uint64_t ns)
     return ns == 0 ? 0.0 : (double)count * 1e9 / (double)ns;
 }
 
-static double us(uint64_t ns)
-{
-    return (double)ns / 1e3;
-}
+static double us(uint64_t ns) { return (double)ns / 1e3; }
 
 int mb_report_json(const struct mb_opts *o, const struct mb_stats *s, uint64_t measured_ns,
                    char *buf, size_t cap)
@@ -99,8 +96,8 @@ int mb_report_json(const struct mb_opts *o, const struct mb_stats *s, uint64_t m
         mb_opts_mode_name(o->mode), o->h2 ? "h2" : "http/1.1", proxy_json, o->connections);
     put(&out, "\"streams\":%u,\"threads\":%u,", o->streams, o->threads);
     put(&out, "\"duration_s\":%.3f,\"requests\":%llu,\"errors\":%llu,\"rps\":%.1f,",
-        (double)measured_ns / 1e9, (unsigned long long)s->requests,
-        (unsigned long long)s->errors, per_s(s->requests, measured_ns));
+        (double)measured_ns / 1e9, (unsigned long long)s->requests, (unsigned long long)s->errors,
+        per_s(s->requests, measured_ns));
     put(&out, "\"handshakes\":%llu,\"resumed\":%llu,\"handshakes_per_s\":%.1f,",
         (unsigned long long)s->handshakes, (unsigned long long)s->resumed,
         per_s(s->handshakes, measured_ns));
@@ -108,9 +105,8 @@ int mb_report_json(const struct mb_opts *o, const struct mb_stats *s, uint64_t m
         (unsigned long long)s->bytes_rx, (unsigned long long)s->bytes_tx,
         per_s(s->bytes_rx + s->bytes_tx, measured_ns));
     put(&out, "\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"mean\":%.1f},",
-        us(mb_hist_percentile(h, 50)), us(mb_hist_percentile(h, 90)),
-        us(mb_hist_percentile(h, 99)), us(mb_hist_percentile(h, 100)),
-        h->count != 0 ? us(h->sum / h->count) : 0.0);
+        us(mb_hist_percentile(h, 50)), us(mb_hist_percentile(h, 90)), us(mb_hist_percentile(h, 99)),
+        us(mb_hist_percentile(h, 100)), h->count != 0 ? us(h->sum / h->count) : 0.0);
     put(&out, "\"handshake_us\":{\"p50\":%.1f,\"p99\":%.1f},",
         us(mb_hist_percentile(&s->handshake, 50)), us(mb_hist_percentile(&s->handshake, 99)));
     put(&out, "\"errors_by_kind\":{");

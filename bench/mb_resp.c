@@ -22,10 +22,7 @@ const char *mb_resp_state_name(enum mb_resp_state s)
     return state_names[s];
 }
 
-static void set_state(struct mb_resp *r, enum mb_resp_state next)
-{
-    r->state = next;
-}
+static void set_state(struct mb_resp *r, enum mb_resp_state next) { r->state = next; }
 
 void mb_resp_init(struct mb_resp *r, bool connect)
 {
@@ -35,10 +32,7 @@ void mb_resp_init(struct mb_resp *r, bool connect)
     set_state(r, MB_RESP_STATE_HEAD);
 }
 
-bool mb_resp_is_done(const struct mb_resp *r)
-{
-    return r->state == MB_RESP_STATE_DONE;
-}
+bool mb_resp_is_done(const struct mb_resp *r) { return r->state == MB_RESP_STATE_DONE; }
 
 /* feed_head parses a complete head if `buf` holds one; returns its size, 0 if incomplete. */
 static ssize_t feed_head(struct mb_resp *r, const uint8_t *buf, size_t len, const char **why)
@@ -46,8 +40,7 @@ static ssize_t feed_head(struct mb_resp *r, const uint8_t *buf, size_t len, cons
     struct h1_header headers[H1_MAX_HEADERS];
     struct h1_response resp;
     const char *method = r->connect ? "CONNECT" : "GET";
-    ssize_t n = h1_parse_response(buf, len, MB_RESP_HEAD_MAX, &resp, headers, H1_MAX_HEADERS,
-                                  why);
+    ssize_t n = h1_parse_response(buf, len, MB_RESP_HEAD_MAX, &resp, headers, H1_MAX_HEADERS, why);
 
     if (n == -EAGAIN)
         return 0;

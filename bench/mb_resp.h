@@ -16,23 +16,23 @@
 #define MB_RESP_HEAD_MAX 8192
 
 enum mb_resp_state {
-    MB_RESP_STATE_HEAD = 0,    /* waiting for a complete status line and header block */
-    MB_RESP_STATE_BODY_LENGTH, /* discarding `remaining` Content-Length bytes */
-    MB_RESP_STATE_BODY_CHUNKED,/* walking chunked framing, discarding chunk data */
-    MB_RESP_STATE_BODY_EOF,    /* discarding bytes until the peer closes */
-    MB_RESP_STATE_DONE,        /* one complete response was read */
-    MB_RESP_STATE_COUNT        /* must be last */
+    MB_RESP_STATE_HEAD = 0,     /* waiting for a complete status line and header block */
+    MB_RESP_STATE_BODY_LENGTH,  /* discarding `remaining` Content-Length bytes */
+    MB_RESP_STATE_BODY_CHUNKED, /* walking chunked framing, discarding chunk data */
+    MB_RESP_STATE_BODY_EOF,     /* discarding bytes until the peer closes */
+    MB_RESP_STATE_DONE,         /* one complete response was read */
+    MB_RESP_STATE_COUNT         /* must be last */
 };
 
 /* struct mb_resp is the state of reading one response. */
 struct mb_resp {
     enum mb_resp_state state;
-    bool connect;           /* response to CONNECT: complete after the head */
-    int status;             /* status code, valid after the head */
-    bool keep_alive;        /* false when the connection cannot carry another request */
-    uint64_t remaining;     /* bytes left in a Content-Length body */
-    uint64_t body_bytes;    /* payload bytes seen so far (chunk data only when chunked) */
-    size_t head_bytes;      /* size of the final head, valid after the head */
+    bool connect;        /* response to CONNECT: complete after the head */
+    int status;          /* status code, valid after the head */
+    bool keep_alive;     /* false when the connection cannot carry another request */
+    uint64_t remaining;  /* bytes left in a Content-Length body */
+    uint64_t body_bytes; /* payload bytes seen so far (chunk data only when chunked) */
+    size_t head_bytes;   /* size of the final head, valid after the head */
     struct h1_chunk_decoder chunks;
 };
 

@@ -27,8 +27,7 @@ const char *mb_err_kind_name(enum mb_err_kind k)
     return kind_names[k];
 }
 
-void mb_stats_error(struct mb_stats *s, enum mb_err_kind k, uint64_t now_ns, const char *fmt,
-                    ...)
+void mb_stats_error(struct mb_stats *s, enum mb_err_kind k, uint64_t now_ns, const char *fmt, ...)
 {
     va_list ap;
 

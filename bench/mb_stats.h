@@ -24,15 +24,15 @@ enum mb_err_kind {
 };
 
 struct mb_stats {
-    bool recording;          /* false during --warmup: nothing is counted */
-    uint64_t requests;       /* responses with status 200 */
-    uint64_t errors;         /* sum of errors_by_kind */
+    bool recording;    /* false during --warmup: nothing is counted */
+    uint64_t requests; /* responses with status 200 */
+    uint64_t errors;   /* sum of errors_by_kind */
     uint64_t errors_by_kind[MB_ERR_KIND_COUNT];
-    uint64_t handshakes;     /* completed TLS handshakes (full + resumed) */
-    uint64_t resumed;        /* of which abbreviated (session resumption) */
-    uint64_t connects;       /* TCP connections established */
-    uint64_t bytes_rx;       /* decrypted response bytes (head + body) */
-    uint64_t bytes_tx;       /* request bytes written (head + body) */
+    uint64_t handshakes;      /* completed TLS handshakes (full + resumed) */
+    uint64_t resumed;         /* of which abbreviated (session resumption) */
+    uint64_t connects;        /* TCP connections established */
+    uint64_t bytes_rx;        /* decrypted response bytes (head + body) */
+    uint64_t bytes_tx;        /* request bytes written (head + body) */
     struct mb_hist latency;   /* request latency in ns, successful requests only */
     struct mb_hist handshake; /* TCP connect start to TLS handshake done, ns */
     uint64_t first_error_ns;  /* CLOCK_MONOTONIC time of first_error, 0 if none */
@@ -48,8 +48,8 @@ const char *mb_err_kind_name(enum mb_err_kind k);
 /* mb_stats_error counts one error of kind `k` when recording (not during warm-up), and
  * keeps its formatted reason if it is the first one counted. `now_ns` orders first errors
  * across threads. Never allocates. */
-void mb_stats_error(struct mb_stats *s, enum mb_err_kind k, uint64_t now_ns, const char *fmt,
-                    ...) __attribute__((format(printf, 4, 5)));
+void mb_stats_error(struct mb_stats *s, enum mb_err_kind k, uint64_t now_ns, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* mb_stats_merge adds `src` into `dst`; the earlier first error wins. */
 void mb_stats_merge(struct mb_stats *dst, const struct mb_stats *src);

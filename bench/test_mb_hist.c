@@ -27,8 +27,19 @@ static void test_mb_hist_buckets_tile(void **state)
 
 static void test_mb_hist_precision(void **state)
 {
-    static const uint64_t values[] = {0, 1, 63, 64, 65, 127, 128, 1000, 4095, 123456,
-                                      999999999, 1ull << 40, (1ull << 63) + 12345};
+    static const uint64_t values[] = {0,
+                                      1,
+                                      63,
+                                      64,
+                                      65,
+                                      127,
+                                      128,
+                                      1000,
+                                      4095,
+                                      123456,
+                                      999999999,
+                                      1ull << 40,
+                                      (1ull << 63) + 12345};
 
     (void)state;
     for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {

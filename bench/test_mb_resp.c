@@ -17,69 +17,103 @@ struct resp_case {
     const char *note;
     const char *in;
     bool connect;
-    int rc;              /* 0: a complete response; -EAGAIN: incomplete; else the error */
+    int rc; /* 0: a complete response; -EAGAIN: incomplete; else the error */
     int status;
     bool keep_alive;
-    uint64_t body;       /* payload bytes */
-    size_t trailing;     /* bytes after the response that must stay unconsumed */
-    bool needs_eof;      /* close-delimited: complete only after mb_resp_eof */
+    uint64_t body;   /* payload bytes */
+    size_t trailing; /* bytes after the response that must stay unconsumed */
+    bool needs_eof;  /* close-delimited: complete only after mb_resp_eof */
 };
 
 static const struct resp_case cases[] = {
-    {.note = "content-length body", .in = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
-     .status = 200, .keep_alive = true, .body = 5},
-    {.note = "empty body", .in = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", .status = 200,
+    {.note = "content-length body",
+     .in = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+     .status = 200,
+     .keep_alive = true,
+     .body = 5},
+    {.note = "empty body",
+     .in = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+     .status = 200,
      .keep_alive = true},
     {.note = "next response stays unconsumed",
-     .in = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n", .status = 200,
-     .keep_alive = true, .body = 2, .trailing = 17},
+     .in = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n",
+     .status = 200,
+     .keep_alive = true,
+     .body = 2,
+     .trailing = 17},
     {.note = "chunked with extension and trailer",
      .in = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
            "5;x=y\r\nhello\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-T: 1\r\n\r\n",
-     .status = 200, .keep_alive = true, .body = 31},
+     .status = 200,
+     .keep_alive = true,
+     .body = 31},
     {.note = "connection close",
-     .in = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx", .status = 200,
+     .in = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx",
+     .status = 200,
      .body = 1},
-    {.note = "HTTP/1.0 without keep-alive", .in = "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx",
-     .status = 200, .body = 1},
-    {.note = "close-delimited body", .in = "HTTP/1.1 200 OK\r\n\r\nuntil close", .status = 200,
-     .body = 11, .needs_eof = true},
+    {.note = "HTTP/1.0 without keep-alive",
+     .in = "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx",
+     .status = 200,
+     .body = 1},
+    {.note = "close-delimited body",
+     .in = "HTTP/1.1 200 OK\r\n\r\nuntil close",
+     .status = 200,
+     .body = 11,
+     .needs_eof = true},
     {.note = "404 with body is complete",
-     .in = "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nnah", .status = 404,
-     .keep_alive = true, .body = 3},
-    {.note = "204 has no body", .in = "HTTP/1.1 204 No Content\r\n\r\n", .status = 204,
+     .in = "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nnah",
+     .status = 404,
+     .keep_alive = true,
+     .body = 3},
+    {.note = "204 has no body",
+     .in = "HTTP/1.1 204 No Content\r\n\r\n",
+     .status = 204,
      .keep_alive = true},
     {.note = "304 ignores Content-Length",
-     .in = "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", .status = 304,
+     .in = "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n",
+     .status = 304,
      .keep_alive = true},
     {.note = "100 continue is skipped",
      .in = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
-     .status = 200, .keep_alive = true, .body = 2},
-    {.note = "CONNECT established", .in = "HTTP/1.1 200 Connection established\r\n\r\n",
-     .connect = true, .status = 200, .keep_alive = true},
+     .status = 200,
+     .keep_alive = true,
+     .body = 2},
+    {.note = "CONNECT established",
+     .in = "HTTP/1.1 200 Connection established\r\n\r\n",
+     .connect = true,
+     .status = 200,
+     .keep_alive = true},
     {.note = "CONNECT refused with body: done after head",
-     .in = "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 4\r\n\r\nnope", .connect = true,
-     .status = 502, .keep_alive = true, .trailing = 4},
+     .in = "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 4\r\n\r\nnope",
+     .connect = true,
+     .status = 502,
+     .keep_alive = true,
+     .trailing = 4},
     {.note = "incomplete head", .in = "HTTP/1.1 200 OK\r\nContent-Len", .rc = -EAGAIN},
-    {.note = "incomplete body", .in = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+    {.note = "incomplete body",
+     .in = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
      .rc = -EAGAIN},
     {.note = "chunked without last chunk",
-     .in = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n", .rc = -EAGAIN},
+     .in = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+     .rc = -EAGAIN},
     {.note = "not HTTP", .in = "SSH-2.0-OpenSSH_9.2\r\n\r\n", .rc = -EPROTO},
-    {.note = "bad content-length", .in = "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n",
+    {.note = "bad content-length",
+     .in = "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n",
      .rc = -EPROTO},
     {.note = "conflicting content-length",
-     .in = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx", .rc = -EPROTO},
+     .in = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx",
+     .rc = -EPROTO},
     {.note = "bad chunk size",
-     .in = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", .rc = -EPROTO},
+     .in = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+     .rc = -EPROTO},
     {.note = "missing CRLF after chunk",
-     .in = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab", .rc = -EPROTO},
+     .in = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab",
+     .rc = -EPROTO},
 };
 
 /* feed_split feeds `in` as two pieces cut at `cut`, the way a reader with a buffer does:
  * unconsumed bytes are presented again with the next piece. */
-static int feed_split(const struct resp_case *tc, size_t cut, struct mb_resp *r,
-                      size_t *unconsumed)
+static int feed_split(const struct resp_case *tc, size_t cut, struct mb_resp *r, size_t *unconsumed)
 {
     const uint8_t *in = (const uint8_t *)tc->in;
     size_t len = strlen(tc->in), have = cut, off = 0;
