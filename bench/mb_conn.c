@@ -1,4 +1,4 @@
-/* mb_conn.c - one mitmd-bench client connection (TCP, CONNECT, TLS, HTTP/1.1).
+/* mb_conn.c - one mitmd-bench client connection (TCP, CONNECT, TLS, HTTP/1.1; HTTP/2 in mb_h2).
  * Owns the per-connection state machine, its socket and SSL object, and the mapping of
  * BoringSSL results (mb_conn_tls_classify is the only caller of SSL_get_error). Called by
  * the owning bench thread only. Never blocks; allocates only the SSL object per
@@ -400,6 +400,8 @@ static int issue_h2(struct mb_conn *c, uint64_t start_ns, uint64_t now_ns)
 
 int mb_conn_issue(struct mb_conn *c, uint64_t start_ns, uint64_t now_ns)
 {
+    int rc;
+
     if (c->env->opts->h2)
         return issue_h2(c, start_ns, now_ns);
     c->req_start_ns = start_ns;
@@ -412,7 +414,10 @@ int mb_conn_issue(struct mb_conn *c, uint64_t start_ns, uint64_t now_ns)
     }
     c->req_pending = true;
     c->issued_on_conn++;
-    return open_socket(c, now_ns); /* failures count under the current recording flag */
+    rc = open_socket(c, now_ns); /* failures count under the current recording flag */
+    if (rc != 0)
+        c->req_pending = false;
+    return rc;
 }
 
 /* write_out writes tx[] and then the body; returns 0 when all is written. */

@@ -1,9 +1,9 @@
 /* mb_conn.h - one mitmd-bench client connection: TCP connect, optional proxy CONNECT, TLS
- * handshake, then HTTP/1.1 requests and responses, on a non-blocking socket driven by
- * edge-triggered epoll. Owns the socket, the SSL object and fixed rx/tx buffers embedded in
- * the struct (memory per connection is bounded); counts into its thread's mb_stats. Called
- * only by the bench thread that owns the connection. Allocates only per connection (the
- * SSL object), never per request. */
+ * handshake, then HTTP/1.1 requests and responses (or HTTP/2 streams through mb_h2), on a
+ * non-blocking socket driven by edge-triggered epoll. Owns the socket, the SSL object and
+ * fixed rx/tx buffers embedded in the struct (memory per connection is bounded); counts into
+ * its thread's mb_stats. Called only by the bench thread that owns the connection. Allocates
+ * only per connection (the SSL object), never per HTTP/1.1 request. */
 #ifndef MITMD_BENCH_MB_CONN_H
 #define MITMD_BENCH_MB_CONN_H
 

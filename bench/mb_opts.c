@@ -67,7 +67,8 @@ void mb_opts_usage(FILE *f)
 {
     fputs("usage: mitmd-bench --connect HOST:PORT [options]\n"
           "\n"
-          "HTTPS load generator: HTTP/1.1 over TLS, directly or through an HTTP proxy's CONNECT.\n"
+          "HTTPS load generator: HTTP/1.1 or HTTP/2 over TLS, directly or through an HTTP\n"
+        "proxy's CONNECT (mitmd).\n"
           "\n"
           "target:\n"
           "  --connect HOST:PORT   origin address; dialled directly without --proxy, else its\n"
