@@ -29,3 +29,8 @@ mitmd_add_unit_test(test_mb_hist SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_mb_hist.
   ${CMAKE_CURRENT_LIST_DIR}/mb_hist.c LIBS m)
 mitmd_add_unit_test(test_mb_opts SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_mb_opts.c
   ${CMAKE_CURRENT_LIST_DIR}/mb_opts.c LIBS mitmd_shared m)
+mitmd_add_unit_test(test_mb_h2 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_mb_h2.c
+  ${CMAKE_CURRENT_LIST_DIR}/mb_h2.c ${CMAKE_CURRENT_LIST_DIR}/mb_conn.c
+  ${CMAKE_CURRENT_LIST_DIR}/mb_resp.c ${CMAKE_CURRENT_LIST_DIR}/mb_opts.c
+  ${CMAKE_CURRENT_LIST_DIR}/mb_stats.c ${CMAKE_CURRENT_LIST_DIR}/mb_hist.c
+  LIBS mitmd_shared PkgConfig::NGHTTP2 m)
