@@ -145,7 +145,9 @@ void tls_conn_set_alpn_choice(struct tls_conn *c, const char *proto);
 /* tls_conn_read decrypts into `out` (capacity `cap` > 0). Returns bytes > 0; 0 when the
  * peer closed (close_notify or EOF: see tls_conn_is_clean_close); -EAGAIN when more input
  * is needed (or output room: post-handshake messages may need to answer); -EPROTO with
- * `*why` on a fatal error. Processes post-handshake messages (session tickets). */
+ * `*why` on a fatal error; -EINVAL before the handshake is complete. Processes
+ * post-handshake messages (session tickets: BoringSSL servers send them with their first
+ * write, so a client files its upstream session while reading the first response). */
 ssize_t tls_conn_read(struct tls_conn *c, uint8_t *out, size_t cap, const char **why);
 
 /* tls_conn_write encrypts a prefix of `p`/`n` into the outbound staging and returns the
