@@ -111,7 +111,8 @@ void mb_opts_usage(FILE *f)
           "Latency is measured per request from when it was issued (from the connection start\n"
           "in --new-conn/--hosts modes, from the intended time with --rate). A status other\n"
           "than 200 and any connect, proxy, TLS or protocol failure count as errors.\n"
-          "Exit status: 0 if no errors, 1 if any request failed, 2 on usage errors.\n",
+          "Exit status: 0 if requests completed and none failed, 1 if any failed or none\n"
+        "completed (or setup failed), 2 on usage errors.\n",
           f);
 }
 
