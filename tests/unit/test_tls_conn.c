@@ -896,6 +896,17 @@ static void test_bounded_output_and_bulk(void **state)
     /* 1 MiB each way through the bounded staging. */
     transfer(&p->s, &p->c, &p->s2c, data, big);
     transfer(&p->c, &p->s, &p->c2s, data, big);
+    /* A bare EOF (no close_notify) ends the stream too, but is not a clean close. */
+    {
+        uint8_t tmp[16];
+
+        tls_conn_feed_eof(&p->c);
+        assert_int_equal(tls_conn_read(&p->c, tmp, sizeof(tmp), &why), 0);
+        assert_false(tls_conn_is_clean_close(&p->c));
+        assert_int_equal(tls_conn_state(&p->c), TLS_CONN_STATE_CLOSED);
+        /* Our side may still send (half-close), e.g. the rest of a response. */
+        assert_int_equal(tls_conn_write(&p->c, (const uint8_t *)"bye", 3, &why), 3);
+    }
     free(data);
     OPENSSL_free(leaf);
     pair_free(p);
