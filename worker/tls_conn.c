@@ -168,8 +168,8 @@ static bool hello_capture(struct tls_conn *c, const SSL_CLIENT_HELLO *ch)
         memcpy(c->_sni, sni, n + 1);
     }
     c->_alpn_offer_len = 0;
-    if (SSL_early_callback_ctx_extension_get(
-            ch, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext, &ext_len) != 1)
+    if (SSL_early_callback_ctx_extension_get(ch, TLSEXT_TYPE_application_layer_protocol_negotiation,
+                                             &ext, &ext_len) != 1)
         return true;
     /* RFC 7301 §3.1: uint16 list length, then non-empty uint8-prefixed names. A malformed
      * list is left for BoringSSL to reject; we keep only the whole entries that fit. */
@@ -789,8 +789,7 @@ size_t tls_conn_alpn(const struct tls_conn *c, char *out, size_t cap)
 
 const char *tls_conn_version(const struct tls_conn *c)
 {
-    if (c->_ssl == NULL ||
-        (c->_state != TLS_CONN_STATE_OPEN && c->_state != TLS_CONN_STATE_CLOSED))
+    if (c->_ssl == NULL || (c->_state != TLS_CONN_STATE_OPEN && c->_state != TLS_CONN_STATE_CLOSED))
         return "";
     return SSL_get_version(c->_ssl);
 }

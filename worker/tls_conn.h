@@ -59,21 +59,21 @@ enum tls_conn_state {
 struct tls_conn {
     SSL *_ssl;
     struct tls_ctx *_ctx;
-    BIO *_bio;                   /* one staging BIO, read side = _in, write side = _out */
-    uint8_t *_mem;               /* storage of _in and _out (one allocation) */
-    struct buf _in, _out;        /* ciphertext: fed-but-unread, produced-but-untaken */
-    bool _in_eof;                /* tls_conn_feed_eof was called */
-    bool _chain_set;             /* server: tls_conn_set_chain done, let the callback pass */
-    bool _clean_close;           /* close_notify received (vs. bare EOF) */
-    size_t _wpend;               /* plaintext length of an SSL_write that must be retried */
+    BIO *_bio;            /* one staging BIO, read side = _in, write side = _out */
+    uint8_t *_mem;        /* storage of _in and _out (one allocation) */
+    struct buf _in, _out; /* ciphertext: fed-but-unread, produced-but-untaken */
+    bool _in_eof;         /* tls_conn_feed_eof was called */
+    bool _chain_set;      /* server: tls_conn_set_chain done, let the callback pass */
+    bool _clean_close;    /* close_notify received (vs. bare EOF) */
+    size_t _wpend;        /* plaintext length of an SSL_write that must be retried */
     enum tls_conn_role _role;
     enum tls_conn_state _state;
-    char _sni[TLS_CONN_NAME_MAX];           /* server: client's SNI ("" = none) */
-    uint8_t _alpn_offer[TLS_CTX_ALPN_MAX];  /* server: client's ALPN list, wire format */
+    char _sni[TLS_CONN_NAME_MAX];          /* server: client's SNI ("" = none) */
+    uint8_t _alpn_offer[TLS_CTX_ALPN_MAX]; /* server: client's ALPN list, wire format */
     size_t _alpn_offer_len;
-    char _alpn_choice[TLS_CTX_ALPN_MAX];    /* server: protocol to select ("" = none) */
-    char _sess_key[TLS_CTX_SESS_KEY_MAX];   /* client: session cache key */
-    char _why[TLS_CONN_WHY_MAX];            /* last composed reason */
+    char _alpn_choice[TLS_CTX_ALPN_MAX];  /* server: protocol to select ("" = none) */
+    char _sess_key[TLS_CTX_SESS_KEY_MAX]; /* client: session cache key */
+    char _why[TLS_CONN_WHY_MAX];          /* last composed reason */
 };
 
 /* tls_conn_init_server prepares `c` to accept one TLS connection from a client with the

@@ -23,8 +23,7 @@
 
 /* alpn_next reads the protocol at `*off` of the wire list `p`/`n`. Returns true and sets
  * `*proto`/`*len` (and advances `*off`) when a well-formed, non-empty entry is there. */
-static bool alpn_next(const uint8_t *p, size_t n, size_t *off, const uint8_t **proto,
-                      size_t *len)
+static bool alpn_next(const uint8_t *p, size_t n, size_t *off, const uint8_t **proto, size_t *len)
 {
     size_t l;
 
@@ -128,8 +127,7 @@ static int ctx_init_server(struct tls_ctx *t, const struct tls_ctx_opts *o, cons
 }
 
 /* ctx_load_roots adds the trust anchors of PEM file `path` to the client context. */
-static int ctx_load_roots(struct tls_ctx *t, const char *path, const char *what,
-                          const char **why)
+static int ctx_load_roots(struct tls_ctx *t, const char *path, const char *what, const char **why)
 {
     if (SSL_CTX_load_verify_locations(t->_client, path, NULL) != 1) {
         *why = what;
@@ -160,8 +158,10 @@ static int ctx_init_client(struct tls_ctx *t, const struct tls_ctx_opts *o, cons
     } else {
         SSL_CTX_set_verify(t->_client, SSL_VERIFY_PEER, NULL);
         if (sys[0] != '\0') {
-            err = ctx_load_roots(t, sys, "cannot load the system CA file " TLS_CTX_SYSTEM_CA_FILE
-                                         " (or the one given)", why);
+            err = ctx_load_roots(t, sys,
+                                 "cannot load the system CA file " TLS_CTX_SYSTEM_CA_FILE
+                                 " (or the one given)",
+                                 why);
             if (err)
                 return err;
         }

@@ -27,8 +27,8 @@
 
 /* struct tls_ctx_opts is what tls_ctx_init needs; all pointers are borrowed for the call. */
 struct tls_ctx_opts {
-    const uint8_t *ca_cert_der; /* CA certificate (from MSG_HELLO); sent after every leaf */
-    size_t ca_cert_der_len;     /* 0 = serve the leaf alone (tests) */
+    const uint8_t *ca_cert_der;  /* CA certificate (from MSG_HELLO); sent after every leaf */
+    size_t ca_cert_der_len;      /* 0 = serve the leaf alone (tests) */
     const uint8_t *leaf_key_der; /* leaf private key, PKCS#8 DER (from MSG_HELLO) */
     size_t leaf_key_der_len;
     const char *system_ca_file;   /* NULL = TLS_CTX_SYSTEM_CA_FILE; "" = no system roots */
@@ -46,19 +46,19 @@ struct tls_ctx_opts {
 
 /* struct tls_sess_entry is one slot of the upstream session cache. */
 struct tls_sess_entry {
-    SSL_SESSION *sess;                /* owned reference, NULL = free slot */
-    uint64_t used;                    /* LRU clock value of the last insert or lookup */
-    char key[TLS_CTX_SESS_KEY_MAX];   /* "host|port|sni" */
+    SSL_SESSION *sess;              /* owned reference, NULL = free slot */
+    uint64_t used;                  /* LRU clock value of the last insert or lookup */
+    char key[TLS_CTX_SESS_KEY_MAX]; /* "host|port|sni" */
 };
 
 /* struct tls_ctx is embedded in struct worker. Fields are private to worker/tls_*.c. */
 struct tls_ctx {
-    SSL_CTX *_server;           /* toward clients: TLS_with_buffers_method, no X509 code */
-    SSL_CTX *_client;           /* toward upstreams: X509 verification */
-    CRYPTO_BUFFER_POOL *_pool;  /* dedups identical leaf DERs across connections */
-    CRYPTO_BUFFER *_ca;         /* CA certificate, NULL when the chain is the leaf alone */
-    EVP_PKEY *_leaf_key;        /* the one leaf key all forged certificates share */
-    BIO_METHOD *_bio_method;    /* the staging BIO of tls_conn.c */
+    SSL_CTX *_server;          /* toward clients: TLS_with_buffers_method, no X509 code */
+    SSL_CTX *_client;          /* toward upstreams: X509 verification */
+    CRYPTO_BUFFER_POOL *_pool; /* dedups identical leaf DERs across connections */
+    CRYPTO_BUFFER *_ca;        /* CA certificate, NULL when the chain is the leaf alone */
+    EVP_PKEY *_leaf_key;       /* the one leaf key all forged certificates share */
+    BIO_METHOD *_bio_method;   /* the staging BIO of tls_conn.c */
     bool _insecure;
     uint8_t _alpn_allowed[TLS_CTX_ALPN_MAX];
     size_t _alpn_allowed_len;

@@ -91,8 +91,7 @@ static ssize_t sni_from_body(struct cur *b, char *out, size_t cap)
             return -EPROTO;
         if (type != TLS_PEEK_EXT_SERVER_NAME)
             continue;
-        if (!cur_u16(&ext, &len) || !cur_sub(&ext, len, &list) || ext.off != ext.n ||
-            list.n == 0)
+        if (!cur_u16(&ext, &len) || !cur_sub(&ext, len, &list) || ext.off != ext.n || list.n == 0)
             return -EPROTO;
         while (list.off < list.n) {
             if (!cur_u8(&list, &v) || !cur_u16(&list, &len) || !cur_sub(&list, len, &name))

@@ -48,9 +48,9 @@ static EVP_PKEY *key_new(void)
 
 struct cert_spec {
     const char *cn;
-    const char *org;     /* NULL = none */
-    const char *san;     /* "DNS:a,IP:1.2.3.4" or NULL */
-    long not_before_s;   /* relative to now */
+    const char *org;   /* NULL = none */
+    const char *san;   /* "DNS:a,IP:1.2.3.4" or NULL */
+    long not_before_s; /* relative to now */
     long not_after_s;
     bool ca;
 };
@@ -72,12 +72,11 @@ static X509 *cert_new(const struct cert_spec *s, EVP_PKEY *pub, EVP_PKEY *signer
     assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), s->not_after_s));
     /* Most significant first, as CAs issue them: O, then CN. */
     if (s->org != NULL)
-        assert_int_equal(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
-                                                    (const uint8_t *)s->org, -1, -1, 0),
-                         1);
-    assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                                (const uint8_t *)s->cn, -1, -1, 0),
-                     1);
+        assert_int_equal(
+            X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const uint8_t *)s->org, -1, -1, 0),
+            1);
+    assert_int_equal(
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const uint8_t *)s->cn, -1, -1, 0), 1);
     assert_int_equal(X509_set_subject_name(x, name), 1);
     assert_int_equal(X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : name),
                      1);
@@ -216,8 +215,8 @@ static int fx_teardown(void **state)
 
 /* leaf_der makes a leaf for the fixture's leaf key, signed by `signer`/`issuer` (NULL =
  * self-signed with the leaf key). */
-static uint8_t *leaf_der(struct fx *f, const struct cert_spec *s, EVP_PKEY *signer,
-                         X509 *issuer, size_t *len)
+static uint8_t *leaf_der(struct fx *f, const struct cert_spec *s, EVP_PKEY *signer, X509 *issuer,
+                         size_t *len)
 {
     X509 *x = cert_new(s, f->leaf_key, signer != NULL ? signer : f->leaf_key, issuer);
     uint8_t *der = der_of(x, len);
@@ -248,9 +247,9 @@ static void wire_move(struct tls_conn *from, struct tls_conn *to, struct wire *w
 struct pair {
     struct tls_conn s, c;
     struct wire c2s, s2c;
-    int rs, rc;             /* last handshake results */
-    const char *ws, *wc;    /* their reasons */
-    int paused;             /* times the server reported -EINPROGRESS */
+    int rs, rc;          /* last handshake results */
+    const char *ws, *wc; /* their reasons */
+    int paused;          /* times the server reported -EINPROGRESS */
     char sni_seen[TLS_CONN_NAME_MAX];
     uint8_t offers_seen[TLS_CTX_ALPN_MAX];
     size_t offers_seen_len;
@@ -381,9 +380,9 @@ static void transfer(struct tls_conn *a, struct tls_conn *b, struct wire *w, con
 
 /* ---- tests: interception -------------------------------------------------------------- */
 
-static const struct cert_spec LEAF_EXAMPLE = {"example.test", "Example Org",
-                                              "DNS:example.test,DNS:www.example.test,IP:127.0.0.1",
-                                              -DAY, 30 * DAY, false};
+static const struct cert_spec LEAF_EXAMPLE = {
+    "example.test", "Example Org", "DNS:example.test,DNS:www.example.test,IP:127.0.0.1",
+    -DAY,           30 * DAY,      false};
 
 static void test_pause_capture_chain_verify(void **state)
 {
@@ -506,8 +505,8 @@ static void test_alpn_filter(void **state)
     /* With h2 allowed, both survive in the client's order. */
     {
         uint8_t out[64];
-        size_t n = tls_ctx_alpn_filter(&f->browser, (const uint8_t *)"\x08http/1.1\x02h2", 12,
-                                       out, sizeof(out));
+        size_t n = tls_ctx_alpn_filter(&f->browser, (const uint8_t *)"\x08http/1.1\x02h2", 12, out,
+                                       sizeof(out));
 
         assert_int_equal(n, 12);
         assert_memory_equal(out, "\x08http/1.1\x02h2", 12);
@@ -525,39 +524,116 @@ static void test_upstream_verify_reasons(void **state)
     struct {
         const char *note;
         struct cert_spec leaf;
-        int signer;          /* 0 = our CA, 1 = self-signed, 2 = untrusted other CA */
-        bool ca_in_chain;    /* served after the leaf */
+        int signer;       /* 0 = our CA, 1 = self-signed, 2 = untrusted other CA */
+        bool ca_in_chain; /* served after the leaf */
         const char *sni, *host;
         bool insecure;
-        const char *want;    /* NULL = handshake succeeds */
+        const char *want; /* NULL = handshake succeeds */
     } cases[] = {
-        {"valid", {"ok.test", NULL, "DNS:ok.test", -DAY, DAY, false}, 0, true, "ok.test",
-         "ok.test", false, NULL},
-        {"expired", {"old.test", NULL, "DNS:old.test", -30 * DAY, -DAY, false}, 0, true,
-         "old.test", "old.test", false, "certificate verify failed: certificate has expired"},
-        {"not yet valid", {"new.test", NULL, "DNS:new.test", DAY, 30 * DAY, false}, 0, true,
-         "new.test", "new.test", false, "certificate verify failed: certificate is not yet valid"},
-        {"wrong host", {"other.test", NULL, "DNS:other.test", -DAY, DAY, false}, 0, true,
-         "example.test", "example.test", false, "certificate verify failed: Hostname mismatch"},
-        {"wildcard matches one label", {"w", NULL, "DNS:*.wild.test", -DAY, DAY, false}, 0,
-         true, "a.wild.test", "a.wild.test", false, NULL},
-        {"wildcard does not match two labels", {"w", NULL, "DNS:*.wild.test", -DAY, DAY, false},
-         0, true, "a.b.wild.test", "a.b.wild.test", false,
+        {"valid",
+         {"ok.test", NULL, "DNS:ok.test", -DAY, DAY, false},
+         0,
+         true,
+         "ok.test",
+         "ok.test",
+         false,
+         NULL},
+        {"expired",
+         {"old.test", NULL, "DNS:old.test", -30 * DAY, -DAY, false},
+         0,
+         true,
+         "old.test",
+         "old.test",
+         false,
+         "certificate verify failed: certificate has expired"},
+        {"not yet valid",
+         {"new.test", NULL, "DNS:new.test", DAY, 30 * DAY, false},
+         0,
+         true,
+         "new.test",
+         "new.test",
+         false,
+         "certificate verify failed: certificate is not yet valid"},
+        {"wrong host",
+         {"other.test", NULL, "DNS:other.test", -DAY, DAY, false},
+         0,
+         true,
+         "example.test",
+         "example.test",
+         false,
          "certificate verify failed: Hostname mismatch"},
-        {"self-signed", {"self.test", NULL, "DNS:self.test", -DAY, DAY, false}, 1, false,
-         "self.test", "self.test", false, "certificate verify failed: self-signed certificate"},
-        {"unknown CA", {"u.test", NULL, "DNS:u.test", -DAY, DAY, false}, 2, false, "u.test",
-         "u.test", false, "certificate verify failed: unable to get local issuer certificate"},
-        {"IP target, IP SAN", {"ip", NULL, "IP:127.0.0.1", -DAY, DAY, false}, 0, true, NULL,
-         "127.0.0.1", false, NULL},
-        {"IP target, other IP", {"ip", NULL, "IP:127.0.0.1", -DAY, DAY, false}, 0, true, NULL,
-         "127.0.0.2", false, "certificate verify failed: IP address mismatch"},
-        {"IPv6 target in brackets", {"ip6", NULL, "IP:::1", -DAY, DAY, false}, 0, true, NULL,
-         "[::1]", false, NULL},
-        {"IP as SNI is not sent, host still verified", {"ip", NULL, "IP:127.0.0.1", -DAY, DAY,
-         false}, 0, true, "127.0.0.1", "127.0.0.1", false, NULL},
-        {"-k accepts expired self-signed", {"x.test", NULL, "DNS:x.test", -30 * DAY, -DAY,
-         false}, 1, false, "y.test", "y.test", true, NULL},
+        {"wildcard matches one label",
+         {"w", NULL, "DNS:*.wild.test", -DAY, DAY, false},
+         0,
+         true,
+         "a.wild.test",
+         "a.wild.test",
+         false,
+         NULL},
+        {"wildcard does not match two labels",
+         {"w", NULL, "DNS:*.wild.test", -DAY, DAY, false},
+         0,
+         true,
+         "a.b.wild.test",
+         "a.b.wild.test",
+         false,
+         "certificate verify failed: Hostname mismatch"},
+        {"self-signed",
+         {"self.test", NULL, "DNS:self.test", -DAY, DAY, false},
+         1,
+         false,
+         "self.test",
+         "self.test",
+         false,
+         "certificate verify failed: self-signed certificate"},
+        {"unknown CA",
+         {"u.test", NULL, "DNS:u.test", -DAY, DAY, false},
+         2,
+         false,
+         "u.test",
+         "u.test",
+         false,
+         "certificate verify failed: unable to get local issuer certificate"},
+        {"IP target, IP SAN",
+         {"ip", NULL, "IP:127.0.0.1", -DAY, DAY, false},
+         0,
+         true,
+         NULL,
+         "127.0.0.1",
+         false,
+         NULL},
+        {"IP target, other IP",
+         {"ip", NULL, "IP:127.0.0.1", -DAY, DAY, false},
+         0,
+         true,
+         NULL,
+         "127.0.0.2",
+         false,
+         "certificate verify failed: IP address mismatch"},
+        {"IPv6 target in brackets",
+         {"ip6", NULL, "IP:::1", -DAY, DAY, false},
+         0,
+         true,
+         NULL,
+         "[::1]",
+         false,
+         NULL},
+        {"IP as SNI is not sent, host still verified",
+         {"ip", NULL, "IP:127.0.0.1", -DAY, DAY, false},
+         0,
+         true,
+         "127.0.0.1",
+         "127.0.0.1",
+         false,
+         NULL},
+        {"-k accepts expired self-signed",
+         {"x.test", NULL, "DNS:x.test", -30 * DAY, -DAY, false},
+         1,
+         false,
+         "y.test",
+         "y.test",
+         true,
+         NULL},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -567,10 +643,9 @@ static void test_upstream_verify_reasons(void **state)
         X509 *issuer = cases[i].signer == 0 ? f->ca : cases[i].signer == 1 ? NULL : f->other_ca;
         size_t leaf_len;
         uint8_t *leaf = leaf_der(f, &cases[i].leaf, signer, issuer, &leaf_len);
-        struct pair *p =
-            pair_new(cases[i].ca_in_chain ? &f->mitm : &f->bare,
-                     cases[i].insecure ? &f->insecure : &f->upstream, cases[i].sni,
-                     cases[i].host, "\x08http/1.1");
+        struct pair *p = pair_new(cases[i].ca_in_chain ? &f->mitm : &f->bare,
+                                  cases[i].insecure ? &f->insecure : &f->upstream, cases[i].sni,
+                                  cases[i].host, "\x08http/1.1");
 
         print_message("case: %s\n", cases[i].note);
         pair_handshake(p, leaf, leaf_len, "http/1.1");
@@ -920,8 +995,8 @@ static const uint8_t *guard_tail(const uint8_t *src, size_t n, uint8_t **map, si
 {
     long pg = sysconf(_SC_PAGESIZE);
     size_t pages = (n + (size_t)pg - 1) / (size_t)pg + 1;
-    uint8_t *m = mmap(NULL, pages * (size_t)pg, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint8_t *m =
+        mmap(NULL, pages * (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
     assert_true(m != MAP_FAILED);
     assert_int_equal(mprotect(m + (pages - 1) * (size_t)pg, (size_t)pg, PROT_NONE), 0);
@@ -937,8 +1012,7 @@ static size_t client_hello(struct tls_ctx *t, const char *sni, uint8_t *out, siz
     struct tls_conn c;
     size_t n;
 
-    assert_int_equal(tls_conn_init_client(&c, t, sni, sni, 443, (const uint8_t *)"\x08http/1.1",
-                                          9),
+    assert_int_equal(tls_conn_init_client(&c, t, sni, sni, 443, (const uint8_t *)"\x08http/1.1", 9),
                      0);
     assert_int_equal(tls_conn_handshake(&c, NULL), -EAGAIN);
     n = tls_conn_take(&c, out, cap);
