@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """HTTPS GET through mitmd works with curl, urllib and http.client, each verifying the
 forged certificate against the mitmd CA only, and mitmd prints a flow line per exchange."""
+import http.client
 import os
 import re
+import ssl
 import sys
 import urllib.request
 
@@ -42,6 +44,17 @@ def test(env):
     data = resp.read()
     check(resp.status == 200, f"http.client got {resp.status}")
     check(data == b"hello from origin\n", f"unexpected body {data!r}")
+    conn.close()
+
+    step("a TLS 1.2-only client (no ALPN) is intercepted too")
+    ctx = ssl.create_default_context(cafile=w.mitmd.ca_cert)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    conn = http.client.HTTPSConnection("127.0.0.1", w.mitmd.port, timeout=10, context=ctx)
+    conn.set_tunnel("www.origin.test", port)
+    conn.request("GET", "/1k")
+    resp = conn.getresponse()
+    check(resp.status == 200 and resp.read() == body, f"TLS 1.2 client: {resp.status}")
+    check(conn.sock.version() == "TLSv1.2", f"negotiated {conn.sock.version()}")
     conn.close()
 
     step("stdout has a flow line per exchange: 'GET https://www.origin.test:PORT/1k ... << 200'")

@@ -247,6 +247,10 @@ def run(test_fn, doc=None):
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     doc = " ".join(doc.split()) if doc else None
+    for tool in ("curl", "openssl"):
+        if shutil.which(tool) is None:
+            print(f"FAIL: {tool} is not installed (apt-get install {tool})")
+            sys.exit(1)
     mitmd = os.path.abspath(args.mitmd)
     if not os.access(mitmd, os.X_OK):
         print(f"FAIL: mitmd binary {mitmd} is not executable")
@@ -577,6 +581,8 @@ class Nginx:
         return "\n".join(lines) + "\n"
 
     def start(self, timeout=10.0):
+        if not os.access(self.BINARY, os.X_OK):
+            raise TestFailure(f"{self.BINARY} not found: apt-get install nginx-light")
         conf = os.path.join(self.prefix, "nginx.conf")
         with open(conf, "w") as f:
             f.write(self._conf())

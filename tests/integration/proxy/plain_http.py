@@ -6,8 +6,8 @@ import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (check, curl, info, parse_status, read_head, run,  # noqa: E402
-                     standard_setup, step, wait_until)
+from harness import (check, curl, info, parse_status, proxy_connect, read_head,  # noqa
+                     read_http_response, run, standard_setup, step, wait_until)
 import http.client  # noqa: E402
 import socket  # noqa: E402
 
@@ -32,6 +32,14 @@ def test(env):
               f"{len(got)} bytes")
         check(not resp.will_close, f"request {i + 1}: the proxy closed a keep-alive connection")
     conn.close()
+
+    step("plain HTTP inside a CONNECT tunnel (first bytes not TLS) is relayed as HTTP")
+    sock, status, _, err = proxy_connect(w.mitmd.port, "www.origin.test", w.nginx.plain_port)
+    check(status == 200, f"CONNECT to the plain port answered {status}: {err[:100]!r}")
+    sock.sendall(b"GET /1k HTTP/1.1\r\nHost: www.origin.test\r\nConnection: close\r\n\r\n")
+    code, _, got = read_http_response(sock)
+    check(code == 200 and got == body, f"HTTP in a tunnel: {code}, {len(got)} bytes")
+    sock.close()
 
     step("a flow line shows the plain http:// exchange")
     pat = re.compile(r"GET http://www\.origin\.test:%d/1k HTTP/1\.1 << 200" % w.nginx.plain_port)
