@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "certcache/certcache.h"
 #include "master/ca.h"
 #include "master/forge.h"
@@ -214,6 +216,7 @@ int master_run(const struct config *cfg, int argc, char **argv)
     const uint8_t *key_der;
     const char *why = NULL;
     size_t key_len = 0, ca_len = 0;
+    uint8_t ticket_key[MSG_TICKET_KEY_LEN];
     int reader_fd = -1;
     const uint8_t *ca_der;
     char err[512];
@@ -254,7 +257,10 @@ int master_run(const struct config *cfg, int argc, char **argv)
     }
     ca_der = ca_cert_der(m->ca, &ca_len);
     key_der = forge_leaf_key_der(m->forge, &key_len);
-    hl = msgcodec_encode_hello(m->hello, sizeof(m->hello), 0, ca_der, ca_len, key_der, key_len);
+    randombytes_buf(ticket_key, sizeof(ticket_key));
+    hl = msgcodec_encode_hello(m->hello, sizeof(m->hello), 0, ca_der, ca_len, key_der, key_len,
+                               ticket_key);
+    sodium_memzero(ticket_key, sizeof(ticket_key));
     if (hl < 0) {
         log_error("cannot encode the worker hello: %s", strerror((int)-hl));
         goto out_free_forge;

@@ -14,6 +14,7 @@
 #define MSG_MAX_ORG_LEN 64   /* X.520 ub-organization-name */
 #define MSG_MAX_REASON 256   /* human reason in an error reply */
 #define MSG_MAX_DER 16384    /* one DER certificate or key */
+#define MSG_TICKET_KEY_LEN 48 /* TLS session ticket key shared by all workers */
 
 enum msg_type {
     MSG_HELLO = 1,      /* master -> worker, once after start: CA cert + leaf key */
@@ -34,14 +35,17 @@ struct msg_hdr {
 static_assert(sizeof(struct msg_hdr) == 16, "msg_hdr layout");
 
 /* MSG_HELLO body: fixed part, then ca_der_len bytes of CA certificate DER, then
- * key_der_len bytes of the leaf private key (PKCS#8 DER). Workers never see the CA key. */
+ * key_der_len bytes of the leaf private key (PKCS#8 DER). Workers never see the CA key.
+ * `ticket_key` is the run's TLS session ticket key, the same for every worker, so that a
+ * client resumes its session whichever worker SO_REUSEPORT gives its next connection to. */
 struct msg_hello {
     uint32_t worker_id;
     uint32_t ca_der_len;
     uint32_t key_der_len;
     uint32_t reserved;
+    uint8_t ticket_key[MSG_TICKET_KEY_LEN];
 };
-static_assert(sizeof(struct msg_hello) == 16, "msg_hello layout");
+static_assert(sizeof(struct msg_hello) == 16 + MSG_TICKET_KEY_LEN, "msg_hello layout");
 
 /* MSG_CERT_REQ body: fixed part, then org_len bytes of organization (may be 0), then
  * n_names entries of { uint8_t len; char name[len]; } with 1 <= len <= MSG_MAX_NAME_LEN. */

@@ -3,6 +3,7 @@
 #include "shared/msgcodec.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 static size_t msgcodec_put(uint8_t *out, size_t off, const void *src, size_t n)
@@ -20,9 +21,12 @@ static void msgcodec_put_hdr(uint8_t *out, uint16_t type, size_t len, uint64_t i
 }
 
 ssize_t msgcodec_encode_hello(uint8_t *out, size_t cap, uint32_t worker_id, const uint8_t *ca_der,
-                              size_t ca_len, const uint8_t *key_der, size_t key_len)
+                              size_t ca_len, const uint8_t *key_der, size_t key_len,
+                              const uint8_t *ticket_key)
 {
     struct msg_hello body = {.worker_id = worker_id};
+
+    memcpy(body.ticket_key, ticket_key, sizeof(body.ticket_key));
     size_t total, off;
 
     if (ca_len > MSG_MAX_DER || key_len > MSG_MAX_DER)
@@ -188,6 +192,8 @@ int msgcodec_decode_hello(const uint8_t *p, size_t len, struct msg_hello_view *v
         return -EPROTO;
     }
     v->worker_id = body.worker_id;
+    v->ticket_key.p = q + offsetof(struct msg_hello, ticket_key);
+    v->ticket_key.len = MSG_TICKET_KEY_LEN;
     if (msgcodec_take(&r, body.ca_der_len, &v->ca_der.p) != 0)
         goto truncated;
     v->ca_der.len = body.ca_der_len;

@@ -22,6 +22,7 @@ struct msg_slice {
 struct msg_hello_view {
     uint32_t worker_id;
     struct msg_slice ca_der, key_der;
+    struct msg_slice ticket_key; /* MSG_TICKET_KEY_LEN bytes */
 };
 struct msg_cert_req_view {
     size_t n_names;
@@ -34,10 +35,12 @@ struct msg_cert_reply_view {
     struct msg_slice reason, der;
 };
 
-/* msgcodec_encode_hello writes a MSG_HELLO into `out` (capacity `cap`). Returns the
- * datagram length, or -EMSGSIZE if a DER exceeds MSG_MAX_DER or `cap` is too small. */
+/* msgcodec_encode_hello writes a MSG_HELLO into `out` (capacity `cap`); `ticket_key` is
+ * MSG_TICKET_KEY_LEN bytes. Returns the datagram length, or -EMSGSIZE if a DER exceeds
+ * MSG_MAX_DER or `cap` is too small. */
 ssize_t msgcodec_encode_hello(uint8_t *out, size_t cap, uint32_t worker_id, const uint8_t *ca_der,
-                              size_t ca_len, const uint8_t *key_der, size_t key_len);
+                              size_t ca_len, const uint8_t *key_der, size_t key_len,
+                              const uint8_t *ticket_key);
 
 /* msgcodec_encode_cert_req writes a MSG_CERT_REQ for `n` NUL-terminated names and an
  * optional organization (`org` may be NULL). Returns the datagram length, -EINVAL for an

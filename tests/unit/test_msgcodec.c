@@ -167,7 +167,7 @@ static void test_cert_reply_roundtrip_and_errors(void **state)
 static void test_hello_and_stats(void **state)
 {
     (void)state;
-    uint8_t ca[500], key[120];
+    uint8_t ca[500], key[120], ticket[MSG_TICKET_KEY_LEN];
     struct msg_hello_view hv;
     struct msg_stats s = {{0}}, got;
     const char *why = NULL;
@@ -175,12 +175,16 @@ static void test_hello_and_stats(void **state)
 
     memset(ca, 0xca, sizeof(ca));
     memset(key, 0x4e, sizeof(key));
-    n = msgcodec_encode_hello(dgram, sizeof(dgram), 3, ca, sizeof(ca), key, sizeof(key));
+    for (size_t i = 0; i < sizeof(ticket); i++)
+        ticket[i] = (uint8_t)i;
+    n = msgcodec_encode_hello(dgram, sizeof(dgram), 3, ca, sizeof(ca), key, sizeof(key), ticket);
     assert_true(n > 0);
     assert_int_equal(msgcodec_decode_hello(dgram, (size_t)n, &hv, &why), 0);
     assert_int_equal(hv.worker_id, 3);
     assert_int_equal(hv.ca_der.len, sizeof(ca));
     assert_memory_equal(hv.key_der.p, key, sizeof(key));
+    assert_int_equal(hv.ticket_key.len, sizeof(ticket));
+    assert_memory_equal(hv.ticket_key.p, ticket, sizeof(ticket));
     /* a trailing byte is refused */
     dgram[n] = 0;
     uint32_t len = (uint32_t)n + 1;
