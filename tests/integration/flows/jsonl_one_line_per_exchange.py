@@ -123,8 +123,15 @@ def test(env):
         check(g["tls"] is not None, "HTTPS record has tls null")
         check(g["tls"]["sni"] == "www.origin.test", f"tls.sni {g['tls']['sni']!r}")
         check(str(g["tls"]["version"]).startswith("TLSv1."), f"tls.version {g['tls']['version']!r}")
-        check(g["server"]["host"] == "www.origin.test" and g["server"]["port"] == tls_port,
-              f"server {g['server']!r}")
+        check(g["server"]["host"] == "www.origin.test" and g["server"]["port"] == tls_port and
+              g["server"]["address"] == "127.0.0.1", f"server {g['server']!r} (expected the "
+              f"--resolve address 127.0.0.1, port {tls_port}, host www.origin.test)")
+        check("mitmd test origin CA" in str(g["tls"]["cert_issuer"]),
+              f"tls.cert_issuer {g['tls']['cert_issuer']!r} is not the upstream's issuer")
+        check("origin.test" in str(g["tls"]["cert_subject"]),
+              f"tls.cert_subject {g['tls']['cert_subject']!r} is not the upstream's subject")
+        check(g["tls"]["alpn"] == "http/1.1", f"tls.alpn {g['tls']['alpn']!r}")
+        check(g["time"] >= 0 and g["timings"]["wait"] >= 0, "time / timings.wait negative")
         check(g["error"] is None, f"successful GET has error {g['error']!r}")
         check(g["response"]["httpVersion"] == "HTTP/1.1", "response.httpVersion")
     check(gets[0]["client"]["port"] == gets[1]["client"]["port"],
