@@ -7,3 +7,9 @@ mitmd_add_unit_test(test_h2_relay
   SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_h2_relay.c
           ${CMAKE_CURRENT_LIST_DIR}/h2_relay.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
   LIBS mitmd_shared PkgConfig::NGHTTP2)
+
+mitmd_add_fuzz_target(fuzz_h2_client
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_h2_client.c
+          ${CMAKE_CURRENT_LIST_DIR}/h2_relay.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
+  LIBS mitmd_shared PkgConfig::NGHTTP2
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/h2_client)
