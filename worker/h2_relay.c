@@ -69,6 +69,7 @@ struct h2_stream {
     bool resp_head;        /* a final response head was submitted to the client */
     bool resp_done;        /* END_STREAM was sent to the client */
     bool answered;         /* the response is mitmd's own */
+    bool u_rst_sent;       /* a RST_STREAM went upstream (ours, or nghttp2's on bad input) */
     bool reported;         /* on_flow was called */
     struct h2_half half[2];
     char answer[H2_RELAY_REASON_MAX + 1];
@@ -948,14 +949,22 @@ static void upstream_stream_closed(struct h2_relay *r, struct h2_stream *st, uin
         } else if (!st->resp_head) {
             char why[FLOW_ERROR_MAX];
 
-            if (code == NGHTTP2_NO_ERROR)
+            if (st->u_rst_sent)
+                /* nghttp2 reset it: the response broke RFC 9113 §8 (e.g. a connection
+                 * header, a bad :status); we never cancel a stream the client still wants */
+                snprintf(why, sizeof(why), "invalid HTTP/2 response from upstream: %s",
+                         nghttp2_http2_strerror(code));
+            else if (code == NGHTTP2_NO_ERROR)
                 snprintf(why, sizeof(why), "upstream closed stream without a response");
             else
                 snprintf(why, sizeof(why), "upstream reset stream: %s",
                          nghttp2_http2_strerror(code));
             stream_answer(r, st, 502, why);
         } else {
-            stream_error(st, "upstream reset stream", code);
+            stream_error(st,
+                         st->u_rst_sent ? "invalid HTTP/2 response from upstream"
+                                        : "upstream reset stream",
+                         code);
             rst_client(r, st, code == NGHTTP2_NO_ERROR ? NGHTTP2_INTERNAL_ERROR : code);
         }
     } else if (!st->c_closed && st->resp_done && !st->half[H2_REQ].ended) {
@@ -1010,6 +1019,12 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
         } else if (code != NGHTTP2_NO_ERROR) {
             r->_stats.upstream_errors++;
         }
+        return 0;
+    }
+    if (frame->hd.type == NGHTTP2_RST_STREAM && !is_client(r, s)) {
+        st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
+        if (st != NULL)
+            st->u_rst_sent = true;
         return 0;
     }
     if (!end || (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA))

@@ -34,6 +34,7 @@ static uint8_t pattern(uint64_t i)
 struct cstream {
     bool used;
     int status;
+    int interim; /* last 1xx status seen */
     uint64_t body, mismatches;
     bool closed;
     uint32_t close_code;
@@ -98,6 +99,7 @@ struct world {
     struct rec *recs;
     size_t n_recs;
     bool raw_client; /* the client side is written by hand (no client session) */
+    size_t pool_streams;
 };
 
 static struct cstream *cst(struct world *w, int32_t id)
@@ -167,6 +169,8 @@ static int cli_on_header(nghttp2_session *s, const nghttp2_frame *frame, const u
 
         if (st >= 200)
             c->status = st;
+        else
+            c->interim = st;
     }
     if (namelen == 14 && memcmp(name, "x-resp-trailer", 14) == 0 && valuelen == 3 &&
         memcmp(value, "yes", 3) == 0)
@@ -351,6 +355,23 @@ static void srv_maybe_respond(struct world *w, int32_t id)
 
     if (x == NULL || x->responded || strncmp(x->path, "/hold", 5) == 0)
         return;
+    if (strcmp(x->path, "/early") == 0 && x->req_ended) {
+        nghttp2_nv hints[] = {{(uint8_t *)":status", (uint8_t *)"103", 7, 3, 0},
+                              {(uint8_t *)"link", (uint8_t *)"</s.css>", 4, 8, 0}};
+
+        assert_int_equal(
+            nghttp2_submit_headers(w->srv.s, NGHTTP2_FLAG_NONE, id, NULL, hints, 2, NULL), 0);
+        srv_respond(w, id, 9, false);
+        return;
+    }
+    if (strcmp(x->path, "/badheader") == 0 && x->req_ended) {
+        nghttp2_nv bad[] = {{(uint8_t *)":status", (uint8_t *)"200", 7, 3, 0},
+                            {(uint8_t *)"connection", (uint8_t *)"close", 10, 5, 0}};
+
+        x->responded = true;
+        assert_int_equal(nghttp2_submit_response(w->srv.s, id, bad, 2, NULL), 0);
+        return;
+    }
     if (strncmp(x->path, "/bytes/", 7) == 0)
         srv_respond(w, id, strtoull(x->path + 7, NULL, 10), false);
     else if (strcmp(x->path, "/echo") == 0 && x->req_ended)
@@ -382,6 +403,7 @@ static int peer_on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, vo
 /* ---- the world ----------------------------------------------------------------------- */
 
 struct setup {
+    size_t pool_streams; /* 0 = POOL_STREAMS */
     size_t max_header_size;
     uint32_t origin_max_streams; /* 0 = 100 */
     bool raw_client;
@@ -404,7 +426,8 @@ static void world_init(struct world *w, const struct setup *su)
     flow_set_server(&w->conn_flow, "a.test", NULL, 0);
     w->conn_flow.connect_ns = 1000000;
     w->conn_flow.tls_ns = 2000000;
-    w->pool = h2_pool_new(POOL_STREAMS);
+    w->pool_streams = su->pool_streams ? su->pool_streams : POOL_STREAMS;
+    w->pool = h2_pool_new(w->pool_streams);
     assert_non_null(w->pool);
     opts.pool = w->pool;
     opts.max_header_size = su->max_header_size;
@@ -453,7 +476,7 @@ static void world_free(struct world *w)
     if (w->relay_on)
         h2_relay_dispose(&w->r);
     /* every slot went back to the pool */
-    assert_int_equal(h2_pool_available(w->pool), POOL_STREAMS);
+    assert_int_equal(h2_pool_available(w->pool), w->pool_streams);
     h2_pool_free(w->pool);
     nghttp2_session_del(w->cli.s);
     nghttp2_session_del(w->srv.s);
@@ -1171,6 +1194,82 @@ static void case_queued_cancel(struct world *w, const struct h2_case *tc)
     assert_true(h2_relay_is_idle(&w->r));
 }
 
+static void case_interim(struct world *w, const struct h2_case *tc)
+{
+    int32_t id = cli_request(w, "GET", "/early", 0, false, NULL, 0);
+
+    run(w);
+    assert_int_equal(cst(w, id)->interim, 103);
+    assert_int_equal(cst(w, id)->status, 200);
+    assert_int_equal(cst(w, id)->body, 9);
+    assert_int_equal(w->recs[0].status, 200); /* the flow records the final response */
+}
+
+static void case_invalid_response(struct world *w, const struct h2_case *tc)
+{
+    int32_t id = cli_request(w, "GET", "/badheader", 0, false, NULL, 0);
+
+    run(w);
+    assert_int_equal(cst(w, id)->status, 502);
+    assert_string_equal(cst(w, id)->body_text,
+                        "invalid HTTP/2 response from upstream: PROTOCOL_ERROR\n");
+    assert_true(h2_relay_is_idle(&w->r));
+}
+
+static void case_pool_exhausted(struct world *w, const struct h2_case *tc)
+{
+    int32_t ids[5];
+    char path[32];
+    int served = 0, refused = 0;
+
+    for (int i = 0; i < 5; i++) {
+        snprintf(path, sizeof(path), "/hold/%d", i);
+        ids[i] = cli_request(w, "GET", path, 0, false, NULL, 0);
+    }
+    run(w);
+    assert_int_equal(h2_pool_available(w->pool), 0);
+    for (int i = 0; i < 5; i++) {
+        snprintf(path, sizeof(path), "/hold/%d", i);
+        if (origin_id_for(w, path) > 0) {
+            srv_respond(w, origin_id_for(w, path), 1, false);
+            served++;
+        }
+    }
+    run(w);
+    for (int i = 0; i < 5; i++) {
+        if (cst(w, ids[i])->status == 200)
+            continue;
+        /* the worker's pool is full: refused, retryable, never a crash */
+        assert_int_equal(cst(w, ids[i])->close_code, NGHTTP2_REFUSED_STREAM);
+        refused++;
+    }
+    assert_int_equal(served, 3);
+    assert_int_equal(refused, 2);
+    assert_int_equal(h2_relay_stats(&w->r)->streams_refused, 2);
+}
+
+static void case_head_timeout(struct world *w, const struct h2_case *tc)
+{
+    static const uint8_t part[] = {0x82, 0x87, 0x84};
+    uint8_t raw[128], acc[4096];
+    size_t off = 0, acc_len = 0;
+
+    memcpy(raw, MAGIC, 24);
+    off = 24 + frame_hdr(raw + 24, 0, NGHTTP2_SETTINGS, 0, 0);
+    assert_true(h2_relay_is_reading_head(&w->r)); /* no preface yet */
+    /* a header block without END_HEADERS: the rest never comes (slowloris) */
+    off += frame_hdr(raw + off, sizeof(part), NGHTTP2_HEADERS, NGHTTP2_FLAG_END_STREAM, 1);
+    memcpy(raw + off, part, sizeof(part));
+    off += sizeof(part);
+    raw_feed(w, raw, off);
+    assert_true(h2_relay_is_reading_head(&w->r));
+    assert_false(w->wants & H2_WANT_CLOSE);
+    h2_relay_timeout(&w->r, H2_TIMEOUT_REQUEST_HEAD);
+    run(w);
+    assert_int_equal(scan_goaway(w, acc, &acc_len, sizeof(acc)), NGHTTP2_NO_ERROR);
+    assert_true(w->wants & H2_WANT_CLOSE);
+}
+
 #define FLOOD(kind, count) (((uint64_t)(kind) << 32) | (count))
 
 static const struct h2_case CASES[] = {
@@ -1213,6 +1312,13 @@ static const struct h2_case CASES[] = {
     {"request header block over --max-header-size -> 431, never sent upstream",
      case_header_too_large, {.max_header_size = 4096}, 0},
     {"CONNECT over HTTP/2 -> 501 with a clear reason", case_connect_refused, {0}, 0},
+    {"the worker's stream pool is full: extra streams are refused (REFUSED_STREAM)",
+     case_pool_exhausted, {.pool_streams = 3}, 0},
+    {"an incomplete request header block: --request-timeout -> GOAWAY, close",
+     case_head_timeout, {.raw_client = true}, 0},
+    {"103 Early Hints is relayed before the final 200", case_interim, {0}, 0},
+    {"upstream response with a connection header -> 502 naming the invalid response",
+     case_invalid_response, {0}, 0},
     {"idle timeout -> GOAWAY(NO_ERROR), close", case_timeouts, {0}, H2_TIMEOUT_IDLE},
     {"upstream timeout -> 504 on the waiting stream, close", case_timeouts, {0},
      H2_TIMEOUT_UPSTREAM},
