@@ -24,7 +24,7 @@ const char *h1_state_name(enum h1_state s)
 }
 
 /* h1_transition_ok lists the edges of the state machine; anything may go to CLOSING. */
-static bool h1_transition_ok(enum h1_state from, enum h1_state to)
+static inline bool h1_transition_ok(enum h1_state from, enum h1_state to)
 {
     if (to == H1_STATE_CLOSING)
         return from != H1_STATE_CLOSING;
