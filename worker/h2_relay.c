@@ -1497,6 +1497,8 @@ unsigned h2_relay_wants(const struct h2_relay *r)
         w |= H2_WANT_CLIENT_READ;
     if (upstream_usable(r) && has_room(r->_up_in) && nghttp2_session_want_read(r->_us) != 0)
         w |= H2_WANT_UPSTREAM_READ;
+    if (r->_c_pend_len > 0 || (upstream_usable(r) && r->_u_pend_len > 0))
+        w |= H2_WANT_FLUSH;
     return w;
 }
 

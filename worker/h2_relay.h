@@ -19,8 +19,10 @@
                                        * more are refused with RST_STREAM(REFUSED_STREAM) */
 #define H2_STAGE_SIZE 65535           /* body staging per stream and direction; equal to the
                                        * initial stream window, so a peer can never overrun it */
-#define H2_CONN_WINDOW (1u << 20)     /* connection receive window on each side: at most this
-                                       * many body bytes staged per direction per connection */
+#define H2_CONN_WINDOW (H2_MAX_LIVE_STREAMS * H2_STAGE_SIZE)
+                                      /* connection receive window on each side: the sum of the
+                                       * stagings, so one stalled stream never blocks the others
+                                       * (memory is the pool's slots, reserved anyway) */
 #define H2_MAX_FIELDS 128             /* header fields per header block; more: 431 / 502 */
 #define H2_POOL_STREAMS_DEFAULT 1024  /* a reasonable h2_pool_new size for one worker */
 #define H2_RELAY_REASON_MAX 256       /* a failure reason kept for answers (NUL included) */
@@ -34,6 +36,9 @@ enum {
     H2_WANT_CLIENT_READ = 1u << 0,   /* receive more client bytes into client_in */
     H2_WANT_UPSTREAM_READ = 1u << 1, /* receive more upstream bytes into up_in */
     H2_WANT_CLOSE = 1u << 3,         /* flush client_out and up_out, then close both sides */
+    H2_WANT_FLUSH = 1u << 5,         /* an output buffer is full and the relay holds more
+                                      * (at most one frame per side): pump again once
+                                      * client_out / up_out were drained */
 };
 
 /* enum h2_timeout names the timers the loop runs for the relay. */
