@@ -191,7 +191,9 @@ static const char *status_text(int status)
 
 /* answer_error queues "<status>" with `why` as a text body for the client, records it as the
  * exchange's response and error, reports the flow and closes after the flush. Called only
- * before any byte of an upstream final response reached client_out. */
+ * before any byte of an upstream final response reached client_out. If part of an interim
+ * (1xx) head is already there, an answer appended to it would be garbage to the client, so
+ * the connection is closed instead with `why` as the flow's error. */
 static void answer_error(struct h1_relay *r, int status, const char *why)
 {
     static const char ctype[] = "text/plain; charset=utf-8";
@@ -201,6 +203,10 @@ static void answer_error(struct h1_relay *r, int status, const char *why)
     char clen[16];
     int blen, n;
 
+    if (r->_resp_head_forward && r->_resp_head_moved > 0) {
+        abort_exchange(r, why != NULL && why[0] != '\0' ? why : text);
+        return;
+    }
     if (why == NULL || why[0] == '\0')
         why = text;
     blen = snprintf(body, sizeof(body), "%s\n", why);
@@ -339,6 +345,7 @@ static void start_exchange(struct h1_relay *r, const struct h1_request *req, siz
     r->_req_done = false;
 
     r->_resp_head_len = 0;
+    r->_resp_head_moved = 0;
     r->_resp_head_forward = false;
     r->_resp_interim = false;
     r->_resp_drop = false;
@@ -712,6 +719,7 @@ static bool step_resp_head(struct h1_relay *r)
         return true;
     }
     r->_resp_head_len = (size_t)n;
+    r->_resp_head_moved = 0;
     r->_resp_head_forward = true;
     if (resp.status < 200 && resp.status != 101) {
         /* Interim response (RFC 9110 §15.2): relay it, keep waiting for the final one; an
@@ -745,6 +753,7 @@ static bool step_resp_head_out(struct h1_relay *r)
         buf_consume(r->_up_in, n);
     } else {
         n = move_bytes(r->_up_in, r->_client_out, r->_resp_head_len);
+        r->_resp_head_moved += n;
     }
     r->_resp_head_len -= n;
     if (r->_resp_head_len == 0) {

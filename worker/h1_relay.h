@@ -95,6 +95,7 @@ struct h1_relay {
     bool _req_done;
 
     size_t _resp_head_len;      /* response head bytes in up_in still to forward */
+    size_t _resp_head_moved;    /* bytes of that head already in client_out */
     bool _resp_head_forward;    /* the parsed head is being forwarded */
     bool _resp_interim;         /* the head being forwarded is a 1xx interim response */
     bool _resp_drop;            /* the interim head is dropped (HTTP/1.0 client) */

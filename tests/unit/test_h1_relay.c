@@ -876,6 +876,42 @@ static void test_answer_through_small_buffer(void **state)
 }
 
 
+/* An error answer must never be appended after part of an interim (1xx) head: with the client
+ * not reading, only 8 bytes of "100 Continue" reach client_out when the upstream times out.
+ * The client must then get a prefix of the interim head and nothing else (the relay closes),
+ * never "HTTP/1.1HTTP/1.1 504 ...", which a client would parse as garbage. */
+static void test_no_answer_after_partial_interim(void **state)
+{
+    static const struct setup s = {.co_cap = 8};
+    static const char req[] = "POST /e HTTP/1.1\r\nHost: example.test\r\nExpect: 100-continue\r\n"
+                              "Content-Length: 3\r\n\r\n";
+    static const char interim[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    struct harness *h = harness_new(&s);
+
+    (void)state;
+    assert_int_equal(buf_append(&h->ci, req, sizeof(req) - 1), sizeof(req) - 1);
+    h->wants = h1_relay_pump(&h->r);
+    assert_int_equal(buf_append(&h->ui, interim, sizeof(interim) - 1), sizeof(interim) - 1);
+    h->wants = h1_relay_pump(&h->r);
+    assert_int_equal(buf_used(&h->co), 8); /* part of the interim head, client not reading */
+    h1_relay_timeout(&h->r, H1_TIMEOUT_UPSTREAM);
+    for (int i = 0; i < 1000 && !(h->wants & H1_WANT_CLOSE); i++) {
+        h->wants = h1_relay_pump(&h->r);
+        drain(h);
+    }
+    drain(h);
+    assert_true(h->wants & H1_WANT_CLOSE);
+    if (h->cl_len < sizeof(interim) - 1) {
+        assert_memory_equal(h->cl_got, interim, h->cl_len);
+    } else {
+        assert_memory_equal(h->cl_got, interim, sizeof(interim) - 1);
+        assert_memory_equal(h->cl_got + sizeof(interim) - 1, "HTTP/1.1 504 ", 13);
+    }
+    assert_int_equal(h->n_recs, 1);
+    assert_non_null(strstr(h->recs[0].error, "timed out"));
+    harness_free(h);
+}
+
 /* ---- robustness ---------------------------------------------------------------------------- */
 
 static uint64_t rng_next(uint64_t *s)
@@ -969,6 +1005,7 @@ int main(void)
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_backpressure_stops_reading),
         cmocka_unit_test(test_answer_through_small_buffer),
+        cmocka_unit_test(test_no_answer_after_partial_interim),
         cmocka_unit_test(test_mutations_never_break_invariants),
     };
 
