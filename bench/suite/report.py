@@ -1,0 +1,143 @@
+"""report.py - ratios and the markdown table of a bench run.
+
+Owns the derived figures (ratios to the direct baseline and to nginx, per scenario) and the
+markdown rendering of a result set (the dict suite.py writes as JSON). Pure functions: no I/O
+except where a function says it writes a file.
+"""
+import re
+
+# Targets compared with nginx (rps only where the worker count matches nginx's).
+NGINX_PEERS = {"mitmd": True, "mitmd-1w": False, "mitmdump": True}
+
+
+def _ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def add_ratios(rows):
+    """add_ratios sets row["ratios"] on every load row of `rows` (a list of row dicts with
+    scenario, target, rps, cpu_s_per_1k) from the same run:
+      rps_vs_direct, cpu_vs_direct: this row / the scenario's direct (origin) row;
+      rps_vs_nginx, cpu_vs_nginx: this row / the scenario's nginx row, for mitmd and
+      mitmdump (rps_vs_nginx is None for the 1-worker mitmd: not like for like).
+    A ratio is None when either side is missing, failed or zero."""
+    by_key = {(r["scenario"], r["target"]): r for r in rows}
+    for r in rows:
+        direct = by_key.get((r["scenario"], "direct"))
+        nginx = by_key.get((r["scenario"], "nginx"))
+        ok = lambda x: x is not None and x.get("requests", 0) > 0 and not x.get("failed")
+        rr = {"rps_vs_direct": None, "cpu_vs_direct": None, "rps_vs_nginx": None,
+              "cpu_vs_nginx": None}
+        if r["target"] != "direct" and ok(r) and ok(direct):
+            rr["rps_vs_direct"] = _ratio(r["rps"], direct["rps"])
+            rr["cpu_vs_direct"] = _ratio(r["cpu_s_per_1k"], direct["cpu_s_per_1k"])
+        if r["target"] in NGINX_PEERS and ok(r) and ok(nginx):
+            if NGINX_PEERS[r["target"]]:
+                rr["rps_vs_nginx"] = _ratio(r["rps"], nginx["rps"])
+            rr["cpu_vs_nginx"] = _ratio(r["cpu_s_per_1k"], nginx["cpu_s_per_1k"])
+        r["ratios"] = rr
+
+
+def add_idle_ratios(idle_rows):
+    """add_idle_ratios sets kib_per_conn_vs_nginx on every idle row (None for nginx itself
+    or when a side is missing)."""
+    nginx = next((r for r in idle_rows if r["target"] == "nginx"), None)
+    for r in idle_rows:
+        r["kib_per_conn_vs_nginx"] = None
+        if r["target"] != "nginx" and nginx is not None:
+            r["kib_per_conn_vs_nginx"] = _ratio(r.get("rss_kib_per_conn"),
+                                                nginx.get("rss_kib_per_conn"))
+
+
+def _num(v, fmt):
+    return "-" if v is None else fmt.format(v)
+
+
+def _x(v):
+    return "-" if v is None else "{:.2f}x".format(v)
+
+
+def _cell(text):
+    """_cell makes `text` safe inside a markdown table cell."""
+    return re.sub(r"\s+", " ", str(text)).replace("|", "\\|")
+
+
+def _errors(r, width=70):
+    if r.get("failed"):
+        return _cell(r["failed"])[:width]
+    if not r.get("errors"):
+        return "0"
+    first = r.get("first_error") or ""
+    if len(first) > width:
+        first = first[: width - 3] + "..."
+    return _cell("%d: %s" % (r["errors"], first))
+
+
+def markdown(result):
+    """markdown renders a result set as markdown: a heading, the machine, the load table,
+    the idle-connection table and the notes."""
+    m = result["machine"]
+    out = []
+    out.append("### %s run, %s" % ("Quick (--quick)" if result["quick"] else "Full",
+                                   result["date"]))
+    out.append("")
+    out.append("Machine: %s, %d cores, %.1f GiB RAM, Linux %s. Commit %s. "
+               "Load generator: %s; each row %.1f s after a %.1f s warm-up; load generator, "
+               "proxy and origin share the machine. Suite wall time %.0f s."
+               % (m["cpu_model"], m["cores"], m["mem_gib"], m["kernel"], result["git_commit"],
+                  result["load_generator"], result["row_seconds"], result["warmup_seconds"],
+                  result.get("wall_seconds") or 0))
+    out.append("")
+    out.append("| scenario | target | how | req/s | p50 ms | p99 ms | CPU s/1k req | "
+               "peak RSS MiB | req/s vs direct | CPU vs direct | req/s vs nginx | "
+               "CPU vs nginx | errors |")
+    out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in result["rows"]:
+        rr = r.get("ratios", {})
+        lat = r.get("latency_us") or {}
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            _cell(r["scenario"]), _cell(r["target_label"]), _cell(r["how"]),
+            _num(r.get("rps"), "{:,.0f}"),
+            _num(lat.get("p50") and lat["p50"] / 1000, "{:.2f}"),
+            _num(lat.get("p99") and lat["p99"] / 1000, "{:.2f}"),
+            _num(r.get("cpu_s_per_1k"), "{:.3f}"),
+            _num(r.get("peak_rss_kib") and r["peak_rss_kib"] / 1024, "{:.1f}"),
+            _x(rr.get("rps_vs_direct")), _x(rr.get("cpu_vs_direct")),
+            _x(rr.get("rps_vs_nginx")), _x(rr.get("cpu_vs_nginx")), _errors(r)))
+    if result.get("idle"):
+        out.append("")
+        out.append("Idle connections (%d requested per target): TLS handshake completed, no "
+                   "request, held while RSS is read." % result["idle_target_conns"])
+        out.append("")
+        out.append("| target | how | held | failed | s to open | CPU s/1k conns | "
+                   "RSS before MiB | RSS held MiB | KiB per conn | vs nginx |")
+        out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in result["idle"]:
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                _cell(r["target_label"]), _cell(r["how"]), _num(r.get("established"), "{:,}"),
+                _cell(r.get("failed_conns", "-")) if not r.get("failed") else _cell(r["failed"])[:60],
+                _num(r.get("seconds"), "{:.1f}"), _num(r.get("cpu_s_per_1k_conns"), "{:.3f}"),
+                _num(r.get("rss_before_kib") and r["rss_before_kib"] / 1024, "{:.1f}"),
+                _num(r.get("rss_held_kib") and r["rss_held_kib"] / 1024, "{:.1f}"),
+                _num(r.get("rss_kib_per_conn"), "{:.1f}"), _x(r.get("kib_per_conn_vs_nginx"))))
+    if result.get("notes"):
+        out.append("")
+        for n in result["notes"]:
+            out.append("- " + n)
+    return "\n".join(out) + "\n"
+
+
+README_BEGIN = "<!-- bench-latest:begin (written by bench/run) -->"
+README_END = "<!-- bench-latest:end -->"
+
+
+def replace_readme_section(text, table_md):
+    """replace_readme_section returns `text` with the part between README_BEGIN and
+    README_END replaced by `table_md`, or None when the markers are missing."""
+    b = text.find(README_BEGIN)
+    e = text.find(README_END)
+    if b == -1 or e == -1 or e < b:
+        return None
+    return text[: b + len(README_BEGIN)] + "\n" + table_md + text[e:]

@@ -1,0 +1,554 @@
+#!/usr/bin/env python3
+"""suite.py - runs mitmd's benchmark scenarios side by side with nginx and mitmdump.
+
+Owns the run: a throw-away CA and origin certificate, the nginx origin, each proxy under test
+(started, measured, stopped in turn), the scenario rows (mitmd-bench), the idle-connection
+rows (idle_hold.py), and the result files (JSON + markdown). Called by bench/run, which
+installs packages and builds first. Every process it starts is stopped by PID, also on
+Ctrl-C and SIGTERM. Standard library only.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import select
+import shutil
+import signal
+import string
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import procs  # noqa: E402
+import report  # noqa: E402
+
+BENCH_NAME = "www.bench.test"
+RESOLVE = "*.bench.test=127.0.0.1"
+
+
+class Scenario:
+    def __init__(self, key, args, nginx_server, desc):
+        self.key = key
+        self.args = args
+        self.nginx_server = nginx_server  # "ka" (upstream keep-alive) or "nk" (per conn)
+        self.desc = desc
+
+
+SCENARIOS = [
+    Scenario("h1-keepalive-1k", ["--path", "/1k", "-c", "32"], "ka",
+             "HTTP/1.1 keep-alive, 32 connections, GET 1 KiB"),
+    Scenario("h2-1k", ["--h2", "-c", "4", "-m", "16", "--path", "/1k"], "ka",
+             "HTTP/2, 4 connections x 16 concurrent streams, GET 1 KiB"),
+    Scenario("newconn-full", ["--new-conn", "-c", "16", "--path", "/1k"], "nk",
+             "one request per connection, 16 at a time, client does a full TLS handshake "
+             "every time (no resumption)"),
+    Scenario("newconn-resume", ["--new-conn", "--resume", "-c", "16", "--path", "/1k"], "nk",
+             "one request per connection, 16 at a time, client resumes its TLS session "
+             "(tickets/session IDs as the server offers)"),
+    Scenario("h1-keepalive-100k", ["--path", "/100k", "-c", "16"], "ka",
+             "HTTP/1.1 keep-alive, 16 connections, GET 100 KiB"),
+    Scenario("hosts-cold", ["--hosts", "10000000", "--host", "h%d.bench.test", "-c", "16",
+                            "--path", "/1k"], "nk",
+             "a new host name for every connection (h0.bench.test, h1, ...), one request "
+             "each: cold certificate cache in the interceptors"),
+]
+
+TARGETS = [
+    # key, label, kind, workers (None: the program's default)
+    ("direct", "origin (direct)", "direct", None),
+    ("mitmd", "mitmd", "mitmd", None),
+    ("mitmd-1w", "mitmd", "mitmd", 1),
+    ("nginx", "nginx", "nginx", None),
+    ("mitmdump", "mitmdump", "mitmdump", None),
+]
+
+
+class Interrupted(Exception):
+    pass
+
+
+def on_signal(signum, frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def run(argv, **kw):
+    return subprocess.run(argv, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          **kw)
+
+
+def make_certs(d):
+    """make_certs writes origin-ca.pem and origin.pem/.key (ECDSA P-256, names *.bench.test,
+    bench.test, localhost, 127.0.0.1) into d with the openssl CLI."""
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "3", "-subj", "/CN=mitmd bench origin CA",
+         "-keyout", d + "/origin-ca.key", "-out", d + "/origin-ca.pem"])
+    run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-subj", "/CN=www.bench.test", "-keyout", d + "/origin.key", "-out", d + "/origin.csr"])
+    with open(d + "/origin.ext", "w") as f:
+        f.write("subjectAltName=DNS:*.bench.test,DNS:bench.test,DNS:localhost,IP:127.0.0.1\n"
+                "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+                "keyUsage=digitalSignature\n")
+    run(["openssl", "x509", "-req", "-in", d + "/origin.csr", "-CA", d + "/origin-ca.pem",
+         "-CAkey", d + "/origin-ca.key", "-CAcreateserial", "-days", "3",
+         "-extfile", d + "/origin.ext", "-out", d + "/origin.pem"])
+    for name in ("origin-ca.pem", "origin.pem", "origin.key"):
+        os.chmod(os.path.join(d, name), 0o644)
+
+
+def settle(root, quiet=0.02, step=0.2, limit=15.0):
+    """settle waits until the process tree of `root` uses less than `quiet` CPU seconds in
+    `step` seconds (or `limit` seconds pass), so that one row's aftermath (closing thousands
+    of connections) is not measured in the next."""
+    deadline = time.monotonic() + limit
+    before = procs.tree_cpu_seconds(root)
+    while time.monotonic() < deadline:
+        time.sleep(step)
+        now = procs.tree_cpu_seconds(root)
+        if now - before < quiet:
+            return
+        before = now
+
+
+def write_conf(template, path, **values):
+    with open(os.path.join(HERE, template)) as f:
+        text = string.Template(f.read()).substitute(**values)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def machine_info(repo):
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = 0.0
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) / 1024 / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+
+    def out(argv):
+        try:
+            return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, timeout=20).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+
+    commit = out(["git", "-C", repo, "rev-parse", "--short=12", "HEAD"]) or "unknown"
+    if out(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no"]):
+        commit += " (with uncommitted changes)"
+    mitmdump_v = out(["mitmdump", "--version"]).splitlines()
+    return {
+        "kernel": platform.release(),
+        "cpu_model": cpu,
+        "cores": os.cpu_count(),
+        "mem_gib": round(mem, 1),
+        "python": platform.python_version(),
+        "nginx": out(["nginx", "-v"]).replace("nginx version: ", ""),
+        "mitmdump": mitmdump_v[0].split()[-1] if mitmdump_v else None,
+    }, commit
+
+
+class Run:
+    """Run holds the state of one bench run: directories, servers, options and rows."""
+
+    def __init__(self, a):
+        self.a = a
+        self.quick = a.quick
+        self.row_s = a.duration if a.duration is not None else (2.0 if a.quick else 5.0)
+        self.warm_s = 0.3 if a.quick else 1.0
+        self.idle_n = a.idle_conns if a.idle_conns is not None else (1000 if a.quick else 10000)
+        self.idle_deadline = 20.0 if a.quick else 90.0
+        self.dir = tempfile.mkdtemp(prefix="mitmd-bench-suite.")
+        os.chmod(self.dir, 0o755)  # nginx workers run unprivileged
+        self.procs = procs.Procs(self.dir)
+        self.rows, self.idle, self.notes = [], [], []
+        self.origin = None
+        self.origin_port = None
+
+    # --- servers --------------------------------------------------------------------------
+
+    def start_origin(self):
+        d = self.dir
+        os.makedirs(d + "/www")
+        os.makedirs(d + "/tmp-origin")
+        os.makedirs(d + "/tmp-proxy")
+        with open(d + "/www/1k", "wb") as f:
+            f.write(b"a" * 1024)
+        with open(d + "/www/100k", "wb") as f:
+            f.write(os.urandom(100 * 1024))
+        for name in ("www", "www/1k", "www/100k"):
+            os.chmod(os.path.join(d, name), 0o755)
+        make_certs(d)
+        self.origin_port = procs.free_port()
+        write_conf("nginx-origin.conf.in", d + "/origin.conf", dir=d, port=self.origin_port,
+                   workers="auto")
+        self.origin = self.procs.start("origin", ["nginx", "-e", d + "/origin-error.log", "-p", d,
+                                                  "-c", d + "/origin.conf", "-g", "daemon off;"])
+        self.procs.wait_port("origin", self.origin, self.origin_port)
+
+    def start_target(self, key, kind, workers):
+        """start_target starts the proxy for a target; returns a dict with its process,
+        CA file and ports (or the origin's, for direct)."""
+        d = self.dir
+        if kind == "direct":
+            return {"proc": self.origin, "cafile": d + "/origin-ca.pem",
+                    "connect": self.origin_port, "proxy": None}
+        port = procs.free_port()
+        if kind == "mitmd":
+            confdir = "%s/%s-conf" % (d, key)
+            argv = [self.a.mitmd, "-p", str(port), "--confdir", confdir, "-q",
+                    "--resolve", RESOLVE, "--upstream-ca", d + "/origin-ca.pem",
+                    "--max-conns", str(max(4096, self.idle_n + 1024))]
+            if workers:
+                argv += ["--workers", str(workers)]
+            p = self.procs.start(key, argv)
+            self.procs.wait_port(key, p, port)
+            return {"proc": p, "cafile": confdir + "/mitmd-ca-cert.pem",
+                    "connect": self.origin_port, "proxy": port, "argv": argv}
+        if kind == "nginx":
+            ka, nk = port, procs.free_port()
+            write_conf("nginx-proxy.conf.in", d + "/nginx-proxy.conf", dir=d, ka_port=ka,
+                       nk_port=nk, origin_port=self.origin_port, workers="auto")
+            p = self.procs.start(key, ["nginx", "-e", d + "/nginx-proxy-error.log", "-p", d,
+                                       "-c", d + "/nginx-proxy.conf", "-g", "daemon off;"])
+            self.procs.wait_port(key, p, ka)
+            self.procs.wait_port(key, p, nk)
+            return {"proc": p, "cafile": d + "/origin-ca.pem", "ka": ka, "nk": nk,
+                    "proxy": None}
+        if kind == "mitmdump":
+            confdir = "%s/%s-conf" % (d, key)
+            os.makedirs(confdir)
+            env = dict(os.environ, MITMD_BENCH_RESOLVE=RESOLVE)
+            argv = ["mitmdump", "-q", "--listen-host", "127.0.0.1", "--listen-port", str(port),
+                    "--set", "confdir=" + confdir,
+                    "--set", "ssl_verify_upstream_trusted_ca=" + d + "/origin-ca.pem",
+                    "-s", os.path.join(HERE, "mitmdump_resolve.py")]
+            p = self.procs.start(key, argv, env=env)
+            self.procs.wait_port(key, p, port, timeout=60)
+            return {"proc": p, "cafile": confdir + "/mitmproxy-ca-cert.pem",
+                    "connect": self.origin_port, "proxy": port, "argv": argv}
+        raise ValueError(kind)
+
+    # --- rows -----------------------------------------------------------------------------
+
+    def bench_argv(self, t, sc, seconds, json_path, warm):
+        args = list(sc.args)
+        if "--host" not in args:
+            args += ["--host", BENCH_NAME]
+        if warm and "--hosts" in args:  # warm up on other names: the measured run stays cold
+            args[args.index("--host") + 1] = "w%d.bench.test"
+        argv = [self.a.bench, "-d", "%gs" % seconds, "-t", "2", "--cafile", t["cafile"],
+                "--json", json_path] + args
+        if t["proxy"] is not None:
+            argv += ["--connect", "127.0.0.1:%d" % t["connect"],
+                     "--proxy", "127.0.0.1:%d" % t["proxy"]]
+        elif "ka" in t:
+            argv += ["--connect", "127.0.0.1:%d" % t[sc.nginx_server]]
+        else:
+            argv += ["--connect", "127.0.0.1:%d" % t["connect"]]
+        return argv
+
+    def run_bench(self, argv, seconds):
+        """run_bench runs mitmd-bench; returns (summary dict or None, output tail)."""
+        json_path = argv[argv.index("--json") + 1]
+        if os.path.exists(json_path):
+            os.unlink(json_path)
+        try:
+            p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               timeout=seconds + 30)
+            out = p.stdout.decode(errors="replace")
+        except subprocess.TimeoutExpired as e:
+            return None, "mitmd-bench timed out: %s" % (e.stdout or b"")[-300:]
+        try:
+            with open(json_path) as f:
+                return json.load(f), out
+        except (OSError, ValueError):
+            return None, "mitmd-bench exit %d: %s" % (p.returncode, out.strip()[-300:])
+
+    def load_row(self, key, label, kind, t, sc):
+        root = t["proc"].pid
+        how = {"direct": "direct TLS", "mitmd": "CONNECT", "mitmdump": "CONNECT"}.get(kind)
+        if kind == "nginx":
+            how = ("reverse proxy, upstream keep-alive" if sc.nginx_server == "ka" else
+                   "reverse proxy, new upstream TLS conn per client conn")
+            if "--h2" in sc.args:
+                how += " (HTTP/1.1 upstream)"
+        row = {"scenario": sc.key, "target": key, "target_label": label, "how": how,
+               "bench_args": None, "requests": 0}
+        jpath = "%s/%s-%s.json" % (self.dir, key, sc.key)
+        self.run_bench(self.bench_argv(t, sc, self.warm_s, jpath + ".warm", True), self.warm_s)
+        argv = self.bench_argv(t, sc, self.row_s, jpath, False)
+        row["bench_args"] = " ".join(argv[1:])
+        procs.reset_peak_rss(root)
+        cpu0 = procs.tree_cpu_seconds(root)
+        ocpu0 = procs.tree_cpu_seconds(self.origin.pid)
+        s, out = self.run_bench(argv, self.row_s)
+        cpu1 = procs.tree_cpu_seconds(root)
+        ocpu1 = procs.tree_cpu_seconds(self.origin.pid)
+        row["peak_rss_kib"] = procs.tree_kib(root, "VmHWM")
+        row["cpu_s"] = round(cpu1 - cpu0, 3)
+        if s is None:
+            row["failed"] = out
+            row["rps"] = None
+            return row
+        row["bench"] = s
+        row["requests"] = s["requests"]
+        row["errors"] = s["errors"]
+        row["first_error"] = s["first_error"]
+        row["rps"] = s["rps"]
+        row["latency_us"] = {k: s["latency_us"][k] for k in ("p50", "p90", "p99", "max")}
+        row["protocol"] = s.get("protocol")
+        if "--resume" in sc.args and s.get("handshakes"):
+            # Say how often the client actually resumed: a target may not offer it, or
+            # (several processes) not recognise another process's tickets.
+            row["resumed_pct"] = 100.0 * s["resumed"] / s["handshakes"]
+            row["how"] += "; %.0f%% of handshakes resumed" % row["resumed_pct"]
+        n = s["requests"]
+        row["cpu_s_per_1k"] = (cpu1 - cpu0) / n * 1000 if n else None
+        if kind != "direct":
+            row["origin_cpu_s_per_1k"] = (ocpu1 - ocpu0) / n * 1000 if n else None
+        if n == 0:
+            why = s["first_error"] or out[-200:]
+            row["failed"] = ("HTTP/2 not supported yet (%s)" if "did not select ALPN h2" in why
+                             else "no successful request: %s") % why
+        if t["proc"].poll() is not None:
+            row["failed"] = "%s exited (%s) during the row: %s" % (
+                key, t["proc"].returncode, self.procs.log_tail(key, 5))
+        return row
+
+    def idle_row(self, key, label, kind, t, workers):
+        root = t["proc"].pid
+        n = self.idle_n
+        single = kind == "mitmdump" or workers == 1
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        if single and 2 * n + 256 > hard:
+            # One process holds a client and an upstream socket per connection.
+            n = (hard - 256) // 2
+            self.notes.append("%s held at most %d idle connections: one process needs two "
+                              "descriptors per connection and RLIMIT_NOFILE's hard limit "
+                              "here is %d." % (key, n, hard))
+        row = {"target": key, "target_label": label, "requested": n,
+               "how": "CONNECT + TLS" if kind != "nginx" else
+               "TLS to the reverse proxy (no upstream conn until a request)"}
+        argv = [sys.executable, os.path.join(HERE, "idle_hold.py"), "--sni", BENCH_NAME,
+                "--cafile", t["cafile"], "-n", str(n), "--deadline", str(self.idle_deadline)]
+        if kind == "nginx":
+            argv += ["--direct", "--server", "127.0.0.1:%d" % t["ka"]]
+        else:
+            argv += ["--server", "127.0.0.1:%d" % t["proxy"],
+                     "--target", "%s:%d" % (BENCH_NAME, t["connect"])]
+        time.sleep(0.3)
+        procs.reset_peak_rss(root)
+        rss0 = procs.tree_kib(root, "VmRSS")
+        cpu0 = procs.tree_cpu_seconds(root)
+        holder = self.procs.start(key + "-idle", argv, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE)
+        try:
+            ready, _, _ = select.select([holder.stdout], [], [], self.idle_deadline + 30)
+            line = holder.stdout.readline() if ready else b""
+            try:
+                res = json.loads(line)
+            except ValueError:
+                row["failed"] = "idle_hold gave no result: %s" % self.procs.log_tail(key + "-idle", 5)
+                return row
+            settle(root)  # let the proxy finish its side of the last handshakes
+            rss1 = procs.tree_kib(root, "VmRSS")
+            cpu1 = procs.tree_cpu_seconds(root)
+            row.update({"established": res["established"], "failed_conns": res["failed"],
+                        "seconds": res["seconds"], "first_error": res["first_error"],
+                        "rss_before_kib": rss0, "rss_held_kib": rss1,
+                        "peak_rss_kib": procs.tree_kib(root, "VmHWM")})
+            e = res["established"]
+            row["rss_kib_per_conn"] = (rss1 - rss0) / e if e else None
+            row["cpu_s_per_1k_conns"] = (cpu1 - cpu0) / e * 1000 if e else None
+            if e < n:
+                row["note"] = "%d of %d established in %.0f s (%s)" % (
+                    e, n, res["seconds"], res["first_error"] or "deadline")
+        finally:
+            holder.stdin.close()
+            try:
+                holder.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+            self.procs.stop(holder)
+            settle(root)  # the proxy closes 2N sockets before the next row
+        return row
+
+    def run_target(self, key, label, kind, workers):
+        log = lambda msg: print("bench: %s" % msg, file=sys.stderr, flush=True)
+        try:
+            t = self.start_target(key, kind, workers)
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+            log("%s did not start: %s" % (key, e))
+            for sc in self.scenarios:
+                self.rows.append({"scenario": sc.key, "target": key, "target_label": label,
+                                  "how": "-", "failed": "did not start: %s" % str(e)[:200],
+                                  "requests": 0, "rps": None})
+            return
+        if kind == "mitmd":
+            label = "%s (%s)" % (label, "%d worker%s" % (workers, "s" * (workers != 1))
+                                 if workers else "%d workers" % os.cpu_count())
+        try:
+            if kind != "direct" and self.idle_n > 0:
+                t0 = time.monotonic()
+                r = self.idle_row(key, label, kind, t, workers)
+                self.idle.append(r)
+                log("%-9s idle %s held, %s KiB/conn (%.0f s)" % (
+                    key, r.get("established"), r.get("rss_kib_per_conn") and
+                    round(r["rss_kib_per_conn"], 1), time.monotonic() - t0))
+            for sc in self.scenarios:
+                r = self.load_row(key, label, kind, t, sc)
+                self.rows.append(r)
+                log("%-9s %-18s %8s req/s  cpu %s s/1k  %s" % (
+                    key, sc.key, r.get("rps") and round(r["rps"]),
+                    r.get("cpu_s_per_1k") and round(r["cpu_s_per_1k"], 3),
+                    r.get("failed") or ("errors %d" % r.get("errors", 0))))
+        finally:
+            if kind != "direct":
+                self.procs.stop(t["proc"])
+
+    def main(self):
+        t_start = time.monotonic()
+        machine, commit = machine_info(self.a.repo)
+        self.scenarios = [s for s in SCENARIOS
+                          if not self.a.scenarios or s.key in self.a.scenarios]
+        targets = [t for t in TARGETS if not self.a.targets or t[0] in self.a.targets]
+        self.start_origin()
+        for key, label, kind, workers in targets:
+            self.run_target(key, label, kind, workers)
+        report.add_ratios(self.rows)
+        report.add_idle_ratios(self.idle)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        result = {
+            "date": now.strftime("%Y-%m-%d %H:%M UTC"),
+            "quick": self.quick,
+            "machine": machine,
+            "git_commit": commit,
+            "load_generator": "mitmd-bench, 2 threads",
+            "row_seconds": self.row_s,
+            "warmup_seconds": self.warm_s,
+            "idle_target_conns": self.idle_n,
+            "scenarios": {s.key: s.desc for s in self.scenarios},
+            "rows": self.rows,
+            "idle": self.idle,
+            "notes": self.notes_for(machine) + self.notes,
+        }
+        result["wall_seconds"] = round(time.monotonic() - t_start, 1)
+        md = report.markdown(result)
+        os.makedirs(self.a.results, exist_ok=True)
+        stem = now.strftime("%Y-%m-%dT%H%M%SZ") + ("-quick" if self.quick else "")
+        with open(os.path.join(self.a.results, stem + ".json"), "w") as f:
+            json.dump(result, f, indent=1)
+            f.write("\n")
+        with open(os.path.join(self.a.results, stem + ".md"), "w") as f:
+            f.write(md)
+        if self.a.readme:
+            try:
+                with open(self.a.readme) as f:
+                    text = report.replace_readme_section(f.read(), md)
+                if text is not None:
+                    with open(self.a.readme, "w") as f:
+                        f.write(text)
+            except OSError as e:
+                print("bench: cannot update %s: %s" % (self.a.readme, e), file=sys.stderr)
+        print(md)
+        print("bench: wrote %s/%s.{json,md} in %.0f s" % (self.a.results, stem,
+                                                          result["wall_seconds"]),
+              file=sys.stderr)
+        failed = [r for r in self.rows + self.idle if r.get("failed")]
+        return 1 if failed and self.a.strict else 0
+
+    def notes_for(self, machine):
+        return [
+            "CPU s/1k req: user+sys seconds of all the proxy's processes (from /proc, "
+            "workers included) per 1,000 successful requests; for the direct rows, the "
+            "origin nginx's. Peak RSS: sum of VmHWM over those processes (shared pages "
+            "counted once per process), reset at the start of each row.",
+            "vs direct: this row / the origin-direct row of the same scenario (req/s; CPU "
+            "compares the proxy's CPU with the origin's). vs nginx: mitmd or mitmdump / the "
+            "nginx row of the same scenario; req/s is not compared for mitmd with 1 worker.",
+            "mitmd and mitmdump are driven as explicit proxies (CONNECT, then TLS through the "
+            "tunnel, intercepted); nginx has no CONNECT, so it is a TLS-terminating, "
+            "re-encrypting reverse proxy (upstream keep-alive for the keep-alive, HTTP/2 and "
+            "100 KiB rows; a new upstream TLS connection per client connection with "
+            "proxy_ssl_session_reuse on for newconn-* and hosts-cold). nginx has a "
+            "wildcard certificate, so hosts-cold forges nothing there.",
+            "newconn-full: the client never resumes (a full handshake with the proxy every "
+            "connection); newconn-resume: the client resumes its TLS session with whatever "
+            "the server offers.",
+            "mitmd runs with --max-conns %d so that one worker can hold every idle "
+            "connection; mitmdump %s is one Python process and reaches the origin through "
+            "a resolver addon (bench/suite/mitmdump_resolve.py) that maps *.bench.test to "
+            "127.0.0.1 like mitmd's --resolve." % (max(4096, self.idle_n + 1024),
+                                                   machine.get("mitmdump")),
+            "Origin: %s, TLS 1.3, ECDSA P-256 certificate, access log off, "
+            "worker_processes auto." % machine.get("nginx"),
+        ]
+
+
+def main():
+    ap = argparse.ArgumentParser(description="mitmd benchmark suite (use bench/run)")
+    ap.add_argument("--quick", action="store_true", help="2 s rows, 1,000 idle conns")
+    ap.add_argument("--mitmd", required=True, help="path to the mitmd binary")
+    ap.add_argument("--bench", required=True, help="path to mitmd-bench")
+    ap.add_argument("--repo", required=True, help="repository root (for the commit id)")
+    ap.add_argument("--results", required=True, help="directory for <date>.json/.md")
+    ap.add_argument("--readme", help="file with bench-latest markers to update")
+    ap.add_argument("--duration", type=float, help="seconds per row (default 5, quick 2)")
+    ap.add_argument("--idle-conns", type=int, help="idle connections (default 10000, "
+                    "quick 1000; 0 skips the idle rows)")
+    ap.add_argument("--scenarios", nargs="*", help="only these scenarios: " +
+                    ", ".join(s.key for s in SCENARIOS))
+    ap.add_argument("--targets", nargs="*", help="only these targets: " +
+                    ", ".join(t[0] for t in TARGETS))
+    ap.add_argument("--strict", action="store_true", help="exit 1 if any row failed")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    a = ap.parse_args()
+    for s in a.scenarios or ():
+        if s not in {x.key for x in SCENARIOS}:
+            ap.error("unknown scenario %r" % s)
+    for t in a.targets or ():
+        if t not in {x[0] for x in TARGETS}:
+            ap.error("unknown target %r" % t)
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    r = Run(a)
+    rc = 1
+    try:
+        rc = r.main()
+    except Interrupted as e:
+        print("bench: interrupted (%s), stopping everything" % e, file=sys.stderr)
+        rc = 130
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+        print("bench: %s" % e, file=sys.stderr)
+        rc = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        r.procs.stop_all()
+        if a.keep:
+            print("bench: kept %s" % r.dir, file=sys.stderr)
+        else:
+            shutil.rmtree(r.dir, ignore_errors=True)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

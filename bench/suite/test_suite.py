@@ -1,0 +1,307 @@
+"""test_suite.py - unit tests of the bench suite's own logic (python3 -m unittest).
+
+Run: python3 -m unittest discover -s bench/suite -p 'test_*.py'
+Covers /proc parsing and process-tree sums, ratios, the markdown table, the README section
+rewrite, the mitmdump resolver rules, and idle_hold.py against a local TLS server and CONNECT
+relay (skipped without the openssl CLI).
+"""
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import procs  # noqa: E402
+import report  # noqa: E402
+
+
+class ProcParsing(unittest.TestCase):
+    def test_stat_with_spaces_and_parens_in_name(self):
+        # Fields after the name: state ppid pgrp session tty tpgid flags minflt cminflt
+        # majflt cmajflt utime stime cutime cstime ...
+        line = "4242 (a b) (c)) S 17 1 1 0 -1 0 0 0 0 0 100 50 7 3 20 0 1 0 999 0 0\n"
+        self.assertEqual(procs.parse_stat(line), (4242, 17, 160))
+
+    def test_stat_of_this_process(self):
+        with open("/proc/self/stat") as f:
+            pid, ppid, ticks = procs.parse_stat(f.read())
+        self.assertEqual(pid, os.getpid())
+        self.assertEqual(ppid, os.getppid())
+        self.assertGreaterEqual(ticks, 0)
+
+    def test_status_kib(self):
+        text = "Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n"
+        self.assertEqual(procs.parse_status_kib(text, "VmHWM"), 2048)
+        self.assertEqual(procs.parse_status_kib(text, "VmRSS"), 1024)
+        self.assertEqual(procs.parse_status_kib(text, "VmSwap"), 0)
+
+    def test_tree_counts_a_busy_child(self):
+        # A child that burns ~0.3 s of CPU shows up in the tree of its parent (this process).
+        before = procs.tree_cpu_seconds(os.getpid())
+        child = subprocess.Popen([sys.executable, "-c",
+                                  "import time\nt=time.process_time()\n"
+                                  "while time.process_time()-t<0.3: pass\n"
+                                  "time.sleep(5)"])
+        try:
+            time.sleep(1.0)
+            self.assertIn(child.pid, procs.tree_pids(os.getpid()))
+            self.assertGreaterEqual(procs.tree_cpu_seconds(os.getpid()) - before, 0.25)
+            self.assertGreater(procs.tree_kib(child.pid, "VmRSS"), 0)
+        finally:
+            child.kill()
+            child.wait()
+
+    def test_stop_only_what_was_started(self):
+        d = tempfile.mkdtemp()
+        try:
+            p = procs.Procs(d)
+            a = p.start("a", ["sleep", "30"])
+            b = p.start("b", ["sleep", "30"])
+            p.stop(a)
+            self.assertIsNotNone(a.poll())
+            self.assertIsNone(b.poll())
+            p.stop_all()
+            self.assertIsNotNone(b.poll())
+            self.assertEqual(p.running, [])
+        finally:
+            shutil.rmtree(d)
+
+
+def row(scenario, target, rps, cpu, requests=100, **kw):
+    r = {"scenario": scenario, "target": target, "target_label": target, "how": "x",
+         "rps": rps, "cpu_s_per_1k": cpu, "requests": requests}
+    r.update(kw)
+    return r
+
+
+class Ratios(unittest.TestCase):
+    def test_ratios_per_scenario(self):
+        rows = [row("s", "direct", 1000, 0.1), row("s", "nginx", 500, 0.2),
+                row("s", "mitmd", 400, 0.3), row("s", "mitmd-1w", 300, 0.25),
+                row("s", "mitmdump", 50, 2.0), row("t", "direct", 10, 1.0),
+                row("t", "mitmd", 5, 2.0)]
+        report.add_ratios(rows)
+        r = {(x["scenario"], x["target"]): x["ratios"] for x in rows}
+        self.assertIsNone(r[("s", "direct")]["rps_vs_direct"])
+        self.assertAlmostEqual(r[("s", "nginx")]["rps_vs_direct"], 0.5)
+        self.assertAlmostEqual(r[("s", "nginx")]["cpu_vs_direct"], 2.0)
+        self.assertIsNone(r[("s", "nginx")]["rps_vs_nginx"])
+        self.assertAlmostEqual(r[("s", "mitmd")]["rps_vs_nginx"], 0.8)
+        self.assertAlmostEqual(r[("s", "mitmd")]["cpu_vs_nginx"], 1.5)
+        self.assertIsNone(r[("s", "mitmd-1w")]["rps_vs_nginx"])  # not like for like
+        self.assertAlmostEqual(r[("s", "mitmd-1w")]["cpu_vs_nginx"], 1.25)
+        self.assertAlmostEqual(r[("s", "mitmdump")]["rps_vs_nginx"], 0.1)
+        # No nginx row in scenario t: no nginx ratio, but the direct ratio is there.
+        self.assertIsNone(r[("t", "mitmd")]["rps_vs_nginx"])
+        self.assertAlmostEqual(r[("t", "mitmd")]["rps_vs_direct"], 0.5)
+
+    def test_failed_rows_have_no_ratios(self):
+        rows = [row("s", "direct", 1000, 0.1), row("s", "nginx", 0, None, requests=0),
+                row("s", "mitmd", 0, None, requests=0, failed="HTTP/2 not supported yet")]
+        report.add_ratios(rows)
+        self.assertEqual(set(rows[2]["ratios"].values()), {None})
+        self.assertIsNone(rows[1]["ratios"]["rps_vs_direct"])
+
+    def test_idle_ratios(self):
+        idle = [{"target": "nginx", "rss_kib_per_conn": 20.0},
+                {"target": "mitmd", "rss_kib_per_conn": 50.0},
+                {"target": "mitmdump", "rss_kib_per_conn": None}]
+        report.add_idle_ratios(idle)
+        self.assertIsNone(idle[0]["kib_per_conn_vs_nginx"])
+        self.assertAlmostEqual(idle[1]["kib_per_conn_vs_nginx"], 2.5)
+        self.assertIsNone(idle[2]["kib_per_conn_vs_nginx"])
+
+
+def result_set():
+    rows = [row("h1", "direct", 1000.0, 0.1, latency_us={"p50": 1500.0, "p99": 9000.0},
+                peak_rss_kib=2048, errors=0),
+            row("h1", "mitmd", 500.0, 0.2, latency_us={"p50": 2500.0, "p99": 12000.0},
+                peak_rss_kib=4096, errors=3, first_error="tls | handshake\nfailed"),
+            row("h2", "mitmd", None, None, requests=0,
+                failed="HTTP/2 not supported yet (server did not select ALPN h2)")]
+    report.add_ratios(rows)
+    return {"date": "2026-01-01 00:00 UTC", "quick": True, "git_commit": "abc",
+            "machine": {"cpu_model": "Test CPU", "cores": 2, "mem_gib": 1.0, "kernel": "6.1"},
+            "load_generator": "mitmd-bench", "row_seconds": 2.0, "warmup_seconds": 0.5,
+            "wall_seconds": 10, "idle_target_conns": 10, "rows": rows,
+            "idle": [{"target": "mitmd", "target_label": "mitmd", "how": "CONNECT + TLS",
+                      "established": 10, "failed_conns": 0, "seconds": 1.0,
+                      "cpu_s_per_1k_conns": 0.5, "rss_before_kib": 1024,
+                      "rss_held_kib": 2048, "rss_kib_per_conn": 102.4,
+                      "kib_per_conn_vs_nginx": None}],
+            "notes": ["a note"]}
+
+
+class Markdown(unittest.TestCase):
+    def test_table(self):
+        md = report.markdown(result_set())
+        lines = md.splitlines()
+        header = next(l for l in lines if l.startswith("| scenario"))
+        cols = header.count("|")
+        body = [l for l in lines if l.startswith("| h")]
+        self.assertEqual(len(body), 3)
+        for l in body:  # escaped pipes keep every row at the header's column count
+            self.assertEqual(l.replace("\\|", "").count("|"), cols, l)
+        self.assertIn("| 1,000 | 1.50 | 9.00 | 0.100 | 2.0 |", body[0])
+        self.assertIn("0.50x | 2.00x", body[1])
+        self.assertIn("3: tls \\| handshake failed", body[1])
+        self.assertIn("HTTP/2 not supported yet", body[2])
+        self.assertIn("| mitmd | CONNECT + TLS | 10 | 0 | 1.0 | 0.500 | 1.0 | 2.0 | 102.4 | - |",
+                      md)
+        self.assertIn("Test CPU, 2 cores", md)
+        self.assertIn("- a note", md)
+
+    def test_readme_section(self):
+        text = "intro\n%s\nold table\n%s\nrest\n" % (report.README_BEGIN, report.README_END)
+        out = report.replace_readme_section(text, "new table\n")
+        self.assertEqual(out, "intro\n%s\nnew table\n%s\nrest\n" % (report.README_BEGIN,
+                                                                    report.README_END))
+        self.assertIsNone(report.replace_readme_section("no markers", "x"))
+
+
+class Resolver(unittest.TestCase):
+    def test_rules(self):
+        os.environ["MITMD_BENCH_RESOLVE"] = "*.bench.test=127.0.0.1, exact.example=10.0.0.1"
+        sys.modules.pop("mitmdump_resolve", None)
+        import mitmdump_resolve as m
+        self.assertEqual(m.resolve("www.bench.test"), "127.0.0.1")
+        self.assertEqual(m.resolve("H7.Bench.Test."), "127.0.0.1")
+        self.assertEqual(m.resolve("bench.test"), "bench.test")  # *.x is not x itself
+        self.assertEqual(m.resolve("notbench.test"), "notbench.test")
+        self.assertEqual(m.resolve("exact.example"), "10.0.0.1")
+        self.assertEqual(m.resolve("a.exact.example"), "a.exact.example")
+
+
+def serve_tls(ctx, ls, stop):
+    """Accepts TLS connections on ls and keeps them open until stop is set."""
+    held = []
+    ls.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            c, _ = ls.accept()
+        except socket.timeout:
+            continue
+        c.settimeout(5)
+        try:
+            held.append(ctx.wrap_socket(c, server_side=True))
+        except (ssl.SSLError, OSError):
+            c.close()
+    for c in held:
+        c.close()
+    ls.close()
+
+
+def relay_connect(ls, tls_port, stop, seen):
+    """A CONNECT proxy that records each target and relays to 127.0.0.1:tls_port."""
+    ls.settimeout(0.2)
+    conns = []
+
+    def pipe(a, b):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+
+    while not stop.is_set():
+        try:
+            c, _ = ls.accept()
+        except socket.timeout:
+            continue
+        c.settimeout(None)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            d = c.recv(4096)
+            if not d:
+                break
+            head += d
+        if not head:
+            c.close()
+            continue
+        seen.append(head.split(b"\r\n", 1)[0])
+        u = socket.create_connection(("127.0.0.1", tls_port))
+        c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        threading.Thread(target=pipe, args=(c, u), daemon=True).start()
+        threading.Thread(target=pipe, args=(u, c), daemon=True).start()
+        conns += [c, u]
+    for c in conns:
+        c.close()
+    ls.close()
+
+
+@unittest.skipIf(shutil.which("openssl") is None, "needs the openssl CLI")
+class IdleHold(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp()
+        d = cls.dir
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=t",
+                        "-addext", "subjectAltName=DNS:www.bench.test",
+                        "-keyout", d + "/k.pem", "-out", d + "/c.pem"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cls.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        cls.ctx.load_cert_chain(d + "/c.pem", d + "/k.pem")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir)
+
+    def hold(self, extra, n):
+        stop = threading.Event()
+        tls_ls = socket.create_server(("127.0.0.1", 0))
+        threading.Thread(target=serve_tls, args=(self.ctx, tls_ls, stop), daemon=True).start()
+        seen = []
+        prox_ls = socket.create_server(("127.0.0.1", 0))
+        threading.Thread(target=relay_connect,
+                         args=(prox_ls, tls_ls.getsockname()[1], stop, seen),
+                         daemon=True).start()
+        ports = {"TLS": tls_ls.getsockname()[1], "PROXY": prox_ls.getsockname()[1]}
+        argv = [sys.executable, os.path.join(HERE, "idle_hold.py"), "-n", str(n),
+                "--deadline", "20", "--inflight", "4"] + [a.format(**ports) for a in extra]
+        p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            res = json.loads(p.stdout.readline())
+            self.assertIsNone(p.poll(), "idle_hold must hold until stdin closes")
+        finally:
+            p.stdin.close()
+            p.wait(10)
+            p.stdout.close()
+            stop.set()
+            time.sleep(0.3)  # the server threads close their sockets
+        self.assertEqual(p.returncode, 0)
+        return res, seen
+
+    def test_direct(self):
+        res, _ = self.hold(["--direct", "--server", "127.0.0.1:{TLS}", "--sni",
+                            "www.bench.test", "--cafile", self.dir + "/c.pem"], 12)
+        self.assertEqual((res["established"], res["failed"]), (12, 0))
+
+    def test_connect(self):
+        res, seen = self.hold(["--server", "127.0.0.1:{PROXY}", "--target",
+                               "www.bench.test:443", "--sni", "www.bench.test",
+                               "--cafile", self.dir + "/c.pem"], 5)
+        self.assertEqual((res["established"], res["failed"]), (5, 0))
+        self.assertEqual(seen, [b"CONNECT www.bench.test:443 HTTP/1.1"] * 5)
+
+    def test_wrong_name_fails_verification(self):
+        res, _ = self.hold(["--direct", "--server", "127.0.0.1:{TLS}", "--sni",
+                            "other.example", "--cafile", self.dir + "/c.pem"], 3)
+        self.assertEqual(res["established"], 0)
+        self.assertGreaterEqual(res["failed"], 3)
+        self.assertIn("certificate", res["first_error"])
+
+
+if __name__ == "__main__":
+    unittest.main()
