@@ -17,20 +17,21 @@
 #include "worker/h1_relay.h"
 
 static_assert((unsigned)H2_WANT_CLIENT_READ == (unsigned)H1_WANT_CLIENT_READ, "want bits match h1");
-static_assert((unsigned)H2_WANT_UPSTREAM_READ == (unsigned)H1_WANT_UPSTREAM_READ, "want bits match h1");
+static_assert((unsigned)H2_WANT_UPSTREAM_READ == (unsigned)H1_WANT_UPSTREAM_READ,
+              "want bits match h1");
 static_assert((unsigned)H2_WANT_CLOSE == (unsigned)H1_WANT_CLOSE, "want bits match h1");
 static_assert(H2_STAGE_SIZE == NGHTTP2_INITIAL_WINDOW_SIZE,
               "a peer may send a whole default window before it acknowledges our SETTINGS");
 
 #define H2_HEADER_SIZE_DEFAULT 65536
-#define H2_PUMP_ROUNDS 64         /* per h2_relay_pump call (HAProxy-style work budget) */
-#define H2_RECV_CHUNK 16384       /* bytes fed to one mem_recv call */
-#define H2_FIELD_OVERHEAD 32      /* RFC 9113 §6.5.2: name + value + 32 per field */
-#define H2_RST_BURST 500          /* incoming RST_STREAM token bucket (rapid reset, */
-#define H2_RST_RATE 30            /* CVE-2023-44487); nghttp2's own (1000, 33/s) backs it */
+#define H2_PUMP_ROUNDS 64    /* per h2_relay_pump call (HAProxy-style work budget) */
+#define H2_RECV_CHUNK 16384  /* bytes fed to one mem_recv call */
+#define H2_FIELD_OVERHEAD 32 /* RFC 9113 §6.5.2: name + value + 32 per field */
+#define H2_RST_BURST 500     /* incoming RST_STREAM token bucket (rapid reset, */
+#define H2_RST_RATE 30       /* CVE-2023-44487); nghttp2's own (1000, 33/s) backs it */
 #define H2_NGHTTP2_RST_BURST 1000
 #define H2_NGHTTP2_RST_RATE 33
-#define H2_MAX_OUTBOUND_ACK 1000  /* queued SETTINGS/PING ACKs before FLOODED */
+#define H2_MAX_OUTBOUND_ACK 1000 /* queued SETTINGS/PING ACKs before FLOODED */
 
 enum h2_dir {
     H2_REQ = 0, /* client -> upstream */
@@ -45,14 +46,14 @@ struct h2_field {
 /* struct h2_half is one direction of a stream: the header block being received (or trailers
  * waiting for the body to drain) and the body staging. */
 struct h2_half {
-    struct buf stage;      /* body received from the source, not yet taken by the sink */
+    struct buf stage; /* body received from the source, not yet taken by the sink */
     struct h2_field fields[H2_MAX_FIELDS];
     uint16_t n_fields;
-    size_t fields_size;    /* RFC 9113 §6.5.2 size of the block */
-    bool fields_over;      /* too many or too large: the block is refused */
-    bool ended;            /* END_STREAM received from the source */
-    bool has_trailers;     /* `fields` are trailers for after the body */
-    bool deferred;         /* the sink's data source returned NGHTTP2_ERR_DEFERRED */
+    size_t fields_size; /* RFC 9113 §6.5.2 size of the block */
+    bool fields_over;   /* too many or too large: the block is refused */
+    bool ended;         /* END_STREAM received from the source */
+    bool has_trailers;  /* `fields` are trailers for after the body */
+    bool deferred;      /* the sink's data source returned NGHTTP2_ERR_DEFERRED */
 };
 
 /* struct h2_stream is one client stream and its upstream twin, in a pool slot followed by
@@ -60,17 +61,17 @@ struct h2_half {
 struct h2_stream {
     struct h2_stream *next, *prev; /* relay's live list; `next` links the pool's free list */
     struct h2_relay *r;
-    int32_t cid;           /* client stream id */
-    int32_t uid;           /* upstream stream id, 0 = not submitted */
-    bool c_closed;         /* the client session closed the stream */
-    bool u_closed;         /* the upstream stream closed, was never opened, or is abandoned */
-    bool head_open;        /* the request header block is being received */
-    bool client_rst;       /* the client sent RST_STREAM */
-    bool resp_head;        /* a final response head was submitted to the client */
-    bool resp_done;        /* END_STREAM was sent to the client */
-    bool answered;         /* the response is mitmd's own */
-    bool u_rst_sent;       /* a RST_STREAM went upstream (ours, or nghttp2's on bad input) */
-    bool reported;         /* on_flow was called */
+    int32_t cid;     /* client stream id */
+    int32_t uid;     /* upstream stream id, 0 = not submitted */
+    bool c_closed;   /* the client session closed the stream */
+    bool u_closed;   /* the upstream stream closed, was never opened, or is abandoned */
+    bool head_open;  /* the request header block is being received */
+    bool client_rst; /* the client sent RST_STREAM */
+    bool resp_head;  /* a final response head was submitted to the client */
+    bool resp_done;  /* END_STREAM was sent to the client */
+    bool answered;   /* the response is mitmd's own */
+    bool u_rst_sent; /* a RST_STREAM went upstream (ours, or nghttp2's on bad input) */
+    bool reported;   /* on_flow was called */
     struct h2_half half[2];
     char answer[H2_RELAY_REASON_MAX + 1];
     size_t answer_len, answer_off;
@@ -87,10 +88,7 @@ struct h2_pool {
 
 /* ---- pool ---------------------------------------------------------------------------- */
 
-static size_t slot_header_size(void)
-{
-    return (sizeof(struct h2_stream) + 63) & ~(size_t)63;
-}
+static size_t slot_header_size(void) { return (sizeof(struct h2_stream) + 63) & ~(size_t)63; }
 
 struct h2_pool *h2_pool_new(size_t nstreams)
 {
@@ -127,10 +125,7 @@ void h2_pool_free(struct h2_pool *p)
     free(p);
 }
 
-size_t h2_pool_available(const struct h2_pool *p)
-{
-    return p->n_free;
-}
+size_t h2_pool_available(const struct h2_pool *p) { return p->n_free; }
 
 /* pool_get returns a cleared stream with its two stagings set up, or NULL when exhausted. */
 static struct h2_stream *pool_get(struct h2_pool *p)
@@ -152,8 +147,7 @@ static struct h2_stream *pool_get(struct h2_pool *p)
     memset(st, 0, offsetof(struct h2_stream, flow));
     flow_init(&st->flow);
     buf_init(&st->half[H2_REQ].stage, slot + slot_header_size(), H2_STAGE_SIZE);
-    buf_init(&st->half[H2_RESP].stage, slot + slot_header_size() + H2_STAGE_SIZE,
-             H2_STAGE_SIZE);
+    buf_init(&st->half[H2_RESP].stage, slot + slot_header_size() + H2_STAGE_SIZE, H2_STAGE_SIZE);
     return st;
 }
 
@@ -171,10 +165,7 @@ static nghttp2_session *sink_session(const struct h2_relay *r, enum h2_dir d)
     return d == H2_REQ ? r->_us : r->_cs;
 }
 
-static bool upstream_usable(const struct h2_relay *r)
-{
-    return r->_us != NULL && !r->_up_dead;
-}
+static bool upstream_usable(const struct h2_relay *r) { return r->_us != NULL && !r->_up_dead; }
 
 static bool client_usable(const struct h2_relay *r)
 {
@@ -433,7 +424,8 @@ static void stream_answer(struct h2_relay *r, struct h2_stream *st, int status, 
     if (st->c_closed || st->resp_head || !client_usable(r))
         return;
     n = snprintf(st->answer, sizeof(st->answer), "%s\n", why);
-    st->answer_len = n < 0 ? 0 : ((size_t)n < sizeof(st->answer) ? (size_t)n : sizeof(st->answer) - 1);
+    st->answer_len =
+        n < 0 ? 0 : ((size_t)n < sizeof(st->answer) ? (size_t)n : sizeof(st->answer) - 1);
     st->answer_off = 0;
     snprintf(sbuf, sizeof(sbuf), "%03d", (status >= 100 && status <= 999) ? status : 502);
     snprintf(lbuf, sizeof(lbuf), "%zu", st->answer_len);
@@ -443,8 +435,7 @@ static void stream_answer(struct h2_relay *r, struct h2_stream *st, int status, 
             {(uint8_t *)":status", (uint8_t *)sbuf, 7, 3, NGHTTP2_NV_FLAG_NONE},
             {(uint8_t *)"content-type", (uint8_t *)ctype, 12, sizeof(ctype) - 1,
              NGHTTP2_NV_FLAG_NONE},
-            {(uint8_t *)"content-length", (uint8_t *)lbuf, 14, strlen(lbuf),
-             NGHTTP2_NV_FLAG_NONE},
+            {(uint8_t *)"content-length", (uint8_t *)lbuf, 14, strlen(lbuf), NGHTTP2_NV_FLAG_NONE},
         };
 
         if (nghttp2_submit_response(r->_cs, st->cid, nva, 3, &prd) != 0) {
@@ -473,8 +464,8 @@ static void stream_answer(struct h2_relay *r, struct h2_stream *st, int status, 
 /* relay_read is the sink session's data source: it takes staged body bytes, opens the
  * source's window by as much (end-to-end flow control), and ends the body (with trailers)
  * once the source ended and the staging is empty. */
-static ssize_t relay_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t len,
-                          uint32_t *flags, nghttp2_data_source *src, void *ud)
+static ssize_t relay_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t len, uint32_t *flags,
+                          nghttp2_data_source *src, void *ud)
 {
     struct h2_relay *r = ud;
     struct h2_stream *st = src->ptr;
@@ -639,10 +630,7 @@ static void forward_response_head(struct h2_relay *r, struct h2_stream *st, bool
 
 /* ---- callbacks shared by both sessions ----------------------------------------------- */
 
-static bool is_client(const struct h2_relay *r, const nghttp2_session *s)
-{
-    return s == r->_cs;
-}
+static bool is_client(const struct h2_relay *r, const nghttp2_session *s) { return s == r->_cs; }
 
 static int on_header(nghttp2_session *s, const nghttp2_frame *frame, nghttp2_rcbuf *name,
                      nghttp2_rcbuf *value, uint8_t flags, void *ud)
@@ -859,8 +847,8 @@ static void upstream_frame_recv(struct h2_relay *r, const nghttp2_frame *frame)
         if (client_usable(r) && !r->_client_goaway_sent) {
             r->_client_goaway_sent = true;
             nghttp2_submit_goaway(r->_cs, NGHTTP2_FLAG_NONE,
-                                  nghttp2_session_get_last_proc_stream_id(r->_cs),
-                                  NGHTTP2_NO_ERROR, NULL, 0);
+                                  nghttp2_session_get_last_proc_stream_id(r->_cs), NGHTTP2_NO_ERROR,
+                                  NULL, 0);
         }
         return;
     default:
@@ -900,8 +888,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
         default:
             break;
         }
-        if (ctrl && !bucket_take(&r->_ctrl_tokens, &r->_ctrl_last_ns, H2_CTRL_BURST,
-                                 H2_CTRL_RATE)) {
+        if (ctrl &&
+            !bucket_take(&r->_ctrl_tokens, &r->_ctrl_last_ns, H2_CTRL_BURST, H2_CTRL_RATE)) {
             r->_flood = true;
             return NGHTTP2_ERR_CALLBACK_FAILURE; /* -> GOAWAY ENHANCE_YOUR_CALM */
         }
@@ -1154,10 +1142,10 @@ int h2_relay_init(struct h2_relay *r, const struct h2_relay_opts *opts,
 
         if (nghttp2_submit_settings(r->_cs, NGHTTP2_FLAG_NONE, cs_set, 5) != 0 ||
             nghttp2_submit_settings(r->_us, NGHTTP2_FLAG_NONE, us_set, 4) != 0 ||
-            nghttp2_session_set_local_window_size(r->_cs, NGHTTP2_FLAG_NONE, 0,
-                                                  H2_CONN_WINDOW) != 0 ||
-            nghttp2_session_set_local_window_size(r->_us, NGHTTP2_FLAG_NONE, 0,
-                                                  H2_CONN_WINDOW) != 0) {
+            nghttp2_session_set_local_window_size(r->_cs, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW) !=
+                0 ||
+            nghttp2_session_set_local_window_size(r->_us, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW) !=
+                0) {
             err = -ENOMEM;
             goto out_del_us;
         }
@@ -1297,8 +1285,8 @@ void h2_relay_timeout(struct h2_relay *r, enum h2_timeout which)
         if (client_usable(r) && !r->_client_goaway_sent) {
             r->_client_goaway_sent = true;
             nghttp2_submit_goaway(r->_cs, NGHTTP2_FLAG_NONE,
-                                  nghttp2_session_get_last_proc_stream_id(r->_cs),
-                                  NGHTTP2_NO_ERROR, NULL, 0);
+                                  nghttp2_session_get_last_proc_stream_id(r->_cs), NGHTTP2_NO_ERROR,
+                                  NULL, 0);
         }
         if (upstream_usable(r))
             nghttp2_submit_goaway(r->_us, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
@@ -1481,10 +1469,7 @@ unsigned h2_relay_pump(struct h2_relay *r)
     return h2_relay_wants(r);
 }
 
-static bool has_room(const struct buf *b)
-{
-    return b->cap > buf_used(b);
-}
+static bool has_room(const struct buf *b) { return b->cap > buf_used(b); }
 
 unsigned h2_relay_wants(const struct h2_relay *r)
 {
@@ -1502,10 +1487,7 @@ unsigned h2_relay_wants(const struct h2_relay *r)
     return w;
 }
 
-bool h2_relay_is_idle(const struct h2_relay *r)
-{
-    return r->_live == NULL;
-}
+bool h2_relay_is_idle(const struct h2_relay *r) { return r->_live == NULL; }
 
 bool h2_relay_is_reading_head(const struct h2_relay *r)
 {
@@ -1520,7 +1502,4 @@ bool h2_relay_is_waiting_upstream(const struct h2_relay *r)
     return false;
 }
 
-const struct h2_relay_stats *h2_relay_stats(const struct h2_relay *r)
-{
-    return &r->_stats;
-}
+const struct h2_relay_stats *h2_relay_stats(const struct h2_relay *r) { return &r->_stats; }

@@ -14,21 +14,27 @@
 #include "worker/flow.h"
 
 /* Limits (RFC 9113 §6.5.2 settings we advertise, and what a connection may hold). */
-#define H2_MAX_CONCURRENT_STREAMS 100 /* SETTINGS_MAX_CONCURRENT_STREAMS toward the client */
-#define H2_MAX_LIVE_STREAMS 128       /* per connection, incl. streams still closing upstream;
-                                       * more are refused with RST_STREAM(REFUSED_STREAM) */
-#define H2_STAGE_SIZE 65535           /* body staging per stream and direction; equal to the
-                                       * initial stream window, so a peer can never overrun it */
+/* SETTINGS_MAX_CONCURRENT_STREAMS toward the client. */
+#define H2_MAX_CONCURRENT_STREAMS 100
+/* Streams per connection, incl. those still closing upstream; more are refused with
+ * RST_STREAM(REFUSED_STREAM). */
+#define H2_MAX_LIVE_STREAMS 128
+/* Body staging per stream and direction: the initial stream window, so a peer never overruns
+ * it (a peer may use the default window before it acknowledges our SETTINGS). */
+#define H2_STAGE_SIZE 65535
+/* Connection receive window on each side: the sum of the stagings, so one stalled stream never
+ * blocks the others (the memory is the pool's slots, reserved anyway). */
 #define H2_CONN_WINDOW (H2_MAX_LIVE_STREAMS * H2_STAGE_SIZE)
-                                      /* connection receive window on each side: the sum of the
-                                       * stagings, so one stalled stream never blocks the others
-                                       * (memory is the pool's slots, reserved anyway) */
-#define H2_MAX_FIELDS 128             /* header fields per header block; more: 431 / 502 */
-#define H2_POOL_STREAMS_DEFAULT 1024  /* a reasonable h2_pool_new size for one worker */
-#define H2_RELAY_REASON_MAX 256       /* a failure reason kept for answers (NUL included) */
-#define H2_CTRL_BURST 1000            /* PING/SETTINGS frames a client may send at once ... */
-#define H2_CTRL_RATE 100              /* ... and per second after that; beyond: GOAWAY
-                                       * ENHANCE_YOUR_CALM (PING/SETTINGS flood) */
+/* Header fields per header block; more are answered 431 (request) or 502 (response). */
+#define H2_MAX_FIELDS 128
+/* A reasonable h2_pool_new size for one worker. */
+#define H2_POOL_STREAMS_DEFAULT 1024
+/* A failure reason kept for answers (NUL included). */
+#define H2_RELAY_REASON_MAX 256
+/* PING, SETTINGS, PRIORITY and empty DATA frames a client may send at once, and per second
+ * after that; beyond: GOAWAY(ENHANCE_YOUR_CALM), counted as a flood. */
+#define H2_CTRL_BURST 1000
+#define H2_CTRL_RATE 100
 
 /* Bits of what the relay wants next, returned by h2_relay_pump and h2_relay_wants. The values
  * equal the H1_WANT_* bits of the same meaning, so the loop handles both relays alike. */
@@ -84,17 +90,17 @@ struct h2_relay_opts {
 /* struct h2_relay_stats counts what happened on one connection; the loop adds it to the
  * worker's counters when the connection closes (h2_relay_stats). */
 struct h2_relay_stats {
-    uint64_t streams;          /* client streams accepted */
-    uint64_t streams_refused;  /* client streams refused: pool or H2_MAX_LIVE_STREAMS full,
-                                * after GOAWAY, upstream refused */
-    uint64_t client_resets;    /* RST_STREAM received from the client */
-    uint64_t upstream_resets;  /* RST_STREAM received from the upstream */
-    uint64_t client_errors;    /* connections ended with a GOAWAY error to the client: bad
-                                * preface, invalid frames, floods (incl. those below) */
-    uint64_t client_floods;    /* of which PING/SETTINGS/RST_STREAM (rapid reset) or outbound
-                                * ACK floods */
-    uint64_t upstream_errors;  /* upstream protocol errors (GOAWAY with an error code sent or
-                                * received, invalid frames) */
+    uint64_t streams;         /* client streams accepted */
+    uint64_t streams_refused; /* client streams refused: pool or H2_MAX_LIVE_STREAMS full,
+                               * after GOAWAY, upstream refused */
+    uint64_t client_resets;   /* RST_STREAM received from the client */
+    uint64_t upstream_resets; /* RST_STREAM received from the upstream */
+    uint64_t client_errors;   /* connections ended with a GOAWAY error to the client: bad
+                               * preface, invalid frames, floods (incl. those below) */
+    uint64_t client_floods;   /* of which PING/SETTINGS/RST_STREAM (rapid reset) or outbound
+                               * ACK floods */
+    uint64_t upstream_errors; /* upstream protocol errors (GOAWAY with an error code sent or
+                               * received, invalid frames) */
 };
 
 /* struct h2_stream is the relay's per-stream state (private, in h2_relay.c). */
@@ -106,33 +112,33 @@ struct h2_relay {
     struct h2_relay_opts _opts;
     const struct flow *_conn_flow; /* the loop's flow: connection fields for every stream */
     struct buf *_client_in, *_client_out, *_up_in, *_up_out;
-    struct nghttp2_session *_cs;   /* server session toward the client */
-    struct nghttp2_session *_us;   /* client session toward the upstream */
-    const uint8_t *_c_pend;        /* serialised by nghttp2, not yet in client_out */
+    struct nghttp2_session *_cs; /* server session toward the client */
+    struct nghttp2_session *_us; /* client session toward the upstream */
+    const uint8_t *_c_pend;      /* serialised by nghttp2, not yet in client_out */
     size_t _c_pend_len;
-    const uint8_t *_u_pend;        /* same toward up_out */
+    const uint8_t *_u_pend; /* same toward up_out */
     size_t _u_pend_len;
-    struct h2_stream *_live;       /* live streams, intrusive list */
+    struct h2_stream *_live; /* live streams, intrusive list */
     unsigned _n_live;
-    unsigned _heads_open;          /* client header blocks begun, not complete */
+    unsigned _heads_open; /* client header blocks begun, not complete */
     uint32_t _exchange_index;
-    bool _conn_times_used;         /* connect_ns/tls_ns were reported by a stream */
+    bool _conn_times_used; /* connect_ns/tls_ns were reported by a stream */
     bool _inited;
-    bool _preface_done;            /* the client's preface and first SETTINGS were received */
+    bool _preface_done;             /* the client's preface and first SETTINGS were received */
     bool _client_eof, _client_dead; /* client closed / the client session is finished */
-    bool _up_eof, _up_dead;        /* upstream closed / unusable */
-    bool _up_failed;               /* never usable: every request is answered 502 */
-    bool _up_goaway;               /* the upstream sent GOAWAY */
+    bool _up_eof, _up_dead;         /* upstream closed / unusable */
+    bool _up_failed;                /* never usable: every request is answered 502 */
+    bool _up_goaway;                /* the upstream sent GOAWAY */
     bool _client_goaway_sent;
-    bool _closing;                 /* nothing new; close when both sessions are flushed */
-    bool _closing_recv;            /* the client session failed: its input is dropped */
-    bool _done;                    /* the client side is finished: H2_WANT_CLOSE */
-    bool _flood;                   /* a flood was detected in a callback */
+    bool _closing;      /* nothing new; close when both sessions are flushed */
+    bool _closing_recv; /* the client session failed: its input is dropped */
+    bool _done;         /* the client side is finished: H2_WANT_CLOSE */
+    bool _flood;        /* a flood was detected in a callback */
     bool _client_err_counted, _flood_counted;
-    int32_t _up_last_id;           /* upstream GOAWAY last_stream_id */
-    uint64_t _ctrl_tokens;         /* PING/SETTINGS token bucket (H2_CTRL_*) */
+    int32_t _up_last_id;   /* upstream GOAWAY last_stream_id */
+    uint64_t _ctrl_tokens; /* PING/SETTINGS token bucket (H2_CTRL_*) */
     uint64_t _ctrl_last_ns;
-    uint64_t _rst_tokens;          /* RST_STREAM token bucket (rapid reset) */
+    uint64_t _rst_tokens; /* RST_STREAM token bucket (rapid reset) */
     uint64_t _rst_last_ns;
     char _why[H2_RELAY_REASON_MAX]; /* why the upstream failed ("" = it did not) */
     struct h2_relay_stats _stats;

@@ -18,15 +18,12 @@
 #include "worker/h2_relay.h"
 
 #define BUF_CAP 16384
-#define MAX_IDS 1024    /* stream slots per peer, indexed by (id - 1) / 2 */
+#define MAX_IDS 1024 /* stream slots per peer, indexed by (id - 1) / 2 */
 #define MAX_FLOWS 2048
 #define POOL_STREAMS 256
 #define ROUNDS 200000
 
-static uint8_t pattern(uint64_t i)
-{
-    return (uint8_t)(i * 131u + (i >> 9) * 7u + 5u);
-}
+static uint8_t pattern(uint64_t i) { return (uint8_t)(i * 131u + (i >> 9) * 7u + 5u); }
 
 /* ---- per-stream records -------------------------------------------------------------- */
 
@@ -39,7 +36,7 @@ struct cstream {
     bool closed;
     uint32_t close_code;
     bool got_trailer;
-    char body_text[256];       /* first bytes of the body (for mitmd's own answers) */
+    char body_text[256];             /* first bytes of the body (for mitmd's own answers) */
     uint64_t upload_len, upload_off; /* request body we send */
     bool upload_trailers;
 };
@@ -77,12 +74,12 @@ struct peer {
     struct buf *from_relay; /* the peer reads here (client_out / up_out) */
     const uint8_t *pend;
     size_t pend_len;
-    bool no_read;           /* stop draining from_relay (slow peer) */
-    int fatal;              /* a fatal nghttp2 error of the peer session */
+    bool no_read; /* stop draining from_relay (slow peer) */
+    int fatal;    /* a fatal nghttp2 error of the peer session */
     bool got_goaway;
     int32_t goaway_last;
     uint32_t goaway_code;
-    uint64_t body_sent;     /* DATA payload bytes this peer produced */
+    uint64_t body_sent; /* DATA payload bytes this peer produced */
 };
 
 struct world {
@@ -101,7 +98,7 @@ struct world {
     bool raw_client; /* the client side is written by hand (no client session) */
     size_t pool_streams;
     bool manual_window;
-    int32_t stalled;     /* with manual_window: this stream's window is never reopened */
+    int32_t stalled; /* with manual_window: this stream's window is never reopened */
 };
 
 static struct cstream *cst(struct world *w, int32_t id)
@@ -301,8 +298,8 @@ static int srv_on_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
     return 0;
 }
 
-static ssize_t resp_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t len,
-                         uint32_t *flags, nghttp2_data_source *src, void *ud)
+static ssize_t resp_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t len, uint32_t *flags,
+                         nghttp2_data_source *src, void *ud)
 {
     struct sstream *x = src->ptr;
     struct world *w = ud;
@@ -441,8 +438,7 @@ static void world_init(struct world *w, const struct setup *su)
     opts.max_header_size = su->max_header_size;
     opts.on_flow = on_flow;
     opts.on_flow_arg = w;
-    assert_int_equal(h2_relay_init(&w->r, &opts, &w->conn_flow, &w->ci, &w->co, &w->ui, &w->uo),
-                     0);
+    assert_int_equal(h2_relay_init(&w->r, &opts, &w->conn_flow, &w->ci, &w->co, &w->ui, &w->uo), 0);
     w->relay_on = true;
 
     assert_int_equal(nghttp2_session_callbacks_new(&cb), 0);
@@ -584,8 +580,8 @@ static void run(struct world *w)
 }
 
 /* cli_request submits a request from the test client and returns its stream id. */
-static int32_t cli_request(struct world *w, const char *method, const char *path,
-                           uint64_t upload, bool trailers, const nghttp2_nv *extra, size_t n_extra)
+static int32_t cli_request(struct world *w, const char *method, const char *path, uint64_t upload,
+                           bool trailers, const nghttp2_nv *extra, size_t n_extra)
 {
     nghttp2_nv nva[16] = {
         {(uint8_t *)":method", (uint8_t *)method, 7, strlen(method), 0},
@@ -602,7 +598,7 @@ static int32_t cli_request(struct world *w, const char *method, const char *path
     for (size_t i = 0; i < n_extra && n < 16; i++)
         nva[n++] = extra[i];
     /* nghttp2 assigns the next stream id at submission */
-    id =  nghttp2_session_get_next_stream_id(w->cli.s);
+    id = nghttp2_session_get_next_stream_id(w->cli.s);
     c = cst(w, id);
     assert_non_null(c);
     memset(c, 0, sizeof(*c));
@@ -610,9 +606,9 @@ static int32_t cli_request(struct world *w, const char *method, const char *path
     c->upload_len = upload;
     c->upload_trailers = trailers;
     prd.source.ptr = c;
-    assert_int_equal(nghttp2_submit_request(w->cli.s, NULL, nva, n,
-                                            upload > 0 || trailers ? &prd : NULL, NULL),
-                     id);
+    assert_int_equal(
+        nghttp2_submit_request(w->cli.s, NULL, nva, n, upload > 0 || trailers ? &prd : NULL, NULL),
+        id);
     return id;
 }
 
@@ -791,7 +787,7 @@ static void case_trailers(struct world *w, const struct h2_case *tc)
     assert_int_equal(sst(w, oid)->body, tc->n);
     assert_int_equal(sst(w, oid)->mismatches, 0);
     assert_int_equal(cst(w, id)->status, 200);
-    assert_true(cst(w, id)->got_trailer);  /* response trailers reached the client */
+    assert_true(cst(w, id)->got_trailer); /* response trailers reached the client */
     assert_int_equal(cst(w, id)->body, 5);
     assert_int_equal(cst(w, id)->close_code, NGHTTP2_NO_ERROR);
 }
@@ -809,8 +805,7 @@ static void case_client_rst(struct world *w, const struct h2_case *tc)
     ob = origin_id_for(w, "/hold/b");
     oc = origin_id_for(w, "/hold/c");
     assert_true(oa > 0 && ob > 0 && oc > 0);
-    assert_int_equal(nghttp2_submit_rst_stream(w->cli.s, NGHTTP2_FLAG_NONE, b, NGHTTP2_CANCEL),
-                     0);
+    assert_int_equal(nghttp2_submit_rst_stream(w->cli.s, NGHTTP2_FLAG_NONE, b, NGHTTP2_CANCEL), 0);
     run(w);
     assert_true(sst(w, ob)->closed);
     assert_int_equal(sst(w, ob)->close_code, NGHTTP2_CANCEL);
@@ -841,9 +836,8 @@ static void case_upstream_goaway(struct world *w, const struct h2_case *tc)
     run(w);
     /* tc->n: how many streams the origin says it processed (3 = graceful) */
     last = origin_id_for(w, paths[tc->n - 1]);
-    assert_int_equal(nghttp2_submit_goaway(w->srv.s, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR,
-                                           NULL, 0),
-                     0);
+    assert_int_equal(
+        nghttp2_submit_goaway(w->srv.s, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0), 0);
     run(w);
     assert_true(w->cli.got_goaway);
     assert_int_equal(w->cli.goaway_code, NGHTTP2_NO_ERROR);
@@ -1005,8 +999,8 @@ static void case_flood(struct world *w, const struct h2_case *tc)
             raw[off++] = 0;
         } else { /* rapid reset: HEADERS (GET https://a.test/) then RST_STREAM, new stream each */
             uint32_t id = 2 * (uint32_t)i + 1;
-            static const uint8_t block[] = {0x82, 0x87, 0x84, 0x01, 6, 'a', '.', 't', 'e', 's',
-                                            't'};
+            static const uint8_t block[] = {0x82, 0x87, 0x84, 0x01, 6,  'a',
+                                            '.',  't',  'e',  's',  't'};
 
             off += frame_hdr(raw + off, sizeof(block), NGHTTP2_HEADERS,
                              NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, id);
@@ -1311,9 +1305,8 @@ static void case_stalled_stream(struct world *w, const struct h2_case *tc)
     assert_true(cst(w, ids[0])->body <= NGHTTP2_INITIAL_WINDOW_SIZE);
     /* the relay holds at most one window of the stalled stream; the origin is blocked */
     snprintf(path, sizeof(path), "/bytes/%llu", (unsigned long long)size);
-    assert_int_equal(nghttp2_session_get_stream_remote_window_size(w->srv.s,
-                                                                   origin_id_for(w, path)),
-                     0);
+    assert_int_equal(
+        nghttp2_session_get_stream_remote_window_size(w->srv.s, origin_id_for(w, path)), 0);
     assert_true(sst(w, origin_id_for(w, path))->resp_off <= 2 * NGHTTP2_INITIAL_WINDOW_SIZE);
     /* the client catches up */
     w->stalled = 0;
@@ -1328,61 +1321,104 @@ static void case_stalled_stream(struct world *w, const struct h2_case *tc)
 
 static const struct h2_case CASES[] = {
     {"GET with a 1 MiB response arrives byte-exact; one HTTP/2.0 flow with status 200",
-     case_get_big, {0}, 1 << 20},
+     case_get_big,
+     {0},
+     1 << 20},
     {"GET with an empty response", case_get_big, {0}, 0},
     {"POST uploads 1 MiB, streamed to the origin byte-exact", case_post_upload, {0}, 1 << 20},
     {"100 concurrent streams all complete with their own bodies", case_many_streams, {0}, 100},
     {"request and response trailers are relayed after the bodies", case_trailers, {0}, 70000},
-    {"client RST of one stream resets its upstream twin; the others complete", case_client_rst,
-     {0}, 0},
+    {"client RST of one stream resets its upstream twin; the others complete",
+     case_client_rst,
+     {0},
+     0},
     {"upstream graceful GOAWAY: client gets GOAWAY, in-flight streams finish, then close",
-     case_upstream_goaway, {0}, 3},
+     case_upstream_goaway,
+     {0},
+     3},
     {"upstream GOAWAY processed 1 of 3: the other two are refused (retryable)",
-     case_upstream_goaway, {0}, 1},
+     case_upstream_goaway,
+     {0},
+     1},
     {"slow client: the origin is held by its window, the relay stages at most one window",
-     case_slow_client, {0}, 1 << 20},
+     case_slow_client,
+     {0},
+     1 << 20},
     {"one stalled stream (client window closed) never blocks the 19 others",
-     case_stalled_stream, {.manual_window = true}, 1 << 20},
+     case_stalled_stream,
+     {.manual_window = true},
+     1 << 20},
     {"slow origin: the client upload is held by its window", case_slow_origin, {0}, 1 << 20},
     {"SETTINGS: push disabled upstream, 100 streams and header list size to the client",
-     case_push_disabled, {0}, 0},
-    {"SETTINGS: --max-header-size is advertised", case_push_disabled, {.max_header_size = 8192},
+     case_push_disabled,
+     {0},
      0},
+    {"SETTINGS: --max-header-size is advertised", case_push_disabled, {.max_header_size = 8192}, 0},
     {"the origin cannot push (ENABLE_PUSH=0 is in force)", case_push_from_origin, {0}, 0},
-    {"bad preface (HTTP/1.1 bytes) -> GOAWAY PROTOCOL_ERROR, close, counted", case_bad_preface,
-     {.raw_client = true}, 0},
-    {"PING flood -> GOAWAY ENHANCE_YOUR_CALM, close, counted", case_flood,
-     {.raw_client = true}, FLOOD(NGHTTP2_PING, 5000)},
-    {"SETTINGS flood -> GOAWAY ENHANCE_YOUR_CALM, close, counted", case_flood,
-     {.raw_client = true}, FLOOD(NGHTTP2_SETTINGS, 5000)},
-    {"rapid reset (CVE-2023-44487) -> GOAWAY ENHANCE_YOUR_CALM, close, counted", case_flood,
-     {.raw_client = true}, FLOOD(NGHTTP2_RST_STREAM, 3000)},
-    {"upstream TLS failed: every request is answered 502 with the reason", case_upstream_failed,
-     {0}, 0},
+    {"bad preface (HTTP/1.1 bytes) -> GOAWAY PROTOCOL_ERROR, close, counted",
+     case_bad_preface,
+     {.raw_client = true},
+     0},
+    {"PING flood -> GOAWAY ENHANCE_YOUR_CALM, close, counted",
+     case_flood,
+     {.raw_client = true},
+     FLOOD(NGHTTP2_PING, 5000)},
+    {"SETTINGS flood -> GOAWAY ENHANCE_YOUR_CALM, close, counted",
+     case_flood,
+     {.raw_client = true},
+     FLOOD(NGHTTP2_SETTINGS, 5000)},
+    {"rapid reset (CVE-2023-44487) -> GOAWAY ENHANCE_YOUR_CALM, close, counted",
+     case_flood,
+     {.raw_client = true},
+     FLOOD(NGHTTP2_RST_STREAM, 3000)},
+    {"upstream TLS failed: every request is answered 502 with the reason",
+     case_upstream_failed,
+     {0},
+     0},
     {"upstream EOF: waiting stream 502, streaming stream reset, GOAWAY, close",
-     case_upstream_eof, {0}, 0},
-    {"upstream RST_STREAM before the response -> 502 with the reason", case_upstream_rst, {0},
+     case_upstream_eof,
+     {0},
+     0},
+    {"upstream RST_STREAM before the response -> 502 with the reason",
+     case_upstream_rst,
+     {0},
      NGHTTP2_INTERNAL_ERROR},
-    {"upstream RST_STREAM(REFUSED_STREAM) -> client RST REFUSED_STREAM", case_upstream_rst, {0},
+    {"upstream RST_STREAM(REFUSED_STREAM) -> client RST REFUSED_STREAM",
+     case_upstream_rst,
+     {0},
      NGHTTP2_REFUSED_STREAM},
     {"request header block over --max-header-size -> 431, never sent upstream",
-     case_header_too_large, {.max_header_size = 4096}, 0},
+     case_header_too_large,
+     {.max_header_size = 4096},
+     0},
     {"CONNECT over HTTP/2 -> 501 with a clear reason", case_connect_refused, {0}, 0},
     {"the worker's stream pool is full: extra streams are refused (REFUSED_STREAM)",
-     case_pool_exhausted, {.pool_streams = 3}, 0},
+     case_pool_exhausted,
+     {.pool_streams = 3},
+     0},
     {"an incomplete request header block: --request-timeout -> GOAWAY, close",
-     case_head_timeout, {.raw_client = true}, 0},
+     case_head_timeout,
+     {.raw_client = true},
+     0},
     {"103 Early Hints is relayed before the final 200", case_interim, {0}, 0},
     {"upstream response with a connection header -> 502 naming the invalid response",
-     case_invalid_response, {0}, 0},
+     case_invalid_response,
+     {0},
+     0},
     {"idle timeout -> GOAWAY(NO_ERROR), close", case_timeouts, {0}, H2_TIMEOUT_IDLE},
-    {"upstream timeout -> 504 on the waiting stream, close", case_timeouts, {0},
+    {"upstream timeout -> 504 on the waiting stream, close",
+     case_timeouts,
+     {0},
      H2_TIMEOUT_UPSTREAM},
     {"client EOF reports the open stream and closes", case_client_eof, {0}, 0},
     {"origin allows 5 streams: 40 requests queue inside nghttp2 and all complete",
-     case_origin_fewer_streams, {.origin_max_streams = 5}, 0},
+     case_origin_fewer_streams,
+     {.origin_max_streams = 5},
+     0},
     {"a request still queued for the origin is cancelled by the client; it never leaves",
-     case_queued_cancel, {.origin_max_streams = 1}, 0},
+     case_queued_cancel,
+     {.origin_max_streams = 1},
+     0},
 };
 
 static void test_cases(void **state)
