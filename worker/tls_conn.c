@@ -20,6 +20,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "shared/target_parse.h"
 #include "worker/tls_conn_internal.h"
 
 /* TLS_CONN_RECORD_OVERHEAD is the most one record adds to its plaintext (header, explicit
@@ -160,12 +161,15 @@ static bool hello_capture(struct tls_conn *c, const SSL_CLIENT_HELLO *ch)
     if (sni != NULL) {
         size_t n = strlen(sni);
 
-        if (n >= sizeof(c->_sni))
+        /* RFC 6066 §3: a DNS host name without the trailing dot. One trailing dot is dropped
+         * (the same host); any other SNI would never get a forged certificate, so the
+         * handshake is refused now rather than after an upstream connection. */
+        if (n > 0 && sni[n - 1] == '.')
+            n--;
+        if (n == 0 || n >= sizeof(c->_sni) || !target_host_is_valid(sni, n))
             return false;
-        for (size_t i = 0; i < n; i++)
-            if (!isgraph((unsigned char)sni[i]))
-                return false;
-        memcpy(c->_sni, sni, n + 1);
+        memcpy(c->_sni, sni, n);
+        c->_sni[n] = '\0';
     }
     c->_alpn_offer_len = 0;
     if (SSL_early_callback_ctx_extension_get(ch, TLSEXT_TYPE_application_layer_protocol_negotiation,
@@ -806,17 +810,31 @@ bool tls_conn_is_clean_close(const struct tls_conn *c)
 
 /* ---- peer certificate ----------------------------------------------------------------- */
 
-/* name_add appends `s`/`len` to `names` unless it is empty, too long, not printable ASCII
- * or already there (case-insensitive). Returns false when it was wanted but no slot was
- * left. */
+/* name_is_forgeable returns whether `s`/`len` is a name the master will put in a forged
+ * certificate (master/forge.c forge_name_check accepts it): a host name of letter, digit,
+ * '-' and '_' labels, optionally behind one leading "*." wildcard label, or an IP literal.
+ * Upstream certificates carry anything in CN and dNSName ("admin@example.com", "a b",
+ * "*.*.x"); one such name in the set would make the whole forge fail and cost the client
+ * its certificate, so it is left out here. target_host_is_valid is the stricter check. */
+static bool name_is_forgeable(const char *s, size_t len)
+{
+    if (len >= 2 && s[0] == '*' && s[1] == '.') {
+        s += 2;
+        len -= 2;
+    }
+    if (len == 0 || s[len - 1] == '.' || memchr(s, '\0', len) != NULL)
+        return false;
+    return target_host_is_valid(s, len);
+}
+
+/* name_add appends `s`/`len` to `names` unless it is empty, too long, not a forgeable name
+ * (name_is_forgeable) or already there (case-insensitive). Returns false when it was wanted
+ * but no slot was left. */
 static bool name_add(char names[][TLS_CONN_NAME_MAX], size_t cap, size_t *n, const char *s,
                      size_t len)
 {
-    if (len == 0 || len >= TLS_CONN_NAME_MAX)
+    if (len == 0 || len >= TLS_CONN_NAME_MAX || !name_is_forgeable(s, len))
         return true;
-    for (size_t i = 0; i < len; i++)
-        if (!isgraph((unsigned char)s[i]))
-            return true;
     for (size_t i = 0; i < *n; i++)
         if (strlen(names[i]) == len && strncasecmp(names[i], s, len) == 0)
             return true;
@@ -872,8 +890,13 @@ int tls_conn_peer_names(const struct tls_conn *c, char names[][TLS_CONN_NAME_MAX
     if (org != NULL && orglen > 0) {
         s = name_entry_text(X509_get_subject_name(x), NID_organizationName, &len);
         if (s != NULL) {
-            if (len >= orglen)
+            if (len >= orglen) {
                 len = orglen - 1;
+                /* cut at a character boundary: forge drops an organization that is not
+                 * valid UTF-8 */
+                while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80)
+                    len--;
+            }
             memcpy(org, s, len);
             org[len] = '\0';
             OPENSSL_free(s);

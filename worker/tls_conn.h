@@ -198,7 +198,8 @@ bool tls_conn_is_clean_close(const struct tls_conn *c);
 
 /* tls_conn_peer_names collects the names of the peer's leaf certificate (client role,
  * after the handshake): the subject CN, then every DNS SAN and IP SAN (as text), skipping
- * duplicates and anything that is not printable ASCII or longer than TLS_CONN_NAME_MAX - 1.
+ * duplicates, names longer than TLS_CONN_NAME_MAX - 1 and anything the forge would refuse
+ * (not a host name, "*."-wildcard host name or IP literal: e.g. a CN "admin@example.com").
  * `names` has `*n` slots on entry; on return `*n` is the number stored. `org` (capacity
  * `orglen`, may be NULL/0) receives the subject O, "" if none. Returns 0; -E2BIG when names
  * were left out for lack of slots (the first *n are stored); -ENOENT when there is no peer

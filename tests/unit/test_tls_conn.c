@@ -440,6 +440,62 @@ static void test_pause_capture_chain_verify(void **state)
     pair_free(p);
 }
 
+/* Upstream certificates carry names the forge refuses (an e-mail CN, a double wildcard, an
+ * empty label, a space); one of them in the name set would fail the whole forge and leave
+ * the client without a certificate. tls_conn_peer_names keeps only forgeable names. */
+static void test_peer_names_only_forgeable(void **state)
+{
+    static const struct cert_spec odd = {
+        "admin@example.test", NULL,
+        "DNS:example.test,DNS:*.*.example.test,DNS:a..b.test,DNS:bad name.test,"
+        "DNS:-dash.test,DNS:*.wild.test,DNS:under_score.test,IP:::1",
+        -DAY, 30 * DAY, false};
+    struct fx *f = *state;
+    /* a host of its own, so that no session of another test is resumed */
+    struct pair *p =
+        pair_new(&f->mitm, &f->browser, "under_score.test", "under_score.test", ALPN_H2_H1);
+    char names[16][TLS_CONN_NAME_MAX];
+    size_t leaf_len, n = 16;
+    uint8_t *leaf = leaf_der(f, &odd, f->ca_key, f->ca, &leaf_len);
+
+    (void)state;
+    pair_handshake(p, leaf, leaf_len, "http/1.1");
+    assert_int_equal(p->rc, 0);
+    assert_false(tls_conn_is_session_reused(&p->c));
+    assert_int_equal(tls_conn_peer_names(&p->c, names, &n, NULL, 0), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(names[0], "example.test");
+    assert_string_equal(names[1], "*.wild.test");
+    assert_string_equal(names[2], "under_score.test");
+    assert_string_equal(names[3], "::1");
+    OPENSSL_free(leaf);
+    pair_free(p);
+}
+
+/* The client's SNI: one trailing dot is dropped (same host); a name no certificate can be
+ * forged for is refused at the ClientHello, before any upstream work. */
+static void test_sni_checked(void **state)
+{
+    struct fx *f = *state;
+    size_t leaf_len;
+    uint8_t *leaf = leaf_der(f, &LEAF_EXAMPLE, f->ca_key, f->ca, &leaf_len);
+    struct pair *p = pair_new(&f->mitm, &f->browser, "www.example.test.", "www.example.test",
+                              ALPN_H2_H1);
+
+    pair_handshake(p, leaf, leaf_len, "http/1.1");
+    assert_int_equal(p->paused, 1);
+    assert_string_equal(p->sni_seen, "www.example.test");
+    assert_int_equal(p->rc, 0);
+    pair_free(p);
+
+    p = pair_new(&f->mitm, &f->insecure, "bad!name.test", NULL, ALPN_H2_H1);
+    pair_handshake(p, leaf, leaf_len, "http/1.1");
+    assert_int_equal(p->paused, 0);
+    assert_int_equal(p->rs, -EPROTO);
+    pair_free(p);
+    OPENSSL_free(leaf);
+}
+
 /* ALPN toward the client mirrors the upstream's choice, only if the client offered it. */
 static void test_alpn_mirror(void **state)
 {
@@ -1146,6 +1202,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pause_capture_chain_verify),
+        cmocka_unit_test(test_peer_names_only_forgeable),
+        cmocka_unit_test(test_sni_checked),
         cmocka_unit_test(test_alpn_mirror),
         cmocka_unit_test(test_alpn_filter),
         cmocka_unit_test(test_upstream_verify_reasons),
