@@ -1175,7 +1175,12 @@ void h2_relay_dispose(struct h2_relay *r)
     r->_done = true;
     r->_client_dead = true;
     r->_up_dead = true;
-    /* the sessions go first: they hold pointers to the streams as stream user data */
+    /* header references go back while their sessions exist; then the sessions go, as they
+     * hold pointers to the streams as stream user data; then the streams */
+    for (struct h2_stream *st = r->_live; st != NULL; st = st->next) {
+        fields_clear(&st->half[H2_REQ]);
+        fields_clear(&st->half[H2_RESP]);
+    }
     nghttp2_session_del(r->_cs);
     nghttp2_session_del(r->_us);
     r->_cs = NULL;
@@ -1208,7 +1213,9 @@ static void upstream_gone(struct h2_relay *r, int status, const char *why)
     for (st = r->_live; st != NULL; st = st->next) {
         if (st->c_closed || st->answered)
             continue;
-        if (!st->resp_head && !st->head_open) {
+        if (st->head_open)
+            continue; /* answered when its head completes (forward_request) */
+        if (!st->resp_head) {
             stream_answer(r, st, status, why);
         } else if (!st->half[H2_RESP].ended) {
             flow_set_error(&st->flow, why);

@@ -1317,6 +1317,27 @@ static void case_stalled_stream(struct world *w, const struct h2_case *tc)
     assert_true(h2_relay_is_idle(&w->r));
 }
 
+static void case_eof_mid_head(struct world *w, const struct h2_case *tc)
+{
+    static char big[20000];
+    nghttp2_nv extra[1];
+    int32_t id;
+
+    memset(big, 'v', sizeof(big));
+    extra[0] = (nghttp2_nv){(uint8_t *)"x-big", (uint8_t *)big, 5, sizeof(big), 0};
+    run(w);
+    id = cli_request(w, "GET", "/bytes/10", 0, false, extra, 1);
+    peer_send(&w->cli); /* HEADERS without END_HEADERS; CONTINUATION still to come */
+    w->wants = h2_relay_pump(&w->r);
+    assert_true(h2_relay_is_reading_head(&w->r));
+    h2_relay_upstream_eof(&w->r);
+    run(w);
+    assert_int_equal(cst(w, id)->status, 502);
+    assert_string_equal(cst(w, id)->body_text, "upstream closed connection\n");
+    assert_int_equal(origin_id_for(w, "/bytes/10"), 0);
+    assert_true(w->wants & H2_WANT_CLOSE);
+}
+
 #define FLOOD(kind, count) (((uint64_t)(kind) << 32) | (count))
 
 static const struct h2_case CASES[] = {
@@ -1377,6 +1398,10 @@ static const struct h2_case CASES[] = {
      0},
     {"upstream EOF: waiting stream 502, streaming stream reset, GOAWAY, close",
      case_upstream_eof,
+     {0},
+     0},
+    {"upstream EOF while a request head is half received: that request is answered 502",
+     case_eof_mid_head,
      {0},
      0},
     {"upstream RST_STREAM before the response -> 502 with the reason",
