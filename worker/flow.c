@@ -146,6 +146,7 @@ struct out {
     char *p;
     size_t cap, len;
     bool overflow;
+    size_t max_str; /* JSON strings: bytes of input kept, 0 = all (see flow_format_json) */
 };
 
 static void out_bytes(struct out *o, const void *src, size_t n)
@@ -361,13 +362,16 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
 }
 
 /* out_json_string writes `n` bytes as a JSON string (RFC 8259 §7): quote and backslash
- * escaped, control characters as \uXXXX, each byte of invalid UTF-8 as U+FFFD. */
+ * escaped, control characters as \uXXXX, each byte of invalid UTF-8 as U+FFFD. In a
+ * compact record (o->max_str != 0) at most o->max_str bytes of `s` are written. */
 static void out_json_string(struct out *o, const char *s, size_t n)
 {
     static const char replacement[] = "\xef\xbf\xbd";
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
 
+    if (o->max_str != 0 && n > o->max_str)
+        n = o->max_str; /* a sequence cut here becomes U+FFFD: still valid JSON */
     out_str(o, "\"");
     while (i < n && !o->overflow) {
         size_t run = i;
@@ -423,6 +427,8 @@ static void out_json_fstr(struct out *o, const struct flow *f, struct flow_str s
 static void out_json_headers(struct out *o, const struct flow *f, const struct flow_header *h,
                              size_t n)
 {
+    if (o->max_str != 0)
+        n = 0; /* compact record: headers left out */
     out_str(o, "[");
     for (size_t i = 0; i < n; i++) {
         out_str(o, i == 0 ? "{\"name\":" : ",{\"name\":");
@@ -494,9 +500,11 @@ static void out_json_started(struct out *o, const struct flow *f)
     out_printf(o, "\"%s.%03ldZ\"", date, f->started.tv_nsec / 1000000L);
 }
 
-ssize_t flow_format_json(const struct flow *f, char *buf, size_t cap)
+/* format_json writes the record; `max_str` != 0 makes the compact form (no headers, strings
+ * cut to max_str bytes, "truncated": true). */
+static ssize_t format_json(const struct flow *f, char *buf, size_t cap, size_t max_str)
 {
-    struct out o = {.p = buf, .cap = cap};
+    struct out o = {.p = buf, .cap = cap, .max_str = max_str};
     int64_t send, wait, receive;
     int64_t total = (int64_t)flow_elapsed_ns(f);
 
@@ -571,6 +579,19 @@ ssize_t flow_format_json(const struct flow *f, char *buf, size_t cap)
     out_json_ms(&o, receive);
     out_str(&o, "},\"error\":");
     out_json_cstr_or_null(&o, f->error);
-    out_str(&o, f->truncated ? ",\"truncated\":true}\n" : ",\"truncated\":false}\n");
+    out_str(&o, f->truncated || max_str != 0 ? ",\"truncated\":true}\n"
+                                             : ",\"truncated\":false}\n");
     return out_finish(&o);
+}
+
+ssize_t flow_format_json(const struct flow *f, char *buf, size_t cap)
+{
+    ssize_t n = format_json(f, buf, cap, 0);
+
+    /* Escaping can grow the arena six-fold (a header value of HTABs is 6 bytes a byte), so a
+     * peer could push a full record past any fixed slot and have it dropped. Every exchange
+     * gets a record: the compact form is bounded (FLOW_JSON_COMPACT_MAX). */
+    if (n == -ENOSPC)
+        n = format_json(f, buf, cap, FLOW_JSON_COMPACT_STR);
+    return n;
 }

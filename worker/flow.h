@@ -133,9 +133,19 @@ ssize_t flow_format_size(uint64_t bytes, char *out, size_t cap);
  * number of bytes written, or -ENOSPC (nothing usable written) if `cap` is too small. */
 ssize_t flow_format_line(const struct flow *f, char *out, size_t cap);
 
+/* FLOW_JSON_COMPACT_STR bounds each string of a compact JSON record (input bytes). */
+#define FLOW_JSON_COMPACT_STR 256
+/* FLOW_JSON_COMPACT_MAX is the most a compact JSON record takes: its 14 strings of at most
+ * FLOW_JSON_COMPACT_STR bytes escaped to 6 bytes each (16 counted), plus the fixed fields. A
+ * buffer of at least this size always receives a record. */
+#define FLOW_JSON_COMPACT_MAX (16 * (FLOW_JSON_COMPACT_STR * 6 + 2) + 2048)
+
 /* flow_format_json writes one JSON object (HAR entry field names, plus client/server/tls/
  * error) followed by '\n' (no NUL). Arbitrary header bytes are escaped: control characters
- * as \uXXXX, invalid UTF-8 bytes as U+FFFD. Returns bytes written or -ENOSPC. */
+ * as \uXXXX, invalid UTF-8 bytes as U+FFFD. If the full record does not fit `cap`, a compact
+ * one is written instead: no headers, each string cut to FLOW_JSON_COMPACT_STR bytes, and
+ * "truncated": true; with cap >= FLOW_JSON_COMPACT_MAX that always fits. Returns bytes
+ * written or -ENOSPC. */
 ssize_t flow_format_json(const struct flow *f, char *out, size_t cap);
 
 #endif

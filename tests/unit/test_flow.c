@@ -247,8 +247,16 @@ static void test_json_full_record(void **state)
                    "assert t['send'] == 0.1 and t['wait'] == 2.9 and t['receive'] == 9.0, t\n"
                    "assert d['error'] is None and d['truncated'] is False\n"),
         0);
-    for (size_t cap = 0; cap < (size_t)n; cap += 7)
-        assert_int_equal(flow_format_json(f, json, cap), -ENOSPC);
+    /* Smaller buffers get the compact record (no headers, "truncated": true) or nothing. */
+    for (size_t cap = 0; cap < (size_t)n; cap += 7) {
+        ssize_t r = flow_format_json(f, json, cap);
+
+        assert_true(r == -ENOSPC || (r > 0 && r < n));
+        if (r > 0)
+            assert_non_null(memmem(json, (size_t)r, "\"headers\":[],", 13));
+        if (r > 0)
+            assert_memory_equal(json + r - 19, ",\"truncated\":true}\n", 19);
+    }
     assert_int_equal(flow_format_json(f, json, (size_t)n), n);
     test_free(f);
 }
@@ -335,6 +343,57 @@ static void test_arena_limits(void **state)
     test_free(f);
 }
 
+/* A peer controls header bytes, and escaping grows them up to six-fold (HTAB is "\u0009"):
+ * a full arena of tabs and invalid UTF-8 must still give a record in a buffer of
+ * FLOW_JSON_COMPACT_MAX bytes (the compact form), never -ENOSPC, so no exchange goes
+ * unrecorded. Every string field is filled to its limit with the costliest bytes. */
+static void test_json_worst_case_fits(void **state)
+{
+    struct flow *f = test_malloc(sizeof(*f));
+    static char json[FLOW_JSON_COMPACT_MAX];
+    char tabs[FLOW_ARENA_SIZE];
+    ssize_t n;
+
+    (void)state;
+    make_flow(f, 200, 0, 1);
+    memset(tabs, '\t', sizeof(tabs));
+    flow_begin(f);
+    flow_str_set(f, &f->method, tabs, 600);
+    flow_str_set(f, &f->url, tabs, 600);
+    flow_str_set(f, &f->req_version, tabs, 600);
+    flow_str_set(f, &f->resp_version, tabs, 600);
+    flow_str_set(f, &f->reason, tabs, 600);
+    while (flow_add_header(f, FLOW_REQUEST, "X", 1, tabs, 200) == 0)
+        ;
+    memset(f->server_host, '\x01', sizeof(f->server_host) - 1);
+    memset(f->sni, '\x01', sizeof(f->sni) - 1);
+    memset(f->alpn, '\x01', sizeof(f->alpn) - 1);
+    memset(f->tls_version, '\x01', sizeof(f->tls_version) - 1);
+    memset(f->cert_subject, '\x01', sizeof(f->cert_subject) - 1);
+    memset(f->cert_issuer, '\x01', sizeof(f->cert_issuer) - 1);
+    memset(f->error, '\x01', sizeof(f->error) - 1);
+    f->tls = true;
+    f->status = 200;
+    n = flow_format_json(f, json, sizeof(json));
+    assert_true(n > 0);
+    assert_int_equal(json[n - 1], '\n');
+    assert_int_equal(run_python(json, (size_t)n,
+                                "assert d['truncated'] is True\n"
+                                "assert d['request']['headers'] == []\n"
+                                "assert d['request']['method'] == '\\t' * 256\n"
+                                "assert d['response']['status'] == 200\n"),
+                     0);
+    /* with room for everything, the full record is written */
+    make_flow(f, 200, 0, 1);
+    n = flow_format_json(f, json, sizeof(json));
+    assert_true(n > 0);
+    assert_int_equal(run_python(json, (size_t)n,
+                                "assert d['truncated'] is False\n"
+                                "assert d['request']['headers'][0]['name'] == 'Host'\n"),
+                     0);
+    test_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_json_full_record),
         cmocka_unit_test(test_json_error_records),
         cmocka_unit_test(test_arena_limits),
+        cmocka_unit_test(test_json_worst_case_fits),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
