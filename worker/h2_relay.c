@@ -313,6 +313,8 @@ static void flow_from_conn(struct h2_relay *r, struct flow *f)
     r->_conn_times_used = true;
     f->exchange_index = r->_exchange_index++;
     flow_begin(f);
+    /* set now: a stream whose head never completes is still reported as HTTP/2.0 */
+    flow_str_set(f, &f->req_version, "HTTP/2.0", 8);
 }
 
 static void flow_fill_request(struct h2_stream *st)
@@ -329,7 +331,6 @@ static void flow_fill_request(struct h2_stream *st)
     if (auth.len == 0)
         auth = field_find(h, "host");
     flow_str_set(f, &f->method, method.base, method.len);
-    flow_str_set(f, &f->req_version, "HTTP/2.0", 8);
     if (scheme.len > 0) {
         n = snprintf(url, sizeof(url), "%.*s://", (int)scheme.len, (const char *)scheme.base);
         n = n < sizeof(url) ? n : sizeof(url) - 1;

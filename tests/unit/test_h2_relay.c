@@ -137,6 +137,15 @@ static void on_flow(void *arg, const struct flow *f)
     rec->resp_body = f->resp_body_size;
     rec->n_req_headers = f->n_req_headers;
     assert_true(flow_format_line(f, rec->line, sizeof(rec->line)) > 0);
+    {
+        static char json[65536];
+        ssize_t n = flow_format_json(f, json, sizeof(json) - 1);
+
+        assert_true(n > 0);
+        json[n] = '\0';
+        assert_non_null(strstr(json, "\"httpVersion\":\"HTTP/2.0\""));
+        assert_non_null(strstr(json, "\"alpn\":\"h2\""));
+    }
 }
 
 static const struct rec *rec_by_url_suffix(struct world *w, const char *suffix)
