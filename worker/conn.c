@@ -628,6 +628,22 @@ void conn_pump(struct conn *c)
     conn_leg_arm(c, &c->up, up_read);
 }
 
+bool conn_is_idle(const struct conn *c)
+{
+    const struct buf *cin = c->cl.tls_on ? &c->cl.pin : &c->cl.rx;
+
+    switch (c->state) {
+    case CONN_STATE_REQ_HEAD:
+        return buf_used(&c->cl.rx) == 0;
+    case CONN_STATE_RELAY:
+        return h1_relay_state(&c->relay) == H1_STATE_REQ_HEAD && buf_used(cin) == 0 &&
+               buf_used(&c->cl.rx) == 0 && buf_used(&c->cl.tx) == 0 &&
+               buf_used(&c->cl.pout) == 0 && !c->cl.send_op.armed;
+    default:
+        return false;
+    }
+}
+
 /* ---- timeouts ---------------------------------------------------------------------------- */
 
 void conn_check_timeouts(struct conn *c, uint64_t now)

@@ -163,6 +163,10 @@ void conn_up_drop(struct conn *c);
  * `c` at `now` (CLOCK_MONOTONIC ns). Called by the worker's tick; may free `c`. */
 void conn_check_timeouts(struct conn *c, uint64_t now);
 
+/* conn_is_idle returns whether `c` waits for a client's next request with nothing buffered
+ * or in progress (safe to close when draining). */
+bool conn_is_idle(const struct conn *c);
+
 /* conn_tx_room returns how many bytes can be appended to `leg`'s tx without disturbing a
  * send in flight. */
 size_t conn_tx_room(struct conn_leg *leg);

@@ -56,6 +56,20 @@ static void worker_on_accept(struct ring_op *op, int res, uint32_t flags)
         worker_arm_accept(w);
 }
 
+/* worker_close_idle closes connections that are between requests (nothing to drain). */
+static void worker_close_idle(struct worker *w)
+{
+    struct conn *c, *next;
+
+    for (c = w->pool.active; c != NULL; c = next) {
+        next = c->next;
+        if (conn_is_idle(c)) {
+            conn_close(c);
+            conn_pump(c);
+        }
+    }
+}
+
 static void worker_stop(struct worker *w, const char *why)
 {
     if (w->stopping)
@@ -66,6 +80,7 @@ static void worker_stop(struct worker *w, const char *why)
     w->stop_deadline_ns = flow_now_ns() + (uint64_t)WORKER_DRAIN_MS * 1000000ull;
     if (w->accept_op.armed)
         (void)ring_submit_cancel(&w->ring, &w->cancel_op, &w->accept_op);
+    worker_close_idle(w);
 }
 
 static void worker_arm_signal(struct worker *w)
@@ -118,6 +133,8 @@ static void worker_on_tick(struct ring_op *op, int res, uint32_t flags)
         conn_check_timeouts(c, now);
     }
     dns_tick(&w->dns);
+    if (w->stopping)
+        worker_close_idle(w);
     worker_send_stats(w);
     if (w->accepting && !w->accept_op.armed)
         worker_arm_accept(w);
