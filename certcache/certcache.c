@@ -89,6 +89,24 @@ static void cache_bind(struct certcache *c, uint32_t nsets)
     c->slots = (struct certcache_slot *)(c->base + layout_slots_off(nsets));
 }
 
+/* CACHE_DIGEST_KEY_LEN is the stored form of a key longer than CERTCACHE_KEY_MAX: a NUL
+ * (never in a name set, so it cannot equal a short key) and the key's BLAKE2b-256 digest. */
+#define CACHE_DIGEST_KEY_LEN (1 + crypto_generichash_BYTES)
+
+/* cache_key returns the form of `key` that is hashed and stored: the key itself when it fits
+ * a slot, else its digest form written to `tmp`. Certificates of CDNs carry 100+ names; their
+ * sets would otherwise never be cached and the master would forge one on every connection. */
+static const char *cache_key(const char *key, size_t *keylen, char tmp[CACHE_DIGEST_KEY_LEN])
+{
+    if (*keylen <= CERTCACHE_KEY_MAX)
+        return key;
+    tmp[0] = '\0';
+    crypto_generichash((unsigned char *)tmp + 1, crypto_generichash_BYTES,
+                       (const unsigned char *)key, *keylen, NULL, 0);
+    *keylen = CACHE_DIGEST_KEY_LEN;
+    return tmp;
+}
+
 static uint64_t cache_hash(const struct certcache *c, const char *key, size_t keylen)
 {
     uint8_t h[crypto_shorthash_BYTES];
@@ -435,15 +453,17 @@ int certcache_insert(struct certcache *c, const char *key, size_t keylen, const 
     enum pick_kind kind;
     uint64_t h, seq, stamp;
     size_t idx;
+    char digest[CACHE_DIGEST_KEY_LEN];
 
     if (!c->writable)
         return -EROFS;
     if (keylen == 0 || derlen == 0 || expires <= now)
         return -EINVAL;
-    if (keylen > CERTCACHE_KEY_MAX || derlen > CERTCACHE_DER_MAX) {
+    if (derlen > CERTCACHE_DER_MAX) {
         counter_add(&c->hdr->refused, 1);
         return -EMSGSIZE;
     }
+    key = cache_key(key, &keylen, digest);
     h = cache_hash(c, key, keylen);
     idx = cache_pick(c, cache_set(c, h), h, key, keylen, now, &kind);
     s = &c->slots[idx];
@@ -541,9 +561,11 @@ ssize_t certcache_lookup(const struct certcache *c, const char *key, size_t keyl
 {
     size_t first;
     uint64_t h;
+    char digest[CACHE_DIGEST_KEY_LEN];
 
-    if (keylen == 0 || keylen > CERTCACHE_KEY_MAX)
+    if (keylen == 0)
         goto miss;
+    key = cache_key(key, &keylen, digest);
     h = cache_hash(c, key, keylen);
     first = cache_set(c, h) * CERTCACHE_WAYS;
     for (size_t i = first; i < first + CERTCACHE_WAYS; i++) {

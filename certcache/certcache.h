@@ -89,16 +89,17 @@ int certcache_open_reader_fd(const struct certcache *c, int *fd_out);
  * miss for readers at `expires` and later; the master sets it before the certificate's
  * notAfter. Master only, from one thread; never blocks or allocates. Returns 0; -EROFS on
  * an attached (read-only) cache; -EINVAL if `keylen` or `derlen` is 0 or `expires <= now`;
- * -EMSGSIZE if `keylen > CERTCACHE_KEY_MAX` or `derlen > CERTCACHE_DER_MAX` (the caller
- * then simply does not cache this certificate). */
+ * -EMSGSIZE if `derlen > CERTCACHE_DER_MAX` (the caller then simply does not cache this
+ * certificate). A key longer than CERTCACHE_KEY_MAX is stored as a NUL byte followed by its
+ * BLAKE2b-256 digest (a name set has no NUL, so this never equals a short key). */
 int certcache_insert(struct certcache *c, const char *key, size_t keylen, const uint8_t *der,
                      size_t derlen, time_t expires, time_t now);
 
 /* certcache_lookup copies the entry for `key` into `out` (at most `cap` bytes) if it is
  * cached and unexpired at `now`. Lock-free and syscall-free; safe in any number of
  * processes concurrently with the master's inserts. Counts the outcome in `r` (not NULL).
- * Returns the entry's length; -ENOENT if there is no such entry, it has expired, the key is
- * longer than CERTCACHE_KEY_MAX (never cached) or the slot kept changing for
+ * Returns the entry's length; -ENOENT if there is no such entry, it has expired, or the slot
+ * kept changing for
  * CERTCACHE_READ_RETRIES reads; -ENOSPC if the entry is longer than `cap`. The contents of
  * `out` are unspecified after an error. */
 ssize_t certcache_lookup(const struct certcache *c, const char *key, size_t keylen, time_t now,
