@@ -200,7 +200,7 @@ void conn_accept(struct worker *w, int fd)
     conn_leg_init(c, &c->cl, storage);
     conn_leg_init(c, &c->up, storage + 4 * CONN_BUF_SIZE);
     ring_op_init(&c->connect_op, conn_on_connect, c);
-    ipc_wait_init(&c->cert_wait, NULL); /* not waiting: _slot = -1 */
+    ipc_wait_init(&c->cert_wait, NULL); /* not waiting */
     c->cl.fd = fd;
     c->state = CONN_STATE_REQ_HEAD;
     c->t_state = c->t_io = flow_now_ns();

@@ -67,7 +67,7 @@ static void ipc_deliver(struct ipc_pending *p, int status, const uint8_t *der, s
         if (p->waiters != NULL)
             p->waiters->_prev = NULL;
         w->_next = w->_prev = NULL;
-        w->_slot = -1;
+        w->_slot = 0;
         w->done(w, status, der, der_len, reason);
     }
     ipc_pending_release(p);
@@ -194,7 +194,7 @@ void ipc_wait_init(struct ipc_wait *w, ipc_cert_fn *done)
 {
     w->done = done;
     w->_next = w->_prev = NULL;
-    w->_slot = -1;
+    w->_slot = 0;
 }
 
 static void ipc_link(struct ipc_pending *p, struct ipc_wait *w, int slot)
@@ -204,7 +204,7 @@ static void ipc_link(struct ipc_pending *p, struct ipc_wait *w, int slot)
     if (p->waiters != NULL)
         p->waiters->_prev = w;
     p->waiters = w;
-    w->_slot = slot;
+    w->_slot = slot + 1;
 }
 
 int ipc_cert_request(struct ipc *c, struct ipc_wait *w, const char *key, size_t keylen,
@@ -257,9 +257,9 @@ void ipc_cert_cancel(struct ipc *c, struct ipc_wait *w)
 {
     struct ipc_pending *p;
 
-    if (w->_slot < 0 || w->_slot >= IPC_MAX_PENDING || c->pending == NULL)
+    if (w->_slot <= 0 || w->_slot > IPC_MAX_PENDING || c->pending == NULL)
         return;
-    p = &c->pending[w->_slot];
+    p = &c->pending[w->_slot - 1];
     if (w->_prev != NULL)
         w->_prev->_next = w->_next;
     else
@@ -267,7 +267,7 @@ void ipc_cert_cancel(struct ipc *c, struct ipc_wait *w)
     if (w->_next != NULL)
         w->_next->_prev = w->_prev;
     w->_next = w->_prev = NULL;
-    w->_slot = -1;
+    w->_slot = 0;
 }
 
 void ipc_send_stats(struct ipc *c, const struct msg_stats *s)

@@ -31,7 +31,8 @@ typedef void ipc_cert_fn(struct ipc_wait *wait, int status, const uint8_t *der, 
 struct ipc_wait {
     ipc_cert_fn *done;
     struct ipc_wait *_next, *_prev;
-    int _slot;                      /* -1 when not waiting */
+    int _slot;                      /* pending slot + 1; 0 when not waiting (a zeroed
+                                     * struct is a valid "not waiting" one) */
 };
 
 struct ipc_pending {
@@ -82,7 +83,7 @@ int ipc_cert_request(struct ipc *c, struct ipc_wait *w, const char *key, size_t 
 /* ipc_cert_cancel unlinks `w` if it is waiting (its callback will not run). */
 void ipc_cert_cancel(struct ipc *c, struct ipc_wait *w);
 
-/* ipc_wait_init marks `w` as not waiting. */
+/* ipc_wait_init sets the callback and marks `w` as not waiting (as a zeroed struct is). */
 void ipc_wait_init(struct ipc_wait *w, ipc_cert_fn *done);
 
 /* ipc_send_stats sends a STATS message unless the previous one is still in flight. */

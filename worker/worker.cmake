@@ -9,3 +9,12 @@ target_sources(mitmd_worker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/dns.c
   ${CMAKE_CURRENT_LIST_DIR}/ipc.c
   ${CMAKE_CURRENT_LIST_DIR}/flow_out.c)
+
+mitmd_add_unit_test(test_ring SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_ring.c
+  LIBS mitmd_worker)
+mitmd_add_unit_test(test_ipc SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_ipc.c
+  LIBS mitmd_worker)
+mitmd_add_unit_test(test_dns SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_dns.c
+  ${CMAKE_CURRENT_LIST_DIR}/ring.c LIBS mitmd_shared PkgConfig::CARES PkgConfig::URING)
+mitmd_add_unit_test(test_flow_out SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_flow_out.c
+  LIBS mitmd_worker)

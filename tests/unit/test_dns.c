@@ -1,0 +1,192 @@
+/* test_dns.c - worker/dns: --resolve overrides win (first match, wildcards), IP literals
+ * need no query, answers always arrive from the loop (never inside dns_resolve), the cache
+ * honours TTLs and stays bounded, and c-ares resolves through the ring. dns.c is included
+ * to reach the cache helpers. */
+#include "worker/dns.c"
+
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+struct result {
+    struct dns_req req;
+    int calls;
+    int err;
+    char addr[INET6_ADDRSTRLEN];
+    const char *why;
+};
+
+static bool in_resolve;
+
+static void on_done(struct dns_req *req, int err, const struct sockaddr *sa, socklen_t salen,
+                    const char *why)
+{
+    struct result *r = (struct result *)((char *)req - offsetof(struct result, req));
+
+    (void)salen;
+    assert_false(in_resolve); /* never called from inside dns_resolve */
+    r->calls++;
+    r->err = err;
+    r->why = why;
+    r->addr[0] = '\0';
+    if (err == 0 && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->addr, sizeof(r->addr));
+    else if (err == 0)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->addr,
+                  sizeof(r->addr));
+}
+
+struct fixture {
+    struct ring ring;
+    struct dns dns;
+    struct config cfg;
+};
+
+static int setup(void **state)
+{
+    static struct fixture f;
+    const char *why = NULL;
+
+    memset(&f, 0, sizeof(f));
+    f.cfg.resolve[0].pattern = "*.bench.test";
+    f.cfg.resolve[0].address = "127.0.0.2";
+    f.cfg.resolve[1].pattern = "exact.test";
+    f.cfg.resolve[1].address = "::1";
+    f.cfg.resolve[2].pattern = "bad.test";
+    f.cfg.resolve[2].address = "not-an-ip";
+    f.cfg.n_resolve = 3;
+    if (ring_open(&f.ring, 64) != 0 || dns_init(&f.dns, &f.ring, &f.cfg, &why) != 0)
+        return -1;
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    dns_dispose(&f->dns);
+    ring_close(&f->ring);
+    return 0;
+}
+
+static void resolve(struct fixture *f, struct result *r, const char *host)
+{
+    memset(r, 0, sizeof(*r));
+    r->req.done = on_done;
+    in_resolve = true;
+    assert_int_equal(dns_resolve(&f->dns, &r->req, host), 0);
+    in_resolve = false;
+    for (int i = 0; i < 200 && r->calls == 0; i++) {
+        ring_run(&f->ring, 50);
+        if (i % 20 == 19)
+            dns_tick(&f->dns);
+    }
+    assert_int_equal(r->calls, 1);
+}
+
+static void test_overrides_and_literals(void **state)
+{
+    static const struct {
+        const char *host, *want; /* want NULL: an error */
+        const char *note;
+    } cases[] = {
+        {"a.bench.test", "127.0.0.2", "wildcard override"},
+        {"X.Y.BENCH.TEST", "127.0.0.2", "case-insensitive, several labels"},
+        {"exact.test", "::1", "exact override, IPv6 address"},
+        {"bad.test", NULL, "an override that is not an address fails, no query"},
+        {"10.1.2.3", "10.1.2.3", "IPv4 literal"},
+        {"fe80::1", "fe80::1", "IPv6 literal"},
+    };
+    struct fixture *f = *state;
+    struct result r;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        print_message("case: %s\n", cases[i].note);
+        resolve(f, &r, cases[i].host);
+        if (cases[i].want == NULL) {
+            assert_true(r.err < 0);
+            assert_non_null(r.why);
+        } else {
+            assert_int_equal(r.err, 0);
+            assert_string_equal(r.addr, cases[i].want);
+        }
+    }
+    assert_int_equal(f->dns.misses, 0); /* none of these asked the resolver */
+}
+
+static void test_bad_host(void **state)
+{
+    struct fixture *f = *state;
+    struct dns_req req;
+    char longname[400];
+
+    memset(&req, 0, sizeof(req));
+    req.done = on_done;
+    memset(longname, 'a', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    assert_int_equal(dns_resolve(&f->dns, &req, ""), -EINVAL);
+    assert_int_equal(dns_resolve(&f->dns, &req, longname), -EINVAL);
+}
+
+static void test_cache_ttl_and_bound(void **state)
+{
+    struct fixture *f = *state;
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    struct result r;
+    char name[64];
+    uint64_t now = dns_now_ns();
+
+    inet_pton(AF_INET, "192.0.2.7", &a.sin_addr);
+    dns_cache_put(&f->dns, "cached.test", (struct sockaddr *)&a, sizeof(a), 60, now);
+    assert_non_null(dns_cache_find(&f->dns, "cached.test", now));
+    assert_null(dns_cache_find(&f->dns, "cached.test", now + 61ull * 1000000000ull)); /* TTL */
+    resolve(f, &r, "CACHED.test");
+    assert_int_equal(r.err, 0);
+    assert_string_equal(r.addr, "192.0.2.7");
+    assert_int_equal(f->dns.hits, 1);
+
+    /* TTL 0 is not cached; huge TTLs are capped */
+    dns_cache_put(&f->dns, "zero.test", (struct sockaddr *)&a, sizeof(a), 0, now);
+    assert_null(dns_cache_find(&f->dns, "zero.test", now));
+    dns_cache_put(&f->dns, "long.test", (struct sockaddr *)&a, sizeof(a), 86400, now);
+    assert_null(dns_cache_find(&f->dns, "long.test", now + (DNS_TTL_MAX_S + 1ull) * 1000000000ull));
+
+    /* many more names than entries: the table never grows, recent names stay */
+    for (int i = 0; i < DNS_CACHE_SETS * DNS_CACHE_WAYS * 4; i++) {
+        snprintf(name, sizeof(name), "n%d.test", i);
+        dns_cache_put(&f->dns, name, (struct sockaddr *)&a, sizeof(a), 30 + (uint32_t)i, now);
+    }
+    assert_non_null(dns_cache_find(&f->dns, name, now));
+}
+
+static void test_cares_localhost(void **state)
+{
+    struct fixture *f = *state;
+    struct result r;
+
+    if (!f->dns.channel_ok)
+        skip();
+    resolve(f, &r, "localhost"); /* /etc/hosts through c-ares; may answer synchronously */
+    assert_int_equal(r.err, 0);
+    assert_true(strcmp(r.addr, "127.0.0.1") == 0 || strcmp(r.addr, "::1") == 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_overrides_and_literals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_ttl_and_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cares_localhost, setup, teardown),
+    };
+    struct ring probe;
+
+    if (ring_open(&probe, 4) != 0)
+        return 77;
+    ring_close(&probe);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
