@@ -41,13 +41,20 @@ void conn_set_state(struct conn *c, enum conn_state next)
     c->t_state = flow_now_ns();
 }
 
-int conn_pool_init(struct conn_pool *p, int max)
+int conn_pool_init(struct conn_pool *p, int max, size_t max_head)
 {
-    size_t per = (size_t)CONN_BUFS * CONN_BUF_SIZE;
+    size_t in, per;
 
     memset(p, 0, sizeof(*p));
+    if (max_head > (1u << 30))
+        return -EINVAL;
+    /* a whole head plus one buffer of what follows it, page aligned */
+    in = (max_head + CONN_BUF_SIZE + 4095) & ~(size_t)4095;
+    per = 2 * (2 * in + 2 * (size_t)CONN_BUF_SIZE);
     if (max <= 0 || (size_t)max > SIZE_MAX / per / 2)
         return -EINVAL;
+    p->in_size = in;
+    p->per_conn = per;
     p->conns = mmap(NULL, (size_t)max * sizeof(*p->conns), PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p->conns == MAP_FAILED) {
@@ -125,13 +132,13 @@ static void conn_on_send(struct ring_op *op, int res, uint32_t flags);
 static void conn_on_aux(struct ring_op *op, int res, uint32_t flags);
 static void conn_on_connect(struct ring_op *op, int res, uint32_t flags);
 
-static void conn_leg_init(struct conn *c, struct conn_leg *leg, uint8_t *storage)
+static void conn_leg_init(struct conn *c, struct conn_leg *leg, uint8_t *storage, size_t in)
 {
     leg->fd = -1;
-    buf_init(&leg->rx, storage, CONN_BUF_SIZE);
-    buf_init(&leg->tx, storage + CONN_BUF_SIZE, CONN_BUF_SIZE);
-    buf_init(&leg->pin, storage + 2 * CONN_BUF_SIZE, CONN_BUF_SIZE);
-    buf_init(&leg->pout, storage + 3 * CONN_BUF_SIZE, CONN_BUF_SIZE);
+    buf_init(&leg->rx, storage, in);
+    buf_init(&leg->pin, storage + in, in);
+    buf_init(&leg->tx, storage + 2 * in, CONN_BUF_SIZE);
+    buf_init(&leg->pout, storage + 2 * in + CONN_BUF_SIZE, CONN_BUF_SIZE);
     ring_op_init(&leg->recv_op, conn_on_recv, c);
     ring_op_init(&leg->send_op, conn_on_send, c);
     ring_op_init(&leg->close_op, conn_on_aux, c);
@@ -187,7 +194,7 @@ void conn_accept(struct worker *w, int fd)
         return;
     }
     p->free_list = c->next;
-    storage = p->bufs + (size_t)(c - p->conns) * CONN_BUFS * CONN_BUF_SIZE;
+    storage = p->bufs + (size_t)(c - p->conns) * p->per_conn;
     memset(c, 0, offsetof(struct conn, flow));
     c->w = w;
     c->id = p->next_id++;
@@ -197,8 +204,8 @@ void conn_accept(struct worker *w, int fd)
         p->active->prev = c;
     p->active = c;
     p->used++;
-    conn_leg_init(c, &c->cl, storage);
-    conn_leg_init(c, &c->up, storage + 4 * CONN_BUF_SIZE);
+    conn_leg_init(c, &c->cl, storage, p->in_size);
+    conn_leg_init(c, &c->up, storage + p->per_conn / 2, p->in_size);
     ring_op_init(&c->connect_op, conn_on_connect, c);
     ipc_wait_init(&c->cert_wait, NULL); /* not waiting */
     c->cl.fd = fd;
@@ -259,10 +266,10 @@ void conn_up_drop(struct conn *c)
     up->tls_on = false;
     up->rd_eof = up->failed = up->eof_told = false;
     up->connected = false;
-    buf_init(&up->rx, up->rx.data, CONN_BUF_SIZE);
-    buf_init(&up->tx, up->tx.data, CONN_BUF_SIZE);
-    buf_init(&up->pin, up->pin.data, CONN_BUF_SIZE);
-    buf_init(&up->pout, up->pout.data, CONN_BUF_SIZE);
+    buf_init(&up->rx, up->rx.data, up->rx.cap);
+    buf_init(&up->tx, up->tx.data, up->tx.cap);
+    buf_init(&up->pin, up->pin.data, up->pin.cap);
+    buf_init(&up->pout, up->pout.data, up->pout.cap);
 }
 
 int conn_up_open(struct conn *c, const struct sockaddr *sa, socklen_t salen)
@@ -385,6 +392,26 @@ static void conn_on_connect(struct ring_op *op, int res, uint32_t flags)
 
 /* ---- pumping ---------------------------------------------------------------------------- */
 
+/* conn_leg_wants_more returns whether the protocol layer waits for more bytes from `leg`
+ * (e.g. the rest of a head), so that its input may grow past the CONN_BUF_SIZE watermark. */
+static bool conn_leg_wants_more(const struct conn *c, const struct conn_leg *leg)
+{
+    bool client = leg == &c->cl;
+
+    switch (c->state) {
+    case CONN_STATE_REQ_HEAD:
+    case CONN_STATE_TLS_UP:
+    case CONN_STATE_TLS_CLIENT:
+        return true;
+    case CONN_STATE_RELAY:
+        if (client)
+            return h1_relay_state(&c->relay) == H1_STATE_REQ_HEAD;
+        return h1_relay_state(&c->relay) == H1_STATE_RESP_HEAD;
+    default:
+        return false;
+    }
+}
+
 /* conn_tls_ingress feeds received ciphertext into an open TLS leg and decrypts into pin. */
 static void conn_tls_ingress(struct conn *c, struct conn_leg *leg)
 {
@@ -408,7 +435,8 @@ static void conn_tls_ingress(struct conn *c, struct conn_leg *leg)
         }
         if (leg->tls_closed || leg->failed)
             return;
-        if (buf_room(&leg->pin) == 0)
+        if (buf_room(&leg->pin) == 0 ||
+            (buf_used(&leg->pin) >= CONN_BUF_SIZE && !conn_leg_wants_more(c, leg)))
             return;
         n = tls_conn_read(&leg->tls, buf_tail(&leg->pin), buf_room(&leg->pin), &why);
         if (n > 0) {
@@ -546,9 +574,13 @@ static void conn_leg_arm(struct conn *c, struct conn_leg *leg, bool want_read)
     }
     if (!want_read || leg->rd_eof || leg->recv_op.armed)
         return;
+    if (buf_used(&leg->rx) >= CONN_BUF_SIZE && !conn_leg_wants_more(c, leg))
+        return; /* backpressure: the consumer is behind */
     room = buf_room(&leg->rx);
     if (room == 0)
         return;
+    if (room > CONN_BUF_SIZE)
+        room = CONN_BUF_SIZE; /* touch the big input buffers only as far as needed */
     leg->recv_at = leg->rx.len;
     leg->recv_gen = leg->gen;
     if (ring_submit_recv(r, &leg->recv_op, leg->fd, buf_tail(&leg->rx), room) != 0)

@@ -21,8 +21,7 @@
 #include "worker/ring.h"
 #include "worker/tls_conn.h"
 
-#define CONN_BUF_SIZE (16 * 1024) /* each of the 8 buffers of a connection */
-#define CONN_BUFS 8
+#define CONN_BUF_SIZE (16 * 1024) /* tx and pout of each leg; the watermark of rx and pin */
 #define CONN_PUMP_ROUNDS 16       /* bounded work per event (HAProxy budgets) */
 
 struct worker;
@@ -43,7 +42,9 @@ enum conn_state {
 
 /* struct conn_leg is one side (client or upstream). `rx` receives from the socket
  * (ciphertext when `tls_on`, else plaintext that is also the relay's input), `tx` holds what
- * goes to the socket, `pin`/`pout` are the relay's plaintext input/output. */
+ * goes to the socket, `pin`/`pout` are the relay's plaintext input/output. rx and pin can
+ * hold a whole head of --max-header-size bytes, but are filled beyond CONN_BUF_SIZE only
+ * while the protocol layer waits for the rest of a head (pages are touched lazily). */
 struct conn_leg {
     int fd;
     bool tls_on;
@@ -108,7 +109,9 @@ struct conn {
 /* struct conn_pool is the fixed set of connections and their buffers, made at start-up. */
 struct conn_pool {
     struct conn *conns;
-    uint8_t *bufs;           /* max * CONN_BUFS * CONN_BUF_SIZE, mapped lazily */
+    size_t in_size;          /* capacity of each rx and pin */
+    size_t per_conn;         /* bytes of buffer storage per connection */
+    uint8_t *bufs;           /* max * per_conn, mapped lazily */
     size_t bufs_len;
     int max;
     int used;
@@ -117,9 +120,10 @@ struct conn_pool {
     uint64_t next_id;
 };
 
-/* conn_pool_init maps storage for `max` connections (pages are touched on first use).
- * Start-up only; returns 0 or -ENOMEM. */
-int conn_pool_init(struct conn_pool *p, int max);
+/* conn_pool_init maps storage for `max` connections whose input buffers hold a request or
+ * response head of `max_head` bytes (pages are touched on first use). Start-up only;
+ * returns 0, -EINVAL or -ENOMEM. */
+int conn_pool_init(struct conn_pool *p, int max, size_t max_head);
 
 /* conn_pool_dispose unmaps the pool; every connection must be freed. */
 void conn_pool_dispose(struct conn_pool *p);

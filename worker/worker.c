@@ -273,7 +273,8 @@ int worker_main(int argc, char **argv)
         log_error("io_uring setup failed: %s", strerror(-e));
         goto out_regex;
     }
-    e = conn_pool_init(&w->pool, cfg.max_conns > 0 ? cfg.max_conns : 4096);
+    e = conn_pool_init(&w->pool, cfg.max_conns > 0 ? cfg.max_conns : 4096,
+                       cfg.max_header_size > 0 ? cfg.max_header_size : H1_HEAD_MAX_DEFAULT);
     if (e) {
         log_error("cannot allocate %d connections: %s", cfg.max_conns, strerror(-e));
         goto out_ring;
