@@ -104,6 +104,14 @@ def tree_kib(root, key):
     return total
 
 
+def system_busy_seconds():
+    """system_busy_seconds returns the CPU seconds all cores have spent busy since boot
+    (user, nice, system, irq, softirq, steal from /proc/stat)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / CLK_TCK
+
+
 def reset_peak_rss(root):
     """reset_peak_rss sets VmHWM back to VmRSS for every process of the tree (writes 5 to
     /proc/PID/clear_refs, Linux >= 4.0). Returns False if any process refused."""

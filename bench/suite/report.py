@@ -83,21 +83,23 @@ def markdown(result):
     out.append("### %s run, %s" % ("Quick (--quick)" if result["quick"] else "Full",
                                    result["date"]))
     out.append("")
-    out.append("Machine: %s, %d cores, %.1f GiB RAM, Linux %s. Commit %s. "
+    out.append("Machine: %s, %d cores, %.1f GiB RAM, Linux %s, load average %s at the "
+               "start. Commit %s. "
                "Load generator: %s; each row %.1f s after a %.1f s warm-up; load generator, "
                "proxy and origin share the machine. Suite wall time %.0f s."
-               % (m["cpu_model"], m["cores"], m["mem_gib"], m["kernel"], result["git_commit"],
+               % (m["cpu_model"], m["cores"], m["mem_gib"], m["kernel"],
+                  _num(m.get("loadavg_1m_at_start"), "{:.2f}"), result["git_commit"],
                   result["load_generator"], result["row_seconds"], result["warmup_seconds"],
                   result.get("wall_seconds") or 0))
     out.append("")
     out.append("| scenario | target | how | req/s | p50 ms | p99 ms | CPU s/1k req | "
                "peak RSS MiB | req/s vs direct | CPU vs direct | req/s vs nginx | "
-               "CPU vs nginx | errors |")
-    out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+               "CPU vs nginx | others' CPU | errors |")
+    out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in result["rows"]:
         rr = r.get("ratios", {})
         lat = r.get("latency_us") or {}
-        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             _cell(r["scenario"]), _cell(r["target_label"]), _cell(r["how"]),
             _num(r.get("rps"), "{:,.0f}"),
             _num(lat.get("p50") and lat["p50"] / 1000, "{:.2f}"),
@@ -105,7 +107,8 @@ def markdown(result):
             _num(r.get("cpu_s_per_1k"), "{:.3f}"),
             _num(r.get("peak_rss_kib") and r["peak_rss_kib"] / 1024, "{:.1f}"),
             _x(rr.get("rps_vs_direct")), _x(rr.get("cpu_vs_direct")),
-            _x(rr.get("rps_vs_nginx")), _x(rr.get("cpu_vs_nginx")), _errors(r)))
+            _x(rr.get("rps_vs_nginx")), _x(rr.get("cpu_vs_nginx")),
+            _num(r.get("others_cores"), "{:.2f}"), _errors(r)))
     if result.get("idle"):
         out.append("")
         out.append("Idle connections (%d requested per target): TLS handshake completed, no "

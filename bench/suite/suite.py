@@ -100,6 +100,14 @@ def make_certs(d):
         os.chmod(os.path.join(d, name), 0o644)
 
 
+def own_cpu_seconds():
+    """own_cpu_seconds returns the CPU seconds of this process and its reaped children
+    (mitmd-bench runs are reaped by subprocess.run)."""
+    a = resource.getrusage(resource.RUSAGE_SELF)
+    b = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
 def settle(root, quiet=0.02, step=0.2, limit=15.0):
     """settle waits until the process tree of `root` uses less than `quiet` CPU seconds in
     `step` seconds (or `limit` seconds pass), so that one row's aftermath (closing thousands
@@ -149,7 +157,13 @@ def machine_info(repo):
     if out(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no"]):
         commit += " (with uncommitted changes)"
     mitmdump_v = out(["mitmdump", "--version"]).splitlines()
+    try:
+        with open("/proc/loadavg") as f:
+            load = float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        load = None
     return {
+        "loadavg_1m_at_start": load,
         "kernel": platform.release(),
         "cpu_model": cpu,
         "cores": os.cpu_count(),
@@ -229,7 +243,7 @@ class Run:
                     "proxy": None}
         if kind == "mitmdump":
             confdir = "%s/%s-conf" % (d, key)
-            os.makedirs(confdir)
+            os.makedirs(confdir, exist_ok=True)
             env = dict(os.environ, MITMD_BENCH_RESOLVE=RESOLVE)
             argv = ["mitmdump", "-q", "--listen-host", "127.0.0.1", "--listen-port", str(port),
                     "--set", "confdir=" + confdir,
@@ -294,9 +308,15 @@ class Run:
         procs.reset_peak_rss(root)
         cpu0 = procs.tree_cpu_seconds(root)
         ocpu0 = procs.tree_cpu_seconds(self.origin.pid)
+        own0, sys0, t0 = own_cpu_seconds(), procs.system_busy_seconds(), time.monotonic()
         s, out = self.run_bench(argv, self.row_s)
+        own1, sys1, t1 = own_cpu_seconds(), procs.system_busy_seconds(), time.monotonic()
         cpu1 = procs.tree_cpu_seconds(root)
         ocpu1 = procs.tree_cpu_seconds(self.origin.pid)
+        # CPU that neither the target, the origin, the load generator nor the suite used:
+        # other work on the machine, in cores; req/s are only comparable when it is small.
+        ours = (own1 - own0) + (ocpu1 - ocpu0) + ((cpu1 - cpu0) if kind != "direct" else 0)
+        row["others_cores"] = round(max(0.0, (sys1 - sys0) - ours) / (t1 - t0), 2)
         row["peak_rss_kib"] = procs.tree_kib(root, "VmHWM")
         row["cpu_s"] = round(cpu1 - cpu0, 3)
         if s is None:
@@ -387,27 +407,28 @@ class Run:
         return row
 
     def run_target(self, key, label, kind, workers):
+        """run_target measures one target: the idle row on a fresh instance, then the load
+        rows on another fresh instance (so that neither sees the other's aftermath)."""
         log = lambda msg: print("bench: %s" % msg, file=sys.stderr, flush=True)
-        try:
-            t = self.start_target(key, kind, workers)
-        except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
-            log("%s did not start: %s" % (key, e))
-            for sc in self.scenarios:
-                self.rows.append({"scenario": sc.key, "target": key, "target_label": label,
-                                  "how": "-", "failed": "did not start: %s" % str(e)[:200],
-                                  "requests": 0, "rps": None})
-            return
         if kind == "mitmd":
             label = "%s (%s)" % (label, "%d worker%s" % (workers, "s" * (workers != 1))
                                  if workers else "%d workers" % os.cpu_count())
-        try:
-            if kind != "direct" and self.idle_n > 0:
-                t0 = time.monotonic()
-                r = self.idle_row(key, label, kind, t, workers)
+        if kind != "direct" and self.idle_n > 0:
+            t0 = time.monotonic()
+            t = self.try_start(key, label, kind, workers, "idle")
+            if t is not None:
+                try:
+                    r = self.idle_row(key, label, kind, t, workers)
+                finally:
+                    self.procs.stop(t["proc"])
                 self.idle.append(r)
                 log("%-9s idle %s held, %s KiB/conn (%.0f s)" % (
                     key, r.get("established"), r.get("rss_kib_per_conn") and
                     round(r["rss_kib_per_conn"], 1), time.monotonic() - t0))
+        t = self.try_start(key, label, kind, workers, "load")
+        if t is None:
+            return
+        try:
             for sc in self.scenarios:
                 r = self.load_row(key, label, kind, t, sc)
                 self.rows.append(r)
@@ -418,6 +439,23 @@ class Run:
         finally:
             if kind != "direct":
                 self.procs.stop(t["proc"])
+
+    def try_start(self, key, label, kind, workers, what):
+        """try_start starts a target; if it cannot, records failed rows for `what` ("idle"
+        or "load") and returns None."""
+        try:
+            return self.start_target(key, kind, workers)
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+            print("bench: %s did not start: %s" % (key, e), file=sys.stderr, flush=True)
+            why = "did not start: %s" % str(e)[:200]
+            if what == "idle":
+                self.idle.append({"target": key, "target_label": label, "how": "-",
+                                  "failed": why})
+            else:
+                for sc in self.scenarios:
+                    self.rows.append({"scenario": sc.key, "target": key, "target_label": label,
+                                      "how": "-", "failed": why, "requests": 0, "rps": None})
+            return None
 
     def main(self):
         t_start = time.monotonic()
@@ -493,6 +531,10 @@ class Run:
             "a resolver addon (bench/suite/mitmdump_resolve.py) that maps *.bench.test to "
             "127.0.0.1 like mitmd's --resolve." % (max(4096, self.idle_n + 1024),
                                                    machine.get("mitmdump")),
+            "others' CPU: cores kept busy during the row by processes outside the bench "
+            "(all CPU time from /proc/stat minus the target's, the origin's, mitmd-bench's "
+            "and the suite's). Well above 0 means the machine was shared: req/s and "
+            "latency are then depressed by contention, CPU s/1k req much less so.",
             "Origin: %s, TLS 1.3, ECDSA P-256 certificate, access log off, "
             "worker_processes auto." % machine.get("nginx"),
         ]
