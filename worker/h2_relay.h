@@ -69,7 +69,7 @@ typedef void h2_relay_flow_fn(void *arg, const struct flow *f);
 struct h2_pool;
 
 /* h2_pool_new allocates a pool of `nstreams` stream slots in one mapping (pages become
- * resident only as slots are used; about 146 KiB of address space per slot). Call at worker
+ * resident only as slots are used; about 144 KiB of address space per slot). Call at worker
  * start. Returns NULL on allocation failure or if `nstreams` is 0 or overflows. */
 struct h2_pool *h2_pool_new(size_t nstreams);
 
@@ -107,7 +107,7 @@ struct h2_relay_stats {
 struct h2_stream;
 struct nghttp2_session;
 
-/* struct h2_relay is embedded in the connection (about 600 bytes). All fields are private. */
+/* struct h2_relay is embedded in the connection (about 500 bytes). All fields are private. */
 struct h2_relay {
     struct h2_relay_opts _opts;
     const struct flow *_conn_flow; /* the loop's flow: connection fields for every stream */
