@@ -165,30 +165,6 @@ static void abort_exchange(struct h1_relay *r, const char *why)
     enter_closing(r);
 }
 
-static const char *status_text(int status)
-{
-    switch (status) {
-    case 400:
-        return "Bad Request";
-    case 408:
-        return "Request Timeout";
-    case 414:
-        return "URI Too Long";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 501:
-        return "Not Implemented";
-    case 502:
-        return "Bad Gateway";
-    case 504:
-        return "Gateway Timeout";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return "Error";
-    }
-}
-
 /* answer_error queues "<status>" with `why` as a text body for the client, records it as the
  * exchange's response and error, reports the flow and closes after the flush. Called only
  * before any byte of an upstream final response reached client_out. If part of an interim
@@ -198,7 +174,7 @@ static void answer_error(struct h1_relay *r, int status, const char *why)
 {
     static const char ctype[] = "text/plain; charset=utf-8";
     struct flow *f = r->_flow;
-    const char *text = status_text(status);
+    const char *text = h1_status_reason(status);
     char body[H1_RELAY_REASON_MAX + 1];
     char clen[16];
     int blen, n;
