@@ -99,6 +99,9 @@ def markdown(result):
     for r in result["rows"]:
         rr = r.get("ratios", {})
         lat = r.get("latency_us") or {}
+        if r.get("failed"):  # no figures: the errors cell says why
+            r = dict(r, rps=None, cpu_s_per_1k=None)
+            lat = {}
         out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             _cell(r["scenario"]), _cell(r["target_label"]), _cell(r["how"]),
             _num(r.get("rps"), "{:,.0f}"),

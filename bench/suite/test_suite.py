@@ -154,6 +154,7 @@ class Markdown(unittest.TestCase):
         self.assertIn("0.50x | 2.00x", body[1])
         self.assertIn("3: tls \\| handshake failed", body[1])
         self.assertIn("HTTP/2 not supported yet", body[2])
+        self.assertIn("| h2 | mitmd | x | - | - | - | - |", body[2])
         self.assertIn("| mitmd | CONNECT + TLS | 10 | 0 | 1.0 | 0.500 | 1.0 | 2.0 | 102.4 | - |",
                       md)
         self.assertIn("Test CPU, 2 cores", md)
