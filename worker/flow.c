@@ -493,7 +493,8 @@ static void out_json_started(struct out *o, const struct flow *f)
     char date[32];
     time_t secs = f->started.tv_sec;
 
-    if (gmtime_r(&secs, &tm) == NULL || strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+    if (gmtime_r(&secs, &tm) == NULL ||
+        strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
         out_str(o, "null");
         return;
     }

@@ -47,8 +47,9 @@ enum tls_conn_state tls_conn_state(const struct tls_conn *c)
     return c->_state;
 }
 
-/* tls_conn_transition_ok (inline: used by assert only, gone under NDEBUG) says which state changes the code makes; anything else is a bug
- * in this file, not peer input. FAILED is terminal. */
+/* tls_conn_transition_ok (inline: used by assert only, gone under NDEBUG) says which state
+ * changes the code makes; anything else is a bug in this file, not peer input. FAILED is
+ * terminal. */
 static inline bool tls_conn_transition_ok(enum tls_conn_state from, enum tls_conn_state to)
 {
     switch (from) {
