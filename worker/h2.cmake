@@ -13,3 +13,9 @@ mitmd_add_fuzz_target(fuzz_h2_client
           ${CMAKE_CURRENT_LIST_DIR}/h2_relay.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
   LIBS mitmd_shared PkgConfig::NGHTTP2
   CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/h2_client)
+
+mitmd_add_fuzz_target(fuzz_h2_upstream
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_h2_upstream.c
+          ${CMAKE_CURRENT_LIST_DIR}/h2_relay.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
+  LIBS mitmd_shared PkgConfig::NGHTTP2
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/h2_upstream)

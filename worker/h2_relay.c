@@ -524,6 +524,8 @@ static void half_kick(struct h2_relay *r, struct h2_stream *st, enum h2_dir d)
  * or -ENOSPC (a peer overran its window: nghttp2 would have caught it, so never expected). */
 static int half_stage(struct h2_half *h, const uint8_t *p, size_t n)
 {
+    if (n > h->stage.cap - buf_used(&h->stage))
+        return -ENOSPC; /* all or nothing: the caller consumes and resets */
     while (n > 0) {
         size_t k = buf_append(&h->stage, p, n);
 
@@ -1006,7 +1008,11 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
             if (code != NGHTTP2_NO_ERROR)
                 count_client_error(r, code == NGHTTP2_ENHANCE_YOUR_CALM);
         } else if (code != NGHTTP2_NO_ERROR) {
+            /* nghttp2 found the upstream broke the protocol (RFC 9113 §5.4.1) */
             r->_stats.upstream_errors++;
+            if (r->_why[0] == '\0')
+                snprintf(r->_why, sizeof(r->_why), "upstream HTTP/2 protocol error: %s",
+                         nghttp2_http2_strerror(code));
         }
         return 0;
     }
