@@ -2,6 +2,7 @@
  * a short write (rare: a full disk, a pipe) resubmits the rest of the same record. */
 #include "worker/flow_out.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -10,6 +11,9 @@
 #include <unistd.h>
 
 #include "shared/log.h"
+
+/* a record always fits a slot: flow_format_json falls back to a compact form */
+static_assert(FLOW_OUT_SLOT_SIZE >= FLOW_JSON_COMPACT_MAX, "a compact JSON record fits a slot");
 
 static void flow_out_kick(struct flow_out *o, int stream);
 

@@ -259,6 +259,9 @@ int worker_main(int argc, char **argv)
     topts.leaf_key_der_len = hello.key_der.len;
     topts.upstream_ca_file = cfg.upstream_ca;
     topts.insecure = cfg.ssl_insecure;
+    /* the same ticket key in every worker: clients resume whichever worker they reach */
+    if (hello.ticket_key.len == TLS_CTX_TICKET_KEY_LEN)
+        topts.ticket_key = hello.ticket_key.p;
     e = tls_ctx_init(&w->tls, &topts, &why);
     /* the leaf key now lives in the TLS context only */
     memset(hello_buf, 0, MSG_MAX_SIZE);
