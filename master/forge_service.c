@@ -102,16 +102,29 @@ static void forge_service_fill(struct forge_service *fs, struct forge_service_jo
         log_warn("certcache insert failed: %s", strerror(-err));
 }
 
+int forge_service_init(struct forge_service *fs, struct forge *forge, struct certcache *cache)
+{
+    memset(fs, 0, sizeof(*fs));
+    fs->forge = forge;
+    fs->cache = cache;
+    fs->scratch = calloc(1, sizeof(*fs->scratch));
+    return fs->scratch != NULL ? 0 : -ENOMEM;
+}
+
+void forge_service_dispose(struct forge_service *fs)
+{
+    free(fs->scratch);
+    fs->scratch = NULL;
+}
+
 void forge_service_answer(struct forge_service *fs, struct forge_service_req *reqs, size_t n)
 {
-    /* Static: ~1.3 MB, too big for the stack; the master is single-threaded and this is its
-     * only use, so it is working memory of the one forge_service, not shared state. */
-    static struct forge_service_scratch sc;
+    struct forge_service_scratch *sc = fs->scratch;
     char namebuf[MSG_MAX_NAMES][MSG_MAX_NAME_LEN + 1];
     const char *names[MSG_MAX_NAMES];
     char org[MSG_MAX_ORG_LEN + 1];
 
-    sc.njobs = 0;
+    sc->njobs = 0;
     for (size_t i = 0; i < n && i < FORGE_SERVICE_BATCH; i++) {
         struct forge_service_req *r = &reqs[i];
         struct msg_cert_req_view v;
@@ -143,16 +156,16 @@ void forge_service_answer(struct forge_service *fs, struct forge_service_req *re
             continue;
         }
         /* Coalesce: the same name set asked for by several workers in one batch. */
-        for (size_t j = 0; j < sc.njobs; j++) {
-            if (sc.jobs[j].keylen == (size_t)keylen &&
-                memcmp(sc.jobs[j].key, key, (size_t)keylen) == 0) {
-                job = &sc.jobs[j];
+        for (size_t j = 0; j < sc->njobs; j++) {
+            if (sc->jobs[j].keylen == (size_t)keylen &&
+                memcmp(sc->jobs[j].key, key, (size_t)keylen) == 0) {
+                job = &sc->jobs[j];
                 fs->coalesced++;
                 break;
             }
         }
         if (job == NULL) {
-            job = &sc.jobs[sc.njobs++];
+            job = &sc->jobs[sc->njobs++];
             memcpy(job->key, key, (size_t)keylen);
             job->keylen = (size_t)keylen;
             job->why = NULL;

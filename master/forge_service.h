@@ -25,6 +25,8 @@ struct forge_service_req {
     size_t len;
 };
 
+struct forge_service_scratch;
+
 struct forge_service {
     struct forge *forge;       /* borrowed */
     struct certcache *cache;   /* borrowed; the master is its only writer */
@@ -32,7 +34,15 @@ struct forge_service {
     uint64_t coalesced;        /* requests answered by a forge done for another request */
     uint64_t cache_answers;    /* requests answered from the certcache */
     uint64_t rejected;         /* malformed requests and forge failures */
+    struct forge_service_scratch *scratch; /* per-batch working memory (forge_service_init) */
 };
+
+/* forge_service_init prepares `fs` to answer with `forge` and `cache` (both borrowed). It
+ * allocates the batch working memory (~1.3 MB) once. Returns 0 or -ENOMEM. */
+int forge_service_init(struct forge_service *fs, struct forge *forge, struct certcache *cache);
+
+/* forge_service_dispose frees what forge_service_init allocated; safe on a zeroed struct. */
+void forge_service_dispose(struct forge_service *fs);
 
 /* forge_service_answer answers `n` requests (n <= FORGE_SERVICE_BATCH) received in one loop
  * iteration: each distinct name set is looked up in the certcache, else forged once and

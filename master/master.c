@@ -278,8 +278,10 @@ int master_run(const struct config *cfg, int argc, char **argv)
         log_error("cannot open a read-only certificate cache descriptor: %s", strerror(-e));
         goto out_close_cache;
     }
-    m->fs.forge = m->forge;
-    m->fs.cache = m->cache;
+    if (forge_service_init(&m->fs, m->forge, m->cache) != 0) {
+        log_error("out of memory");
+        goto out_close_reader;
+    }
     e = listen_open_all(cfg->listen_host, cfg->listen_port, cfg->workers, listen_fds, &port, err,
                         sizeof(err));
     if (e) {
@@ -309,6 +311,7 @@ out_stop:
     supervise_dispose(&m->sup);
     close(m->sig_fd);
 out_close_reader:
+    forge_service_dispose(&m->fs);
     close(reader_fd);
 out_close_cache:
     certcache_close(m->cache);

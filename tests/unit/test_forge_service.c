@@ -48,8 +48,8 @@ static int setup(void **state)
     f->forge = forge_new(f->ca, &why);
     if (f->forge == NULL || certcache_create(4 << 20, &f->cache, &why) != 0)
         return -1;
-    f->fs.forge = f->forge;
-    f->fs.cache = f->cache;
+    if (forge_service_init(&f->fs, f->forge, f->cache) != 0)
+        return -1;
     f->batch = calloc(FORGE_SERVICE_BATCH, sizeof(*f->batch));
     if (f->batch == NULL || socketpair(AF_UNIX, SOCK_SEQPACKET, 0, f->sv) != 0)
         return -1;
@@ -65,6 +65,7 @@ static int teardown(void **state)
     close(f->sv[0]);
     close(f->sv[1]);
     free(f->batch);
+    forge_service_dispose(&f->fs);
     certcache_close(f->cache);
     forge_free(f->forge);
     ca_free(f->ca);
