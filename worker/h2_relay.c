@@ -906,6 +906,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
 static void client_stream_closed(struct h2_relay *r, struct h2_stream *st, uint32_t code)
 {
     bool normal = code == NGHTTP2_NO_ERROR && st->resp_done;
+    bool head_open = st->head_open;
 
     st->c_closed = true;
     if (st->head_open) {
@@ -916,6 +917,11 @@ static void client_stream_closed(struct h2_relay *r, struct h2_stream *st, uint3
     if (!normal) {
         if (st->client_rst)
             stream_error(st, "client reset stream", code);
+        else if (head_open && code == NGHTTP2_PROTOCOL_ERROR)
+            /* nghttp2 rejected the request head (RFC 9113 §8.1.1), e.g. RFC 8441 :protocol,
+             * which we never enable: browsers then use WebSockets over HTTP/1.1 */
+            flow_set_error(&st->flow, "malformed HTTP/2 request (extended CONNECT and "
+                                      "WebSocket over HTTP/2 are not supported): PROTOCOL_ERROR");
         else if (code != NGHTTP2_NO_ERROR)
             stream_error(st, "stream error", code);
         else

@@ -1132,6 +1132,34 @@ static void case_connect_refused(struct world *w, const struct h2_case *tc)
     assert_int_equal(w->recs[0].status, 501);
 }
 
+static void case_extended_connect(struct world *w, const struct h2_case *tc)
+{
+    nghttp2_nv nva[] = {
+        {(uint8_t *)":method", (uint8_t *)"CONNECT", 7, 7, 0},
+        {(uint8_t *)":protocol", (uint8_t *)"websocket", 9, 9, 0},
+        {(uint8_t *)":scheme", (uint8_t *)"https", 7, 5, 0},
+        {(uint8_t *)":path", (uint8_t *)"/chat", 5, 5, 0},
+        {(uint8_t *)":authority", (uint8_t *)"a.test", 10, 6, 0},
+    };
+    int32_t id;
+    struct cstream *c;
+
+    run(w);
+    /* RFC 8441 §3: never advertised, so browsers use WebSockets over HTTP/1.1 */
+    assert_int_equal(
+        nghttp2_session_get_remote_settings(w->cli.s, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL), 0);
+    id = nghttp2_submit_request(w->cli.s, NULL, nva, 5, NULL, NULL);
+    c = cst(w, id);
+    c->used = true;
+    run(w);
+    assert_true(c->closed);
+    assert_int_equal(c->close_code, NGHTTP2_PROTOCOL_ERROR);
+    assert_int_equal(origin_id_for(w, "/chat"), 0);
+    assert_int_equal(w->n_recs, 1);
+    assert_non_null(strstr(w->recs[0].error, "WebSocket over HTTP/2 are not supported"));
+    assert_true(h2_relay_is_idle(&w->r));
+}
+
 static void case_timeouts(struct world *w, const struct h2_case *tc)
 {
     int32_t id;
@@ -1433,6 +1461,10 @@ static const struct h2_case CASES[] = {
     {"an incomplete request header block: --request-timeout -> GOAWAY, close",
      case_head_timeout,
      {.raw_client = true},
+     0},
+    {"extended CONNECT (:protocol websocket) is refused: RST PROTOCOL_ERROR, clear flow error",
+     case_extended_connect,
+     {0},
      0},
     {"103 Early Hints is relayed before the final 200", case_interim, {0}, 0},
     {"upstream response with a connection header -> 502 naming the invalid response",
