@@ -395,6 +395,18 @@ static void rst_upstream(struct h2_relay *r, struct h2_stream *st, uint32_t code
         st->u_closed = true;
 }
 
+/* goaway_client tells the client, once, that no stream after the last processed one will be
+ * served (RFC 9113 §6.8); the client session finishes when its streams have. */
+static void goaway_client(struct h2_relay *r)
+{
+    if (!client_usable(r) || r->_client_goaway_sent)
+        return;
+    r->_client_goaway_sent = true;
+    nghttp2_submit_goaway(r->_cs, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(r->_cs), NGHTTP2_NO_ERROR, NULL,
+                          0);
+}
+
 /* ---- local answers (502/504/431/501) -------------------------------------------------- */
 
 static ssize_t answer_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t len,
@@ -847,12 +859,7 @@ static void upstream_frame_recv(struct h2_relay *r, const nghttp2_frame *frame)
         }
         /* tell the client: streams the upstream processed finish; the others are refused
          * one by one (REFUSED_STREAM) as nghttp2 closes them */
-        if (client_usable(r) && !r->_client_goaway_sent) {
-            r->_client_goaway_sent = true;
-            nghttp2_submit_goaway(r->_cs, NGHTTP2_FLAG_NONE,
-                                  nghttp2_session_get_last_proc_stream_id(r->_cs), NGHTTP2_NO_ERROR,
-                                  NULL, 0);
-        }
+        goaway_client(r);
         return;
     default:
         return;
@@ -1244,12 +1251,7 @@ static void upstream_gone(struct h2_relay *r, int status, const char *why)
         st->half[H2_REQ].deferred = false;
         stream_maybe_release(r, st);
     }
-    if (client_usable(r) && !r->_client_goaway_sent) {
-        r->_client_goaway_sent = true;
-        nghttp2_submit_goaway(r->_cs, NGHTTP2_FLAG_NONE,
-                              nghttp2_session_get_last_proc_stream_id(r->_cs), NGHTTP2_NO_ERROR,
-                              NULL, 0);
-    }
+    goaway_client(r);
 }
 
 void h2_relay_upstream_failed(struct h2_relay *r, const char *why)
@@ -1293,6 +1295,14 @@ void h2_relay_client_error(struct h2_relay *r, const char *why)
     finish(r, why != NULL ? why : "client connection failed");
 }
 
+void h2_relay_drain(struct h2_relay *r)
+{
+    if (!r->_inited || r->_done)
+        return;
+    r->_closing = true;
+    goaway_client(r);
+}
+
 void h2_relay_timeout(struct h2_relay *r, enum h2_timeout which)
 {
     if (!r->_inited || r->_done)
@@ -1302,12 +1312,7 @@ void h2_relay_timeout(struct h2_relay *r, enum h2_timeout which)
         if (!h2_relay_is_idle(r))
             return;
         r->_closing = true;
-        if (client_usable(r) && !r->_client_goaway_sent) {
-            r->_client_goaway_sent = true;
-            nghttp2_submit_goaway(r->_cs, NGHTTP2_FLAG_NONE,
-                                  nghttp2_session_get_last_proc_stream_id(r->_cs), NGHTTP2_NO_ERROR,
-                                  NULL, 0);
-        }
+        goaway_client(r);
         if (upstream_usable(r))
             nghttp2_submit_goaway(r->_us, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
         return;

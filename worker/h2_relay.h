@@ -202,6 +202,11 @@ void h2_relay_client_error(struct h2_relay *r, const char *why);
  * apply. */
 void h2_relay_timeout(struct h2_relay *r, enum h2_timeout which);
 
+/* h2_relay_drain starts a graceful close (worker drain on SIGTERM): GOAWAY(NO_ERROR) to the
+ * client with the last stream it processed; streams in flight finish, new ones are refused
+ * (the client retries them elsewhere, RFC 9113 §6.8); then the relay wants H2_WANT_CLOSE. */
+void h2_relay_drain(struct h2_relay *r);
+
 /* h2_relay_is_idle returns whether no stream is open: the loop runs --idle-timeout. */
 bool h2_relay_is_idle(const struct h2_relay *r);
 

@@ -1185,6 +1185,34 @@ static void case_timeouts(struct world *w, const struct h2_case *tc)
     assert_true(w->wants & H2_WANT_CLOSE);
 }
 
+static void case_drain(struct world *w, const struct h2_case *tc)
+{
+    int32_t a = cli_request(w, "GET", "/hold/d1", 0, false, NULL, 0);
+    int32_t b = cli_request(w, "POST", "/hold/d2", 3000, false, NULL, 0);
+    int32_t late;
+
+    run(w);
+    h2_relay_drain(&w->r);
+    run(w);
+    assert_true(w->cli.got_goaway);
+    assert_int_equal(w->cli.goaway_code, NGHTTP2_NO_ERROR);
+    assert_int_equal(w->cli.goaway_last, b);
+    assert_false(w->wants & H2_WANT_CLOSE); /* two streams still in flight */
+    srv_respond(w, origin_id_for(w, "/hold/d1"), 100, false);
+    srv_respond(w, origin_id_for(w, "/hold/d2"), 200, false);
+    late = cli_request(w, "GET", "/hold/late", 0, false, NULL, 0);
+    run(w);
+    assert_int_equal(cst(w, a)->status, 200);
+    assert_int_equal(cst(w, a)->body, 100);
+    assert_int_equal(cst(w, b)->status, 200);
+    assert_int_equal(sst(w, origin_id_for(w, "/hold/d2"))->body, 3000);
+    /* a stream opened after the GOAWAY is not served (the client may retry it elsewhere) */
+    assert_int_equal(origin_id_for(w, "/hold/late"), 0);
+    assert_int_equal(cst(w, late)->status, 0);
+    assert_true(w->wants & H2_WANT_CLOSE);
+    assert_int_equal(w->n_recs, 2);
+}
+
 static void case_client_eof(struct world *w, const struct h2_case *tc)
 {
     cli_request(w, "GET", "/hold/e", 0, false, NULL, 0);
@@ -1476,6 +1504,10 @@ static const struct h2_case CASES[] = {
      case_timeouts,
      {0},
      H2_TIMEOUT_UPSTREAM},
+    {"drain (SIGTERM): GOAWAY(NO_ERROR) with the last stream, in-flight streams finish, close",
+     case_drain,
+     {0},
+     0},
     {"client EOF reports the open stream and closes", case_client_eof, {0}, 0},
     {"origin allows 5 streams: 40 requests queue inside nghttp2 and all complete",
      case_origin_fewer_streams,
