@@ -146,11 +146,24 @@ static void conn_leg_init(struct conn *c, struct conn_leg *leg, uint8_t *storage
     ring_op_init(&leg->shut_op, conn_on_aux, c);
 }
 
+void conn_dispose(struct conn *c)
+{
+    if (c->h2_on) {
+        const struct h2_relay_stats *st = h2_relay_stats(&c->h2);
+
+        c->w->stats.v[MSG_STAT_CLIENT_ERRORS] += st->client_errors;
+        c->w->stats.v[MSG_STAT_UPSTREAM_ERRORS] += st->upstream_errors;
+        h2_relay_dispose(&c->h2);
+        c->h2_on = false;
+    }
+    intercept_dispose(c);
+}
+
 static void conn_free(struct conn *c)
 {
     struct conn_pool *p = &c->w->pool;
 
-    intercept_dispose(c);
+    conn_dispose(c);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -404,6 +417,8 @@ static bool conn_leg_wants_more(const struct conn *c, const struct conn_leg *leg
     case CONN_STATE_TLS_CLIENT:
         return true;
     case CONN_STATE_RELAY:
+        if (c->h2_on)
+            return false; /* nghttp2 consumes header blocks incrementally */
         if (client)
             return h1_relay_state(&c->relay) == H1_STATE_REQ_HEAD;
         return h1_relay_state(&c->relay) == H1_STATE_RESP_HEAD;
@@ -498,6 +513,41 @@ static void conn_egress(struct conn_leg *leg)
         buf_consume(&leg->pout, conn_tx_append(leg, buf_head(&leg->pout), buf_used(&leg->pout)));
 }
 
+/* conn_h2_step pumps the h2 relay and reports leg events to it. */
+static void conn_h2_step(struct conn *c)
+{
+    struct conn_leg *cl = &c->cl, *up = &c->up;
+    unsigned wants;
+
+    if (!cl->eof_told) {
+        if (cl->failed) {
+            cl->eof_told = true;
+            h2_relay_client_error(&c->h2, cl->why[0] ? cl->why : "client connection failed");
+        } else if (cl->tls_closed && buf_used(&cl->pin) == 0) {
+            cl->eof_told = true;
+            h2_relay_client_eof(&c->h2);
+        }
+    }
+    if (!up->eof_told && up->connected) {
+        if (up->failed) {
+            up->eof_told = true;
+            h2_relay_upstream_error(&c->h2, up->why[0] ? up->why : "upstream connection failed");
+        } else if (up->tls_closed && buf_used(&up->pin) == 0) {
+            up->eof_told = true;
+            h2_relay_upstream_eof(&c->h2);
+        }
+    }
+    wants = h2_relay_pump(&c->h2);
+    if (h2_relay_is_reading_head(&c->h2)) {
+        if (c->t_head == 0)
+            c->t_head = flow_now_ns();
+    } else {
+        c->t_head = 0;
+    }
+    if (wants & H2_WANT_CLOSE)
+        conn_close_after_flush(c);
+}
+
 /* conn_relay_step pumps the h1 relay and reports leg events to it. */
 static void conn_relay_step(struct conn *c)
 {
@@ -505,6 +555,11 @@ static void conn_relay_step(struct conn *c)
     struct buf *cin = cl->tls_on ? &cl->pin : &cl->rx;
     struct buf *uin = up->tls_on ? &up->pin : &up->rx;
     unsigned wants;
+
+    if (c->h2_on) {
+        conn_h2_step(c);
+        return;
+    }
 
     if (!cl->eof_told) {
         if (cl->failed) {
@@ -554,6 +609,8 @@ static uint64_t conn_sig(const struct conn *c)
     if (c->up.tls_on)
         s = s * 31 + tls_conn_pending(&c->up.tls) + (uint64_t)tls_conn_state(&c->up.tls) * 131;
     s = s * 31 + (c->relay_on ? (uint64_t)h1_relay_state(&c->relay) : 77);
+    if (c->h2_on)
+        s = s * 31 + h2_relay_wants(&c->h2);
     s = s * 31 + c->cl.eof_told * 2 + c->up.eof_told * 4 + c->up.connected * 8;
     return s;
 }
@@ -616,7 +673,9 @@ void conn_pump(struct conn *c)
             conn_relay_step(c);
             break;
         case CONN_STATE_CLOSING:
-            if (c->relay_on)
+            if (c->h2_on)
+                (void)h2_relay_pump(&c->h2); /* flushes the GOAWAY */
+            else if (c->relay_on)
                 (void)h1_relay_pump(&c->relay); /* lets a pending answer reach client_out */
             break;
         default:
@@ -668,6 +727,9 @@ bool conn_is_idle(const struct conn *c)
     case CONN_STATE_REQ_HEAD:
         return buf_used(&c->cl.rx) == 0;
     case CONN_STATE_RELAY:
+        if (c->h2_on)
+            return h2_relay_is_idle(&c->h2) && buf_used(&c->cl.pin) == 0 &&
+                   buf_used(&c->cl.tx) == 0 && !c->cl.send_op.armed;
         return h1_relay_state(&c->relay) == H1_STATE_REQ_HEAD && buf_used(cin) == 0 &&
                buf_used(&c->cl.rx) == 0 && buf_used(&c->cl.tx) == 0 &&
                buf_used(&c->cl.pout) == 0 && !c->cl.send_op.armed;
@@ -712,6 +774,20 @@ void conn_check_timeouts(struct conn *c, uint64_t now)
         intercept_handshake_timeout(c);
         break;
     case CONN_STATE_RELAY:
+        if (c->h2_on) {
+            if (c->t_head != 0 && now - c->t_head >= (uint64_t)cfg->request_timeout_s * s) {
+                worker_count(c->w, MSG_STAT_TIMEOUTS);
+                h2_relay_timeout(&c->h2, H2_TIMEOUT_REQUEST_HEAD);
+                c->t_head = 0;
+            } else if (now - c->t_io >= idle) {
+                worker_count(c->w, MSG_STAT_TIMEOUTS);
+                h2_relay_timeout(&c->h2, h2_relay_is_idle(&c->h2) ? H2_TIMEOUT_IDLE
+                                                                  : H2_TIMEOUT_UPSTREAM);
+            } else {
+                return;
+            }
+            break;
+        }
         if (c->up_wanted && c->connect_op.armed &&
             now - c->t_connect >= (uint64_t)cfg->connect_timeout_s * s) {
             worker_count(c->w, MSG_STAT_TIMEOUTS);

@@ -17,6 +17,7 @@
 #include "worker/dns.h"
 #include "worker/flow.h"
 #include "worker/h1_relay.h"
+#include "worker/h2_relay.h"
 #include "worker/ipc.h"
 #include "worker/ring.h"
 #include "worker/tls_conn.h"
@@ -103,6 +104,8 @@ struct conn {
     uint64_t t_tls;          /* upstream TLS started */
 
     struct h1_relay relay;
+    bool h2_on;              /* the client and upstream chose h2: `h2` relays, not `relay` */
+    struct h2_relay h2;
     struct flow flow;
 };
 
@@ -143,6 +146,10 @@ const char *conn_state_name(enum conn_state s);
  * the protocol layer, then arms the recvs and sends that are due, or closes the connection
  * when it is done. It may free `c` (do not touch it afterwards). */
 void conn_pump(struct conn *c);
+
+/* conn_dispose frees what a connection holds outside the pool (TLS, HTTP/2 sessions); the
+ * pool slot itself is untouched. Safe to call twice. */
+void conn_dispose(struct conn *c);
 
 /* conn_close closes both legs at once (cancelling what is in flight); `c` is freed when its
  * last op completes. */

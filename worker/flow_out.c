@@ -134,7 +134,7 @@ static int flow_out_queue(struct flow_out *o, int stream, const struct flow *f)
     ssize_t n;
     int idx = o->free_head;
 
-    if (idx == -1) {
+    if (idx == -1 || o->storage == NULL) {
         o->dropped++;
         return -ENOBUFS;
     }

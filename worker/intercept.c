@@ -158,6 +158,27 @@ static void intercept_start_relay(struct conn *c)
         tls_conn_peer_issuer(&c->up.tls, iss, sizeof(iss));
         flow_set_cert(&c->flow, subj, iss);
     }
+    if (!c->up_tls_failed && strcmp(alpn, "h2") == 0 && c->w->h2_pool != NULL) {
+        struct h2_relay_opts ho;
+        int err;
+
+        memset(&ho, 0, sizeof(ho));
+        ho.max_header_size = c->w->cfg->max_header_size;
+        ho.pool = c->w->h2_pool;
+        ho.on_flow = worker_on_flow;
+        ho.on_flow_arg = c->w;
+        err = h2_relay_init(&c->h2, &ho, &c->flow, &c->cl.pin, &c->cl.pout, &c->up.pin,
+                            &c->up.pout);
+        if (err) {
+            log_warn("conn %llu: cannot start HTTP/2: %s", (unsigned long long)c->id,
+                     strerror(-err));
+            conn_close(c);
+            return;
+        }
+        c->h2_on = true;
+        conn_set_state(c, CONN_STATE_RELAY);
+        return;
+    }
     memset(&o, 0, sizeof(o));
     o.max_header_size = c->w->cfg->max_header_size;
     o.client_tls = true;

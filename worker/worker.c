@@ -262,6 +262,12 @@ int worker_main(int argc, char **argv)
     /* the same ticket key in every worker: clients resume whichever worker they reach */
     if (hello.ticket_key.len == TLS_CTX_TICKET_KEY_LEN)
         topts.ticket_key = hello.ticket_key.p;
+    if (cfg.http2) {
+        static const uint8_t alpn_h2[] = "\x02h2\x08http/1.1";
+
+        topts.alpn_allowed = alpn_h2;
+        topts.alpn_allowed_len = sizeof(alpn_h2) - 1;
+    }
     e = tls_ctx_init(&w->tls, &topts, &why);
     /* the leaf key now lives in the TLS context only */
     memset(hello_buf, 0, MSG_MAX_SIZE);
@@ -282,10 +288,17 @@ int worker_main(int argc, char **argv)
         log_error("cannot allocate %d connections: %s", cfg.max_conns, strerror(-e));
         goto out_ring;
     }
+    if (cfg.http2) {
+        w->h2_pool = h2_pool_new(H2_POOL_STREAMS_DEFAULT);
+        if (w->h2_pool == NULL) {
+            log_error("cannot allocate the HTTP/2 stream pool");
+            goto out_pool;
+        }
+    }
     e = dns_init(&w->dns, &w->ring, &cfg, &why);
     if (e) {
         log_error("resolver setup failed: %s", why);
-        goto out_pool;
+        goto out_h2;
     }
     e = flow_out_init(&w->out, &w->ring, cfg.quiet ? -1 : STDOUT_FILENO, cfg.flow_file, &why);
     if (e) {
@@ -313,17 +326,22 @@ int worker_main(int argc, char **argv)
     worker_drain(w);
     worker_send_stats(w);
     (void)ring_flush(&w->ring);
-
+    /* queries still in progress call back with -ECANCELED and close their connections; what
+     * is left holds TLS or HTTP/2 sessions (and may report last flows) */
+    dns_dispose(&w->dns);
+    for (struct conn *c = w->pool.active, *next; c != NULL; c = next) {
+        next = c->next;
+        conn_dispose(c);
+    }
     ipc_dispose(&w->ipc);
+    flow_out_dispose(&w->out);
+    goto out_h2;
 out_flow:
     flow_out_dispose(&w->out);
 out_dns:
     dns_dispose(&w->dns);
-    /* connections a resolver callback closed just now are freed here */
-    for (struct conn *c = w->pool.active, *next; c != NULL; c = next) {
-        next = c->next;
-        intercept_dispose(c);
-    }
+out_h2:
+    h2_pool_free(w->h2_pool);
 out_pool:
     conn_pool_dispose(&w->pool);
 out_ring:

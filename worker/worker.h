@@ -42,6 +42,7 @@ struct worker {
     struct ipc ipc;
     struct flow_out out;
     struct certcache *cache;
+    struct h2_pool *h2_pool;       /* HTTP/2 stream slots; NULL with --no-http2 */
     struct certcache_reader cache_reader;
     regex_t ignore_re[CONFIG_MAX_PATTERNS];
     int n_ignore_re;
