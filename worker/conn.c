@@ -22,7 +22,7 @@
 #include "worker/worker.h"
 
 static const char *const conn_state_names[CONN_STATE_COUNT] = {
-    "req_head", "connecting", "sniff", "tunnel", "tls_up",
+    "req_head",  "connecting", "sniff", "tunnel",  "tls_up",
     "cert_wait", "tls_client", "relay", "closing", "closed",
 };
 
@@ -255,8 +255,7 @@ void conn_close(struct conn *c)
 {
     if (c->state == CONN_STATE_CLOSED)
         return;
-    log_debug("conn %llu: close in state %s", (unsigned long long)c->id,
-              conn_state_name(c->state));
+    log_debug("conn %llu: close in state %s", (unsigned long long)c->id, conn_state_name(c->state));
     ipc_cert_cancel(&c->w->ipc, &c->cert_wait);
     conn_leg_close(c, &c->cl);
     conn_leg_close(c, &c->up);
@@ -303,8 +302,8 @@ int conn_up_open(struct conn *c, const struct sockaddr *sa, socklen_t salen)
     }
     memcpy(&c->up.addr, sa, salen);
     c->up.addrlen = salen;
-    err = ring_submit_connect(&c->w->ring, &c->connect_op, fd, (struct sockaddr *)&c->up.addr,
-                              salen);
+    err =
+        ring_submit_connect(&c->w->ring, &c->connect_op, fd, (struct sockaddr *)&c->up.addr, salen);
     if (err) {
         close(fd);
         return err;
@@ -731,8 +730,8 @@ bool conn_is_idle(const struct conn *c)
             return h2_relay_is_idle(&c->h2) && buf_used(&c->cl.pin) == 0 &&
                    buf_used(&c->cl.tx) == 0 && !c->cl.send_op.armed;
         return h1_relay_state(&c->relay) == H1_STATE_REQ_HEAD && buf_used(cin) == 0 &&
-               buf_used(&c->cl.rx) == 0 && buf_used(&c->cl.tx) == 0 &&
-               buf_used(&c->cl.pout) == 0 && !c->cl.send_op.armed;
+               buf_used(&c->cl.rx) == 0 && buf_used(&c->cl.tx) == 0 && buf_used(&c->cl.pout) == 0 &&
+               !c->cl.send_op.armed;
     default:
         return false;
     }
@@ -781,8 +780,8 @@ void conn_check_timeouts(struct conn *c, uint64_t now)
                 c->t_head = 0;
             } else if (now - c->t_io >= idle) {
                 worker_count(c->w, MSG_STAT_TIMEOUTS);
-                h2_relay_timeout(&c->h2, h2_relay_is_idle(&c->h2) ? H2_TIMEOUT_IDLE
-                                                                  : H2_TIMEOUT_UPSTREAM);
+                h2_relay_timeout(&c->h2,
+                                 h2_relay_is_idle(&c->h2) ? H2_TIMEOUT_IDLE : H2_TIMEOUT_UPSTREAM);
             } else {
                 return;
             }

@@ -49,19 +49,19 @@ enum conn_state {
 struct conn_leg {
     int fd;
     bool tls_on;
-    bool rd_eof;         /* recv returned 0 */
-    bool failed;         /* recv/send error: stop using the socket */
-    bool eof_told;       /* the protocol layer was told about the EOF/error */
-    bool connected;      /* upstream: the TCP connect completed */
-    bool tls_eof_fed;    /* tls_conn_feed_eof was called */
-    bool tls_closed;     /* tls_conn_read returned 0 (close_notify or EOF) */
-    int err;             /* -errno of the failure, when `failed` */
+    bool rd_eof;                /* recv returned 0 */
+    bool failed;                /* recv/send error: stop using the socket */
+    bool eof_told;              /* the protocol layer was told about the EOF/error */
+    bool connected;             /* upstream: the TCP connect completed */
+    bool tls_eof_fed;           /* tls_conn_feed_eof was called */
+    bool tls_closed;            /* tls_conn_read returned 0 (close_notify or EOF) */
+    int err;                    /* -errno of the failure, when `failed` */
     char why[TLS_CONN_WHY_MAX]; /* human reason of a TLS failure */
-    unsigned gen;        /* bumped when the socket is dropped: stale completions are ignored */
+    unsigned gen; /* bumped when the socket is dropped: stale completions are ignored */
     unsigned recv_gen, send_gen;
     struct buf rx, tx, pin, pout;
-    size_t recv_at;      /* rx->len when the recv was armed (see conn.c) */
-    size_t send_len;     /* bytes in the send in flight */
+    size_t recv_at;  /* rx->len when the recv was armed (see conn.c) */
+    size_t send_len; /* bytes in the send in flight */
     struct ring_op recv_op, send_op, close_op, cancel_op, shut_op;
     struct tls_conn tls;
     struct sockaddr_storage addr;
@@ -72,7 +72,7 @@ struct conn_leg {
 struct conn {
     struct worker *w;
     uint64_t id;
-    unsigned inflight;       /* ring ops and DNS queries in flight */
+    unsigned inflight; /* ring ops and DNS queries in flight */
     enum conn_state state;
     struct conn *next, *prev; /* the worker's active list, or the free list */
     bool in_use;
@@ -86,25 +86,25 @@ struct conn {
     char host[TARGET_HOST_MAX + 1];
     uint16_t port;
     bool host_is_ip;
-    bool is_connect;         /* the client sent CONNECT (vs absolute-form) */
-    bool up_wanted;          /* the relay asked for an upstream and is waiting for it */
-    bool cl_shut;            /* close_notify queued to the client */
-    bool hello_done;         /* intercept: the client's ClientHello was read */
-    bool relay_on;           /* h1 relay initialised */
-    bool up_tls_failed;      /* intercept: upstream TLS failed, client gets 502 + why */
+    bool is_connect;    /* the client sent CONNECT (vs absolute-form) */
+    bool up_wanted;     /* the relay asked for an upstream and is waiting for it */
+    bool cl_shut;       /* close_notify queued to the client */
+    bool hello_done;    /* intercept: the client's ClientHello was read */
+    bool relay_on;      /* h1 relay initialised */
+    bool up_tls_failed; /* intercept: upstream TLS failed, client gets 502 + why */
     char up_why[TLS_CONN_WHY_MAX];
     char sni[TLS_CONN_NAME_MAX];
     const char *connect_why; /* reason of a failed connect, for 502 */
 
     /* timing (CLOCK_MONOTONIC ns) */
-    uint64_t t_state;        /* entered the current state */
-    uint64_t t_io;           /* last byte moved on either leg */
-    uint64_t t_head;         /* a partial request head started arriving; 0 = none */
-    uint64_t t_connect;      /* upstream connect started */
-    uint64_t t_tls;          /* upstream TLS started */
+    uint64_t t_state;   /* entered the current state */
+    uint64_t t_io;      /* last byte moved on either leg */
+    uint64_t t_head;    /* a partial request head started arriving; 0 = none */
+    uint64_t t_connect; /* upstream connect started */
+    uint64_t t_tls;     /* upstream TLS started */
 
     struct h1_relay relay;
-    bool h2_on;              /* the client and upstream chose h2: `h2` relays, not `relay` */
+    bool h2_on; /* the client and upstream chose h2: `h2` relays, not `relay` */
     struct h2_relay h2;
     struct flow flow;
 };
@@ -112,14 +112,14 @@ struct conn {
 /* struct conn_pool is the fixed set of connections and their buffers, made at start-up. */
 struct conn_pool {
     struct conn *conns;
-    size_t in_size;          /* capacity of each rx and pin */
-    size_t per_conn;         /* bytes of buffer storage per connection */
-    uint8_t *bufs;           /* max * per_conn, mapped lazily */
+    size_t in_size;  /* capacity of each rx and pin */
+    size_t per_conn; /* bytes of buffer storage per connection */
+    uint8_t *bufs;   /* max * per_conn, mapped lazily */
     size_t bufs_len;
     int max;
     int used;
     struct conn *free_list;
-    struct conn *active;     /* doubly linked list of connections in use */
+    struct conn *active; /* doubly linked list of connections in use */
     uint64_t next_id;
 };
 

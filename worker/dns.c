@@ -69,8 +69,7 @@ static void dns_cache_put(struct dns *d, const char *host, const struct sockaddr
     if (ttl_s > DNS_TTL_MAX_S)
         ttl_s = DNS_TTL_MAX_S;
     for (int i = 0; i < DNS_CACHE_WAYS; i++) {
-        if (set[i].host[0] == '\0' || strcmp(set[i].host, host) == 0 ||
-            set[i].expires_ns <= now) {
+        if (set[i].host[0] == '\0' || strcmp(set[i].host, host) == 0 || set[i].expires_ns <= now) {
             victim = &set[i];
             break;
         }
@@ -158,8 +157,7 @@ static void dns_on_ares(void *arg, int status, int timeouts, struct ares_addrinf
         } else if (status == ARES_ETIMEOUT) {
             req->_err = -ETIMEDOUT;
             req->_why = "DNS lookup timed out";
-        } else if (status == ARES_ENOTFOUND || status == ARES_ENODATA ||
-                   status == ARES_SUCCESS) {
+        } else if (status == ARES_ENOTFOUND || status == ARES_ENODATA || status == ARES_SUCCESS) {
             req->_err = -ENOENT;
             req->_why = "DNS lookup failed: no such host";
         } else {

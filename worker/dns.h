@@ -15,26 +15,26 @@
 #include "shared/config.h"
 #include "worker/ring.h"
 
-#define DNS_MAX_SOCKS 16        /* c-ares sockets watched at once */
-#define DNS_CACHE_SETS 256      /* cache = DNS_CACHE_SETS * DNS_CACHE_WAYS entries */
+#define DNS_MAX_SOCKS 16   /* c-ares sockets watched at once */
+#define DNS_CACHE_SETS 256 /* cache = DNS_CACHE_SETS * DNS_CACHE_WAYS entries */
 #define DNS_CACHE_WAYS 4
-#define DNS_TTL_MAX_S 300       /* cap on a cached answer's lifetime */
-#define DNS_HOST_MAX 254        /* 253 + NUL */
+#define DNS_TTL_MAX_S 300 /* cap on a cached answer's lifetime */
+#define DNS_HOST_MAX 254  /* 253 + NUL */
 
 struct dns;
 struct dns_req;
 
 /* dns_done_fn reports the outcome of dns_resolve: `err` 0 with `sa`/`salen` (port 0, the
  * caller sets it) or -errno with `why` a static string. Always called from the loop. */
-typedef void dns_done_fn(struct dns_req *req, int err, const struct sockaddr *sa,
-                         socklen_t salen, const char *why);
+typedef void dns_done_fn(struct dns_req *req, int err, const struct sockaddr *sa, socklen_t salen,
+                         const char *why);
 
 /* struct dns_req is one resolution in progress, embedded in its owner (a connection, which
  * counts it as in flight until `done` runs). Fields other than `done` are private. */
 struct dns_req {
     dns_done_fn *done;
     struct dns *_d;
-    struct ring_op _post;           /* delivers an already-known answer from the loop */
+    struct ring_op _post; /* delivers an already-known answer from the loop */
     int _err;
     const char *_why;
     struct sockaddr_storage _addr;
@@ -45,14 +45,14 @@ struct dns_req {
 struct dns_sock {
     struct dns *d;
     int fd;
-    bool in_use;                    /* c-ares still owns the fd */
+    bool in_use; /* c-ares still owns the fd */
     bool want_read, want_write;
     struct ring_op poll_op, cancel_op;
 };
 
 struct dns_cache_entry {
-    char host[DNS_HOST_MAX];        /* "" = free */
-    uint64_t expires_ns;            /* CLOCK_MONOTONIC */
+    char host[DNS_HOST_MAX]; /* "" = free */
+    uint64_t expires_ns;     /* CLOCK_MONOTONIC */
     struct sockaddr_storage addr;
     socklen_t addrlen;
 };
@@ -63,8 +63,8 @@ struct dns {
     ares_channel channel;
     bool channel_ok;
     struct dns_sock socks[DNS_MAX_SOCKS];
-    struct dns_cache_entry *cache;  /* DNS_CACHE_SETS * DNS_CACHE_WAYS, allocated at init */
-    struct dns_req *in_call;        /* the request inside ares_getaddrinfo, if any */
+    struct dns_cache_entry *cache; /* DNS_CACHE_SETS * DNS_CACHE_WAYS, allocated at init */
+    struct dns_req *in_call;       /* the request inside ares_getaddrinfo, if any */
     bool post_failed;
     uint64_t hits, misses, failures;
 };

@@ -25,7 +25,8 @@ static void flow_out_slot_free(struct flow_out *o, int idx)
 
 static void flow_out_on_write(struct ring_op *op, int res, uint32_t flags)
 {
-    struct flow_out_slot *s = (struct flow_out_slot *)((char *)op - offsetof(struct flow_out_slot, op));
+    struct flow_out_slot *s =
+        (struct flow_out_slot *)((char *)op - offsetof(struct flow_out_slot, op));
     struct flow_out *o = s->o;
     struct flow_out_stream *st = &o->streams[s->stream];
     int idx = (int)(s - o->slots);

@@ -20,15 +20,15 @@ struct flow_out;
 struct flow_out_slot {
     struct flow_out *o;
     struct ring_op op;
-    int stream;                     /* 0 = console, 1 = file */
+    int stream; /* 0 = console, 1 = file */
     uint32_t len, off;
-    int next;                       /* FIFO / free list link, -1 = none */
-    uint8_t *data;                  /* FLOW_OUT_SLOT_SIZE bytes */
+    int next;      /* FIFO / free list link, -1 = none */
+    uint8_t *data; /* FLOW_OUT_SLOT_SIZE bytes */
 };
 
 struct flow_out_stream {
-    int fd;                         /* -1 = disabled */
-    int head, tail;                 /* FIFO of slots; the head one is being written */
+    int fd;         /* -1 = disabled */
+    int head, tail; /* FIFO of slots; the head one is being written */
     bool busy;
 };
 

@@ -16,8 +16,8 @@
 
 #define INTERCEPT_MAX_NAMES 64
 
-static void intercept_on_cert(struct ipc_wait *wait, int status, const uint8_t *der,
-                              size_t der_len, const char *reason);
+static void intercept_on_cert(struct ipc_wait *wait, int status, const uint8_t *der, size_t der_len,
+                              const char *reason);
 
 /* intercept_feed moves received ciphertext of `leg` into its TLS staging. */
 static void intercept_feed(struct conn_leg *leg)
@@ -54,8 +54,7 @@ static int intercept_set_chain(struct conn *c, const uint8_t *der, size_t len)
     int err = tls_conn_set_chain(&c->cl.tls, der, len);
 
     if (err) {
-        log_warn("conn %llu: forged chain rejected: %s", (unsigned long long)c->id,
-                 strerror(-err));
+        log_warn("conn %llu: forged chain rejected: %s", (unsigned long long)c->id, strerror(-err));
         return err;
     }
     /* mirror the upstream's ALPN choice; with no working upstream offer http/1.1 */
@@ -119,8 +118,8 @@ static int intercept_get_cert(struct conn *c)
     return 0;
 }
 
-static void intercept_on_cert(struct ipc_wait *wait, int status, const uint8_t *der,
-                              size_t der_len, const char *reason)
+static void intercept_on_cert(struct ipc_wait *wait, int status, const uint8_t *der, size_t der_len,
+                              const char *reason)
 {
     struct conn *c = (struct conn *)((char *)wait - offsetof(struct conn, cert_wait));
 
@@ -167,8 +166,8 @@ static void intercept_start_relay(struct conn *c)
         ho.pool = c->w->h2_pool;
         ho.on_flow = worker_on_flow;
         ho.on_flow_arg = c->w;
-        err = h2_relay_init(&c->h2, &ho, &c->flow, &c->cl.pin, &c->cl.pout, &c->up.pin,
-                            &c->up.pout);
+        err =
+            h2_relay_init(&c->h2, &ho, &c->flow, &c->cl.pin, &c->cl.pout, &c->up.pin, &c->up.pout);
         if (err) {
             log_warn("conn %llu: cannot start HTTP/2: %s", (unsigned long long)c->id,
                      strerror(-err));

@@ -31,13 +31,13 @@ typedef void ipc_cert_fn(struct ipc_wait *wait, int status, const uint8_t *der, 
 struct ipc_wait {
     ipc_cert_fn *done;
     struct ipc_wait *_next, *_prev;
-    int _slot;                      /* pending slot + 1; 0 when not waiting (a zeroed
-                                     * struct is a valid "not waiting" one) */
+    int _slot; /* pending slot + 1; 0 when not waiting (a zeroed
+                * struct is a valid "not waiting" one) */
 };
 
 struct ipc_pending {
     bool in_use;
-    bool replied;                   /* the reply came (or the request failed) */
+    bool replied; /* the reply came (or the request failed) */
     uint64_t id;
     size_t keylen;
     char key[IPC_KEY_MAX];
@@ -50,13 +50,13 @@ struct ipc_pending {
 struct ipc {
     struct ring *ring;
     int fd;
-    bool eof;                       /* the master closed its end */
+    bool eof; /* the master closed its end */
     uint64_t next_id;
     struct ring_op recv_op;
     uint8_t rx[MSG_MAX_SIZE];
     struct ring_op stats_op;
     uint8_t stats_msg[sizeof(struct msg_hdr) + sizeof(struct msg_stats)];
-    struct ipc_pending *pending;    /* IPC_MAX_PENDING, allocated at init */
+    struct ipc_pending *pending; /* IPC_MAX_PENDING, allocated at init */
     uint64_t sent, coalesced, errors;
 };
 

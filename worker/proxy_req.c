@@ -46,11 +46,10 @@ static void proxy_req_upstream_failed(struct conn *c, const char *why)
     char body[TLS_CONN_WHY_MAX + TARGET_HOST_MAX + 64];
 
     worker_count(c->w, MSG_STAT_UPSTREAM_ERRORS);
-    log_debug("conn %llu: upstream %s:%u failed: %s", (unsigned long long)c->id, c->host,
-              c->port, why);
+    log_debug("conn %llu: upstream %s:%u failed: %s", (unsigned long long)c->id, c->host, c->port,
+              why);
     if (c->state == CONN_STATE_CONNECTING) {
-        snprintf(body, sizeof(body), "mitmd: cannot connect to %s:%u: %s\n", c->host, c->port,
-                 why);
+        snprintf(body, sizeof(body), "mitmd: cannot connect to %s:%u: %s\n", c->host, c->port, why);
         proxy_req_answer(c, 502, "Bad Gateway", body);
         return;
     }
@@ -177,8 +176,7 @@ void proxy_req_upstream_needed(struct conn *c)
     if (t->tls) {
         /* an absolute https:// URL sent in the clear: we do not originate TLS for it */
         c->up_wanted = false;
-        h1_relay_upstream_failed(&c->relay,
-                                 "https:// URLs must be requested through CONNECT");
+        h1_relay_upstream_failed(&c->relay, "https:// URLs must be requested through CONNECT");
         return;
     }
     snprintf(c->host, sizeof(c->host), "%s", t->host);

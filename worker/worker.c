@@ -201,9 +201,8 @@ static int worker_run(struct worker *w)
         }
         if (w->ipc.eof && !w->stopping)
             worker_stop(w, "master gone");
-        if (w->stopping &&
-            ((w->pool.used == 0 && flow_out_is_idle(&w->out)) ||
-             flow_now_ns() >= w->stop_deadline_ns))
+        if (w->stopping && ((w->pool.used == 0 && flow_out_is_idle(&w->out)) ||
+                            flow_now_ns() >= w->stop_deadline_ns))
             return 0;
     }
 }

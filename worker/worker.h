@@ -27,8 +27,8 @@
 #define WORKER_FD_CERTCACHE 5
 
 #define WORKER_RING_ENTRIES 1024
-#define WORKER_TICK_MS 1000         /* timeouts scan, resolver timeouts, STATS */
-#define WORKER_DRAIN_MS 2000        /* how long SIGTERM waits for open connections */
+#define WORKER_TICK_MS 1000  /* timeouts scan, resolver timeouts, STATS */
+#define WORKER_DRAIN_MS 2000 /* how long SIGTERM waits for open connections */
 
 /* struct worker is the whole state of one worker process; there is no other mutable
  * global. Modules reach it through conn->w. */
@@ -42,7 +42,7 @@ struct worker {
     struct ipc ipc;
     struct flow_out out;
     struct certcache *cache;
-    struct h2_pool *h2_pool;       /* HTTP/2 stream slots; NULL with --no-http2 */
+    struct h2_pool *h2_pool; /* HTTP/2 stream slots; NULL with --no-http2 */
     struct certcache_reader cache_reader;
     regex_t ignore_re[CONFIG_MAX_PATTERNS];
     int n_ignore_re;
@@ -52,15 +52,15 @@ struct worker {
     bool accepting;
     int signal_fd;
     struct ring_op signal_op;
-    uint8_t signal_buf[128];       /* one struct signalfd_siginfo */
+    uint8_t signal_buf[128]; /* one struct signalfd_siginfo */
     struct ring_op tick_op;
-    struct ring_op cancel_op;      /* cancels the accept on stop */
-    bool stopping;                 /* SIGTERM/SIGINT or master gone: drain then exit */
+    struct ring_op cancel_op; /* cancels the accept on stop */
+    bool stopping;            /* SIGTERM/SIGINT or master gone: drain then exit */
     uint64_t stop_deadline_ns;
     bool exit_now;
     int exit_code;
 
-    struct msg_stats stats;        /* counters sent to the master every tick */
+    struct msg_stats stats; /* counters sent to the master every tick */
 };
 
 /* worker_main runs `mitmd --worker ID ...`: parses argv like the master, waits for HELLO on

@@ -94,9 +94,9 @@ static uint64_t master_read(struct fixture *f, size_t *n_names)
 static void master_reply(struct fixture *f, uint64_t id, int status, const char *der)
 {
     uint8_t msg[MSG_MAX_SIZE];
-    ssize_t n = msgcodec_encode_cert_reply(msg, sizeof(msg), id, status,
-                                           status ? "forging failed" : NULL,
-                                           (const uint8_t *)der, der ? strlen(der) : 0, 2000000000);
+    ssize_t n =
+        msgcodec_encode_cert_reply(msg, sizeof(msg), id, status, status ? "forging failed" : NULL,
+                                   (const uint8_t *)der, der ? strlen(der) : 0, 2000000000);
 
     assert_true(n > 0);
     assert_int_equal(send(f->master, msg, (size_t)n, 0), n);

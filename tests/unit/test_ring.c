@@ -70,14 +70,14 @@ static void test_send_recv(void **state)
     ring_op_init(&rx.op, on_done, &fake);
     assert_int_equal(ring_submit_recv(&R, &rx.op, sv[1], buf, sizeof(buf)), 0);
     assert_int_equal(ring_submit_send(&R, &tx.op, sv[0], "hello", 5), 0);
-    assert_int_equal(fake.inflight, 2);                         /* counted on submit */
+    assert_int_equal(fake.inflight, 2);                                    /* counted on submit */
     assert_int_equal(ring_submit_recv(&R, &rx.op, sv[1], buf, 1), -EBUSY); /* armed once */
     run_until(&tx, 1);
     run_until(&rx, 1);
     assert_int_equal(tx.res, 5);
     assert_int_equal(rx.res, 5);
     assert_memory_equal(buf, "hello", 5);
-    assert_int_equal(fake.inflight, 0);                         /* released on completion */
+    assert_int_equal(fake.inflight, 0); /* released on completion */
     assert_false(rx.op.armed);
 
     /* EOF is a completion with 0 */
