@@ -212,9 +212,10 @@ class Run:
                                                   "-c", d + "/origin.conf", "-g", "daemon off;"])
         self.procs.wait_port("origin", self.origin, self.origin_port)
 
-    def start_target(self, key, kind, workers):
+    def start_target(self, key, kind, workers, idle):
         """start_target starts the proxy for a target; returns a dict with its process,
-        CA file and ports (or the origin's, for direct)."""
+        CA file and ports (or the origin's, for direct). `idle`: the instance is for the
+        idle row (mitmd then gets --max-conns large enough for it)."""
         d = self.dir
         if kind == "direct":
             return {"proc": self.origin, "cafile": d + "/origin-ca.pem",
@@ -223,8 +224,9 @@ class Run:
         if kind == "mitmd":
             confdir = "%s/%s-conf" % (d, key)
             argv = [self.a.mitmd, "-p", str(port), "--confdir", confdir, "-q",
-                    "--resolve", RESOLVE, "--upstream-ca", d + "/origin-ca.pem",
-                    "--max-conns", str(max(4096, self.idle_n + 1024))]
+                    "--resolve", RESOLVE, "--upstream-ca", d + "/origin-ca.pem"]
+            if idle and self.idle_n + 1024 > 4096:
+                argv += ["--max-conns", str(self.idle_n + 1024)]
             if workers:
                 argv += ["--workers", str(workers)]
             p = self.procs.start(key, argv)
@@ -394,8 +396,9 @@ class Run:
             row["rss_kib_per_conn"] = (rss1 - rss0) / e if e else None
             row["cpu_s_per_1k_conns"] = (cpu1 - cpu0) / e * 1000 if e else None
             if e < n:
-                row["note"] = "%d of %d established in %.0f s (%s)" % (
-                    e, n, res["seconds"], res["first_error"] or "deadline")
+                row["note"] = "%s: %d of %d idle connections established in %.0f s (%s)." % (
+                    key, e, n, res["seconds"], res["first_error"] or "time limit reached")
+                self.notes.append(row["note"])
         finally:
             holder.stdin.close()
             try:
@@ -446,7 +449,7 @@ class Run:
         """try_start starts a target; if it cannot, records failed rows for `what` ("idle"
         or "load") and returns None."""
         try:
-            return self.start_target(key, kind, workers)
+            return self.start_target(key, kind, workers, what == "idle")
         except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
             print("bench: %s did not start: %s" % (key, e), file=sys.stderr, flush=True)
             why = "did not start: %s" % str(e)[:200]
@@ -528,11 +531,13 @@ class Run:
             "newconn-full: the client never resumes (a full handshake with the proxy every "
             "connection); newconn-resume: the client resumes its TLS session with whatever "
             "the server offers.",
-            "mitmd runs with --max-conns %d so that one worker can hold every idle "
-            "connection; mitmdump %s is one Python process and reaches the origin through "
-            "a resolver addon (bench/suite/mitmdump_resolve.py) that maps *.bench.test to "
-            "127.0.0.1 like mitmd's --resolve." % (max(4096, self.idle_n + 1024),
-                                                   machine.get("mitmdump")),
+            "mitmd runs with its defaults for the load rows; for the idle rows (a separate "
+            "instance) with --max-conns %d so that one worker can hold every connection "
+            "(its RSS before the connections includes that larger connection table). "
+            "mitmdump %s is one Python process and reaches the origin through a resolver "
+            "addon (bench/suite/mitmdump_resolve.py) that maps *.bench.test to 127.0.0.1 "
+            "like mitmd's --resolve." % (max(4096, self.idle_n + 1024),
+                                         machine.get("mitmdump")),
             "others' CPU: cores kept busy during the row by processes outside the bench "
             "(all CPU time from /proc/stat minus the target's, the origin's, mitmd-bench's "
             "and the suite's). Well above 0 means the machine was shared: req/s and "
