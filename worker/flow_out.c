@@ -23,55 +23,77 @@ static void flow_out_slot_free(struct flow_out *o, int idx)
     o->free_head = idx;
 }
 
-static void flow_out_on_write(struct ring_op *op, int res, uint32_t flags)
+/* flow_out_pop frees the head slot of `st`. */
+static void flow_out_pop(struct flow_out *o, struct flow_out_stream *st)
 {
-    struct flow_out_slot *s =
-        (struct flow_out_slot *)((char *)op - offsetof(struct flow_out_slot, op));
-    struct flow_out *o = s->o;
-    struct flow_out_stream *st = &o->streams[s->stream];
-    int idx = (int)(s - o->slots);
+    int idx = st->head;
 
-    (void)flags;
-    st->busy = false;
-    if (res > 0 && (uint32_t)res < s->len - s->off) {
-        s->off += (uint32_t)res; /* short write: the rest of this record goes next */
-        flow_out_kick(o, s->stream);
-        return;
-    }
-    if (res < 0) {
-        if (o->errors++ == 0)
-            log_warn("flow output write failed: %s", strerror(-res));
-    } else {
-        o->written++;
-    }
-    st->head = s->next;
+    st->head = o->slots[idx].next;
     if (st->head == -1)
         st->tail = -1;
     flow_out_slot_free(o, idx);
-    flow_out_kick(o, s->stream);
 }
 
-/* flow_out_kick starts writing the head record of `stream` unless a write is in flight. */
+static void flow_out_on_write(struct ring_op *op, int res, uint32_t flags)
+{
+    struct flow_out_stream *st =
+        (struct flow_out_stream *)((char *)op - offsetof(struct flow_out_stream, op));
+    struct flow_out *o = st->o;
+    size_t done = res > 0 ? (size_t)res : 0;
+    int n = st->niov;
+
+    (void)flags;
+    st->busy = false;
+    st->niov = 0;
+    if (res < 0) {
+        if (o->errors++ == 0)
+            log_warn("flow output write failed: %s", strerror(-res));
+        for (int i = 0; i < n && st->head != -1; i++) {
+            flow_out_pop(o, st); /* lost: counted as dropped */
+            o->dropped++;
+        }
+        flow_out_kick(o, (int)(st - o->streams));
+        return;
+    }
+    /* whole records are done; a short write leaves the rest of one record for the next */
+    for (int i = 0; i < n && st->head != -1; i++) {
+        struct flow_out_slot *s = &o->slots[st->head];
+        size_t rest = s->len - s->off;
+
+        if (done < rest) {
+            s->off += (uint32_t)done;
+            break;
+        }
+        done -= rest;
+        o->written++;
+        flow_out_pop(o, st);
+    }
+    flow_out_kick(o, (int)(st - o->streams));
+}
+
+/* flow_out_kick writes the queued records of `stream` in one writev unless one is in
+ * flight. */
 static void flow_out_kick(struct flow_out *o, int stream)
 {
     struct flow_out_stream *st = &o->streams[stream];
-    struct flow_out_slot *s;
-    int err;
+    int idx, n = 0, err;
 
-    while (!st->busy && st->head != -1) {
-        s = &o->slots[st->head];
-        err = ring_submit_write(o->ring, &s->op, st->fd, s->data + s->off, s->len - s->off);
-        if (err == 0) {
-            st->busy = true;
-            return;
-        }
-        /* cannot submit: drop this record rather than stall the output forever */
-        o->dropped++;
-        st->head = s->next;
-        if (st->head == -1)
-            st->tail = -1;
-        flow_out_slot_free(o, (int)(s - o->slots));
+    if (st->busy || st->head == -1)
+        return;
+    for (idx = st->head; idx != -1 && n < FLOW_OUT_IOV; idx = o->slots[idx].next) {
+        st->iov[n].iov_base = o->slots[idx].data + o->slots[idx].off;
+        st->iov[n].iov_len = o->slots[idx].len - o->slots[idx].off;
+        n++;
     }
+    err = ring_submit_writev(o->ring, &st->op, st->fd, st->iov, (unsigned)n);
+    if (err) {
+        /* cannot submit now: keep the records; the next record or completion retries */
+        if (o->errors++ == 0)
+            log_warn("flow output: cannot queue a write: %s", strerror(-err));
+        return;
+    }
+    st->busy = true;
+    st->niov = n;
 }
 
 int flow_out_init(struct flow_out *o, struct ring *r, int console_fd, const char *path,
@@ -85,8 +107,10 @@ int flow_out_init(struct flow_out *o, struct ring *r, int console_fd, const char
     o->streams[0].fd = console_fd;
     o->streams[1].fd = -1;
     for (i = 0; i < 2; i++) {
+        o->streams[i].o = o;
         o->streams[i].head = -1;
         o->streams[i].tail = -1;
+        ring_op_init(&o->streams[i].op, flow_out_on_write, NULL);
     }
     o->storage = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (o->storage == MAP_FAILED) {
@@ -96,9 +120,7 @@ int flow_out_init(struct flow_out *o, struct ring *r, int console_fd, const char
     }
     o->free_head = -1;
     for (i = FLOW_OUT_SLOTS - 1; i >= 0; i--) {
-        o->slots[i].o = o;
         o->slots[i].data = o->storage + (size_t)i * FLOW_OUT_SLOT_SIZE;
-        ring_op_init(&o->slots[i].op, flow_out_on_write, NULL);
         flow_out_slot_free(o, i);
     }
     if (path != NULL) {
@@ -149,7 +171,6 @@ static int flow_out_queue(struct flow_out *o, int stream, const struct flow *f)
         return -ENOSPC;
     }
     o->free_head = s->next;
-    s->stream = stream;
     s->len = (uint32_t)n;
     s->off = 0;
     s->next = -1;

@@ -1,5 +1,6 @@
 /* flow_out.h - writes flow records (console lines to stdout, JSON Lines to the -w file)
- * through the ring, one write op per record so that workers sharing a file never interleave.
+ * through the ring. A record is never split across write ops (so workers sharing a file
+ * never interleave inside a line); queued records go out together in one writev.
  * Owns a fixed pool of record slots and one FIFO per output; when the pool is exhausted the
  * record is dropped and counted (never blocks, never allocates after flow_out_init). */
 #ifndef MITMD_WORKER_FLOW_OUT_H
@@ -8,28 +9,31 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "worker/flow.h"
 #include "worker/ring.h"
 
 #define FLOW_OUT_SLOTS 128
 #define FLOW_OUT_SLOT_SIZE (48 * 1024)
+#define FLOW_OUT_IOV 64 /* records per writev */
 
 struct flow_out;
 
 struct flow_out_slot {
-    struct flow_out *o;
-    struct ring_op op;
-    int stream; /* 0 = console, 1 = file */
     uint32_t len, off;
     int next;      /* FIFO / free list link, -1 = none */
     uint8_t *data; /* FLOW_OUT_SLOT_SIZE bytes */
 };
 
 struct flow_out_stream {
+    struct flow_out *o;
     int fd;         /* -1 = disabled */
-    int head, tail; /* FIFO of slots; the head one is being written */
+    int head, tail; /* FIFO of slots; the first `niov` are being written */
     bool busy;
+    int niov;
+    struct ring_op op;
+    struct iovec iov[FLOW_OUT_IOV];
 };
 
 struct flow_out {

@@ -146,6 +146,20 @@ int ring_submit_write(struct ring *r, struct ring_op *op, int fd, const void *bu
     return 0;
 }
 
+int ring_submit_writev(struct ring *r, struct ring_op *op, int fd, const struct iovec *iov,
+                       unsigned n)
+{
+    int err;
+    struct io_uring_sqe *sqe = ring_prep(r, op, &err);
+
+    if (sqe == NULL)
+        return err;
+    /* offset -1: the file position (O_APPEND files append the whole vector at once) */
+    io_uring_prep_writev(sqe, fd, iov, n, (uint64_t)-1);
+    ring_set_data(sqe, op);
+    return 0;
+}
+
 int ring_submit_connect(struct ring *r, struct ring_op *op, int fd, const struct sockaddr *sa,
                         socklen_t salen)
 {

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 struct conn;
 struct ring_op;
@@ -51,6 +52,8 @@ int ring_submit_recv(struct ring *r, struct ring_op *op, int fd, void *buf, size
 int ring_submit_send(struct ring *r, struct ring_op *op, int fd, const void *buf, size_t len);
 int ring_submit_read(struct ring *r, struct ring_op *op, int fd, void *buf, size_t len);
 int ring_submit_write(struct ring *r, struct ring_op *op, int fd, const void *buf, size_t len);
+int ring_submit_writev(struct ring *r, struct ring_op *op, int fd, const struct iovec *iov,
+                       unsigned n);
 int ring_submit_connect(struct ring *r, struct ring_op *op, int fd, const struct sockaddr *sa,
                         socklen_t salen);
 int ring_submit_close(struct ring *r, struct ring_op *op, int fd);
