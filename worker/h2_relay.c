@@ -1342,7 +1342,10 @@ void h2_relay_timeout(struct h2_relay *r, enum h2_timeout which)
 static void client_fatal(struct h2_relay *r, int rv)
 {
     uint32_t code = NGHTTP2_PROTOCOL_ERROR;
-    bool flood = r->_flood || rv == NGHTTP2_ERR_FLOODED;
+    /* flood patterns: ours (PING/SETTINGS/PRIORITY/empty DATA/RST_STREAM), nghttp2's queued
+     * ACKs, CONTINUATION floods (CVE-2024-27316 class) and oversized SETTINGS */
+    bool flood = r->_flood || rv == NGHTTP2_ERR_FLOODED ||
+                 rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS || rv == NGHTTP2_ERR_TOO_MANY_SETTINGS;
     const char *why = "HTTP/2 protocol error from client";
 
     if (flood) {

@@ -1006,6 +1006,18 @@ static void case_flood(struct world *w, const struct h2_case *tc)
             raw[off++] = 0;
             raw[off++] = 0x10;
             raw[off++] = 0;
+        } else if (kind == NGHTTP2_CONTINUATION) {
+            /* one header block that never ends: HEADERS then CONTINUATION after CONTINUATION */
+            if (i == 0) {
+                off += frame_hdr(raw + off, 3, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_STREAM, 1);
+                raw[off++] = 0x82;
+                raw[off++] = 0x87;
+                raw[off++] = 0x84;
+            }
+            off += frame_hdr(raw + off, 4, NGHTTP2_CONTINUATION, 0, 1);
+            memcpy(raw + off, "\x40\x01x", 3); /* literal, new name "x" ... */
+            off += 3;
+            raw[off++] = 0x00; /* ... empty value */
         } else { /* rapid reset: HEADERS (GET https://a.test/) then RST_STREAM, new stream each */
             uint32_t id = 2 * (uint32_t)i + 1;
             static const uint8_t block[] = {0x82, 0x87, 0x84, 0x01, 6,  'a',
@@ -1453,6 +1465,10 @@ static const struct h2_case CASES[] = {
      case_flood,
      {.raw_client = true},
      FLOOD(NGHTTP2_SETTINGS, 5000)},
+    {"CONTINUATION flood (CVE-2024-27316 class) -> GOAWAY ENHANCE_YOUR_CALM, counted",
+     case_flood,
+     {.raw_client = true},
+     FLOOD(NGHTTP2_CONTINUATION, 100)},
     {"rapid reset (CVE-2023-44487) -> GOAWAY ENHANCE_YOUR_CALM, close, counted",
      case_flood,
      {.raw_client = true},
