@@ -97,8 +97,8 @@ struct h2_relay_stats {
     uint64_t upstream_resets; /* RST_STREAM received from the upstream */
     uint64_t client_errors;   /* connections ended with a GOAWAY error to the client: bad
                                * preface, invalid frames, floods (incl. those below) */
-    uint64_t client_floods;   /* of which PING/SETTINGS/RST_STREAM (rapid reset) or outbound
-                               * ACK floods */
+    uint64_t client_floods;   /* of which floods: PING, SETTINGS, PRIORITY, empty DATA,
+                               * RST_STREAM (rapid reset), CONTINUATION, queued ACKs */
     uint64_t upstream_errors; /* upstream protocol errors (GOAWAY with an error code sent or
                                * received, invalid frames) */
 };
