@@ -209,8 +209,7 @@ static int worker_run(struct worker *w)
 
 int worker_main(int argc, char **argv)
 {
-    static struct worker wk; /* big (pending tables, contexts): one per process, not on stack */
-    struct worker *w = &wk;
+    struct worker *w = NULL; /* big (contexts, tables): on the heap, one per process */
     struct config cfg;
     char err[512];
     uint8_t *hello_buf = NULL;
@@ -226,7 +225,12 @@ int worker_main(int argc, char **argv)
         config_dispose(&cfg);
         return 2;
     }
-    memset(w, 0, sizeof(*w));
+    w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        fprintf(stderr, "mitmd: worker: out of memory\n");
+        config_dispose(&cfg);
+        return 1;
+    }
     w->cfg = &cfg;
     w->id = cfg.worker_id;
     w->listen_fd = WORKER_FD_LISTEN;
@@ -358,5 +362,6 @@ out_signal:
     close(w->signal_fd);
 out_cfg:
     config_dispose(&cfg);
+    free(w);
     return rc;
 }
