@@ -416,6 +416,7 @@ static int peer_on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, vo
 /* ---- the world ----------------------------------------------------------------------- */
 
 struct setup {
+    size_t small_out;    /* capacity of client_out and up_out (0 = BUF_CAP) */
     bool manual_window;  /* the test client opens stream windows itself (stall one stream) */
     size_t pool_streams; /* 0 = POOL_STREAMS */
     size_t max_header_size;
@@ -432,9 +433,9 @@ static void world_init(struct world *w, const struct setup *su)
     w->recs = calloc(MAX_FLOWS, sizeof(*w->recs));
     assert_non_null(w->recs);
     buf_init(&w->ci, w->mem[0], BUF_CAP);
-    buf_init(&w->co, w->mem[1], BUF_CAP);
+    buf_init(&w->co, w->mem[1], su->small_out ? su->small_out : BUF_CAP);
     buf_init(&w->ui, w->mem[2], BUF_CAP);
-    buf_init(&w->uo, w->mem[3], BUF_CAP);
+    buf_init(&w->uo, w->mem[3], su->small_out ? su->small_out : BUF_CAP);
     flow_init(&w->conn_flow);
     flow_set_tls(&w->conn_flow, "a.test", "h2", "TLSv1.3");
     flow_set_server(&w->conn_flow, "a.test", NULL, 0);
@@ -1423,6 +1424,11 @@ static const struct h2_case CASES[] = {
      {0},
      1 << 20},
     {"GET with an empty response", case_get_big, {0}, 0},
+    {"client_out and up_out of 100 bytes: frames held (H2_WANT_FLUSH) and split, 256 KiB intact",
+     case_get_big,
+     {.small_out = 100},
+     256 * 1024},
+    {"outputs of 1 byte", case_get_big, {.small_out = 1}, 40000},
     {"POST uploads 1 MiB, streamed to the origin byte-exact", case_post_upload, {0}, 1 << 20},
     {"100 concurrent streams all complete with their own bodies", case_many_streams, {0}, 100},
     {"request and response trailers are relayed after the bodies", case_trailers, {0}, 70000},
