@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -174,6 +175,25 @@ static int worker_compile_ignores(struct worker *w)
     return 0;
 }
 
+/* worker_raise_nofile lifts the soft fd limit to the hard one: each connection needs two
+ * sockets. Warns once when even that cannot hold --max-conns. */
+static void worker_raise_nofile(int max_conns)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)max_conns * 2 + 64;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        log_warn("open file limit %llu is below the %llu that --max-conns %d needs; "
+                 "accepts will fail with EMFILE beyond it",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)need, max_conns);
+}
+
 /* worker_drain closes what is left after a stop and waits (bounded) for the ring to settle. */
 static void worker_drain(struct worker *w)
 {
@@ -237,6 +257,7 @@ int worker_main(int argc, char **argv)
     snprintf(prefix, sizeof(prefix), "mitmd[w%d]", w->id);
     log_setup(prefix, cfg.verbose ? LOG_DEBUG : LOG_INFO);
 
+    worker_raise_nofile(cfg.max_conns > 0 ? cfg.max_conns : 4096);
     w->signal_fd = worker_setup_signals();
     if (w->signal_fd < 0) {
         log_error("signalfd: %s", strerror(-w->signal_fd));
