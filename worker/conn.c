@@ -290,17 +290,21 @@ int conn_up_open(struct conn *c, const struct sockaddr *sa, socklen_t salen)
 
     if (c->up.fd >= 0 || c->connect_op.armed)
         conn_up_drop(c);
-    if (c->connect_op.armed)
-        return -EBUSY; /* the old connect is still being cancelled */
+    if ((size_t)salen > sizeof(c->up.addr))
+        return -EINVAL;
+    if (c->connect_op.armed) {
+        /* the old connect is still being cancelled: connect when it has completed */
+        memmove(&c->up.addr, sa, salen);
+        c->up.addrlen = salen;
+        c->up_retry = true;
+        c->t_connect = flow_now_ns();
+        return 0;
+    }
     fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
     if (fd == -1)
         return -errno;
     conn_set_nodelay(fd);
-    if ((size_t)salen > sizeof(c->up.addr)) {
-        close(fd);
-        return -EINVAL;
-    }
-    memcpy(&c->up.addr, sa, salen);
+    memmove(&c->up.addr, sa, salen);
     c->up.addrlen = salen;
     err =
         ring_submit_connect(&c->w->ring, &c->connect_op, fd, (struct sockaddr *)&c->up.addr, salen);
@@ -394,7 +398,15 @@ static void conn_on_connect(struct ring_op *op, int res, uint32_t flags)
         return;
     }
     if (c->up.fd < 0) {
-        /* a dropped upstream's connect: the relay may be waiting for a new one */
+        /* a dropped upstream's connect; a new one may be waiting for it to end */
+        if (c->up_retry) {
+            int err;
+
+            c->up_retry = false;
+            err = conn_up_open(c, (struct sockaddr *)&c->up.addr, c->up.addrlen);
+            if (err)
+                proxy_req_on_connected(c, err);
+        }
         conn_pump(c);
         return;
     }

@@ -88,6 +88,7 @@ struct conn {
     bool host_is_ip;
     bool is_connect;    /* the client sent CONNECT (vs absolute-form) */
     bool up_wanted;     /* the relay asked for an upstream and is waiting for it */
+    bool up_retry;      /* connect to up.addr once the dropped upstream's connect ends */
     bool cl_shut;       /* close_notify queued to the client */
     bool hello_done;    /* intercept: the client's ClientHello was read */
     bool relay_on;      /* h1 relay initialised */

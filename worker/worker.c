@@ -30,6 +30,9 @@ void worker_on_flow(void *arg, const struct flow *f)
     struct worker *w = arg;
 
     worker_count(w, MSG_STAT_FLOWS);
+    /* 4xx made by the relays themselves (400/408/413/431...): the client's fault */
+    if (f->answered && f->status >= 400 && f->status < 500)
+        worker_count(w, MSG_STAT_CLIENT_ERRORS);
     if (flow_out_record(&w->out, f) == -ENOBUFS)
         worker_count(w, MSG_STAT_FLOWS_DROPPED);
 }
