@@ -497,7 +497,13 @@ class Run:
             f.write("\n")
         with open(os.path.join(self.a.results, stem + ".md"), "w") as f:
             f.write(md)
-        if self.a.readme:
+        a = self.a
+        partial = bool(a.scenarios or a.targets or a.duration is not None or
+                       a.idle_conns is not None)
+        if a.readme and partial:
+            print("bench: not updating %s: this run is not a complete --quick or full run"
+                  % a.readme, file=sys.stderr)
+        elif a.readme:
             try:
                 with open(self.a.readme) as f:
                     text = report.replace_readme_section(f.read(), md)
