@@ -107,6 +107,7 @@ struct conn {
     struct h1_relay relay;
     bool h2_on; /* the client and upstream chose h2: `h2` relays, not `relay` */
     struct h2_relay h2;
+    bool h2_draining; /* h2_relay_drain was called (worker stopping) */
     struct flow flow;
 };
 

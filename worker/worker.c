@@ -70,6 +70,10 @@ static void worker_close_idle(struct worker *w)
         if (conn_is_idle(c)) {
             conn_close(c);
             conn_pump(c);
+        } else if (c->h2_on && !c->h2_draining) {
+            c->h2_draining = true; /* GOAWAY: streams in flight finish, no new ones */
+            h2_relay_drain(&c->h2);
+            conn_pump(c);
         }
     }
 }
