@@ -71,6 +71,7 @@ struct h2_stream {
     bool resp_done;  /* END_STREAM was sent to the client */
     bool answered;   /* the response is mitmd's own */
     bool u_rst_sent; /* a RST_STREAM went upstream (ours, or nghttp2's on bad input) */
+    bool c_rst_sent; /* we reset the client stream (once) */
     bool reported;   /* on_flow was called */
     struct h2_half half[2];
     char answer[H2_RELAY_REASON_MAX + 1];
@@ -382,8 +383,10 @@ static int parse_status(nghttp2_vec v)
 /* rst_client resets the client stream (if still open) with `code`. */
 static void rst_client(struct h2_relay *r, struct h2_stream *st, uint32_t code)
 {
-    if (!st->c_closed && client_usable(r))
-        nghttp2_submit_rst_stream(r->_cs, NGHTTP2_FLAG_NONE, st->cid, code);
+    if (st->c_closed || st->c_rst_sent || !client_usable(r))
+        return;
+    st->c_rst_sent = true;
+    nghttp2_submit_rst_stream(r->_cs, NGHTTP2_FLAG_NONE, st->cid, code);
 }
 
 /* rst_upstream resets (or cancels, if its HEADERS are still queued) the upstream stream. */
@@ -434,7 +437,7 @@ static void stream_answer(struct h2_relay *r, struct h2_stream *st, int status, 
     struct flow *f = &st->flow;
     int n;
 
-    if (st->c_closed || st->resp_head || !client_usable(r))
+    if (st->c_closed || st->resp_head || st->c_rst_sent || !client_usable(r))
         return;
     n = snprintf(st->answer, sizeof(st->answer), "%s\n", why);
     st->answer_len =
@@ -1231,7 +1234,7 @@ static void upstream_gone(struct h2_relay *r, int status, const char *why)
     if (r->_why[0] == '\0')
         snprintf(r->_why, sizeof(r->_why), "%s", why);
     for (st = r->_live; st != NULL; st = st->next) {
-        if (st->c_closed || st->answered)
+        if (st->c_closed || st->answered || st->c_rst_sent)
             continue;
         if (st->head_open)
             continue; /* answered when its head completes (forward_request) */
@@ -1303,15 +1306,48 @@ void h2_relay_drain(struct h2_relay *r)
     goaway_client(r);
 }
 
+/* timeout_streams ends a connection that stopped moving: a half-received head or a response
+ * under way is reset (CANCEL) with the flow's error naming the side that stalled, streams
+ * without a response head are answered 504, and the client gets GOAWAY; the connection closes
+ * once that is flushed. */
+static void timeout_streams(struct h2_relay *r)
+{
+    for (struct h2_stream *st = r->_live; st != NULL; st = st->next) {
+        const char *why;
+
+        if (st->c_closed || st->answered || st->resp_done)
+            continue;
+        if (st->head_open)
+            why = "request head timed out";
+        else if (!st->resp_head)
+            continue; /* 504 below */
+        else if (buf_used(&st->half[H2_RESP].stage) > 0 || st->half[H2_RESP].ended)
+            why = "client did not read the response in time";
+        else
+            why = "upstream did not send the response in time";
+        flow_set_error(&st->flow, why);
+        rst_client(r, st, NGHTTP2_CANCEL);
+    }
+    upstream_gone(r, 504, "upstream did not answer in time");
+}
+
 void h2_relay_timeout(struct h2_relay *r, enum h2_timeout which)
 {
     if (!r->_inited || r->_done)
         return;
+    if (r->_timed_out) {
+        /* the first timeout's answers could not be delivered either: give up */
+        finish(r, "connection timed out");
+        return;
+    }
     switch (which) {
     case H2_TIMEOUT_IDLE:
-        if (!h2_relay_is_idle(r))
-            return;
+        r->_timed_out = true;
         r->_closing = true;
+        if (!h2_relay_is_idle(r)) {
+            timeout_streams(r);
+            return;
+        }
         goaway_client(r);
         if (upstream_usable(r))
             nghttp2_submit_goaway(r->_us, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
@@ -1319,6 +1355,7 @@ void h2_relay_timeout(struct h2_relay *r, enum h2_timeout which)
     case H2_TIMEOUT_REQUEST_HEAD:
         if (!h2_relay_is_reading_head(r))
             return;
+        r->_timed_out = true;
         r->_closing = true;
         for (struct h2_stream *st = r->_live; st != NULL; st = st->next)
             if (st->head_open)
@@ -1327,10 +1364,9 @@ void h2_relay_timeout(struct h2_relay *r, enum h2_timeout which)
             nghttp2_session_terminate_session(r->_cs, NGHTTP2_NO_ERROR);
         return;
     case H2_TIMEOUT_UPSTREAM:
-        if (!h2_relay_is_waiting_upstream(r))
-            return;
+        r->_timed_out = true;
         r->_closing = true;
-        upstream_gone(r, 504, "upstream did not answer in time");
+        timeout_streams(r);
         return;
     }
 }

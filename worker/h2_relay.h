@@ -47,15 +47,18 @@ enum {
                                       * client_out / up_out were drained */
 };
 
-/* enum h2_timeout names the timers the loop runs for the relay. */
+/* enum h2_timeout names the timers the loop runs for the relay. Every timeout leads to
+ * H2_WANT_CLOSE: once the answers below are flushed, or at the next timeout if the client does
+ * not take them (a second timeout of any kind closes at once). */
 enum h2_timeout {
-    H2_TIMEOUT_IDLE = 0,     /* --idle-timeout expired with no stream open (h2_relay_is_idle):
-                              * GOAWAY(NO_ERROR) to both sides, then close */
+    H2_TIMEOUT_IDLE = 0,     /* --idle-timeout: no I/O for that long. Idle (no stream open):
+                              * GOAWAY(NO_ERROR) to both sides. Streams open: as
+                              * H2_TIMEOUT_UPSTREAM */
     H2_TIMEOUT_REQUEST_HEAD, /* --request-timeout expired while h2_relay_is_reading_head:
                               * GOAWAY to the client, then close */
-    H2_TIMEOUT_UPSTREAM,     /* the upstream did not answer in time while
-                              * h2_relay_is_waiting_upstream: "504 Gateway Timeout" on every
-                              * stream without a response, RST on the others, then close */
+    H2_TIMEOUT_UPSTREAM,     /* the connection stopped moving with streams open: "504 Gateway
+                              * Timeout" on every stream without a response head, RST_STREAM
+                              * (CANCEL) on the others, GOAWAY */
 };
 
 /* h2_relay_flow_fn is called once per finished stream (completed, answered by mitmd, reset
@@ -134,6 +137,7 @@ struct h2_relay {
     bool _closing_recv; /* the client session failed: its input is dropped */
     bool _done;         /* the client side is finished: H2_WANT_CLOSE */
     bool _flood;        /* a flood was detected in a callback */
+    bool _timed_out;    /* a timeout was handled; the next one closes at once */
     bool _client_err_counted, _flood_counted;
     int32_t _up_last_id;   /* upstream GOAWAY last_stream_id */
     uint64_t _ctrl_tokens; /* PING/SETTINGS token bucket (H2_CTRL_*) */

@@ -74,8 +74,9 @@ struct peer {
     struct buf *from_relay; /* the peer reads here (client_out / up_out) */
     const uint8_t *pend;
     size_t pend_len;
-    bool no_read; /* stop draining from_relay (slow peer) */
-    int fatal;    /* a fatal nghttp2 error of the peer session */
+    bool no_read;  /* stop draining from_relay (slow peer) */
+    bool no_write; /* stop writing to_relay (stalled peer) */
+    int fatal;     /* a fatal nghttp2 error of the peer session */
     bool got_goaway;
     int32_t goaway_last;
     uint32_t goaway_code;
@@ -508,7 +509,7 @@ static size_t peer_send(struct peer *p)
 {
     size_t moved = 0;
 
-    if (p->s == NULL || p->fatal)
+    if (p->s == NULL || p->fatal || p->no_write)
         return 0;
     for (;;) {
         size_t k;
@@ -1226,6 +1227,43 @@ static void case_drain(struct world *w, const struct h2_case *tc)
     assert_int_equal(w->n_recs, 2);
 }
 
+static void case_stalled_timeouts(struct world *w, const struct h2_case *tc)
+{
+    int32_t id;
+
+    run(w);
+    if (tc->n == 0) {
+        /* the client stops reading mid-response: nothing can be delivered any more */
+        w->cli.no_read = true;
+        id = cli_request(w, "GET", "/bytes/1048576", 0, false, NULL, 0);
+        run(w);
+        h2_relay_timeout(&w->r, H2_TIMEOUT_IDLE); /* streams open: acts as UPSTREAM */
+        run(w);
+        assert_false(w->wants & H2_WANT_CLOSE); /* the RST waits behind unread bytes */
+        h2_relay_timeout(&w->r, H2_TIMEOUT_IDLE);
+        w->wants = h2_relay_pump(&w->r);
+        assert_true(w->wants & H2_WANT_CLOSE); /* the second timeout closes at once */
+        assert_int_equal(w->n_recs, 1);
+        assert_string_equal(w->recs[0].error, "client did not read the response in time");
+        return;
+    }
+    /* the origin stops sending mid-response */
+    id = cli_request(w, "GET", "/hold/stall", 0, false, NULL, 0);
+    run(w);
+    srv_respond(w, origin_id_for(w, "/hold/stall"), 1 << 20, false);
+    peer_send(&w->srv); /* the head and a first part */
+    w->srv.no_write = true;
+    run(w);
+    assert_int_equal(cst(w, id)->status, 200);
+    h2_relay_timeout(&w->r, H2_TIMEOUT_UPSTREAM);
+    run(w);
+    assert_true(cst(w, id)->closed);
+    assert_int_equal(cst(w, id)->close_code, NGHTTP2_CANCEL);
+    assert_true(w->cli.got_goaway);
+    assert_true(w->wants & H2_WANT_CLOSE);
+    assert_string_equal(w->recs[0].error, "upstream did not send the response in time");
+}
+
 static void case_client_eof(struct world *w, const struct h2_case *tc)
 {
     cli_request(w, "GET", "/hold/e", 0, false, NULL, 0);
@@ -1530,6 +1568,14 @@ static const struct h2_case CASES[] = {
      case_drain,
      {0},
      0},
+    {"timeout with a client that stopped reading: RST, then the next timeout closes",
+     case_stalled_timeouts,
+     {0},
+     0},
+    {"timeout with an origin that stopped mid-response: RST CANCEL, GOAWAY, close",
+     case_stalled_timeouts,
+     {0},
+     1},
     {"client EOF reports the open stream and closes", case_client_eof, {0}, 0},
     {"origin allows 5 streams: 40 requests queue inside nghttp2 and all complete",
      case_origin_fewer_streams,
