@@ -245,11 +245,9 @@ int master_run(const struct config *cfg, int argc, char **argv)
         goto out_free;
     }
     fprintf(stderr, "mitmd: CA certificate: %s\n", ca_cert_path(m->ca));
-    if (ca_was_created(m->ca))
-        fprintf(stderr, "mitmd: created a new CA; trust it in clients, e.g. "
-                        "curl --cacert %s, or copy it to /usr/local/share/ca-certificates/"
-                        "mitmd.crt and run update-ca-certificates\n",
-                ca_cert_path(m->ca));
+    fprintf(stderr, "mitmd: %s CA; trust it in clients: curl --cacert %s, or copy it to "
+                    "/usr/local/share/ca-certificates/mitmd.crt and run update-ca-certificates\n",
+            ca_was_created(m->ca) ? "created a new" : "using the existing", ca_cert_path(m->ca));
     m->forge = forge_new(m->ca, &why);
     if (m->forge == NULL) {
         log_error("cannot prepare forging: %s", why != NULL ? why : "out of memory");
