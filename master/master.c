@@ -51,7 +51,8 @@ static void master_log_stats(struct master *m)
     log_info("stats: accepted=%llu active=%llu flows=%llu client_errors=%llu "
              "upstream_errors=%llu timeouts=%llu cache_hits=%llu cache_misses=%llu "
              "cert_requests=%llu forges=%llu coalesced=%llu cache_inserts=%llu "
-             "cache_evictions=%llu",
+             "cache_evictions=%llu flows_dropped=%llu h2_streams=%llu h2_refused=%llu "
+             "h2_resets=%llu h2_client_errors=%llu h2_floods=%llu",
              (unsigned long long)sum[MSG_STAT_ACCEPTED], (unsigned long long)sum[MSG_STAT_ACTIVE],
              (unsigned long long)sum[MSG_STAT_FLOWS],
              (unsigned long long)sum[MSG_STAT_CLIENT_ERRORS],
@@ -61,7 +62,12 @@ static void master_log_stats(struct master *m)
              (unsigned long long)sum[MSG_STAT_CACHE_MISSES],
              (unsigned long long)sum[MSG_STAT_CERT_REQS], (unsigned long long)m->fs.forges,
              (unsigned long long)m->fs.coalesced, (unsigned long long)cs.inserts,
-             (unsigned long long)cs.evictions);
+             (unsigned long long)cs.evictions, (unsigned long long)sum[MSG_STAT_FLOWS_DROPPED],
+             (unsigned long long)sum[MSG_STAT_H2_STREAMS],
+             (unsigned long long)sum[MSG_STAT_H2_REFUSED],
+             (unsigned long long)sum[MSG_STAT_H2_RESETS],
+             (unsigned long long)sum[MSG_STAT_H2_CLIENT_ERRORS],
+             (unsigned long long)sum[MSG_STAT_H2_FLOODS]);
 }
 
 /* master_read_worker drains one worker's socket: CERT_REQs go to the batch, STATS are

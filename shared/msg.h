@@ -79,6 +79,11 @@ enum msg_stat {
     MSG_STAT_CACHE_MISSES,   /* certcache lookups that missed */
     MSG_STAT_CERT_REQS,      /* CERT_REQ messages sent */
     MSG_STAT_FLOWS_DROPPED,  /* flow records dropped because the writer fell behind */
+    MSG_STAT_H2_STREAMS,     /* HTTP/2 client streams accepted */
+    MSG_STAT_H2_REFUSED,     /* HTTP/2 client streams refused (limits, GOAWAY) */
+    MSG_STAT_H2_RESETS,      /* RST_STREAM received, from clients and upstreams */
+    MSG_STAT_H2_CLIENT_ERRORS, /* HTTP/2 connections ended by a GOAWAY error to the client */
+    MSG_STAT_H2_FLOODS,      /* of which floods (PING/SETTINGS/RST_STREAM rapid reset/...) */
     MSG_STAT_COUNT
 };
 struct msg_stats {
