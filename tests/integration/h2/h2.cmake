@@ -20,3 +20,7 @@ function(mitmd_add_h2_test name)
 endfunction()
 
 mitmd_add_h2_test(upload_download_10mb)
+mitmd_add_h2_test(parallel_one_connection)
+mitmd_add_h2_test(streams_100_one_connection)
+mitmd_add_h2_test(client_reset_propagates)
+mitmd_add_h2_test(origin_goaway)
