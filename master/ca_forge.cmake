@@ -5,8 +5,10 @@ target_sources(mitmd_master PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/cert_cmd.c)
 
 mitmd_add_unit_test(test_forge SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_forge.c
+  ${PROJECT_SOURCE_DIR}/tests/unit/pki_testutil.c
   LIBS mitmd_master)
 mitmd_add_unit_test(test_ca SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_ca.c
+  ${PROJECT_SOURCE_DIR}/tests/unit/pki_testutil.c
   LIBS mitmd_master)
 
 # The forging micro-benchmark lives in bench/ with the other benchmarks.

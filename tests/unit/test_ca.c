@@ -30,6 +30,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "tests/unit/pki_testutil.h"
 #include "master/ca.h"
 #include "master/forge.h"
 
@@ -104,51 +105,6 @@ static void spew(const char *path, const void *data, size_t len, mode_t mode)
     close(fd);
 }
 
-static time_t asn1_to_posix(const ASN1_TIME *t)
-{
-    ASN1_TIME *epoch = ASN1_TIME_set(NULL, 0);
-    int days, secs;
-
-    assert_non_null(epoch);
-    assert_int_equal(ASN1_TIME_diff(&days, &secs, epoch, t), 1);
-    ASN1_TIME_free(epoch);
-    return (time_t)days * DAY + secs;
-}
-
-static EVP_PKEY *gen_key(int type)
-{
-    EVP_PKEY *pkey = EVP_PKEY_new();
-
-    assert_non_null(pkey);
-    if (type == EVP_PKEY_RSA) {
-        RSA *rsa = RSA_new();
-        BIGNUM *e = BN_new();
-
-        assert_true(rsa != NULL && e != NULL && BN_set_word(e, RSA_F4) == 1);
-        assert_int_equal(RSA_generate_key_ex(rsa, 2048, e, NULL), 1);
-        assert_int_equal(EVP_PKEY_assign_RSA(pkey, rsa), 1);
-        BN_free(e);
-    } else {
-        EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
-
-        assert_true(ec != NULL && EC_KEY_generate_key(ec) == 1);
-        assert_int_equal(EVP_PKEY_assign_EC_KEY(pkey, ec), 1);
-    }
-    return pkey;
-}
-
-static void add_ext(X509 *x, int nid, const char *value)
-{
-    X509V3_CTX ctx;
-    X509_EXTENSION *ext;
-
-    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-    ext = X509V3_EXT_nconf_nid(NULL, &ctx, nid, value);
-    assert_non_null(ext);
-    assert_int_equal(X509_add_ext(x, ext, -1), 1);
-    X509_EXTENSION_free(ext);
-}
-
 /* make_ca_pem builds a self-signed CA for `cert_key` (signed by it) and returns the PEM of
  * `file_key` followed by the certificate, as another tool would have written mitmd-ca.pem.
  * `is_ca` false makes a plain self-signed end-entity certificate instead. */
@@ -173,10 +129,10 @@ static size_t make_ca_pem(EVP_PKEY *file_key, EVP_PKEY *cert_key, bool is_ca, ui
     assert_non_null(X509_time_adj_ex(X509_getm_notBefore(x), -1, 0, &now));
     assert_non_null(X509_time_adj_ex(X509_getm_notAfter(x), 365, 0, &now));
     assert_int_equal(X509_set_pubkey(x, cert_key), 1);
-    add_ext(x, NID_basic_constraints, is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+    pki_testutil_add_ext(x, NID_basic_constraints, is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
     if (is_ca)
-        add_ext(x, NID_key_usage, "critical,keyCertSign,cRLSign");
-    add_ext(x, NID_subject_key_identifier, "hash");
+        pki_testutil_add_ext(x, NID_key_usage, "critical,keyCertSign,cRLSign");
+    pki_testutil_add_ext(x, NID_subject_key_identifier, "hash");
     assert_true(X509_sign(x, cert_key, EVP_sha256()) > 0);
     /* the traditional "RSA PRIVATE KEY" / "EC PRIVATE KEY" form, as openssl/mitmproxy write */
     assert_int_equal(PEM_write_bio_PrivateKey(mem, file_key, NULL, NULL, 0, NULL, NULL), 1);
@@ -305,8 +261,8 @@ static void test_ca_create(void **state)
                      5);
     assert_string_equal(cn, "mitmd");
     assert_int_equal(X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)), 0);
-    nb = asn1_to_posix(X509_get0_notBefore(x));
-    na = asn1_to_posix(X509_get0_notAfter(x));
+    nb = pki_testutil_asn1_to_posix(X509_get0_notBefore(x));
+    na = pki_testutil_asn1_to_posix(X509_get0_notAfter(x));
     assert_true(nb <= now && nb >= now - 2 * DAY);
     assert_true(na >= now + 3650 * DAY - 60 && na <= now + 3654 * DAY);
     assert_int_equal(ca_not_after(ca), na);
@@ -478,7 +434,7 @@ static void test_ca_rsa_loads(void **state)
     struct tmp *t = *state;
     char err[512], path[256];
     uint8_t pem[16384];
-    EVP_PKEY *key = gen_key(EVP_PKEY_RSA);
+    EVP_PKEY *key = pki_testutil_gen_key(EVP_PKEY_RSA);
     struct ca *ca = NULL;
     size_t len = make_ca_pem(key, key, true, pem, sizeof(pem));
 
@@ -500,7 +456,7 @@ static void test_ca_ec_traditional_loads(void **state)
     struct tmp *t = *state;
     char err[512], path[256];
     uint8_t pem[16384];
-    EVP_PKEY *key = gen_key(EVP_PKEY_EC);
+    EVP_PKEY *key = pki_testutil_gen_key(EVP_PKEY_EC);
     struct ca *ca = NULL;
     size_t len = make_ca_pem(key, key, true, pem, sizeof(pem));
 
@@ -546,7 +502,7 @@ static const struct bad_case BAD_CASES[] = {
 
 static size_t make_bad(enum bad_kind kind, uint8_t *out, size_t cap)
 {
-    EVP_PKEY *a = gen_key(EVP_PKEY_EC), *b = gen_key(EVP_PKEY_EC);
+    EVP_PKEY *a = pki_testutil_gen_key(EVP_PKEY_EC), *b = pki_testutil_gen_key(EVP_PKEY_EC);
     size_t len = 0;
     char *end;
 
@@ -647,7 +603,7 @@ static void test_ca_unreadable(void **state)
 
     if (geteuid() != 0) {
         uint8_t pem[16384];
-        EVP_PKEY *key = gen_key(EVP_PKEY_EC);
+        EVP_PKEY *key = pki_testutil_gen_key(EVP_PKEY_EC);
         size_t len = make_ca_pem(key, key, true, pem, sizeof(pem));
 
         spew(path, pem, len, 0000);
@@ -689,7 +645,7 @@ static void test_ca_expired(void **state)
     struct tmp *t = *state;
     char err[512], path[256];
     uint8_t pem[16384];
-    EVP_PKEY *key = gen_key(EVP_PKEY_EC);
+    EVP_PKEY *key = pki_testutil_gen_key(EVP_PKEY_EC);
     X509 *x = X509_new();
     time_t now = time(NULL);
     BIO *mem = BIO_new(BIO_s_mem());
@@ -705,7 +661,7 @@ static void test_ca_expired(void **state)
     X509_time_adj_ex(X509_getm_notBefore(x), -20, 0, &now);
     X509_time_adj_ex(X509_getm_notAfter(x), -10, 0, &now);
     X509_set_pubkey(x, key);
-    add_ext(x, NID_basic_constraints, "critical,CA:TRUE");
+    pki_testutil_add_ext(x, NID_basic_constraints, "critical,CA:TRUE");
     assert_true(X509_sign(x, key, EVP_sha256()) > 0);
     PEM_write_bio_PrivateKey(mem, key, NULL, NULL, 0, NULL, NULL);
     PEM_write_bio_X509(mem, x);

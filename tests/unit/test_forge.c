@@ -30,6 +30,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "tests/unit/pki_testutil.h"
 #include "master/ca.h"
 #include "master/cert_cmd.h"
 #include "master/forge.h"
@@ -57,57 +58,12 @@ static char *make_tmpdir(void)
     return dir;
 }
 
-static time_t asn1_to_posix(const ASN1_TIME *t)
-{
-    ASN1_TIME *epoch = ASN1_TIME_set(NULL, 0);
-    int days, secs;
-
-    assert_non_null(epoch);
-    assert_int_equal(ASN1_TIME_diff(&days, &secs, epoch, t), 1);
-    ASN1_TIME_free(epoch);
-    return (time_t)days * DAY + secs;
-}
-
-static EVP_PKEY *gen_key(int type)
-{
-    EVP_PKEY *pkey = EVP_PKEY_new();
-
-    assert_non_null(pkey);
-    if (type == EVP_PKEY_RSA) {
-        RSA *rsa = RSA_new();
-        BIGNUM *e = BN_new();
-
-        assert_true(rsa != NULL && e != NULL && BN_set_word(e, RSA_F4) == 1);
-        assert_int_equal(RSA_generate_key_ex(rsa, 2048, e, NULL), 1);
-        assert_int_equal(EVP_PKEY_assign_RSA(pkey, rsa), 1);
-        BN_free(e);
-    } else {
-        EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
-
-        assert_true(ec != NULL && EC_KEY_generate_key(ec) == 1);
-        assert_int_equal(EVP_PKEY_assign_EC_KEY(pkey, ec), 1);
-    }
-    return pkey;
-}
-
-static void add_ext(X509 *x, int nid, const char *value)
-{
-    X509V3_CTX ctx;
-    X509_EXTENSION *ext;
-
-    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-    ext = X509V3_EXT_nconf_nid(NULL, &ctx, nid, value);
-    assert_non_null(ext);
-    assert_int_equal(X509_add_ext(x, ext, -1), 1);
-    X509_EXTENSION_free(ext);
-}
-
 /* write_test_ca writes dir/mitmd-ca.pem: a CA of key `type`, valid `days` from now, made with
  * BoringSSL directly (not with master/ca), without SKI so forge computes the key id itself. */
 static void write_test_ca(const char *dir, int type, long days)
 {
     char path[512];
-    EVP_PKEY *key = gen_key(type);
+    EVP_PKEY *key = pki_testutil_gen_key(type);
     X509 *x = X509_new();
     X509_NAME *name;
     time_t now = time(NULL);
@@ -124,8 +80,8 @@ static void write_test_ca(const char *dir, int type, long days)
     assert_non_null(X509_time_adj_ex(X509_getm_notBefore(x), -2, 0, &now));
     assert_non_null(X509_time_adj_ex(X509_getm_notAfter(x), (int)days, 0, &now));
     assert_int_equal(X509_set_pubkey(x, key), 1);
-    add_ext(x, NID_basic_constraints, "critical,CA:TRUE");
-    add_ext(x, NID_key_usage, "critical,keyCertSign,cRLSign");
+    pki_testutil_add_ext(x, NID_basic_constraints, "critical,CA:TRUE");
+    pki_testutil_add_ext(x, NID_key_usage, "critical,keyCertSign,cRLSign");
     assert_true(X509_sign(x, key, EVP_sha256()) > 0);
     snprintf(path, sizeof(path), "%s/" CA_FILE_KEY, dir);
     fp = fopen(path, "w");
@@ -489,8 +445,8 @@ static void test_forge_leaf_validity(void **state)
     time_t now = time(NULL), nb, na, reported;
     X509 *leaf = forge_x509(fx, names, 1, NULL, &reported);
 
-    nb = asn1_to_posix(X509_get0_notBefore(leaf));
-    na = asn1_to_posix(X509_get0_notAfter(leaf));
+    nb = pki_testutil_asn1_to_posix(X509_get0_notBefore(leaf));
+    na = pki_testutil_asn1_to_posix(X509_get0_notAfter(leaf));
     assert_int_equal(na, reported);
     /* notBefore a day back (within the test's own runtime) */
     assert_true(nb >= now - DAY - 60 && nb <= now - DAY + 60);
@@ -512,7 +468,7 @@ static void test_forge_leaf_capped_by_ca(void **state)
 
     /* a CA expiring in 30 days: the leaf ends exactly with it and still verifies now */
     assert_true(ca_not_after(fx->ca) <= now + 30 * DAY + 60);
-    na = asn1_to_posix(X509_get0_notAfter(leaf));
+    na = pki_testutil_asn1_to_posix(X509_get0_notAfter(leaf));
     assert_int_equal(na, ca_not_after(fx->ca));
     assert_int_equal(verify_chain(fx->ca_x509, leaf, "capped.test", NULL), X509_V_OK);
     X509_free(leaf);
