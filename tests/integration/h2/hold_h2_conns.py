@@ -3,7 +3,8 @@
 Starts the usual test world (nginx h2 origin, one mitmd worker), opens N connections through
 mitmd (CONNECT, TLS with ALPN h2 verified against mitmd's CA, client preface + SETTINGS, and
 waits for mitmd's SETTINGS), holds them all open and prints the worker's VmRSS before and
-after, as JSON. Run: python3 hold_h2_conns.py --mitmd BUILD/mitmd [--conns 1000]."""
+after, as JSON. Run: python3 hold_h2_conns.py --mitmd BUILD/mitmd [--conns 1000] [--h1]
+(--h1: ALPN http/1.1 and TLS only, the same measurement for comparison)."""
 import json
 import os
 import sys
@@ -11,14 +12,19 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import h2lib  # noqa: E402
+import harness  # noqa: E402
 from h2lib import FRAME_SETTINGS, PREFACE, frame  # noqa: E402
 from harness import check, info, run, standard_setup, step  # noqa: E402
 
 CONNS = 1000
+H1 = False  # --h1: the same with ALPN http/1.1 (TLS only, no request), for comparison
 
 
 def take_conns_arg():
-    global CONNS
+    global CONNS, H1
+    if "--h1" in sys.argv:
+        sys.argv.remove("--h1")
+        H1 = True
     if "--conns" in sys.argv:
         i = sys.argv.index("--conns")
         CONNS = int(sys.argv[i + 1])
@@ -46,10 +52,16 @@ def test(env):
     time.sleep(0.5)
     base = vm_kib(wpid, "VmRSS")
 
-    step(f"open {CONNS} h2 connections through mitmd and hold them")
+    step(f"open {CONNS} {'HTTP/1.1' if H1 else 'h2'} connections through mitmd, hold them")
     socks = []
     t0 = time.monotonic()
     for i in range(CONNS):
+        if H1:
+            sock, status, _, body = harness.proxy_connect(m.port, f"h{i % 4}.origin.test",
+                                                          w.nginx.h2_port)
+            check(status == 200, f"CONNECT answered {status}")
+            socks.append(harness.tls_over(sock, f"h{i % 4}.origin.test", m.ca_cert))
+            continue
         s = h2lib.h2_raw_connect(m, f"h{i % 4}.origin.test", w.nginx.h2_port)
         s.sendall(PREFACE + frame(FRAME_SETTINGS, 0, 0))
         f = h2lib.FrameReader(s).next(5)
@@ -60,7 +72,7 @@ def test(env):
     held = vm_kib(wpid, "VmRSS")
     hwm = vm_kib(wpid, "VmHWM")
     st = h2lib.mitmd_stats(m)
-    res = {"conns": CONNS, "open_s": round(took, 2), "worker_pid": wpid,
+    res = {"alpn": "http/1.1" if H1 else "h2", "conns": CONNS, "open_s": round(took, 2), "worker_pid": wpid,
            "worker_rss_kib_before": base, "worker_rss_kib_held": held,
            "worker_hwm_kib": hwm, "per_conn_kib": round((held - base) / CONNS, 1),
            "active": st.get("active")}
