@@ -720,7 +720,10 @@ void conn_pump(struct conn *c)
         }
         return;
     }
-    if (c->cl.failed && c->state != CONN_STATE_RELAY) {
+    if ((c->cl.failed && c->state != CONN_STATE_RELAY) ||
+        (c->w->stopping && conn_is_idle(c))) {
+        /* a stopping worker ends keep-alive connections as soon as an exchange is over, not
+         * only when its tick finds them idle: a busy client would keep them to the deadline */
         conn_close(c);
         conn_release_check(c);
         return;
@@ -763,9 +766,9 @@ void conn_check_timeouts(struct conn *c, uint64_t now)
             return;
         worker_count(c->w, MSG_STAT_TIMEOUTS);
         if (buf_used(&c->cl.rx) > 0) {
-            worker_count(c->w, MSG_STAT_CLIENT_ERRORS);
             proxy_req_answer(c, 408, "Request Timeout",
-                             "mitmd: the request head did not arrive in time\n");
+                             "mitmd: the request head did not arrive in time\n",
+                             "request head timeout");
         } else {
             conn_close(c);
         }

@@ -23,19 +23,65 @@ static const char proxy_req_not_proxy[] =
     "  export https_proxy=http://HOST:PORT http_proxy=http://HOST:PORT\n"
     "and trust the mitmd CA certificate (mitmd-ca-cert.pem in the confdir) for HTTPS.\n";
 
-void proxy_req_answer(struct conn *c, int status, const char *reason, const char *body)
+/* proxy_req_flow_request records the parsed first request head of `c` (method, target as
+ * sent, version, fields) in its flow, which proxy_req_head began. */
+static void proxy_req_flow_request(struct conn *c, const struct h1_request *req)
 {
-    char head[256];
+    struct flow *f = &c->flow;
+
+    flow_str_set(f, &f->method, req->method, req->method_len);
+    flow_str_set(f, &f->url, req->target, req->target_len);
+    flow_str_set(f, &f->req_version, req->minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1", 8);
+    for (size_t i = 0; i < req->num_headers; i++)
+        if (flow_add_header(f, FLOW_REQUEST, req->headers[i].name, req->headers[i].name_len,
+                            req->headers[i].value, req->headers[i].value_len) != 0)
+            break;
+}
+
+/* proxy_req_flow_answer completes the flow of an answer made before any relay exists (like
+ * mitmproxy's error flows) and hands it to the flow writer. */
+static void proxy_req_flow_answer(struct conn *c, int status, const char *reason, size_t body_len,
+                                  const char *clen, const char *error)
+{
+    static const char ctype[] = "text/plain; charset=utf-8";
+    struct flow *f = &c->flow;
+
+    if (f->t_start == 0)
+        flow_begin(f); /* nothing was parsed: the record still names the client */
+    f->status = status;
+    f->answered = true;
+    flow_str_set(f, &f->reason, reason, strlen(reason));
+    flow_str_set(f, &f->resp_version, "HTTP/1.1", 8);
+    flow_add_header(f, FLOW_RESPONSE, "Content-Type", 12, ctype, sizeof(ctype) - 1);
+    flow_add_header(f, FLOW_RESPONSE, "Content-Length", 14, clen, strlen(clen));
+    flow_add_header(f, FLOW_RESPONSE, "Connection", 10, "close", 5);
+    f->resp_body_size = body_len;
+    f->t_response_first = f->t_done = flow_now_ns();
+    flow_set_error(f, error);
+    worker_on_flow(c->w, f);
+    flow_next(f);
+}
+
+void proxy_req_answer(struct conn *c, int status, const char *reason, const char *body,
+                      const char *error)
+{
+    char head[256], clen[24];
     size_t blen = strlen(body);
     int n;
 
+    if (blen > CONN_BUF_SIZE / 2)
+        blen = CONN_BUF_SIZE / 2; /* our bodies are short; the head always fits beside it */
+    snprintf(clen, sizeof(clen), "%zu", blen);
     n = snprintf(head, sizeof(head),
                  "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                 status, reason, blen);
-    if (n > 0 && (size_t)n < sizeof(head) && conn_queue_client(c, head, (size_t)n) == 0)
-        (void)conn_queue_client(c, body, blen < conn_tx_room(&c->cl) ? blen : conn_tx_room(&c->cl));
+                 "Content-Length: %s\r\nConnection: close\r\n\r\n",
+                 status, reason, clen);
+    if (n > 0 && (size_t)n < sizeof(head) && conn_tx_room(&c->cl) >= (size_t)n + blen) {
+        (void)conn_queue_client(c, head, (size_t)n);
+        (void)conn_queue_client(c, body, blen);
+    }
     log_debug("conn %llu: answered %d %s", (unsigned long long)c->id, status, reason);
+    proxy_req_flow_answer(c, status, reason, blen, clen, error);
     conn_close_after_flush(c);
 }
 
@@ -50,7 +96,7 @@ static void proxy_req_upstream_failed(struct conn *c, const char *why)
               why);
     if (c->state == CONN_STATE_CONNECTING) {
         snprintf(body, sizeof(body), "mitmd: cannot connect to %s:%u: %s\n", c->host, c->port, why);
-        proxy_req_answer(c, 502, "Bad Gateway", body);
+        proxy_req_answer(c, 502, "Bad Gateway", body, why);
         return;
     }
     if (c->relay_on && c->up_wanted) {
@@ -204,16 +250,18 @@ static bool proxy_req_head(struct conn *c)
     }
     if (buf_used(rx) == 0)
         return false;
+    if (c->flow.t_start == 0)
+        flow_begin(&c->flow); /* the request's first byte: an error answer is recorded */
     n = h1_parse_request(buf_head(rx), buf_used(rx), c->w->cfg->max_header_size, &req, headers,
                          H1_MAX_HEADERS, &why);
     if (n == -EAGAIN) {
         if (buf_used(rx) < rx->cap && !c->cl.rd_eof)
             return false;
-        worker_count(c->w, MSG_STAT_CLIENT_ERRORS);
         proxy_req_answer(c, c->cl.rd_eof ? 400 : 431,
                          c->cl.rd_eof ? "Bad Request" : "Request Header Fields Too Large",
                          c->cl.rd_eof ? "mitmd: incomplete request head\n"
-                                      : "mitmd: request head too large\n");
+                                      : "mitmd: request head too large\n",
+                         c->cl.rd_eof ? "incomplete request head" : "request head too large");
         return true;
     }
     if (n < 0) {
@@ -223,14 +271,13 @@ static bool proxy_req_head(struct conn *c)
         if (status == 0)
             status = 400;
         snprintf(body, sizeof(body), "mitmd: %s\n", why != NULL ? why : "malformed request");
-        worker_count(c->w, MSG_STAT_CLIENT_ERRORS);
         proxy_req_answer(c, status,
                          status == 431   ? "Request Header Fields Too Large"
                          : status == 414 ? "URI Too Long"
                          : status == 501 ? "Not Implemented"
                          : status == 505 ? "HTTP Version Not Supported"
                                          : "Bad Request",
-                         body);
+                         body, why != NULL ? why : "malformed request");
         return true;
     }
     if (h1_method_is(req.method, req.method_len, "CONNECT")) {
@@ -240,8 +287,8 @@ static bool proxy_req_head(struct conn *c)
 
             snprintf(body, sizeof(body), "mitmd: bad CONNECT target: %s\n",
                      why != NULL ? why : "invalid");
-            worker_count(c->w, MSG_STAT_CLIENT_ERRORS);
-            proxy_req_answer(c, 400, "Bad Request", body);
+            proxy_req_flow_request(c, &req);
+            proxy_req_answer(c, 400, "Bad Request", body, "bad CONNECT target");
             return true;
         }
         memcpy(c->host, t.host, t.host_len);
@@ -249,6 +296,7 @@ static bool proxy_req_head(struct conn *c)
         c->port = t.port;
         c->host_is_ip = t.is_ip;
         c->is_connect = true;
+        proxy_req_flow_request(c, &req);
         buf_consume(rx, (size_t)n);
         flow_set_server(&c->flow, c->host, NULL, 0);
         log_debug("conn %llu: CONNECT %s:%u", (unsigned long long)c->id, c->host, c->port);
@@ -258,8 +306,11 @@ static bool proxy_req_head(struct conn *c)
     }
     if (target_is_origin_form(req.target, req.target_len) ||
         target_parse_absolute(req.target, req.target_len, &t, &why) != 0) {
-        worker_count(c->w, MSG_STAT_CLIENT_ERRORS);
-        proxy_req_answer(c, 400, "Bad Request", proxy_req_not_proxy);
+        proxy_req_flow_request(c, &req);
+        proxy_req_answer(c, 400, "Bad Request", proxy_req_not_proxy,
+                         target_is_origin_form(req.target, req.target_len)
+                             ? "not a proxy request (origin-form)"
+                             : "bad absolute-form target");
         return true;
     }
     /* absolute-form: the relay parses the head again and asks for its upstream */

@@ -28,7 +28,9 @@ void proxy_req_on_connected(struct conn *c, int res);
 void proxy_req_connect_timeout(struct conn *c);
 
 /* proxy_req_answer queues a complete error answer with `status`, `reason` phrase and a
- * text body on the client leg (before any TLS), then closes after the flush. */
-void proxy_req_answer(struct conn *c, int status, const char *reason, const char *body);
+ * text body on the client leg (before any TLS), records it as a flow with `error` (the
+ * request fields are those proxy_req_head parsed, if any), then closes after the flush. */
+void proxy_req_answer(struct conn *c, int status, const char *reason, const char *body,
+                      const char *error);
 
 #endif

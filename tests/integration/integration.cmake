@@ -59,3 +59,5 @@ mitmd_add_integration_test(proxy/client_abort INTERCEPT)
 # flows: the -w JSON Lines file
 mitmd_add_integration_test(flows/jsonl_one_line_per_exchange INTERCEPT)
 mitmd_add_integration_test(flows/quiet_flag INTERCEPT)
+mitmd_add_integration_test(flows/failed_connect_recorded INTERCEPT)
+mitmd_add_integration_test(flows/sigterm_mid_load INTERCEPT)
