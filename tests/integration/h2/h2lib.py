@@ -112,16 +112,19 @@ def h2_origin(env, pki, goaway_after=0, name="h2origin"):
 
 
 def h2_client(env, m, host, port, n=1, path="/bytes/1000", reset=None, upload=None,
-              timeout=15):
+              timeout=15, stagger_ms=0):
     """h2_client runs `h2peer client` through mitmd m (one connection, n streams) and returns
-    its JSON report: alpn, timed_out, conn_ended, goaway, streams[{id,status,bytes,sha256,
-    closed,close_code,reset_sent,reset_recv}]."""
+    its JSON report (stream i is opened at i x stagger_ms ms; one nghttp2 would not open
+    because of a GOAWAY has id 0 and close_code 7): alpn, timed_out, conn_ended, goaway,
+    streams[{id,status,bytes,sha256,closed,close_code,reset_sent,reset_recv}]."""
     argv = [H2PEER, "client", "--proxy", f"127.0.0.1:{m.port}", "--connect", f"{host}:{port}",
             "--ca", m.ca_cert, "-n", str(n), "--path", path, "--timeout", str(timeout)]
     if reset is not None:
         argv += ["--reset", str(reset)]
     if upload is not None:
         argv += ["--upload", str(upload)]
+    if stagger_ms:
+        argv += ["--stagger", str(stagger_ms)]
     cp = env.run_cmd(argv, timeout=timeout + 10)
     if cp.returncode != 0:
         raise TestFailure(f"h2peer client exited {cp.returncode}: {cp.stderr.strip()}")
@@ -186,7 +189,8 @@ PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 def frame(ftype, flags, stream_id, payload=b""):
     """frame serialises one HTTP/2 frame (RFC 9113 §4.1)."""
     n = len(payload)
-    return struct.pack(">BHBBI", n >> 16, n & 0xFFFF, ftype, flags, stream_id & 0x7FFFFFFF) + payload
+    head = struct.pack(">BHBBI", n >> 16, n & 0xFFFF, ftype, flags, stream_id & 0x7FFFFFFF)
+    return head + payload
 
 
 def hpack_get(authority, path="/"):

@@ -27,16 +27,13 @@
 #include <openssl/ssl.h>
 
 #define H2PEER_MAX_STREAMS 1024
-#define H2PEER_OUT_MAX (64 * 1024)   /* serialised frames held before TLS takes them */
-#define H2PEER_DRIP_CHUNK 1000       /* /drip/N: N chunks of this size, one per DRIP_MS */
+#define H2PEER_OUT_MAX (64 * 1024) /* serialised frames held before TLS takes them */
+#define H2PEER_DRIP_CHUNK 1000     /* /drip/N: N chunks of this size, one per DRIP_MS */
 #define H2PEER_DRIP_MS 50
 
 /* Byte i of every generated body (/bytes/N, uploads): tests recompute it in Python as
  * bytes(range(251)) repeated. */
-static uint8_t h2peer_pattern(uint64_t i)
-{
-    return (uint8_t)(i % 251);
-}
+static uint8_t h2peer_pattern(uint64_t i) { return (uint8_t)(i % 251); }
 
 static uint64_t h2peer_now_ms(void)
 {
@@ -68,11 +65,11 @@ static void h2peer_hex(const uint8_t *md, char out[2 * SHA256_DIGEST_LENGTH + 1]
 struct h2peer_stream {
     int32_t id;
     int status;
-    uint64_t bytes;    /* response body bytes received (client) / request body (server) */
+    uint64_t bytes; /* response body bytes received (client) / request body (server) */
     SHA256_CTX sha;
     bool closed;
-    bool reset_sent;   /* client: we reset it */
-    bool reset_recv;   /* RST_STREAM received */
+    bool reset_sent; /* client: we reset it */
+    bool reset_recv; /* RST_STREAM received */
     uint32_t close_code;
     char path[256];
     /* what we send: generated body of `send_len` bytes, or `send_buf` */
@@ -377,8 +374,8 @@ static int h2peer_srv_on_frame(nghttp2_session *s, const nghttp2_frame *f, void 
         h2peer_log(c, "request conn=%u id=%d path=%s", c->conn_no, st->id, st->path);
         if (c->goaway_after > 0 && !c->goaway_sent && c->requests >= (unsigned)c->goaway_after) {
             /* RFC 9113 §6.8: streams up to last_stream_id still complete */
-            if (nghttp2_submit_goaway(c->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR, NULL,
-                                      0) != 0)
+            if (nghttp2_submit_goaway(c->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR, NULL, 0) !=
+                0)
                 h2peer_die("nghttp2_submit_goaway failed");
             c->goaway_sent = true;
             h2peer_log(c, "goaway-sent conn=%u last=%d", c->conn_no, st->id);
@@ -397,8 +394,8 @@ static int h2peer_srv_on_frame(nghttp2_session *s, const nghttp2_frame *f, void 
                    f->rst_stream.error_code, st != NULL ? st->path : "?");
         break;
     case NGHTTP2_GOAWAY:
-        h2peer_log(c, "goaway-recv conn=%u last=%d code=%u", c->conn_no,
-                   f->goaway.last_stream_id, f->goaway.error_code);
+        h2peer_log(c, "goaway-recv conn=%u last=%d code=%u", c->conn_no, f->goaway.last_stream_id,
+                   f->goaway.error_code);
         break;
     default:
         break;
@@ -456,15 +453,14 @@ static bool h2peer_handshake(SSL *ssl, int fd, int timeout_ms)
     }
 }
 
-static void h2peer_serve_conn(SSL_CTX *ctx, int fd, unsigned conn_no, FILE *log,
-                              int goaway_after)
+static void h2peer_serve_conn(SSL_CTX *ctx, int fd, unsigned conn_no, FILE *log, int goaway_after)
 {
-    static struct h2peer_stream streams[H2PEER_MAX_STREAMS];
+    struct h2peer_stream *streams = calloc(H2PEER_MAX_STREAMS, sizeof(*streams));
     struct h2peer_conn *c = calloc(1, sizeof(*c));
     nghttp2_session_callbacks *cb;
     nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000}};
 
-    if (c == NULL)
+    if (c == NULL || streams == NULL)
         h2peer_die("out of memory");
     c->fd = fd;
     c->log = log;
@@ -500,6 +496,7 @@ static void h2peer_serve_conn(SSL_CTX *ctx, int fd, unsigned conn_no, FILE *log,
     nghttp2_session_del(c->s);
     SSL_free(c->ssl);
     close(fd);
+    free(streams);
     free(c);
 }
 
@@ -601,6 +598,33 @@ static int h2peer_cli_on_frame(nghttp2_session *s, const nghttp2_frame *f, void 
     return 0;
 }
 
+/* h2peer_cli_submit opens one request stream. A stream nghttp2 will not open (the peer sent
+ * GOAWAY) is recorded as closed with REFUSED_STREAM and id 0: the client may retry it. */
+static void h2peer_cli_submit(struct h2peer_conn *c, const char *method, const char *authority,
+                              const char *path, bool have_upload, unsigned long long upload)
+{
+    nghttp2_nv nv[] = {
+        {(uint8_t *)":method", (uint8_t *)method, 7, strlen(method), 0},
+        {(uint8_t *)":scheme", (uint8_t *)"https", 7, 5, 0},
+        {(uint8_t *)":authority", (uint8_t *)authority, 10, strlen(authority), 0},
+        {(uint8_t *)":path", (uint8_t *)path, 5, strlen(path), 0},
+    };
+    struct h2peer_stream *st = &c->streams[c->nstreams];
+    nghttp2_data_provider dp = {.source.ptr = st, .read_callback = h2peer_read_body};
+    int32_t id = nghttp2_submit_request(c->s, NULL, nv, 4, have_upload ? &dp : NULL, NULL);
+    if (id < 0 && id != NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE)
+        h2peer_die("nghttp2_submit_request: %s", nghttp2_strerror(id));
+    st = h2peer_add(c, id < 0 ? 0 : id);
+    if (st == NULL)
+        h2peer_die("too many streams");
+    st->send_len = upload;
+    snprintf(st->path, sizeof(st->path), "%s", path);
+    if (id < 0) {
+        st->closed = true;
+        st->close_code = NGHTTP2_REFUSED_STREAM;
+    }
+}
+
 static int h2peer_connect_tcp(const char *hostport)
 {
     char host[256];
@@ -644,7 +668,7 @@ static int h2peer_client(int argc, char **argv)
 {
     const char *proxy = NULL, *target = NULL, *ca = NULL, *path = "/bytes/1000";
     const char *sni = NULL;
-    int nstreams = 1, reset_index = -1, timeout_s = 15;
+    int nstreams = 1, reset_index = -1, timeout_s = 15, stagger_ms = 0;
     unsigned long long upload = 0;
     bool have_upload = false;
     for (int i = 0; i < argc; i++) {
@@ -665,6 +689,8 @@ static int h2peer_client(int argc, char **argv)
             have_upload = true;
         } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
             timeout_s = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--stagger") == 0 && i + 1 < argc)
+            stagger_ms = atoi(argv[++i]);
         else
             h2peer_die("client: unknown argument %s", argv[i]);
     }
@@ -707,9 +733,9 @@ static int h2peer_client(int argc, char **argv)
         h2peer_die("ALPN did not select h2");
 
     struct h2peer_conn *c = calloc(1, sizeof(*c));
-    static struct h2peer_stream streams[H2PEER_MAX_STREAMS];
+    struct h2peer_stream *streams = calloc(H2PEER_MAX_STREAMS, sizeof(*streams));
     nghttp2_session_callbacks *cb;
-    if (c == NULL)
+    if (c == NULL || streams == NULL)
         h2peer_die("out of memory");
     c->fd = fd;
     c->ssl = ssl;
@@ -730,36 +756,26 @@ static int h2peer_client(int argc, char **argv)
         h2peer_die("nghttp2_submit_settings");
 
     const char *method = have_upload ? "POST" : "GET";
-    for (int i = 0; i < nstreams; i++) {
-        nghttp2_nv nv[] = {
-            {(uint8_t *)":method", (uint8_t *)method, 7, strlen(method), 0},
-            {(uint8_t *)":scheme", (uint8_t *)"https", 7, 5, 0},
-            {(uint8_t *)":authority", (uint8_t *)authority, 10, strlen(authority), 0},
-            {(uint8_t *)":path", (uint8_t *)path, 5, strlen(path), 0},
-        };
-        struct h2peer_stream *st = &c->streams[c->nstreams];
-        nghttp2_data_provider dp = {.source.ptr = st, .read_callback = h2peer_read_body};
-        int32_t id = nghttp2_submit_request(c->s, NULL, nv, 4, have_upload ? &dp : NULL, NULL);
-        if (id < 0)
-            h2peer_die("nghttp2_submit_request: %s", nghttp2_strerror(id));
-        st = h2peer_add(c, id);
-        st->send_len = upload;
-        snprintf(st->path, sizeof(st->path), "%s", path);
-    }
-
-    uint64_t end = h2peer_now_ms() + (uint64_t)timeout_s * 1000;
+    uint64_t start = h2peer_now_ms();
+    int submitted = 0;
+    uint64_t end = start + (uint64_t)timeout_s * 1000;
     bool timed_out = false;
     for (;;) {
+        uint64_t now = h2peer_now_ms();
+        while (submitted < nstreams && now >= start + (uint64_t)submitted * (uint64_t)stagger_ms) {
+            h2peer_cli_submit(c, method, authority, path, have_upload, upload);
+            submitted++;
+        }
         size_t open = 0;
         for (size_t i = 0; i < c->nstreams; i++)
             open += !c->streams[i].closed;
-        if (open == 0)
+        if (open == 0 && submitted == nstreams)
             break;
-        if (h2peer_now_ms() >= end) {
+        if (now >= end) {
             timed_out = true;
             break;
         }
-        if (!h2peer_pump(c, 100))
+        if (!h2peer_pump(c, submitted < nstreams && stagger_ms < 100 ? stagger_ms : 100))
             break;
     }
     bool conn_ended = c->eof;
@@ -801,6 +817,7 @@ static int h2peer_client(int argc, char **argv)
     SSL_free(ssl);
     SSL_CTX_free(ctx);
     close(fd);
+    free(streams);
     free(c);
     return 0;
 }
@@ -816,6 +833,7 @@ int main(int argc, char **argv)
             "usage: h2peer server --cert PEM --key PEM --log FILE [--port P] [--goaway-after K]\n"
             "       h2peer client --proxy HOST:PORT --connect HOST:PORT --ca PEM [-n N]\n"
             "                     [--path P] [--reset INDEX] [--upload BYTES] [--timeout S]\n"
+            "                     [--stagger MS]  (open stream i at i x MS ms)\n"
             "server paths: GET /bytes/N, GET /drip/N (N x 1000 bytes, one per 50 ms),\n"
             "              POST /sha256 (JSON sha256 + length of the body)\n");
     return 2;

@@ -72,7 +72,8 @@ def test(env):
     held = vm_kib(wpid, "VmRSS")
     hwm = vm_kib(wpid, "VmHWM")
     st = h2lib.mitmd_stats(m)
-    res = {"alpn": "http/1.1" if H1 else "h2", "conns": CONNS, "open_s": round(took, 2), "worker_pid": wpid,
+    res = {"alpn": "http/1.1" if H1 else "h2", "conns": CONNS, "open_s": round(took, 2),
+           "worker_pid": wpid,
            "worker_rss_kib_before": base, "worker_rss_kib_held": held,
            "worker_hwm_kib": hwm, "per_conn_kib": round((held - base) / CONNS, 1),
            "active": st.get("active")}

@@ -4,6 +4,7 @@ code, and is counted: a bad preface, invalid frames (DATA on stream 0, HEADERS o
 stream), a SETTINGS flood, a PING flood and RST_STREAM rapid reset. Meanwhile a normal h2
 client on another connection to the same worker completes its slow streams intact, and the
 worker never restarts."""
+import json
 import os
 import struct
 import subprocess
@@ -108,7 +109,6 @@ def test(env):
         out, err = bystander.communicate(timeout=20)
     except subprocess.TimeoutExpired:
         raise TestFailure("the bystander client hung")
-    import json
     try:
         res = json.loads(out)
     except ValueError:

@@ -35,6 +35,20 @@ def test(env):
     check(res["conn_ended"], "mitmd kept the client connection open after the origin's GOAWAY "
           "and the last stream")
 
+    step("streams opened after the origin's GOAWAY are refused, and never reach the origin")
+    org2 = h2lib.h2_origin(env, w.pki, goaway_after=2, name="h2origin-2")
+    res = h2lib.h2_client(env, w.mitmd, "www.origin.test", org2.port, n=4, path=f"/drip/{CHUNKS}",
+                          stagger_ms=300)
+    codes = [(s["status"], s["close_code"]) for s in res["streams"]]
+    info(f"streams opened at 0/300/600/900 ms (status, close code): {codes}; "
+         f"GOAWAY {res['goaway']}")
+    check(codes[:2] == [(200, 0)] * 2 and all(s["sha256"] == want for s in res["streams"][:2]),
+          f"the 2 streams before the GOAWAY: {res['streams'][:2]}")
+    check(codes[2:] == [(0, 7)] * 2, f"the 2 streams after the GOAWAY: {codes[2:]}, expected "
+          "no response and REFUSED_STREAM (7)")
+    reqs = org2.events("request")
+    check(len(reqs) == 2, f"the origin received {len(reqs)} requests, expected 2: {reqs}")
+
     step("a new connection through mitmd works")
     res2 = h2lib.h2_client(env, w.mitmd, "www.origin.test", org.port, n=1, path="/bytes/5000")
     s = res2["streams"][0]

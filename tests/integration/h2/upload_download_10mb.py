@@ -2,6 +2,7 @@
 """HTTP/2 bodies of 10 MB through mitmd stay intact both ways: curl --http2 downloads 10 MB
 from an h2 nginx and uploads 10 MB to an h2 origin that answers the SHA-256 of what it
 received; both over HTTP/2 end to end, SHA-256 equal, one HTTP/2.0 flow record each."""
+import json
 import os
 import sys
 
@@ -44,7 +45,6 @@ def test(env):
     info(f"curl: {cp.stdout} {cp.stderr.strip()}")
     check(cp.stdout.split() == ["2", "200"], f"upload: expected HTTP/2 200, got "
           f"{cp.stdout!r}; {cp.stderr.strip()}")
-    import json
     with open(answer) as f:
         res = json.load(f)
     info(f"origin says {res}")
