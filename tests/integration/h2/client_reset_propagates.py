@@ -2,9 +2,12 @@
 """A stream the client resets is reset upstream, and the other streams continue: a scripted
 nghttp2 client opens 5 slow streams (2 s responses) on one connection through mitmd and
 sends RST_STREAM(CANCEL) on one once its response began; the h2 origin receives a
-RST_STREAM for that stream, the 4 others complete intact on the same connection."""
+RST_STREAM for that stream, the 4 others complete intact on the same connection. A client
+that disconnects mid-response ends its stream at the origin too (RST_STREAM or the upstream
+connection closed) at once."""
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import h2lib  # noqa: E402
@@ -48,6 +51,25 @@ def test(env):
     check(len(flows) == N and len(errs) == 1, f"{len(flows)} flows, errors "
           f"{[f.get('error') for f in flows]}; expected exactly one with an error")
     info(f"reset flow error: {errs[0]['error']!r}")
+
+    step("a client that disconnects mid-response ends the stream at the origin within 2 s")
+    org2 = h2lib.h2_origin(env, w.pki, name="h2origin-2")
+    sock = h2lib.h2_raw_connect(w.mitmd, "www.origin.test", org2.port)
+    block = h2lib.hpack_get(f"www.origin.test:{org2.port}", "/drip/200")  # 10 s
+    sock.sendall(h2lib.PREFACE + h2lib.frame(h2lib.FRAME_SETTINGS, 0, 0) + h2lib.frame(
+        h2lib.FRAME_HEADERS, h2lib.FLAG_END_HEADERS | h2lib.FLAG_END_STREAM, 1, block))
+    reader = h2lib.FrameReader(sock)
+    while True:
+        f = reader.next(5)
+        check(f is not None, "no response DATA before the disconnect")
+        if f[0] == h2lib.FRAME_DATA and f[2] == 1:
+            break
+    sock.close()
+    t0 = time.monotonic()
+    ended = wait_until(lambda: org2.events("rst-recv") or org2.events("conn-closed"), 2.0)
+    info(f"origin after the disconnect ({time.monotonic() - t0:.2f}s): "
+         f"{[e['kind'] for e in org2.events()]}")
+    check(ended, "the origin still serves the stream 2 s after the client disconnected")
 
 
 if __name__ == "__main__":
