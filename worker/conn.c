@@ -71,10 +71,9 @@ int conn_pool_init(struct conn_pool *p, int max, size_t max_head)
         return -ENOMEM;
     }
     p->max = max;
-    for (int i = max - 1; i >= 0; i--) {
-        p->conns[i].next = p->free_list;
-        p->free_list = &p->conns[i];
-    }
+    /* no slot is written here: untouched slots (conns[fresh..max)) cost no memory, so an
+     * idle worker's RSS does not grow with --max-conns */
+    p->fresh = 0;
     p->next_id = 1;
     return 0;
 }
@@ -151,8 +150,15 @@ void conn_dispose(struct conn *c)
     if (c->h2_on) {
         const struct h2_relay_stats *st = h2_relay_stats(&c->h2);
 
-        c->w->stats.v[MSG_STAT_CLIENT_ERRORS] += st->client_errors;
-        c->w->stats.v[MSG_STAT_UPSTREAM_ERRORS] += st->upstream_errors;
+        uint64_t *v = c->w->stats.v;
+
+        v[MSG_STAT_CLIENT_ERRORS] += st->client_errors;
+        v[MSG_STAT_UPSTREAM_ERRORS] += st->upstream_errors;
+        v[MSG_STAT_H2_STREAMS] += st->streams;
+        v[MSG_STAT_H2_REFUSED] += st->streams_refused;
+        v[MSG_STAT_H2_RESETS] += st->client_resets + st->upstream_resets;
+        v[MSG_STAT_H2_CLIENT_ERRORS] += st->client_errors;
+        v[MSG_STAT_H2_FLOODS] += st->client_floods;
         h2_relay_dispose(&c->h2);
         c->h2_on = false;
     }
@@ -198,6 +204,8 @@ void conn_accept(struct worker *w, int fd)
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
 
+    if (c == NULL && p->fresh < p->max)
+        c = &p->conns[p->fresh]; /* taken below; freed slots are reused first (warm pages) */
     worker_count(w, MSG_STAT_ACCEPTED);
     if (c == NULL || w->stopping) {
         /* the socket is fresh and empty: this non-blocking send cannot stall the loop */
@@ -206,7 +214,10 @@ void conn_accept(struct worker *w, int fd)
         worker_count(w, MSG_STAT_CLIENT_ERRORS);
         return;
     }
-    p->free_list = c->next;
+    if (c == p->free_list)
+        p->free_list = c->next;
+    else
+        p->fresh++;
     storage = p->bufs + (size_t)(c - p->conns) * p->per_conn;
     memset(c, 0, offsetof(struct conn, flow));
     c->w = w;

@@ -120,7 +120,8 @@ struct conn_pool {
     size_t bufs_len;
     int max;
     int used;
-    struct conn *free_list;
+    struct conn *free_list; /* freed slots; never-used ones are conns[fresh..max) */
+    int fresh;
     struct conn *active; /* doubly linked list of connections in use */
     uint64_t next_id;
 };

@@ -140,7 +140,6 @@ static void intercept_upstream_failed(struct conn *c, const char *why)
     c->up_tls_failed = true;
     snprintf(c->up_why, sizeof(c->up_why), "%s", why != NULL ? why : "upstream TLS failed");
     flow_set_error(&c->flow, c->up_why);
-    worker_count(c->w, MSG_STAT_UPSTREAM_ERRORS);
     log_debug("conn %llu: upstream TLS failed: %s", (unsigned long long)c->id, c->up_why);
 }
 
@@ -209,6 +208,7 @@ static bool intercept_step_up(struct conn *c)
         if (r != -EINPROGRESS) {
             log_debug("conn %llu: client handshake failed before ClientHello: %s",
                       (unsigned long long)c->id, why != NULL ? why : "?");
+            worker_count(c->w, MSG_STAT_CLIENT_ERRORS);
             conn_close_after_flush(c);
             return true;
         }
@@ -281,6 +281,7 @@ bool intercept_step(struct conn *c)
         if (r != 0) {
             log_debug("conn %llu: client rejected the handshake: %s", (unsigned long long)c->id,
                       why != NULL ? why : "?");
+            worker_count(c->w, MSG_STAT_CLIENT_ERRORS); /* e.g. it does not trust our CA */
             conn_close_after_flush(c); /* the alert goes out first */
             return true;
         }

@@ -91,7 +91,6 @@ static void proxy_req_upstream_failed(struct conn *c, const char *why)
 {
     char body[TLS_CONN_WHY_MAX + TARGET_HOST_MAX + 64];
 
-    worker_count(c->w, MSG_STAT_UPSTREAM_ERRORS);
     log_debug("conn %llu: upstream %s:%u failed: %s", (unsigned long long)c->id, c->host, c->port,
               why);
     if (c->state == CONN_STATE_CONNECTING) {
@@ -340,7 +339,9 @@ static bool proxy_req_copy(struct conn_leg *from, struct conn_leg *to)
 static bool proxy_req_tunnel(struct conn *c)
 {
     struct conn_leg *cl = &c->cl, *up = &c->up;
-    bool moved = proxy_req_copy(cl, up) | proxy_req_copy(up, cl);
+    bool moved = proxy_req_copy(cl, up);
+
+    moved = proxy_req_copy(up, cl) || moved; /* both directions, every time */
 
     if (cl->failed || up->failed) {
         conn_close(c);

@@ -213,18 +213,16 @@ int ring_submit_timeout(struct ring *r, struct ring_op *op, uint64_t ms)
 {
     int err;
     struct io_uring_sqe *sqe = ring_prep(r, op, &err);
-    struct __kernel_timespec ts;
 
     if (sqe == NULL)
         return err;
-    /* The kernel copies the timespec at prep time (IORING_FEAT_SUBMIT_STABLE applies to
-     * submission; liburing's prep stores a pointer, so we submit right away below). */
-    ts.tv_sec = (long long)(ms / 1000);
-    ts.tv_nsec = (long long)(ms % 1000) * 1000000;
-    io_uring_prep_timeout(sqe, &ts, 0, 0);
+    /* liburing's prep stores a pointer that the kernel reads when it consumes the SQE, which
+     * may be a later ring_flush/ring_run: the interval lives in the op, not on our stack. */
+    op->_ts.tv_sec = (long long)(ms / 1000);
+    op->_ts.tv_nsec = (long long)(ms % 1000) * 1000000;
+    io_uring_prep_timeout(sqe, &op->_ts, 0, 0);
     ring_set_data(sqe, op);
-    err = ring_flush(r);
-    return err;
+    return 0;
 }
 
 int ring_submit_cancel_fd(struct ring *r, struct ring_op *op, int fd)
@@ -297,7 +295,9 @@ int ring_run(struct ring *r, unsigned timeout_ms)
         err = io_uring_submit_and_wait(&r->uring, 1);
     }
     r->pending = 0;
-    if (err < 0 && err != -EINTR && err != -ETIME)
+    /* -EBUSY/-EAGAIN: the kernel could not take more work now (e.g. completions overflowed
+     * the CQ); reaping them below is what frees it, so this is no reason to stop the loop. */
+    if (err < 0 && err != -EINTR && err != -ETIME && err != -EBUSY && err != -EAGAIN)
         return err;
     io_uring_for_each_cqe(&r->uring, head, cqe)
     {

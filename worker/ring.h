@@ -27,6 +27,7 @@ struct ring_op {
     ring_done_fn *done;
     struct conn *conn;
     bool armed;
+    struct __kernel_timespec _ts; /* a timeout's interval: the kernel reads it at submit */
 };
 
 struct ring {

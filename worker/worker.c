@@ -30,9 +30,12 @@ void worker_on_flow(void *arg, const struct flow *f)
     struct worker *w = arg;
 
     worker_count(w, MSG_STAT_FLOWS);
-    /* 4xx made by the relays themselves (400/408/413/431...): the client's fault */
+    /* answers made by mitmd itself are counted here, once: 4xx (400/408/413/431...) are the
+     * client's fault, 502/504 the upstream's (refused, DNS, TLS verify, reset, timeout) */
     if (f->answered && f->status >= 400 && f->status < 500)
         worker_count(w, MSG_STAT_CLIENT_ERRORS);
+    else if (f->answered && (f->status == 502 || f->status == 504))
+        worker_count(w, MSG_STAT_UPSTREAM_ERRORS);
     if (flow_out_record(&w->out, f) == -ENOBUFS)
         worker_count(w, MSG_STAT_FLOWS_DROPPED);
 }

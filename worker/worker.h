@@ -75,8 +75,9 @@ static inline void worker_count(struct worker *w, enum msg_stat s)
     w->stats.v[s]++;
 }
 
-/* worker_on_flow is the h1 relay's flow callback (`arg` is the worker): counts the flow and
- * queues its console line and JSON record. */
+/* worker_on_flow is the relays' flow callback (`arg` is the worker): counts the flow (and an
+ * answer mitmd made itself: 4xx as a client error, 502/504 as an upstream error) and queues
+ * its console line and JSON record. */
 void worker_on_flow(void *arg, const struct flow *f);
 
 /* worker_host_is_ignored returns whether `host` (NUL-terminated) matches an --ignore-hosts

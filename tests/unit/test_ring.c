@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -105,6 +106,42 @@ static void test_timeout_and_nop(void **state)
     assert_int_equal(t.res, -ETIME);
 }
 
+/* scribble overwrites a large stack area, as the loop's later calls do. */
+static __attribute__((noinline)) void scribble(void)
+{
+    volatile char junk[4096];
+
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = (char)0xff;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A timeout prepared but not yet submitted must still have its interval when the kernel
+ * consumes the SQE later (the interval once lived on ring_submit_timeout's stack). */
+static void test_timeout_submitted_later(void **state)
+{
+    struct seen t;
+    uint64_t t0;
+
+    (void)state;
+    memset(&t, 0, sizeof(t));
+    ring_op_init(&t.op, on_done, NULL);
+    t0 = now_ms();
+    assert_int_equal(ring_submit_timeout(&R, &t.op, 60), 0);
+    scribble();
+    run_until(&t, 1);
+    assert_int_equal(t.res, -ETIME);
+    assert_true(now_ms() - t0 >= 50);
+    assert_true(now_ms() - t0 < 2000);
+}
+
 static void test_cancel(void **state)
 {
     int sv[2];
@@ -175,6 +212,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_send_recv),
         cmocka_unit_test(test_timeout_and_nop),
+        cmocka_unit_test(test_timeout_submitted_later),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_multishot_accept),
     };

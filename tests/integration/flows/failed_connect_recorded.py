@@ -7,11 +7,13 @@ request method/url, error) and one console line
 import json
 import os
 import re
+import signal
 import socket
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (TestFailure, check, free_port, info, proxy_connect, read_head,  # noqa: E402
+from harness import (TestFailure, check, free_port, info, proxy_connect,  # noqa: E402
                      recv_all, run, standard_setup, step, wait_until)
 
 
@@ -60,6 +62,20 @@ def test(env):
         m = wait_until(lambda: pat.search(w.mitmd.stdout()), 3)
         check(m, f"no console line matching {pat.pattern!r}:\n{w.mitmd.stdout()}")
         info(m.group(0))
+
+    step("the counters: 2 client errors (the 400s), 2 upstream errors (the 502s), 4 flows")
+    stats_re = re.compile(r"stats: accepted=\d+ active=\d+ flows=(\d+) client_errors=(\d+) "
+                          r"upstream_errors=(\d+)")
+
+    def stats():
+        os.kill(w.mitmd.pid, signal.SIGUSR1)  # the master logs the workers' sums
+        time.sleep(0.2)
+        found = stats_re.findall(w.mitmd.stderr())
+        return found and found[-1] == ("4", "2", "2") and found[-1]
+
+    got = wait_until(stats, 4, interval=0.1)
+    check(got, "stats never reached flows=4 client_errors=2 upstream_errors=2; last: "
+          f"{stats_re.findall(w.mitmd.stderr())[-1:]}")
 
     step("the -w file has one record per answer, with status, request and error")
     w.mitmd.stop()
