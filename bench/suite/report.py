@@ -51,6 +51,94 @@ def add_idle_ratios(idle_rows):
                                                 nginx.get("rss_kib_per_conn"))
 
 
+def _row(rows, scenario, target):
+    """_row returns the successful row of (scenario, target) in rows, or None."""
+    for r in rows:
+        if (r.get("scenario") == scenario and r.get("target") == target and
+                r.get("requests", 0) > 0 and not r.get("failed")):
+            return r
+    return None
+
+
+def _check(what, limit, value, ok, measured):
+    """_check makes one targets entry; value None means not measured (result None)."""
+    return {"target": what, "limit": limit, "value": value, "measured": measured,
+            "pass": None if value is None else bool(ok(value))}
+
+
+# The load scenarios whose 2-worker / 1-worker CPU per request is checked (not the
+# open-loop latency row: its rate is set by mitmd's 2-worker maximum).
+CORE_SCENARIOS = ("h1-keepalive-1k", "h2-1k", "newconn-full", "newconn-resume",
+                  "h1-keepalive-100k", "hosts-cold", "hosts-warm")
+
+
+def targets(result):
+    """targets returns issue 5's performance targets checked against a result set (the
+    dict suite.py writes): a list of {target, limit, value, measured, pass}; pass is None
+    where the figures are missing (row not run or failed). mitmd means the default-workers
+    instance unless the entry says 1 worker."""
+    rows = result.get("rows", [])
+    out = []
+
+    def cpu(scenario, target):
+        r = _row(rows, scenario, target)
+        return r and r.get("cpu_s_per_1k")
+
+    for sc, what in (("h1-keepalive-1k", "HTTP/1.1 keep-alive 1 KiB"),
+                     ("h2-1k", "HTTP/2 1 KiB")):
+        m, n, d = cpu(sc, "mitmd"), cpu(sc, "nginx"), cpu(sc, "mitmdump")
+        v = _ratio(m, n)
+        out.append(_check("CPU per request, %s: mitmd / nginx" % what, "<= 1.20x", v,
+                          lambda x: x <= 1.2, "-" if v is None else
+                          "%.2fx (%.3f vs %.3f s/1k req)" % (v, m, n)))
+        v = _ratio(d, m)
+        out.append(_check("CPU per request, %s: mitmdump / mitmd" % what, ">= 10x", v,
+                          lambda x: x >= 10, "-" if v is None else
+                          "%.1fx (%.3f vs %.3f s/1k req)" % (v, d, m)))
+    for sc in ("newconn-full", "newconn-resume"):
+        m, n = cpu(sc, "mitmd"), cpu(sc, "nginx")
+        v = _ratio(m, n)
+        out.append(_check("CPU per connection, %s: mitmd / nginx" % sc, "<= 1.20x", v,
+                          lambda x: x <= 1.2, "-" if v is None else
+                          "%.2fx (%.3f vs %.3f s/1k conns)" % (v, m, n)))
+    for target, what in (("mitmd", "mitmd"), ("mitmd-1w", "mitmd 1 worker")):
+        c, w = _row(rows, "hosts-cold", target), _row(rows, "hosts-warm", target)
+        v = _ratio(c and c["rps"], w and w["rps"])
+        out.append(_check("Cold certcache throughput / warm, %s" % what, ">= 0.80x", v,
+                          lambda x: x >= 0.8, "-" if v is None else
+                          "%.2fx (%.0f vs %.0f req/s)" % (v, c["rps"], w["rps"])))
+    forge = (result.get("micro") or {}).get("forge") or {}
+    v = forge.get("forges_per_sec")
+    out.append(_check("Master forges per second on one core (mitmd-bench-forge)", ">= 5,000",
+                      v, lambda x: x >= 5000, "-" if v is None else
+                      "{:,.0f}/s ({:.1f} us/cert)".format(v, forge.get("us_per_forge", 0))))
+    lat = result.get("latency") or {}
+    v = lat.get("p99_added_over_direct_ms")
+    d, m = _row(rows, "h1-latency-half-max", "direct"), _row(rows, "h1-latency-half-max",
+                                                              "mitmd")
+    out.append(_check("Latency p99 added over direct, open loop at half of mitmd's maximum",
+                      "<= 1 ms", v, lambda x: x <= 1.0, "-" if v is None or not d or not m else
+                      "%.2f ms (p99 %.2f vs %.2f ms at %s req/s)" % (
+                          v, m["latency_us"]["p99"] / 1000, d["latency_us"]["p99"] / 1000,
+                          format(lat.get("rate", 0), ","))))
+    for target, what in (("mitmd", "mitmd"), ("mitmd-1w", "mitmd 1 worker")):
+        r = next((x for x in result.get("idle", []) if x.get("target") == target and
+                  not x.get("failed")), None)
+        v = r and r.get("rss_kib_per_conn")
+        out.append(_check("RSS per idle intercepted connection, %s" % what, "<= 64 KiB", v,
+                          lambda x: x <= 64, "-" if v is None else
+                          "%.1f KiB at %s connections" % (v, format(r["established"], ","))))
+    worst, parts = None, []
+    for sc in CORE_SCENARIOS:
+        v = _ratio(cpu(sc, "mitmd"), cpu(sc, "mitmd-1w"))
+        if v is not None:
+            parts.append("%s %.2fx" % (sc, v))
+            worst = v if worst is None else max(worst, v)
+    out.append(_check("CPU per request, 2 workers / 1 worker (worst scenario)", "<= 1.10x",
+                      worst, lambda x: x <= 1.1, "; ".join(parts) or "-"))
+    return out
+
+
 def _num(v, fmt):
     return "-" if v is None else fmt.format(v)
 
@@ -84,11 +172,12 @@ def markdown(result):
                                    result["date"]))
     out.append("")
     out.append("Machine: %s, %d cores, %.1f GiB RAM, Linux %s, load average %s at the "
-               "start. Commit %s. "
+               "start, %s at the end. Commit %s. "
                "Load generator: %s; each row %.1f s after a %.1f s warm-up; load generator, "
                "proxy and origin share the machine. Suite wall time %.0f s."
                % (m["cpu_model"], m["cores"], m["mem_gib"], m["kernel"],
-                  _num(m.get("loadavg_1m_at_start"), "{:.2f}"), result["git_commit"],
+                  _num(m.get("loadavg_1m_at_start"), "{:.2f}"),
+                  _num(m.get("loadavg_1m_at_end"), "{:.2f}"), result["git_commit"],
                   result["load_generator"], result["row_seconds"], result["warmup_seconds"],
                   result.get("wall_seconds") or 0))
     out.append("")
@@ -112,6 +201,15 @@ def markdown(result):
             _x(rr.get("rps_vs_direct")), _x(rr.get("cpu_vs_direct")),
             _x(rr.get("rps_vs_nginx")), _x(rr.get("cpu_vs_nginx")),
             _num(r.get("others_cores"), "{:.2f}"), _errors(r)))
+    lat = result.get("latency")
+    if lat:
+        out.append("")
+        out.append("Latency row (h1-latency-half-max): open loop at R = {:,} req/s, half of "
+                   "mitmd's maximum of {:,.0f} req/s from {}; latency from each request's "
+                   "intended send time. p99 added over direct: {} ms (p50: {} ms).".format(
+                       lat["rate"], lat["max_rps"], lat["max_rps_source"],
+                       _num(lat.get("p99_added_over_direct_ms"), "{:.2f}"),
+                       _num(lat.get("p50_added_over_direct_ms"), "{:.2f}")))
     if result.get("idle"):
         out.append("")
         out.append("Idle connections (%d requested per target): TLS handshake completed, no "
@@ -128,6 +226,38 @@ def markdown(result):
                 _num(r.get("rss_before_kib") and r["rss_before_kib"] / 1024, "{:.1f}"),
                 _num(r.get("rss_held_kib") and r["rss_held_kib"] / 1024, "{:.1f}"),
                 _num(r.get("rss_kib_per_conn"), "{:.1f}"), _x(r.get("kib_per_conn_vs_nginx"))))
+    micro = result.get("micro") or {}
+    if micro:
+        out.append("")
+        out.append("Micro-benchmarks (one core each):")
+        out.append("")
+        f = micro.get("forge")
+        if f:
+            out.append("- mitmd-bench-forge: " + (
+                "error: %s" % _cell(f["error"]) if "error" in f else
+                "{:,.0f} leaf certificates/s ({:.1f} us each, {} CA, DER {} B mean), {:,} "
+                "forged in {:.2f} s".format(f["forges_per_sec"], f["us_per_forge"],
+                                            f.get("ca", "?"), f.get("der_bytes_mean", "?"),
+                                            f["certs"], f["seconds"])))
+        c = micro.get("certcache")
+        if isinstance(c, dict):
+            out.append("- mitmd-bench-certcache: error: %s" % _cell(c.get("error")))
+        elif c:
+            for x in c:
+                out.append("- mitmd-bench-certcache %s: {:,.0f} lookups/s ({:.1f} ns each; "
+                           "{} keys of {} names, {} B DER)".replace("%s", x.get("bench", "?"))
+                           .format(x["lookups_per_sec"], x["ns_per_lookup"], x.get("keys"),
+                                   x.get("names_per_key"), x.get("der_bytes")))
+    if result.get("targets"):
+        out.append("")
+        out.append("Targets (issue 5), this run:")
+        out.append("")
+        out.append("| target | limit | measured | result |")
+        out.append("|---|---|---|---|")
+        for t in result["targets"]:
+            out.append("| %s | %s | %s | %s |" % (
+                _cell(t["target"]), _cell(t["limit"]), _cell(t["measured"]),
+                {True: "PASS", False: "**FAIL**", None: "not measured"}[t["pass"]]))
     if result.get("notes"):
         out.append("")
         for n in result["notes"]:

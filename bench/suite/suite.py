@@ -56,7 +56,23 @@ SCENARIOS = [
                             "--path", "/1k"], "nk",
              "a new host name for every connection (h0.bench.test, h1, ...), one request "
              "each: cold certificate cache in the interceptors"),
+    # Must follow hosts-cold: the same host set again, on the same instance (warm cache).
+    # "--hosts" is filled in per target with the number of names hosts-cold went through.
+    Scenario("hosts-warm", ["--hosts", None, "--host", "h%d.bench.test", "-c", "16",
+                            "--path", "/1k"], "nk",
+             "the host names hosts-cold just used (h0.bench.test .. the last one it reached), "
+             "again against the same instance, one request per connection: warm "
+             "certificate cache"),
 ]
+
+# The latency row: open loop (--rate R) over HTTP/1.1 keep-alive 1 KiB, R = half of mitmd's
+# (default workers) closed-loop h1-keepalive-1k req/s from the same run; measured through
+# mitmd and directly at the same R after the other rows (it needs that maximum first).
+LATENCY = Scenario("h1-latency-half-max", ["--path", "/1k", "-c", "32"], "ka",
+                   "HTTP/1.1 keep-alive 1 KiB, 32 connections, open loop at R = half of "
+                   "mitmd's h1-keepalive-1k req/s from the same run; latency from the "
+                   "intended send time; through mitmd and directly at the same R")
+HOSTS_WARM_PRIME = 1000  # names hosts-warm primes when hosts-cold did not run first
 
 TARGETS = [
     # key, label, kind, workers (None: the program's default)
@@ -129,6 +145,15 @@ def write_conf(template, path, **values):
         f.write(text)
 
 
+def loadavg():
+    """loadavg returns the 1-minute load average, or None."""
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def machine_info(repo):
     cpu = "unknown CPU"
     try:
@@ -157,11 +182,7 @@ def machine_info(repo):
     if out(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no"]):
         commit += " (with uncommitted changes)"
     mitmdump_v = out(["mitmdump", "--version"]).splitlines()
-    try:
-        with open("/proc/loadavg") as f:
-            load = float(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        load = None
+    load = loadavg()
     return {
         "loadavg_1m_at_start": load,
         "kernel": platform.release(),
@@ -259,14 +280,23 @@ class Run:
 
     # --- rows -----------------------------------------------------------------------------
 
-    def bench_argv(self, t, sc, seconds, json_path, warm):
+    def bench_argv(self, t, sc, seconds, json_path, warm, hosts=None, requests=None):
+        """bench_argv builds a mitmd-bench command line for target t and scenario sc:
+        `seconds` long (at most, with `requests`: stop after that many), `hosts` fills
+        the scenario's open --hosts count (hosts-warm), `warm`: this is the warm-up run,
+        which for hosts-cold uses other names (w0.bench.test, ...) so that the measured run
+        stays cold."""
         args = list(sc.args)
+        if None in args:
+            args[args.index(None)] = str(hosts)
         if "--host" not in args:
             args += ["--host", BENCH_NAME]
-        if warm and "--hosts" in args:  # warm up on other names: the measured run stays cold
+        if warm and sc.key == "hosts-cold":
             args[args.index("--host") + 1] = "w%d.bench.test"
         argv = [self.a.bench, "-d", "%gs" % seconds, "-t", "2", "--cafile", t["cafile"],
                 "--json", json_path] + args
+        if requests is not None:
+            argv += ["-n", str(requests)]
         if t["proxy"] is not None:
             argv += ["--connect", "127.0.0.1:%d" % t["connect"],
                      "--proxy", "127.0.0.1:%d" % t["proxy"]]
@@ -293,6 +323,13 @@ class Run:
         except (OSError, ValueError):
             return None, "mitmd-bench exit %d: %s" % (p.returncode, out.strip()[-300:])
 
+    def hosts_warm_count(self, key):
+        """hosts_warm_count returns how many names (h0 ..) hosts-warm goes through for
+        target `key`: as many as hosts-cold completed on it, or HOSTS_WARM_PRIME."""
+        cold = next((r for r in self.rows if r["scenario"] == "hosts-cold" and
+                     r["target"] == key and r.get("requests") and not r.get("failed")), None)
+        return max(16, cold["requests"]) if cold else HOSTS_WARM_PRIME
+
     def load_row(self, key, label, kind, t, sc):
         root = t["proc"].pid
         how = {"direct": "direct TLS", "mitmd": "CONNECT", "mitmdump": "CONNECT"}.get(kind)
@@ -304,8 +341,21 @@ class Run:
         row = {"scenario": sc.key, "target": key, "target_label": label, "how": how,
                "bench_args": None, "requests": 0}
         jpath = "%s/%s-%s.json" % (self.dir, key, sc.key)
-        self.run_bench(self.bench_argv(t, sc, self.warm_s, jpath + ".warm", True), self.warm_s)
-        argv = self.bench_argv(t, sc, self.row_s, jpath, False)
+        hosts = None
+        if sc.key == "hosts-warm":
+            # The warm-up goes once through exactly the names the measured run uses
+            # (h0 .. h<hosts-1>), so every one of them is in the cache even where
+            # hosts-cold's two generator threads left a gap; then the measured run
+            # cycles through them again.
+            hosts = self.hosts_warm_count(key)
+            row["hosts"] = hosts
+            row["how"] += "; the %s names h0.. again" % format(hosts, ",")
+            self.run_bench(self.bench_argv(t, sc, 120.0, jpath + ".warm", True, hosts, hosts),
+                           120.0)
+        else:
+            self.run_bench(self.bench_argv(t, sc, self.warm_s, jpath + ".warm", True),
+                           self.warm_s)
+        argv = self.bench_argv(t, sc, self.row_s, jpath, False, hosts)
         row["bench_args"] = " ".join(argv[1:])
         procs.reset_peak_rss(root)
         cpu0 = procs.tree_cpu_seconds(root)
@@ -457,20 +507,113 @@ class Run:
                 self.idle.append({"target": key, "target_label": label, "how": "-",
                                   "failed": why})
             else:
-                for sc in self.scenarios:
+                for sc in self.scenarios if what == "load" else [LATENCY]:
                     self.rows.append({"scenario": sc.key, "target": key, "target_label": label,
                                       "how": "-", "failed": why, "requests": 0, "rps": None})
             return None
+
+    def latency_rows(self):
+        """latency_rows measures the open-loop latency row: R = half of mitmd's (default
+        workers) h1-keepalive-1k req/s from this run (measured here on the fresh instance
+        when that row did not run), then direct and mitmd at R, each after a warm-up at R.
+        Sets p99_added_over_direct_ms on the mitmd row."""
+        log = lambda msg: print("bench: %s" % msg, file=sys.stderr, flush=True)
+        label = "mitmd (%d workers)" % os.cpu_count()
+        t = self.try_start("mitmd", label, "mitmd", None, "latency")
+        if t is None:
+            return
+        try:
+            ka = next((r for r in self.rows if r["scenario"] == SCENARIOS[0].key and
+                       r["target"] == "mitmd" and r.get("rps") and not r.get("failed")), None)
+            if ka is not None:
+                max_rps, source = ka["rps"], "the h1-keepalive-1k row of this run"
+            else:
+                jpath = "%s/mitmd-latency-max.json" % self.dir
+                self.run_bench(self.bench_argv(t, SCENARIOS[0], self.warm_s, jpath + ".warm",
+                                               True), self.warm_s)
+                s, out = self.run_bench(self.bench_argv(t, SCENARIOS[0], self.row_s, jpath,
+                                                        False), self.row_s)
+                if s is None or not s.get("requests"):
+                    self.rows.append({"scenario": LATENCY.key, "target": "mitmd",
+                                      "target_label": label, "how": "-", "requests": 0,
+                                      "rps": None, "failed": "no maximum rate: %s" % out})
+                    return
+                max_rps = s["rps"]
+                source = "a closed-loop h1-keepalive-1k run just before (that row did not run)"
+            rate = round(max_rps / 2)
+            settle(self.origin.pid)  # the origin's share of the previous rows is over
+            self.latency = {"rate": rate, "max_rps": max_rps, "max_rps_source": source}
+            sc = Scenario(LATENCY.key, LATENCY.args + ["--rate", str(rate)], LATENCY.nginx_server,
+                          LATENCY.desc)
+            got = {}
+            for key, lab, kind, tt in (("direct", "origin (direct)", "direct",
+                                        self.start_target("direct", "direct", None, False)),
+                                       ("mitmd", label, "mitmd", t)):
+                r = self.load_row(key, lab, kind, tt, sc)
+                r["how"] += "; open loop at %s req/s" % format(rate, ",")
+                r["rate"] = rate
+                self.rows.append(r)
+                got[key] = r
+                log("%-9s %-18s %8s req/s  p99 %s ms  %s" % (
+                    key, sc.key, r.get("rps") and round(r["rps"]),
+                    r.get("latency_us") and round(r["latency_us"]["p99"] / 1000, 2),
+                    r.get("failed") or ("errors %d" % r.get("errors", 0))))
+            d, m = got["direct"], got["mitmd"]
+            if not d.get("failed") and not m.get("failed") and d.get("latency_us") and \
+                    m.get("latency_us"):
+                added = (m["latency_us"]["p99"] - d["latency_us"]["p99"]) / 1000
+                m["p99_added_over_direct_ms"] = round(added, 3)
+                self.latency["p99_added_over_direct_ms"] = round(added, 3)
+                self.latency["p50_added_over_direct_ms"] = round(
+                    (m["latency_us"]["p50"] - d["latency_us"]["p50"]) / 1000, 3)
+        finally:
+            self.procs.stop(t["proc"])
+
+    def micro_benchmarks(self):
+        """micro_benchmarks runs mitmd-bench-forge (master forges per second on one core)
+        and mitmd-bench-certcache (warm lookups per second) when they were given; returns
+        {"forge": {...}, "certcache": [{...}, ...]} from their JSON lines, or an "error"."""
+        out = {}
+        seconds = "1" if self.quick else "2"
+        for name, path in (("forge", self.a.forge), ("certcache", self.a.certcache)):
+            if not path:
+                continue
+            try:
+                p = subprocess.run([path, seconds], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, timeout=60)
+                text = p.stdout.decode(errors="replace")
+            except (OSError, subprocess.TimeoutExpired) as e:
+                out[name] = {"error": str(e)[:200]}
+                continue
+            found = []
+            for line in text.splitlines():
+                if line.startswith("{"):
+                    try:
+                        found.append(json.loads(line))
+                    except ValueError:
+                        pass
+            if p.returncode != 0 or not found:
+                out[name] = {"error": "exit %d: %s" % (p.returncode, text.strip()[-200:])}
+            else:
+                out[name] = found[0] if name == "forge" else found
+            print("bench: %s %s" % (name, json.dumps(out[name])), file=sys.stderr, flush=True)
+        return out
 
     def main(self):
         t_start = time.monotonic()
         machine, commit = machine_info(self.a.repo)
         self.scenarios = [s for s in SCENARIOS
                           if not self.a.scenarios or s.key in self.a.scenarios]
+        self.latency = None
         targets = [t for t in TARGETS if not self.a.targets or t[0] in self.a.targets]
         self.start_origin()
         for key, label, kind, workers in targets:
             self.run_target(key, label, kind, workers)
+        self.latency = None
+        if (not self.a.scenarios or LATENCY.key in self.a.scenarios) and \
+                any(t[0] == "mitmd" for t in targets):
+            self.latency_rows()
+        micro = self.micro_benchmarks()
         report.add_ratios(self.rows)
         report.add_idle_ratios(self.idle)
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -483,11 +626,16 @@ class Run:
             "row_seconds": self.row_s,
             "warmup_seconds": self.warm_s,
             "idle_target_conns": self.idle_n,
-            "scenarios": {s.key: s.desc for s in self.scenarios},
+            "scenarios": dict({s.key: s.desc for s in self.scenarios},
+                              **({LATENCY.key: LATENCY.desc} if self.latency else {})),
             "rows": self.rows,
             "idle": self.idle,
+            "latency": self.latency,
+            "micro": micro,
             "notes": self.notes_for(machine) + self.notes,
         }
+        result["targets"] = report.targets(result)
+        machine["loadavg_1m_at_end"] = loadavg()
         result["wall_seconds"] = round(time.monotonic() - t_start, 1)
         md = report.markdown(result)
         os.makedirs(self.a.results, exist_ok=True)
@@ -550,6 +698,12 @@ class Run:
             "latency are then depressed by contention, CPU s/1k req much less so.",
             "Origin: %s, TLS 1.3, ECDSA P-256 certificate, access log off, "
             "worker_processes auto." % machine.get("nginx"),
+            "hosts-warm: the names hosts-cold completed on the same instance, again (its "
+            "warm-up goes once through the whole set first); cold/warm req/s is in the "
+            "targets. h1-latency-half-max: open loop at half of mitmd's h1-keepalive-1k "
+            "req/s, direct then mitmd at the same rate; with the load generator, the origin "
+            "and the proxy on the same cores, its tail latency measures CPU contention as "
+            "much as the proxy (see others' CPU and the load average).",
         ]
 
 
@@ -562,18 +716,20 @@ def main():
     ap.add_argument("--repo", required=True, help="repository root (for the commit id)")
     ap.add_argument("--results", required=True, help="directory for <date>.json/.md")
     ap.add_argument("--readme", help="file with bench-latest markers to update")
+    ap.add_argument("--forge", help="path to mitmd-bench-forge (master forges/s)")
+    ap.add_argument("--certcache", help="path to mitmd-bench-certcache (lookups/s)")
     ap.add_argument("--duration", type=float, help="seconds per row (default 5, quick 1.5)")
     ap.add_argument("--idle-conns", type=int, help="idle connections (default 10000, "
                     "quick 1000; 0 skips the idle rows)")
     ap.add_argument("--scenarios", nargs="*", help="only these scenarios: " +
-                    ", ".join(s.key for s in SCENARIOS))
+                    ", ".join(s.key for s in SCENARIOS + [LATENCY]))
     ap.add_argument("--targets", nargs="*", help="only these targets: " +
                     ", ".join(t[0] for t in TARGETS))
     ap.add_argument("--strict", action="store_true", help="exit 1 if any row failed")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     a = ap.parse_args()
     for s in a.scenarios or ():
-        if s not in {x.key for x in SCENARIOS}:
+        if s not in {x.key for x in SCENARIOS + [LATENCY]}:
             ap.error("unknown scenario %r" % s)
     for t in a.targets or ():
         if t not in {x[0] for x in TARGETS}:

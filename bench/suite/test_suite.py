@@ -168,6 +168,120 @@ class Markdown(unittest.TestCase):
         self.assertIsNone(report.replace_readme_section("no markers", "x"))
 
 
+def full_result():
+    """A result set with every row the targets need; mitmd passes some and fails others."""
+    lat = lambda p50, p99: {"p50": p50, "p90": p99, "p99": p99, "max": p99}
+    rows = [row("h1-keepalive-1k", "mitmd", 9000, 0.040), row("h1-keepalive-1k", "nginx", 5000, 0.072),
+            row("h1-keepalive-1k", "mitmdump", 300, 2.6), row("h1-keepalive-1k", "mitmd-1w", 8000, 0.040),
+            row("h2-1k", "mitmd", 9000, 0.090), row("h2-1k", "nginx", 5000, 0.060),  # 1.5x: FAIL
+            row("h2-1k", "mitmdump", 300, 0.5),  # only 5.6x: FAIL
+            row("h2-1k", "mitmd-1w", 8000, 0.080),  # 2 workers 1.125x of 1: FAIL
+            row("newconn-full", "mitmd", 500, 0.68), row("newconn-full", "nginx", 290, 1.67),
+            row("hosts-cold", "mitmd", 400, 1.3), row("hosts-warm", "mitmd", 500, 1.2),
+            row("hosts-cold", "mitmd-1w", 300, 1.4), row("hosts-warm", "mitmd-1w", 500, 1.3),
+            row("h1-latency-half-max", "direct", 4500, 0.05, latency_us=lat(300, 2000)),
+            row("h1-latency-half-max", "mitmd", 4500, 0.05, latency_us=lat(500, 2600))]
+    return {"rows": rows, "latency": {"rate": 4500, "max_rps": 9000, "max_rps_source": "x",
+                                      "p99_added_over_direct_ms": 0.6,
+                                      "p50_added_over_direct_ms": 0.2},
+            "idle": [{"target": "mitmd", "established": 10000, "rss_kib_per_conn": 52.7},
+                     {"target": "mitmd-1w", "failed": "did not start"}],
+            "micro": {"forge": {"forges_per_sec": 9000, "us_per_forge": 111.1, "certs": 18000,
+                                "seconds": 2.0, "ca": "ecdsa", "der_bytes_mean": 466},
+                      "certcache": [{"bench": "certcache_lookup", "lookups_per_sec": 3.5e6,
+                                     "ns_per_lookup": 280.0, "keys": 1000, "names_per_key": 3,
+                                     "der_bytes": 1024}]}}
+
+
+class Targets(unittest.TestCase):
+    def test_each_target_checked(self):
+        t = {x["target"]: x for x in report.targets(full_result())}
+        get = lambda prefix: next(v for k, v in t.items() if k.startswith(prefix))
+        self.assertTrue(get("CPU per request, HTTP/1.1 keep-alive 1 KiB: mitmd / nginx")["pass"])
+        self.assertAlmostEqual(get("CPU per request, HTTP/1.1 keep-alive 1 KiB: mitmd / nginx")
+                               ["value"], 0.040 / 0.072)
+        self.assertTrue(get("CPU per request, HTTP/1.1 keep-alive 1 KiB: mitmdump")["pass"])
+        self.assertFalse(get("CPU per request, HTTP/2 1 KiB: mitmd / nginx")["pass"])
+        self.assertFalse(get("CPU per request, HTTP/2 1 KiB: mitmdump")["pass"])
+        self.assertTrue(get("CPU per connection, newconn-full")["pass"])
+        self.assertIsNone(get("CPU per connection, newconn-resume")["pass"])  # no rows
+        self.assertAlmostEqual(get("Cold certcache throughput / warm, mitmd")["value"], 0.8)
+        self.assertTrue(get("Cold certcache throughput / warm, mitmd")["pass"])  # 0.80 is in
+        self.assertFalse(get("Cold certcache throughput / warm, mitmd 1 worker")["pass"])
+        self.assertTrue(get("Master forges")["pass"])
+        self.assertTrue(get("Latency p99 added")["pass"])
+        self.assertIn("0.60 ms (p99 2.60 vs 2.00 ms at 4,500 req/s)",
+                      get("Latency p99 added")["measured"])
+        self.assertTrue(get("RSS per idle intercepted connection, mitmd")["pass"])
+        self.assertIsNone(get("RSS per idle intercepted connection, mitmd 1 worker")["pass"])
+        cores = get("CPU per request, 2 workers / 1 worker")
+        self.assertFalse(cores["pass"])
+        self.assertAlmostEqual(cores["value"], 0.090 / 0.080)
+        self.assertIn("h2-1k 1.12x", cores["measured"])
+
+    def test_missing_figures_are_not_measured(self):
+        for t in report.targets({"rows": [], "idle": []}):
+            self.assertIsNone(t["pass"], t["target"])
+            self.assertIsNone(t["value"], t["target"])
+
+    def test_markdown_sections(self):
+        res = result_set()
+        extra = full_result()
+        res.update(latency=extra["latency"], micro=extra["micro"])
+        res["targets"] = report.targets(extra)
+        md = report.markdown(res)
+        self.assertIn("open loop at R = 4,500 req/s, half of mitmd's maximum of 9,000 req/s", md)
+        self.assertIn("p99 added over direct: 0.60 ms", md)
+        self.assertIn("mitmd-bench-forge: 9,000 leaf certificates/s (111.1 us each", md)
+        self.assertIn("mitmd-bench-certcache certcache_lookup: 3,500,000 lookups/s", md)
+        lines = md.splitlines()
+        i = lines.index("| target | limit | measured | result |")
+        body = lines[i + 2: i + 2 + len(res["targets"])]
+        self.assertEqual(len(body), len(res["targets"]))
+        self.assertTrue(any(l.endswith("| **FAIL** |") for l in body))
+        self.assertTrue(any(l.endswith("| PASS |") for l in body))
+        self.assertTrue(any(l.endswith("| not measured |") for l in body))
+
+
+class BenchArgv(unittest.TestCase):
+    def setUp(self):
+        import types
+        import suite
+        self.suite = suite
+        a = types.SimpleNamespace(quick=True, duration=None, idle_conns=0, mitmd="m",
+                                  bench="mb")
+        self.run_ = suite.Run(a)
+        self.t = {"cafile": "ca.pem", "connect": 443, "proxy": 8080}
+
+    def tearDown(self):
+        shutil.rmtree(self.run_.dir, ignore_errors=True)
+
+    def sc(self, key):
+        return next(s for s in self.suite.SCENARIOS if s.key == key)
+
+    def test_cold_warmup_uses_other_names(self):
+        argv = self.run_.bench_argv(self.t, self.sc("hosts-cold"), 1, "j", True)
+        self.assertEqual(argv[argv.index("--host") + 1], "w%d.bench.test")
+        argv = self.run_.bench_argv(self.t, self.sc("hosts-cold"), 1, "j", False)
+        self.assertEqual(argv[argv.index("--host") + 1], "h%d.bench.test")
+
+    def test_warm_reuses_the_cold_names(self):
+        sc = self.sc("hosts-warm")
+        names = [s.key for s in self.suite.SCENARIOS]
+        self.assertEqual(names.index("hosts-warm"), names.index("hosts-cold") + 1)
+        self.assertEqual(self.run_.hosts_warm_count("mitmd"), self.suite.HOSTS_WARM_PRIME)
+        self.run_.rows.append(row("hosts-cold", "mitmd", 400, 1.3, requests=2345))
+        self.run_.rows.append(row("hosts-cold", "nginx", 0, None, requests=0, failed="x"))
+        self.assertEqual(self.run_.hosts_warm_count("mitmd"), 2345)
+        self.assertEqual(self.run_.hosts_warm_count("nginx"), self.suite.HOSTS_WARM_PRIME)
+        argv = self.run_.bench_argv(self.t, sc, 120, "j", True, 2345, 2345)
+        self.assertEqual(argv[argv.index("--hosts") + 1], "2345")
+        self.assertEqual(argv[argv.index("-n") + 1], "2345")
+        self.assertEqual(argv[argv.index("--host") + 1], "h%d.bench.test")  # not w%d
+        self.assertEqual(argv[argv.index("--proxy") + 1], "127.0.0.1:8080")
+        self.assertNotIn(None, argv)
+
+
 class Resolver(unittest.TestCase):
     def test_rules(self):
         os.environ["MITMD_BENCH_RESOLVE"] = "*.bench.test=127.0.0.1, exact.example=10.0.0.1"
