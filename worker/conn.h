@@ -86,6 +86,7 @@ struct conn {
     char host[TARGET_HOST_MAX + 1];
     uint16_t port;
     bool host_is_ip;
+    unsigned up_addr_idx; /* which of c->dns's addresses the upstream connect uses */
     bool is_connect;    /* the client sent CONNECT (vs absolute-form) */
     bool up_wanted;     /* the relay asked for an upstream and is waiting for it */
     bool up_retry;      /* connect to up.addr once the dropped upstream's connect ends */

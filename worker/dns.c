@@ -58,13 +58,13 @@ static struct dns_cache_entry *dns_cache_find(struct dns *d, const char *host, u
     return NULL;
 }
 
-static void dns_cache_put(struct dns *d, const char *host, const struct sockaddr *sa,
-                          socklen_t salen, uint32_t ttl_s, uint64_t now)
+static void dns_cache_put(struct dns *d, const char *host, const struct dns_addrs *addrs,
+                          uint32_t ttl_s, uint64_t now)
 {
     struct dns_cache_entry *set = &d->cache[(dns_hash(host) % DNS_CACHE_SETS) * DNS_CACHE_WAYS];
     struct dns_cache_entry *victim = &set[0];
 
-    if (ttl_s == 0 || salen > sizeof(victim->addr))
+    if (ttl_s == 0 || addrs->n == 0)
         return;
     if (ttl_s > DNS_TTL_MAX_S)
         ttl_s = DNS_TTL_MAX_S;
@@ -77,8 +77,7 @@ static void dns_cache_put(struct dns *d, const char *host, const struct sockaddr
             victim = &set[i];
     }
     snprintf(victim->host, sizeof(victim->host), "%s", host);
-    memcpy(&victim->addr, sa, salen);
-    victim->addrlen = salen;
+    victim->addrs = *addrs;
     victim->expires_ns = now + (uint64_t)ttl_s * 1000000000ull;
 }
 
@@ -92,7 +91,15 @@ static void dns_on_post(struct ring_op *op, int res, uint32_t flags)
     if (req->_err)
         req->done(req, req->_err, NULL, 0, req->_why);
     else
-        req->done(req, 0, (const struct sockaddr *)&req->_addr, req->_addrlen, NULL);
+        req->done(req, 0, (const struct sockaddr *)&req->_addrs.a[0], req->_addrs.len[0], NULL);
+}
+
+const struct sockaddr *dns_req_addr(const struct dns_req *req, unsigned i, socklen_t *len)
+{
+    if (req->_err != 0 || i >= req->_addrs.n || i >= DNS_MAX_ADDRS)
+        return NULL;
+    *len = req->_addrs.len[i];
+    return (const struct sockaddr *)&req->_addrs.a[i];
 }
 
 static int dns_post(struct dns *d, struct dns_req *req)
@@ -100,24 +107,54 @@ static int dns_post(struct dns *d, struct dns_req *req)
     return ring_submit_nop(d->ring, &req->_post);
 }
 
-/* dns_parse_literal fills `out` when `s` is a numeric IPv4/IPv6 address. */
-static bool dns_parse_literal(const char *s, struct sockaddr_storage *out, socklen_t *len)
+/* dns_parse_literal makes `out` the one address `s` when it is a numeric IPv4/IPv6 one. */
+static bool dns_parse_literal(const char *s, struct dns_addrs *out)
 {
-    struct sockaddr_in *a4 = (struct sockaddr_in *)out;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&out->a[0];
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&out->a[0];
 
-    memset(out, 0, sizeof(*out));
+    out->n = 0;
+    memset(&out->a[0], 0, sizeof(out->a[0]));
     if (inet_pton(AF_INET, s, &a4->sin_addr) == 1) {
         a4->sin_family = AF_INET;
-        *len = sizeof(*a4);
+        out->len[0] = sizeof(*a4);
+        out->n = 1;
         return true;
     }
     if (inet_pton(AF_INET6, s, &a6->sin6_addr) == 1) {
         a6->sin6_family = AF_INET6;
-        *len = sizeof(*a6);
+        out->len[0] = sizeof(*a6);
+        out->n = 1;
         return true;
     }
     return false;
+}
+
+/* dns_collect copies the answer's addresses into `out`: IPv4 first (they are what most
+ * origins listen on), then IPv6, each family in the resolver's order, at most DNS_MAX_ADDRS.
+ * Returns the smallest TTL among them (0 if none). */
+static uint32_t dns_collect(const struct ares_addrinfo *res, struct dns_addrs *out)
+{
+    static const int families[2] = {AF_INET, AF_INET6};
+    const struct ares_addrinfo_node *node;
+    uint32_t ttl = 0, t;
+
+    out->n = 0;
+    for (int f = 0; f < 2; f++) {
+        for (node = res->nodes; node != NULL && out->n < DNS_MAX_ADDRS; node = node->ai_next) {
+            if (node->ai_family != families[f] || node->ai_addr == NULL ||
+                node->ai_addrlen <= 0 || (size_t)node->ai_addrlen > sizeof(out->a[0]))
+                continue;
+            memset(&out->a[out->n], 0, sizeof(out->a[0]));
+            memcpy(&out->a[out->n], node->ai_addr, (size_t)node->ai_addrlen);
+            out->len[out->n] = (socklen_t)node->ai_addrlen;
+            t = node->ai_ttl > 0 ? (uint32_t)node->ai_ttl : 0;
+            if (out->n == 0 || t < ttl)
+                ttl = t;
+            out->n++;
+        }
+    }
+    return ttl;
 }
 
 /* dns_finish delivers req's stored outcome: through the ring when we are still inside
@@ -136,20 +173,13 @@ static void dns_on_ares(void *arg, int status, int timeouts, struct ares_addrinf
 {
     struct dns_req *req = arg;
     struct dns *d = req->_d;
-    struct ares_addrinfo_node *node, *pick = NULL;
+    uint32_t ttl = 0;
 
     (void)timeouts;
-    if (status == ARES_SUCCESS && res != NULL) {
-        for (node = res->nodes; node != NULL; node = node->ai_next) {
-            if (node->ai_family == AF_INET) {
-                pick = node;
-                break;
-            }
-            if (pick == NULL && node->ai_family == AF_INET6)
-                pick = node;
-        }
-    }
-    if (pick == NULL || pick->ai_addrlen > sizeof(req->_addr)) {
+    req->_addrs.n = 0;
+    if (status == ARES_SUCCESS && res != NULL)
+        ttl = dns_collect(res, &req->_addrs);
+    if (req->_addrs.n == 0) {
         d->failures++;
         if (status == ARES_ECANCELLED || status == ARES_EDESTRUCTION) {
             req->_err = -ECANCELED;
@@ -169,12 +199,8 @@ static void dns_on_ares(void *arg, int status, int timeouts, struct ares_addrinf
         dns_finish(d, req);
         return;
     }
-    memset(&req->_addr, 0, sizeof(req->_addr));
-    memcpy(&req->_addr, pick->ai_addr, pick->ai_addrlen);
-    req->_addrlen = pick->ai_addrlen;
     req->_err = 0;
-    dns_cache_put(d, req->_host, (struct sockaddr *)&req->_addr, req->_addrlen,
-                  pick->ai_ttl > 0 ? (uint32_t)pick->ai_ttl : 0, dns_now_ns());
+    dns_cache_put(d, req->_host, &req->_addrs, ttl, dns_now_ns());
     ares_freeaddrinfo(res);
     dns_finish(d, req);
 }
@@ -188,24 +214,24 @@ int dns_resolve(struct dns *d, struct dns_req *req, const char *host)
     req->_d = d;
     req->_err = 0;
     req->_why = NULL;
+    req->_addrs.n = 0;
     ring_op_init(&req->_post, dns_on_post, NULL);
     if (dns_lower(host, req->_host) != 0)
         return -EINVAL;
     over = config_resolve_lookup(d->cfg, req->_host);
     if (over != NULL) {
-        if (!dns_parse_literal(over, &req->_addr, &req->_addrlen)) {
+        if (!dns_parse_literal(over, &req->_addrs)) {
             req->_err = -EINVAL;
             req->_why = "--resolve address is not numeric";
         }
         return dns_post(d, req);
     }
-    if (dns_parse_literal(req->_host, &req->_addr, &req->_addrlen))
+    if (dns_parse_literal(req->_host, &req->_addrs))
         return dns_post(d, req);
     e = dns_cache_find(d, req->_host, dns_now_ns());
     if (e != NULL) {
         d->hits++;
-        memcpy(&req->_addr, &e->addr, e->addrlen);
-        req->_addrlen = e->addrlen;
+        req->_addrs = e->addrs;
         return dns_post(d, req);
     }
     d->misses++;

@@ -20,12 +20,21 @@
 #define DNS_CACHE_WAYS 4
 #define DNS_TTL_MAX_S 300 /* cap on a cached answer's lifetime */
 #define DNS_HOST_MAX 254  /* 253 + NUL */
+#define DNS_MAX_ADDRS 4   /* addresses kept per answer: IPv4 first, then IPv6, in DNS order */
 
 struct dns;
 struct dns_req;
 
-/* dns_done_fn reports the outcome of dns_resolve: `err` 0 with `sa`/`salen` (port 0, the
- * caller sets it) or -errno with `why` a static string. Always called from the loop. */
+/* struct dns_addrs is an answer: up to DNS_MAX_ADDRS addresses (port 0), best first. */
+struct dns_addrs {
+    unsigned n;
+    socklen_t len[DNS_MAX_ADDRS];
+    struct sockaddr_storage a[DNS_MAX_ADDRS];
+};
+
+/* dns_done_fn reports the outcome of dns_resolve: `err` 0 with `sa`/`salen` the first address
+ * (port 0, the caller sets it; dns_req_addr gives the others) or -errno with `why` a static
+ * string. Always called from the loop. */
 typedef void dns_done_fn(struct dns_req *req, int err, const struct sockaddr *sa, socklen_t salen,
                          const char *why);
 
@@ -37,10 +46,14 @@ struct dns_req {
     struct ring_op _post; /* delivers an already-known answer from the loop */
     int _err;
     const char *_why;
-    struct sockaddr_storage _addr;
-    socklen_t _addrlen;
+    struct dns_addrs _addrs;
     char _host[DNS_HOST_MAX];
 };
+
+/* dns_req_addr returns the `i`th address (0 = the one `done` got) of the answer `req` last
+ * received, with its length in `*len`, or NULL when there is none. Port 0. Valid until the
+ * next dns_resolve on `req`. Lets a caller try the next address when a connect fails. */
+const struct sockaddr *dns_req_addr(const struct dns_req *req, unsigned i, socklen_t *len);
 
 struct dns_sock {
     struct dns *d;
@@ -53,8 +66,7 @@ struct dns_sock {
 struct dns_cache_entry {
     char host[DNS_HOST_MAX]; /* "" = free */
     uint64_t expires_ns;     /* CLOCK_MONOTONIC */
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
+    struct dns_addrs addrs;
 };
 
 struct dns {

@@ -125,13 +125,38 @@ static const char *proxy_req_connect_why(int res)
     }
 }
 
+/* proxy_req_connect_next starts connecting to the resolved address c->up_addr_idx and, if
+ * that cannot even start, to the ones after it. Returns 0 (a connect is in flight), or the
+ * last -errno when no address is left. */
+static int proxy_req_connect_next(struct conn *c, int err)
+{
+    struct sockaddr_storage ss;
+    const struct sockaddr *sa;
+    socklen_t salen;
+
+    for (; (sa = dns_req_addr(&c->dns, c->up_addr_idx, &salen)) != NULL; c->up_addr_idx++) {
+        memset(&ss, 0, sizeof(ss));
+        memcpy(&ss, sa, salen);
+        if (ss.ss_family == AF_INET)
+            ((struct sockaddr_in *)&ss)->sin_port = htons(c->port);
+        else
+            ((struct sockaddr_in6 *)&ss)->sin6_port = htons(c->port);
+        flow_set_server(&c->flow, c->host, (struct sockaddr *)&ss, salen);
+        err = conn_up_open(c, (struct sockaddr *)&ss, salen);
+        if (err == 0)
+            return 0;
+    }
+    return err;
+}
+
 static void proxy_req_on_dns(struct dns_req *req, int err, const struct sockaddr *sa,
                              socklen_t salen, const char *why)
 {
     struct conn *c = (struct conn *)((char *)req - offsetof(struct conn, dns));
-    struct sockaddr_storage ss;
     int e;
 
+    (void)sa; /* dns_req_addr(req, 0) */
+    (void)salen;
     c->inflight--;
     if (c->state == CONN_STATE_CLOSED) {
         conn_pump(c); /* frees it when nothing else is in flight */
@@ -142,13 +167,8 @@ static void proxy_req_on_dns(struct dns_req *req, int err, const struct sockaddr
         conn_pump(c);
         return;
     }
-    memcpy(&ss, sa, salen);
-    if (ss.ss_family == AF_INET)
-        ((struct sockaddr_in *)&ss)->sin_port = htons(c->port);
-    else
-        ((struct sockaddr_in6 *)&ss)->sin6_port = htons(c->port);
-    flow_set_server(&c->flow, c->host, (struct sockaddr *)&ss, salen);
-    e = conn_up_open(c, (struct sockaddr *)&ss, salen);
+    c->up_addr_idx = 0;
+    e = proxy_req_connect_next(c, -EHOSTUNREACH);
     if (e)
         proxy_req_upstream_failed(c, proxy_req_connect_why(e));
     conn_pump(c);
@@ -173,6 +193,16 @@ void proxy_req_on_connected(struct conn *c, int res)
 {
     if (res < 0) {
         conn_up_drop(c);
+        /* the name has more addresses (an AAAA after a refused A, ...): try the next one */
+        if (res != -ECANCELED && dns_req_addr(&c->dns, c->up_addr_idx + 1, &(socklen_t){0})) {
+            log_debug("conn %llu: %s:%u address %u failed (%s), trying the next",
+                      (unsigned long long)c->id, c->host, c->port, c->up_addr_idx,
+                      proxy_req_connect_why(res));
+            c->up_addr_idx++;
+            res = proxy_req_connect_next(c, res);
+            if (res == 0)
+                return;
+        }
         proxy_req_upstream_failed(c, proxy_req_connect_why(res));
         return;
     }
