@@ -14,7 +14,7 @@
 #include "worker/flow.h"
 #include "worker/ring.h"
 
-#define FLOW_OUT_SLOTS 128
+#define FLOW_OUT_SLOTS 512 /* records queued at once (both outputs); pages touched on use */
 #define FLOW_OUT_SLOT_SIZE (48 * 1024)
 #define FLOW_OUT_IOV 64 /* records per writev */
 
