@@ -116,11 +116,14 @@ def targets(result):
     v = lat.get("p99_added_over_direct_ms")
     d, m = _row(rows, "h1-latency-half-max", "direct"), _row(rows, "h1-latency-half-max",
                                                               "mitmd")
+    slices = lat.get("p99_added_per_slice_ms")
     out.append(_check("Latency p99 added over direct, open loop at half of mitmd's maximum",
                       "<= 1 ms", v, lambda x: x <= 1.0, "-" if v is None or not d or not m else
-                      "%.2f ms (p99 %.2f vs %.2f ms at %s req/s)" % (
+                      "%.2f ms (p99 %.2f vs %.2f ms at %s req/s%s)" % (
                           v, m["latency_us"]["p99"] / 1000, d["latency_us"]["p99"] / 1000,
-                          format(lat.get("rate", 0), ","))))
+                          format(lat.get("rate", 0), ","),
+                          "; median of the slices' %s" % ", ".join("%.2f" % x for x in slices)
+                          if slices else "")))
     for target, what in (("mitmd", "mitmd"), ("mitmd-1w", "mitmd 1 worker")):
         r = next((x for x in result.get("idle", []) if x.get("target") == target and
                   not x.get("failed")), None)
@@ -204,12 +207,17 @@ def markdown(result):
     lat = result.get("latency")
     if lat:
         out.append("")
+        per = lambda k: ", ".join("%.2f" % x for x in lat.get(k) or []) or "-"
         out.append("Latency row (h1-latency-half-max): open loop at R = {:,} req/s, half of "
                    "mitmd's maximum of {:,.0f} req/s from {}; latency from each request's "
-                   "intended send time. p99 added over direct: {} ms (p50: {} ms).".format(
+                   "intended send time; direct and mitmd alternate in slices, the rows show "
+                   "the median slice. p99 added over direct: {} ms (median of the slices' "
+                   "{} ms); p50 added: {} ms ({} ms).".format(
                        lat["rate"], lat["max_rps"], lat["max_rps_source"],
                        _num(lat.get("p99_added_over_direct_ms"), "{:.2f}"),
-                       _num(lat.get("p50_added_over_direct_ms"), "{:.2f}")))
+                       per("p99_added_per_slice_ms"),
+                       _num(lat.get("p50_added_over_direct_ms"), "{:.2f}"),
+                       per("p50_added_per_slice_ms")))
     if result.get("idle"):
         out.append("")
         out.append("Idle connections (%d requested per target): TLS handshake completed, no "

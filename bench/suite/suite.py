@@ -72,6 +72,7 @@ LATENCY = Scenario("h1-latency-half-max", ["--path", "/1k", "-c", "32"], "ka",
                    "HTTP/1.1 keep-alive 1 KiB, 32 connections, open loop at R = half of "
                    "mitmd's h1-keepalive-1k req/s from the same run; latency from the "
                    "intended send time; through mitmd and directly at the same R")
+LATENCY_SLICES = 3  # direct and mitmd alternate this many times in the latency row
 HOSTS_WARM_PRIME = 1000  # names hosts-warm primes when hosts-cold did not run first
 
 TARGETS = [
@@ -122,6 +123,41 @@ def own_cpu_seconds():
     a = resource.getrusage(resource.RUSAGE_SELF)
     b = resource.getrusage(resource.RUSAGE_CHILDREN)
     return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
+def median(xs):
+    """median returns the median of a non-empty list of numbers."""
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+def merge_slices(rows):
+    """merge_slices folds the rows of one target's latency slices into one row: sums of
+    requests and errors, mean req/s, CPU and others' CPU, the largest peak RSS, and the
+    median slice's latency percentiles (the slices' own p50/p99 are kept in "slices")."""
+    ok = [r for r in rows if not r.get("failed") and r.get("latency_us")]
+    if not ok:
+        return dict(rows[-1])
+    by_p99 = sorted(ok, key=lambda r: r["latency_us"]["p99"])
+    out = dict(by_p99[len(by_p99) // 2])
+    out["requests"] = sum(r.get("requests", 0) for r in rows)
+    out["errors"] = sum(r.get("errors", 0) for r in rows)
+    out["rps"] = sum(r["rps"] for r in ok) / len(ok)
+    cpus = [r["cpu_s_per_1k"] for r in ok if r.get("cpu_s_per_1k") is not None]
+    out["cpu_s_per_1k"] = sum(cpus) / len(cpus) if cpus else None
+    out["others_cores"] = round(sum(r.get("others_cores", 0) for r in ok) / len(ok), 2)
+    out["peak_rss_kib"] = max(r.get("peak_rss_kib", 0) for r in ok)
+    out["latency_us"] = {k: median([r["latency_us"][k] for r in ok])
+                         for k in ("p50", "p90", "p99", "max")}
+    out["slices"] = [{"rps": r.get("rps"), "others_cores": r.get("others_cores"),
+                      "latency_us": r.get("latency_us"), "failed": r.get("failed")}
+                     for r in rows]
+    failed = [r for r in rows if r.get("failed")]
+    if failed:
+        out["failed"] = "%d of %d slices failed: %s" % (len(failed), len(rows),
+                                                        failed[0]["failed"])
+    return out
 
 
 def settle(root, quiet=0.02, step=0.2, limit=15.0):
@@ -330,8 +366,11 @@ class Run:
                      r["target"] == key and r.get("requests") and not r.get("failed")), None)
         return max(16, cold["requests"]) if cold else HOSTS_WARM_PRIME
 
-    def load_row(self, key, label, kind, t, sc):
+    def load_row(self, key, label, kind, t, sc, seconds=None):
+        """load_row measures scenario sc on target t (a warm-up, then `seconds`, by default
+        the row length) and returns the row dict."""
         root = t["proc"].pid
+        seconds = seconds if seconds is not None else self.row_s
         how = {"direct": "direct TLS", "mitmd": "CONNECT", "mitmdump": "CONNECT"}.get(kind)
         if kind == "nginx":
             how = ("reverse proxy, upstream keep-alive" if sc.nginx_server == "ka" else
@@ -355,13 +394,13 @@ class Run:
         else:
             self.run_bench(self.bench_argv(t, sc, self.warm_s, jpath + ".warm", True),
                            self.warm_s)
-        argv = self.bench_argv(t, sc, self.row_s, jpath, False, hosts)
+        argv = self.bench_argv(t, sc, seconds, jpath, False, hosts)
         row["bench_args"] = " ".join(argv[1:])
         procs.reset_peak_rss(root)
         cpu0 = procs.tree_cpu_seconds(root)
         ocpu0 = procs.tree_cpu_seconds(self.origin.pid)
         own0, sys0, t0 = own_cpu_seconds(), procs.system_busy_seconds(), time.monotonic()
-        s, out = self.run_bench(argv, self.row_s)
+        s, out = self.run_bench(argv, seconds)
         own1, sys1, t1 = own_cpu_seconds(), procs.system_busy_seconds(), time.monotonic()
         cpu1 = procs.tree_cpu_seconds(root)
         ocpu1 = procs.tree_cpu_seconds(self.origin.pid)
@@ -545,27 +584,39 @@ class Run:
             self.latency = {"rate": rate, "max_rps": max_rps, "max_rps_source": source}
             sc = Scenario(LATENCY.key, LATENCY.args + ["--rate", str(rate)], LATENCY.nginx_server,
                           LATENCY.desc)
-            got = {}
-            for key, lab, kind, tt in (("direct", "origin (direct)", "direct",
-                                        self.start_target("direct", "direct", None, False)),
-                                       ("mitmd", label, "mitmd", t)):
-                r = self.load_row(key, lab, kind, tt, sc)
-                r["how"] += "; open loop at %s req/s" % format(rate, ",")
+            # Direct and mitmd alternate in LATENCY_SLICES slices of row/LATENCY_SLICES
+            # seconds, so that each pair sees about the same machine; the added latency is
+            # the median of the pairs' differences, each row shows the median slice.
+            targets = (("direct", "origin (direct)", "direct",
+                        self.start_target("direct", "direct", None, False)),
+                       ("mitmd", label, "mitmd", t))
+            slices = {"direct": [], "mitmd": []}
+            for i in range(LATENCY_SLICES):
+                for key, lab, kind, tt in targets:
+                    r = self.load_row(key, lab, kind, tt, sc, self.row_s / LATENCY_SLICES)
+                    slices[key].append(r)
+                    log("%-9s %-18s %8s req/s  p50 %s p99 %s ms  %s" % (
+                        key, sc.key, r.get("rps") and round(r["rps"]),
+                        r.get("latency_us") and round(r["latency_us"]["p50"] / 1000, 2),
+                        r.get("latency_us") and round(r["latency_us"]["p99"] / 1000, 2),
+                        r.get("failed") or ("errors %d" % r.get("errors", 0))))
+            for key, lab, kind, tt in targets:
+                r = merge_slices(slices[key])
+                r["how"] += "; open loop at %s req/s, %d alternating slices" % (
+                    format(rate, ","), LATENCY_SLICES)
                 r["rate"] = rate
                 self.rows.append(r)
-                got[key] = r
-                log("%-9s %-18s %8s req/s  p99 %s ms  %s" % (
-                    key, sc.key, r.get("rps") and round(r["rps"]),
-                    r.get("latency_us") and round(r["latency_us"]["p99"] / 1000, 2),
-                    r.get("failed") or ("errors %d" % r.get("errors", 0))))
-            d, m = got["direct"], got["mitmd"]
-            if not d.get("failed") and not m.get("failed") and d.get("latency_us") and \
-                    m.get("latency_us"):
-                added = (m["latency_us"]["p99"] - d["latency_us"]["p99"]) / 1000
-                m["p99_added_over_direct_ms"] = round(added, 3)
-                self.latency["p99_added_over_direct_ms"] = round(added, 3)
-                self.latency["p50_added_over_direct_ms"] = round(
-                    (m["latency_us"]["p50"] - d["latency_us"]["p50"]) / 1000, 3)
+            pairs = [(d, m) for d, m in zip(slices["direct"], slices["mitmd"])
+                     if d.get("latency_us") and m.get("latency_us") and
+                     not d.get("failed") and not m.get("failed")]
+            if len(pairs) == LATENCY_SLICES:
+                for pct in ("p50", "p99"):
+                    diffs = [(m["latency_us"][pct] - d["latency_us"][pct]) / 1000
+                             for d, m in pairs]
+                    self.latency["%s_added_over_direct_ms" % pct] = round(median(diffs), 3)
+                    self.latency["%s_added_per_slice_ms" % pct] = [round(x, 3) for x in diffs]
+                self.rows[-1]["p99_added_over_direct_ms"] = \
+                    self.latency["p99_added_over_direct_ms"]
         finally:
             self.procs.stop(t["proc"])
 
@@ -701,9 +752,11 @@ class Run:
             "hosts-warm: the names hosts-cold completed on the same instance, again (its "
             "warm-up goes once through the whole set first); cold/warm req/s is in the "
             "targets. h1-latency-half-max: open loop at half of mitmd's h1-keepalive-1k "
-            "req/s, direct then mitmd at the same rate; with the load generator, the origin "
+            "req/s, direct and mitmd alternating in %d slices at the same rate (added "
+            "latency: the median of the slice pairs' differences); with the load generator, "
+            "the origin "
             "and the proxy on the same cores, its tail latency measures CPU contention as "
-            "much as the proxy (see others' CPU and the load average).",
+            "much as the proxy (see others' CPU and the load average)." % LATENCY_SLICES,
         ]
 
 

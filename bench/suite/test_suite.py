@@ -243,6 +243,34 @@ class Targets(unittest.TestCase):
         self.assertTrue(any(l.endswith("| not measured |") for l in body))
 
 
+class LatencySlices(unittest.TestCase):
+    def test_merge_takes_medians_and_sums(self):
+        import suite
+        lat = lambda p50, p99: {"p50": p50, "p90": p99, "p99": p99, "max": p99 * 2}
+        rows = [row("l", "mitmd", 100.0, 0.1, requests=10, errors=1, others_cores=0.5,
+                    peak_rss_kib=10, latency_us=lat(1.0, 30.0)),
+                row("l", "mitmd", 200.0, 0.2, requests=20, errors=0, others_cores=0.1,
+                    peak_rss_kib=30, latency_us=lat(3.0, 10.0)),
+                row("l", "mitmd", 300.0, 0.3, requests=30, errors=0, others_cores=0.3,
+                    peak_rss_kib=20, latency_us=lat(2.0, 20.0))]
+        m = suite.merge_slices(rows)
+        self.assertEqual(m["requests"], 60)
+        self.assertEqual(m["errors"], 1)
+        self.assertAlmostEqual(m["rps"], 200.0)
+        self.assertAlmostEqual(m["cpu_s_per_1k"], 0.2)
+        self.assertAlmostEqual(m["others_cores"], 0.3)
+        self.assertEqual(m["peak_rss_kib"], 30)
+        self.assertEqual(m["latency_us"], {"p50": 2.0, "p90": 20.0, "p99": 20.0, "max": 40.0})
+        self.assertEqual(len(m["slices"]), 3)
+        self.assertNotIn("failed", m)
+        rows[1]["failed"] = "boom"
+        m = suite.merge_slices(rows)
+        self.assertIn("1 of 3 slices failed: boom", m["failed"])
+        self.assertEqual(m["requests"], 60)
+        self.assertEqual(suite.median([3, 1, 2]), 2)
+        self.assertEqual(suite.median([4, 1, 2, 3]), 2.5)
+
+
 class BenchArgv(unittest.TestCase):
     def setUp(self):
         import types
