@@ -426,14 +426,20 @@ void tls_conn_dispose(struct tls_conn *c)
 
 size_t tls_conn_feed(struct tls_conn *c, const uint8_t *p, size_t n)
 {
+    size_t took;
+
     if (c->_mem == NULL || n == 0)
         return 0;
-    return buf_append(&c->_in, p, n);
+    took = buf_append(&c->_in, p, n);
+    if (took > 0)
+        c->_rd_starved = false; /* new ciphertext: SSL_read may find a record */
+    return took;
 }
 
 void tls_conn_feed_eof(struct tls_conn *c)
 {
     c->_in_eof = true;
+    c->_rd_starved = false; /* SSL_read must see the EOF */
 }
 
 size_t tls_conn_in_room(struct tls_conn *c)
@@ -656,6 +662,17 @@ void tls_conn_set_alpn_choice(struct tls_conn *c, const char *proto)
     c->_alpn_choice[n] = '\0';
 }
 
+/* tls_conn_read_is_idle is true when SSL_read cannot return anything new: its last call
+ * wanted input, none was fed since (tls_conn_feed/_feed_eof clear _rd_starved), and
+ * BoringSSL holds neither decrypted plaintext (SSL_pending) nor an unprocessed record
+ * (SSL_has_pending). Post-handshake messages (NewSessionTicket, KeyUpdate) and
+ * close_notify arrive as ciphertext, so they clear _rd_starved too. */
+static bool tls_conn_read_is_idle(const struct tls_conn *c)
+{
+    return c->_rd_starved && buf_used(&c->_in) == 0 && SSL_pending(c->_ssl) == 0 &&
+           SSL_has_pending(c->_ssl) == 0;
+}
+
 ssize_t tls_conn_read(struct tls_conn *c, uint8_t *out, size_t cap, const char **why)
 {
     const char *reason = NULL;
@@ -675,6 +692,8 @@ ssize_t tls_conn_read(struct tls_conn *c, uint8_t *out, size_t cap, const char *
     default:
         return -EINVAL;
     }
+    if (tls_conn_read_is_idle(c))
+        return -EAGAIN;
     if (cap > INT_MAX)
         cap = INT_MAX;
     ERR_clear_error();
@@ -684,6 +703,10 @@ ssize_t tls_conn_read(struct tls_conn *c, uint8_t *out, size_t cap, const char *
     err = tls_conn_classify(c, ret, &reason);
     switch (err) {
     case -EAGAIN:
+        /* WANT_READ means the staging BIO ran dry (buf_used(&c->_in) == 0): until more
+         * ciphertext or the EOF is fed, another SSL_read can only say the same. Not for
+         * WANT_WRITE (an answer to a post-handshake message waits for output room). */
+        c->_rd_starved = SSL_want_read(c->_ssl) && buf_used(&c->_in) == 0;
         return -EAGAIN;
     case -ESHUTDOWN:
         c->_clean_close = true;
@@ -753,6 +776,7 @@ int tls_conn_shutdown(struct tls_conn *c)
         return -EPROTO;
     if (buf_room(&c->_out) <= TLS_CONN_RECORD_OVERHEAD)
         return -EAGAIN;
+    c->_rd_starved = false; /* a repeated SSL_shutdown reads records too */
     ERR_clear_error();
     ret = SSL_shutdown(c->_ssl);
     if (ret >= 0) /* 0: our close_notify is queued, theirs not seen; 1: both */

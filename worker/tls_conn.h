@@ -65,6 +65,7 @@ struct tls_conn {
     bool _in_eof;         /* tls_conn_feed_eof was called */
     bool _chain_set;      /* server: tls_conn_set_chain done, let the callback pass */
     bool _clean_close;    /* close_notify received (vs. bare EOF) */
+    bool _rd_starved;     /* SSL_read wanted input and none was fed since (skip the call) */
     size_t _wpend;        /* plaintext length of an SSL_write that must be retried */
     enum tls_conn_role _role;
     enum tls_conn_state _state;
@@ -147,7 +148,10 @@ void tls_conn_set_alpn_choice(struct tls_conn *c, const char *proto);
  * is needed (or output room: post-handshake messages may need to answer); -EPROTO with
  * `*why` on a fatal error; -EINVAL before the handshake is complete. Processes
  * post-handshake messages (session tickets: BoringSSL servers send them with their first
- * write, so a client files its upstream session while reading the first response). */
+ * write, so a client files its upstream session while reading the first response).
+ * Cheap when nothing can be read: after an -EAGAIN for want of input, it returns -EAGAIN
+ * without calling SSL_read until tls_conn_feed takes bytes or tls_conn_feed_eof is called
+ * (and BoringSSL holds no buffered plaintext or record). */
 ssize_t tls_conn_read(struct tls_conn *c, uint8_t *out, size_t cap, const char **why);
 
 /* tls_conn_write encrypts a prefix of `p`/`n` into the outbound staging and returns the

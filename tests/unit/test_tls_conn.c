@@ -1043,6 +1043,73 @@ static void test_bounded_output_and_bulk(void **state)
     pair_free(p);
 }
 
+/* tls_conn_read skips SSL_read while its input has not grown, without ever losing data that
+ * BoringSSL holds: decrypted bytes beyond `cap` (SSL_pending), a record completed by a
+ * later feed, close_notify. */
+static void test_read_idle_skip(void **state)
+{
+    struct fx *f = *state;
+    size_t leaf_len, half;
+    uint8_t *leaf = leaf_der(f, &LEAF_EXAMPLE, f->ca_key, f->ca, &leaf_len);
+    struct pair *p = pair_new(&f->mitm, &f->insecure, "idle.test", NULL, NULL);
+    uint8_t wire[512], got[16];
+    size_t wlen, rec1;
+    const char *why = NULL;
+
+    pair_handshake(p, leaf, leaf_len, "");
+    pair_exchange(p);
+    assert_int_equal(tls_conn_write(&p->c, (const uint8_t *)"hello", 5, &why), 5);
+    rec1 = tls_conn_take(&p->c, wire, sizeof(wire));
+    assert_int_equal(tls_conn_write(&p->c, (const uint8_t *)"world", 5, &why), 5);
+    wlen = rec1 + tls_conn_take(&p->c, wire + rec1, sizeof(wire) - rec1);
+    assert_true(rec1 > 5 && wlen > rec1 + 5);
+
+    print_message("case: nothing fed: -EAGAIN, again and again\n");
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(tls_conn_read(&p->s, got, sizeof(got), &why), -EAGAIN);
+    print_message("case: a partial record header, then the rest byte by byte\n");
+    assert_int_equal(tls_conn_feed(&p->s, wire, 3), 3);
+    assert_int_equal(tls_conn_read(&p->s, got, sizeof(got), &why), -EAGAIN);
+    for (size_t i = 3; i < rec1 - 1; i++) {
+        assert_int_equal(tls_conn_feed(&p->s, wire + i, 1), 1);
+        assert_int_equal(tls_conn_read(&p->s, got, sizeof(got), &why), -EAGAIN);
+        assert_int_equal(tls_conn_read(&p->s, got, sizeof(got), &why), -EAGAIN);
+    }
+    /* The last byte of record 1 and half of record 2 arrive together. */
+    half = (wlen - rec1) / 2;
+    assert_int_equal(tls_conn_feed(&p->s, wire + rec1 - 1, 1 + half), 1 + half);
+    print_message("case: decrypted bytes left over by a small cap are read without a feed\n");
+    assert_int_equal(tls_conn_read(&p->s, got, 2, &why), 2);
+    assert_memory_equal(got, "he", 2);
+    assert_int_equal(tls_conn_read(&p->s, got, sizeof(got), &why), 3);
+    assert_memory_equal(got, "llo", 3);
+    assert_int_equal(tls_conn_read(&p->s, got, sizeof(got), &why), -EAGAIN);
+    assert_int_equal(tls_conn_read(&p->s, got, sizeof(got), &why), -EAGAIN);
+    print_message("case: the rest of record 2 completes it\n");
+    assert_int_equal(tls_conn_feed(&p->s, wire + rec1 + half, wlen - rec1 - half),
+                     wlen - rec1 - half);
+    assert_int_equal(tls_conn_read(&p->s, got, sizeof(got), &why), 5);
+    assert_memory_equal(got, "world", 5);
+    assert_int_equal(tls_conn_read(&p->s, got, sizeof(got), &why), -EAGAIN);
+    print_message("case: close_notify after an idle read is seen\n");
+    assert_int_equal(tls_conn_shutdown(&p->c), 0);
+    wire_move(&p->c, &p->s, &p->c2s);
+    assert_int_equal(tls_conn_read(&p->s, got, sizeof(got), &why), 0);
+    assert_true(tls_conn_is_clean_close(&p->s));
+    pair_free(p);
+
+    print_message("case: a bare EOF after an idle read is seen\n");
+    p = pair_new(&f->mitm, &f->insecure, "idle.test", NULL, NULL);
+    pair_handshake(p, leaf, leaf_len, "");
+    pair_exchange(p);
+    assert_int_equal(tls_conn_read(&p->s, got, sizeof(got), &why), -EAGAIN);
+    tls_conn_feed_eof(&p->s);
+    assert_int_equal(tls_conn_read(&p->s, got, sizeof(got), &why), 0);
+    assert_false(tls_conn_is_clean_close(&p->s));
+    pair_free(p);
+    OPENSSL_free(leaf);
+}
+
 /* ---- tests: ClientHello peek ---------------------------------------------------------- */
 
 /* guard_tail copies `n` bytes so that they end exactly at a PROT_NONE page: any read past
@@ -1214,6 +1281,7 @@ int main(void)
         cmocka_unit_test(test_session_resumption),
         cmocka_unit_test(test_session_cache_lru),
         cmocka_unit_test(test_bounded_output_and_bulk),
+        cmocka_unit_test(test_read_idle_skip),
         cmocka_unit_test(test_peek_sni_every_prefix),
         cmocka_unit_test(test_peek_sni_cases),
         cmocka_unit_test(test_is_client_hello),
