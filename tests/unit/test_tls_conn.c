@@ -18,6 +18,7 @@
 
 #include <openssl/bytestring.h>
 #include <openssl/ec_key.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/nid.h>
 #include <openssl/pem.h>
@@ -1110,6 +1111,87 @@ static void test_read_idle_skip(void **state)
     OPENSSL_free(leaf);
 }
 
+/* stale_error leaves an unrelated error in the thread's queue, as other code might. */
+static void stale_error(void)
+{
+    ERR_put_error(ERR_LIB_SSL, 0, SSL_R_WRONG_VERSION_NUMBER, __FILE__, __LINE__);
+}
+
+/* A stale error in the queue must not turn a handshake step, a read or a write that merely
+ * waits into a failure: tls_conn leaves the clearing to SSL_do_handshake/SSL_read/
+ * SSL_write themselves (BoringSSL clears the queue at their start). */
+static void test_stale_errors_ignored(void **state)
+{
+    struct fx *f = *state;
+    size_t leaf_len, total = 0;
+    uint8_t *leaf = leaf_der(f, &LEAF_EXAMPLE, f->ca_key, f->ca, &leaf_len);
+    struct pair *p = pair_new(&f->mitm, &f->upstream, "example.test", NULL, "\x08http/1.1");
+    static uint8_t data[4 * TLS_CONN_OUT_CAP];
+    uint8_t got[64];
+    const char *why = NULL;
+    ssize_t r;
+
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i * 2654435761u >> 11);
+    print_message("case: every handshake step starts with a stale error\n");
+    p->rs = p->rc = -EAGAIN;
+    for (int i = 0; i < 64 && (hs_running(p->rs) || hs_running(p->rc)); i++) {
+        if (hs_running(p->rc)) {
+            stale_error();
+            p->rc = tls_conn_handshake(&p->c, &p->wc);
+        }
+        wire_move(&p->c, &p->s, &p->c2s);
+        if (hs_running(p->rs)) {
+            stale_error();
+            p->rs = tls_conn_handshake(&p->s, &p->ws);
+            if (p->rs == -EINPROGRESS) {
+                assert_int_equal(tls_conn_set_chain(&p->s, leaf, leaf_len), 0);
+                tls_conn_set_alpn_choice(&p->s, "http/1.1");
+                stale_error();
+                p->rs = tls_conn_handshake(&p->s, &p->ws);
+            }
+        }
+        wire_move(&p->s, &p->c, &p->s2c);
+    }
+    assert_int_equal(p->rc, 0);
+    assert_int_equal(p->rs, 0);
+    print_message("case: a read that finds no record\n");
+    stale_error();
+    assert_int_equal(tls_conn_read(&p->s, got, sizeof(got), &why), -EAGAIN);
+    stale_error();
+    assert_int_equal(tls_conn_read(&p->c, got, sizeof(got), &why), -EAGAIN);
+    print_message("case: a write that finds no output room\n");
+    do {
+        stale_error();
+        r = tls_conn_write(&p->s, data + total, sizeof(data) - total, &why);
+        if (r > 0)
+            total += (size_t)r;
+    } while (r > 0);
+    assert_int_equal(r, -EAGAIN);
+    assert_true(total > 0);
+    print_message("case: reads of the written bytes, each after a stale error\n");
+    {
+        uint8_t *in = malloc(total);
+        size_t recvd = 0;
+
+        assert_non_null(in);
+        for (int guard = 0; recvd < total && guard < 1000; guard++) {
+            wire_move(&p->s, &p->c, &p->s2c);
+            stale_error();
+            r = tls_conn_read(&p->c, in + recvd, total - recvd, &why);
+            assert_true(r > 0 || r == -EAGAIN);
+            if (r > 0)
+                recvd += (size_t)r;
+        }
+        assert_int_equal(recvd, total);
+        assert_memory_equal(in, data, total);
+        free(in);
+    }
+    ERR_clear_error();
+    pair_free(p);
+    OPENSSL_free(leaf);
+}
+
 /* ---- tests: ClientHello peek ---------------------------------------------------------- */
 
 /* guard_tail copies `n` bytes so that they end exactly at a PROT_NONE page: any read past
@@ -1282,6 +1364,7 @@ int main(void)
         cmocka_unit_test(test_session_cache_lru),
         cmocka_unit_test(test_bounded_output_and_bulk),
         cmocka_unit_test(test_read_idle_skip),
+        cmocka_unit_test(test_stale_errors_ignored),
         cmocka_unit_test(test_peek_sni_every_prefix),
         cmocka_unit_test(test_peek_sni_cases),
         cmocka_unit_test(test_is_client_hello),
