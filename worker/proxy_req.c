@@ -300,13 +300,8 @@ static bool proxy_req_head(struct conn *c)
         if (status == 0)
             status = 400;
         snprintf(body, sizeof(body), "mitmd: %s\n", why != NULL ? why : "malformed request");
-        proxy_req_answer(c, status,
-                         status == 431   ? "Request Header Fields Too Large"
-                         : status == 414 ? "URI Too Long"
-                         : status == 501 ? "Not Implemented"
-                         : status == 505 ? "HTTP Version Not Supported"
-                                         : "Bad Request",
-                         body, why != NULL ? why : "malformed request");
+        proxy_req_answer(c, status, h1_status_reason(status), body,
+                         why != NULL ? why : "malformed request");
         return true;
     }
     if (h1_method_is(req.method, req.method_len, "CONNECT")) {
