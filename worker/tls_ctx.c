@@ -6,12 +6,16 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include <openssl/bytestring.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pool.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -20,6 +24,12 @@
 /* TLS_CTX_SERVER_SESS_CACHE bounds BoringSSL's internal cache of server sessions (TLS 1.2
  * session IDs); tickets need no server state. */
 #define TLS_CTX_SERVER_SESS_CACHE 1024
+
+_Static_assert(sizeof(((struct tls_ctx *)0)->_sess_hash_key) == crypto_shorthash_KEYBYTES,
+               "the session cache's hash key is a crypto_shorthash key");
+_Static_assert((TLS_CTX_SESS_BUCKETS & (TLS_CTX_SESS_BUCKETS - 1)) == 0,
+               "TLS_CTX_SESS_BUCKETS is a power of two");
+_Static_assert(TLS_CTX_SESS_CACHE_SIZE < TLS_CTX_SESS_NONE, "entry indexes fit in uint32_t");
 
 /* alpn_next reads the protocol at `*off` of the wire list `p`/`n`. Returns true and sets
  * `*proto`/`*len` (and advances `*off`) when a well-formed, non-empty entry is there. */
@@ -229,6 +239,25 @@ static int ctx_parse_identity(struct tls_ctx *t, const struct tls_ctx_opts *o, c
     return 0;
 }
 
+/* sess_cache_init allocates the session cache's entries (untouched until used) and hash
+ * index, and picks the hash key. Returns 0 or -ENOMEM. */
+static int sess_cache_init(struct tls_ctx *t)
+{
+    t->_sess = calloc(TLS_CTX_SESS_CACHE_SIZE, sizeof(*t->_sess));
+    t->_sess_bucket = calloc(TLS_CTX_SESS_BUCKETS, sizeof(*t->_sess_bucket));
+    if (t->_sess == NULL || t->_sess_bucket == NULL)
+        return -ENOMEM;
+    for (size_t b = 0; b < TLS_CTX_SESS_BUCKETS; b++)
+        t->_sess_bucket[b] = TLS_CTX_SESS_NONE;
+    t->_sess_used = 0;
+    t->_sess_newest = t->_sess_oldest = TLS_CTX_SESS_NONE;
+    /* A random key: upstream names come from clients, who must not be able to aim many
+     * keys at one bucket. */
+    if (RAND_bytes(t->_sess_hash_key, sizeof(t->_sess_hash_key)) != 1)
+        return -ENOMEM;
+    return 0;
+}
+
 int tls_ctx_init(struct tls_ctx *t, const struct tls_ctx_opts *o, const char **why)
 {
     const char *ignored;
@@ -251,6 +280,11 @@ int tls_ctx_init(struct tls_ctx *t, const struct tls_ctx_opts *o, const char **w
         memcpy(t->_alpn_allowed, TLS_CTX_ALPN_DEFAULT, t->_alpn_allowed_len);
     }
     t->_insecure = o->insecure;
+    err = sess_cache_init(t);
+    if (err) {
+        *why = "out of memory";
+        goto out_dispose;
+    }
     err = ctx_parse_identity(t, o, why);
     if (err)
         goto out_dispose;
@@ -276,10 +310,13 @@ out_dispose:
 
 void tls_ctx_dispose(struct tls_ctx *t)
 {
-    for (size_t i = 0; i < TLS_CTX_SESS_CACHE_SIZE; i++) {
+    for (uint32_t i = 0; t->_sess != NULL && i < t->_sess_used; i++)
         SSL_SESSION_free(t->_sess[i].sess);
-        t->_sess[i].sess = NULL;
-    }
+    free(t->_sess);
+    free(t->_sess_bucket);
+    t->_sess = NULL;
+    t->_sess_bucket = NULL;
+    t->_sess_used = 0;
     SSL_CTX_free(t->_client);
     SSL_CTX_free(t->_server);
     BIO_meth_free(t->_bio_method);
@@ -294,51 +331,127 @@ void tls_ctx_dispose(struct tls_ctx *t)
     t->_pool = NULL;
 }
 
-/* sess_find returns the slot holding `key`, or NULL. */
-static struct tls_sess_entry *sess_find(struct tls_ctx *t, const char *key)
+/* sess_hash returns the keyed hash (SipHash-2-4) of `key`/`len`. */
+static uint64_t sess_hash(const struct tls_ctx *t, const char *key, size_t len)
 {
-    for (size_t i = 0; i < TLS_CTX_SESS_CACHE_SIZE; i++)
-        if (t->_sess[i].sess != NULL && strcmp(t->_sess[i].key, key) == 0)
-            return &t->_sess[i];
-    return NULL;
+    uint8_t h[crypto_shorthash_BYTES];
+    uint64_t v;
+
+    crypto_shorthash(h, (const unsigned char *)key, len, t->_sess_hash_key);
+    memcpy(&v, h, sizeof(v));
+    return v;
+}
+
+static uint32_t *sess_bucket_of(struct tls_ctx *t, uint64_t hash)
+{
+    return &t->_sess_bucket[hash & (TLS_CTX_SESS_BUCKETS - 1)];
+}
+
+/* sess_find returns the index of the entry holding `key` (hash `hash`), or
+ * TLS_CTX_SESS_NONE. */
+static uint32_t sess_find(struct tls_ctx *t, const char *key, uint64_t hash)
+{
+    for (uint32_t i = *sess_bucket_of(t, hash); i != TLS_CTX_SESS_NONE; i = t->_sess[i].next)
+        if (t->_sess[i].hash == hash && strcmp(t->_sess[i].key, key) == 0)
+            return i;
+    return TLS_CTX_SESS_NONE;
+}
+
+/* sess_lru_unlink takes entry `i` out of the LRU list. */
+static void sess_lru_unlink(struct tls_ctx *t, uint32_t i)
+{
+    struct tls_sess_entry *e = &t->_sess[i];
+
+    if (e->newer != TLS_CTX_SESS_NONE)
+        t->_sess[e->newer].older = e->older;
+    else
+        t->_sess_newest = e->older;
+    if (e->older != TLS_CTX_SESS_NONE)
+        t->_sess[e->older].newer = e->newer;
+    else
+        t->_sess_oldest = e->newer;
+}
+
+/* sess_lru_push makes entry `i` (not in the list) the most recently used. */
+static void sess_lru_push(struct tls_ctx *t, uint32_t i)
+{
+    struct tls_sess_entry *e = &t->_sess[i];
+
+    e->newer = TLS_CTX_SESS_NONE;
+    e->older = t->_sess_newest;
+    if (t->_sess_newest != TLS_CTX_SESS_NONE)
+        t->_sess[t->_sess_newest].newer = i;
+    else
+        t->_sess_oldest = i;
+    t->_sess_newest = i;
+}
+
+/* sess_bucket_unlink takes entry `i` out of its bucket's chain. */
+static void sess_bucket_unlink(struct tls_ctx *t, uint32_t i)
+{
+    uint32_t *link = sess_bucket_of(t, t->_sess[i].hash);
+
+    while (*link != TLS_CTX_SESS_NONE && *link != i)
+        link = &t->_sess[*link].next;
+    if (*link == i)
+        *link = t->_sess[i].next;
 }
 
 SSL_SESSION *tls_ctx_sess_take(struct tls_ctx *t, const char *key)
 {
-    struct tls_sess_entry *e = key[0] != '\0' ? sess_find(t, key) : NULL;
+    size_t klen = strlen(key);
+    uint32_t i = TLS_CTX_SESS_NONE;
 
-    if (e == NULL) {
+    if (t->_sess != NULL && klen > 0 && klen < TLS_CTX_SESS_KEY_MAX)
+        i = sess_find(t, key, sess_hash(t, key, klen));
+    if (i == TLS_CTX_SESS_NONE) {
         t->sess_misses++;
         return NULL;
     }
     t->sess_hits++;
-    e->used = ++t->_sess_clock;
-    SSL_SESSION_up_ref(e->sess);
-    return e->sess;
+    sess_lru_unlink(t, i);
+    sess_lru_push(t, i);
+    SSL_SESSION_up_ref(t->_sess[i].sess);
+    return t->_sess[i].sess;
 }
 
 void tls_ctx_sess_put(struct tls_ctx *t, const char *key, SSL_SESSION *sess)
 {
     size_t klen = strlen(key);
     struct tls_sess_entry *e;
+    uint64_t hash;
+    uint32_t i, *head;
 
-    if (klen == 0 || klen >= TLS_CTX_SESS_KEY_MAX) {
+    if (t->_sess == NULL || klen == 0 || klen >= TLS_CTX_SESS_KEY_MAX) {
         SSL_SESSION_free(sess);
         return;
     }
-    e = sess_find(t, key);
-    if (e == NULL) {
-        /* A free slot, else the least recently used one: a linear scan of 256 entries
-         * costs far less than the full handshake a hit saves. */
-        e = &t->_sess[0];
-        for (size_t i = 0; i < TLS_CTX_SESS_CACHE_SIZE && e->sess != NULL; i++)
-            if (t->_sess[i].sess == NULL || t->_sess[i].used < e->used)
-                e = &t->_sess[i];
-        if (e->sess != NULL)
-            t->sess_evictions++;
-        memcpy(e->key, key, klen + 1);
+    hash = sess_hash(t, key, klen);
+    i = sess_find(t, key, hash);
+    if (i != TLS_CTX_SESS_NONE) {
+        /* A newer session for the same upstream (TLS 1.3 sends several tickets). */
+        e = &t->_sess[i];
+        SSL_SESSION_free(e->sess);
+        e->sess = sess;
+        sess_lru_unlink(t, i);
+        sess_lru_push(t, i);
+        return;
     }
-    SSL_SESSION_free(e->sess);
+    if (t->_sess_used < TLS_CTX_SESS_CACHE_SIZE) {
+        i = t->_sess_used++;
+    } else {
+        i = t->_sess_oldest; /* full: reuse the least recently used slot */
+        sess_bucket_unlink(t, i);
+        sess_lru_unlink(t, i);
+        SSL_SESSION_free(t->_sess[i].sess);
+        t->sess_evictions++;
+    }
+    e = &t->_sess[i];
     e->sess = sess;
-    e->used = ++t->_sess_clock;
+    e->hash = hash;
+    memcpy(e->key, key, klen + 1);
+    head = sess_bucket_of(t, hash);
+    e->next = *head;
+    *head = i;
+    sess_lru_push(t, i);
 }

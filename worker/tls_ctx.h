@@ -14,8 +14,15 @@
 
 /* TLS_CTX_SYSTEM_CA_FILE is Debian's bundle of trusted roots (package ca-certificates). */
 #define TLS_CTX_SYSTEM_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
-/* TLS_CTX_SESS_CACHE_SIZE bounds the upstream session cache (entries, LRU eviction). */
-#define TLS_CTX_SESS_CACHE_SIZE 256
+/* TLS_CTX_SESS_CACHE_SIZE bounds the upstream session cache (entries, LRU eviction). An
+ * SSL_SESSION is about 2 KiB, so a full cache holds ~8 MiB of sessions per worker, plus
+ * TLS_CTX_SESS_CACHE_SIZE * ~550 bytes of entries (touched only as they fill). */
+#define TLS_CTX_SESS_CACHE_SIZE 4096
+/* TLS_CTX_SESS_BUCKETS is the size of the cache's hash index (a power of two, twice the
+ * entries: chains stay ~1 long). */
+#define TLS_CTX_SESS_BUCKETS 8192
+/* TLS_CTX_SESS_NONE ends a bucket chain or the LRU list. */
+#define TLS_CTX_SESS_NONE UINT32_MAX
 /* TLS_CTX_SESS_KEY_MAX holds "host|port|sni" for the longest host and SNI (253 each). */
 #define TLS_CTX_SESS_KEY_MAX 520
 /* TLS_CTX_TICKET_KEY_LEN is the size of the session ticket key material (BoringSSL: 48). */
@@ -44,10 +51,13 @@ struct tls_ctx_opts {
     const uint8_t *ticket_key;
 };
 
-/* struct tls_sess_entry is one slot of the upstream session cache. */
+/* struct tls_sess_entry is one slot of the upstream session cache: in the chain of its
+ * hash bucket and in the LRU list (indexes into the entry array). */
 struct tls_sess_entry {
-    SSL_SESSION *sess;              /* owned reference, NULL = free slot */
-    uint64_t used;                  /* LRU clock value of the last insert or lookup */
+    SSL_SESSION *sess;              /* owned reference */
+    uint64_t hash;                  /* keyed hash of `key` */
+    uint32_t next;                  /* next entry of the same bucket */
+    uint32_t newer, older;          /* LRU neighbours */
     char key[TLS_CTX_SESS_KEY_MAX]; /* "host|port|sni" */
 };
 
@@ -62,8 +72,11 @@ struct tls_ctx {
     bool _insecure;
     uint8_t _alpn_allowed[TLS_CTX_ALPN_MAX];
     size_t _alpn_allowed_len;
-    uint64_t _sess_clock;
-    struct tls_sess_entry _sess[TLS_CTX_SESS_CACHE_SIZE];
+    struct tls_sess_entry *_sess; /* TLS_CTX_SESS_CACHE_SIZE slots, [0, _sess_used) in use */
+    uint32_t *_sess_bucket;       /* TLS_CTX_SESS_BUCKETS chain heads */
+    uint32_t _sess_used;
+    uint32_t _sess_newest, _sess_oldest; /* LRU list ends */
+    uint8_t _sess_hash_key[16];          /* random SipHash key (crypto_shorthash) */
     uint64_t sess_hits, sess_misses, sess_evictions; /* counters, readable by the worker */
 };
 
@@ -72,7 +85,8 @@ struct tls_ctx {
  * at worker start, before the loop), and configures TLS 1.2-1.3, ALPN, tickets and the
  * session cache. Returns 0, or -EINVAL (bad DER, unreadable or empty CA file, bad ALPN
  * list) or -ENOMEM, with `*why` set to a static string; on failure nothing is left
- * allocated. `t` need not be initialised. Allocates. */
+ * allocated. `t` need not be initialised. Allocates (also the session cache's entry array
+ * and hash index, ~2.3 MiB of address space, touched as the cache fills). */
 int tls_ctx_init(struct tls_ctx *t, const struct tls_ctx_opts *o, const char **why);
 
 /* tls_ctx_dispose frees everything tls_ctx_init made, including cached sessions. Call it
@@ -86,13 +100,14 @@ size_t tls_ctx_alpn_filter(const struct tls_ctx *t, const uint8_t *offer, size_t
                            uint8_t *out, size_t cap);
 
 /* tls_ctx_sess_take returns a new reference to the cached upstream session for `key` (the
- * caller frees it with SSL_SESSION_free), or NULL. Counts a hit or a miss. Used by
- * tls_conn_init_client. */
+ * caller frees it with SSL_SESSION_free), or NULL. Counts a hit or a miss; a hit becomes
+ * the most recently used entry. O(1) expected (hash index). Used by tls_conn_init_client. */
 SSL_SESSION *tls_ctx_sess_take(struct tls_ctx *t, const char *key);
 
 /* tls_ctx_sess_put stores `sess` under `key`, taking over the caller's reference in every
  * case (it is freed when the cache cannot hold it). Replaces an older session for the same
- * key; evicts the least recently used entry when full. Never fails visibly. */
+ * key; evicts the least recently used entry when full (O(1) expected). Never allocates,
+ * never fails visibly. */
 void tls_ctx_sess_put(struct tls_ctx *t, const char *key, SSL_SESSION *sess);
 
 #endif

@@ -972,6 +972,81 @@ static void test_session_cache_lru(void **state)
     OPENSSL_free(leaf);
 }
 
+/* The cache holds TLS_CTX_SESS_CACHE_SIZE keys, each found through the hash index; a
+ * replaced key keeps one entry; when full, the least recently used keys go, in order. */
+static void test_session_cache_index(void **state)
+{
+    struct fx *f = *state;
+    struct tls_ctx_opts o;
+    struct tls_ctx *t = calloc(1, sizeof(*t));
+    SSL_SESSION *a, *b, *s;
+    const char *why = NULL;
+    char key[64];
+    int n = TLS_CTX_SESS_CACHE_SIZE;
+
+    assert_non_null(t);
+    ctx_opts(f, &o, true);
+    o.insecure = true;
+    assert_int_equal(tls_ctx_init(t, &o, &why), 0);
+    a = SSL_SESSION_new(t->_client);
+    b = SSL_SESSION_new(t->_client);
+    assert_non_null(a);
+    assert_non_null(b);
+    print_message("case: %d distinct keys all fit\n", n);
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "h%d.example.test|443|h%d.example.test", i, i);
+        SSL_SESSION_up_ref(a);
+        tls_ctx_sess_put(t, key, a);
+    }
+    assert_int_equal(t->sess_evictions, 0);
+    print_message("case: every key hits, taken newest first (h%d becomes the oldest)\n", n - 1);
+    for (int i = n - 1; i >= 0; i--) {
+        snprintf(key, sizeof(key), "h%d.example.test|443|h%d.example.test", i, i);
+        s = tls_ctx_sess_take(t, key);
+        assert_ptr_equal(s, a);
+        SSL_SESSION_free(s);
+    }
+    assert_int_equal(t->sess_hits, n);
+    print_message("case: a key that differs in its port or SNI misses\n");
+    assert_null(tls_ctx_sess_take(t, "h1.example.test|444|h1.example.test"));
+    assert_null(tls_ctx_sess_take(t, "h1.example.test|443|"));
+    assert_null(tls_ctx_sess_take(t, ""));
+    assert_int_equal(t->sess_misses, 3);
+    print_message("case: a newer session for a key replaces it in place\n");
+    SSL_SESSION_up_ref(b);
+    tls_ctx_sess_put(t, "h7.example.test|443|h7.example.test", b);
+    s = tls_ctx_sess_take(t, "h7.example.test|443|h7.example.test");
+    assert_ptr_equal(s, b);
+    SSL_SESSION_free(s);
+    assert_int_equal(t->sess_evictions, 0);
+    print_message("case: %d new keys evict exactly h%d .. h%d\n", n / 2, n / 2, n - 1);
+    for (int i = 0; i < n / 2; i++) {
+        snprintf(key, sizeof(key), "new%d|443|", i);
+        SSL_SESSION_up_ref(a);
+        tls_ctx_sess_put(t, key, a);
+    }
+    assert_int_equal(t->sess_evictions, n / 2);
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "h%d.example.test|443|h%d.example.test", i, i);
+        s = tls_ctx_sess_take(t, key);
+        if (i < n / 2)
+            assert_ptr_equal(s, i == 7 ? b : a);
+        else
+            assert_null(s);
+        SSL_SESSION_free(s);
+    }
+    for (int i = 0; i < n / 2; i++) {
+        snprintf(key, sizeof(key), "new%d|443|", i);
+        s = tls_ctx_sess_take(t, key);
+        assert_ptr_equal(s, a);
+        SSL_SESSION_free(s);
+    }
+    SSL_SESSION_free(a);
+    SSL_SESSION_free(b);
+    tls_ctx_dispose(t); /* frees the cached references */
+    free(t);
+}
+
 /* ---- tests: bounded staging ----------------------------------------------------------- */
 
 static void test_bounded_output_and_bulk(void **state)
@@ -1362,6 +1437,7 @@ int main(void)
         cmocka_unit_test(test_ctx_init_errors),
         cmocka_unit_test(test_session_resumption),
         cmocka_unit_test(test_session_cache_lru),
+        cmocka_unit_test(test_session_cache_index),
         cmocka_unit_test(test_bounded_output_and_bulk),
         cmocka_unit_test(test_read_idle_skip),
         cmocka_unit_test(test_stale_errors_ignored),
