@@ -75,8 +75,8 @@ struct tls_ctx {
     struct tls_sess_entry *_sess; /* TLS_CTX_SESS_CACHE_SIZE slots, [0, _sess_used) in use */
     uint32_t *_sess_bucket;       /* TLS_CTX_SESS_BUCKETS chain heads */
     uint32_t _sess_used;
-    uint32_t _sess_newest, _sess_oldest; /* LRU list ends */
-    uint8_t _sess_hash_key[16];          /* random SipHash key (crypto_shorthash) */
+    uint32_t _sess_newest, _sess_oldest;             /* LRU list ends */
+    uint8_t _sess_hash_key[16];                      /* random SipHash key (crypto_shorthash) */
     uint64_t sess_hits, sess_misses, sess_evictions; /* counters, readable by the worker */
 };
 
