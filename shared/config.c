@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +68,7 @@ void config_usage(void *out)
           "  --confdir DIR            CA and state directory (default ~/.mitmd)\n"
           "  --listen-host HOST       address to listen on (default 127.0.0.1)\n"
           "  -p, --listen-port PORT   port to listen on (default 8080; 0 = pick a free port)\n"
-          "  --workers N              worker processes (default: number of cores)\n"
+          "  --workers N              worker processes (default: usable CPUs)\n"
           "  --cert-cache-mb N        shared certificate cache size in MiB (default 64)\n"
           "  -q, --quiet              do not print flow lines on stdout\n"
           "  -v, --verbose            debug logging on stderr\n"
@@ -129,17 +130,34 @@ static int config_add_resolve(struct config *cfg, const char *arg)
     return 0;
 }
 
+int config_usable_cpus(void)
+{
+    cpu_set_t set;
+    long online;
+    int n;
+
+    /* The CPUs this process may run on (taskset, cgroup cpusets), like nginx's
+     * "worker_processes auto"; the online count when the mask cannot be read. */
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        n = CPU_COUNT(&set);
+        if (n > 0)
+            return n;
+    }
+    online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 && online < INT_MAX ? (int)online : 1;
+}
+
 static void config_defaults(struct config *cfg)
 {
     const char *home = getenv("HOME");
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
     memset(cfg, 0, sizeof(*cfg));
     snprintf(cfg->confdir, sizeof(cfg->confdir), "%s/.mitmd",
              home != NULL && home[0] != '\0' ? home : ".");
     snprintf(cfg->listen_host, sizeof(cfg->listen_host), "127.0.0.1");
     cfg->listen_port = 8080;
-    cfg->workers = cores > 0 ? (int)cores : 1;
+    cfg->workers = config_usable_cpus();
     cfg->cert_cache_mb = 64;
     cfg->http2 = true;
     cfg->connect_timeout_s = 10;

@@ -35,7 +35,7 @@ struct config {
     char confdir[4096];     /* --confdir, default ~/.mitmd */
     char listen_host[256];  /* --listen-host, default 127.0.0.1 */
     uint16_t listen_port;   /* -p/--listen-port, default 8080; 0 = any free port */
-    int workers;            /* --workers, default: online cores */
+    int workers;            /* --workers, default: config_usable_cpus() */
     int cert_cache_mb;      /* --cert-cache-mb, default 64 */
     bool quiet;             /* -q */
     bool verbose;           /* -v */
@@ -64,6 +64,11 @@ int config_parse(int argc, char **argv, struct config *cfg, char *err, size_t er
 
 /* config_dispose frees what config_parse allocated; safe on a zeroed or failed config. */
 void config_dispose(struct config *cfg);
+
+/* config_usable_cpus returns how many CPUs this process may run on (its affinity mask, so
+ * taskset and cgroup cpusets count), or the online CPUs if the mask is unreadable; >= 1.
+ * The default --workers. */
+int config_usable_cpus(void);
 
 /* config_usage writes the --help text to `out` (a FILE *). */
 void config_usage(void *out);

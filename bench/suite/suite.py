@@ -504,7 +504,7 @@ class Run:
         log = lambda msg: print("bench: %s" % msg, file=sys.stderr, flush=True)
         if kind == "mitmd":
             label = "%s (%s)" % (label, "%d worker%s" % (workers, "s" * (workers != 1))
-                                 if workers else "%d workers" % os.cpu_count())
+                                 if workers else "%d workers" % len(os.sched_getaffinity(0)))
         # --quick: the 1-worker idle row is skipped (memory per connection does not depend
         # on the worker count; the full run has it).
         if kind != "direct" and self.idle_n > 0 and not (self.quick and workers == 1):
@@ -557,7 +557,7 @@ class Run:
         when that row did not run), then direct and mitmd at R, each after a warm-up at R.
         Sets p99_added_over_direct_ms on the mitmd row."""
         log = lambda msg: print("bench: %s" % msg, file=sys.stderr, flush=True)
-        label = "mitmd (%d workers)" % os.cpu_count()
+        label = "mitmd (%d workers)" % len(os.sched_getaffinity(0))
         t = self.try_start("mitmd", label, "mitmd", None, "latency")
         if t is None:
             return

@@ -1,6 +1,7 @@
 /* test_config.c - command-line parsing: defaults, every option, and the one-line errors for
  * unknown and malformed options. */
 #include <errno.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,6 +33,35 @@ static void test_defaults(void **state)
     assert_true(cfg.http2);
     assert_null(cfg.flow_file);
     assert_int_equal(cfg.max_header_size, 65536);
+    config_dispose(&cfg);
+}
+
+/* The default worker count follows the CPU affinity mask (taskset, cpusets), not the
+ * machine's online CPUs. */
+static void test_default_workers_follow_affinity(void **state)
+{
+    (void)state;
+    char *argv[] = {"mitmd", NULL};
+    cpu_set_t saved, one;
+    struct config cfg;
+    char err[256];
+    int first = -1;
+
+    assert_int_equal(sched_getaffinity(0, sizeof(saved), &saved), 0);
+    assert_int_equal(config_usable_cpus(), CPU_COUNT(&saved));
+    for (int i = 0; i < CPU_SETSIZE && first < 0; i++)
+        if (CPU_ISSET(i, &saved))
+            first = i;
+    assert_true(first >= 0);
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+    assert_int_equal(config_parse(1, argv, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.workers, 1);
+    config_dispose(&cfg);
+    assert_int_equal(sched_setaffinity(0, sizeof(saved), &saved), 0);
+    assert_int_equal(config_parse(1, argv, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.workers, CPU_COUNT(&saved));
     config_dispose(&cfg);
 }
 
@@ -140,6 +170,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_default_workers_follow_affinity),
         cmocka_unit_test(test_all_options),
         cmocka_unit_test(test_modes),
         cmocka_unit_test(test_errors_name_the_option),
