@@ -61,7 +61,11 @@ def _row(rows, scenario, target):
 
 
 def _check(what, limit, value, ok, measured):
-    """_check makes one targets entry; value None means not measured (result None)."""
+    """_check makes one targets entry; value None means not measured (result None); ok None
+    makes a reference entry (a peer's figure for comparison: no pass/fail)."""
+    if ok is None:
+        return {"target": what, "limit": limit, "value": value, "measured": measured,
+                "pass": None, "reference": True}
     return {"target": what, "limit": limit, "value": value, "measured": measured,
             "pass": None if value is None else bool(ok(value))}
 
@@ -124,6 +128,15 @@ def targets(result):
                           format(lat.get("rate", 0), ","),
                           "; median of the slices' %s" % ", ".join("%.2f" % x for x in slices)
                           if slices else "")))
+    v = lat.get("nginx_p99_added_over_direct_ms")
+    n = _row(rows, "h1-latency-half-max", "nginx")
+    slices = lat.get("nginx_p99_added_per_slice_ms")
+    out.append(_check("Reference: nginx re-encrypting proxy, p99 added over direct at the same "
+                      "rate", "-", v, None, "-" if v is None or not d or not n else
+                      "%.2f ms (p99 %.2f vs %.2f ms%s)" % (
+                          v, n["latency_us"]["p99"] / 1000, d["latency_us"]["p99"] / 1000,
+                          "; median of the slices' %s" % ", ".join("%.2f" % x for x in slices)
+                          if slices else "")))
     for target, what in (("mitmd", "mitmd"), ("mitmd-1w", "mitmd 1 worker")):
         r = next((x for x in result.get("idle", []) if x.get("target") == target and
                   not x.get("failed")), None)
@@ -139,6 +152,14 @@ def targets(result):
             worst = v if worst is None else max(worst, v)
     out.append(_check("CPU per request, 2 workers / 1 worker (worst scenario)", "<= 1.10x",
                       worst, lambda x: x <= 1.1, "; ".join(parts) or "-"))
+    worst, parts = None, []
+    for sc in CORE_SCENARIOS:
+        v = _ratio(cpu(sc, "nginx"), cpu(sc, "nginx-1w"))
+        if v is not None:
+            parts.append("%s %.2fx" % (sc, v))
+            worst = v if worst is None else max(worst, v)
+    out.append(_check("Reference: nginx re-encrypting proxy, CPU per request, 2 workers / "
+                      "1 worker (worst scenario)", "-", worst, None, "; ".join(parts) or "-"))
     return out
 
 
@@ -210,14 +231,21 @@ def markdown(result):
         per = lambda k: ", ".join("%.2f" % x for x in lat.get(k) or []) or "-"
         out.append("Latency row (h1-latency-half-max): open loop at R = {:,} req/s, half of "
                    "mitmd's maximum of {:,.0f} req/s from {}; latency from each request's "
-                   "intended send time; direct and mitmd alternate in slices, the rows show "
-                   "the median slice. p99 added over direct: {} ms (median of the slices' "
-                   "{} ms); p50 added: {} ms ({} ms).".format(
+                   "intended send time; direct, mitmd and nginx alternate in slices, the rows "
+                   "show the median slice. mitmd: p99 added over direct {} ms (median of the "
+                   "slices' {} ms), p50 added {} ms ({} ms).".format(
                        lat["rate"], lat["max_rps"], lat["max_rps_source"],
                        _num(lat.get("p99_added_over_direct_ms"), "{:.2f}"),
                        per("p99_added_per_slice_ms"),
                        _num(lat.get("p50_added_over_direct_ms"), "{:.2f}"),
                        per("p50_added_per_slice_ms")))
+        if lat.get("nginx_p99_added_over_direct_ms") is not None:
+            out[-1] += (" nginx's re-encrypting proxy at the same rate: p99 added {} ms ({} ms), "
+                        "p50 added {} ms ({} ms).".format(
+                            _num(lat.get("nginx_p99_added_over_direct_ms"), "{:.2f}"),
+                            per("nginx_p99_added_per_slice_ms"),
+                            _num(lat.get("nginx_p50_added_over_direct_ms"), "{:.2f}"),
+                            per("nginx_p50_added_per_slice_ms")))
     if result.get("idle"):
         out.append("")
         out.append("Idle connections (%d requested per target): TLS handshake completed, no "
@@ -265,6 +293,7 @@ def markdown(result):
         for t in result["targets"]:
             out.append("| %s | %s | %s | %s |" % (
                 _cell(t["target"]), _cell(t["limit"]), _cell(t["measured"]),
+                "reference" if t.get("reference") else
                 {True: "PASS", False: "**FAIL**", None: "not measured"}[t["pass"]]))
     if result.get("notes"):
         out.append("")

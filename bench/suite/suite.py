@@ -72,7 +72,7 @@ LATENCY = Scenario("h1-latency-half-max", ["--path", "/1k", "-c", "32"], "ka",
                    "HTTP/1.1 keep-alive 1 KiB, 32 connections, open loop at R = half of "
                    "mitmd's h1-keepalive-1k req/s from the same run; latency from the "
                    "intended send time; through mitmd and directly at the same R")
-LATENCY_SLICES = 3  # direct and mitmd alternate this many times in the latency row
+LATENCY_SLICES = 5  # direct, mitmd and nginx alternate this many times in the latency row
 HOSTS_WARM_PRIME = 1000  # names hosts-warm primes when hosts-cold did not run first
 
 TARGETS = [
@@ -81,6 +81,8 @@ TARGETS = [
     ("mitmd", "mitmd", "mitmd", None),
     ("mitmd-1w", "mitmd", "mitmd", 1),
     ("nginx", "nginx", "nginx", None),
+    # The reference for the cores target: nginx's own CPU per request with 1 worker.
+    ("nginx-1w", "nginx", "nginx", 1),
     ("mitmdump", "mitmdump", "mitmdump", None),
 ]
 
@@ -293,7 +295,8 @@ class Run:
         if kind == "nginx":
             ka, nk = port, procs.free_port()
             write_conf("nginx-proxy.conf.in", d + "/nginx-proxy.conf", dir=d, ka_port=ka,
-                       nk_port=nk, origin_port=self.origin_port, workers="auto")
+                       nk_port=nk, origin_port=self.origin_port,
+                       workers=str(workers) if workers else "auto")
             p = self.procs.start(key, ["nginx", "-e", d + "/nginx-proxy-error.log", "-p", d,
                                        "-c", d + "/nginx-proxy.conf", "-g", "daemon off;"])
             self.procs.wait_port(key, p, ka)
@@ -505,9 +508,13 @@ class Run:
         if kind == "mitmd":
             label = "%s (%s)" % (label, "%d worker%s" % (workers, "s" * (workers != 1))
                                  if workers else "%d workers" % len(os.sched_getaffinity(0)))
+        elif kind == "nginx" and workers:
+            label = "%s (%d worker%s)" % (label, workers, "s" * (workers != 1))
         # --quick: the 1-worker idle row is skipped (memory per connection does not depend
-        # on the worker count; the full run has it).
-        if kind != "direct" and self.idle_n > 0 and not (self.quick and workers == 1):
+        # on the worker count; the full run has it). nginx's 1-worker instance is only the
+        # reference for CPU per request: no idle row.
+        if kind != "direct" and self.idle_n > 0 and not (self.quick and workers == 1) and \
+                not (kind == "nginx" and workers):
             t0 = time.monotonic()
             t = self.try_start(key, label, kind, workers, "idle")
             if t is not None:
@@ -551,16 +558,19 @@ class Run:
                                       "how": "-", "failed": why, "requests": 0, "rps": None})
             return None
 
-    def latency_rows(self):
+    def latency_rows(self, with_nginx):
         """latency_rows measures the open-loop latency row: R = half of mitmd's (default
         workers) h1-keepalive-1k req/s from this run (measured here on the fresh instance
-        when that row did not run), then direct and mitmd at R, each after a warm-up at R.
-        Sets p99_added_over_direct_ms on the mitmd row."""
+        when that row did not run), then direct, mitmd and (with_nginx) nginx's
+        re-encrypting proxy at R, each after a warm-up at R. Sets p99_added_over_direct_ms
+        on the mitmd and nginx rows; self.latency gets mitmd's figures and nginx's as
+        nginx_p50/p99_added_over_direct_ms (the reference: a mature C proxy, same rate)."""
         log = lambda msg: print("bench: %s" % msg, file=sys.stderr, flush=True)
         label = "mitmd (%d workers)" % len(os.sched_getaffinity(0))
         t = self.try_start("mitmd", label, "mitmd", None, "latency")
         if t is None:
             return
+        tn = None
         try:
             ka = next((r for r in self.rows if r["scenario"] == SCENARIOS[0].key and
                        r["target"] == "mitmd" and r.get("rps") and not r.get("failed")), None)
@@ -584,13 +594,17 @@ class Run:
             self.latency = {"rate": rate, "max_rps": max_rps, "max_rps_source": source}
             sc = Scenario(LATENCY.key, LATENCY.args + ["--rate", str(rate)], LATENCY.nginx_server,
                           LATENCY.desc)
-            # Direct and mitmd alternate in LATENCY_SLICES slices of row/LATENCY_SLICES
+            # Direct, mitmd and nginx alternate in LATENCY_SLICES slices of row/LATENCY_SLICES
             # seconds, so that each pair sees about the same machine; the added latency is
             # the median of the pairs' differences, each row shows the median slice.
-            targets = (("direct", "origin (direct)", "direct",
+            targets = [("direct", "origin (direct)", "direct",
                         self.start_target("direct", "direct", None, False)),
-                       ("mitmd", label, "mitmd", t))
-            slices = {"direct": [], "mitmd": []}
+                       ("mitmd", label, "mitmd", t)]
+            if with_nginx:
+                tn = self.try_start("nginx", "nginx", "nginx", None, "latency")
+                if tn is not None:
+                    targets.append(("nginx", "nginx", "nginx", tn))
+            slices = {key: [] for key, _, _, _ in targets}
             for i in range(LATENCY_SLICES):
                 for key, lab, kind, tt in targets:
                     r = self.load_row(key, lab, kind, tt, sc, self.row_s / LATENCY_SLICES)
@@ -606,19 +620,28 @@ class Run:
                     format(rate, ","), LATENCY_SLICES)
                 r["rate"] = rate
                 self.rows.append(r)
-            pairs = [(d, m) for d, m in zip(slices["direct"], slices["mitmd"])
-                     if d.get("latency_us") and m.get("latency_us") and
-                     not d.get("failed") and not m.get("failed")]
-            if len(pairs) == LATENCY_SLICES:
+            for key, _, _, _ in targets[1:]:
+                pairs = [(d, m) for d, m in zip(slices["direct"], slices[key])
+                         if d.get("latency_us") and m.get("latency_us") and
+                         not d.get("failed") and not m.get("failed")]
+                if len(pairs) != LATENCY_SLICES:
+                    continue
+                prefix = "" if key == "mitmd" else key + "_"
                 for pct in ("p50", "p99"):
                     diffs = [(m["latency_us"][pct] - d["latency_us"][pct]) / 1000
                              for d, m in pairs]
-                    self.latency["%s_added_over_direct_ms" % pct] = round(median(diffs), 3)
-                    self.latency["%s_added_per_slice_ms" % pct] = [round(x, 3) for x in diffs]
-                self.rows[-1]["p99_added_over_direct_ms"] = \
-                    self.latency["p99_added_over_direct_ms"]
+                    self.latency["%s%s_added_over_direct_ms" % (prefix, pct)] = \
+                        round(median(diffs), 3)
+                    self.latency["%s%s_added_per_slice_ms" % (prefix, pct)] = \
+                        [round(x, 3) for x in diffs]
+                row = next(r for r in self.rows
+                           if r["scenario"] == LATENCY.key and r["target"] == key)
+                row["p99_added_over_direct_ms"] = \
+                    self.latency["%sp99_added_over_direct_ms" % prefix]
         finally:
             self.procs.stop(t["proc"])
+            if tn is not None:
+                self.procs.stop(tn["proc"])
 
     def micro_benchmarks(self):
         """micro_benchmarks runs mitmd-bench-forge (master forges per second on one core)
@@ -663,7 +686,7 @@ class Run:
         self.latency = None
         if (not self.a.scenarios or LATENCY.key in self.a.scenarios) and \
                 any(t[0] == "mitmd" for t in targets):
-            self.latency_rows()
+            self.latency_rows(not self.a.targets or "nginx" in self.a.targets)
         micro = self.micro_benchmarks()
         report.add_ratios(self.rows)
         report.add_idle_ratios(self.idle)
@@ -752,11 +775,13 @@ class Run:
             "hosts-warm: the names hosts-cold completed on the same instance, again (its "
             "warm-up goes once through the whole set first); cold/warm req/s is in the "
             "targets. h1-latency-half-max: open loop at half of mitmd's h1-keepalive-1k "
-            "req/s, direct and mitmd alternating in %d slices at the same rate (added "
-            "latency: the median of the slice pairs' differences); with the load generator, "
-            "the origin "
+            "req/s, direct, mitmd and nginx's re-encrypting proxy (upstream keep-alive) "
+            "alternating in %d slices at the same rate (added latency: the median of the "
+            "slice pairs' differences with direct); with the load generator, the origin "
             "and the proxy on the same cores, its tail latency measures CPU contention as "
             "much as the proxy (see others' CPU and the load average)." % LATENCY_SLICES,
+            "nginx (1 worker): the same reverse proxy with worker_processes 1, the "
+            "reference for the 2-worker / 1-worker CPU per request target (no idle row).",
         ]
 
 

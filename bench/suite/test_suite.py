@@ -180,10 +180,15 @@ def full_result():
             row("hosts-cold", "mitmd", 400, 1.3), row("hosts-warm", "mitmd", 500, 1.2),
             row("hosts-cold", "mitmd-1w", 300, 1.4), row("hosts-warm", "mitmd-1w", 500, 1.3),
             row("h1-latency-half-max", "direct", 4500, 0.05, latency_us=lat(300, 2000)),
-            row("h1-latency-half-max", "mitmd", 4500, 0.05, latency_us=lat(500, 2600))]
+            row("h1-latency-half-max", "mitmd", 4500, 0.05, latency_us=lat(500, 2600)),
+            row("h1-latency-half-max", "nginx", 4500, 0.07, latency_us=lat(900, 5000)),
+            row("h1-keepalive-1k", "nginx-1w", 4000, 0.060), row("h2-1k", "nginx-1w", 4000, 0.040)]
     return {"rows": rows, "latency": {"rate": 4500, "max_rps": 9000, "max_rps_source": "x",
                                       "p99_added_over_direct_ms": 0.6,
-                                      "p50_added_over_direct_ms": 0.2},
+                                      "p50_added_over_direct_ms": 0.2,
+                                      "nginx_p99_added_over_direct_ms": 3.0,
+                                      "nginx_p99_added_per_slice_ms": [3.0, 2.5, 4.0],
+                                      "nginx_p50_added_over_direct_ms": 0.6},
             "idle": [{"target": "mitmd", "established": 10000, "rss_kib_per_conn": 52.7},
                      {"target": "mitmd-1w", "failed": "did not start"}],
             "micro": {"forge": {"forges_per_sec": 9000, "us_per_forge": 111.1, "certs": 18000,
@@ -218,6 +223,16 @@ class Targets(unittest.TestCase):
         self.assertFalse(cores["pass"])
         self.assertAlmostEqual(cores["value"], 0.090 / 0.080)
         self.assertIn("h2-1k 1.12x", cores["measured"])
+        ref = get("Reference: nginx re-encrypting proxy, CPU per request, 2 workers")
+        self.assertTrue(ref["reference"])
+        self.assertIsNone(ref["pass"])
+        self.assertAlmostEqual(ref["value"], 0.060 / 0.040)  # h2-1k is the worst
+        self.assertIn("h1-keepalive-1k 1.20x; h2-1k 1.50x", ref["measured"])
+        ref = get("Reference: nginx re-encrypting proxy, p99 added")
+        self.assertTrue(ref["reference"])
+        self.assertAlmostEqual(ref["value"], 3.0)
+        self.assertIn("3.00 ms (p99 5.00 vs 2.00 ms; median of the slices' 3.00, 2.50, 4.00)",
+                      ref["measured"])
 
     def test_missing_figures_are_not_measured(self):
         for t in report.targets({"rows": [], "idle": []}):
@@ -231,7 +246,9 @@ class Targets(unittest.TestCase):
         res["targets"] = report.targets(extra)
         md = report.markdown(res)
         self.assertIn("open loop at R = 4,500 req/s, half of mitmd's maximum of 9,000 req/s", md)
-        self.assertIn("p99 added over direct: 0.60 ms", md)
+        self.assertIn("mitmd: p99 added over direct 0.60 ms", md)
+        self.assertIn("nginx's re-encrypting proxy at the same rate: p99 added 3.00 ms "
+                      "(3.00, 2.50, 4.00 ms)", md)
         self.assertIn("mitmd-bench-forge: 9,000 leaf certificates/s (111.1 us each", md)
         self.assertIn("mitmd-bench-certcache certcache_lookup: 3,500,000 lookups/s", md)
         lines = md.splitlines()
@@ -241,6 +258,7 @@ class Targets(unittest.TestCase):
         self.assertTrue(any(l.endswith("| **FAIL** |") for l in body))
         self.assertTrue(any(l.endswith("| PASS |") for l in body))
         self.assertTrue(any(l.endswith("| not measured |") for l in body))
+        self.assertTrue(any(l.endswith("| reference |") for l in body))
 
 
 class LatencySlices(unittest.TestCase):
