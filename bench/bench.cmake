@@ -20,6 +20,11 @@ if(MITMD_TESTS)
   add_test(NAME bench_smoke
     COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/smoke_test.sh $<TARGET_FILE:mitmd-bench>)
   set_tests_properties(bench_smoke PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
+  # The suite's ratios, targets table and markdown (bench/suite/report.py, suite.py helpers).
+  add_test(NAME bench_suite_report
+    COMMAND python3 -B -m unittest -q test_suite
+    WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR}/suite)
+  set_tests_properties(bench_suite_report PROPERTIES TIMEOUT 60)
 endif()
 
 # Unit tests of the bench's own modules (cmocka, one executable per module).
