@@ -1,6 +1,7 @@
 /* tls_conn.c - one SSL over bounded ciphertext staging (a custom BIO reading struct buf _in
  * and appending to struct buf _out), the ClientHello pause, the forged chain, ALPN mirror,
- * upstream session filing, and the one place BoringSSL errors become -errno + reason.
+ * upstream session filing (exact and wildcard keys), and the one place BoringSSL errors
+ * become -errno + reason.
  * Never touches a socket; allocates only in the init functions and inside BoringSSL. */
 #include "worker/tls_conn.h"
 
@@ -252,14 +253,41 @@ void tls_conn_install_server_callbacks(SSL_CTX *ctx)
 
 /* ---- client callbacks ----------------------------------------------------------------- */
 
+/* wild_decide says whether the sessions of `ssl` go under the wildcard key too. A full
+ * handshake (verified: eligible connections are never -k) decides from the leaf: does it
+ * name "*.D" exactly? A handshake resumed from the wildcard entry keeps the certificate
+ * tls_ctx_sess_take_wildcard checked; one resumed from the exact entry is left alone (its
+ * first full handshake filed the wildcard entry already), so that warm connections never
+ * parse the leaf. */
+static enum tls_conn_wild wild_decide(const struct tls_conn *c, const SSL *ssl,
+                                      const SSL_SESSION *sess)
+{
+    const char *bar = strchr(c->_wild_key, '|');
+
+    if (SSL_session_reused(ssl) == 1)
+        return c->_wild == TLS_CONN_WILD_OFFERED ? TLS_CONN_WILD_YES : TLS_CONN_WILD_NO;
+    if (bar == NULL)
+        return TLS_CONN_WILD_NO;
+    return tls_ctx_sess_has_dns_name(sess, c->_wild_key, (size_t)(bar - c->_wild_key))
+               ? TLS_CONN_WILD_YES
+               : TLS_CONN_WILD_NO;
+}
+
 /* new_session_cb files a session the upstream gave us (after the handshake in TLS 1.2, with
- * each NewSessionTicket in TLS 1.3) under this connection's key. */
+ * each NewSessionTicket in TLS 1.3) under this connection's key, and under its wildcard key
+ * when the certificate is a "*.D" one for it (decided once per connection). */
 static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
     struct tls_conn *c = SSL_get_app_data(ssl);
 
     if (c == NULL || c->_role != TLS_CONN_ROLE_CLIENT || c->_sess_key[0] == '\0')
         return 0;
+    if (c->_wild == TLS_CONN_WILD_CHECK || c->_wild == TLS_CONN_WILD_OFFERED)
+        c->_wild = wild_decide(c, ssl, sess);
+    if (c->_wild == TLS_CONN_WILD_YES) {
+        SSL_SESSION_up_ref(sess);
+        tls_ctx_sess_put(c->_ctx, c->_wild_key, sess);
+    }
     tls_ctx_sess_put(c->_ctx, c->_sess_key, sess);
     return 1; /* we took the reference */
 }
@@ -349,13 +377,60 @@ static int client_set_verify(struct tls_conn *c, const char *host)
     return X509_VERIFY_PARAM_set1_host(param, host, strlen(host)) == 1 ? 0 : -EINVAL;
 }
 
+/* wild_key_make writes the wildcard key "*.d|port|*.d" of `c` (verify_host "<label>.D", d =
+ * D in lower case) into c->_wild_key when the connection may share sessions with the other
+ * names of a "*.D" certificate: verification on, an SNI sent and equal to verify_host, one
+ * non-empty first label and at least two labels in D (RFC 6125 §6.4.3; BoringSSL matches
+ * no wildcard with fewer). Otherwise leaves it "". */
+static void wild_key_make(struct tls_conn *c, const char *verify_host, uint16_t port)
+{
+    const char *dot = strchr(verify_host, '.');
+    char d[TLS_CONN_NAME_MAX];
+    size_t n;
+    int w;
+
+    c->_wild_key[0] = '\0';
+    if (c->_ctx->_insecure || c->_sni[0] == '\0' || strcmp(c->_sni, verify_host) != 0)
+        return;
+    if (dot == NULL || dot == verify_host)
+        return;
+    n = strlen(dot + 1);
+    if (n == 0 || n >= sizeof(d) || strchr(dot + 1, '.') == NULL || dot[n] == '.')
+        return;
+    for (size_t i = 0; i <= n; i++)
+        d[i] = (char)tolower((unsigned char)dot[1 + i]);
+    w = snprintf(c->_wild_key, sizeof(c->_wild_key), "*.%s|%u|*.%s", d, (unsigned)port, d);
+    if (w < 0 || (size_t)w >= sizeof(c->_wild_key))
+        c->_wild_key[0] = '\0'; /* cannot happen: at most 2 * 253 + 7 bytes */
+}
+
+/* client_offer_session offers a cached session: the one for the exact key, else (eligible
+ * connections) the wildcard key's, when its certificate is valid for verify_host. */
+static int client_offer_session(struct tls_conn *c, const char *verify_host)
+{
+    SSL_SESSION *sess = NULL;
+    int ok;
+
+    if (c->_sess_key[0] != '\0')
+        sess = tls_ctx_sess_take(c->_ctx, c->_sess_key);
+    if (sess == NULL && c->_wild_key[0] != '\0') {
+        sess = tls_ctx_sess_take_wildcard(c->_ctx, c->_wild_key, verify_host);
+        if (sess != NULL)
+            c->_wild = TLS_CONN_WILD_OFFERED;
+    }
+    if (sess == NULL)
+        return 0;
+    ok = SSL_set_session(c->_ssl, sess);
+    SSL_SESSION_free(sess);
+    return ok == 1 ? 0 : -ENOMEM;
+}
+
 int tls_conn_init_client(struct tls_conn *c, struct tls_ctx *t, const char *sni,
                          const char *verify_host, uint16_t port, const uint8_t *alpn,
                          size_t alpn_len)
 {
     uint8_t offer[TLS_CTX_ALPN_MAX];
     char ip[TLS_CONN_NAME_MAX];
-    SSL_SESSION *sess;
     size_t offer_len;
     int err, n;
 
@@ -391,20 +466,22 @@ int tls_conn_init_client(struct tls_conn *c, struct tls_ctx *t, const char *sni,
         err = -ENOMEM;
         goto out_dispose;
     }
+    /* '*' is in no valid host name (target_host_is_valid); a name with one could pose as a
+     * wildcard key, so it is neither cached nor looked up. */
+    if ((verify_host != NULL && strchr(verify_host, '*') != NULL) || strchr(c->_sni, '*') != NULL)
+        return 0;
     n = snprintf(c->_sess_key, sizeof(c->_sess_key), "%s|%u|%s",
                  verify_host != NULL ? verify_host : "", (unsigned)port, c->_sni);
     if (n < 0 || (size_t)n >= sizeof(c->_sess_key))
         c->_sess_key[0] = '\0'; /* cannot happen with the length checks above */
-    sess = tls_ctx_sess_take(t, c->_sess_key);
-    if (sess != NULL) {
-        int ok = SSL_set_session(c->_ssl, sess);
-
-        SSL_SESSION_free(sess);
-        if (ok != 1) {
-            err = -ENOMEM;
-            goto out_dispose;
-        }
+    if (verify_host != NULL && c->_sess_key[0] != '\0') {
+        wild_key_make(c, verify_host, port);
+        if (c->_wild_key[0] != '\0')
+            c->_wild = TLS_CONN_WILD_CHECK;
     }
+    err = client_offer_session(c, verify_host);
+    if (err)
+        goto out_dispose;
     return 0;
 out_dispose:
     ERR_clear_error();

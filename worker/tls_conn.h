@@ -11,7 +11,8 @@
  *     tls_conn_set_chain + tls_conn_set_alpn_choice; loop { tls_conn_handshake; take; feed }
  *     until 0; then tls_conn_read / tls_conn_write.
  * Upstream leg (client role): tls_conn_init_client(...) then the same handshake loop (it
- * never returns -EINPROGRESS); tls_conn_peer_names gives the names for the forged leaf.
+ * never returns -EINPROGRESS); tls_conn_peer_names gives the names for the forged leaf
+ * (from the resumed session's certificate when the handshake was resumed).
  * After every call, take the pending ciphertext (tls_conn_pending/tls_conn_take) and send
  * it: output is bounded, and write/handshake return -EAGAIN while the staging is full. */
 #ifndef MITMD_WORKER_TLS_CONN_H
@@ -54,6 +55,16 @@ enum tls_conn_state {
     TLS_CONN_STATE_COUNT
 };
 
+/* enum tls_conn_wild says whether a client-role connection also files the sessions its
+ * upstream gives it under its wildcard key (see tls_ctx.h, "The upstream session cache").
+ * The leaf is parsed for it at most once per connection, and only after a full handshake. */
+enum tls_conn_wild {
+    TLS_CONN_WILD_NO = 0,  /* not eligible, or decided: the exact key only */
+    TLS_CONN_WILD_CHECK,   /* eligible: decide at the first new session */
+    TLS_CONN_WILD_OFFERED, /* eligible, and the offered session came from the wildcard key */
+    TLS_CONN_WILD_YES,     /* decided: the exact key and the wildcard key */
+};
+
 /* struct tls_conn is embedded in struct conn (two per intercepted connection). All fields
  * are private; use the accessors below. A zeroed struct may be passed to _dispose. */
 struct tls_conn {
@@ -73,7 +84,9 @@ struct tls_conn {
     uint8_t _alpn_offer[TLS_CTX_ALPN_MAX]; /* server: client's ALPN list, wire format */
     size_t _alpn_offer_len;
     char _alpn_choice[TLS_CTX_ALPN_MAX];  /* server: protocol to select ("" = none) */
-    char _sess_key[TLS_CTX_SESS_KEY_MAX]; /* client: session cache key */
+    enum tls_conn_wild _wild;             /* client: also file under _wild_key? */
+    char _sess_key[TLS_CTX_SESS_KEY_MAX]; /* client: session cache key ("" = no caching) */
+    char _wild_key[TLS_CTX_SESS_KEY_MAX]; /* client: wildcard key ("" = not eligible) */
     char _why[TLS_CONN_WHY_MAX];          /* last composed reason */
 };
 
@@ -89,7 +102,13 @@ int tls_conn_init_server(struct tls_conn *c, struct tls_ctx *t);
  * otherwise). `alpn`/`alpn_len` is the client's own offer (wire format, e.g. from
  * tls_conn_alpn_offers of the client leg); it is reduced to what `t` allows and offered
  * upstream (nothing when nothing remains). A cached session for verify_host|port|sni is
- * offered for resumption. Returns 0, -EINVAL (bad argument) or -ENOMEM. Allocates. */
+ * offered for resumption; when there is none, verification is on (not -k) and `sni` ==
+ * verify_host = "<one label>.D" (a DNS name with at least two labels in D), a session filed
+ * under the wildcard key "*.d|port|*.d" is offered instead if its leaf certificate is valid
+ * for verify_host (tls_ctx_sess_take_wildcard). The forged leaf's names still come from that
+ * certificate (tls_conn_peer_names) plus the client's SNI, which the caller adds. A
+ * verify_host or `sni` containing '*' is never cached nor looked up. Returns 0, -EINVAL
+ * (bad argument) or -ENOMEM. Allocates. */
 int tls_conn_init_client(struct tls_conn *c, struct tls_ctx *t, const char *sni,
                          const char *verify_host, uint16_t port, const uint8_t *alpn,
                          size_t alpn_len);
@@ -193,7 +212,9 @@ size_t tls_conn_alpn(const struct tls_conn *c, char *out, size_t cap);
  * handshake completes. */
 const char *tls_conn_version(const struct tls_conn *c);
 
-/* tls_conn_is_session_reused is true when the handshake resumed a session. */
+/* tls_conn_is_session_reused is true when the handshake resumed a session (client role:
+ * one from the exact key or, for another name under the same wildcard certificate, from
+ * the wildcard key). */
 bool tls_conn_is_session_reused(const struct tls_conn *c);
 
 /* tls_conn_is_clean_close is true when the peer sent close_notify (false for a bare EOF,

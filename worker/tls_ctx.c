@@ -1,13 +1,15 @@
 /* tls_ctx.c - builds the per-worker server and client SSL_CTXs once, and keeps the bounded
- * upstream session cache. The callbacks that need a connection (ClientHello pause, ALPN
- * choice, new session) live in tls_conn.c and are installed through tls_conn_internal.h.
- * Never touches a socket; file reads happen only in tls_ctx_init. */
+ * upstream session cache (exact and wildcard keys, see tls_ctx.h). The callbacks that need
+ * a connection (ClientHello pause, ALPN choice, new session) live in tls_conn.c and are
+ * installed through tls_conn_internal.h. Never touches a socket; file reads happen only in
+ * tls_ctx_init. */
 #include "worker/tls_ctx.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -18,6 +20,7 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "worker/tls_conn_internal.h"
 
@@ -193,8 +196,9 @@ static int ctx_init_client(struct tls_ctx *t, const struct tls_ctx_opts *o, cons
             return -EINVAL;
         }
     }
-    /* Our own cache (tls_ctx_sess_*) keyed by host|port|sni; BoringSSL's internal client
-     * cache would not know which upstream a session belongs to. */
+    /* Our own cache (tls_ctx_sess_*) keyed by host|port|sni (and *.d|port|*.d for wildcard
+     * certificates); BoringSSL's internal client cache would not know which upstream a
+     * session belongs to. */
     SSL_CTX_set_session_cache_mode(t->_client, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
     tls_conn_install_client_callbacks(t->_client);
     return 0;
@@ -397,22 +401,94 @@ static void sess_bucket_unlink(struct tls_ctx *t, uint32_t i)
         *link = t->_sess[i].next;
 }
 
-SSL_SESSION *tls_ctx_sess_take(struct tls_ctx *t, const char *key)
+/* sess_lookup returns the index of the entry for `key`, or TLS_CTX_SESS_NONE. Counts
+ * nothing and leaves the LRU order alone. */
+static uint32_t sess_lookup(struct tls_ctx *t, const char *key)
 {
     size_t klen = strlen(key);
-    uint32_t i = TLS_CTX_SESS_NONE;
 
-    if (t->_sess != NULL && klen > 0 && klen < TLS_CTX_SESS_KEY_MAX)
-        i = sess_find(t, key, sess_hash(t, key, klen));
+    if (t->_sess == NULL || klen == 0 || klen >= TLS_CTX_SESS_KEY_MAX)
+        return TLS_CTX_SESS_NONE;
+    return sess_find(t, key, sess_hash(t, key, klen));
+}
+
+/* sess_use makes entry `i` the most recently used and returns a new reference to its
+ * session. */
+static SSL_SESSION *sess_use(struct tls_ctx *t, uint32_t i)
+{
+    sess_lru_unlink(t, i);
+    sess_lru_push(t, i);
+    SSL_SESSION_up_ref(t->_sess[i].sess);
+    return t->_sess[i].sess;
+}
+
+SSL_SESSION *tls_ctx_sess_take(struct tls_ctx *t, const char *key)
+{
+    uint32_t i = sess_lookup(t, key);
+
     if (i == TLS_CTX_SESS_NONE) {
         t->sess_misses++;
         return NULL;
     }
     t->sess_hits++;
-    sess_lru_unlink(t, i);
-    sess_lru_push(t, i);
-    SSL_SESSION_up_ref(t->_sess[i].sess);
-    return t->_sess[i].sess;
+    return sess_use(t, i);
+}
+
+/* sess_peer_leaf parses the peer leaf certificate of `sess` (the caller frees it with
+ * X509_free), or returns NULL. */
+static X509 *sess_peer_leaf(const SSL_SESSION *sess)
+{
+    const STACK_OF(CRYPTO_BUFFER) *certs = SSL_SESSION_get0_peer_certificates(sess);
+
+    if (certs == NULL || sk_CRYPTO_BUFFER_num(certs) == 0)
+        return NULL;
+    return X509_parse_from_buffer(sk_CRYPTO_BUFFER_value(certs, 0));
+}
+
+SSL_SESSION *tls_ctx_sess_take_wildcard(struct tls_ctx *t, const char *key, const char *host)
+{
+    uint32_t i = sess_lookup(t, key);
+    X509 *leaf;
+    bool ok;
+
+    if (i == TLS_CTX_SESS_NONE)
+        return NULL;
+    /* Defence in depth: the entry was filed for "*.D", but only the certificate says which
+     * names the session may serve (X509_check_host also refuses a wildcard for a label such
+     * as "a_b" that the handshake's own verification would refuse). */
+    leaf = sess_peer_leaf(t->_sess[i].sess);
+    ok = leaf != NULL && X509_check_host(leaf, host, strlen(host), 0, NULL) == 1;
+    X509_free(leaf);
+    ERR_clear_error();
+    if (!ok)
+        return NULL;
+    t->sess_wildcard_hits++;
+    return sess_use(t, i);
+}
+
+bool tls_ctx_sess_has_dns_name(const SSL_SESSION *sess, const char *name, size_t len)
+{
+    X509 *leaf = sess_peer_leaf(sess);
+    GENERAL_NAMES *sans;
+    bool found = false;
+
+    if (leaf == NULL) {
+        ERR_clear_error();
+        return false;
+    }
+    sans = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+    for (size_t i = 0; sans != NULL && !found && i < sk_GENERAL_NAME_num(sans); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+
+        if (g->type != GEN_DNS)
+            continue;
+        found = (size_t)ASN1_STRING_length(g->d.dNSName) == len &&
+                strncasecmp((const char *)ASN1_STRING_get0_data(g->d.dNSName), name, len) == 0;
+    }
+    GENERAL_NAMES_free(sans);
+    X509_free(leaf);
+    ERR_clear_error();
+    return found;
 }
 
 void tls_ctx_sess_put(struct tls_ctx *t, const char *key, SSL_SESSION *sess)

@@ -1,8 +1,9 @@
 /* tls_ctx.h - the per-worker TLS contexts, built once at worker start and shared by every
  * tls_conn of that worker: the server side (toward clients: forged chains, paused at the
  * ClientHello, session tickets) and the client side (toward upstreams: trust store, ALPN,
- * bounded session cache). Owned by struct worker; used by tls_conn.c only through this
- * header. Never loads a file or allocates a context after tls_ctx_init. */
+ * bounded session cache, with wildcard entries shared by the names one "*.D" certificate
+ * covers). Owned by struct worker; used by tls_conn.c only through this header. Never loads
+ * a file or allocates a context after tls_ctx_init. */
 #ifndef MITMD_WORKER_TLS_CTX_H
 #define MITMD_WORKER_TLS_CTX_H
 
@@ -23,7 +24,8 @@
 #define TLS_CTX_SESS_BUCKETS 8192
 /* TLS_CTX_SESS_NONE ends a bucket chain or the LRU list. */
 #define TLS_CTX_SESS_NONE UINT32_MAX
-/* TLS_CTX_SESS_KEY_MAX holds "host|port|sni" for the longest host and SNI (253 each). */
+/* TLS_CTX_SESS_KEY_MAX holds "host|port|sni" for the longest host and SNI (253 each), and
+ * so also a wildcard key "*.d|port|*.d" (tls_conn_init_client). */
 #define TLS_CTX_SESS_KEY_MAX 520
 /* TLS_CTX_TICKET_KEY_LEN is the size of the session ticket key material (BoringSSL: 48). */
 #define TLS_CTX_TICKET_KEY_LEN 48
@@ -58,7 +60,7 @@ struct tls_sess_entry {
     uint64_t hash;                  /* keyed hash of `key` */
     uint32_t next;                  /* next entry of the same bucket */
     uint32_t newer, older;          /* LRU neighbours */
-    char key[TLS_CTX_SESS_KEY_MAX]; /* "host|port|sni" */
+    char key[TLS_CTX_SESS_KEY_MAX]; /* "host|port|sni" or "*.d|port|*.d" */
 };
 
 /* struct tls_ctx is embedded in struct worker. Fields are private to worker/tls_*.c. */
@@ -78,6 +80,9 @@ struct tls_ctx {
     uint32_t _sess_newest, _sess_oldest;             /* LRU list ends */
     uint8_t _sess_hash_key[16];                      /* random SipHash key (crypto_shorthash) */
     uint64_t sess_hits, sess_misses, sess_evictions; /* counters, readable by the worker */
+    /* sess_wildcard_hits counts exact-key misses answered by a wildcard entry whose leaf
+     * certificate was confirmed for the new name (tls_ctx_sess_take_wildcard). */
+    uint64_t sess_wildcard_hits;
 };
 
 /* tls_ctx_init builds both contexts from `o`: parses the CA certificate and the PKCS#8 leaf
@@ -99,10 +104,33 @@ void tls_ctx_dispose(struct tls_ctx *t);
 size_t tls_ctx_alpn_filter(const struct tls_ctx *t, const uint8_t *offer, size_t offer_len,
                            uint8_t *out, size_t cap);
 
+/* The upstream session cache. tls_conn files every session an upstream gives it under the
+ * exact key "verify_host|port|sni". When the connection verified its upstream (not -k), sent
+ * SNI == verify_host = "<one label>.D" and the session's peer leaf has the subjectAltName
+ * dNSName "*.D", the same session is also filed under the wildcard key "*.d|port|*.d" (d =
+ * D in lower case). A connection to another "<label>.D" that misses its exact key then
+ * offers that session (RFC 8446 §4.6.1: a client may resume for a new SNI when the
+ * original certificate is valid for it), which saves the full handshake and the chain
+ * verification. Host names never contain '*' (target_host_is_valid), so the two kinds of
+ * key cannot collide; tls_conn_init_client caches nothing for a name that has one. */
+
 /* tls_ctx_sess_take returns a new reference to the cached upstream session for `key` (the
  * caller frees it with SSL_SESSION_free), or NULL. Counts a hit or a miss; a hit becomes
  * the most recently used entry. O(1) expected (hash index). Used by tls_conn_init_client. */
 SSL_SESSION *tls_ctx_sess_take(struct tls_ctx *t, const char *key);
+
+/* tls_ctx_sess_take_wildcard returns a new reference to the session cached under the
+ * wildcard key `key` ("*.d|port|*.d") when the session's peer leaf certificate is valid for
+ * `host` (X509_check_host, as the handshake would have checked it), or NULL. A confirmed
+ * hit counts in sess_wildcard_hits and becomes the most recently used entry; neither
+ * sess_hits nor sess_misses changes. Allocates temporarily (parses the leaf on a hit). */
+SSL_SESSION *tls_ctx_sess_take_wildcard(struct tls_ctx *t, const char *key, const char *host);
+
+/* tls_ctx_sess_has_dns_name is true when the peer leaf certificate of `sess` has a
+ * subjectAltName dNSName equal to `name`/`len` (ASCII case-insensitive), e.g.
+ * "*.example.test". False when there is no peer certificate or it does not parse.
+ * Allocates temporarily (certificate parsing: call it once per connection at most). */
+bool tls_ctx_sess_has_dns_name(const SSL_SESSION *sess, const char *name, size_t len);
 
 /* tls_ctx_sess_put stores `sess` under `key`, taking over the caller's reference in every
  * case (it is freed when the cache cannot hold it). Replaces an older session for the same

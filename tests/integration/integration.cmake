@@ -48,6 +48,7 @@ mitmd_add_integration_test(intercept/http2_relay INTERCEPT LABELS h2)
 mitmd_add_integration_test(upstream/broken_cert_502 INTERCEPT)
 mitmd_add_integration_test(upstream/unreachable_502 INTERCEPT)
 mitmd_add_integration_test(upstream/truncated_body INTERCEPT)
+mitmd_add_integration_test(upstream/wildcard_resume INTERCEPT)
 # proxy: protocol handling, robustness, load
 mitmd_add_integration_test(proxy/plain_http INTERCEPT)
 mitmd_add_integration_test(proxy/resolve_override INTERCEPT)

@@ -2,7 +2,8 @@
  * wired back to back in memory, with a test CA and leaves made here with BoringSSL.
  * Covers the ClientHello pause (SNI + ALPN captured, chain set, handshake resumed), the
  * forged chain verified by the client, the ALPN mirror, exact upstream verification
- * reasons, handshake failures, session resumption, bounded output and the SNI peek. */
+ * reasons, handshake failures, session resumption (also across the names of a wildcard
+ * certificate), bounded output and the SNI peek. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1047,6 +1048,209 @@ static void test_session_cache_index(void **state)
     free(t);
 }
 
+/* ---- tests: wildcard resumption ------------------------------------------------------- */
+
+/* LEAF_WILD is an upstream certificate for every name one label below example.test. */
+static const struct cert_spec LEAF_WILD = {"*.example.test", NULL, "DNS:*.example.test", -DAY,
+                                           30 * DAY,         false};
+#define WILD_KEY "*.example.test|443|*.example.test"
+
+/* client_ctx_new makes a client-role context of its own (an empty session cache), verifying
+ * against the fixture's CA unless `insecure`, limited to `max_version`. */
+static struct tls_ctx *client_ctx_new(struct fx *f, bool insecure, uint16_t max_version)
+{
+    struct tls_ctx *t = calloc(1, sizeof(*t));
+    struct tls_ctx_opts o;
+    const char *why = NULL;
+
+    assert_non_null(t);
+    ctx_opts(f, &o, true);
+    o.insecure = insecure;
+    assert_int_equal(tls_ctx_init(t, &o, &why), 0);
+    assert_int_equal(SSL_CTX_set_max_proto_version(t->_client, max_version), 1);
+    return t;
+}
+
+static void client_ctx_free(struct tls_ctx *t)
+{
+    tls_ctx_dispose(t);
+    free(t);
+}
+
+/* entry_of returns the session cached under `key` (borrowed), or NULL; it neither counts
+ * nor reorders (a scan, for tests only). */
+static SSL_SESSION *entry_of(struct tls_ctx *t, const char *key)
+{
+    for (uint32_t i = 0; i < t->_sess_used; i++)
+        if (strcmp(t->_sess[i].key, key) == 0)
+            return t->_sess[i].sess;
+    return NULL;
+}
+
+/* A session of a.example.test (certificate *.example.test) is resumed for b.example.test
+ * and other one-label names; never for names the certificate does not cover, never before
+ * the exact key's own session, and never by a name that would pose as a wildcard key. */
+static void test_wildcard_resumption(void **state)
+{
+    enum wild_entry {
+        ENTRY_NONE = 0,  /* no wildcard entry after the connection */
+        ENTRY_NEW,       /* a new session was filed under the wildcard key */
+        ENTRY_UNCHANGED, /* the wildcard entry is the one from before */
+    };
+    struct fx *f = *state;
+    struct {
+        const char *note, *sni;
+        bool plant;           /* first file the wildcard session under *.other.test too */
+        const char *want;     /* client handshake failure, NULL = success */
+        bool reused;          /* both sides report a resumed session */
+        int hits, misses;     /* expected changes of sess_hits / sess_misses */
+        int wild_hits;        /* expected change of sess_wildcard_hits */
+        enum wild_entry wild; /* what the wildcard key holds afterwards (TLS 1.3) */
+    } cases[] = {
+        {"a.example.test: full handshake, the session is filed under the wildcard key too",
+         "a.example.test", false, NULL, false, 0, 1, 0, ENTRY_NEW},
+        {"b.example.test: exact miss, resumed from the wildcard key; its tickets refresh it",
+         "b.example.test", false, NULL, true, 0, 1, 1, ENTRY_NEW},
+        {"b.example.test again: its exact key is preferred; the wildcard entry is untouched",
+         "b.example.test", false, NULL, true, 1, 0, 0, ENTRY_UNCHANGED},
+        {"C.Example.TEST: the wildcard key is case-insensitive", "C.Example.TEST", false, NULL,
+         true, 0, 1, 1, ENTRY_NEW},
+        {"x.y.example.test: two labels in front, no wildcard reuse, verification fails",
+         "x.y.example.test", false, "certificate verify failed: Hostname mismatch", false, 0, 1, 0,
+         ENTRY_UNCHANGED},
+        {"a_b.example.test: the leaf check refuses what verification would refuse",
+         "a_b.example.test", false, "certificate verify failed: Hostname mismatch", false, 0, 1, 0,
+         ENTRY_UNCHANGED},
+        {"c.other.test: a (planted) *.other.test entry whose leaf does not cover it is refused",
+         "c.other.test", true, "certificate verify failed: Hostname mismatch", false, 0, 1, 0,
+         ENTRY_UNCHANGED},
+        {"*.example.test as a name: no cache lookup at all (mitmd's server side refuses it)",
+         "*.example.test", false, "tls handshake failed: handshake failure on client hello", false,
+         0, 0, 0, ENTRY_UNCHANGED},
+        {"d.example.test: still resumed after all that", "d.example.test", false, NULL, true, 0, 1,
+         1, ENTRY_NEW},
+    };
+    const uint16_t versions[] = {TLS1_3_VERSION, TLS1_2_VERSION};
+    size_t leaf_len;
+    uint8_t *leaf = leaf_der(f, &LEAF_WILD, f->ca_key, f->ca, &leaf_len);
+
+    for (size_t v = 0; v < sizeof(versions) / sizeof(versions[0]); v++) {
+        struct tls_ctx *t = client_ctx_new(f, false, versions[v]);
+        bool tls13 = versions[v] == TLS1_3_VERSION;
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            uint64_t hits = t->sess_hits, misses = t->sess_misses;
+            uint64_t wild_hits = t->sess_wildcard_hits;
+            SSL_SESSION *before = entry_of(t, WILD_KEY), *after;
+            char names[4][TLS_CONN_NAME_MAX];
+            size_t n = 4;
+            struct pair *p;
+
+            print_message("case (%s): %s\n", tls13 ? "TLS 1.3" : "TLS 1.2", cases[i].note);
+            if (cases[i].plant) {
+                assert_non_null(before);
+                SSL_SESSION_up_ref(before);
+                tls_ctx_sess_put(t, "*.other.test|443|*.other.test", before);
+            }
+            p = pair_new(&f->mitm, t, cases[i].sni, cases[i].sni, "\x08http/1.1");
+            pair_handshake(p, leaf, leaf_len, "http/1.1");
+            if (cases[i].want == NULL) {
+                assert_int_equal(p->rc, 0);
+                assert_int_equal(p->rs, 0);
+                assert_string_equal(tls_conn_version(&p->c), tls13 ? "TLSv1.3" : "TLSv1.2");
+                /* The names for the forged leaf come from the (resumed) certificate; the
+                 * worker adds the client's SNI (intercept_get_cert). */
+                assert_int_equal(tls_conn_peer_names(&p->c, names, &n, NULL, 0), 0);
+                assert_int_equal(n, 1);
+                assert_string_equal(names[0], "*.example.test");
+                assert_int_equal(tls_conn_is_session_reused(&p->s), cases[i].reused);
+                pair_exchange(p); /* TLS 1.3 tickets ride with the first response */
+            } else {
+                assert_int_equal(p->rc, -EPROTO);
+                assert_string_equal(p->wc, cases[i].want);
+            }
+            assert_int_equal(tls_conn_is_session_reused(&p->c), cases[i].reused);
+            if (tls13 || cases[i].hits == 0) {
+                assert_int_equal(t->sess_hits - hits, cases[i].hits);
+                assert_int_equal(t->sess_misses - misses, cases[i].misses);
+                assert_int_equal(t->sess_wildcard_hits - wild_hits, cases[i].wild_hits);
+            } else {
+                /* TLS 1.2 servers issue no new ticket on a resumption, so the session b
+                 * resumed was never filed under b's exact key: the wildcard key again. */
+                assert_int_equal(t->sess_hits - hits, 0);
+                assert_int_equal(t->sess_misses - misses, 1);
+                assert_int_equal(t->sess_wildcard_hits - wild_hits, 1);
+            }
+            after = entry_of(t, WILD_KEY);
+            assert_non_null(after);
+            /* TLS 1.2 servers issue no new ticket on a resumption: the entry stays. */
+            if (cases[i].wild == ENTRY_NEW && (tls13 || !cases[i].reused))
+                assert_ptr_not_equal(after, before);
+            else
+                assert_ptr_equal(after, before);
+            pair_free(p);
+        }
+        client_ctx_free(t);
+    }
+    OPENSSL_free(leaf);
+}
+
+/* Only certificates that name "*.D" exactly get a wildcard entry, and only connections
+ * that verify their upstream (not -k) and send SNI == the verified name use one. */
+static void test_wildcard_not_filed(void **state)
+{
+    static const struct cert_spec both = {
+        "a.example.test", NULL, "DNS:a.example.test,DNS:b.example.test", -DAY, 30 * DAY, false};
+    static const struct cert_spec deeper = {"w",  NULL,     "DNS:*.a.example.test",
+                                            -DAY, 30 * DAY, false};
+    struct fx *f = *state;
+    struct {
+        const char *note;
+        const struct cert_spec *leaf;
+        bool insecure;
+        const char *sni1, *host1, *sni2, *host2;
+        bool reused2; /* the second connection resumed */
+        bool entry;   /* WILD_KEY has an entry at the end */
+    } cases[] = {
+        {"names listed one by one, no wildcard: no entry, no reuse", &both, false, "a.example.test",
+         "a.example.test", "b.example.test", "b.example.test", false, false},
+        {"*.a.example.test: shared by x. and y.a.example.test, not filed as *.example.test",
+         &deeper, false, "x.a.example.test", "x.a.example.test", "y.a.example.test",
+         "y.a.example.test", true, false},
+        {"-k: no wildcard entries (nothing was verified)", &LEAF_WILD, true, "a.example.test",
+         "a.example.test", "b.example.test", "b.example.test", false, false},
+        {"SNI differs from the verified name: not filed under the wildcard key", &LEAF_WILD, false,
+         "b.example.test", "a.example.test", "c.example.test", "c.example.test", false, false},
+        {"SNI differs from the verified name: the wildcard key is not looked up", &LEAF_WILD, false,
+         "a.example.test", "a.example.test", "b.example.test", "c.example.test", false, true},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct tls_ctx *t = client_ctx_new(f, cases[i].insecure, TLS1_3_VERSION);
+        size_t leaf_len;
+        uint8_t *leaf = leaf_der(f, cases[i].leaf, f->ca_key, f->ca, &leaf_len);
+        struct pair *p;
+
+        print_message("case: %s\n", cases[i].note);
+        p = pair_new(&f->mitm, t, cases[i].sni1, cases[i].host1, "\x08http/1.1");
+        pair_handshake(p, leaf, leaf_len, "http/1.1");
+        assert_int_equal(p->rc, 0);
+        pair_exchange(p);
+        pair_free(p);
+        p = pair_new(&f->mitm, t, cases[i].sni2, cases[i].host2, "\x08http/1.1");
+        pair_handshake(p, leaf, leaf_len, "http/1.1");
+        assert_int_equal(tls_conn_is_session_reused(&p->c), cases[i].reused2);
+        assert_int_equal(t->sess_wildcard_hits, cases[i].reused2 ? 1 : 0);
+        if (cases[i].entry)
+            assert_non_null(entry_of(t, WILD_KEY));
+        else
+            assert_null(entry_of(t, WILD_KEY));
+        pair_free(p);
+        OPENSSL_free(leaf);
+        client_ctx_free(t);
+    }
+}
+
 /* ---- tests: bounded staging ----------------------------------------------------------- */
 
 static void test_bounded_output_and_bulk(void **state)
@@ -1438,6 +1642,8 @@ int main(void)
         cmocka_unit_test(test_session_resumption),
         cmocka_unit_test(test_session_cache_lru),
         cmocka_unit_test(test_session_cache_index),
+        cmocka_unit_test(test_wildcard_resumption),
+        cmocka_unit_test(test_wildcard_not_filed),
         cmocka_unit_test(test_bounded_output_and_bulk),
         cmocka_unit_test(test_read_idle_skip),
         cmocka_unit_test(test_stale_errors_ignored),
