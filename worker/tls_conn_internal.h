@@ -11,7 +11,8 @@
 void tls_conn_install_server_callbacks(SSL_CTX *ctx);
 
 /* tls_conn_install_client_callbacks sets the new-session callback that files upstream
- * sessions in the tls_ctx cache under the connection's key. */
+ * sessions in the tls_ctx cache under the connection's key (and its wildcard key when the
+ * upstream's certificate is a "*.D" one for it). */
 void tls_conn_install_client_callbacks(SSL_CTX *ctx);
 
 /* tls_conn_bio_method_new returns a new BIO_METHOD for the staging BIO (the caller frees it
