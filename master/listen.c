@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,7 +51,6 @@ static int listen_one(const struct sockaddr_storage *ss, socklen_t len, int *out
     if (fd == -1)
         return -errno;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
         bind(fd, (const struct sockaddr *)ss, len) == -1 || listen(fd, LISTEN_BACKLOG) == -1) {
         err = -errno;
         close(fd);
@@ -73,29 +73,33 @@ int listen_open_all(const char *host, uint16_t port, int n, int *fds, uint16_t *
         snprintf(err, errlen, "--listen-host %s: not a numeric IPv4 or IPv6 address", host);
         return -EINVAL;
     }
-    for (i = 0; i < n; i++) {
-        e = listen_one(&ss, len, &fds[i]);
-        if (e != 0) {
-            snprintf(err, errlen, "cannot listen on %s:%u: %s", host, (unsigned)port, strerror(-e));
+    e = listen_one(&ss, len, &fds[0]);
+    if (e != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%u: %s", host, (unsigned)port, strerror(-e));
+        return e;
+    }
+    {
+        struct sockaddr_storage got;
+        socklen_t glen = sizeof(got);
+
+        if (getsockname(fds[0], (struct sockaddr *)&got, &glen) == -1) {
+            e = -errno;
+            snprintf(err, errlen, "getsockname: %s", strerror(errno));
             listen_close_all(fds, n);
             return e;
         }
-        if (i == 0) {
-            struct sockaddr_storage got;
-            socklen_t glen = sizeof(got);
-
-            if (getsockname(fds[0], (struct sockaddr *)&got, &glen) == -1) {
-                e = -errno;
-                snprintf(err, errlen, "getsockname: %s", strerror(errno));
-                listen_close_all(fds, n);
-                return e;
-            }
-            port = ntohs(got.ss_family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
-                                                  : ((struct sockaddr_in6 *)&got)->sin6_port);
-            if (ss.ss_family == AF_INET)
-                ((struct sockaddr_in *)&ss)->sin_port = htons(port);
-            else
-                ((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+        port = ntohs(got.ss_family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
+                                              : ((struct sockaddr_in6 *)&got)->sin6_port);
+    }
+    /* Every slot holds the same socket: one accept queue, from which each worker takes
+     * connections while it is not above its share (shared/board.h). */
+    for (i = 1; i < n; i++) {
+        fds[i] = fcntl(fds[0], F_DUPFD_CLOEXEC, 0);
+        if (fds[i] == -1) {
+            e = -errno;
+            snprintf(err, errlen, "cannot duplicate the listener: %s", strerror(errno));
+            listen_close_all(fds, n);
+            return e;
         }
     }
     *bound_port = port;

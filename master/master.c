@@ -21,6 +21,7 @@
 #include "master/forge_service.h"
 #include "master/listen.h"
 #include "master/supervise.h"
+#include "shared/board.h"
 #include "shared/log.h"
 #include "shared/msgcodec.h"
 
@@ -223,7 +224,8 @@ int master_run(const struct config *cfg, int argc, char **argv)
     const char *why = NULL;
     size_t key_len = 0, ca_len = 0;
     uint8_t ticket_key[MSG_TICKET_KEY_LEN];
-    int reader_fd = -1;
+    int reader_fd = -1, board_fd = -1;
+    struct board_slot *board = NULL;
     const uint8_t *ca_der;
     char err[512];
     ssize_t hl;
@@ -286,20 +288,25 @@ int master_run(const struct config *cfg, int argc, char **argv)
         log_error("out of memory");
         goto out_close_reader;
     }
+    e = board_create(cfg->workers, &board_fd, &board);
+    if (e) {
+        log_error("cannot create the accept board: %s", strerror(-e));
+        goto out_close_reader;
+    }
     e = listen_open_all(cfg->listen_host, cfg->listen_port, cfg->workers, listen_fds, &port, err,
                         sizeof(err));
     if (e) {
         log_error("%s", err);
-        goto out_close_reader;
+        goto out_close_board;
     }
     m->sig_fd = master_signals_open();
     if (m->sig_fd < 0) {
         log_error("signalfd: %s", strerror(errno));
         listen_close_all(listen_fds, cfg->workers);
-        goto out_close_reader;
+        goto out_close_board;
     }
-    supervise_init(&m->sup, cfg->workers, listen_fds, reader_fd, argc, argv, m->hello,
-                   m->hello_len);
+    supervise_init(&m->sup, cfg->workers, listen_fds, reader_fd, board_fd, board, argc, argv,
+                   m->hello, m->hello_len);
     for (int i = 0; i < cfg->workers; i++)
         if (supervise_start(&m->sup, &m->sup.slots[i]) != 0)
             goto out_stop;
@@ -314,6 +321,10 @@ out_stop:
     master_log_stats(m);
     supervise_dispose(&m->sup);
     close(m->sig_fd);
+out_close_board:
+    board_unmap(board, cfg->workers);
+    if (board_fd >= 0)
+        close(board_fd);
 out_close_reader:
     forge_service_dispose(&m->fs);
     close(reader_fd);

@@ -19,7 +19,7 @@
 #define SUPERVISE_STABLE_S 10 /* a worker that lived this long resets the backoff */
 
 /* Fixed fd numbers a worker finds its resources at (the worker's contract). */
-enum { SUPERVISE_FD_IPC = 3, SUPERVISE_FD_LISTEN = 4, SUPERVISE_FD_CACHE = 5 };
+enum { SUPERVISE_FD_IPC = 3, SUPERVISE_FD_LISTEN = 4, SUPERVISE_FD_CACHE = 5, SUPERVISE_FD_BOARD = 6 };
 
 static void supervise_now(struct timespec *ts)
 {
@@ -31,12 +31,15 @@ static int64_t supervise_ms_between(const struct timespec *a, const struct times
     return (int64_t)(b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
 }
 
-void supervise_init(struct supervise *s, int n, const int *listen_fds, int cache_fd, int argc,
-                    char **argv, const uint8_t *hello, size_t hello_len)
+void supervise_init(struct supervise *s, int n, const int *listen_fds, int cache_fd,
+                    int board_fd, struct board_slot *board, int argc, char **argv,
+                    const uint8_t *hello, size_t hello_len)
 {
     memset(s, 0, sizeof(*s));
     s->n = n;
     s->cache_fd = cache_fd;
+    s->board_fd = board_fd;
+    s->board = board;
     s->argc = argc;
     s->argv = argv;
     s->hello = hello;
@@ -61,23 +64,24 @@ static void supervise_exec(struct supervise *s, struct worker_slot *slot, int ch
                            pid_t parent, char **args)
 {
     sigset_t none;
-    int fds[3] = {child_end, slot->listen_fd, s->cache_fd};
-    int tmp[3];
+    int fds[4] = {child_end, slot->listen_fd, s->cache_fd, s->board_fd};
+    int tmp[4];
 
     /* A worker ends when the master does, however the master ends. */
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent)
         _exit(127);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    /* Two steps so that a source fd that happens to sit on 3..5 is not clobbered. */
-    for (int i = 0; i < 3; i++) {
+    /* Two steps so that a source fd that happens to sit on 3..6 is not clobbered. */
+    for (int i = 0; i < 4; i++) {
         tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10);
         if (tmp[i] == -1)
             _exit(127);
     }
     if (supervise_child_fd(tmp[0], SUPERVISE_FD_IPC) == -1 ||
         supervise_child_fd(tmp[1], SUPERVISE_FD_LISTEN) == -1 ||
-        supervise_child_fd(tmp[2], SUPERVISE_FD_CACHE) == -1)
+        supervise_child_fd(tmp[2], SUPERVISE_FD_CACHE) == -1 ||
+        supervise_child_fd(tmp[3], SUPERVISE_FD_BOARD) == -1)
         _exit(127);
     execv("/proc/self/exe", args);
     _exit(127);
@@ -166,6 +170,8 @@ int supervise_reap(struct supervise *s)
         close(slot->ipc_fd);
         slot->ipc_fd = -1;
         slot->pid = 0;
+        /* Its connections died with it: siblings must not defer to a stale count. */
+        board_set_alive(s->board, slot->id, false);
         if (s->stopping) {
             log_debug("worker %d (pid %d) %s", slot->id, (int)pid, cause);
             continue;

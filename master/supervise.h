@@ -1,7 +1,8 @@
 /* supervise.h - worker processes: start with fork+exec, reap, restart with backoff, stop.
  * Owns the worker slots (pid, master end of the socketpair, listener, restart state).
  * Called by the master loop only. A worker never inherits master memory: the child execs
- * /proc/self/exe at once, with only fds 0-2 and 3 (socket), 4 (listener), 5 (certcache). */
+ * /proc/self/exe at once, with only fds 0-2 and 3 (socket), 4 (listener), 5 (certcache),
+ * 6 (accept board). */
 #ifndef MITMD_MASTER_SUPERVISE_H
 #define MITMD_MASTER_SUPERVISE_H
 
@@ -11,6 +12,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "shared/board.h"
 #include "shared/msg.h"
 
 #define SUPERVISE_MAX_WORKERS 256
@@ -31,6 +33,8 @@ struct supervise {
     struct worker_slot slots[SUPERVISE_MAX_WORKERS];
     int n;
     int cache_fd;           /* certcache memfd handed to every worker */
+    int board_fd;           /* accept board memfd (shared/board.h) handed to every worker */
+    struct board_slot *board; /* the master's mapping: a dead worker's slot is cleared */
     int argc;
     char **argv;            /* the master's argv, passed to workers after --worker ID */
     const uint8_t *hello;   /* HELLO datagram sent to every new worker (borrowed) */
@@ -39,9 +43,10 @@ struct supervise {
 };
 
 /* supervise_init prepares `n` slots with the given listeners (borrowed until
- * supervise_dispose, which closes them). Never fails. */
-void supervise_init(struct supervise *s, int n, const int *listen_fds, int cache_fd, int argc,
-                    char **argv, const uint8_t *hello, size_t hello_len);
+ * supervise_dispose, which closes them) and accept board (borrowed). Never fails. */
+void supervise_init(struct supervise *s, int n, const int *listen_fds, int cache_fd,
+                    int board_fd, struct board_slot *board, int argc, char **argv,
+                    const uint8_t *hello, size_t hello_len);
 
 /* supervise_start starts the worker of `slot`: socketpair, fork, exec; the HELLO is queued
  * on the socket before the worker reads it. Returns 0 or -errno (logged; the caller retries

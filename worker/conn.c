@@ -181,6 +181,7 @@ static void conn_free(struct conn *c)
     c->next = p->free_list;
     p->free_list = c;
     p->used--;
+    worker_publish_load(c->w);
 }
 
 /* conn_release_check frees `c` when it is closed and nothing is in flight. Returns true if

@@ -185,6 +185,18 @@ int ring_submit_close(struct ring *r, struct ring_op *op, int fd)
     return 0;
 }
 
+int ring_submit_accept(struct ring *r, struct ring_op *op, int fd)
+{
+    int err;
+    struct io_uring_sqe *sqe = ring_prep(r, op, &err);
+
+    if (sqe == NULL)
+        return err;
+    io_uring_prep_accept(sqe, fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    ring_set_data(sqe, op);
+    return 0;
+}
+
 int ring_submit_accept_multishot(struct ring *r, struct ring_op *op, int fd)
 {
     int err;

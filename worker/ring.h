@@ -58,6 +58,8 @@ int ring_submit_writev(struct ring *r, struct ring_op *op, int fd, const struct 
 int ring_submit_connect(struct ring *r, struct ring_op *op, int fd, const struct sockaddr *sa,
                         socklen_t salen);
 int ring_submit_close(struct ring *r, struct ring_op *op, int fd);
+/* ring_submit_accept arms one accept that completes with one connection (or an error). */
+int ring_submit_accept(struct ring *r, struct ring_op *op, int fd);
 /* ring_submit_accept_multishot arms one accept that completes once per connection while
  * flags has IORING_CQE_F_MORE; the op is re-armed by the owner when MORE is absent. */
 int ring_submit_accept_multishot(struct ring *r, struct ring_op *op, int fd);

@@ -40,13 +40,32 @@ void worker_on_flow(void *arg, const struct flow *f)
         worker_count(w, MSG_STAT_FLOWS_DROPPED);
 }
 
+void worker_publish_load(struct worker *w)
+{
+    if (w->board != NULL)
+        board_publish(w->board, w->id, w->pool.used);
+}
+
+/* worker_arm_accept waits for the next connection on the shared listener, unless this worker
+ * holds more than its share: then a sibling with fewer connections takes it, and this worker
+ * looks at the board again later (backing off while it stays above its share). One-shot
+ * accepts: the kernel wakes one waiting worker per connection, then it queues again. */
 static void worker_arm_accept(struct worker *w)
 {
     int err;
 
-    if (!w->accepting || w->accept_op.armed)
+    if (!w->accepting || w->accept_op.armed || w->accept_defer_op.armed)
         return;
-    err = ring_submit_accept_multishot(&w->ring, &w->accept_op, w->listen_fd);
+    if (w->board != NULL && board_should_defer(w->board, w->n_workers, w->id)) {
+        if (w->accept_defer_ms < WORKER_ACCEPT_DEFER_MS)
+            w->accept_defer_ms = WORKER_ACCEPT_DEFER_MS;
+        err = ring_submit_timeout(&w->ring, &w->accept_defer_op, w->accept_defer_ms);
+        if (w->accept_defer_ms < WORKER_ACCEPT_DEFER_MAX_MS)
+            w->accept_defer_ms *= 2;
+    } else {
+        w->accept_defer_ms = 0;
+        err = ring_submit_accept(&w->ring, &w->accept_op, w->listen_fd);
+    }
     if (err)
         log_error("cannot arm accept: %s", strerror(-err));
 }
@@ -55,12 +74,24 @@ static void worker_on_accept(struct ring_op *op, int res, uint32_t flags)
 {
     struct worker *w = (struct worker *)((char *)op - offsetof(struct worker, accept_op));
 
-    if (res >= 0)
+    (void)flags;
+    if (res >= 0) {
         conn_accept(w, res);
-    else if (res != -ECANCELED && res != -EAGAIN && res != -EINTR)
+        worker_publish_load(w);
+    } else if (res != -ECANCELED && res != -EAGAIN && res != -EINTR) {
         log_warn("accept failed: %s", strerror(-res)); /* EMFILE & co: retried next tick */
-    if (!(flags & IORING_CQE_F_MORE) && res != -EMFILE && res != -ENFILE)
+    }
+    if (res != -EMFILE && res != -ENFILE)
         worker_arm_accept(w);
+}
+
+static void worker_on_accept_defer(struct ring_op *op, int res, uint32_t flags)
+{
+    struct worker *w = (struct worker *)((char *)op - offsetof(struct worker, accept_defer_op));
+
+    (void)res;
+    (void)flags;
+    worker_arm_accept(w);
 }
 
 /* worker_close_idle closes connections that are between requests (nothing to drain). */
@@ -88,6 +119,9 @@ static void worker_stop(struct worker *w, const char *why)
     log_info("stopping (%s), %d connections open", why, w->pool.used);
     w->stopping = true;
     w->accepting = false;
+    /* Siblings must not leave new connections to a worker that takes none. */
+    if (w->board != NULL)
+        board_set_alive(w->board, w->id, false);
     w->stop_deadline_ns = flow_now_ns() + (uint64_t)WORKER_DRAIN_MS * 1000000ull;
     if (w->accept_op.armed)
         (void)ring_submit_cancel(&w->ring, &w->cancel_op, &w->accept_op);
@@ -147,8 +181,8 @@ static void worker_on_tick(struct ring_op *op, int res, uint32_t flags)
     if (w->stopping)
         worker_close_idle(w);
     worker_send_stats(w);
-    if (w->accepting && !w->accept_op.armed)
-        worker_arm_accept(w);
+    worker_publish_load(w);
+    worker_arm_accept(w);
     if (ring_submit_timeout(&w->ring, &w->tick_op, WORKER_TICK_MS) != 0)
         log_error("cannot arm the tick timer");
 }
@@ -286,6 +320,15 @@ int worker_main(int argc, char **argv)
         log_error("cannot attach the certificate cache: %s", why);
         goto out_hello;
     }
+    w->n_workers = cfg.workers;
+    if (w->id < 0 || w->id >= cfg.workers ||
+        (e = board_map(WORKER_FD_BOARD, cfg.workers, &w->board)) != 0) {
+        log_warn("no accept board (%s): connections are not balanced across workers",
+                 w->id < 0 || w->id >= cfg.workers ? "worker id out of range" : strerror(-e));
+        w->board = NULL;
+    } else {
+        board_set_alive(w->board, w->id, true);
+    }
     memset(&topts, 0, sizeof(topts));
     topts.ca_cert_der = hello.ca_der.p;
     topts.ca_cert_der_len = hello.ca_der.len;
@@ -346,6 +389,7 @@ int worker_main(int argc, char **argv)
     }
 
     ring_op_init(&w->accept_op, worker_on_accept, NULL);
+    ring_op_init(&w->accept_defer_op, worker_on_accept_defer, NULL);
     ring_op_init(&w->signal_op, worker_on_signal, NULL);
     ring_op_init(&w->tick_op, worker_on_tick, NULL);
     ring_op_init(&w->cancel_op, worker_on_aux, NULL);
@@ -386,6 +430,7 @@ out_regex:
 out_tls:
     tls_ctx_dispose(&w->tls);
 out_cache:
+    board_unmap(w->board, w->n_workers);
     certcache_close(w->cache);
 out_hello:
     free(hello_buf);

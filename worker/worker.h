@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "certcache/certcache.h"
+#include "shared/board.h"
 #include "shared/config.h"
 #include "shared/msg.h"
 #include "worker/conn.h"
@@ -25,6 +26,13 @@
 #define WORKER_FD_IPC 3
 #define WORKER_FD_LISTEN 4
 #define WORKER_FD_CERTCACHE 5
+#define WORKER_FD_BOARD 6
+
+/* A worker above its share of connections (shared/board.h) stays out of the shared accept
+ * queue and looks again after WORKER_ACCEPT_DEFER_MS, doubling up to ..._MAX_MS while it
+ * is still above: the least loaded worker always accepts, so nothing waits for the timer. */
+#define WORKER_ACCEPT_DEFER_MS 1
+#define WORKER_ACCEPT_DEFER_MAX_MS 128
 
 #define WORKER_RING_ENTRIES 1024
 #define WORKER_TICK_MS 1000  /* timeouts scan, resolver timeouts, STATS */
@@ -48,8 +56,12 @@ struct worker {
     int n_ignore_re;
 
     int listen_fd;
-    struct ring_op accept_op;
+    struct ring_op accept_op;       /* one-shot accept on the shared listener */
+    struct ring_op accept_defer_op; /* looks at the board again after accept_defer_ms */
+    unsigned accept_defer_ms;
     bool accepting;
+    struct board_slot *board; /* the accept board (fd 6), NULL = no balancing */
+    int n_workers;
     int signal_fd;
     struct ring_op signal_op;
     uint8_t signal_buf[128]; /* one struct signalfd_siginfo */
@@ -63,8 +75,13 @@ struct worker {
     struct msg_stats stats; /* counters sent to the master every tick */
 };
 
+/* worker_publish_load tells the sibling workers how many connections this one holds (the
+ * accept board); conn.c calls it when a connection is freed. */
+void worker_publish_load(struct worker *w);
+
 /* worker_main runs `mitmd --worker ID ...`: parses argv like the master, waits for HELLO on
- * fd 3, attaches the certcache (fd 5), builds the TLS contexts, then serves fd 4 until
+ * fd 3, attaches the certcache (fd 5) and the accept board (fd 6), builds the TLS contexts,
+ * then serves fd 4 (the listener it shares with its siblings) until
  * SIGTERM/SIGINT or the master's socket closes. Returns the process exit status (0 after a
  * clean stop, 1 on a start-up failure, which it logs). */
 int worker_main(int argc, char **argv);

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Connections spread evenly over the workers, whatever their ports hash to: 16 keep-alive
+connections opened one after another through mitmd --workers 2 end up 8/8 (at most one
+apart beyond the balancing slack, 7..9), each answering 200 with the right body. After a
+worker is killed, new connections go to its fresh replacement (the least loaded) until
+it has caught up, and they too are served."""
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import (check, info, kill_pid, run, sha256_bytes, standard_setup,  # noqa: E402
+                     step)
+
+
+def established_by_pid(pids, port):
+    """established_by_pid counts, per pid, the ESTABLISHED TCP sockets it holds whose local
+    port is `port` (from /proc/net/tcp{,6} and /proc/PID/fd)."""
+    inodes = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    local, state, inode = parts[1], parts[3], parts[9]
+                    if state == "01" and int(local.rsplit(":", 1)[1], 16) == port:
+                        inodes[inode] = True
+        except OSError:
+            pass
+    out = {}
+    for pid in pids:
+        n = 0
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                n += 1
+        out[pid] = n
+    return out
+
+
+def open_and_get(m, w, body_sha, what):
+    conn = m.https_conn("www.origin.test", w.nginx.ports["valid"])
+    conn.request("GET", "/1k")
+    resp = conn.getresponse()
+    data = resp.read()
+    check(resp.status == 200, f"{what}: status {resp.status}")
+    check(sha256_bytes(data) == body_sha, f"{what}: body SHA-256 differs ({len(data)} bytes)")
+    return conn
+
+
+def test(env):
+    body = os.urandom(1024)
+    w = standard_setup(env, workers=2, files={"1k": body})
+    m = w.mitmd
+    m.expect_worker_deaths = True
+    want = sha256_bytes(body)
+    pids = m.wait_workers(2, timeout=5)
+    check(pids is not None, f"expected 2 workers, found {m.worker_pids()}")
+
+    step("16 keep-alive connections, one after another, each GET /1k (200, SHA-256)")
+    conns = [open_and_get(m, w, want, f"connection {i + 1}") for i in range(16)]
+    counts = established_by_pid(pids, m.port)
+    info(f"client connections per worker: {counts}")
+    check(sum(counts.values()) == 16, f"workers hold {sum(counts.values())} of the 16 "
+          f"client connections: {counts}")
+    check(all(7 <= n <= 9 for n in counts.values()),
+          f"connections are not balanced over the 2 workers: {counts}")
+
+    step("kill -9 one worker: its replacement takes the next connections")
+    victim = pids[0]
+    survivor = pids[1]
+    kill_pid(victim, signal.SIGKILL)
+    new = m.wait_workers(2, timeout=5, exclude=[victim])
+    check(new is not None, f"no replacement worker: {m.worker_pids()}")
+    fresh = [p for p in new if p != survivor][0]
+    # The process exists before it has set up (HELLO, TLS contexts) and joined the accept
+    # board; until then the survivor is the only live worker and keeps accepting.
+    time.sleep(1.0)
+    more = [open_and_get(m, w, want, f"connection {17 + i}") for i in range(4)]
+    counts = established_by_pid([survivor, fresh], m.port)
+    info(f"after the restart: {counts}")
+    check(counts[fresh] >= 3, f"the fresh worker got {counts[fresh]} of 4 new connections "
+          f"(the survivor holds {counts[survivor]})")
+    for c in conns + more:
+        c.close()
+
+
+if __name__ == "__main__":
+    run(test, __doc__)
