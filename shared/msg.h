@@ -37,7 +37,7 @@ static_assert(sizeof(struct msg_hdr) == 16, "msg_hdr layout");
 /* MSG_HELLO body: fixed part, then ca_der_len bytes of CA certificate DER, then
  * key_der_len bytes of the leaf private key (PKCS#8 DER). Workers never see the CA key.
  * `ticket_key` is the run's TLS session ticket key, the same for every worker, so that a
- * client resumes its session whichever worker SO_REUSEPORT gives its next connection to. */
+ * client resumes its session whichever worker accepts its next connection. */
 struct msg_hello {
     uint32_t worker_id;
     uint32_t ca_der_len;

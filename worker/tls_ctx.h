@@ -48,7 +48,7 @@ struct tls_ctx_opts {
                                    * client offered them too. */
     size_t alpn_allowed_len;
     /* ticket_key, when non-NULL, is TLS_CTX_TICKET_KEY_LEN bytes shared by all workers (the
-     * master picks it at start) so a client resumes on whichever worker SO_REUSEPORT picks.
+     * master picks it at start) so a client resumes on whichever worker accepts it.
      * NULL = a random per-worker key (resumption then works only on the same worker). */
     const uint8_t *ticket_key;
 };
