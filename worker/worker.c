@@ -4,12 +4,14 @@
 #include "worker/worker.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "shared/log.h"
@@ -46,28 +48,37 @@ void worker_publish_load(struct worker *w)
         board_publish(w->board, w->id, w->pool.used);
 }
 
-/* worker_arm_accept waits for the next connection on the shared listener, unless this worker
- * holds more than its share: then a sibling with fewer connections takes it, and this worker
- * looks at the board again later (backing off while it stays above its share). One-shot
- * accepts: the kernel wakes one waiting worker per connection, then it queues again. */
+/* worker_arm_accept waits for the next connection on the shared listener. A worker within
+ * its share queues a one-shot accept: the kernel wakes one queued worker per connection. A
+ * worker above its share (shared/board.h) only watches the listener (POLLIN); when a
+ * connection is pending it gives its siblings WORKER_ACCEPT_DEFER_MS to take it, then takes it
+ * itself if they did not (they may be busy): balance never leaves a connection waiting. */
 static void worker_arm_accept(struct worker *w)
 {
     int err;
 
-    if (!w->accepting || w->accept_op.armed || w->accept_defer_op.armed)
+    if (!w->accepting || w->accept_op.armed || w->accept_poll_op.armed ||
+        w->accept_defer_op.armed)
         return;
-    if (w->board != NULL && board_should_defer(w->board, w->n_workers, w->id)) {
-        if (w->accept_defer_ms < WORKER_ACCEPT_DEFER_MS)
-            w->accept_defer_ms = WORKER_ACCEPT_DEFER_MS;
-        err = ring_submit_timeout(&w->ring, &w->accept_defer_op, w->accept_defer_ms);
-        if (w->accept_defer_ms < WORKER_ACCEPT_DEFER_MAX_MS)
-            w->accept_defer_ms *= 2;
-    } else {
-        w->accept_defer_ms = 0;
+    if (w->board != NULL && board_should_defer(w->board, w->n_workers, w->id))
+        err = ring_submit_poll(&w->ring, &w->accept_poll_op, w->listen_fd, POLLIN);
+    else
         err = ring_submit_accept(&w->ring, &w->accept_op, w->listen_fd);
-    }
     if (err)
         log_error("cannot arm accept: %s", strerror(-err));
+}
+
+/* worker_took reports the outcome of one accept (a descriptor or -errno). Returns false when
+ * accepting should pause until the next tick (out of descriptors). */
+static bool worker_took(struct worker *w, int res)
+{
+    if (res >= 0) {
+        conn_accept(w, res);
+        worker_publish_load(w);
+    } else if (res != -ECANCELED && res != -EAGAIN && res != -EINTR) {
+        log_warn("accept failed: %s", strerror(-res)); /* EMFILE & co: retried next tick */
+    }
+    return res != -EMFILE && res != -ENFILE;
 }
 
 static void worker_on_accept(struct ring_op *op, int res, uint32_t flags)
@@ -75,22 +86,43 @@ static void worker_on_accept(struct ring_op *op, int res, uint32_t flags)
     struct worker *w = (struct worker *)((char *)op - offsetof(struct worker, accept_op));
 
     (void)flags;
-    if (res >= 0) {
-        conn_accept(w, res);
-        worker_publish_load(w);
-    } else if (res != -ECANCELED && res != -EAGAIN && res != -EINTR) {
-        log_warn("accept failed: %s", strerror(-res)); /* EMFILE & co: retried next tick */
-    }
-    if (res != -EMFILE && res != -ENFILE)
+    if (worker_took(w, res))
         worker_arm_accept(w);
 }
 
+/* worker_on_accept_poll: a connection is pending while this worker is above its share. */
+static void worker_on_accept_poll(struct ring_op *op, int res, uint32_t flags)
+{
+    struct worker *w = (struct worker *)((char *)op - offsetof(struct worker, accept_poll_op));
+
+    (void)flags;
+    if (!w->accepting)
+        return;
+    if (res < 0) {
+        worker_arm_accept(w);
+        return;
+    }
+    if (ring_submit_timeout(&w->ring, &w->accept_defer_op, WORKER_ACCEPT_DEFER_MS) != 0)
+        log_error("cannot arm the accept timer");
+}
+
+/* worker_on_accept_defer: the siblings had WORKER_ACCEPT_DEFER_MS. Back in our share, queue
+ * for connections again; still above it, take a connection nobody took (if any) and go on
+ * watching. */
 static void worker_on_accept_defer(struct ring_op *op, int res, uint32_t flags)
 {
     struct worker *w = (struct worker *)((char *)op - offsetof(struct worker, accept_defer_op));
+    int fd;
 
     (void)res;
     (void)flags;
+    if (!w->accepting)
+        return;
+    if (w->board != NULL && board_should_defer(w->board, w->n_workers, w->id)) {
+        fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (!worker_took(w, fd >= 0 ? fd : -errno))
+            return;
+    }
     worker_arm_accept(w);
 }
 
@@ -123,8 +155,10 @@ static void worker_stop(struct worker *w, const char *why)
     if (w->board != NULL)
         board_set_alive(w->board, w->id, false);
     w->stop_deadline_ns = flow_now_ns() + (uint64_t)WORKER_DRAIN_MS * 1000000ull;
-    if (w->accept_op.armed)
-        (void)ring_submit_cancel(&w->ring, &w->cancel_op, &w->accept_op);
+    /* the accept or the listener watch, whichever is armed (a pending timer finds
+     * accepting false) */
+    if (w->accept_op.armed || w->accept_poll_op.armed)
+        (void)ring_submit_cancel_fd(&w->ring, &w->cancel_op, w->listen_fd);
     worker_close_idle(w);
 }
 
@@ -389,6 +423,7 @@ int worker_main(int argc, char **argv)
     }
 
     ring_op_init(&w->accept_op, worker_on_accept, NULL);
+    ring_op_init(&w->accept_poll_op, worker_on_accept_poll, NULL);
     ring_op_init(&w->accept_defer_op, worker_on_accept_defer, NULL);
     ring_op_init(&w->signal_op, worker_on_signal, NULL);
     ring_op_init(&w->tick_op, worker_on_tick, NULL);

@@ -28,11 +28,9 @@
 #define WORKER_FD_CERTCACHE 5
 #define WORKER_FD_BOARD 6
 
-/* A worker above its share of connections (shared/board.h) stays out of the shared accept
- * queue and looks again after WORKER_ACCEPT_DEFER_MS, doubling up to ..._MAX_MS while it
- * is still above: the least loaded worker always accepts, so nothing waits for the timer. */
+/* A worker above its share of connections (shared/board.h) leaves a pending connection to
+ * its siblings for WORKER_ACCEPT_DEFER_MS before it takes it itself. */
 #define WORKER_ACCEPT_DEFER_MS 1
-#define WORKER_ACCEPT_DEFER_MAX_MS 128
 
 #define WORKER_RING_ENTRIES 1024
 #define WORKER_TICK_MS 1000  /* timeouts scan, resolver timeouts, STATS */
@@ -57,8 +55,8 @@ struct worker {
 
     int listen_fd;
     struct ring_op accept_op;       /* one-shot accept on the shared listener */
-    struct ring_op accept_defer_op; /* looks at the board again after accept_defer_ms */
-    unsigned accept_defer_ms;
+    struct ring_op accept_poll_op;  /* above its share: watches the listener instead */
+    struct ring_op accept_defer_op; /* the siblings' head start on a pending connection */
     bool accepting;
     struct board_slot *board; /* the accept board (fd 6), NULL = no balancing */
     int n_workers;
@@ -66,7 +64,7 @@ struct worker {
     struct ring_op signal_op;
     uint8_t signal_buf[128]; /* one struct signalfd_siginfo */
     struct ring_op tick_op;
-    struct ring_op cancel_op; /* cancels the accept on stop */
+    struct ring_op cancel_op; /* cancels the accept (or the listener watch) on stop */
     bool stopping;            /* SIGTERM/SIGINT or master gone: drain then exit */
     uint64_t stop_deadline_ns;
     bool exit_now;
