@@ -345,17 +345,23 @@ class Run:
             argv += ["--connect", "127.0.0.1:%d" % t["connect"]]
         return argv
 
-    def run_bench(self, argv, seconds):
-        """run_bench runs mitmd-bench; returns (summary dict or None, output tail)."""
+    def run_bench(self, argv, seconds, at=None):
+        """run_bench runs mitmd-bench; returns (summary dict or None, output tail). With
+        at=(delay, fn), fn(pid of mitmd-bench) is called `delay` seconds after it started (the
+        end of its in-process --warmup: where the measured window begins)."""
         json_path = argv[argv.index("--json") + 1]
         if os.path.exists(json_path):
             os.unlink(json_path)
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
-            p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               timeout=seconds + 30)
-            out = p.stdout.decode(errors="replace")
-        except subprocess.TimeoutExpired as e:
-            return None, "mitmd-bench timed out: %s" % (e.stdout or b"")[-300:]
+            if at is not None:
+                time.sleep(at[0])
+                at[1](p.pid)
+            out = p.communicate(timeout=seconds + 30)[0].decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out = p.communicate()[0].decode(errors="replace")
+            return None, "mitmd-bench timed out: %s" % out[-300:]
         try:
             with open(json_path) as f:
                 return json.load(f), out
@@ -369,9 +375,11 @@ class Run:
                      r["target"] == key and r.get("requests") and not r.get("failed")), None)
         return max(16, cold["requests"]) if cold else HOSTS_WARM_PRIME
 
-    def load_row(self, key, label, kind, t, sc, seconds=None):
+    def load_row(self, key, label, kind, t, sc, seconds=None, warm_inside=False):
         """load_row measures scenario sc on target t (a warm-up, then `seconds`, by default
-        the row length) and returns the row dict."""
+        the row length) and returns the row dict. warm_inside: the warm-up is mitmd-bench's
+        own --warmup, on the connections the measured run then uses (so that their set-up
+        is not in the measured latency); otherwise a separate mitmd-bench run before."""
         root = t["proc"].pid
         seconds = seconds if seconds is not None else self.row_s
         how = {"direct": "direct TLS", "mitmd": "CONNECT", "mitmdump": "CONNECT"}.get(kind)
@@ -394,16 +402,33 @@ class Run:
             row["how"] += "; the %s names h0.. again" % format(hosts, ",")
             self.run_bench(self.bench_argv(t, sc, 120.0, jpath + ".warm", True, hosts, hosts),
                            120.0)
-        else:
+        elif not warm_inside:
             self.run_bench(self.bench_argv(t, sc, self.warm_s, jpath + ".warm", True),
                            self.warm_s)
         argv = self.bench_argv(t, sc, seconds, jpath, False, hosts)
+        if warm_inside:
+            argv += ["--warmup", "%gs" % self.warm_s]
         row["bench_args"] = " ".join(argv[1:])
-        procs.reset_peak_rss(root)
-        cpu0 = procs.tree_cpu_seconds(root)
-        ocpu0 = procs.tree_cpu_seconds(self.origin.pid)
-        own0, sys0, t0 = own_cpu_seconds(), procs.system_busy_seconds(), time.monotonic()
-        s, out = self.run_bench(argv, seconds)
+        at_start = {}
+
+        def sample_start(bench_pid=None):
+            # A running mitmd-bench is not in own_cpu_seconds() until it is reaped: count
+            # what its warm-up used now, so that only the measured window is "ours".
+            procs.reset_peak_rss(root)
+            at_start.update(cpu0=procs.tree_cpu_seconds(root),
+                            ocpu0=procs.tree_cpu_seconds(self.origin.pid),
+                            own0=own_cpu_seconds() + (procs.tree_cpu_seconds(bench_pid)
+                                                      if bench_pid else 0.0),
+                            sys0=procs.system_busy_seconds(), t0=time.monotonic())
+        if warm_inside:
+            s, out = self.run_bench(argv, seconds + self.warm_s, at=(self.warm_s, sample_start))
+        else:
+            sample_start()
+            s, out = self.run_bench(argv, seconds)
+        if not at_start:  # mitmd-bench ended before its warm-up did
+            sample_start()
+        cpu0, ocpu0, own0, sys0, t0 = (at_start[k] for k in ("cpu0", "ocpu0", "own0", "sys0",
+                                                               "t0"))
         own1, sys1, t1 = own_cpu_seconds(), procs.system_busy_seconds(), time.monotonic()
         cpu1 = procs.tree_cpu_seconds(root)
         ocpu1 = procs.tree_cpu_seconds(self.origin.pid)
@@ -607,7 +632,8 @@ class Run:
             slices = {key: [] for key, _, _, _ in targets}
             for i in range(LATENCY_SLICES):
                 for key, lab, kind, tt in targets:
-                    r = self.load_row(key, lab, kind, tt, sc, self.row_s / LATENCY_SLICES)
+                    r = self.load_row(key, lab, kind, tt, sc, self.row_s / LATENCY_SLICES,
+                                      warm_inside=True)
                     slices[key].append(r)
                     log("%-9s %-18s %8s req/s  p50 %s p99 %s ms  %s" % (
                         key, sc.key, r.get("rps") and round(r["rps"]),
@@ -616,8 +642,9 @@ class Run:
                         r.get("failed") or ("errors %d" % r.get("errors", 0))))
             for key, lab, kind, tt in targets:
                 r = merge_slices(slices[key])
-                r["how"] += "; open loop at %s req/s, %d alternating slices" % (
-                    format(rate, ","), LATENCY_SLICES)
+                r["how"] += ("; open loop at %s req/s, %d alternating slices, each measured "
+                             "after a %g s warm-up at that rate on the same connections" % (
+                                 format(rate, ","), LATENCY_SLICES, self.warm_s))
                 r["rate"] = rate
                 self.rows.append(r)
             for key, _, _, _ in targets[1:]:
@@ -777,7 +804,9 @@ class Run:
             "targets. h1-latency-half-max: open loop at half of mitmd's h1-keepalive-1k "
             "req/s, direct, mitmd and nginx's re-encrypting proxy (upstream keep-alive) "
             "alternating in %d slices at the same rate (added latency: the median of the "
-            "slice pairs' differences with direct); with the load generator, the origin "
+            "slice pairs' differences with direct; each slice runs mitmd-bench with a "
+            "warm-up at R on the connections it then measures, so that connection set-up "
+            "is not in the latency); with the load generator, the origin "
             "and the proxy on the same cores, its tail latency measures CPU contention as "
             "much as the proxy (see others' CPU and the load average)." % LATENCY_SLICES,
             "nginx (1 worker): the same reverse proxy with worker_processes 1, the "
