@@ -144,22 +144,23 @@ def targets(result):
         out.append(_check("RSS per idle intercepted connection, %s" % what, "<= 64 KiB", v,
                           lambda x: x <= 64, "-" if v is None else
                           "%.1f KiB at %s connections" % (v, format(r["established"], ","))))
-    worst, parts = None, []
-    for sc in CORE_SCENARIOS:
-        v = _ratio(cpu(sc, "mitmd"), cpu(sc, "mitmd-1w"))
-        if v is not None:
-            parts.append("%s %.2fx" % (sc, v))
-            worst = v if worst is None else max(worst, v)
+    def worst_cores(many, one):
+        """worst_cores returns (worst, text) of CPU per request `many` / `one` over the
+        CORE_SCENARIOS that both ran."""
+        worst, parts = None, []
+        for sc in CORE_SCENARIOS:
+            v = _ratio(cpu(sc, many), cpu(sc, one))
+            if v is not None:
+                parts.append("%s %.2fx" % (sc, v))
+                worst = v if worst is None else max(worst, v)
+        return worst, "; ".join(parts) or "-"
+
+    worst, text = worst_cores("mitmd", "mitmd-1w")
     out.append(_check("CPU per request, 2 workers / 1 worker (worst scenario)", "<= 1.10x",
-                      worst, lambda x: x <= 1.1, "; ".join(parts) or "-"))
-    worst, parts = None, []
-    for sc in CORE_SCENARIOS:
-        v = _ratio(cpu(sc, "nginx"), cpu(sc, "nginx-1w"))
-        if v is not None:
-            parts.append("%s %.2fx" % (sc, v))
-            worst = v if worst is None else max(worst, v)
+                      worst, lambda x: x <= 1.1, text))
+    worst, text = worst_cores("nginx", "nginx-1w")
     out.append(_check("Reference: nginx re-encrypting proxy, CPU per request, 2 workers / "
-                      "1 worker (worst scenario)", "-", worst, None, "; ".join(parts) or "-"))
+                      "1 worker (worst scenario)", "-", worst, None, text))
     return out
 
 
