@@ -197,18 +197,6 @@ int ring_submit_accept(struct ring *r, struct ring_op *op, int fd)
     return 0;
 }
 
-int ring_submit_accept_multishot(struct ring *r, struct ring_op *op, int fd)
-{
-    int err;
-    struct io_uring_sqe *sqe = ring_prep(r, op, &err);
-
-    if (sqe == NULL)
-        return err;
-    io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    ring_set_data(sqe, op);
-    return 0;
-}
-
 int ring_submit_poll(struct ring *r, struct ring_op *op, int fd, unsigned events)
 {
     int err;

@@ -60,9 +60,6 @@ int ring_submit_connect(struct ring *r, struct ring_op *op, int fd, const struct
 int ring_submit_close(struct ring *r, struct ring_op *op, int fd);
 /* ring_submit_accept arms one accept that completes with one connection (or an error). */
 int ring_submit_accept(struct ring *r, struct ring_op *op, int fd);
-/* ring_submit_accept_multishot arms one accept that completes once per connection while
- * flags has IORING_CQE_F_MORE; the op is re-armed by the owner when MORE is absent. */
-int ring_submit_accept_multishot(struct ring *r, struct ring_op *op, int fd);
 /* ring_submit_poll arms a one-shot poll for `events` (POLLIN/POLLOUT) on `fd`. */
 int ring_submit_poll(struct ring *r, struct ring_op *op, int fd, unsigned events);
 /* ring_submit_timeout arms a standalone relative timeout of `ms` milliseconds; it
