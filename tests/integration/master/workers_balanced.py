@@ -3,7 +3,7 @@
 connections opened one after another through mitmd --workers 2 end up 8/8 (at most one
 apart beyond the balancing slack, 7..9), each answering 200 with the right body. After a
 worker is killed, new connections go to its fresh replacement (the least loaded) until
-it has caught up, and they too are served."""
+it has caught up (at least 5 of the next 8), and they too are served."""
 import os
 import signal
 import sys
@@ -81,10 +81,12 @@ def test(env):
     # The process exists before it has set up (HELLO, TLS contexts) and joined the accept
     # board; until then the survivor is the only live worker and keeps accepting.
     time.sleep(1.0)
-    more = [open_and_get(m, w, want, f"connection {17 + i}") for i in range(4)]
+    more = [open_and_get(m, w, want, f"connection {17 + i}") for i in range(8)]
     counts = established_by_pid([survivor, fresh], m.port)
     info(f"after the restart: {counts}")
-    check(counts[fresh] >= 3, f"the fresh worker got {counts[fresh]} of 4 new connections "
+    # Ideally 7 or 8 of 8; a busy machine may let the survivor take one that the fresh
+    # worker did not pick up within WORKER_ACCEPT_DEFER_MS (by design: none waits longer).
+    check(counts[fresh] >= 5, f"the fresh worker got {counts[fresh]} of 8 new connections "
           f"(the survivor holds {counts[survivor]})")
     for c in conns + more:
         c.close()
