@@ -53,7 +53,8 @@ static void master_log_stats(struct master *m)
              "upstream_errors=%llu timeouts=%llu cache_hits=%llu cache_misses=%llu "
              "cert_requests=%llu forges=%llu coalesced=%llu cache_inserts=%llu "
              "cache_evictions=%llu flows_dropped=%llu h2_streams=%llu h2_refused=%llu "
-             "h2_resets=%llu h2_client_errors=%llu h2_floods=%llu",
+             "h2_resets=%llu h2_client_errors=%llu h2_floods=%llu upstream_tls=%llu "
+             "upstream_resumed=%llu upstream_resumed_wildcard=%llu",
              (unsigned long long)sum[MSG_STAT_ACCEPTED], (unsigned long long)sum[MSG_STAT_ACTIVE],
              (unsigned long long)sum[MSG_STAT_FLOWS],
              (unsigned long long)sum[MSG_STAT_CLIENT_ERRORS],
@@ -68,7 +69,10 @@ static void master_log_stats(struct master *m)
              (unsigned long long)sum[MSG_STAT_H2_REFUSED],
              (unsigned long long)sum[MSG_STAT_H2_RESETS],
              (unsigned long long)sum[MSG_STAT_H2_CLIENT_ERRORS],
-             (unsigned long long)sum[MSG_STAT_H2_FLOODS]);
+             (unsigned long long)sum[MSG_STAT_H2_FLOODS],
+             (unsigned long long)sum[MSG_STAT_UP_TLS],
+             (unsigned long long)sum[MSG_STAT_UP_RESUMED],
+             (unsigned long long)sum[MSG_STAT_UP_WILDCARD]);
 }
 
 /* master_read_worker drains one worker's socket: CERT_REQs go to the batch, STATS are

@@ -84,6 +84,9 @@ enum msg_stat {
     MSG_STAT_H2_RESETS,      /* RST_STREAM received, from clients and upstreams */
     MSG_STAT_H2_CLIENT_ERRORS, /* HTTP/2 connections ended by a GOAWAY error to the client */
     MSG_STAT_H2_FLOODS,      /* of which floods (PING/SETTINGS/RST_STREAM rapid reset/...) */
+    MSG_STAT_UP_TLS,         /* upstream TLS handshakes completed */
+    MSG_STAT_UP_RESUMED,     /* of which resumed a cached session */
+    MSG_STAT_UP_WILDCARD,    /* of which with another name's session (wildcard cert) */
     MSG_STAT_COUNT
 };
 struct msg_stats {

@@ -242,6 +242,11 @@ static bool intercept_step_up(struct conn *c)
         log_debug("conn %llu: upstream TLS %s done%s", (unsigned long long)c->id,
                   tls_conn_version(&c->up.tls),
                   tls_conn_is_session_reused(&c->up.tls) ? " (resumed)" : "");
+        worker_count(c->w, MSG_STAT_UP_TLS);
+        if (tls_conn_is_session_reused(&c->up.tls))
+            worker_count(c->w, MSG_STAT_UP_RESUMED);
+        if (tls_conn_is_resumed_across_names(&c->up.tls))
+            worker_count(c->w, MSG_STAT_UP_WILDCARD);
     } else {
         intercept_upstream_failed(c, why);
     }

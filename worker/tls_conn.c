@@ -417,6 +417,7 @@ static int client_offer_session(struct tls_conn *c, const char *verify_host)
         sess = tls_ctx_sess_take_wildcard(c->_ctx, c->_wild_key, verify_host);
         if (sess != NULL)
             c->_wild = TLS_CONN_WILD_OFFERED;
+        c->_wild_offered = sess != NULL;
     }
     if (sess == NULL)
         return 0;
@@ -903,6 +904,11 @@ const char *tls_conn_version(const struct tls_conn *c)
 bool tls_conn_is_session_reused(const struct tls_conn *c)
 {
     return c->_ssl != NULL && SSL_session_reused(c->_ssl) == 1;
+}
+
+bool tls_conn_is_resumed_across_names(const struct tls_conn *c)
+{
+    return c->_wild_offered && tls_conn_is_session_reused(c);
 }
 
 bool tls_conn_is_clean_close(const struct tls_conn *c)

@@ -85,6 +85,7 @@ struct tls_conn {
     size_t _alpn_offer_len;
     char _alpn_choice[TLS_CTX_ALPN_MAX];  /* server: protocol to select ("" = none) */
     enum tls_conn_wild _wild;             /* client: also file under _wild_key? */
+    bool _wild_offered;                   /* client: the offered session is another name's */
     char _sess_key[TLS_CTX_SESS_KEY_MAX]; /* client: session cache key ("" = no caching) */
     char _wild_key[TLS_CTX_SESS_KEY_MAX]; /* client: wildcard key ("" = not eligible) */
     char _why[TLS_CONN_WHY_MAX];          /* last composed reason */
@@ -216,6 +217,10 @@ const char *tls_conn_version(const struct tls_conn *c);
  * one from the exact key or, for another name under the same wildcard certificate, from
  * the wildcard key). */
 bool tls_conn_is_session_reused(const struct tls_conn *c);
+
+/* tls_conn_is_resumed_across_names is true when the handshake resumed a session made for
+ * another name under the same wildcard certificate (client role). */
+bool tls_conn_is_resumed_across_names(const struct tls_conn *c);
 
 /* tls_conn_is_clean_close is true when the peer sent close_notify (false for a bare EOF,
  * which may mean a truncated response). */

@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
-from harness import TestFailure, check, info, wait_until  # noqa: E402
+from harness import TestFailure, check, info, mitmd_stats, wait_stat, wait_until  # noqa: E402,F401
 
 H2PEER = None
 
@@ -135,35 +135,6 @@ def h2_client(env, m, host, port, n=1, path="/bytes/1000", reset=None, upload=No
 
 
 # ---- mitmd stats and flows ---------------------------------------------------------------
-
-STATS_RE = re.compile(r"stats: (.*)")
-
-
-def mitmd_stats(m, timeout=5.0):
-    """mitmd_stats sends SIGUSR1 to the master and returns the counters of the stats line it
-    logs ({name: int}). Workers report to the master on their tick, so callers wait_until."""
-    before = len(STATS_RE.findall(m.stderr()))
-    os.kill(m.pid, signal.SIGUSR1)
-    lines = wait_until(lambda: (lambda l: l if len(l) > before else None)(
-        STATS_RE.findall(m.stderr())), timeout)
-    if not lines:
-        raise TestFailure("the master logged no stats line after SIGUSR1")
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1])}
-
-
-def wait_stat(m, name, minimum, timeout=5.0):
-    """wait_stat polls the master's stats until counter `name` >= minimum; returns the stats
-    (the last ones seen, also when the counter never got there)."""
-    last = {}
-
-    def ok():
-        nonlocal last
-        last = mitmd_stats(m)
-        return last.get(name, 0) >= minimum
-
-    wait_until(ok, timeout, interval=0.3)
-    return last
-
 
 def read_flows(path):
     """read_flows parses the -w JSON Lines file."""

@@ -869,6 +869,37 @@ def curl(env, proxy_port, url, cafile=None, extra=(), timeout=30):
     return code, body, cp.stderr
 
 
+# ---- the master's statistics -------------------------------------------------------
+
+STATS_RE = re.compile(r"stats: (.*)")
+
+
+def mitmd_stats(m, timeout=5.0):
+    """mitmd_stats sends SIGUSR1 to the master and returns the counters of the stats line it
+    logs ({name: int}). Workers report to the master on their tick, so callers wait_until."""
+    before = len(STATS_RE.findall(m.stderr()))
+    os.kill(m.pid, signal.SIGUSR1)
+    lines = wait_until(lambda: (lambda l: l if len(l) > before else None)(
+        STATS_RE.findall(m.stderr())), timeout)
+    if not lines:
+        raise TestFailure("the master logged no stats line after SIGUSR1")
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1])}
+
+
+def wait_stat(m, name, minimum, timeout=5.0):
+    """wait_stat polls the master's stats until counter `name` >= minimum; returns the stats
+    (the last ones seen, also when the counter never got there)."""
+    last = {}
+
+    def ok():
+        nonlocal last
+        last = mitmd_stats(m)
+        return last.get(name, 0) >= minimum
+
+    wait_until(ok, timeout, interval=0.3)
+    return last
+
+
 def standard_setup(env, workers=1, extra_args=(), flows=False, files=None, origin=True):
     """standard_setup builds the usual world: test PKI, nginx (1 KiB file `1k`), the Python
     TLS origin, and mitmd trusting the test CA with '*.origin.test' resolved to 127.0.0.1.

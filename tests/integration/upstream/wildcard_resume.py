@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """An upstream session made for a.example.test, whose certificate is *.example.test, is
 resumed for b.example.test (RFC 8446 §4.6.1): nginx logs a full handshake for a and a
-resumed one for b, both responses are intact, and the client still gets a certificate
-forged by the mitmd CA that names b.example.test."""
+resumed one for b, both responses are intact, the master's stats count 2 upstream
+handshakes of which 1 resumed across names, and the client still gets a certificate forged
+by the mitmd CA that names b.example.test."""
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import (Nginx, cert_issuer_subject, cert_sans, cert_text, check,  # noqa: E402
-                     curl, info, run, s_client_chain, sha256_bytes, step, wait_until)
+                     curl, info, run, s_client_chain, sha256_bytes, step, wait_stat,
+                     wait_until)
 
 LOG_FORMAT = "'$ssl_server_name $ssl_session_reused $status $ssl_protocol $host'"
 
@@ -73,6 +75,14 @@ def test(env):
           f"200; got {lines[1]}")
     check(lines[1][3:] == ["TLSv1.3", "b.example.test"],
           f"second upstream request: want TLS 1.3 and Host b.example.test; got {lines[1]}")
+
+    step("the master's stats: 2 upstream handshakes, 1 resumed, with a.example.test's session")
+    st = wait_stat(m, "upstream_resumed_wildcard", 1)
+    got = {k: st.get(k) for k in ("upstream_tls", "upstream_resumed",
+                                  "upstream_resumed_wildcard")}
+    info(f"stats: {got}")
+    check(got == {"upstream_tls": 2, "upstream_resumed": 1, "upstream_resumed_wildcard": 1},
+          f"upstream TLS counters {got}, expected 2 handshakes, 1 resumed, 1 across names")
 
     step("the client-facing certificate for b.example.test is forged by the mitmd CA for b")
     _, ca_subject = cert_issuer_subject(cert_text(open(m.ca_cert).read()))
