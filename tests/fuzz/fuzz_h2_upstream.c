@@ -12,32 +12,18 @@
 
 #include <nghttp2/nghttp2.h>
 
-#include "worker/flow.h"
-#include "worker/h2_relay.h"
+#include "tests/fuzz/h2_fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FZ_BUF 16384
 #define FZ_POOL 16
-#define FZ_ROUNDS 64
 #define FZ_UPLOAD 1000
 
 struct fz {
-    uint8_t mem[4][FZ_BUF];
-    struct buf ci, co, ui, uo;
+    struct fz_bufs b;
     nghttp2_session *client;
-    const uint8_t *pend;
-    size_t pend_len;
     size_t uploaded;
 };
-
-static void on_flow(void *arg, const struct flow *f)
-{
-    char line[2048];
-
-    if (flow_format_line(f, line, sizeof(line)) < 0)
-        abort();
-}
 
 /* the client session must never need to complain about what the relay sent it */
 static int client_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *ud)
@@ -72,38 +58,12 @@ static ssize_t upload_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t 
     return (ssize_t)n;
 }
 
-static void client_step(struct fz *z)
+/* client_step: the strict client reads what the relay sent it and sends what it has. */
+static void client_step(void *arg)
 {
-    size_t n = buf_used(&z->co);
+    struct fz *z = arg;
 
-    if (n > 0) {
-        ssize_t rv = nghttp2_session_mem_recv(z->client, buf_head(&z->co), n);
-
-        if (rv < 0)
-            abort(); /* the relay broke the client side of the protocol */
-        buf_consume(&z->co, (size_t)rv);
-    }
-    for (int i = 0; i < FZ_ROUNDS; i++) {
-        if (z->pend_len > 0) {
-            size_t k = buf_append(&z->ci, z->pend, z->pend_len);
-
-            z->pend += k;
-            z->pend_len -= k;
-            if (z->pend_len > 0)
-                return;
-        }
-        {
-            const uint8_t *d;
-            ssize_t m = nghttp2_session_mem_send(z->client, &d);
-
-            if (m < 0)
-                abort();
-            if (m == 0)
-                return;
-            z->pend = d;
-            z->pend_len = (size_t)m;
-        }
-    }
+    fz_peer_step(&z->b, z->client, &z->b.co, &z->b.ci, true);
 }
 
 static int client_new(struct fz *z)
@@ -140,15 +100,6 @@ static int client_new(struct fz *z)
     return 0;
 }
 
-static void check_bufs(const struct fz *z)
-{
-    const struct buf *b[4] = {&z->ci, &z->co, &z->ui, &z->uo};
-
-    for (int i = 0; i < 4; i++)
-        if (b[i]->off > b[i]->len || b[i]->len > b[i]->cap)
-            abort();
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct h2_pool *pool;
@@ -156,7 +107,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct h2_relay r;
     struct h2_relay_opts opts = {0};
     struct flow conn;
-    size_t chunk, pos;
     unsigned wants = 0;
 
     if (size == 0)
@@ -167,55 +117,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     }
     memset(&z, 0, sizeof(z));
-    buf_init(&z.ci, z.mem[0], FZ_BUF);
-    buf_init(&z.co, z.mem[1], FZ_BUF);
-    buf_init(&z.ui, z.mem[2], FZ_BUF);
-    buf_init(&z.uo, z.mem[3], FZ_BUF);
+    fz_bufs_init(&z.b);
     flow_init(&conn);
     opts.pool = pool;
     opts.max_header_size = (data[0] & 1) ? 4096 : 0;
-    opts.on_flow = on_flow;
-    opts.on_flow_arg = &z;
+    opts.on_flow = fz_on_flow;
     if (client_new(&z) != 0)
         return 0;
-    if (h2_relay_init(&r, &opts, &conn, &z.ci, &z.co, &z.ui, &z.uo) != 0)
+    if (h2_relay_init(&r, &opts, &conn, &z.b.ci, &z.b.co, &z.b.ui, &z.b.uo) != 0)
         abort();
-    /* the requests reach the relay before the origin says anything */
+    /* the requests reach the relay before the origin says anything (it reads everything) */
     for (int i = 0; i < 4; i++) {
         client_step(&z);
         wants = h2_relay_pump(&r);
-        buf_consume(&z.uo, buf_used(&z.uo)); /* the origin reads everything */
+        buf_consume(&z.b.uo, buf_used(&z.b.uo));
     }
-    chunk = 1 + (size_t)data[0];
-    for (pos = 1; pos < size && (wants & H2_WANT_CLOSE) == 0;) {
-        size_t n = size - pos < chunk ? size - pos : chunk;
-
-        n = buf_append(&z.ui, data + pos, n);
-        pos += n;
-        for (int i = 0; i < 4; i++) {
-            wants = h2_relay_pump(&r);
-            buf_consume(&z.uo, buf_used(&z.uo));
-            client_step(&z);
-            check_bufs(&z);
-        }
-        if (n == 0 && buf_room(&z.ui) == 0)
-            break;
-    }
+    wants = fz_feed(&r, &z.b, data, size, &z.b.ui, &z.b.uo, client_step, &z, wants);
     if (data[0] & 2)
         h2_relay_upstream_eof(&r);
     if (data[0] & 4)
         h2_relay_timeout(&r, H2_TIMEOUT_UPSTREAM);
-    for (int i = 0; i < 8 && (wants & H2_WANT_CLOSE) == 0; i++) {
-        wants = h2_relay_pump(&r);
-        buf_consume(&z.uo, buf_used(&z.uo));
-        client_step(&z);
-    }
-    h2_relay_client_eof(&r);
-    if ((h2_relay_pump(&r) & H2_WANT_CLOSE) == 0)
-        abort();
-    h2_relay_dispose(&r);
-    if (h2_pool_available(pool) != FZ_POOL)
-        abort();
+    fz_settle(&r, &z.b.uo, client_step, &z, wants);
+    fz_finish(&r, pool, FZ_POOL);
     nghttp2_session_del(z.client);
     z.client = NULL;
     return 0;
