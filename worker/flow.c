@@ -101,6 +101,21 @@ void flow_set_error(struct flow *f, const char *why)
     copy_cstr(f->error, sizeof(f->error), why);
 }
 
+void flow_set_answer(struct flow *f, int status, const char *reason, const char *clen,
+                     uint64_t body_len, const char *error)
+{
+    f->status = status;
+    f->answered = true;
+    flow_str_set(f, &f->reason, reason, strlen(reason));
+    flow_str_set(f, &f->resp_version, "HTTP/1.1", 8);
+    flow_add_header(f, FLOW_RESPONSE, "Content-Type", 12, FLOW_ANSWER_CTYPE,
+                    sizeof(FLOW_ANSWER_CTYPE) - 1);
+    flow_add_header(f, FLOW_RESPONSE, "Content-Length", 14, clen, strlen(clen));
+    flow_add_header(f, FLOW_RESPONSE, "Connection", 10, "close", 5);
+    f->resp_body_size = body_len;
+    flow_set_error(f, error);
+}
+
 int flow_str_set(struct flow *f, struct flow_str *dst, const void *p, size_t n)
 {
     size_t room = FLOW_ARENA_SIZE - f->arena_used;

@@ -107,6 +107,15 @@ void flow_set_cert(struct flow *f, const char *subject, const char *issuer);
  * error; the first error of an exchange wins, later calls are ignored. */
 void flow_set_error(struct flow *f, const char *why);
 
+/* FLOW_ANSWER_CTYPE is the content type of the answers mitmd makes itself (400, 502, ...). */
+#define FLOW_ANSWER_CTYPE "text/plain; charset=utf-8"
+
+/* flow_set_answer records an answer mitmd made itself: `status` and `reason`, HTTP/1.1, the
+ * headers Content-Type FLOW_ANSWER_CTYPE, Content-Length `clen` and Connection: close, a
+ * body of `body_len` bytes, and `error` as the exchange's error (flow_set_error). */
+void flow_set_answer(struct flow *f, int status, const char *reason, const char *clen,
+                     uint64_t body_len, const char *error);
+
 /* flow_str_set copies `n` bytes of `p` into the arena and points `*dst` at them. If they do
  * not fit, copies what fits, sets `truncated` and returns -ENOSPC; otherwise returns 0. */
 int flow_str_set(struct flow *f, struct flow_str *dst, const void *p, size_t n);

@@ -172,7 +172,6 @@ static void abort_exchange(struct h1_relay *r, const char *why)
  * the connection is closed instead with `why` as the flow's error. */
 static void answer_error(struct h1_relay *r, int status, const char *why)
 {
-    static const char ctype[] = "text/plain; charset=utf-8";
     struct flow *f = r->_flow;
     const char *text = h1_status_reason(status);
     char body[H1_RELAY_REASON_MAX + 1];
@@ -196,22 +195,14 @@ static void answer_error(struct h1_relay *r, int status, const char *why)
     n = snprintf(r->_answer, sizeof(r->_answer),
                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %s\r\n"
                  "Connection: close\r\n\r\n%s",
-                 status, text, ctype, clen, body);
+                 status, text, FLOW_ANSWER_CTYPE, clen, body);
     r->_answer_len = n < 0 ? 0 : min_size((size_t)n, sizeof(r->_answer) - 1);
     r->_answer_off = 0;
 
     ensure_flow(r);
-    f->status = status;
-    f->answered = true;
-    flow_str_set(f, &f->reason, text, strlen(text));
-    flow_str_set(f, &f->resp_version, "HTTP/1.1", 8);
-    flow_add_header(f, FLOW_RESPONSE, "Content-Type", 12, ctype, sizeof(ctype) - 1);
-    flow_add_header(f, FLOW_RESPONSE, "Content-Length", 14, clen, strlen(clen));
-    flow_add_header(f, FLOW_RESPONSE, "Connection", 10, "close", 5);
-    f->resp_body_size = (uint64_t)blen;
+    flow_set_answer(f, status, text, clen, (uint64_t)blen, why);
     if (f->t_response_first == 0)
         f->t_response_first = flow_now_ns();
-    flow_set_error(f, why);
     report_flow(r);
     enter_closing(r);
 }

@@ -43,21 +43,12 @@ static void proxy_req_flow_request(struct conn *c, const struct h1_request *req)
 static void proxy_req_flow_answer(struct conn *c, int status, const char *reason, size_t body_len,
                                   const char *clen, const char *error)
 {
-    static const char ctype[] = "text/plain; charset=utf-8";
     struct flow *f = &c->flow;
 
     if (f->t_start == 0)
         flow_begin(f); /* nothing was parsed: the record still names the client */
-    f->status = status;
-    f->answered = true;
-    flow_str_set(f, &f->reason, reason, strlen(reason));
-    flow_str_set(f, &f->resp_version, "HTTP/1.1", 8);
-    flow_add_header(f, FLOW_RESPONSE, "Content-Type", 12, ctype, sizeof(ctype) - 1);
-    flow_add_header(f, FLOW_RESPONSE, "Content-Length", 14, clen, strlen(clen));
-    flow_add_header(f, FLOW_RESPONSE, "Connection", 10, "close", 5);
-    f->resp_body_size = body_len;
+    flow_set_answer(f, status, reason, clen, body_len, error);
     f->t_response_first = f->t_done = flow_now_ns();
-    flow_set_error(f, error);
     worker_on_flow(c->w, f);
     flow_next(f);
 }
@@ -73,7 +64,7 @@ void proxy_req_answer(struct conn *c, int status, const char *reason, const char
         blen = CONN_BUF_SIZE / 2; /* our bodies are short; the head always fits beside it */
     snprintf(clen, sizeof(clen), "%zu", blen);
     n = snprintf(head, sizeof(head),
-                 "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                 "HTTP/1.1 %d %s\r\nContent-Type: " FLOW_ANSWER_CTYPE "\r\n"
                  "Content-Length: %s\r\nConnection: close\r\n\r\n",
                  status, reason, clen);
     if (n > 0 && (size_t)n < sizeof(head) && conn_tx_room(&c->cl) >= (size_t)n + blen) {

@@ -300,6 +300,38 @@ static void test_json_error_records(void **state)
     test_free(f);
 }
 
+/* flow_set_answer records mitmd's own answer the way the client received it. */
+static void test_set_answer(void **state)
+{
+    struct flow *f = test_malloc(sizeof(*f));
+    static char json[16384];
+    ssize_t n;
+
+    (void)state;
+    flow_init(f);
+    flow_begin(f);
+    flow_set_answer(f, 502, "Bad Gateway", "41", 41, "cannot connect to a.test:443: refused");
+    assert_true(f->answered);
+    assert_int_equal(f->status, 502);
+    assert_int_equal(f->resp_body_size, 41);
+    assert_int_equal(f->n_resp_headers, 3);
+    assert_string_equal(f->error, "cannot connect to a.test:443: refused");
+    f->t_response_first = f->t_done = flow_now_ns();
+    n = flow_format_json(f, json, sizeof(json));
+    assert_true(n > 0);
+    assert_int_equal(
+        run_python(json, (size_t)n,
+                   "r = d['response']\n"
+                   "assert r['status'] == 502 and r['statusText'] == 'Bad Gateway'\n"
+                   "assert r['httpVersion'] == 'HTTP/1.1' and r['bodySize'] == 41\n"
+                   "h = [(x['name'], x['value']) for x in r['headers']]\n"
+                   "assert h == [('Content-Type', 'text/plain; charset=utf-8'), "
+                   "('Content-Length', '41'), ('Connection', 'close')], h\n"
+                   "assert d['error'] == 'cannot connect to a.test:443: refused'\n"),
+        0);
+    test_free(f);
+}
+
 /* The arena and header table are bounded: overflow drops headers, sets `truncated`, and the
  * record stays valid JSON. flow_next marks the next exchange's connect/ssl as reused. */
 static void test_arena_limits(void **state)
@@ -402,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_json_escape),
         cmocka_unit_test(test_json_full_record),
         cmocka_unit_test(test_json_error_records),
+        cmocka_unit_test(test_set_answer),
         cmocka_unit_test(test_arena_limits),
         cmocka_unit_test(test_json_worst_case_fits),
     };
