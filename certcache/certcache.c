@@ -26,6 +26,8 @@
 
 #include <sodium.h>
 
+#include "shared/shorthash.h"
+
 static_assert(crypto_shorthash_KEYBYTES == CERTCACHE_HASHKEY_SIZE, "SipHash key size");
 static_assert(crypto_shorthash_BYTES == sizeof(uint64_t), "SipHash output size");
 
@@ -109,12 +111,7 @@ static const char *cache_key(const char *key, size_t *keylen, char tmp[CACHE_DIG
 
 static uint64_t cache_hash(const struct certcache *c, const char *key, size_t keylen)
 {
-    uint8_t h[crypto_shorthash_BYTES];
-    uint64_t v;
-
-    crypto_shorthash(h, (const unsigned char *)key, keylen, c->hashkey);
-    memcpy(&v, h, sizeof(v));
-    return v;
+    return shorthash64(key, keylen, c->hashkey);
 }
 
 /* cache_set maps a hash to a set with a multiply-shift (Lemire), using its high bits. */

@@ -22,6 +22,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "shared/shorthash.h"
 #include "worker/tls_conn_internal.h"
 
 /* TLS_CTX_SERVER_SESS_CACHE bounds BoringSSL's internal cache of server sessions (TLS 1.2
@@ -338,12 +339,7 @@ void tls_ctx_dispose(struct tls_ctx *t)
 /* sess_hash returns the keyed hash (SipHash-2-4) of `key`/`len`. */
 static uint64_t sess_hash(const struct tls_ctx *t, const char *key, size_t len)
 {
-    uint8_t h[crypto_shorthash_BYTES];
-    uint64_t v;
-
-    crypto_shorthash(h, (const unsigned char *)key, len, t->_sess_hash_key);
-    memcpy(&v, h, sizeof(v));
-    return v;
+    return shorthash64(key, len, t->_sess_hash_key);
 }
 
 static uint32_t *sess_bucket_of(struct tls_ctx *t, uint64_t hash)
