@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Connections spread evenly over the workers, whatever their ports hash to: 16 keep-alive
-connections opened one after another through mitmd --workers 2 end up 8/8 (at most one
-apart beyond the balancing slack, 7..9), each answering 200 with the right body. After a
+connections opened one after another through mitmd --workers 2 end up 8/8, each answering
+200 with the right body. After a
 worker is killed, new connections go to its fresh replacement (the least loaded) until
-it has caught up (at least 5 of the next 8), and they too are served."""
+it has caught up (at least 5 of the next 8), and
+they too are served."""
 import os
 import signal
 import sys
@@ -68,7 +69,9 @@ def test(env):
     info(f"client connections per worker: {counts}")
     check(sum(counts.values()) == 16, f"workers hold {sum(counts.values())} of the 16 "
           f"client connections: {counts}")
-    check(all(7 <= n <= 9 for n in counts.values()),
+    # One after another they alternate: a worker that took one queues its next accept behind
+    # its sibling's (the board would allow 7/9; hashing gives 8/8 one time in five).
+    check(sorted(counts.values()) == [8, 8],
           f"connections are not balanced over the 2 workers: {counts}")
 
     step("kill -9 one worker: its replacement takes the next connections")
@@ -84,8 +87,9 @@ def test(env):
     more = [open_and_get(m, w, want, f"connection {17 + i}") for i in range(8)]
     counts = established_by_pid([survivor, fresh], m.port)
     info(f"after the restart: {counts}")
-    # Ideally 7 or 8 of 8; a busy machine may let the survivor take one that the fresh
-    # worker did not pick up within WORKER_ACCEPT_DEFER_MS (by design: none waits longer).
+    # Ideally 7 or 8 of 8 (the survivor holds 8); a busy machine may let the survivor take
+    # one the fresh worker did not pick up within WORKER_ACCEPT_DEFER_MS (by design: no
+    # connection waits longer).
     check(counts[fresh] >= 5, f"the fresh worker got {counts[fresh]} of 8 new connections "
           f"(the survivor holds {counts[survivor]})")
     for c in conns + more:
