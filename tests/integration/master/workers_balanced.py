@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
 """Connections spread evenly over the workers, whatever their ports hash to: 16 keep-alive
 connections opened one after another through mitmd --workers 2 end up 8/8, each answering
-200 with the right body. After a
-worker is killed, new connections go to its fresh replacement (the least loaded) until
-it has caught up (at least 5 of the next 8), and
-they too are served."""
+200 with the right body. After a worker is killed, new connections go to its fresh
+replacement (the least loaded) until it has caught up (at least 5 of the next 8), and they
+too are served."""
 import os
 import signal
 import sys
