@@ -48,6 +48,12 @@ void worker_publish_load(struct worker *w)
         board_publish(w->board, w->id, w->pool.used);
 }
 
+/* worker_above_share is true when this worker holds more connections than its share. */
+static bool worker_above_share(const struct worker *w)
+{
+    return w->board != NULL && board_should_defer(w->board, w->cfg->workers, w->id);
+}
+
 /* worker_arm_accept waits for the next connection on the shared listener. A worker within
  * its share queues a one-shot accept: the kernel wakes one queued worker per connection. A
  * worker above its share (shared/board.h) only watches the listener (POLLIN); when a
@@ -60,7 +66,7 @@ static void worker_arm_accept(struct worker *w)
     if (!w->accepting || w->accept_op.armed || w->accept_poll_op.armed ||
         w->accept_defer_op.armed)
         return;
-    if (w->board != NULL && board_should_defer(w->board, w->n_workers, w->id))
+    if (worker_above_share(w))
         err = ring_submit_poll(&w->ring, &w->accept_poll_op, w->listen_fd, POLLIN);
     else
         err = ring_submit_accept(&w->ring, &w->accept_op, w->listen_fd);
@@ -118,7 +124,7 @@ static void worker_on_accept_defer(struct ring_op *op, int res, uint32_t flags)
     (void)flags;
     if (!w->accepting)
         return;
-    if (w->board != NULL && board_should_defer(w->board, w->n_workers, w->id)) {
+    if (worker_above_share(w)) {
         fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (!worker_took(w, fd >= 0 ? fd : -errno))
             return;
@@ -354,7 +360,6 @@ int worker_main(int argc, char **argv)
         log_error("cannot attach the certificate cache: %s", why);
         goto out_hello;
     }
-    w->n_workers = cfg.workers;
     if (w->id < 0 || w->id >= cfg.workers ||
         (e = board_map(WORKER_FD_BOARD, cfg.workers, &w->board)) != 0) {
         log_warn("no accept board (%s): connections are not balanced across workers",
@@ -465,7 +470,7 @@ out_regex:
 out_tls:
     tls_ctx_dispose(&w->tls);
 out_cache:
-    board_unmap(w->board, w->n_workers);
+    board_unmap(w->board, cfg.workers);
     certcache_close(w->cache);
 out_hello:
     free(hello_buf);

@@ -58,8 +58,7 @@ struct worker {
     struct ring_op accept_poll_op;  /* above its share: watches the listener instead */
     struct ring_op accept_defer_op; /* the siblings' head start on a pending connection */
     bool accepting;
-    struct board_slot *board; /* the accept board (fd 6), NULL = no balancing */
-    int n_workers;
+    struct board_slot *board; /* the accept board (fd 6), cfg->workers slots; NULL = none */
     int signal_fd;
     struct ring_op signal_op;
     uint8_t signal_buf[128]; /* one struct signalfd_siginfo */
