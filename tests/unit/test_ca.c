@@ -429,21 +429,29 @@ static void test_ca_public_files_recreated(void **state)
     ca_free(ca);
 }
 
-static void test_ca_rsa_loads(void **state)
+/* load_foreign_ca writes a CA of `key` (cert + traditional PEM key, as another tool would)
+ * to t->conf and loads it; returns the loaded CA, checked not to be a new one. */
+static struct ca *load_foreign_ca(struct tmp *t, EVP_PKEY *key)
 {
-    struct tmp *t = *state;
     char err[512], path[256];
     uint8_t pem[16384];
-    EVP_PKEY *key = pki_testutil_gen_key(EVP_PKEY_RSA);
     struct ca *ca = NULL;
     size_t len = make_ca_pem(key, key, true, pem, sizeof(pem));
 
-    /* an RSA CA made by another tool (traditional PEM key) loads and signs with SHA-256 */
     assert_int_equal(mkdir(t->conf, 0700), 0);
     path_of(path, sizeof(path), t->conf, CA_FILE_KEY);
     spew(path, pem, len, 0600);
     assert_int_equal(ca_load_or_create(t->conf, &ca, err, sizeof(err)), 0);
     assert_false(ca_was_created(ca));
+    return ca;
+}
+
+static void test_ca_rsa_loads(void **state)
+{
+    EVP_PKEY *key = pki_testutil_gen_key(EVP_PKEY_RSA);
+    struct ca *ca = load_foreign_ca(*state, key);
+
+    /* an RSA CA made by another tool (traditional PEM key) loads and signs with SHA-256 */
     assert_int_equal(EVP_PKEY_id(ca_get0_key(ca)), EVP_PKEY_RSA);
     assert_int_equal(EVP_PKEY_cmp(ca_get0_key(ca), key), 1);
     forge_and_verify(ca, "rsa.test", NID_sha256WithRSAEncryption);
@@ -453,18 +461,11 @@ static void test_ca_rsa_loads(void **state)
 
 static void test_ca_ec_traditional_loads(void **state)
 {
-    struct tmp *t = *state;
-    char err[512], path[256];
-    uint8_t pem[16384];
     EVP_PKEY *key = pki_testutil_gen_key(EVP_PKEY_EC);
-    struct ca *ca = NULL;
-    size_t len = make_ca_pem(key, key, true, pem, sizeof(pem));
+    struct ca *ca = load_foreign_ca(*state, key);
 
     /* "EC PRIVATE KEY" PEM + cert, as `openssl ecparam -genkey` users would write */
-    assert_int_equal(mkdir(t->conf, 0700), 0);
-    path_of(path, sizeof(path), t->conf, CA_FILE_KEY);
-    spew(path, pem, len, 0600);
-    assert_int_equal(ca_load_or_create(t->conf, &ca, err, sizeof(err)), 0);
+    assert_int_equal(EVP_PKEY_cmp(ca_get0_key(ca), key), 1);
     forge_and_verify(ca, "ec.test", NID_ecdsa_with_SHA256);
     ca_free(ca);
     EVP_PKEY_free(key);
