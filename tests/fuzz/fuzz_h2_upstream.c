@@ -105,23 +105,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct h2_pool *pool;
     static struct fz z;
     struct h2_relay r;
-    struct h2_relay_opts opts = {0};
+    struct h2_relay_opts opts;
     struct flow conn;
     unsigned wants = 0;
 
     if (size == 0)
         return 0;
-    if (pool == NULL) {
-        pool = h2_pool_new(FZ_POOL);
-        if (pool == NULL)
-            abort();
-    }
     memset(&z, 0, sizeof(z));
-    fz_bufs_init(&z.b);
-    flow_init(&conn);
-    opts.pool = pool;
-    opts.max_header_size = (data[0] & 1) ? 4096 : 0;
-    opts.on_flow = fz_on_flow;
+    fz_prepare(&pool, FZ_POOL, &z.b, &conn, &opts, data[0]);
     if (client_new(&z) != 0)
         return 0;
     if (h2_relay_init(&r, &opts, &conn, &z.b.ci, &z.b.co, &z.b.ui, &z.b.uo) != 0)

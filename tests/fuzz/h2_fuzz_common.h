@@ -29,6 +29,16 @@ struct fz_bufs {
     size_t pend_len;
 };
 
+/* fz_on_flow: every flow record the relay reports formats into a generous buffer. */
+static inline void fz_on_flow(void *arg, const struct flow *f)
+{
+    char line[2048];
+
+    (void)arg;
+    if (flow_format_line(f, line, sizeof(line)) < 0)
+        abort();
+}
+
 static inline void fz_bufs_init(struct fz_bufs *b)
 {
     memset(b, 0, sizeof(*b));
@@ -36,6 +46,25 @@ static inline void fz_bufs_init(struct fz_bufs *b)
     buf_init(&b->co, b->mem[1], FZ_BUF);
     buf_init(&b->ui, b->mem[2], FZ_BUF);
     buf_init(&b->uo, b->mem[3], FZ_BUF);
+}
+
+/* fz_prepare readies one run: the stream pool (made once, `pool_size` slots), the buffers,
+ * the connection's flow and the relay options; bit 0 of `flags` (input byte 0) picks a
+ * 4 KiB header limit. */
+static inline void fz_prepare(struct h2_pool **pool, size_t pool_size, struct fz_bufs *b,
+                              struct flow *conn, struct h2_relay_opts *opts, uint8_t flags)
+{
+    if (*pool == NULL) {
+        *pool = h2_pool_new(pool_size);
+        if (*pool == NULL)
+            abort();
+    }
+    fz_bufs_init(b);
+    flow_init(conn);
+    memset(opts, 0, sizeof(*opts));
+    opts->pool = *pool;
+    opts->max_header_size = (flags & 1) ? 4096 : 0;
+    opts->on_flow = fz_on_flow;
 }
 
 /* fz_check_bufs aborts when a staging buffer is outside its capacity. */
@@ -46,16 +75,6 @@ static inline void fz_check_bufs(const struct fz_bufs *b)
     for (int i = 0; i < 4; i++)
         if (all[i]->off > all[i]->len || all[i]->len > all[i]->cap)
             abort();
-}
-
-/* fz_on_flow: every flow record the relay reports formats into a generous buffer. */
-static inline void fz_on_flow(void *arg, const struct flow *f)
-{
-    char line[2048];
-
-    (void)arg;
-    if (flow_format_line(f, line, sizeof(line)) < 0)
-        abort();
 }
 
 /* fz_peer_step lets a real nghttp2 peer read what the relay wrote to it (`from`, all of
