@@ -1,0 +1,6 @@
+# tests/integration/options/options.cmake - integration tests of the command line, --set,
+# config.yaml, start-up checks and the CA files. Uses mitmd_add_integration_test from
+# tests/integration/integration.cmake. Owner: the options work.
+if(NOT MITMD_TESTS)
+  return()
+endif()
