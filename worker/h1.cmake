@@ -7,6 +7,7 @@ target_sources(mitmd_worker PRIVATE
 mitmd_add_unit_test(test_h1_relay
   SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_h1_relay.c
           ${CMAKE_CURRENT_LIST_DIR}/h1_relay.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
+          ${CMAKE_CURRENT_LIST_DIR}/answer.c
   LIBS mitmd_shared)
 
 # test_flow includes flow.c (static helpers), so it does not list it again.

@@ -174,9 +174,8 @@ static void answer_error(struct h1_relay *r, int status, const char *why)
 {
     struct flow *f = r->_flow;
     const char *text = h1_status_reason(status);
-    char body[H1_RELAY_REASON_MAX + 1];
-    char clen[16];
-    int blen, n;
+    size_t blen = 0;
+    ssize_t n;
 
     if (r->_resp_head_forward && r->_resp_head_moved > 0) {
         abort_exchange(r, why != NULL && why[0] != '\0' ? why : text);
@@ -184,23 +183,12 @@ static void answer_error(struct h1_relay *r, int status, const char *why)
     }
     if (why == NULL || why[0] == '\0')
         why = text;
-    blen = snprintf(body, sizeof(body), "%s\n", why);
-    if (blen < 0)
-        blen = 0;
-    if ((size_t)blen >= sizeof(body)) {
-        blen = (int)sizeof(body) - 1;
-        body[blen - 1] = '\n';
-    }
-    snprintf(clen, sizeof(clen), "%d", blen);
-    n = snprintf(r->_answer, sizeof(r->_answer),
-                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %s\r\n"
-                 "Connection: close\r\n\r\n%s",
-                 status, text, FLOW_ANSWER_CTYPE, clen, body);
-    r->_answer_len = n < 0 ? 0 : min_size((size_t)n, sizeof(r->_answer) - 1);
+    n = answer_format(r->_answer, sizeof(r->_answer), status, why, NULL, NULL, &blen);
+    r->_answer_len = n < 0 ? 0 : (size_t)n;
     r->_answer_off = 0;
 
     ensure_flow(r);
-    flow_set_answer(f, status, text, clen, (uint64_t)blen, why);
+    answer_record(f, status, why, blen);
     if (f->t_response_first == 0)
         f->t_response_first = flow_now_ns();
     report_flow(r);
@@ -851,6 +839,7 @@ unsigned h1_relay_pump(struct h1_relay *r)
     /* Every step that reports progress moved bytes between bounded buffers or advanced the
      * state; a new exchange needs new upstream bytes, so the loop ends within the buffers'
      * capacity. */
+    r->_progressed = false;
     while (progress) {
         progress = false;
         if (r->_answer_off < r->_answer_len)
@@ -872,8 +861,14 @@ unsigned h1_relay_pump(struct h1_relay *r)
         default:
             break;
         }
+        r->_progressed |= progress;
     }
     return h1_relay_wants(r);
+}
+
+bool h1_relay_progressed(const struct h1_relay *r)
+{
+    return r->_progressed;
 }
 
 unsigned h1_relay_wants(const struct h1_relay *r)

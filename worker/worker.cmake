@@ -1,11 +1,19 @@
-# worker/worker.cmake - the worker process core (owner: W-loop): loop, ring glue, connection
-# pool and lifecycle, proxy protocol, interception glue, resolver, master channel, flow output.
+# worker/worker.cmake - the worker process core: loop, ring glue, connection pool and
+# lifecycle, transports, upstream dialling, mitmd's own answers, the connection protocols
+# (proxy request, tunnel, intercept, HTTP/1.1 and HTTP/2 glue), resolver, master channel,
+# flow output.
 target_sources(mitmd_worker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/worker.c
   ${CMAKE_CURRENT_LIST_DIR}/ring.c
   ${CMAKE_CURRENT_LIST_DIR}/conn.c
+  ${CMAKE_CURRENT_LIST_DIR}/transport.c
+  ${CMAKE_CURRENT_LIST_DIR}/upstream.c
+  ${CMAKE_CURRENT_LIST_DIR}/answer.c
   ${CMAKE_CURRENT_LIST_DIR}/proxy_req.c
+  ${CMAKE_CURRENT_LIST_DIR}/tunnel.c
   ${CMAKE_CURRENT_LIST_DIR}/intercept.c
+  ${CMAKE_CURRENT_LIST_DIR}/h1_conn.c
+  ${CMAKE_CURRENT_LIST_DIR}/h2_conn.c
   ${CMAKE_CURRENT_LIST_DIR}/dns.c
   ${CMAKE_CURRENT_LIST_DIR}/ipc.c
   ${CMAKE_CURRENT_LIST_DIR}/flow_out.c)

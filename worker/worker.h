@@ -22,6 +22,8 @@
 #include "worker/ring.h"
 #include "worker/tls_ctx.h"
 
+struct h2_pool;
+
 /* File descriptors inherited from the master across exec (see DESIGN.md "Processes"). */
 #define WORKER_FD_IPC 3
 #define WORKER_FD_LISTEN 4
@@ -70,6 +72,7 @@ struct worker {
     int exit_code;
 
     struct msg_stats stats; /* counters sent to the master every tick */
+    int stage;              /* how far start-up got (worker.c: enum worker_stage) */
 };
 
 /* worker_publish_load tells the sibling workers how many connections this one holds (the
