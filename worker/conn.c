@@ -471,7 +471,8 @@ void conn_pump(struct conn *c)
 
 bool conn_is_idle(struct conn *c)
 {
-    if (c->state != CONN_STATE_OPEN)
+    /* whatever the protocol says, output still on its way to the client is not lost */
+    if (c->state != CONN_STATE_OPEN || transport_has_output(&c->cl))
         return false;
     return c->proto->is_idle != NULL && c->proto->is_idle(c);
 }

@@ -26,3 +26,6 @@ mitmd_add_unit_test(test_dns SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_dns.c
   ${CMAKE_CURRENT_LIST_DIR}/ring.c LIBS mitmd_shared PkgConfig::CARES PkgConfig::URING)
 mitmd_add_unit_test(test_flow_out SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_flow_out.c
   LIBS mitmd_worker)
+# The connection loop with a stub protocol over a real ring and sockets.
+mitmd_add_unit_test(test_conn SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_conn.c
+  LIBS mitmd_worker)
