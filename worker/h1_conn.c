@@ -1,15 +1,21 @@
 /* h1_conn.c - see h1_conn.h. */
 #include "worker/h1_conn.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "shared/log.h"
 
 #include "worker/conn.h"
 #include "worker/worker.h"
 
 struct h1_conn {
     struct h1_relay relay;
-    bool up_wanted; /* the relay asked for an upstream and waits for the dial */
+    bool up_wanted;  /* the relay asked for an upstream and waits for the dial */
+    bool up_tls;     /* the upstream being dialled speaks TLS (https:// target) */
+    bool up_shaking; /* its TLS handshake is in progress */
+    uint64_t t_shake; /* the handshake started */
     uint64_t t_head; /* a partial request head started arriving; 0 = none */
 };
 
@@ -49,28 +55,77 @@ static bool h1_conn_tell(struct conn *c, struct h1_relay *r)
     return told;
 }
 
-/* h1_conn_dial starts the upstream the relay's current request needs. */
+/* h1_conn_dial starts the upstream the relay's current request needs: plain, or TLS for an
+ * https:// target (an absolute https:// URL sent in the clear, or a new connection for an
+ * intercepted client whose upstream closed). */
 static void h1_conn_dial(struct conn *c, struct h1_conn *h)
 {
     const struct h1_target *t = h1_relay_target(&h->relay);
 
     h->up_wanted = true;
-    if (t->tls) {
-        /* an absolute https:// URL sent in the clear: we do not originate TLS for it */
-        h->up_wanted = false;
-        h1_relay_upstream_failed(&h->relay, "https:// URLs must be requested through CONNECT");
-        return;
-    }
+    h->up_tls = t->tls;
+    h->up_shaking = false;
     (void)upstream_set_target(c, t->host, strlen(t->host), t->port); /* fits: same bound */
     upstream_dial(c);
+}
+
+/* h1_conn_up_failed answers the waiting request 502 with `why`. */
+static void h1_conn_up_failed(struct conn *c, struct h1_conn *h, const char *why)
+{
+    h->up_wanted = h->up_shaking = false;
+    conn_up_drop(c);
+    h1_relay_upstream_failed(&h->relay, why);
+}
+
+/* h1_conn_up_ready hands the connected (and, for TLS, verified) upstream to the relay. */
+static void h1_conn_up_ready(struct conn *c, struct h1_conn *h)
+{
+    h->up_wanted = false;
+    h1_relay_set_up_in(&h->relay, transport_in(&c->up));
+    h1_relay_upstream_ready(&h->relay, c->upstream.host, c->upstream.port, h->up_tls);
+}
+
+/* h1_conn_shake advances the upstream TLS handshake. Returns whether it made progress. */
+static bool h1_conn_shake(struct conn *c, struct h1_conn *h)
+{
+    char subj[FLOW_CERT_NAME_MAX], iss[FLOW_CERT_NAME_MAX], alpn[TLS_CTX_ALPN_MAX];
+    const char *why = NULL;
+    int r = transport_handshake(&c->up, &why);
+
+    if (r == -EAGAIN) {
+        if (!c->up.failed && !c->up.rd_eof)
+            return false;
+        h1_conn_up_failed(c, h, "upstream closed the connection during the TLS handshake");
+        return true;
+    }
+    if (r != 0) {
+        h1_conn_up_failed(c, h, why != NULL ? why : "upstream TLS handshake failed");
+        return true;
+    }
+    h->up_shaking = false;
+    c->flow.tls_ns = (int64_t)(flow_now_ns() - h->t_shake);
+    tls_conn_alpn(&c->up.tls, alpn, sizeof(alpn));
+    if (!c->cl.tls_on) /* the record's TLS details are the upstream's for https:// in the clear */
+        flow_set_tls(&c->flow, c->upstream.host_is_ip ? "" : c->upstream.host, alpn,
+                     tls_conn_version(&c->up.tls));
+    tls_conn_peer_subject(&c->up.tls, subj, sizeof(subj));
+    tls_conn_peer_issuer(&c->up.tls, iss, sizeof(iss));
+    flow_set_cert(&c->flow, subj, iss);
+    worker_count(c->w, MSG_STAT_UP_TLS);
+    if (tls_conn_is_session_reused(&c->up.tls))
+        worker_count(c->w, MSG_STAT_UP_RESUMED);
+    h1_conn_up_ready(c, h);
+    return true;
 }
 
 static bool h1_conn_step(struct conn *c)
 {
     struct h1_conn *h = h1_conn_of(c);
-    bool moved = h1_conn_tell(c, &h->relay);
-    unsigned wants = h1_relay_pump(&h->relay);
+    bool moved = h->up_shaking ? h1_conn_shake(c, h) : false;
+    unsigned wants;
 
+    moved |= h1_conn_tell(c, &h->relay);
+    wants = h1_relay_pump(&h->relay);
     moved |= h1_relay_progressed(&h->relay);
     if (h1_relay_is_reading_head(&h->relay)) {
         if (h->t_head == 0)
@@ -91,19 +146,36 @@ static bool h1_conn_step(struct conn *c)
 
 static void h1_conn_on_upstream(struct conn *c, int err, const char *why)
 {
+    static const uint8_t alpn_h1[] = "\x08http/1.1";
     struct h1_conn *h = h1_conn_of(c);
+    const char *host = c->upstream.host;
     char msg[H1_RELAY_REASON_MAX];
+    int e;
 
     if (!h->up_wanted)
         return;
-    h->up_wanted = false;
     if (err) {
-        snprintf(msg, sizeof(msg), "cannot connect to %s:%u: %s", c->upstream.host,
-                 c->upstream.port, why);
+        snprintf(msg, sizeof(msg), "cannot connect to %s:%u: %s", host, c->upstream.port, why);
+        h->up_wanted = false;
         h1_relay_upstream_failed(&h->relay, msg);
         return;
     }
-    h1_relay_upstream_ready(&h->relay, c->upstream.host, c->upstream.port, false);
+    if (!h->up_tls) {
+        h1_conn_up_ready(c, h);
+        return;
+    }
+    /* RFC 6066 §3: no SNI for an IP literal; the certificate is verified for it all the same */
+    e = tls_conn_init_client(&c->up.tls, &c->w->tls, c->upstream.host_is_ip ? NULL : host, host,
+                             c->upstream.port, alpn_h1, sizeof(alpn_h1) - 1);
+    if (e) {
+        log_warn("conn %llu: cannot start TLS to %s: %s", (unsigned long long)c->id, host,
+                 strerror(-e));
+        h1_conn_up_failed(c, h, "cannot start the upstream TLS handshake");
+        return;
+    }
+    c->up.tls_on = true;
+    h->up_shaking = true;
+    h->t_shake = flow_now_ns();
 }
 
 static bool h1_conn_reads_head(struct conn *c, const struct conn_leg *leg)
@@ -118,6 +190,11 @@ static bool h1_conn_on_timeout(struct conn *c, uint64_t now)
     struct h1_conn *h = h1_conn_of(c);
     uint64_t head_ns = (uint64_t)c->w->cfg->request_timeout_s * 1000000000ull;
 
+    if (h->up_shaking &&
+        now - h->t_shake >= (uint64_t)c->w->cfg->handshake_timeout_s * 1000000000ull) {
+        h1_conn_up_failed(c, h, "upstream TLS handshake timed out");
+        return true;
+    }
     if (h->t_head != 0 && now - h->t_head >= head_ns) {
         h1_relay_timeout(&h->relay, H1_TIMEOUT_REQUEST_HEAD);
         h->t_head = 0;

@@ -852,6 +852,11 @@ unsigned h1_relay_wants(const struct h1_relay *r)
 
 /* ---- events ------------------------------------------------------------------------- */
 
+void h1_relay_set_up_in(struct h1_relay *r, struct buf *up_in)
+{
+    r->_up_in = up_in;
+}
+
 void h1_relay_upstream_ready(struct h1_relay *r, const char *host, uint16_t port, bool tls)
 {
     if (r->_state != H1_STATE_REQ_HEAD && r->_state != H1_STATE_NEED_UPSTREAM)

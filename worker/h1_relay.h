@@ -134,6 +134,11 @@ bool h1_relay_progressed(const struct h1_relay *r);
  * (e.g. an error answer) are all in client_out. */
 unsigned h1_relay_wants(const struct h1_relay *r);
 
+/* h1_relay_set_up_in makes `up_in` (borrowed like the others) the relay's upstream input
+ * from now on: the loop calls it when a new upstream connection has another transport (TLS
+ * where the last one was raw, or the reverse). Call it before h1_relay_upstream_ready. */
+void h1_relay_set_up_in(struct h1_relay *r, struct buf *up_in);
+
 /* h1_relay_upstream_ready tells the relay that an upstream connection to `host`:`port`
  * (`tls`: over TLS) is established; `host` is copied (truncated to TARGET_HOST_MAX). Bytes
  * left in up_in and up_out from an earlier upstream are discarded. A request waiting in

@@ -86,6 +86,39 @@ void proxy_req_answer(struct conn *c, int status, const char *why, const char *b
     conn_close_after_flush(c);
 }
 
+/* proxy_req_record_error records a flow that ended with `why` and no answer (the client
+ * speaks something we cannot answer in). */
+static void proxy_req_record_error(struct conn *c, const char *why)
+{
+    struct flow *f = &c->flow;
+
+    if (f->t_start == 0)
+        flow_begin(f);
+    flow_set_error(f, why);
+    f->t_done = flow_now_ns();
+    worker_on_flow(c->w, f);
+    flow_next(f);
+}
+
+/* proxy_req_is_sslv2_hello returns whether `p` starts like an SSLv2-format ClientHello: a
+ * two-byte record header with the high bit set, then message type 1 (CLIENT-HELLO). */
+static bool proxy_req_is_sslv2_hello(const uint8_t *p, size_t n)
+{
+    return n >= 3 && (p[0] & 0x80) != 0 && p[2] == 0x01;
+}
+
+/* proxy_req_looks_like_http returns whether `p` starts like an HTTP/1 request line (a method
+ * token of upper-case letters, then a space): such bytes get the relay's 400 when malformed
+ * instead of being tunnelled raw, unrecorded. */
+static bool proxy_req_looks_like_http(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n && i < 20 && p[i] >= 'A' && p[i] <= 'Z')
+        i++;
+    return i > 0 && i < n && p[i] == ' ';
+}
+
 /* proxy_req_on_upstream: the CONNECT's eager dial ended. */
 static void proxy_req_on_upstream(struct conn *c, int err, const char *why)
 {
@@ -201,7 +234,7 @@ static bool proxy_req_sniff(struct conn *c)
     }
     if (buf_used(rx) == 0) {
         if (buf_used(&c->up.rx) > 0 || c->up.rd_eof) {
-            tunnel_start(c); /* the server speaks first: not HTTP */
+            tunnel_start(c, "passthrough (the server spoke first)"); /* not HTTP */
             return true;
         }
         return false;
@@ -209,7 +242,7 @@ static bool proxy_req_sniff(struct conn *c)
     if (tls_peek_is_client_hello(buf_head(rx), buf_used(rx))) {
         if (c->w->n_ignore_re > 0) {
             if (worker_host_is_ignored(c->w, c->upstream.host)) {
-                tunnel_start(c);
+                tunnel_start(c, "passthrough (--ignore-hosts)");
                 return true;
             }
             n = tls_peek_client_hello_sni(buf_head(rx), buf_used(rx), sni, sizeof(sni));
@@ -217,7 +250,7 @@ static bool proxy_req_sniff(struct conn *c)
                 return false;
             if (n > 0 && worker_host_is_ignored(c->w, sni)) {
                 log_debug("conn %llu: %s ignored: passthrough", (unsigned long long)c->id, sni);
-                tunnel_start(c);
+                tunnel_start(c, "passthrough (--ignore-hosts)");
                 return true;
             }
         }
@@ -225,12 +258,20 @@ static bool proxy_req_sniff(struct conn *c)
             conn_close(c);
         return true;
     }
-    n = h1_parse_request(buf_head(rx), buf_used(rx), c->w->cfg->max_header_size, &req, headers,
-                         H1_MAX_HEADERS, &why);
-    if (n == -EPROTO) {
-        tunnel_start(c); /* not HTTP: relay it untouched */
+    if (proxy_req_is_sslv2_hello(buf_head(rx), buf_used(rx))) {
+        /* an SSLv2-format ClientHello: no TLS 1.2+ server accepts it, and relaying it raw would
+         * hand the client the origin's own certificate, uninspected */
+        proxy_req_record_error(c, "SSLv2-format ClientHello refused (TLS 1.2 or newer only)");
+        conn_close(c);
         return true;
     }
+    n = h1_parse_request(buf_head(rx), buf_used(rx), c->w->cfg->max_header_size, &req, headers,
+                         H1_MAX_HEADERS, &why);
+    if (n == -EPROTO && !proxy_req_looks_like_http(buf_head(rx), buf_used(rx))) {
+        tunnel_start(c, "passthrough (neither TLS nor HTTP)"); /* relayed untouched */
+        return true;
+    }
+    /* HTTP, well-formed or not: the relay forwards it or answers 400 with the reason */
     if (h1_conn_start(c) != 0) {
         conn_close(c);
         return true;

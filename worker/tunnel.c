@@ -5,9 +5,22 @@
 #include <sys/socket.h>
 
 #include "worker/conn.h"
+#include "worker/worker.h"
 
-/* tunnel_copy moves what fits from one leg's rx to the other leg's tx. */
-static bool tunnel_copy(struct conn_leg *from, struct conn_leg *to)
+struct tunnel {
+    const char *why;
+    uint64_t up_bytes, down_bytes; /* client -> upstream, upstream -> client */
+};
+
+static_assert(sizeof(struct tunnel) <= CONN_PROTO_STATE_MAX, "fits the protocol state");
+
+static struct tunnel *tunnel_of(struct conn *c)
+{
+    return conn_proto_state(c);
+}
+
+/* tunnel_copy moves what fits from one leg's rx to the other leg's tx, counting it. */
+static bool tunnel_copy(struct conn_leg *from, struct conn_leg *to, uint64_t *count)
 {
     size_t used = buf_used(&from->rx), room, n;
 
@@ -20,6 +33,7 @@ static bool tunnel_copy(struct conn_leg *from, struct conn_leg *to)
     memcpy(buf_tail(&to->tx), buf_head(&from->rx), n);
     buf_commit(&to->tx, n);
     buf_consume(&from->rx, n);
+    *count += n;
     return true;
 }
 
@@ -36,10 +50,11 @@ static bool tunnel_pass_fin(struct conn_leg *from, struct conn_leg *to)
 
 static bool tunnel_step(struct conn *c)
 {
+    struct tunnel *t = tunnel_of(c);
     struct conn_leg *cl = &c->cl, *up = &c->up;
-    bool moved = tunnel_copy(cl, up);
+    bool moved = tunnel_copy(cl, up, &t->up_bytes);
 
-    moved = tunnel_copy(up, cl) || moved; /* both directions, every time */
+    moved = tunnel_copy(up, cl, &t->down_bytes) || moved; /* both directions, every time */
     if (cl->failed || up->failed) {
         conn_close(c);
         return true;
@@ -61,13 +76,36 @@ static bool tunnel_on_timeout(struct conn *c, uint64_t now)
     return true;
 }
 
+/* tunnel_dispose reports the tunnel as one flow: the CONNECT request already recorded,
+ * "200 <why>" as its answer, and the bytes each way as the two body sizes. */
+static void tunnel_dispose(struct conn *c)
+{
+    struct tunnel *t = tunnel_of(c);
+    struct flow *f = &c->flow;
+
+    if (f->t_start == 0)
+        flow_begin(f);
+    f->status = 200;
+    flow_str_set(f, &f->reason, t->why, strlen(t->why));
+    flow_str_set(f, &f->resp_version, "HTTP/1.1", 8);
+    f->req_body_size = t->up_bytes;
+    f->resp_body_size = t->down_bytes;
+    f->t_response_first = f->t_response_first != 0 ? f->t_response_first : flow_now_ns();
+    f->t_done = flow_now_ns();
+    worker_on_flow(c->w, f);
+    flow_next(f);
+}
+
 static const struct conn_proto tunnel_proto = {
     .name = "tunnel",
+    .state_size = sizeof(struct tunnel),
     .step = tunnel_step,
     .on_timeout = tunnel_on_timeout,
+    .dispose = tunnel_dispose,
 };
 
-void tunnel_start(struct conn *c)
+void tunnel_start(struct conn *c, const char *why)
 {
     conn_set_proto(c, &tunnel_proto);
+    tunnel_of(c)->why = why;
 }
