@@ -24,6 +24,8 @@ const char *answer_error_type(int status, const char *why)
         return ANSWER_HTTP_REQUEST_DENIED;
     if (status < 500)
         return ANSWER_HTTP_REQUEST_ERROR;
+    if (answer_has(why, "proxy loop"))
+        return ANSWER_PROXY_LOOP_DETECTED;
     if (answer_has(why, "DNS") || answer_has(why, "resolve") || answer_has(why, "name"))
         return answer_has(why, "not found") || answer_has(why, "NXDOMAIN") ||
                        answer_has(why, "does not exist")

@@ -31,6 +31,7 @@
 #define ANSWER_HTTP_RESPONSE_TIMEOUT "http_response_timeout"
 #define ANSWER_HTTP_PROTOCOL_ERROR "http_protocol_error"
 #define ANSWER_PROXY_INTERNAL_ERROR "proxy_internal_error"
+#define ANSWER_PROXY_LOOP_DETECTED "proxy_loop_detected"
 
 /* answer_error_type returns the RFC 9209 error type (a static string) that fits an answer
  * with `status` and human reason `why` (e.g. 502 "connection refused" ->

@@ -49,6 +49,8 @@ const char *upstream_errno_why(int err)
         return "host unreachable";
     case ECONNRESET:
         return "connection reset";
+    case ELOOP:
+        return "proxy loop detected: the target is this mitmd's own listener";
     default:
         return strerror(-err);
     }
@@ -100,6 +102,35 @@ static int upstream_open(struct conn *c, const struct sockaddr *sa, socklen_t sa
     return 0;
 }
 
+/* upstream_is_self returns whether `sa` is the address the client reached mitmd on (the
+ * same port on the same address, or on another loopback address of the same family):
+ * connecting there would make each hop open two more connections until descriptors run out. */
+static bool upstream_is_self(struct conn *c, const struct sockaddr_storage *sa)
+{
+    struct sockaddr_storage me;
+    socklen_t len = sizeof(me);
+
+    if (getsockname(c->cl.fd, (struct sockaddr *)&me, &len) != 0 || me.ss_family != sa->ss_family)
+        return false;
+    if (sa->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        const struct sockaddr_in *b = (const struct sockaddr_in *)&me;
+        bool loop_a = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+        bool loop_b = (ntohl(b->sin_addr.s_addr) >> 24) == 127;
+
+        return a->sin_port == b->sin_port &&
+               (a->sin_addr.s_addr == b->sin_addr.s_addr || (loop_a && loop_b));
+    }
+    if (sa->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        const struct sockaddr_in6 *b = (const struct sockaddr_in6 *)&me;
+
+        return a->sin6_port == b->sin6_port &&
+               memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) == 0;
+    }
+    return false;
+}
+
 /* upstream_connect_next starts connecting to address addr_idx and, if that cannot even
  * start, to the ones after it. Returns 0 (a connect is in flight), or the last -errno. */
 static int upstream_connect_next(struct conn *c, int err)
@@ -117,6 +148,8 @@ static int upstream_connect_next(struct conn *c, int err)
         else
             ((struct sockaddr_in6 *)&ss)->sin6_port = htons(u->port);
         flow_set_server(&c->flow, u->host, (struct sockaddr *)&ss, salen);
+        if (upstream_is_self(c, &ss))
+            return -ELOOP;
         err = upstream_open(c, (struct sockaddr *)&ss, salen);
         if (err == 0)
             return 0;

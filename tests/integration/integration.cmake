@@ -61,6 +61,7 @@ mitmd_add_integration_test(proxy/header_size_limit INTERCEPT)
 mitmd_add_integration_test(proxy/client_abort INTERCEPT)
 mitmd_add_integration_test(proxy/hop_by_hop_fields INTERCEPT)
 mitmd_add_integration_test(proxy/after_connect INTERCEPT)
+mitmd_add_integration_test(proxy/loop_refused INTERCEPT)
 # flows: the -w JSON Lines file
 mitmd_add_integration_test(flows/jsonl_one_line_per_exchange INTERCEPT)
 mitmd_add_integration_test(flows/quiet_flag INTERCEPT)
