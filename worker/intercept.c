@@ -14,6 +14,7 @@
 #include "worker/conn.h"
 #include "worker/h1_conn.h"
 #include "worker/h2_conn.h"
+#include "worker/tls_alert.h"
 #include "worker/worker.h"
 
 #define INTERCEPT_MAX_NAMES 64
@@ -32,6 +33,8 @@ struct intercept {
     bool up_tls_failed; /* the client gets a forged certificate, then 502 + up_why */
     char up_why[TLS_CONN_WHY_MAX];
     struct ipc_wait cert_wait;
+    struct tls_alert_walk walk; /* the client's records, for an alert it sends in the clear */
+    size_t walked;              /* bytes at the head of cl.rx the walk has seen */
 };
 
 static_assert(sizeof(struct intercept) <= CONN_PROTO_STATE_MAX, "fits the protocol state");
@@ -56,6 +59,69 @@ static const char *intercept_sni(struct conn *c)
     const char *sni = tls_conn_sni(&c->cl.tls);
 
     return sni != NULL ? sni : "";
+}
+
+/* intercept_client_handshake advances the client handshake, letting the alert walk see every
+ * byte the client sent first. Same returns as transport_handshake. */
+static int intercept_client_handshake(struct conn *c, const char **why)
+{
+    struct intercept *ic = intercept_of(c);
+    size_t used = buf_used(&c->cl.rx);
+    int r;
+
+    if (used > ic->walked)
+        tls_alert_walk_feed(&ic->walk, buf_head(&c->cl.rx) + ic->walked, used - ic->walked);
+    r = transport_handshake(&c->cl, why);
+    ic->walked = buf_used(&c->cl.rx); /* what is left was walked; the rest was fed */
+    return r;
+}
+
+/* intercept_client_failed reports a client that did not complete the handshake: one flow
+ * (the CONNECT, with the alert the client sent and a hint when it does not trust our CA) and,
+ * at most once a second per worker, a warning. */
+static void intercept_client_failed(struct conn *c, const char *why)
+{
+    struct intercept *ic = intercept_of(c);
+    struct worker *w = c->w;
+    struct flow *f = &c->flow;
+    const char *sni = intercept_sni(c);
+    char host[TARGET_HOST_MAX + 8], msg[FLOW_ERROR_MAX];
+    uint64_t now = flow_now_ns();
+
+    snprintf(host, sizeof(host), "%s:%u", sni[0] ? sni : c->upstream.host, c->upstream.port);
+    if (ic->walk.alert >= 0 && tls_alert_is_untrusted(ic->walk.alert))
+        snprintf(msg, sizeof(msg),
+                 "client TLS handshake failed: the client does not trust mitmd's certificate "
+                 "for %s (alert %s); install the CA certificate %s/mitmd-ca-cert.pem in it",
+                 host, tls_alert_name(ic->walk.alert), w->cfg->confdir);
+    else if (ic->walk.alert >= 0)
+        snprintf(msg, sizeof(msg), "client TLS handshake failed for %s (alert %s)", host,
+                 tls_alert_name(ic->walk.alert));
+    else if (why == NULL)
+        snprintf(msg, sizeof(msg),
+                 "client closed the connection during the TLS handshake for %s (does it trust "
+                 "mitmd's CA %s/mitmd-ca-cert.pem?)",
+                 host, w->cfg->confdir);
+    else
+        snprintf(msg, sizeof(msg), "client TLS handshake failed for %s: %s", host, why);
+    worker_count(w, MSG_STAT_CLIENT_ERRORS);
+    if (f->t_start == 0)
+        flow_begin(f);
+    flow_set_error(f, msg);
+    f->t_done = now;
+    worker_on_flow(w, f);
+    flow_next(f);
+    /* a misconfigured load generator must not flood stderr: one line a second, with a count */
+    if (now - w->hs_log_ns >= 1000000000ull) {
+        if (w->hs_log_skipped > 0)
+            log_warn("%s (and %u more client handshake failures)", msg, w->hs_log_skipped);
+        else
+            log_warn("%s", msg);
+        w->hs_log_ns = now;
+        w->hs_log_skipped = 0;
+    } else {
+        w->hs_log_skipped++;
+    }
 }
 
 /* intercept_set_chain installs the forged leaf on the client leg and moves on to the rest of
@@ -215,14 +281,12 @@ static bool intercept_read_hello(struct conn *c)
     const char *why = NULL, *sni;
     const uint8_t *offers;
     size_t offers_len;
-    int r = transport_handshake(&c->cl, &why);
+    int r = intercept_client_handshake(c, &why);
 
     if (r == -EAGAIN)
         return false;
     if (r != -EINPROGRESS) {
-        log_debug("conn %llu: client handshake failed before ClientHello: %s",
-                  (unsigned long long)c->id, why != NULL ? why : "?");
-        worker_count(c->w, MSG_STAT_CLIENT_ERRORS);
+        intercept_client_failed(c, why != NULL ? why : "no valid ClientHello");
         conn_close_after_flush(c);
         return true;
     }
@@ -278,10 +342,11 @@ static bool intercept_step_up(struct conn *c)
 static bool intercept_step_client(struct conn *c)
 {
     const char *why = NULL;
-    int r = transport_handshake(&c->cl, &why);
+    int r = intercept_client_handshake(c, &why);
 
     if (r == -EAGAIN) {
-        if (c->cl.failed) {
+        if (c->cl.failed || (c->cl.rd_eof && buf_used(&c->cl.rx) == 0)) {
+            intercept_client_failed(c, NULL);
             conn_close(c);
             return true;
         }
@@ -290,8 +355,8 @@ static bool intercept_step_client(struct conn *c)
     if (r != 0) {
         log_debug("conn %llu: client rejected the handshake: %s", (unsigned long long)c->id,
                   why != NULL ? why : "?");
-        worker_count(c->w, MSG_STAT_CLIENT_ERRORS); /* e.g. it does not trust our CA */
-        conn_close_after_flush(c);                  /* the alert goes out first */
+        intercept_client_failed(c, why); /* e.g. it does not trust our CA */
+        conn_close_after_flush(c);       /* our alert goes out first */
         return true;
     }
     intercept_start_relay(c);
@@ -364,6 +429,7 @@ int intercept_start(struct conn *c)
     conn_set_proto(c, &intercept_proto);
     ic = intercept_of(c);
     ic->c = c;
+    tls_alert_walk_init(&ic->walk);
     intercept_set_phase(ic, INTERCEPT_UP);
     return 0;
 }

@@ -12,6 +12,7 @@ target_sources(mitmd_worker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/proxy_req.c
   ${CMAKE_CURRENT_LIST_DIR}/tunnel.c
   ${CMAKE_CURRENT_LIST_DIR}/intercept.c
+  ${CMAKE_CURRENT_LIST_DIR}/tls_alert.c
   ${CMAKE_CURRENT_LIST_DIR}/h1_conn.c
   ${CMAKE_CURRENT_LIST_DIR}/h2_conn.c
   ${CMAKE_CURRENT_LIST_DIR}/dns.c
@@ -29,3 +30,8 @@ mitmd_add_unit_test(test_flow_out SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_
 # The connection loop with a stub protocol over a real ring and sockets.
 mitmd_add_unit_test(test_conn SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_conn.c
   LIBS mitmd_worker)
+mitmd_add_unit_test(test_tls_alert SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_tls_alert.c
+  ${CMAKE_CURRENT_LIST_DIR}/tls_alert.c)
+mitmd_add_fuzz_target(fuzz_tls_alert
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_tls_alert.c ${CMAKE_CURRENT_LIST_DIR}/tls_alert.c
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/tls_alert)

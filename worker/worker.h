@@ -72,6 +72,8 @@ struct worker {
     int exit_code;
 
     struct msg_stats stats; /* counters sent to the master every tick */
+    uint64_t hs_log_ns;     /* last client-handshake failure logged (rate limit) */
+    unsigned hs_log_skipped; /* failures not logged since */
     int stage;              /* how far start-up got (worker.c: enum worker_stage) */
 };
 
