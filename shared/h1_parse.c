@@ -367,16 +367,22 @@ static ssize_t h1_eof(struct h1_scan *s)
     return -EAGAIN;
 }
 
-/* h1_expect_crlf checks for CRLF at *pos and steps over it. `why` names the line for the
- * generic error. */
+/* h1_expect_crlf checks for a line end at *pos (CRLF, or a lone LF) and steps over it. RFC
+ * 9112 §2.2: a recipient MAY recognise a single LF as a line terminator and ignore a
+ * preceding CR; testssl.sh, netcat users and old scripts send LF-only heads, and nginx and
+ * HAProxy accept them. A CR not followed by LF stays malformed (bare CR). Heads only: the
+ * chunked framing keeps its own strict CRLF rules. `why` names the line for the generic
+ * error. */
 static ssize_t h1_expect_crlf(struct h1_scan *s, size_t *pos, const char *why)
 {
     size_t p = *pos;
 
     if (p == s->end)
         return h1_eof(s);
-    if (s->b[p] == '\n')
-        return h1_malformed(s, "bare LF (line endings must be CRLF)");
+    if (s->b[p] == '\n') {
+        *pos = p + 1;
+        return 0;
+    }
     if (s->b[p] != '\r')
         return h1_malformed(s, why);
     if (p + 1 == s->end)
