@@ -329,6 +329,7 @@ struct h1_scan {
     size_t line_end; /* offset where an unfinished request line is too long, or SIZE_MAX */
     size_t end;      /* current bound: min(len, max_head, line_end) */
     bool is_request;
+    bool bare_lf; /* a line ended in a lone LF */
     enum h1_err err;
     const char *why;
 };
@@ -380,6 +381,7 @@ static ssize_t h1_expect_crlf(struct h1_scan *s, size_t *pos, const char *why)
     if (p == s->end)
         return h1_eof(s);
     if (s->b[p] == '\n') {
+        s->bare_lf = true;
         *pos = p + 1;
         return 0;
     }
@@ -731,6 +733,7 @@ ssize_t h1_parse_request(const uint8_t *buf, size_t len, size_t max_head, struct
         if (rc != 0)
             goto out;
     }
+    s.bare_lf = false; /* skipped empty lines are not forwarded */
 
     h1_scan_set_line_limit(&s, p + H1_REQUEST_LINE_MAX + 2 < p ? SIZE_MAX
                                                                : p + H1_REQUEST_LINE_MAX + 2);
@@ -801,8 +804,10 @@ ssize_t h1_parse_request(const uint8_t *buf, size_t len, size_t max_head, struct
             goto out;
         }
     }
+    req->bare_lf = s.bare_lf;
     return (ssize_t)p;
 out:
+    req->bare_lf = s.bare_lf;
     req->err = s.err;
     if (rc != -EAGAIN)
         *why = s.why;
@@ -894,8 +899,10 @@ ssize_t h1_parse_response(const uint8_t *buf, size_t len, size_t max_head, struc
                            NULL, NULL);
     if (rc != 0)
         goto out;
+    resp->bare_lf = s.bare_lf;
     return (ssize_t)p;
 out:
+    resp->bare_lf = s.bare_lf;
     resp->err = s.err;
     if (rc != -EAGAIN)
         *why = s.why;

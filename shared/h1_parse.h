@@ -92,6 +92,8 @@ struct h1_request {
     const char *host; /* value of the Host field, or NULL when absent */
     size_t host_len;
     struct h1_framing framing;
+    bool bare_lf;    /* a line of the head (not a skipped empty line) ended in a lone LF:
+                      * rebuild the head from the slices with CRLF before forwarding it */
     enum h1_err err; /* why a parse failed; H1_ERR_NONE otherwise */
 };
 
@@ -104,6 +106,7 @@ struct h1_response {
     struct h1_header *headers;
     size_t num_headers;
     struct h1_framing framing;
+    bool bare_lf; /* a line of the head ended in a lone LF (see struct h1_request) */
     enum h1_err err;
 };
 

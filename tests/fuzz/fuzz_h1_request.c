@@ -49,7 +49,8 @@ static void reserialise(const struct h1_request *req, const struct h1_header *hd
         if (back.num_headers != req->num_headers ||
             back.framing.content_length != req->framing.content_length ||
             back.framing.chunked != req->framing.chunked ||
-            back.framing.keep_alive != req->framing.keep_alive || back.host_len != req->host_len)
+            back.framing.keep_alive != req->framing.keep_alive || back.host_len != req->host_len ||
+            back.bare_lf)
             abort();
         for (size_t i = 0; i < req->num_headers; i++)
             if (h2[i].value_len != hdrs[i].value_len ||

@@ -47,7 +47,7 @@ static void reserialise(const struct h1_response *resp, const struct h1_header *
             abort();
         if (back.status != resp->status || back.num_headers != resp->num_headers ||
             back.framing.content_length != resp->framing.content_length ||
-            back.framing.chunked != resp->framing.chunked)
+            back.framing.chunked != resp->framing.chunked || back.bare_lf)
             abort();
     }
     free(out);

@@ -1084,6 +1084,49 @@ static void test_chunk_long_extension(void **state)
     assert_string_equal(why, "chunk size line too long");
 }
 
+/* bare_lf tells a relay when the head must be rebuilt with CRLF before it is forwarded;
+ * skipped empty lines before a request line do not count (they are not forwarded). */
+static void test_bare_lf_flag(void **state)
+{
+    static const struct {
+        const char *note;
+        const char *in;
+        bool request, bare_lf;
+    } cases[] = {
+        {"CRLF request", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", true, false},
+        {"LF request line", "GET / HTTP/1.1\nHost: a\r\n\r\n", true, true},
+        {"LF final line", "GET / HTTP/1.1\r\nHost: a\r\n\n", true, true},
+        {"LF empty line before a CRLF head", "\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", true, false},
+        {"CRLF response", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, false},
+        {"LF field line in a response", "HTTP/1.1 200 OK\r\nContent-Length: 0\n\r\n", false,
+         true},
+    };
+    struct h1_header hdrs[H1_MAX_HEADERS];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = strlen(cases[i].in);
+        const uint8_t *in = guard_tail(*state, cases[i].in, len);
+        const char *why = NULL;
+        bool got;
+
+        if (cases[i].request) {
+            struct h1_request req;
+
+            assert_int_equal(h1_parse_request(in, len, 0, &req, hdrs, H1_MAX_HEADERS, &why),
+                             (ssize_t)len);
+            got = req.bare_lf;
+        } else {
+            struct h1_response resp;
+
+            assert_int_equal(h1_parse_response(in, len, 0, &resp, hdrs, H1_MAX_HEADERS, &why),
+                             (ssize_t)len);
+            got = resp.bare_lf;
+        }
+        if (got != cases[i].bare_lf)
+            fail_msg("%s: bare_lf %d", cases[i].note, got);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1093,6 +1136,7 @@ int main(void)
         cmocka_unit_test(test_request_head_size_limit),
         cmocka_unit_test(test_request_line_limit),
         cmocka_unit_test(test_request_every_prefix),
+        cmocka_unit_test(test_bare_lf_flag),
         cmocka_unit_test(test_request_invalid_prefixes),
         cmocka_unit_test(test_request_byte_at_every_offset),
         cmocka_unit_test(test_response_table),
