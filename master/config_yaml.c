@@ -3,16 +3,18 @@
 #include "master/config_yaml.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <yaml.h>
 
-/* config_yaml_add appends "--set" and "NAME=VALUE" (or "NAME" when `value` is NULL) to the
- * pending list `pairs`, after checking the entry. */
+/* config_yaml_add checks the entry and, when `keep`, appends "NAME=VALUE" (or "NAME" when
+ * `value` is NULL) to the pending list `pairs`. Entries the command line overrides are
+ * checked too, so that a broken config.yaml is reported whatever the command line says. */
 static int config_yaml_add(char ***pairs, int *n, const char *path, int line, const char *name,
-                           const char *value, char *err, size_t errlen)
+                           const char *value, bool keep, char *err, size_t errlen)
 {
     char msg[400];
     char *spec, **grown;
@@ -36,6 +38,10 @@ static int config_yaml_add(char ***pairs, int *n, const char *path, int line, co
         snprintf(err, errlen, "%s:%d: %s", path, line, msg);
         free(spec);
         return e;
+    }
+    if (!keep) {
+        free(spec);
+        return 0;
     }
     grown = realloc(*pairs, (size_t)(*n + 1) * sizeof(**pairs));
     if (grown == NULL) {
@@ -67,6 +73,7 @@ static int config_yaml_walk(yaml_document_t *doc, const char *path, const struct
         yaml_node_t *k = yaml_document_get_node(doc, p->key);
         yaml_node_t *v = yaml_document_get_node(doc, p->value);
         const char *name;
+        bool keep;
         int line;
 
         if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE) {
@@ -81,14 +88,14 @@ static int config_yaml_walk(yaml_document_t *doc, const char *path, const struct
                      "(use --confdir)", path, line, CONFIG_YAML_FILE);
             return -EINVAL;
         }
-        if (config_was_given(given, name))
-            continue; /* the command line wins */
+        keep = !config_was_given(given, name); /* the command line wins */
         if (v->type == YAML_SCALAR_NODE) {
             const char *val = (const char *)v->data.scalar.value;
             bool null = v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
                         (val[0] == '\0' || strcmp(val, "~") == 0 || strcmp(val, "null") == 0);
 
-            e = config_yaml_add(pairs, n, path, line, name, null ? NULL : val, err, errlen);
+            e = config_yaml_add(pairs, n, path, line, name, null ? NULL : val, keep, err,
+                                errlen);
             if (e != 0)
                 return e;
             continue;
@@ -108,7 +115,7 @@ static int config_yaml_walk(yaml_document_t *doc, const char *path, const struct
                     return -EINVAL;
                 }
                 e = config_yaml_add(pairs, n, path, (int)item->start_mark.line + 1, name,
-                                    (const char *)item->data.scalar.value, err, errlen);
+                                    (const char *)item->data.scalar.value, keep, err, errlen);
                 if (e != 0)
                     return e;
             }

@@ -4,3 +4,5 @@
 if(NOT MITMD_TESTS)
   return()
 endif()
+mitmd_add_integration_test(options/mitmproxy_option_names INTERCEPT)
+mitmd_add_integration_test(options/config_yaml_applied INTERCEPT)
