@@ -20,3 +20,7 @@ mitmd_add_unit_test(test_ca SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_ca.c
 add_executable(mitmd-bench-forge ${PROJECT_SOURCE_DIR}/bench/bench_forge.c)
 mitmd_target_setup(mitmd-bench-forge)
 target_link_libraries(mitmd-bench-forge PRIVATE mitmd_master)
+
+# master/listen.c (listed in master/master.cmake): names resolved, several listeners.
+mitmd_add_unit_test(test_listen SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_listen.c
+  LIBS mitmd_master)
