@@ -605,7 +605,8 @@ int config_parse(int argc, char **argv, struct config *cfg, char *err, size_t er
             snprintf(err, errlen, "mitmd cert: give at least one NAME");
             return -EINVAL;
         }
-    } else if (optind < argc) {
+    } else if (optind < argc && cfg->mode != CONFIG_MODE_HELP &&
+               cfg->mode != CONFIG_MODE_VERSION) {
         snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
         return -EINVAL;
     }
