@@ -22,7 +22,8 @@
  * session IDs); tickets need no server state. */
 #define TLS_CTX_SERVER_SESS_CACHE 1024
 
-bool tls_ctx_alpn_next(const uint8_t *p, size_t n, size_t *off, const uint8_t **proto, size_t *len)
+bool tls_ctx_alpn_next(const uint8_t *p, size_t n, size_t *off, const uint8_t **proto,
+                       size_t *len)
 {
     size_t l;
 

@@ -2,8 +2,9 @@
  * wired back to back in memory, with a test CA and leaves made here with BoringSSL.
  * Covers the ClientHello pause (SNI + ALPN captured, chain set, handshake resumed), the
  * forged chain verified by the client, the ALPN mirror, exact upstream verification
- * reasons, handshake failures, session resumption (also across the names of a wildcard
- * certificate), bounded output and the SNI peek. */
+ * reasons, handshake failures, session resumption through tls_sess (also across the names
+ * of a wildcard certificate, never across addresses), bounded output and the SNI peek. The
+ * session cache itself is tested in test_tls_sess.c. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
