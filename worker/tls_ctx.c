@@ -95,10 +95,23 @@ static int ctx_set_versions(SSL_CTX *ctx)
     return 0;
 }
 
+/* ctx_set_ciphers sets the TLS 1.2 cipher list of `ctx` to `list` (NULL =
+ * TLS_CTX_CIPHERS_DEFAULT). Strict: an unknown name is an error, not skipped. */
+static int ctx_set_ciphers(SSL_CTX *ctx, const char *list, const char *what, const char **why)
+{
+    if (SSL_CTX_set_strict_cipher_list(ctx, list != NULL ? list : TLS_CTX_CIPHERS_DEFAULT) != 1) {
+        *why = what;
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /* ctx_init_server builds the context that faces clients. No X509 code: chains are
  * CRYPTO_BUFFERs set per connection once the forged leaf is known. */
 static int ctx_init_server(struct tls_ctx *t, const struct tls_ctx_opts *o, const char **why)
 {
+    int err;
+
     t->_server = SSL_CTX_new(TLS_with_buffers_method());
     if (t->_server == NULL) {
         *why = "cannot create the server TLS context";
@@ -108,6 +121,10 @@ static int ctx_init_server(struct tls_ctx *t, const struct tls_ctx_opts *o, cons
         *why = "cannot limit the server TLS versions";
         return -EINVAL;
     }
+    err = ctx_set_ciphers(t->_server, o->ciphers_client,
+                          "bad ciphers_client list (unknown cipher, or none left)", why);
+    if (err)
+        return err;
     SSL_CTX_set_mode(t->_server, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     tls_conn_install_server_callbacks(t->_server);
     /* Stateless tickets let clients resume with mitmd; one ticket per handshake is enough
@@ -152,6 +169,10 @@ static int ctx_init_client(struct tls_ctx *t, const struct tls_ctx_opts *o, cons
         *why = "cannot limit the client TLS versions";
         return -EINVAL;
     }
+    err = ctx_set_ciphers(t->_client, o->ciphers_server,
+                          "bad ciphers_server list (unknown cipher, or none left)", why);
+    if (err)
+        return err;
     SSL_CTX_set_mode(t->_client, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     if (o->insecure) {
         SSL_CTX_set_verify(t->_client, SSL_VERIFY_NONE, NULL);

@@ -24,6 +24,15 @@
  * worker gives "\x02h2\x08http/1.1" unless HTTP/2 is turned off). */
 #define TLS_CTX_ALPN_DEFAULT "\x08http/1.1"
 
+/* TLS_CTX_CIPHERS_DEFAULT is the TLS 1.2 cipher list of both contexts when tls_ctx_opts gives
+ * none: Mozilla's "intermediate" configuration without DHE (BoringSSL has none), i.e. ECDHE
+ * with an AEAD only (AES-GCM, ChaCha20-Poly1305); no CBC, no RSA key exchange. TLS 1.3 suites
+ * are not configurable in BoringSSL and all three are AEADs. */
+#define TLS_CTX_CIPHERS_DEFAULT                                                                    \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
 /* struct tls_ctx_opts is what tls_ctx_init needs; all pointers are borrowed for the call. */
 struct tls_ctx_opts {
     const uint8_t *ca_cert_der;  /* CA certificate (from MSG_HELLO); sent after every leaf */
@@ -41,6 +50,13 @@ struct tls_ctx_opts {
      * master picks it at start) so a client resumes on whichever worker accepts it.
      * NULL = a random per-worker key (resumption then works only on the same worker). */
     const uint8_t *ticket_key;
+    /* ciphers_client and ciphers_server are TLS 1.2 cipher lists in OpenSSL syntax
+     * ("ECDHE-RSA-AES128-GCM-SHA256:..."), named as mitmproxy's options: ciphers_client for
+     * the connections with clients (mitmd's server role), ciphers_server for the connections
+     * with upstream servers (mitmd's client role). NULL = TLS_CTX_CIPHERS_DEFAULT. A list
+     * with a name BoringSSL does not know, or that leaves no cipher, fails tls_ctx_init. */
+    const char *ciphers_client;
+    const char *ciphers_server;
 };
 
 /* struct tls_ctx is embedded in struct worker. Fields are private to worker/tls_*.c. */
@@ -61,9 +77,9 @@ struct tls_ctx {
 
 /* tls_ctx_init builds both contexts from `o`: parses the CA certificate and the PKCS#8 leaf
  * key, loads the system roots and `o->upstream_ca_file` once (blocking file reads: call it
- * at worker start, before the loop), and configures TLS 1.2-1.3, ALPN, tickets and the
- * session cache. Returns 0, or -EINVAL (bad DER, unreadable or empty CA file, bad ALPN
- * list) or -ENOMEM, with `*why` set to a static string; on failure nothing is left
+ * at worker start, before the loop), and configures TLS 1.2-1.3, the TLS 1.2 ciphers, ALPN,
+ * tickets and the session cache. Returns 0, or -EINVAL (bad DER, unreadable or empty CA
+ * file, bad ALPN list, bad cipher list) or -ENOMEM, with `*why` set to a static string; on failure nothing is left
  * allocated. `t` need not be initialised. Allocates (also the session cache's entry array
  * and hash index, ~2.3 MiB of address space, touched as the cache fills). */
 int tls_ctx_init(struct tls_ctx *t, const struct tls_ctx_opts *o, const char **why);

@@ -901,6 +901,14 @@ static void test_ctx_init_errors(void **state)
     o.alpn_allowed_len = 3;
     assert_int_equal(tls_ctx_init(t, &o, &why), -EINVAL);
     assert_string_equal(why, "malformed ALPN protocol list");
+    ctx_opts(f, &o, true);
+    o.ciphers_client = "ECDHE-ECDSA-AES128-GCM-SHA256:NO-SUCH-CIPHER";
+    assert_int_equal(tls_ctx_init(t, &o, &why), -EINVAL);
+    assert_string_equal(why, "bad ciphers_client list (unknown cipher, or none left)");
+    ctx_opts(f, &o, true);
+    o.ciphers_server = "NO-SUCH-CIPHER";
+    assert_int_equal(tls_ctx_init(t, &o, &why), -EINVAL);
+    assert_string_equal(why, "bad ciphers_server list (unknown cipher, or none left)");
     /* The system bundle loads when present (Debian: ca-certificates). */
     if (access(TLS_CTX_SYSTEM_CA_FILE, R_OK) == 0) {
         ctx_opts(f, &o, true);
@@ -910,6 +918,95 @@ static void test_ctx_init_errors(void **state)
         tls_ctx_dispose(t);
     }
     free(t);
+}
+
+/* ---- tests: cipher suites ------------------------------------------------------------- */
+
+/* cipher_ctx_new makes a context whose server side offers `ciphers_client` and whose client
+ * side offers `ciphers_server` (NULL = the default), the client side limited to
+ * `max_version`. */
+static struct tls_ctx *cipher_ctx_new(struct fx *f, const char *ciphers_client,
+                                      const char *ciphers_server, uint16_t max_version)
+{
+    struct tls_ctx *t = calloc(1, sizeof(*t));
+    struct tls_ctx_opts o;
+    const char *why = NULL;
+
+    assert_non_null(t);
+    ctx_opts(f, &o, true);
+    o.ciphers_client = ciphers_client;
+    o.ciphers_server = ciphers_server;
+    assert_int_equal(tls_ctx_init(t, &o, &why), 0);
+    assert_int_equal(SSL_CTX_set_max_proto_version(t->_client, max_version), 1);
+    return t;
+}
+
+/* Both contexts default to ECDHE with an AEAD on TLS 1.2 (no CBC); the ciphers_client and
+ * ciphers_server options replace the lists; TLS 1.3 is not affected. */
+static void test_cipher_suites(void **state)
+{
+    static const char CBC[] = "ECDHE-ECDSA-AES128-SHA";
+    struct fx *f = *state;
+    struct {
+        const char *note;
+        const char *server_list; /* ciphers_client of the server-role side */
+        const char *client_list; /* ciphers_server of the client-role side */
+        uint16_t max_version;
+        bool ok;
+        const char *cipher; /* negotiated, when ok */
+    } cases[] = {
+        {"TLS 1.2 client offering only a CBC suite: refused by the default server context",
+         NULL, CBC, TLS1_2_VERSION, false, NULL},
+        {"TLS 1.2 client offering only AES-GCM: accepted", NULL, "ECDHE-ECDSA-AES128-GCM-SHA256",
+         TLS1_2_VERSION, true, "ECDHE-ECDSA-AES128-GCM-SHA256"},
+        {"TLS 1.2 client offering only ChaCha20-Poly1305: accepted", NULL,
+         "ECDHE-ECDSA-CHACHA20-POLY1305", TLS1_2_VERSION, true, "ECDHE-ECDSA-CHACHA20-POLY1305"},
+        {"default client context against a TLS 1.2 server offering only CBC: refused", CBC, NULL,
+         TLS1_2_VERSION, false, NULL},
+        {"ciphers_client allowing CBC: a CBC-only client is accepted", CBC, CBC, TLS1_2_VERSION,
+         true, CBC},
+        {"default contexts, TLS 1.2: an AEAD is chosen", NULL, NULL, TLS1_2_VERSION, true, NULL},
+        {"TLS 1.3 is not governed by the lists", CBC, CBC, TLS1_3_VERSION, true, NULL},
+    };
+    size_t leaf_len;
+    uint8_t *leaf = leaf_der(f, &LEAF_EXAMPLE, f->ca_key, f->ca, &leaf_len);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct tls_ctx *server = cipher_ctx_new(f, cases[i].server_list, NULL, TLS1_3_VERSION);
+        struct tls_ctx *client =
+            cipher_ctx_new(f, NULL, cases[i].client_list, cases[i].max_version);
+        struct pair *p = pair_new(server, client, "example.test", "example.test", NULL);
+
+        print_message("case: %s\n", cases[i].note);
+        pair_handshake(p, leaf, leaf_len, "");
+        if (cases[i].ok) {
+            const SSL_CIPHER *c = SSL_get_current_cipher(p->c._ssl);
+
+            assert_int_equal(p->rc, 0);
+            assert_int_equal(p->rs, 0);
+            assert_non_null(c);
+            assert_true(SSL_CIPHER_is_aead(c) || cases[i].cipher == CBC);
+            if (cases[i].cipher != NULL)
+                assert_string_equal(SSL_CIPHER_get_name(c), cases[i].cipher);
+            assert_string_equal(tls_conn_version(&p->c),
+                                cases[i].max_version == TLS1_3_VERSION ? "TLSv1.3" : "TLSv1.2");
+        } else {
+            assert_int_equal(p->rc, -EPROTO);
+            assert_int_equal(p->rs, -EPROTO);
+            assert_non_null(p->ws);
+            assert_non_null(p->wc);
+            /* the side that had to choose says why */
+            assert_non_null(strstr(cases[i].server_list == NULL ? p->ws : p->wc,
+                                   cases[i].server_list == NULL ? "no shared cipher"
+                                                                : "handshake failure"));
+        }
+        pair_free(p);
+        tls_ctx_dispose(server);
+        tls_ctx_dispose(client);
+        free(server);
+        free(client);
+    }
+    OPENSSL_free(leaf);
 }
 
 /* ---- tests: resumption ---------------------------------------------------------------- */
@@ -1627,6 +1724,7 @@ int main(void)
         cmocka_unit_test(test_handshake_failures),
         cmocka_unit_test(test_set_chain_wrong_key),
         cmocka_unit_test(test_ctx_init_errors),
+        cmocka_unit_test(test_cipher_suites),
         cmocka_unit_test(test_session_resumption),
         cmocka_unit_test(test_wildcard_resumption),
         cmocka_unit_test(test_wildcard_not_filed),
