@@ -81,7 +81,7 @@ struct tls_ctx {
  * tickets and the session cache. Returns 0, or -EINVAL (bad DER, unreadable or empty CA
  * file, bad ALPN list, bad cipher list) or -ENOMEM, with `*why` set to a static string; on failure nothing is left
  * allocated. `t` need not be initialised. Allocates (also the session cache's entry array
- * and hash index, ~2.3 MiB of address space, touched as the cache fills). */
+ * and hash index, ~2.5 MiB of address space, touched as the cache fills). */
 int tls_ctx_init(struct tls_ctx *t, const struct tls_ctx_opts *o, const char **why);
 
 /* tls_ctx_dispose frees everything tls_ctx_init made, including cached sessions. Call it

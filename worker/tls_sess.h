@@ -28,7 +28,7 @@
 
 /* TLS_SESS_CACHE_SIZE is the cache size a worker uses (entries, LRU eviction). An
  * SSL_SESSION is about 2 KiB, so a full cache holds ~8 MiB of sessions per worker, plus
- * TLS_SESS_CACHE_SIZE * ~620 bytes of entries (touched only as they fill). */
+ * TLS_SESS_CACHE_SIZE * ~610 bytes of entries (touched only as they fill). */
 #define TLS_SESS_CACHE_SIZE 4096
 /* TLS_SESS_NONE ends a bucket chain or the LRU list. */
 #define TLS_SESS_NONE UINT32_MAX
