@@ -155,7 +155,7 @@ void h2_relay_upstream_gone(struct h2_relay *r, int status, const char *why)
         if (st->c_closed || st->answered || st->c_rst_sent)
             continue;
         if (st->head_open)
-            continue; /* answered when its head completes (forward_request) */
+            continue; /* answered when its head completes (h2_forward_request) */
         if (!st->resp_head) {
             h2_stream_answer(r, st, status, why);
         } else if (!st->half[H2_RESP].ended) {

@@ -164,8 +164,9 @@ int h2_session_option_new(const struct h2_relay *r, nghttp2_option **out);
  * `why` and the relay wants to close. */
 void h2_relay_finish(struct h2_relay *r, const char *why);
 
-/* h2_relay_upstream_gone handles an upstream that cannot serve any more: streams not yet
- * answered get `status` with `why` (or are reset), and the relay stops using it. */
+/* h2_relay_upstream_gone handles an upstream that cannot serve any more (once): streams
+ * without a response head are answered `status` with `why`, those in mid-response are reset,
+ * every stream's upstream half is closed, and the client gets GOAWAY. */
 void h2_relay_upstream_gone(struct h2_relay *r, int status, const char *why);
 
 #endif
