@@ -353,9 +353,15 @@ class AB(unittest.TestCase):
         self.assertAlmostEqual(a["ratio"], 2.1)
         self.assertEqual([round(x, 2) for x in a["round_ratios"]], [1.2, 3.0])
         self.assertTrue(a["flagged"])
+        self.assertTrue(a["every_round"])
         self.assertEqual(a["rounds"], 2)
         self.assertAlmostEqual(s["b"]["ratio"], 1.04)
         self.assertFalse(s["b"]["flagged"])
+        self.assertFalse(s["b"]["every_round"])
+        rows[1]["cpu_s"] = 1.01  # round 1 now 1.01x: pooled 4.01/4000 vs 2/4000 still flagged
+        e = ab.summarize(rows, ["a"])[0]
+        self.assertTrue(e["flagged"])
+        self.assertFalse(e["every_round"])
         self.assertIsNone(s["c"]["ratio"])
         self.assertFalse(s["c"]["flagged"])
         self.assertIn("no successful request", s["c"]["failed"])
@@ -373,7 +379,8 @@ class AB(unittest.TestCase):
                    notes=["n1"])
         md = ab.markdown(res)
         self.assertIn("Baseline: main~1 (abc). Candidate: def.", md)
-        self.assertIn("| a | 1.000 | 1.200 | **1.200x** | 1.20 | 500 | 500 | 0.10 | **above 1.05x** |", md)
+        self.assertIn("| a | 1.000 | 1.200 | **1.200x** | 1.20 | 500 | 500 | 0.10 | "
+                      "**above 1.05x in every round** |", md)
         self.assertIn("| b | 1.000 | 0.950 | 0.950x | 0.95 |", md)
         self.assertIn("Rows above 1.05x: a.", md)
         self.assertIn("- n1", md)
