@@ -141,8 +141,7 @@ static void fail(struct mb_conn *c, enum mb_err_kind kind, const char *what, con
     if (c->state >= MB_CONN_STATE_CONNECTING && c->state <= MB_CONN_STATE_TLS_HANDSHAKE) {
         /* The connection never came up: the thread loop backs off on these. */
         c->env->setup_failed++;
-        snprintf(c->env->setup_why, sizeof(c->env->setup_why), "%s: %s: %s", c->host, what,
-                 why);
+        snprintf(c->env->setup_why, sizeof(c->env->setup_why), "%s: %s: %s", c->host, what, why);
     }
     /* HTTP/2: one error per request in flight; none in flight counts like an idle h1. */
     if (c->env->opts->h2 && mb_h2_fail_all(&c->h2, kind, what, why) != 0) {
@@ -381,8 +380,7 @@ static int open_socket(struct mb_conn *c, uint64_t now_ns)
 out_error:
     env->setup_failed++;
     snprintf(env->setup_why, sizeof(env->setup_why), "%s: connect to %s %s:%u: %s", c->host,
-             o->have_proxy ? "proxy" : "origin", dst->host, (unsigned)dst->port,
-             strerror(-rc));
+             o->have_proxy ? "proxy" : "origin", dst->host, (unsigned)dst->port, strerror(-rc));
     mb_stats_error(env->stats, MB_ERR_CONNECT, now_ns, "connect to %s:%u: %s", dst->host,
                    (unsigned)dst->port, strerror(-rc));
     release(c, false);
@@ -675,8 +673,7 @@ static int step(struct mb_conn *c, uint32_t events)
             char what[MB_OPTS_HOST_MAX + 32];
 
             snprintf(what, sizeof(what), "connect to %s %s:%u",
-                     c->env->opts->have_proxy ? "proxy" : "origin", dst->host,
-                     (unsigned)dst->port);
+                     c->env->opts->have_proxy ? "proxy" : "origin", dst->host, (unsigned)dst->port);
             fail(c, MB_ERR_CONNECT, what, strerror(soerr));
             return 1;
         }

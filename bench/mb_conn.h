@@ -51,8 +51,8 @@ struct mb_conn_env {
     uint64_t host_seq;      /* connections opened so far by this thread */
     /* Connection set-ups (TCP connect, CONNECT, TLS handshake), warm-up included: the thread
      * loop backs off while they fail and gives up when none succeeds (mb_loop.c). */
-    uint64_t setup_ok;                /* handshakes completed */
-    uint64_t setup_failed;            /* connections that failed before that */
+    uint64_t setup_ok;                  /* handshakes completed */
+    uint64_t setup_failed;              /* connections that failed before that */
     char setup_why[MB_STATS_ERROR_MAX]; /* the latest failure, e.g. "h: connect to ...: ..." */
 };
 

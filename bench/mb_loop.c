@@ -113,8 +113,9 @@ uint64_t mb_loop_backoff_ns(unsigned round)
 }
 
 /* check_connects updates the backoff from the connection set-ups that ended since the last
- * call: any completed handshake ends it; failures after the pause (the probe's, or a first batch's) start the next
- * round. Failures that arrive while paused belong to the round already counted. */
+ * call: any completed handshake ends it; failures after the pause (the probe's, or a first
+ * batch's) start the next round. Failures that arrive while paused belong to the round
+ * already counted. */
 static void check_connects(struct mb_loop *l, uint64_t now)
 {
     bool failed = l->env.setup_failed != l->seen_failed;

@@ -68,9 +68,9 @@ int mb_loop_init(struct mb_loop *l, const struct mb_opts *o, SSL_CTX *ctx, const
 /* mb_loop_run is the thread body (pthread start routine; `arg` is a struct mb_loop). It
  * runs until the deadline, the request quota or `*stop`, then closes every connection.
  * While connections fail to come up it backs off (see struct mb_loop); after
- * MB_LOOP_CONNECT_ROUNDS failed rounds with no completed handshake it stops early with l->gave_up set and the
- * reason in l->env.setup_why. Results are in l->stats, l->measure_start_ns/stop_ns and
- * l->err. Returns NULL. */
+ * MB_LOOP_CONNECT_ROUNDS failed rounds with no completed handshake it stops early with
+ * l->gave_up set and the reason in l->env.setup_why. Results are in l->stats,
+ * l->measure_start_ns/stop_ns and l->err. Returns NULL. */
 void *mb_loop_run(void *arg);
 
 /* mb_loop_measured_ns returns how long `l` was measuring (0 if it never got past warm-up). */

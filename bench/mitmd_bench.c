@@ -214,8 +214,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (gave_up != 0)
-        fprintf(stderr, "mitmd-bench: stopped early: %s; %d tries in a row failed\n",
-                gave_up_why, MB_LOOP_CONNECT_ROUNDS);
+        fprintf(stderr, "mitmd-bench: stopped early: %s; %d tries in a row failed\n", gave_up_why,
+                MB_LOOP_CONNECT_ROUNDS);
     mb_report_text(stdout, &opts, total, measured_ns);
     rc = mb_report_json(&opts, total, measured_ns, json, sizeof(json));
     if (rc < 0) {
