@@ -706,6 +706,7 @@ class Run:
     def main(self):
         a = self.a
         if a.baseline_mitmd:
+            self.notes.extend(a.ab_note)
             return ab.run(sys.modules[__name__], self, a.baseline_label or a.baseline_mitmd,
                           a.candidate_label or a.mitmd,
                           a.rounds if a.rounds else (2 if self.quick else 4), a.build_desc,
@@ -839,6 +840,8 @@ def main():
     ab_args.add_argument("--candidate-label", help="how the candidate is named in the results")
     ab_args.add_argument("--rounds", type=int, help="A/B rounds (default 4, quick 2)")
     ab_args.add_argument("--build-desc", help="how both builds were made (for the results)")
+    ab_args.add_argument("--ab-note", action="append", default=[],
+                         help="a note for the A/B results (repeatable)")
     a = ap.parse_args()
     if a.rounds is not None and a.rounds < 1:
         ap.error("--rounds must be at least 1")
