@@ -44,3 +44,9 @@ mitmd_add_unit_test(test_mb_h2 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_mb_h2.c
   ${CMAKE_CURRENT_LIST_DIR}/mb_resp.c ${CMAKE_CURRENT_LIST_DIR}/mb_opts.c
   ${CMAKE_CURRENT_LIST_DIR}/mb_stats.c ${CMAKE_CURRENT_LIST_DIR}/mb_hist.c
   LIBS mitmd_shared PkgConfig::NGHTTP2 m)
+# The set-up backoff's state machine (mb_loop.c is included by the test for its helpers).
+mitmd_add_unit_test(test_mb_loop SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_mb_loop.c
+  ${CMAKE_CURRENT_LIST_DIR}/mb_conn.c ${CMAKE_CURRENT_LIST_DIR}/mb_h2.c
+  ${CMAKE_CURRENT_LIST_DIR}/mb_resp.c ${CMAKE_CURRENT_LIST_DIR}/mb_opts.c
+  ${CMAKE_CURRENT_LIST_DIR}/mb_stats.c ${CMAKE_CURRENT_LIST_DIR}/mb_hist.c
+  LIBS mitmd_shared PkgConfig::NGHTTP2 m)
