@@ -173,7 +173,8 @@ def run(suite, r, baseline_label, candidate_label, rounds, build_desc, baseline_
     r.scenarios = [s for s in suite.SCENARIOS if not r.a.scenarios or s.key in r.a.scenarios]
     r.start_origin()
     builds = {"baseline": (r.a.baseline_mitmd, "mitmd baseline (%s)" % baseline_label),
-              "candidate": (r.a.mitmd, "mitmd candidate (%s)" % candidate_label)}
+              "candidate": (r.a.candidate_mitmd or r.a.mitmd,
+                            "mitmd candidate (%s)" % candidate_label)}
     for rnd in range(rounds):
         inst = {}
         try:
@@ -207,7 +208,8 @@ def run(suite, r, baseline_label, candidate_label, rounds, build_desc, baseline_
                     r.procs.stop(inst[key]["proc"])
     forge = {}
     seconds = "1" if r.quick else "2"
-    for key, path in (("baseline", baseline_forge), ("candidate", r.a.forge)):
+    for key, path in (("baseline", baseline_forge),
+                      ("candidate", r.a.candidate_forge or r.a.forge)):
         if not path:
             continue
         try:

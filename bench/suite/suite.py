@@ -708,7 +708,7 @@ class Run:
         if a.baseline_mitmd:
             self.notes.extend(a.ab_note)
             return ab.run(sys.modules[__name__], self, a.baseline_label or a.baseline_mitmd,
-                          a.candidate_label or a.mitmd,
+                          a.candidate_label or a.candidate_mitmd or a.mitmd,
                           a.rounds if a.rounds else (2 if self.quick else 4), a.build_desc,
                           a.baseline_forge)
         t_start = time.monotonic()
@@ -836,6 +836,10 @@ def main():
     ab_args.add_argument("--baseline-mitmd", help="path to the baseline's mitmd: run only "
                          "the A/B comparison of it with --mitmd (the candidate)")
     ab_args.add_argument("--baseline-forge", help="path to the baseline's mitmd-bench-forge")
+    ab_args.add_argument("--candidate-mitmd", help="path to the candidate's mitmd (default "
+                         "--mitmd)")
+    ab_args.add_argument("--candidate-forge", help="path to the candidate's mitmd-bench-forge "
+                         "(default --forge)")
     ab_args.add_argument("--baseline-label", help="how the baseline is named in the results")
     ab_args.add_argument("--candidate-label", help="how the candidate is named in the results")
     ab_args.add_argument("--rounds", type=int, help="A/B rounds (default 4, quick 2)")
