@@ -99,7 +99,7 @@ def markdown(result):
                "end. Baseline: %s. Candidate: %s. Both built the same way (%s). %d rounds; "
                "in each, fresh instances of both builds and every scenario run on both, back "
                "to back, the order alternating from cell to cell; each cell %.1f s after a "
-               "%.1f s warm-up. Load generator: the candidate's mitmd-bench for both. Suite "
+               "%.1f s warm-up. Load generator: the current tree's mitmd-bench for both. Suite "
                "wall time %.0f s." % (
                    m["cpu_model"], m["cores"], m["kernel"],
                    _num(m.get("loadavg_1m_at_start"), "{:.2f}"),
@@ -228,7 +228,7 @@ def run(suite, r, baseline_label, candidate_label, rounds, build_desc, baseline_
         "quick": r.quick,
         "machine": machine,
         "git_commit": commit,
-        "load_generator": "mitmd-bench (the candidate's), 2 threads",
+        "load_generator": "mitmd-bench (the current tree's, for both builds), 2 threads",
         "row_seconds": r.row_s,
         "warmup_seconds": r.warm_s,
         "scenarios": {s.key: s.desc for s in r.scenarios},
