@@ -93,6 +93,10 @@ class Interrupted(Exception):
 
 
 def on_signal(signum, frame):
+    # Once: Ctrl-C reaches the suite twice (SIGINT from the terminal, then SIGTERM from
+    # bench/run), and a second exception would cut the clean-up that the first one starts.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     raise Interrupted(signal.Signals(signum).name)
 
 

@@ -75,6 +75,29 @@ class ProcParsing(unittest.TestCase):
             shutil.rmtree(d)
 
 
+    def test_interrupted_stop_leaves_it_to_stop_all(self):
+        # A second Ctrl-C while stop() waits must not lose the process: stop_all gets it.
+        d = tempfile.mkdtemp()
+        try:
+            p = procs.Procs(d)
+            a = p.start("a", ["sleep", "30"])
+            real_wait = a.wait
+
+            def interrupted(timeout=None):
+                a.wait = real_wait
+                raise KeyboardInterrupt
+
+            a.wait = interrupted
+            with self.assertRaises(KeyboardInterrupt):
+                p.stop(a)
+            self.assertEqual([x[1] for x in p.running], [a])
+            p.stop_all()
+            self.assertIsNotNone(a.poll())
+            self.assertEqual(p.running, [])
+        finally:
+            shutil.rmtree(d)
+
+
 def row(scenario, target, rps, cpu, requests=100, **kw):
     r = {"scenario": scenario, "target": target, "target_label": target, "how": "x",
          "rps": rps, "cpu_s_per_1k": cpu, "requests": requests}
