@@ -1,9 +1,4 @@
-# shared/shared.cmake - shared/ modules owned by the lead (buf, log, msg, config, board).
-# libyaml for CONFDIR/config.yaml (master/config_yaml.c); belongs next to the other
-# mitmd_require_pkg calls in CMakeLists.txt once the lead moves it there.
-if(NOT TARGET PkgConfig::YAML)
-  mitmd_require_pkg(YAML yaml-0.1 libyaml-dev)
-endif()
+# shared/shared.cmake - shared/ modules (buf, log, msg, config, board).
 target_sources(mitmd_shared PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/log.c
   ${CMAKE_CURRENT_LIST_DIR}/msgcodec.c

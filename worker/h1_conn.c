@@ -165,8 +165,9 @@ static void h1_conn_on_upstream(struct conn *c, int err, const char *why)
         return;
     }
     /* RFC 6066 §3: no SNI for an IP literal; the certificate is verified for it all the same */
-    e = tls_conn_init_client(&c->up.tls, &c->w->tls, c->upstream.host_is_ip ? NULL : host, host,
-                             c->upstream.port, alpn_h1, sizeof(alpn_h1) - 1);
+    e = tls_conn_init_client_addr(&c->up.tls, &c->w->tls, c->upstream.host_is_ip ? NULL : host,
+                                  host, c->upstream.port, alpn_h1, sizeof(alpn_h1) - 1,
+                                  (const struct sockaddr *)&c->up.addr, c->up.addrlen);
     if (e) {
         log_warn("conn %llu: cannot start TLS to %s: %s", (unsigned long long)c->id, host,
                  strerror(-e));

@@ -293,9 +293,12 @@ static bool intercept_read_hello(struct conn *c)
     ic->hello_done = true;
     sni = intercept_sni(c);
     offers = tls_conn_alpn_offers(&c->cl.tls, &offers_len);
-    r = tls_conn_init_client(&c->up.tls, &c->w->tls, sni[0] ? sni : NULL,
-                             sni[0] ? sni : c->upstream.host, c->upstream.port, offers,
-                             offers_len);
+    /* the session key includes the address connected to: a ticket is never offered to
+     * another address with the same name */
+    r = tls_conn_init_client_addr(&c->up.tls, &c->w->tls, sni[0] ? sni : NULL,
+                                  sni[0] ? sni : c->upstream.host, c->upstream.port, offers,
+                                  offers_len, (const struct sockaddr *)&c->up.addr,
+                                  c->up.addrlen);
     if (r)
         return intercept_fail_up(c, "cannot start the upstream TLS handshake");
     c->up.tls_on = true;

@@ -240,17 +240,16 @@ static bool proxy_req_sniff(struct conn *c)
         return false;
     }
     if (tls_peek_is_client_hello(buf_head(rx), buf_used(rx))) {
-        if (c->w->n_ignore_re > 0) {
-            if (worker_host_is_ignored(c->w, c->upstream.host)) {
-                tunnel_start(c, "passthrough (--ignore-hosts)");
-                return true;
-            }
+        if (worker_has_host_rules(c->w)) {
             n = tls_peek_client_hello_sni(buf_head(rx), buf_used(rx), sni, sizeof(sni));
             if (n == -EAGAIN && buf_used(rx) < rx->cap && !c->cl.rd_eof)
                 return false;
-            if (n > 0 && worker_host_is_ignored(c->w, sni)) {
-                log_debug("conn %llu: %s ignored: passthrough", (unsigned long long)c->id, sni);
-                tunnel_start(c, "passthrough (--ignore-hosts)");
+            if (worker_host_passes(c->w, c->upstream.host, n > 0 ? sni : NULL)) {
+                log_debug("conn %llu: %s (SNI %s) not intercepted: passthrough",
+                          (unsigned long long)c->id, c->upstream.host, n > 0 ? sni : "-");
+                tunnel_start(c, c->w->n_allow_re > 0 && c->w->n_ignore_re == 0
+                                    ? "passthrough (not in --allow-hosts)"
+                                    : "passthrough (--ignore-hosts)");
                 return true;
             }
         }

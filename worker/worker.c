@@ -21,12 +21,29 @@
 #include "worker/h2_relay.h"
 #include "worker/proxy_req.h"
 
-bool worker_host_is_ignored(const struct worker *w, const char *host)
+/* worker_re_any returns whether `s` (may be NULL or "") matches one of `n` patterns. */
+static bool worker_re_any(const regex_t *re, int n, const char *s)
 {
-    for (int i = 0; i < w->n_ignore_re; i++)
-        if (regexec(&w->ignore_re[i], host, 0, NULL, 0) == 0)
+    if (s == NULL || s[0] == '\0')
+        return false;
+    for (int i = 0; i < n; i++)
+        if (regexec(&re[i], s, 0, NULL, 0) == 0)
             return true;
     return false;
+}
+
+bool worker_has_host_rules(const struct worker *w)
+{
+    return w->n_ignore_re > 0 || w->n_allow_re > 0;
+}
+
+bool worker_host_passes(const struct worker *w, const char *host, const char *sni)
+{
+    if (worker_re_any(w->ignore_re, w->n_ignore_re, host) ||
+        worker_re_any(w->ignore_re, w->n_ignore_re, sni))
+        return true;
+    return w->n_allow_re > 0 && !worker_re_any(w->allow_re, w->n_allow_re, host) &&
+           !worker_re_any(w->allow_re, w->n_allow_re, sni);
 }
 
 void worker_on_flow(void *arg, const struct flow *f)
@@ -236,22 +253,34 @@ static int worker_setup_signals(void)
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
-static int worker_compile_ignores(struct worker *w)
+/* worker_compile_hosts compiles `n` patterns of option `opt` into `re`, counting them in
+ * `*count` (so that the ones compiled are freed on failure). The master checked them already
+ * (master/preflight.c); a failure here is logged and returns -EINVAL. */
+static int worker_compile_hosts(regex_t *re, int *count, const char *const *pat, int n,
+                                const char *opt)
 {
     char err[256];
 
-    for (int i = 0; i < w->cfg->n_ignore_hosts; i++) {
-        int rc = regcomp(&w->ignore_re[i], w->cfg->ignore_hosts[i],
-                         REG_EXTENDED | REG_ICASE | REG_NOSUB);
+    for (int i = 0; i < n; i++) {
+        int rc = regcomp(&re[i], pat[i], CONFIG_HOSTS_REGEX_FLAGS);
 
         if (rc != 0) {
-            regerror(rc, &w->ignore_re[i], err, sizeof(err));
-            log_error("--ignore-hosts '%s': %s", w->cfg->ignore_hosts[i], err);
+            regerror(rc, &re[i], err, sizeof(err));
+            log_error("%s '%s': %s", opt, pat[i], err);
             return -EINVAL;
         }
-        w->n_ignore_re++;
+        (*count)++;
     }
     return 0;
+}
+
+static int worker_compile_ignores(struct worker *w)
+{
+    if (worker_compile_hosts(w->ignore_re, &w->n_ignore_re, w->cfg->ignore_hosts,
+                             w->cfg->n_ignore_hosts, "--ignore-hosts") != 0)
+        return -EINVAL;
+    return worker_compile_hosts(w->allow_re, &w->n_allow_re, w->cfg->allow_hosts,
+                                w->cfg->n_allow_hosts, "--allow-hosts");
 }
 
 /* worker_raise_nofile lifts the soft fd limit to the hard one: each connection needs two
@@ -337,6 +366,8 @@ static int worker_open_tls(struct worker *w, uint8_t *hello_buf, const struct ms
     topts.leaf_key_der_len = hello->key_der.len;
     topts.upstream_ca_file = cfg->upstream_ca;
     topts.insecure = cfg->ssl_insecure;
+    topts.ciphers_client = cfg->ciphers_client;
+    topts.ciphers_server = cfg->ciphers_server;
     /* the same ticket key in every worker: clients resume whichever worker they reach */
     if (hello->ticket_key.len == TLS_CTX_TICKET_KEY_LEN)
         topts.ticket_key = hello->ticket_key.p;
@@ -520,6 +551,8 @@ static void worker_close(struct worker *w)
     case WORKER_STAGE_REGEX:
         for (int i = 0; i < w->n_ignore_re; i++)
             regfree(&w->ignore_re[i]);
+        for (int i = 0; i < w->n_allow_re; i++)
+            regfree(&w->allow_re[i]);
         /* fallthrough */
     case WORKER_STAGE_TLS:
         tls_ctx_dispose(&w->tls);

@@ -52,8 +52,10 @@ struct worker {
     struct certcache *cache;
     struct h2_pool *h2_pool; /* HTTP/2 stream slots; NULL with --no-http2 */
     struct certcache_reader cache_reader;
-    regex_t ignore_re[CONFIG_MAX_PATTERNS];
+    regex_t ignore_re[CONFIG_MAX_PATTERNS]; /* --ignore-hosts */
     int n_ignore_re;
+    regex_t allow_re[CONFIG_MAX_PATTERNS]; /* --allow-hosts */
+    int n_allow_re;
 
     int listen_fd;
     struct ring_op accept_op;       /* one-shot accept on the shared listener */
@@ -99,8 +101,12 @@ static inline void worker_count(struct worker *w, enum msg_stat s)
  * its console line and JSON record. */
 void worker_on_flow(void *arg, const struct flow *f);
 
-/* worker_host_is_ignored returns whether `host` (NUL-terminated) matches an --ignore-hosts
- * pattern. Never allocates. */
-bool worker_host_is_ignored(const struct worker *w, const char *host);
+/* worker_has_host_rules returns whether --ignore-hosts or --allow-hosts is in effect. */
+bool worker_has_host_rules(const struct worker *w);
+
+/* worker_host_passes returns whether a connection to `host` with client SNI `sni` (NULL or
+ * "" when none) is passed through untouched, as mitmproxy decides: --ignore-hosts matches the
+ * host or the SNI, or --allow-hosts is given and matches neither. Never allocates. */
+bool worker_host_passes(const struct worker *w, const char *host, const char *sni);
 
 #endif
