@@ -19,7 +19,7 @@
 #include "shared/h1_parse.h"
 #include "worker/flow.h"
 #include "worker/h2_relay.h"
-#include "worker/proxy_req.h"
+#include "worker/modes.h"
 
 /* worker_re_any returns whether `s` (may be NULL or "") matches one of `n` patterns. */
 static bool worker_re_any(const regex_t *re, int n, const char *s)
@@ -98,7 +98,7 @@ static void worker_arm_accept(struct worker *w)
 static bool worker_took(struct worker *w, int res)
 {
     if (res >= 0) {
-        conn_accept(w, res, proxy_req_start);
+        conn_accept(w, res, w->start);
         worker_publish_load(w);
     } else if (res != -ECANCELED && res != -EAGAIN && res != -EINTR) {
         log_warn("accept failed: %s", strerror(-res)); /* EMFILE & co: retried next tick */
@@ -590,6 +590,7 @@ int worker_main(int argc, char **argv)
         return 1;
     }
     w->cfg = &cfg;
+    w->start = modes_start_fn(&cfg);
     w->id = cfg.worker_id;
     w->listen_fd = WORKER_FD_LISTEN;
     snprintf(prefix, sizeof(prefix), "mitmd[w%d]", w->id);

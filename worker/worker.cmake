@@ -9,6 +9,7 @@ target_sources(mitmd_worker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/transport.c
   ${CMAKE_CURRENT_LIST_DIR}/upstream.c
   ${CMAKE_CURRENT_LIST_DIR}/answer.c
+  ${CMAKE_CURRENT_LIST_DIR}/modes.c
   ${CMAKE_CURRENT_LIST_DIR}/proxy_req.c
   ${CMAKE_CURRENT_LIST_DIR}/tunnel.c
   ${CMAKE_CURRENT_LIST_DIR}/intercept.c
