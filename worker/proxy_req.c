@@ -346,3 +346,9 @@ void proxy_req_start(struct conn *c)
     conn_set_proto(c, &proxy_req_proto);
     proxy_req_set_phase(c, PROXY_REQ_HEAD);
 }
+
+void proxy_req_start_sniff(struct conn *c)
+{
+    conn_set_proto(c, &proxy_req_proto);
+    proxy_req_set_phase(c, PROXY_REQ_SNIFF);
+}

@@ -14,6 +14,12 @@ struct conn;
  * conn_start_fn for regular-mode listeners). */
 void proxy_req_start(struct conn *c);
 
+/* proxy_req_start_sniff makes the proxy-request protocol drive `c` from the point after a
+ * CONNECT was answered: its upstream is connected, and the client's first bytes decide (TLS
+ * ClientHello -> intercept or passthrough, HTTP -> relay, else tunnel). For modes that know
+ * the upstream without a CONNECT (reverse, transparent, socks5). */
+void proxy_req_start_sniff(struct conn *c);
+
 /* proxy_req_answer queues a complete answer with `status` and reason `why` (answer.h; `body`
  * NULL = the reason and its hint) on the client leg in the clear, records it as a flow with
  * `why` as its error (the request fields already recorded, if any), then closes after the
