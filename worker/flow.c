@@ -226,7 +226,9 @@ ssize_t flow_format_size(uint64_t bytes, char *out, size_t cap)
     return n;
 }
 
-/* format_duration writes a mitmdump-like duration: "35ms", "1.25s", "12.5s", "125s". */
+/* format_duration writes a mitmdump-like duration: "0.4ms", "2.7ms", "35.1ms", "350ms",
+ * "1.25s", "12.5s", "125s" (a tenth of a millisecond below 100 ms: local exchanges take
+ * less than one). */
 static void format_duration(struct out *o, uint64_t ns)
 {
     double s = (double)ns / 1e9;
@@ -237,8 +239,10 @@ static void format_duration(struct out *o, uint64_t ns)
         out_printf(o, "%.1fs", s);
     else if (s >= 1.0)
         out_printf(o, "%.2fs", s);
-    else
+    else if (s >= 0.1)
         out_printf(o, "%.0fms", s * 1000.0);
+    else
+        out_printf(o, "%.1fms", s * 1000.0);
 }
 
 /* addr_parts extracts the numeric address and port of `ss`; returns false when unknown. */
@@ -268,6 +272,20 @@ static uint64_t flow_elapsed_ns(const struct flow *f)
     if (f->t_start == 0 || f->t_done < f->t_start)
         return 0;
     return f->t_done - f->t_start;
+}
+
+/* flow_total_ns is the exchange's time as both forms report it (HAR "time"): from the
+ * request's first byte to the response's last, plus the upstream connect and TLS handshake
+ * it waited for. */
+static uint64_t flow_total_ns(const struct flow *f)
+{
+    uint64_t total = flow_elapsed_ns(f);
+
+    if (f->connect_ns > 0)
+        total += (uint64_t)f->connect_ns;
+    if (f->tls_ns > 0)
+        total += (uint64_t)f->tls_ns;
+    return total;
 }
 
 /* ---- console line --------------------------------------------------------------------- */
@@ -325,7 +343,7 @@ ssize_t flow_format_line(const struct flow *f, char *buf, size_t cap)
         out_str(&o, " ");
         out_str(&o, size);
         out_str(&o, " ");
-        format_duration(&o, flow_elapsed_ns(f));
+        format_duration(&o, flow_total_ns(f));
         if (f->error[0] != '\0') {
             out_str(&o, " error: ");
             out_printable(&o, f->error, strlen(f->error));
@@ -522,13 +540,9 @@ static ssize_t format_json(const struct flow *f, char *buf, size_t cap, size_t m
 {
     struct out o = {.p = buf, .cap = cap, .max_str = max_str};
     int64_t send, wait, receive;
-    int64_t total = (int64_t)flow_elapsed_ns(f);
+    int64_t total = (int64_t)flow_total_ns(f);
 
     har_phases(f, &send, &wait, &receive);
-    if (f->connect_ns > 0)
-        total += f->connect_ns;
-    if (f->tls_ns > 0)
-        total += f->tls_ns;
 
     out_str(&o, "{\"startedDateTime\":");
     out_json_started(&o, f);

@@ -1,6 +1,7 @@
 /* flow.h - the record of one HTTP exchange and its two text forms (console line, JSON Lines).
- * Owns struct flow and its fixed per-exchange arena. The loop sets the connection fields, the
- * h1 relay the exchange fields; formatting writes into a caller buffer. Never allocates. */
+ * Owns struct flow and its fixed per-exchange arena. The connection's protocols set the
+ * connection fields, the relays (HTTP/1.1, HTTP/2) and mitmd's own answers the exchange
+ * fields; formatting writes into a caller buffer. Never allocates. */
 #ifndef MITMD_WORKER_FLOW_H
 #define MITMD_WORKER_FLOW_H
 

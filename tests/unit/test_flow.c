@@ -86,10 +86,10 @@ struct line_case {
 
 static const struct line_case line_cases[] = {
     {"a normal exchange, mitmdump-like", 200, 1229, 35, NULL, false,
-     "127.0.0.1:54321: GET https://example.test/path HTTP/1.1 << 200 OK 1.2k 35ms\n"},
+     "127.0.0.1:54321: GET https://example.test/path HTTP/1.1 << 200 OK 1.2k 35.0ms\n"},
     {"answered error carries its text", 502, 52, 3, "certificate verify failed: certificate has expired",
      false,
-     "127.0.0.1:54321: GET https://example.test/path HTTP/1.1 << 502 Bad Gateway 52b 3ms "
+     "127.0.0.1:54321: GET https://example.test/path HTTP/1.1 << 502 Bad Gateway 52b 3.0ms "
      "error: certificate verify failed: certificate has expired\n"},
     {"no response at all", 0, 0, 10, "client closed while sending the request body", false,
      "127.0.0.1:54321: GET https://example.test/path HTTP/1.1 << error: client closed while "
@@ -97,10 +97,34 @@ static const struct line_case line_cases[] = {
     {"durations of seconds", 200, 10u * 1024 * 1024, 1250, NULL, false,
      "127.0.0.1:54321: GET https://example.test/path HTTP/1.1 << 200 OK 10.0m 1.25s\n"},
     {"IPv6 client in brackets", 200, 0, 0, NULL, true,
-     "[::1]:54321: GET https://example.test/path HTTP/1.1 << 200 OK 0b 0ms\n"},
+     "[::1]:54321: GET https://example.test/path HTTP/1.1 << 200 OK 0b 0.0ms\n"},
     {"control bytes in an error are shown as \\xNN", 0, 0, 1, "bad\r\nthing", false,
      "127.0.0.1:54321: GET https://example.test/path HTTP/1.1 << error: bad\\x0d\\x0athing\n"},
 };
+
+/* The console line and the JSON record give one time: the exchange plus the upstream connect
+ * and TLS handshake it waited for, with a tenth of a millisecond below 100 ms. */
+static void test_line_time_is_record_time(void **state)
+{
+    struct flow *f = test_malloc(sizeof(*f));
+    char line[512], json[16384];
+    ssize_t n;
+
+    (void)state;
+    make_flow(f, 200, 10, 0);
+    f->t_done = f->t_start + 500000; /* 0.5 ms exchange */
+    f->connect_ns = 1500000;         /* 1.5 ms connect */
+    f->tls_ns = 700000;              /* 0.7 ms handshake */
+    n = flow_format_line(f, line, sizeof(line) - 1);
+    assert_true(n > 0);
+    line[n] = '\0';
+    assert_non_null(strstr(line, " 10b 2.7ms\n"));
+    n = flow_format_json(f, json, sizeof(json) - 1);
+    assert_true(n > 0);
+    json[n] = '\0';
+    assert_non_null(strstr(json, "\"time\":2.7"));
+    test_free(f);
+}
 
 static void test_format_line(void **state)
 {
@@ -431,6 +455,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format_size),
         cmocka_unit_test(test_format_line),
+        cmocka_unit_test(test_line_time_is_record_time),
         cmocka_unit_test(test_json_escape),
         cmocka_unit_test(test_json_full_record),
         cmocka_unit_test(test_json_error_records),
