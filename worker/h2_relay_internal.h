@@ -80,6 +80,15 @@ struct h2_pool {
 
 /* ---- h2_stream.c: pool, stream lifecycle, local answers, bodies, heads --------------------- */
 
+/* H2_POOL_LIGHT_STREAMS: a connection holding fewer streams than this may use the pool's
+ * reserve (its last eighth); heavier ones are refused (REFUSED_STREAM, retried by clients) once
+ * only the reserve is left. */
+#define H2_POOL_LIGHT_STREAMS 16
+
+/* h2_pool_may_take returns whether a connection that holds `held` streams may take one more
+ * from `p` (see H2_POOL_LIGHT_STREAMS). */
+bool h2_pool_may_take(const struct h2_pool *p, size_t held);
+
 /* h2_pool_get returns a cleared stream with its two stagings set up, or NULL when exhausted. */
 struct h2_stream *h2_pool_get(struct h2_pool *p);
 

@@ -121,7 +121,8 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
         return 0;
     }
     st = NULL;
-    if (r->_n_live < H2_MAX_LIVE_STREAMS && !r->_up_goaway && !r->_closing)
+    if (r->_n_live < H2_MAX_LIVE_STREAMS && !r->_up_goaway && !r->_closing &&
+        h2_pool_may_take(r->_opts.pool, r->_n_live))
         st = h2_pool_get(r->_opts.pool);
     if (st == NULL) {
         r->_stats.streams_refused++;

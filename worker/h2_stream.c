@@ -53,6 +53,13 @@ void h2_pool_free(struct h2_pool *p)
 
 size_t h2_pool_available(const struct h2_pool *p) { return p->n_free; }
 
+bool h2_pool_may_take(const struct h2_pool *p, size_t held)
+{
+    /* the last eighth of the pool is kept for connections that hold few streams: however many
+     * connections one client opens with slow streams, a newcomer still gets served */
+    return held < H2_POOL_LIGHT_STREAMS || p->n_free > p->n / 8;
+}
+
 /* h2_pool_get returns a cleared stream with its two stagings set up, or NULL when exhausted. */
 struct h2_stream *h2_pool_get(struct h2_pool *p)
 {

@@ -172,7 +172,8 @@ static void worker_stop(struct worker *w, const char *why)
     /* Siblings must not leave new connections to a worker that takes none. */
     if (w->board != NULL)
         board_set_alive(w->board, w->id, false);
-    w->stop_deadline_ns = flow_now_ns() + (uint64_t)WORKER_DRAIN_MS * 1000000ull;
+    /* exchanges in flight may finish within --shutdown-timeout (graceful stop and reload) */
+    w->stop_deadline_ns = flow_now_ns() + (uint64_t)w->cfg->shutdown_timeout_s * 1000000000ull;
     /* the accept or the listener watch, whichever is armed (a pending timer finds
      * accepting false) */
     if (w->accept_op.armed || w->accept_poll_op.armed)

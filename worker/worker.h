@@ -36,7 +36,6 @@ struct h2_pool;
 
 #define WORKER_RING_ENTRIES 1024
 #define WORKER_TICK_MS 1000  /* timeouts scan, resolver timeouts, STATS */
-#define WORKER_DRAIN_MS 2000 /* how long SIGTERM waits for open connections */
 
 /* struct worker is the whole state of one worker process; there is no other mutable
  * global. Modules reach it through conn->w. */

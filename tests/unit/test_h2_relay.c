@@ -16,6 +16,7 @@
 
 #include "worker/flow.h"
 #include "worker/h2_relay.h"
+#include "worker/h2_relay_internal.h"
 
 #define BUF_CAP 16384
 #define MAX_IDS 1024 /* stream slots per peer, indexed by (id - 1) / 2 */
@@ -1623,11 +1624,44 @@ static void test_pool_limits(void **state)
     h2_pool_free(NULL);
 }
 
+/* One client with many connections of slow streams cannot take the whole pool: once only
+ * its last eighth is free, a connection holding H2_POOL_LIGHT_STREAMS or more is refused,
+ * and a light connection (a newcomer) still gets streams. */
+static void test_pool_reserve(void **state)
+{
+    struct h2_pool *p = h2_pool_new(64);
+    struct h2_stream *taken[64];
+    size_t n = 0;
+
+    (void)state;
+    assert_non_null(p);
+    /* heavy connections fill the pool down to its reserve of 64 / 8 = 8 */
+    while (h2_pool_may_take(p, 100)) {
+        taken[n] = h2_pool_get(p);
+        assert_non_null(taken[n]);
+        n++;
+    }
+    assert_int_equal(n, 56);
+    assert_int_equal(h2_pool_available(p), 8);
+    assert_false(h2_pool_may_take(p, H2_POOL_LIGHT_STREAMS));
+    /* a newcomer holding fewer than H2_POOL_LIGHT_STREAMS streams is served from the reserve */
+    for (size_t held = 0; held < 8; held++) {
+        assert_true(h2_pool_may_take(p, held));
+        taken[n] = h2_pool_get(p);
+        assert_non_null(taken[n]);
+        n++;
+    }
+    assert_int_equal(h2_pool_available(p), 0);
+    assert_null(h2_pool_get(p));
+    h2_pool_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),
         cmocka_unit_test(test_pool_limits),
+        cmocka_unit_test(test_pool_reserve),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
