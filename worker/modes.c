@@ -2,9 +2,18 @@
 #include "worker/modes.h"
 
 #include "worker/proxy_req.h"
+#include "worker/reverse.h"
+#include "worker/socks5.h"
 
 conn_start_fn *modes_start_fn(const struct config *cfg)
 {
-    (void)cfg;
-    return proxy_req_start; /* regular */
+    switch (cfg->proxy_mode.kind) {
+    case MODE_SPEC_SOCKS5:
+        return socks5_start;
+    case MODE_SPEC_REVERSE:
+        return reverse_start;
+    case MODE_SPEC_REGULAR:
+    default: /* upstream and transparent are refused by config_parse */
+        return proxy_req_start;
+    }
 }

@@ -1,0 +1,6 @@
+# tests/integration/modes/modes.cmake - integration tests of --mode (socks5, reverse) and its
+# option syntax, with real clients (curl, h2load, Python sockets). Uses
+# mitmd_add_integration_test from tests/integration/integration.cmake. Owner: the modes work.
+if(NOT MITMD_TESTS)
+  return()
+endif()
