@@ -4,3 +4,5 @@
 if(NOT MITMD_TESTS)
   return()
 endif()
+mitmd_add_integration_test(modes/socks5_intercepts INTERCEPT)
+mitmd_add_integration_test(modes/socks5_refusals INTERCEPT)
