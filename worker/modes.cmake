@@ -22,3 +22,12 @@ endif()
 mitmd_add_fuzz_target(fuzz_socks5
   SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_socks5.c ${MITMD_SOCKS5_FUZZ_SOURCES}
   LIBS mitmd_shared CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/socks5)
+
+set(MITMD_MODE_SPEC_FUZZ_SOURCES "")
+if(MITMD_FUZZ)
+  set(MITMD_MODE_SPEC_FUZZ_SOURCES ${PROJECT_SOURCE_DIR}/shared/mode_spec.c
+    ${PROJECT_SOURCE_DIR}/shared/target_parse.c)
+endif()
+mitmd_add_fuzz_target(fuzz_mode_spec
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_mode_spec.c ${MITMD_MODE_SPEC_FUZZ_SOURCES}
+  LIBS mitmd_shared CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/mode_spec)

@@ -3,6 +3,7 @@
  * to plain or plain to TLS) -> proxy_req_start_sniff. */
 #include "worker/reverse.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -133,4 +134,20 @@ void reverse_start(struct conn *c)
     (void)upstream_set_target(c, m->host, strlen(m->host), m->port);
     flow_set_server(&c->flow, c->upstream.host, NULL, 0);
     upstream_dial(c); /* may call reverse_on_upstream at once */
+}
+
+int reverse_host_rewrite(const struct config *cfg, char *out, size_t cap)
+{
+    const struct mode_spec *m = &cfg->proxy_mode;
+    char port[8] = "";
+    int n;
+
+    if (m->kind != MODE_SPEC_REVERSE || cfg->keep_host_header)
+        return 0;
+    if (m->port != (m->tls ? 443 : 80))
+        snprintf(port, sizeof(port), ":%u", (unsigned)m->port);
+    n = snprintf(out, cap, m->host_is_ipv6 ? "[%s]%s" : "%s%s", m->host, port);
+    if (n < 0 || (size_t)n >= cap)
+        return -ENOSPC;
+    return n;
 }
