@@ -31,3 +31,6 @@ endif()
 mitmd_add_fuzz_target(fuzz_mode_spec
   SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_mode_spec.c ${MITMD_MODE_SPEC_FUZZ_SOURCES}
   LIBS mitmd_shared CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/mode_spec)
+
+mitmd_add_unit_test(test_reverse SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_reverse.c
+  LIBS mitmd_worker)
