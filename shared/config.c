@@ -101,8 +101,10 @@ static const struct config_opt config_opts[] = {
      "when started as root, workers run as this user (default nobody)"},
     /* modes (worker/modes, shared/mode_spec) */
     {"mode", "mode", 'm', CONFIG_T_SPECIAL, F(proxy_mode), 0, 0, 0, "SPEC",
-     "regular (default), socks5 or reverse:http[s]://HOST[:PORT], optionally @[HOST:]PORT\n"
-     "        (one mode per mitmd for now; upstream and transparent are not yet supported)"},
+     "regular (default), socks5, reverse:http[s]://HOST[:PORT] or upstream:http://HOST:PORT,\n"
+     "        optionally @[HOST:]PORT (one mode per mitmd for now; transparent: not yet)"},
+    {"upstream_auth", "upstream-auth", 0, CONFIG_T_SPECIAL, F(upstream_auth), 0, 0, 0,
+     "USER:PASS", "upstream mode: Basic credentials for the next proxy"},
     {"keep_host_header", NULL, 0, CONFIG_T_BOOL, F(keep_host_header), 0, 0, 0, "BOOL",
      "reverse mode: keep the client's Host header (default false: the server's host)"},
 };
@@ -254,9 +256,13 @@ static int config_set_mode(struct config *cfg, const char *v, const char **why)
             *why = "expected a mode: regular, socks5, reverse:URL, upstream:URL or transparent";
         return -EINVAL;
     }
-    if (m.kind == MODE_SPEC_TRANSPARENT || m.kind == MODE_SPEC_UPSTREAM) {
-        *why = m.kind == MODE_SPEC_TRANSPARENT ? "transparent mode is not yet supported by mitmd"
-                                               : "upstream mode is not yet supported by mitmd";
+    if (m.kind == MODE_SPEC_TRANSPARENT) {
+        *why = "transparent mode is not yet supported by mitmd";
+        return -EINVAL;
+    }
+    if (m.kind == MODE_SPEC_UPSTREAM && m.tls) {
+        *why = "upstream:https:// (TLS to the next proxy) is not yet supported by mitmd; use "
+               "upstream:http://HOST:PORT";
         return -EINVAL;
     }
     if (cfg->n_modes > 0) {
@@ -265,6 +271,23 @@ static int config_set_mode(struct config *cfg, const char *v, const char **why)
     }
     cfg->proxy_mode = m;
     cfg->n_modes++;
+    return 0;
+}
+
+/* config_set_upstream_auth checks --upstream-auth USER:PASS (sent as Basic credentials to
+ * the next proxy in upstream mode); a bare --set upstream_auth clears it. */
+static int config_set_upstream_auth(struct config *cfg, const char *v, const char **why)
+{
+    if (v == NULL || v[0] == '\0') {
+        cfg->upstream_auth = NULL;
+        return 0;
+    }
+    if (strchr(v, ':') == NULL || strlen(v) > CONFIG_UPSTREAM_AUTH_MAX ||
+        strpbrk(v, "\r\n") != NULL) {
+        *why = "expected USER:PASS (at most 512 bytes, one line)";
+        return -EINVAL;
+    }
+    cfg->upstream_auth = v;
     return 0;
 }
 
@@ -348,6 +371,8 @@ static int config_set_special(struct config *cfg, const struct config_opt *o, co
     }
     if (strcmp(o->name, "mode") == 0)
         return config_set_mode(cfg, v, why);
+    if (strcmp(o->name, "upstream_auth") == 0)
+        return config_set_upstream_auth(cfg, v, why);
     if (strcmp(o->name, "connection_strategy") == 0) {
         if (v != NULL && strcmp(v, "eager") == 0)
             return 0;

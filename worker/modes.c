@@ -1,6 +1,7 @@
 /* modes.c - see modes.h. */
 #include "worker/modes.h"
 
+#include "worker/next_hop.h"
 #include "worker/proxy_req.h"
 #include "worker/reverse.h"
 #include "worker/socks5.h"
@@ -12,8 +13,10 @@ conn_start_fn *modes_start_fn(const struct config *cfg)
         return socks5_start;
     case MODE_SPEC_REVERSE:
         return reverse_start;
+    case MODE_SPEC_UPSTREAM:
+        return next_hop_start;
     case MODE_SPEC_REGULAR:
-    default: /* upstream and transparent are refused by config_parse */
+    default: /* transparent is refused by config_parse */
         return proxy_req_start;
     }
 }
