@@ -1,6 +1,7 @@
 # worker/modes.cmake - the proxy modes other than regular (worker/socks5, worker/reverse,
 # worker/next_hop for upstream mode), the grammars they need (shared/mode_spec,
-# shared/socks5_parse), their unit tests and fuzz targets. worker/modes.c itself is listed in worker/worker.cmake. Owner: the modes work.
+# shared/socks5_parse), their unit tests and fuzz targets. worker/modes.c itself is listed
+# in worker/worker.cmake. Owner: the modes work.
 target_sources(mitmd_worker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/socks5.c
   ${CMAKE_CURRENT_LIST_DIR}/reverse.c

@@ -1,6 +1,7 @@
 /* modes.h - the proxy modes a listener serves (mitmproxy's --mode): which protocol starts each
  * accepted connection. regular (worker/proxy_req), socks5 (worker/socks5), reverse
- * (worker/reverse), upstream (worker/next_hop). A new mode is a new protocol file and one entry here. Never allocates. */
+ * (worker/reverse), upstream (worker/next_hop). A new mode is a new protocol file and one
+ * entry here. Never allocates. */
 #ifndef MITMD_WORKER_MODES_H
 #define MITMD_WORKER_MODES_H
 

@@ -84,7 +84,7 @@ static bool socks5_refuse(struct conn *c, const uint8_t *reply, size_t n, const 
     return true;
 }
 
-/* socks5_eof_or_wait handles a leg with an incomplete message: a client that closed or failed
+/* socks5_gave_up handles a leg with an incomplete message: a client that closed or failed
  * mid-message gives up (recorded once it sent anything). Returns whether it closed. */
 static bool socks5_gave_up(struct conn *c)
 {
@@ -152,7 +152,8 @@ static void socks5_flow_request(struct conn *c, const struct socks5_request *req
 
     flow_str_set(f, &f->method, "CONNECT", 7);
     if (n > 0)
-        flow_str_set(f, &f->url, target, (size_t)n < sizeof(target) ? (size_t)n : sizeof(target) - 1);
+        flow_str_set(f, &f->url, target,
+                     (size_t)n < sizeof(target) ? (size_t)n : sizeof(target) - 1);
     flow_str_set(f, &f->req_version, "SOCKS5", 6);
 }
 

@@ -27,7 +27,8 @@ static void roundtrip(const struct mode_spec *m)
     else if (m->has_listen_port)
         snprintf(lp, sizeof(lp), "@%u", (unsigned)m->listen_port);
     if (m->kind == MODE_SPEC_REVERSE || m->kind == MODE_SPEC_UPSTREAM)
-        len = snprintf(text, sizeof(text), m->host_is_ipv6 ? "%s:%s://[%s]:%u%s" : "%s:%s://%s:%u%s",
+        len = snprintf(text, sizeof(text),
+                       m->host_is_ipv6 ? "%s:%s://[%s]:%u%s" : "%s:%s://%s:%u%s",
                        mode_spec_kind_name(m->kind), m->tls ? "https" : "http", m->host,
                        (unsigned)m->port, lp);
     else

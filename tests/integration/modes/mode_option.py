@@ -3,7 +3,8 @@
 config.yaml: socks5 is served whichever way it is given; "@PORT" sets the listener when -p is
 not given. Refused with one line naming --mode and the cause, exit 2, nothing listening: an
 unknown mode, a bad listen port, reverse without a server or with a scheme mitmd cannot serve,
-transparent and upstream:https:// (not yet supported), --upstream-auth without a colon, a second --mode, and an "@" address that differs
+transparent and upstream:https:// (not yet supported), --upstream-auth without a colon, a
+second --mode, and an "@" address that differs
 from -p (several listeners are not there yet)."""
 import os
 import re

@@ -62,7 +62,8 @@ class NextHop:
             want = "Basic " + base64.b64encode(self.auth.encode()).decode()
             if fields.get("proxy-authorization") != want:
                 conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
-                             b"Proxy-Authenticate: Basic realm=\"next\"\r\nContent-Length: 0\r\n\r\n")
+                             b"Proxy-Authenticate: Basic realm=\"next\"\r\n"
+                             b"Content-Length: 0\r\n\r\n")
                 conn.close()
                 return
         host, _, port = line[1].rpartition(":")
