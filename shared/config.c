@@ -106,7 +106,8 @@ static const struct config_opt config_opts[] = {
     {"upstream_auth", "upstream-auth", 0, CONFIG_T_SPECIAL, F(upstream_auth), 0, 0, 0,
      "USER:PASS", "upstream mode: Basic credentials for the next proxy"},
     {"keep_host_header", NULL, 0, CONFIG_T_BOOL, F(keep_host_header), 0, 0, 0, "BOOL",
-     "reverse mode: keep the client's Host header (default false: the server's host)"},
+     "reverse mode: keep the client's Host (mitmproxy's default false rewrites it to the\n"
+     "        server; not applied yet: the relays send the client's Host as is)"},
 };
 
 #undef F
