@@ -99,6 +99,15 @@ static const struct config_opt config_opts[] = {
      "client connections per worker (default 4096)"},
     {"user", "user", 0, CONFIG_T_STR, F(user), 0, 0, 0, "NAME",
      "when started as root, workers run as this user (default nobody)"},
+    /* modes (worker/modes, shared/mode_spec) */
+    {"mode", "mode", 'm', CONFIG_T_SPECIAL, F(proxy_mode), 0, 0, 0, "SPEC",
+     "regular (default), socks5, reverse:http[s]://HOST[:PORT] or upstream:http://HOST:PORT,\n"
+     "        optionally @[HOST:]PORT (one mode per mitmd for now; transparent: not yet)"},
+    {"upstream_auth", "upstream-auth", 0, CONFIG_T_SPECIAL, F(upstream_auth), 0, 0, 0,
+     "USER:PASS", "upstream mode: Basic credentials for the next proxy"},
+    {"keep_host_header", NULL, 0, CONFIG_T_BOOL, F(keep_host_header), 0, 0, 0, "BOOL",
+     "reverse mode: keep the client's Host (mitmproxy's default false rewrites it to the\n"
+     "        server; not applied yet: the relays send the client's Host as is)"},
 };
 
 #undef F
@@ -237,6 +246,80 @@ static void config_clear_resolve(struct config *cfg)
     cfg->n_resolve = 0;
 }
 
+/* config_set_mode parses one --mode SPEC (mode_spec.h). A second --mode is refused: the master
+ * opens one listener. transparent and upstream parse but are not served yet. */
+static int config_set_mode(struct config *cfg, const char *v, const char **why)
+{
+    struct mode_spec m;
+
+    if (v == NULL || mode_spec_parse(v, strlen(v), &m, why) != 0) {
+        if (v == NULL)
+            *why = "expected a mode: regular, socks5, reverse:URL, upstream:URL or transparent";
+        return -EINVAL;
+    }
+    if (m.kind == MODE_SPEC_TRANSPARENT) {
+        *why = "transparent mode is not yet supported by mitmd";
+        return -EINVAL;
+    }
+    if (m.kind == MODE_SPEC_UPSTREAM && m.tls) {
+        *why = "upstream:https:// (TLS to the next proxy) is not yet supported by mitmd; use "
+               "upstream:http://HOST:PORT";
+        return -EINVAL;
+    }
+    if (cfg->n_modes > 0) {
+        *why = "one --mode per mitmd: several listeners are not there yet";
+        return -EINVAL;
+    }
+    cfg->proxy_mode = m;
+    cfg->n_modes++;
+    return 0;
+}
+
+/* config_set_upstream_auth checks --upstream-auth USER:PASS (sent as Basic credentials to
+ * the next proxy in upstream mode); a bare --set upstream_auth clears it. */
+static int config_set_upstream_auth(struct config *cfg, const char *v, const char **why)
+{
+    if (v == NULL || v[0] == '\0') {
+        cfg->upstream_auth = NULL;
+        return 0;
+    }
+    if (strchr(v, ':') == NULL || strlen(v) > CONFIG_UPSTREAM_AUTH_MAX ||
+        strpbrk(v, "\r\n") != NULL) {
+        *why = "expected USER:PASS (at most 512 bytes, one line)";
+        return -EINVAL;
+    }
+    cfg->upstream_auth = v;
+    return 0;
+}
+
+/* config_check_mode_listen reconciles a mode's "@[HOST:]PORT" with --listen-host and -p: the
+ * spec sets the listener when they are not given, and may not differ from them when they are
+ * (one listener for now). Returns 0 or -EINVAL with the message in `err`. */
+static int config_check_mode_listen(struct config *cfg, char *err, size_t errlen)
+{
+    const struct mode_spec *m = &cfg->proxy_mode;
+
+    if (m->has_listen_port) {
+        if (config_was_given(cfg, "listen_port") && cfg->listen_port != m->listen_port)
+            goto out_several;
+        cfg->listen_port = m->listen_port;
+    }
+    if (m->has_listen_host) {
+        if (config_was_given(cfg, "listen_host") && strcmp(cfg->listen_host, m->listen_host) != 0)
+            goto out_several;
+        snprintf(cfg->listen_host, sizeof(cfg->listen_host), "%s", m->listen_host);
+    }
+    return 0;
+out_several:
+    snprintf(err, errlen,
+             "--mode %s@%s%s%u differs from --listen-host %s -p %u: several listeners are not "
+             "there yet (give the address in one place)",
+             mode_spec_kind_name(m->kind), m->has_listen_host ? m->listen_host : "",
+             m->has_listen_host ? ":" : "", (unsigned)m->listen_port, cfg->listen_host,
+             (unsigned)cfg->listen_port);
+    return -EINVAL;
+}
+
 /* config_set_special applies the options whose value syntax is their own. `v` may be NULL
  * (a bare --set NAME). Returns 0, -EINVAL with `*why` naming what is expected, or -ENOMEM. */
 static int config_set_special(struct config *cfg, const struct config_opt *o, const char *v,
@@ -287,6 +370,10 @@ static int config_set_special(struct config *cfg, const struct config_opt *o, co
         }
         return 0;
     }
+    if (strcmp(o->name, "mode") == 0)
+        return config_set_mode(cfg, v, why);
+    if (strcmp(o->name, "upstream_auth") == 0)
+        return config_set_upstream_auth(cfg, v, why);
     if (strcmp(o->name, "connection_strategy") == 0) {
         if (v != NULL && strcmp(v, "eager") == 0)
             return 0;
@@ -550,7 +637,7 @@ int config_parse(int argc, char **argv, struct config *cfg, char *err, size_t er
         } else if (c >= CONFIG_VAL_OPT) {
             o = &config_opts[c - CONFIG_VAL_OPT];
             val = o->type == CONFIG_T_BOOL ? "true" : optarg;
-        } else if (c != ':' && c != '?' && c < 256 && strchr("pqvwk", c) != NULL) {
+        } else if (c != ':' && c != '?' && c < 256 && strchr("pqvwkm", c) != NULL) {
             for (size_t i = 0; i < CONFIG_N_OPTS && o == NULL; i++)
                 if (config_opts[i].sopt == c)
                     o = &config_opts[i];
@@ -614,7 +701,7 @@ int config_parse(int argc, char **argv, struct config *cfg, char *err, size_t er
         snprintf(err, errlen, "--ignore-hosts and --allow-hosts are mutually exclusive");
         return -EINVAL;
     }
-    return 0;
+    return config_check_mode_listen(cfg, err, errlen);
 }
 
 void config_dispose(struct config *cfg)

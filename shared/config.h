@@ -11,7 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shared/mode_spec.h"
+
 #define CONFIG_MAX_PATTERNS 64 /* --ignore-hosts, --allow-hosts and --resolve entries each */
+#define CONFIG_UPSTREAM_AUTH_MAX 512 /* --upstream-auth USER:PASS bytes */
 
 /* POSIX regcomp flags a worker compiles --ignore-hosts/--allow-hosts with; the master's
  * start-up check (master/preflight.c) compiles them with the same flags. */
@@ -69,6 +72,12 @@ struct config {
     int n_allow_hosts;
     struct config_resolve resolve[CONFIG_MAX_PATTERNS]; /* resolve: --resolve (owned) */
     int n_resolve;
+
+    /* modes (worker/modes): one listener, one mode for now */
+    struct mode_spec proxy_mode; /* mode: -m/--mode SPEC, default regular */
+    int n_modes;                 /* --mode given this many times (more than one is refused) */
+    bool keep_host_header;       /* keep_host_header: reverse mode keeps the client's Host */
+    const char *upstream_auth;   /* upstream_auth: --upstream-auth USER:PASS (borrowed), NULL */
 
     uint64_t _given[2];     /* options given in argv, by table index (config_was_given) */
 };

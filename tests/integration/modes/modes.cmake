@@ -1,0 +1,11 @@
+# tests/integration/modes/modes.cmake - integration tests of --mode (socks5, reverse) and its
+# option syntax, with real clients (curl, h2load, Python sockets). Uses
+# mitmd_add_integration_test from tests/integration/integration.cmake. Owner: the modes work.
+if(NOT MITMD_TESTS)
+  return()
+endif()
+mitmd_add_integration_test(modes/socks5_intercepts INTERCEPT)
+mitmd_add_integration_test(modes/socks5_refusals INTERCEPT)
+mitmd_add_integration_test(modes/reverse_proxy INTERCEPT)
+mitmd_add_integration_test(modes/mode_option INTERCEPT)
+mitmd_add_integration_test(modes/upstream_next_hop INTERCEPT)

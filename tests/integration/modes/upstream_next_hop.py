@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""--mode upstream:http://HOST:PORT: HTTPS goes as CONNECT through the next proxy (a small
+Python forward proxy here, which records what it was asked) and is intercepted inside it: curl
+gets the origin's bytes under a certificate forged by the mitmd CA, the next hop saw
+"CONNECT www.origin.test:PORT" with the --upstream-auth credentials, and the exchange is
+recorded. The next hop's refusal (407, 403) reaches the client as a 502 with the status in the
+reason; an unreachable next hop is a 502; plain http:// is answered 501 (not yet supported)
+instead of bypassing the next hop."""
+import base64
+import hashlib
+import json
+import os
+import re
+import select
+import socket
+import sys
+import threading
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import (check, curl, free_port, info, read_http_response, run,  # noqa: E402
+                     standard_setup, step, wait_until)
+
+
+class NextHop:
+    """NextHop is a threaded CONNECT-only forward proxy on 127.0.0.1: it resolves
+    *.origin.test to 127.0.0.1, requires `auth` (USER:PASS) when set, refuses hosts in `deny`
+    with 403, and records each request head it got."""
+
+    def __init__(self, auth=None, deny=()):
+        self.auth = auth
+        self.deny = set(deny)
+        self.heads = []
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(16)
+        self.port = self.srv.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(4096)
+            if not chunk:
+                conn.close()
+                return
+            data += chunk
+        head, rest = data.split(b"\r\n\r\n", 1)
+        text = head.decode("latin-1")
+        self.heads.append(text)
+        line = text.split("\r\n")[0].split(" ")
+        fields = {k.strip().lower(): v.strip() for k, v in
+                  (ln.split(":", 1) for ln in text.split("\r\n")[1:] if ":" in ln)}
+        if self.auth is not None:
+            want = "Basic " + base64.b64encode(self.auth.encode()).decode()
+            if fields.get("proxy-authorization") != want:
+                conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                             b"Proxy-Authenticate: Basic realm=\"next\"\r\n"
+                             b"Content-Length: 0\r\n\r\n")
+                conn.close()
+                return
+        host, _, port = line[1].rpartition(":")
+        if line[0] != "CONNECT" or host in self.deny:
+            conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+            conn.close()
+            return
+        addr = "127.0.0.1" if host.endswith("origin.test") else host.strip("[]")
+        try:
+            up = socket.create_connection((addr, int(port)), timeout=5)
+        except OSError:
+            conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            conn.close()
+            return
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        if rest:
+            up.sendall(rest)
+        socks = [conn, up]
+        while True:
+            r, _, _ = select.select(socks, [], [], 30)
+            if not r:
+                break
+            done = False
+            for s in r:
+                other = up if s is conn else conn
+                try:
+                    chunk = s.recv(65536)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    done = True
+                    break
+                other.sendall(chunk)
+            if done:
+                break
+        conn.close()
+        up.close()
+
+    def stop(self):
+        self.srv.close()
+
+
+def sha(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+def raw_connect(mport, target):
+    """raw_connect sends CONNECT target to mitmd; returns (status, body)."""
+    s = socket.create_connection(("127.0.0.1", mport), timeout=10)
+    s.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+    code, _, body = read_http_response(s)
+    s.close()
+    return code, body
+
+
+def test(env):
+    body = os.urandom(64 * 1024)
+    hop = NextHop(auth="alice:s3cret", deny={"denied.origin.test"})
+    w = standard_setup(env, files={"64k": body}, origin=False, flows=True,
+                       extra_args=["--mode", f"upstream:http://127.0.0.1:{hop.port}",
+                                   "--upstream-auth", "alice:s3cret"])
+    port = w.nginx.ports["valid"]
+
+    step("curl -x mitmd https://www.origin.test/64k -> 200 through the next hop, intercepted")
+    code, got, err = curl(env, w.mitmd.port, f"https://www.origin.test:{port}/64k",
+                          cafile=w.mitmd.ca_cert)
+    check(code == 200 and sha(got) == sha(body), f"curl got {code}: {err.strip()}")
+    heads = [h for h in hop.heads if h.startswith(f"CONNECT www.origin.test:{port} ")]
+    check(heads, f"the next hop saw no CONNECT www.origin.test:{port}: {hop.heads}")
+    check("Proxy-Authorization: Basic " + base64.b64encode(b"alice:s3cret").decode() in heads[0],
+          f"no --upstream-auth credentials in {heads[0]!r}")
+    info(f"next hop got: {heads[0].splitlines()[0]!r}")
+
+    step("a client trusting only the origin CA refuses the certificate (it is mitmd's)")
+    code, _, err = curl(env, w.mitmd.port, f"https://www.origin.test:{port}/64k",
+                        cafile=w.pki.ca_cert)
+    check(code == 0 and ("certificate" in err.lower() or "SSL" in err),
+          f"curl trusting the origin CA got {code}: {err.strip()}")
+
+    step("the exchange is recorded with the origin's URL")
+    pat = re.compile(r"GET https://www\.origin\.test:%d/64k HTTP/1\.1 << 200" % port)
+    check(wait_until(lambda: pat.search(w.mitmd.stdout()), 5),
+          f"no flow line:\n{w.mitmd.stdout()}")
+
+    step("the next hop refuses (403): 502 whose reason carries its status")
+    code, text = raw_connect(w.mitmd.port, f"denied.origin.test:{port}")
+    info(f"{code} {text[:160]!r}")
+    check(code == 502 and b"403 Forbidden" in text, f"refused CONNECT: {code} {text!r}")
+
+    step("plain http:// in upstream mode: 501 (not yet supported), nothing sent direct")
+    n_heads = len(hop.heads)
+    code, got, err = curl(env, w.mitmd.port, f"http://www.origin.test:{w.nginx.plain_port}/64k")
+    check(code == 501 and b"not supported yet" in got, f"plain http: {code} {got[:120]!r}")
+    check(len(hop.heads) == n_heads, "the plain request reached the next hop")
+
+    step("wrong --upstream-auth: the next hop's 407 reaches the client as 502 with '407'")
+    m2 = env.mitmd(args=["--upstream-ca", w.pki.ca_cert, "--mode",
+                         f"upstream:http://127.0.0.1:{hop.port}", "--upstream-auth", "alice:wrong"],
+                   name="badauth")
+    code, text = raw_connect(m2.port, f"www.origin.test:{port}")
+    check(code == 502 and b"407 Proxy Authentication Required" in text,
+          f"wrong credentials: {code} {text!r}")
+
+    step("an unreachable next hop: 502 naming it")
+    dead = free_port()
+    m3 = env.mitmd(args=["--mode", f"upstream:http://127.0.0.1:{dead}"], name="deadhop")
+    code, text = raw_connect(m3.port, f"www.origin.test:{port}")
+    check(code == 502 and f"127.0.0.1:{dead}".encode() in text and b"refused" in text,
+          f"unreachable next hop: {code} {text!r}")
+
+    recs = []
+    with open(w.flows) as f:
+        recs = [json.loads(ln) for ln in f if ln.strip()]
+    check(any("403 Forbidden" in (r.get("error") or "") for r in recs),
+          f"the refusal is not recorded: {[r.get('error') for r in recs]}")
+    hop.stop()
+
+
+if __name__ == "__main__":
+    run(test, __doc__)
