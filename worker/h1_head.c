@@ -84,6 +84,8 @@ static void h1_head_fields(struct h1_emitter *e, const struct h1_header *headers
 void h1_head_request(struct h1_emitter *e, const struct h1_request *req, const struct target *abs,
                      const char *host_field, enum h1_head_conn conn)
 {
+    bool new_host = host_field != NULL && host_field[0] != '\0';
+
     h1_emit(e, req->method, req->method_len);
     h1_emit_str(e, " ");
     if (abs != NULL) {
@@ -94,12 +96,12 @@ void h1_head_request(struct h1_emitter *e, const struct h1_request *req, const s
         h1_emit(e, req->target, req->target_len);
     }
     h1_emit_str(e, req->minor_version == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
-    if (abs != NULL) {
+    if (new_host) {
         h1_emit_str(e, "Host: ");
         h1_emit_str(e, host_field);
         h1_emit_str(e, "\r\n");
     }
-    h1_head_fields(e, req->headers, req->num_headers, abs != NULL, conn);
+    h1_head_fields(e, req->headers, req->num_headers, new_host, conn);
 }
 
 void h1_head_response(struct h1_emitter *e, const struct h1_response *resp, enum h1_head_conn conn)

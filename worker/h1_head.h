@@ -33,9 +33,10 @@ enum h1_head_conn {
     H1_HEAD_CONN_UPGRADE,     /* "Connection: upgrade", and Upgrade is kept */
 };
 
-/* h1_head_request writes `req` for the upstream. `abs` is the parsed absolute-form target
- * (its path and query become the target; Host becomes `host_field`, a "host[:port]"
- * authority), or NULL for an origin-form target that goes as sent with its Host field. */
+/* h1_head_request writes `req` for the upstream. `abs` is the parsed absolute-form target (its
+ * path and query become the target), or NULL for an origin-form target that goes as sent.
+ * `host_field` ("host[:port]"), when not NULL or "", replaces the Host field (absolute-form,
+ * and a reverse proxy's server name); otherwise the client's Host goes as sent. */
 void h1_head_request(struct h1_emitter *e, const struct h1_request *req, const struct target *abs,
                      const char *host_field, enum h1_head_conn conn);
 

@@ -268,8 +268,11 @@ static void record_request(struct h1_relay *r, const struct h1_request *req, con
 
         tls = r->_opts.client_tls;
         url_put(&w, tls ? "https://" : "http://", tls ? 8 : 7);
-        if (req->host != NULL &&
-            target_parse_host_port(req->host, req->host_len, default_port(tls), &host, &why) == 0)
+        if (r->_opts.host_rewrite != NULL)
+            url_put(&w, r->_opts.host_rewrite, strlen(r->_opts.host_rewrite));
+        else if (req->host != NULL &&
+                 target_parse_host_port(req->host, req->host_len, default_port(tls), &host,
+                                        &why) == 0)
             url_put_authority(&w, host.host, host.host_len, host.is_ipv6, host.port, tls);
         else if (r->_has_upstream)
             url_put_authority(&w, r->_upstream.host, strlen(r->_upstream.host),
@@ -439,6 +442,8 @@ static bool step_req_head_out(struct h1_relay *r)
     }
     if (r->_absolute)
         host_field(&r->_target, host, sizeof(host));
+    else if (r->_opts.host_rewrite != NULL)
+        snprintf(host, sizeof(host), "%s", r->_opts.host_rewrite);
     h1_head_request(&e, &req, r->_absolute ? &t : NULL, host, req_conn(r));
     r->_req_head_sent += e.written;
     if (e.full)

@@ -52,6 +52,9 @@ typedef void h1_relay_flow_fn(void *arg, const struct flow *f);
 struct h1_relay_opts {
     size_t max_header_size;    /* --max-header-size; 0 = H1_HEAD_MAX_DEFAULT */
     bool client_tls;           /* origin-form URLs get "https" (intercepted TLS) or "http" */
+    const char *host_rewrite;  /* origin-form requests: Host sent (and recorded) as this
+                                * "host[:port]" (reverse proxy, keep_host_header=false); NULL
+                                * keeps the client's. Borrowed for the relay's life. */
     h1_relay_flow_fn *on_flow; /* may be NULL */
     void *on_flow_arg;
 };

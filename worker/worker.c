@@ -20,6 +20,7 @@
 #include "worker/flow.h"
 #include "worker/h2_relay.h"
 #include "worker/modes.h"
+#include "worker/reverse.h"
 
 /* worker_re_any returns whether `s` (may be NULL or "") matches one of `n` patterns. */
 static bool worker_re_any(const regex_t *re, int n, const char *s)
@@ -592,6 +593,8 @@ int worker_main(int argc, char **argv)
     }
     w->cfg = &cfg;
     w->start = modes_start_fn(&cfg);
+    if (reverse_host_rewrite(&cfg, w->host_rewrite, sizeof(w->host_rewrite)) <= 0)
+        w->host_rewrite[0] = '\0'; /* not reverse mode, or keep_host_header */
     w->id = cfg.worker_id;
     w->listen_fd = WORKER_FD_LISTEN;
     snprintf(prefix, sizeof(prefix), "mitmd[w%d]", w->id);

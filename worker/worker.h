@@ -57,6 +57,7 @@ struct worker {
     int n_allow_re;
 
     conn_start_fn *start; /* the listener's mode: the first protocol of each connection */
+    char host_rewrite[TARGET_HOST_MAX + 16]; /* reverse mode's Host for the server, or "" */
     int listen_fd;
     struct ring_op accept_op;       /* one-shot accept on the shared listener */
     struct ring_op accept_poll_op;  /* above its share: watches the listener instead */
