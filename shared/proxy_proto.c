@@ -65,8 +65,8 @@ static int proxy_proto_v1_addr(struct proxy_proto_v1 *v, int family, struct sock
             break;
         if (n == PROXY_PROTO_V1_ADDR_MAX ||
             !((ch >= '0' && ch <= '9') || ch == '.' ||
-              (family == AF_INET6 && (ch == ':' || (ch >= 'a' && ch <= 'f') ||
-                                      (ch >= 'A' && ch <= 'F'))))) {
+              (family == AF_INET6 &&
+               (ch == ':' || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F'))))) {
             *v->why = "PROXY v1 address malformed";
             return -EPROTO;
         }
@@ -76,8 +76,9 @@ static int proxy_proto_v1_addr(struct proxy_proto_v1 *v, int family, struct sock
     memset(sa, 0, sizeof(*sa));
     sa->ss_family = (sa_family_t)family;
     /* inet_pton's IPv4 form is exactly 4 decimal parts without leading zeroes (spec §2.1) */
-    if (family == AF_INET ? inet_pton(AF_INET, tok, &((struct sockaddr_in *)sa)->sin_addr) != 1
-                          : inet_pton(AF_INET6, tok, &((struct sockaddr_in6 *)sa)->sin6_addr) != 1) {
+    if (family == AF_INET
+            ? inet_pton(AF_INET, tok, &((struct sockaddr_in *)sa)->sin_addr) != 1
+            : inet_pton(AF_INET6, tok, &((struct sockaddr_in6 *)sa)->sin6_addr) != 1) {
         *v->why = family == AF_INET ? "PROXY v1 TCP4 address is not an IPv4 address"
                                     : "PROXY v1 TCP6 address is not an IPv6 address";
         return -EPROTO;
@@ -122,8 +123,6 @@ static int proxy_proto_v1_port(struct proxy_proto_v1 *v, char term, uint16_t *po
  * receiver ignores it), refusing a lone CR or LF. */
 static int proxy_proto_v1_unknown(struct proxy_proto_v1 *v)
 {
-    int err = 0;
-
     if (v->p == v->end)
         return proxy_proto_v1_out(v);
     if (*v->p == '\r')
@@ -137,10 +136,8 @@ static int proxy_proto_v1_unknown(struct proxy_proto_v1 *v)
             *v->why = "PROXY v1 line ends in LF without CR";
             return -EPROTO;
         }
-        if (*v->p == '\r') {
-            err = proxy_proto_v1_lit(v, "\r\n", "PROXY v1 line ends in CR without LF");
-            return err;
-        }
+        if (*v->p == '\r')
+            return proxy_proto_v1_lit(v, "\r\n", "PROXY v1 line ends in CR without LF");
     }
     return proxy_proto_v1_out(v);
 }

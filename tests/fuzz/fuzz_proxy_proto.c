@@ -4,11 +4,11 @@
  * what proxy_proto_format writes from them parses back to the same addresses in both
  * versions). */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "shared/proxy_proto.h"
@@ -36,8 +36,8 @@ static void check_fields(const struct proxy_proto_hdr *h, const uint8_t *data, s
         if (rc > PROXY_PROTO_V1_MAX || data[rc - 2] != '\r' || data[rc - 1] != '\n')
             abort();
     } else if (h->version == 2) {
-        if (rc < PROXY_PROTO_V2_FIXED || (size_t)rc != PROXY_PROTO_V2_FIXED +
-                                                           (((size_t)data[14] << 8) | data[15]))
+        if (rc < PROXY_PROTO_V2_FIXED ||
+            (size_t)rc != PROXY_PROTO_V2_FIXED + (((size_t)data[14] << 8) | data[15]))
             abort();
     } else {
         abort();
@@ -80,7 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ssize_t rc = proxy_proto_parse(data, size, &h, &why);
 
     if (rc == -EAGAIN) {
-        if (size >= PROXY_PROTO_V2_MAX || (size > 0 && data[0] == 'P' && size >= PROXY_PROTO_V1_MAX))
+        if (size >= PROXY_PROTO_V2_MAX ||
+            (size > 0 && data[0] == 'P' && size >= PROXY_PROTO_V1_MAX))
             abort(); /* nothing longer than the longest header is still incomplete */
         check_prefixes(data, size);
         return 0;
