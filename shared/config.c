@@ -65,6 +65,10 @@ static const struct config_opt config_opts[] = {
      "FILE", "append every exchange to FILE as JSON Lines (\"+FILE\" accepted, same)"},
     {"ssl_insecure", "ssl-insecure", 'k', CONFIG_T_BOOL, F(ssl_insecure), 0, 0, 0, NULL,
      "do not verify upstream certificates"},
+    /* PROXY protocol (mitmd's own option; mitmproxy has none) */
+    {"proxy_protocol", NULL, 0, CONFIG_T_BOOL, F(proxy_protocol), 0, 0, 0, "true|false",
+     "every connection starts with a PROXY protocol v1/v2 header (from HAProxy or an L4 "
+     "balancer); its client address is recorded; a connection without one is closed"},
     {"ssl_verify_upstream_trusted_ca", "upstream-ca", 0, CONFIG_T_STR, F(upstream_ca), 0, 0, 0,
      "FILE", "also trust the CA certificates in FILE (PEM) upstream"},
     {"ignore_hosts", "ignore-hosts", 0, CONFIG_T_LIST, F(ignore_hosts), F(n_ignore_hosts), 0, 0,

@@ -51,6 +51,8 @@ struct config {
     bool verbose;           /* verbose: -v (also termlog_verbosity=debug) */
     const char *flow_file;  /* save_stream_file: -w (borrowed; a leading '+' is dropped), NULL */
     bool ssl_insecure;      /* ssl_insecure: -k/--ssl-insecure */
+    bool proxy_protocol;    /* proxy_protocol: --set proxy_protocol (mitmd's own): connections
+                             * start with a PROXY v1/v2 header (worker/proxy_hdr) */
     const char *upstream_ca;/* ssl_verify_upstream_trusted_ca: --upstream-ca FILE (borrowed) */
     bool http2;             /* http2: --http2/--no-http2, default true */
     int connect_timeout_s;  /* connect_timeout: --connect-timeout, default 10 */
