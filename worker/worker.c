@@ -20,6 +20,7 @@
 #include "worker/flow.h"
 #include "worker/h2_relay.h"
 #include "worker/modes.h"
+#include "worker/proxy_hdr.h"
 #include "worker/reverse.h"
 
 /* worker_re_any returns whether `s` (may be NULL or "") matches one of `n` patterns. */
@@ -592,7 +593,8 @@ int worker_main(int argc, char **argv)
         return 1;
     }
     w->cfg = &cfg;
-    w->start = modes_start_fn(&cfg);
+    /* a PROXY protocol listener reads the header first; proxy_hdr_start then starts the mode */
+    w->start = cfg.proxy_protocol ? proxy_hdr_start : modes_start_fn(&cfg);
     if (reverse_host_rewrite(&cfg, w->host_rewrite, sizeof(w->host_rewrite)) <= 0)
         w->host_rewrite[0] = '\0'; /* not reverse mode, or keep_host_header */
     w->id = cfg.worker_id;
