@@ -106,7 +106,7 @@ static const struct config_opt config_opts[] = {
     /* modes (worker/modes, shared/mode_spec) */
     {"mode", "mode", 'm', CONFIG_T_SPECIAL, F(proxy_mode), 0, 0, 0, "SPEC",
      "regular (default), socks5, reverse:http[s]://HOST[:PORT] or upstream:http://HOST:PORT,\n"
-     "        optionally @[HOST:]PORT (one mode per mitmd for now; transparent: not yet)"},
+     "        optionally @[HOST:]PORT (one mode per mitmd for now)"},
     {"upstream_auth", "upstream-auth", 0, CONFIG_T_SPECIAL, F(upstream_auth), 0, 0, 0,
      "USER:PASS", "upstream mode: Basic credentials for the next proxy"},
     {"keep_host_header", NULL, 0, CONFIG_T_BOOL, F(keep_host_header), 0, 0, 0, "BOOL",
@@ -251,7 +251,7 @@ static void config_clear_resolve(struct config *cfg)
 }
 
 /* config_set_mode parses one --mode SPEC (mode_spec.h). A second --mode is refused: the master
- * opens one listener. transparent and upstream parse but are not served yet. */
+ * opens one listener. upstream:https:// parses but is not served yet. */
 static int config_set_mode(struct config *cfg, const char *v, const char **why)
 {
     struct mode_spec m;
@@ -259,10 +259,6 @@ static int config_set_mode(struct config *cfg, const char *v, const char **why)
     if (v == NULL || mode_spec_parse(v, strlen(v), &m, why) != 0) {
         if (v == NULL)
             *why = "expected a mode: regular, socks5, reverse:URL, upstream:URL or transparent";
-        return -EINVAL;
-    }
-    if (m.kind == MODE_SPEC_TRANSPARENT) {
-        *why = "transparent mode is not yet supported by mitmd";
         return -EINVAL;
     }
     if (m.kind == MODE_SPEC_UPSTREAM && m.tls) {

@@ -259,7 +259,8 @@ static void intercept_start_relay(struct conn *c)
         conn_up_drop(c); /* never used again: the relay answers 502 with the reason */
         h1_relay_upstream_failed(h1_conn_relay(c), why);
     } else {
-        h1_relay_upstream_ready(h1_conn_relay(c), sni[0] ? sni : c->upstream.host,
+        h1_relay_upstream_ready(h1_conn_relay(c),
+                                sni[0] && !c->upstream.name_fixed ? sni : c->upstream.host,
                                 c->upstream.port, true);
     }
 }
@@ -295,6 +296,8 @@ static bool intercept_read_hello(struct conn *c)
     offers = tls_conn_alpn_offers(&c->cl.tls, &offers_len);
     /* the session key includes the address connected to: a ticket is never offered to
      * another address with the same name */
+    if (c->upstream.name_fixed) /* reverse mode: the URL's name, not what the client asked */
+        sni = c->upstream.host_is_ip ? "" : c->upstream.host;
     r = tls_conn_init_client_addr(&c->up.tls, &c->w->tls, sni[0] ? sni : NULL,
                                   sni[0] ? sni : c->upstream.host, c->upstream.port, offers,
                                   offers_len, (const struct sockaddr *)&c->up.addr,

@@ -5,6 +5,7 @@
 #include "worker/proxy_req.h"
 #include "worker/reverse.h"
 #include "worker/socks5.h"
+#include "worker/transparent.h"
 
 conn_start_fn *modes_start_fn(const struct config *cfg)
 {
@@ -15,8 +16,10 @@ conn_start_fn *modes_start_fn(const struct config *cfg)
         return reverse_start;
     case MODE_SPEC_UPSTREAM:
         return next_hop_start;
+    case MODE_SPEC_TRANSPARENT:
+        return transparent_start;
     case MODE_SPEC_REGULAR:
-    default: /* transparent is refused by config_parse */
+    default:
         return proxy_req_start;
     }
 }

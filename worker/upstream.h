@@ -19,6 +19,8 @@ struct upstream {
     char host[TARGET_HOST_MAX + 1]; /* NUL-terminated, no IPv6 brackets */
     uint16_t port;
     bool host_is_ip;
+    bool name_fixed;   /* TLS upstream: SNI and verification use `host`, not the client's SNI
+                        * (reverse mode: the server is the one the URL names) */
     bool dialing;      /* a resolve or connect is in progress */
     bool retry;        /* connect again once the cancelled connect completes */
     unsigned addr_idx; /* which of dns's addresses the connect uses */

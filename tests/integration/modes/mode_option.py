@@ -3,7 +3,7 @@
 config.yaml: socks5 is served whichever way it is given; "@PORT" sets the listener when -p is
 not given. Refused with one line naming --mode and the cause, exit 2, nothing listening: an
 unknown mode, a bad listen port, reverse without a server or with a scheme mitmd cannot serve,
-transparent and upstream:https:// (not yet supported), --upstream-auth without a colon, a
+upstream:https:// (not yet supported), --upstream-auth without a colon, a
 second --mode, and an "@" address that differs
 from -p (several listeners are not there yet)."""
 import os
@@ -36,7 +36,6 @@ def test(env):
         (["--mode", "reverse"], ["--mode", "expected a server"]),
         (["--mode", "reverse:tls://a.test:443"], ["--mode", "unsupported scheme"]),
         (["--mode", "regular:x"], ["--mode", "no argument"]),
-        (["--mode", "transparent"], ["--mode", "transparent", "not yet supported"]),
         (["--mode", "upstream:https://127.0.0.1:3128"], ["--mode", "upstream:https://",
                                                          "not yet supported"]),
         (["--mode", "upstream:http://127.0.0.1:3128", "--upstream-auth", "nocolon"],

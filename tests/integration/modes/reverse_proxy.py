@@ -106,7 +106,8 @@ def test(env):
     check(wait_until(lambda: len([r for r in records(flows_https)
                                   if (r.get("response") or {}).get("status") == 200]) >= 103, 5),
           f"expected >= 103 records with 200, got {len(records(flows_https))}")
-    check(re.search(r"GET https://www\.origin\.test:%d/64k HTTP/1\.1 << 200" % mport,
+    # keep_host_header=false (mitmproxy's default): the server's Host is sent and recorded
+    check(re.search(r"GET https://www\.origin\.test:%d/64k HTTP/1\.1 << 200" % w.nginx.h2_port,
                     rev.stdout()), f"no flow line for the first GET:\n{rev.stdout()[:2000]}")
 
     step("a plain HTTP client to a reverse:https:// server: a clear 502")
