@@ -13,3 +13,5 @@ mitmd_add_integration_test(edge/transparent_netns INTERCEPT)
 # these need a tool (haproxy) or root (network namespaces) and exit 77 without it
 set_tests_properties(integration/edge/proxy_protocol_haproxy integration/edge/transparent_netns
   PROPERTIES SKIP_RETURN_CODE 77)
+mitmd_add_integration_test(edge/tls_scan_testssl INTERCEPT)
+set_tests_properties(integration/edge/tls_scan_testssl PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
