@@ -7,3 +7,11 @@ target_sources(mitmd_master PRIVATE
 
 mitmd_add_unit_test(test_forge_service SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_forge_service.c
   LIBS mitmd_master)
+
+# Issue 10 item 1: the master's request handling (decode, copy, canonicalise, coalesce,
+# forge, reply, queue) on hostile datagrams, with a real test CA. The replay driver runs the
+# corpus in ctest.
+mitmd_add_fuzz_target(fuzz_forge_request
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_forge_request.c
+  LIBS mitmd_master
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/forge_request)

@@ -249,6 +249,11 @@ int msgcodec_decode_cert_req(const uint8_t *p, size_t len, struct msg_cert_req_v
             *why = "cert request: empty name";
             return -EPROTO;
         }
+        /* The length byte can say up to 255; receivers size name buffers by the limit. */
+        if (*lp > MSG_MAX_NAME_LEN) {
+            *why = "cert request: name longer than MSG_MAX_NAME_LEN";
+            return -EPROTO;
+        }
         if (msgcodec_take(&r, *lp, &v->names[i].p) != 0)
             goto truncated;
         v->names[i].len = *lp;

@@ -64,7 +64,11 @@ ssize_t msgcodec_encode_stats(uint8_t *out, size_t cap, const struct msg_stats *
 int msgcodec_decode_hdr(const uint8_t *p, size_t len, struct msg_hdr *hdr, const char **why);
 
 /* The body decoders take the whole datagram (already accepted by msgcodec_decode_hdr with
- * the matching type) and fill a view. Each returns 0, or -EPROTO with `*why` set. */
+ * the matching type) and fill a view. Each returns 0, or -EPROTO with `*why` set. Every
+ * length is checked against its msg.h limit and against the bytes left before it is used:
+ * a decoded CERT_REQ has 1..MSG_MAX_NAMES names of 1..MSG_MAX_NAME_LEN bytes without NUL
+ * and an organization of at most MSG_MAX_ORG_LEN bytes, so fixed buffers of those sizes
+ * (plus a NUL) always hold them. */
 int msgcodec_decode_hello(const uint8_t *p, size_t len, struct msg_hello_view *v, const char **why);
 int msgcodec_decode_cert_req(const uint8_t *p, size_t len, struct msg_cert_req_view *v,
                              const char **why);
