@@ -58,6 +58,10 @@ ssize_t msgcodec_encode_cert_reply(uint8_t *out, size_t cap, uint64_t id, int32_
 /* msgcodec_encode_stats writes a MSG_STATS. Returns the datagram length or -EMSGSIZE. */
 ssize_t msgcodec_encode_stats(uint8_t *out, size_t cap, const struct msg_stats *s);
 
+/* msgcodec_encode_ready writes a MSG_READY (a header alone). Returns the datagram length or
+ * -EMSGSIZE. */
+ssize_t msgcodec_encode_ready(uint8_t *out, size_t cap);
+
 /* msgcodec_decode_hdr validates the header of the datagram `p`/`len` (version, known type,
  * `len` field equal to the datagram length) and copies it to `*hdr`. Returns 0, or -EPROTO
  * with `*why` set to a static string. */
@@ -75,5 +79,6 @@ int msgcodec_decode_cert_req(const uint8_t *p, size_t len, struct msg_cert_req_v
 int msgcodec_decode_cert_reply(const uint8_t *p, size_t len, struct msg_cert_reply_view *v,
                                const char **why);
 int msgcodec_decode_stats(const uint8_t *p, size_t len, struct msg_stats *s, const char **why);
+int msgcodec_decode_ready(const uint8_t *p, size_t len, const char **why);
 
 #endif

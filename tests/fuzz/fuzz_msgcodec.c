@@ -38,6 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sum += rep.der.p[rep.der.len - 1];
     if (msgcodec_decode_hello(data, size, &hello, &why) == 0)
         sum += hello.ca_der.p[hello.ca_der.len - 1] + hello.key_der.p[0];
+    if (msgcodec_decode_ready(data, size, &why) == 0 && size != sizeof(struct msg_hdr))
+        abort();
     if (msgcodec_decode_stats(data, size, &st, &why) == 0)
         sum += st.v[0];
     sink = sum; /* keep the reads */
