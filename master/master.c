@@ -2,6 +2,7 @@
  * the master is not a hot path (DESIGN: certificate requests and statistics only). */
 #include "master/master.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,6 +27,12 @@
 #include "shared/msgcodec.h"
 
 #define MASTER_STOP_GRACE_MS 1500 /* then SIGKILL: SIGTERM must end everything in ~2 s */
+/* MASTER_READ_BUDGET is how many datagrams the master reads from one worker per loop turn
+ * (issue 10 item 10): with the round-robin start, a worker flooding certificate requests
+ * gets its budget, never the whole batch, and the others are read in the same turn. */
+#define MASTER_READ_BUDGET 16
+static_assert(MASTER_READ_BUDGET <= FORGE_SERVICE_BATCH, "a budget fits a batch");
+static_assert(SUPERVISE_MAX_WORKERS <= FORGE_SERVICE_MAX_PEERS, "a reply queue per worker");
 
 struct master {
     const struct config *cfg;
@@ -38,6 +45,7 @@ struct master {
     uint8_t hello[MSG_MAX_SIZE];
     size_t hello_len;
     struct forge_service_req *batch; /* FORGE_SERVICE_BATCH entries, allocated at start */
+    int rr;                          /* slot read first in the next turn (round robin) */
 };
 
 static void master_log_stats(struct master *m)
@@ -75,11 +83,13 @@ static void master_log_stats(struct master *m)
              (unsigned long long)sum[MSG_STAT_UP_WILDCARD]);
 }
 
-/* master_read_worker drains one worker's socket: CERT_REQs go to the batch, STATS are
- * stored, anything else is logged and dropped. Returns the new batch size. */
-static size_t master_read_worker(struct master *m, struct worker_slot *slot, size_t nbatch)
+/* master_read_worker reads at most `budget` datagrams from one worker's socket: CERT_REQs
+ * go to the batch (while it has room), STATS are stored, READY marks the worker set up,
+ * anything else is logged and dropped. Returns the new batch size. */
+static size_t master_read_worker(struct master *m, struct worker_slot *slot, size_t nbatch,
+                                 int budget)
 {
-    while (nbatch < FORGE_SERVICE_BATCH) {
+    while (budget-- > 0 && nbatch < FORGE_SERVICE_BATCH) {
         struct forge_service_req *r = &m->batch[nbatch];
         struct msg_hdr h;
         const char *why = NULL;
@@ -102,14 +112,52 @@ static size_t master_read_worker(struct master *m, struct worker_slot *slot, siz
             r->fd = slot->ipc_fd;
             r->len = (size_t)n;
             nbatch++;
+            supervise_mark_ready(&m->sup, slot);
         } else if (h.type == MSG_STATS) {
             if (msgcodec_decode_stats(r->dgram, (size_t)n, &slot->stats, &why) != 0)
                 log_warn("worker %d: bad stats: %s", slot->id, why);
+            else
+                supervise_mark_ready(&m->sup, slot);
+        } else if (h.type == MSG_READY) {
+            supervise_mark_ready(&m->sup, slot);
         } else {
             log_warn("worker %d: unexpected message type %u dropped", slot->id, h.type);
         }
     }
     return nbatch;
+}
+
+/* master_collect fills the batch from the workers whose socket is readable (`readable`,
+ * indexed by slot): in turn from the round-robin start, at most MASTER_READ_BUDGET datagrams
+ * each, skipping a worker whose reply queue is full (it is not reading its replies: reading
+ * more of its requests would only grow the queue). The next turn starts after the last
+ * worker read from when the batch filled up, else one slot further. Returns the batch size. */
+static size_t master_collect(struct master *m, const bool *readable)
+{
+    size_t nbatch = 0;
+    int n = m->sup.n, start = n > 0 ? m->rr % n : 0, last = start;
+
+    for (int k = 0; k < n && nbatch < FORGE_SERVICE_BATCH; k++) {
+        int i = (start + k) % n;
+        struct worker_slot *slot = &m->sup.slots[i];
+
+        if (!readable[i] || slot->ipc_fd < 0 || forge_service_is_backlogged(&m->fs, slot->id))
+            continue;
+        nbatch = master_read_worker(m, slot, nbatch, MASTER_READ_BUDGET);
+        last = i;
+    }
+    m->rr = nbatch >= FORGE_SERVICE_BATCH ? last + 1 : start + 1;
+    if (n > 0)
+        m->rr %= n;
+    return nbatch;
+}
+
+/* master_flush_replies sends the certificate replies queued for `slot` (its socket became
+ * writable). A socket error is left to the reaper. */
+static void master_flush_replies(struct master *m, struct worker_slot *slot)
+{
+    if (slot->ipc_fd >= 0)
+        (void)forge_service_flush(&m->fs, slot->id, slot->ipc_fd);
 }
 
 /* master_handle_signals reads the signalfd. Returns true when the master should stop. */
@@ -127,10 +175,8 @@ static bool master_handle_signals(struct master *m)
             /* Reload: replace every worker (they re-read nothing from the master but their
              * fresh start clears per-worker caches); listeners are kept, so nothing queued
              * is lost. */
-            log_info("SIGHUP: restarting workers");
-            for (int i = 0; i < m->sup.n; i++)
-                m->sup.slots[i].failures = 0;
-            supervise_signal_all(&m->sup, SIGTERM);
+            log_info("SIGHUP: replacing workers");
+            supervise_replace_all(&m->sup);
             break;
         case SIGUSR1:
             master_log_stats(m);
@@ -143,35 +189,58 @@ static bool master_handle_signals(struct master *m)
     return stop;
 }
 
+/* master_forget_dead discards the queued replies of workers that have exited: their
+ * successors have new sockets and new request ids. */
+static void master_forget_dead(struct master *m)
+{
+    for (int i = 0; i < m->sup.n; i++)
+        if (m->sup.slots[i].ipc_fd < 0)
+            forge_service_forget(&m->fs, m->sup.slots[i].id);
+}
+
 static void master_loop(struct master *m)
 {
     struct pollfd pfd[SUPERVISE_MAX_WORKERS + 1];
-    struct worker_slot *owner[SUPERVISE_MAX_WORKERS + 1];
+    int owner[SUPERVISE_MAX_WORKERS + 1];
+    bool readable[SUPERVISE_MAX_WORKERS];
 
     for (;;) {
         int n = 0, due = supervise_due_ms(&m->sup);
-        size_t nbatch = 0;
+        size_t nbatch;
 
         pfd[n].fd = m->sig_fd;
         pfd[n].events = POLLIN;
-        owner[n++] = NULL;
+        owner[n++] = -1;
         for (int i = 0; i < m->sup.n; i++) {
-            if (m->sup.slots[i].ipc_fd < 0)
+            const struct worker_slot *slot = &m->sup.slots[i];
+
+            readable[i] = false;
+            if (slot->ipc_fd < 0)
                 continue;
-            pfd[n].fd = m->sup.slots[i].ipc_fd;
-            pfd[n].events = POLLIN;
-            owner[n++] = &m->sup.slots[i];
+            pfd[n].fd = slot->ipc_fd;
+            pfd[n].events = 0;
+            if (!forge_service_is_backlogged(&m->fs, slot->id))
+                pfd[n].events |= POLLIN;
+            if (forge_service_queued(&m->fs, slot->id) > 0)
+                pfd[n].events |= POLLOUT;
+            owner[n++] = i;
         }
         if (poll(pfd, (nfds_t)n, due) == -1 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
             return;
         }
-        for (int i = 1; i < n; i++)
-            if (pfd[i].revents & POLLIN)
-                nbatch = master_read_worker(m, owner[i], nbatch);
+        for (int i = 1; i < n; i++) {
+            if (pfd[i].revents & (POLLOUT | POLLERR | POLLHUP))
+                master_flush_replies(m, &m->sup.slots[owner[i]]);
+            readable[owner[i]] = (pfd[i].revents & POLLIN) != 0;
+        }
+        nbatch = master_collect(m, readable);
         if (nbatch > 0)
             forge_service_answer(&m->fs, m->batch, nbatch);
         if ((pfd[0].revents & POLLIN) && master_handle_signals(m))
+            return;
+        master_forget_dead(m);
+        if (supervise_has_failed(&m->sup))
             return;
         supervise_restart_due(&m->sup);
     }
@@ -319,7 +388,7 @@ int master_run(const struct config *cfg, int argc, char **argv)
             strchr(cfg->listen_host, ':') ? "]" : "", (unsigned)port, cfg->workers);
     fflush(stderr);
     master_loop(m);
-    status = 0;
+    status = supervise_has_failed(&m->sup) ? 1 : 0;
 out_stop:
     master_stop(m);
     master_log_stats(m);

@@ -15,3 +15,7 @@ mitmd_add_fuzz_target(fuzz_forge_request
   SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_forge_request.c
   LIBS mitmd_master
   CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/forge_request)
+
+# test_master includes master.c (and forge_service.c) to reach the loop's static helpers.
+mitmd_add_unit_test(test_master SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_master.c
+  LIBS mitmd_master)

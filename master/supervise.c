@@ -128,6 +128,8 @@ int supervise_start(struct supervise *s, struct worker_slot *slot)
         log_warn("worker %d: cannot make socket non-blocking: %s", slot->id, strerror(errno));
     slot->pid = pid;
     slot->ipc_fd = sv[0];
+    slot->ready = false;
+    slot->replacing = false;
     memset(&slot->stats, 0, sizeof(slot->stats));
     supervise_now(&slot->started);
     free(args);
@@ -177,6 +179,21 @@ int supervise_reap(struct supervise *s)
             continue;
         }
         supervise_now(&now);
+        if (slot->replacing) {
+            /* a planned replacement (reload): not a failure, no backoff */
+            log_info("worker %d (pid %d) replaced (%s)", slot->id, (int)pid, cause);
+            slot->replacing = false;
+            slot->restarts++;
+            slot->restart_at = now;
+            continue;
+        }
+        if (!slot->ready && ++slot->setup_failures >= SUPERVISE_SETUP_FAILURES) {
+            log_error("worker %d (pid %d) %s before it was ready, %u times in a row: "
+                      "stopping (the worker's own error above says why)",
+                      slot->id, (int)pid, cause, slot->setup_failures);
+            s->failed = true;
+            continue;
+        }
         if (supervise_ms_between(&slot->started, &now) >= SUPERVISE_STABLE_S * 1000)
             slot->failures = 0;
         backoff = SUPERVISE_BACKOFF_MIN_MS << (slot->failures < 6 ? slot->failures : 6);
@@ -199,12 +216,40 @@ int supervise_reap(struct supervise *s)
     return running;
 }
 
+void supervise_mark_ready(struct supervise *s, struct worker_slot *slot)
+{
+    (void)s;
+    if (slot->ready)
+        return;
+    slot->ready = true;
+    slot->setup_failures = 0;
+    log_debug("worker %d (pid %d) ready", slot->id, (int)slot->pid);
+}
+
+bool supervise_has_failed(const struct supervise *s)
+{
+    return s->failed;
+}
+
+void supervise_replace_all(struct supervise *s)
+{
+    for (int i = 0; i < s->n; i++) {
+        struct worker_slot *slot = &s->slots[i];
+
+        slot->failures = 0;
+        if (slot->pid > 0) {
+            slot->replacing = true;
+            kill(slot->pid, SIGTERM);
+        }
+    }
+}
+
 int supervise_due_ms(const struct supervise *s)
 {
     struct timespec now;
     int64_t best = -1;
 
-    if (s->stopping)
+    if (s->stopping || s->failed)
         return -1;
     supervise_now(&now);
     for (int i = 0; i < s->n; i++) {
@@ -226,7 +271,7 @@ void supervise_restart_due(struct supervise *s)
 {
     struct timespec now;
 
-    if (s->stopping)
+    if (s->stopping || s->failed)
         return;
     supervise_now(&now);
     for (int i = 0; i < s->n; i++) {

@@ -27,6 +27,9 @@ struct worker_slot {
     struct timespec restart_at; /* valid when pid == 0 and the slot should run */
     struct msg_stats stats; /* latest STATS from this worker */
     uint64_t restarts;
+    bool ready;             /* the worker reported its set-up done (READY, STATS, CERT_REQ) */
+    bool replacing;         /* told to exit by a reload: its exit is planned, not a failure */
+    unsigned setup_failures; /* consecutive exits before ready */
 };
 
 struct supervise {
@@ -40,7 +43,12 @@ struct supervise {
     const uint8_t *hello;   /* HELLO datagram sent to every new worker (borrowed) */
     size_t hello_len;
     bool stopping;
+    bool failed;            /* a worker failed its set-up SUPERVISE_SETUP_FAILURES times */
 };
+
+/* SUPERVISE_SETUP_FAILURES consecutive exits before READY stop the master (issue 15: a
+ * worker that cannot set up, e.g. an unreadable --upstream-ca, would only restart-loop). */
+#define SUPERVISE_SETUP_FAILURES 2
 
 /* supervise_init prepares `n` slots with the given listeners (borrowed until
  * supervise_dispose, which closes them) and accept board (borrowed). Never fails. */
@@ -57,6 +65,18 @@ int supervise_start(struct supervise *s, struct worker_slot *slot);
  * cause and schedules a restart with exponential backoff (unless stopping). Returns the
  * number of workers still running. */
 int supervise_reap(struct supervise *s);
+
+/* supervise_mark_ready records that `slot`'s worker finished its set-up (first READY,
+ * STATS or CERT_REQ), which resets its count of set-up failures. */
+void supervise_mark_ready(struct supervise *s, struct worker_slot *slot);
+
+/* supervise_has_failed is true once a worker has exited before ready
+ * SUPERVISE_SETUP_FAILURES times in a row (logged once): the master should stop, exit 1. */
+bool supervise_has_failed(const struct supervise *s);
+
+/* supervise_replace_all replaces every running worker (SIGHUP): each is told to stop
+ * (SIGTERM: it drains) and its exit is logged as info and restarted at once. */
+void supervise_replace_all(struct supervise *s);
 
 /* supervise_due_ms returns the milliseconds until the next scheduled restart, or -1. */
 int supervise_due_ms(const struct supervise *s);
