@@ -4,13 +4,17 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -160,6 +164,103 @@ static void master_flush_replies(struct master *m, struct worker_slot *slot)
         (void)forge_service_flush(&m->fs, slot->id, slot->ipc_fd);
 }
 
+/* MASTER_UPSTREAM_CA_MAX bounds the --upstream-ca file the master copies for workers. */
+#define MASTER_UPSTREAM_CA_MAX (16u << 20)
+
+/* master_worker_user names the user workers run as when the master is root.
+ * TODO(options): `--user NAME` is parsed by the options work into `cfg->user` (NULL = the
+ * default); until that field exists the name comes from MITMD_USER, else "nobody". */
+static const char *master_worker_user(const struct config *cfg)
+{
+    const char *env = getenv("MITMD_USER");
+
+    (void)cfg;
+    return env != NULL && env[0] != '\0' ? env : SUPERVISE_DEFAULT_USER;
+}
+
+/* master_open_flow_file opens the -w file for the workers (they may run as a user that
+ * cannot open it, and may be denied its directory): created 0600 (it holds decrypted
+ * cookies and tokens), appended to. Passed to workers as -w /dev/fd/N. Returns 0 or -errno
+ * (logged). */
+static int master_open_flow_file(struct master *m)
+{
+    int fd, e;
+
+    if (m->cfg->flow_file == NULL)
+        return 0;
+    fd = open(m->cfg->flow_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd == -1) {
+        e = -errno;
+        log_error("-w %s: %s", m->cfg->flow_file, strerror(errno));
+        return e;
+    }
+    e = supervise_pass_fd(&m->sup, fd, "-w");
+    if (e)
+        log_error("-w %s: cannot pass it to the workers: %s", m->cfg->flow_file, strerror(-e));
+    return e;
+}
+
+/* master_pass_upstream_ca copies the --upstream-ca file into a sealed memfd that every
+ * worker reads as --upstream-ca /dev/fd/N: a worker running as another user, denied the
+ * directory by Landlock, still gets exactly the file the master could read. Returns 0 or
+ * -errno (logged). */
+static int master_pass_upstream_ca(struct master *m)
+{
+    const char *path = m->cfg->upstream_ca;
+    struct stat st;
+    int in, mfd = -1, e = 0;
+
+    if (path == NULL)
+        return 0;
+    in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in == -1 || fstat(in, &st) == -1) {
+        e = -errno;
+        log_error("--upstream-ca %s: %s", path, strerror(errno));
+        goto out_close;
+    }
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > MASTER_UPSTREAM_CA_MAX) {
+        e = -EINVAL;
+        log_error("--upstream-ca %s: not a regular file of at most %u MiB", path,
+                  MASTER_UPSTREAM_CA_MAX >> 20);
+        goto out_close;
+    }
+    mfd = memfd_create("mitmd-upstream-ca", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd == -1) {
+        e = -errno;
+        log_error("--upstream-ca: memfd_create: %s", strerror(errno));
+        goto out_close;
+    }
+    for (;;) {
+        uint8_t buf[65536];
+        ssize_t n = read(in, buf, sizeof(buf));
+
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == 0)
+            break;
+        if (n == -1 || write(mfd, buf, (size_t)n) != n) {
+            e = -errno;
+            log_error("--upstream-ca %s: %s", path, strerror(errno));
+            goto out_close;
+        }
+    }
+    if (fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == -1) {
+        e = -errno;
+        log_error("--upstream-ca: sealing its copy: %s", strerror(errno));
+        goto out_close;
+    }
+    e = supervise_pass_fd(&m->sup, mfd, "--upstream-ca");
+    mfd = -1; /* owned by the supervisor now, also on failure */
+    if (e)
+        log_error("--upstream-ca: cannot pass it to the workers: %s", strerror(-e));
+out_close:
+    if (mfd != -1)
+        close(mfd);
+    if (in != -1)
+        close(in);
+    return e;
+}
+
 /* master_handle_signals reads the signalfd. Returns true when the master should stop. */
 static bool master_handle_signals(struct master *m)
 {
@@ -176,6 +277,8 @@ static bool master_handle_signals(struct master *m)
              * fresh start clears per-worker caches); listeners are kept, so nothing queued
              * is lost. */
             log_info("SIGHUP: replacing workers");
+            /* reopen -w (log rotation): the new workers append to the file now at the path */
+            (void)master_open_flow_file(m);
             supervise_replace_all(&m->sup);
             break;
         case SIGUSR1:
@@ -311,6 +414,10 @@ int master_run(const struct config *cfg, int argc, char **argv)
     }
     m->cfg = cfg;
     m->sig_fd = -1;
+    /* No core dump, no ptrace by a same-uid process, no /proc/<pid>/mem: the master holds
+     * the CA key (issue 10 item 2). */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+        log_warn("cannot make the master non-dumpable: %s", strerror(errno));
     m->batch = calloc(FORGE_SERVICE_BATCH, sizeof(*m->batch));
     if (m->batch == NULL) {
         log_error("out of memory");
@@ -380,6 +487,14 @@ int master_run(const struct config *cfg, int argc, char **argv)
     }
     supervise_init(&m->sup, cfg->workers, listen_fds, reader_fd, board_fd, board, argc, argv,
                    m->hello, m->hello_len);
+    if (master_open_flow_file(m) != 0 || master_pass_upstream_ca(m) != 0)
+        goto out_stop;
+    e = supervise_sandbox_prepare(&m->sup, master_worker_user(cfg), cfg->confdir, err,
+                                  sizeof(err));
+    if (e) {
+        log_error("%s", err);
+        goto out_stop;
+    }
     for (int i = 0; i < cfg->workers; i++)
         if (supervise_start(&m->sup, &m->sup.slots[i]) != 0)
             goto out_stop;

@@ -1,16 +1,24 @@
 /* supervise.c - see supervise.h. */
 #include "master/supervise.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <linux/landlock.h>
 
 #include "shared/log.h"
 
@@ -44,6 +52,7 @@ void supervise_init(struct supervise *s, int n, const int *listen_fds, int cache
     s->argv = argv;
     s->hello = hello;
     s->hello_len = hello_len;
+    s->sb.landlock_fd = -1;
     for (int i = 0; i < n; i++) {
         s->slots[i].id = i;
         s->slots[i].ipc_fd = -1;
@@ -59,22 +68,63 @@ static int supervise_child_fd(int fd, int want)
     return dup2(fd, want) == -1 ? -1 : 0;
 }
 
+/* supervise_child_fail reports why a worker could not be started and ends the child (exit
+ * 127). Async-signal-safe. */
+static void supervise_child_fail(const char *what)
+{
+    static const char pre[] = "mitmd: cannot start a worker: ";
+
+    (void)!write(STDERR_FILENO, pre, sizeof(pre) - 1);
+    (void)!write(STDERR_FILENO, what, strlen(what));
+    (void)!write(STDERR_FILENO, "\n", 1);
+    _exit(127);
+}
+
+/* supervise_confine drops the child's privileges in the order that leaves no way back:
+ * supplementary groups, group, user (each checked), then no_new_privs and the Landlock
+ * ruleset. Runs in the forked child; async-signal-safe. */
+static void supervise_confine(const struct supervise *s, pid_t parent)
+{
+    const struct supervise_sandbox *sb = &s->sb;
+
+    if (sb->drop) {
+        if (setgroups(0, NULL) == -1)
+            supervise_child_fail("setgroups failed");
+        if (setgid(sb->gid) == -1 || getgid() != sb->gid || getegid() != sb->gid)
+            supervise_child_fail("setgid failed");
+        if (setuid(sb->uid) == -1 || getuid() != sb->uid || geteuid() != sb->uid)
+            supervise_child_fail("setuid failed");
+        if (setuid(0) != -1)
+            supervise_child_fail("could regain root after setuid");
+        /* a credential change clears the parent-death signal: set it again */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent)
+            _exit(127);
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+        supervise_child_fail("PR_SET_NO_NEW_PRIVS failed");
+    if (sb->landlock_fd >= 0 && syscall(SYS_landlock_restrict_self, sb->landlock_fd, 0) == -1)
+        supervise_child_fail("landlock_restrict_self failed");
+}
+
 /* supervise_exec runs in the forked child: only async-signal-safe calls until execv. */
 static void supervise_exec(struct supervise *s, struct worker_slot *slot, int child_end,
                            pid_t parent, char **args)
 {
     sigset_t none;
-    int fds[4] = {child_end, slot->listen_fd, s->cache_fd, s->board_fd};
-    int tmp[4];
+    int fds[4 + SUPERVISE_MAX_PASSED] = {child_end, slot->listen_fd, s->cache_fd, s->board_fd};
+    int tmp[4 + SUPERVISE_MAX_PASSED];
+    int nfds = 4 + s->n_passed;
 
     /* A worker ends when the master does, however the master ends. */
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent)
         _exit(127);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    /* Two steps so that a source fd that happens to sit on 3..6 is not clobbered. */
-    for (int i = 0; i < 4; i++) {
-        tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10);
+    for (int i = 0; i < s->n_passed; i++)
+        fds[4 + i] = s->passed_fd[i];
+    /* Two steps so that a source fd that happens to sit on 3..N is not clobbered. */
+    for (int i = 0; i < nfds; i++) {
+        tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10 + SUPERVISE_MAX_PASSED);
         if (tmp[i] == -1)
             _exit(127);
     }
@@ -83,8 +133,184 @@ static void supervise_exec(struct supervise *s, struct worker_slot *slot, int ch
         supervise_child_fd(tmp[2], SUPERVISE_FD_CACHE) == -1 ||
         supervise_child_fd(tmp[3], SUPERVISE_FD_BOARD) == -1)
         _exit(127);
+    for (int i = 0; i < s->n_passed; i++)
+        if (supervise_child_fd(tmp[4 + i], SUPERVISE_FD_FIRST_PASSED + i) == -1)
+            _exit(127);
+    supervise_confine(s, parent);
     execv("/proc/self/exe", args);
-    _exit(127);
+    supervise_child_fail("execv /proc/self/exe failed");
+}
+
+int supervise_pass_fd(struct supervise *s, int fd, const char *opt)
+{
+    int k;
+
+    if (fd < 0 || opt == NULL || strlen(opt) >= sizeof(s->passed_opt[0])) {
+        if (fd >= 0)
+            close(fd);
+        return -EINVAL;
+    }
+    for (k = 0; k < s->n_passed; k++)
+        if (strcmp(s->passed_opt[k], opt) == 0)
+            break;
+    if (k == SUPERVISE_MAX_PASSED) {
+        close(fd);
+        return -ENOSPC;
+    }
+    if (k < s->n_passed)
+        close(s->passed_fd[k]);
+    else
+        s->n_passed++;
+    s->passed_fd[k] = fd;
+    snprintf(s->passed_opt[k], sizeof(s->passed_opt[k]), "%s", opt);
+    snprintf(s->passed_arg[k], sizeof(s->passed_arg[k]), "/dev/fd/%d",
+             SUPERVISE_FD_FIRST_PASSED + k);
+    return 0;
+}
+
+/* Landlock (ABI 1) file-system rights: all of them are handled, so that only the rules below
+ * grant any. Directories get all of them, other files those that apply to files. */
+#define SUPERVISE_LL_DIR_RIGHTS ((uint64_t)(LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1)
+#define SUPERVISE_LL_FILE_RIGHTS                                                                   \
+    (LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE)
+#define SUPERVISE_LL_MAX_RULES 20000 /* entries next to the confdir and its ancestors */
+
+/* supervise_ll_allow adds a rule allowing everything beneath `name` (in directory `dfd`) to
+ * `ruleset`. Symbolic links get no rule (their targets are covered where they are). Returns
+ * 0 (also when the entry vanished) or -errno. */
+static int supervise_ll_allow(int ruleset, int dfd, const char *name)
+{
+    struct landlock_path_beneath_attr pb = {0};
+    struct stat st;
+    int fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), err = 0;
+
+    if (fd == -1)
+        return errno == ENOENT ? 0 : -errno;
+    if (fstat(fd, &st) == -1) {
+        err = -errno;
+    } else if (!S_ISLNK(st.st_mode)) {
+        pb.allowed_access = S_ISDIR(st.st_mode) ? SUPERVISE_LL_DIR_RIGHTS
+                                                : SUPERVISE_LL_FILE_RIGHTS;
+        pb.parent_fd = fd;
+        if (syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) == -1)
+            err = -errno;
+    }
+    close(fd);
+    return err;
+}
+
+/* supervise_ll_build creates a Landlock ruleset that allows the whole file system but
+ * `confdir` (Landlock only allows): for each ancestor of the confdir, every entry but the
+ * next one down gets a rule. Returns the ruleset fd, -EOPNOTSUPP without Landlock, or
+ * another -errno with `*why` set. */
+static int supervise_ll_build(const char *confdir, const char **why)
+{
+    struct landlock_ruleset_attr attr = {.handled_access_fs = SUPERVISE_LL_DIR_RIGHTS};
+    char real[PATH_MAX], cur[PATH_MAX] = "/";
+    char *comp, *save = NULL;
+    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+    int ruleset, err = 0, rules = 0;
+
+    if (abi < 1) {
+        *why = "the kernel has no Landlock";
+        return -EOPNOTSUPP;
+    }
+    if (realpath(confdir, real) == NULL) {
+        *why = "cannot resolve the confdir";
+        return -errno;
+    }
+    if (strcmp(real, "/") == 0) {
+        *why = "the confdir is the root directory";
+        return -EINVAL;
+    }
+    ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+    if (ruleset == -1) {
+        *why = "landlock_create_ruleset failed";
+        return -errno;
+    }
+    for (comp = strtok_r(real + 1, "/", &save); comp != NULL && err == 0;
+         comp = strtok_r(NULL, "/", &save)) {
+        int dfd = open(cur, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = dfd == -1 ? NULL : fdopendir(dfd);
+        struct dirent *de;
+
+        if (d == NULL) {
+            err = -errno;
+            *why = "cannot list an ancestor of the confdir";
+            if (dfd != -1)
+                close(dfd);
+            break;
+        }
+        while (err == 0 && (de = readdir(d)) != NULL) {
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+                strcmp(de->d_name, comp) == 0)
+                continue;
+            if (++rules > SUPERVISE_LL_MAX_RULES) {
+                err = -E2BIG;
+                *why = "too many files next to the confdir's ancestors";
+                break;
+            }
+            err = supervise_ll_allow(ruleset, dirfd(d), de->d_name);
+            if (err)
+                *why = "landlock_add_rule failed";
+        }
+        closedir(d);
+        if (strlen(cur) + strlen(comp) + 2 > sizeof(cur)) {
+            err = -ENAMETOOLONG;
+            *why = "confdir path too long";
+            break;
+        }
+        if (strcmp(cur, "/") != 0)
+            strcat(cur, "/");
+        strcat(cur, comp);
+    }
+    if (err) {
+        close(ruleset);
+        return err;
+    }
+    return ruleset;
+}
+
+int supervise_sandbox_prepare(struct supervise *s, const char *user, const char *confdir,
+                              char *err, size_t errlen)
+{
+    struct supervise_sandbox *sb = &s->sb;
+    const char *why = NULL;
+    int fd;
+
+    if (user == NULL || user[0] == '\0')
+        user = SUPERVISE_DEFAULT_USER;
+    snprintf(sb->user, sizeof(sb->user), "%s", user);
+    if (geteuid() == 0) {
+        struct passwd *pw = getpwnam(user);
+
+        if (pw == NULL) {
+            snprintf(err, errlen, "--user %s: no such user (workers must not run as root)",
+                     user);
+            return -ENOENT;
+        }
+        if (pw->pw_uid == 0) {
+            snprintf(err, errlen, "--user %s: is root; workers must run unprivileged", user);
+            return -EPERM;
+        }
+        sb->drop = true;
+        sb->uid = pw->pw_uid;
+        sb->gid = pw->pw_gid;
+    }
+    fd = supervise_ll_build(confdir, &why);
+    if (fd == -EOPNOTSUPP) {
+        log_info("workers are not confined by Landlock: %s", why);
+    } else if (fd < 0) {
+        snprintf(err, errlen, "cannot prepare the Landlock ruleset for %s: %s: %s", confdir, why,
+                 strerror(-fd));
+        return fd;
+    } else {
+        sb->landlock_fd = fd;
+    }
+    if (sb->drop)
+        log_debug("workers run as %s (uid %d, gid %d)%s", sb->user, (int)sb->uid, (int)sb->gid,
+                  sb->landlock_fd >= 0 ? ", denied the confdir by Landlock" : "");
+    return 0;
 }
 
 int supervise_start(struct supervise *s, struct worker_slot *slot)
@@ -94,16 +320,27 @@ int supervise_start(struct supervise *s, struct worker_slot *slot)
     int sv[2], err;
     pid_t pid, parent = getpid();
 
-    /* args: argv[0] --worker ID argv[1..] NULL */
-    args = calloc((size_t)s->argc + 3, sizeof(*args));
+    /* args: argv[0] --worker ID argv[1..] (OPT /dev/fd/N)... NULL, the passed files before a
+     * "--" if there is one, so that they are parsed as options and win as the last value */
+    args = calloc((size_t)s->argc + 3 + 2 * SUPERVISE_MAX_PASSED, sizeof(*args));
     if (args == NULL)
         return -ENOMEM;
     snprintf(idbuf, sizeof(idbuf), "%d", slot->id);
     args[0] = s->argv[0];
     args[1] = "--worker";
     args[2] = idbuf;
-    for (int i = 1; i < s->argc; i++)
-        args[i + 2] = s->argv[i];
+    {
+        int n = 3, i;
+
+        for (i = 1; i < s->argc && strcmp(s->argv[i], "--") != 0; i++)
+            args[n++] = s->argv[i];
+        for (int k = 0; k < s->n_passed; k++) {
+            args[n++] = s->passed_opt[k];
+            args[n++] = s->passed_arg[k];
+        }
+        for (; i < s->argc; i++)
+            args[n++] = s->argv[i];
+    }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
         err = -errno;
         log_error("worker %d: socketpair: %s", slot->id, strerror(errno));
@@ -294,6 +531,12 @@ void supervise_signal_all(struct supervise *s, int sig)
 
 void supervise_dispose(struct supervise *s)
 {
+    for (int k = 0; k < s->n_passed; k++)
+        close(s->passed_fd[k]);
+    s->n_passed = 0;
+    if (s->sb.landlock_fd >= 0)
+        close(s->sb.landlock_fd);
+    s->sb.landlock_fd = -1;
     for (int i = 0; i < s->n; i++) {
         if (s->slots[i].ipc_fd >= 0)
             close(s->slots[i].ipc_fd);

@@ -2,7 +2,9 @@
  * Owns the worker slots (pid, master end of the socketpair, listener, restart state).
  * Called by the master loop only. A worker never inherits master memory: the child execs
  * /proc/self/exe at once, with only fds 0-2 and 3 (socket), 4 (listener), 5 (certcache),
- * 6 (accept board). */
+ * 6 (accept board), and from 7 on the files the master opened for it (supervise_pass_fd).
+ * Between fork and exec the child is confined (supervise_sandbox_prepare): another user
+ * when the master is root, no_new_privs, and a Landlock ruleset that denies the confdir. */
 #ifndef MITMD_MASTER_SUPERVISE_H
 #define MITMD_MASTER_SUPERVISE_H
 
@@ -16,6 +18,18 @@
 #include "shared/msg.h"
 
 #define SUPERVISE_MAX_WORKERS 256
+#define SUPERVISE_FD_FIRST_PASSED 7 /* first fd number of the files passed with _pass_fd */
+#define SUPERVISE_MAX_PASSED 4
+#define SUPERVISE_DEFAULT_USER "nobody"
+
+/* struct supervise_sandbox is what confines a worker, prepared once by the master. */
+struct supervise_sandbox {
+    bool drop;          /* switch to uid/gid in the child (the master runs as root) */
+    uid_t uid;
+    gid_t gid;
+    char user[64];
+    int landlock_fd;    /* ruleset that denies the confdir; -1: none (no kernel support) */
+};
 
 struct worker_slot {
     int id;
@@ -42,6 +56,11 @@ struct supervise {
     char **argv;            /* the master's argv, passed to workers after --worker ID */
     const uint8_t *hello;   /* HELLO datagram sent to every new worker (borrowed) */
     size_t hello_len;
+    struct supervise_sandbox sb;
+    int n_passed;
+    int passed_fd[SUPERVISE_MAX_PASSED];    /* owned; at fd SUPERVISE_FD_FIRST_PASSED + i */
+    char passed_opt[SUPERVISE_MAX_PASSED][32]; /* the option naming it, e.g. "-w" */
+    char passed_arg[SUPERVISE_MAX_PASSED][24]; /* "/dev/fd/N" */
     bool stopping;
     bool failed;            /* a worker failed its set-up SUPERVISE_SETUP_FAILURES times */
 };
@@ -55,6 +74,23 @@ struct supervise {
 void supervise_init(struct supervise *s, int n, const int *listen_fds, int cache_fd,
                     int board_fd, struct board_slot *board, int argc, char **argv,
                     const uint8_t *hello, size_t hello_len);
+
+/* supervise_pass_fd hands `fd` (ownership moves to `s`, also on failure) to every worker
+ * started from now on, at fd SUPERVISE_FD_FIRST_PASSED + k, with `opt /dev/fd/N` appended
+ * to its arguments (so the worker's own option parsing, last value wins, points it at the
+ * descriptor: the worker may not be allowed to open the path itself). Passing the same
+ * `opt` again replaces the descriptor (e.g. SIGHUP reopens -w). Returns 0, -ENOSPC
+ * (SUPERVISE_MAX_PASSED) or -EINVAL. */
+int supervise_pass_fd(struct supervise *s, int fd, const char *opt);
+
+/* supervise_sandbox_prepare prepares the confinement of every worker: when the master runs
+ * as root, the worker switches to `user` (NULL: SUPERVISE_DEFAULT_USER; resolved now, root
+ * refused); in any case a Landlock ruleset is built that allows the whole file system except
+ * `confdir` (the CA key), where the kernel has Landlock (otherwise logged once and skipped).
+ * Files created later next to the confdir or its ancestors are not reachable by workers.
+ * Start-up only (allocates, may block). Returns 0, or -errno with `err` set. */
+int supervise_sandbox_prepare(struct supervise *s, const char *user, const char *confdir,
+                              char *err, size_t errlen);
 
 /* supervise_start starts the worker of `slot`: socketpair, fork, exec; the HELLO is queued
  * on the socket before the worker reads it. Returns 0 or -errno (logged; the caller retries
@@ -87,7 +123,8 @@ void supervise_restart_due(struct supervise *s);
 /* supervise_signal_all sends `sig` to every running worker. */
 void supervise_signal_all(struct supervise *s, int sig);
 
-/* supervise_dispose closes every socket and listener. Workers must be gone already. */
+/* supervise_dispose closes every socket, listener, passed file and the Landlock ruleset.
+ * Workers must be gone already. */
 void supervise_dispose(struct supervise *s);
 
 #endif

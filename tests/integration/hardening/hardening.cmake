@@ -4,3 +4,7 @@
 if(NOT MITMD_TESTS)
   return()
 endif()
+
+# issue 10 item 2: workers run unprivileged, cannot open the CA key nor write the certcache
+mitmd_add_integration_test(hardening/worker_denied_ca_key INTERCEPT)
+set_tests_properties(integration/hardening/worker_denied_ca_key PROPERTIES SKIP_RETURN_CODE 77)
