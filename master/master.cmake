@@ -19,3 +19,7 @@ mitmd_add_fuzz_target(fuzz_forge_request
 # test_master includes master.c (and forge_service.c) to reach the loop's static helpers.
 mitmd_add_unit_test(test_master SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_master.c
   LIBS mitmd_master)
+
+# test_supervise includes supervise.c to confine a forked child as a worker would be.
+mitmd_add_unit_test(test_supervise SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_supervise.c
+  LIBS mitmd_master)
