@@ -17,7 +17,7 @@ struct certcache;
 struct forge;
 
 #define FORGE_SERVICE_BATCH 64     /* requests answered per loop iteration */
-#define FORGE_SERVICE_MAX_PEERS 256 /* worker slots (= SUPERVISE_MAX_WORKERS) */
+#define FORGE_SERVICE_MAX_PEERS 512 /* workers: running and draining (2 x SUPERVISE_MAX_WORKERS) */
 /* FORGE_SERVICE_QUEUE_MAX bounds the replies kept for one worker whose socket is full. The
  * master stops reading that worker's requests while its queue is full (backpressure), so a
  * reply is dropped only if a worker keeps sending while refusing to read. */
@@ -25,7 +25,7 @@ struct forge;
 
 /* struct forge_service_req is one received CERT_REQ, copied out of its datagram. */
 struct forge_service_req {
-    int slot;           /* the worker slot to answer, 0..FORGE_SERVICE_MAX_PEERS-1 */
+    int slot;           /* the worker (peer) to answer, 0..FORGE_SERVICE_MAX_PEERS-1 */
     int fd;             /* that worker's socket */
     uint8_t dgram[MSG_CERT_REQ_MAX];
     size_t len;

@@ -36,7 +36,8 @@
  * gets its budget, never the whole batch, and the others are read in the same turn. */
 #define MASTER_READ_BUDGET 16
 static_assert(MASTER_READ_BUDGET <= FORGE_SERVICE_BATCH, "a budget fits a batch");
-static_assert(SUPERVISE_MAX_WORKERS <= FORGE_SERVICE_MAX_PEERS, "a reply queue per worker");
+static_assert(2 * SUPERVISE_MAX_WORKERS <= FORGE_SERVICE_MAX_PEERS,
+              "a reply queue per running and per draining worker");
 
 struct master {
     const struct config *cfg;
@@ -55,12 +56,15 @@ struct master {
 static void master_log_stats(struct master *m)
 {
     struct certcache_stats cs;
-    uint64_t sum[MSG_STAT_COUNT] = {0};
+    uint64_t sum[MSG_STAT_COUNT];
+
+    struct msg_stats st;
 
     certcache_get_stats(m->cache, &cs);
-    for (int i = 0; i < m->sup.n; i++)
-        for (int k = 0; k < MSG_STAT_COUNT; k++)
-            sum[k] += m->sup.slots[i].stats.v[k];
+    /* exited workers' totals included: counters never go back across reloads and deaths */
+    supervise_sum_stats(&m->sup, &st);
+    for (int k = 0; k < MSG_STAT_COUNT; k++)
+        sum[k] = st.v[k];
     log_info("stats: accepted=%llu active=%llu flows=%llu client_errors=%llu "
              "upstream_errors=%llu timeouts=%llu cache_hits=%llu cache_misses=%llu "
              "cert_requests=%llu forges=%llu coalesced=%llu cache_inserts=%llu "
@@ -112,7 +116,7 @@ static size_t master_read_worker(struct master *m, struct worker_slot *slot, siz
             continue;
         }
         if (h.type == MSG_CERT_REQ) {
-            r->slot = slot->id;
+            r->slot = slot->peer;
             r->fd = slot->ipc_fd;
             r->len = (size_t)n;
             nbatch++;
@@ -131,21 +135,29 @@ static size_t master_read_worker(struct master *m, struct worker_slot *slot, siz
     return nbatch;
 }
 
+/* master_peer returns peer `i` of the loop: 0..n-1 the running workers, n..2n-1 the
+ * workers draining after a reload. */
+static struct worker_slot *master_peer(struct master *m, int i)
+{
+    return i < m->sup.n ? &m->sup.slots[i] : &m->sup.old[i - m->sup.n];
+}
+
 /* master_collect fills the batch from the workers whose socket is readable (`readable`,
- * indexed by slot): in turn from the round-robin start, at most MASTER_READ_BUDGET datagrams
- * each, skipping a worker whose reply queue is full (it is not reading its replies: reading
- * more of its requests would only grow the queue). The next turn starts after the last
- * worker read from when the batch filled up, else one slot further. Returns the batch size. */
+ * indexed as master_peer): in turn from the round-robin start, at most MASTER_READ_BUDGET
+ * datagrams each, skipping a worker whose reply queue is full (it is not reading its
+ * replies: reading more of its requests would only grow the queue). The next turn starts
+ * after the last worker read from when the batch filled up, else one further. Returns the
+ * batch size. */
 static size_t master_collect(struct master *m, const bool *readable)
 {
     size_t nbatch = 0;
-    int n = m->sup.n, start = n > 0 ? m->rr % n : 0, last = start;
+    int n = 2 * m->sup.n, start = n > 0 ? m->rr % n : 0, last = start;
 
     for (int k = 0; k < n && nbatch < FORGE_SERVICE_BATCH; k++) {
         int i = (start + k) % n;
-        struct worker_slot *slot = &m->sup.slots[i];
+        struct worker_slot *slot = master_peer(m, i);
 
-        if (!readable[i] || slot->ipc_fd < 0 || forge_service_is_backlogged(&m->fs, slot->id))
+        if (!readable[i] || slot->ipc_fd < 0 || forge_service_is_backlogged(&m->fs, slot->peer))
             continue;
         nbatch = master_read_worker(m, slot, nbatch, MASTER_READ_BUDGET);
         last = i;
@@ -161,7 +173,7 @@ static size_t master_collect(struct master *m, const bool *readable)
 static void master_flush_replies(struct master *m, struct worker_slot *slot)
 {
     if (slot->ipc_fd >= 0)
-        (void)forge_service_flush(&m->fs, slot->id, slot->ipc_fd);
+        (void)forge_service_flush(&m->fs, slot->peer, slot->ipc_fd);
 }
 
 /* MASTER_UPSTREAM_CA_MAX bounds the --upstream-ca file the master copies for workers. */
@@ -296,16 +308,16 @@ static bool master_handle_signals(struct master *m)
  * successors have new sockets and new request ids. */
 static void master_forget_dead(struct master *m)
 {
-    for (int i = 0; i < m->sup.n; i++)
-        if (m->sup.slots[i].ipc_fd < 0)
-            forge_service_forget(&m->fs, m->sup.slots[i].id);
+    for (int i = 0; i < 2 * m->sup.n; i++)
+        if (master_peer(m, i)->ipc_fd < 0)
+            forge_service_forget(&m->fs, master_peer(m, i)->peer);
 }
 
 static void master_loop(struct master *m)
 {
-    struct pollfd pfd[SUPERVISE_MAX_WORKERS + 1];
-    int owner[SUPERVISE_MAX_WORKERS + 1];
-    bool readable[SUPERVISE_MAX_WORKERS];
+    struct pollfd pfd[2 * SUPERVISE_MAX_WORKERS + 1];
+    int owner[2 * SUPERVISE_MAX_WORKERS + 1];
+    bool readable[2 * SUPERVISE_MAX_WORKERS];
 
     for (;;) {
         int n = 0, due = supervise_due_ms(&m->sup);
@@ -314,17 +326,17 @@ static void master_loop(struct master *m)
         pfd[n].fd = m->sig_fd;
         pfd[n].events = POLLIN;
         owner[n++] = -1;
-        for (int i = 0; i < m->sup.n; i++) {
-            const struct worker_slot *slot = &m->sup.slots[i];
+        for (int i = 0; i < 2 * m->sup.n; i++) {
+            const struct worker_slot *slot = master_peer(m, i);
 
             readable[i] = false;
             if (slot->ipc_fd < 0)
                 continue;
             pfd[n].fd = slot->ipc_fd;
             pfd[n].events = 0;
-            if (!forge_service_is_backlogged(&m->fs, slot->id))
+            if (!forge_service_is_backlogged(&m->fs, slot->peer))
                 pfd[n].events |= POLLIN;
-            if (forge_service_queued(&m->fs, slot->id) > 0)
+            if (forge_service_queued(&m->fs, slot->peer) > 0)
                 pfd[n].events |= POLLOUT;
             owner[n++] = i;
         }
@@ -334,7 +346,7 @@ static void master_loop(struct master *m)
         }
         for (int i = 1; i < n; i++) {
             if (pfd[i].revents & (POLLOUT | POLLERR | POLLHUP))
-                master_flush_replies(m, &m->sup.slots[owner[i]]);
+                master_flush_replies(m, master_peer(m, owner[i]));
             readable[owner[i]] = (pfd[i].revents & POLLIN) != 0;
         }
         nbatch = master_collect(m, readable);
@@ -345,6 +357,7 @@ static void master_loop(struct master *m)
         master_forget_dead(m);
         if (supervise_has_failed(&m->sup))
             return;
+        supervise_retire_due(&m->sup);
         supervise_restart_due(&m->sup);
     }
 }

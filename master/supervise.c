@@ -21,6 +21,7 @@
 #include <linux/landlock.h>
 
 #include "shared/log.h"
+#include "shared/msgcodec.h"
 
 #define SUPERVISE_BACKOFF_MIN_MS 100
 #define SUPERVISE_BACKOFF_MAX_MS 5000
@@ -53,7 +54,13 @@ void supervise_init(struct supervise *s, int n, const int *listen_fds, int cache
     s->hello = hello;
     s->hello_len = hello_len;
     s->sb.landlock_fd = -1;
+    s->drain_ms = SUPERVISE_DRAIN_MS_DEFAULT;
     for (int i = 0; i < n; i++) {
+        s->old[i].id = i;
+        s->old[i].peer = SUPERVISE_MAX_WORKERS + i;
+        s->old[i].ipc_fd = -1;
+        s->old[i].listen_fd = -1;
+        s->slots[i].peer = i;
         s->slots[i].id = i;
         s->slots[i].ipc_fd = -1;
         s->slots[i].listen_fd = listen_fds[i];
@@ -382,10 +389,50 @@ out_free_args:
 
 static struct worker_slot *supervise_find(struct supervise *s, pid_t pid)
 {
-    for (int i = 0; i < s->n; i++)
+    for (int i = 0; i < s->n; i++) {
         if (s->slots[i].pid == pid)
             return &s->slots[i];
+        if (s->old[i].pid == pid)
+            return &s->old[i];
+    }
     return NULL;
+}
+
+static bool supervise_is_old(const struct supervise *s, const struct worker_slot *slot)
+{
+    return slot >= s->old && slot < s->old + SUPERVISE_MAX_WORKERS;
+}
+
+/* supervise_last_stats reads what an exited worker left on its socket (it sends its final
+ * STATS as it exits) and adds its counters to the totals, so that they never go back. */
+static void supervise_last_stats(struct supervise *s, struct worker_slot *slot)
+{
+    static uint8_t buf[MSG_MAX_SIZE];
+    ssize_t n;
+
+    while ((n = recv(slot->ipc_fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+        struct msg_hdr h;
+        struct msg_stats st;
+        const char *why = NULL;
+
+        if (msgcodec_decode_hdr(buf, (size_t)n, &h, &why) == 0 && h.type == MSG_STATS &&
+            msgcodec_decode_stats(buf, (size_t)n, &st, &why) == 0)
+            slot->stats = st;
+    }
+    for (int k = 0; k < MSG_STAT_COUNT; k++)
+        if (k != MSG_STAT_ACTIVE)
+            s->totals.v[k] += slot->stats.v[k];
+    memset(&slot->stats, 0, sizeof(slot->stats));
+}
+
+static void supervise_add_ms(struct timespec *ts, unsigned ms)
+{
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
 }
 
 int supervise_reap(struct supervise *s)
@@ -406,9 +453,15 @@ int supervise_reap(struct supervise *s)
                      strsignal(WTERMSIG(status)));
         else
             snprintf(cause, sizeof(cause), "exited with status %d", WEXITSTATUS(status));
+        supervise_last_stats(s, slot);
         close(slot->ipc_fd);
         slot->ipc_fd = -1;
         slot->pid = 0;
+        if (supervise_is_old(s, slot)) {
+            /* drained after a reload; its successor owns the board slot */
+            log_info("worker %d (pid %d) replaced (%s)", slot->id, (int)pid, cause);
+            continue;
+        }
         /* Its connections died with it: siblings must not defer to a stale count. */
         board_set_alive(s->board, slot->id, false);
         if (s->stopping) {
@@ -449,7 +502,7 @@ int supervise_reap(struct supervise *s)
                   backoff);
     }
     for (int i = 0; i < s->n; i++)
-        running += s->slots[i].pid != 0;
+        running += (s->slots[i].pid != 0) + (s->old[i].pid != 0);
     return running;
 }
 
@@ -470,15 +523,73 @@ bool supervise_has_failed(const struct supervise *s)
 
 void supervise_replace_all(struct supervise *s)
 {
+    struct timespec now;
+
+    supervise_now(&now);
     for (int i = 0; i < s->n; i++) {
-        struct worker_slot *slot = &s->slots[i];
+        struct worker_slot *slot = &s->slots[i], *old = &s->old[i];
 
         slot->failures = 0;
-        if (slot->pid > 0) {
+        if (slot->pid <= 0)
+            continue;
+        if (old->pid != 0) {
+            /* the previous one still drains: no third process, replace the old way */
             slot->replacing = true;
             kill(slot->pid, SIGTERM);
+            continue;
+        }
+        /* the running worker becomes the old one; a successor starts at once */
+        *old = *slot;
+        old->peer = SUPERVISE_MAX_WORKERS + i;
+        old->listen_fd = -1;
+        old->termed = false;
+        old->replacing = false;
+        old->term_at = now;
+        supervise_add_ms(&old->term_at, SUPERVISE_READY_WAIT_MS);
+        slot->pid = 0;
+        slot->ipc_fd = -1;
+        slot->ready = false;
+        memset(&slot->stats, 0, sizeof(slot->stats));
+        slot->restarts++;
+        slot->restart_at = now;
+        if (supervise_start(s, slot) != 0)
+            supervise_add_ms(&slot->restart_at, 1000);
+    }
+}
+
+void supervise_retire_due(struct supervise *s)
+{
+    struct timespec now;
+
+    supervise_now(&now);
+    for (int i = 0; i < s->n; i++) {
+        struct worker_slot *old = &s->old[i];
+
+        if (old->pid == 0)
+            continue;
+        if (!old->termed && (s->slots[i].ready || s->stopping ||
+                             supervise_ms_between(&now, &old->term_at) <= 0)) {
+            log_debug("worker %d (pid %d): successor %s; draining", i, (int)old->pid,
+                      s->slots[i].ready ? "ready" : "not ready in time");
+            kill(old->pid, SIGTERM);
+            old->termed = true;
+            old->kill_at = now;
+            supervise_add_ms(&old->kill_at, s->drain_ms);
+        } else if (old->termed && supervise_ms_between(&now, &old->kill_at) <= 0) {
+            log_warn("worker %d (pid %d) still draining after %u ms: killing it", i,
+                     (int)old->pid, s->drain_ms);
+            kill(old->pid, SIGKILL);
+            old->kill_at.tv_sec += 3600; /* once */
         }
     }
+}
+
+void supervise_sum_stats(const struct supervise *s, struct msg_stats *out)
+{
+    *out = s->totals;
+    for (int i = 0; i < s->n; i++)
+        for (int k = 0; k < MSG_STAT_COUNT; k++)
+            out->v[k] += s->slots[i].stats.v[k] + s->old[i].stats.v[k];
 }
 
 int supervise_due_ms(const struct supervise *s)
@@ -486,9 +597,24 @@ int supervise_due_ms(const struct supervise *s)
     struct timespec now;
     int64_t best = -1;
 
-    if (s->stopping || s->failed)
-        return -1;
     supervise_now(&now);
+    for (int i = 0; i < s->n; i++) {
+        const struct worker_slot *old = &s->old[i];
+        int64_t ms;
+
+        if (old->pid == 0)
+            continue;
+        if (!old->termed)
+            ms = s->slots[i].ready ? 0 : supervise_ms_between(&now, &old->term_at);
+        else
+            ms = supervise_ms_between(&now, &old->kill_at);
+        if (ms < 0)
+            ms = 0;
+        if (best == -1 || ms < best)
+            best = ms;
+    }
+    if (s->stopping || s->failed)
+        return (int)best;
     for (int i = 0; i < s->n; i++) {
         const struct worker_slot *slot = &s->slots[i];
         int64_t ms;
@@ -524,9 +650,12 @@ void supervise_restart_due(struct supervise *s)
 
 void supervise_signal_all(struct supervise *s, int sig)
 {
-    for (int i = 0; i < s->n; i++)
+    for (int i = 0; i < s->n; i++) {
         if (s->slots[i].pid > 0)
             kill(s->slots[i].pid, sig);
+        if (s->old[i].pid > 0)
+            kill(s->old[i].pid, sig);
+    }
 }
 
 void supervise_dispose(struct supervise *s)
@@ -538,6 +667,9 @@ void supervise_dispose(struct supervise *s)
         close(s->sb.landlock_fd);
     s->sb.landlock_fd = -1;
     for (int i = 0; i < s->n; i++) {
+        if (s->old[i].ipc_fd >= 0)
+            close(s->old[i].ipc_fd);
+        s->old[i].ipc_fd = -1;
         if (s->slots[i].ipc_fd >= 0)
             close(s->slots[i].ipc_fd);
         s->slots[i].ipc_fd = -1;

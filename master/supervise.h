@@ -21,6 +21,8 @@
 #define SUPERVISE_FD_FIRST_PASSED 7 /* first fd number of the files passed with _pass_fd */
 #define SUPERVISE_MAX_PASSED 4
 #define SUPERVISE_DEFAULT_USER "nobody"
+#define SUPERVISE_DRAIN_MS_DEFAULT 30000 /* --shutdown-timeout's default */
+#define SUPERVISE_READY_WAIT_MS 5000     /* reload: longest wait for a successor's READY */
 
 /* struct supervise_sandbox is what confines a worker, prepared once by the master. */
 struct supervise_sandbox {
@@ -33,6 +35,8 @@ struct supervise_sandbox {
 
 struct worker_slot {
     int id;
+    int peer;               /* key of its reply queue in forge_service: id, or
+                             * SUPERVISE_MAX_WORKERS + id for a retiring worker */
     pid_t pid;              /* 0 when not running */
     int ipc_fd;             /* master end of the socketpair, -1 when not running */
     int listen_fd;          /* this slot's listener, kept across restarts */
@@ -44,10 +48,20 @@ struct worker_slot {
     bool ready;             /* the worker reported its set-up done (READY, STATS, CERT_REQ) */
     bool replacing;         /* told to exit by a reload: its exit is planned, not a failure */
     unsigned setup_failures; /* consecutive exits before ready */
+    struct timespec term_at;  /* retiring: when to send SIGTERM (the successor is ready or
+                               * SUPERVISE_READY_WAIT_MS passed) */
+    struct timespec kill_at;  /* retiring, after SIGTERM: SIGKILL if still running */
+    bool termed;              /* retiring: SIGTERM sent */
 };
 
 struct supervise {
     struct worker_slot slots[SUPERVISE_MAX_WORKERS];
+    /* old[i]: the worker slot i had before a reload, draining while its successor serves
+     * (pid 0 when none). Its socket stays open: it may still need certificates for the
+     * handshakes it is finishing, and its last STATS count. */
+    struct worker_slot old[SUPERVISE_MAX_WORKERS];
+    struct msg_stats totals; /* counters of every worker that has exited (not ACTIVE) */
+    unsigned drain_ms;       /* reload and stop: SIGKILL this long after SIGTERM */
     int n;
     int cache_fd;           /* certcache memfd handed to every worker */
     int board_fd;           /* accept board memfd (shared/board.h) handed to every worker */
@@ -110,9 +124,21 @@ void supervise_mark_ready(struct supervise *s, struct worker_slot *slot);
  * SUPERVISE_SETUP_FAILURES times in a row (logged once): the master should stop, exit 1. */
 bool supervise_has_failed(const struct supervise *s);
 
-/* supervise_replace_all replaces every running worker (SIGHUP): each is told to stop
- * (SIGTERM: it drains) and its exit is logged as info and restarted at once. */
+/* supervise_replace_all replaces every running worker (SIGHUP) without a gap: its successor
+ * starts at once on the same listener, and the old worker (moved to s->old) is sent SIGTERM
+ * (it stops accepting and drains) once the successor is ready or SUPERVISE_READY_WAIT_MS
+ * passed, and SIGKILL after s->drain_ms more. Its exit is logged as info. A worker whose
+ * predecessor is still draining is replaced the old way (SIGTERM, then restart). */
 void supervise_replace_all(struct supervise *s);
+
+/* supervise_retire_due sends the SIGTERMs and SIGKILLs of supervise_replace_all that are due.
+ * The master loop calls it every turn (supervise_due_ms accounts for them). */
+void supervise_retire_due(struct supervise *s);
+
+/* supervise_sum_stats adds up the counters of every worker that has run: the totals of the
+ * exited ones, the latest STATS of the running and draining ones. Gauges (ACTIVE) count
+ * running and draining workers only. Counters never go backwards across worker exits. */
+void supervise_sum_stats(const struct supervise *s, struct msg_stats *out);
 
 /* supervise_due_ms returns the milliseconds until the next scheduled restart, or -1. */
 int supervise_due_ms(const struct supervise *s);
@@ -120,7 +146,7 @@ int supervise_due_ms(const struct supervise *s);
 /* supervise_restart_due starts every worker whose restart time has come. */
 void supervise_restart_due(struct supervise *s);
 
-/* supervise_signal_all sends `sig` to every running worker. */
+/* supervise_signal_all sends `sig` to every running and draining worker. */
 void supervise_signal_all(struct supervise *s, int sig);
 
 /* supervise_dispose closes every socket, listener, passed file and the Landlock ruleset.

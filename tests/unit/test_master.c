@@ -90,7 +90,7 @@ static void count_by_slot(const struct fixture *f, size_t nbatch, int *count)
 static void test_flooding_worker_does_not_starve_others(void **state)
 {
     struct fixture *f = *state;
-    bool readable[T_WORKERS];
+    bool readable[2 * T_WORKERS] = {false};
     int count[T_WORKERS];
     size_t nbatch;
 
@@ -112,7 +112,7 @@ static void test_flooding_worker_does_not_starve_others(void **state)
 static void test_round_robin_shares_evenly(void **state)
 {
     struct fixture *f = *state;
-    bool readable[T_WORKERS];
+    bool readable[2 * T_WORKERS] = {false};
     int count[T_WORKERS], total[T_WORKERS] = {0};
 
     for (int w = 0; w < T_WORKERS; w++) {
@@ -140,7 +140,7 @@ static void test_round_robin_shares_evenly(void **state)
 static void test_ready_and_backlog(void **state)
 {
     struct fixture *f = *state;
-    bool readable[T_WORKERS] = {true, true, false, false, false};
+    bool readable[2 * T_WORKERS] = {true, true, false, false, false};
     uint8_t ready[sizeof(struct msg_hdr)];
     uint8_t dummy[8] = {0};
     size_t nbatch;

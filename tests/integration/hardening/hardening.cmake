@@ -12,3 +12,5 @@ set_tests_properties(integration/hardening/worker_denied_ca_key PROPERTIES SKIP_
 mitmd_add_integration_test(hardening/worker_setup_failure_stops_master)
 # issue 10: a planned replacement (SIGHUP) is info, not an error
 mitmd_add_integration_test(hardening/sighup_replacement_is_info INTERCEPT)
+# issue 10 graceful reload (master side): new workers first, old ones drain; counters monotonic
+mitmd_add_integration_test(hardening/sighup_new_workers_first INTERCEPT)
