@@ -30,7 +30,6 @@
 #include "shared/log.h"
 #include "shared/msgcodec.h"
 
-#define MASTER_STOP_GRACE_MS 1500 /* then SIGKILL: SIGTERM must end everything in ~2 s */
 /* MASTER_READ_BUDGET is how many datagrams the master reads from one worker per loop turn
  * (issue 10 item 10): with the round-robin start, a worker flooding certificate requests
  * gets its budget, never the whole batch, and the others are read in the same turn. */
@@ -291,6 +290,13 @@ static bool master_handle_signals(struct master *m)
             log_info("SIGHUP: replacing workers");
             /* reopen -w (log rotation): the new workers append to the file now at the path */
             (void)master_open_flow_file(m);
+            {
+                char err[256];
+
+                if (supervise_sandbox_prepare(&m->sup, master_worker_user(m->cfg),
+                                              m->cfg->confdir, err, sizeof(err)) != 0)
+                    log_warn("%s (keeping the previous worker sandbox)", err);
+            }
             supervise_replace_all(&m->sup);
             break;
         case SIGUSR1:
@@ -362,10 +368,13 @@ static void master_loop(struct master *m)
     }
 }
 
-/* master_stop ends every worker: SIGTERM, a grace period, then SIGKILL. */
+/* master_stop ends every worker: SIGTERM (each drains what it has in flight), then SIGKILL
+ * after the shutdown timeout (m->sup.drain_ms), or at once on a second SIGTERM or SIGINT. */
 static void master_stop(struct master *m)
 {
     struct timespec start, now;
+    unsigned grace = m->sup.drain_ms;
+    bool killed = false;
 
     m->sup.stopping = true;
     supervise_signal_all(&m->sup, SIGTERM);
@@ -377,14 +386,20 @@ static void master_stop(struct master *m)
 
         clock_gettime(CLOCK_MONOTONIC, &now);
         ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-        if (ms >= MASTER_STOP_GRACE_MS) {
-            log_warn("workers still running after %d ms: killing them", MASTER_STOP_GRACE_MS);
+        if (ms >= (long)grace && !killed) {
+            log_warn("workers still running after %u ms: killing them", grace);
             supervise_signal_all(&m->sup, SIGKILL);
-            ms = MASTER_STOP_GRACE_MS - 100;
+            killed = true;
         }
-        if (poll(&p, 1, (int)(MASTER_STOP_GRACE_MS - ms)) > 0)
-            while (read(m->sig_fd, &si, sizeof(si)) == sizeof(si))
-                ;
+        if (poll(&p, 1, killed ? 100 : (int)((long)grace - ms)) <= 0)
+            continue;
+        while (read(m->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+            if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && !killed) {
+                log_info("%s again: stopping at once", strsignal((int)si.ssi_signo));
+                supervise_signal_all(&m->sup, SIGKILL);
+                killed = true;
+            }
+        }
     }
 }
 

@@ -305,6 +305,10 @@ int supervise_sandbox_prepare(struct supervise *s, const char *user, const char 
         sb->gid = pw->pw_gid;
     }
     fd = supervise_ll_build(confdir, &why);
+    if (sb->landlock_fd >= 0 && fd >= 0) {
+        close(sb->landlock_fd); /* rebuilt (SIGHUP): the new one sees files created since */
+        sb->landlock_fd = -1;
+    }
     if (fd == -EOPNOTSUPP) {
         log_info("workers are not confined by Landlock: %s", why);
     } else if (fd < 0) {

@@ -101,8 +101,10 @@ int supervise_pass_fd(struct supervise *s, int fd, const char *opt);
  * as root, the worker switches to `user` (NULL: SUPERVISE_DEFAULT_USER; resolved now, root
  * refused); in any case a Landlock ruleset is built that allows the whole file system except
  * `confdir` (the CA key), where the kernel has Landlock (otherwise logged once and skipped).
- * Files created later next to the confdir or its ancestors are not reachable by workers.
- * Start-up only (allocates, may block). Returns 0, or -errno with `err` set. */
+ * Files created later next to the confdir or its ancestors are not reachable by workers
+ * started before the next call: the master calls it again on SIGHUP (a failure then keeps
+ * the previous ruleset). Start-up and reload only (allocates, may block). Returns 0, or
+ * -errno with `err` set. */
 int supervise_sandbox_prepare(struct supervise *s, const char *user, const char *confdir,
                               char *err, size_t errlen);
 
