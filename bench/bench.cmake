@@ -20,6 +20,11 @@ if(MITMD_TESTS)
   add_test(NAME bench_smoke
     COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/smoke_test.sh $<TARGET_FILE:mitmd-bench>)
   set_tests_properties(bench_smoke PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
+  # Nothing listening (127.0.0.1:1): mitmd-bench backs off, gives up within seconds with one
+  # line naming the cause, after a handful of attempts.
+  add_test(NAME bench_backoff
+    COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/backoff_test.sh $<TARGET_FILE:mitmd-bench>)
+  set_tests_properties(bench_backoff PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60)
   # The suite's ratios, targets table and markdown (bench/suite/report.py, suite.py helpers).
   add_test(NAME bench_suite_report
     COMMAND python3 -B -m unittest -q test_suite
@@ -36,6 +41,12 @@ mitmd_add_unit_test(test_mb_opts SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_mb_opts.
   ${CMAKE_CURRENT_LIST_DIR}/mb_opts.c LIBS mitmd_shared m)
 mitmd_add_unit_test(test_mb_h2 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_mb_h2.c
   ${CMAKE_CURRENT_LIST_DIR}/mb_h2.c ${CMAKE_CURRENT_LIST_DIR}/mb_conn.c
+  ${CMAKE_CURRENT_LIST_DIR}/mb_resp.c ${CMAKE_CURRENT_LIST_DIR}/mb_opts.c
+  ${CMAKE_CURRENT_LIST_DIR}/mb_stats.c ${CMAKE_CURRENT_LIST_DIR}/mb_hist.c
+  LIBS mitmd_shared PkgConfig::NGHTTP2 m)
+# The set-up backoff's state machine (mb_loop.c is included by the test for its helpers).
+mitmd_add_unit_test(test_mb_loop SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_mb_loop.c
+  ${CMAKE_CURRENT_LIST_DIR}/mb_conn.c ${CMAKE_CURRENT_LIST_DIR}/mb_h2.c
   ${CMAKE_CURRENT_LIST_DIR}/mb_resp.c ${CMAKE_CURRENT_LIST_DIR}/mb_opts.c
   ${CMAKE_CURRENT_LIST_DIR}/mb_stats.c ${CMAKE_CURRENT_LIST_DIR}/mb_hist.c
   LIBS mitmd_shared PkgConfig::NGHTTP2 m)

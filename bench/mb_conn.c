@@ -93,6 +93,8 @@ bool mb_conn_is_ready(const struct mb_conn *c)
     return (c->state == MB_CONN_STATE_IDLE || c->state == MB_CONN_STATE_CLOSED) && !c->req_pending;
 }
 
+bool mb_conn_is_closed(const struct mb_conn *c) { return c->state == MB_CONN_STATE_CLOSED; }
+
 bool mb_conn_is_idle(const struct mb_conn *c)
 {
     if (c->env->opts->h2)
@@ -136,6 +138,11 @@ static void fail(struct mb_conn *c, enum mb_err_kind kind, const char *what, con
     struct mb_stats *s = c->env->stats;
     bool saved = s->recording;
 
+    if (c->state >= MB_CONN_STATE_CONNECTING && c->state <= MB_CONN_STATE_TLS_HANDSHAKE) {
+        /* The connection never came up: the thread loop backs off on these. */
+        c->env->setup_failed++;
+        snprintf(c->env->setup_why, sizeof(c->env->setup_why), "%s: %s: %s", c->host, what, why);
+    }
     /* HTTP/2: one error per request in flight; none in flight counts like an idle h1. */
     if (c->env->opts->h2 && mb_h2_fail_all(&c->h2, kind, what, why) != 0) {
         release(c, false);
@@ -337,6 +344,8 @@ static int open_socket(struct mb_conn *c, uint64_t now_ns)
     c->host_idx = (unsigned)((env->host_base + env->host_seq * env->host_stride) % o->hosts);
     env->host_seq++;
     if (mb_opts_format_host(o->host_pattern, c->host_idx, c->host, sizeof(c->host)) != 0) {
+        env->setup_failed++;
+        snprintf(env->setup_why, sizeof(env->setup_why), "host name too long");
         mb_stats_error(env->stats, MB_ERR_CONNECT, now_ns, "host name too long");
         return -ENAMETOOLONG;
     }
@@ -369,6 +378,9 @@ static int open_socket(struct mb_conn *c, uint64_t now_ns)
         return 0;
     rc = -errno;
 out_error:
+    env->setup_failed++;
+    snprintf(env->setup_why, sizeof(env->setup_why), "%s: connect to %s %s:%u: %s", c->host,
+             o->have_proxy ? "proxy" : "origin", dst->host, (unsigned)dst->port, strerror(-rc));
     mb_stats_error(env->stats, MB_ERR_CONNECT, now_ns, "connect to %s:%u: %s", dst->host,
                    (unsigned)dst->port, strerror(-rc));
     release(c, false);
@@ -660,7 +672,8 @@ static int step(struct mb_conn *c, uint32_t events)
                 c->env->opts->have_proxy ? &c->env->opts->proxy : &c->env->opts->origin;
             char what[MB_OPTS_HOST_MAX + 32];
 
-            snprintf(what, sizeof(what), "connect to %s:%u", dst->host, (unsigned)dst->port);
+            snprintf(what, sizeof(what), "connect to %s %s:%u",
+                     c->env->opts->have_proxy ? "proxy" : "origin", dst->host, (unsigned)dst->port);
             fail(c, MB_ERR_CONNECT, what, strerror(soerr));
             return 1;
         }
@@ -718,6 +731,7 @@ static int step(struct mb_conn *c, uint32_t events)
             fail(c, MB_ERR_TLS, "tls handshake", why);
             return 1;
         }
+        c->env->setup_ok++;
         if (c->env->opts->h2) {
             if (mb_h2_open(&c->h2, &why) != 0) {
                 fail(c, MB_ERR_PROTOCOL, "http/2 session", why);

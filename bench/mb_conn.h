@@ -49,6 +49,11 @@ struct mb_conn_env {
     unsigned host_base;     /* this thread's first host index */
     unsigned host_stride;   /* number of threads: indexes stay distinct across threads */
     uint64_t host_seq;      /* connections opened so far by this thread */
+    /* Connection set-ups (TCP connect, CONNECT, TLS handshake), warm-up included: the thread
+     * loop backs off while they fail and gives up when none succeeds (mb_loop.c). */
+    uint64_t setup_ok;                  /* handshakes completed */
+    uint64_t setup_failed;              /* connections that failed before that */
+    char setup_why[MB_STATS_ERROR_MAX]; /* the latest failure, e.g. "h: connect to ...: ..." */
 };
 
 struct mb_conn {
@@ -103,6 +108,10 @@ bool mb_conn_drive(struct mb_conn *c, uint32_t events, uint64_t now_ns);
 /* mb_conn_is_ready returns true when `c` can take a new request (HTTP/1.1: idle, or closed
  * with nothing pending; HTTP/2: a free stream slot). */
 bool mb_conn_is_ready(const struct mb_conn *c);
+
+/* mb_conn_is_closed returns true when `c` has no socket: its next request starts with a
+ * TCP connect. */
+bool mb_conn_is_closed(const struct mb_conn *c);
 
 /* mb_conn_is_idle returns true when `c` has no request in flight or pending. */
 bool mb_conn_is_idle(const struct mb_conn *c);

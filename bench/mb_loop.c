@@ -103,6 +103,51 @@ uint64_t mb_loop_measured_ns(const struct mb_loop *l)
     return l->stop_ns - l->measure_start_ns;
 }
 
+uint64_t mb_loop_backoff_ns(unsigned round)
+{
+    uint64_t ns = MB_LOOP_BACKOFF_MIN_NS;
+
+    for (unsigned i = 1; i < round && ns < MB_LOOP_BACKOFF_MAX_NS; i++)
+        ns *= 2;
+    return ns < MB_LOOP_BACKOFF_MAX_NS ? ns : MB_LOOP_BACKOFF_MAX_NS;
+}
+
+/* check_connects updates the backoff from the connection set-ups that ended since the last
+ * call: any completed handshake ends it; failures after the pause (the probe's, or a first
+ * batch's) start the next round. Failures that arrive while paused belong to the round
+ * already counted. */
+static void check_connects(struct mb_loop *l, uint64_t now)
+{
+    bool failed = l->env.setup_failed != l->seen_failed;
+
+    l->seen_failed = l->env.setup_failed;
+    if (l->env.setup_ok != l->seen_ok) {
+        l->seen_ok = l->env.setup_ok;
+        l->backoff_round = 0;
+        l->backoff_until_ns = 0;
+        l->probing = false;
+        return;
+    }
+    if (!failed || (l->backoff_round > 0 && !l->probing && now < l->backoff_until_ns))
+        return;
+    if (l->backoff_round == 0)
+        l->backoff_start_ns = now;
+    l->backoff_round++;
+    l->probing = false;
+    if (l->backoff_round >= MB_LOOP_CONNECT_ROUNDS) {
+        l->gave_up = true;
+        return;
+    }
+    l->backoff_until_ns = now + mb_loop_backoff_ns(l->backoff_round);
+}
+
+/* connect_held: while backing off, a closed connection may not open a socket: none before
+ * the pause ends, then one probe at a time. */
+static bool connect_held(const struct mb_loop *l, uint64_t now)
+{
+    return l->backoff_round > 0 && (l->probing || now < l->backoff_until_ns);
+}
+
 static bool quota_reached(const struct mb_loop *l)
 {
     return l->have_quota && l->stats.recording && l->issued >= l->quota;
@@ -155,6 +200,15 @@ static void dispatch(struct mb_loop *l, uint64_t now)
     uint64_t budget = (uint64_t)l->nready * l->opts->streams;
 
     while (budget-- > 0 && l->nready > 0 && !quota_reached(l)) {
+        struct mb_conn *c = l->ready[l->nready - 1];
+
+        if (mb_conn_is_closed(c) && connect_held(l, now)) {
+            l->nready--; /* parked: back on `ready` with the retries */
+            l->retry[l->nretry++] = c;
+            continue;
+        }
+        if (mb_conn_is_closed(c) && l->backoff_round > 0)
+            l->probing = true; /* this one opens; the others wait for its outcome */
         if (l->opts->rate > 0) {
             uint64_t due = intended_ns(l);
 
@@ -198,7 +252,9 @@ static uint64_t wait_ns(const struct mb_loop *l, uint64_t now, uint64_t next_sca
             return 0;
         w = min_u64(w, intended_ns(l) > now ? intended_ns(l) - now : 0);
     }
-    if (l->nretry > 0)
+    if (l->nretry > 0 && l->backoff_round > 0 && !l->probing)
+        w = min_u64(w, l->backoff_until_ns > now ? l->backoff_until_ns - now : 0);
+    else if (l->nretry > 0 && l->backoff_round == 0)
         w = min_u64(w, MB_LOOP_RETRY_NS);
     if (!l->stats.recording)
         w = min_u64(w, l->measure_ns > now ? l->measure_ns - now : 0);
@@ -249,6 +305,9 @@ void *mb_loop_run(void *arg)
         if (*l->stop != 0 || (l->end_ns != 0 && now >= l->end_ns))
             break;
         if (quota_reached(l) && all_idle(l))
+            break;
+        check_connects(l, now);
+        if (l->gave_up)
             break;
         while (l->nretry > 0)
             l->ready[l->nready++] = l->retry[--l->nretry];

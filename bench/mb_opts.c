@@ -111,6 +111,10 @@ void mb_opts_usage(FILE *f)
           "Latency is measured per request from when it was issued (from the connection start\n"
           "in --new-conn/--hosts modes, from the intended time with --rate). A status other\n"
           "than 200 and any connect, proxy, TLS or protocol failure count as errors.\n"
+          "While connections fail to come up (connect, CONNECT or TLS handshake refused)\n"
+          "each thread backs off: no new connection for 10 ms, doubling up to 640 ms, then\n"
+          "one probe; after 8 failed rounds in a row with no handshake completed it stops\n"
+          "and prints one line naming the cause.\n"
           "Exit status: 0 if requests completed and none failed, 1 if any failed or none\n"
         "completed (or setup failed), 2 on usage errors.\n",
           f);

@@ -133,7 +133,9 @@ int main(int argc, char **argv)
     char err[512];
     char json[MB_REPORT_JSON_MAX];
     uint64_t start_ns, measured_ns = 0;
-    unsigned started = 0;
+    unsigned started = 0, gave_up = 0;
+    uint64_t gave_up_ns = 0;
+    char gave_up_why[MB_STATS_ERROR_MAX] = "";
     int rc, status = 1;
 
     if (mb_opts_parse(&opts, argc, argv, err, sizeof(err)) != 0) {
@@ -187,10 +189,33 @@ int main(int argc, char **argv)
         mb_stats_merge(total, &loops[i].stats);
         if (mb_loop_measured_ns(&loops[i]) > measured_ns)
             measured_ns = mb_loop_measured_ns(&loops[i]);
+        if (loops[i].gave_up) {
+            gave_up++;
+            if (loops[i].stop_ns - start_ns > gave_up_ns)
+                gave_up_ns = loops[i].stop_ns - start_ns;
+            memcpy(gave_up_why, loops[i].env.setup_why, sizeof(gave_up_why));
+        }
         mb_loop_dispose(&loops[i]);
     }
     started = 0;
 
+    if (gave_up != 0 && total->requests == 0) {
+        /* Nothing to report: one line, and the JSON file for a script that asked for it. */
+        if (opts.json_path != NULL &&
+            mb_report_json(&opts, total, measured_ns, json, sizeof(json)) >= 0)
+            (void)write_json_file(opts.json_path, json);
+        fprintf(stderr,
+                "mitmd-bench: %s; gave up after %d tries in %.1f s (pauses of %llu ms doubling "
+                "to %llu ms)\n",
+                gave_up_why[0] != '\0' ? gave_up_why : "no connection succeeded",
+                MB_LOOP_CONNECT_ROUNDS, (double)gave_up_ns / 1e9,
+                MB_LOOP_BACKOFF_MIN_NS / 1000000ull,
+                (unsigned long long)(mb_loop_backoff_ns(MB_LOOP_CONNECT_ROUNDS - 1) / 1000000ull));
+        goto out;
+    }
+    if (gave_up != 0)
+        fprintf(stderr, "mitmd-bench: stopped early: %s; %d tries in a row failed\n", gave_up_why,
+                MB_LOOP_CONNECT_ROUNDS);
     mb_report_text(stdout, &opts, total, measured_ns);
     rc = mb_report_json(&opts, total, measured_ns, json, sizeof(json));
     if (rc < 0) {

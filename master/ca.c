@@ -28,6 +28,8 @@
 #include <openssl/x509v3.h>
 #include <sodium.h>
 
+#include "shared/log.h"
+
 struct ca {
     X509 *cert;
     EVP_PKEY *key;
@@ -35,6 +37,7 @@ struct ca {
     size_t der_len;
     time_t not_after;
     bool created;
+    bool from_mitmproxy;
     char cert_path[PATH_MAX];
 };
 
@@ -185,8 +188,10 @@ out_unlink:
 }
 
 /* ca_read_file reads at most CA_FILE_MAX bytes of a regular file into a new malloc'd buffer.
- * Returns 0, -ENOENT if the file does not exist (no message), or another -errno with a
- * message. The caller wipes and frees *out. */
+ * A file holding a private key must not be readable by group or others: like OpenSSH with
+ * an unprotected private key, it is refused (-EPERM), not used and not changed. Returns 0,
+ * -ENOENT if the file does not exist (no message), or another -errno with a message. The
+ * caller wipes and frees *out. */
 static int ca_read_file(const char *path, uint8_t **out, size_t *out_len, char *err,
                         size_t errlen)
 {
@@ -211,6 +216,13 @@ static int ca_read_file(const char *path, uint8_t **out, size_t *out_len, char *
         close(fd);
         ret = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
         return ca_errf(err, errlen, ret, "%s: not a regular file", path);
+    }
+    if ((st.st_mode & 077) != 0) {
+        close(fd);
+        return ca_errf(err, errlen, -EPERM,
+                       "%s: the CA private key is readable by group or others (mode %04o); "
+                       "refusing to use it: chmod 600 %s (and consider the key exposed)",
+                       path, (unsigned)(st.st_mode & 07777), path);
     }
     buf = malloc(CA_FILE_MAX + 1);
     if (buf == NULL) {
@@ -468,6 +480,30 @@ static int ca_write_public(const struct ca *ca, const char *confdir, char *err, 
     return 0;
 }
 
+/* ca_pick_mitmproxy switches `path` to the confdir's mitmproxy-ca.pem when there is no
+ * mitmd-ca.pem but mitmproxy's CA is there (someone moving from mitmproxy keeps the CA their
+ * clients trust). Returns 1 when it did, 0 when not, or -errno with a message. */
+static int ca_pick_mitmproxy(const char *confdir, char *path, size_t cap, char *err,
+                             size_t errlen)
+{
+    char mp[PATH_MAX];
+    struct stat st;
+    int ret;
+
+    if (lstat(path, &st) == 0 || errno != ENOENT)
+        return 0; /* mitmd's own CA file (or an error ca_read_file will report) */
+    if (ca_path(mp, sizeof(mp), confdir, CA_FILE_MITMPROXY_KEY) != 0)
+        return 0;
+    if (lstat(mp, &st) == -1) {
+        ret = -errno;
+        if (ret == -ENOENT)
+            return 0;
+        return ca_errf(err, errlen, ret, "%s: %s", mp, strerror(-ret));
+    }
+    snprintf(path, cap, "%s", mp);
+    return 1;
+}
+
 static int ca_ensure_dir(const char *confdir, char *err, size_t errlen)
 {
     struct stat st;
@@ -484,6 +520,12 @@ static int ca_ensure_dir(const char *confdir, char *err, size_t errlen)
     }
     if (!S_ISDIR(st.st_mode))
         return ca_errf(err, errlen, -ENOTDIR, "%s: not a directory", confdir);
+    /* Whoever can write the confdir can swap the CA key or read a new one being created. */
+    if ((st.st_mode & 022) != 0)
+        return ca_errf(err, errlen, -EPERM,
+                       "%s: the confdir is writable by group or others (mode %04o); refusing to "
+                       "keep a CA key there: chmod go-w %s",
+                       confdir, (unsigned)(st.st_mode & 07777), confdir);
     return 0;
 }
 
@@ -510,6 +552,10 @@ int ca_load_or_create(const char *confdir, struct ca **out, char *err, size_t er
     }
     ca_path(path, sizeof(path), confdir, CA_FILE_KEY);
     ca_path(ca->cert_path, sizeof(ca->cert_path), confdir, CA_FILE_CERT_PEM);
+    ret = ca_pick_mitmproxy(confdir, path, sizeof(path), err, errlen);
+    if (ret < 0)
+        goto out_free;
+    ca->from_mitmproxy = ret == 1;
 
     for (;;) {
         ret = ca_read_file(path, &buf, &len, err, errlen);
@@ -531,6 +577,9 @@ int ca_load_or_create(const char *confdir, struct ca **out, char *err, size_t er
     free(buf);
     if (ret)
         goto out_free;
+    if (ca->from_mitmproxy)
+        log_info("using mitmproxy's CA %s (the confdir has no %s), so clients that trust it "
+                 "keep working", path, CA_FILE_KEY);
 
     ret = ca_time_to_posix(X509_get0_notAfter(ca->cert), &ca->not_after);
     if (ret) {
@@ -589,6 +638,11 @@ const char *ca_cert_path(const struct ca *ca)
 bool ca_was_created(const struct ca *ca)
 {
     return ca->created;
+}
+
+bool ca_is_mitmproxy(const struct ca *ca)
+{
+    return ca->from_mitmproxy;
 }
 
 X509 *ca_get0_cert(const struct ca *ca)

@@ -17,6 +17,7 @@
 #define CA_FILE_CERT_PEM "mitmd-ca-cert.pem" /* certificate only, PEM, mode 0644 */
 #define CA_FILE_CERT_CER "mitmd-ca-cert.cer" /* certificate only, DER, mode 0644 */
 #define CA_FILE_CERT_P12 "mitmd-ca-cert.p12" /* PKCS#12, certificate only, empty password */
+#define CA_FILE_MITMPROXY_KEY "mitmproxy-ca.pem" /* mitmproxy's key + cert, used if no mitmd's */
 
 /* CA_VALIDITY_DAYS is the lifetime of a CA created by mitmd (10 years, leap days included). */
 #define CA_VALIDITY_DAYS 3653
@@ -27,7 +28,11 @@
 struct ca;
 
 /* ca_load_or_create loads the CA in `confdir`, or creates one if `confdir`/mitmd-ca.pem does
- * not exist. `confdir` is created with mode 0700 if missing (its parent must exist). A new CA
+ * not exist. When mitmd-ca.pem does not exist but mitmproxy's mitmproxy-ca.pem does, that CA
+ * is loaded instead (and said so in one log_info line), and the public mitmd-ca-cert.* copies
+ * are written from it; nothing is created. The confdir must not be writable by group or
+ * others and the key file must not be readable by them (-EPERM, refused as OpenSSH refuses
+ * an unprotected private key; the file is not changed). `confdir` is created with mode 0700 if missing (its parent must exist). A new CA
  * is ECDSA P-256, CN=mitmd O=mitmd, valid CA_VALIDITY_DAYS from a day ago; its key file is
  * written to a temporary file (O_EXCL, 0600), fsync'ed and moved into place without replacing
  * anything, so a crash leaves either no CA or a whole one. An existing CA with any key type
@@ -57,6 +62,9 @@ const char *ca_cert_path(const struct ca *ca);
 
 /* ca_was_created returns true if this ca_load_or_create call created the CA. */
 bool ca_was_created(const struct ca *ca);
+
+/* ca_is_mitmproxy returns true if the CA loaded is the confdir's mitmproxy-ca.pem. */
+bool ca_is_mitmproxy(const struct ca *ca);
 
 /* ca_get0_cert and ca_get0_key return the CA certificate and private key for the forging
  * service (master/forge.c). Both belong to `ca`; callers must not free or modify them. */

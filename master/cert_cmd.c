@@ -59,6 +59,9 @@ int cert_cmd_run(const char *confdir, int n, char **names, FILE *out, FILE *err)
         fprintf(err, "mitmd cert: %s\n", msg);
         return 1;
     }
+    if (ca_was_created(ca))
+        fprintf(err, "mitmd cert: created a new CA in %s (no CA was there); clients must trust "
+                "%s\n", confdir, ca_cert_path(ca));
     f = forge_new(ca, &why);
     if (f == NULL) {
         fprintf(err, "mitmd cert: %s\n", why);

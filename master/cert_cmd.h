@@ -7,8 +7,8 @@
 #include <stdio.h>
 
 /* cert_cmd_run loads the CA in `confdir` (creating it, as the proxy's first start would, if it
- * is missing), forges a leaf for `names[0..n)` and prints the chain in PEM to `out`: the leaf,
- * then the CA certificate. Returns the process exit status: 0, or 1 after writing one line
+ * is missing, and then saying so in one line on `err`), forges a leaf for `names[0..n)` and
+ * prints the chain in PEM to `out`: the leaf, then the CA certificate. Returns the process exit status: 0, or 1 after writing one line
  * starting with "mitmd cert: " to `err` (no name, invalid name, unusable CA, write error).
  * Blocks on file I/O; allocates. */
 int cert_cmd_run(const char *confdir, int n, char **names, FILE *out, FILE *err);

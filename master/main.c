@@ -1,47 +1,88 @@
 /* main.c - the mitmd executable: parses the command line and runs one role.
  * The only file that sees both the master and the worker: `mitmd --worker ID` (started by
- * the master) runs worker_main; everything else is the master's. */
+ * the master) runs worker_main on its argv as given and reads no file here; the master and
+ * `mitmd cert` first expand CONFDIR/config.yaml into `--set` arguments (the workers inherit
+ * the expanded argv, so they never read the confdir) and the proxy checks everything the
+ * workers will load before it starts (master/preflight.c). */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "master/cert_cmd.h"
+#include "master/config_yaml.h"
+#include "master/listen.h"
 #include "master/master.h"
+#include "master/preflight.h"
 #include "shared/config.h"
 #include "shared/log.h"
 #include "worker/worker.h"
 
+/* main_listen_note says when a listen host name resolves to more addresses than the one a
+ * worker can take today (see master/listen.h). */
+static void main_listen_note(const struct config *cfg)
+{
+    struct listen_addrs a;
+    char all[512], first[128];
+
+    if (listen_resolve(cfg->listen_host, cfg->listen_port, &a, all, sizeof(all)) != 0 ||
+        a.n < 2)
+        return;
+    listen_format(&a, cfg->listen_port, all, sizeof(all));
+    a.n = 1;
+    listen_format(&a, cfg->listen_port, first, sizeof(first));
+    log_warn("--listen-host %s resolves to %s; listening on %s only (one listener per worker "
+             "for now)", cfg->listen_host, all, first);
+}
+
 int main(int argc, char **argv)
 {
+    struct config_yaml_args args = {0};
     struct config cfg;
-    char err[512];
-    int status;
+    char err[600];
+    int status = 2;
 
-    if (config_parse(argc, argv, &cfg, err, sizeof(err)) != 0) {
-        fprintf(stderr, "mitmd: %s (see mitmd --help)\n", err);
-        config_dispose(&cfg);
-        return 2;
-    }
+    if (config_parse(argc, argv, &cfg, err, sizeof(err)) != 0)
+        goto out_usage;
     switch (cfg.mode) {
     case CONFIG_MODE_HELP:
         config_usage(stdout);
         status = 0;
-        break;
+        goto out_dispose;
     case CONFIG_MODE_VERSION:
         printf("mitmd %s\n", MITMD_VERSION);
         status = 0;
-        break;
-    case CONFIG_MODE_CERT:
-        status = cert_cmd_run(cfg.confdir, cfg.n_cert_names, cfg.cert_names, stdout, stderr);
-        break;
+        goto out_dispose;
     case CONFIG_MODE_WORKER:
         status = worker_main(argc, argv);
-        break;
+        goto out_dispose;
+    case CONFIG_MODE_CERT:
     case CONFIG_MODE_PROXY:
     default:
-        log_setup("mitmd", cfg.verbose ? LOG_DEBUG : LOG_INFO);
-        status = master_run(&cfg, argc, argv);
         break;
     }
+    /* CONFDIR/config.yaml, then the command line again on top of it. */
+    if (config_yaml_expand(cfg.confdir, &cfg, argc, argv, &args, err, sizeof(err)) != 0) {
+        fprintf(stderr, "mitmd: %s\n", err);
+        goto out_dispose;
+    }
     config_dispose(&cfg);
+    if (config_parse(args.argc, args.argv, &cfg, err, sizeof(err)) != 0)
+        goto out_usage;
+    if (cfg.mode == CONFIG_MODE_CERT) {
+        status = cert_cmd_run(cfg.confdir, cfg.n_cert_names, cfg.cert_names, stdout, stderr);
+        goto out_dispose;
+    }
+    log_setup("mitmd", cfg.verbose ? LOG_DEBUG : LOG_INFO);
+    if (preflight_check(&cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "mitmd: %s\n", err);
+        goto out_dispose;
+    }
+    main_listen_note(&cfg);
+    status = master_run(&cfg, args.argc, args.argv);
+    goto out_dispose;
+out_usage:
+    fprintf(stderr, "mitmd: %s (see mitmd --help)\n", err);
+out_dispose:
+    config_dispose(&cfg);
+    config_yaml_args_dispose(&args);
     return status;
 }

@@ -178,15 +178,11 @@ static void master_flush_replies(struct master *m, struct worker_slot *slot)
 /* MASTER_UPSTREAM_CA_MAX bounds the --upstream-ca file the master copies for workers. */
 #define MASTER_UPSTREAM_CA_MAX (16u << 20)
 
-/* master_worker_user names the user workers run as when the master is root.
- * TODO(options): `--user NAME` is parsed by the options work into `cfg->user` (NULL = the
- * default); until that field exists the name comes from MITMD_USER, else "nobody". */
+/* master_worker_user names the user workers run as when the master is root: --user, else
+ * SUPERVISE_DEFAULT_USER. */
 static const char *master_worker_user(const struct config *cfg)
 {
-    const char *env = getenv("MITMD_USER");
-
-    (void)cfg;
-    return env != NULL && env[0] != '\0' ? env : SUPERVISE_DEFAULT_USER;
+    return cfg->user != NULL && cfg->user[0] != '\0' ? cfg->user : SUPERVISE_DEFAULT_USER;
 }
 
 /* master_open_flow_file opens the -w file for the workers (they may run as a user that
@@ -515,6 +511,8 @@ int master_run(const struct config *cfg, int argc, char **argv)
     }
     supervise_init(&m->sup, cfg->workers, listen_fds, reader_fd, board_fd, board, argc, argv,
                    m->hello, m->hello_len);
+    if (cfg->shutdown_timeout_s > 0)
+        m->sup.drain_ms = (unsigned)cfg->shutdown_timeout_s * 1000u;
     if (master_open_flow_file(m) != 0 || master_pass_upstream_ca(m) != 0)
         goto out_stop;
     e = supervise_sandbox_prepare(&m->sup, master_worker_user(cfg), cfg->confdir, err,

@@ -1,4 +1,6 @@
-/* config.c - see config.h. */
+/* config.c - see config.h. One table (config_opts) names every option: its --set name
+ * (mitmproxy's where mitmproxy has the option), its long and short forms, its type and
+ * limits, and its --help line; parsing, `--set`, config_check_set and --help all read it. */
 #include "shared/config.h"
 
 #include <ctype.h>
@@ -9,88 +11,168 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <unistd.h>
 
-enum config_opt {
-    OPT_CONFDIR = 256,
-    OPT_LISTEN_HOST,
-    OPT_WORKERS,
-    OPT_CERT_CACHE_MB,
-    OPT_UPSTREAM_CA,
-    OPT_IGNORE_HOSTS,
-    OPT_RESOLVE,
-    OPT_NO_HTTP2,
-    OPT_CONNECT_TIMEOUT,
-    OPT_HANDSHAKE_TIMEOUT,
-    OPT_IDLE_TIMEOUT,
-    OPT_REQUEST_TIMEOUT,
-    OPT_MAX_HEADER_SIZE,
-    OPT_MAX_CONNS,
-    OPT_WORKER,
-    OPT_VERSION,
+enum config_type {
+    CONFIG_T_BOOL = 0, /* bool; true/false/toggle, bare = true */
+    CONFIG_T_INT,      /* int in [lo, hi] */
+    CONFIG_T_PORT,     /* uint16_t in [lo, hi] */
+    CONFIG_T_SIZE,     /* size_t in [lo, hi] */
+    CONFIG_T_STR,      /* const char *, borrowed; bare --set NAME = NULL (none) */
+    CONFIG_T_BUF,      /* char[hi], copied */
+    CONFIG_T_LIST,     /* const char *[CONFIG_MAX_PATTERNS] at off, int count at count_off */
+    CONFIG_T_SPECIAL,  /* handled by config_set_special */
 };
 
-static const struct option config_long_opts[] = {
-    {"confdir", required_argument, NULL, OPT_CONFDIR},
-    {"listen-host", required_argument, NULL, OPT_LISTEN_HOST},
-    {"listen-port", required_argument, NULL, 'p'},
-    {"workers", required_argument, NULL, OPT_WORKERS},
-    {"cert-cache-mb", required_argument, NULL, OPT_CERT_CACHE_MB},
-    {"quiet", no_argument, NULL, 'q'},
-    {"verbose", no_argument, NULL, 'v'},
-    {"save-stream-file", required_argument, NULL, 'w'},
-    {"ssl-insecure", no_argument, NULL, 'k'},
-    {"upstream-ca", required_argument, NULL, OPT_UPSTREAM_CA},
-    {"ignore-hosts", required_argument, NULL, OPT_IGNORE_HOSTS},
-    {"resolve", required_argument, NULL, OPT_RESOLVE},
-    {"no-http2", no_argument, NULL, OPT_NO_HTTP2},
-    {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
-    {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
-    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
-    {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
-    {"max-header-size", required_argument, NULL, OPT_MAX_HEADER_SIZE},
-    {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
-    {"worker", required_argument, NULL, OPT_WORKER},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, OPT_VERSION},
-    {NULL, 0, NULL, 0},
+/* struct config_opt is one option. Options with no `lopt` exist only as `--set NAME`. */
+struct config_opt {
+    const char *name;    /* --set and config.yaml name */
+    const char *lopt;    /* long option without "--", or NULL */
+    char sopt;           /* short option, or 0 */
+    enum config_type type;
+    size_t off, count_off;
+    long lo, hi;
+    const char *metavar; /* NULL for flags */
+    const char *help;
 };
+
+#define F(field) offsetof(struct config, field)
+
+static const struct config_opt config_opts[] = {
+    {"confdir", "confdir", 0, CONFIG_T_BUF, F(confdir), 0, 1, sizeof(((struct config *)0)->confdir),
+     "DIR", "CA and state directory, holds config.yaml (default ~/.mitmd)"},
+    {"listen_host", "listen-host", 0, CONFIG_T_BUF, F(listen_host), 0, 1,
+     sizeof(((struct config *)0)->listen_host), "HOST",
+     "address or name to listen on (default 127.0.0.1; a name is resolved at start)"},
+    {"listen_port", "listen-port", 'p', CONFIG_T_PORT, F(listen_port), 0, 0, 65535, "PORT",
+     "port to listen on (default 8080; 0 = pick a free port)"},
+    {"workers", "workers", 0, CONFIG_T_INT, F(workers), 0, 1, 256, "N",
+     "worker processes (default: usable CPUs)"},
+    {"cert_cache_mb", "cert-cache-mb", 0, CONFIG_T_INT, F(cert_cache_mb), 0, 1, 4096, "N",
+     "shared certificate cache size in MiB (default 64)"},
+    {"quiet", "quiet", 'q', CONFIG_T_BOOL, F(quiet), 0, 0, 0, NULL,
+     "do not print flow lines on stdout"},
+    {"flow_detail", NULL, 0, CONFIG_T_SPECIAL, 0, 0, 0, 4, "0..4",
+     "mitmproxy's flow detail: 0 = no flow lines (as -q), 1-4 = one line per flow"},
+    {"verbose", "verbose", 'v', CONFIG_T_BOOL, F(verbose), 0, 0, 0, NULL,
+     "debug logging on stderr"},
+    {"termlog_verbosity", NULL, 0, CONFIG_T_SPECIAL, 0, 0, 0, 0, "LEVEL",
+     "error, warn, info (default) or debug (as -v)"},
+    {"save_stream_file", "save-stream-file", 'w', CONFIG_T_SPECIAL, F(flow_file), 0, 0, 0,
+     "FILE", "append every exchange to FILE as JSON Lines (\"+FILE\" accepted, same)"},
+    {"ssl_insecure", "ssl-insecure", 'k', CONFIG_T_BOOL, F(ssl_insecure), 0, 0, 0, NULL,
+     "do not verify upstream certificates"},
+    {"ssl_verify_upstream_trusted_ca", "upstream-ca", 0, CONFIG_T_STR, F(upstream_ca), 0, 0, 0,
+     "FILE", "also trust the CA certificates in FILE (PEM) upstream"},
+    {"ignore_hosts", "ignore-hosts", 0, CONFIG_T_LIST, F(ignore_hosts), F(n_ignore_hosts), 0, 0,
+     "REGEX", "pass matching hosts through untouched (repeatable)"},
+    {"allow_hosts", "allow-hosts", 0, CONFIG_T_LIST, F(allow_hosts), F(n_allow_hosts), 0, 0,
+     "REGEX", "intercept only matching hosts, pass the rest through (repeatable)"},
+    {"resolve", "resolve", 0, CONFIG_T_SPECIAL, 0, 0, 0, 0, "PATTERN=ADDR",
+     "resolve PATTERN (name or *.suffix) to ADDR (repeatable)"},
+    {"http2", "http2", 0, CONFIG_T_BOOL, F(http2), 0, 0, 0, NULL,
+     "negotiate HTTP/2 on both sides (default true; off: --no-http2)"},
+    {"ciphers_client", NULL, 0, CONFIG_T_STR, F(ciphers_client), 0, 0, 0, "LIST",
+     "TLS 1.2 cipher suites offered to clients, OpenSSL syntax (default: AEAD only)"},
+    {"ciphers_server", NULL, 0, CONFIG_T_STR, F(ciphers_server), 0, 0, 0, "LIST",
+     "TLS 1.2 cipher suites offered to upstreams, OpenSSL syntax (default: AEAD only)"},
+    {"connection_strategy", NULL, 0, CONFIG_T_SPECIAL, 0, 0, 0, 0, "eager",
+     "mitmd always connects upstream at once (eager); lazy is refused"},
+    {"upstream_cert", NULL, 0, CONFIG_T_SPECIAL, 0, 0, 0, 0, "true",
+     "mitmd always copies names from the upstream certificate; false is refused"},
+    {"connect_timeout", "connect-timeout", 0, CONFIG_T_INT, F(connect_timeout_s), 0, 1, 86400,
+     "S", "upstream TCP connect timeout (default 10)"},
+    {"handshake_timeout", "handshake-timeout", 0, CONFIG_T_INT, F(handshake_timeout_s), 0, 1,
+     86400, "S", "TLS handshake timeout, each side (default 10)"},
+    {"idle_timeout", "idle-timeout", 0, CONFIG_T_INT, F(idle_timeout_s), 0, 1, 86400, "S",
+     "close connections idle this long (default 60)"},
+    {"request_timeout", "request-timeout", 0, CONFIG_T_INT, F(request_timeout_s), 0, 1, 86400,
+     "S", "time allowed for a request head (default 30)"},
+    {"shutdown_timeout", "shutdown-timeout", 0, CONFIG_T_INT, F(shutdown_timeout_s), 0, 0,
+     86400, "S", "on reload or stop, let exchanges in flight finish this long (default 30)"},
+    {"max_header_size", "max-header-size", 0, CONFIG_T_SIZE, F(max_header_size), 0, 1024,
+     1 << 20, "BYTES", "largest request/response head (default 65536)"},
+    {"max_conns", "max-conns", 0, CONFIG_T_INT, F(max_conns), 0, 1, 1 << 20, "N",
+     "client connections per worker (default 4096)"},
+    {"user", "user", 0, CONFIG_T_STR, F(user), 0, 0, 0, "NAME",
+     "when started as root, workers run as this user (default nobody)"},
+};
+
+#undef F
+
+#define CONFIG_N_OPTS (sizeof(config_opts) / sizeof(config_opts[0]))
+_Static_assert(CONFIG_N_OPTS <= 128, "struct config _given holds 128 bits");
+
+/* getopt_long values: table index + CONFIG_VAL_OPT (or + CONFIG_VAL_NO for --no-NAME). */
+enum {
+    CONFIG_VAL_SET = 256,
+    CONFIG_VAL_WORKER,
+    CONFIG_VAL_VERSION,
+    CONFIG_VAL_OPT = 1024,
+    CONFIG_VAL_NO = 2048,
+};
+
+static const struct config_opt *config_find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < CONFIG_N_OPTS; i++)
+        if (strlen(config_opts[i].name) == len && strncmp(config_opts[i].name, name, len) == 0)
+            return &config_opts[i];
+    return NULL;
+}
+
+/* config_left renders an option's left column ("-p, --listen-port PORT") into buf. */
+static void config_left(const struct config_opt *o, char *buf, size_t len)
+{
+    char s[8] = "";
+
+    if (o->sopt != 0)
+        snprintf(s, sizeof(s), "-%c, ", o->sopt);
+    if (o->lopt == NULL)
+        snprintf(buf, len, "--set %s=%s", o->name, o->metavar);
+    else if (o->type == CONFIG_T_BOOL)
+        snprintf(buf, len, "%s--%s", s, o->lopt);
+    else
+        snprintf(buf, len, "%s--%s %s", s, o->lopt, o->metavar);
+}
 
 void config_usage(void *out)
 {
+    FILE *f = out;
+    char left[96];
+
     fputs("Usage: mitmd [options]\n"
-          "       mitmd cert [--confdir DIR] NAME...\n"
+          "       mitmd [options] cert NAME...   print a forged chain for NAMEs (PEM)\n"
           "A TLS-intercepting HTTP proxy: point clients at it (https_proxy=http://HOST:PORT),\n"
           "trust CONFDIR/mitmd-ca-cert.pem, and every exchange is decrypted and recorded.\n"
           "\n"
-          "  --confdir DIR            CA and state directory (default ~/.mitmd)\n"
-          "  --listen-host HOST       address to listen on (default 127.0.0.1)\n"
-          "  -p, --listen-port PORT   port to listen on (default 8080; 0 = pick a free port)\n"
-          "  --workers N              worker processes (default: usable CPUs)\n"
-          "  --cert-cache-mb N        shared certificate cache size in MiB (default 64)\n"
-          "  -q, --quiet              do not print flow lines on stdout\n"
-          "  -v, --verbose            debug logging on stderr\n"
-          "  -w, --save-stream-file FILE  append every exchange to FILE as JSON Lines\n"
-          "  -k, --ssl-insecure       do not verify upstream certificates\n"
-          "  --upstream-ca FILE       also trust the CA certificates in FILE (PEM) upstream\n"
-          "  --ignore-hosts REGEX     pass matching hosts through untouched (repeatable)\n"
-          "  --resolve PATTERN=ADDR   resolve PATTERN (name or *.suffix) to ADDR (repeatable)\n"
-          "  --no-http2               do not negotiate HTTP/2 on either side\n"
-          "  --connect-timeout S      upstream TCP connect timeout (default 10)\n"
-          "  --handshake-timeout S    TLS handshake timeout, each side (default 10)\n"
-          "  --idle-timeout S         close connections idle this long (default 60)\n"
-          "  --request-timeout S      time allowed for a request head (default 30)\n"
-          "  --max-header-size BYTES  largest request/response head (default 65536)\n"
-          "  --max-conns N            client connections per worker (default 4096)\n"
-          "  -h, --help               this text\n"
-          "  --version                print the version\n",
-          (FILE *)out);
+          "Options (mitmproxy's names). Each also works as --set NAME=VALUE with the name in\n"
+          "[brackets], and as `NAME: VALUE` in CONFDIR/config.yaml (the command line wins).\n"
+          "Booleans take true, false or toggle (--set NAME alone means true); list options\n"
+          "append, and --set NAME alone empties the list.\n",
+          f);
+    for (size_t i = 0; i < CONFIG_N_OPTS; i++) {
+        const struct config_opt *o = &config_opts[i];
+
+        config_left(o, left, sizeof(left));
+        fprintf(f, "  %-36s [%s]\n        %s\n", left, o->name, o->help);
+    }
+    fputs("  --set NAME[=VALUE]\n        set any option above by its [name]\n"
+          "  -h, --help\n        this text\n"
+          "  --version\n        print the version\n"
+          "\n"
+          "Signals to the master process:\n"
+          "  SIGHUP           reload: reopen the -w file, replace the workers (listeners kept)\n"
+          "  SIGUSR1          print statistics on stderr\n"
+          "  SIGTERM, SIGINT  graceful stop: finish exchanges in flight (--shutdown-timeout);\n"
+          "                   a second SIGTERM or SIGINT stops at once\n",
+          f);
 }
 
-/* config_int parses a decimal integer in [lo, hi]. Returns 0 or -EINVAL. */
-static int config_int(const char *s, long lo, long hi, long *out)
+/* config_long parses a decimal integer in [lo, hi]. Returns 0 or -EINVAL. */
+static int config_long(const char *s, long lo, long hi, long *out)
 {
     char *end;
     long v;
@@ -100,6 +182,21 @@ static int config_int(const char *s, long lo, long hi, long *out)
     if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
         return -EINVAL;
     *out = v;
+    return 0;
+}
+
+/* config_bool parses mitmproxy's boolean forms (true, false, toggle; a bare --set NAME is
+ * true), case-insensitively as YAML writes them. Returns 0 or -EINVAL. */
+static int config_bool(const char *s, bool cur, bool *out)
+{
+    if (s == NULL || s[0] == '\0' || strcasecmp(s, "true") == 0)
+        *out = true;
+    else if (strcasecmp(s, "false") == 0)
+        *out = false;
+    else if (strcasecmp(s, "toggle") == 0)
+        *out = !cur;
+    else
+        return -EINVAL;
     return 0;
 }
 
@@ -128,6 +225,151 @@ static int config_add_resolve(struct config *cfg, const char *arg)
         r->pattern[i] = (char)tolower((unsigned char)r->pattern[i]);
     cfg->n_resolve++;
     return 0;
+}
+
+static void config_clear_resolve(struct config *cfg)
+{
+    for (int i = 0; i < cfg->n_resolve; i++) {
+        free(cfg->resolve[i].pattern);
+        free(cfg->resolve[i].address);
+        cfg->resolve[i].pattern = cfg->resolve[i].address = NULL;
+    }
+    cfg->n_resolve = 0;
+}
+
+/* config_set_special applies the options whose value syntax is their own. `v` may be NULL
+ * (a bare --set NAME). Returns 0, -EINVAL with `*why` naming what is expected, or -ENOMEM. */
+static int config_set_special(struct config *cfg, const struct config_opt *o, const char *v,
+                              const char **why)
+{
+    long n;
+    int e;
+
+    if (strcmp(o->name, "resolve") == 0) {
+        if (v == NULL || v[0] == '\0') {
+            config_clear_resolve(cfg);
+            return 0;
+        }
+        e = config_add_resolve(cfg, v);
+        if (e == -EINVAL)
+            *why = cfg->n_resolve >= CONFIG_MAX_PATTERNS
+                       ? "too many entries"
+                       : "expected NAME=ADDRESS or *.SUFFIX=ADDRESS, ADDRESS numeric";
+        return e;
+    }
+    if (strcmp(o->name, "save_stream_file") == 0) {
+        if (v != NULL && v[0] == '+') /* mitmproxy's "append" prefix: mitmd always appends */
+            v++;
+        if (v != NULL && v[0] == '\0') {
+            *why = "expected a file name";
+            return -EINVAL;
+        }
+        cfg->flow_file = v;
+        return 0;
+    }
+    if (strcmp(o->name, "flow_detail") == 0) {
+        if (v == NULL || config_long(v, o->lo, o->hi, &n) != 0) {
+            *why = "expected 0, 1, 2, 3 or 4";
+            return -EINVAL;
+        }
+        cfg->quiet = n == 0;
+        return 0;
+    }
+    if (strcmp(o->name, "termlog_verbosity") == 0) {
+        if (v != NULL && strcmp(v, "debug") == 0) {
+            cfg->verbose = true;
+        } else if (v != NULL && (strcmp(v, "info") == 0 || strcmp(v, "warn") == 0 ||
+                                 strcmp(v, "error") == 0 || strcmp(v, "alert") == 0)) {
+            cfg->verbose = false;
+        } else {
+            *why = "expected error, warn, info or debug";
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (strcmp(o->name, "connection_strategy") == 0) {
+        if (v != NULL && strcmp(v, "eager") == 0)
+            return 0;
+        *why = "mitmd connects upstream eagerly; only eager is supported";
+        return -EINVAL;
+    }
+    if (strcmp(o->name, "upstream_cert") == 0) {
+        bool b;
+
+        if (config_bool(v, true, &b) == 0 && b)
+            return 0;
+        *why = "mitmd always takes names from the upstream certificate; only true is supported";
+        return -EINVAL;
+    }
+    *why = "not settable";
+    return -EINVAL;
+}
+
+/* config_set applies value `v` (NULL for a bare --set NAME) to option `o`. Returns 0,
+ * -EINVAL with `*why` set, or -ENOMEM. */
+static int config_set(struct config *cfg, const struct config_opt *o, const char *v,
+                      const char **why)
+{
+    char *base = (char *)cfg;
+    long n;
+
+    switch (o->type) {
+    case CONFIG_T_BOOL:
+        if (config_bool(v, *(bool *)(base + o->off), (bool *)(base + o->off)) != 0) {
+            *why = "expected true, false or toggle";
+            return -EINVAL;
+        }
+        return 0;
+    case CONFIG_T_INT:
+    case CONFIG_T_PORT:
+    case CONFIG_T_SIZE:
+        if (v == NULL || config_long(v, o->lo, o->hi, &n) != 0) {
+            *why = "expected a whole number in range";
+            return -EINVAL;
+        }
+        if (o->type == CONFIG_T_INT)
+            *(int *)(base + o->off) = (int)n;
+        else if (o->type == CONFIG_T_PORT)
+            *(uint16_t *)(base + o->off) = (uint16_t)n;
+        else
+            *(size_t *)(base + o->off) = (size_t)n;
+        return 0;
+    case CONFIG_T_STR:
+        if (v != NULL && v[0] == '\0') {
+            *why = "expected a non-empty value";
+            return -EINVAL;
+        }
+        *(const char **)(base + o->off) = v;
+        if (v == NULL && strcmp(o->name, "user") == 0)
+            *(const char **)(base + o->off) = "nobody";
+        return 0;
+    case CONFIG_T_BUF:
+        if (v == NULL || v[0] == '\0' || strlen(v) >= (size_t)o->hi) {
+            *why = "expected a non-empty value of reasonable length";
+            return -EINVAL;
+        }
+        snprintf(base + o->off, (size_t)o->hi, "%s", v);
+        return 0;
+    case CONFIG_T_LIST: {
+        const char **list = (const char **)(base + o->off);
+        int *count = (int *)(base + o->count_off);
+
+        if (v == NULL || v[0] == '\0') { /* mitmproxy: a bare --set empties a sequence */
+            *count = 0;
+            return 0;
+        }
+        if (*count >= CONFIG_MAX_PATTERNS) {
+            *why = "too many entries";
+            return -EINVAL;
+        }
+        list[(*count)++] = v;
+        return 0;
+    }
+    case CONFIG_T_SPECIAL:
+        return config_set_special(cfg, o, v, why);
+    }
+    *why = "unknown type";
+    return -EINVAL;
 }
 
 int config_usable_cpus(void)
@@ -164,8 +406,87 @@ static void config_defaults(struct config *cfg)
     cfg->handshake_timeout_s = 10;
     cfg->idle_timeout_s = 60;
     cfg->request_timeout_s = 30;
+    cfg->shutdown_timeout_s = 30;
     cfg->max_header_size = 65536;
     cfg->max_conns = 4096;
+    cfg->user = "nobody";
+}
+
+/* config_apply sets option `o` and records that argv gave it; on error it writes the one-line
+ * message naming `spelling` (how the user wrote the option) and the value. */
+static int config_apply(struct config *cfg, const struct config_opt *o, const char *v,
+                        const char *spelling, char *err, size_t errlen)
+{
+    const char *why = NULL;
+    size_t idx = (size_t)(o - config_opts);
+    int e = config_set(cfg, o, v, &why);
+
+    if (e == -ENOMEM) {
+        snprintf(err, errlen, "out of memory parsing %s", spelling);
+        return e;
+    }
+    if (e != 0) {
+        if (o->type == CONFIG_T_INT || o->type == CONFIG_T_PORT || o->type == CONFIG_T_SIZE)
+            snprintf(err, errlen, "invalid value '%s' for %s: expected a whole number from %ld "
+                     "to %ld", v != NULL ? v : "", spelling, o->lo, o->hi);
+        else
+            snprintf(err, errlen, "invalid value '%s' for %s: %s", v != NULL ? v : "",
+                     spelling, why);
+        return e;
+    }
+    cfg->_given[idx / 64] |= (uint64_t)1 << (idx % 64);
+    return 0;
+}
+
+/* config_apply_set handles one `--set NAME[=VALUE]`. */
+static int config_apply_set(struct config *cfg, const char *spec, char *err, size_t errlen)
+{
+    const char *eq = strchr(spec, '=');
+    size_t nlen = eq != NULL ? (size_t)(eq - spec) : strlen(spec);
+    const struct config_opt *o = config_find(spec, nlen);
+    char spelling[80];
+
+    if (o == NULL) {
+        snprintf(err, errlen, "unknown option '%.*s' in --set %s", (int)(nlen > 64 ? 64 : nlen),
+                 spec, spec);
+        return -EINVAL;
+    }
+    snprintf(spelling, sizeof(spelling), "--set %s", o->name);
+    return config_apply(cfg, o, eq != NULL ? eq + 1 : NULL, spelling, err, errlen);
+}
+
+int config_check_set(const char *spec, char *err, size_t errlen)
+{
+    struct config *scratch = malloc(sizeof(*scratch));
+    int e;
+
+    if (scratch == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    config_defaults(scratch);
+    e = config_apply_set(scratch, spec, err, errlen);
+    config_dispose(scratch);
+    free(scratch);
+    return e;
+}
+
+bool config_is_list(const char *name)
+{
+    const struct config_opt *o = config_find(name, strlen(name));
+
+    return o != NULL && (o->type == CONFIG_T_LIST || strcmp(o->name, "resolve") == 0);
+}
+
+bool config_was_given(const struct config *cfg, const char *name)
+{
+    const struct config_opt *o = config_find(name, strlen(name));
+    size_t idx;
+
+    if (o == NULL)
+        return false;
+    idx = (size_t)(o - config_opts);
+    return (cfg->_given[idx / 64] >> (idx % 64)) & 1;
 }
 
 /* config_opt_name renders the option getopt is looking at, for error messages. */
@@ -176,153 +497,121 @@ static const char *config_opt_name(char **argv, int idx)
 
 int config_parse(int argc, char **argv, struct config *cfg, char *err, size_t errlen)
 {
-    int first = 1, c, longidx;
+    struct option lopts[2 * CONFIG_N_OPTS + 8];
+    char nonames[CONFIG_N_OPTS][48];
+    char shorts[32] = "h";
+    char spelling[64];
+    size_t nl = 0;
+    int c, e;
     long v;
 
     config_defaults(cfg);
-    if (argc > 1 && strcmp(argv[1], "cert") == 0) {
-        cfg->mode = CONFIG_MODE_CERT;
-        first = 2;
-    }
-    /* getopt_long over argv[first - 1 ..]: it treats its argv[0] as the program name. */
-    char **av = argv + first - 1;
-    int ac = argc - first + 1;
+    for (size_t i = 0; i < CONFIG_N_OPTS; i++) {
+        const struct config_opt *o = &config_opts[i];
+        bool flag = o->type == CONFIG_T_BOOL;
 
-    optind = 0; /* GNU: full re-initialisation */
+        if (o->sopt != 0) {
+            size_t sl = strlen(shorts);
+
+            shorts[sl] = o->sopt;
+            shorts[sl + 1] = flag ? '\0' : ':';
+            shorts[sl + 2] = '\0';
+        }
+        if (o->lopt == NULL)
+            continue;
+        lopts[nl++] = (struct option){o->lopt, flag ? no_argument : required_argument, NULL,
+                                      CONFIG_VAL_OPT + (int)i};
+        if (flag) { /* mitmproxy gives every boolean a --no- form */
+            snprintf(nonames[i], sizeof(nonames[i]), "no-%s", o->lopt);
+            lopts[nl++] = (struct option){nonames[i], no_argument, NULL, CONFIG_VAL_NO + (int)i};
+        }
+    }
+    lopts[nl++] = (struct option){"set", required_argument, NULL, CONFIG_VAL_SET};
+    lopts[nl++] = (struct option){"worker", required_argument, NULL, CONFIG_VAL_WORKER};
+    lopts[nl++] = (struct option){"help", no_argument, NULL, 'h'};
+    lopts[nl++] = (struct option){"version", no_argument, NULL, CONFIG_VAL_VERSION};
+    lopts[nl] = (struct option){NULL, 0, NULL, 0};
+
+    optind = 0; /* GNU: full re-initialisation; arguments are permuted, so options may come
+                 * before or after `cert` */
     opterr = 0;
     for (;;) {
         int cur = optind == 0 ? 1 : optind;
+        int longidx = -1;
+        const struct config_opt *o = NULL;
+        const char *val = NULL;
 
-        longidx = -1;
-        c = getopt_long(ac, av, "p:qvw:kh", config_long_opts, &longidx);
+        c = getopt_long(argc, argv, shorts, lopts, &longidx);
         if (c == -1)
             break;
-        switch (c) {
-        case OPT_CONFDIR:
-            if (strlen(optarg) == 0 || strlen(optarg) >= sizeof(cfg->confdir))
-                goto bad_value;
-            snprintf(cfg->confdir, sizeof(cfg->confdir), "%s", optarg);
-            break;
-        case OPT_LISTEN_HOST:
-            if (strlen(optarg) == 0 || strlen(optarg) >= sizeof(cfg->listen_host))
-                goto bad_value;
-            snprintf(cfg->listen_host, sizeof(cfg->listen_host), "%s", optarg);
-            break;
-        case 'p':
-            if (config_int(optarg, 0, 65535, &v) != 0)
-                goto bad_value;
-            cfg->listen_port = (uint16_t)v;
-            break;
-        case OPT_WORKERS:
-            if (config_int(optarg, 1, 256, &v) != 0)
-                goto bad_value;
-            cfg->workers = (int)v;
-            break;
-        case OPT_CERT_CACHE_MB:
-            if (config_int(optarg, 1, 4096, &v) != 0)
-                goto bad_value;
-            cfg->cert_cache_mb = (int)v;
-            break;
-        case 'q':
-            cfg->quiet = true;
-            break;
-        case 'v':
-            cfg->verbose = true;
-            break;
-        case 'w':
-            if (optarg[0] == '\0')
-                goto bad_value;
-            cfg->flow_file = optarg;
-            break;
-        case 'k':
-            cfg->ssl_insecure = true;
-            break;
-        case OPT_UPSTREAM_CA:
-            if (optarg[0] == '\0')
-                goto bad_value;
-            cfg->upstream_ca = optarg;
-            break;
-        case OPT_IGNORE_HOSTS:
-            if (optarg[0] == '\0' || cfg->n_ignore_hosts >= CONFIG_MAX_PATTERNS)
-                goto bad_value;
-            cfg->ignore_hosts[cfg->n_ignore_hosts++] = optarg;
-            break;
-        case OPT_RESOLVE: {
-            int e = config_add_resolve(cfg, optarg);
-
-            if (e == -ENOMEM) {
-                snprintf(err, errlen, "out of memory parsing --resolve");
-                return -ENOMEM;
-            }
-            if (e != 0)
-                goto bad_value;
-            break;
+        if (c >= CONFIG_VAL_NO) {
+            o = &config_opts[c - CONFIG_VAL_NO];
+            val = "false";
+        } else if (c >= CONFIG_VAL_OPT) {
+            o = &config_opts[c - CONFIG_VAL_OPT];
+            val = o->type == CONFIG_T_BOOL ? "true" : optarg;
+        } else if (c != ':' && c != '?' && c < 256 && strchr("pqvwk", c) != NULL) {
+            for (size_t i = 0; i < CONFIG_N_OPTS && o == NULL; i++)
+                if (config_opts[i].sopt == c)
+                    o = &config_opts[i];
+            val = o->type == CONFIG_T_BOOL ? "true" : optarg;
         }
-        case OPT_NO_HTTP2:
-            cfg->http2 = false;
-            break;
-        case OPT_CONNECT_TIMEOUT:
-        case OPT_HANDSHAKE_TIMEOUT:
-        case OPT_IDLE_TIMEOUT:
-        case OPT_REQUEST_TIMEOUT:
-            if (config_int(optarg, 1, 86400, &v) != 0)
-                goto bad_value;
-            if (c == OPT_CONNECT_TIMEOUT)
-                cfg->connect_timeout_s = (int)v;
-            else if (c == OPT_HANDSHAKE_TIMEOUT)
-                cfg->handshake_timeout_s = (int)v;
-            else if (c == OPT_IDLE_TIMEOUT)
-                cfg->idle_timeout_s = (int)v;
+        if (o != NULL) {
+            if (longidx >= 0)
+                snprintf(spelling, sizeof(spelling), "--%s", lopts[longidx].name);
             else
-                cfg->request_timeout_s = (int)v;
+                snprintf(spelling, sizeof(spelling), "-%c", c);
+            e = config_apply(cfg, o, val, spelling, err, errlen);
+            if (e != 0)
+                return e;
+            continue;
+        }
+        switch (c) {
+        case CONFIG_VAL_SET:
+            e = config_apply_set(cfg, optarg, err, errlen);
+            if (e != 0)
+                return e;
             break;
-        case OPT_MAX_HEADER_SIZE:
-            if (config_int(optarg, 1024, 1 << 20, &v) != 0)
-                goto bad_value;
-            cfg->max_header_size = (size_t)v;
-            break;
-        case OPT_MAX_CONNS:
-            if (config_int(optarg, 1, 1 << 20, &v) != 0)
-                goto bad_value;
-            cfg->max_conns = (int)v;
-            break;
-        case OPT_WORKER:
-            if (config_int(optarg, 0, 255, &v) != 0)
-                goto bad_value;
+        case CONFIG_VAL_WORKER:
+            if (config_long(optarg, 0, 255, &v) != 0) {
+                snprintf(err, errlen, "invalid value '%s' for --worker", optarg);
+                return -EINVAL;
+            }
             cfg->mode = CONFIG_MODE_WORKER;
             cfg->worker_id = (int)v;
             break;
         case 'h':
             cfg->mode = CONFIG_MODE_HELP;
             break;
-        case OPT_VERSION:
+        case CONFIG_VAL_VERSION:
             cfg->mode = CONFIG_MODE_VERSION;
             break;
         case ':':
-            snprintf(err, errlen, "option %s requires an argument", config_opt_name(av, cur));
+            snprintf(err, errlen, "option %s requires an argument", config_opt_name(argv, cur));
             return -EINVAL;
         default:
             if (optopt != 0 && optopt < 256)
                 snprintf(err, errlen, "unknown option -%c", optopt);
             else
-                snprintf(err, errlen, "unknown option %s", config_opt_name(av, cur));
+                snprintf(err, errlen, "unknown option %s", config_opt_name(argv, cur));
             return -EINVAL;
         }
-        continue;
-bad_value:
-        snprintf(err, errlen, "invalid value '%s' for option %s", optarg,
-                 longidx >= 0 ? config_long_opts[longidx].name : config_opt_name(av, cur));
-        return -EINVAL;
     }
-    if (cfg->mode == CONFIG_MODE_CERT) {
-        cfg->cert_names = av + optind;
-        cfg->n_cert_names = ac - optind;
+    if (optind < argc && strcmp(argv[optind], "cert") == 0 && cfg->mode == CONFIG_MODE_PROXY) {
+        cfg->mode = CONFIG_MODE_CERT;
+        cfg->cert_names = argv + optind + 1;
+        cfg->n_cert_names = argc - optind - 1;
         if (cfg->n_cert_names == 0) {
             snprintf(err, errlen, "mitmd cert: give at least one NAME");
             return -EINVAL;
         }
-    } else if (optind < ac) {
-        snprintf(err, errlen, "unexpected argument '%s'", av[optind]);
+    } else if (optind < argc && cfg->mode != CONFIG_MODE_HELP &&
+               cfg->mode != CONFIG_MODE_VERSION) {
+        snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+        return -EINVAL;
+    }
+    if (cfg->n_ignore_hosts > 0 && cfg->n_allow_hosts > 0) {
+        snprintf(err, errlen, "--ignore-hosts and --allow-hosts are mutually exclusive");
         return -EINVAL;
     }
     return 0;
@@ -330,12 +619,7 @@ bad_value:
 
 void config_dispose(struct config *cfg)
 {
-    for (int i = 0; i < cfg->n_resolve; i++) {
-        free(cfg->resolve[i].pattern);
-        free(cfg->resolve[i].address);
-        cfg->resolve[i].pattern = cfg->resolve[i].address = NULL;
-    }
-    cfg->n_resolve = 0;
+    config_clear_resolve(cfg);
 }
 
 const char *config_resolve_lookup(const struct config *cfg, const char *host)

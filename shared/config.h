@@ -1,7 +1,9 @@
 /* config.h - the command line of `mitmd` and `mitmd --worker`, parsed into struct config.
- * Owns option names, defaults and validation. Master and workers parse the same argv, so
- * a worker sees exactly the master's options. Allocates only inside config_parse (the
- * pattern lists); config_dispose frees that. */
+ * Owns option names (mitmproxy's where mitmproxy has the option), defaults, value syntax and
+ * validation of each value on its own. Master and workers parse the same argv (the master
+ * expands CONFDIR/config.yaml into `--set` entries first), so a worker sees exactly the
+ * master's options and never reads a file here. Allocates only inside config_parse (the
+ * --resolve copies); config_dispose frees that. */
 #ifndef MITMD_SHARED_CONFIG_H
 #define MITMD_SHARED_CONFIG_H
 
@@ -9,7 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIG_MAX_PATTERNS 64 /* --ignore-hosts and --resolve entries each */
+#define CONFIG_MAX_PATTERNS 64 /* --ignore-hosts, --allow-hosts and --resolve entries each */
+
+/* POSIX regcomp flags a worker compiles --ignore-hosts/--allow-hosts with; the master's
+ * start-up check (master/preflight.c) compiles them with the same flags. */
+#define CONFIG_HOSTS_REGEX_FLAGS (REG_EXTENDED | REG_ICASE | REG_NOSUB)
 
 /* struct config_resolve is one --resolve PATTERN=ADDRESS override. `pattern` is a host name
  * or a "*.suffix" wildcard (matching any name ending in ".suffix"), lower-cased. */
@@ -26,51 +32,78 @@ enum config_mode {
     CONFIG_MODE_VERSION,   /* --version */
 };
 
+/* Strings marked "borrowed" point into argv (or are static defaults) and live as long as it. */
 struct config {
     enum config_mode mode;
     int worker_id;          /* CONFIG_MODE_WORKER */
     char **cert_names;      /* CONFIG_MODE_CERT: borrowed from argv */
     int n_cert_names;
 
-    char confdir[4096];     /* --confdir, default ~/.mitmd */
-    char listen_host[256];  /* --listen-host, default 127.0.0.1 */
-    uint16_t listen_port;   /* -p/--listen-port, default 8080; 0 = any free port */
-    int workers;            /* --workers, default: config_usable_cpus() */
-    int cert_cache_mb;      /* --cert-cache-mb, default 64 */
-    bool quiet;             /* -q */
-    bool verbose;           /* -v */
-    const char *flow_file;  /* -w/--save-stream-file (borrowed from argv), NULL = none */
-    bool ssl_insecure;      /* -k */
-    const char *upstream_ca;/* --upstream-ca FILE (borrowed), NULL = none */
-    bool http2;             /* false with --no-http2 */
-    int connect_timeout_s;  /* --connect-timeout, default 10 */
-    int handshake_timeout_s;/* --handshake-timeout, default 10 */
-    int idle_timeout_s;     /* --idle-timeout, default 60 */
-    int request_timeout_s;  /* --request-timeout (request head), default 30 */
-    size_t max_header_size; /* --max-header-size, default 65536 */
-    int max_conns;          /* --max-conns per worker, default 4096 */
+    char confdir[4096];     /* confdir: --confdir, default ~/.mitmd */
+    char listen_host[256];  /* listen_host: --listen-host, default 127.0.0.1; address or name */
+    uint16_t listen_port;   /* listen_port: -p/--listen-port, default 8080; 0 = any free port */
+    int workers;            /* workers: --workers, default: config_usable_cpus() */
+    int cert_cache_mb;      /* cert_cache_mb: --cert-cache-mb, default 64 */
+    bool quiet;             /* quiet: -q (also flow_detail=0) */
+    bool verbose;           /* verbose: -v (also termlog_verbosity=debug) */
+    const char *flow_file;  /* save_stream_file: -w (borrowed; a leading '+' is dropped), NULL */
+    bool ssl_insecure;      /* ssl_insecure: -k/--ssl-insecure */
+    const char *upstream_ca;/* ssl_verify_upstream_trusted_ca: --upstream-ca FILE (borrowed) */
+    bool http2;             /* http2: --http2/--no-http2, default true */
+    int connect_timeout_s;  /* connect_timeout: --connect-timeout, default 10 */
+    int handshake_timeout_s;/* handshake_timeout: --handshake-timeout, default 10 */
+    int idle_timeout_s;     /* idle_timeout: --idle-timeout, default 60 */
+    int request_timeout_s;  /* request_timeout: --request-timeout (request head), default 30 */
+    int shutdown_timeout_s; /* shutdown_timeout: --shutdown-timeout, drain bound, default 30 */
+    size_t max_header_size; /* max_header_size: --max-header-size, default 65536 */
+    int max_conns;          /* max_conns: --max-conns per worker, default 4096 */
+    const char *ciphers_client; /* ciphers_client: TLS 1.2 suites offered to clients (OpenSSL
+                                 * cipher string, borrowed); NULL = mitmd's AEAD-only default */
+    const char *ciphers_server; /* ciphers_server: the same towards upstreams; NULL = default */
+    const char *user;       /* user: --user, unprivileged user workers drop to when started as
+                             * root (borrowed or static), default "nobody" */
 
-    const char *ignore_hosts[CONFIG_MAX_PATTERNS]; /* --ignore-hosts REGEX (borrowed) */
+    const char *ignore_hosts[CONFIG_MAX_PATTERNS]; /* ignore_hosts: --ignore-hosts (borrowed) */
     int n_ignore_hosts;
-    struct config_resolve resolve[CONFIG_MAX_PATTERNS]; /* --resolve (owned) */
+    const char *allow_hosts[CONFIG_MAX_PATTERNS];  /* allow_hosts: --allow-hosts (borrowed) */
+    int n_allow_hosts;
+    struct config_resolve resolve[CONFIG_MAX_PATTERNS]; /* resolve: --resolve (owned) */
     int n_resolve;
+
+    uint64_t _given[2];     /* options given in argv, by table index (config_was_given) */
 };
 
-/* config_parse fills `cfg` from argv (argv[0] is the program). Strings marked borrowed stay
- * pointers into argv. Returns 0, or -EINVAL with `err` holding a one-line message that names
- * the offending option (the caller prints it and exits 2). Allocates the --resolve copies;
- * call config_dispose on success and on failure. */
+/* config_parse fills `cfg` from argv (argv[0] is the program). Options may come before or
+ * after the word `cert` (`mitmd --confdir D cert NAME`). Every option has a `--set NAME=VALUE`
+ * form with mitmproxy's underscore name; list options (ignore_hosts, allow_hosts, resolve)
+ * append, and a bare `--set NAME` empties them. Strings marked borrowed stay pointers into
+ * argv. Returns 0, or -EINVAL with `err` holding a one-line message that names the offending
+ * option and value (the caller prints it and exits 2), or -ENOMEM. Allocates the --resolve
+ * copies; call config_dispose on success and on failure. Reads no file. */
 int config_parse(int argc, char **argv, struct config *cfg, char *err, size_t errlen);
 
 /* config_dispose frees what config_parse allocated; safe on a zeroed or failed config. */
 void config_dispose(struct config *cfg);
+
+/* config_check_set checks one `NAME=VALUE` (or bare `NAME`) as `--set` would take it, without
+ * keeping anything. Returns 0, or -EINVAL/-ENOMEM with a one-line message in `err`. Used for
+ * config.yaml entries so that their errors can name the file and line. */
+int config_check_set(const char *spec, char *err, size_t errlen);
+
+/* config_is_list returns true if the --set name `name` is a list option (each value appends). */
+bool config_is_list(const char *name);
+
+/* config_was_given returns true if argv set the option whose --set name is `name`, by any of
+ * its spellings (long, short, --no-, --set). False for an unknown name. */
+bool config_was_given(const struct config *cfg, const char *name);
 
 /* config_usable_cpus returns how many CPUs this process may run on (its affinity mask, so
  * taskset and cgroup cpusets count), or the online CPUs if the mask is unreadable; >= 1.
  * The default --workers. */
 int config_usable_cpus(void);
 
-/* config_usage writes the --help text to `out` (a FILE *). */
+/* config_usage writes the --help text to `out` (a FILE *): every option with its --set name,
+ * config.yaml and the signals. */
 void config_usage(void *out);
 
 /* config_resolve_lookup returns the --resolve address for `host` (case-insensitive, first

@@ -329,6 +329,7 @@ struct h1_scan {
     size_t line_end; /* offset where an unfinished request line is too long, or SIZE_MAX */
     size_t end;      /* current bound: min(len, max_head, line_end) */
     bool is_request;
+    bool bare_lf; /* a line ended in a lone LF */
     enum h1_err err;
     const char *why;
 };
@@ -367,16 +368,23 @@ static ssize_t h1_eof(struct h1_scan *s)
     return -EAGAIN;
 }
 
-/* h1_expect_crlf checks for CRLF at *pos and steps over it. `why` names the line for the
- * generic error. */
+/* h1_expect_crlf checks for a line end at *pos (CRLF, or a lone LF) and steps over it. RFC
+ * 9112 §2.2: a recipient MAY recognise a single LF as a line terminator and ignore a
+ * preceding CR; testssl.sh, netcat users and old scripts send LF-only heads, and nginx and
+ * HAProxy accept them. A CR not followed by LF stays malformed (bare CR). Heads only: the
+ * chunked framing keeps its own strict CRLF rules. `why` names the line for the generic
+ * error. */
 static ssize_t h1_expect_crlf(struct h1_scan *s, size_t *pos, const char *why)
 {
     size_t p = *pos;
 
     if (p == s->end)
         return h1_eof(s);
-    if (s->b[p] == '\n')
-        return h1_malformed(s, "bare LF (line endings must be CRLF)");
+    if (s->b[p] == '\n') {
+        s->bare_lf = true;
+        *pos = p + 1;
+        return 0;
+    }
     if (s->b[p] != '\r')
         return h1_malformed(s, why);
     if (p + 1 == s->end)
@@ -725,6 +733,7 @@ ssize_t h1_parse_request(const uint8_t *buf, size_t len, size_t max_head, struct
         if (rc != 0)
             goto out;
     }
+    s.bare_lf = false; /* skipped empty lines are not forwarded */
 
     h1_scan_set_line_limit(&s, p + H1_REQUEST_LINE_MAX + 2 < p ? SIZE_MAX
                                                                : p + H1_REQUEST_LINE_MAX + 2);
@@ -795,8 +804,10 @@ ssize_t h1_parse_request(const uint8_t *buf, size_t len, size_t max_head, struct
             goto out;
         }
     }
+    req->bare_lf = s.bare_lf;
     return (ssize_t)p;
 out:
+    req->bare_lf = s.bare_lf;
     req->err = s.err;
     if (rc != -EAGAIN)
         *why = s.why;
@@ -888,8 +899,10 @@ ssize_t h1_parse_response(const uint8_t *buf, size_t len, size_t max_head, struc
                            NULL, NULL);
     if (rc != 0)
         goto out;
+    resp->bare_lf = s.bare_lf;
     return (ssize_t)p;
 out:
+    resp->bare_lf = s.bare_lf;
     resp->err = s.err;
     if (rc != -EAGAIN)
         *why = s.why;

@@ -20,10 +20,15 @@
 /* H1_CHUNK_LINE_MAX bounds one chunk-size line including its extensions (without CRLF). */
 #define H1_CHUNK_LINE_MAX 4096
 
-/* Line endings: the parser is strict. Every line must end in CRLF; a bare LF or a bare CR
- * anywhere in a head or in chunked framing is malformed (-EPROTO). Empty lines (CRLF) before
- * a request line are skipped, as RFC 9112 §2.2 asks of servers; they count toward the head
- * limit and are part of the bytes consumed. Responses get no such leniency. */
+/* Line endings: a line of a request or response head ends in CRLF or in a lone LF (RFC 9112
+ * §2.2 lets a recipient accept LF; testssl.sh and netcat users send it). A bare CR (not
+ * followed by LF) anywhere in a head is malformed (-EPROTO); chunked framing stays strict
+ * (CRLF only). The parser gives slices (method, target, version, status, reason, each
+ * header's name and value) and never the line ends, so a relay that re-serialises a head
+ * from them emits CRLF; one that forwards the head's raw bytes forwards the LFs too. Empty
+ * lines (CRLF or LF) before a request line are skipped, as RFC 9112 §2.2 asks of servers;
+ * they count toward the head limit and are part of the bytes consumed. Responses get no such
+ * leniency. */
 
 /* struct h1_header is one field line; both slices point into the parsed buffer. The name
  * keeps its case; the value has leading and trailing whitespace removed. */
@@ -87,6 +92,8 @@ struct h1_request {
     const char *host; /* value of the Host field, or NULL when absent */
     size_t host_len;
     struct h1_framing framing;
+    bool bare_lf;    /* a line of the head (not a skipped empty line) ended in a lone LF:
+                      * rebuild the head from the slices with CRLF before forwarding it */
     enum h1_err err; /* why a parse failed; H1_ERR_NONE otherwise */
 };
 
@@ -99,6 +106,7 @@ struct h1_response {
     struct h1_header *headers;
     size_t num_headers;
     struct h1_framing framing;
+    bool bare_lf; /* a line of the head ended in a lone LF (see struct h1_request) */
     enum h1_err err;
 };
 
@@ -110,7 +118,7 @@ struct h1_response {
  * Returns the number of bytes of the head (the body, if any, starts there), -EAGAIN if the
  * head is incomplete, -EPROTO if it is malformed or unsafe to relay (smuggling defences:
  * Content-Length with Transfer-Encoding, conflicting or invalid Content-Length, a transfer
- * coding list not ending in a single "chunked", obs-fold, bare CR or LF, control characters,
+ * coding list not ending in a single "chunked", obs-fold, bare CR, control characters,
  * whitespace before a colon, several Host fields, no Host in HTTP/1.1 except on CONNECT),
  * or -EMSGSIZE if a limit was hit. On failure `*why` is a static string and `req->err` says
  * which status to answer. */

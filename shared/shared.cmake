@@ -1,4 +1,4 @@
-# shared/shared.cmake - shared/ modules owned by the lead (buf, log, msg, config, board).
+# shared/shared.cmake - shared/ modules (buf, log, msg, config, board).
 target_sources(mitmd_shared PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/log.c
   ${CMAKE_CURRENT_LIST_DIR}/msgcodec.c

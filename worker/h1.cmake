@@ -1,12 +1,14 @@
-# worker/h1.cmake - HTTP/1.1 relay state machine and flow records (worker/h1_relay, worker/flow)
-# and their unit tests. Owner: W-h1.
+# worker/h1.cmake - HTTP/1.1 relay state machine, the heads it writes and flow records
+# (worker/h1_relay, worker/h1_head, worker/flow) and their unit tests.
 target_sources(mitmd_worker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/flow.c
+  ${CMAKE_CURRENT_LIST_DIR}/h1_head.c
   ${CMAKE_CURRENT_LIST_DIR}/h1_relay.c)
 
 mitmd_add_unit_test(test_h1_relay
   SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_h1_relay.c
           ${CMAKE_CURRENT_LIST_DIR}/h1_relay.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
+          ${CMAKE_CURRENT_LIST_DIR}/answer.c ${CMAKE_CURRENT_LIST_DIR}/h1_head.c
   LIBS mitmd_shared)
 
 # test_flow includes flow.c (static helpers), so it does not list it again.

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "worker/h1_head.h"
+
 static const char *const state_names[H1_STATE_COUNT] = {
     [H1_STATE_REQ_HEAD] = "req_head",   [H1_STATE_NEED_UPSTREAM] = "need_upstream",
     [H1_STATE_REQ_BODY] = "req_body",   [H1_STATE_RESP_HEAD] = "resp_head",
@@ -174,9 +176,8 @@ static void answer_error(struct h1_relay *r, int status, const char *why)
 {
     struct flow *f = r->_flow;
     const char *text = h1_status_reason(status);
-    char body[H1_RELAY_REASON_MAX + 1];
-    char clen[16];
-    int blen, n;
+    size_t blen = 0;
+    ssize_t n;
 
     if (r->_resp_head_forward && r->_resp_head_moved > 0) {
         abort_exchange(r, why != NULL && why[0] != '\0' ? why : text);
@@ -184,23 +185,12 @@ static void answer_error(struct h1_relay *r, int status, const char *why)
     }
     if (why == NULL || why[0] == '\0')
         why = text;
-    blen = snprintf(body, sizeof(body), "%s\n", why);
-    if (blen < 0)
-        blen = 0;
-    if ((size_t)blen >= sizeof(body)) {
-        blen = (int)sizeof(body) - 1;
-        body[blen - 1] = '\n';
-    }
-    snprintf(clen, sizeof(clen), "%d", blen);
-    n = snprintf(r->_answer, sizeof(r->_answer),
-                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %s\r\n"
-                 "Connection: close\r\n\r\n%s",
-                 status, text, FLOW_ANSWER_CTYPE, clen, body);
-    r->_answer_len = n < 0 ? 0 : min_size((size_t)n, sizeof(r->_answer) - 1);
+    n = answer_format(r->_answer, sizeof(r->_answer), status, why, NULL, NULL, &blen);
+    r->_answer_len = n < 0 ? 0 : (size_t)n;
     r->_answer_off = 0;
 
     ensure_flow(r);
-    flow_set_answer(f, status, text, clen, (uint64_t)blen, why);
+    answer_record(f, status, why, blen);
     if (f->t_response_first == 0)
         f->t_response_first = flow_now_ns();
     report_flow(r);
@@ -408,117 +398,48 @@ static bool step_req_head(struct h1_relay *r)
 
 /* ---- request forwarding ------------------------------------------------------------- */
 
-/* struct emitter appends a virtual byte stream to a buf, skipping the first `skip` bytes
- * (already sent by an earlier call): a rebuilt head is produced again on each call instead
- * of being staged, so it needs no memory beyond the output buffer. */
-struct emitter {
-    struct buf *out;
-    size_t skip;
-    size_t written;
-    bool full;
-};
-
-static void emit(struct emitter *e, const void *p, size_t n)
+/* host_field writes the Host value for `t` ("host[:port]", brackets for IPv6) into `out`. */
+static void host_field(const struct h1_target *t, char *out, size_t cap)
 {
-    const uint8_t *s = p;
-    size_t w;
+    char port[8] = "";
 
-    if (e->full)
-        return;
-    if (e->skip >= n) {
-        e->skip -= n;
-        return;
-    }
-    s += e->skip;
-    n -= e->skip;
-    e->skip = 0;
-    w = buf_append(e->out, s, n);
-    e->written += w;
-    if (w < n)
-        e->full = true;
-}
-
-static void emit_str(struct emitter *e, const char *s)
-{
-    emit(e, s, strlen(s));
-}
-
-static void emit_host_field(struct emitter *e, const struct h1_target *t)
-{
-    char port[8];
-
-    emit_str(e, "Host: ");
-    if (t->is_ipv6)
-        emit_str(e, "[");
-    emit_str(e, t->host);
-    if (t->is_ipv6)
-        emit_str(e, "]");
-    if (t->port != default_port(t->tls)) {
+    if (t->port != default_port(t->tls))
         snprintf(port, sizeof(port), ":%u", (unsigned)t->port);
-        emit_str(e, port);
-    }
-    emit_str(e, "\r\n");
+    snprintf(out, cap, "%s%s%s%s", t->is_ipv6 ? "[" : "", t->host, t->is_ipv6 ? "]" : "", port);
 }
 
-/* emit_rebuilt_head writes an absolute-form request head in origin-form (RFC 9112 §3.2.2):
- * the target becomes path and query, Host is replaced by the target's authority, and the
- * proxy's own fields (Proxy-Connection, Proxy-Authorization) are dropped. Everything else
- * goes as sent. Returns false if the head no longer parses (cannot happen: same bytes). */
-static bool emit_rebuilt_head(struct h1_relay *r, struct emitter *e)
+/* req_conn says what mitmd's Connection field tells the upstream. */
+static enum h1_head_conn req_conn(const struct h1_relay *r)
 {
+    if (r->_req_upgrade)
+        return H1_HEAD_CONN_UPGRADE;
+    if (r->_req_http10) /* HTTP/1.0 closes by default */
+        return r->_req_keep_alive ? H1_HEAD_CONN_KEEP_ALIVE : H1_HEAD_CONN_DEFAULT;
+    return r->_req_keep_alive ? H1_HEAD_CONN_DEFAULT : H1_HEAD_CONN_CLOSE;
+}
+
+/* step_req_head_out writes the request head upstream (h1_head.h: origin-form, CRLF, no
+ * hop-by-hop fields), parsing the buffered head again so that nothing is staged. */
+static bool step_req_head_out(struct h1_relay *r)
+{
+    struct h1_emitter e = {.out = r->_up_out, .skip = r->_req_head_sent};
     struct h1_header headers[H1_MAX_HEADERS];
     struct h1_request req;
     struct target t;
+    char host[TARGET_HOST_MAX + 16] = "";
     const char *why = NULL;
-    bool host_done = false;
     ssize_t n;
 
     n = h1_parse_request(buf_head(r->_client_in), r->_req_head_len,
                          head_limit(r, r->_client_in), &req, headers, H1_MAX_HEADERS, &why);
-    if (n < 0 || target_parse_request(req.target, req.target_len, false, &t, &why) != 0)
-        return false;
-    emit(e, req.method, req.method_len);
-    emit_str(e, " ");
-    emit(e, t.path, t.path_len);
-    if (t.query != NULL)
-        emit(e, t.query, t.query_len);
-    emit_str(e, r->_req_http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
-    if (req.host == NULL) {
-        emit_host_field(e, &r->_target);
-        host_done = true;
+    if (n < 0 || (r->_absolute &&
+                  target_parse_request(req.target, req.target_len, false, &t, &why) != 0)) {
+        answer_error(r, 400, "request head changed while buffered");
+        return true;
     }
-    for (size_t i = 0; i < req.num_headers; i++) {
-        const struct h1_header *h = &req.headers[i];
-
-        if (h1_header_name_is(h, "Proxy-Connection") || h1_header_name_is(h, "Proxy-Authorization"))
-            continue;
-        if (h1_header_name_is(h, "Host")) {
-            if (!host_done)
-                emit_host_field(e, &r->_target);
-            host_done = true;
-            continue;
-        }
-        emit(e, h->name, h->name_len);
-        emit_str(e, ": ");
-        emit(e, h->value, h->value_len);
-        emit_str(e, "\r\n");
-    }
-    emit_str(e, "\r\n");
-    return true;
-}
-
-static bool step_req_head_out(struct h1_relay *r)
-{
-    struct emitter e = {.out = r->_up_out, .skip = r->_req_head_sent};
-
-    if (r->_absolute) {
-        if (!emit_rebuilt_head(r, &e)) {
-            answer_error(r, 400, "request head changed while buffered");
-            return true;
-        }
-    } else {
-        emit(&e, buf_head(r->_client_in), r->_req_head_len);
-    }
+    if (r->_absolute)
+        host_field(&r->_target, host, sizeof(host));
+    h1_head_request(&e, &req, r->_absolute ? &t : NULL, host, req_conn(r));
     r->_req_head_sent += e.written;
     if (e.full)
         return e.written > 0;
@@ -711,25 +632,44 @@ static bool step_resp_head(struct h1_relay *r)
     return true;
 }
 
+/* resp_conn says what mitmd's Connection field tells the client about this response. */
+static enum h1_head_conn resp_conn(const struct h1_relay *r)
+{
+    if (r->_resp_interim)
+        return H1_HEAD_CONN_DEFAULT;
+    if (r->_resp_body == H1_BODY_TUNNEL)
+        return H1_HEAD_CONN_UPGRADE;
+    if (!r->_req_keep_alive || !r->_resp_keep_alive)
+        return H1_HEAD_CONN_CLOSE;
+    return r->_req_http10 ? H1_HEAD_CONN_KEEP_ALIVE : H1_HEAD_CONN_DEFAULT;
+}
+
+/* step_resp_head_out writes the parsed response head for the client (h1_head.h), or drops
+ * an interim one an HTTP/1.0 client must not see, then consumes it from up_in. */
 static bool step_resp_head_out(struct h1_relay *r)
 {
-    size_t n;
+    struct h1_emitter e = {.out = r->_client_out, .skip = r->_resp_head_moved};
+    struct h1_header headers[H1_MAX_HEADERS];
+    struct h1_response resp;
+    const char *why = NULL;
 
-    if (r->_resp_drop) {
-        n = min_size(r->_resp_head_len, buf_used(r->_up_in));
-        buf_consume(r->_up_in, n);
-    } else {
-        n = move_bytes(r->_up_in, r->_client_out, r->_resp_head_len);
-        r->_resp_head_moved += n;
+    if (!r->_resp_drop) {
+        if (h1_parse_response(buf_head(r->_up_in), r->_resp_head_len, head_limit(r, r->_up_in),
+                              &resp, headers, H1_MAX_HEADERS, &why) < 0) {
+            bad_response(r, "response head changed while buffered");
+            return true;
+        }
+        h1_head_response(&e, &resp, resp_conn(r));
+        r->_resp_head_moved += e.written;
+        if (e.full)
+            return e.written > 0;
     }
-    r->_resp_head_len -= n;
-    if (r->_resp_head_len == 0) {
-        r->_resp_head_forward = false;
-        r->_resp_interim = false;
-        r->_resp_drop = false;
-        return true;
-    }
-    return n > 0;
+    buf_consume(r->_up_in, r->_resp_head_len);
+    r->_resp_head_len = 0;
+    r->_resp_head_forward = false;
+    r->_resp_interim = false;
+    r->_resp_drop = false;
+    return true;
 }
 
 /* finish_exchange reports a complete response and decides whether the connection goes on. */
@@ -851,6 +791,7 @@ unsigned h1_relay_pump(struct h1_relay *r)
     /* Every step that reports progress moved bytes between bounded buffers or advanced the
      * state; a new exchange needs new upstream bytes, so the loop ends within the buffers'
      * capacity. */
+    r->_progressed = false;
     while (progress) {
         progress = false;
         if (r->_answer_off < r->_answer_len)
@@ -872,8 +813,14 @@ unsigned h1_relay_pump(struct h1_relay *r)
         default:
             break;
         }
+        r->_progressed |= progress;
     }
     return h1_relay_wants(r);
+}
+
+bool h1_relay_progressed(const struct h1_relay *r)
+{
+    return r->_progressed;
 }
 
 unsigned h1_relay_wants(const struct h1_relay *r)
@@ -904,6 +851,11 @@ unsigned h1_relay_wants(const struct h1_relay *r)
 }
 
 /* ---- events ------------------------------------------------------------------------- */
+
+void h1_relay_set_up_in(struct h1_relay *r, struct buf *up_in)
+{
+    r->_up_in = up_in;
+}
 
 void h1_relay_upstream_ready(struct h1_relay *r, const char *host, uint16_t port, bool tls)
 {

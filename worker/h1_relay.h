@@ -12,10 +12,10 @@
 #include "shared/buf.h"
 #include "shared/h1_parse.h"
 #include "shared/target_parse.h"
+#include "worker/answer.h"
 #include "worker/flow.h"
 
 #define H1_RELAY_REASON_MAX 256 /* a failure reason kept for a later 502 (NUL included) */
-#define H1_RELAY_ANSWER_MAX 768 /* one error answer: status line, 3 fields, reason body */
 
 enum h1_state {
     H1_STATE_REQ_HEAD = 0,  /* waiting for a complete request head from the client */
@@ -104,8 +104,9 @@ struct h1_relay {
     struct h1_chunk_decoder _resp_chunks;
     bool _resp_keep_alive;
 
-    char _answer[H1_RELAY_ANSWER_MAX]; /* pending error answer, appended as client_out allows */
+    char _answer[ANSWER_MAX]; /* pending error answer, appended as client_out allows */
     size_t _answer_len, _answer_off;
+    bool _progressed; /* the last h1_relay_pump moved bytes or changed state */
 };
 
 /* h1_relay_init prepares `r` for a new client connection. The four buffers and `flow` are
@@ -124,10 +125,19 @@ void h1_relay_init(struct h1_relay *r, const struct h1_relay_opts *opts, struct 
  * per call is bounded by the buffer sizes. Returns the H1_WANT_* bits (h1_relay_wants). */
 unsigned h1_relay_pump(struct h1_relay *r);
 
+/* h1_relay_progressed returns whether the last h1_relay_pump moved bytes or advanced the
+ * state (the loop runs again while something moves). */
+bool h1_relay_progressed(const struct h1_relay *r);
+
 /* h1_relay_wants returns what the relay waits for, as H1_WANT_* bits. Read bits are set only
  * when the matching input buffer has room. H1_WANT_CLOSE is set once the relay's last bytes
  * (e.g. an error answer) are all in client_out. */
 unsigned h1_relay_wants(const struct h1_relay *r);
+
+/* h1_relay_set_up_in makes `up_in` (borrowed like the others) the relay's upstream input
+ * from now on: the loop calls it when a new upstream connection has another transport (TLS
+ * where the last one was raw, or the reverse). Call it before h1_relay_upstream_ready. */
+void h1_relay_set_up_in(struct h1_relay *r, struct buf *up_in);
 
 /* h1_relay_upstream_ready tells the relay that an upstream connection to `host`:`port`
  * (`tls`: over TLS) is established; `host` is copied (truncated to TARGET_HOST_MAX). Bytes

@@ -1,21 +1,27 @@
-# worker/h2.cmake - HTTP/2 relay (worker/h2_relay), its unit test and the client-side fuzz
-# target. Owner: W-h2.
-target_sources(mitmd_worker PRIVATE
-  ${CMAKE_CURRENT_LIST_DIR}/h2_relay.c)
+# worker/h2.cmake - HTTP/2 relay (worker/h2_relay.c: public API and pump; h2_stream.c: the
+# stream pool, streams, bodies and heads; h2_session.c: nghttp2 callbacks), its unit test and
+# the client-side and upstream-side fuzz targets. The test and the fuzzers list the relay's
+# sources themselves so that they do not depend on the rest of the worker library.
+set(MITMD_H2_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/h2_relay.c
+  ${CMAKE_CURRENT_LIST_DIR}/h2_session.c
+  ${CMAKE_CURRENT_LIST_DIR}/h2_stream.c)
+
+target_sources(mitmd_worker PRIVATE ${MITMD_H2_SOURCES})
 
 mitmd_add_unit_test(test_h2_relay
   SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_h2_relay.c
-          ${CMAKE_CURRENT_LIST_DIR}/h2_relay.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
+          ${MITMD_H2_SOURCES} ${CMAKE_CURRENT_LIST_DIR}/flow.c
   LIBS mitmd_shared PkgConfig::NGHTTP2)
 
 mitmd_add_fuzz_target(fuzz_h2_client
   SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_h2_client.c
-          ${CMAKE_CURRENT_LIST_DIR}/h2_relay.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
+          ${MITMD_H2_SOURCES} ${CMAKE_CURRENT_LIST_DIR}/flow.c
   LIBS mitmd_shared PkgConfig::NGHTTP2
   CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/h2_client)
 
 mitmd_add_fuzz_target(fuzz_h2_upstream
   SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_h2_upstream.c
-          ${CMAKE_CURRENT_LIST_DIR}/h2_relay.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
+          ${MITMD_H2_SOURCES} ${CMAKE_CURRENT_LIST_DIR}/flow.c
   LIBS mitmd_shared PkgConfig::NGHTTP2
   CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/h2_upstream)

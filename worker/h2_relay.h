@@ -106,7 +106,7 @@ struct h2_relay_stats {
                                * received, invalid frames) */
 };
 
-/* struct h2_stream is the relay's per-stream state (private, in h2_relay.c). */
+/* struct h2_stream is the relay's per-stream state (private: h2_relay_internal.h). */
 struct h2_stream;
 struct nghttp2_session;
 

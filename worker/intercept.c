@@ -1,6 +1,6 @@
 /* intercept.c - see intercept.h. The order follows DESIGN.md "One intercepted connection":
  * ClientHello (paused) -> upstream handshake with the client's SNI and ALPN -> name set ->
- * certcache or master -> resume the client handshake -> h1 relay. */
+ * certcache or master -> resume the client handshake -> the relay for the chosen ALPN. */
 #include "worker/intercept.h"
 
 #include <errno.h>
@@ -12,44 +12,123 @@
 #include "shared/log.h"
 #include "shared/nameset.h"
 #include "worker/conn.h"
+#include "worker/h1_conn.h"
+#include "worker/h2_conn.h"
+#include "worker/tls_alert.h"
 #include "worker/worker.h"
 
 #define INTERCEPT_MAX_NAMES 64
 
+enum intercept_phase {
+    INTERCEPT_UP = 0,    /* client paused at ClientHello; upstream TLS handshake */
+    INTERCEPT_CERT_WAIT, /* waiting for the master to forge the leaf */
+    INTERCEPT_CLIENT,    /* finishing the client handshake with the forged chain */
+};
+
+struct intercept {
+    struct conn *c;
+    enum intercept_phase phase;
+    uint64_t t_phase;   /* the phase began: --handshake-timeout runs per phase */
+    bool hello_done;    /* the client's ClientHello was read */
+    bool up_tls_failed; /* the client gets a forged certificate, then 502 + up_why */
+    char up_why[TLS_CONN_WHY_MAX];
+    struct ipc_wait cert_wait;
+    struct tls_alert_walk walk; /* the client's records, for an alert it sends in the clear */
+    size_t walked;              /* bytes at the head of cl.rx the walk has seen */
+};
+
+static_assert(sizeof(struct intercept) <= CONN_PROTO_STATE_MAX, "fits the protocol state");
+
 static void intercept_on_cert(struct ipc_wait *wait, int status, const uint8_t *der, size_t der_len,
                               const char *reason);
 
-/* intercept_feed moves received ciphertext of `leg` into its TLS staging. */
-static void intercept_feed(struct conn_leg *leg)
+static struct intercept *intercept_of(struct conn *c)
 {
-    size_t used = buf_used(&leg->rx);
-
-    if (used > 0)
-        buf_consume(&leg->rx, tls_conn_feed(&leg->tls, buf_head(&leg->rx), used));
-    if ((leg->rd_eof || leg->failed) && buf_used(&leg->rx) == 0 && !leg->tls_eof_fed) {
-        tls_conn_feed_eof(&leg->tls);
-        leg->tls_eof_fed = true;
-    }
+    return conn_proto_state(c);
 }
 
-int intercept_start(struct conn *c)
+static void intercept_set_phase(struct intercept *ic, enum intercept_phase next)
 {
-    int err = tls_conn_init_server(&c->cl.tls, &c->w->tls);
+    ic->phase = next;
+    ic->t_phase = flow_now_ns();
+}
 
-    if (err) {
-        log_warn("conn %llu: cannot start TLS: %s", (unsigned long long)c->id, strerror(-err));
-        return err;
+/* intercept_sni returns the client's SNI ("" when it sent none). */
+static const char *intercept_sni(struct conn *c)
+{
+    const char *sni = tls_conn_sni(&c->cl.tls);
+
+    return sni != NULL ? sni : "";
+}
+
+/* intercept_client_handshake advances the client handshake, letting the alert walk see every
+ * byte the client sent first. Same returns as transport_handshake. */
+static int intercept_client_handshake(struct conn *c, const char **why)
+{
+    struct intercept *ic = intercept_of(c);
+    size_t used = buf_used(&c->cl.rx);
+    int r;
+
+    if (used > ic->walked)
+        tls_alert_walk_feed(&ic->walk, buf_head(&c->cl.rx) + ic->walked, used - ic->walked);
+    r = transport_handshake(&c->cl, why);
+    ic->walked = buf_used(&c->cl.rx); /* what is left was walked; the rest was fed */
+    return r;
+}
+
+/* intercept_client_failed reports a client that did not complete the handshake: one flow
+ * (the CONNECT, with the alert the client sent and a hint when it does not trust our CA) and,
+ * at most once a second per worker, a warning. */
+static void intercept_client_failed(struct conn *c, const char *why)
+{
+    struct intercept *ic = intercept_of(c);
+    struct worker *w = c->w;
+    struct flow *f = &c->flow;
+    const char *sni = intercept_sni(c);
+    char host[TARGET_HOST_MAX + 8], msg[FLOW_ERROR_MAX];
+    uint64_t now = flow_now_ns();
+
+    snprintf(host, sizeof(host), "%s:%u", sni[0] ? sni : c->upstream.host, c->upstream.port);
+    if (ic->walk.alert >= 0 && tls_alert_is_untrusted(ic->walk.alert))
+        snprintf(msg, sizeof(msg),
+                 "client TLS handshake failed: the client does not trust mitmd's certificate "
+                 "for %s (alert %s); install the CA certificate %s/mitmd-ca-cert.pem in it",
+                 host, tls_alert_name(ic->walk.alert), w->cfg->confdir);
+    else if (ic->walk.alert >= 0)
+        snprintf(msg, sizeof(msg), "client TLS handshake failed for %s (alert %s)", host,
+                 tls_alert_name(ic->walk.alert));
+    else if (why == NULL)
+        snprintf(msg, sizeof(msg),
+                 "client closed the connection during the TLS handshake for %s (does it trust "
+                 "mitmd's CA %s/mitmd-ca-cert.pem?)",
+                 host, w->cfg->confdir);
+    else
+        snprintf(msg, sizeof(msg), "client TLS handshake failed for %s: %s", host, why);
+    worker_count(w, MSG_STAT_CLIENT_ERRORS);
+    if (f->t_start == 0)
+        flow_begin(f);
+    flow_set_error(f, msg);
+    f->t_done = now;
+    worker_on_flow(w, f);
+    flow_next(f);
+    /* a misconfigured load generator must not flood stderr: one line a second, with a count */
+    if (now - w->hs_log_ns >= 1000000000ull) {
+        if (w->hs_log_skipped > 0)
+            log_warn("%s (and %u more client handshake failures)", msg, w->hs_log_skipped);
+        else
+            log_warn("%s", msg);
+        w->hs_log_ns = now;
+        w->hs_log_skipped = 0;
+    } else {
+        w->hs_log_skipped++;
     }
-    c->cl.tls_on = true;
-    c->hello_done = false;
-    conn_set_state(c, CONN_STATE_TLS_UP);
-    return 0;
 }
 
 /* intercept_set_chain installs the forged leaf on the client leg and moves on to the rest of
  * the client handshake. */
 static int intercept_set_chain(struct conn *c, const uint8_t *der, size_t len)
 {
+    struct intercept *ic = intercept_of(c);
     char alpn[TLS_CTX_ALPN_MAX];
     int err = tls_conn_set_chain(&c->cl.tls, der, len);
 
@@ -58,39 +137,41 @@ static int intercept_set_chain(struct conn *c, const uint8_t *der, size_t len)
         return err;
     }
     /* mirror the upstream's ALPN choice; with no working upstream offer http/1.1 */
-    if (!c->up_tls_failed && c->up.tls_on)
+    if (!ic->up_tls_failed && c->up.tls_on)
         tls_conn_alpn(&c->up.tls, alpn, sizeof(alpn));
     else
         snprintf(alpn, sizeof(alpn), "http/1.1");
     tls_conn_set_alpn_choice(&c->cl.tls, alpn);
-    conn_set_state(c, CONN_STATE_TLS_CLIENT);
+    intercept_set_phase(ic, INTERCEPT_CLIENT);
     return 0;
 }
 
 /* intercept_get_cert forms the name set and gets the forged leaf from certcache, or asks
- * the master (the connection then waits in CONN_STATE_CERT_WAIT). */
+ * the master (the connection then waits in INTERCEPT_CERT_WAIT). */
 static int intercept_get_cert(struct conn *c)
 {
+    struct intercept *ic = intercept_of(c);
     char names[INTERCEPT_MAX_NAMES][TLS_CONN_NAME_MAX];
     const char *ptrs[INTERCEPT_MAX_NAMES];
     char key[NAMESET_KEY_MAX];
     uint8_t der[CERTCACHE_DER_MAX];
+    const char *sni = intercept_sni(c);
     size_t n = 0;
     ssize_t klen, dlen;
     const char *why = NULL;
     struct worker *w = c->w;
     int err;
 
-    if (!c->up_tls_failed) {
+    if (!ic->up_tls_failed) {
         n = INTERCEPT_MAX_NAMES - 2;
         err = tls_conn_peer_names(&c->up.tls, names, &n, NULL, 0);
         if (err && err != -E2BIG)
             n = 0;
     }
-    if (c->sni[0] != '\0')
-        snprintf(names[n++], TLS_CONN_NAME_MAX, "%s", c->sni);
-    if (c->host_is_ip || n == 0)
-        snprintf(names[n++], TLS_CONN_NAME_MAX, "%s", c->host);
+    if (sni[0] != '\0')
+        snprintf(names[n++], TLS_CONN_NAME_MAX, "%s", sni);
+    if (c->upstream.host_is_ip || n == 0)
+        snprintf(names[n++], TLS_CONN_NAME_MAX, "%s", c->upstream.host);
     for (size_t i = 0; i < n; i++)
         ptrs[i] = names[i];
     klen = nameset_canon_cstr(ptrs, n, key, sizeof(key), &why);
@@ -106,28 +187,30 @@ static int intercept_get_cert(struct conn *c)
         return intercept_set_chain(c, der, (size_t)dlen);
     }
     worker_count(w, MSG_STAT_CACHE_MISSES);
-    ipc_wait_init(&c->cert_wait, intercept_on_cert);
-    err = ipc_cert_request(&w->ipc, &c->cert_wait, key, (size_t)klen, ptrs, n);
+    ipc_wait_init(&ic->cert_wait, intercept_on_cert);
+    err = ipc_cert_request(&w->ipc, &ic->cert_wait, key, (size_t)klen, ptrs, n);
     if (err) {
         log_warn("conn %llu: cannot request a certificate: %s", (unsigned long long)c->id,
                  strerror(-err));
         return err;
     }
     worker_count(w, MSG_STAT_CERT_REQS);
-    conn_set_state(c, CONN_STATE_CERT_WAIT);
+    intercept_set_phase(ic, INTERCEPT_CERT_WAIT);
     return 0;
 }
 
 static void intercept_on_cert(struct ipc_wait *wait, int status, const uint8_t *der, size_t der_len,
                               const char *reason)
 {
-    struct conn *c = (struct conn *)((char *)wait - offsetof(struct conn, cert_wait));
+    struct intercept *ic = (struct intercept *)((char *)wait - offsetof(struct intercept, cert_wait));
+    struct conn *c = ic->c;
 
-    if (c->state != CONN_STATE_CERT_WAIT)
+    if (ic->phase != INTERCEPT_CERT_WAIT)
         return;
     if (status != 0 || intercept_set_chain(c, der, der_len) != 0) {
         log_warn("conn %llu: no forged certificate for %s: %s", (unsigned long long)c->id,
-                 c->sni[0] ? c->sni : c->host, status ? reason : "chain rejected");
+                 intercept_sni(c)[0] ? intercept_sni(c) : c->upstream.host,
+                 status ? reason : "chain rejected");
         conn_close(c);
     }
     conn_pump(c);
@@ -137,182 +220,219 @@ static void intercept_on_cert(struct ipc_wait *wait, int status, const uint8_t *
  * forged certificate and then a 502 with this reason. */
 static void intercept_upstream_failed(struct conn *c, const char *why)
 {
-    c->up_tls_failed = true;
-    snprintf(c->up_why, sizeof(c->up_why), "%s", why != NULL ? why : "upstream TLS failed");
-    flow_set_error(&c->flow, c->up_why);
-    log_debug("conn %llu: upstream TLS failed: %s", (unsigned long long)c->id, c->up_why);
+    struct intercept *ic = intercept_of(c);
+
+    ic->up_tls_failed = true;
+    snprintf(ic->up_why, sizeof(ic->up_why), "%s", why != NULL ? why : "upstream TLS failed");
+    flow_set_error(&c->flow, ic->up_why);
+    log_debug("conn %llu: upstream TLS failed: %s", (unsigned long long)c->id, ic->up_why);
 }
 
-/* intercept_start_relay runs once the client handshake is complete. */
+/* intercept_start_relay runs once the client handshake is complete: the relay for the ALPN
+ * protocol the client and the upstream agreed on takes over the connection. */
 static void intercept_start_relay(struct conn *c)
 {
-    struct h1_relay_opts o;
+    struct intercept *ic = intercept_of(c);
     char alpn[TLS_CTX_ALPN_MAX], subj[FLOW_CERT_NAME_MAX], iss[FLOW_CERT_NAME_MAX];
+    char why[TLS_CONN_WHY_MAX];
+    bool failed = ic->up_tls_failed;
+    const char *sni = intercept_sni(c);
 
     tls_conn_alpn(&c->cl.tls, alpn, sizeof(alpn));
-    flow_set_tls(&c->flow, c->sni, alpn, tls_conn_version(&c->cl.tls));
-    if (!c->up_tls_failed) {
+    flow_set_tls(&c->flow, sni, alpn, tls_conn_version(&c->cl.tls));
+    if (!failed) {
         tls_conn_peer_subject(&c->up.tls, subj, sizeof(subj));
         tls_conn_peer_issuer(&c->up.tls, iss, sizeof(iss));
         flow_set_cert(&c->flow, subj, iss);
     }
-    if (!c->up_tls_failed && strcmp(alpn, "h2") == 0 && c->w->h2_pool != NULL) {
-        struct h2_relay_opts ho;
-        int err;
-
-        memset(&ho, 0, sizeof(ho));
-        ho.max_header_size = c->w->cfg->max_header_size;
-        ho.pool = c->w->h2_pool;
-        ho.on_flow = worker_on_flow;
-        ho.on_flow_arg = c->w;
-        err =
-            h2_relay_init(&c->h2, &ho, &c->flow, &c->cl.pin, &c->cl.pout, &c->up.pin, &c->up.pout);
-        if (err) {
-            log_warn("conn %llu: cannot start HTTP/2: %s", (unsigned long long)c->id,
-                     strerror(-err));
+    snprintf(why, sizeof(why), "%s", ic->up_why); /* the relay's state replaces ours */
+    if (!failed && strcmp(alpn, "h2") == 0 && c->w->h2_pool != NULL) {
+        if (h2_conn_start(c) != 0)
             conn_close(c);
-            return;
-        }
-        c->h2_on = true;
-        conn_set_state(c, CONN_STATE_RELAY);
         return;
     }
-    memset(&o, 0, sizeof(o));
-    o.max_header_size = c->w->cfg->max_header_size;
-    o.client_tls = true;
-    o.on_flow = worker_on_flow;
-    o.on_flow_arg = c->w;
-    h1_relay_init(&c->relay, &o, &c->flow, &c->cl.pin, &c->cl.pout, &c->up.pin, &c->up.pout);
-    c->relay_on = true;
-    if (c->up_tls_failed) {
+    if (h1_conn_start(c) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (failed) {
         conn_up_drop(c); /* never used again: the relay answers 502 with the reason */
-        h1_relay_upstream_failed(&c->relay, c->up_why);
-    } else
-        h1_relay_upstream_ready(&c->relay, c->sni[0] ? c->sni : c->host, c->port, true);
-    conn_set_state(c, CONN_STATE_RELAY);
+        h1_relay_upstream_failed(h1_conn_relay(c), why);
+    } else {
+        h1_relay_upstream_ready(h1_conn_relay(c), sni[0] ? sni : c->upstream.host,
+                                c->upstream.port, true);
+    }
 }
 
-/* intercept_step_up: ClientHello, then the upstream handshake. */
-static bool intercept_step_up(struct conn *c)
+/* intercept_fail_up records an upstream failure and goes on with a forged certificate. */
+static bool intercept_fail_up(struct conn *c, const char *why)
 {
-    const char *why = NULL;
-    const uint8_t *offers;
-    size_t offers_len;
-    int r;
-
-    if (!c->hello_done) {
-        intercept_feed(&c->cl);
-        r = tls_conn_handshake(&c->cl.tls, &why);
-        if (r == -EAGAIN)
-            return false;
-        if (r != -EINPROGRESS) {
-            log_debug("conn %llu: client handshake failed before ClientHello: %s",
-                      (unsigned long long)c->id, why != NULL ? why : "?");
-            worker_count(c->w, MSG_STAT_CLIENT_ERRORS);
-            conn_close_after_flush(c);
-            return true;
-        }
-        c->hello_done = true;
-        snprintf(c->sni, sizeof(c->sni), "%s", tls_conn_sni(&c->cl.tls));
-        offers = tls_conn_alpn_offers(&c->cl.tls, &offers_len);
-        r = tls_conn_init_client(&c->up.tls, &c->w->tls, c->sni[0] ? c->sni : NULL,
-                                 c->sni[0] ? c->sni : c->host, c->port, offers, offers_len);
-        if (r) {
-            intercept_upstream_failed(c, "cannot start the upstream TLS handshake");
-            if (intercept_get_cert(c) != 0)
-                conn_close(c);
-            return true;
-        }
-        c->up.tls_on = true;
-        c->t_tls = flow_now_ns();
-    }
-    intercept_feed(&c->up);
-    r = tls_conn_handshake(&c->up.tls, &why);
-    if (r == -EAGAIN) {
-        if (c->up.failed && tls_conn_pending(&c->up.tls) == 0) {
-            intercept_upstream_failed(c, "upstream connection failed during TLS handshake");
-            if (intercept_get_cert(c) != 0)
-                conn_close(c);
-            return true;
-        }
-        return false;
-    }
-    if (r == 0) {
-        c->flow.tls_ns = (int64_t)(flow_now_ns() - c->t_tls);
-        log_debug("conn %llu: upstream TLS %s done%s", (unsigned long long)c->id,
-                  tls_conn_version(&c->up.tls),
-                  tls_conn_is_session_reused(&c->up.tls) ? " (resumed)" : "");
-        worker_count(c->w, MSG_STAT_UP_TLS);
-        if (tls_conn_is_session_reused(&c->up.tls))
-            worker_count(c->w, MSG_STAT_UP_RESUMED);
-        if (tls_conn_is_resumed_across_names(&c->up.tls))
-            worker_count(c->w, MSG_STAT_UP_WILDCARD);
-    } else {
-        intercept_upstream_failed(c, why);
-    }
+    intercept_upstream_failed(c, why);
     if (intercept_get_cert(c) != 0)
         conn_close(c);
     return true;
 }
 
-bool intercept_step(struct conn *c)
+/* intercept_read_hello reads the ClientHello and starts the upstream handshake with its SNI
+ * and ALPN offers. Returns whether it made progress. */
+static bool intercept_read_hello(struct conn *c)
 {
+    struct intercept *ic = intercept_of(c);
+    const char *why = NULL, *sni;
+    const uint8_t *offers;
+    size_t offers_len;
+    int r = intercept_client_handshake(c, &why);
+
+    if (r == -EAGAIN)
+        return false;
+    if (r != -EINPROGRESS) {
+        intercept_client_failed(c, why != NULL ? why : "no valid ClientHello");
+        conn_close_after_flush(c);
+        return true;
+    }
+    ic->hello_done = true;
+    sni = intercept_sni(c);
+    offers = tls_conn_alpn_offers(&c->cl.tls, &offers_len);
+    /* the session key includes the address connected to: a ticket is never offered to
+     * another address with the same name */
+    r = tls_conn_init_client_addr(&c->up.tls, &c->w->tls, sni[0] ? sni : NULL,
+                                  sni[0] ? sni : c->upstream.host, c->upstream.port, offers,
+                                  offers_len, (const struct sockaddr *)&c->up.addr,
+                                  c->up.addrlen);
+    if (r)
+        return intercept_fail_up(c, "cannot start the upstream TLS handshake");
+    c->up.tls_on = true;
+    intercept_set_phase(ic, INTERCEPT_UP);
+    return true;
+}
+
+/* intercept_step_up: ClientHello, then the upstream handshake. */
+static bool intercept_step_up(struct conn *c)
+{
+    struct intercept *ic = intercept_of(c);
     const char *why = NULL;
     int r;
 
-    switch (c->state) {
-    case CONN_STATE_TLS_UP:
-        if (c->cl.failed) {
+    if (c->cl.failed) {
+        conn_close(c);
+        return true;
+    }
+    if (!ic->hello_done)
+        return intercept_read_hello(c);
+    r = transport_handshake(&c->up, &why);
+    if (r == -EAGAIN) {
+        if (c->up.failed && tls_conn_pending(&c->up.tls) == 0)
+            return intercept_fail_up(c, "upstream connection failed during TLS handshake");
+        return false;
+    }
+    if (r != 0)
+        return intercept_fail_up(c, why);
+    c->flow.tls_ns = (int64_t)(flow_now_ns() - ic->t_phase);
+    log_debug("conn %llu: upstream TLS %s done%s", (unsigned long long)c->id,
+              tls_conn_version(&c->up.tls),
+              tls_conn_is_session_reused(&c->up.tls) ? " (resumed)" : "");
+    worker_count(c->w, MSG_STAT_UP_TLS);
+    if (tls_conn_is_session_reused(&c->up.tls))
+        worker_count(c->w, MSG_STAT_UP_RESUMED);
+    if (tls_conn_is_resumed_across_names(&c->up.tls))
+        worker_count(c->w, MSG_STAT_UP_WILDCARD);
+    if (intercept_get_cert(c) != 0)
+        conn_close(c);
+    return true;
+}
+
+/* intercept_step_client finishes the client handshake with the forged chain. */
+static bool intercept_step_client(struct conn *c)
+{
+    const char *why = NULL;
+    int r = intercept_client_handshake(c, &why);
+
+    if (r == -EAGAIN) {
+        if (c->cl.failed || (c->cl.rd_eof && buf_used(&c->cl.rx) == 0)) {
+            intercept_client_failed(c, NULL);
             conn_close(c);
             return true;
         }
+        return false;
+    }
+    if (r != 0) {
+        log_debug("conn %llu: client rejected the handshake: %s", (unsigned long long)c->id,
+                  why != NULL ? why : "?");
+        intercept_client_failed(c, why); /* e.g. it does not trust our CA */
+        conn_close_after_flush(c);       /* our alert goes out first */
+        return true;
+    }
+    intercept_start_relay(c);
+    return true;
+}
+
+static bool intercept_step(struct conn *c)
+{
+    switch (intercept_of(c)->phase) {
+    case INTERCEPT_UP:
         return intercept_step_up(c);
-    case CONN_STATE_CERT_WAIT:
+    case INTERCEPT_CERT_WAIT:
         if (c->cl.failed || c->cl.rd_eof) {
             conn_close(c);
             return true;
         }
         return false;
-    case CONN_STATE_TLS_CLIENT:
-        intercept_feed(&c->cl);
-        r = tls_conn_handshake(&c->cl.tls, &why);
-        if (r == -EAGAIN) {
-            if (c->cl.failed) {
-                conn_close(c);
-                return true;
-            }
-            return false;
-        }
-        if (r != 0) {
-            log_debug("conn %llu: client rejected the handshake: %s", (unsigned long long)c->id,
-                      why != NULL ? why : "?");
-            worker_count(c->w, MSG_STAT_CLIENT_ERRORS); /* e.g. it does not trust our CA */
-            conn_close_after_flush(c); /* the alert goes out first */
-            return true;
-        }
-        intercept_start_relay(c);
-        return true;
-    default:
+    case INTERCEPT_CLIENT:
+        return intercept_step_client(c);
+    }
+    return false;
+}
+
+static bool intercept_reads_head(struct conn *c, const struct conn_leg *leg)
+{
+    (void)leg;
+    return intercept_of(c)->phase != INTERCEPT_CERT_WAIT;
+}
+
+/* intercept_on_timeout handles --handshake-timeout: an upstream that did not finish becomes
+ * "upstream TLS handshake timed out" (502 to the client); a client that did not finish is
+ * closed. */
+static bool intercept_on_timeout(struct conn *c, uint64_t now)
+{
+    struct intercept *ic = intercept_of(c);
+
+    if (now - ic->t_phase < (uint64_t)c->w->cfg->handshake_timeout_s * 1000000000ull)
         return false;
-    }
+    if (ic->phase == INTERCEPT_UP && ic->hello_done)
+        (void)intercept_fail_up(c, "upstream TLS handshake timed out");
+    else
+        conn_close(c);
+    return true;
 }
 
-void intercept_handshake_timeout(struct conn *c)
+static void intercept_dispose(struct conn *c)
 {
-    if (c->state == CONN_STATE_TLS_UP && c->hello_done) {
-        intercept_upstream_failed(c, "upstream TLS handshake timed out");
-        if (intercept_get_cert(c) != 0)
-            conn_close(c);
-        return;
-    }
-    conn_close(c);
+    ipc_cert_cancel(&c->w->ipc, &intercept_of(c)->cert_wait);
 }
 
-void intercept_dispose(struct conn *c)
+static const struct conn_proto intercept_proto = {
+    .name = "intercept",
+    .state_size = sizeof(struct intercept),
+    .step = intercept_step,
+    .reads_head = intercept_reads_head,
+    .on_timeout = intercept_on_timeout,
+    .dispose = intercept_dispose,
+};
+
+int intercept_start(struct conn *c)
 {
-    ipc_cert_cancel(&c->w->ipc, &c->cert_wait);
-    tls_conn_dispose(&c->cl.tls);
-    tls_conn_dispose(&c->up.tls);
-    c->cl.tls_on = false;
-    c->up.tls_on = false;
+    struct intercept *ic;
+    int err = tls_conn_init_server(&c->cl.tls, &c->w->tls);
+
+    if (err) {
+        log_warn("conn %llu: cannot start TLS: %s", (unsigned long long)c->id, strerror(-err));
+        return err;
+    }
+    c->cl.tls_on = true;
+    conn_set_proto(c, &intercept_proto);
+    ic = intercept_of(c);
+    ic->c = c;
+    tls_alert_walk_init(&ic->walk);
+    intercept_set_phase(ic, INTERCEPT_UP);
+    return 0;
 }

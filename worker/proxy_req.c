@@ -9,9 +9,12 @@
 #include "shared/h1_parse.h"
 #include "shared/log.h"
 #include "shared/target_parse.h"
+#include "worker/answer.h"
 #include "worker/conn.h"
+#include "worker/h1_conn.h"
 #include "worker/intercept.h"
 #include "worker/tls_peek.h"
+#include "worker/tunnel.h"
 #include "worker/worker.h"
 
 static const char proxy_req_established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
@@ -22,6 +25,32 @@ static const char proxy_req_not_proxy[] =
     "  curl -x http://HOST:PORT --cacert ~/.mitmd/mitmd-ca-cert.pem https://example.com/\n"
     "  export https_proxy=http://HOST:PORT http_proxy=http://HOST:PORT\n"
     "and trust the mitmd CA certificate (mitmd-ca-cert.pem in the confdir) for HTTPS.\n";
+
+enum proxy_req_phase {
+    PROXY_REQ_HEAD = 0,   /* reading the proxy request head from the client */
+    PROXY_REQ_CONNECTING, /* CONNECT: resolving and connecting the upstream */
+    PROXY_REQ_SNIFF,      /* 200 sent: the client's first bytes decide what follows */
+};
+
+struct proxy_req {
+    enum proxy_req_phase phase;
+    uint64_t t_phase; /* the phase began (CLOCK_MONOTONIC ns) */
+};
+
+static_assert(sizeof(struct proxy_req) <= CONN_PROTO_STATE_MAX, "fits the protocol state");
+
+static struct proxy_req *proxy_req_of(struct conn *c)
+{
+    return conn_proto_state(c);
+}
+
+static void proxy_req_set_phase(struct conn *c, enum proxy_req_phase next)
+{
+    struct proxy_req *p = proxy_req_of(c);
+
+    p->phase = next;
+    p->t_phase = flow_now_ns();
+}
 
 /* proxy_req_flow_request records the parsed first request head of `c` (method, target as
  * sent, version, fields) in its flow, which proxy_req_head began. */
@@ -38,219 +67,101 @@ static void proxy_req_flow_request(struct conn *c, const struct h1_request *req)
             break;
 }
 
-/* proxy_req_flow_answer completes the flow of an answer made before any relay exists (like
- * mitmproxy's error flows) and hands it to the flow writer. */
-static void proxy_req_flow_answer(struct conn *c, int status, const char *reason, size_t body_len,
-                                  const char *clen, const char *error)
+void proxy_req_answer(struct conn *c, int status, const char *why, const char *body)
+{
+    char msg[ANSWER_MAX + 1024];
+    struct flow *f = &c->flow;
+    size_t blen = 0;
+    ssize_t n = answer_format(msg, sizeof(msg), status, why, NULL, body, &blen);
+
+    if (n > 0)
+        (void)conn_queue_client(c, msg, (size_t)n); /* the first bytes on the leg: they fit */
+    log_debug("conn %llu: answered %d: %s", (unsigned long long)c->id, status, why);
+    if (f->t_start == 0)
+        flow_begin(f); /* nothing was parsed: the record still names the client */
+    answer_record(f, status, why, blen);
+    f->t_response_first = f->t_done = flow_now_ns();
+    worker_on_flow(c->w, f);
+    flow_next(f);
+    conn_close_after_flush(c);
+}
+
+/* proxy_req_record_error records a flow that ended with `why` and no answer (the client
+ * speaks something we cannot answer in). */
+static void proxy_req_record_error(struct conn *c, const char *why)
 {
     struct flow *f = &c->flow;
 
     if (f->t_start == 0)
-        flow_begin(f); /* nothing was parsed: the record still names the client */
-    flow_set_answer(f, status, reason, clen, body_len, error);
-    f->t_response_first = f->t_done = flow_now_ns();
+        flow_begin(f);
+    flow_set_error(f, why);
+    f->t_done = flow_now_ns();
     worker_on_flow(c->w, f);
     flow_next(f);
 }
 
-void proxy_req_answer(struct conn *c, int status, const char *reason, const char *body,
-                      const char *error)
+/* proxy_req_is_sslv2_hello returns whether `p` starts like an SSLv2-format ClientHello: a
+ * two-byte record header with the high bit set, then message type 1 (CLIENT-HELLO). */
+static bool proxy_req_is_sslv2_hello(const uint8_t *p, size_t n)
 {
-    char head[256], clen[24];
-    size_t blen = strlen(body);
-    int n;
-
-    if (blen > CONN_BUF_SIZE / 2)
-        blen = CONN_BUF_SIZE / 2; /* our bodies are short; the head always fits beside it */
-    snprintf(clen, sizeof(clen), "%zu", blen);
-    n = snprintf(head, sizeof(head),
-                 "HTTP/1.1 %d %s\r\nContent-Type: " FLOW_ANSWER_CTYPE "\r\n"
-                 "Content-Length: %s\r\nConnection: close\r\n\r\n",
-                 status, reason, clen);
-    if (n > 0 && (size_t)n < sizeof(head) && conn_tx_room(&c->cl) >= (size_t)n + blen) {
-        (void)conn_queue_client(c, head, (size_t)n);
-        (void)conn_queue_client(c, body, blen);
-    }
-    log_debug("conn %llu: answered %d %s", (unsigned long long)c->id, status, reason);
-    proxy_req_flow_answer(c, status, reason, blen, clen, error);
-    conn_close_after_flush(c);
+    return n >= 3 && (p[0] & 0x80) != 0 && p[2] == 0x01;
 }
 
-/* proxy_req_upstream_failed reports that the upstream of `c` cannot be reached: a 502 on
- * the CONNECT itself, or the relay's 502 for an absolute-form request. */
-static void proxy_req_upstream_failed(struct conn *c, const char *why)
+/* proxy_req_looks_like_http returns whether `p` starts like an HTTP/1 request line (a method
+ * token of upper-case letters, then a space): such bytes get the relay's 400 when malformed
+ * instead of being tunnelled raw, unrecorded. */
+static bool proxy_req_looks_like_http(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n && i < 20 && p[i] >= 'A' && p[i] <= 'Z')
+        i++;
+    return i > 0 && i < n && p[i] == ' ';
+}
+
+/* proxy_req_on_upstream: the CONNECT's eager dial ended. */
+static void proxy_req_on_upstream(struct conn *c, int err, const char *why)
 {
     char body[TLS_CONN_WHY_MAX + TARGET_HOST_MAX + 64];
 
-    log_debug("conn %llu: upstream %s:%u failed: %s", (unsigned long long)c->id, c->host, c->port,
-              why);
-    if (c->state == CONN_STATE_CONNECTING) {
-        snprintf(body, sizeof(body), "mitmd: cannot connect to %s:%u: %s\n", c->host, c->port, why);
-        proxy_req_answer(c, 502, "Bad Gateway", body, why);
+    if (proxy_req_of(c)->phase != PROXY_REQ_CONNECTING)
         return;
-    }
-    if (c->relay_on && c->up_wanted) {
-        c->up_wanted = false;
-        snprintf(body, sizeof(body), "cannot connect to %s:%u: %s", c->host, c->port, why);
-        h1_relay_upstream_failed(&c->relay, body);
-    }
-}
-
-static const char *proxy_req_connect_why(int res)
-{
-    switch (-res) {
-    case ECONNREFUSED:
-        return "connection refused";
-    case ETIMEDOUT:
-        return "connect timeout";
-    case ENETUNREACH:
-        return "network unreachable";
-    case EHOSTUNREACH:
-        return "host unreachable";
-    case ECONNRESET:
-        return "connection reset";
-    case ECANCELED:
-        return "connect timeout";
-    default:
-        return strerror(-res);
-    }
-}
-
-/* proxy_req_connect_next starts connecting to the resolved address c->up_addr_idx and, if
- * that cannot even start, to the ones after it. Returns 0 (a connect is in flight), or the
- * last -errno when no address is left. */
-static int proxy_req_connect_next(struct conn *c, int err)
-{
-    struct sockaddr_storage ss;
-    const struct sockaddr *sa;
-    socklen_t salen;
-
-    for (; (sa = dns_req_addr(&c->dns, c->up_addr_idx, &salen)) != NULL; c->up_addr_idx++) {
-        memset(&ss, 0, sizeof(ss));
-        memcpy(&ss, sa, salen);
-        if (ss.ss_family == AF_INET)
-            ((struct sockaddr_in *)&ss)->sin_port = htons(c->port);
-        else
-            ((struct sockaddr_in6 *)&ss)->sin6_port = htons(c->port);
-        flow_set_server(&c->flow, c->host, (struct sockaddr *)&ss, salen);
-        err = conn_up_open(c, (struct sockaddr *)&ss, salen);
-        if (err == 0)
-            return 0;
-    }
-    return err;
-}
-
-static void proxy_req_on_dns(struct dns_req *req, int err, const struct sockaddr *sa,
-                             socklen_t salen, const char *why)
-{
-    struct conn *c = (struct conn *)((char *)req - offsetof(struct conn, dns));
-    int e;
-
-    (void)sa; /* dns_req_addr(req, 0) */
-    (void)salen;
-    c->inflight--;
-    if (c->state == CONN_STATE_CLOSED) {
-        conn_pump(c); /* frees it when nothing else is in flight */
-        return;
-    }
     if (err) {
-        proxy_req_upstream_failed(c, why != NULL ? why : "DNS lookup failed");
-        conn_pump(c);
+        snprintf(body, sizeof(body), "mitmd: cannot connect to %s:%u: %s\n", c->upstream.host,
+                 c->upstream.port, why);
+        proxy_req_answer(c, 502, why, body);
         return;
     }
-    c->up_addr_idx = 0;
-    e = proxy_req_connect_next(c, -EHOSTUNREACH);
-    if (e)
-        proxy_req_upstream_failed(c, proxy_req_connect_why(e));
-    conn_pump(c);
-}
-
-/* proxy_req_start_upstream resolves c->host and connects to it (c->port). */
-static void proxy_req_start_upstream(struct conn *c)
-{
-    int err;
-
-    c->dns.done = proxy_req_on_dns;
-    c->t_connect = flow_now_ns();
-    err = dns_resolve(&c->w->dns, &c->dns, c->host);
-    if (err) {
-        proxy_req_upstream_failed(c, "cannot start the DNS lookup");
+    if (conn_queue_client(c, proxy_req_established, sizeof(proxy_req_established) - 1)) {
+        conn_close(c);
         return;
     }
-    c->inflight++;
+    proxy_req_set_phase(c, PROXY_REQ_SNIFF);
 }
 
-void proxy_req_on_connected(struct conn *c, int res)
+/* proxy_req_connect handles a parsed CONNECT head of `n` bytes. */
+static bool proxy_req_connect(struct conn *c, const struct h1_request *req, ssize_t n)
 {
-    if (res < 0) {
-        conn_up_drop(c);
-        /* the name has more addresses (an AAAA after a refused A, ...): try the next one */
-        if (res != -ECANCELED && dns_req_addr(&c->dns, c->up_addr_idx + 1, &(socklen_t){0})) {
-            log_debug("conn %llu: %s:%u address %u failed (%s), trying the next",
-                      (unsigned long long)c->id, c->host, c->port, c->up_addr_idx,
-                      proxy_req_connect_why(res));
-            c->up_addr_idx++;
-            res = proxy_req_connect_next(c, res);
-            if (res == 0)
-                return;
-        }
-        proxy_req_upstream_failed(c, proxy_req_connect_why(res));
-        return;
+    const char *why = NULL;
+    struct target t;
+
+    proxy_req_flow_request(c, req);
+    if (target_parse_connect(req->target, req->target_len, &t, &why) != 0 ||
+        upstream_set_target(c, t.host, t.host_len, t.port) != 0) {
+        char body[256];
+
+        snprintf(body, sizeof(body), "mitmd: bad CONNECT target: %s\n",
+                 why != NULL ? why : "invalid");
+        proxy_req_answer(c, 400, "bad CONNECT target", body);
+        return true;
     }
-    c->up.connected = true;
-    c->flow.connect_ns = (int64_t)(flow_now_ns() - c->t_connect);
-    log_debug("conn %llu: connected to %s:%u", (unsigned long long)c->id, c->host, c->port);
-    if (c->state == CONN_STATE_CONNECTING) {
-        if (conn_queue_client(c, proxy_req_established, sizeof(proxy_req_established) - 1)) {
-            conn_close(c);
-            return;
-        }
-        conn_set_state(c, CONN_STATE_SNIFF);
-        return;
-    }
-    if (c->relay_on && c->up_wanted) {
-        c->up_wanted = false;
-        h1_relay_upstream_ready(&c->relay, c->host, c->port, false);
-    }
-}
-
-void proxy_req_connect_timeout(struct conn *c)
-{
-    conn_up_drop(c);
-    proxy_req_upstream_failed(c, "connect timeout");
-}
-
-/* proxy_req_relay_init starts the h1 relay on plaintext legs. */
-static void proxy_req_relay_init(struct conn *c)
-{
-    struct h1_relay_opts o;
-
-    memset(&o, 0, sizeof(o));
-    o.max_header_size = c->w->cfg->max_header_size;
-    o.client_tls = c->cl.tls_on;
-    o.on_flow = worker_on_flow;
-    o.on_flow_arg = c->w;
-    h1_relay_init(&c->relay, &o, &c->flow, c->cl.tls_on ? &c->cl.pin : &c->cl.rx, &c->cl.pout,
-                  c->up.tls_on ? &c->up.pin : &c->up.rx, &c->up.pout);
-    c->relay_on = true;
-}
-
-void proxy_req_upstream_needed(struct conn *c)
-{
-    const struct h1_target *t = h1_relay_target(&c->relay);
-
-    if (t->tls) {
-        /* an absolute https:// URL sent in the clear: we do not originate TLS for it */
-        c->up_wanted = false;
-        h1_relay_upstream_failed(&c->relay, "https:// URLs must be requested through CONNECT");
-        return;
-    }
-    snprintf(c->host, sizeof(c->host), "%s", t->host);
-    c->port = t->port;
-    c->host_is_ip = target_host_is_ip(c->host, strlen(c->host));
-    if (c->up.fd >= 0)
-        conn_up_drop(c);
-    proxy_req_start_upstream(c);
+    buf_consume(&c->cl.rx, (size_t)n);
+    flow_set_server(&c->flow, c->upstream.host, NULL, 0);
+    log_debug("conn %llu: CONNECT %s:%u", (unsigned long long)c->id, c->upstream.host,
+              c->upstream.port);
+    proxy_req_set_phase(c, PROXY_REQ_CONNECTING);
+    upstream_dial(c);
+    return true;
 }
 
 /* proxy_req_head parses the client's first request head. */
@@ -277,108 +188,34 @@ static bool proxy_req_head(struct conn *c)
     if (n == -EAGAIN) {
         if (buf_used(rx) < rx->cap && !c->cl.rd_eof)
             return false;
-        proxy_req_answer(c, c->cl.rd_eof ? 400 : 431,
-                         c->cl.rd_eof ? "Bad Request" : "Request Header Fields Too Large",
-                         c->cl.rd_eof ? "mitmd: incomplete request head\n"
-                                      : "mitmd: request head too large\n",
-                         c->cl.rd_eof ? "incomplete request head" : "request head too large");
+        if (c->cl.rd_eof)
+            proxy_req_answer(c, 400, "incomplete request head", NULL);
+        else
+            proxy_req_answer(c, 431, "request head too large", NULL);
         return true;
     }
     if (n < 0) {
-        char body[256];
-
         status = h1_err_status(req.err);
-        if (status == 0)
-            status = 400;
-        snprintf(body, sizeof(body), "mitmd: %s\n", why != NULL ? why : "malformed request");
-        proxy_req_answer(c, status, h1_status_reason(status), body,
-                         why != NULL ? why : "malformed request");
+        proxy_req_answer(c, status != 0 ? status : 400, why != NULL ? why : "malformed request",
+                         NULL);
         return true;
     }
-    if (h1_method_is(req.method, req.method_len, "CONNECT")) {
-        if (target_parse_connect(req.target, req.target_len, &t, &why) != 0 ||
-            t.host_len > TARGET_HOST_MAX) {
-            char body[256];
-
-            snprintf(body, sizeof(body), "mitmd: bad CONNECT target: %s\n",
-                     why != NULL ? why : "invalid");
-            proxy_req_flow_request(c, &req);
-            proxy_req_answer(c, 400, "Bad Request", body, "bad CONNECT target");
-            return true;
-        }
-        memcpy(c->host, t.host, t.host_len);
-        c->host[t.host_len] = '\0';
-        c->port = t.port;
-        c->host_is_ip = t.is_ip;
-        c->is_connect = true;
-        proxy_req_flow_request(c, &req);
-        buf_consume(rx, (size_t)n);
-        flow_set_server(&c->flow, c->host, NULL, 0);
-        log_debug("conn %llu: CONNECT %s:%u", (unsigned long long)c->id, c->host, c->port);
-        conn_set_state(c, CONN_STATE_CONNECTING);
-        proxy_req_start_upstream(c);
-        return true;
-    }
+    if (h1_method_is(req.method, req.method_len, "CONNECT"))
+        return proxy_req_connect(c, &req, n);
     if (target_is_origin_form(req.target, req.target_len) ||
         target_parse_absolute(req.target, req.target_len, &t, &why) != 0) {
         proxy_req_flow_request(c, &req);
-        proxy_req_answer(c, 400, "Bad Request", proxy_req_not_proxy,
+        proxy_req_answer(c, 400,
                          target_is_origin_form(req.target, req.target_len)
                              ? "not a proxy request (origin-form)"
-                             : "bad absolute-form target");
+                             : "bad absolute-form target",
+                         proxy_req_not_proxy);
         return true;
     }
     /* absolute-form: the relay parses the head again and asks for its upstream */
-    proxy_req_relay_init(c);
-    conn_set_state(c, CONN_STATE_RELAY);
-    return true;
-}
-
-/* proxy_req_copy moves what fits from one leg's rx to the other leg's tx (raw tunnel). */
-static bool proxy_req_copy(struct conn_leg *from, struct conn_leg *to)
-{
-    size_t used = buf_used(&from->rx), room, n;
-
-    if (used == 0 || to->fd < 0)
-        return false;
-    room = conn_tx_room(to);
-    n = used < room ? used : room;
-    if (n == 0)
-        return false;
-    memcpy(buf_tail(&to->tx), buf_head(&from->rx), n);
-    buf_commit(&to->tx, n);
-    buf_consume(&from->rx, n);
-    return true;
-}
-
-/* proxy_req_tunnel relays raw bytes both ways and half-closes as the peers do. */
-static bool proxy_req_tunnel(struct conn *c)
-{
-    struct conn_leg *cl = &c->cl, *up = &c->up;
-    bool moved = proxy_req_copy(cl, up);
-
-    moved = proxy_req_copy(up, cl) || moved; /* both directions, every time */
-
-    if (cl->failed || up->failed) {
+    if (h1_conn_start(c) != 0)
         conn_close(c);
-        return true;
-    }
-    /* a side that finished sending: once its bytes are delivered, pass the FIN on */
-    if (cl->rd_eof && buf_used(&cl->rx) == 0 && buf_used(&up->tx) == 0 && !up->send_op.armed &&
-        !cl->eof_told) {
-        cl->eof_told = true;
-        (void)shutdown(up->fd, SHUT_WR);
-    }
-    if (up->rd_eof && buf_used(&up->rx) == 0 && buf_used(&cl->tx) == 0 && !cl->send_op.armed &&
-        !up->eof_told) {
-        up->eof_told = true;
-        (void)shutdown(cl->fd, SHUT_WR);
-    }
-    if (cl->eof_told && up->eof_told) {
-        conn_close(c);
-        return true;
-    }
-    return moved;
+    return true;
 }
 
 /* proxy_req_sniff decides what follows the 200 from the client's first bytes. */
@@ -397,23 +234,22 @@ static bool proxy_req_sniff(struct conn *c)
     }
     if (buf_used(rx) == 0) {
         if (buf_used(&c->up.rx) > 0 || c->up.rd_eof) {
-            conn_set_state(c, CONN_STATE_TUNNEL); /* the server speaks first: not HTTP */
+            tunnel_start(c, "passthrough (the server spoke first)"); /* not HTTP */
             return true;
         }
         return false;
     }
     if (tls_peek_is_client_hello(buf_head(rx), buf_used(rx))) {
-        if (c->w->n_ignore_re > 0) {
-            if (worker_host_is_ignored(c->w, c->host)) {
-                conn_set_state(c, CONN_STATE_TUNNEL);
-                return true;
-            }
+        if (worker_has_host_rules(c->w)) {
             n = tls_peek_client_hello_sni(buf_head(rx), buf_used(rx), sni, sizeof(sni));
             if (n == -EAGAIN && buf_used(rx) < rx->cap && !c->cl.rd_eof)
                 return false;
-            if (n > 0 && worker_host_is_ignored(c->w, sni)) {
-                log_debug("conn %llu: %s ignored: passthrough", (unsigned long long)c->id, sni);
-                conn_set_state(c, CONN_STATE_TUNNEL);
+            if (worker_host_passes(c->w, c->upstream.host, n > 0 ? sni : NULL)) {
+                log_debug("conn %llu: %s (SNI %s) not intercepted: passthrough",
+                          (unsigned long long)c->id, c->upstream.host, n > 0 ? sni : "-");
+                tunnel_start(c, c->w->n_allow_re > 0 && c->w->n_ignore_re == 0
+                                    ? "passthrough (not in --allow-hosts)"
+                                    : "passthrough (--ignore-hosts)");
                 return true;
             }
         }
@@ -421,34 +257,98 @@ static bool proxy_req_sniff(struct conn *c)
             conn_close(c);
         return true;
     }
-    n = h1_parse_request(buf_head(rx), buf_used(rx), c->w->cfg->max_header_size, &req, headers,
-                         H1_MAX_HEADERS, &why);
-    if (n == -EPROTO) {
-        conn_set_state(c, CONN_STATE_TUNNEL); /* not HTTP: relay it untouched */
+    if (proxy_req_is_sslv2_hello(buf_head(rx), buf_used(rx))) {
+        /* an SSLv2-format ClientHello: no TLS 1.2+ server accepts it, and relaying it raw would
+         * hand the client the origin's own certificate, uninspected */
+        proxy_req_record_error(c, "SSLv2-format ClientHello refused (TLS 1.2 or newer only)");
+        conn_close(c);
         return true;
     }
-    proxy_req_relay_init(c);
-    h1_relay_upstream_ready(&c->relay, c->host, c->port, false);
-    conn_set_state(c, CONN_STATE_RELAY);
+    n = h1_parse_request(buf_head(rx), buf_used(rx), c->w->cfg->max_header_size, &req, headers,
+                         H1_MAX_HEADERS, &why);
+    if (n == -EPROTO && !proxy_req_looks_like_http(buf_head(rx), buf_used(rx))) {
+        tunnel_start(c, "passthrough (neither TLS nor HTTP)"); /* relayed untouched */
+        return true;
+    }
+    /* HTTP, well-formed or not: the relay forwards it or answers 400 with the reason */
+    if (h1_conn_start(c) != 0) {
+        conn_close(c);
+        return true;
+    }
+    h1_relay_upstream_ready(h1_conn_relay(c), c->upstream.host, c->upstream.port, false);
     return true;
 }
 
-bool proxy_req_step(struct conn *c)
+static bool proxy_req_step(struct conn *c)
 {
-    switch (c->state) {
-    case CONN_STATE_REQ_HEAD:
+    switch (proxy_req_of(c)->phase) {
+    case PROXY_REQ_HEAD:
         return proxy_req_head(c);
-    case CONN_STATE_CONNECTING:
+    case PROXY_REQ_CONNECTING:
         if (c->cl.failed) {
             conn_close(c);
             return true;
         }
         return false;
-    case CONN_STATE_SNIFF:
+    case PROXY_REQ_SNIFF:
         return proxy_req_sniff(c);
-    case CONN_STATE_TUNNEL:
-        return proxy_req_tunnel(c);
-    default:
-        return false;
     }
+    return false;
+}
+
+static bool proxy_req_reads_head(struct conn *c, const struct conn_leg *leg)
+{
+    return leg == &c->cl && proxy_req_of(c)->phase == PROXY_REQ_HEAD;
+}
+
+static bool proxy_req_on_timeout(struct conn *c, uint64_t now)
+{
+    struct proxy_req *p = proxy_req_of(c);
+    uint64_t head_ns = (uint64_t)c->w->cfg->request_timeout_s * 1000000000ull;
+
+    switch (p->phase) {
+    case PROXY_REQ_HEAD:
+        if (now - p->t_phase < head_ns)
+            return false;
+        if (buf_used(&c->cl.rx) > 0)
+            proxy_req_answer(c, 408, "request head timeout",
+                             "mitmd: the request head did not arrive in time\n");
+        else
+            conn_close(c);
+        return true;
+    case PROXY_REQ_SNIFF:
+        if (!conn_idle_expired(c, now))
+            return false;
+        conn_close(c);
+        return true;
+    default:
+        return false; /* CONNECTING: the upstream's connect timeout applies */
+    }
+}
+
+static bool proxy_req_is_idle(struct conn *c)
+{
+    return proxy_req_of(c)->phase == PROXY_REQ_HEAD && buf_used(&c->cl.rx) == 0;
+}
+
+static const struct conn_proto proxy_req_proto = {
+    .name = "proxy-request",
+    .state_size = sizeof(struct proxy_req),
+    .step = proxy_req_step,
+    .reads_head = proxy_req_reads_head,
+    .on_upstream = proxy_req_on_upstream,
+    .on_timeout = proxy_req_on_timeout,
+    .is_idle = proxy_req_is_idle,
+};
+
+void proxy_req_start(struct conn *c)
+{
+    conn_set_proto(c, &proxy_req_proto);
+    proxy_req_set_phase(c, PROXY_REQ_HEAD);
+}
+
+void proxy_req_start_sniff(struct conn *c)
+{
+    conn_set_proto(c, &proxy_req_proto);
+    proxy_req_set_phase(c, PROXY_REQ_SNIFF);
 }

@@ -4,12 +4,10 @@
 #include <errno.h>
 #include <string.h>
 
-#include "worker/conn.h"
-
-void ring_op_init(struct ring_op *op, ring_done_fn *done, struct conn *conn)
+void ring_op_init(struct ring_op *op, ring_done_fn *done, unsigned *inflight)
 {
     op->done = done;
-    op->conn = conn;
+    op->inflight = inflight;
     op->armed = false;
 }
 
@@ -86,8 +84,8 @@ static struct io_uring_sqe *ring_prep(struct ring *r, struct ring_op *op, int *e
     if (sqe == NULL)
         return NULL;
     op->armed = true;
-    if (op->conn != NULL)
-        op->conn->inflight++;
+    if (op->inflight != NULL)
+        (*op->inflight)++;
     r->pending++;
     return sqe;
 }
@@ -273,8 +271,8 @@ static void ring_dispatch(const struct io_uring_cqe *cqe)
         return;
     if (!(cqe->flags & IORING_CQE_F_MORE)) {
         op->armed = false;
-        if (op->conn != NULL)
-            op->conn->inflight--;
+        if (op->inflight != NULL)
+            (*op->inflight)--;
     }
     op->done(op, cqe->res, cqe->flags);
 }

@@ -12,20 +12,21 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-struct conn;
 struct ring_op;
 
 /* ring_done_fn is called once per completion of `op` with the CQE's result (bytes,
  * fd, 0 or -errno) and flags (IORING_CQE_F_MORE while a multishot op stays armed). When the
- * op belongs to a connection, conn->inflight has already been decremented for the final
- * completion, so the callback may free the connection when inflight reaches 0. */
+ * op counts into its owner's `inflight`, the counter has already been decremented for the
+ * final completion, so the callback may free the owner when it reaches 0. The owner finds
+ * itself from `op` with container_of. */
 typedef void ring_done_fn(struct ring_op *op, int res, uint32_t flags);
 
-/* struct ring_op is one operation in flight. `conn` is NULL for worker-level ops. `armed`
- * is true from submit until the final completion (no IORING_CQE_F_MORE). */
+/* struct ring_op is one operation in flight. `inflight` (may be NULL) is the owner's count
+ * of ops in flight: ++ on submit, -- on the final completion. `armed` is true from submit
+ * until the final completion (no IORING_CQE_F_MORE). */
 struct ring_op {
     ring_done_fn *done;
-    struct conn *conn;
+    unsigned *inflight;
     bool armed;
     struct __kernel_timespec _ts; /* a timeout's interval: the kernel reads it at submit */
 };
@@ -35,8 +36,9 @@ struct ring {
     unsigned pending; /* SQEs prepared but not submitted yet */
 };
 
-/* ring_op_init sets the callback and owner of an embedded op (not armed). */
-void ring_op_init(struct ring_op *op, ring_done_fn *done, struct conn *conn);
+/* ring_op_init sets the callback and the owner's in-flight counter (NULL: not counted) of
+ * an embedded op (not armed). */
+void ring_op_init(struct ring_op *op, ring_done_fn *done, unsigned *inflight);
 
 /* ring_open creates the io_uring with `entries` SQEs (CQ twice that). Returns 0 or -errno.
  * Allocates kernel memory only. */
@@ -46,7 +48,7 @@ int ring_open(struct ring *r, unsigned entries);
 void ring_close(struct ring *r);
 
 /* The ring_submit_* functions prepare one SQE for `op` (submitting the queue first when it
- * is full), mark the op armed and count it in op->conn->inflight. They return 0, or
+ * is full), mark the op armed and count it in *op->inflight. They return 0, or
  * -EBUSY if `op` is already armed, or -errno from io_uring_submit. The kernel sees them on
  * the next ring_flush or ring_run. Buffers must stay valid until the completion. */
 int ring_submit_recv(struct ring *r, struct ring_op *op, int fd, void *buf, size_t len);

@@ -1,7 +1,7 @@
 /* tls_conn.c - one SSL over bounded ciphertext staging (a custom BIO reading struct buf _in
  * and appending to struct buf _out), the ClientHello pause, the forged chain, ALPN mirror,
- * upstream session filing (exact and wildcard keys), and the one place BoringSSL errors
- * become -errno + reason.
+ * and the one place BoringSSL errors become -errno + reason. Upstream sessions are
+ * tls_sess.c's: this file only hands them over (new-session callback, offer at init).
  * Never touches a socket; allocates only in the init functions and inside BoringSSL. */
 #include "worker/tls_conn.h"
 
@@ -156,8 +156,8 @@ BIO_METHOD *tls_conn_bio_method_new(void)
 static bool hello_capture(struct tls_conn *c, const SSL_CLIENT_HELLO *ch)
 {
     const char *sni = SSL_get_servername(ch->ssl, TLSEXT_NAMETYPE_host_name);
-    const uint8_t *ext;
-    size_t ext_len, list_len, off;
+    const uint8_t *ext, *proto;
+    size_t ext_len, list_len, off, l;
 
     c->_sni[0] = '\0';
     if (sni != NULL) {
@@ -186,16 +186,11 @@ static bool hello_capture(struct tls_conn *c, const SSL_CLIENT_HELLO *ch)
         return true;
     ext += 2;
     off = 0;
-    while (off < list_len) {
-        size_t l = ext[off];
-
-        if (l == 0 || l > list_len - off - 1)
-            break;
+    while (tls_ctx_alpn_next(ext, list_len, &off, &proto, &l)) {
         if (1 + l > sizeof(c->_alpn_offer) - c->_alpn_offer_len)
             break;
-        memcpy(c->_alpn_offer + c->_alpn_offer_len, ext + off, 1 + l);
+        memcpy(c->_alpn_offer + c->_alpn_offer_len, proto - 1, 1 + l);
         c->_alpn_offer_len += 1 + l;
-        off += 1 + l;
     }
     return true;
 }
@@ -225,23 +220,18 @@ static int alpn_select_cb(SSL *ssl, const uint8_t **out, uint8_t *out_len, const
                           unsigned in_len, void *arg)
 {
     struct tls_conn *c = SSL_get_app_data(ssl);
-    size_t want, off = 0;
+    const uint8_t *proto;
+    size_t want, off = 0, l;
 
     if (c == NULL || c->_alpn_choice[0] == '\0')
         return SSL_TLSEXT_ERR_NOACK;
     want = strlen(c->_alpn_choice);
-    while (off < in_len) {
-        size_t l = in[off];
-
-        if (l == 0 || l > in_len - off - 1)
-            break;
-        if (l == want && memcmp(in + off + 1, c->_alpn_choice, l) == 0) {
-            *out = in + off + 1;
+    while (tls_ctx_alpn_next(in, in_len, &off, &proto, &l))
+        if (l == want && memcmp(proto, c->_alpn_choice, l) == 0) {
+            *out = proto;
             *out_len = (uint8_t)l;
             return SSL_TLSEXT_ERR_OK;
         }
-        off += 1 + l;
-    }
     return SSL_TLSEXT_ERR_NOACK;
 }
 
@@ -253,43 +243,15 @@ void tls_conn_install_server_callbacks(SSL_CTX *ctx)
 
 /* ---- client callbacks ----------------------------------------------------------------- */
 
-/* wild_decide says whether the sessions of `ssl` go under the wildcard key too. A full
- * handshake (verified: eligible connections are never -k) decides from the leaf: does it
- * name "*.D" exactly? A handshake resumed from the wildcard entry keeps the certificate
- * tls_ctx_sess_take_wildcard checked; one resumed from the exact entry is left alone (its
- * first full handshake filed the wildcard entry already), so that warm connections never
- * parse the leaf. */
-static enum tls_conn_wild wild_decide(const struct tls_conn *c, const SSL *ssl,
-                                      const SSL_SESSION *sess)
-{
-    const char *bar = strchr(c->_wild_key, '|');
-
-    if (SSL_session_reused(ssl) == 1)
-        return c->_wild == TLS_CONN_WILD_OFFERED ? TLS_CONN_WILD_YES : TLS_CONN_WILD_NO;
-    if (bar == NULL)
-        return TLS_CONN_WILD_NO;
-    return tls_ctx_sess_has_dns_name(sess, c->_wild_key, (size_t)(bar - c->_wild_key))
-               ? TLS_CONN_WILD_YES
-               : TLS_CONN_WILD_NO;
-}
-
-/* new_session_cb files a session the upstream gave us (after the handshake in TLS 1.2, with
- * each NewSessionTicket in TLS 1.3) under this connection's key, and under its wildcard key
- * when the certificate is a "*.D" one for it (decided once per connection). */
+/* new_session_cb hands a session the upstream gave us to the connection's session link,
+ * which files it (tls_sess_link_file). */
 static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
     struct tls_conn *c = SSL_get_app_data(ssl);
 
-    if (c == NULL || c->_role != TLS_CONN_ROLE_CLIENT || c->_sess_key[0] == '\0')
+    if (c == NULL || c->_role != TLS_CONN_ROLE_CLIENT)
         return 0;
-    if (c->_wild == TLS_CONN_WILD_CHECK || c->_wild == TLS_CONN_WILD_OFFERED)
-        c->_wild = wild_decide(c, ssl, sess);
-    if (c->_wild == TLS_CONN_WILD_YES) {
-        SSL_SESSION_up_ref(sess);
-        tls_ctx_sess_put(c->_ctx, c->_wild_key, sess);
-    }
-    tls_ctx_sess_put(c->_ctx, c->_sess_key, sess);
-    return 1; /* we took the reference */
+    return tls_sess_link_file(&c->_sess, ssl, sess) ? 1 : 0; /* 1: it took the reference */
 }
 
 void tls_conn_install_client_callbacks(SSL_CTX *ctx)
@@ -377,63 +339,14 @@ static int client_set_verify(struct tls_conn *c, const char *host)
     return X509_VERIFY_PARAM_set1_host(param, host, strlen(host)) == 1 ? 0 : -EINVAL;
 }
 
-/* wild_key_make writes the wildcard key "*.d|port|*.d" of `c` (verify_host "<label>.D", d =
- * D in lower case) into c->_wild_key when the connection may share sessions with the other
- * names of a "*.D" certificate: verification on, an SNI sent and equal to verify_host, one
- * non-empty first label and at least two labels in D (RFC 6125 §6.4.3; BoringSSL matches
- * no wildcard with fewer). Otherwise leaves it "". */
-static void wild_key_make(struct tls_conn *c, const char *verify_host, uint16_t port)
-{
-    const char *dot = strchr(verify_host, '.');
-    char d[TLS_CONN_NAME_MAX];
-    size_t n;
-    int w;
-
-    c->_wild_key[0] = '\0';
-    if (c->_ctx->_insecure || c->_sni[0] == '\0' || strcmp(c->_sni, verify_host) != 0)
-        return;
-    if (dot == NULL || dot == verify_host)
-        return;
-    n = strlen(dot + 1);
-    if (n == 0 || n >= sizeof(d) || strchr(dot + 1, '.') == NULL || dot[n] == '.')
-        return;
-    for (size_t i = 0; i <= n; i++)
-        d[i] = (char)tolower((unsigned char)dot[1 + i]);
-    w = snprintf(c->_wild_key, sizeof(c->_wild_key), "*.%s|%u|*.%s", d, (unsigned)port, d);
-    if (w < 0 || (size_t)w >= sizeof(c->_wild_key))
-        c->_wild_key[0] = '\0'; /* cannot happen: at most 2 * 253 + 7 bytes */
-}
-
-/* client_offer_session offers a cached session: the one for the exact key, else (eligible
- * connections) the wildcard key's, when its certificate is valid for verify_host. */
-static int client_offer_session(struct tls_conn *c, const char *verify_host)
-{
-    SSL_SESSION *sess = NULL;
-    int ok;
-
-    if (c->_sess_key[0] != '\0')
-        sess = tls_ctx_sess_take(c->_ctx, c->_sess_key);
-    if (sess == NULL && c->_wild_key[0] != '\0') {
-        sess = tls_ctx_sess_take_wildcard(c->_ctx, c->_wild_key, verify_host);
-        if (sess != NULL)
-            c->_wild = TLS_CONN_WILD_OFFERED;
-        c->_wild_offered = sess != NULL;
-    }
-    if (sess == NULL)
-        return 0;
-    ok = SSL_set_session(c->_ssl, sess);
-    SSL_SESSION_free(sess);
-    return ok == 1 ? 0 : -ENOMEM;
-}
-
-int tls_conn_init_client(struct tls_conn *c, struct tls_ctx *t, const char *sni,
-                         const char *verify_host, uint16_t port, const uint8_t *alpn,
-                         size_t alpn_len)
+int tls_conn_init_client_addr(struct tls_conn *c, struct tls_ctx *t, const char *sni,
+                              const char *verify_host, uint16_t port, const uint8_t *alpn,
+                              size_t alpn_len, const struct sockaddr *dst, socklen_t dstlen)
 {
     uint8_t offer[TLS_CTX_ALPN_MAX];
     char ip[TLS_CONN_NAME_MAX];
     size_t offer_len;
-    int err, n;
+    int err;
 
     if (sni != NULL && sni[0] == '\0')
         sni = NULL;
@@ -467,20 +380,12 @@ int tls_conn_init_client(struct tls_conn *c, struct tls_ctx *t, const char *sni,
         err = -ENOMEM;
         goto out_dispose;
     }
-    /* '*' is in no valid host name (target_host_is_valid); a name with one could pose as a
-     * wildcard key, so it is neither cached nor looked up. */
-    if ((verify_host != NULL && strchr(verify_host, '*') != NULL) || strchr(c->_sni, '*') != NULL)
-        return 0;
-    n = snprintf(c->_sess_key, sizeof(c->_sess_key), "%s|%u|%s",
-                 verify_host != NULL ? verify_host : "", (unsigned)port, c->_sni);
-    if (n < 0 || (size_t)n >= sizeof(c->_sess_key))
-        c->_sess_key[0] = '\0'; /* cannot happen with the length checks above */
-    if (verify_host != NULL && c->_sess_key[0] != '\0') {
-        wild_key_make(c, verify_host, port);
-        if (c->_wild_key[0] != '\0')
-            c->_wild = TLS_CONN_WILD_CHECK;
-    }
-    err = client_offer_session(c, verify_host);
+    /* Keyed by the SNI actually sent (none for an IP literal). */
+    err = tls_sess_link_init(&c->_sess, &t->sess, !t->_insecure, c->_sni, verify_host, port,
+                             dst, dstlen);
+    if (err)
+        goto out_dispose;
+    err = tls_sess_link_offer(&c->_sess, c->_ssl, verify_host);
     if (err)
         goto out_dispose;
     return 0;
@@ -488,6 +393,13 @@ out_dispose:
     ERR_clear_error();
     tls_conn_dispose(c);
     return err;
+}
+
+int tls_conn_init_client(struct tls_conn *c, struct tls_ctx *t, const char *sni,
+                         const char *verify_host, uint16_t port, const uint8_t *alpn,
+                         size_t alpn_len)
+{
+    return tls_conn_init_client_addr(c, t, sni, verify_host, port, alpn, alpn_len, NULL, 0);
 }
 
 void tls_conn_dispose(struct tls_conn *c)
@@ -549,33 +461,31 @@ size_t tls_conn_take(struct tls_conn *c, uint8_t *out, size_t cap)
 
 /* ---- errors --------------------------------------------------------------------------- */
 
-/* verify_reason words a verification result like OpenSSL 3 and curl do. */
+/* tls_conn_verify_reasons words verification results like OpenSSL 3 and curl do. */
+static const struct {
+    long v;
+    const char *reason;
+} tls_conn_verify_reasons[] = {
+    {X509_V_ERR_CERT_HAS_EXPIRED, "certificate has expired"},
+    {X509_V_ERR_CERT_NOT_YET_VALID, "certificate is not yet valid"},
+    {X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, "self-signed certificate"},
+    {X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, "self-signed certificate in certificate chain"},
+    {X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "unable to get local issuer certificate"},
+    {X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE, "unable to verify the first certificate"},
+    {X509_V_ERR_HOSTNAME_MISMATCH, "Hostname mismatch"},
+    {X509_V_ERR_IP_ADDRESS_MISMATCH, "IP address mismatch"},
+    {X509_V_ERR_CERT_REVOKED, "certificate revoked"},
+    {X509_V_ERR_INVALID_CA, "invalid CA certificate"},
+};
+
+/* verify_reason words a verification result (tls_conn_verify_reasons, else BoringSSL's). */
 static const char *verify_reason(long v)
 {
-    switch (v) {
-    case X509_V_ERR_CERT_HAS_EXPIRED:
-        return "certificate has expired";
-    case X509_V_ERR_CERT_NOT_YET_VALID:
-        return "certificate is not yet valid";
-    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-        return "self-signed certificate";
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-        return "self-signed certificate in certificate chain";
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-        return "unable to get local issuer certificate";
-    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-        return "unable to verify the first certificate";
-    case X509_V_ERR_HOSTNAME_MISMATCH:
-        return "Hostname mismatch";
-    case X509_V_ERR_IP_ADDRESS_MISMATCH:
-        return "IP address mismatch";
-    case X509_V_ERR_CERT_REVOKED:
-        return "certificate revoked";
-    case X509_V_ERR_INVALID_CA:
-        return "invalid CA certificate";
-    default:
-        return X509_verify_cert_error_string(v);
-    }
+    for (size_t i = 0; i < sizeof(tls_conn_verify_reasons) / sizeof(tls_conn_verify_reasons[0]);
+         i++)
+        if (tls_conn_verify_reasons[i].v == v)
+            return tls_conn_verify_reasons[i].reason;
+    return X509_verify_cert_error_string(v);
 }
 
 /* compose_ssl_error writes "<prefix>: <reason>" for the error queue into c->_why and clears
@@ -908,7 +818,7 @@ bool tls_conn_is_session_reused(const struct tls_conn *c)
 
 bool tls_conn_is_resumed_across_names(const struct tls_conn *c)
 {
-    return c->_wild_offered && tls_conn_is_session_reused(c);
+    return tls_sess_link_is_across_names(&c->_sess) && tls_conn_is_session_reused(c);
 }
 
 bool tls_conn_is_clean_close(const struct tls_conn *c)

@@ -10,7 +10,7 @@
  *     read tls_conn_sni / tls_conn_alpn_offers, connect upstream, get the forged leaf,
  *     tls_conn_set_chain + tls_conn_set_alpn_choice; loop { tls_conn_handshake; take; feed }
  *     until 0; then tls_conn_read / tls_conn_write.
- * Upstream leg (client role): tls_conn_init_client(...) then the same handshake loop (it
+ * Upstream leg (client role): tls_conn_init_client_addr(...) then the same handshake loop (it
  * never returns -EINPROGRESS); tls_conn_peer_names gives the names for the forged leaf
  * (from the resumed session's certificate when the handshake was resumed).
  * After every call, take the pending ciphertext (tls_conn_pending/tls_conn_take) and send
@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <openssl/base.h>
@@ -55,16 +56,6 @@ enum tls_conn_state {
     TLS_CONN_STATE_COUNT
 };
 
-/* enum tls_conn_wild says whether a client-role connection also files the sessions its
- * upstream gives it under its wildcard key (see tls_ctx.h, "The upstream session cache").
- * The leaf is parsed for it at most once per connection, and only after a full handshake. */
-enum tls_conn_wild {
-    TLS_CONN_WILD_NO = 0,  /* not eligible, or decided: the exact key only */
-    TLS_CONN_WILD_CHECK,   /* eligible: decide at the first new session */
-    TLS_CONN_WILD_OFFERED, /* eligible, and the offered session came from the wildcard key */
-    TLS_CONN_WILD_YES,     /* decided: the exact key and the wildcard key */
-};
-
 /* struct tls_conn is embedded in struct conn (two per intercepted connection). All fields
  * are private; use the accessors below. A zeroed struct may be passed to _dispose. */
 struct tls_conn {
@@ -84,10 +75,7 @@ struct tls_conn {
     uint8_t _alpn_offer[TLS_CTX_ALPN_MAX]; /* server: client's ALPN list, wire format */
     size_t _alpn_offer_len;
     char _alpn_choice[TLS_CTX_ALPN_MAX];  /* server: protocol to select ("" = none) */
-    enum tls_conn_wild _wild;             /* client: also file under _wild_key? */
-    bool _wild_offered;                   /* client: the offered session is another name's */
-    char _sess_key[TLS_CTX_SESS_KEY_MAX]; /* client: session cache key ("" = no caching) */
-    char _wild_key[TLS_CTX_SESS_KEY_MAX]; /* client: wildcard key ("" = not eligible) */
+    struct tls_sess_link _sess;           /* client: its upstream sessions (tls_sess.h) */
     char _why[TLS_CONN_WHY_MAX];          /* last composed reason */
 };
 
@@ -96,20 +84,30 @@ struct tls_conn {
  * the staging, ~35 KiB). On failure `c` needs no dispose (but it is safe). */
 int tls_conn_init_server(struct tls_conn *c, struct tls_ctx *t);
 
-/* tls_conn_init_client prepares `c` to connect to an upstream with the client context of
- * `t`. `sni` is sent as server_name (NULL, "" or an IP literal = none, RFC 6066 §3).
+/* tls_conn_init_client_addr prepares `c` to connect to an upstream with the client context
+ * of `t`. `sni` is sent as server_name (NULL, "" or an IP literal = none, RFC 6066 §3).
  * `verify_host` is the name or IP literal (IPv6 with or without brackets) the certificate
  * must match; NULL = `sni`. Unless `t` is insecure, a verify_host is required (-EINVAL
  * otherwise). `alpn`/`alpn_len` is the client's own offer (wire format, e.g. from
  * tls_conn_alpn_offers of the client leg); it is reduced to what `t` allows and offered
- * upstream (nothing when nothing remains). A cached session for verify_host|port|sni is
- * offered for resumption; when there is none, verification is on (not -k) and `sni` ==
- * verify_host = "<one label>.D" (a DNS name with at least two labels in D), a session filed
- * under the wildcard key "*.d|port|*.d" is offered instead if its leaf certificate is valid
- * for verify_host (tls_ctx_sess_take_wildcard). The forged leaf's names still come from that
- * certificate (tls_conn_peer_names) plus the client's SNI, which the caller adds. A
- * verify_host or `sni` containing '*' is never cached nor looked up. Returns 0, -EINVAL
- * (bad argument) or -ENOMEM. Allocates. */
+ * upstream (nothing when nothing remains). `dst`/`dstlen` is the address the upstream
+ * socket is connected to (AF_INET or AF_INET6; NULL = unknown): it is part of the session
+ * keys, so a session from one address is never offered to another. A cached session for
+ * (verify_host, port, SNI, dst) is offered for resumption; when there is none, verification
+ * is on (not -k) and `sni` == verify_host = "<one label>.D" (a DNS name with at least two
+ * labels in D), a session filed under the wildcard key of D at the same port and address
+ * is offered instead if its leaf certificate is valid for verify_host (tls_sess.h). The
+ * forged leaf's names still come from that certificate (tls_conn_peer_names) plus the
+ * client's SNI, which the caller adds. A verify_host or `sni` containing '*' is never
+ * cached nor looked up. Returns 0, -EINVAL (bad argument, including a `dst` of another
+ * family or too short for its family) or -ENOMEM. Allocates. */
+int tls_conn_init_client_addr(struct tls_conn *c, struct tls_ctx *t, const char *sni,
+                              const char *verify_host, uint16_t port, const uint8_t *alpn,
+                              size_t alpn_len, const struct sockaddr *dst, socklen_t dstlen);
+
+/* tls_conn_init_client is tls_conn_init_client_addr with an unknown address (dst = NULL):
+ * its sessions are keyed apart from every session keyed with an address. Kept for callers
+ * that do not know the connected address. */
 int tls_conn_init_client(struct tls_conn *c, struct tls_ctx *t, const char *sni,
                          const char *verify_host, uint16_t port, const uint8_t *alpn,
                          size_t alpn_len);

@@ -10,9 +10,8 @@
  * ALPN select callbacks on the client-facing context. */
 void tls_conn_install_server_callbacks(SSL_CTX *ctx);
 
-/* tls_conn_install_client_callbacks sets the new-session callback that files upstream
- * sessions in the tls_ctx cache under the connection's key (and its wildcard key when the
- * upstream's certificate is a "*.D" one for it). */
+/* tls_conn_install_client_callbacks sets the new-session callback that hands upstream
+ * sessions to the connection's session link (tls_sess_link_file), which files them. */
 void tls_conn_install_client_callbacks(SSL_CTX *ctx);
 
 /* tls_conn_bio_method_new returns a new BIO_METHOD for the staging BIO (the caller frees it

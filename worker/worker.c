@@ -16,15 +16,34 @@
 
 #include "shared/log.h"
 #include "shared/msgcodec.h"
+#include "shared/h1_parse.h"
 #include "worker/flow.h"
-#include "worker/intercept.h"
+#include "worker/h2_relay.h"
+#include "worker/modes.h"
 
-bool worker_host_is_ignored(const struct worker *w, const char *host)
+/* worker_re_any returns whether `s` (may be NULL or "") matches one of `n` patterns. */
+static bool worker_re_any(const regex_t *re, int n, const char *s)
 {
-    for (int i = 0; i < w->n_ignore_re; i++)
-        if (regexec(&w->ignore_re[i], host, 0, NULL, 0) == 0)
+    if (s == NULL || s[0] == '\0')
+        return false;
+    for (int i = 0; i < n; i++)
+        if (regexec(&re[i], s, 0, NULL, 0) == 0)
             return true;
     return false;
+}
+
+bool worker_has_host_rules(const struct worker *w)
+{
+    return w->n_ignore_re > 0 || w->n_allow_re > 0;
+}
+
+bool worker_host_passes(const struct worker *w, const char *host, const char *sni)
+{
+    if (worker_re_any(w->ignore_re, w->n_ignore_re, host) ||
+        worker_re_any(w->ignore_re, w->n_ignore_re, sni))
+        return true;
+    return w->n_allow_re > 0 && !worker_re_any(w->allow_re, w->n_allow_re, host) &&
+           !worker_re_any(w->allow_re, w->n_allow_re, sni);
 }
 
 void worker_on_flow(void *arg, const struct flow *f)
@@ -79,7 +98,7 @@ static void worker_arm_accept(struct worker *w)
 static bool worker_took(struct worker *w, int res)
 {
     if (res >= 0) {
-        conn_accept(w, res);
+        conn_accept(w, res, w->start);
         worker_publish_load(w);
     } else if (res != -ECANCELED && res != -EAGAIN && res != -EINTR) {
         log_warn("accept failed: %s", strerror(-res)); /* EMFILE & co: retried next tick */
@@ -139,14 +158,7 @@ static void worker_close_idle(struct worker *w)
 
     for (c = w->pool.active; c != NULL; c = next) {
         next = c->next;
-        if (conn_is_idle(c)) {
-            conn_close(c);
-            conn_pump(c);
-        } else if (c->h2_on && !c->h2_draining) {
-            c->h2_draining = true; /* GOAWAY: streams in flight finish, no new ones */
-            h2_relay_drain(&c->h2);
-            conn_pump(c);
-        }
+        conn_drain(c); /* idle ones close now; HTTP/2 sends GOAWAY */
     }
 }
 
@@ -241,22 +253,34 @@ static int worker_setup_signals(void)
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
-static int worker_compile_ignores(struct worker *w)
+/* worker_compile_hosts compiles `n` patterns of option `opt` into `re`, counting them in
+ * `*count` (so that the ones compiled are freed on failure). The master checked them already
+ * (master/preflight.c); a failure here is logged and returns -EINVAL. */
+static int worker_compile_hosts(regex_t *re, int *count, const char *const *pat, int n,
+                                const char *opt)
 {
     char err[256];
 
-    for (int i = 0; i < w->cfg->n_ignore_hosts; i++) {
-        int rc = regcomp(&w->ignore_re[i], w->cfg->ignore_hosts[i],
-                         REG_EXTENDED | REG_ICASE | REG_NOSUB);
+    for (int i = 0; i < n; i++) {
+        int rc = regcomp(&re[i], pat[i], CONFIG_HOSTS_REGEX_FLAGS);
 
         if (rc != 0) {
-            regerror(rc, &w->ignore_re[i], err, sizeof(err));
-            log_error("--ignore-hosts '%s': %s", w->cfg->ignore_hosts[i], err);
+            regerror(rc, &re[i], err, sizeof(err));
+            log_error("%s '%s': %s", opt, pat[i], err);
             return -EINVAL;
         }
-        w->n_ignore_re++;
+        (*count)++;
     }
     return 0;
+}
+
+static int worker_compile_ignores(struct worker *w)
+{
+    if (worker_compile_hosts(w->ignore_re, &w->n_ignore_re, w->cfg->ignore_hosts,
+                             w->cfg->n_ignore_hosts, "--ignore-hosts") != 0)
+        return -EINVAL;
+    return worker_compile_hosts(w->allow_re, &w->n_allow_re, w->cfg->allow_hosts,
+                                w->cfg->n_allow_hosts, "--allow-hosts");
 }
 
 /* worker_raise_nofile lifts the soft fd limit to the hard one: each connection needs two
@@ -311,17 +335,247 @@ static int worker_run(struct worker *w)
     }
 }
 
-int worker_main(int argc, char **argv)
+/* worker_stage is how far worker_open got; worker_close undoes exactly that much. */
+enum worker_stage {
+    WORKER_STAGE_NONE = 0,
+    WORKER_STAGE_SIGNAL,
+    WORKER_STAGE_CACHE,
+    WORKER_STAGE_TLS,
+    WORKER_STAGE_REGEX,
+    WORKER_STAGE_RING,
+    WORKER_STAGE_POOL,
+    WORKER_STAGE_H2,
+    WORKER_STAGE_DNS,
+    WORKER_STAGE_FLOW,
+    WORKER_STAGE_IPC,
+};
+
+/* worker_open_tls builds the TLS contexts from the master's HELLO (CA certificate, leaf key,
+ * ticket key); the key bytes are wiped from `hello_buf` whatever happens. Returns 0 or -1. */
+static int worker_open_tls(struct worker *w, uint8_t *hello_buf, const struct msg_hello_view *hello)
 {
-    struct worker *w = NULL; /* big (contexts, tables): on the heap, one per process */
-    struct config cfg;
-    char err[512];
-    uint8_t *hello_buf = NULL;
-    struct msg_hello_view hello;
+    const struct config *cfg = w->cfg;
     struct tls_ctx_opts topts;
     const char *why = "";
-    char prefix[32];
-    int rc = 1, e;
+    int e;
+
+    memset(&topts, 0, sizeof(topts));
+    topts.ca_cert_der = hello->ca_der.p;
+    topts.ca_cert_der_len = hello->ca_der.len;
+    topts.leaf_key_der = hello->key_der.p;
+    topts.leaf_key_der_len = hello->key_der.len;
+    topts.upstream_ca_file = cfg->upstream_ca;
+    topts.insecure = cfg->ssl_insecure;
+    topts.ciphers_client = cfg->ciphers_client;
+    topts.ciphers_server = cfg->ciphers_server;
+    /* the same ticket key in every worker: clients resume whichever worker they reach */
+    if (hello->ticket_key.len == TLS_CTX_TICKET_KEY_LEN)
+        topts.ticket_key = hello->ticket_key.p;
+    if (cfg->http2) {
+        static const uint8_t alpn_h2[] = "\x02h2\x08http/1.1";
+
+        topts.alpn_allowed = alpn_h2;
+        topts.alpn_allowed_len = sizeof(alpn_h2) - 1;
+    }
+    e = tls_ctx_init(&w->tls, &topts, &why);
+    memset(hello_buf, 0, MSG_MAX_SIZE); /* the leaf key now lives in the TLS context only */
+    if (e) {
+        log_error("TLS setup failed: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+/* worker_open_master attaches what the master hands over: HELLO on fd 3, the certcache (fd 5),
+ * the accept board (fd 6, optional), and builds the TLS contexts. Returns 0 or -1 (logged). */
+static int worker_open_master(struct worker *w)
+{
+    const struct config *cfg = w->cfg;
+    struct msg_hello_view hello;
+    uint8_t *hello_buf = malloc(MSG_MAX_SIZE);
+    const char *why = "";
+    int e, rc = -1;
+
+    if (hello_buf == NULL)
+        return -1;
+    e = ipc_recv_hello(WORKER_FD_IPC, hello_buf, &hello, &why);
+    if (e) {
+        log_error("no HELLO from the master: %s", why);
+        goto out_free;
+    }
+    e = certcache_attach(WORKER_FD_CERTCACHE, &w->cache, &why);
+    if (e) {
+        log_error("cannot attach the certificate cache: %s", why);
+        goto out_wipe;
+    }
+    w->stage = WORKER_STAGE_CACHE;
+    if (w->id < 0 || w->id >= cfg->workers ||
+        (e = board_map(WORKER_FD_BOARD, cfg->workers, &w->board)) != 0) {
+        log_warn("no accept board (%s): connections are not balanced across workers",
+                 w->id < 0 || w->id >= cfg->workers ? "worker id out of range" : strerror(-e));
+        w->board = NULL;
+    } else {
+        board_set_alive(w->board, w->id, true);
+    }
+    if (worker_open_tls(w, hello_buf, &hello) != 0)
+        goto out_free;
+    w->stage = WORKER_STAGE_TLS;
+    rc = 0;
+    goto out_free;
+out_wipe:
+    memset(hello_buf, 0, MSG_MAX_SIZE);
+out_free:
+    free(hello_buf);
+    return rc;
+}
+
+/* worker_open sets up everything the loop needs, in order, recording in w->stage how far it
+ * got. Returns 0, or -1 after logging why (worker_close undoes the stages reached). */
+static int worker_open(struct worker *w)
+{
+    const struct config *cfg = w->cfg;
+    const char *why = "";
+    int e;
+
+    worker_raise_nofile(cfg->max_conns > 0 ? cfg->max_conns : 4096);
+    w->signal_fd = worker_setup_signals();
+    if (w->signal_fd < 0) {
+        log_error("signalfd: %s", strerror(-w->signal_fd));
+        return -1;
+    }
+    w->stage = WORKER_STAGE_SIGNAL;
+    if (worker_open_master(w) != 0)
+        return -1;
+    if (worker_compile_ignores(w) != 0)
+        return -1;
+    w->stage = WORKER_STAGE_REGEX;
+    e = ring_open(&w->ring, WORKER_RING_ENTRIES);
+    if (e) {
+        log_error("io_uring setup failed: %s", strerror(-e));
+        return -1;
+    }
+    w->stage = WORKER_STAGE_RING;
+    e = conn_pool_init(&w->pool, cfg->max_conns > 0 ? cfg->max_conns : 4096,
+                       cfg->max_header_size > 0 ? cfg->max_header_size : H1_HEAD_MAX_DEFAULT);
+    if (e) {
+        log_error("cannot allocate %d connections: %s", cfg->max_conns, strerror(-e));
+        return -1;
+    }
+    w->stage = WORKER_STAGE_POOL;
+    if (cfg->http2) {
+        w->h2_pool = h2_pool_new(H2_POOL_STREAMS_DEFAULT);
+        if (w->h2_pool == NULL) {
+            log_error("cannot allocate the HTTP/2 stream pool");
+            return -1;
+        }
+    }
+    w->stage = WORKER_STAGE_H2;
+    e = dns_init(&w->dns, &w->ring, cfg, &why);
+    if (e) {
+        log_error("resolver setup failed: %s", why);
+        return -1;
+    }
+    w->stage = WORKER_STAGE_DNS;
+    e = flow_out_init(&w->out, &w->ring, cfg->quiet ? -1 : STDOUT_FILENO, cfg->flow_file, &why);
+    if (e) {
+        log_error("%s: %s", why, strerror(-e));
+        return -1;
+    }
+    w->stage = WORKER_STAGE_FLOW;
+    e = ipc_init(&w->ipc, &w->ring, WORKER_FD_IPC);
+    if (e) {
+        log_error("master channel setup failed: %s", strerror(-e));
+        return -1;
+    }
+    w->stage = WORKER_STAGE_IPC;
+    return 0;
+}
+
+/* worker_start arms the accept, the signal watch and the tick. */
+static void worker_start(struct worker *w)
+{
+    ring_op_init(&w->accept_op, worker_on_accept, NULL);
+    ring_op_init(&w->accept_poll_op, worker_on_accept_poll, NULL);
+    ring_op_init(&w->accept_defer_op, worker_on_accept_defer, NULL);
+    ring_op_init(&w->signal_op, worker_on_signal, NULL);
+    ring_op_init(&w->tick_op, worker_on_tick, NULL);
+    ring_op_init(&w->cancel_op, worker_on_aux, NULL);
+    w->accepting = true;
+    worker_arm_accept(w);
+    worker_arm_signal(w);
+    if (ring_submit_timeout(&w->ring, &w->tick_op, WORKER_TICK_MS) != 0)
+        log_error("cannot arm the tick timer");
+    log_debug("worker %d ready", w->id);
+}
+
+/* worker_finish ends a run: closes what is left, sends the last statistics, and lets
+ * pending resolver queries close their connections. */
+static void worker_finish(struct worker *w)
+{
+    worker_drain(w);
+    worker_send_stats(w);
+    (void)ring_flush(&w->ring);
+}
+
+/* worker_close undoes worker_open's stages in reverse, from w->stage down. */
+static void worker_close(struct worker *w)
+{
+    switch (w->stage) {
+    case WORKER_STAGE_IPC:
+        /* queries still in progress call back with -ECANCELED and close their connections;
+         * what is left holds TLS or HTTP/2 sessions (and may report last flows) */
+        dns_dispose(&w->dns);
+        for (struct conn *c = w->pool.active, *next; c != NULL; c = next) {
+            next = c->next;
+            conn_dispose(c);
+        }
+        ipc_dispose(&w->ipc);
+        flow_out_dispose(&w->out);
+        goto out_h2;
+    case WORKER_STAGE_FLOW:
+        flow_out_dispose(&w->out);
+        /* fallthrough */
+    case WORKER_STAGE_DNS:
+        dns_dispose(&w->dns);
+        /* fallthrough */
+    case WORKER_STAGE_H2:
+    out_h2:
+        h2_pool_free(w->h2_pool);
+        /* fallthrough */
+    case WORKER_STAGE_POOL:
+        conn_pool_dispose(&w->pool);
+        /* fallthrough */
+    case WORKER_STAGE_RING:
+        ring_close(&w->ring);
+        /* fallthrough */
+    case WORKER_STAGE_REGEX:
+        for (int i = 0; i < w->n_ignore_re; i++)
+            regfree(&w->ignore_re[i]);
+        for (int i = 0; i < w->n_allow_re; i++)
+            regfree(&w->allow_re[i]);
+        /* fallthrough */
+    case WORKER_STAGE_TLS:
+        tls_ctx_dispose(&w->tls);
+        /* fallthrough */
+    case WORKER_STAGE_CACHE:
+        board_unmap(w->board, w->cfg->workers);
+        certcache_close(w->cache);
+        /* fallthrough */
+    case WORKER_STAGE_SIGNAL:
+        close(w->signal_fd);
+        /* fallthrough */
+    case WORKER_STAGE_NONE:
+        break;
+    }
+    w->stage = WORKER_STAGE_NONE;
+}
+
+int worker_main(int argc, char **argv)
+{
+    struct worker *w; /* big (contexts, tables): on the heap, one per process */
+    struct config cfg;
+    char err[512], prefix[32];
+    int rc = 1;
 
     memset(&cfg, 0, sizeof(cfg));
     if (config_parse(argc, argv, &cfg, err, sizeof(err)) != 0) {
@@ -336,147 +590,17 @@ int worker_main(int argc, char **argv)
         return 1;
     }
     w->cfg = &cfg;
+    w->start = modes_start_fn(&cfg);
     w->id = cfg.worker_id;
     w->listen_fd = WORKER_FD_LISTEN;
     snprintf(prefix, sizeof(prefix), "mitmd[w%d]", w->id);
     log_setup(prefix, cfg.verbose ? LOG_DEBUG : LOG_INFO);
-
-    worker_raise_nofile(cfg.max_conns > 0 ? cfg.max_conns : 4096);
-    w->signal_fd = worker_setup_signals();
-    if (w->signal_fd < 0) {
-        log_error("signalfd: %s", strerror(-w->signal_fd));
-        goto out_cfg;
+    if (worker_open(w) == 0) {
+        worker_start(w);
+        rc = worker_run(w);
+        worker_finish(w);
     }
-    hello_buf = malloc(MSG_MAX_SIZE);
-    if (hello_buf == NULL)
-        goto out_signal;
-    e = ipc_recv_hello(WORKER_FD_IPC, hello_buf, &hello, &why);
-    if (e) {
-        log_error("no HELLO from the master: %s", why);
-        goto out_hello;
-    }
-    e = certcache_attach(WORKER_FD_CERTCACHE, &w->cache, &why);
-    if (e) {
-        log_error("cannot attach the certificate cache: %s", why);
-        goto out_hello;
-    }
-    if (w->id < 0 || w->id >= cfg.workers ||
-        (e = board_map(WORKER_FD_BOARD, cfg.workers, &w->board)) != 0) {
-        log_warn("no accept board (%s): connections are not balanced across workers",
-                 w->id < 0 || w->id >= cfg.workers ? "worker id out of range" : strerror(-e));
-        w->board = NULL;
-    } else {
-        board_set_alive(w->board, w->id, true);
-    }
-    memset(&topts, 0, sizeof(topts));
-    topts.ca_cert_der = hello.ca_der.p;
-    topts.ca_cert_der_len = hello.ca_der.len;
-    topts.leaf_key_der = hello.key_der.p;
-    topts.leaf_key_der_len = hello.key_der.len;
-    topts.upstream_ca_file = cfg.upstream_ca;
-    topts.insecure = cfg.ssl_insecure;
-    /* the same ticket key in every worker: clients resume whichever worker they reach */
-    if (hello.ticket_key.len == TLS_CTX_TICKET_KEY_LEN)
-        topts.ticket_key = hello.ticket_key.p;
-    if (cfg.http2) {
-        static const uint8_t alpn_h2[] = "\x02h2\x08http/1.1";
-
-        topts.alpn_allowed = alpn_h2;
-        topts.alpn_allowed_len = sizeof(alpn_h2) - 1;
-    }
-    e = tls_ctx_init(&w->tls, &topts, &why);
-    /* the leaf key now lives in the TLS context only */
-    memset(hello_buf, 0, MSG_MAX_SIZE);
-    if (e) {
-        log_error("TLS setup failed: %s", why);
-        goto out_cache;
-    }
-    if (worker_compile_ignores(w) != 0)
-        goto out_tls;
-    e = ring_open(&w->ring, WORKER_RING_ENTRIES);
-    if (e) {
-        log_error("io_uring setup failed: %s", strerror(-e));
-        goto out_regex;
-    }
-    e = conn_pool_init(&w->pool, cfg.max_conns > 0 ? cfg.max_conns : 4096,
-                       cfg.max_header_size > 0 ? cfg.max_header_size : H1_HEAD_MAX_DEFAULT);
-    if (e) {
-        log_error("cannot allocate %d connections: %s", cfg.max_conns, strerror(-e));
-        goto out_ring;
-    }
-    if (cfg.http2) {
-        w->h2_pool = h2_pool_new(H2_POOL_STREAMS_DEFAULT);
-        if (w->h2_pool == NULL) {
-            log_error("cannot allocate the HTTP/2 stream pool");
-            goto out_pool;
-        }
-    }
-    e = dns_init(&w->dns, &w->ring, &cfg, &why);
-    if (e) {
-        log_error("resolver setup failed: %s", why);
-        goto out_h2;
-    }
-    e = flow_out_init(&w->out, &w->ring, cfg.quiet ? -1 : STDOUT_FILENO, cfg.flow_file, &why);
-    if (e) {
-        log_error("%s: %s", why, strerror(-e));
-        goto out_dns;
-    }
-    e = ipc_init(&w->ipc, &w->ring, WORKER_FD_IPC);
-    if (e) {
-        log_error("master channel setup failed: %s", strerror(-e));
-        goto out_flow;
-    }
-
-    ring_op_init(&w->accept_op, worker_on_accept, NULL);
-    ring_op_init(&w->accept_poll_op, worker_on_accept_poll, NULL);
-    ring_op_init(&w->accept_defer_op, worker_on_accept_defer, NULL);
-    ring_op_init(&w->signal_op, worker_on_signal, NULL);
-    ring_op_init(&w->tick_op, worker_on_tick, NULL);
-    ring_op_init(&w->cancel_op, worker_on_aux, NULL);
-    w->accepting = true;
-    worker_arm_accept(w);
-    worker_arm_signal(w);
-    if (ring_submit_timeout(&w->ring, &w->tick_op, WORKER_TICK_MS) != 0)
-        log_error("cannot arm the tick timer");
-    log_debug("worker %d ready", w->id);
-
-    rc = worker_run(w);
-    worker_drain(w);
-    worker_send_stats(w);
-    (void)ring_flush(&w->ring);
-    /* queries still in progress call back with -ECANCELED and close their connections; what
-     * is left holds TLS or HTTP/2 sessions (and may report last flows) */
-    dns_dispose(&w->dns);
-    for (struct conn *c = w->pool.active, *next; c != NULL; c = next) {
-        next = c->next;
-        conn_dispose(c);
-    }
-    ipc_dispose(&w->ipc);
-    flow_out_dispose(&w->out);
-    goto out_h2;
-out_flow:
-    flow_out_dispose(&w->out);
-out_dns:
-    dns_dispose(&w->dns);
-out_h2:
-    h2_pool_free(w->h2_pool);
-out_pool:
-    conn_pool_dispose(&w->pool);
-out_ring:
-    ring_close(&w->ring);
-out_regex:
-    for (int i = 0; i < w->n_ignore_re; i++)
-        regfree(&w->ignore_re[i]);
-out_tls:
-    tls_ctx_dispose(&w->tls);
-out_cache:
-    board_unmap(w->board, cfg.workers);
-    certcache_close(w->cache);
-out_hello:
-    free(hello_buf);
-out_signal:
-    close(w->signal_fd);
-out_cfg:
+    worker_close(w);
     config_dispose(&cfg);
     free(w);
     return rc;

@@ -22,6 +22,8 @@
 #include "worker/ring.h"
 #include "worker/tls_ctx.h"
 
+struct h2_pool;
+
 /* File descriptors inherited from the master across exec (see DESIGN.md "Processes"). */
 #define WORKER_FD_IPC 3
 #define WORKER_FD_LISTEN 4
@@ -50,9 +52,12 @@ struct worker {
     struct certcache *cache;
     struct h2_pool *h2_pool; /* HTTP/2 stream slots; NULL with --no-http2 */
     struct certcache_reader cache_reader;
-    regex_t ignore_re[CONFIG_MAX_PATTERNS];
+    regex_t ignore_re[CONFIG_MAX_PATTERNS]; /* --ignore-hosts */
     int n_ignore_re;
+    regex_t allow_re[CONFIG_MAX_PATTERNS]; /* --allow-hosts */
+    int n_allow_re;
 
+    conn_start_fn *start; /* the listener's mode: the first protocol of each connection */
     int listen_fd;
     struct ring_op accept_op;       /* one-shot accept on the shared listener */
     struct ring_op accept_poll_op;  /* above its share: watches the listener instead */
@@ -70,6 +75,9 @@ struct worker {
     int exit_code;
 
     struct msg_stats stats; /* counters sent to the master every tick */
+    uint64_t hs_log_ns;     /* last client-handshake failure logged (rate limit) */
+    unsigned hs_log_skipped; /* failures not logged since */
+    int stage;              /* how far start-up got (worker.c: enum worker_stage) */
 };
 
 /* worker_publish_load tells the sibling workers how many connections this one holds (the
@@ -94,8 +102,12 @@ static inline void worker_count(struct worker *w, enum msg_stat s)
  * its console line and JSON record. */
 void worker_on_flow(void *arg, const struct flow *f);
 
-/* worker_host_is_ignored returns whether `host` (NUL-terminated) matches an --ignore-hosts
- * pattern. Never allocates. */
-bool worker_host_is_ignored(const struct worker *w, const char *host);
+/* worker_has_host_rules returns whether --ignore-hosts or --allow-hosts is in effect. */
+bool worker_has_host_rules(const struct worker *w);
+
+/* worker_host_passes returns whether a connection to `host` with client SNI `sni` (NULL or
+ * "" when none) is passed through untouched, as mitmproxy decides: --ignore-hosts matches the
+ * host or the SNI, or --allow-hosts is given and matches neither. Never allocates. */
+bool worker_host_passes(const struct worker *w, const char *host, const char *sni);
 
 #endif

@@ -169,10 +169,10 @@ class Procs:
 
     def stop(self, p, grace=5.0):
         """stop sends SIGTERM to p (by PID), waits up to `grace` s, then SIGKILLs it and,
-        if it left any, its descendants. Forgets p."""
+        if it left any, its descendants. Forgets p only once it is stopped, so that an
+        exception in the middle (a second Ctrl-C) leaves it to stop_all."""
         for i, (name, q, log) in enumerate(self.running):
             if q is p:
-                del self.running[i]
                 break
         else:
             return
@@ -190,6 +190,7 @@ class Procs:
                         os.kill(pid, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
+        self.running = [x for x in self.running if x[1] is not p]
         log.close()
 
     def stop_all(self):

@@ -77,7 +77,7 @@ CORE_SCENARIOS = ("h1-keepalive-1k", "h2-1k", "newconn-full", "newconn-resume",
 
 
 def targets(result):
-    """targets returns issue 5's performance targets checked against a result set (the
+    """targets returns the project's performance targets checked against a result set (the
     dict suite.py writes): a list of {target, limit, value, measured, pass}; pass is None
     where the figures are missing (row not run or failed). mitmd means the default-workers
     instance unless the entry says 1 worker."""
@@ -287,7 +287,7 @@ def markdown(result):
                                    x.get("names_per_key"), x.get("der_bytes")))
     if result.get("targets"):
         out.append("")
-        out.append("Targets (issue 5), this run:")
+        out.append("Targets, this run:")
         out.append("")
         out.append("| target | limit | measured | result |")
         out.append("|---|---|---|---|")
@@ -301,17 +301,3 @@ def markdown(result):
         for n in result["notes"]:
             out.append("- " + n)
     return "\n".join(out) + "\n"
-
-
-README_BEGIN = "<!-- bench-latest:begin (written by bench/run) -->"
-README_END = "<!-- bench-latest:end -->"
-
-
-def replace_readme_section(text, table_md):
-    """replace_readme_section returns `text` with the part between README_BEGIN and
-    README_END replaced by `table_md`, or None when the markers are missing."""
-    b = text.find(README_BEGIN)
-    e = text.find(README_END)
-    if b == -1 or e == -1 or e < b:
-        return None
-    return text[: b + len(README_BEGIN)] + "\n" + table_md + text[e:]

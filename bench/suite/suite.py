@@ -24,6 +24,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import ab  # noqa: E402
 import procs  # noqa: E402
 import report  # noqa: E402
 
@@ -92,6 +93,10 @@ class Interrupted(Exception):
 
 
 def on_signal(signum, frame):
+    # Once: Ctrl-C reaches the suite twice (SIGINT from the terminal, then SIGTERM from
+    # bench/run), and a second exception would cut the clean-up that the first one starts.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     raise Interrupted(signal.Signals(signum).name)
 
 
@@ -271,10 +276,11 @@ class Run:
                                                   "-c", d + "/origin.conf", "-g", "daemon off;"])
         self.procs.wait_port("origin", self.origin, self.origin_port)
 
-    def start_target(self, key, kind, workers, idle):
+    def start_target(self, key, kind, workers, idle, mitmd=None):
         """start_target starts the proxy for a target; returns a dict with its process,
         CA file and ports (or the origin's, for direct). `idle`: the instance is for the
-        idle row (mitmd then gets --max-conns large enough for it)."""
+        idle row (mitmd then gets --max-conns large enough for it). `mitmd`: the binary to
+        run for kind "mitmd" (default --mitmd; the A/B run passes the baseline's)."""
         d = self.dir
         if kind == "direct":
             return {"proc": self.origin, "cafile": d + "/origin-ca.pem",
@@ -282,7 +288,7 @@ class Run:
         port = procs.free_port()
         if kind == "mitmd":
             confdir = "%s/%s-conf" % (d, key)
-            argv = [self.a.mitmd, "-p", str(port), "--confdir", confdir, "-q",
+            argv = [mitmd or self.a.mitmd, "-p", str(port), "--confdir", confdir, "-q",
                     "--resolve", RESOLVE, "--upstream-ca", d + "/origin-ca.pem"]
             if idle and self.idle_n + 1024 > 4096:
                 argv += ["--max-conns", str(self.idle_n + 1024)]
@@ -370,8 +376,9 @@ class Run:
 
     def hosts_warm_count(self, key):
         """hosts_warm_count returns how many names (h0 ..) hosts-warm goes through for
-        target `key`: as many as hosts-cold completed on it, or HOSTS_WARM_PRIME."""
-        cold = next((r for r in self.rows if r["scenario"] == "hosts-cold" and
+        target `key`: as many as hosts-cold last completed on it (an A/B run has one
+        hosts-cold row per round), or HOSTS_WARM_PRIME."""
+        cold = next((r for r in reversed(self.rows) if r["scenario"] == "hosts-cold" and
                      r["target"] == key and r.get("requests") and not r.get("failed")), None)
         return max(16, cold["requests"]) if cold else HOSTS_WARM_PRIME
 
@@ -701,6 +708,13 @@ class Run:
         return out
 
     def main(self):
+        a = self.a
+        if a.baseline_mitmd:
+            self.notes.extend(a.ab_note)
+            return ab.run(sys.modules[__name__], self, a.baseline_label or a.baseline_mitmd,
+                          a.candidate_label or a.candidate_mitmd or a.mitmd,
+                          a.rounds if a.rounds else (2 if self.quick else 4), a.build_desc,
+                          a.baseline_forge)
         t_start = time.monotonic()
         machine, commit = machine_info(self.a.repo)
         self.scenarios = [s for s in SCENARIOS
@@ -742,6 +756,7 @@ class Run:
         machine["loadavg_1m_at_end"] = loadavg()
         result["wall_seconds"] = round(time.monotonic() - t_start, 1)
         md = report.markdown(result)
+        # Results go only under --results (bench/results/); no tracked file is rewritten.
         os.makedirs(self.a.results, exist_ok=True)
         stem = now.strftime("%Y-%m-%dT%H%M%SZ") + ("-quick" if self.quick else "")
         with open(os.path.join(self.a.results, stem + ".json"), "w") as f:
@@ -749,21 +764,6 @@ class Run:
             f.write("\n")
         with open(os.path.join(self.a.results, stem + ".md"), "w") as f:
             f.write(md)
-        a = self.a
-        partial = bool(a.scenarios or a.targets or a.duration is not None or
-                       a.idle_conns is not None)
-        if a.readme and partial:
-            print("bench: not updating %s: this run is not a complete --quick or full run"
-                  % a.readme, file=sys.stderr)
-        elif a.readme:
-            try:
-                with open(self.a.readme) as f:
-                    text = report.replace_readme_section(f.read(), md)
-                if text is not None:
-                    with open(self.a.readme, "w") as f:
-                        f.write(text)
-            except OSError as e:
-                print("bench: cannot update %s: %s" % (self.a.readme, e), file=sys.stderr)
         print(md)
         print("bench: wrote %s/%s.{json,md} in %.0f s" % (self.a.results, stem,
                                                           result["wall_seconds"]),
@@ -825,7 +825,6 @@ def main():
     ap.add_argument("--bench", required=True, help="path to mitmd-bench")
     ap.add_argument("--repo", required=True, help="repository root (for the commit id)")
     ap.add_argument("--results", required=True, help="directory for <date>.json/.md")
-    ap.add_argument("--readme", help="file with bench-latest markers to update")
     ap.add_argument("--forge", help="path to mitmd-bench-forge (master forges/s)")
     ap.add_argument("--certcache", help="path to mitmd-bench-certcache (lookups/s)")
     ap.add_argument("--duration", type=float, help="seconds per row (default 5, quick 1.5)")
@@ -837,7 +836,23 @@ def main():
                     ", ".join(t[0] for t in TARGETS))
     ap.add_argument("--strict", action="store_true", help="exit 1 if any row failed")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ab_args = ap.add_argument_group("A/B run (bench/run --baseline REV)")
+    ab_args.add_argument("--baseline-mitmd", help="path to the baseline's mitmd: run only "
+                         "the A/B comparison of it with --mitmd (the candidate)")
+    ab_args.add_argument("--baseline-forge", help="path to the baseline's mitmd-bench-forge")
+    ab_args.add_argument("--candidate-mitmd", help="path to the candidate's mitmd (default "
+                         "--mitmd)")
+    ab_args.add_argument("--candidate-forge", help="path to the candidate's mitmd-bench-forge "
+                         "(default --forge)")
+    ab_args.add_argument("--baseline-label", help="how the baseline is named in the results")
+    ab_args.add_argument("--candidate-label", help="how the candidate is named in the results")
+    ab_args.add_argument("--rounds", type=int, help="A/B rounds (default 4, quick 2)")
+    ab_args.add_argument("--build-desc", help="how both builds were made (for the results)")
+    ab_args.add_argument("--ab-note", action="append", default=[],
+                         help="a note for the A/B results (repeatable)")
     a = ap.parse_args()
+    if a.rounds is not None and a.rounds < 1:
+        ap.error("--rounds must be at least 1")
     for s in a.scenarios or ():
         if s not in {x.key for x in SCENARIOS + [LATENCY]}:
             ap.error("unknown scenario %r" % s)

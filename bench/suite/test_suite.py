@@ -1,9 +1,9 @@
 """test_suite.py - unit tests of the bench suite's own logic (python3 -m unittest).
 
 Run: python3 -m unittest discover -s bench/suite -p 'test_*.py'
-Covers /proc parsing and process-tree sums, ratios, the markdown table, the README section
-rewrite, the mitmdump resolver rules, and idle_hold.py against a local TLS server and CONNECT
-relay (skipped without the openssl CLI).
+Covers /proc parsing and process-tree sums, ratios, the markdown table, the A/B comparison
+and its cell order, the mitmdump resolver rules, and idle_hold.py against a local TLS server
+and CONNECT relay (skipped without the openssl CLI).
 """
 import json
 import os
@@ -70,6 +70,29 @@ class ProcParsing(unittest.TestCase):
             self.assertIsNone(b.poll())
             p.stop_all()
             self.assertIsNotNone(b.poll())
+            self.assertEqual(p.running, [])
+        finally:
+            shutil.rmtree(d)
+
+
+    def test_interrupted_stop_leaves_it_to_stop_all(self):
+        # A second Ctrl-C while stop() waits must not lose the process: stop_all gets it.
+        d = tempfile.mkdtemp()
+        try:
+            p = procs.Procs(d)
+            a = p.start("a", ["sleep", "30"])
+            real_wait = a.wait
+
+            def interrupted(timeout=None):
+                a.wait = real_wait
+                raise KeyboardInterrupt
+
+            a.wait = interrupted
+            with self.assertRaises(KeyboardInterrupt):
+                p.stop(a)
+            self.assertEqual([x[1] for x in p.running], [a])
+            p.stop_all()
+            self.assertIsNotNone(a.poll())
             self.assertEqual(p.running, [])
         finally:
             shutil.rmtree(d)
@@ -159,13 +182,6 @@ class Markdown(unittest.TestCase):
                       md)
         self.assertIn("Test CPU, 2 cores", md)
         self.assertIn("- a note", md)
-
-    def test_readme_section(self):
-        text = "intro\n%s\nold table\n%s\nrest\n" % (report.README_BEGIN, report.README_END)
-        out = report.replace_readme_section(text, "new table\n")
-        self.assertEqual(out, "intro\n%s\nnew table\n%s\nrest\n" % (report.README_BEGIN,
-                                                                    report.README_END))
-        self.assertIsNone(report.replace_readme_section("no markers", "x"))
 
 
 def full_result():
@@ -326,6 +342,71 @@ class BenchArgv(unittest.TestCase):
         self.assertEqual(argv[argv.index("--host") + 1], "h%d.bench.test")  # not w%d
         self.assertEqual(argv[argv.index("--proxy") + 1], "127.0.0.1:8080")
         self.assertNotIn(None, argv)
+
+
+class AB(unittest.TestCase):
+    def cell(self, sc, target, rnd, cpu_s, requests, **kw):
+        r = {"scenario": sc, "target": target, "round": rnd, "cpu_s": cpu_s,
+             "requests": requests, "rps": requests / 2.0, "others_cores": 0.1}
+        r.update(kw)
+        return r
+
+    def test_order_alternates(self):
+        import ab
+        self.assertEqual(ab.order(0, 0), ["baseline", "candidate"])
+        self.assertEqual(ab.order(0, 1), ["candidate", "baseline"])
+        self.assertEqual(ab.order(1, 0), ["candidate", "baseline"])
+        # over two rounds every scenario runs in both orders
+        for i in range(7):
+            self.assertNotEqual(ab.order(0, i), ab.order(1, i))
+
+    def test_summary_pools_rounds_and_flags(self):
+        import ab
+        rows = [self.cell("a", "baseline", 0, 1.0, 1000), self.cell("a", "candidate", 0, 1.2, 1000),
+                self.cell("a", "baseline", 1, 1.0, 3000), self.cell("a", "candidate", 1, 3.0, 3000),
+                self.cell("b", "baseline", 0, 2.0, 1000), self.cell("b", "candidate", 0, 2.08, 1000),
+                self.cell("c", "baseline", 0, 1.0, 1000),
+                self.cell("c", "candidate", 0, 0.0, 0, failed="no successful request: x"),
+                self.cell("d", "baseline", 0, 1.0, 1000), self.cell("d", "candidate", 0, 0.9, 1000,
+                                                                    others_cores=0.7)]
+        s = {e["scenario"]: e for e in ab.summarize(rows, ["a", "b", "c", "d"])}
+        a = s["a"]
+        self.assertAlmostEqual(a["baseline_cpu_s_per_1k"], 2.0 / 4000 * 1000)
+        self.assertAlmostEqual(a["candidate_cpu_s_per_1k"], 4.2 / 4000 * 1000)
+        self.assertAlmostEqual(a["ratio"], 2.1)
+        self.assertEqual([round(x, 2) for x in a["round_ratios"]], [1.2, 3.0])
+        self.assertTrue(a["flagged"])
+        self.assertTrue(a["every_round"])
+        self.assertEqual(a["rounds"], 2)
+        self.assertAlmostEqual(s["b"]["ratio"], 1.04)
+        self.assertFalse(s["b"]["flagged"])
+        self.assertFalse(s["b"]["every_round"])
+        rows[1]["cpu_s"] = 1.01  # round 1 now 1.01x: pooled 4.01/4000 vs 2/4000 still flagged
+        e = ab.summarize(rows, ["a"])[0]
+        self.assertTrue(e["flagged"])
+        self.assertFalse(e["every_round"])
+        self.assertIsNone(s["c"]["ratio"])
+        self.assertFalse(s["c"]["flagged"])
+        self.assertIn("no successful request", s["c"]["failed"])
+        self.assertAlmostEqual(s["d"]["ratio"], 0.9)
+        self.assertEqual(s["d"]["others_cores_max"], 0.7)
+
+    def test_markdown(self):
+        import ab
+        rows = [self.cell("a", "baseline", 0, 1.0, 1000), self.cell("a", "candidate", 0, 1.2, 1000),
+                self.cell("b", "baseline", 0, 1.0, 1000), self.cell("b", "candidate", 0, 0.95, 1000)]
+        res = result_set()
+        res.update(quick=True, ab={"baseline": "main~1 (abc)", "candidate": "def", "rounds": 1,
+                                   "limit": ab.AB_LIMIT, "build": "Release",
+                                   "summary": ab.summarize(rows, ["a", "b"]), "forge": {}},
+                   notes=["n1"])
+        md = ab.markdown(res)
+        self.assertIn("Baseline: main~1 (abc). Candidate: def.", md)
+        self.assertIn("| a | 1.000 | 1.200 | **1.200x** | 1.20 | 500 | 500 | 0.10 | "
+                      "**above 1.05x in every round** |", md)
+        self.assertIn("| b | 1.000 | 0.950 | 0.950x | 0.95 |", md)
+        self.assertIn("Rows above 1.05x: a.", md)
+        self.assertIn("- n1", md)
 
 
 class Resolver(unittest.TestCase):

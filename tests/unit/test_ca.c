@@ -679,6 +679,140 @@ static void test_ca_expired(void **state)
     EVP_PKEY_free(key);
 }
 
+/* ---- moving from mitmproxy, and file modes (issue 15 item 5, issue 10 item 8) --------- */
+
+/* A confdir that holds mitmproxy's CA and no mitmd-ca.pem: mitmproxy's CA is used (clients
+ * that trust it keep working), no new CA is made, and the public copies carry its cert. */
+static void test_ca_mitmproxy_ca_used(void **state)
+{
+    struct tmp *t = *state;
+    EVP_PKEY *key = pki_testutil_gen_key(EVP_PKEY_RSA); /* mitmproxy makes RSA CAs */
+    char err[512], path[256];
+    uint8_t pem[16384], pub[8192];
+    size_t len = make_ca_pem(key, key, true, pem, sizeof(pem));
+    struct ca *ca = NULL;
+    struct stat st;
+    const uint8_t *der;
+    size_t der_len;
+    long pub_len;
+    BIO *bio;
+    X509 *x;
+
+    assert_int_equal(mkdir(t->conf, 0700), 0);
+    path_of(path, sizeof(path), t->conf, CA_FILE_MITMPROXY_KEY);
+    spew(path, pem, len, 0600);
+    assert_int_equal(ca_load_or_create(t->conf, &ca, err, sizeof(err)), 0);
+    assert_false(ca_was_created(ca));
+    assert_true(ca_is_mitmproxy(ca));
+    assert_int_equal(EVP_PKEY_cmp(ca_get0_key(ca), key), 1);
+    path_of(path, sizeof(path), t->conf, CA_FILE_KEY);
+    assert_int_equal(lstat(path, &st), -1); /* no second CA beside mitmproxy's */
+    assert_int_equal(errno, ENOENT);
+    path_of(path, sizeof(path), t->conf, CA_FILE_CERT_PEM);
+    pub_len = slurp(path, pub, sizeof(pub));
+    assert_true(pub_len > 0);
+    bio = BIO_new_mem_buf(pub, (int)pub_len);
+    x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    assert_non_null(x);
+    der = ca_cert_der(ca, &der_len);
+    assert_int_equal(X509_cmp(x, ca_get0_cert(ca)), 0);
+    assert_true(der_len > 0 && der != NULL);
+    forge_and_verify(ca, "moved.test", NID_sha256WithRSAEncryption);
+    X509_free(x);
+    BIO_free(bio);
+    ca_free(ca);
+    EVP_PKEY_free(key);
+}
+
+/* Both CAs present: mitmd's own wins. */
+static void test_ca_mitmd_ca_preferred(void **state)
+{
+    struct tmp *t = *state;
+    EVP_PKEY *mine = pki_testutil_gen_key(EVP_PKEY_EC), *theirs = pki_testutil_gen_key(EVP_PKEY_RSA);
+    char err[512], path[256];
+    uint8_t pem[16384];
+    size_t len;
+    struct ca *ca = NULL;
+
+    assert_int_equal(mkdir(t->conf, 0700), 0);
+    len = make_ca_pem(theirs, theirs, true, pem, sizeof(pem));
+    path_of(path, sizeof(path), t->conf, CA_FILE_MITMPROXY_KEY);
+    spew(path, pem, len, 0600);
+    len = make_ca_pem(mine, mine, true, pem, sizeof(pem));
+    path_of(path, sizeof(path), t->conf, CA_FILE_KEY);
+    spew(path, pem, len, 0600);
+    assert_int_equal(ca_load_or_create(t->conf, &ca, err, sizeof(err)), 0);
+    assert_false(ca_is_mitmproxy(ca));
+    assert_int_equal(EVP_PKEY_cmp(ca_get0_key(ca), mine), 1);
+    ca_free(ca);
+    EVP_PKEY_free(mine);
+    EVP_PKEY_free(theirs);
+}
+
+/* A CA key file readable by group or others is refused, as OpenSSH refuses an unprotected
+ * private key, and left exactly as it was (mode and bytes). */
+static void test_ca_key_file_too_open(void **state)
+{
+    static const struct {
+        const char *note;
+        const char *file;
+        mode_t mode;
+    } cases[] = {
+        {"world-readable mitmd key", CA_FILE_KEY, 0644},
+        {"group-readable mitmd key", CA_FILE_KEY, 0640},
+        {"others-only readable mitmd key", CA_FILE_KEY, 0604},
+        {"group-writable mitmd key", CA_FILE_KEY, 0620},
+        {"world-readable mitmproxy key", CA_FILE_MITMPROXY_KEY, 0644},
+    };
+    struct tmp *t = *state;
+    EVP_PKEY *key = pki_testutil_gen_key(EVP_PKEY_EC);
+    uint8_t pem[16384], back[16384];
+    size_t len = make_ca_pem(key, key, true, pem, sizeof(pem));
+
+    assert_int_equal(mkdir(t->conf, 0700), 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char err[512] = "", path[256];
+        struct ca *ca = NULL;
+
+        path_of(path, sizeof(path), t->conf, cases[i].file);
+        spew(path, pem, len, 0600);
+        assert_int_equal(chmod(path, cases[i].mode), 0);
+        if (ca_load_or_create(t->conf, &ca, err, sizeof(err)) != -EPERM)
+            fail_msg("case '%s' accepted (%s)", cases[i].note, err);
+        assert_null(ca);
+        if (strstr(err, path) == NULL || strstr(err, "chmod 600") == NULL)
+            fail_msg("case '%s': message '%s' lacks the path or the fix", cases[i].note, err);
+        assert_int_equal(file_mode(path), (int)cases[i].mode);
+        assert_int_equal(slurp(path, back, sizeof(back)), (long)len);
+        assert_memory_equal(back, pem, len);
+        assert_int_equal(unlink(path), 0);
+    }
+    EVP_PKEY_free(key);
+}
+
+/* A confdir writable by group or others is refused before anything is read or created. */
+static void test_ca_confdir_writable_by_others(void **state)
+{
+    static const mode_t modes[] = {0770, 0702, 0777, 01777};
+    struct tmp *t = *state;
+
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        char err[512] = "", path[256];
+        struct ca *ca = NULL;
+        struct stat st;
+
+        assert_int_equal(mkdir(t->conf, 0700), 0);
+        assert_int_equal(chmod(t->conf, modes[i]), 0);
+        assert_int_equal(ca_load_or_create(t->conf, &ca, err, sizeof(err)), -EPERM);
+        assert_null(ca);
+        assert_non_null(strstr(err, t->conf));
+        assert_non_null(strstr(err, "chmod go-w"));
+        path_of(path, sizeof(path), t->conf, CA_FILE_KEY);
+        assert_int_equal(lstat(path, &st), -1); /* no CA created there */
+        assert_int_equal(rmdir(t->conf), 0);
+    }
+}
+
 static void test_ca_free_null(void **state)
 {
     ca_free(NULL); /* no-op */
@@ -698,6 +832,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ca_ec_traditional_loads, setup_tmp, teardown_tmp),
         cmocka_unit_test_setup_teardown(test_ca_bad_files, setup_tmp, teardown_tmp),
         cmocka_unit_test_setup_teardown(test_ca_unreadable, setup_tmp, teardown_tmp),
+        cmocka_unit_test_setup_teardown(test_ca_mitmproxy_ca_used, setup_tmp, teardown_tmp),
+        cmocka_unit_test_setup_teardown(test_ca_mitmd_ca_preferred, setup_tmp, teardown_tmp),
+        cmocka_unit_test_setup_teardown(test_ca_key_file_too_open, setup_tmp, teardown_tmp),
+        cmocka_unit_test_setup_teardown(test_ca_confdir_writable_by_others, setup_tmp,
+                                        teardown_tmp),
         cmocka_unit_test_setup_teardown(test_ca_confdir_not_dir, setup_tmp, teardown_tmp),
         cmocka_unit_test_setup_teardown(test_ca_confdir_parent_missing, setup_tmp,
                                         teardown_tmp),

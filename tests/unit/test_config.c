@@ -11,7 +11,10 @@
 
 #include <cmocka.h>
 
-#include "shared/config.h"
+#include <stdio.h>
+
+/* the table and static helpers are tested directly (STYLE.md: include the .c file) */
+#include "shared/config.c"
 
 
 static void test_defaults(void **state)
@@ -127,6 +130,193 @@ static void test_modes(void **state)
     config_dispose(&cfg);
 }
 
+/* parse_ok parses a NULL-terminated argv that must be accepted. */
+static void parse_ok(char **argv, struct config *cfg)
+{
+    char err[256] = "";
+    int argc = 0;
+
+    while (argv[argc] != NULL)
+        argc++;
+    if (config_parse(argc, argv, cfg, err, sizeof(err)) != 0)
+        fail_msg("'%s ...' refused: %s", argv[1], err);
+}
+
+/* mitmproxy's underscore names through --set, for mitmproxy's options and mitmd's own. */
+static void test_set_names(void **state)
+{
+    (void)state;
+    char *argv[] = {"mitmd", "--set", "listen_port=8081", "--set", "ssl_insecure=true",
+                    "--set", "confdir=/tmp/c", "--set", "ignore_hosts=^a$", "--set",
+                    "ignore_hosts=^b$", "--set", "http2=false", "--set", "workers=4", "--set",
+                    "cert_cache_mb=16", "--set", "listen_host=localhost", "--set",
+                    "ciphers_client=ECDHE-ECDSA-AES128-GCM-SHA256", "--set",
+                    "ciphers_server=ECDHE-RSA-AES256-GCM-SHA384", "--set", "user=mitmd",
+                    "--set", "shutdown_timeout=7", "--set", "save_stream_file=+/tmp/f.jsonl",
+                    "--set", "ssl_verify_upstream_trusted_ca=/tmp/ca.pem", "--set",
+                    "connect_timeout=3", "--set", "max_conns=9", "--set",
+                    "connection_strategy=eager", "--set", "upstream_cert=true", "--set",
+                    "resolve=a.test=127.0.0.2", "--set", "flow_detail=0", "--set",
+                    "termlog_verbosity=debug", NULL};
+    struct config cfg;
+
+    parse_ok(argv, &cfg);
+    assert_int_equal(cfg.listen_port, 8081);
+    assert_true(cfg.ssl_insecure);
+    assert_string_equal(cfg.confdir, "/tmp/c");
+    assert_int_equal(cfg.n_ignore_hosts, 2); /* sequences append, as mitmproxy's --set */
+    assert_string_equal(cfg.ignore_hosts[0], "^a$");
+    assert_string_equal(cfg.ignore_hosts[1], "^b$");
+    assert_false(cfg.http2);
+    assert_int_equal(cfg.workers, 4);
+    assert_int_equal(cfg.cert_cache_mb, 16);
+    assert_string_equal(cfg.listen_host, "localhost");
+    assert_string_equal(cfg.ciphers_client, "ECDHE-ECDSA-AES128-GCM-SHA256");
+    assert_string_equal(cfg.ciphers_server, "ECDHE-RSA-AES256-GCM-SHA384");
+    assert_string_equal(cfg.user, "mitmd");
+    assert_int_equal(cfg.shutdown_timeout_s, 7);
+    assert_string_equal(cfg.flow_file, "/tmp/f.jsonl"); /* mitmproxy's "+" append prefix */
+    assert_string_equal(cfg.upstream_ca, "/tmp/ca.pem");
+    assert_int_equal(cfg.connect_timeout_s, 3);
+    assert_int_equal(cfg.max_conns, 9);
+    assert_string_equal(config_resolve_lookup(&cfg, "a.test"), "127.0.0.2");
+    assert_true(cfg.quiet);
+    assert_true(cfg.verbose);
+    assert_true(config_was_given(&cfg, "listen_port"));
+    assert_true(config_was_given(&cfg, "ignore_hosts"));
+    assert_false(config_was_given(&cfg, "idle_timeout"));
+    assert_false(config_was_given(&cfg, "no_such_option"));
+    config_dispose(&cfg);
+}
+
+/* New fields' defaults, and mitmproxy's long forms: --http2/--no-http2, --no-ssl-insecure,
+ * --allow-hosts, --shutdown-timeout, --user, --opt=value. */
+static void test_long_forms_and_defaults(void **state)
+{
+    (void)state;
+    char *none[] = {"mitmd", NULL};
+    char *argv[] = {"mitmd", "--no-http2", "--http2", "-k", "--no-ssl-insecure",
+                    "--allow-hosts", "^api\\.", "--allow-hosts=^b\\.", "--shutdown-timeout",
+                    "0", "--user=proxy", "--listen-port=9000", NULL};
+    struct config cfg;
+
+    parse_ok(none, &cfg);
+    assert_null(cfg.ciphers_client);
+    assert_null(cfg.ciphers_server);
+    assert_string_equal(cfg.user, "nobody");
+    assert_int_equal(cfg.shutdown_timeout_s, 30);
+    assert_int_equal(cfg.n_allow_hosts, 0);
+    config_dispose(&cfg);
+    parse_ok(argv, &cfg);
+    assert_true(cfg.http2); /* the last one wins */
+    assert_false(cfg.ssl_insecure);
+    assert_int_equal(cfg.n_allow_hosts, 2);
+    assert_string_equal(cfg.allow_hosts[1], "^b\\.");
+    assert_int_equal(cfg.shutdown_timeout_s, 0);
+    assert_string_equal(cfg.user, "proxy");
+    assert_int_equal(cfg.listen_port, 9000);
+    config_dispose(&cfg);
+}
+
+/* Booleans take mitmproxy's forms: true, false, toggle, and a bare --set NAME (true); a bare
+ * --set on a list empties it, on a string resets it. */
+static void test_set_value_forms(void **state)
+{
+    (void)state;
+    char *argv[] = {"mitmd", "--set", "ssl_insecure", "--set", "http2=toggle", "--set",
+                    "quiet=TRUE", "--set", "verbose=False", "--ignore-hosts", "x", "--set",
+                    "ignore_hosts", "--set", "ignore_hosts=y", "--set", "ciphers_client=AES",
+                    "--set", "ciphers_client", "--set", "user", NULL};
+    struct config cfg;
+
+    parse_ok(argv, &cfg);
+    assert_true(cfg.ssl_insecure);
+    assert_false(cfg.http2);
+    assert_true(cfg.quiet);
+    assert_false(cfg.verbose);
+    assert_int_equal(cfg.n_ignore_hosts, 1);
+    assert_string_equal(cfg.ignore_hosts[0], "y");
+    assert_null(cfg.ciphers_client);
+    assert_string_equal(cfg.user, "nobody");
+    config_dispose(&cfg);
+}
+
+/* `mitmd cert` takes its options before or after the word cert (issue 15 item 5). */
+static void test_cert_options_anywhere(void **state)
+{
+    (void)state;
+    char *before[] = {"mitmd", "--confdir", "/tmp/d", "cert", "a.test", NULL};
+    char *mixed[] = {"mitmd", "--set", "confdir=/tmp/e", "cert", "a.test", "-v", "b.test", NULL};
+    struct config cfg;
+
+    parse_ok(before, &cfg);
+    assert_int_equal(cfg.mode, CONFIG_MODE_CERT);
+    assert_string_equal(cfg.confdir, "/tmp/d");
+    assert_int_equal(cfg.n_cert_names, 1);
+    assert_string_equal(cfg.cert_names[0], "a.test");
+    config_dispose(&cfg);
+    parse_ok(mixed, &cfg);
+    assert_int_equal(cfg.mode, CONFIG_MODE_CERT);
+    assert_string_equal(cfg.confdir, "/tmp/e");
+    assert_true(cfg.verbose);
+    assert_int_equal(cfg.n_cert_names, 2);
+    assert_string_equal(cfg.cert_names[1], "b.test");
+    config_dispose(&cfg);
+}
+
+/* Every option in the table is reachable by --set with its name, is listed by --help with
+ * that name, and each long option is listed too. */
+static void test_every_option_in_help_and_set(void **state)
+{
+    (void)state;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+
+    assert_non_null(f);
+    config_usage(f);
+    fclose(f);
+    for (size_t i = 0; i < CONFIG_N_OPTS; i++) {
+        const struct config_opt *o = &config_opts[i];
+        char want[96];
+
+        snprintf(want, sizeof(want), "[%s]", o->name);
+        if (strstr(text, want) == NULL)
+            fail_msg("--help does not list %s", want);
+        if (o->lopt != NULL) {
+            snprintf(want, sizeof(want), "--%s", o->lopt);
+            if (strstr(text, want) == NULL)
+                fail_msg("--help does not list %s", want);
+        }
+        assert_ptr_equal(config_find(o->name, strlen(o->name)), o);
+    }
+    for (const char *const *sig = (const char *const[]){"SIGHUP", "SIGUSR1", "SIGTERM",
+                                                         "SIGINT", NULL};
+         *sig != NULL; sig++)
+        if (strstr(text, *sig) == NULL)
+            fail_msg("--help does not mention %s", *sig);
+    free(text);
+}
+
+/* config_check_set: what config.yaml entries are checked with. */
+static void test_check_set(void **state)
+{
+    (void)state;
+    char err[256];
+
+    assert_int_equal(config_check_set("listen_port=8081", err, sizeof(err)), 0);
+    assert_int_equal(config_check_set("http2", err, sizeof(err)), 0);
+    assert_int_equal(config_check_set("listen_port=http", err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "listen_port"));
+    assert_int_equal(config_check_set("nope=1", err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "nope"));
+    assert_true(config_is_list("ignore_hosts"));
+    assert_true(config_is_list("allow_hosts"));
+    assert_true(config_is_list("resolve"));
+    assert_false(config_is_list("listen_port"));
+    assert_false(config_is_list("nope"));
+}
+
 struct bad_case {
     const char *note;
     char *arg1, *arg2;
@@ -147,6 +337,19 @@ static void test_errors_name_the_option(void **state)
         {"resolve to a name", "--resolve", "a.test=b.test", "resolve"},
         {"stray argument", "extra", NULL, "extra"},
         {"negative timeout", "--idle-timeout", "-1", "idle-timeout"},
+        {"unknown --set name", "--set", "bogus_option=1", "bogus_option"},
+        {"bad boolean", "--set", "http2=maybe", "http2"},
+        {"bad boolean value named", "--set", "ssl_insecure=yes", "yes"},
+        {"bad --set number", "--set", "listen_port=99999", "listen_port"},
+        {"--set without a name", "--set", "=1", "--set"},
+        {"lazy connections", "--set", "connection_strategy=lazy", "connection_strategy"},
+        {"upstream_cert off", "--set", "upstream_cert=false", "upstream_cert"},
+        {"bad flow_detail", "--set", "flow_detail=9", "flow_detail"},
+        {"bad termlog_verbosity", "--set", "termlog_verbosity=loud", "termlog_verbosity"},
+        {"empty user", "--user", "", "--user"},
+        {"empty cipher list", "--set", "ciphers_client=", "ciphers_client"},
+        {"bad shutdown timeout", "--shutdown-timeout", "soon", "shutdown-timeout"},
+        {"empty -w", "-w", "+", "-w"},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -166,6 +369,20 @@ static void test_errors_name_the_option(void **state)
     }
 }
 
+/* mitmproxy refuses --ignore-hosts together with --allow-hosts; so does mitmd. */
+static void test_exclusive_hosts(void **state)
+{
+    (void)state;
+    char *argv[] = {"mitmd", "--ignore-hosts", "a", "--set", "allow_hosts=b", NULL};
+    struct config cfg;
+    char err[256] = "";
+
+    assert_int_equal(config_parse(5, argv, &cfg, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "--ignore-hosts"));
+    assert_non_null(strstr(err, "--allow-hosts"));
+    config_dispose(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +391,13 @@ int main(void)
         cmocka_unit_test(test_all_options),
         cmocka_unit_test(test_modes),
         cmocka_unit_test(test_errors_name_the_option),
+        cmocka_unit_test(test_set_names),
+        cmocka_unit_test(test_long_forms_and_defaults),
+        cmocka_unit_test(test_set_value_forms),
+        cmocka_unit_test(test_cert_options_anywhere),
+        cmocka_unit_test(test_every_option_in_help_and_set),
+        cmocka_unit_test(test_check_set),
+        cmocka_unit_test(test_exclusive_hosts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -101,6 +101,23 @@ static const struct req_case req_cases[] = {
     /* valid */
     {"minimal HTTP/1.1 GET", IN("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n"), 0, 0, 0, -1,
      F_KEEP_ALIVE, "a.test", H1_BODY_NONE},
+    /* RFC 9112 §2.2: a lone LF ends a line of the head (issue 15 item 11) */
+    {"bare LF ends the request line", IN("GET / HTTP/1.1\nHost: a\r\n\r\n"), 0, 0, 0, -1,
+     F_KEEP_ALIVE, "a", H1_BODY_NONE},
+    {"bare LF ends a header line", IN("GET / HTTP/1.1\r\nHost: a\n\r\n"), 0, 0, 0, -1,
+     F_KEEP_ALIVE, "a", H1_BODY_NONE},
+    {"bare LF ends the head", IN("GET / HTTP/1.1\r\nHost: a\r\n\n"), 0, 0, 0, -1, F_KEEP_ALIVE,
+     "a", H1_BODY_NONE},
+    {"LF-only request", IN("GET / HTTP/1.1\nHost: a\n\n"), 0, 0, 0, -1, F_KEEP_ALIVE, "a",
+     H1_BODY_NONE},
+    {"testssl.sh's LF-only CONNECT", IN("CONNECT 127.0.0.1:18444 HTTP/1.0\n\n"), 0, 0, 0, -1, 0,
+     NULL, H1_BODY_NONE},
+    {"LF-only head with a body", IN("POST / HTTP/1.1\nHost: a\nContent-Length: 2\n\nhi"), 0, 2,
+     0, 2, F_KEEP_ALIVE, "a", H1_BODY_LENGTH},
+    {"LF-only empty lines before the request line", IN("\n\r\n\nGET / HTTP/1.1\nHost: a\n\n"),
+     0, 0, 0, -1, F_KEEP_ALIVE, "a", H1_BODY_NONE},
+    {"trailing whitespace before a lone LF is not in the value",
+     IN("GET / HTTP/1.1\nHost: a \t\n\n"), 0, 0, 0, -1, F_KEEP_ALIVE, "a", H1_BODY_NONE},
     {"HTTP/1.0 without Host is not persistent", IN("GET / HTTP/1.0\r\n\r\n"), 0, 0, 0, -1, 0,
      NULL, H1_BODY_NONE},
     {"HTTP/1.0 keep-alive", IN("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"), 0, 0, 0, -1,
@@ -234,13 +251,14 @@ static const struct req_case req_cases[] = {
      H1_ERR_MALFORMED},
     {"tab between name and colon", IN("GET / HTTP/1.1\r\nHost\t: a\r\n\r\n"), -EPROTO, 0,
      H1_ERR_MALFORMED},
-    {"bare LF ends the request line", IN("GET / HTTP/1.1\nHost: a\r\n\r\n"), -EPROTO, 0,
+    {"CR CR LF ends a header line", IN("GET / HTTP/1.1\r\nHost: a\r\r\n\r\n"), -EPROTO, 0,
      H1_ERR_MALFORMED},
-    {"bare LF ends a header line", IN("GET / HTTP/1.1\r\nHost: a\n\r\n"), -EPROTO, 0,
+    {"bare CR ends the request line", IN("GET / HTTP/1.1\rHost: a\r\n\r\n"), -EPROTO, 0,
      H1_ERR_MALFORMED},
-    {"bare LF ends the head", IN("GET / HTTP/1.1\r\nHost: a\r\n\n"), -EPROTO, 0,
+    {"bare CR ends the head after LF lines", IN("GET / HTTP/1.1\nHost: a\n\r"), -EAGAIN, 0,
+     H1_ERR_NONE},
+    {"bare CR then a byte ends the head", IN("GET / HTTP/1.1\nHost: a\n\rX"), -EPROTO, 0,
      H1_ERR_MALFORMED},
-    {"LF-only request", IN("GET / HTTP/1.1\nHost: a\n\n"), -EPROTO, 0, H1_ERR_MALFORMED},
     {"bare CR inside a value", IN("GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n"), -EPROTO, 0,
      H1_ERR_MALFORMED},
     {"bare CR in the request line", IN("GET /\r HTTP/1.1\r\nHost: a\r\n\r\n"), -EPROTO, 0,
@@ -517,6 +535,8 @@ static const char *const valid_requests[] = {
     "\r\nPOST /upload?x=1 HTTP/1.1\r\nHost: a.test:8080\r\nContent-Length: 12\r\n"
     "Expect: 100-continue\r\nX-Empty:\r\n\r\n",
     "CONNECT [::1]:443 HTTP/1.1\r\nHost: [::1]:443\r\nProxy-Connection: keep-alive\r\n\r\n",
+    "CONNECT 127.0.0.1:18444 HTTP/1.0\n\n",
+    "\nGET /lf HTTP/1.1\nHost: a.test\r\nX-Mixed: 1\nX-Empty:\n\n",
     "PUT http://a.test/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\nHost: a\r\n\r\n",
 };
 
@@ -678,6 +698,12 @@ static const struct resp_case resp_cases[] = {
     {"TE not ending in chunked is close-delimited", "GET",
      IN("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"), 0, 200, "OK", -1, F_HAS_TE,
      H1_BODY_CLOSE},
+    {"bare LF status line", "GET", IN("HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n"), 0, 200,
+     "OK", 0, F_KEEP_ALIVE, H1_BODY_NONE},
+    {"LF-only response", "GET", IN("HTTP/1.1 404 Not Found\nContent-Length: 3\nX: y \n\n"), 0,
+     404, "Not Found", 3, F_KEEP_ALIVE, H1_BODY_LENGTH},
+    {"LF-only response without reason", "GET", IN("HTTP/1.1 204\n\n"), 0, 204, "", -1,
+     F_KEEP_ALIVE, H1_BODY_NONE},
     {"HTTP/1.0 response is not persistent", "GET",
      IN("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n"), 0, 200, "OK", 1, 0, H1_BODY_LENGTH},
     {"HTTP/1.0 keep-alive response", "GET",
@@ -723,7 +749,9 @@ static const struct resp_case resp_cases[] = {
     {"no SP before reason", "GET", IN("HTTP/1.1 200OK\r\n\r\n"), -EPROTO},
     {"HTTP/2 status line", "GET", IN("HTTP/2 200\r\n\r\n"), -EPROTO},
     {"HTTP/2.0 version", "GET", IN("HTTP/2.0 200 OK\r\n\r\n"), -EPROTO},
-    {"bare LF status line", "GET", IN("HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n"), -EPROTO},
+    {"bare CR ends the status line", "GET", IN("HTTP/1.1 200 OK\rContent-Length: 0\r\n\r\n"),
+     -EPROTO},
+    {"CR CR LF in a response field", "GET", IN("HTTP/1.1 200 OK\r\nX: a\r\r\n\r\n"), -EPROTO},
     {"control character in reason", "GET", IN("HTTP/1.1 200 O\x01K\r\n\r\n"), -EPROTO},
     {"obs-fold in response", "GET", IN("HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n"), -EPROTO},
     {"space before colon in response", "GET",
@@ -1056,6 +1084,49 @@ static void test_chunk_long_extension(void **state)
     assert_string_equal(why, "chunk size line too long");
 }
 
+/* bare_lf tells a relay when the head must be rebuilt with CRLF before it is forwarded;
+ * skipped empty lines before a request line do not count (they are not forwarded). */
+static void test_bare_lf_flag(void **state)
+{
+    static const struct {
+        const char *note;
+        const char *in;
+        bool request, bare_lf;
+    } cases[] = {
+        {"CRLF request", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", true, false},
+        {"LF request line", "GET / HTTP/1.1\nHost: a\r\n\r\n", true, true},
+        {"LF final line", "GET / HTTP/1.1\r\nHost: a\r\n\n", true, true},
+        {"LF empty line before a CRLF head", "\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", true, false},
+        {"CRLF response", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, false},
+        {"LF field line in a response", "HTTP/1.1 200 OK\r\nContent-Length: 0\n\r\n", false,
+         true},
+    };
+    struct h1_header hdrs[H1_MAX_HEADERS];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = strlen(cases[i].in);
+        const uint8_t *in = guard_tail(*state, cases[i].in, len);
+        const char *why = NULL;
+        bool got;
+
+        if (cases[i].request) {
+            struct h1_request req;
+
+            assert_int_equal(h1_parse_request(in, len, 0, &req, hdrs, H1_MAX_HEADERS, &why),
+                             (ssize_t)len);
+            got = req.bare_lf;
+        } else {
+            struct h1_response resp;
+
+            assert_int_equal(h1_parse_response(in, len, 0, &resp, hdrs, H1_MAX_HEADERS, &why),
+                             (ssize_t)len);
+            got = resp.bare_lf;
+        }
+        if (got != cases[i].bare_lf)
+            fail_msg("%s: bare_lf %d", cases[i].note, got);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1065,6 +1136,7 @@ int main(void)
         cmocka_unit_test(test_request_head_size_limit),
         cmocka_unit_test(test_request_line_limit),
         cmocka_unit_test(test_request_every_prefix),
+        cmocka_unit_test(test_bare_lf_flag),
         cmocka_unit_test(test_request_invalid_prefixes),
         cmocka_unit_test(test_request_byte_at_every_offset),
         cmocka_unit_test(test_response_table),

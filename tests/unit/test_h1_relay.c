@@ -229,6 +229,14 @@ struct relay_case {
     "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
 #define WS_RESP                                                                              \
     "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+/* what each side receives: the hop-by-hop Connection is mitmd's own, after the other fields */
+#define WS_REQ_OUT                                                                           \
+    "GET /ws HTTP/1.1\r\nHost: example.test\r\nUpgrade: websocket\r\n"                       \
+    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"             \
+    "Connection: upgrade\r\n\r\n"
+#define WS_RESP_OUT                                                                          \
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"
+#define RESP_HELLO_CLOSE "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
 
 static const struct relay_case relay_cases[] = {
     {"GET keep-alive x3: each request forwarded unchanged, each response relayed, 3 flows",
@@ -250,7 +258,7 @@ static const struct relay_case relay_cases[] = {
     {"close-delimited response: relayed until upstream EOF, then the client is closed",
      {0},
      {{.op = OP_C, .s = GET_A}, {.op = OP_EXPECT_UP, .s = GET_A}, {.op = OP_U, .s = "HTTP/1.1 200 OK\r\n\r\nabc"},
-      {.op = OP_EXPECT_CL, .s = "HTTP/1.1 200 OK\r\n\r\nabc"}, {.op = OP_EXPECT_FLOWS, .n = 0},
+      {.op = OP_EXPECT_CL, .s = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabc"}, {.op = OP_EXPECT_FLOWS, .n = 0},
       {.op = OP_U, .s = "defg"}, {.op = OP_EXPECT_CL, .s = "defg"}, {.op = OP_U_EOF}, {.op = OP_EXPECT_FLOWS, .n = 1},
       {.op = OP_EXPECT_FLOW_BODIES, .n = 0, .m = 7}, {.op = OP_EXPECT_FLOW_ERROR, .s = ""},
       {.op = OP_EXPECT_WANT, .n = H1_WANT_CLOSE}, {.op = OP_END}}},
@@ -294,7 +302,7 @@ static const struct relay_case relay_cases[] = {
       {.op = OP_EXPECT_FLOW_STATUS, .n = 404}, {.op = OP_END}}},
     {"Upgrade: websocket -> 101 -> raw two-way relay; flow reported at the switch",
      {0},
-     {{.op = OP_C, .s = WS_REQ}, {.op = OP_EXPECT_UP, .s = WS_REQ}, {.op = OP_U, .s = WS_RESP}, {.op = OP_EXPECT_CL, .s = WS_RESP},
+     {{.op = OP_C, .s = WS_REQ}, {.op = OP_EXPECT_UP, .s = WS_REQ_OUT}, {.op = OP_U, .s = WS_RESP}, {.op = OP_EXPECT_CL, .s = WS_RESP_OUT},
       {.op = OP_EXPECT_STATE, .n = H1_STATE_RAW}, {.op = OP_EXPECT_WANT, .n = H1_WANT_RAW},
       {.op = OP_EXPECT_FLOWS, .n = 1}, {.op = OP_EXPECT_FLOW_STATUS, .n = 101},
       {.op = OP_C, .s = "\x81\x02hi GET / HTTP/1.1\r\n"}, {.op = OP_EXPECT_UP, .s = "\x81\x02hi GET / HTTP/1.1\r\n"},
@@ -304,20 +312,41 @@ static const struct relay_case relay_cases[] = {
      {0},
      {{.op = OP_C, .s = "GET /c HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n"},
       {.op = OP_EXPECT_UP, .s = "GET /c HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n"},
-      {.op = OP_U, .s = RESP_HELLO}, {.op = OP_EXPECT_CL, .s = RESP_HELLO}, {.op = OP_EXPECT_WANT, .n = H1_WANT_CLOSE},
+      {.op = OP_U, .s = RESP_HELLO}, {.op = OP_EXPECT_CL, .s = RESP_HELLO_CLOSE}, {.op = OP_EXPECT_WANT, .n = H1_WANT_CLOSE},
+      {.op = OP_END}}},
+    {"hop-by-hop fields (RFC 9110 §7.6.1) and the fields Connection names stay on their hop, "
+     "both ways",
+     {0},
+     {{.op = OP_C, .s = "GET /h HTTP/1.1\r\nHost: example.test\r\nConnection: X-Secret, keep-alive\r\n"
+             "X-Secret: s3cret\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nTrailer: X-T\r\n"
+             "Proxy-Authorization: Basic eDp5\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\n"
+             "Accept: */*\r\n\r\n"},
+      {.op = OP_EXPECT_UP, .s = "GET /h HTTP/1.1\r\nHost: example.test\r\nAccept: */*\r\n\r\n"},
+      {.op = OP_U, .s = "HTTP/1.1 200 OK\r\nConnection: X-Internal\r\nX-Internal: 1\r\n"
+             "Keep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nContent-Length: 2\r\n\r\nok"},
+      {.op = OP_EXPECT_CL, .s = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+      {.op = OP_EXPECT_STATE, .n = H1_STATE_REQ_HEAD}, {.op = OP_EXPECT_FLOWS, .n = 1},
+      {.op = OP_END}}},
+    {"HTTP/1.0 client asking for keep-alive: kept, and said so on both hops",
+     {0},
+     {{.op = OP_C, .s = "GET /k HTTP/1.0\r\nHost: example.test\r\nConnection: keep-alive\r\n\r\n"},
+      {.op = OP_EXPECT_UP, .s = "GET /k HTTP/1.0\r\nHost: example.test\r\nConnection: keep-alive\r\n\r\n"},
+      {.op = OP_U, .s = RESP_HELLO},
+      {.op = OP_EXPECT_CL, .s = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nhello"},
+      {.op = OP_EXPECT_STATE, .n = H1_STATE_REQ_HEAD}, {.op = OP_EXPECT_NOWANT, .n = H1_WANT_CLOSE},
       {.op = OP_END}}},
     {"Connection: close from the upstream: response relayed, then close",
      {0},
      {{.op = OP_C, .s = GET_A}, {.op = OP_EXPECT_UP, .s = GET_A},
       {.op = OP_U, .s = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx"},
-      {.op = OP_EXPECT_CL, .s = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx"},
+      {.op = OP_EXPECT_CL, .s = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"},
       {.op = OP_EXPECT_WANT, .n = H1_WANT_CLOSE}, {.op = OP_EXPECT_FLOWS, .n = 1}, {.op = OP_END}}},
     {"HTTP/1.0 client without keep-alive: closes after the response; 1xx is not sent to it",
      {0},
      {{.op = OP_C, .s = "GET /old HTTP/1.0\r\n\r\n"}, {.op = OP_EXPECT_UP, .s = "GET /old HTTP/1.0\r\n\r\n"},
       {.op = OP_U, .s = "HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n"}, {.op = OP_EXPECT_CL, .s = ""},
       {.op = OP_U, .s = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
-      {.op = OP_EXPECT_CL, .s = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+      {.op = OP_EXPECT_CL, .s = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"},
       {.op = OP_EXPECT_FLOW_URL, .s = "https://example.test/old"}, {.op = OP_EXPECT_WANT, .n = H1_WANT_CLOSE},
       {.op = OP_END}}},
     {"client half-closes after a complete request: the response still arrives, then close",
@@ -378,7 +407,7 @@ static const struct relay_case relay_cases[] = {
       {.op = OP_C, .s = ""}, {.op = OP_U, .s = RESP_HELLO}, {.op = OP_EXPECT_CL, .s = RESP_HELLO},
       {.op = OP_C, .s = "GET http://[::1]/v6 HTTP/1.0\r\n\r\n"}, {.op = OP_EXPECT_TARGET, .s = "::1", .n = 80, .m = 0},
       {.op = OP_U_READY, .s = "::1", .n = 80}, {.op = OP_EXPECT_UP, .s = "GET /v6 HTTP/1.0\r\nHost: [::1]\r\n\r\n"},
-      {.op = OP_U, .s = RESP_HELLO}, {.op = OP_EXPECT_CL, .s = RESP_HELLO}, {.op = OP_EXPECT_FLOW_URL, .s = "http://[::1]/v6"},
+      {.op = OP_U, .s = RESP_HELLO}, {.op = OP_EXPECT_CL, .s = RESP_HELLO_CLOSE}, {.op = OP_EXPECT_FLOW_URL, .s = "http://[::1]/v6"},
       {.op = OP_EXPECT_FLOWS, .n = 3}, {.op = OP_END}}},
     /* ---- errors answered by the relay ---- */
     {"malformed request head (field without colon) -> 400, flow error, close",

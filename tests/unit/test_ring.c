@@ -7,13 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
-#include "worker/conn.h"
 #include "worker/ring.h"
 
 struct seen {
@@ -60,7 +61,7 @@ static void test_send_recv(void **state)
     int sv[2];
     char buf[16];
     struct seen tx, rx;
-    struct conn fake;
+    unsigned fake;
 
     (void)state;
     memset(&fake, 0, sizeof(fake));
@@ -71,14 +72,14 @@ static void test_send_recv(void **state)
     ring_op_init(&rx.op, on_done, &fake);
     assert_int_equal(ring_submit_recv(&R, &rx.op, sv[1], buf, sizeof(buf)), 0);
     assert_int_equal(ring_submit_send(&R, &tx.op, sv[0], "hello", 5), 0);
-    assert_int_equal(fake.inflight, 2);                                    /* counted on submit */
+    assert_int_equal(fake, 2);                                    /* counted on submit */
     assert_int_equal(ring_submit_recv(&R, &rx.op, sv[1], buf, 1), -EBUSY); /* armed once */
     run_until(&tx, 1);
     run_until(&rx, 1);
     assert_int_equal(tx.res, 5);
     assert_int_equal(rx.res, 5);
     assert_memory_equal(buf, "hello", 5);
-    assert_int_equal(fake.inflight, 0); /* released on completion */
+    assert_int_equal(fake, 0); /* released on completion */
     assert_false(rx.op.armed);
 
     /* EOF is a completion with 0 */
@@ -147,7 +148,7 @@ static void test_cancel(void **state)
     int sv[2];
     char buf[4];
     struct seen rx, cancel;
-    struct conn fake;
+    unsigned fake;
 
     (void)state;
     memset(&fake, 0, sizeof(fake));
@@ -162,7 +163,7 @@ static void test_cancel(void **state)
     run_until(&rx, 1);
     run_until(&cancel, 1);
     assert_int_equal(rx.res, -ECANCELED);
-    assert_int_equal(fake.inflight, 0); /* a conn may be freed now */
+    assert_int_equal(fake, 0); /* a conn may be freed now */
 
     /* cancelling an op that is not armed is a no-op that never completes */
     assert_int_equal(ring_submit_cancel(&R, &cancel.op, &rx.op), 0);

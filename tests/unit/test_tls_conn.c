@@ -2,9 +2,12 @@
  * wired back to back in memory, with a test CA and leaves made here with BoringSSL.
  * Covers the ClientHello pause (SNI + ALPN captured, chain set, handshake resumed), the
  * forged chain verified by the client, the ALPN mirror, exact upstream verification
- * reasons, handshake failures, session resumption (also across the names of a wildcard
- * certificate), bounded output and the SNI peek. */
+ * reasons, handshake failures, session resumption through tls_sess (also across the names
+ * of a wildcard certificate, never across addresses), bounded output and the SNI peek. The
+ * session cache itself is tested in test_tls_sess.c. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -323,17 +326,31 @@ static void pair_exchange(struct pair *p)
     pair_settle(p);
 }
 
-static struct pair *pair_new(struct tls_ctx *server, struct tls_ctx *client, const char *sni,
-                             const char *host, const char *alpn)
+/* pair_new_addr starts a pair whose client side says it is connected to `dst` (NULL =
+ * through tls_conn_init_client, which gives no address). */
+static struct pair *pair_new_addr(struct tls_ctx *server, struct tls_ctx *client,
+                                  const char *sni, const char *host, const char *alpn,
+                                  const struct sockaddr *dst, socklen_t dstlen)
 {
     struct pair *p = calloc(1, sizeof(*p));
+    size_t alen = alpn != NULL ? strlen(alpn) : 0;
 
     assert_non_null(p);
     assert_int_equal(tls_conn_init_server(&p->s, server), 0);
-    assert_int_equal(tls_conn_init_client(&p->c, client, sni, host, 443, (const uint8_t *)alpn,
-                                          alpn != NULL ? strlen(alpn) : 0),
-                     0);
+    if (dst == NULL)
+        assert_int_equal(
+            tls_conn_init_client(&p->c, client, sni, host, 443, (const uint8_t *)alpn, alen), 0);
+    else
+        assert_int_equal(tls_conn_init_client_addr(&p->c, client, sni, host, 443,
+                                                   (const uint8_t *)alpn, alen, dst, dstlen),
+                         0);
     return p;
+}
+
+static struct pair *pair_new(struct tls_ctx *server, struct tls_ctx *client, const char *sni,
+                             const char *host, const char *alpn)
+{
+    return pair_new_addr(server, client, sni, host, alpn, NULL, 0);
 }
 
 static void pair_free(struct pair *p)
@@ -884,6 +901,14 @@ static void test_ctx_init_errors(void **state)
     o.alpn_allowed_len = 3;
     assert_int_equal(tls_ctx_init(t, &o, &why), -EINVAL);
     assert_string_equal(why, "malformed ALPN protocol list");
+    ctx_opts(f, &o, true);
+    o.ciphers_client = "ECDHE-ECDSA-AES128-GCM-SHA256:NO-SUCH-CIPHER";
+    assert_int_equal(tls_ctx_init(t, &o, &why), -EINVAL);
+    assert_string_equal(why, "bad ciphers_client list (unknown cipher, or none left)");
+    ctx_opts(f, &o, true);
+    o.ciphers_server = "NO-SUCH-CIPHER";
+    assert_int_equal(tls_ctx_init(t, &o, &why), -EINVAL);
+    assert_string_equal(why, "bad ciphers_server list (unknown cipher, or none left)");
     /* The system bundle loads when present (Debian: ca-certificates). */
     if (access(TLS_CTX_SYSTEM_CA_FILE, R_OK) == 0) {
         ctx_opts(f, &o, true);
@@ -893,6 +918,95 @@ static void test_ctx_init_errors(void **state)
         tls_ctx_dispose(t);
     }
     free(t);
+}
+
+/* ---- tests: cipher suites ------------------------------------------------------------- */
+
+/* cipher_ctx_new makes a context whose server side offers `ciphers_client` and whose client
+ * side offers `ciphers_server` (NULL = the default), the client side limited to
+ * `max_version`. */
+static struct tls_ctx *cipher_ctx_new(struct fx *f, const char *ciphers_client,
+                                      const char *ciphers_server, uint16_t max_version)
+{
+    struct tls_ctx *t = calloc(1, sizeof(*t));
+    struct tls_ctx_opts o;
+    const char *why = NULL;
+
+    assert_non_null(t);
+    ctx_opts(f, &o, true);
+    o.ciphers_client = ciphers_client;
+    o.ciphers_server = ciphers_server;
+    assert_int_equal(tls_ctx_init(t, &o, &why), 0);
+    assert_int_equal(SSL_CTX_set_max_proto_version(t->_client, max_version), 1);
+    return t;
+}
+
+/* Both contexts default to ECDHE with an AEAD on TLS 1.2 (no CBC); the ciphers_client and
+ * ciphers_server options replace the lists; TLS 1.3 is not affected. */
+static void test_cipher_suites(void **state)
+{
+    static const char CBC[] = "ECDHE-ECDSA-AES128-SHA";
+    struct fx *f = *state;
+    struct {
+        const char *note;
+        const char *server_list; /* ciphers_client of the server-role side */
+        const char *client_list; /* ciphers_server of the client-role side */
+        uint16_t max_version;
+        bool ok;
+        const char *cipher; /* negotiated, when ok */
+    } cases[] = {
+        {"TLS 1.2 client offering only a CBC suite: refused by the default server context",
+         NULL, CBC, TLS1_2_VERSION, false, NULL},
+        {"TLS 1.2 client offering only AES-GCM: accepted", NULL, "ECDHE-ECDSA-AES128-GCM-SHA256",
+         TLS1_2_VERSION, true, "ECDHE-ECDSA-AES128-GCM-SHA256"},
+        {"TLS 1.2 client offering only ChaCha20-Poly1305: accepted", NULL,
+         "ECDHE-ECDSA-CHACHA20-POLY1305", TLS1_2_VERSION, true, "ECDHE-ECDSA-CHACHA20-POLY1305"},
+        {"default client context against a TLS 1.2 server offering only CBC: refused", CBC, NULL,
+         TLS1_2_VERSION, false, NULL},
+        {"ciphers_client allowing CBC: a CBC-only client is accepted", CBC, CBC, TLS1_2_VERSION,
+         true, CBC},
+        {"default contexts, TLS 1.2: an AEAD is chosen", NULL, NULL, TLS1_2_VERSION, true, NULL},
+        {"TLS 1.3 is not governed by the lists", CBC, CBC, TLS1_3_VERSION, true, NULL},
+    };
+    size_t leaf_len;
+    uint8_t *leaf = leaf_der(f, &LEAF_EXAMPLE, f->ca_key, f->ca, &leaf_len);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct tls_ctx *server = cipher_ctx_new(f, cases[i].server_list, NULL, TLS1_3_VERSION);
+        struct tls_ctx *client =
+            cipher_ctx_new(f, NULL, cases[i].client_list, cases[i].max_version);
+        struct pair *p = pair_new(server, client, "example.test", "example.test", NULL);
+
+        print_message("case: %s\n", cases[i].note);
+        pair_handshake(p, leaf, leaf_len, "");
+        if (cases[i].ok) {
+            const SSL_CIPHER *c = SSL_get_current_cipher(p->c._ssl);
+
+            assert_int_equal(p->rc, 0);
+            assert_int_equal(p->rs, 0);
+            assert_non_null(c);
+            assert_true(SSL_CIPHER_is_aead(c) || cases[i].cipher == CBC);
+            if (cases[i].cipher != NULL)
+                assert_string_equal(SSL_CIPHER_get_name(c), cases[i].cipher);
+            assert_string_equal(tls_conn_version(&p->c),
+                                cases[i].max_version == TLS1_3_VERSION ? "TLSv1.3" : "TLSv1.2");
+        } else {
+            assert_int_equal(p->rc, -EPROTO);
+            assert_int_equal(p->rs, -EPROTO);
+            assert_non_null(p->ws);
+            assert_non_null(p->wc);
+            /* the side that had to choose says why */
+            assert_non_null(strstr(cases[i].server_list == NULL ? p->ws : p->wc,
+                                   cases[i].server_list == NULL ? "no shared cipher"
+                                                                : "handshake failure"));
+        }
+        pair_free(p);
+        tls_ctx_dispose(server);
+        tls_ctx_dispose(client);
+        free(server);
+        free(client);
+    }
+    OPENSSL_free(leaf);
 }
 
 /* ---- tests: resumption ---------------------------------------------------------------- */
@@ -911,7 +1025,7 @@ static void test_session_resumption(void **state)
         {"third connection resumes too", "example.test", true},
         {"other SNI is another cache key", "www.example.test", false},
     };
-    uint64_t hits = f->upstream.sess_hits;
+    uint64_t hits = f->upstream.sess.hits;
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct pair *p =
@@ -932,120 +1046,8 @@ static void test_session_resumption(void **state)
         pair_exchange(p); /* the ticket rides with the first response (BoringSSL) */
         pair_free(p);
     }
-    assert_int_equal(f->upstream.sess_hits - hits, 2);
+    assert_int_equal(f->upstream.sess.hits - hits, 2);
     OPENSSL_free(leaf);
-}
-
-/* The cache is bounded: the least recently used key goes first. */
-static void test_session_cache_lru(void **state)
-{
-    struct fx *f = *state;
-    struct tls_ctx *t = &f->insecure;
-    size_t leaf_len;
-    uint8_t *leaf = leaf_der(f, &LEAF_EXAMPLE, f->ca_key, f->ca, &leaf_len);
-    struct pair *p = pair_new(&f->mitm, t, "lru.test", NULL, NULL);
-    SSL_SESSION *s;
-    char key[32];
-    uint64_t ev = t->sess_evictions;
-
-    pair_handshake(p, leaf, leaf_len, "");
-    pair_exchange(p);
-    /* Fill the cache with other keys sharing one session; "lru.test" is used in between. */
-    s = tls_ctx_sess_take(t, "lru.test|443|lru.test");
-    assert_non_null(s);
-    for (int i = 0; i < TLS_CTX_SESS_CACHE_SIZE - 1; i++) {
-        snprintf(key, sizeof(key), "k%d|443|", i);
-        SSL_SESSION_up_ref(s);
-        tls_ctx_sess_put(t, key, s);
-    }
-    assert_int_equal(t->sess_evictions, ev);
-    SSL_SESSION_free(tls_ctx_sess_take(t, "k0|443|")); /* k0 is now recent, k1 the oldest */
-    SSL_SESSION_free(tls_ctx_sess_take(t, "lru.test|443|lru.test"));
-    SSL_SESSION_up_ref(s);
-    tls_ctx_sess_put(t, "new|443|", s);
-    assert_int_equal(t->sess_evictions, ev + 1);
-    assert_null(tls_ctx_sess_take(t, "k1|443|"));
-    SSL_SESSION_free(tls_ctx_sess_take(t, "k0|443|"));
-    SSL_SESSION_free(tls_ctx_sess_take(t, "new|443|"));
-    SSL_SESSION_free(tls_ctx_sess_take(t, "lru.test|443|lru.test"));
-    SSL_SESSION_free(s);
-    pair_free(p);
-    OPENSSL_free(leaf);
-}
-
-/* The cache holds TLS_CTX_SESS_CACHE_SIZE keys, each found through the hash index; a
- * replaced key keeps one entry; when full, the least recently used keys go, in order. */
-static void test_session_cache_index(void **state)
-{
-    struct fx *f = *state;
-    struct tls_ctx_opts o;
-    struct tls_ctx *t = calloc(1, sizeof(*t));
-    SSL_SESSION *a, *b, *s;
-    const char *why = NULL;
-    char key[64];
-    int n = TLS_CTX_SESS_CACHE_SIZE;
-
-    assert_non_null(t);
-    ctx_opts(f, &o, true);
-    o.insecure = true;
-    assert_int_equal(tls_ctx_init(t, &o, &why), 0);
-    a = SSL_SESSION_new(t->_client);
-    b = SSL_SESSION_new(t->_client);
-    assert_non_null(a);
-    assert_non_null(b);
-    print_message("case: %d distinct keys all fit\n", n);
-    for (int i = 0; i < n; i++) {
-        snprintf(key, sizeof(key), "h%d.example.test|443|h%d.example.test", i, i);
-        SSL_SESSION_up_ref(a);
-        tls_ctx_sess_put(t, key, a);
-    }
-    assert_int_equal(t->sess_evictions, 0);
-    print_message("case: every key hits, taken newest first (h%d becomes the oldest)\n", n - 1);
-    for (int i = n - 1; i >= 0; i--) {
-        snprintf(key, sizeof(key), "h%d.example.test|443|h%d.example.test", i, i);
-        s = tls_ctx_sess_take(t, key);
-        assert_ptr_equal(s, a);
-        SSL_SESSION_free(s);
-    }
-    assert_int_equal(t->sess_hits, n);
-    print_message("case: a key that differs in its port or SNI misses\n");
-    assert_null(tls_ctx_sess_take(t, "h1.example.test|444|h1.example.test"));
-    assert_null(tls_ctx_sess_take(t, "h1.example.test|443|"));
-    assert_null(tls_ctx_sess_take(t, ""));
-    assert_int_equal(t->sess_misses, 3);
-    print_message("case: a newer session for a key replaces it in place\n");
-    SSL_SESSION_up_ref(b);
-    tls_ctx_sess_put(t, "h7.example.test|443|h7.example.test", b);
-    s = tls_ctx_sess_take(t, "h7.example.test|443|h7.example.test");
-    assert_ptr_equal(s, b);
-    SSL_SESSION_free(s);
-    assert_int_equal(t->sess_evictions, 0);
-    print_message("case: %d new keys evict exactly h%d .. h%d\n", n / 2, n / 2, n - 1);
-    for (int i = 0; i < n / 2; i++) {
-        snprintf(key, sizeof(key), "new%d|443|", i);
-        SSL_SESSION_up_ref(a);
-        tls_ctx_sess_put(t, key, a);
-    }
-    assert_int_equal(t->sess_evictions, n / 2);
-    for (int i = 0; i < n; i++) {
-        snprintf(key, sizeof(key), "h%d.example.test|443|h%d.example.test", i, i);
-        s = tls_ctx_sess_take(t, key);
-        if (i < n / 2)
-            assert_ptr_equal(s, i == 7 ? b : a);
-        else
-            assert_null(s);
-        SSL_SESSION_free(s);
-    }
-    for (int i = 0; i < n / 2; i++) {
-        snprintf(key, sizeof(key), "new%d|443|", i);
-        s = tls_ctx_sess_take(t, key);
-        assert_ptr_equal(s, a);
-        SSL_SESSION_free(s);
-    }
-    SSL_SESSION_free(a);
-    SSL_SESSION_free(b);
-    tls_ctx_dispose(t); /* frees the cached references */
-    free(t);
 }
 
 /* ---- tests: wildcard resumption ------------------------------------------------------- */
@@ -1053,7 +1055,8 @@ static void test_session_cache_index(void **state)
 /* LEAF_WILD is an upstream certificate for every name one label below example.test. */
 static const struct cert_spec LEAF_WILD = {"*.example.test", NULL, "DNS:*.example.test", -DAY,
                                            30 * DAY,         false};
-#define WILD_KEY "*.example.test|443|*.example.test"
+/* WILD_KEY is its wildcard key for connections that give no address (pair_new). */
+#define WILD_KEY "*.example.test|443|*.example.test|"
 
 /* client_ctx_new makes a client-role context of its own (an empty session cache), verifying
  * against the fixture's CA unless `insecure`, limited to `max_version`. */
@@ -1081,9 +1084,9 @@ static void client_ctx_free(struct tls_ctx *t)
  * nor reorders (a scan, for tests only). */
 static SSL_SESSION *entry_of(struct tls_ctx *t, const char *key)
 {
-    for (uint32_t i = 0; i < t->_sess_used; i++)
-        if (strcmp(t->_sess[i].key, key) == 0)
-            return t->_sess[i].sess;
+    for (uint32_t i = 0; i < t->sess._used; i++)
+        if (strcmp(t->sess._entry[i].key, key) == 0)
+            return t->sess._entry[i].sess;
     return NULL;
 }
 
@@ -1103,8 +1106,8 @@ static void test_wildcard_resumption(void **state)
         bool plant;           /* first file the wildcard session under *.other.test too */
         const char *want;     /* client handshake failure, NULL = success */
         bool reused;          /* both sides report a resumed session */
-        int hits, misses;     /* expected changes of sess_hits / sess_misses */
-        int wild_hits;        /* expected change of sess_wildcard_hits */
+        int hits, misses;     /* expected changes of sess.hits / sess.misses */
+        int wild_hits;        /* expected change of sess.wildcard_hits */
         enum wild_entry wild; /* what the wildcard key holds afterwards (TLS 1.3) */
     } cases[] = {
         {"a.example.test: full handshake, the session is filed under the wildcard key too",
@@ -1139,8 +1142,8 @@ static void test_wildcard_resumption(void **state)
         bool tls13 = versions[v] == TLS1_3_VERSION;
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-            uint64_t hits = t->sess_hits, misses = t->sess_misses;
-            uint64_t wild_hits = t->sess_wildcard_hits;
+            uint64_t hits = t->sess.hits, misses = t->sess.misses;
+            uint64_t wild_hits = t->sess.wildcard_hits;
             SSL_SESSION *before = entry_of(t, WILD_KEY), *after;
             char names[4][TLS_CONN_NAME_MAX];
             size_t n = 4;
@@ -1150,7 +1153,7 @@ static void test_wildcard_resumption(void **state)
             if (cases[i].plant) {
                 assert_non_null(before);
                 SSL_SESSION_up_ref(before);
-                tls_ctx_sess_put(t, "*.other.test|443|*.other.test", before);
+                tls_sess_put(&t->sess, "*.other.test|443|*.other.test|", before);
             }
             p = pair_new(&f->mitm, t, cases[i].sni, cases[i].sni, "\x08http/1.1");
             pair_handshake(p, leaf, leaf_len, "http/1.1");
@@ -1171,15 +1174,15 @@ static void test_wildcard_resumption(void **state)
             }
             assert_int_equal(tls_conn_is_session_reused(&p->c), cases[i].reused);
             if (tls13 || cases[i].hits == 0) {
-                assert_int_equal(t->sess_hits - hits, cases[i].hits);
-                assert_int_equal(t->sess_misses - misses, cases[i].misses);
-                assert_int_equal(t->sess_wildcard_hits - wild_hits, cases[i].wild_hits);
+                assert_int_equal(t->sess.hits - hits, cases[i].hits);
+                assert_int_equal(t->sess.misses - misses, cases[i].misses);
+                assert_int_equal(t->sess.wildcard_hits - wild_hits, cases[i].wild_hits);
             } else {
                 /* TLS 1.2 servers issue no new ticket on a resumption, so the session b
                  * resumed was never filed under b's exact key: the wildcard key again. */
-                assert_int_equal(t->sess_hits - hits, 0);
-                assert_int_equal(t->sess_misses - misses, 1);
-                assert_int_equal(t->sess_wildcard_hits - wild_hits, 1);
+                assert_int_equal(t->sess.hits - hits, 0);
+                assert_int_equal(t->sess.misses - misses, 1);
+                assert_int_equal(t->sess.wildcard_hits - wild_hits, 1);
             }
             after = entry_of(t, WILD_KEY);
             assert_non_null(after);
@@ -1240,7 +1243,7 @@ static void test_wildcard_not_filed(void **state)
         p = pair_new(&f->mitm, t, cases[i].sni2, cases[i].host2, "\x08http/1.1");
         pair_handshake(p, leaf, leaf_len, "http/1.1");
         assert_int_equal(tls_conn_is_session_reused(&p->c), cases[i].reused2);
-        assert_int_equal(t->sess_wildcard_hits, cases[i].reused2 ? 1 : 0);
+        assert_int_equal(t->sess.wildcard_hits, cases[i].reused2 ? 1 : 0);
         if (cases[i].entry)
             assert_non_null(entry_of(t, WILD_KEY));
         else
@@ -1249,6 +1252,88 @@ static void test_wildcard_not_filed(void **state)
         OPENSSL_free(leaf);
         client_ctx_free(t);
     }
+}
+
+/* Issue 10 item 12: a session is offered only to the address it came from. The keys hold
+ * the address actually connected to (tls_conn_init_client_addr), so neither the exact key
+ * nor the wildcard key of one address serves another address with the same names. Before
+ * the address was part of the keys, the rows marked (*) resumed. */
+static void test_session_keyed_by_address(void **state)
+{
+    struct fx *f = *state;
+    struct sockaddr_in v4[4];
+    struct sockaddr_in6 v6;
+    static const char *const ip4[] = {"192.0.2.1", "192.0.2.2", "192.0.2.1", "192.0.2.4"};
+    static const uint16_t port4[] = {443, 443, 8443, 443};
+    struct {
+        const char *note, *sni;
+        int addr; /* index into v4, 4 = the IPv6 address, -1 = none given */
+        bool reused, across_names;
+    } cases[] = {
+        {"a.example.test at 192.0.2.1:443: full handshake", "a.example.test", 0, false, false},
+        {"a.example.test at 192.0.2.1:443 again: resumed", "a.example.test", 0, true, false},
+        {"(*) a.example.test at 192.0.2.2:443: another address, full handshake", "a.example.test",
+         1, false, false},
+        {"(*) a.example.test at 192.0.2.1:8443: another port, full handshake", "a.example.test", 2,
+         false, false},
+        {"(*) a.example.test at [2001:db8::1]:443: full handshake", "a.example.test", 4, false,
+         false},
+        {"(*) a.example.test with no address: keyed apart, full handshake", "a.example.test", -1,
+         false, false},
+        {"(*) b.example.test at 192.0.2.4:443: no wildcard session of that address",
+         "b.example.test", 3, false, false},
+        {"c.example.test at 192.0.2.1:443: the wildcard session of that address", "c.example.test",
+         0, true, true},
+        {"a.example.test at 192.0.2.2:443: its own session now", "a.example.test", 1, true, false},
+    };
+    size_t leaf_len;
+    uint8_t *leaf = leaf_der(f, &LEAF_WILD, f->ca_key, f->ca, &leaf_len);
+    struct tls_ctx *t = client_ctx_new(f, false, TLS1_3_VERSION);
+
+    for (size_t i = 0; i < 4; i++) {
+        memset(&v4[i], 0, sizeof(v4[i]));
+        v4[i].sin_family = AF_INET;
+        v4[i].sin_port = htons(port4[i]);
+        assert_int_equal(inet_pton(AF_INET, ip4[i], &v4[i].sin_addr), 1);
+    }
+    memset(&v6, 0, sizeof(v6));
+    v6.sin6_family = AF_INET6;
+    v6.sin6_port = htons(443);
+    assert_int_equal(inet_pton(AF_INET6, "2001:db8::1", &v6.sin6_addr), 1);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct sockaddr *dst = NULL;
+        socklen_t dstlen = 0;
+        struct pair *p;
+
+        if (cases[i].addr == 4) {
+            dst = (const struct sockaddr *)&v6;
+            dstlen = sizeof(v6);
+        } else if (cases[i].addr >= 0) {
+            dst = (const struct sockaddr *)&v4[cases[i].addr];
+            dstlen = sizeof(v4[0]);
+        }
+        print_message("case: %s\n", cases[i].note);
+        p = pair_new_addr(&f->mitm, t, cases[i].sni, cases[i].sni, "\x08http/1.1", dst, dstlen);
+        pair_handshake(p, leaf, leaf_len, "http/1.1");
+        assert_int_equal(p->rc, 0);
+        assert_int_equal(p->rs, 0);
+        assert_int_equal(tls_conn_is_session_reused(&p->c), cases[i].reused);
+        assert_int_equal(tls_conn_is_resumed_across_names(&p->c), cases[i].across_names);
+        pair_exchange(p);
+        pair_free(p);
+    }
+    print_message("case: a malformed address is refused\n");
+    {
+        struct tls_conn c;
+
+        assert_int_equal(tls_conn_init_client_addr(&c, t, "a.example.test", NULL, 443, NULL, 0,
+                                                   (const struct sockaddr *)&v6,
+                                                   sizeof(struct sockaddr_in)),
+                         -EINVAL);
+        tls_conn_dispose(&c);
+    }
+    client_ctx_free(t);
+    OPENSSL_free(leaf);
 }
 
 /* ---- tests: bounded staging ----------------------------------------------------------- */
@@ -1639,11 +1724,11 @@ int main(void)
         cmocka_unit_test(test_handshake_failures),
         cmocka_unit_test(test_set_chain_wrong_key),
         cmocka_unit_test(test_ctx_init_errors),
+        cmocka_unit_test(test_cipher_suites),
         cmocka_unit_test(test_session_resumption),
-        cmocka_unit_test(test_session_cache_lru),
-        cmocka_unit_test(test_session_cache_index),
         cmocka_unit_test(test_wildcard_resumption),
         cmocka_unit_test(test_wildcard_not_filed),
+        cmocka_unit_test(test_session_keyed_by_address),
         cmocka_unit_test(test_bounded_output_and_bulk),
         cmocka_unit_test(test_read_idle_skip),
         cmocka_unit_test(test_stale_errors_ignored),

@@ -80,6 +80,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                "host": self.headers.get("Host"),
                                "sni": getattr(self.request, "sni_name", None)}).encode()
             self._send(200, body, "application/json")
+        elif route == "/headers":
+            # the request's fields as received, in order; ?hop=1 answers with fields that are
+            # for this hop only (Connection names X-Internal), which must not reach the client
+            body = json.dumps([[k, v] for k, v in self.headers.items()]).encode()
+            extra = ()
+            if q.get("hop") == "1":
+                extra = (("Connection", "X-Internal"), ("X-Internal", "origin-only"),
+                         ("Keep-Alive", "timeout=5"))
+            self._send(200, body, "application/json", extra)
         elif route == "/stats":
             with self.server.lock:
                 conns = list(self.server.conns)

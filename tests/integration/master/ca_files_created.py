@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """First start creates the CA files in the confdir; later starts reuse them; a corrupt CA key
-file stops start-up with a clear message and is left untouched."""
+file, a CA key readable by group or others, or a confdir writable by them stops start-up with a
+clear message and is left untouched."""
 import os
 import stat
 import sys
@@ -82,6 +83,40 @@ def test(env):
     check(read(key_path) == garbage, "mitmd-ca.pem was modified after a failed start")
     check(read(os.path.join(confdir, "mitmd-ca-cert.pem")) == before["mitmd-ca-cert.pem"],
           "mitmd-ca-cert.pem was modified after a failed start")
+
+
+    step("a CA key file readable by others (0644) is refused, as OpenSSH refuses a private key, "
+         "and left as it is")
+    with open(key_path, "wb") as f:
+        f.write(before["mitmd-ca.pem"])
+    for mode in (0o644, 0o640):
+        os.chmod(key_path, mode)
+        m4 = env.mitmd(confdir=confdir, name=f"mitmd-key-{mode:o}", start=False)
+        m4.start(wait=False)
+        rc = m4.wait_exit(10)
+        err = m4.stderr()
+        info(f"key mode {mode:04o}: exit {rc}; stderr: {err.strip()!r}")
+        check(rc is not None and rc != 0, f"mitmd accepted a CA key with mode {mode:04o}")
+        check("listening on" not in err, "it said 'listening on' first")
+        check("mitmd-ca.pem" in err and "chmod 600" in err,
+              f"the message does not name the file and the fix: {err!r}")
+        check(stat.S_IMODE(os.stat(key_path).st_mode) == mode, "the key file mode was changed")
+        check(read(key_path) == before["mitmd-ca.pem"], "the key file was changed")
+    os.chmod(key_path, 0o600)
+
+    step("a confdir writable by group or others (0777) is refused")
+    os.chmod(confdir, 0o777)
+    m5 = env.mitmd(confdir=confdir, name="mitmd-confdir-777", start=False)
+    m5.start(wait=False)
+    rc = m5.wait_exit(10)
+    err = m5.stderr()
+    info(f"confdir 0777: exit {rc}; stderr: {err.strip()!r}")
+    os.chmod(confdir, 0o700)
+    check(rc is not None and rc != 0, "mitmd accepted a world-writable confdir")
+    check(confdir in err and "chmod go-w" in err,
+          f"the message does not name the confdir and the fix: {err!r}")
+    m6 = env.mitmd(confdir=confdir, name="mitmd-fixed")
+    check(m6.port, "mitmd does not start once the modes are fixed")
 
 
 if __name__ == "__main__":

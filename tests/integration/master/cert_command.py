@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """`mitmd cert NAME...` prints a forged chain from the confdir's CA that openssl verifies,
-with the names as SANs; an unknown option exits 2 with a one-line error naming it."""
+with the names as SANs; its options go before or after the word `cert`; it says on stderr
+when it created a new CA (and not when it used one); an unknown option exits 2 with a
+one-line error naming it."""
 import os
 import re
 import sys
@@ -20,6 +22,8 @@ def test(env):
     info(f"{len(certs)} certificate(s) printed")
     ca = os.path.join(confdir, "mitmd-ca-cert.pem")
     check(os.path.isfile(ca), f"{ca} does not exist after `mitmd cert`")
+    check("created a new CA" in cp.stderr and confdir in cp.stderr,
+          f"`mitmd cert` created a CA without saying so: stderr {cp.stderr!r}")
 
     leaf = env.path("leaf.pem")
     chain = env.path("chain.pem")
@@ -50,6 +54,25 @@ def test(env):
     if len(certs) > 1:
         check(cert_text(certs[1]) == cert_text(open(ca).read()),
               "the second certificate printed is not the confdir's CA certificate")
+
+    step("`mitmd --confdir D cert NAME` (options before `cert`) uses the same CA, says nothing "
+         "about creating one")
+    cp = env.run_cmd([env.mitmd_bin, "--confdir", confdir, "cert", "other.test"])
+    check(cp.returncode == 0, f"`mitmd --confdir D cert NAME` exited {cp.returncode}: "
+          f"{cp.stderr.strip()!r}")
+    certs2 = pem_blocks(cp.stdout)
+    check(len(certs2) >= 2 and cert_text(certs2[1]) == cert_text(open(ca).read()),
+          "the chain printed does not end in the confdir's CA")
+    check("DNS:other.test" in cert_sans(cert_text(certs2[0])), "other.test missing from SANs")
+    check("created" not in cp.stderr, f"a second `mitmd cert` claims a new CA: {cp.stderr!r}")
+
+    step("`mitmd cert NAME --set confdir=D2` (options after the names) creates D2's CA, says so")
+    confdir2 = env.path("conf2")
+    cp = env.run_cmd([env.mitmd_bin, "cert", "third.test", "--set", f"confdir={confdir2}"])
+    check(cp.returncode == 0, f"exited {cp.returncode}: {cp.stderr.strip()!r}")
+    check(os.path.isfile(os.path.join(confdir2, "mitmd-ca.pem")), "no CA in the --set confdir")
+    check("created a new CA" in cp.stderr and confdir2 in cp.stderr,
+          f"no 'created a new CA' line naming {confdir2}: {cp.stderr!r}")
 
     step("`mitmd --bogus` exits 2 with a one-line error naming --bogus")
     cp = env.run_cmd([env.mitmd_bin, "--bogus"], timeout=10)

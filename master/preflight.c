@@ -1,0 +1,165 @@
+/* preflight.c - see preflight.h. */
+#include "master/preflight.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <regex.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "master/listen.h"
+
+/* preflight_upstream_ca checks the --upstream-ca file the way worker/tls_ctx.c loads it. */
+static int preflight_upstream_ca(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    SSL_CTX *ctx;
+    BIO *bio;
+    X509 *x;
+    int fd, e = 0, certs = 0;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd == -1) {
+        e = -errno;
+        snprintf(err, errlen, "--upstream-ca %s: %s", path, strerror(-e));
+        return e;
+    }
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        snprintf(err, errlen, "--upstream-ca %s: %s", path, strerror(EISDIR));
+        return -EISDIR;
+    }
+    close(fd);
+    bio = BIO_new_file(path, "r");
+    if (bio == NULL) {
+        snprintf(err, errlen, "--upstream-ca %s: cannot open", path);
+        ERR_clear_error();
+        return -EIO;
+    }
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        certs++;
+        X509_free(x);
+    }
+    BIO_free(bio);
+    ERR_clear_error();
+    if (certs == 0) {
+        snprintf(err, errlen, "--upstream-ca %s: no PEM certificate in it", path);
+        return -EINVAL;
+    }
+    ctx = SSL_CTX_new(TLS_method());
+    if (ctx == NULL) {
+        snprintf(err, errlen, "--upstream-ca %s: out of memory", path);
+        return -ENOMEM;
+    }
+    if (SSL_CTX_load_verify_locations(ctx, path, NULL) != 1) {
+        uint32_t code = ERR_peek_last_error();
+        const char *r = code != 0 ? ERR_reason_error_string(code) : NULL;
+
+        snprintf(err, errlen, "--upstream-ca %s: BoringSSL cannot load it (%s)", path,
+                 r != NULL ? r : "unknown error");
+        e = -EINVAL;
+    }
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+    return e;
+}
+
+static int preflight_regexes(const char *opt, const char *const *pats, int n, char *err,
+                             size_t errlen)
+{
+    for (int i = 0; i < n; i++) {
+        char why[256];
+        regex_t re;
+        int rc = regcomp(&re, pats[i], CONFIG_HOSTS_REGEX_FLAGS);
+
+        if (rc != 0) {
+            regerror(rc, &re, why, sizeof(why));
+            snprintf(err, errlen, "%s '%s': %s", opt, pats[i], why);
+            return -EINVAL;
+        }
+        regfree(&re);
+    }
+    return 0;
+}
+
+/* preflight_flow_file opens -w FILE for append (creating it 0600), as the workers will. */
+static int preflight_flow_file(const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+    int e;
+
+    if (fd == -1) {
+        e = -errno;
+        snprintf(err, errlen, "-w %s: %s", path, strerror(-e));
+        return e;
+    }
+    close(fd);
+    return 0;
+}
+
+static int preflight_ciphers(const char *name, const char *list, char *err, size_t errlen)
+{
+    SSL_CTX *ctx;
+    int e = 0;
+
+    if (list == NULL)
+        return 0;
+    ctx = SSL_CTX_new(TLS_method());
+    if (ctx == NULL) {
+        snprintf(err, errlen, "--set %s: out of memory", name);
+        return -ENOMEM;
+    }
+    if (SSL_CTX_set_strict_cipher_list(ctx, list) != 1) {
+        snprintf(err, errlen, "--set %s=%s: not a cipher list BoringSSL accepts", name, list);
+        e = -EINVAL;
+    }
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+    return e;
+}
+
+int preflight_check(const struct config *cfg, char *err, size_t errlen)
+{
+    struct listen_addrs addrs;
+    int e;
+
+    if (cfg->upstream_ca != NULL) {
+        e = preflight_upstream_ca(cfg->upstream_ca, err, errlen);
+        if (e != 0)
+            return e;
+    }
+    e = preflight_regexes("--ignore-hosts", cfg->ignore_hosts, cfg->n_ignore_hosts, err, errlen);
+    if (e != 0)
+        return e;
+    e = preflight_regexes("--allow-hosts", cfg->allow_hosts, cfg->n_allow_hosts, err, errlen);
+    if (e != 0)
+        return e;
+    if (cfg->flow_file != NULL) {
+        e = preflight_flow_file(cfg->flow_file, err, errlen);
+        if (e != 0)
+            return e;
+    }
+    e = preflight_ciphers("ciphers_client", cfg->ciphers_client, err, errlen);
+    if (e != 0)
+        return e;
+    e = preflight_ciphers("ciphers_server", cfg->ciphers_server, err, errlen);
+    if (e != 0)
+        return e;
+    e = listen_resolve(cfg->listen_host, cfg->listen_port, &addrs, err, errlen);
+    if (e != 0)
+        return e;
+    if (geteuid() == 0 && getpwnam(cfg->user) == NULL) {
+        snprintf(err, errlen, "--user %s: no such user (workers started as root run as it)",
+                 cfg->user);
+        return -ENOENT;
+    }
+    return 0;
+}

@@ -1,0 +1,253 @@
+/* h1_conn.c - see h1_conn.h. */
+#include "worker/h1_conn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "shared/log.h"
+
+#include "worker/conn.h"
+#include "worker/worker.h"
+
+struct h1_conn {
+    struct h1_relay relay;
+    bool up_wanted;  /* the relay asked for an upstream and waits for the dial */
+    bool up_tls;     /* the upstream being dialled speaks TLS (https:// target) */
+    bool up_shaking; /* its TLS handshake is in progress */
+    uint64_t t_shake; /* the handshake started */
+    uint64_t t_head; /* a partial request head started arriving; 0 = none */
+};
+
+static_assert(sizeof(struct h1_conn) <= CONN_PROTO_STATE_MAX, "fits the protocol state");
+
+static struct h1_conn *h1_conn_of(struct conn *c)
+{
+    return conn_proto_state(c);
+}
+
+struct h1_relay *h1_conn_relay(struct conn *c)
+{
+    return &h1_conn_of(c)->relay;
+}
+
+/* h1_conn_tell reports each leg's end (EOF or failure) to the relay once. Returns whether it
+ * told anything. */
+static bool h1_conn_tell(struct conn *c, struct h1_relay *r)
+{
+    struct conn_leg *cl = &c->cl, *up = &c->up;
+    bool told = false;
+
+    if (!cl->eof_told && (cl->failed || transport_is_done(cl))) {
+        cl->eof_told = told = true;
+        if (cl->failed)
+            h1_relay_client_error(r, cl->why[0] ? cl->why : "client connection failed");
+        else
+            h1_relay_client_eof(r);
+    }
+    if (!up->eof_told && up->connected && (up->failed || transport_is_done(up))) {
+        up->eof_told = told = true;
+        if (up->failed)
+            h1_relay_upstream_error(r, up->why[0] ? up->why : "upstream connection failed");
+        else
+            h1_relay_upstream_eof(r);
+    }
+    return told;
+}
+
+/* h1_conn_dial starts the upstream the relay's current request needs: plain, or TLS for an
+ * https:// target (an absolute https:// URL sent in the clear, or a new connection for an
+ * intercepted client whose upstream closed). */
+static void h1_conn_dial(struct conn *c, struct h1_conn *h)
+{
+    const struct h1_target *t = h1_relay_target(&h->relay);
+
+    h->up_wanted = true;
+    h->up_tls = t->tls;
+    h->up_shaking = false;
+    (void)upstream_set_target(c, t->host, strlen(t->host), t->port); /* fits: same bound */
+    upstream_dial(c);
+}
+
+/* h1_conn_up_failed answers the waiting request 502 with `why`. */
+static void h1_conn_up_failed(struct conn *c, struct h1_conn *h, const char *why)
+{
+    h->up_wanted = h->up_shaking = false;
+    conn_up_drop(c);
+    h1_relay_upstream_failed(&h->relay, why);
+}
+
+/* h1_conn_up_ready hands the connected (and, for TLS, verified) upstream to the relay. */
+static void h1_conn_up_ready(struct conn *c, struct h1_conn *h)
+{
+    h->up_wanted = false;
+    h1_relay_set_up_in(&h->relay, transport_in(&c->up));
+    h1_relay_upstream_ready(&h->relay, c->upstream.host, c->upstream.port, h->up_tls);
+}
+
+/* h1_conn_shake advances the upstream TLS handshake. Returns whether it made progress. */
+static bool h1_conn_shake(struct conn *c, struct h1_conn *h)
+{
+    char subj[FLOW_CERT_NAME_MAX], iss[FLOW_CERT_NAME_MAX], alpn[TLS_CTX_ALPN_MAX];
+    const char *why = NULL;
+    int r = transport_handshake(&c->up, &why);
+
+    if (r == -EAGAIN) {
+        if (!c->up.failed && !c->up.rd_eof)
+            return false;
+        h1_conn_up_failed(c, h, "upstream closed the connection during the TLS handshake");
+        return true;
+    }
+    if (r != 0) {
+        h1_conn_up_failed(c, h, why != NULL ? why : "upstream TLS handshake failed");
+        return true;
+    }
+    h->up_shaking = false;
+    c->flow.tls_ns = (int64_t)(flow_now_ns() - h->t_shake);
+    tls_conn_alpn(&c->up.tls, alpn, sizeof(alpn));
+    if (!c->cl.tls_on) /* the record's TLS details are the upstream's for https:// in the clear */
+        flow_set_tls(&c->flow, c->upstream.host_is_ip ? "" : c->upstream.host, alpn,
+                     tls_conn_version(&c->up.tls));
+    tls_conn_peer_subject(&c->up.tls, subj, sizeof(subj));
+    tls_conn_peer_issuer(&c->up.tls, iss, sizeof(iss));
+    flow_set_cert(&c->flow, subj, iss);
+    worker_count(c->w, MSG_STAT_UP_TLS);
+    if (tls_conn_is_session_reused(&c->up.tls))
+        worker_count(c->w, MSG_STAT_UP_RESUMED);
+    h1_conn_up_ready(c, h);
+    return true;
+}
+
+static bool h1_conn_step(struct conn *c)
+{
+    struct h1_conn *h = h1_conn_of(c);
+    bool moved = h->up_shaking ? h1_conn_shake(c, h) : false;
+    unsigned wants;
+
+    moved |= h1_conn_tell(c, &h->relay);
+    wants = h1_relay_pump(&h->relay);
+    moved |= h1_relay_progressed(&h->relay);
+    if (h1_relay_is_reading_head(&h->relay)) {
+        if (h->t_head == 0)
+            h->t_head = flow_now_ns();
+    } else {
+        h->t_head = 0;
+    }
+    if ((wants & H1_WANT_UPSTREAM) && !h->up_wanted) {
+        h1_conn_dial(c, h);
+        moved = true;
+    }
+    if (wants & H1_WANT_CLOSE) {
+        conn_close_after_flush(c);
+        moved = true;
+    }
+    return moved;
+}
+
+static void h1_conn_on_upstream(struct conn *c, int err, const char *why)
+{
+    static const uint8_t alpn_h1[] = "\x08http/1.1";
+    struct h1_conn *h = h1_conn_of(c);
+    const char *host = c->upstream.host;
+    char msg[H1_RELAY_REASON_MAX];
+    int e;
+
+    if (!h->up_wanted)
+        return;
+    if (err) {
+        snprintf(msg, sizeof(msg), "cannot connect to %s:%u: %s", host, c->upstream.port, why);
+        h->up_wanted = false;
+        h1_relay_upstream_failed(&h->relay, msg);
+        return;
+    }
+    if (!h->up_tls) {
+        h1_conn_up_ready(c, h);
+        return;
+    }
+    /* RFC 6066 §3: no SNI for an IP literal; the certificate is verified for it all the same */
+    e = tls_conn_init_client_addr(&c->up.tls, &c->w->tls, c->upstream.host_is_ip ? NULL : host,
+                                  host, c->upstream.port, alpn_h1, sizeof(alpn_h1) - 1,
+                                  (const struct sockaddr *)&c->up.addr, c->up.addrlen);
+    if (e) {
+        log_warn("conn %llu: cannot start TLS to %s: %s", (unsigned long long)c->id, host,
+                 strerror(-e));
+        h1_conn_up_failed(c, h, "cannot start the upstream TLS handshake");
+        return;
+    }
+    c->up.tls_on = true;
+    h->up_shaking = true;
+    h->t_shake = flow_now_ns();
+}
+
+static bool h1_conn_reads_head(struct conn *c, const struct conn_leg *leg)
+{
+    enum h1_state st = h1_relay_state(&h1_conn_of(c)->relay);
+
+    return leg == &c->cl ? st == H1_STATE_REQ_HEAD : st == H1_STATE_RESP_HEAD;
+}
+
+static bool h1_conn_on_timeout(struct conn *c, uint64_t now)
+{
+    struct h1_conn *h = h1_conn_of(c);
+    uint64_t head_ns = (uint64_t)c->w->cfg->request_timeout_s * 1000000000ull;
+
+    if (h->up_shaking &&
+        now - h->t_shake >= (uint64_t)c->w->cfg->handshake_timeout_s * 1000000000ull) {
+        h1_conn_up_failed(c, h, "upstream TLS handshake timed out");
+        return true;
+    }
+    if (h->t_head != 0 && now - h->t_head >= head_ns) {
+        h1_relay_timeout(&h->relay, H1_TIMEOUT_REQUEST_HEAD);
+        h->t_head = 0;
+        return true;
+    }
+    if (!conn_idle_expired(c, now))
+        return false;
+    if (h1_relay_state(&h->relay) == H1_STATE_REQ_HEAD)
+        conn_close(c);
+    else
+        h1_relay_timeout(&h->relay, H1_TIMEOUT_UPSTREAM);
+    return true;
+}
+
+static bool h1_conn_is_idle(struct conn *c)
+{
+    struct conn_leg *cl = &c->cl;
+
+    return h1_relay_state(&h1_conn_of(c)->relay) == H1_STATE_REQ_HEAD &&
+           buf_used(transport_in(cl)) == 0 && buf_used(&cl->rx) == 0 &&
+           !transport_has_output(cl);
+}
+
+static void h1_conn_flush(struct conn *c)
+{
+    (void)h1_relay_pump(&h1_conn_of(c)->relay); /* lets a pending answer reach client_out */
+}
+
+static const struct conn_proto h1_conn_proto = {
+    .name = "http/1.1",
+    .state_size = sizeof(struct h1_conn),
+    .step = h1_conn_step,
+    .reads_head = h1_conn_reads_head,
+    .on_upstream = h1_conn_on_upstream,
+    .on_timeout = h1_conn_on_timeout,
+    .is_idle = h1_conn_is_idle,
+    .flush = h1_conn_flush,
+};
+
+int h1_conn_start(struct conn *c)
+{
+    struct h1_relay_opts o;
+    struct h1_conn *h;
+
+    conn_set_proto(c, &h1_conn_proto);
+    h = h1_conn_of(c);
+    memset(&o, 0, sizeof(o));
+    o.max_header_size = c->w->cfg->max_header_size;
+    o.client_tls = c->cl.tls_on;
+    o.on_flow = worker_on_flow;
+    o.on_flow_arg = c->w;
+    h1_relay_init(&h->relay, &o, &c->flow, transport_in(&c->cl), &c->cl.pout,
+                  transport_in(&c->up), &c->up.pout);
+    return 0;
+}

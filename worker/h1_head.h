@@ -1,0 +1,51 @@
+/* h1_head.h - writes the HTTP/1.1 heads the relay forwards: request heads in origin-form
+ * (RFC 9112 §3.2.1), response heads, both with CRLF line ends whatever the peer used, without
+ * the hop-by-hop fields (RFC 9110 §7.6.1: Connection, Keep-Alive, Proxy-*, TE, Trailer,
+ * Upgrade, and every field Connection names) and with mitmd's own Connection field for its
+ * hop. Transfer-Encoding is kept: bodies are forwarded in the framing they came in. Writes
+ * through a struct h1_emitter into a caller's buffer; no allocation, no I/O. */
+#ifndef MITMD_WORKER_H1_HEAD_H
+#define MITMD_WORKER_H1_HEAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "shared/buf.h"
+#include "shared/h1_parse.h"
+#include "shared/target_parse.h"
+
+/* struct h1_emitter appends a virtual byte stream to `out`, skipping the first `skip` bytes
+ * (written by an earlier call): a head is produced again on each call instead of being staged,
+ * so it needs no memory beyond the output buffer. `written` counts bytes appended by this
+ * call; `full` is set when `out` ran out of room (the rest is produced next time). */
+struct h1_emitter {
+    struct buf *out;
+    size_t skip;
+    size_t written;
+    bool full;
+};
+
+/* enum h1_head_conn is what mitmd's Connection field says for the next hop. */
+enum h1_head_conn {
+    H1_HEAD_CONN_DEFAULT = 0, /* nothing: the version's default (HTTP/1.1 keep-alive) */
+    H1_HEAD_CONN_CLOSE,       /* "Connection: close" */
+    H1_HEAD_CONN_KEEP_ALIVE,  /* "Connection: keep-alive" (an HTTP/1.0 hop that keeps it) */
+    H1_HEAD_CONN_UPGRADE,     /* "Connection: upgrade", and Upgrade is kept */
+};
+
+/* h1_head_request writes `req` for the upstream. `abs` is the parsed absolute-form target
+ * (its path and query become the target; Host becomes `host_field`, a "host[:port]"
+ * authority), or NULL for an origin-form target that goes as sent with its Host field. */
+void h1_head_request(struct h1_emitter *e, const struct h1_request *req, const struct target *abs,
+                     const char *host_field, enum h1_head_conn conn);
+
+/* h1_head_response writes the response head `resp` for the client. */
+void h1_head_response(struct h1_emitter *e, const struct h1_response *resp, enum h1_head_conn conn);
+
+/* h1_head_field_is_forwarded returns whether a field of a head with these `headers` goes to
+ * the next hop: false for the hop-by-hop fields and the fields named by Connection (except
+ * Upgrade when `upgrade`). Transfer-Encoding is forwarded. */
+bool h1_head_field_is_forwarded(const struct h1_header *headers, size_t num_headers,
+                                const struct h1_header *h, bool upgrade);
+
+#endif

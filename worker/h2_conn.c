@@ -1,0 +1,169 @@
+/* h2_conn.c - see h2_conn.h. */
+#include "worker/h2_conn.h"
+
+#include <string.h>
+
+#include "worker/conn.h"
+#include "worker/h2_relay.h"
+#include "worker/worker.h"
+
+struct h2_conn {
+    struct h2_relay relay;
+    bool on;         /* relay initialised: dispose it */
+    uint64_t t_head; /* a request head started arriving on some stream; 0 = none */
+};
+
+static_assert(sizeof(struct h2_conn) <= CONN_PROTO_STATE_MAX, "fits the protocol state");
+
+/* struct h2_conn_mark is where the relay's four buffers stood before a pump. */
+struct h2_conn_mark {
+    size_t len[4], off[4];
+};
+
+static struct h2_conn *h2_conn_of(struct conn *c)
+{
+    return conn_proto_state(c);
+}
+
+static void h2_conn_mark(struct conn *c, struct h2_conn_mark *m)
+{
+    const struct buf *b[4] = {&c->cl.pin, &c->cl.pout, &c->up.pin, &c->up.pout};
+
+    for (int i = 0; i < 4; i++) {
+        m->len[i] = b[i]->len;
+        m->off[i] = b[i]->off;
+    }
+}
+
+/* h2_conn_tell reports each leg's end (EOF or failure) to the relay once. */
+static bool h2_conn_tell(struct conn *c, struct h2_relay *r)
+{
+    struct conn_leg *cl = &c->cl, *up = &c->up;
+    bool told = false;
+
+    if (!cl->eof_told && (cl->failed || transport_is_done(cl))) {
+        cl->eof_told = told = true;
+        if (cl->failed)
+            h2_relay_client_error(r, cl->why[0] ? cl->why : "client connection failed");
+        else
+            h2_relay_client_eof(r);
+    }
+    if (!up->eof_told && up->connected && (up->failed || transport_is_done(up))) {
+        up->eof_told = told = true;
+        if (up->failed)
+            h2_relay_upstream_error(r, up->why[0] ? up->why : "upstream connection failed");
+        else
+            h2_relay_upstream_eof(r);
+    }
+    return told;
+}
+
+static bool h2_conn_step(struct conn *c)
+{
+    struct h2_conn *h = h2_conn_of(c);
+    struct h2_conn_mark before, after;
+    bool moved = h2_conn_tell(c, &h->relay);
+    unsigned wants;
+
+    h2_conn_mark(c, &before);
+    wants = h2_relay_pump(&h->relay);
+    h2_conn_mark(c, &after);
+    /* the relay's only outputs are its buffers and its wants */
+    moved |= memcmp(&before, &after, sizeof(before)) != 0;
+    if (h2_relay_is_reading_head(&h->relay)) {
+        if (h->t_head == 0)
+            h->t_head = flow_now_ns();
+    } else {
+        h->t_head = 0;
+    }
+    if (wants & H2_WANT_CLOSE) {
+        conn_close_after_flush(c);
+        moved = true;
+    }
+    return moved;
+}
+
+static bool h2_conn_on_timeout(struct conn *c, uint64_t now)
+{
+    struct h2_conn *h = h2_conn_of(c);
+    uint64_t head_ns = (uint64_t)c->w->cfg->request_timeout_s * 1000000000ull;
+
+    if (h->t_head != 0 && now - h->t_head >= head_ns) {
+        h2_relay_timeout(&h->relay, H2_TIMEOUT_REQUEST_HEAD);
+        h->t_head = 0;
+        return true;
+    }
+    if (!conn_idle_expired(c, now))
+        return false;
+    h2_relay_timeout(&h->relay,
+                     h2_relay_is_idle(&h->relay) ? H2_TIMEOUT_IDLE : H2_TIMEOUT_UPSTREAM);
+    return true;
+}
+
+static bool h2_conn_is_idle(struct conn *c)
+{
+    return h2_relay_is_idle(&h2_conn_of(c)->relay) && buf_used(&c->cl.pin) == 0 &&
+           buf_used(&c->cl.tx) == 0 && !c->cl.send_op.armed;
+}
+
+static void h2_conn_drain(struct conn *c)
+{
+    h2_relay_drain(&h2_conn_of(c)->relay); /* GOAWAY: streams in flight finish, no new ones */
+}
+
+static void h2_conn_flush(struct conn *c)
+{
+    (void)h2_relay_pump(&h2_conn_of(c)->relay); /* flushes the GOAWAY */
+}
+
+static void h2_conn_dispose(struct conn *c)
+{
+    struct h2_conn *h = h2_conn_of(c);
+    const struct h2_relay_stats *st;
+    uint64_t *v = c->w->stats.v;
+
+    if (!h->on)
+        return;
+    st = h2_relay_stats(&h->relay);
+    v[MSG_STAT_CLIENT_ERRORS] += st->client_errors;
+    v[MSG_STAT_UPSTREAM_ERRORS] += st->upstream_errors;
+    v[MSG_STAT_H2_STREAMS] += st->streams;
+    v[MSG_STAT_H2_REFUSED] += st->streams_refused;
+    v[MSG_STAT_H2_RESETS] += st->client_resets + st->upstream_resets;
+    v[MSG_STAT_H2_CLIENT_ERRORS] += st->client_errors;
+    v[MSG_STAT_H2_FLOODS] += st->client_floods;
+    h2_relay_dispose(&h->relay);
+    h->on = false;
+}
+
+static const struct conn_proto h2_conn_proto = {
+    .name = "h2",
+    .state_size = sizeof(struct h2_conn),
+    .step = h2_conn_step,
+    .on_timeout = h2_conn_on_timeout,
+    .is_idle = h2_conn_is_idle,
+    .drain = h2_conn_drain,
+    .flush = h2_conn_flush,
+    .dispose = h2_conn_dispose,
+};
+
+int h2_conn_start(struct conn *c)
+{
+    struct h2_relay_opts o;
+    struct h2_conn *h;
+    int err;
+
+    conn_set_proto(c, &h2_conn_proto);
+    h = h2_conn_of(c);
+    memset(&o, 0, sizeof(o));
+    o.max_header_size = c->w->cfg->max_header_size;
+    o.pool = c->w->h2_pool;
+    o.on_flow = worker_on_flow;
+    o.on_flow_arg = c->w;
+    err = h2_relay_init(&h->relay, &o, &c->flow, &c->cl.pin, &c->cl.pout, &c->up.pin,
+                        &c->up.pout);
+    if (err)
+        return err;
+    h->on = true;
+    return 0;
+}

@@ -1,0 +1,15 @@
+/* h2_conn.h - the HTTP/2 relay as a connection protocol: connects worker/h2_relay (two
+ * nghttp2 sessions over four plaintext buffers) to an intercepted connection's TLS legs,
+ * applies the request-head and idle timeouts, drains with GOAWAY and adds the relay's
+ * counters to the worker's statistics when it ends. Never blocks; allocates only through
+ * h2_relay (nghttp2 sessions, streams from the worker's pool). */
+#ifndef MITMD_WORKER_H2_CONN_H
+#define MITMD_WORKER_H2_CONN_H
+
+struct conn;
+
+/* h2_conn_start makes the HTTP/2 relay drive `c`, whose two TLS legs chose h2. Returns 0 or
+ * -errno from h2_relay_init (the caller closes the connection). */
+int h2_conn_start(struct conn *c);
+
+#endif

@@ -1,0 +1,172 @@
+/* h2_relay_internal.h - what the files of the HTTP/2 relay share: the stream and pool layout,
+ * the limits, and the functions one file calls in another (h2_stream.c: pool, streams, bodies
+ * and heads; h2_session.c: nghttp2 callbacks; h2_relay.c: public API and pumping). Included
+ * only by worker/h2_*.c; never by the rest of the worker. */
+#ifndef MITMD_WORKER_H2_RELAY_INTERNAL_H
+#define MITMD_WORKER_H2_RELAY_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "worker/flow.h"
+#include "worker/h2_relay.h"
+
+#define H2_HEADER_SIZE_DEFAULT 65536
+#define H2_PUMP_ROUNDS 64    /* per h2_relay_pump call (HAProxy-style work budget) */
+#define H2_RECV_CHUNK 16384  /* bytes fed to one mem_recv call */
+#define H2_FIELD_OVERHEAD 32 /* RFC 9113 §6.5.2: name + value + 32 per field */
+#define H2_RST_BURST 500     /* incoming RST_STREAM token bucket (rapid reset, */
+#define H2_RST_RATE 30       /* CVE-2023-44487); nghttp2's own (1000, 33/s) backs it */
+#define H2_NGHTTP2_RST_BURST 1000
+#define H2_NGHTTP2_RST_RATE 33
+#define H2_MAX_OUTBOUND_ACK 1000 /* queued SETTINGS/PING ACKs before FLOODED */
+
+enum h2_dir {
+    H2_REQ = 0, /* client -> upstream */
+    H2_RESP,    /* upstream -> client */
+};
+
+/* struct h2_field is a received header field, kept by reference until forwarded. */
+struct h2_field {
+    nghttp2_rcbuf *name, *value;
+};
+
+/* struct h2_half is one direction of a stream: the header block being received (or trailers
+ * waiting for the body to drain) and the body staging. */
+struct h2_half {
+    struct buf stage; /* body received from the source, not yet taken by the sink */
+    struct h2_field fields[H2_MAX_FIELDS];
+    uint16_t n_fields;
+    size_t fields_size; /* RFC 9113 §6.5.2 size of the block */
+    bool fields_over;   /* too many or too large: the block is refused */
+    bool ended;         /* END_STREAM received from the source */
+    bool has_trailers;  /* `fields` are trailers for after the body */
+    bool deferred;      /* the sink's data source returned NGHTTP2_ERR_DEFERRED */
+};
+
+/* struct h2_stream is one client stream and its upstream twin, in a pool slot followed by
+ * the two stagings. */
+struct h2_stream {
+    struct h2_stream *next, *prev; /* relay's live list; `next` links the pool's free list */
+    struct h2_relay *r;
+    int32_t cid;     /* client stream id */
+    int32_t uid;     /* upstream stream id, 0 = not submitted */
+    bool c_closed;   /* the client session closed the stream */
+    bool u_closed;   /* the upstream stream closed, was never opened, or is abandoned */
+    bool head_open;  /* the request header block is being received */
+    bool client_rst; /* the client sent RST_STREAM */
+    bool resp_head;  /* a final response head was submitted to the client */
+    bool resp_done;  /* END_STREAM was sent to the client */
+    bool answered;   /* the response is mitmd's own */
+    bool u_rst_sent; /* a RST_STREAM went upstream (ours, or nghttp2's on bad input) */
+    bool c_rst_sent; /* we reset the client stream (once) */
+    bool reported;   /* on_flow was called */
+    struct h2_half half[2];
+    char answer[H2_RELAY_REASON_MAX + 1];
+    size_t answer_len, answer_off;
+    struct flow flow;
+};
+
+struct h2_pool {
+    uint8_t *mem;
+    size_t map_len;
+    size_t slot_size;
+    size_t n, used_hw, n_free;
+    struct h2_stream *free_list;
+};
+
+/* ---- h2_stream.c: pool, stream lifecycle, local answers, bodies, heads --------------------- */
+
+/* h2_pool_get returns a cleared stream with its two stagings set up, or NULL when exhausted. */
+struct h2_stream *h2_pool_get(struct h2_pool *p);
+
+/* h2_upstream_is_usable is true while the upstream session exists and is not dead. */
+bool h2_upstream_is_usable(const struct h2_relay *r);
+
+/* h2_client_is_usable is true while the client session exists, is not dead and the relay
+ * is not done. */
+bool h2_client_is_usable(const struct h2_relay *r);
+
+/* h2_fields_clear drops the references of the header block kept in `h`. */
+void h2_fields_clear(struct h2_half *h);
+
+/* h2_stream_error sets the flow error of `st` to "<prefix>: <HTTP/2 error name of code>". */
+void h2_stream_error(struct h2_stream *st, const char *prefix, uint32_t code);
+
+/* h2_stream_report calls on_flow for `st` once, with `why` as its error unless a complete
+ * response was relayed. */
+void h2_stream_report(struct h2_stream *st, const char *why);
+
+/* h2_half_discard drops what `d` staged and tells the source session the bytes were
+ * consumed, so that its connection window stays open. */
+void h2_half_discard(struct h2_relay *r, struct h2_stream *st, enum h2_dir d);
+
+/* h2_stream_release reports `st` (if not yet), drops its header blocks, unlinks it from the
+ * relay and returns it to the pool. */
+void h2_stream_release(struct h2_relay *r, struct h2_stream *st);
+
+/* h2_stream_maybe_release releases `st` once both its client and upstream streams closed. */
+void h2_stream_maybe_release(struct h2_relay *r, struct h2_stream *st);
+
+/* h2_stream_by_uid returns the live stream whose upstream id is `uid`, or NULL. */
+struct h2_stream *h2_stream_by_uid(const struct h2_relay *r, int32_t uid);
+
+/* h2_flow_from_conn starts a stream's flow with the connection's fields. */
+void h2_flow_from_conn(struct h2_relay *r, struct flow *f);
+
+/* h2_rst_client resets the client stream (if still open) with `code`. */
+void h2_rst_client(struct h2_relay *r, struct h2_stream *st, uint32_t code);
+
+/* h2_rst_upstream resets (or cancels, if its HEADERS are still queued) the upstream stream. */
+void h2_rst_upstream(struct h2_relay *r, struct h2_stream *st, uint32_t code);
+
+/* h2_goaway_client tells the client, once, that no stream after the last processed one will
+ * be served (RFC 9113 §6.8); the client session finishes when its streams have. */
+void h2_goaway_client(struct h2_relay *r);
+
+/* h2_stream_answer responds to the client stream with `status` and `why` (plus "\n") as a
+ * text/plain body, records it in the flow, and abandons the upstream stream. */
+void h2_stream_answer(struct h2_relay *r, struct h2_stream *st, int status, const char *why);
+
+/* h2_half_kick resumes the sink's data source after bytes or the end arrived. */
+void h2_half_kick(struct h2_relay *r, struct h2_stream *st, enum h2_dir d);
+
+/* h2_half_stage appends a received body chunk; the source's window guarantees room. Returns
+ * 0 or -ENOSPC (a peer overran its window: nghttp2 would have caught it, so never expected). */
+int h2_half_stage(struct h2_half *h, const uint8_t *p, size_t n);
+
+/* h2_forward_request submits the complete request head of `st` upstream (or answers it
+ * locally when it cannot go), with the request body as data source unless `end_stream`. */
+void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_stream);
+
+/* h2_forward_response_head submits the response head of `st` to the client, with the
+ * response body as data source unless `end_stream`. */
+void h2_forward_response_head(struct h2_relay *r, struct h2_stream *st, bool end_stream);
+
+/* ---- h2_session.c: nghttp2 callbacks and session options ----------------------------------- */
+
+/* h2_count_client_error counts the client's protocol error (or flood) once per connection. */
+void h2_count_client_error(struct h2_relay *r, bool flood);
+
+/* h2_session_callbacks_new makes the callback set both sessions share. Returns 0 or -ENOMEM. */
+int h2_session_callbacks_new(nghttp2_session_callbacks **out);
+
+/* h2_session_option_new makes the nghttp2 options of `r`'s sessions (manual window updates,
+ * flood limits, header block size). Returns 0 or -ENOMEM. */
+int h2_session_option_new(const struct h2_relay *r, nghttp2_option **out);
+
+/* ---- h2_relay.c: connection-level events --------------------------------------------------- */
+
+/* h2_relay_finish marks the client side as done: every stream still open is reported with
+ * `why` and the relay wants to close. */
+void h2_relay_finish(struct h2_relay *r, const char *why);
+
+/* h2_relay_upstream_gone handles an upstream that cannot serve any more (once): streams
+ * without a response head are answered `status` with `why`, those in mid-response are reset,
+ * every stream's upstream half is closed, and the client gets GOAWAY. */
+void h2_relay_upstream_gone(struct h2_relay *r, int status, const char *why);
+
+#endif

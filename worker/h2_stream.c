@@ -1,0 +1,574 @@
+/* h2_stream.c - the streams of the HTTP/2 relay: the pool of stream slots (mmap'd once per
+ * worker), a stream's lifecycle and flow record, mitmd's own answers (502/504/431/501), the
+ * per-stream body staging that nghttp2 data sources read from, and forwarding header blocks
+ * from one session to the other. Called by h2_session.c and h2_relay.c; never does I/O. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "worker/h2_relay_internal.h"
+
+/* ---- pool ---------------------------------------------------------------------------- */
+
+static size_t slot_header_size(void) { return (sizeof(struct h2_stream) + 63) & ~(size_t)63; }
+
+struct h2_pool *h2_pool_new(size_t nstreams)
+{
+    struct h2_pool *p;
+    size_t slot = slot_header_size() + 2 * (size_t)H2_STAGE_SIZE;
+    void *mem;
+
+    slot = (slot + 63) & ~(size_t)63;
+    if (nstreams == 0 || nstreams > SIZE_MAX / slot)
+        return NULL;
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    /* one reservation; pages are touched only as slots are used (LIFO reuse keeps it hot) */
+    mem = mmap(NULL, nstreams * slot, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mem == MAP_FAILED) {
+        free(p);
+        return NULL;
+    }
+    p->mem = mem;
+    p->map_len = nstreams * slot;
+    p->slot_size = slot;
+    p->n = nstreams;
+    p->n_free = nstreams;
+    return p;
+}
+
+void h2_pool_free(struct h2_pool *p)
+{
+    if (p == NULL)
+        return;
+    munmap(p->mem, p->map_len);
+    free(p);
+}
+
+size_t h2_pool_available(const struct h2_pool *p) { return p->n_free; }
+
+/* h2_pool_get returns a cleared stream with its two stagings set up, or NULL when exhausted. */
+struct h2_stream *h2_pool_get(struct h2_pool *p)
+{
+    struct h2_stream *st;
+    uint8_t *slot;
+
+    if (p->free_list != NULL) {
+        st = p->free_list;
+        p->free_list = st->next;
+    } else if (p->used_hw < p->n) {
+        st = (struct h2_stream *)(p->mem + p->used_hw * p->slot_size);
+        p->used_hw++;
+    } else {
+        return NULL;
+    }
+    p->n_free--;
+    slot = (uint8_t *)st;
+    memset(st, 0, offsetof(struct h2_stream, flow));
+    flow_init(&st->flow);
+    buf_init(&st->half[H2_REQ].stage, slot + slot_header_size(), H2_STAGE_SIZE);
+    buf_init(&st->half[H2_RESP].stage, slot + slot_header_size() + H2_STAGE_SIZE, H2_STAGE_SIZE);
+    return st;
+}
+
+static void pool_put(struct h2_pool *p, struct h2_stream *st)
+{
+    st->next = p->free_list;
+    p->free_list = st;
+    p->n_free++;
+}
+
+/* ---- small helpers ------------------------------------------------------------------- */
+
+static nghttp2_session *sink_session(const struct h2_relay *r, enum h2_dir d)
+{
+    return d == H2_REQ ? r->_us : r->_cs;
+}
+
+bool h2_upstream_is_usable(const struct h2_relay *r) { return r->_us != NULL && !r->_up_dead; }
+
+bool h2_client_is_usable(const struct h2_relay *r)
+{
+    return r->_cs != NULL && !r->_client_dead && !r->_done;
+}
+
+void h2_fields_clear(struct h2_half *h)
+{
+    for (uint16_t i = 0; i < h->n_fields; i++) {
+        nghttp2_rcbuf_decref(h->fields[i].name);
+        nghttp2_rcbuf_decref(h->fields[i].value);
+    }
+    h->n_fields = 0;
+    h->fields_size = 0;
+    h->fields_over = false;
+    h->has_trailers = false;
+}
+
+/* fields_to_nv fills `nva` (H2_MAX_FIELDS entries) from `h` and returns the count. */
+static size_t fields_to_nv(const struct h2_half *h, nghttp2_nv *nva)
+{
+    for (uint16_t i = 0; i < h->n_fields; i++) {
+        nghttp2_vec n = nghttp2_rcbuf_get_buf(h->fields[i].name);
+        nghttp2_vec v = nghttp2_rcbuf_get_buf(h->fields[i].value);
+
+        nva[i].name = n.base;
+        nva[i].namelen = n.len;
+        nva[i].value = v.base;
+        nva[i].valuelen = v.len;
+        nva[i].flags = NGHTTP2_NV_FLAG_NONE;
+    }
+    return h->n_fields;
+}
+
+static bool vec_is(nghttp2_vec v, const char *s)
+{
+    size_t n = strlen(s);
+
+    return v.len == n && memcmp(v.base, s, n) == 0;
+}
+
+/* field_find returns the value of the first field named `name`, or {NULL, 0}. */
+static nghttp2_vec field_find(const struct h2_half *h, const char *name)
+{
+    nghttp2_vec none = {NULL, 0};
+
+    for (uint16_t i = 0; i < h->n_fields; i++)
+        if (vec_is(nghttp2_rcbuf_get_buf(h->fields[i].name), name))
+            return nghttp2_rcbuf_get_buf(h->fields[i].value);
+    return none;
+}
+
+void h2_stream_error(struct h2_stream *st, const char *prefix, uint32_t code)
+{
+    char why[FLOW_ERROR_MAX];
+
+    snprintf(why, sizeof(why), "%s: %s", prefix, nghttp2_http2_strerror(code));
+    flow_set_error(&st->flow, why);
+}
+
+/* ---- stream lifecycle ---------------------------------------------------------------- */
+
+void h2_stream_report(struct h2_stream *st, const char *why)
+{
+    struct h2_relay *r = st->r;
+
+    if (st->reported)
+        return;
+    st->reported = true;
+    if (why != NULL && (!st->resp_done || st->flow.status == 0))
+        flow_set_error(&st->flow, why);
+    st->flow.t_done = flow_now_ns();
+    if (r->_opts.on_flow != NULL)
+        r->_opts.on_flow(r->_opts.on_flow_arg, &st->flow);
+}
+
+/* h2_half_discard drops what `d` staged and tells the source session the bytes were consumed,
+ * so that its connection window stays open. */
+void h2_half_discard(struct h2_relay *r, struct h2_stream *st, enum h2_dir d)
+{
+    struct h2_half *h = &st->half[d];
+    size_t n = buf_used(&h->stage);
+
+    buf_consume(&h->stage, n);
+    if (n == 0)
+        return;
+    if (d == H2_REQ && h2_client_is_usable(r))
+        nghttp2_session_consume(r->_cs, st->cid, n);
+    else if (d == H2_RESP && h2_upstream_is_usable(r))
+        nghttp2_session_consume(r->_us, st->uid, n);
+}
+
+void h2_stream_release(struct h2_relay *r, struct h2_stream *st)
+{
+    h2_stream_report(st, "connection closed");
+    h2_fields_clear(&st->half[H2_REQ]);
+    h2_fields_clear(&st->half[H2_RESP]);
+    if (st->head_open && r->_heads_open > 0)
+        r->_heads_open--;
+    if (st->prev != NULL)
+        st->prev->next = st->next;
+    else
+        r->_live = st->next;
+    if (st->next != NULL)
+        st->next->prev = st->prev;
+    r->_n_live--;
+    pool_put(r->_opts.pool, st);
+}
+
+void h2_stream_maybe_release(struct h2_relay *r, struct h2_stream *st)
+{
+    if (st->c_closed && st->u_closed)
+        h2_stream_release(r, st);
+}
+
+struct h2_stream *h2_stream_by_uid(const struct h2_relay *r, int32_t uid)
+{
+    for (struct h2_stream *st = r->_live; st != NULL; st = st->next)
+        if (st->uid == uid)
+            return st;
+    return NULL;
+}
+
+/* h2_flow_from_conn starts the stream's flow with the connection's fields. */
+void h2_flow_from_conn(struct h2_relay *r, struct flow *f)
+{
+    const struct flow *c = r->_conn_flow;
+
+    flow_init(f);
+    if (c != NULL) {
+        f->client_addr = c->client_addr;
+        f->server_addr = c->server_addr;
+        memcpy(f->server_host, c->server_host, sizeof(f->server_host));
+        f->tls = c->tls;
+        memcpy(f->sni, c->sni, sizeof(f->sni));
+        memcpy(f->alpn, c->alpn, sizeof(f->alpn));
+        memcpy(f->tls_version, c->tls_version, sizeof(f->tls_version));
+        memcpy(f->cert_subject, c->cert_subject, sizeof(f->cert_subject));
+        memcpy(f->cert_issuer, c->cert_issuer, sizeof(f->cert_issuer));
+        if (!r->_conn_times_used) {
+            f->connect_ns = c->connect_ns;
+            f->tls_ns = c->tls_ns;
+        }
+    }
+    r->_conn_times_used = true;
+    f->exchange_index = r->_exchange_index++;
+    flow_begin(f);
+    /* set now: a stream whose head never completes is still reported as HTTP/2.0 */
+    flow_str_set(f, &f->req_version, "HTTP/2.0", 8);
+}
+
+static void flow_fill_request(struct h2_stream *st)
+{
+    const struct h2_half *h = &st->half[H2_REQ];
+    struct flow *f = &st->flow;
+    nghttp2_vec method = field_find(h, ":method");
+    nghttp2_vec scheme = field_find(h, ":scheme");
+    nghttp2_vec auth = field_find(h, ":authority");
+    nghttp2_vec path = field_find(h, ":path");
+    char url[FLOW_ARENA_SIZE];
+    size_t n = 0;
+
+    if (auth.len == 0)
+        auth = field_find(h, "host");
+    flow_str_set(f, &f->method, method.base, method.len);
+    if (scheme.len > 0) {
+        n = snprintf(url, sizeof(url), "%.*s://", (int)scheme.len, (const char *)scheme.base);
+        n = n < sizeof(url) ? n : sizeof(url) - 1;
+    }
+    if (auth.len > 0 && n < sizeof(url))
+        n += snprintf(url + n, sizeof(url) - n, "%.*s", (int)auth.len, (const char *)auth.base);
+    n = n < sizeof(url) ? n : sizeof(url) - 1;
+    if (path.len > 0 && n < sizeof(url))
+        n += snprintf(url + n, sizeof(url) - n, "%.*s", (int)path.len, (const char *)path.base);
+    n = n < sizeof(url) ? n : sizeof(url) - 1;
+    flow_str_set(f, &f->url, url, n);
+    for (uint16_t i = 0; i < h->n_fields; i++) {
+        nghttp2_vec nm = nghttp2_rcbuf_get_buf(h->fields[i].name);
+        nghttp2_vec v = nghttp2_rcbuf_get_buf(h->fields[i].value);
+
+        if (nm.len > 0 && nm.base[0] != ':')
+            flow_add_header(f, FLOW_REQUEST, nm.base, nm.len, v.base, v.len);
+    }
+}
+
+/* flow_fill_response records a final response head (pseudo-fields left out). */
+static void flow_fill_response(struct h2_stream *st, int status)
+{
+    const struct h2_half *h = &st->half[H2_RESP];
+    struct flow *f = &st->flow;
+
+    f->status = status;
+    flow_str_set(f, &f->resp_version, "HTTP/2.0", 8);
+    for (uint16_t i = 0; i < h->n_fields; i++) {
+        nghttp2_vec nm = nghttp2_rcbuf_get_buf(h->fields[i].name);
+        nghttp2_vec v = nghttp2_rcbuf_get_buf(h->fields[i].value);
+
+        if (nm.len > 0 && nm.base[0] != ':')
+            flow_add_header(f, FLOW_RESPONSE, nm.base, nm.len, v.base, v.len);
+    }
+}
+
+/* parse_status returns the value of a 3-digit :status, or -1. */
+static int parse_status(nghttp2_vec v)
+{
+    if (v.len != 3)
+        return -1;
+    for (size_t i = 0; i < 3; i++)
+        if (v.base[i] < '0' || v.base[i] > '9')
+            return -1;
+    return (v.base[0] - '0') * 100 + (v.base[1] - '0') * 10 + (v.base[2] - '0');
+}
+
+/* h2_rst_client resets the client stream (if still open) with `code`. */
+void h2_rst_client(struct h2_relay *r, struct h2_stream *st, uint32_t code)
+{
+    if (st->c_closed || st->c_rst_sent || !h2_client_is_usable(r))
+        return;
+    st->c_rst_sent = true;
+    nghttp2_submit_rst_stream(r->_cs, NGHTTP2_FLAG_NONE, st->cid, code);
+}
+
+/* h2_rst_upstream resets (or cancels, if its HEADERS are still queued) the upstream stream. */
+void h2_rst_upstream(struct h2_relay *r, struct h2_stream *st, uint32_t code)
+{
+    if (st->uid > 0 && !st->u_closed && h2_upstream_is_usable(r))
+        nghttp2_submit_rst_stream(r->_us, NGHTTP2_FLAG_NONE, st->uid, code);
+    else
+        st->u_closed = true;
+}
+
+/* h2_goaway_client tells the client, once, that no stream after the last processed one will be
+ * served (RFC 9113 §6.8); the client session finishes when its streams have. */
+void h2_goaway_client(struct h2_relay *r)
+{
+    if (!h2_client_is_usable(r) || r->_client_goaway_sent)
+        return;
+    r->_client_goaway_sent = true;
+    nghttp2_submit_goaway(r->_cs, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(r->_cs), NGHTTP2_NO_ERROR, NULL,
+                          0);
+}
+
+/* ---- local answers (502/504/431/501) -------------------------------------------------- */
+
+static ssize_t answer_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t len,
+                           uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+    struct h2_stream *st = src->ptr;
+    size_t n = st->answer_len - st->answer_off;
+
+    if (n > len)
+        n = len;
+    memcpy(out, st->answer + st->answer_off, n);
+    st->answer_off += n;
+    st->flow.resp_body_size += n;
+    if (st->answer_off == st->answer_len)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+/* h2_stream_answer responds to the client stream with `status` and `why` (plus "\n") as a
+ * text/plain body, records it in the flow, and abandons the upstream stream. */
+void h2_stream_answer(struct h2_relay *r, struct h2_stream *st, int status, const char *why)
+{
+    char sbuf[8], lbuf[24];
+    nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = answer_read};
+    struct flow *f = &st->flow;
+    int n;
+
+    if (st->c_closed || st->resp_head || st->c_rst_sent || !h2_client_is_usable(r))
+        return;
+    n = snprintf(st->answer, sizeof(st->answer), "%s\n", why);
+    st->answer_len =
+        n < 0 ? 0 : ((size_t)n < sizeof(st->answer) ? (size_t)n : sizeof(st->answer) - 1);
+    st->answer_off = 0;
+    snprintf(sbuf, sizeof(sbuf), "%03d", (status >= 100 && status <= 999) ? status : 502);
+    snprintf(lbuf, sizeof(lbuf), "%zu", st->answer_len);
+    {
+        static const char ctype[] = "text/plain; charset=utf-8";
+        nghttp2_nv nva[] = {
+            {(uint8_t *)":status", (uint8_t *)sbuf, 7, 3, NGHTTP2_NV_FLAG_NONE},
+            {(uint8_t *)"content-type", (uint8_t *)ctype, 12, sizeof(ctype) - 1,
+             NGHTTP2_NV_FLAG_NONE},
+            {(uint8_t *)"content-length", (uint8_t *)lbuf, 14, strlen(lbuf), NGHTTP2_NV_FLAG_NONE},
+        };
+
+        if (nghttp2_submit_response(r->_cs, st->cid, nva, 3, &prd) != 0) {
+            h2_rst_client(r, st, NGHTTP2_INTERNAL_ERROR);
+            return;
+        }
+    }
+    st->resp_head = true;
+    st->answered = true;
+    f->status = status;
+    f->answered = true;
+    flow_str_set(f, &f->resp_version, "HTTP/2.0", 8);
+    flow_add_header(f, FLOW_RESPONSE, "content-type", 12, "text/plain; charset=utf-8", 25);
+    flow_add_header(f, FLOW_RESPONSE, "content-length", 14, lbuf, strlen(lbuf));
+    if (f->t_response_first == 0)
+        f->t_response_first = flow_now_ns();
+    flow_set_error(f, why);
+    /* nothing more goes upstream or comes back for this stream */
+    h2_rst_upstream(r, st, NGHTTP2_CANCEL);
+    h2_half_discard(r, st, H2_REQ);
+    h2_half_discard(r, st, H2_RESP);
+}
+
+/* ---- body relay ---------------------------------------------------------------------- */
+
+/* relay_read is the sink session's data source: it takes staged body bytes, opens the
+ * source's window by as much (end-to-end flow control), and ends the body (with trailers)
+ * once the source ended and the staging is empty. */
+static ssize_t relay_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t len, uint32_t *flags,
+                          nghttp2_data_source *src, void *ud)
+{
+    struct h2_relay *r = ud;
+    struct h2_stream *st = src->ptr;
+    enum h2_dir d = s == r->_us ? H2_REQ : H2_RESP;
+    struct h2_half *h = &st->half[d];
+    size_t n = buf_used(&h->stage);
+
+    if (n > len)
+        n = len;
+    if (n > 0) {
+        memcpy(out, buf_head(&h->stage), n);
+        buf_consume(&h->stage, n);
+        if (d == H2_REQ && !st->c_closed && h2_client_is_usable(r))
+            nghttp2_session_consume(r->_cs, st->cid, n);
+        else if (d == H2_REQ && h2_client_is_usable(r))
+            nghttp2_session_consume_connection(r->_cs, n);
+        else if (d == H2_RESP && h2_upstream_is_usable(r))
+            nghttp2_session_consume(r->_us, st->uid, n);
+    }
+    if (buf_used(&h->stage) == 0 && h->ended) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (h->has_trailers) {
+            nghttp2_nv nva[H2_MAX_FIELDS];
+            size_t nv = fields_to_nv(h, nva);
+
+            if (nghttp2_submit_trailer(s, id, nva, nv) == 0)
+                *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            h2_fields_clear(h);
+        }
+        return (ssize_t)n;
+    }
+    if (n == 0) {
+        h->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    return (ssize_t)n;
+}
+
+/* h2_half_kick resumes the sink's data source after bytes or the end arrived. */
+void h2_half_kick(struct h2_relay *r, struct h2_stream *st, enum h2_dir d)
+{
+    /* d is H2_REQ or H2_RESP; spelled out, GCC 12's -Warray-bounds sees no third value (it
+     * did once this function stopped being static). */
+    struct h2_half *h = &st->half[d == H2_REQ ? H2_REQ : H2_RESP];
+
+    if (!h->deferred)
+        return;
+    if (d == H2_REQ && (st->u_closed || !h2_upstream_is_usable(r)))
+        return;
+    if (d == H2_RESP && (st->c_closed || !h2_client_is_usable(r)))
+        return;
+    h->deferred = false;
+    nghttp2_session_resume_data(sink_session(r, d), d == H2_REQ ? st->uid : st->cid);
+}
+
+/* h2_half_stage appends a received body chunk; the source's window guarantees room. Returns 0
+ * or -ENOSPC (a peer overran its window: nghttp2 would have caught it, so never expected). */
+int h2_half_stage(struct h2_half *h, const uint8_t *p, size_t n)
+{
+    if (n > h->stage.cap - buf_used(&h->stage))
+        return -ENOSPC; /* all or nothing: the caller consumes and resets */
+    while (n > 0) {
+        size_t k = buf_append(&h->stage, p, n);
+
+        if (k == 0)
+            return -ENOSPC;
+        p += k;
+        n -= k;
+    }
+    return 0;
+}
+
+/* ---- forwarding heads ------------------------------------------------------------------ */
+
+void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_stream)
+{
+    struct h2_half *h = &st->half[H2_REQ];
+    nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = relay_read};
+    nghttp2_nv nva[H2_MAX_FIELDS];
+    nghttp2_vec method;
+    size_t nv;
+    int32_t id;
+
+    flow_fill_request(st);
+    h->ended = end_stream;
+    method = field_find(h, ":method");
+    if (h->fields_over) {
+        h2_fields_clear(h);
+        h2_stream_answer(r, st, 431, "request header fields too large");
+        return;
+    }
+    if (vec_is(method, "CONNECT")) {
+        /* RFC 9113 §8.5 tunnels (and RFC 8441 extended CONNECT, which we never enable in
+         * SETTINGS, so clients fall back to HTTP/1.1 for WebSockets) are not relayed */
+        h2_fields_clear(h);
+        h2_stream_answer(r, st, 501, "mitmd: CONNECT over HTTP/2 is not supported");
+        return;
+    }
+    if (r->_up_failed || r->_up_dead) {
+        h2_fields_clear(h);
+        h2_stream_answer(r, st, 502, r->_why[0] != '\0' ? r->_why : "upstream connection closed");
+        return;
+    }
+    if (r->_up_goaway) {
+        /* the upstream takes no new stream: the client may safely retry (RFC 9113 §8.7) */
+        h2_fields_clear(h);
+        flow_set_error(&st->flow, "upstream sent GOAWAY: stream refused");
+        r->_stats.streams_refused++;
+        st->u_closed = true;
+        h2_rst_client(r, st, NGHTTP2_REFUSED_STREAM);
+        return;
+    }
+    nv = fields_to_nv(h, nva);
+    id = nghttp2_submit_request(r->_us, NULL, nva, nv, end_stream ? NULL : &prd, st);
+    h2_fields_clear(h);
+    if (id < 0) {
+        char why[FLOW_ERROR_MAX];
+
+        snprintf(why, sizeof(why), "cannot open upstream stream: %s", nghttp2_strerror(id));
+        st->u_closed = true;
+        h2_stream_answer(r, st, 502, why);
+        return;
+    }
+    st->uid = id;
+}
+
+void h2_forward_response_head(struct h2_relay *r, struct h2_stream *st, bool end_stream)
+{
+    struct h2_half *h = &st->half[H2_RESP];
+    nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = relay_read};
+    nghttp2_nv nva[H2_MAX_FIELDS];
+    int status = parse_status(field_find(h, ":status"));
+    size_t nv;
+    int rv;
+
+    if (st->c_closed || !h2_client_is_usable(r)) {
+        h2_fields_clear(h);
+        return;
+    }
+    if (h->fields_over) {
+        h2_fields_clear(h);
+        h2_stream_answer(r, st, 502, "upstream response header fields too large");
+        return;
+    }
+    nv = fields_to_nv(h, nva);
+    if (status >= 100 && status < 200) {
+        /* interim response (e.g. 103 Early Hints, 100 Continue): relayed as is */
+        rv = nghttp2_submit_headers(r->_cs, NGHTTP2_FLAG_NONE, st->cid, NULL, nva, nv, NULL);
+        h2_fields_clear(h);
+        if (rv != 0)
+            h2_rst_client(r, st, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    flow_fill_response(st, status);
+    h->ended = end_stream;
+    rv = nghttp2_submit_response(r->_cs, st->cid, nva, nv, end_stream ? NULL : &prd);
+    h2_fields_clear(h);
+    if (rv != 0) {
+        h2_stream_error(st, "cannot relay response", NGHTTP2_INTERNAL_ERROR);
+        h2_rst_client(r, st, NGHTTP2_INTERNAL_ERROR);
+        h2_rst_upstream(r, st, NGHTTP2_CANCEL);
+        return;
+    }
+    st->resp_head = true;
+}

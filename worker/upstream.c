@@ -1,0 +1,262 @@
+/* upstream.c - see upstream.h. A dial: dns_resolve -> for each address: socket + connect
+ * through the ring -> the protocol's on_upstream. A connect that is cancelled while a new one
+ * is wanted (the relay moved to another host) completes first; the new connect starts then
+ * (`retry`), so one ring op is never armed twice. */
+#include "worker/upstream.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "shared/log.h"
+#include "worker/conn.h"
+#include "worker/worker.h"
+
+static void upstream_on_connect(struct ring_op *op, int res, uint32_t flags);
+
+void upstream_init(struct conn *c)
+{
+    ring_op_init(&c->upstream.connect_op, upstream_on_connect, &c->inflight);
+}
+
+int upstream_set_target(struct conn *c, const char *host, size_t len, uint16_t port)
+{
+    struct upstream *u = &c->upstream;
+
+    if (len > TARGET_HOST_MAX)
+        return -ENAMETOOLONG;
+    memcpy(u->host, host, len);
+    u->host[len] = '\0';
+    u->port = port;
+    u->host_is_ip = target_host_is_ip(u->host, len);
+    return 0;
+}
+
+const char *upstream_errno_why(int err)
+{
+    switch (-err) {
+    case ECONNREFUSED:
+        return "connection refused";
+    case ETIMEDOUT:
+    case ECANCELED:
+        return "connect timeout";
+    case ENETUNREACH:
+        return "network unreachable";
+    case EHOSTUNREACH:
+        return "host unreachable";
+    case ECONNRESET:
+        return "connection reset";
+    case ELOOP:
+        return "proxy loop detected: the target is this mitmd's own listener";
+    default:
+        return strerror(-err);
+    }
+}
+
+/* upstream_done ends the dial and tells the protocol. */
+static void upstream_done(struct conn *c, int err, const char *why)
+{
+    c->upstream.dialing = false;
+    if (err)
+        log_debug("conn %llu: upstream %s:%u failed: %s", (unsigned long long)c->id,
+                  c->upstream.host, c->upstream.port, why);
+    else
+        log_debug("conn %llu: connected to %s:%u", (unsigned long long)c->id, c->upstream.host,
+                  c->upstream.port);
+    if (c->state != CONN_STATE_CLOSED && c->proto != NULL && c->proto->on_upstream != NULL)
+        c->proto->on_upstream(c, err, why);
+}
+
+/* upstream_open creates the upstream socket for `sa` and starts the connect. Returns 0 or
+ * -errno. */
+static int upstream_open(struct conn *c, const struct sockaddr *sa, socklen_t salen)
+{
+    int fd, err, one = 1;
+
+    if (c->up.fd >= 0 || c->upstream.connect_op.armed)
+        conn_up_drop(c);
+    if ((size_t)salen > sizeof(c->up.addr))
+        return -EINVAL;
+    memmove(&c->up.addr, sa, salen);
+    c->up.addrlen = salen;
+    if (c->upstream.connect_op.armed) {
+        c->upstream.retry = true; /* the old connect is being cancelled: connect after it */
+        return 0;
+    }
+    fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    if (fd == -1)
+        return -errno;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* latency only */
+    err = ring_submit_connect(&c->w->ring, &c->upstream.connect_op, fd,
+                              (struct sockaddr *)&c->up.addr, salen);
+    if (err) {
+        close(fd);
+        return err;
+    }
+    c->up.fd = fd;
+    c->up.connected = false;
+    c->upstream.t_connect = flow_now_ns();
+    return 0;
+}
+
+/* upstream_is_self returns whether `sa` is the address the client reached mitmd on (the
+ * same port on the same address, or on another loopback address of the same family):
+ * connecting there would make each hop open two more connections until descriptors run out. */
+static bool upstream_is_self(struct conn *c, const struct sockaddr_storage *sa)
+{
+    struct sockaddr_storage me;
+    socklen_t len = sizeof(me);
+
+    if (getsockname(c->cl.fd, (struct sockaddr *)&me, &len) != 0 || me.ss_family != sa->ss_family)
+        return false;
+    if (sa->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        const struct sockaddr_in *b = (const struct sockaddr_in *)&me;
+        bool loop_a = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+        bool loop_b = (ntohl(b->sin_addr.s_addr) >> 24) == 127;
+
+        return a->sin_port == b->sin_port &&
+               (a->sin_addr.s_addr == b->sin_addr.s_addr || (loop_a && loop_b));
+    }
+    if (sa->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        const struct sockaddr_in6 *b = (const struct sockaddr_in6 *)&me;
+
+        return a->sin6_port == b->sin6_port &&
+               memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) == 0;
+    }
+    return false;
+}
+
+/* upstream_connect_next starts connecting to address addr_idx and, if that cannot even
+ * start, to the ones after it. Returns 0 (a connect is in flight), or the last -errno. */
+static int upstream_connect_next(struct conn *c, int err)
+{
+    struct upstream *u = &c->upstream;
+    struct sockaddr_storage ss;
+    const struct sockaddr *sa;
+    socklen_t salen;
+
+    for (; (sa = dns_req_addr(&u->dns, u->addr_idx, &salen)) != NULL; u->addr_idx++) {
+        memset(&ss, 0, sizeof(ss));
+        memcpy(&ss, sa, salen);
+        if (ss.ss_family == AF_INET)
+            ((struct sockaddr_in *)&ss)->sin_port = htons(u->port);
+        else
+            ((struct sockaddr_in6 *)&ss)->sin6_port = htons(u->port);
+        flow_set_server(&c->flow, u->host, (struct sockaddr *)&ss, salen);
+        if (upstream_is_self(c, &ss))
+            return -ELOOP;
+        err = upstream_open(c, (struct sockaddr *)&ss, salen);
+        if (err == 0)
+            return 0;
+    }
+    return err;
+}
+
+static void upstream_on_dns(struct dns_req *req, int err, const struct sockaddr *sa,
+                            socklen_t salen, const char *why)
+{
+    struct conn *c = (struct conn *)((char *)req - offsetof(struct conn, upstream.dns));
+    int e;
+
+    (void)sa; /* dns_req_addr(req, 0) */
+    (void)salen;
+    c->inflight--;
+    if (c->state == CONN_STATE_CLOSED || !c->upstream.dialing) {
+        conn_pump(c); /* frees it when nothing else is in flight */
+        return;
+    }
+    if (err) {
+        upstream_done(c, -EHOSTUNREACH, why != NULL ? why : "DNS lookup failed");
+    } else {
+        c->upstream.addr_idx = 0;
+        e = upstream_connect_next(c, -EHOSTUNREACH);
+        if (e)
+            upstream_done(c, e, upstream_errno_why(e));
+    }
+    conn_pump(c);
+}
+
+void upstream_dial(struct conn *c)
+{
+    struct upstream *u = &c->upstream;
+    int err;
+
+    if (c->up.fd >= 0)
+        conn_up_drop(c);
+    u->dns.done = upstream_on_dns;
+    u->t_start = flow_now_ns();
+    u->dialing = true;
+    err = dns_resolve(&c->w->dns, &u->dns, u->host);
+    if (err) {
+        upstream_done(c, err, "cannot start the DNS lookup");
+        return;
+    }
+    c->inflight++;
+}
+
+static void upstream_on_connect(struct ring_op *op, int res, uint32_t flags)
+{
+    struct conn *c = (struct conn *)((char *)op - offsetof(struct conn, upstream.connect_op));
+    struct upstream *u = &c->upstream;
+
+    (void)flags;
+    if (c->state == CONN_STATE_CLOSED) {
+        conn_pump(c); /* frees it when nothing else is in flight */
+        return;
+    }
+    if (c->up.fd < 0) {
+        /* a dropped upstream's connect; a new one may be waiting for it to end */
+        if (u->retry) {
+            int err;
+
+            u->retry = false;
+            err = upstream_open(c, (struct sockaddr *)&c->up.addr, c->up.addrlen);
+            if (err)
+                upstream_done(c, err, upstream_errno_why(err));
+        }
+        conn_pump(c);
+        return;
+    }
+    if (!u->dialing) {
+        conn_pump(c); /* the dial already ended (timed out): ignore */
+        return;
+    }
+    if (res < 0) {
+        conn_up_drop(c);
+        /* the name has more addresses (an AAAA after a refused A, ...): try the next one */
+        if (res != -ECANCELED && dns_req_addr(&u->dns, u->addr_idx + 1, &(socklen_t){0})) {
+            log_debug("conn %llu: %s:%u address %u failed (%s), trying the next",
+                      (unsigned long long)c->id, u->host, u->port, u->addr_idx,
+                      upstream_errno_why(res));
+            u->addr_idx++;
+            res = upstream_connect_next(c, res);
+            if (res == 0) {
+                conn_pump(c);
+                return;
+            }
+        }
+        upstream_done(c, res, upstream_errno_why(res));
+        conn_pump(c);
+        return;
+    }
+    c->up.connected = true;
+    c->flow.connect_ns = (int64_t)(flow_now_ns() - u->t_connect);
+    upstream_done(c, 0, NULL);
+    conn_pump(c);
+}
+
+bool upstream_check_timeout(struct conn *c, uint64_t now)
+{
+    struct upstream *u = &c->upstream;
+
+    if (!u->dialing || now - u->t_start < (uint64_t)c->w->cfg->connect_timeout_s * 1000000000ull)
+        return false;
+    conn_up_drop(c);
+    upstream_done(c, -ETIMEDOUT, "connect timeout");
+    return true;
+}

@@ -1,0 +1,51 @@
+/* upstream.h - the upstream side of a connection: where it goes (host, port), resolving the
+ * name, walking its addresses, the TCP connect with its timeout, and the human reason of a
+ * failure. Every mode and protocol dials through it; the outcome goes to the connection's
+ * protocol (conn_proto.on_upstream). Never blocks (DNS is asynchronous), never allocates. */
+#ifndef MITMD_WORKER_UPSTREAM_H
+#define MITMD_WORKER_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "shared/target_parse.h"
+#include "worker/dns.h"
+#include "worker/ring.h"
+
+struct conn;
+
+/* struct upstream is embedded in struct conn. Fields are read by protocols; written here. */
+struct upstream {
+    char host[TARGET_HOST_MAX + 1]; /* NUL-terminated, no IPv6 brackets */
+    uint16_t port;
+    bool host_is_ip;
+    bool dialing;      /* a resolve or connect is in progress */
+    bool retry;        /* connect again once the cancelled connect completes */
+    unsigned addr_idx; /* which of dns's addresses the connect uses */
+    uint64_t t_start;   /* dial started (CLOCK_MONOTONIC ns) */
+    uint64_t t_connect; /* the current address's TCP connect started */
+    struct dns_req dns;
+    struct ring_op connect_op;
+};
+
+/* upstream_init prepares the embedded upstream of a fresh connection. */
+void upstream_init(struct conn *c);
+
+/* upstream_set_target sets where the upstream goes: `host` (`len` bytes, no brackets) and
+ * `port`. Returns 0, or -ENAMETOOLONG when the name does not fit. */
+int upstream_set_target(struct conn *c, const char *host, size_t len, uint16_t port);
+
+/* upstream_dial drops any upstream socket, resolves the target and connects to its addresses
+ * in turn (--connect-timeout for the whole dial). The outcome goes to c->proto->on_upstream
+ * exactly once: from a later completion, or from inside this call when the dial cannot even
+ * start. On success c->up is connected and the flow names the server's address. */
+void upstream_dial(struct conn *c);
+
+/* upstream_check_timeout fails a dial older than --connect-timeout at `now` ("connect
+ * timeout"). Returns whether it did. */
+bool upstream_check_timeout(struct conn *c, uint64_t now);
+
+/* upstream_errno_why returns a short human reason for a connect error (-errno). */
+const char *upstream_errno_why(int err);
+
+#endif
