@@ -50,6 +50,8 @@ struct master {
     size_t hello_len;
     struct forge_service_req *batch; /* FORGE_SERVICE_BATCH entries, allocated at start */
     int rr;                          /* slot read first in the next turn (round robin) */
+    uint16_t port;                   /* the listeners' port, for the "listening on" line */
+    bool announced;                  /* "listening on" printed: every worker was ready */
 };
 
 static void master_log_stats(struct master *m)
@@ -315,6 +317,25 @@ static void master_forget_dead(struct master *m)
             forge_service_forget(&m->fs, master_peer(m, i)->peer);
 }
 
+/* master_announce prints "listening on" once every worker has reported ready, so that a
+ * client (or a test) that waits for the line finds workers accepting, and a worker that
+ * cannot set up stops the master before it claims to listen. */
+static void master_announce(struct master *m)
+{
+    const char *host = m->cfg->listen_host;
+
+    if (m->announced)
+        return;
+    for (int i = 0; i < m->sup.n; i++)
+        if (!m->sup.slots[i].ready)
+            return;
+    fprintf(stderr, "mitmd: listening on %s%s%s:%u with %d worker%s\n",
+            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+            (unsigned)m->port, m->sup.n, m->sup.n == 1 ? "" : "s");
+    fflush(stderr);
+    m->announced = true;
+}
+
 static void master_loop(struct master *m)
 {
     struct pollfd pfd[2 * SUPERVISE_MAX_WORKERS + 1];
@@ -359,6 +380,7 @@ static void master_loop(struct master *m)
         master_forget_dead(m);
         if (supervise_has_failed(&m->sup))
             return;
+        master_announce(m);
         supervise_retire_due(&m->sup);
         supervise_restart_due(&m->sup);
     }
@@ -524,10 +546,7 @@ int master_run(const struct config *cfg, int argc, char **argv)
     for (int i = 0; i < cfg->workers; i++)
         if (supervise_start(&m->sup, &m->sup.slots[i]) != 0)
             goto out_stop;
-    fprintf(stderr, "mitmd: listening on %s%s%s:%u with %d workers\n",
-            strchr(cfg->listen_host, ':') ? "[" : "", cfg->listen_host,
-            strchr(cfg->listen_host, ':') ? "]" : "", (unsigned)port, cfg->workers);
-    fflush(stderr);
+    m->port = port;
     master_loop(m);
     status = supervise_has_failed(&m->sup) ? 1 : 0;
 out_stop:
