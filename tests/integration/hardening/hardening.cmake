@@ -16,3 +16,5 @@ set_tests_properties(integration/hardening/worker_setup_failure_stops_master
 mitmd_add_integration_test(hardening/sighup_replacement_is_info INTERCEPT)
 # issue 10 graceful reload (master side): new workers first, old ones drain; counters monotonic
 mitmd_add_integration_test(hardening/sighup_new_workers_first INTERCEPT)
+# issue 10 graceful stop (master side): a second SIGTERM stops at once
+mitmd_add_integration_test(hardening/second_sigterm_stops_at_once INTERCEPT)
