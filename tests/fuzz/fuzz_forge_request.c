@@ -41,19 +41,9 @@ struct fz_state {
 
 static struct fz_state *fz;
 
-static void fz_cleanup(void)
-{
-    char cmd[96];
-
-    if (fz == NULL)
-        return;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fz->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "fuzz_forge_request: cannot remove %s\n", fz->dir);
-}
-
-/* fz_setup creates the test CA (in a temp dir removed at exit), the forge, a 4 MiB certcache
- * and the socketpair, once per process. Aborts on failure: nothing can be fuzzed without. */
+/* fz_setup creates the test CA (in a temp dir, removed once the CA is loaded: libFuzzer may
+ * end the process without running atexit handlers), the forge, a 4 MiB certcache and the
+ * socketpair, once per process. Aborts on failure: nothing can be fuzzed without. */
 static struct fz_state *fz_setup(void)
 {
     static struct fz_state st;
@@ -66,6 +56,9 @@ static struct fz_state *fz_setup(void)
     log_setup("fuzz", LOG_ERROR);
     if (mkdtemp(st.dir) == NULL || ca_load_or_create(st.dir, &st.ca, err, sizeof(err)) != 0)
         abort();
+    snprintf(err, sizeof(err), "rm -rf '%s'", st.dir);
+    if (system(err) != 0)
+        fprintf(stderr, "fuzz_forge_request: cannot remove %s\n", st.dir);
     st.forge = forge_new(st.ca, &why);
     if (st.forge == NULL || certcache_create(4u << 20, &st.cache, &why) != 0 ||
         forge_service_init(&st.fs, st.forge, st.cache) != 0)
@@ -74,7 +67,6 @@ static struct fz_state *fz_setup(void)
     if (st.batch == NULL || socketpair(AF_UNIX, SOCK_SEQPACKET, 0, st.sv) != 0)
         abort();
     fz = &st;
-    atexit(fz_cleanup);
     return fz;
 }
 
