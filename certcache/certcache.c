@@ -242,18 +242,22 @@ int certcache_create(size_t bytes, struct certcache **out, const char **why)
         *why = "ftruncate";
         goto out_close;
     }
-    /* Fixed size for good: a reader's access can never fall past the end (SIGBUS). */
-    if (fcntl(c->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == -1) {
-        err = -errno;
-        *why = "fcntl(F_ADD_SEALS)";
-        goto out_close;
-    }
     c->size = (size_t)total;
     c->base = mmap(NULL, c->size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
     if (c->base == MAP_FAILED) {
         err = -errno;
         *why = "mmap";
         goto out_close;
+    }
+    /* Fixed size for good: a reader's access can never fall past the end (SIGBUS). And no
+     * write but through the mapping just made (F_SEAL_FUTURE_WRITE, Linux 5.1): a worker
+     * that reopens its descriptor read-write through /proc/self/fd can neither write(2) nor
+     * map it writable. F_SEAL_SEAL: nobody can change this later. */
+    if (fcntl(c->fd, F_ADD_SEALS,
+              F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) == -1) {
+        err = -errno;
+        *why = "fcntl(F_ADD_SEALS)";
+        goto out_unmap;
     }
     c->writable = true;
     randombytes_buf(c->hashkey, sizeof(c->hashkey));
@@ -275,6 +279,8 @@ int certcache_create(size_t bytes, struct certcache **out, const char **why)
     memcpy(c->hdr->hashkey, c->hashkey, sizeof(c->hashkey));
     *out = c;
     return 0;
+out_unmap:
+    munmap(c->base, c->size);
 out_close:
     close(c->fd);
 out_free:

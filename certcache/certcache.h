@@ -52,8 +52,10 @@ struct certcache_stats {
 };
 
 /* certcache_create creates a cache of at most `bytes` bytes (rounded down to whole sets) in
- * a new sealed memfd (close-on-exec; the master clears FD_CLOEXEC in the child it execs, or
- * passes certcache_open_reader_fd's fd) and maps it read-write, with a random hash key. It
+ * a new memfd (close-on-exec; the master clears FD_CLOEXEC in the child it execs, or
+ * passes certcache_open_reader_fd's fd), maps it read-write, with a random hash key, and
+ * then seals it (no shrink, no grow, no write but through this mapping: F_SEAL_FUTURE_WRITE,
+ * so no descriptor of it, even reopened read-write, can write or map it writable). It
  * allocates and must be called at start-up. On success it sets `*out` (free with
  * certcache_close) and returns 0. Otherwise it returns -EINVAL if `bytes` is below
  * CERTCACHE_MIN_BYTES or beyond CERTCACHE_MAX_SETS sets, -ENOMEM, or the -errno of

@@ -36,11 +36,121 @@ struct forge_service_scratch {
     size_t njobs;
 };
 
-static void forge_service_reply(struct forge_service_req *r, uint64_t id,
-                                const struct forge_service_job *job, int status, const char *why)
+/* struct forge_service_outbox is one worker's FIFO of encoded replies not yet sent. */
+struct forge_service_outbox {
+    unsigned head, count;
+    struct {
+        uint8_t *msg; /* malloc'd datagram */
+        size_t len;
+    } q[FORGE_SERVICE_QUEUE_MAX];
+};
+
+static bool forge_service_slot_ok(int slot)
+{
+    return slot >= 0 && slot < FORGE_SERVICE_MAX_PEERS;
+}
+
+/* forge_service_enqueue keeps a copy of the datagram `msg` for worker `slot`. Returns 0, or
+ * -ENOBUFS (queue full) / -ENOMEM / -EINVAL (bad slot); the caller counts the drop. */
+static int forge_service_enqueue(struct forge_service *fs, int slot, const uint8_t *msg,
+                                 size_t len)
+{
+    struct forge_service_outbox *ob;
+    uint8_t *copy;
+    unsigned tail;
+
+    if (!forge_service_slot_ok(slot))
+        return -EINVAL;
+    ob = fs->outbox[slot];
+    if (ob == NULL) {
+        ob = calloc(1, sizeof(*ob));
+        if (ob == NULL)
+            return -ENOMEM;
+        fs->outbox[slot] = ob;
+    }
+    if (ob->count == FORGE_SERVICE_QUEUE_MAX)
+        return -ENOBUFS;
+    copy = malloc(len);
+    if (copy == NULL)
+        return -ENOMEM;
+    memcpy(copy, msg, len);
+    tail = (ob->head + ob->count) % FORGE_SERVICE_QUEUE_MAX;
+    ob->q[tail].msg = copy;
+    ob->q[tail].len = len;
+    ob->count++;
+    fs->replies_queued++;
+    return 0;
+}
+
+/* forge_service_pop frees the oldest queued reply of `ob`. */
+static void forge_service_pop(struct forge_service_outbox *ob)
+{
+    free(ob->q[ob->head].msg);
+    ob->q[ob->head].msg = NULL;
+    ob->head = (ob->head + 1) % FORGE_SERVICE_QUEUE_MAX;
+    ob->count--;
+}
+
+void forge_service_forget(struct forge_service *fs, int slot)
+{
+    struct forge_service_outbox *ob;
+
+    if (!forge_service_slot_ok(slot) || (ob = fs->outbox[slot]) == NULL)
+        return;
+    while (ob->count > 0)
+        forge_service_pop(ob);
+    ob->head = 0;
+}
+
+size_t forge_service_queued(const struct forge_service *fs, int slot)
+{
+    if (!forge_service_slot_ok(slot) || fs->outbox[slot] == NULL)
+        return 0;
+    return fs->outbox[slot]->count;
+}
+
+bool forge_service_is_backlogged(const struct forge_service *fs, int slot)
+{
+    return forge_service_queued(fs, slot) >= FORGE_SERVICE_QUEUE_MAX;
+}
+
+int forge_service_flush(struct forge_service *fs, int slot, int fd)
+{
+    struct forge_service_outbox *ob;
+
+    if (!forge_service_slot_ok(slot) || (ob = fs->outbox[slot]) == NULL)
+        return 0;
+    while (ob->count > 0) {
+        ssize_t n = send(fd, ob->q[ob->head].msg, ob->q[ob->head].len,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == -1 && (errno == EAGAIN || errno == ENOBUFS))
+            break;
+        if (n == -1) {
+            int err = -errno;
+
+            log_warn("worker %d: %u queued certificate replies lost: %s", slot, ob->count,
+                     strerror(errno));
+            fs->replies_dropped += ob->count;
+            forge_service_forget(fs, slot);
+            return err;
+        }
+        forge_service_pop(ob);
+    }
+    return (int)ob->count;
+}
+
+/* forge_service_reply encodes the answer to request `id` and sends it to the worker of `r`,
+ * or queues it when the socket is full or older replies are still queued (order kept). */
+static void forge_service_reply(struct forge_service *fs, struct forge_service_req *r,
+                                uint64_t id, const struct forge_service_job *job, int status,
+                                const char *why)
 {
     uint8_t out[sizeof(struct msg_hdr) + sizeof(struct msg_cert_reply) + MSG_MAX_DER];
-    ssize_t n;
+    ssize_t n, sent = -1;
+    int err;
 
     if (status == 0)
         n = msgcodec_encode_cert_reply(out, sizeof(out), id, 0, NULL, job->der, job->der_len,
@@ -51,8 +161,25 @@ static void forge_service_reply(struct forge_service_req *r, uint64_t id,
         log_error("worker %d: cannot encode certificate reply: %s", r->slot, strerror((int)-n));
         return;
     }
-    if (send(r->fd, out, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) != n)
-        log_warn("worker %d: certificate reply not sent: %s", r->slot, strerror(errno));
+    if (forge_service_queued(fs, r->slot) == 0) {
+        do
+            sent = send(r->fd, out, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        while (sent == -1 && errno == EINTR);
+        if (sent == n)
+            return;
+        if (sent == -1 && errno != EAGAIN && errno != ENOBUFS) {
+            /* EPIPE & co: the worker is gone; the reaper handles it */
+            fs->replies_dropped++;
+            log_warn("worker %d: certificate reply not sent: %s", r->slot, strerror(errno));
+            return;
+        }
+    }
+    err = forge_service_enqueue(fs, r->slot, out, (size_t)n);
+    if (err) {
+        fs->replies_dropped++;
+        log_warn("worker %d: certificate reply dropped: %s", r->slot,
+                 err == -ENOBUFS ? "reply queue full" : strerror(-err));
+    }
 }
 
 /* forge_service_fill answers `job` from the certcache or by forging `names`. */
@@ -113,8 +240,38 @@ int forge_service_init(struct forge_service *fs, struct forge *forge, struct cer
 
 void forge_service_dispose(struct forge_service *fs)
 {
+    for (int i = 0; i < FORGE_SERVICE_MAX_PEERS; i++) {
+        forge_service_forget(fs, i);
+        free(fs->outbox[i]);
+        fs->outbox[i] = NULL;
+    }
     free(fs->scratch);
     fs->scratch = NULL;
+}
+
+/* forge_service_copy_names copies the decoded names and organization of `v` into the
+ * NUL-terminated buffers (the decoder bounds every length; checked again here, since a
+ * worker is hostile and these buffers are on the stack). Returns 0 or -EPROTO. */
+static int forge_service_copy_names(const struct msg_cert_req_view *v,
+                                    char (*namebuf)[MSG_MAX_NAME_LEN + 1], const char **names,
+                                    char *org, size_t org_cap, const char **why)
+{
+    if (v->n_names == 0 || v->n_names > MSG_MAX_NAMES || v->org.len >= org_cap) {
+        *why = "cert request: counts out of range";
+        return -EPROTO;
+    }
+    for (size_t k = 0; k < v->n_names; k++) {
+        if (v->names[k].len == 0 || v->names[k].len > MSG_MAX_NAME_LEN) {
+            *why = "cert request: name length out of range";
+            return -EPROTO;
+        }
+        memcpy(namebuf[k], v->names[k].p, v->names[k].len);
+        namebuf[k][v->names[k].len] = '\0';
+        names[k] = namebuf[k];
+    }
+    memcpy(org, v->org.p, v->org.len);
+    org[v->org.len] = '\0';
+    return 0;
 }
 
 void forge_service_answer(struct forge_service *fs, struct forge_service_req *reqs, size_t n)
@@ -134,25 +291,20 @@ void forge_service_answer(struct forge_service *fs, struct forge_service_req *re
         char key[FORGE_SERVICE_KEY_MAX];
         ssize_t keylen;
 
-        if (msgcodec_decode_hdr(r->dgram, r->len, &h, &why) != 0 ||
-            msgcodec_decode_cert_req(r->dgram, r->len, &v, &why) != 0) {
+        memset(&h, 0, sizeof(h));
+        if (r->len > sizeof(r->dgram) || msgcodec_decode_hdr(r->dgram, r->len, &h, &why) != 0 ||
+            msgcodec_decode_cert_req(r->dgram, r->len, &v, &why) != 0 ||
+            forge_service_copy_names(&v, namebuf, names, org, sizeof(org), &why) != 0) {
             log_warn("worker %d: malformed certificate request: %s", r->slot, why);
             fs->rejected++;
-            forge_service_reply(r, r->len >= sizeof(h) ? h.id : 0, NULL, -EPROTO, why);
+            forge_service_reply(fs, r, h.id, NULL, -EPROTO, why);
             continue;
         }
-        for (size_t k = 0; k < v.n_names; k++) {
-            memcpy(namebuf[k], v.names[k].p, v.names[k].len);
-            namebuf[k][v.names[k].len] = '\0';
-            names[k] = namebuf[k];
-        }
-        memcpy(org, v.org.p, v.org.len);
-        org[v.org.len] = '\0';
         keylen = nameset_canon_cstr(names, v.n_names, key, sizeof(key), &why);
         if (keylen < 0) {
             log_warn("worker %d: certificate request with invalid names: %s", r->slot, why);
             fs->rejected++;
-            forge_service_reply(r, h.id, NULL, (int)keylen, why);
+            forge_service_reply(fs, r, h.id, NULL, (int)keylen, why);
             continue;
         }
         /* Coalesce: the same name set asked for by several workers in one batch. */
@@ -171,6 +323,6 @@ void forge_service_answer(struct forge_service *fs, struct forge_service_req *re
             job->why = NULL;
             forge_service_fill(fs, job, names, v.n_names, v.org.len > 0 ? org : NULL);
         }
-        forge_service_reply(r, h.id, job, job->status, job->why ? job->why : "forging failed");
+        forge_service_reply(fs, r, h.id, job, job->status, job->why ? job->why : "forging failed");
     }
 }

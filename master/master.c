@@ -2,14 +2,19 @@
  * the master is not a hot path (DESIGN: certificate requests and statistics only). */
 #include "master/master.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,7 +30,13 @@
 #include "shared/log.h"
 #include "shared/msgcodec.h"
 
-#define MASTER_STOP_GRACE_MS 1500 /* then SIGKILL: SIGTERM must end everything in ~2 s */
+/* MASTER_READ_BUDGET is how many datagrams the master reads from one worker per loop turn
+ * (issue 10 item 10): with the round-robin start, a worker flooding certificate requests
+ * gets its budget, never the whole batch, and the others are read in the same turn. */
+#define MASTER_READ_BUDGET 16
+static_assert(MASTER_READ_BUDGET <= FORGE_SERVICE_BATCH, "a budget fits a batch");
+static_assert(2 * SUPERVISE_MAX_WORKERS <= FORGE_SERVICE_MAX_PEERS,
+              "a reply queue per running and per draining worker");
 
 struct master {
     const struct config *cfg;
@@ -38,17 +49,23 @@ struct master {
     uint8_t hello[MSG_MAX_SIZE];
     size_t hello_len;
     struct forge_service_req *batch; /* FORGE_SERVICE_BATCH entries, allocated at start */
+    int rr;                          /* slot read first in the next turn (round robin) */
+    uint16_t port;                   /* the listeners' port, for the "listening on" line */
+    bool announced;                  /* "listening on" printed: every worker was ready */
 };
 
 static void master_log_stats(struct master *m)
 {
     struct certcache_stats cs;
-    uint64_t sum[MSG_STAT_COUNT] = {0};
+    uint64_t sum[MSG_STAT_COUNT];
+
+    struct msg_stats st;
 
     certcache_get_stats(m->cache, &cs);
-    for (int i = 0; i < m->sup.n; i++)
-        for (int k = 0; k < MSG_STAT_COUNT; k++)
-            sum[k] += m->sup.slots[i].stats.v[k];
+    /* exited workers' totals included: counters never go back across reloads and deaths */
+    supervise_sum_stats(&m->sup, &st);
+    for (int k = 0; k < MSG_STAT_COUNT; k++)
+        sum[k] = st.v[k];
     log_info("stats: accepted=%llu active=%llu flows=%llu client_errors=%llu "
              "upstream_errors=%llu timeouts=%llu cache_hits=%llu cache_misses=%llu "
              "cert_requests=%llu forges=%llu coalesced=%llu cache_inserts=%llu "
@@ -75,11 +92,13 @@ static void master_log_stats(struct master *m)
              (unsigned long long)sum[MSG_STAT_UP_WILDCARD]);
 }
 
-/* master_read_worker drains one worker's socket: CERT_REQs go to the batch, STATS are
- * stored, anything else is logged and dropped. Returns the new batch size. */
-static size_t master_read_worker(struct master *m, struct worker_slot *slot, size_t nbatch)
+/* master_read_worker reads at most `budget` datagrams from one worker's socket: CERT_REQs
+ * go to the batch (while it has room), STATS are stored, READY marks the worker set up,
+ * anything else is logged and dropped. Returns the new batch size. */
+static size_t master_read_worker(struct master *m, struct worker_slot *slot, size_t nbatch,
+                                 int budget)
 {
-    while (nbatch < FORGE_SERVICE_BATCH) {
+    while (budget-- > 0 && nbatch < FORGE_SERVICE_BATCH) {
         struct forge_service_req *r = &m->batch[nbatch];
         struct msg_hdr h;
         const char *why = NULL;
@@ -98,18 +117,157 @@ static size_t master_read_worker(struct master *m, struct worker_slot *slot, siz
             continue;
         }
         if (h.type == MSG_CERT_REQ) {
-            r->slot = slot->id;
+            r->slot = slot->peer;
             r->fd = slot->ipc_fd;
             r->len = (size_t)n;
             nbatch++;
+            supervise_mark_ready(&m->sup, slot);
         } else if (h.type == MSG_STATS) {
             if (msgcodec_decode_stats(r->dgram, (size_t)n, &slot->stats, &why) != 0)
                 log_warn("worker %d: bad stats: %s", slot->id, why);
+            else
+                supervise_mark_ready(&m->sup, slot);
+        } else if (h.type == MSG_READY) {
+            supervise_mark_ready(&m->sup, slot);
         } else {
             log_warn("worker %d: unexpected message type %u dropped", slot->id, h.type);
         }
     }
     return nbatch;
+}
+
+/* master_peer returns peer `i` of the loop: 0..n-1 the running workers, n..2n-1 the
+ * workers draining after a reload. */
+static struct worker_slot *master_peer(struct master *m, int i)
+{
+    return i < m->sup.n ? &m->sup.slots[i] : &m->sup.old[i - m->sup.n];
+}
+
+/* master_collect fills the batch from the workers whose socket is readable (`readable`,
+ * indexed as master_peer): in turn from the round-robin start, at most MASTER_READ_BUDGET
+ * datagrams each, skipping a worker whose reply queue is full (it is not reading its
+ * replies: reading more of its requests would only grow the queue). The next turn starts
+ * after the last worker read from when the batch filled up, else one further. Returns the
+ * batch size. */
+static size_t master_collect(struct master *m, const bool *readable)
+{
+    size_t nbatch = 0;
+    int n = 2 * m->sup.n, start = n > 0 ? m->rr % n : 0, last = start;
+
+    for (int k = 0; k < n && nbatch < FORGE_SERVICE_BATCH; k++) {
+        int i = (start + k) % n;
+        struct worker_slot *slot = master_peer(m, i);
+
+        if (!readable[i] || slot->ipc_fd < 0 || forge_service_is_backlogged(&m->fs, slot->peer))
+            continue;
+        nbatch = master_read_worker(m, slot, nbatch, MASTER_READ_BUDGET);
+        last = i;
+    }
+    m->rr = nbatch >= FORGE_SERVICE_BATCH ? last + 1 : start + 1;
+    if (n > 0)
+        m->rr %= n;
+    return nbatch;
+}
+
+/* master_flush_replies sends the certificate replies queued for `slot` (its socket became
+ * writable). A socket error is left to the reaper. */
+static void master_flush_replies(struct master *m, struct worker_slot *slot)
+{
+    if (slot->ipc_fd >= 0)
+        (void)forge_service_flush(&m->fs, slot->peer, slot->ipc_fd);
+}
+
+/* MASTER_UPSTREAM_CA_MAX bounds the --upstream-ca file the master copies for workers. */
+#define MASTER_UPSTREAM_CA_MAX (16u << 20)
+
+/* master_worker_user names the user workers run as when the master is root: --user, else
+ * SUPERVISE_DEFAULT_USER. */
+static const char *master_worker_user(const struct config *cfg)
+{
+    return cfg->user != NULL && cfg->user[0] != '\0' ? cfg->user : SUPERVISE_DEFAULT_USER;
+}
+
+/* master_open_flow_file opens the -w file for the workers (they may run as a user that
+ * cannot open it, and may be denied its directory): created 0600 (it holds decrypted
+ * cookies and tokens), appended to. Passed to workers as -w /dev/fd/N. Returns 0 or -errno
+ * (logged). */
+static int master_open_flow_file(struct master *m)
+{
+    int fd, e;
+
+    if (m->cfg->flow_file == NULL)
+        return 0;
+    fd = open(m->cfg->flow_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd == -1) {
+        e = -errno;
+        log_error("-w %s: %s", m->cfg->flow_file, strerror(errno));
+        return e;
+    }
+    e = supervise_pass_fd(&m->sup, fd, "-w");
+    if (e)
+        log_error("-w %s: cannot pass it to the workers: %s", m->cfg->flow_file, strerror(-e));
+    return e;
+}
+
+/* master_pass_upstream_ca copies the --upstream-ca file into a sealed memfd that every
+ * worker reads as --upstream-ca /dev/fd/N: a worker running as another user, denied the
+ * directory by Landlock, still gets exactly the file the master could read. Returns 0 or
+ * -errno (logged). */
+static int master_pass_upstream_ca(struct master *m)
+{
+    const char *path = m->cfg->upstream_ca;
+    struct stat st;
+    int in, mfd = -1, e = 0;
+
+    if (path == NULL)
+        return 0;
+    in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in == -1 || fstat(in, &st) == -1) {
+        e = -errno;
+        log_error("--upstream-ca %s: %s", path, strerror(errno));
+        goto out_close;
+    }
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > MASTER_UPSTREAM_CA_MAX) {
+        e = -EINVAL;
+        log_error("--upstream-ca %s: not a regular file of at most %u MiB", path,
+                  MASTER_UPSTREAM_CA_MAX >> 20);
+        goto out_close;
+    }
+    mfd = memfd_create("mitmd-upstream-ca", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd == -1) {
+        e = -errno;
+        log_error("--upstream-ca: memfd_create: %s", strerror(errno));
+        goto out_close;
+    }
+    for (;;) {
+        uint8_t buf[65536];
+        ssize_t n = read(in, buf, sizeof(buf));
+
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == 0)
+            break;
+        if (n == -1 || write(mfd, buf, (size_t)n) != n) {
+            e = -errno;
+            log_error("--upstream-ca %s: %s", path, strerror(errno));
+            goto out_close;
+        }
+    }
+    if (fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == -1) {
+        e = -errno;
+        log_error("--upstream-ca: sealing its copy: %s", strerror(errno));
+        goto out_close;
+    }
+    e = supervise_pass_fd(&m->sup, mfd, "--upstream-ca");
+    mfd = -1; /* owned by the supervisor now, also on failure */
+    if (e)
+        log_error("--upstream-ca: cannot pass it to the workers: %s", strerror(-e));
+out_close:
+    if (mfd != -1)
+        close(mfd);
+    if (in != -1)
+        close(in);
+    return e;
 }
 
 /* master_handle_signals reads the signalfd. Returns true when the master should stop. */
@@ -127,10 +285,17 @@ static bool master_handle_signals(struct master *m)
             /* Reload: replace every worker (they re-read nothing from the master but their
              * fresh start clears per-worker caches); listeners are kept, so nothing queued
              * is lost. */
-            log_info("SIGHUP: restarting workers");
-            for (int i = 0; i < m->sup.n; i++)
-                m->sup.slots[i].failures = 0;
-            supervise_signal_all(&m->sup, SIGTERM);
+            log_info("SIGHUP: replacing workers");
+            /* reopen -w (log rotation): the new workers append to the file now at the path */
+            (void)master_open_flow_file(m);
+            {
+                char err[256];
+
+                if (supervise_sandbox_prepare(&m->sup, master_worker_user(m->cfg),
+                                              m->cfg->confdir, err, sizeof(err)) != 0)
+                    log_warn("%s (keeping the previous worker sandbox)", err);
+            }
+            supervise_replace_all(&m->sup);
             break;
         case SIGUSR1:
             master_log_stats(m);
@@ -143,44 +308,91 @@ static bool master_handle_signals(struct master *m)
     return stop;
 }
 
+/* master_forget_dead discards the queued replies of workers that have exited: their
+ * successors have new sockets and new request ids. */
+static void master_forget_dead(struct master *m)
+{
+    for (int i = 0; i < 2 * m->sup.n; i++)
+        if (master_peer(m, i)->ipc_fd < 0)
+            forge_service_forget(&m->fs, master_peer(m, i)->peer);
+}
+
+/* master_announce prints "listening on" once every worker has reported ready, so that a
+ * client (or a test) that waits for the line finds workers accepting, and a worker that
+ * cannot set up stops the master before it claims to listen. */
+static void master_announce(struct master *m)
+{
+    const char *host = m->cfg->listen_host;
+
+    if (m->announced)
+        return;
+    for (int i = 0; i < m->sup.n; i++)
+        if (!m->sup.slots[i].ready)
+            return;
+    fprintf(stderr, "mitmd: listening on %s%s%s:%u with %d worker%s\n",
+            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+            (unsigned)m->port, m->sup.n, m->sup.n == 1 ? "" : "s");
+    fflush(stderr);
+    m->announced = true;
+}
+
 static void master_loop(struct master *m)
 {
-    struct pollfd pfd[SUPERVISE_MAX_WORKERS + 1];
-    struct worker_slot *owner[SUPERVISE_MAX_WORKERS + 1];
+    struct pollfd pfd[2 * SUPERVISE_MAX_WORKERS + 1];
+    int owner[2 * SUPERVISE_MAX_WORKERS + 1];
+    bool readable[2 * SUPERVISE_MAX_WORKERS];
 
     for (;;) {
         int n = 0, due = supervise_due_ms(&m->sup);
-        size_t nbatch = 0;
+        size_t nbatch;
 
         pfd[n].fd = m->sig_fd;
         pfd[n].events = POLLIN;
-        owner[n++] = NULL;
-        for (int i = 0; i < m->sup.n; i++) {
-            if (m->sup.slots[i].ipc_fd < 0)
+        owner[n++] = -1;
+        for (int i = 0; i < 2 * m->sup.n; i++) {
+            const struct worker_slot *slot = master_peer(m, i);
+
+            readable[i] = false;
+            if (slot->ipc_fd < 0)
                 continue;
-            pfd[n].fd = m->sup.slots[i].ipc_fd;
-            pfd[n].events = POLLIN;
-            owner[n++] = &m->sup.slots[i];
+            pfd[n].fd = slot->ipc_fd;
+            pfd[n].events = 0;
+            if (!forge_service_is_backlogged(&m->fs, slot->peer))
+                pfd[n].events |= POLLIN;
+            if (forge_service_queued(&m->fs, slot->peer) > 0)
+                pfd[n].events |= POLLOUT;
+            owner[n++] = i;
         }
         if (poll(pfd, (nfds_t)n, due) == -1 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
             return;
         }
-        for (int i = 1; i < n; i++)
-            if (pfd[i].revents & POLLIN)
-                nbatch = master_read_worker(m, owner[i], nbatch);
+        for (int i = 1; i < n; i++) {
+            if (pfd[i].revents & (POLLOUT | POLLERR | POLLHUP))
+                master_flush_replies(m, master_peer(m, owner[i]));
+            readable[owner[i]] = (pfd[i].revents & POLLIN) != 0;
+        }
+        nbatch = master_collect(m, readable);
         if (nbatch > 0)
             forge_service_answer(&m->fs, m->batch, nbatch);
         if ((pfd[0].revents & POLLIN) && master_handle_signals(m))
             return;
+        master_forget_dead(m);
+        if (supervise_has_failed(&m->sup))
+            return;
+        master_announce(m);
+        supervise_retire_due(&m->sup);
         supervise_restart_due(&m->sup);
     }
 }
 
-/* master_stop ends every worker: SIGTERM, a grace period, then SIGKILL. */
+/* master_stop ends every worker: SIGTERM (each drains what it has in flight), then SIGKILL
+ * after the shutdown timeout (m->sup.drain_ms), or at once on a second SIGTERM or SIGINT. */
 static void master_stop(struct master *m)
 {
     struct timespec start, now;
+    unsigned grace = m->sup.drain_ms;
+    bool killed = false;
 
     m->sup.stopping = true;
     supervise_signal_all(&m->sup, SIGTERM);
@@ -192,14 +404,20 @@ static void master_stop(struct master *m)
 
         clock_gettime(CLOCK_MONOTONIC, &now);
         ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-        if (ms >= MASTER_STOP_GRACE_MS) {
-            log_warn("workers still running after %d ms: killing them", MASTER_STOP_GRACE_MS);
+        if (ms >= (long)grace && !killed) {
+            log_warn("workers still running after %u ms: killing them", grace);
             supervise_signal_all(&m->sup, SIGKILL);
-            ms = MASTER_STOP_GRACE_MS - 100;
+            killed = true;
         }
-        if (poll(&p, 1, (int)(MASTER_STOP_GRACE_MS - ms)) > 0)
-            while (read(m->sig_fd, &si, sizeof(si)) == sizeof(si))
-                ;
+        if (poll(&p, 1, killed ? 100 : (int)((long)grace - ms)) <= 0)
+            continue;
+        while (read(m->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+            if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && !killed) {
+                log_info("%s again: stopping at once", strsignal((int)si.ssi_signo));
+                supervise_signal_all(&m->sup, SIGKILL);
+                killed = true;
+            }
+        }
     }
 }
 
@@ -242,6 +460,10 @@ int master_run(const struct config *cfg, int argc, char **argv)
     }
     m->cfg = cfg;
     m->sig_fd = -1;
+    /* No core dump, no ptrace by a same-uid process, no /proc/<pid>/mem: the master holds
+     * the CA key (issue 10 item 2). */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+        log_warn("cannot make the master non-dumpable: %s", strerror(errno));
     m->batch = calloc(FORGE_SERVICE_BATCH, sizeof(*m->batch));
     if (m->batch == NULL) {
         log_error("out of memory");
@@ -311,15 +533,22 @@ int master_run(const struct config *cfg, int argc, char **argv)
     }
     supervise_init(&m->sup, cfg->workers, listen_fds, reader_fd, board_fd, board, argc, argv,
                    m->hello, m->hello_len);
+    if (cfg->shutdown_timeout_s > 0)
+        m->sup.drain_ms = (unsigned)cfg->shutdown_timeout_s * 1000u;
+    if (master_open_flow_file(m) != 0 || master_pass_upstream_ca(m) != 0)
+        goto out_stop;
+    e = supervise_sandbox_prepare(&m->sup, master_worker_user(cfg), cfg->confdir, err,
+                                  sizeof(err));
+    if (e) {
+        log_error("%s", err);
+        goto out_stop;
+    }
     for (int i = 0; i < cfg->workers; i++)
         if (supervise_start(&m->sup, &m->sup.slots[i]) != 0)
             goto out_stop;
-    fprintf(stderr, "mitmd: listening on %s%s%s:%u with %d workers\n",
-            strchr(cfg->listen_host, ':') ? "[" : "", cfg->listen_host,
-            strchr(cfg->listen_host, ':') ? "]" : "", (unsigned)port, cfg->workers);
-    fflush(stderr);
+    m->port = port;
     master_loop(m);
-    status = 0;
+    status = supervise_has_failed(&m->sup) ? 1 : 0;
 out_stop:
     master_stop(m);
     master_log_stats(m);

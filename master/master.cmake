@@ -7,3 +7,19 @@ target_sources(mitmd_master PRIVATE
 
 mitmd_add_unit_test(test_forge_service SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_forge_service.c
   LIBS mitmd_master)
+
+# Issue 10 item 1: the master's request handling (decode, copy, canonicalise, coalesce,
+# forge, reply, queue) on hostile datagrams, with a real test CA. The replay driver runs the
+# corpus in ctest.
+mitmd_add_fuzz_target(fuzz_forge_request
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_forge_request.c
+  LIBS mitmd_master
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/forge_request)
+
+# test_master includes master.c (and forge_service.c) to reach the loop's static helpers.
+mitmd_add_unit_test(test_master SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_master.c
+  LIBS mitmd_master)
+
+# test_supervise includes supervise.c to confine a forked child as a worker would be.
+mitmd_add_unit_test(test_supervise SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_supervise.c
+  LIBS mitmd_master)

@@ -8,8 +8,10 @@
 
 /* master_run runs the proxy until SIGTERM/SIGINT: loads or creates the CA in the confdir,
  * creates the certcache, opens the listeners, starts cfg->workers workers with fork+exec
- * of /proc/self/exe (passing `argv` through) and supervises them. Returns the process exit
- * status: 0 after a clean stop, 1 when start-up failed (the reason is logged once). */
+ * of /proc/self/exe (passing `argv` through) and supervises them. Prints "listening on"
+ * once every worker has reported ready. Returns the process exit status: 0 after a clean
+ * stop, 1 when start-up failed or a worker failed its set-up twice in a row (the reason is
+ * logged once). */
 int master_run(const struct config *cfg, int argc, char **argv);
 
 #endif

@@ -21,6 +21,7 @@ enum msg_type {
     MSG_CERT_REQ = 2,   /* worker -> master: forge (or fetch) a leaf for a name set */
     MSG_CERT_REPLY = 3, /* master -> worker: the leaf DER, or a status and reason */
     MSG_STATS = 4,      /* worker -> master, periodically: counters */
+    MSG_READY = 5,      /* worker -> master, once: set-up done, serving (header only) */
     MSG_TYPE_COUNT
 };
 

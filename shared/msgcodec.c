@@ -115,6 +115,14 @@ ssize_t msgcodec_encode_stats(uint8_t *out, size_t cap, const struct msg_stats *
     return (ssize_t)total;
 }
 
+ssize_t msgcodec_encode_ready(uint8_t *out, size_t cap)
+{
+    if (cap < sizeof(struct msg_hdr))
+        return -EMSGSIZE;
+    msgcodec_put_hdr(out, MSG_READY, sizeof(struct msg_hdr), 0);
+    return (ssize_t)sizeof(struct msg_hdr);
+}
+
 int msgcodec_decode_hdr(const uint8_t *p, size_t len, struct msg_hdr *hdr, const char **why)
 {
     if (len < sizeof(*hdr)) {
@@ -249,6 +257,11 @@ int msgcodec_decode_cert_req(const uint8_t *p, size_t len, struct msg_cert_req_v
             *why = "cert request: empty name";
             return -EPROTO;
         }
+        /* The length byte can say up to 255; receivers size name buffers by the limit. */
+        if (*lp > MSG_MAX_NAME_LEN) {
+            *why = "cert request: name longer than MSG_MAX_NAME_LEN";
+            return -EPROTO;
+        }
         if (msgcodec_take(&r, *lp, &v->names[i].p) != 0)
             goto truncated;
         v->names[i].len = *lp;
@@ -319,5 +332,19 @@ int msgcodec_decode_stats(const uint8_t *p, size_t len, struct msg_stats *s, con
         return -EPROTO;
     }
     memcpy(s, q, sizeof(*s));
+    return 0;
+}
+
+int msgcodec_decode_ready(const uint8_t *p, size_t len, const char **why)
+{
+    struct msgcodec_reader r;
+    int err = msgcodec_body(p, len, MSG_READY, &r, why);
+
+    if (err)
+        return err;
+    if (r.left != 0) {
+        *why = "ready: trailing bytes";
+        return -EPROTO;
+    }
     return 0;
 }

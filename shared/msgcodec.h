@@ -58,18 +58,27 @@ ssize_t msgcodec_encode_cert_reply(uint8_t *out, size_t cap, uint64_t id, int32_
 /* msgcodec_encode_stats writes a MSG_STATS. Returns the datagram length or -EMSGSIZE. */
 ssize_t msgcodec_encode_stats(uint8_t *out, size_t cap, const struct msg_stats *s);
 
+/* msgcodec_encode_ready writes a MSG_READY (a header alone). Returns the datagram length or
+ * -EMSGSIZE. */
+ssize_t msgcodec_encode_ready(uint8_t *out, size_t cap);
+
 /* msgcodec_decode_hdr validates the header of the datagram `p`/`len` (version, known type,
  * `len` field equal to the datagram length) and copies it to `*hdr`. Returns 0, or -EPROTO
  * with `*why` set to a static string. */
 int msgcodec_decode_hdr(const uint8_t *p, size_t len, struct msg_hdr *hdr, const char **why);
 
 /* The body decoders take the whole datagram (already accepted by msgcodec_decode_hdr with
- * the matching type) and fill a view. Each returns 0, or -EPROTO with `*why` set. */
+ * the matching type) and fill a view. Each returns 0, or -EPROTO with `*why` set. Every
+ * length is checked against its msg.h limit and against the bytes left before it is used:
+ * a decoded CERT_REQ has 1..MSG_MAX_NAMES names of 1..MSG_MAX_NAME_LEN bytes without NUL
+ * and an organization of at most MSG_MAX_ORG_LEN bytes, so fixed buffers of those sizes
+ * (plus a NUL) always hold them. */
 int msgcodec_decode_hello(const uint8_t *p, size_t len, struct msg_hello_view *v, const char **why);
 int msgcodec_decode_cert_req(const uint8_t *p, size_t len, struct msg_cert_req_view *v,
                              const char **why);
 int msgcodec_decode_cert_reply(const uint8_t *p, size_t len, struct msg_cert_reply_view *v,
                                const char **why);
 int msgcodec_decode_stats(const uint8_t *p, size_t len, struct msg_stats *s, const char **why);
+int msgcodec_decode_ready(const uint8_t *p, size_t len, const char **why);
 
 #endif

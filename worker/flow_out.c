@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -96,6 +97,47 @@ static void flow_out_kick(struct flow_out *o, int stream)
     st->niov = n;
 }
 
+/* flow_out_inherited_fd returns N if `path` names an inherited descriptor ("/dev/fd/N" or
+ * "/proc/self/fd/N", as the master passes the -w file it opened), else -1. */
+static int flow_out_inherited_fd(const char *path)
+{
+    static const char *const prefixes[] = {"/dev/fd/", "/proc/self/fd/"};
+
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        size_t plen = strlen(prefixes[i]);
+        char *end = NULL;
+        long n;
+
+        if (strncmp(path, prefixes[i], plen) != 0 || path[plen] < '0' || path[plen] > '9')
+            continue;
+        errno = 0;
+        n = strtol(path + plen, &end, 10);
+        if (errno == 0 && *end == '\0' && n >= 0 && n <= INT_MAX)
+            return (int)n;
+    }
+    return -1;
+}
+
+int flow_out_open_path(const char *path)
+{
+    int inherited = flow_out_inherited_fd(path), fd;
+
+    if (inherited >= 0) {
+        /* reopening through /proc would redo the permission check (the worker may run as
+         * another user than the one that opened the file): duplicate it instead */
+        fd = fcntl(inherited, F_DUPFD_CLOEXEC, 0);
+        if (fd == -1)
+            return -errno;
+        if ((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY) {
+            close(fd);
+            return -EBADF;
+        }
+        return fd;
+    }
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, FLOW_OUT_FILE_MODE);
+    return fd == -1 ? -errno : fd;
+}
+
 int flow_out_init(struct flow_out *o, struct ring *r, int console_fd, const char *path,
                   const char **why)
 {
@@ -124,10 +166,10 @@ int flow_out_init(struct flow_out *o, struct ring *r, int console_fd, const char
         flow_out_slot_free(o, i);
     }
     if (path != NULL) {
-        int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        int fd = flow_out_open_path(path);
 
-        if (fd == -1) {
-            int err = -errno;
+        if (fd < 0) {
+            int err = fd;
 
             *why = "cannot open the flow file (-w)";
             munmap(o->storage, len);
@@ -138,7 +180,6 @@ int flow_out_init(struct flow_out *o, struct ring *r, int console_fd, const char
     }
     return 0;
 }
-
 void flow_out_dispose(struct flow_out *o)
 {
     if (o->streams[1].fd >= 0)

@@ -45,8 +45,19 @@ struct flow_out {
     uint64_t written, dropped, errors;
 };
 
+/* FLOW_OUT_FILE_MODE is the mode of a -w file mitmd creates: records hold decrypted
+ * cookies and tokens, so only the owner may read them (issue 10 item 7). An existing file
+ * keeps its mode. */
+#define FLOW_OUT_FILE_MODE 0600
+
+/* flow_out_open_path opens the -w file for appending: "/dev/fd/N" or "/proc/self/fd/N" name
+ * a descriptor inherited from the master (duplicated, close-on-exec; it must be open for
+ * writing), anything else is opened O_WRONLY|O_APPEND|O_CREAT with FLOW_OUT_FILE_MODE.
+ * Returns the new descriptor (owned by the caller) or -errno. May block (start-up). */
+int flow_out_open_path(const char *path);
+
 /* flow_out_init sets up the writer: console lines go to `console_fd` (-1 = none, e.g. -q),
- * JSON Lines to `path` opened O_WRONLY|O_APPEND|O_CREAT (NULL = none). Allocates the slots
+ * JSON Lines to `path` opened with flow_out_open_path (NULL = none). Allocates the slots
  * and opens the file (start-up: may block). Returns 0 or -errno with `*why` set. */
 int flow_out_init(struct flow_out *o, struct ring *r, int console_fd, const char *path,
                   const char **why);

@@ -6,10 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "shared/log.h"
 
 static void ipc_arm_recv(struct ipc *c);
+
+static uint64_t ipc_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static struct ipc_pending *ipc_pending_of(struct ring_op *op)
 {
@@ -167,6 +176,43 @@ static void ipc_on_stats(struct ring_op *op, int res, uint32_t flags)
     (void)flags;
 }
 
+/* ipc_send_ready tells the master the worker is set up. A failure is logged, not fatal:
+ * the master also counts the first STATS or CERT_REQ as ready. */
+static void ipc_send_ready(struct ipc *c)
+{
+    uint8_t msg[sizeof(struct msg_hdr)];
+    ssize_t len = msgcodec_encode_ready(msg, sizeof(msg));
+
+    if (len < 0 || send(c->fd, msg, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL) != len)
+        log_warn("cannot tell the master this worker is ready: %s", strerror(errno));
+}
+
+void ipc_set_timeout(struct ipc *c, unsigned ms)
+{
+    c->timeout_ns = (uint64_t)(ms > 0 ? ms : IPC_REPLY_TIMEOUT_MS_DEFAULT) * 1000000u;
+}
+
+int ipc_expire(struct ipc *c, uint64_t now_ns)
+{
+    int n = 0;
+
+    if (c->pending == NULL)
+        return 0;
+    for (int i = 0; i < IPC_MAX_PENDING; i++) {
+        struct ipc_pending *p = &c->pending[i];
+
+        if (!p->in_use || p->replied || p->deadline_ns > now_ns)
+            continue;
+        log_debug("cert request %llu: no reply from the master in time",
+                  (unsigned long long)p->id);
+        c->expired++;
+        n++;
+        ipc_deliver(p, -ETIMEDOUT, NULL, 0, "the master did not answer the certificate request "
+                                            "in time");
+    }
+    return n;
+}
+
 int ipc_init(struct ipc *c, struct ring *r, int fd)
 {
     memset(c, 0, sizeof(*c));
@@ -180,8 +226,12 @@ int ipc_init(struct ipc *c, struct ring *r, int fd)
         ring_op_init(&c->pending[i].send_op, ipc_on_send, NULL);
     ring_op_init(&c->recv_op, ipc_on_recv, NULL);
     ring_op_init(&c->stats_op, ipc_on_stats, NULL);
+    ipc_set_timeout(c, IPC_REPLY_TIMEOUT_MS_DEFAULT);
     ipc_arm_recv(c);
-    return c->eof ? -EIO : 0;
+    if (c->eof)
+        return -EIO;
+    ipc_send_ready(c);
+    return 0;
 }
 
 void ipc_dispose(struct ipc *c)
@@ -243,6 +293,7 @@ int ipc_cert_request(struct ipc *c, struct ipc_wait *w, const char *key, size_t 
     p->in_use = true;
     p->replied = false;
     p->id = c->next_id++;
+    p->deadline_ns = ipc_now_ns() + c->timeout_ns;
     p->msg_len = (size_t)len;
     memcpy(p->key, key, keylen);
     p->keylen = keylen;

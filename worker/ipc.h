@@ -1,8 +1,8 @@
 /* ipc.h - the worker's end of the SOCK_SEQPACKET channel to the master (fd 3): HELLO at
- * start, CERT_REQ/CERT_REPLY by request id with local coalescing of identical name sets,
- * STATS. Owns the socket's ring ops and the table of pending certificate requests. Called
- * by worker.c and intercept.c; blocks only in ipc_recv_hello (start-up); never allocates
- * after ipc_init. */
+ * start, READY when set up, CERT_REQ/CERT_REPLY by request id with local coalescing of
+ * identical name sets and a deadline per request, STATS. Owns the socket's ring ops and the
+ * table of pending certificate requests. Called by worker.c and intercept.c; blocks only in
+ * ipc_recv_hello (start-up); never allocates after ipc_init. */
 #ifndef MITMD_WORKER_IPC_H
 #define MITMD_WORKER_IPC_H
 
@@ -17,6 +17,9 @@
 
 #define IPC_MAX_PENDING 128         /* distinct name sets awaiting the master at once */
 #define IPC_KEY_MAX NAMESET_KEY_MAX /* longest canonical name-set key */
+/* IPC_REPLY_TIMEOUT_MS_DEFAULT is how long a certificate request may wait for the master
+ * (the default handshake timeout): a reply lost on the way must not hold a slot forever. */
+#define IPC_REPLY_TIMEOUT_MS_DEFAULT 10000
 
 struct ipc;
 struct ipc_wait;
@@ -39,6 +42,7 @@ struct ipc_pending {
     bool in_use;
     bool replied; /* the reply came (or the request failed) */
     uint64_t id;
+    uint64_t deadline_ns; /* CLOCK_MONOTONIC; ipc_expire fails the waiters after it */
     size_t keylen;
     char key[IPC_KEY_MAX];
     struct ipc_wait *waiters;
@@ -57,7 +61,9 @@ struct ipc {
     struct ring_op stats_op;
     uint8_t stats_msg[sizeof(struct msg_hdr) + sizeof(struct msg_stats)];
     struct ipc_pending *pending; /* IPC_MAX_PENDING, allocated at init */
+    uint64_t timeout_ns;         /* reply deadline after a request (ipc_set_timeout) */
     uint64_t sent, coalesced, errors;
+    uint64_t expired;            /* requests failed by ipc_expire (no reply in time) */
 };
 
 /* ipc_recv_hello blocks on `fd` until the master's HELLO arrives and copies it into `buf`
@@ -65,8 +71,11 @@ struct ipc {
  * -EPIPE if the master closed the socket, -EPROTO with `*why` set for anything else. */
 int ipc_recv_hello(int fd, uint8_t *buf, struct msg_hello_view *v, const char **why);
 
-/* ipc_init prepares the channel on `fd` (not owned) and arms the receive op. Allocates the
- * pending table. Returns 0 or -errno. */
+/* ipc_init prepares the channel on `fd` (not owned), arms the receive op and tells the
+ * master that this worker is set up (MSG_READY, one non-blocking send): call it as the last
+ * step of the worker's set-up, so that a worker that fails before never reports ready (the
+ * master stops after two such failures in a row). Allocates the pending table. The reply
+ * timeout starts at IPC_REPLY_TIMEOUT_MS_DEFAULT. Returns 0 or -errno. */
 int ipc_init(struct ipc *c, struct ring *r, int fd);
 
 /* ipc_dispose frees the pending table; waiters still linked are dropped without callback. */
@@ -79,6 +88,17 @@ void ipc_dispose(struct ipc *c);
  * closed the channel, or -EINVAL / -EMSGSIZE for names the message cannot carry. */
 int ipc_cert_request(struct ipc *c, struct ipc_wait *w, const char *key, size_t keylen,
                      const char *const *names, size_t n);
+
+/* ipc_set_timeout sets how long later requests may wait for the master's reply (ms > 0;
+ * the worker passes its handshake timeout). */
+void ipc_set_timeout(struct ipc *c, unsigned ms);
+
+/* ipc_expire fails every request whose reply deadline is at or before `now_ns`
+ * (CLOCK_MONOTONIC nanoseconds, as flow_now_ns) with -ETIMEDOUT through each waiter's
+ * callback, and frees its slot once its send has completed; a reply arriving later is
+ * ignored. The worker's tick calls it (once a second is enough). Returns the number of
+ * requests failed. Never blocks. */
+int ipc_expire(struct ipc *c, uint64_t now_ns);
 
 /* ipc_cert_cancel unlinks `w` if it is waiting (its callback will not run). */
 void ipc_cert_cancel(struct ipc *c, struct ipc_wait *w);

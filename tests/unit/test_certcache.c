@@ -564,6 +564,28 @@ static void test_reader_is_readonly(void **state)
     assert_int_equal(mprotect(w->base, c->size, PROT_READ | PROT_WRITE), -1);
     assert_int_equal(errno, EACCES);
 
+    /* Issue 10 item 2: a worker can reopen its descriptor read-write through /proc/self/fd
+     * (same owner); F_SEAL_FUTURE_WRITE makes that useless: no write, no writable mapping. */
+    print_message("case: the memfd reopened read-write through /proc cannot be written\n");
+    {
+        char path[64];
+        int rw;
+
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", rofd);
+        rw = open(path, O_RDWR | O_CLOEXEC);
+        if (rw >= 0) {
+            assert_int_equal(pwrite(rw, "X", 1, 4096), -1);
+            assert_int_equal(errno, EPERM);
+            p = mmap(NULL, c->size, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0);
+            assert_true(p == MAP_FAILED);
+            assert_int_equal(errno, EPERM);
+            close(rw);
+        }
+        assert_true((fcntl(rofd, F_GET_SEALS) & F_SEAL_FUTURE_WRITE) != 0);
+        /* the master's own mapping, made before the seal, still writes */
+        assert_int_equal(certcache_insert(c, K_AB, strlen(K_AB), der, sizeof(der), EXP, T0), 0);
+    }
+
     print_message("case: the attached cache sees the master's entries and refuses writes\n");
     assert_int_equal(certcache_lookup(w, K_AB, strlen(K_AB), T0, out, sizeof(out), &r), 32);
     assert_memory_equal(out, der, sizeof(der));

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -142,12 +143,87 @@ static void test_bad_path(void **state)
     ring_close(&ring);
 }
 
+/* Issue 10 item 7: the -w file holds decrypted cookies and tokens; a file mitmd creates is
+ * 0600 whatever the umask (it was 0644). */
+static void test_created_file_is_private(void **state)
+{
+    static struct flow_out o;
+    struct ring ring;
+    const char *why = NULL;
+    char dir[] = "/tmp/mitmd-test-flowout-XXXXXX", path[64];
+    struct stat st;
+    mode_t old = umask(0);
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/flows.jsonl", dir);
+    assert_int_equal(ring_open(&ring, 8), 0);
+    assert_int_equal(flow_out_init(&o, &ring, -1, path, &why), 0);
+    umask(old);
+    assert_int_equal(stat(path, &st), 0);
+    if ((st.st_mode & 07777) != 0600)
+        fail_msg("flow file created with mode %04o, want 0600", (unsigned)(st.st_mode & 07777));
+    flow_out_dispose(&o);
+    ring_close(&ring);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* "/dev/fd/N" and "/proc/self/fd/N" use the descriptor the master opened and passed (the
+ * worker may not be allowed to open the path itself): records land in that file even when
+ * its path is gone; a read-only or closed descriptor is refused. */
+static void test_inherited_descriptor(void **state)
+{
+    static struct flow_out o;
+    static const char *const forms[] = {"/dev/fd/%d", "/proc/self/fd/%d"};
+    struct ring ring;
+    struct flow f;
+    char path[] = "/tmp/mitmd-test-flowfd-XXXXXX", name[64], buf[4096];
+    const char *why = NULL;
+
+    (void)state;
+    assert_int_equal(ring_open(&ring, 8), 0);
+    for (size_t k = 0; k < 2; k++) {
+        int fd, rd;
+        ssize_t n;
+
+        memcpy(path + sizeof(path) - 7, "XXXXXX", 6);
+        fd = mkstemp(path);
+        assert_true(fd >= 0);
+        rd = open(path, O_RDONLY);
+        assert_true(rd >= 0);
+        unlink(path); /* nobody can open it by path any more */
+        snprintf(name, sizeof(name), forms[k], fd);
+        assert_int_equal(flow_out_init(&o, &ring, -1, name, &why), 0);
+        assert_true(o.streams[1].fd != fd); /* a duplicate, owned by flow_out */
+        make_flow(&f, (int)k);
+        assert_int_equal(flow_out_record(&o, &f), 0);
+        for (int i = 0; i < 100 && !flow_out_is_idle(&o); i++)
+            ring_run(&ring, 10);
+        flow_out_dispose(&o);
+        n = read(rd, buf, sizeof(buf) - 1);
+        assert_true(n > 0);
+        buf[n] = '\0';
+        assert_non_null(strstr(buf, "example.test/item/"));
+        assert_int_equal(count_char(buf, (size_t)n, '\n'), 1);
+        /* read-only descriptors cannot carry records */
+        snprintf(name, sizeof(name), forms[k], rd);
+        assert_int_equal(flow_out_init(&o, &ring, -1, name, &why), -EBADF);
+        close(rd);
+        close(fd);
+        assert_true(flow_out_init(&o, &ring, -1, name, &why) < 0); /* closed */
+    }
+    ring_close(&ring);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines_in_order),
         cmocka_unit_test(test_drop_when_behind),
         cmocka_unit_test(test_bad_path),
+        cmocka_unit_test(test_created_file_is_private),
+        cmocka_unit_test(test_inherited_descriptor),
     };
     struct ring probe;
 

@@ -174,12 +174,145 @@ static void test_bad_requests_get_error_replies(void **state)
     assert_int_equal(f->fs.forges, 1);
 }
 
+/* put_raw moves a hand-made datagram (as a hostile worker sends it) into the batch at `i`. */
+static void put_raw(struct fixture *f, size_t i, const uint8_t *dgram, size_t len)
+{
+    assert_true(len <= sizeof(f->batch[i].dgram));
+    memcpy(f->batch[i].dgram, dgram, len);
+    f->batch[i].len = len;
+    f->batch[i].slot = 0;
+    f->batch[i].fd = f->sv[0];
+}
+
+/* hostile_req builds a CERT_REQ with `n` names whose length bytes say `name_len`, bypassing
+ * the encoder. Returns its length. */
+static size_t hostile_req(uint8_t *out, uint64_t id, size_t n, size_t name_len)
+{
+    struct msg_cert_req body = {.n_names = (uint16_t)n};
+    struct msg_hdr h = {.version = MSG_VERSION, .type = MSG_CERT_REQ, .id = id};
+    size_t off = sizeof(h);
+
+    memcpy(out + off, &body, sizeof(body));
+    off += sizeof(body);
+    for (size_t i = 0; i < n; i++) {
+        out[off++] = (uint8_t)name_len;
+        for (size_t k = 0; k < name_len; k++)
+            out[off++] = (uint8_t)(k % 32 == 31 ? '.' : 'a' + (char)(i % 26));
+    }
+    h.len = (uint32_t)off;
+    memcpy(out, &h, sizeof(h));
+    return off;
+}
+
+/* Issue 10 item 1: names longer than MSG_MAX_NAME_LEN (the length byte says up to 255) used
+ * to be copied into MSG_MAX_NAME_LEN + 1 byte stack buffers. They must be refused as
+ * malformed (-EPROTO) before any copy, and the next request still served. */
+static void test_overlong_names_refused(void **state)
+{
+    struct fixture *f = *state;
+    static uint8_t raw[MSG_CERT_REQ_MAX + 2 * MSG_MAX_NAMES];
+    static const struct {
+        const char *note;
+        size_t n, name_len;
+    } cases[] = {
+        {"one name of 254 bytes", 1, MSG_MAX_NAME_LEN + 1},
+        {"one name of 255 bytes", 1, 255},
+        {"64 names of 255 bytes", MSG_MAX_NAMES, 255},
+    };
+    const char *good[] = {"after.overlong.test"};
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = hostile_req(raw, 50 + i, cases[i].n, cases[i].name_len);
+
+        if (len > sizeof(f->batch[0].dgram)) {
+            len = sizeof(f->batch[0].dgram); /* the master's recv truncates it the same way */
+        }
+        put_raw(f, 0, raw, len);
+        send_req(f, 1, 60 + i, good, 1);
+        forge_service_answer(&f->fs, f->batch, 2);
+        if (recv_reply(f, 50 + i, NULL) != -EPROTO)
+            fail_msg("case '%s' was not refused as malformed", cases[i].note);
+        assert_int_equal(recv_reply(f, 60 + i, "after.overlong.test"), 0);
+    }
+    assert_int_equal(f->fs.rejected, 3);
+}
+
+/* Issue 10 item 3: a reply the worker's socket cannot take (EAGAIN: the worker is not
+ * reading) is queued and sent once the socket drains, in request order; none is lost. */
+static void test_full_socket_replies_queued(void **state)
+{
+    struct fixture *f = *state;
+    const char *a[] = {"queued.test"};
+    const size_t n = 40; /* far more than a SEQPACKET receive queue holds (max_dgram_qlen) */
+    size_t got = 0;
+    int left, sndbuf = 4096;
+
+    /* a small send buffer: a few replies fill the socket, as a busy worker's backlog does */
+    assert_int_equal(setsockopt(f->sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+
+    for (size_t round = 0; round < n / 20; round++) {
+        for (size_t i = 0; i < 20; i++)
+            send_req(f, i, 1000 + round * 20 + i, a, 1);
+        forge_service_answer(&f->fs, f->batch, 20);
+    }
+    assert_true(forge_service_queued(&f->fs, 0) > 0); /* the socket did fill up */
+    assert_int_equal(f->fs.replies_dropped, 0);
+    /* the worker reads what is there; the master flushes when writable; repeat */
+    for (int turn = 0; turn < 100 && got < n; turn++) {
+        while (got < n) {
+            static uint8_t in[MSG_MAX_SIZE];
+            struct msg_hdr h;
+            const char *why = NULL;
+            ssize_t r = recv(f->sv[1], in, sizeof(in), MSG_DONTWAIT);
+
+            if (r <= 0)
+                break;
+            assert_int_equal(msgcodec_decode_hdr(in, (size_t)r, &h, &why), 0);
+            assert_int_equal(h.id, 1000 + got); /* in order */
+            got++;
+        }
+        left = forge_service_flush(&f->fs, 0, f->sv[0]);
+        assert_true(left >= 0);
+    }
+    assert_int_equal(got, n);
+    assert_int_equal(forge_service_queued(&f->fs, 0), 0);
+    assert_int_equal(f->fs.replies_dropped, 0);
+}
+
+/* The queue is bounded: beyond FORGE_SERVICE_QUEUE_MAX replies are counted as dropped, the
+ * worker is reported backlogged, and forgetting a dead worker frees its queue. */
+static void test_reply_queue_bounded(void **state)
+{
+    struct fixture *f = *state;
+    const char *a[] = {"bounded.test"};
+    size_t sent = 0;
+    int sndbuf = 4096;
+
+    assert_int_equal(setsockopt(f->sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+
+    while (sent < FORGE_SERVICE_QUEUE_MAX + 64) {
+        for (size_t i = 0; i < 16; i++)
+            send_req(f, i, sent + i, a, 1);
+        forge_service_answer(&f->fs, f->batch, 16);
+        sent += 16;
+    }
+    assert_true(forge_service_is_backlogged(&f->fs, 0));
+    assert_int_equal(forge_service_queued(&f->fs, 0), FORGE_SERVICE_QUEUE_MAX);
+    assert_true(f->fs.replies_dropped > 0);
+    forge_service_forget(&f->fs, 0);
+    assert_int_equal(forge_service_queued(&f->fs, 0), 0);
+    assert_false(forge_service_is_backlogged(&f->fs, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_coalesces_one_name_set, setup, teardown),
         cmocka_unit_test_setup_teardown(test_distinct_sets_forge_each, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests_get_error_replies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overlong_names_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_socket_replies_queued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reply_queue_bounded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

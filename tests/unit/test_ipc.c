@@ -1,6 +1,7 @@
 /* test_ipc.c - worker/ipc against a fake master on a SOCK_SEQPACKET pair: identical name
  * sets are coalesced into one CERT_REQ, replies reach every waiter by request id, a
- * cancelled waiter is never called, and a closed master fails the waiters with -EPIPE. */
+ * cancelled waiter is never called, a closed master fails the waiters with -EPIPE, READY is
+ * sent at set-up, and requests whose replies were lost expire at their deadline. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -56,6 +57,17 @@ static int setup(void **state)
     f.master = sv[0];
     if (ipc_init(&f.ipc, &f.ring, sv[1]) != 0)
         return -1;
+    /* ipc_init reports the worker set up: READY is the first datagram the master sees */
+    {
+        uint8_t msg[64];
+        struct msg_hdr h;
+        const char *why = NULL;
+        ssize_t n = recv(f.master, msg, sizeof(msg), MSG_DONTWAIT);
+
+        if (n <= 0 || msgcodec_decode_hdr(msg, (size_t)n, &h, &why) != 0 ||
+            h.type != MSG_READY || msgcodec_decode_ready(msg, (size_t)n, &why) != 0)
+            return -1;
+    }
     *state = &f;
     return 0;
 }
@@ -196,12 +208,72 @@ static void test_master_gone(void **state)
     assert_int_equal(ipc_cert_request(&f->ipc, &w.w, "d.test", 6, names, 1), -EPIPE);
 }
 
+/* master_drain_one reads one datagram at the master end, running the ring until the send
+ * went out (the test fails after a second). */
+static void master_drain_one(struct fixture *f)
+{
+    uint8_t msg[MSG_MAX_SIZE];
+
+    for (int i = 0; i < 1000; i++) {
+        if (recv(f->master, msg, sizeof(msg), MSG_DONTWAIT) > 0)
+            return;
+        ring_run(&f->ring, 1);
+    }
+    fail_msg("no request reached the master");
+}
+
+/* Issue 10 item 3: replies the master never sends (lost on EAGAIN, a master bug) used to
+ * hold their pending slot forever: after IPC_MAX_PENDING of them every certificate miss
+ * failed with -ENOBUFS until the worker restarted. ipc_expire fails them with -ETIMEDOUT
+ * at their deadline and frees the slots; a late reply is ignored. */
+static void test_lost_replies_expire(void **state)
+{
+    struct fixture *f = *state;
+    static struct waiter w[3 * IPC_MAX_PENDING];
+    char keys[3 * IPC_MAX_PENDING][32];
+    uint64_t first_id = 0, now;
+    int expired = 0;
+
+    ipc_set_timeout(&f->ipc, 50);
+    for (size_t i = 0; i < 3 * IPC_MAX_PENDING; i++) {
+        const char *names[1] = {keys[i]};
+        size_t n;
+
+        snprintf(keys[i], sizeof(keys[i]), "lost%zu.test", i);
+        memset(&w[i], 0, sizeof(w[i]));
+        ipc_wait_init(&w[i].w, on_cert);
+        if (ipc_cert_request(&f->ipc, &w[i].w, keys[i], strlen(keys[i]), names, 1) == -ENOBUFS) {
+            /* the table is full of requests whose replies were lost: the tick expires them */
+            now = (uint64_t)1 << 62;
+            expired += ipc_expire(&f->ipc, now);
+            assert_int_equal(ipc_cert_request(&f->ipc, &w[i].w, keys[i], strlen(keys[i]), names,
+                                              1), 0);
+        }
+        if (i == 0)
+            first_id = master_read(f, &n);
+        else
+            master_drain_one(f); /* the master reads it and never answers */
+    }
+    assert_int_equal(expired, 2 * IPC_MAX_PENDING);
+    assert_int_equal(f->ipc.expired, 2 * IPC_MAX_PENDING);
+    for (size_t i = 0; i < 2 * IPC_MAX_PENDING; i++) {
+        assert_int_equal(w[i].calls, 1);
+        assert_int_equal(w[i].status, -ETIMEDOUT);
+    }
+    /* a reply that comes after the deadline reaches nobody */
+    master_reply(f, first_id, 0, "LATE");
+    assert_int_equal(w[0].calls, 1);
+    /* nothing expires before its deadline */
+    assert_int_equal(ipc_expire(&f->ipc, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_coalesce_and_reply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_never_waited_cancel_is_harmless, setup, teardown),
         cmocka_unit_test_setup_teardown(test_master_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_replies_expire, setup, teardown),
     };
     struct ring probe;
 

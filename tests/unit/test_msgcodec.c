@@ -98,6 +98,57 @@ static void test_cert_req_bad_fields(void **state)
     }
 }
 
+/* raw_cert_req builds a CERT_REQ by hand (as a hostile worker would) with `n` names, each
+ * `name_len` bytes of valid DNS text, bypassing the encoder's checks. Returns its length. */
+static size_t raw_cert_req(uint8_t *out, size_t n, size_t name_len)
+{
+    struct msg_cert_req body = {.n_names = (uint16_t)n, .org_len = 0};
+    size_t off = sizeof(struct msg_hdr);
+    struct msg_hdr h = {.version = MSG_VERSION, .type = MSG_CERT_REQ, .id = 9};
+
+    memcpy(out + off, &body, sizeof(body));
+    off += sizeof(body);
+    for (size_t i = 0; i < n; i++) {
+        out[off++] = (uint8_t)name_len;
+        for (size_t k = 0; k < name_len; k++)
+            out[off++] = (uint8_t)(k % 32 == 31 ? '.' : 'a'); /* labels of 31 bytes */
+    }
+    h.len = (uint32_t)off;
+    memcpy(out, &h, sizeof(h));
+    return off;
+}
+
+/* A name is at most MSG_MAX_NAME_LEN bytes on the wire: the length byte can say 255, and
+ * the master copies names into MSG_MAX_NAME_LEN + 1 byte buffers (issue 10 item 1). */
+static void test_cert_req_name_length_bound(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *note;
+        size_t name_len;
+        int want;
+    } cases[] = {
+        {"longest allowed name", MSG_MAX_NAME_LEN, 0},
+        {"one byte over", MSG_MAX_NAME_LEN + 1, -EPROTO},
+        {"length byte 255", 255, -EPROTO},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (size_t n = 1; n <= MSG_MAX_NAMES; n *= 4) {
+            struct msg_cert_req_view v;
+            const char *why = NULL;
+            size_t len = raw_cert_req(dgram, n, cases[i].name_len);
+
+            if (msgcodec_decode_cert_req(dgram, len, &v, &why) != cases[i].want)
+                fail_msg("case '%s' with %zu names: wrong result (%s)", cases[i].note, n,
+                         why ? why : "accepted");
+            if (cases[i].want == 0)
+                for (size_t k = 0; k < v.n_names; k++)
+                    assert_true(v.names[k].len <= MSG_MAX_NAME_LEN);
+        }
+    }
+}
+
 static void test_cert_req_encode_limits(void **state)
 {
     (void)state;
@@ -218,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_cert_req_every_truncation_rejected),
         cmocka_unit_test(test_cert_req_bad_fields),
         cmocka_unit_test(test_cert_req_encode_limits),
+        cmocka_unit_test(test_cert_req_name_length_bound),
         cmocka_unit_test(test_cert_reply_roundtrip_and_errors),
         cmocka_unit_test(test_hello_and_stats),
         cmocka_unit_test(test_hdr_oversized),

@@ -4,3 +4,17 @@
 if(NOT MITMD_TESTS)
   return()
 endif()
+
+# issue 10 item 2: workers run unprivileged, cannot open the CA key nor write the certcache
+mitmd_add_integration_test(hardening/worker_denied_ca_key INTERCEPT)
+set_tests_properties(integration/hardening/worker_denied_ca_key PROPERTIES SKIP_RETURN_CODE 77)
+# issue 15 item 2 (master part): two failed worker set-ups stop the master
+mitmd_add_integration_test(hardening/worker_setup_failure_stops_master)
+set_tests_properties(integration/hardening/worker_setup_failure_stops_master
+  PROPERTIES SKIP_RETURN_CODE 77)
+# issue 10: a planned replacement (SIGHUP) is info, not an error
+mitmd_add_integration_test(hardening/sighup_replacement_is_info INTERCEPT)
+# issue 10 graceful reload (master side): new workers first, old ones drain; counters monotonic
+mitmd_add_integration_test(hardening/sighup_new_workers_first INTERCEPT)
+# issue 10 graceful stop (master side): a second SIGTERM stops at once
+mitmd_add_integration_test(hardening/second_sigterm_stops_at_once INTERCEPT)
