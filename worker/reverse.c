@@ -75,7 +75,7 @@ static bool reverse_first_bytes(struct conn *c)
                        "server is not supported yet: use reverse:https:// or plain HTTP\n");
         return true;
     }
-    if (!hello && m->tls) {
+    if (!hello && m->tls && (buf_head(rx)[0] & 0x80) == 0) { /* SSLv2 hellos: the sniff's */
         reverse_answer(c, "reverse:https:// upstream with a plain HTTP client is not supported yet",
                        "mitmd: this reverse proxy's server is https://; speak TLS to mitmd "
                        "(https://), plain HTTP to a TLS server is not supported yet\n");

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -171,9 +172,8 @@ static void worker_stop(struct worker *w, const char *why)
     log_info("stopping (%s), %d connections open", why, w->pool.used);
     w->stopping = true;
     w->accepting = false;
-    /* Siblings must not leave new connections to a worker that takes none. */
-    if (w->board != NULL)
-        board_set_alive(w->board, w->id, false);
+    /* The board slot is left alone: on a reload the successor already owns it, and the master
+     * clears it when a worker that is not replaced dies. */
     /* exchanges in flight may finish within --shutdown-timeout (graceful stop and reload) */
     w->stop_deadline_ns = flow_now_ns() + (uint64_t)w->cfg->shutdown_timeout_s * 1000000000ull;
     /* the accept or the listener watch, whichever is armed (a pending timer finds
@@ -233,6 +233,7 @@ static void worker_on_tick(struct ring_op *op, int res, uint32_t flags)
         conn_check_timeouts(c, now);
     }
     dns_tick(&w->dns);
+    (void)ipc_expire(&w->ipc, now);
     if (w->stopping)
         worker_close_idle(w);
     worker_send_stats(w);
@@ -485,12 +486,16 @@ static int worker_open(struct worker *w)
         return -1;
     }
     w->stage = WORKER_STAGE_FLOW;
+    /* the last step: ipc_init tells the master this worker is ready */
     e = ipc_init(&w->ipc, &w->ring, WORKER_FD_IPC);
     if (e) {
         log_error("master channel setup failed: %s", strerror(-e));
         return -1;
     }
     w->stage = WORKER_STAGE_IPC;
+    /* a certificate reply that never comes fails its handshake instead of holding a slot */
+    ipc_set_timeout(&w->ipc,
+                    (unsigned)(cfg->handshake_timeout_s > 0 ? cfg->handshake_timeout_s : 10) * 1000u);
     return 0;
 }
 
@@ -580,6 +585,8 @@ int worker_main(int argc, char **argv)
     char err[512], prefix[32];
     int rc = 1;
 
+    /* a worker holds the leaf and ticket keys: no core dumps, no ptrace by its user's peers */
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     memset(&cfg, 0, sizeof(cfg));
     if (config_parse(argc, argv, &cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "mitmd: %s\n", err);
