@@ -76,6 +76,15 @@ static void make_ws(struct flow *f)
     flow_add_header(f, FLOW_RESPONSE, "Content-Type", 12, "image/png", 9);
 }
 
+/* make_kelvin: a host with U+212A KELVIN SIGN, which Unicode folds onto k */
+static void make_kelvin(struct flow *f)
+{
+    flow_init(f);
+    flow_begin(f);
+    flow_str_set(f, &f->method, "GET", 3);
+    flow_str_set(f, &f->url, "https://\xe2\x84\xaa.test/", 16);
+}
+
 typedef void make_fn(struct flow *f);
 
 struct match_case {
@@ -166,6 +175,17 @@ static const struct match_case match_cases[] = {
     {"~u \"^https://api\"", make_get, true, "quoted with ://"},
     {"~u \"\"", make_get, true, "empty quoted regex matches"},
     {"~d api \"v1\"", make_get, true, "quoted bare regex after an operator"},
+    /* plain strings are searched without PCRE2: same answers */
+    {"~d API\\.TEST", make_get, true, "literal, caseless"},
+    {"~d api\\.tesx", make_get, false, "literal, caseless, no match"},
+    {"~m post", make_pending, true, "literal method, caseless"},
+    {"~u items?id", make_get, false, "? is a quantifier: 'item' 's'? 'id'"},
+    {"~u items\\?id", make_get, true, "escaped ? is literal"},
+    {"~u V1", make_get, false, "literal ~u is case-sensitive"},
+    {"~d k", make_kelvin, true, "KELVIN SIGN folds onto k (Python and PCRE2 agree)"},
+    {"~d K\\.test", make_kelvin, true, "... also in a longer literal"},
+    {"~u k", make_kelvin, false, "~u is case-sensitive: no folding"},
+    {"~hq \"Accept: \\*/\\*\"", make_get, true, "escaped * in quotes (\\\\*) is literal"},
 };
 
 static void test_flowfilter_match_table(void **state)
