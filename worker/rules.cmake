@@ -29,6 +29,12 @@ mitmd_add_fuzz_target(fuzz_flowfilter
   LIBS mitmd_shared PkgConfig::PCRE2
   CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/flowfilter)
 
+mitmd_add_fuzz_target(fuzz_rules
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_rules.c
+          ${MITMD_RULES_SOURCES} ${CMAKE_CURRENT_LIST_DIR}/flow.c
+  LIBS mitmd_shared PkgConfig::PCRE2
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/rules)
+
 # bench_flowfilter prints ns per evaluation for a few expressions (not a ctest test: timing).
 if(MITMD_TESTS)
   add_executable(bench_flowfilter ${PROJECT_SOURCE_DIR}/tests/unit/bench_flowfilter.c

@@ -52,9 +52,12 @@ static void fz_fill(const uint8_t *p, size_t n)
 
 static void fz_check_error(const char *expr, const char *err)
 {
-    const char *col = strstr(err, " at column ");
+    const char *col = NULL;
     unsigned long c;
 
+    /* the last one: the expression echoed in the message may contain the words too */
+    for (const char *p = strstr(err, " at column "); p != NULL; p = strstr(p + 1, " at column "))
+        col = p;
     if (strncmp(err, "filter: ", 8) != 0 || col == NULL)
         abort();
     c = strtoul(col + 11, NULL, 10);
