@@ -478,6 +478,10 @@ static int worker_open(struct worker *w)
     }
     if (w->id == 0 && (flowfilter_uses_body(w->view_filter) || flowfilter_uses_body(w->save_filter)))
         log_warn("~b, ~bq and ~bs match no flow: mitmd streams bodies and keeps none");
+    /* TODO(relays): remove once h1/h2 call rules_on_request_head/rules_on_response_head */
+    if (w->id == 0 && !rules_is_empty(w->rules))
+        log_warn("modify_headers, map_remote, block_list and inject_* are checked but not "
+                 "applied yet: the relays do not call the rules");
     w->rules_rng = flow_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)w->id;
     e = ring_open(&w->ring, WORKER_RING_ENTRIES);
     if (e) {
