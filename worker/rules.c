@@ -714,7 +714,9 @@ int rules_check(const struct config *cfg, char *err, size_t errlen)
     int e;
 
     if (cfg->view_filter != NULL && (e = flowfilter_check(cfg->view_filter, msg, sizeof(msg))) != 0) {
-        snprintf(err, errlen, "%s", msg);
+        /* the positional filter's message is the filter's own; --set names the option */
+        snprintf(err, errlen, "%s%s", cfg->view_filter == cfg->_filter_args ? "" : "dumper_filter: ",
+                 msg);
         return e;
     }
     if (cfg->save_stream_filter != NULL &&

@@ -392,6 +392,7 @@ static void test_rules_check_config(void **state)
     char *bad_pos[] = {"mitmd", "~c", "abc", NULL};
     char *bad_save[] = {"mitmd", "--set", "save_stream_filter=~q &", NULL};
     char *bad_rule[] = {"mitmd", "--set", "block_list=/~d (/404", NULL};
+    char *bad_dump[] = {"mitmd", "--set", "dumper_filter=!", NULL};
 
     assert_int_equal(config_parse(18, good, &cfg, err, sizeof(err)), 0);
     assert_string_equal(cfg.view_filter, "~d api.test & ~c 500");
@@ -416,6 +417,11 @@ static void test_rules_check_config(void **state)
     assert_int_equal(config_parse(3, bad_rule, &cfg, err, sizeof(err)), 0);
     assert_int_equal(rules_check(&cfg, err, sizeof(err)), -EINVAL);
     assert_string_equal(err, "block_list: '/~d (/404': filter: ~d (: expected a regex at column 4");
+    config_dispose(&cfg);
+
+    assert_int_equal(config_parse(3, bad_dump, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(rules_check(&cfg, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "dumper_filter: filter: !: expected an expression at column 2");
     config_dispose(&cfg);
 }
 

@@ -14,7 +14,7 @@ def test(env):
         (["~c", "abc"], "filter: ~c abc: expected a status code at column 4"),
         (["--set", "save_stream_filter=~q &"],
          "save_stream_filter: filter: ~q &: expected an expression at column 5"),
-        (["--set", "dumper_filter=(~q"], "filter: (~q: unclosed '(' at column 1"),
+        (["--set", "dumper_filter=(~q"], "dumper_filter: filter: (~q: unclosed '(' at column 1"),
         (["--modify-headers", "/~u [/X-A/1"],
          "modify_headers: '/~u [/X-A/1': filter: ~u [: bad regex '[': missing terminating ] "
          "for character class at column 5"),
