@@ -119,12 +119,12 @@ static const struct ff_opdef ff_ops[] = {
 
 struct ff_node {
     uint8_t op;
-    bool jit;        /* `re` was JIT-compiled */
-    uint16_t a, b;   /* children (FF_AND, FF_OR: a and b; FF_NOT: a) */
-    bool icase;      /* `lit` is compared ignoring ASCII case */
-    int code;        /* FF_CODE */
-    pcre2_code *re;  /* regex operators */
-    char *lit;       /* the regex is this plain string: searched without PCRE2 */
+    bool jit;       /* `re` was JIT-compiled */
+    uint16_t a, b;  /* children (FF_AND, FF_OR: a and b; FF_NOT: a) */
+    bool icase;     /* `lit` is compared ignoring ASCII case */
+    int code;       /* FF_CODE */
+    pcre2_code *re; /* regex operators */
+    char *lit;      /* the regex is this plain string: searched without PCRE2 */
     uint32_t lit_len;
 };
 
@@ -136,7 +136,7 @@ struct flowfilter {
     bool uses_body;
     pcre2_match_data *md;
     pcre2_match_context *mctx;
-    char *hdr;       /* FLOWFILTER_HDR_CAP bytes of scratch for header blocks */
+    char *hdr; /* FLOWFILTER_HDR_CAP bytes of scratch for header blocks */
 };
 
 /* ---- parser ---------------------------------------------------------------------------- */
@@ -146,8 +146,8 @@ struct ff_parser {
     const char *s;
     size_t len, pos;
     int depth;
-    int err;          /* 0, or -EINVAL/-ENOMEM once an error is recorded */
-    size_t err_pos;   /* byte offset the error points at */
+    int err;        /* 0, or -EINVAL/-ENOMEM once an error is recorded */
+    size_t err_pos; /* byte offset the error points at */
     char why[192];
     char buf[FLOWFILTER_MAX_LEN + 1]; /* an unquoted regex */
 };
@@ -193,8 +193,7 @@ static int ff_new_node(struct ff_parser *p, uint8_t op, int a, int b)
     struct ff_node *n;
 
     if (ff->n_nodes >= FLOWFILTER_MAX_NODES)
-        return ff_fail(p, p->pos, -EINVAL, "too many operators (at most %d)",
-                       FLOWFILTER_MAX_NODES);
+        return ff_fail(p, p->pos, -EINVAL, "too many operators (at most %d)", FLOWFILTER_MAX_NODES);
     n = &ff->nodes[ff->n_nodes];
     memset(n, 0, sizeof(*n));
     n->op = op;
@@ -212,8 +211,8 @@ static int ff_read_regex(struct ff_parser *p, const char *what, size_t *col0)
     char q;
 
     *col0 = start;
-    if (p->pos >= p->len || (!ff_is_word_char(p->s[p->pos]) && p->s[p->pos] != '"' &&
-                             p->s[p->pos] != '\''))
+    if (p->pos >= p->len ||
+        (!ff_is_word_char(p->s[p->pos]) && p->s[p->pos] != '"' && p->s[p->pos] != '\''))
         return ff_fail(p, p->pos, -EINVAL, "expected %s", what);
     q = p->s[p->pos];
     if (q != '"' && q != '\'') {
@@ -374,8 +373,8 @@ static int ff_parse_op(struct ff_parser *p)
                 return ff_fail(p, s0, -EINVAL, "status code out of range (0 to 999)");
             p->pos++;
         }
-        if (p->pos == s0 || (p->pos < p->len && !ff_is_ws(p->s[p->pos]) &&
-                             strchr(")&|", p->s[p->pos]) == NULL))
+        if (p->pos == s0 ||
+            (p->pos < p->len && !ff_is_ws(p->s[p->pos]) && strchr(")&|", p->s[p->pos]) == NULL))
             return ff_fail(p, s0, -EINVAL, "expected a status code");
         idx = ff_new_node(p, FF_CODE, -1, -1);
         if (idx >= 0)
@@ -411,8 +410,7 @@ static int ff_parse_unary(struct ff_parser *p)
     if (p->pos >= p->len)
         return ff_fail(p, p->pos, -EINVAL, "expected an expression");
     if (p->depth >= FLOWFILTER_MAX_DEPTH)
-        return ff_fail(p, p->pos, -EINVAL, "nested too deeply (at most %d)",
-                       FLOWFILTER_MAX_DEPTH);
+        return ff_fail(p, p->pos, -EINVAL, "nested too deeply (at most %d)", FLOWFILTER_MAX_DEPTH);
     c = p->s[p->pos];
     if (c == '!') {
         p->pos++;
@@ -563,15 +561,14 @@ static void ff_order(struct flowfilter *ff)
 }
 
 /* ff_write_error writes "filter: EXPR: WHY at column N" into err. */
-static void ff_write_error(const char *expr, const char *why, size_t pos, char *err,
-                           size_t errlen)
+static void ff_write_error(const char *expr, const char *why, size_t pos, char *err, size_t errlen)
 {
     size_t elen = strlen(expr);
 
     if (errlen == 0)
         return;
-    snprintf(err, errlen, "filter: %.*s%s: %s at column %zu", (int)(elen > 200 ? 200 : elen),
-             expr, elen > 200 ? "..." : "", why, pos + 1);
+    snprintf(err, errlen, "filter: %.*s%s: %s at column %zu", (int)(elen > 200 ? 200 : elen), expr,
+             elen > 200 ? "..." : "", why, pos + 1);
 }
 
 int flowfilter_compile(const char *expr, struct flowfilter **out, char *err, size_t errlen)
@@ -582,8 +579,8 @@ int flowfilter_compile(const char *expr, struct flowfilter **out, char *err, siz
     int e = -ENOMEM;
 
     if (len == 0 || len > FLOWFILTER_MAX_LEN) {
-        ff_write_error(expr, len == 0 ? "empty filter expression" : "expression too long", 0,
-                       err, errlen);
+        ff_write_error(expr, len == 0 ? "empty filter expression" : "expression too long", 0, err,
+                       errlen);
         return -EINVAL;
     }
     ff = calloc(1, sizeof(*ff));
@@ -649,7 +646,7 @@ const char *flowfilter_expr(const struct flowfilter *ff)
 struct ff_eval {
     struct flowfilter *ff;
     const struct flow *f;
-    size_t used;                  /* bytes of ff->hdr in use */
+    size_t used;                    /* bytes of ff->hdr in use */
     int32_t blk_off[2], blk_len[2]; /* per side; blk_off -1 = not built yet */
 };
 
@@ -763,9 +760,13 @@ static bool ff_contains(const char *s, size_t len, const char *needle)
 
 static bool ff_asset(const struct flow *f)
 {
-    static const char *const types[] = {"text/javascript", "application/x-javascript",
-                                        "application/javascript", "text/css", "image/",
-                                        "font/", "application/font"};
+    static const char *const types[] = {"text/javascript",
+                                        "application/x-javascript",
+                                        "application/javascript",
+                                        "text/css",
+                                        "image/",
+                                        "font/",
+                                        "application/font"};
 
     if (f->status == 0)
         return false;

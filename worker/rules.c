@@ -29,8 +29,8 @@ struct rules_piece {
 };
 
 struct rules_spec {
-    const char *spec;           /* as given (borrowed) */
-    struct flowfilter *filter;  /* NULL = every flow */
+    const char *spec;          /* as given (borrowed) */
+    struct flowfilter *filter; /* NULL = every flow */
     uint64_t hits;
     /* modify_headers */
     struct rules_header hdr;
@@ -38,13 +38,13 @@ struct rules_spec {
     /* map_remote */
     pcre2_code *re;
     bool jit;
-    char *lit;                  /* the replacement's literal bytes */
+    char *lit; /* the replacement's literal bytes */
     struct rules_piece pieces[RULES_MAX_PIECES];
     int n_pieces;
     /* block_list, inject_error, inject_fault */
     int status;
     enum rules_fault fault;
-    uint32_t ppm;               /* per million of matching requests; 1000000 = always */
+    uint32_t ppm; /* per million of matching requests; 1000000 = always */
     /* inject_latency */
     uint32_t delay_ms, jitter_ms;
 };
@@ -59,15 +59,14 @@ struct rules {
 };
 
 static const char *const rules_names[RULES_KIND_COUNT] = {
-    "modify_headers", "map_remote", "block_list", "inject_latency", "inject_error",
-    "inject_fault",
+    "modify_headers", "map_remote", "block_list", "inject_latency", "inject_error", "inject_fault",
 };
 
 /* mitmproxy 8.1.1's known status codes (net/http/status_codes.py), which block_list takes */
 static const int rules_known_status[] = {
-    100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 300, 301, 302, 303, 304, 305,
-    307, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416,
-    417, 418, 444, 499, 500, 501, 502, 503, 504, 505, 507, 510,
+    100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 300, 301, 302, 303,
+    304, 305, 307, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412,
+    413, 414, 415, 416, 417, 418, 444, 499, 500, 501, 502, 503, 504, 505, 507, 510,
 };
 
 const char *rules_kind_name(enum rules_kind kind)
@@ -148,8 +147,7 @@ static int rules_split(const char *spec, int maxsplit, struct rules_part *parts)
 
 /* rules_unescape is Python's codecs.escape_decode (mitmproxy's escaped_str_to_bytes) into a
  * new NUL-terminated string. Returns 0, -EINVAL with `*why`, or -ENOMEM. */
-static int rules_unescape(const char *s, size_t len, char **out, size_t *out_len,
-                          const char **why)
+static int rules_unescape(const char *s, size_t len, char **out, size_t *out_len, const char **why)
 {
     char *o = malloc(len + 1);
     size_t n = 0;
@@ -170,17 +168,38 @@ static int rules_unescape(const char *s, size_t len, char **out, size_t *out_len
         }
         e = s[i];
         switch (e) {
-        case '\n': break; /* line continuation */
-        case '\\': o[n++] = '\\'; break;
-        case '\'': o[n++] = '\''; break;
-        case '"': o[n++] = '"'; break;
-        case 'a': o[n++] = '\a'; break;
-        case 'b': o[n++] = '\b'; break;
-        case 'f': o[n++] = '\f'; break;
-        case 'n': o[n++] = '\n'; break;
-        case 'r': o[n++] = '\r'; break;
-        case 't': o[n++] = '\t'; break;
-        case 'v': o[n++] = '\v'; break;
+        case '\n':
+            break; /* line continuation */
+        case '\\':
+            o[n++] = '\\';
+            break;
+        case '\'':
+            o[n++] = '\'';
+            break;
+        case '"':
+            o[n++] = '"';
+            break;
+        case 'a':
+            o[n++] = '\a';
+            break;
+        case 'b':
+            o[n++] = '\b';
+            break;
+        case 'f':
+            o[n++] = '\f';
+            break;
+        case 'n':
+            o[n++] = '\n';
+            break;
+        case 'r':
+            o[n++] = '\r';
+            break;
+        case 't':
+            o[n++] = '\t';
+            break;
+        case 'v':
+            o[n++] = '\v';
+            break;
         case 'x':
             if (i + 2 >= len || !isxdigit((unsigned char)s[i + 1]) ||
                 !isxdigit((unsigned char)s[i + 2])) {
@@ -354,8 +373,8 @@ static int rules_status(const char *p, size_t len, int lo, int hi, int *out)
 }
 
 /* rules_piece_add appends a group reference, or literal bytes to the current literal. */
-static int rules_piece_add(struct rules_spec *s, int group, const char *lit, size_t n,
-                           size_t *used, const char **why)
+static int rules_piece_add(struct rules_spec *s, int group, const char *lit, size_t n, size_t *used,
+                           const char **why)
 {
     struct rules_piece *last = s->n_pieces > 0 ? &s->pieces[s->n_pieces - 1] : NULL;
 
@@ -425,8 +444,13 @@ static int rules_template(struct rules_spec *s, const char *t, size_t len, const
                 *why = "\\0 (NUL) in the replacement";
                 return -EINVAL;
             } else if (e != '\0' && strchr("abfnrtv", e) != NULL) {
-                lit[0] = e == 'a' ? '\a' : e == 'b' ? '\b' : e == 'f' ? '\f' : e == 'n' ? '\n'
-                       : e == 'r' ? '\r' : e == 't' ? '\t' : '\v';
+                lit[0] = e == 'a'   ? '\a'
+                         : e == 'b' ? '\b'
+                         : e == 'f' ? '\f'
+                         : e == 'n' ? '\n'
+                         : e == 'r' ? '\r'
+                         : e == 't' ? '\t'
+                                    : '\v';
             } else if (isalpha((unsigned char)e)) {
                 *why = "bad escape in the replacement";
                 return -EINVAL;
@@ -537,9 +561,9 @@ static int rules_parse(enum rules_kind kind, const char *spec, struct rules_spec
             }
             memcpy(pat, subj.p, subj.len);
             pat[subj.len] = '\0';
-            s->re = pcre2_compile((PCRE2_SPTR)pat, subj.len,
-                                  PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &ecode, &eoff,
-                                  NULL);
+            s->re =
+                pcre2_compile((PCRE2_SPTR)pat, subj.len,
+                              PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &ecode, &eoff, NULL);
             if (s->re == NULL) {
                 pcre2_get_error_message(ecode, msg, sizeof(msg));
                 snprintf(buf, cap, "invalid regular expression '%s' (%s at offset %zu)", pat,
@@ -596,8 +620,7 @@ static int rules_parse(enum rules_kind kind, const char *spec, struct rules_spec
             size_t dl = tilde != NULL ? (size_t)(tilde - v.p) : v.len;
 
             if (rules_duration(v.p, dl, &s->delay_ms) != 0 ||
-                (tilde != NULL &&
-                 rules_duration(tilde + 1, v.len - dl - 1, &s->jitter_ms) != 0)) {
+                (tilde != NULL && rules_duration(tilde + 1, v.len - dl - 1, &s->jitter_ms) != 0)) {
                 *why = "expected DELAY[~JITTER] as 250, 250ms, 2s or 1.5s (at most 3600s)";
                 return -EINVAL;
             }
@@ -713,10 +736,11 @@ int rules_check(const struct config *cfg, char *err, size_t errlen)
     char msg[512];
     int e;
 
-    if (cfg->view_filter != NULL && (e = flowfilter_check(cfg->view_filter, msg, sizeof(msg))) != 0) {
+    if (cfg->view_filter != NULL &&
+        (e = flowfilter_check(cfg->view_filter, msg, sizeof(msg))) != 0) {
         /* the positional filter's message is the filter's own; --set names the option */
-        snprintf(err, errlen, "%s%s", cfg->view_filter == cfg->_filter_args ? "" : "dumper_filter: ",
-                 msg);
+        snprintf(err, errlen, "%s%s",
+                 cfg->view_filter == cfg->_filter_args ? "" : "dumper_filter: ", msg);
         return e;
     }
     if (cfg->save_stream_filter != NULL &&
@@ -754,8 +778,8 @@ static bool rules_matches(struct rules_spec *s, const struct flow *f)
 }
 
 /* rules_sub is re.sub(s->re, template, url) into out. Returns the length or -ENOSPC. */
-static ssize_t rules_sub(struct rules *r, const struct rules_spec *s, const char *url,
-                         size_t len, char *out, size_t cap)
+static ssize_t rules_sub(struct rules *r, const struct rules_spec *s, const char *url, size_t len,
+                         char *out, size_t cap)
 {
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(r->md);
     size_t pos = 0, copied = 0, n = 0;
@@ -854,8 +878,7 @@ static void rules_header_edits(struct rules *r, const struct flow *f, struct rul
     }
 }
 
-int rules_on_request_head(struct rules *r, struct flow *f, uint64_t *rng,
-                          struct rules_verdict *out)
+int rules_on_request_head(struct rules *r, struct flow *f, uint64_t *rng, struct rules_verdict *out)
 {
     struct rules_spec *blocked = NULL;
     int err = 0;
@@ -898,8 +921,7 @@ int rules_on_request_head(struct rules *r, struct flow *f, uint64_t *rng,
         out->url_changed = true;
     }
     rules_header_edits(r, f, out);
-    for (int k = RULES_INJECT_ERROR; k <= RULES_INJECT_FAULT && out->fault == RULES_FAULT_NONE;
-         k++)
+    for (int k = RULES_INJECT_ERROR; k <= RULES_INJECT_FAULT && out->fault == RULES_FAULT_NONE; k++)
         for (int i = 0; i < r->n[k]; i++) {
             struct rules_spec *s = &r->specs[k][i];
 

@@ -73,12 +73,12 @@ struct rules_header {
 
 /* struct rules_verdict is what the relay does with one message head. */
 struct rules_verdict {
-    int block_status;          /* block_list: answer this status (444: close); 0 = not blocked */
-    enum rules_fault fault;    /* inject_error / inject_fault */
-    int fault_status;          /* RULES_FAULT_STATUS: the status to answer */
-    uint32_t delay_ms;         /* inject_latency: hold the request this long first; 0 = none */
-    bool url_changed;          /* map_remote changed f->url: re-target the request */
-    int n_edits;               /* modify_headers for this message, in spec order */
+    int block_status;       /* block_list: answer this status (444: close); 0 = not blocked */
+    enum rules_fault fault; /* inject_error / inject_fault */
+    int fault_status;       /* RULES_FAULT_STATUS: the status to answer */
+    uint32_t delay_ms;      /* inject_latency: hold the request this long first; 0 = none */
+    bool url_changed;       /* map_remote changed f->url: re-target the request */
+    int n_edits;            /* modify_headers for this message, in spec order */
     const struct rules_header *edits[RULES_MAX_PER_KIND];
 };
 

@@ -26,8 +26,11 @@ static void make_flow(struct flow *f)
     struct sockaddr_in c = {.sin_family = AF_INET, .sin_port = htons(54321)};
     struct sockaddr_in s = {.sin_family = AF_INET, .sin_port = htons(443)};
     static const char *const req[][2] = {
-        {"Host", "api.test"}, {"User-Agent", "mitmd-bench/0.1"}, {"Accept", "*/*"},
-        {"Accept-Encoding", "gzip, deflate, br"}, {"Authorization", "Bearer abcdefghijklmnop"},
+        {"Host", "api.test"},
+        {"User-Agent", "mitmd-bench/0.1"},
+        {"Accept", "*/*"},
+        {"Accept-Encoding", "gzip, deflate, br"},
+        {"Authorization", "Bearer abcdefghijklmnop"},
         {"X-Request-Id", "6f1c0b7e-9d0a-4f7e-8a43-3f6f2f1d1a55"},
     };
 
