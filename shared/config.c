@@ -110,8 +110,26 @@ static const struct config_opt config_opts[] = {
     {"upstream_auth", "upstream-auth", 0, CONFIG_T_SPECIAL, F(upstream_auth), 0, 0, 0,
      "USER:PASS", "upstream mode: Basic credentials for the next proxy"},
     {"keep_host_header", NULL, 0, CONFIG_T_BOOL, F(keep_host_header), 0, 0, 0, "BOOL",
-     "reverse mode: keep the client's Host (mitmproxy's default false rewrites it to the\n"
-     "        server; not applied yet: the relays send the client's Host as is)"},
+     "reverse mode: keep the client's Host (mitmproxy's default false: the server's name)"},
+    /* flow filters and rules (worker/flowfilter.h, worker/rules.h); checked at start-up */
+    {"dumper_filter", NULL, 0, CONFIG_T_STR, F(view_filter), 0, 0, 0, "FILTER",
+     "print only the flow lines matching FILTER (also: FILTER as the last arguments)"},
+    {"save_stream_filter", NULL, 0, CONFIG_T_STR, F(save_stream_filter), 0, 0, 0, "FILTER",
+     "-w writes only the flows matching FILTER (the positional filter sets it too)"},
+    {"modify_headers", "modify-headers", 0, CONFIG_T_LIST, F(modify_headers),
+     F(n_modify_headers), 0, 0, "[/FILTER]/NAME/[@]VALUE",
+     "set header NAME to VALUE (@FILE: read it; empty: remove) on matching flows"},
+    {"map_remote", "map-remote", 0, CONFIG_T_LIST, F(map_remote), F(n_map_remote), 0, 0,
+     "[|FILTER]|REGEX|REPLACEMENT", "rewrite matching request URLs (Python re.sub syntax)"},
+    {"block_list", NULL, 0, CONFIG_T_LIST, F(block_list), F(n_block_list), 0, 0,
+     "/FILTER/STATUS", "answer matching requests STATUS without contacting the upstream "
+     "(444: close)"},
+    {"inject_latency", NULL, 0, CONFIG_T_LIST, F(inject_latency), F(n_inject_latency), 0, 0,
+     "/FILTER/DELAY[~JITTER]", "hold matching requests DELAY (250ms, 2s; +- JITTER) first"},
+    {"inject_error", NULL, 0, CONFIG_T_LIST, F(inject_error), F(n_inject_error), 0, 0,
+     "/FILTER/STATUS[@PERCENT]", "answer STATUS instead of the upstream (PERCENT of matches)"},
+    {"inject_fault", NULL, 0, CONFIG_T_LIST, F(inject_fault), F(n_inject_fault), 0, 0,
+     "/FILTER/PERCENT/ACTION", "for PERCENT of matching requests: a STATUS, reset or stall"},
 };
 
 #undef F
@@ -156,7 +174,7 @@ void config_usage(void *out)
     FILE *f = out;
     char left[96];
 
-    fputs("Usage: mitmd [options]\n"
+    fputs("Usage: mitmd [options] [FILTER]   FILTER: print and -w only matching flows\n"
           "       mitmd [options] cert NAME...   print a forged chain for NAMEs (PEM)\n"
           "A TLS-intercepting HTTP proxy: point clients at it (https_proxy=http://HOST:PORT),\n"
           "trust CONFDIR/mitmd-ca-cert.pem, and every exchange is decrypted and recorded.\n"
@@ -694,8 +712,25 @@ int config_parse(int argc, char **argv, struct config *cfg, char *err, size_t er
         }
     } else if (optind < argc && cfg->mode != CONFIG_MODE_HELP &&
                cfg->mode != CONFIG_MODE_VERSION) {
-        snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
-        return -EINVAL;
+        /* mitmdump: the remaining words, joined by spaces, are a filter that sets both the
+         * printed lines (dumper_filter) and -w (save_stream_filter), over --set values */
+        size_t len = 0;
+
+        for (int i = optind; i < argc; i++)
+            len += strlen(argv[i]) + 1;
+        free(cfg->_filter_args);
+        cfg->_filter_args = malloc(len);
+        if (cfg->_filter_args == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+        cfg->_filter_args[0] = '\0';
+        for (int i = optind; i < argc; i++) {
+            if (i > optind)
+                strcat(cfg->_filter_args, " ");
+            strcat(cfg->_filter_args, argv[i]);
+        }
+        cfg->view_filter = cfg->save_stream_filter = cfg->_filter_args;
     }
     if (cfg->n_ignore_hosts > 0 && cfg->n_allow_hosts > 0) {
         snprintf(err, errlen, "--ignore-hosts and --allow-hosts are mutually exclusive");
@@ -707,6 +742,8 @@ int config_parse(int argc, char **argv, struct config *cfg, char *err, size_t er
 void config_dispose(struct config *cfg)
 {
     config_clear_resolve(cfg);
+    free(cfg->_filter_args);
+    cfg->_filter_args = NULL;
 }
 
 const char *config_resolve_lookup(const struct config *cfg, const char *host)

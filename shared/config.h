@@ -80,6 +80,24 @@ struct config {
     int n_modes;                 /* --mode given this many times (more than one is refused) */
     bool keep_host_header;       /* keep_host_header: reverse mode keeps the client's Host */
     const char *upstream_auth;   /* upstream_auth: --upstream-auth USER:PASS (borrowed), NULL */
+    /* flow filters and rules (worker/flowfilter.h, worker/rules.h); all borrowed from argv */
+    const char *view_filter;        /* dumper_filter, or the positional filter: which flow
+                                     * lines are printed; NULL = all */
+    const char *save_stream_filter; /* save_stream_filter: which records -w writes; NULL = all
+                                     * (the positional filter sets it too, as in mitmdump) */
+    const char *modify_headers[CONFIG_MAX_PATTERNS]; /* modify_headers: --modify-headers */
+    int n_modify_headers;
+    const char *map_remote[CONFIG_MAX_PATTERNS];     /* map_remote: --map-remote */
+    int n_map_remote;
+    const char *block_list[CONFIG_MAX_PATTERNS];     /* block_list */
+    int n_block_list;
+    const char *inject_latency[CONFIG_MAX_PATTERNS]; /* inject_latency (mitmd's own) */
+    int n_inject_latency;
+    const char *inject_error[CONFIG_MAX_PATTERNS];   /* inject_error (mitmd's own) */
+    int n_inject_error;
+    const char *inject_fault[CONFIG_MAX_PATTERNS];   /* inject_fault (mitmd's own) */
+    int n_inject_fault;
+    char *_filter_args;     /* the positional filter words joined by spaces (owned) */
 
     uint64_t _given[2];     /* options given in argv, by table index (config_was_given) */
 };

@@ -18,8 +18,10 @@
 #include "worker/dns.h"
 #include "worker/flow.h"
 #include "worker/flow_out.h"
+#include "worker/flowfilter.h"
 #include "worker/ipc.h"
 #include "worker/ring.h"
+#include "worker/rules.h"
 #include "worker/tls_ctx.h"
 
 struct h2_pool;
@@ -78,6 +80,12 @@ struct worker {
     uint64_t hs_log_ns;     /* last client-handshake failure logged (rate limit) */
     unsigned hs_log_skipped; /* failures not logged since */
     int stage;              /* how far start-up got (worker.c: enum worker_stage) */
+
+    /* flow filters and rules, compiled at start-up (stage REGEX); NULL filter = every flow */
+    struct flowfilter *view_filter; /* dumper_filter / positional: printed lines */
+    struct flowfilter *save_filter; /* save_stream_filter / positional: -w records */
+    struct rules *rules;            /* for the relays: rules_on_request/response_head */
+    uint64_t rules_rng;             /* PRNG state for inject_* percentages and jitter */
 };
 
 /* worker_publish_load tells the sibling workers how many connections this one holds (the
@@ -99,7 +107,8 @@ static inline void worker_count(struct worker *w, enum msg_stat s)
 
 /* worker_on_flow is the relays' flow callback (`arg` is the worker): counts the flow (and an
  * answer mitmd made itself: 4xx as a client error, 502/504 as an upstream error) and queues
- * its console line and JSON record. */
+ * its console line if it matches the view filter and its JSON record if it matches
+ * save_stream_filter. */
 void worker_on_flow(void *arg, const struct flow *f);
 
 /* worker_has_host_rules returns whether --ignore-hosts or --allow-hosts is in effect. */

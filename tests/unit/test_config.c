@@ -335,7 +335,6 @@ static void test_errors_name_the_option(void **state)
         {"missing argument", "--confdir", NULL, "--confdir"},
         {"resolve without =", "--resolve", "a.test", "resolve"},
         {"resolve to a name", "--resolve", "a.test=b.test", "resolve"},
-        {"stray argument", "extra", NULL, "extra"},
         {"negative timeout", "--idle-timeout", "-1", "idle-timeout"},
         {"unknown --set name", "--set", "bogus_option=1", "bogus_option"},
         {"bad boolean", "--set", "http2=maybe", "http2"},

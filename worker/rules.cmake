@@ -1,0 +1,44 @@
+# worker/rules.cmake - flow filters (worker/flowfilter.c: mitmproxy's filter language on PCRE2)
+# and the rules compiled from them (worker/rules.c: modify_headers, map_remote, block_list,
+# inject_latency, inject_error/inject_fault), their unit tests, the filter fuzz target and the
+# evaluation micro-benchmark (built, not run by ctest). Owner: the filters work.
+if(NOT TARGET PkgConfig::PCRE2)
+  mitmd_require_pkg(PCRE2 libpcre2-8 libpcre2-dev)
+endif()
+
+set(MITMD_RULES_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/flowfilter.c
+  ${CMAKE_CURRENT_LIST_DIR}/rules.c)
+
+target_sources(mitmd_worker PRIVATE ${MITMD_RULES_SOURCES})
+target_link_libraries(mitmd_worker PUBLIC PkgConfig::PCRE2)
+
+mitmd_add_unit_test(test_flowfilter
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_flowfilter.c
+          ${CMAKE_CURRENT_LIST_DIR}/flowfilter.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
+  LIBS mitmd_shared PkgConfig::PCRE2)
+
+mitmd_add_unit_test(test_rules
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_rules.c
+          ${MITMD_RULES_SOURCES} ${CMAKE_CURRENT_LIST_DIR}/flow.c
+  LIBS mitmd_shared PkgConfig::PCRE2)
+
+mitmd_add_fuzz_target(fuzz_flowfilter
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_flowfilter.c
+          ${CMAKE_CURRENT_LIST_DIR}/flowfilter.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
+  LIBS mitmd_shared PkgConfig::PCRE2
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/flowfilter)
+
+mitmd_add_fuzz_target(fuzz_rules
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_rules.c
+          ${MITMD_RULES_SOURCES} ${CMAKE_CURRENT_LIST_DIR}/flow.c
+  LIBS mitmd_shared PkgConfig::PCRE2
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/rules)
+
+# bench_flowfilter prints ns per evaluation for a few expressions (not a ctest test: timing).
+if(MITMD_TESTS)
+  add_executable(bench_flowfilter ${PROJECT_SOURCE_DIR}/tests/unit/bench_flowfilter.c
+    ${MITMD_RULES_SOURCES} ${CMAKE_CURRENT_LIST_DIR}/flow.c)
+  mitmd_target_setup(bench_flowfilter)
+  target_link_libraries(bench_flowfilter PRIVATE mitmd_shared PkgConfig::PCRE2)
+endif()
