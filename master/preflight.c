@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 
 #include "master/listen.h"
+#include "worker/rules.h"
 
 /* preflight_upstream_ca checks the --upstream-ca file the way worker/tls_ctx.c loads it. */
 static int preflight_upstream_ca(const char *path, char *err, size_t errlen)
@@ -140,6 +141,9 @@ int preflight_check(const struct config *cfg, char *err, size_t errlen)
     if (e != 0)
         return e;
     e = preflight_regexes("--allow-hosts", cfg->allow_hosts, cfg->n_allow_hosts, err, errlen);
+    if (e != 0)
+        return e;
+    e = rules_check(cfg, err, errlen); /* flow filters and rules, compiled as workers will */
     if (e != 0)
         return e;
     if (cfg->flow_file != NULL) {

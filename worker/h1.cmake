@@ -1,7 +1,6 @@
 # worker/h1.cmake - HTTP/1.1 relay state machine, the heads it writes and flow records
 # (worker/h1_relay, worker/h1_head, worker/flow) and their unit tests.
 target_sources(mitmd_worker PRIVATE
-  ${CMAKE_CURRENT_LIST_DIR}/flow.c
   ${CMAKE_CURRENT_LIST_DIR}/h1_head.c
   ${CMAKE_CURRENT_LIST_DIR}/h1_relay.c)
 

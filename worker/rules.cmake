@@ -1,7 +1,7 @@
 # worker/rules.cmake - flow filters (worker/flowfilter.c: mitmproxy's filter language on PCRE2)
 # and the rules compiled from them (worker/rules.c: modify_headers, map_remote, block_list,
 # inject_latency, inject_error/inject_fault), their unit tests, the filter fuzz target and the
-# evaluation micro-benchmark (built, not run by ctest). Owner: the filters work.
+# evaluation micro-benchmark (built, not run by ctest).
 if(NOT TARGET PkgConfig::PCRE2)
   mitmd_require_pkg(PCRE2 libpcre2-8 libpcre2-dev)
 endif()
@@ -10,8 +10,14 @@ set(MITMD_RULES_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/flowfilter.c
   ${CMAKE_CURRENT_LIST_DIR}/rules.c)
 
-target_sources(mitmd_worker PRIVATE ${MITMD_RULES_SOURCES})
-target_link_libraries(mitmd_worker PUBLIC PkgConfig::PCRE2)
+# mitmd_rules: the filter language, the rules and the flow record they read. Both processes
+# link it: workers evaluate, the master checks every expression before it says "listening".
+add_library(mitmd_rules STATIC ${MITMD_RULES_SOURCES} ${CMAKE_CURRENT_LIST_DIR}/flow.c)
+mitmd_target_setup(mitmd_rules)
+target_include_directories(mitmd_rules PUBLIC ${PROJECT_SOURCE_DIR})
+target_link_libraries(mitmd_rules PUBLIC mitmd_shared PkgConfig::PCRE2)
+target_link_libraries(mitmd_worker PUBLIC mitmd_rules)
+target_link_libraries(mitmd_master PUBLIC mitmd_rules)
 
 mitmd_add_unit_test(test_flowfilter
   SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_flowfilter.c

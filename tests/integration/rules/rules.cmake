@@ -1,9 +1,8 @@
 # tests/integration/rules/rules.cmake - integration tests of flow filters and rules (the
 # positional filter, dumper_filter, save_stream_filter). Uses mitmd_add_integration_test from
-# tests/integration/integration.cmake. Owner: the filters work.
+# tests/integration/integration.cmake.
 if(NOT MITMD_TESTS)
   return()
 endif()
 mitmd_add_integration_test(rules/view_filter_positional INTERCEPT)
-# Register once master/preflight.c calls rules_check (see the filters work's report):
-# mitmd_add_integration_test(rules/bad_filter_stops_startup)
+mitmd_add_integration_test(rules/bad_filter_stops_startup)
