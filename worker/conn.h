@@ -18,7 +18,7 @@
 #include "worker/upstream.h"
 
 #define CONN_PUMP_ROUNDS 16         /* bounded work per event (HAProxy budgets) */
-#define CONN_PROTO_STATE_MAX 3072   /* bytes of per-protocol state in every connection */
+#define CONN_PROTO_STATE_MAX 3840   /* bytes of per-protocol state in every connection */
 
 struct worker;
 struct conn;

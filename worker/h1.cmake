@@ -2,13 +2,15 @@
 # (worker/h1_relay, worker/h1_head, worker/flow) and their unit tests.
 target_sources(mitmd_worker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/h1_head.c
+  ${CMAKE_CURRENT_LIST_DIR}/h1_record.c
   ${CMAKE_CURRENT_LIST_DIR}/h1_relay.c)
 
 mitmd_add_unit_test(test_h1_relay
   SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_h1_relay.c
           ${CMAKE_CURRENT_LIST_DIR}/h1_relay.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
           ${CMAKE_CURRENT_LIST_DIR}/answer.c ${CMAKE_CURRENT_LIST_DIR}/h1_head.c
-  LIBS mitmd_shared)
+          ${CMAKE_CURRENT_LIST_DIR}/h1_record.c
+  LIBS mitmd_shared mitmd_rules)
 
 # test_flow includes flow.c (static helpers), so it does not list it again.
 mitmd_add_unit_test(test_flow

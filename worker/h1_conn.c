@@ -246,6 +246,8 @@ int h1_conn_start(struct conn *c)
     o.max_header_size = c->w->cfg->max_header_size;
     o.client_tls = c->cl.tls_on;
     o.host_rewrite = c->w->host_rewrite[0] != '\0' ? c->w->host_rewrite : NULL;
+    o.rules = c->w->rules;
+    o.rng = &c->w->rules_rng;
     o.on_flow = worker_on_flow;
     o.on_flow_arg = c->w;
     h1_relay_init(&h->relay, &o, &c->flow, transport_in(&c->cl), &c->cl.pout,

@@ -52,17 +52,29 @@ bool h1_head_field_is_forwarded(const struct h1_header *headers, size_t num_head
 }
 
 static void h1_head_fields(struct h1_emitter *e, const struct h1_header *headers, size_t n,
-                           bool skip_host, enum h1_head_conn conn)
+                           bool skip_host, enum h1_head_conn conn,
+                           const struct rules_verdict *edits)
 {
     for (size_t i = 0; i < n; i++) {
         const struct h1_header *h = &headers[i];
 
         if ((skip_host && h1_header_name_is(h, "Host")) ||
-            !h1_head_field_is_forwarded(headers, n, h, conn == H1_HEAD_CONN_UPGRADE))
+            !h1_head_field_is_forwarded(headers, n, h, conn == H1_HEAD_CONN_UPGRADE) ||
+            (edits != NULL && rules_verdict_drops(edits, h->name, h->name_len)))
             continue;
         h1_emit(e, h->name, h->name_len);
         h1_emit_str(e, ": ");
         h1_emit(e, h->value, h->value_len);
+        h1_emit_str(e, "\r\n");
+    }
+    for (int i = 0; edits != NULL && i < edits->n_edits; i++) {
+        const struct rules_header *m = edits->edits[i];
+
+        if (m->value_len == 0)
+            continue; /* a removal only */
+        h1_emit(e, m->name, m->name_len);
+        h1_emit_str(e, ": ");
+        h1_emit(e, m->value, m->value_len);
         h1_emit_str(e, "\r\n");
     }
     switch (conn) {
@@ -82,7 +94,8 @@ static void h1_head_fields(struct h1_emitter *e, const struct h1_header *headers
 }
 
 void h1_head_request(struct h1_emitter *e, const struct h1_request *req, const struct target *abs,
-                     const char *host_field, enum h1_head_conn conn)
+                     const char *host_field, enum h1_head_conn conn,
+                     const struct rules_verdict *edits)
 {
     bool new_host = host_field != NULL && host_field[0] != '\0';
 
@@ -101,10 +114,11 @@ void h1_head_request(struct h1_emitter *e, const struct h1_request *req, const s
         h1_emit_str(e, host_field);
         h1_emit_str(e, "\r\n");
     }
-    h1_head_fields(e, req->headers, req->num_headers, new_host, conn);
+    h1_head_fields(e, req->headers, req->num_headers, new_host, conn, edits);
 }
 
-void h1_head_response(struct h1_emitter *e, const struct h1_response *resp, enum h1_head_conn conn)
+void h1_head_response(struct h1_emitter *e, const struct h1_response *resp, enum h1_head_conn conn,
+                      const struct rules_verdict *edits)
 {
     char line[32];
 
@@ -113,5 +127,5 @@ void h1_head_response(struct h1_emitter *e, const struct h1_response *resp, enum
     h1_emit_str(e, line);
     h1_emit(e, resp->reason, resp->reason_len);
     h1_emit_str(e, "\r\n");
-    h1_head_fields(e, resp->headers, resp->num_headers, false, conn);
+    h1_head_fields(e, resp->headers, resp->num_headers, false, conn, edits);
 }

@@ -13,6 +13,7 @@
 #include "shared/buf.h"
 #include "shared/h1_parse.h"
 #include "shared/target_parse.h"
+#include "worker/rules.h"
 
 /* struct h1_emitter appends a virtual byte stream to `out`, skipping the first `skip` bytes
  * (written by an earlier call): a head is produced again on each call instead of being staged,
@@ -38,10 +39,15 @@ enum h1_head_conn {
  * `host_field` ("host[:port]"), when not NULL or "", replaces the Host field (absolute-form,
  * and a reverse proxy's server name); otherwise the client's Host goes as sent. */
 void h1_head_request(struct h1_emitter *e, const struct h1_request *req, const struct target *abs,
-                     const char *host_field, enum h1_head_conn conn);
+                     const char *host_field, enum h1_head_conn conn,
+                     const struct rules_verdict *edits);
 
 /* h1_head_response writes the response head `resp` for the client. */
-void h1_head_response(struct h1_emitter *e, const struct h1_response *resp, enum h1_head_conn conn);
+void h1_head_response(struct h1_emitter *e, const struct h1_response *resp, enum h1_head_conn conn,
+                      const struct rules_verdict *edits);
+
+/* In both, `edits` (NULL: none) are --modify-headers results: the fields it drops are left
+ * out, then each edit with a value is appended. */
 
 /* h1_head_field_is_forwarded returns whether a field of a head with these `headers` goes to
  * the next hop: false for the hop-by-hop fields and the fields named by Connection (except

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "worker/h1_head.h"
+#include "worker/h1_record.h"
 
 static const char *const state_names[H1_STATE_COUNT] = {
     [H1_STATE_REQ_HEAD] = "req_head",   [H1_STATE_NEED_UPSTREAM] = "need_upstream",
@@ -99,11 +100,6 @@ static void copy_target(struct h1_target *dst, const char *host, size_t host_len
 static bool same_target(const struct h1_target *a, const struct h1_target *b)
 {
     return a->port == b->port && a->tls == b->tls && strcasecmp(a->host, b->host) == 0;
-}
-
-static uint16_t default_port(bool tls)
-{
-    return tls ? 443 : 80;
 }
 
 void h1_relay_init(struct h1_relay *r, const struct h1_relay_opts *opts, struct flow *flow,
@@ -208,84 +204,6 @@ static bool flush_answer(struct h1_relay *r)
 
 /* ---- request head ------------------------------------------------------------------- */
 
-/* struct url_writer builds a URL in a bounded stack buffer. */
-struct url_writer {
-    char *p;
-    size_t cap, len;
-};
-
-static void url_put(struct url_writer *w, const char *s, size_t n)
-{
-    n = min_size(n, w->cap - w->len);
-    memcpy(w->p + w->len, s, n);
-    w->len += n;
-}
-
-static void url_put_authority(struct url_writer *w, const char *host, size_t host_len,
-                              bool is_ipv6, uint16_t port, bool tls)
-{
-    char portbuf[8];
-    int n;
-
-    if (is_ipv6)
-        url_put(w, "[", 1);
-    url_put(w, host, host_len);
-    if (is_ipv6)
-        url_put(w, "]", 1);
-    if (port != default_port(tls)) {
-        n = snprintf(portbuf, sizeof(portbuf), ":%u", (unsigned)port);
-        if (n > 0)
-            url_put(w, portbuf, (size_t)n);
-    }
-}
-
-/* record_request copies the request line and fields of `req` into the flow; the URL is
- * scheme://authority/path, with the authority from the absolute target, else from the Host
- * field, else from the upstream. */
-static void record_request(struct h1_relay *r, const struct h1_request *req, const struct target *t,
-                           bool target_ok)
-{
-    struct flow *f = r->_flow;
-    char url[H1_REQUEST_LINE_MAX + TARGET_HOST_MAX + 32];
-    struct url_writer w = {.p = url, .cap = sizeof(url)};
-    char version[9];
-    bool tls;
-
-    flow_str_set(f, &f->method, req->method, req->method_len);
-    snprintf(version, sizeof(version), "HTTP/1.%d", req->minor_version == 0 ? 0 : 1);
-    flow_str_set(f, &f->req_version, version, 8);
-    if (!target_ok) {
-        url_put(&w, req->target, req->target_len);
-    } else if (t->form == TARGET_FORM_ABSOLUTE) {
-        url_put(&w, t->tls ? "https://" : "http://", t->tls ? 8 : 7);
-        url_put_authority(&w, t->host, t->host_len, t->is_ipv6, t->port, t->tls);
-        url_put(&w, t->path, t->path_len);
-        if (t->query != NULL)
-            url_put(&w, t->query, t->query_len);
-    } else {
-        struct target host;
-        const char *why = NULL;
-
-        tls = r->_opts.client_tls;
-        url_put(&w, tls ? "https://" : "http://", tls ? 8 : 7);
-        if (r->_opts.host_rewrite != NULL)
-            url_put(&w, r->_opts.host_rewrite, strlen(r->_opts.host_rewrite));
-        else if (req->host != NULL &&
-                 target_parse_host_port(req->host, req->host_len, default_port(tls), &host,
-                                        &why) == 0)
-            url_put_authority(&w, host.host, host.host_len, host.is_ipv6, host.port, tls);
-        else if (r->_has_upstream)
-            url_put_authority(&w, r->_upstream.host, strlen(r->_upstream.host),
-                              r->_upstream.is_ipv6, r->_upstream.port, tls);
-        if (t->form != TARGET_FORM_ASTERISK)
-            url_put(&w, req->target, req->target_len);
-    }
-    flow_str_set(f, &f->url, url, w.len);
-    for (size_t i = 0; i < req->num_headers; i++)
-        flow_add_header(f, FLOW_REQUEST, req->headers[i].name, req->headers[i].name_len,
-                        req->headers[i].value, req->headers[i].value_len);
-}
-
 /* start_exchange sets up request and response tracking for a parsed head of `head_len`
  * bytes at the front of client_in. */
 static void start_exchange(struct h1_relay *r, const struct h1_request *req, size_t head_len)
@@ -313,6 +231,39 @@ static void start_exchange(struct h1_relay *r, const struct h1_request *req, siz
     r->_resp_remaining = 0;
     h1_chunk_decoder_init(&r->_resp_chunks, head_limit(r, r->_up_in));
     r->_resp_keep_alive = false;
+}
+
+/* apply_request_rules runs the rules on the request just recorded (worker/rules.h). Returns
+ * true when the request was answered or the connection aborted instead of forwarding it. */
+static bool apply_request_rules(struct h1_relay *r)
+{
+    struct rules_verdict *v = &r->_verdict;
+    const struct flow *f = r->_flow;
+    const char *why = NULL;
+    struct target t;
+
+    r->_mapped = r->_edits_on = false;
+    if (r->_opts.rules == NULL)
+        return false;
+    memset(v, 0, sizeof(*v));
+    (void)rules_on_request_head(r->_opts.rules, r->_flow, r->_opts.rng, v);
+    if (v->block_status == 444 || v->fault == RULES_FAULT_RESET) {
+        abort_exchange(r, v->block_status == 444 ? "closed by block_list (444)"
+                                                 : "connection reset by inject_fault");
+        return true;
+    }
+    if (v->block_status != 0 || v->fault == RULES_FAULT_STATUS) {
+        answer_error(r, v->block_status != 0 ? v->block_status : v->fault_status,
+                     v->block_status != 0 ? "blocked by block_list" : "injected by inject_error");
+        return true;
+    }
+    if (v->url_changed && target_parse_request(flow_str_ptr(f, f->url), f->url.len, false, &t,
+                                               &why) == 0 && t.form == TARGET_FORM_ABSOLUTE) {
+        copy_target(&r->_target, t.host, t.host_len, t.port, t.tls, t.is_ipv6);
+        r->_absolute = r->_mapped = true; /* the upstream, SNI and Host follow the new URL */
+    }
+    r->_edits_on = v->n_edits > 0;
+    return false;
 }
 
 static bool step_req_head(struct h1_relay *r)
@@ -355,12 +306,12 @@ static bool step_req_head(struct h1_relay *r)
         return true;
     }
     if (h1_method_is(req.method, req.method_len, "CONNECT")) {
-        record_request(r, &req, NULL, false);
+        h1_record_request(r, &req, NULL, false);
         answer_error(r, 400, "CONNECT is accepted only as the first request of a connection");
         return true;
     }
     err = target_parse_request(req.target, req.target_len, false, &t, &why);
-    record_request(r, &req, &t, err == 0);
+    h1_record_request(r, &req, &t, err == 0);
     if (err != 0) {
         answer_error(r, 400, why);
         return true;
@@ -384,6 +335,8 @@ static bool step_req_head(struct h1_relay *r)
         r->_target = r->_upstream;
         r->_absolute = false;
     }
+    if (apply_request_rules(r))
+        return true;
     /* Blank lines before the request line (RFC 9112 §2.2) are not forwarded. */
     skip = (size_t)((const uint8_t *)req.method - buf_head(in));
     start_exchange(r, &req, (size_t)n - skip);
@@ -406,7 +359,7 @@ static void host_field(const struct h1_target *t, char *out, size_t cap)
 {
     char port[8] = "";
 
-    if (t->port != default_port(t->tls))
+    if (t->port != h1_record_default_port(t->tls))
         snprintf(port, sizeof(port), ":%u", (unsigned)t->port);
     snprintf(out, cap, "%s%s%s%s", t->is_ipv6 ? "[" : "", t->host, t->is_ipv6 ? "]" : "", port);
 }
@@ -435,8 +388,13 @@ static bool step_req_head_out(struct h1_relay *r)
 
     n = h1_parse_request(buf_head(r->_client_in), r->_req_head_len,
                          head_limit(r, r->_client_in), &req, headers, H1_MAX_HEADERS, &why);
-    if (n < 0 || (r->_absolute &&
-                  target_parse_request(req.target, req.target_len, false, &t, &why) != 0)) {
+    if (r->_mapped) /* map_remote: path and query come from the new URL */
+        n = n < 0 ? n
+                  : target_parse_request(flow_str_ptr(r->_flow, r->_flow->url),
+                                         r->_flow->url.len, false, &t, &why);
+    else if (n >= 0 && r->_absolute)
+        n = target_parse_request(req.target, req.target_len, false, &t, &why);
+    if (n < 0) {
         answer_error(r, 400, "request head changed while buffered");
         return true;
     }
@@ -444,7 +402,8 @@ static bool step_req_head_out(struct h1_relay *r)
         host_field(&r->_target, host, sizeof(host));
     else if (r->_opts.host_rewrite != NULL)
         snprintf(host, sizeof(host), "%s", r->_opts.host_rewrite);
-    h1_head_request(&e, &req, r->_absolute ? &t : NULL, host, req_conn(r));
+    h1_head_request(&e, &req, r->_absolute ? &t : NULL, host, req_conn(r),
+                    r->_edits_on ? &r->_verdict : NULL);
     r->_req_head_sent += e.written;
     if (e.full)
         return e.written > 0;
@@ -553,20 +512,6 @@ static bool step_req_send(struct h1_relay *r)
 
 /* ---- response ----------------------------------------------------------------------- */
 
-static void record_response(struct h1_relay *r, const struct h1_response *resp)
-{
-    struct flow *f = r->_flow;
-    char version[9];
-
-    f->status = resp->status;
-    flow_str_set(f, &f->reason, resp->reason, resp->reason_len);
-    snprintf(version, sizeof(version), "HTTP/1.%d", resp->minor_version == 0 ? 0 : 1);
-    flow_str_set(f, &f->resp_version, version, 8);
-    for (size_t i = 0; i < resp->num_headers; i++)
-        flow_add_header(f, FLOW_RESPONSE, resp->headers[i].name, resp->headers[i].name_len,
-                        resp->headers[i].value, resp->headers[i].value_len);
-}
-
 static void bad_response(struct h1_relay *r, const char *why)
 {
     char msg[H1_RELAY_REASON_MAX];
@@ -627,7 +572,13 @@ static bool step_resp_head(struct h1_relay *r)
         bad_response(r, "101 Switching Protocols without an Upgrade request");
         return true;
     }
-    record_response(r, &resp);
+    h1_record_response(r, &resp);
+    r->_edits_on = false;
+    if (r->_opts.rules != NULL) { /* --modify-headers on the response */
+        memset(&r->_verdict, 0, sizeof(r->_verdict));
+        rules_on_response_head(r->_opts.rules, r->_flow, &r->_verdict);
+        r->_edits_on = r->_verdict.n_edits > 0;
+    }
     r->_resp_interim = false;
     r->_resp_body = body;
     r->_resp_remaining =
@@ -664,7 +615,7 @@ static bool step_resp_head_out(struct h1_relay *r)
             bad_response(r, "response head changed while buffered");
             return true;
         }
-        h1_head_response(&e, &resp, resp_conn(r));
+        h1_head_response(&e, &resp, resp_conn(r), r->_edits_on ? &r->_verdict : NULL);
         r->_resp_head_moved += e.written;
         if (e.full)
             return e.written > 0;

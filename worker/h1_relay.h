@@ -14,6 +14,7 @@
 #include "shared/target_parse.h"
 #include "worker/answer.h"
 #include "worker/flow.h"
+#include "worker/rules.h"
 
 #define H1_RELAY_REASON_MAX 256 /* a failure reason kept for a later 502 (NUL included) */
 
@@ -55,6 +56,8 @@ struct h1_relay_opts {
     const char *host_rewrite;  /* origin-form requests: Host sent (and recorded) as this
                                 * "host[:port]" (reverse proxy, keep_host_header=false); NULL
                                 * keeps the client's. Borrowed for the relay's life. */
+    struct rules *rules;       /* --modify-headers, block_list, map_remote...; NULL = none */
+    uint64_t *rng;             /* the worker's PRNG state for the rules' percentages */
     h1_relay_flow_fn *on_flow; /* may be NULL */
     void *on_flow_arg;
 };
@@ -110,6 +113,9 @@ struct h1_relay {
     char _answer[ANSWER_MAX]; /* pending error answer, appended as client_out allows */
     size_t _answer_len, _answer_off;
     bool _progressed; /* the last h1_relay_pump moved bytes or changed state */
+    bool _mapped;     /* map_remote re-targeted the request: its URL is the flow's */
+    bool _edits_on;   /* _verdict holds header edits for the head being written */
+    struct rules_verdict _verdict; /* the rules' verdict on the current head */
 };
 
 /* h1_relay_init prepares `r` for a new client connection. The four buffers and `flow` are

@@ -480,12 +480,12 @@ static int worker_open(struct worker *w)
         log_error("%s", err);
         return -1;
     }
-    if (w->id == 0 && (flowfilter_uses_body(w->view_filter) || flowfilter_uses_body(w->save_filter)))
+    if (w->id == 0 &&
+        (flowfilter_uses_body(w->view_filter) || flowfilter_uses_body(w->save_filter)))
         log_warn("~b, ~bq and ~bs match no flow: mitmd streams bodies and keeps none");
-    /* TODO(relays): remove once h1/h2 call rules_on_request_head/rules_on_response_head */
     if (w->id == 0 && !rules_is_empty(w->rules))
-        log_warn("modify_headers, map_remote, block_list and inject_* are checked but not "
-                 "applied yet: the relays do not call the rules");
+        log_warn("rules apply to HTTP/1.1 exchanges; HTTP/2 streams and inject_latency / "
+                 "inject_fault stall are not acted on yet");
     w->rules_rng = flow_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)w->id;
     e = ring_open(&w->ring, WORKER_RING_ENTRIES);
     if (e) {
