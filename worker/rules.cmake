@@ -7,7 +7,7 @@ if(NOT TARGET PkgConfig::PCRE2)
 endif()
 
 set(MITMD_RULES_SOURCES
-  ${CMAKE_CURRENT_LIST_DIR}/flowfilter.c
+  ${CMAKE_CURRENT_LIST_DIR}/flowfilter.c ${CMAKE_CURRENT_LIST_DIR}/flowfilter_eval.c
   ${CMAKE_CURRENT_LIST_DIR}/rules.c)
 
 # mitmd_rules: the filter language, the rules and the flow record they read. Both processes
@@ -21,7 +21,7 @@ target_link_libraries(mitmd_master PUBLIC mitmd_rules)
 
 mitmd_add_unit_test(test_flowfilter
   SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_flowfilter.c
-          ${CMAKE_CURRENT_LIST_DIR}/flowfilter.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
+          ${CMAKE_CURRENT_LIST_DIR}/flowfilter.c ${CMAKE_CURRENT_LIST_DIR}/flowfilter_eval.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
   LIBS mitmd_shared PkgConfig::PCRE2)
 
 mitmd_add_unit_test(test_rules
@@ -31,7 +31,7 @@ mitmd_add_unit_test(test_rules
 
 mitmd_add_fuzz_target(fuzz_flowfilter
   SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_flowfilter.c
-          ${CMAKE_CURRENT_LIST_DIR}/flowfilter.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
+          ${CMAKE_CURRENT_LIST_DIR}/flowfilter.c ${CMAKE_CURRENT_LIST_DIR}/flowfilter_eval.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
   LIBS mitmd_shared PkgConfig::PCRE2
   CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/flowfilter)
 
