@@ -51,8 +51,16 @@ struct master {
     struct forge_service_req *batch; /* FORGE_SERVICE_BATCH entries, allocated at start */
     int rr;                          /* slot read first in the next turn (round robin) */
     uint16_t port;                   /* the listeners' port, for the "listening on" line */
+    /* SIGUSR1: the line waits for the next report of every running worker (they report once a
+     * second), so a request made just before the signal is counted */
+    bool stats_wanted;
+    uint64_t stats_seq_at[SUPERVISE_MAX_WORKERS];
+    uint64_t stats_deadline_ms;
     bool announced;                  /* "listening on" printed: every worker was ready */
 };
+
+/* MASTER_STATS_WAIT_MS bounds how long SIGUSR1 waits for the workers' next reports. */
+#define MASTER_STATS_WAIT_MS 1500
 
 static void master_log_stats(struct master *m)
 {
@@ -123,10 +131,12 @@ static size_t master_read_worker(struct master *m, struct worker_slot *slot, siz
             nbatch++;
             supervise_mark_ready(&m->sup, slot);
         } else if (h.type == MSG_STATS) {
-            if (msgcodec_decode_stats(r->dgram, (size_t)n, &slot->stats, &why) != 0)
+            if (msgcodec_decode_stats(r->dgram, (size_t)n, &slot->stats, &why) != 0) {
                 log_warn("worker %d: bad stats: %s", slot->id, why);
-            else
+            } else {
+                slot->stats_seq++;
                 supervise_mark_ready(&m->sup, slot);
+            }
         } else if (h.type == MSG_READY) {
             supervise_mark_ready(&m->sup, slot);
         } else {
@@ -134,6 +144,46 @@ static size_t master_read_worker(struct master *m, struct worker_slot *slot, siz
         }
     }
     return nbatch;
+}
+
+/* master_now_ms returns CLOCK_MONOTONIC in milliseconds. */
+static uint64_t master_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* master_want_stats starts waiting for every running worker's next report (SIGUSR1). */
+static void master_want_stats(struct master *m)
+{
+    if (m->stats_wanted)
+        return;
+    for (int i = 0; i < m->sup.n; i++)
+        m->stats_seq_at[i] = m->sup.slots[i].stats_seq;
+    m->stats_wanted = true;
+    m->stats_deadline_ms = master_now_ms() + MASTER_STATS_WAIT_MS;
+}
+
+/* master_stats_due logs the statistics once every running worker reported after SIGUSR1, or
+ * at the deadline. Returns the milliseconds to wait for it (-1: nothing pending). */
+static int master_stats_due(struct master *m)
+{
+    uint64_t now = master_now_ms();
+    bool all = true;
+
+    if (!m->stats_wanted)
+        return -1;
+    for (int i = 0; i < m->sup.n; i++)
+        if (m->sup.slots[i].pid != 0 && m->sup.slots[i].stats_seq <= m->stats_seq_at[i])
+            all = false;
+    if (all || now >= m->stats_deadline_ms) {
+        m->stats_wanted = false;
+        master_log_stats(m);
+        return -1;
+    }
+    return (int)(m->stats_deadline_ms - now);
 }
 
 /* master_peer returns peer `i` of the loop: 0..n-1 the running workers, n..2n-1 the
@@ -298,7 +348,7 @@ static bool master_handle_signals(struct master *m)
             supervise_replace_all(&m->sup);
             break;
         case SIGUSR1:
-            master_log_stats(m);
+            master_want_stats(m);
             break;
         default:
             log_info("%s: stopping", strsignal((int)si.ssi_signo));
@@ -343,9 +393,11 @@ static void master_loop(struct master *m)
     bool readable[2 * SUPERVISE_MAX_WORKERS];
 
     for (;;) {
-        int n = 0, due = supervise_due_ms(&m->sup);
+        int n = 0, due = supervise_due_ms(&m->sup), stats_due = master_stats_due(m);
         size_t nbatch;
 
+        if (stats_due >= 0 && (due < 0 || stats_due < due))
+            due = stats_due;
         pfd[n].fd = m->sig_fd;
         pfd[n].events = POLLIN;
         owner[n++] = -1;

@@ -44,6 +44,7 @@ struct worker_slot {
     struct timespec started;
     struct timespec restart_at; /* valid when pid == 0 and the slot should run */
     struct msg_stats stats; /* latest STATS from this worker */
+    uint64_t stats_seq;     /* STATS messages received from this worker */
     uint64_t restarts;
     bool ready;             /* the worker reported its set-up done (READY, STATS, CERT_REQ) */
     bool replacing;         /* told to exit by a reload: its exit is planned, not a failure */

@@ -30,6 +30,7 @@ mitmd_add_integration_test(master/cert_command)
 mitmd_add_integration_test(master/sighup_restarts_workers INTERCEPT)
 mitmd_add_integration_test(master/sigterm_drains INTERCEPT)
 mitmd_add_integration_test(master/workers_balanced INTERCEPT)
+mitmd_add_integration_test(master/sigusr1_counts_latest INTERCEPT)
 
 # intercept: HTTPS through the worker (CONNECT, forged certs, relay)
 mitmd_add_integration_test(intercept/https_get INTERCEPT)
