@@ -105,6 +105,18 @@ int conn_queue_client(struct conn *c, const void *p, size_t n)
     return 0;
 }
 
+void conn_record_error(struct conn *c, const char *why)
+{
+    struct flow *f = &c->flow;
+
+    if (f->t_start == 0)
+        flow_begin(f); /* nothing was parsed: the record still names the client */
+    flow_set_error(f, why);
+    f->t_done = flow_now_ns();
+    worker_on_flow(c->w, f);
+    flow_next(f);
+}
+
 bool conn_idle_expired(const struct conn *c, uint64_t now)
 {
     return now - c->t_io >= (uint64_t)c->w->cfg->idle_timeout_s * 1000000000ull;
@@ -427,6 +439,8 @@ static bool conn_round(struct conn *c)
 
     moved |= transport_ingress(&c->cl, conn_may_grow(c, &c->cl));
     moved |= transport_ingress(&c->up, conn_may_grow(c, &c->up));
+    if (c->state == CONN_STATE_OPEN)
+        moved |= upstream_step(c); /* a dial through upstream mode's next proxy */
     if (c->state == CONN_STATE_OPEN)
         moved |= c->proto->step(c);
     else if (c->state == CONN_STATE_CLOSING && c->proto != NULL && c->proto->flush != NULL)

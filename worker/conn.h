@@ -158,6 +158,11 @@ void conn_check_timeouts(struct conn *c, uint64_t now);
 /* conn_is_idle returns whether `c` may be closed without losing anything in progress. */
 bool conn_is_idle(struct conn *c);
 
+/* conn_record_error reports the exchange in progress of `c` (or an empty one naming the
+ * client) as a flow that ended with `why` and no response: the client speaks something mitmd
+ * cannot answer in (a refused handshake, a bad PROXY header, a malformed SOCKS greeting). */
+void conn_record_error(struct conn *c, const char *why);
+
 /* conn_idle_expired returns whether no byte moved on `c` for --idle-timeout at `now`. */
 bool conn_idle_expired(const struct conn *c, uint64_t now);
 

@@ -83,7 +83,6 @@ static void intercept_client_failed(struct conn *c, const char *why)
 {
     struct intercept *ic = intercept_of(c);
     struct worker *w = c->w;
-    struct flow *f = &c->flow;
     const char *sni = intercept_sni(c);
     char host[TARGET_HOST_MAX + 8], msg[FLOW_ERROR_MAX];
     uint64_t now = flow_now_ns();
@@ -105,12 +104,7 @@ static void intercept_client_failed(struct conn *c, const char *why)
     else
         snprintf(msg, sizeof(msg), "client TLS handshake failed for %s: %s", host, why);
     worker_count(w, MSG_STAT_CLIENT_ERRORS);
-    if (f->t_start == 0)
-        flow_begin(f);
-    flow_set_error(f, msg);
-    f->t_done = now;
-    worker_on_flow(w, f);
-    flow_next(f);
+    conn_record_error(c, msg);
     /* a misconfigured load generator must not flood stderr: one line a second, with a count */
     if (now - w->hs_log_ns >= 1000000000ull) {
         if (w->hs_log_skipped > 0)

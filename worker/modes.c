@@ -1,7 +1,6 @@
 /* modes.c - see modes.h. */
 #include "worker/modes.h"
 
-#include "worker/next_hop.h"
 #include "worker/proxy_req.h"
 #include "worker/reverse.h"
 #include "worker/socks5.h"
@@ -14,10 +13,9 @@ conn_start_fn *modes_start_fn(const struct config *cfg)
         return socks5_start;
     case MODE_SPEC_REVERSE:
         return reverse_start;
-    case MODE_SPEC_UPSTREAM:
-        return next_hop_start;
     case MODE_SPEC_TRANSPARENT:
         return transparent_start;
+    case MODE_SPEC_UPSTREAM: /* regular; every dial goes through the next proxy (w->via) */
     case MODE_SPEC_REGULAR:
     default:
         return proxy_req_start;

@@ -1,11 +1,10 @@
-# worker/modes.cmake - the proxy modes other than regular (worker/socks5, worker/reverse,
-# worker/next_hop for upstream mode), the grammars they need (shared/mode_spec,
-# shared/socks5_parse), their unit tests and fuzz targets. worker/modes.c itself is listed
-# in worker/worker.cmake. Owner: the modes work.
+# worker/modes.cmake - the proxy modes other than regular (worker/socks5, worker/reverse;
+# upstream mode is regular with worker/upstream.c dialling through the next proxy), the
+# grammars they need (shared/mode_spec, shared/socks5_parse), their unit tests and fuzz
+# targets. worker/modes.c itself is listed in worker/worker.cmake.
 target_sources(mitmd_worker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/socks5.c
-  ${CMAKE_CURRENT_LIST_DIR}/reverse.c
-  ${CMAKE_CURRENT_LIST_DIR}/next_hop.c)
+  ${CMAKE_CURRENT_LIST_DIR}/reverse.c)
 target_sources(mitmd_shared PRIVATE
   ${PROJECT_SOURCE_DIR}/shared/mode_spec.c
   ${PROJECT_SOURCE_DIR}/shared/socks5_parse.c)

@@ -25,15 +25,8 @@ static struct proxy_hdr *proxy_hdr_of(struct conn *c)
  * the bytes may be TLS or anything else, and the spec wants the connection aborted. */
 static void proxy_hdr_refuse(struct conn *c, const char *why)
 {
-    struct flow *f = &c->flow;
-
     log_debug("conn %llu: refused: %s", (unsigned long long)c->id, why);
-    if (f->t_start == 0)
-        flow_begin(f);
-    flow_set_error(f, why);
-    f->t_done = flow_now_ns();
-    worker_on_flow(c->w, f);
-    flow_next(f);
+    conn_record_error(c, why);
     worker_count(c->w, MSG_STAT_CLIENT_ERRORS);
     conn_close(c);
 }

@@ -86,20 +86,6 @@ void proxy_req_answer(struct conn *c, int status, const char *why, const char *b
     conn_close_after_flush(c);
 }
 
-/* proxy_req_record_error records a flow that ended with `why` and no answer (the client
- * speaks something we cannot answer in). */
-static void proxy_req_record_error(struct conn *c, const char *why)
-{
-    struct flow *f = &c->flow;
-
-    if (f->t_start == 0)
-        flow_begin(f);
-    flow_set_error(f, why);
-    f->t_done = flow_now_ns();
-    worker_on_flow(c->w, f);
-    flow_next(f);
-}
-
 /* proxy_req_is_sslv2_hello returns whether `p` starts like an SSLv2-format ClientHello: a
  * two-byte record header with the high bit set, then message type 1 (CLIENT-HELLO). */
 static bool proxy_req_is_sslv2_hello(const uint8_t *p, size_t n)
@@ -260,7 +246,7 @@ static bool proxy_req_sniff(struct conn *c)
     if (proxy_req_is_sslv2_hello(buf_head(rx), buf_used(rx))) {
         /* an SSLv2-format ClientHello: no TLS 1.2+ server accepts it, and relaying it raw would
          * hand the client the origin's own certificate, uninspected */
-        proxy_req_record_error(c, "SSLv2-format ClientHello refused (TLS 1.2 or newer only)");
+        conn_record_error(c, "SSLv2-format ClientHello refused (TLS 1.2 or newer only)");
         conn_close(c);
         return true;
     }

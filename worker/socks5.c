@@ -44,20 +44,6 @@ static void socks5_set_phase(struct conn *c, enum socks5_phase next)
     s->t_phase = flow_now_ns();
 }
 
-/* socks5_record_error reports the connection's one SOCKS exchange as a flow that ended with
- * `why` and no HTTP response. */
-static void socks5_record_error(struct conn *c, const char *why)
-{
-    struct flow *f = &c->flow;
-
-    if (f->t_start == 0)
-        flow_begin(f);
-    flow_set_error(f, why);
-    f->t_done = flow_now_ns();
-    worker_on_flow(c->w, f);
-    flow_next(f);
-}
-
 /* socks5_malformed closes a connection whose client broke the protocol: counted, recorded,
  * logged at debug level (a client can cause it at will). */
 static bool socks5_malformed(struct conn *c, const char *why)
@@ -67,7 +53,7 @@ static bool socks5_malformed(struct conn *c, const char *why)
     snprintf(msg, sizeof(msg), "SOCKS5: %s", why);
     log_debug("conn %llu: %s", (unsigned long long)c->id, msg);
     worker_count(c->w, MSG_STAT_CLIENT_ERRORS);
-    socks5_record_error(c, msg);
+    conn_record_error(c, msg);
     conn_close(c);
     return true;
 }
@@ -77,7 +63,7 @@ static bool socks5_malformed(struct conn *c, const char *why)
 static bool socks5_refuse(struct conn *c, const uint8_t *reply, size_t n, const char *why)
 {
     log_debug("conn %llu: SOCKS5 refused: %s", (unsigned long long)c->id, why);
-    socks5_record_error(c, why);
+    conn_record_error(c, why);
     (void)conn_queue_client(c, reply, n); /* the first bytes on the leg: they fit */
     socks5_set_phase(c, SOCKS5_CLOSING);
     conn_close_after_flush(c);
@@ -254,7 +240,7 @@ static bool socks5_on_timeout(struct conn *c, uint64_t now)
     if (now - s->t_phase < limit)
         return false;
     if (buf_used(&c->cl.rx) > 0 || s->phase == SOCKS5_REQUEST)
-        socks5_record_error(c, "SOCKS5: handshake timed out");
+        conn_record_error(c, "SOCKS5: handshake timed out");
     conn_close(c);
     return true;
 }

@@ -95,10 +95,7 @@ static void transparent_record(struct conn *c, const char *why)
         flow_begin(f);
     if (t->dest[0] != '\0')
         flow_str_set(f, &f->url, t->dest, strlen(t->dest));
-    flow_set_error(f, why);
-    f->t_done = flow_now_ns();
-    worker_on_flow(c->w, f);
-    flow_next(f);
+    conn_record_error(c, why);
 }
 
 static void transparent_on_upstream(struct conn *c, int err, const char *why)

@@ -7,10 +7,14 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/base64.h>
+
+#include "shared/h1_parse.h"
 #include "shared/log.h"
 #include "worker/conn.h"
 #include "worker/worker.h"
@@ -20,6 +24,19 @@ static void upstream_on_connect(struct ring_op *op, int res, uint32_t flags);
 void upstream_init(struct conn *c)
 {
     ring_op_init(&c->upstream.connect_op, upstream_on_connect, &c->inflight);
+    c->upstream.via = c->w->via;
+}
+
+/* upstream_dial_host and upstream_dial_port name what the TCP connect goes to: the target, or
+ * upstream mode's next proxy. */
+static const char *upstream_dial_host(const struct upstream *u)
+{
+    return u->via != NULL ? u->via->host : u->host;
+}
+
+static uint16_t upstream_dial_port(const struct upstream *u)
+{
+    return u->via != NULL ? u->via->port : u->port;
 }
 
 int upstream_set_target(struct conn *c, const char *host, size_t len, uint16_t port)
@@ -59,7 +76,15 @@ const char *upstream_errno_why(int err)
 /* upstream_done ends the dial and tells the protocol. */
 static void upstream_done(struct conn *c, int err, const char *why)
 {
+    char msg[TLS_CONN_WHY_MAX + TARGET_HOST_MAX];
+
     c->upstream.dialing = false;
+    c->upstream.via_wait = false;
+    if (err && c->upstream.via != NULL && strstr(why, "upstream proxy") == NULL) {
+        snprintf(msg, sizeof(msg), "cannot reach the upstream proxy %s:%u: %s",
+                 c->upstream.via->host, c->upstream.via->port, why);
+        why = msg;
+    }
     if (err)
         log_debug("conn %llu: upstream %s:%u failed: %s", (unsigned long long)c->id,
                   c->upstream.host, c->upstream.port, why);
@@ -131,6 +156,33 @@ static bool upstream_is_self(struct conn *c, const struct sockaddr_storage *sa)
     return false;
 }
 
+/* upstream_via_send queues "CONNECT target" for the next proxy on the upstream leg, with
+ * Proxy-Authorization when --upstream-auth is set. Returns 0 or -ENOSPC. */
+static int upstream_via_send(struct conn *c)
+{
+    const struct upstream *u = &c->upstream;
+    char req[2 * TARGET_HOST_MAX + 2 * UPSTREAM_VIA_AUTH_MAX + 128];
+    uint8_t b64[2 * UPSTREAM_VIA_AUTH_MAX];
+    bool v6 = strchr(u->host, ':') != NULL;
+    int n;
+
+    n = snprintf(req, sizeof(req), "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n",
+                 v6 ? "[" : "", u->host, v6 ? "]" : "", (unsigned)u->port, v6 ? "[" : "",
+                 u->host, v6 ? "]" : "", (unsigned)u->port);
+    if (u->via->auth != NULL && strlen(u->via->auth) <= UPSTREAM_VIA_AUTH_MAX && n > 0) {
+        EVP_EncodeBlock(b64, (const uint8_t *)u->via->auth, strlen(u->via->auth));
+        n += snprintf(req + n, sizeof(req) - (size_t)n, "Proxy-Authorization: Basic %s\r\n",
+                      (const char *)b64);
+    }
+    if (n > 0 && (size_t)n < sizeof(req))
+        n += snprintf(req + n, sizeof(req) - (size_t)n, "\r\n");
+    if (n <= 0 || (size_t)n >= sizeof(req) || leg_tx_room(&c->up) < (size_t)n)
+        return -ENOSPC;
+    memcpy(buf_tail(&c->up.tx), req, (size_t)n);
+    buf_commit(&c->up.tx, (size_t)n);
+    return 0;
+}
+
 /* upstream_connect_next starts connecting to address addr_idx and, if that cannot even
  * start, to the ones after it. Returns 0 (a connect is in flight), or the last -errno. */
 static int upstream_connect_next(struct conn *c, int err)
@@ -144,9 +196,9 @@ static int upstream_connect_next(struct conn *c, int err)
         memset(&ss, 0, sizeof(ss));
         memcpy(&ss, sa, salen);
         if (ss.ss_family == AF_INET)
-            ((struct sockaddr_in *)&ss)->sin_port = htons(u->port);
+            ((struct sockaddr_in *)&ss)->sin_port = htons(upstream_dial_port(u));
         else
-            ((struct sockaddr_in6 *)&ss)->sin6_port = htons(u->port);
+            ((struct sockaddr_in6 *)&ss)->sin6_port = htons(upstream_dial_port(u));
         flow_set_server(&c->flow, u->host, (struct sockaddr *)&ss, salen);
         if (upstream_is_self(c, &ss))
             return -ELOOP;
@@ -191,7 +243,8 @@ void upstream_dial(struct conn *c)
     u->dns.done = upstream_on_dns;
     u->t_start = flow_now_ns();
     u->dialing = true;
-    err = dns_resolve(&c->w->dns, &u->dns, u->host);
+    u->via_wait = false;
+    err = dns_resolve(&c->w->dns, &u->dns, upstream_dial_host(u));
     if (err) {
         upstream_done(c, err, "cannot start the DNS lookup");
         return;
@@ -246,8 +299,56 @@ static void upstream_on_connect(struct ring_op *op, int res, uint32_t flags)
     }
     c->up.connected = true;
     c->flow.connect_ns = (int64_t)(flow_now_ns() - u->t_connect);
+    if (u->via != NULL) {
+        res = upstream_via_send(c);
+        if (res == 0)
+            u->via_wait = true; /* upstream_step reads the answer */
+        else
+            upstream_done(c, res, "cannot send CONNECT to the upstream proxy");
+        conn_pump(c);
+        return;
+    }
     upstream_done(c, 0, NULL);
     conn_pump(c);
+}
+
+bool upstream_step(struct conn *c)
+{
+    struct upstream *u = &c->upstream;
+    struct h1_header headers[H1_MAX_HEADERS];
+    struct h1_response resp;
+    struct buf *in = &c->up.rx; /* the answer comes in the clear, before any TLS */
+    const char *why = NULL;
+    char msg[TLS_CONN_WHY_MAX + TARGET_HOST_MAX];
+    ssize_t n;
+
+    if (!u->via_wait)
+        return false;
+    n = buf_used(in) > 0 ? h1_parse_response(buf_head(in), buf_used(in),
+                                             c->w->cfg->max_header_size, &resp, headers,
+                                             H1_MAX_HEADERS, &why)
+                         : -EAGAIN;
+    if (n == -EAGAIN && !c->up.failed && !c->up.rd_eof)
+        return false;
+    if (n == -EAGAIN) {
+        snprintf(msg, sizeof(msg), "the upstream proxy %s:%u closed the connection before "
+                 "answering CONNECT", u->via->host, u->via->port);
+    } else if (n < 0) {
+        snprintf(msg, sizeof(msg), "the upstream proxy %s:%u sent a malformed answer: %s",
+                 u->via->host, u->via->port, why != NULL ? why : "?");
+    } else if (resp.status < 200 || resp.status > 299) {
+        /* the next hop's refusal, e.g. "407 Proxy Authentication Required", in the reason */
+        snprintf(msg, sizeof(msg), "the upstream proxy %s:%u refused CONNECT %s:%u: %d %.*s",
+                 u->via->host, u->via->port, u->host, u->port, resp.status,
+                 (int)(resp.reason_len > 80 ? 80 : resp.reason_len), resp.reason);
+    } else {
+        buf_consume(in, (size_t)n); /* what follows is the target's */
+        upstream_done(c, 0, NULL);
+        return true;
+    }
+    conn_up_drop(c);
+    upstream_done(c, -EPROTO, msg);
+    return true;
 }
 
 bool upstream_check_timeout(struct conn *c, uint64_t now)

@@ -14,6 +14,17 @@
 
 struct conn;
 
+#define UPSTREAM_VIA_AUTH_MAX 512 /* USER:PASS of --upstream-auth */
+
+/* struct upstream_via is the next proxy of mitmproxy's upstream mode: every dial goes to it
+ * and asks for the real target with CONNECT (the worker's, fixed at start). */
+struct upstream_via {
+    char host[TARGET_HOST_MAX + 1];
+    uint16_t port;
+    bool is_ipv6;
+    const char *auth; /* "USER:PASS" for Proxy-Authorization: Basic, or NULL */
+};
+
 /* struct upstream is embedded in struct conn. Fields are read by protocols; written here. */
 struct upstream {
     char host[TARGET_HOST_MAX + 1]; /* NUL-terminated, no IPv6 brackets */
@@ -22,6 +33,8 @@ struct upstream {
     bool name_fixed;   /* TLS upstream: SNI and verification use `host`, not the client's SNI
                         * (reverse mode: the server is the one the URL names) */
     bool dialing;      /* a resolve or connect is in progress */
+    bool via_wait;     /* connected to the next proxy; waiting for its answer to CONNECT */
+    const struct upstream_via *via; /* upstream mode's next proxy, or NULL (direct) */
     bool retry;        /* connect again once the cancelled connect completes */
     unsigned addr_idx; /* which of dns's addresses the connect uses */
     uint64_t t_start;   /* dial started (CLOCK_MONOTONIC ns) */
@@ -42,6 +55,12 @@ int upstream_set_target(struct conn *c, const char *host, size_t len, uint16_t p
  * exactly once: from a later completion, or from inside this call when the dial cannot even
  * start. On success c->up is connected and the flow names the server's address. */
 void upstream_dial(struct conn *c);
+
+/* upstream_step advances a dial through the next proxy (upstream mode): it reads the answer
+ * to CONNECT from the upstream leg and ends the dial (2xx: connected to the target through the
+ * tunnel; else the proxy's status in the reason). The connection loop calls it before the
+ * protocol's step. Returns whether it made progress. */
+bool upstream_step(struct conn *c);
 
 /* upstream_check_timeout fails a dial older than --connect-timeout at `now` ("connect
  * timeout"). Returns whether it did. */

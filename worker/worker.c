@@ -641,6 +641,15 @@ int worker_main(int argc, char **argv)
     w->cfg = &cfg;
     /* a PROXY protocol listener reads the header first; proxy_hdr_start then starts the mode */
     w->start = cfg.proxy_protocol ? proxy_hdr_start : modes_start_fn(&cfg);
+    if (cfg.proxy_mode.kind == MODE_SPEC_UPSTREAM) {
+        const struct mode_spec *m = &cfg.proxy_mode;
+
+        snprintf(w->via_store.host, sizeof(w->via_store.host), "%s", m->host);
+        w->via_store.port = m->port;
+        w->via_store.is_ipv6 = m->host_is_ipv6;
+        w->via_store.auth = cfg.upstream_auth;
+        w->via = &w->via_store;
+    }
     if (reverse_host_rewrite(&cfg, w->host_rewrite, sizeof(w->host_rewrite)) <= 0)
         w->host_rewrite[0] = '\0'; /* not reverse mode, or keep_host_header */
     w->id = cfg.worker_id;

@@ -59,6 +59,8 @@ struct worker {
     int n_allow_re;
 
     conn_start_fn *start; /* the listener's mode: the first protocol of each connection */
+    struct upstream_via via_store;  /* upstream mode's next proxy */
+    const struct upstream_via *via; /* &via_store in upstream mode, else NULL */
     char host_rewrite[TARGET_HOST_MAX + 16]; /* reverse mode's Host for the server, or "" */
     int listen_fd;
     struct ring_op accept_op;       /* one-shot accept on the shared listener */

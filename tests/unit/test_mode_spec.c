@@ -13,47 +13,9 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/guard_page.h"
+
 #include "shared/mode_spec.h"
-
-struct guard {
-    char *base;
-    size_t size;
-};
-
-static int guard_setup(void **state)
-{
-    struct guard *g = calloc(1, sizeof(*g));
-    long page = sysconf(_SC_PAGESIZE);
-
-    if (g == NULL || page <= 0)
-        return -1;
-    g->size = (size_t)page;
-    g->base = mmap(NULL, g->size + (size_t)page, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (g->base == MAP_FAILED || mprotect(g->base + g->size, (size_t)page, PROT_NONE) != 0) {
-        free(g);
-        return -1;
-    }
-    *state = g;
-    return 0;
-}
-
-static int guard_teardown(void **state)
-{
-    struct guard *g = *state;
-
-    munmap(g->base, g->size + (size_t)sysconf(_SC_PAGESIZE));
-    free(g);
-    return 0;
-}
-
-static const char *guard_tail(struct guard *g, const char *src, size_t n)
-{
-    char *dst = g->base + g->size - n;
-
-    memcpy(dst, src, n);
-    return dst;
-}
 
 struct spec_case {
     const char *note;

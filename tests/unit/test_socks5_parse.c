@@ -14,58 +14,9 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/guard_page.h"
+
 #include "shared/socks5_parse.h"
-
-/* ---- guard page: inputs end right before a PROT_NONE page ---------------------------- */
-
-struct guard {
-    uint8_t *base;
-    size_t size;
-};
-
-static int guard_setup(void **state)
-{
-    struct guard *g = calloc(1, sizeof(*g));
-    long page = sysconf(_SC_PAGESIZE);
-
-    if (g == NULL || page <= 0)
-        return -1;
-    g->size = (size_t)page;
-    g->base = mmap(NULL, g->size + (size_t)page, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (g->base == MAP_FAILED) {
-        free(g);
-        return -1;
-    }
-    if (mprotect(g->base + g->size, (size_t)page, PROT_NONE) != 0) {
-        munmap(g->base, g->size + (size_t)page);
-        free(g);
-        return -1;
-    }
-    *state = g;
-    return 0;
-}
-
-static int guard_teardown(void **state)
-{
-    struct guard *g = *state;
-
-    munmap(g->base, g->size + (size_t)sysconf(_SC_PAGESIZE));
-    free(g);
-    return 0;
-}
-
-/* guard_tail copies `n` bytes of `src` so that they end exactly at the guard page. */
-static const uint8_t *guard_tail(struct guard *g, const void *src, size_t n)
-{
-    uint8_t *dst;
-
-    assert_true(n <= g->size);
-    dst = g->base + g->size - n;
-    if (n > 0)
-        memcpy(dst, src, n);
-    return dst;
-}
 
 #define IN(s) .in = (const uint8_t *)(s), .in_len = sizeof(s) - 1
 

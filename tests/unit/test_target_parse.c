@@ -12,46 +12,9 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/guard_page.h"
+
 #include "shared/target_parse.h"
-
-struct guard {
-    char *base;
-    size_t size;
-};
-
-static int guard_setup(void **state)
-{
-    struct guard *g = calloc(1, sizeof(*g));
-    long page = sysconf(_SC_PAGESIZE);
-
-    if (g == NULL || page <= 0)
-        return -1;
-    g->size = (size_t)page;
-    g->base = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
-    if (g->base == MAP_FAILED || mprotect(g->base + page, (size_t)page, PROT_NONE) != 0) {
-        free(g);
-        return -1;
-    }
-    *state = g;
-    return 0;
-}
-
-static int guard_teardown(void **state)
-{
-    struct guard *g = *state;
-
-    munmap(g->base, 2 * g->size);
-    free(g);
-    return 0;
-}
-
-static const char *guard_tail(struct guard *g, const char *s, size_t n)
-{
-    assert_true(n <= g->size);
-    memcpy(g->base + g->size - n, s, n);
-    return g->base + g->size - n;
-}
 
 enum kind { K_CONNECT, K_ABSOLUTE, K_HOST_PORT, K_REQUEST, K_REQUEST_CONNECT };
 
