@@ -38,7 +38,11 @@ static bool h1_conn_tell(struct conn *c, struct h1_relay *r)
     struct conn_leg *cl = &c->cl, *up = &c->up;
     bool told = false;
 
-    if (!cl->eof_told && (cl->failed || transport_is_done(cl))) {
+    /* a head cut off by the client's FIN is told at once: nothing more will complete it */
+    bool cl_eof = cl->tls_on ? cl->tls_closed : cl->rd_eof;
+
+    if (!cl->eof_told && (cl->failed || transport_is_done(cl) ||
+                          (cl_eof && h1_relay_state(r) == H1_STATE_REQ_HEAD))) {
         cl->eof_told = told = true;
         if (cl->failed)
             h1_relay_client_error(r, cl->why[0] ? cl->why : "client connection failed");

@@ -12,6 +12,14 @@
 #include "worker/h1_head.h"
 #include "worker/h1_record.h"
 
+/* the body of the 400 for a request sent to the proxy as if it were the server */
+#define H1_NOT_PROXY_BODY                                                                        \
+    "mitmd is an HTTP proxy, not a web server: this request names no host to forward to.\n"     \
+    "Configure your client to use it as its proxy, for example:\n"                               \
+    "  curl -x http://HOST:PORT --cacert ~/.mitmd/mitmd-ca-cert.pem https://example.com/\n"      \
+    "  export https_proxy=http://HOST:PORT http_proxy=http://HOST:PORT\n"                        \
+    "and trust the mitmd CA certificate (mitmd-ca-cert.pem in the confdir) for HTTPS.\n"
+
 static const char *const state_names[H1_STATE_COUNT] = {
     [H1_STATE_REQ_HEAD] = "req_head",   [H1_STATE_NEED_UPSTREAM] = "need_upstream",
     [H1_STATE_REQ_BODY] = "req_body",   [H1_STATE_RESP_HEAD] = "resp_head",
@@ -168,7 +176,15 @@ static void abort_exchange(struct h1_relay *r, const char *why)
  * before any byte of an upstream final response reached client_out. If part of an interim
  * (1xx) head is already there, an answer appended to it would be garbage to the client, so
  * the connection is closed instead with `why` as the flow's error. */
+static void answer_error_body(struct h1_relay *r, int status, const char *why, const char *body);
+
 static void answer_error(struct h1_relay *r, int status, const char *why)
+{
+    answer_error_body(r, status, why, NULL);
+}
+
+/* answer_error_body is answer_error with a body of its own (NULL: the reason and its hint). */
+static void answer_error_body(struct h1_relay *r, int status, const char *why, const char *body)
 {
     struct flow *f = r->_flow;
     const char *text = h1_status_reason(status);
@@ -181,7 +197,7 @@ static void answer_error(struct h1_relay *r, int status, const char *why)
     }
     if (why == NULL || why[0] == '\0')
         why = text;
-    n = answer_format(r->_answer, sizeof(r->_answer), status, why, NULL, NULL, &blen);
+    n = answer_format(r->_answer, sizeof(r->_answer), status, why, NULL, body, &blen);
     r->_answer_len = n < 0 ? 0 : (size_t)n;
     r->_answer_off = 0;
 
@@ -329,7 +345,7 @@ static bool step_req_head(struct h1_relay *r)
         r->_absolute = true;
     } else {
         if (!r->_has_upstream) {
-            answer_error(r, 400, "not a proxy request: send an absolute URL or CONNECT");
+            answer_error_body(r, 400, "not a proxy request (origin-form)", H1_NOT_PROXY_BODY);
             return true;
         }
         r->_target = r->_upstream;

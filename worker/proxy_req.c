@@ -19,13 +19,6 @@
 
 static const char proxy_req_established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
-static const char proxy_req_not_proxy[] =
-    "mitmd is an HTTP proxy, not a web server: this request names no host to forward to.\n"
-    "Configure your client to use it as its proxy, for example:\n"
-    "  curl -x http://HOST:PORT --cacert ~/.mitmd/mitmd-ca-cert.pem https://example.com/\n"
-    "  export https_proxy=http://HOST:PORT http_proxy=http://HOST:PORT\n"
-    "and trust the mitmd CA certificate (mitmd-ca-cert.pem in the confdir) for HTTPS.\n";
-
 enum proxy_req_phase {
     PROXY_REQ_HEAD = 0,   /* reading the proxy request head from the client */
     PROXY_REQ_CONNECTING, /* CONNECT: resolving and connecting the upstream */
@@ -150,16 +143,34 @@ static bool proxy_req_connect(struct conn *c, const struct h1_request *req, ssiz
     return true;
 }
 
-/* proxy_req_head parses the client's first request head. */
+/* proxy_req_is_connect returns 1 when the bytes in `p` start a CONNECT request line, 0 when
+ * they cannot, and -EAGAIN while too few bytes arrived to tell. Blank lines before the
+ * request line are skipped (RFC 9112 §2.2). */
+static int proxy_req_is_connect(const uint8_t *p, size_t n)
+{
+    static const char m[] = "CONNECT ";
+    size_t i = 0, k;
+
+    while (i < n && (p[i] == '\r' || p[i] == '\n'))
+        i++;
+    for (k = 0; k < sizeof(m) - 1 && i + k < n; k++)
+        if (p[i + k] != (uint8_t)m[k])
+            return 0;
+    return k == sizeof(m) - 1 ? 1 : -EAGAIN;
+}
+
+/* proxy_req_head reads the client's first request head. Only a CONNECT is parsed here; any
+ * other first request goes to the HTTP/1.1 relay, which parses it once and forwards an
+ * absolute-form request, or answers a malformed or origin-form one (the relay's answers:
+ * 400, 431, and the "this is a proxy" 400). */
 static bool proxy_req_head(struct conn *c)
 {
     struct h1_header headers[H1_MAX_HEADERS];
     struct h1_request req;
-    struct target t;
     const char *why = NULL;
     struct buf *rx = &c->cl.rx;
     ssize_t n;
-    int status;
+    int status, is_connect;
 
     if (c->cl.failed || (c->cl.rd_eof && buf_used(rx) == 0)) {
         conn_close(c);
@@ -167,6 +178,14 @@ static bool proxy_req_head(struct conn *c)
     }
     if (buf_used(rx) == 0)
         return false;
+    is_connect = proxy_req_is_connect(buf_head(rx), buf_used(rx));
+    if (is_connect == -EAGAIN && !c->cl.rd_eof)
+        return false;
+    if (is_connect != 1) {
+        if (h1_conn_start(c) != 0)
+            conn_close(c);
+        return true;
+    }
     if (c->flow.t_start == 0)
         flow_begin(&c->flow); /* the request's first byte: an error answer is recorded */
     n = h1_parse_request(buf_head(rx), buf_used(rx), c->w->cfg->max_header_size, &req, headers,
@@ -186,22 +205,7 @@ static bool proxy_req_head(struct conn *c)
                          NULL);
         return true;
     }
-    if (h1_method_is(req.method, req.method_len, "CONNECT"))
-        return proxy_req_connect(c, &req, n);
-    if (target_is_origin_form(req.target, req.target_len) ||
-        target_parse_absolute(req.target, req.target_len, &t, &why) != 0) {
-        proxy_req_flow_request(c, &req);
-        proxy_req_answer(c, 400,
-                         target_is_origin_form(req.target, req.target_len)
-                             ? "not a proxy request (origin-form)"
-                             : "bad absolute-form target",
-                         proxy_req_not_proxy);
-        return true;
-    }
-    /* absolute-form: the relay parses the head again and asks for its upstream */
-    if (h1_conn_start(c) != 0)
-        conn_close(c);
-    return true;
+    return proxy_req_connect(c, &req, n);
 }
 
 /* proxy_req_sniff decides what follows the 200 from the client's first bytes. */
