@@ -344,6 +344,10 @@ ssize_t flow_format_line(const struct flow *f, char *buf, size_t cap)
         out_str(&o, size);
         out_str(&o, " ");
         format_duration(&o, flow_total_ns(f));
+        if (f->websocket)
+            out_printf(&o, " websocket %llu/%llu messages",
+                       (unsigned long long)f->ws_messages[0],
+                       (unsigned long long)f->ws_messages[1]);
         if (f->error[0] != '\0') {
             out_str(&o, " error: ");
             out_printable(&o, f->error, strlen(f->error));
@@ -607,7 +611,16 @@ static ssize_t format_json(const struct flow *f, char *buf, size_t cap, size_t m
     out_json_ms(&o, wait);
     out_str(&o, ",\"receive\":");
     out_json_ms(&o, receive);
-    out_str(&o, "},\"error\":");
+    out_str(&o, "},\"websocket\":");
+    if (f->websocket)
+        out_printf(&o,
+                   "{\"messages_sent\":%llu,\"messages_received\":%llu,\"bytes_sent\":%llu,"
+                   "\"bytes_received\":%llu}",
+                   (unsigned long long)f->ws_messages[0], (unsigned long long)f->ws_messages[1],
+                   (unsigned long long)f->ws_bytes[0], (unsigned long long)f->ws_bytes[1]);
+    else
+        out_str(&o, "null");
+    out_str(&o, ",\"error\":");
     out_json_cstr_or_null(&o, f->error);
     out_str(&o, f->truncated || max_str != 0 ? ",\"truncated\":true}\n"
                                              : ",\"truncated\":false}\n");

@@ -69,6 +69,10 @@ struct flow {
     struct flow_header resp_headers[FLOW_MAX_HEADERS];
     uint16_t n_req_headers, n_resp_headers;
     bool truncated;                      /* something did not fit the arena or header table */
+    bool websocket;                      /* a WebSocket upgrade: the counts below are set */
+    uint64_t ws_messages[2];             /* WebSocket data messages: [0] client to server,
+                                          * [1] server to client */
+    uint64_t ws_bytes[2];                /* their payload bytes, the same way */
     char error[FLOW_ERROR_MAX];          /* "" = no error */
     uint32_t arena_used;
     char arena[FLOW_ARENA_SIZE];

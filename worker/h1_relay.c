@@ -141,6 +141,13 @@ static void report_flow(struct h1_relay *r)
 
     if (!r->_flow_begun)
         return;
+    if (r->_websocket) { /* RFC 6455 messages counted while relayed */
+        f->websocket = true;
+        for (int d = 0; d < 2; d++) {
+            f->ws_messages[d] = r->_ws[d].messages;
+            f->ws_bytes[d] = r->_ws[d].bytes;
+        }
+    }
     f->t_done = flow_now_ns();
     if (r->_opts.on_flow != NULL)
         r->_opts.on_flow(r->_opts.on_flow_arg, f);
@@ -589,6 +596,13 @@ static bool step_resp_head(struct h1_relay *r)
         return true;
     }
     h1_record_response(r, &resp);
+    if (body == H1_BODY_TUNNEL) {
+        ssize_t up = h1_header_find(resp.headers, resp.num_headers, "Upgrade", 0);
+
+        r->_websocket = up >= 0 && h1_token_list_has(resp.headers[up].value,
+                                                     resp.headers[up].value_len, "websocket");
+        memset(r->_ws, 0, sizeof(r->_ws));
+    }
     r->_edits_on = false;
     if (r->_opts.rules != NULL) { /* --modify-headers on the response */
         memset(&r->_verdict, 0, sizeof(r->_verdict));
@@ -700,7 +714,8 @@ static bool step_resp_body(struct h1_relay *r)
         }
         return progress;
     case H1_BODY_TUNNEL:
-        report_flow(r);
+        if (!r->_websocket)
+            report_flow(r); /* a WebSocket's flow waits for its message counts */
         h1_set_state(r, H1_STATE_RAW);
         return true;
     default:
@@ -735,14 +750,27 @@ static bool step_resp(struct h1_relay *r)
     return progress;
 }
 
+/* raw_move moves what fits from `in` to `out`, counting WebSocket messages in `ws` on the
+ * way. Returns bytes moved. */
+static size_t raw_move(struct h1_relay *r, struct buf *in, struct buf *out,
+                       struct ws_frame_count *ws)
+{
+    size_t n = min_size(buf_used(in), buf_room(out));
+
+    if (r->_websocket && n > 0)
+        ws_frame_count_feed(ws, buf_head(in), n);
+    return move_bytes(in, out, n);
+}
+
 static bool step_raw(struct h1_relay *r)
 {
     bool progress = false;
 
-    progress |= move_bytes(r->_client_in, r->_up_out, UINT64_MAX) > 0;
-    progress |= move_bytes(r->_up_in, r->_client_out, UINT64_MAX) > 0;
+    progress |= raw_move(r, r->_client_in, r->_up_out, &r->_ws[0]) > 0;
+    progress |= raw_move(r, r->_up_in, r->_client_out, &r->_ws[1]) > 0;
     if ((r->_client_eof && buf_used(r->_client_in) == 0) ||
         (r->_up_eof && buf_used(r->_up_in) == 0)) {
+        report_flow(r); /* a WebSocket's, with its counts */
         enter_closing(r);
         return true;
     }

@@ -12,6 +12,7 @@
 #include "shared/buf.h"
 #include "shared/h1_parse.h"
 #include "shared/target_parse.h"
+#include "shared/ws_frame.h"
 #include "worker/answer.h"
 #include "worker/flow.h"
 #include "worker/rules.h"
@@ -114,6 +115,9 @@ struct h1_relay {
     size_t _answer_len, _answer_off;
     bool _progressed; /* the last h1_relay_pump moved bytes or changed state */
     bool _mapped;     /* map_remote re-targeted the request: its URL is the flow's */
+    bool _websocket;  /* RAW after a WebSocket upgrade: messages are counted, the flow is
+                       * reported when the connection ends */
+    struct ws_frame_count _ws[2]; /* [0] client to server, [1] server to client */
     bool _edits_on;   /* _verdict holds header edits for the head being written */
     struct rules_verdict _verdict; /* the rules' verdict on the current head */
 };

@@ -26,6 +26,7 @@ struct rec {
     char url[512];
     char method[32];
     uint64_t req_body, resp_body;
+    uint64_t ws_sent, ws_received;
     char line[2048];
     ssize_t json_len;
 };
@@ -65,6 +66,8 @@ static void on_flow(void *arg, const struct flow *f)
              flow_str_ptr(f, f->method));
     rec->req_body = f->req_body_size;
     rec->resp_body = f->resp_body_size;
+    rec->ws_sent = f->ws_messages[0];
+    rec->ws_received = f->ws_messages[1];
     assert_true(flow_format_line(f, rec->line, sizeof(rec->line)) > 0);
     rec->json_len = flow_format_json(f, json, sizeof(json));
     assert_true(rec->json_len > 0);
@@ -198,6 +201,7 @@ enum op {
     OP_EXPECT_FLOWS,     /* `n` flow records so far */
     OP_EXPECT_FLOW_STATUS, /* last record has status `n` */
     OP_EXPECT_FLOW_ERROR,  /* last record's error contains `s` ("" = no error) */
+    OP_EXPECT_WS,          /* last record: `n` WebSocket messages sent, `m` received */
     OP_EXPECT_FLOW_URL,    /* last record's URL is `s` */
     OP_EXPECT_FLOW_BODIES, /* last record: request body `n`, response body `m` */
     OP_EXPECT_TARGET,      /* h1_relay_target() is host `s`, port `n`, tls `m` */
@@ -300,14 +304,16 @@ static const struct relay_case relay_cases[] = {
       {.op = OP_EXPECT_CL, .s = "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno"},
       {.op = OP_EXPECT_FLOWS, .n = 2}, {.op = OP_EXPECT_FLOW_URL, .s = "https://example.test/b"},
       {.op = OP_EXPECT_FLOW_STATUS, .n = 404}, {.op = OP_END}}},
-    {"Upgrade: websocket -> 101 -> raw two-way relay; flow reported at the switch",
+    {"Upgrade: websocket -> 101 -> raw two-way relay, messages counted; the flow is reported "
+     "when the WebSocket ends",
      {0},
      {{.op = OP_C, .s = WS_REQ}, {.op = OP_EXPECT_UP, .s = WS_REQ_OUT}, {.op = OP_U, .s = WS_RESP}, {.op = OP_EXPECT_CL, .s = WS_RESP_OUT},
       {.op = OP_EXPECT_STATE, .n = H1_STATE_RAW}, {.op = OP_EXPECT_WANT, .n = H1_WANT_RAW},
-      {.op = OP_EXPECT_FLOWS, .n = 1}, {.op = OP_EXPECT_FLOW_STATUS, .n = 101},
-      {.op = OP_C, .s = "\x81\x02hi GET / HTTP/1.1\r\n"}, {.op = OP_EXPECT_UP, .s = "\x81\x02hi GET / HTTP/1.1\r\n"},
+      {.op = OP_EXPECT_FLOWS, .n = 0},
+      {.op = OP_C, .s = "\x81\x02hi\x81\x0f GET / HTTP/1.1"}, {.op = OP_EXPECT_UP, .s = "\x81\x02hi\x81\x0f GET / HTTP/1.1"},
       {.op = OP_U, .s = "\x81\x03yo!"}, {.op = OP_EXPECT_CL, .s = "\x81\x03yo!"}, {.op = OP_C_EOF},
-      {.op = OP_EXPECT_WANT, .n = H1_WANT_CLOSE}, {.op = OP_EXPECT_FLOWS, .n = 1}, {.op = OP_END}}},
+      {.op = OP_EXPECT_WANT, .n = H1_WANT_CLOSE}, {.op = OP_EXPECT_FLOWS, .n = 1},
+      {.op = OP_EXPECT_FLOW_STATUS, .n = 101}, {.op = OP_EXPECT_WS, .n = 2, .m = 1}, {.op = OP_END}}},
     {"Connection: close from the client: response relayed, then close",
      {0},
      {{.op = OP_C, .s = "GET /c HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n"},
@@ -651,6 +657,13 @@ static void run_case(const struct relay_case *c)
                 fail_msg("%s: flow error \"%s\", want \"%s\"", c->note, last_rec(h)->error, s->s);
             if (s->s[0] != '\0' && strstr(last_rec(h)->line, s->s) == NULL)
                 fail_msg("%s: console line \"%s\" lacks the error", c->note, last_rec(h)->line);
+            break;
+        case OP_EXPECT_WS:
+            settle(h);
+            if (last_rec(h)->ws_sent != (uint64_t)s->n || last_rec(h)->ws_received != (uint64_t)s->m)
+                fail_msg("%s: websocket messages %llu/%llu, want %ld/%ld", c->note,
+                         (unsigned long long)last_rec(h)->ws_sent,
+                         (unsigned long long)last_rec(h)->ws_received, s->n, s->m);
             break;
         case OP_EXPECT_FLOW_URL:
             settle(h);
