@@ -293,14 +293,22 @@ void conn_drain(struct conn *c)
 {
     if (c->state != CONN_STATE_OPEN)
         return;
-    if (conn_is_idle(c)) {
-        conn_close(c);
-    } else if (!c->draining) {
+    if (!c->draining) {
         c->draining = true;
         if (c->proto->drain != NULL)
             c->proto->drain(c);
     }
     conn_pump(c);
+}
+
+/* conn_drained returns whether a draining `c` may close now: idle, and quiet for
+ * CONN_DRAIN_QUIET_MS. An idle keep-alive connection is not closed the moment the drain
+ * begins: its client may have sent a request already (the keep-alive race); one that arrives
+ * meanwhile is served with "Connection: close". */
+static bool conn_drained(struct conn *c)
+{
+    return c->draining && conn_is_idle(c) &&
+           flow_now_ns() - c->t_io >= (uint64_t)CONN_DRAIN_QUIET_MS * 1000000ull;
 }
 
 void conn_up_drop(struct conn *c)
@@ -465,8 +473,8 @@ void conn_pump(struct conn *c)
     for (int round = 0; round < CONN_PUMP_ROUNDS && c->state != CONN_STATE_CLOSED; round++)
         if (!conn_round(c))
             break;
-    if (c->state == CONN_STATE_OPEN && c->draining && conn_is_idle(c))
-        conn_close(c); /* a drained connection ends as soon as its exchange is over */
+    if (c->state == CONN_STATE_OPEN && conn_drained(c))
+        conn_close(c); /* a drained connection ends once its exchanges are over */
     if (c->state == CONN_STATE_CLOSED) {
         conn_release_check(c);
         return;

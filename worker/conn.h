@@ -18,6 +18,7 @@
 #include "worker/upstream.h"
 
 #define CONN_PUMP_ROUNDS 16         /* bounded work per event (HAProxy budgets) */
+#define CONN_DRAIN_QUIET_MS 500     /* a draining idle connection closes after this much quiet */
 #define CONN_PROTO_STATE_MAX 3840   /* bytes of per-protocol state in every connection */
 
 struct worker;
@@ -139,8 +140,10 @@ void conn_close(struct conn *c);
 /* conn_close_after_flush sends what is queued on the client leg, then closes. */
 void conn_close_after_flush(struct conn *c);
 
-/* conn_drain asks `c` to finish what is in flight and close (graceful stop and reload): an
- * idle connection closes now, others through their protocol's drain. */
+/* conn_drain asks `c` to finish what is in flight and close (graceful stop and reload): the
+ * protocol's drain runs (HTTP/1.1: "Connection: close" on the next response; HTTP/2: GOAWAY),
+ * and the connection closes once it is idle and quiet for CONN_DRAIN_QUIET_MS (the worker's
+ * tick calls conn_drain again while it stops). */
 void conn_drain(struct conn *c);
 
 /* conn_queue_client appends `n` bytes of `p` to the client's socket output (plaintext

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "shared/log.h"
@@ -35,6 +36,22 @@ static void flow_out_pop(struct flow_out *o, struct flow_out_stream *st)
     flow_out_slot_free(o, idx);
 }
 
+/* flow_out_cut_partial removes from a regular file the start of a record that a short write
+ * left there before the write failed (a full disk: nobody else can append either), so that the
+ * file holds whole lines only. Rare path: the blocking fstat/ftruncate are acceptable. */
+static void flow_out_cut_partial(struct flow_out_stream *st)
+{
+    struct flow_out *o = st->o;
+    struct stat sb;
+    uint32_t part;
+
+    if (st->head == -1 || (part = o->slots[st->head].off) == 0)
+        return;
+    if (fstat(st->fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size >= (off_t)part &&
+        ftruncate(st->fd, sb.st_size - (off_t)part) == 0)
+        o->slots[st->head].off = 0;
+}
+
 static void flow_out_on_write(struct ring_op *op, int res, uint32_t flags)
 {
     struct flow_out_stream *st =
@@ -49,9 +66,11 @@ static void flow_out_on_write(struct ring_op *op, int res, uint32_t flags)
     if (res < 0) {
         if (o->errors++ == 0)
             log_warn("flow output write failed: %s", strerror(-res));
+        flow_out_cut_partial(st);
         for (int i = 0; i < n && st->head != -1; i++) {
             flow_out_pop(o, st); /* lost: counted as dropped */
             o->dropped++;
+            o->write_dropped++;
         }
         flow_out_kick(o, (int)(st - o->streams));
         return;

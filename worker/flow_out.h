@@ -43,6 +43,7 @@ struct flow_out {
     uint8_t *storage;
     int free_head;
     uint64_t written, dropped, errors;
+    uint64_t write_dropped; /* of `dropped`: records lost to a failed write (e.g. a full disk) */
 };
 
 /* FLOW_OUT_FILE_MODE is the mode of a -w file mitmd creates: records hold decrypted

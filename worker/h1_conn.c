@@ -223,6 +223,11 @@ static bool h1_conn_is_idle(struct conn *c)
            !transport_has_output(cl);
 }
 
+static void h1_conn_drain(struct conn *c)
+{
+    h1_relay_drain(&h1_conn_of(c)->relay);
+}
+
 static void h1_conn_flush(struct conn *c)
 {
     (void)h1_relay_pump(&h1_conn_of(c)->relay); /* lets a pending answer reach client_out */
@@ -236,6 +241,7 @@ static const struct conn_proto h1_conn_proto = {
     .on_upstream = h1_conn_on_upstream,
     .on_timeout = h1_conn_on_timeout,
     .is_idle = h1_conn_is_idle,
+    .drain = h1_conn_drain,
     .flush = h1_conn_flush,
 };
 

@@ -233,6 +233,7 @@ static void start_exchange(struct h1_relay *r, const struct h1_request *req, siz
 {
     size_t trailer_max = head_limit(r, r->_client_in);
 
+    r->_resp_conn_set = false;
     r->_req_is_head = h1_method_is(req->method, req->method_len, "HEAD");
     r->_req_http10 = req->minor_version == 0;
     r->_req_upgrade = req->framing.upgrade;
@@ -625,7 +626,7 @@ static enum h1_head_conn resp_conn(const struct h1_relay *r)
         return H1_HEAD_CONN_DEFAULT;
     if (r->_resp_body == H1_BODY_TUNNEL)
         return H1_HEAD_CONN_UPGRADE;
-    if (!r->_req_keep_alive || !r->_resp_keep_alive)
+    if (!r->_req_keep_alive || !r->_resp_keep_alive || r->_draining)
         return H1_HEAD_CONN_CLOSE;
     return r->_req_http10 ? H1_HEAD_CONN_KEEP_ALIVE : H1_HEAD_CONN_DEFAULT;
 }
@@ -645,7 +646,11 @@ static bool step_resp_head_out(struct h1_relay *r)
             bad_response(r, "response head changed while buffered");
             return true;
         }
-        h1_head_response(&e, &resp, resp_conn(r), r->_edits_on ? &r->_verdict : NULL);
+        if (!r->_resp_conn_set) { /* fixed once: the head may be written over several calls */
+            r->_resp_conn = resp_conn(r);
+            r->_resp_conn_set = true;
+        }
+        h1_head_response(&e, &resp, r->_resp_conn, r->_edits_on ? &r->_verdict : NULL);
         r->_resp_head_moved += e.written;
         if (e.full)
             return e.written > 0;
@@ -653,6 +658,10 @@ static bool step_resp_head_out(struct h1_relay *r)
     buf_consume(r->_up_in, r->_resp_head_len);
     r->_resp_head_len = 0;
     r->_resp_head_forward = false;
+    if (!r->_resp_interim)
+        r->_resp_conn_set = r->_resp_conn == H1_HEAD_CONN_CLOSE; /* kept: finish_exchange */
+    else
+        r->_resp_conn_set = false;
     r->_resp_interim = false;
     r->_resp_drop = false;
     return true;
@@ -661,7 +670,10 @@ static bool step_resp_head_out(struct h1_relay *r)
 /* finish_exchange reports a complete response and decides whether the connection goes on. */
 static void finish_exchange(struct h1_relay *r)
 {
-    bool keep = r->_req_done && r->_req_keep_alive && r->_resp_keep_alive;
+    /* draining: close after a response that said so; one that went out as keep-alive before
+     * the drain began is followed by one more exchange (its client may be sending already) */
+    bool said_close = r->_resp_conn_set && r->_resp_conn == H1_HEAD_CONN_CLOSE;
+    bool keep = r->_req_done && r->_req_keep_alive && r->_resp_keep_alive && !said_close;
 
     report_flow(r);
     if (!keep) {
@@ -851,6 +863,11 @@ unsigned h1_relay_wants(const struct h1_relay *r)
 }
 
 /* ---- events ------------------------------------------------------------------------- */
+
+void h1_relay_drain(struct h1_relay *r)
+{
+    r->_draining = true;
+}
 
 void h1_relay_set_up_in(struct h1_relay *r, struct buf *up_in)
 {

@@ -15,6 +15,7 @@
 #include "shared/ws_frame.h"
 #include "worker/answer.h"
 #include "worker/flow.h"
+#include "worker/h1_head.h"
 #include "worker/rules.h"
 
 #define H1_RELAY_REASON_MAX 256 /* a failure reason kept for a later 502 (NUL included) */
@@ -115,6 +116,9 @@ struct h1_relay {
     size_t _answer_len, _answer_off;
     bool _progressed; /* the last h1_relay_pump moved bytes or changed state */
     bool _mapped;     /* map_remote re-targeted the request: its URL is the flow's */
+    bool _draining;   /* h1_relay_drain: responses say Connection: close, then we close */
+    bool _resp_conn_set;               /* _resp_conn is fixed for the head being written */
+    enum h1_head_conn _resp_conn;      /* the Connection field of that head */
     bool _websocket;  /* RAW after a WebSocket upgrade: messages are counted, the flow is
                        * reported when the connection ends */
     struct ws_frame_count _ws[2]; /* [0] client to server, [1] server to client */
@@ -146,6 +150,12 @@ bool h1_relay_progressed(const struct h1_relay *r);
  * when the matching input buffer has room. H1_WANT_CLOSE is set once the relay's last bytes
  * (e.g. an error answer) are all in client_out. */
 unsigned h1_relay_wants(const struct h1_relay *r);
+
+/* h1_relay_drain makes the relay finish gracefully (reload, stop): every response head not
+ * yet begun says "Connection: close" and the connection closes after it; a response whose
+ * head already went out as keep-alive is followed by one more exchange, so that a client
+ * never has its next request cut by our close (the keep-alive race). */
+void h1_relay_drain(struct h1_relay *r);
 
 /* h1_relay_set_up_in makes `up_in` (borrowed like the others) the relay's upstream input
  * from now on: the loop calls it when a new upstream connection has another transport (TLS

@@ -230,6 +230,9 @@ static void worker_on_aux(struct ring_op *op, int res, uint32_t flags)
 
 static void worker_send_stats(struct worker *w)
 {
+    /* records the flow writer dropped itself (a failed write: a full disk) */
+    w->stats.v[MSG_STAT_FLOWS_DROPPED] += w->out.write_dropped - w->out_dropped_told;
+    w->out_dropped_told = w->out.write_dropped;
     w->stats.v[MSG_STAT_ACTIVE] = (uint64_t)w->pool.used;
     w->stats.v[MSG_STAT_CACHE_HITS] = w->cache_reader.hits;
     w->stats.v[MSG_STAT_CACHE_MISSES] = w->cache_reader.misses;
@@ -303,23 +306,28 @@ static int worker_compile_ignores(struct worker *w)
                                 w->cfg->n_allow_hosts, "--allow-hosts");
 }
 
-/* worker_raise_nofile lifts the soft fd limit to the hard one: each connection needs two
- * sockets. Warns once when even that cannot hold --max-conns. */
-static void worker_raise_nofile(int max_conns)
+/* worker_raise_nofile lifts the soft fd limit to the hard one and returns how many client
+ * connections it allows: each needs two sockets, plus headroom for the worker's own. Fewer
+ * than --max-conns (logged once): the pool is sized to it, so a full worker answers 503
+ * instead of leaving clients in the backlog or failing upstream sockets with EMFILE. */
+static int worker_raise_nofile(int max_conns)
 {
     struct rlimit rl;
-    rlim_t need = (rlim_t)max_conns * 2 + 64;
+    rlim_t need = (rlim_t)max_conns * 2 + WORKER_FD_HEADROOM, cap;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return;
+        return max_conns;
     if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         (void)setrlimit(RLIMIT_NOFILE, &rl);
     }
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
-        log_warn("open file limit %llu is below the %llu that --max-conns %d needs; "
-                 "accepts will fail with EMFILE beyond it",
-                 (unsigned long long)rl.rlim_cur, (unsigned long long)need, max_conns);
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+        return max_conns;
+    cap = rl.rlim_cur > WORKER_FD_HEADROOM + 2 ? (rl.rlim_cur - WORKER_FD_HEADROOM) / 2 : 1;
+    log_warn("open file limit %llu holds %llu client connections per worker, not --max-conns "
+             "%d: beyond it clients get 503",
+             (unsigned long long)rl.rlim_cur, (unsigned long long)cap, max_conns);
+    return (int)cap;
 }
 
 /* worker_drain closes what is left after a stop and waits (bounded) for the ring to settle. */
@@ -456,9 +464,8 @@ static int worker_open(struct worker *w)
     const struct config *cfg = w->cfg;
     const char *why = "";
     char err[512];
-    int e;
+    int e, max_conns = worker_raise_nofile(cfg->max_conns > 0 ? cfg->max_conns : 4096);
 
-    worker_raise_nofile(cfg->max_conns > 0 ? cfg->max_conns : 4096);
     w->signal_fd = worker_setup_signals();
     if (w->signal_fd < 0) {
         log_error("signalfd: %s", strerror(-w->signal_fd));
@@ -493,7 +500,7 @@ static int worker_open(struct worker *w)
         return -1;
     }
     w->stage = WORKER_STAGE_RING;
-    e = conn_pool_init(&w->pool, cfg->max_conns > 0 ? cfg->max_conns : 4096,
+    e = conn_pool_init(&w->pool, max_conns,
                        cfg->max_header_size > 0 ? cfg->max_header_size : H1_HEAD_MAX_DEFAULT);
     if (e) {
         log_error("cannot allocate %d connections: %s", cfg->max_conns, strerror(-e));

@@ -37,6 +37,7 @@ struct h2_pool;
 #define WORKER_ACCEPT_DEFER_MS 1
 
 #define WORKER_RING_ENTRIES 1024
+#define WORKER_FD_HEADROOM 64 /* descriptors a worker keeps for itself (ring, resolver, files) */
 #define WORKER_TICK_MS 1000  /* timeouts scan, resolver timeouts, STATS */
 
 /* struct worker is the whole state of one worker process; there is no other mutable
@@ -81,6 +82,7 @@ struct worker {
     struct msg_stats stats; /* counters sent to the master every tick */
     uint64_t hs_log_ns;     /* last client-handshake failure logged (rate limit) */
     unsigned hs_log_skipped; /* failures not logged since */
+    uint64_t out_dropped_told; /* out.write_dropped already added to stats */
     int stage;              /* how far start-up got (worker.c: enum worker_stage) */
 
     /* flow filters and rules, compiled at start-up (stage REGEX); NULL filter = every flow */
