@@ -76,6 +76,19 @@ static size_t answer_sf_string(char *out, size_t cap, const char *why, size_t le
     return o;
 }
 
+int answer_proxy_status(char *out, size_t cap, int status, const char *why)
+{
+    char details[2 * ANSWER_WHY_MAX + 1];
+    int n;
+
+    if (why == NULL || why[0] == '\0')
+        why = h1_status_reason(status);
+    answer_sf_string(details, sizeof(details), why, strnlen(why, ANSWER_WHY_MAX));
+    n = snprintf(out, cap, "mitmd; error=%s; details=\"%s\"", answer_error_type(status, why),
+                 details);
+    return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
+}
+
 ssize_t answer_format(char *out, size_t cap, int status, const char *why, const char *type,
                       const char *body, size_t *body_len)
 {

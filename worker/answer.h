@@ -42,6 +42,11 @@ const char *answer_error_type(int status, const char *why);
  * CA when its certificate failed verification), or "" when there is none. Static string. */
 const char *answer_hint(const char *type);
 
+/* answer_proxy_status writes the value of a Proxy-Status field for an answer with `status`
+ * and reason `why` ("mitmd; error=TYPE; details=\"WHY\""; for HTTP/2, where fields are not
+ * lines). Returns its length, or -ENOSPC. */
+int answer_proxy_status(char *out, size_t cap, int status, const char *why);
+
 /* answer_format writes a complete answer to `out`: "HTTP/1.1 STATUS REASON", Content-Type
  * FLOW_ANSWER_CTYPE, Content-Length, Connection: close, Proxy-Status: mitmd; error=TYPE;
  * details="WHY", then the body: `body` when not NULL, else "WHY\n" followed by

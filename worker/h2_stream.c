@@ -10,6 +10,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "worker/answer.h"
 #include "worker/h2_relay_internal.h"
 
 /* ---- pool ---------------------------------------------------------------------------- */
@@ -364,7 +365,7 @@ static ssize_t answer_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t 
  * text/plain body, records it in the flow, and abandons the upstream stream. */
 void h2_stream_answer(struct h2_relay *r, struct h2_stream *st, int status, const char *why)
 {
-    char sbuf[8], lbuf[24];
+    char sbuf[8], lbuf[24], ps[2 * ANSWER_WHY_MAX + 96];
     nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = answer_read};
     struct flow *f = &st->flow;
     int n;
@@ -384,9 +385,12 @@ void h2_stream_answer(struct h2_relay *r, struct h2_stream *st, int status, cons
             {(uint8_t *)"content-type", (uint8_t *)ctype, 12, sizeof(ctype) - 1,
              NGHTTP2_NV_FLAG_NONE},
             {(uint8_t *)"content-length", (uint8_t *)lbuf, 14, strlen(lbuf), NGHTTP2_NV_FLAG_NONE},
+            {(uint8_t *)"proxy-status", (uint8_t *)ps, 12, 0, NGHTTP2_NV_FLAG_NONE}, /* RFC 9209 */
         };
+        int psl = answer_proxy_status(ps, sizeof(ps), status, why);
 
-        if (nghttp2_submit_response(r->_cs, st->cid, nva, 3, &prd) != 0) {
+        nva[3].valuelen = psl > 0 ? (size_t)psl : 0;
+        if (nghttp2_submit_response(r->_cs, st->cid, nva, psl > 0 ? 4 : 3, &prd) != 0) {
             h2_rst_client(r, st, NGHTTP2_INTERNAL_ERROR);
             return;
         }

@@ -38,6 +38,7 @@ struct cstream {
     uint32_t close_code;
     bool got_trailer;
     char body_text[256];             /* first bytes of the body (for mitmd's own answers) */
+    char proxy_status[256];          /* the Proxy-Status field of mitmd's own answers */
     uint64_t upload_len, upload_off; /* request body we send */
     bool upload_trailers;
 };
@@ -182,6 +183,9 @@ static int cli_on_header(nghttp2_session *s, const nghttp2_frame *frame, const u
         else
             c->interim = st;
     }
+    if (namelen == 12 && memcmp(name, "proxy-status", 12) == 0)
+        snprintf(c->proxy_status, sizeof(c->proxy_status), "%.*s", (int)valuelen,
+                 (const char *)value);
     if (namelen == 14 && memcmp(name, "x-resp-trailer", 14) == 0 && valuelen == 3 &&
         memcmp(value, "yes", 3) == 0)
         c->got_trailer = true;
@@ -1066,6 +1070,9 @@ static void case_upstream_failed(struct world *w, const struct h2_case *tc)
     assert_int_equal(cst(w, id)->status, 502);
     assert_string_equal(cst(w, id)->body_text,
                         "certificate verify failed: certificate has expired\n");
+    assert_string_equal(cst(w, id)->proxy_status,
+                        "mitmd; error=tls_certificate_error; details=\"certificate verify failed: "
+                        "certificate has expired\"");
     assert_int_equal(w->n_recs, 1);
     assert_int_equal(w->recs[0].status, 502);
     assert_true(w->recs[0].answered);
