@@ -33,6 +33,14 @@
 #define ANSWER_PROXY_INTERNAL_ERROR "proxy_internal_error"
 #define ANSWER_PROXY_LOOP_DETECTED "proxy_loop_detected"
 
+/* the body of the 400 for a request sent to the proxy as if it were the server */
+#define ANSWER_NOT_PROXY_BODY                                                                        \
+    "mitmd is an HTTP proxy, not a web server: this request names no host to forward to.\n"     \
+    "Configure your client to use it as its proxy, for example:\n"                               \
+    "  curl -x http://HOST:PORT --cacert ~/.mitmd/mitmd-ca-cert.pem https://example.com/\n"      \
+    "  export https_proxy=http://HOST:PORT http_proxy=http://HOST:PORT\n"                        \
+    "and trust the mitmd CA certificate (mitmd-ca-cert.pem in the confdir) for HTTPS.\n"
+
 /* answer_error_type returns the RFC 9209 error type (a static string) that fits an answer
  * with `status` and human reason `why` (e.g. 502 "connection refused" ->
  * "connection_refused", 502 "certificate verify failed: ..." -> "tls_certificate_error"). */

@@ -41,6 +41,15 @@ static void url_put_authority(struct url_writer *w, const char *host, size_t hos
     }
 }
 
+void h1_record_authority(const struct h1_target *t, char *out, size_t cap)
+{
+    struct url_writer w = {.p = out, .cap = cap > 0 ? cap - 1 : 0};
+
+    url_put_authority(&w, t->host, strlen(t->host), t->is_ipv6, t->port, t->tls);
+    if (cap > 0)
+        out[w.len] = '\0';
+}
+
 /* record_request copies the request line and fields of `req` into the flow; the URL is
  * scheme://authority/path, with the authority from the absolute target, else from the Host
  * field, else from the upstream. */

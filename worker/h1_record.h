@@ -15,6 +15,11 @@
 /* h1_record_default_port returns the scheme's port: 443 with TLS, else 80. */
 uint16_t h1_record_default_port(bool tls);
 
+/* h1_record_authority writes the "host[:port]" authority of `t` (brackets for IPv6, no port
+ * when it is the scheme's default) into `out`, NUL-terminated (truncated to `cap`): the Host
+ * of a rebuilt request head and the authority of a recorded URL alike. */
+void h1_record_authority(const struct h1_target *t, char *out, size_t cap);
+
 /* h1_record_request copies the request line and fields of `req` into r's flow; the URL is
  * scheme://authority/path, with the authority from the absolute target `t` (when
  * `target_ok`), else from the relay's Host rewrite, the Host field, or the upstream. */

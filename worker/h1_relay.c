@@ -12,14 +12,6 @@
 #include "worker/h1_head.h"
 #include "worker/h1_record.h"
 
-/* the body of the 400 for a request sent to the proxy as if it were the server */
-#define H1_NOT_PROXY_BODY                                                                        \
-    "mitmd is an HTTP proxy, not a web server: this request names no host to forward to.\n"     \
-    "Configure your client to use it as its proxy, for example:\n"                               \
-    "  curl -x http://HOST:PORT --cacert ~/.mitmd/mitmd-ca-cert.pem https://example.com/\n"      \
-    "  export https_proxy=http://HOST:PORT http_proxy=http://HOST:PORT\n"                        \
-    "and trust the mitmd CA certificate (mitmd-ca-cert.pem in the confdir) for HTTPS.\n"
-
 static const char *const state_names[H1_STATE_COUNT] = {
     [H1_STATE_REQ_HEAD] = "req_head",   [H1_STATE_NEED_UPSTREAM] = "need_upstream",
     [H1_STATE_REQ_BODY] = "req_body",   [H1_STATE_RESP_HEAD] = "resp_head",
@@ -353,7 +345,7 @@ static bool step_req_head(struct h1_relay *r)
         r->_absolute = true;
     } else {
         if (!r->_has_upstream) {
-            answer_error_body(r, 400, "not a proxy request (origin-form)", H1_NOT_PROXY_BODY);
+            answer_error_body(r, 400, "not a proxy request (origin-form)", ANSWER_NOT_PROXY_BODY);
             return true;
         }
         r->_target = r->_upstream;
@@ -377,16 +369,6 @@ static bool step_req_head(struct h1_relay *r)
 }
 
 /* ---- request forwarding ------------------------------------------------------------- */
-
-/* host_field writes the Host value for `t` ("host[:port]", brackets for IPv6) into `out`. */
-static void host_field(const struct h1_target *t, char *out, size_t cap)
-{
-    char port[8] = "";
-
-    if (t->port != h1_record_default_port(t->tls))
-        snprintf(port, sizeof(port), ":%u", (unsigned)t->port);
-    snprintf(out, cap, "%s%s%s%s", t->is_ipv6 ? "[" : "", t->host, t->is_ipv6 ? "]" : "", port);
-}
 
 /* req_conn says what mitmd's Connection field tells the upstream. */
 static enum h1_head_conn req_conn(const struct h1_relay *r)
@@ -423,7 +405,7 @@ static bool step_req_head_out(struct h1_relay *r)
         return true;
     }
     if (r->_absolute)
-        host_field(&r->_target, host, sizeof(host));
+        h1_record_authority(&r->_target, host, sizeof(host));
     else if (r->_opts.host_rewrite != NULL)
         snprintf(host, sizeof(host), "%s", r->_opts.host_rewrite);
     h1_head_request(&e, &req, r->_absolute ? &t : NULL, host, req_conn(r),
