@@ -549,9 +549,7 @@ class Nginx:
             with open(p, "wb") as f:
                 f.write(data)
             self.files[name] = sha256_bytes(data)
-        self.ports = {name: free_port() for name in pki.certs}
-        self.plain_port = free_port()
-        self.h2_port = free_port()  # the 'valid' cert with HTTP/2 offered in ALPN
+        self._pick_ports()
         self.proc = None
 
     def _conf(self):
@@ -580,7 +578,23 @@ class Nginx:
                   f"    root {self.root};", "  }", "}"]
         return "\n".join(lines) + "\n"
 
+    def _pick_ports(self):
+        self.ports = {name: free_port() for name in self.pki.certs}
+        self.plain_port = free_port()
+        self.h2_port = free_port()  # the 'valid' cert with HTTP/2 offered in ALPN
+
     def start(self, timeout=10.0):
+        """start runs nginx; a port that another test took between free_port() and nginx's
+        bind (tests run in parallel) is retried with new ports, up to three times, so that no
+        test talks to another test's server."""
+        for attempt in range(3):
+            if self._start_once(timeout):
+                return
+            info(f"nginx: a port was taken by another process; retrying with new ports")
+            self._pick_ports()
+        raise TestFailure("nginx could not bind its ports in 3 attempts")
+
+    def _start_once(self, timeout):
         if not os.access(self.BINARY, os.X_OK):
             raise TestFailure(f"{self.BINARY} not found: apt-get install nginx-light")
         conf = os.path.join(self.prefix, "nginx.conf")
@@ -595,7 +609,18 @@ class Nginx:
                                          preexec_fn=_pdeathsig)
         ports = list(self.ports.values()) + [self.plain_port, self.h2_port]
 
+        errlog = os.path.join(self.prefix, "error.log")
+
+        def bind_failed():
+            try:
+                with open(errlog, errors="replace") as f:
+                    return "Address already in use" in f.read()
+            except FileNotFoundError:
+                return False
+
         def up():
+            if bind_failed():
+                return True  # decided below
             if self.proc.poll() is not None:
                 raise TestFailure(f"nginx exited {self.proc.returncode}: {tail(log)}"
                                   f"{tail(os.path.join(self.prefix, 'error.log'))}")
@@ -608,8 +633,14 @@ class Nginx:
 
         if not wait_until(up, timeout):
             raise TestFailure("nginx did not open its ports in time")
+        if bind_failed():
+            stop_popen(self.proc, grace=5.0, sig=signal.SIGTERM)
+            self.proc = None
+            os.rename(errlog, errlog + f".bind-failed.{time.monotonic_ns()}")
+            return False
         info(f"nginx pid {self.proc.pid}: tls ports {self.ports}, h2 port {self.h2_port}, "
              f"plain port {self.plain_port}")
+        return True
 
     def stop(self):
         if self.proc is not None:
