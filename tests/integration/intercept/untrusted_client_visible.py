@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import check, info, run, standard_setup, step, wait_until  # noqa: E402
+from harness import read_records, check, info, run, standard_setup, step, wait_until  # noqa: E402
 
 
 def test(env):
@@ -38,8 +38,7 @@ def test(env):
 
     step("five -w records with the same error")
     def records():
-        with open(w.flows) as f:
-            return [json.loads(line) for line in f if line.strip()]
+        return read_records(w.flows)
     check(wait_until(lambda: sum("unknown_ca" in (r["error"] or "") for r in records()) == 5, 5),
           f"records: {[r['error'] for r in records()]}")
     rec = records()[-1]

@@ -74,6 +74,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def read_records(path):
+    """read_records returns the JSON Lines records of a -w file ([] while it does not exist)."""
+    try:
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
 def sha256_bytes(data):
     return hashlib.sha256(data).hexdigest()
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (cert_issuer_subject, cert_text, check, free_port, info, run,  # noqa
+from harness import (read_records, cert_issuer_subject, cert_text, check, free_port, info, run,  # noqa
                      standard_setup, step, wait_until)
 
 
@@ -37,11 +37,7 @@ def curl_direct(env, url, extra=(), timeout=20):
 
 
 def records(path):
-    try:
-        with open(path) as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except FileNotFoundError:
-        return []
+    return read_records(path)
 
 
 def test(env):

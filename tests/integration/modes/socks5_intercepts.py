@@ -13,7 +13,7 @@ import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (cert_issuer_subject, cert_text, check, info, read_http_response,  # noqa
+from harness import (read_records, cert_issuer_subject, cert_text, check, info, read_http_response,  # noqa
                      run, standard_setup, step, tls_over, wait_until)
 from socks5lib import curl_socks, socks5_connect  # noqa: E402
 
@@ -55,11 +55,7 @@ def test(env):
     port = w.nginx.ports["valid"]
 
     def records():
-        try:
-            with open(w.flows) as f:
-                return [json.loads(line) for line in f if line.strip()]
-        except FileNotFoundError:
-            return []
+        return read_records(w.flows)
 
     step("curl --socks5-hostname https://www.origin.test/64k -> 200, same SHA-256")
     url = f"https://www.origin.test:{port}/64k"

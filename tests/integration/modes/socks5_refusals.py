@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (check, free_port, info, mitmd_stats, read_http_response, run,  # noqa
+from harness import (read_records, check, free_port, info, mitmd_stats, read_http_response, run,  # noqa
                      standard_setup, step, wait_until)
 from socks5lib import REPLY_NAMES, curl_socks, recv_exact, socks5_connect  # noqa: E402
 
@@ -33,11 +33,7 @@ def test(env):
     port = w.mitmd.port
 
     def records():
-        try:
-            with open(w.flows) as f:
-                return [json.loads(line) for line in f if line.strip()]
-        except FileNotFoundError:
-            return []
+        return read_records(w.flows)
 
     def errors():
         return [r.get("error") or "" for r in records()]

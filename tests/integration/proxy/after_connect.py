@@ -12,7 +12,7 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (check, info, proxy_connect, read_http_response, recv_all, run,  # noqa
+from harness import (read_records, check, info, proxy_connect, read_http_response, recv_all, run,  # noqa
                      standard_setup, step, tls_over, wait_until)
 
 
@@ -46,11 +46,7 @@ def test(env):
     echo_port, stop_echo = echo_server()
 
     def records():
-        try:
-            with open(w.flows) as f:
-                return [json.loads(line) for line in f if line.strip()]
-        except FileNotFoundError:
-            return []
+        return read_records(w.flows)
 
     step("--ignore-hosts passthrough: GET through the raw tunnel, then one record for it")
     sock, status, _, err = proxy_connect(w.mitmd.port, "ignored.test", port)

@@ -10,16 +10,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import check, curl, info, run, standard_setup, step, wait_until  # noqa: E402
+from harness import read_records, check, curl, info, run, standard_setup, step, wait_until  # noqa: E402
 
 LINE = re.compile(r"^127\.0\.0\.1:\d+: GET (\S+) HTTP/1\.1 << (\d{3})", re.M)
 
 
 def records(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(ln) for ln in f if ln.strip()]
+    return read_records(path)
 
 
 def statuses_of(recs):

@@ -11,7 +11,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import check, info, run, standard_setup, step, wait_until  # noqa: E402
+from harness import read_records, check, info, run, standard_setup, step, wait_until  # noqa: E402
 
 
 def test(env):
@@ -34,11 +34,7 @@ def test(env):
 
     step("the exchange is recorded with its https:// URL and the upstream's TLS details")
     def records():
-        try:
-            with open(w.flows) as f:
-                return [json.loads(line) for line in f if line.strip()]
-        except FileNotFoundError:
-            return []
+        return read_records(w.flows)
     check(wait_until(lambda: len(records()) >= 2, 5), f"records: {records()}")
     rec = records()[0]
     check(rec["request"]["url"] == url, f"url {rec['request']['url']!r}")
