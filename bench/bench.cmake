@@ -25,6 +25,11 @@ if(MITMD_TESTS)
   add_test(NAME bench_backoff
     COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/backoff_test.sh $<TARGET_FILE:mitmd-bench>)
   set_tests_properties(bench_backoff PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60)
+  # A GET on a reused keep-alive connection that the origin resets before answering is sent
+  # again on a new connection (counted as retried); a POST is not.
+  add_test(NAME bench_retry
+    COMMAND python3 -B ${CMAKE_CURRENT_LIST_DIR}/retry_test.py $<TARGET_FILE:mitmd-bench>)
+  set_tests_properties(bench_retry PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60)
   # The suite's ratios, targets table and markdown (bench/suite/report.py, suite.py helpers).
   add_test(NAME bench_suite_report
     COMMAND python3 -B -m unittest -q test_suite

@@ -242,6 +242,7 @@ static void start_request(struct mb_conn *c)
     c->body_left = o->body_size - first_body;
     mb_resp_init(&c->resp, false);
     c->req_pending = false;
+    c->resp_seen = false;
     set_state(c, MB_CONN_STATE_REQ_SEND);
 }
 
@@ -418,6 +419,7 @@ int mb_conn_issue(struct mb_conn *c, uint64_t start_ns, uint64_t now_ns)
         return issue_h2(c, start_ns, now_ns);
     c->req_start_ns = start_ns;
     c->req_measured = c->env->stats->recording;
+    c->req_retried = false;
     c->progress_ns = now_ns;
     if (c->state == MB_CONN_STATE_IDLE) {
         c->issued_on_conn++;
@@ -650,6 +652,37 @@ static int step_h2(struct mb_conn *c)
     return 0;
 }
 
+/* retry_request sends the request in flight again on a new connection when the reused
+ * keep-alive connection it went out on closed (EOF or reset) before any byte of its response:
+ * the server closed an idle connection as the request crossed (RFC 9112 §9.3.1 lets a client
+ * retry an idempotent request then, as curl and browsers do). Only GETs (no --body), only on
+ * a connection that had served a response, only once; counted in `retried`. Returns true if
+ * the request went out again (or failed to open a connection, counted as a connect error),
+ * false if the failure is the request's own and must be counted by the caller. */
+static bool retry_request(struct mb_conn *c)
+{
+    uint64_t start_ns = c->req_start_ns;
+    bool measured = c->req_measured;
+    uint64_t now = mb_now_ns();
+
+    if (c->env->opts->h2 || c->env->opts->body_size > 0 || c->reqs_done == 0 || c->resp_seen ||
+        c->req_retried)
+        return false;
+    close_socket(c, false, false);
+    if (measured)
+        c->env->stats->retried++;
+    c->req_start_ns = start_ns;
+    c->req_measured = measured;
+    c->req_retried = true;
+    c->req_pending = true;
+    if (open_socket(c, now) != 0) { /* counted as a connect error; `c` is closed */
+        c->req_pending = false;
+        return true;
+    }
+    c->issued_on_conn = 1;
+    return true;
+}
+
 /* step runs one state's work; returns 0 to continue, -EAGAIN to wait for the socket,
  * or 1 when the connection is ready (idle or closed). Failures close `c`. */
 static int step(struct mb_conn *c, uint32_t events)
@@ -766,6 +799,8 @@ static int step(struct mb_conn *c, uint32_t events)
         if (rc == -EAGAIN)
             return rc;
         if (rc != 0) {
+            if (rc != -EPROTO && retry_request(c))
+                return c->state == MB_CONN_STATE_CLOSED ? 1 : -EAGAIN;
             fail(c, rc == -EPROTO ? MB_ERR_TLS : MB_ERR_IO, "sending request", why);
             return 1;
         }
@@ -777,6 +812,8 @@ static int step(struct mb_conn *c, uint32_t events)
             return rc;
         if (rc == -EPIPE) {
             if (mb_resp_eof(&c->resp, &why) != 0) {
+                if (retry_request(c))
+                    return c->state == MB_CONN_STATE_CLOSED ? 1 : -EAGAIN;
                 fail(c, MB_ERR_PROTOCOL, "response", why);
                 return 1;
             }
@@ -785,9 +822,12 @@ static int step(struct mb_conn *c, uint32_t events)
             return 1;
         }
         if (rc < 0) {
+            if (rc != -EPROTO && rc != -EMSGSIZE && retry_request(c))
+                return c->state == MB_CONN_STATE_CLOSED ? 1 : -EAGAIN;
             fail(c, rc == -EPROTO ? MB_ERR_TLS : MB_ERR_IO, "reading response", why);
             return 1;
         }
+        c->resp_seen = true;
         if (c->env->stats->recording)
             c->env->stats->bytes_rx += (uint64_t)rc;
         used = mb_resp_feed(&c->resp, buf_head(&c->rx), buf_used(&c->rx), &why);

@@ -66,6 +66,8 @@ struct mb_conn {
     bool again_queued; /* owned by the thread loop: on its drive-again list */
     bool req_pending;  /* a request waits for the connection to come up */
     bool req_measured; /* the request in flight was issued after warm-up */
+    bool req_retried;  /* the request in flight is already a retry (retry_request) */
+    bool resp_seen;    /* a byte of the response in flight has arrived */
     bool host_is_ip;
     unsigned host_idx;
     unsigned reqs_done;      /* responses read on this connection */

@@ -98,9 +98,9 @@ int mb_report_json(const struct mb_opts *o, const struct mb_stats *s, uint64_t m
     put(&out, "\"duration_s\":%.3f,\"requests\":%llu,\"errors\":%llu,\"rps\":%.1f,",
         (double)measured_ns / 1e9, (unsigned long long)s->requests, (unsigned long long)s->errors,
         per_s(s->requests, measured_ns));
-    put(&out, "\"handshakes\":%llu,\"resumed\":%llu,\"handshakes_per_s\":%.1f,",
+    put(&out, "\"handshakes\":%llu,\"resumed\":%llu,\"handshakes_per_s\":%.1f,\"retried\":%llu,",
         (unsigned long long)s->handshakes, (unsigned long long)s->resumed,
-        per_s(s->handshakes, measured_ns));
+        per_s(s->handshakes, measured_ns), (unsigned long long)s->retried);
     put(&out, "\"bytes_rx\":%llu,\"bytes_tx\":%llu,\"bytes_per_s\":%.0f,",
         (unsigned long long)s->bytes_rx, (unsigned long long)s->bytes_tx,
         per_s(s->bytes_rx + s->bytes_tx, measured_ns));
@@ -146,9 +146,10 @@ void mb_report_text(FILE *f, const struct mb_opts *o, const struct mb_stats *s,
     fprintf(f, "\n  measured   %.3f s\n", secs);
     fprintf(f, "  requests   %llu (%.1f/s), errors %llu\n", (unsigned long long)s->requests,
             per_s(s->requests, measured_ns), (unsigned long long)s->errors);
-    fprintf(f, "  handshakes %llu (%.1f/s, %llu resumed), connects %llu\n",
+    fprintf(f, "  handshakes %llu (%.1f/s, %llu resumed), connects %llu, retried %llu\n",
             (unsigned long long)s->handshakes, per_s(s->handshakes, measured_ns),
-            (unsigned long long)s->resumed, (unsigned long long)s->connects);
+            (unsigned long long)s->resumed, (unsigned long long)s->connects,
+            (unsigned long long)s->retried);
     fprintf(f, "  bytes      rx %llu, tx %llu (%.2f MB/s)\n", (unsigned long long)s->bytes_rx,
             (unsigned long long)s->bytes_tx, per_s(s->bytes_rx + s->bytes_tx, measured_ns) / 1e6);
     fprintf(f, "  latency us p50 %.1f  p90 %.1f  p99 %.1f  max %.1f  mean %.1f\n",

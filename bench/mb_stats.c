@@ -52,6 +52,7 @@ void mb_stats_merge(struct mb_stats *dst, const struct mb_stats *src)
     dst->handshakes += src->handshakes;
     dst->resumed += src->resumed;
     dst->connects += src->connects;
+    dst->retried += src->retried;
     dst->bytes_rx += src->bytes_rx;
     dst->bytes_tx += src->bytes_tx;
     mb_hist_merge(&dst->latency, &src->latency);

@@ -31,6 +31,8 @@ struct mb_stats {
     uint64_t handshakes;      /* completed TLS handshakes (full + resumed) */
     uint64_t resumed;         /* of which abbreviated (session resumption) */
     uint64_t connects;        /* TCP connections established */
+    uint64_t retried;         /* GETs sent again on a new connection because a reused keep-alive
+                               * connection closed before any response byte (mb_conn.c) */
     uint64_t bytes_rx;        /* decrypted response bytes (head + body) */
     uint64_t bytes_tx;        /* request bytes written (head + body) */
     struct mb_hist latency;   /* request latency in ns, successful requests only */

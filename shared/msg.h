@@ -88,6 +88,8 @@ enum msg_stat {
     MSG_STAT_UP_TLS,         /* upstream TLS handshakes completed */
     MSG_STAT_UP_RESUMED,     /* of which resumed a cached session */
     MSG_STAT_UP_WILDCARD,    /* of which with another name's session (wildcard cert) */
+    MSG_STAT_RECLAIMED,      /* idle or head-waiting connections closed to make room when the
+                              * pool was nearly full (worker/conn.c conn_reclaim) */
     MSG_STAT_COUNT
 };
 struct msg_stats {

@@ -165,6 +165,8 @@ static void conn_free(struct conn *c)
         p->active = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
+    if (c->reclaimed)
+        p->reclaiming--;
     c->in_use = false;
     c->prev = NULL;
     c->next = p->free_list;
@@ -203,6 +205,48 @@ static void conn_refuse(struct worker *w, int fd)
         (void)send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
     close(fd);
     worker_count(w, MSG_STAT_CLIENT_ERRORS);
+}
+
+static bool conn_may_grow(struct conn *c, const struct conn_leg *leg);
+
+/* conn_is_reclaimable returns whether closing `c` loses no exchange: it is idle between
+ * requests, or its client has not completed a request head (or handshake) yet. */
+static bool conn_is_reclaimable(struct conn *c)
+{
+    return c->state == CONN_STATE_OPEN && (conn_is_idle(c) || conn_may_grow(c, &c->cl));
+}
+
+/* conn_reclaim closes up to CONN_RECLAIM_BATCH reclaimable connections, the least recently
+ * active first (one scan of the pool, then their slots free as their closes complete).
+ * Returns how many it closed. */
+static int conn_reclaim(struct worker *w)
+{
+    struct conn *pick[CONN_RECLAIM_BATCH];
+    int n = 0;
+
+    for (struct conn *c = w->pool.active; c != NULL; c = c->next) {
+        int i;
+
+        if (!conn_is_reclaimable(c))
+            continue;
+        if (n == CONN_RECLAIM_BATCH && c->t_io >= pick[n - 1]->t_io)
+            continue;
+        if (n < CONN_RECLAIM_BATCH)
+            n++;
+        for (i = n - 1; i > 0 && pick[i - 1]->t_io > c->t_io; i--)
+            pick[i] = pick[i - 1]; /* kept sorted, oldest first */
+        pick[i] = c;
+    }
+    for (int i = 0; i < n; i++) {
+        log_debug("conn %llu: closed to make room (pool nearly full)",
+                  (unsigned long long)pick[i]->id);
+        pick[i]->reclaimed = true;
+        w->pool.reclaiming++;
+        conn_close(pick[i]);
+        worker_count(w, MSG_STAT_RECLAIMED);
+        conn_release_check(pick[i]);
+    }
+    return n;
 }
 
 void conn_accept(struct worker *w, int fd, conn_start_fn *start)
@@ -247,6 +291,10 @@ void conn_accept(struct worker *w, int fd, conn_start_fn *start)
     log_debug("conn %llu: accepted fd %d", (unsigned long long)c->id, fd);
     start(c);
     conn_pump(c);
+    /* nearly full: make room before the next accepts find no slot (closes complete later) */
+    if (p->max - p->used < CONN_RECLAIM_BATCH && p->max >= 4 * CONN_RECLAIM_BATCH &&
+        p->max - p->used + p->reclaiming < CONN_RECLAIM_BATCH)
+        conn_reclaim(w);
 }
 
 /* conn_leg_close cancels everything in flight on `leg`'s socket and closes it through the

@@ -18,6 +18,7 @@
 #include "worker/upstream.h"
 
 #define CONN_PUMP_ROUNDS 16         /* bounded work per event (HAProxy budgets) */
+#define CONN_RECLAIM_BATCH 16       /* connections closed by one conn_reclaim scan */
 #define CONN_DRAIN_QUIET_MS 500     /* a draining idle connection closes after this much quiet */
 #define CONN_PROTO_STATE_MAX 3840   /* bytes of per-protocol state in every connection */
 
@@ -71,6 +72,7 @@ struct conn {
     struct conn *next, *prev; /* the worker's active list, or the free list */
     bool in_use;
     bool draining; /* conn_drain was called: close once idle */
+    bool reclaimed; /* closed by conn_reclaim to make room (counted in pool.reclaiming) */
 
     const struct conn_proto *proto;
     struct conn_leg cl, up;
@@ -95,6 +97,7 @@ struct conn_pool {
     struct conn *free_list; /* freed slots; never-used ones are conns[fresh..max) */
     int fresh;
     struct conn *active; /* doubly linked list of connections in use */
+    int reclaiming;      /* closed by conn_reclaim, slot not yet free */
     uint64_t next_id;
 };
 
@@ -108,7 +111,11 @@ void conn_pool_dispose(struct conn_pool *p);
 
 /* conn_accept takes ownership of the accepted socket `fd`: it gets a connection from the
  * pool, lets `start` set its first protocol and pumps it. When the pool is exhausted or the
- * worker stops it answers 503 and closes `fd`. Never fails visibly. */
+ * worker stops it answers 503 and closes `fd`. When the pool is nearly full it first closes
+ * the least recently active connections that carry no exchange (idle keep-alive, or still
+ * waiting for a request head or a TLS handshake: what a slowloris client holds), as nginx
+ * does with its reusable connections, so that new clients get served rather than a 503.
+ * Never fails visibly. */
 void conn_accept(struct worker *w, int fd, conn_start_fn *start);
 
 /* conn_set_proto makes `p` drive `c`: the previous protocol is disposed and p->state_size
