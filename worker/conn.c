@@ -549,12 +549,44 @@ bool conn_is_idle(struct conn *c)
 
 /* ---- timeouts ---------------------------------------------------------------------------- */
 
+/* conn_leg_is_empty returns whether none of `leg`'s buffers holds a byte and no send is armed. */
+static bool conn_leg_is_empty(const struct conn_leg *leg)
+{
+    return buf_used(&leg->rx) == 0 && buf_used(&leg->pin) == 0 && buf_used(&leg->tx) == 0 &&
+           buf_used(&leg->pout) == 0 && !leg->send_op.armed;
+}
+
+/* conn_trim gives the pages of an idle connection's buffers back to the kernel once it has
+ * been quiet for CONN_TRIM_IDLE_MS (and again only after new I/O): a held keep-alive or idle
+ * connection then costs its TLS objects and its struct, not the buffers its last exchange
+ * touched. An armed recv is harmless: the kernel copies into the address at completion, and
+ * a page dropped here comes back zeroed on that first touch. */
+static void conn_trim(struct conn *c, uint64_t now)
+{
+    struct conn_pool *p = &c->w->pool;
+
+    if (c->t_trim == c->t_io || now - c->t_io < (uint64_t)CONN_TRIM_IDLE_MS * 1000000ull ||
+        !conn_is_idle(c) || !conn_leg_is_empty(&c->cl) || !conn_leg_is_empty(&c->up))
+        return;
+    c->t_trim = c->t_io;
+    /* best effort: a failure only keeps the pages */
+    (void)madvise(p->bufs + (size_t)(c - p->conns) * p->per_conn, p->per_conn, MADV_DONTNEED);
+    /* the flow arena past what the last exchange used: the whole pages inside it are this
+     * connection's alone (struct conn is not page aligned, its neighbours' pages stay) */
+    uintptr_t from = ((uintptr_t)(c->flow.arena + c->flow.arena_used) + 4095) & ~(uintptr_t)4095;
+    uintptr_t to = (uintptr_t)(c->flow.arena + FLOW_ARENA_SIZE) & ~(uintptr_t)4095;
+
+    if (to > from)
+        (void)madvise((void *)from, to - from, MADV_DONTNEED);
+}
+
 void conn_check_timeouts(struct conn *c, uint64_t now)
 {
     bool fired = false;
 
     switch (c->state) {
     case CONN_STATE_OPEN:
+        conn_trim(c, now);
         fired = upstream_check_timeout(c, now);
         if (!fired && c->state == CONN_STATE_OPEN && c->proto->on_timeout != NULL)
             fired = c->proto->on_timeout(c, now);

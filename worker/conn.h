@@ -19,6 +19,7 @@
 
 #define CONN_PUMP_ROUNDS 16         /* bounded work per event (HAProxy budgets) */
 #define CONN_RECLAIM_BATCH 16       /* connections closed by one conn_reclaim scan */
+#define CONN_TRIM_IDLE_MS 1000     /* an idle connection's buffer pages are dropped after this */
 #define CONN_DRAIN_QUIET_MS 500     /* a draining idle connection closes after this much quiet */
 #define CONN_PROTO_STATE_MAX 3840   /* bytes of per-protocol state in every connection */
 
@@ -80,6 +81,7 @@ struct conn {
 
     uint64_t t_proto; /* the current protocol started (CLOCK_MONOTONIC ns) */
     uint64_t t_io;    /* last byte moved on either leg */
+    uint64_t t_trim;  /* t_io when conn_trim last dropped the buffers' pages */
 
     struct flow flow; /* the exchange in progress; fields before it are zeroed at accept */
     alignas(16) unsigned char proto_state[CONN_PROTO_STATE_MAX];
