@@ -35,6 +35,11 @@ if(MITMD_TESTS)
     COMMAND python3 -B -m unittest -q test_suite
     WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR}/suite)
   set_tests_properties(bench_suite_report PROPERTIES TIMEOUT 60)
+  # The suite's pictures: SVGs drawn by gnuplot from a result JSON (bench/suite/plot.py).
+  add_test(NAME bench_suite_plot
+    COMMAND python3 -B -m unittest -q test_plot
+    WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR}/suite)
+  set_tests_properties(bench_suite_plot PROPERTIES TIMEOUT 60)
 endif()
 
 # Unit tests of the bench's own modules (cmocka, one executable per module).
