@@ -46,7 +46,7 @@ static const struct config_opt config_opts[] = {
      "DIR", "CA and state directory, holds config.yaml (default ~/.mitmd)"},
     {"listen_host", "listen-host", 0, CONFIG_T_BUF, F(listen_host), 0, 1,
      sizeof(((struct config *)0)->listen_host), "HOST",
-     "address or name to listen on (default 127.0.0.1; a name is resolved at start)"},
+     "address or name to listen on (default 127.0.0.1; a name: each of its addresses)"},
     {"listen_port", "listen-port", 'p', CONFIG_T_PORT, F(listen_port), 0, 0, 65535, "PORT",
      "port to listen on (default 8080; 0 = pick a free port)"},
     {"workers", "workers", 0, CONFIG_T_INT, F(workers), 0, 1, 256, "N",

@@ -4,10 +4,12 @@ reverse:https://127.0.0.1:ORIGIN@0`, two workers): the start-up lines name each 
 its mode and port; curl -x, curl --socks5-hostname and curl to the reverse port, run at once,
 each get 200 with the origin's bytes (SHA-256) through a certificate issued by the mitmd CA;
 every -w record and flow line names the listener it came in on (proxy_mode); and both workers
-serve each listener (keep-alive connections held open, counted per worker from /proc)."""
+serve each listener (keep-alive connections held open, counted per worker from /proc); after
+SIGHUP the new workers serve all three."""
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -183,6 +185,18 @@ def test(env):
     finally:
         for c in held:
             c.close()
+
+    step("after SIGHUP the new workers serve every listener (the sockets are kept)")
+    old = m.worker_pids()
+    os.kill(m.pid, signal.SIGHUP)
+    new = m.wait_workers(2, timeout=10, exclude=old)
+    check(new is not None, f"workers after SIGHUP: {m.worker_pids()} (old {old})")
+    results = {}
+    for k, a in runs.items():
+        curl_run(env, a, results, f"{k}-hup")
+        code, got_body, _, err = results[f"{k}-hup"]
+        check(code == 200 and sha(got_body) == sha(body),
+              f"{k} after SIGHUP: HTTP {code}, {len(got_body)} bytes: {err.strip()}")
 
 
 if __name__ == "__main__":
