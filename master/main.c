@@ -9,29 +9,11 @@
 
 #include "master/cert_cmd.h"
 #include "master/config_yaml.h"
-#include "master/listen.h"
 #include "master/master.h"
 #include "master/preflight.h"
 #include "shared/config.h"
 #include "shared/log.h"
 #include "worker/worker.h"
-
-/* main_listen_note says when a listen host name resolves to more addresses than the one a
- * worker can take today (see master/listen.h). */
-static void main_listen_note(const struct config *cfg)
-{
-    struct listen_addrs a;
-    char all[512], first[128];
-
-    if (listen_resolve(cfg->listen_host, cfg->listen_port, &a, all, sizeof(all)) != 0 ||
-        a.n < 2)
-        return;
-    listen_format(&a, cfg->listen_port, all, sizeof(all));
-    a.n = 1;
-    listen_format(&a, cfg->listen_port, first, sizeof(first));
-    log_warn("--listen-host %s resolves to %s; listening on %s only (one listener per worker "
-             "for now)", cfg->listen_host, all, first);
-}
 
 int main(int argc, char **argv)
 {
@@ -76,7 +58,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "mitmd: %s\n", err);
         goto out_dispose;
     }
-    main_listen_note(&cfg);
     status = master_run(&cfg, args.argc, args.argv);
     goto out_dispose;
 out_usage:

@@ -50,7 +50,7 @@ struct master {
     size_t hello_len;
     struct forge_service_req *batch; /* FORGE_SERVICE_BATCH entries, allocated at start */
     int rr;                          /* slot read first in the next turn (round robin) */
-    uint16_t port;                   /* the listeners' port, for the "listening on" line */
+    struct listen_set listen;        /* the listeners, for the start-up lines */
     /* SIGUSR1: the line waits for the next report of every running worker (they report once a
      * second), so a request made just before the signal is counted */
     bool stats_wanted;
@@ -373,17 +373,12 @@ static void master_forget_dead(struct master *m)
  * cannot set up stops the master before it claims to listen. */
 static void master_announce(struct master *m)
 {
-    const char *host = m->cfg->listen_host;
-
     if (m->announced)
         return;
     for (int i = 0; i < m->sup.n; i++)
         if (!m->sup.slots[i].ready)
             return;
-    fprintf(stderr, "mitmd: listening on %s%s%s:%u with %d worker%s\n",
-            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
-            (unsigned)m->port, m->sup.n, m->sup.n == 1 ? "" : "s");
-    fflush(stderr);
+    listen_set_announce(&m->listen, m->cfg, m->sup.n, stderr);
     m->announced = true;
 }
 
@@ -494,7 +489,6 @@ int master_run(const struct config *cfg, int argc, char **argv)
 {
     struct master *m;
     int listen_fds[SUPERVISE_MAX_WORKERS];
-    uint16_t port = 0;
     const uint8_t *key_der;
     const char *why = NULL;
     size_t key_len = 0, ca_len = 0;
@@ -572,8 +566,7 @@ int master_run(const struct config *cfg, int argc, char **argv)
         log_error("cannot create the accept board: %s", strerror(-e));
         goto out_close_reader;
     }
-    e = listen_open_all(cfg->listen_host, cfg->listen_port, cfg->workers, listen_fds, &port, err,
-                        sizeof(err));
+    e = listen_set_open(cfg, &m->listen, cfg->workers, listen_fds, err, sizeof(err));
     if (e) {
         log_error("%s", err);
         goto out_close_board;
@@ -582,10 +575,13 @@ int master_run(const struct config *cfg, int argc, char **argv)
     if (m->sig_fd < 0) {
         log_error("signalfd: %s", strerror(errno));
         listen_close_all(listen_fds, cfg->workers);
+        listen_set_close(&m->listen);
         goto out_close_board;
     }
     supervise_init(&m->sup, cfg->workers, listen_fds, reader_fd, board_fd, board, argc, argv,
                    m->hello, m->hello_len);
+    if (listen_set_hand_over(&m->listen, &m->sup) != 0)
+        goto out_stop;
     if (cfg->shutdown_timeout_s > 0)
         m->sup.drain_ms = (unsigned)cfg->shutdown_timeout_s * 1000u;
     if (master_open_flow_file(m) != 0 || master_pass_upstream_ca(m) != 0)
@@ -599,7 +595,6 @@ int master_run(const struct config *cfg, int argc, char **argv)
     for (int i = 0; i < cfg->workers; i++)
         if (supervise_start(&m->sup, &m->sup.slots[i]) != 0)
             goto out_stop;
-    m->port = port;
     master_loop(m);
     status = supervise_has_failed(&m->sup) ? 1 : 0;
 out_stop:

@@ -129,7 +129,7 @@ static int preflight_ciphers(const char *name, const char *list, char *err, size
 
 int preflight_check(const struct config *cfg, char *err, size_t errlen)
 {
-    struct listen_addrs addrs;
+    struct listen_set listeners;
     int e;
 
     if (cfg->upstream_ca != NULL) {
@@ -157,7 +157,7 @@ int preflight_check(const struct config *cfg, char *err, size_t errlen)
     e = preflight_ciphers("ciphers_server", cfg->ciphers_server, err, errlen);
     if (e != 0)
         return e;
-    e = listen_resolve(cfg->listen_host, cfg->listen_port, &addrs, err, errlen);
+    e = listen_set_plan(cfg, &listeners, err, errlen); /* names resolve, no address twice */
     if (e != 0)
         return e;
     if (geteuid() == 0 && getpwnam(cfg->user) == NULL) {

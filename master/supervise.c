@@ -118,9 +118,10 @@ static void supervise_exec(struct supervise *s, struct worker_slot *slot, int ch
                            pid_t parent, char **args)
 {
     sigset_t none;
-    int fds[4 + SUPERVISE_MAX_PASSED] = {child_end, slot->listen_fd, s->cache_fd, s->board_fd};
-    int tmp[4 + SUPERVISE_MAX_PASSED];
-    int nfds = 4 + s->n_passed;
+    int fds[4 + SUPERVISE_MAX_PASSED + SUPERVISE_MAX_SHARED] = {child_end, slot->listen_fd,
+                                                                s->cache_fd, s->board_fd};
+    int tmp[4 + SUPERVISE_MAX_PASSED + SUPERVISE_MAX_SHARED];
+    int nfds = 4 + s->n_passed + s->n_shared, tmp_min = 10 + SUPERVISE_MAX_PASSED;
 
     /* A worker ends when the master does, however the master ends. */
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent)
@@ -129,9 +130,14 @@ static void supervise_exec(struct supervise *s, struct worker_slot *slot, int ch
     sigprocmask(SIG_SETMASK, &none, NULL);
     for (int i = 0; i < s->n_passed; i++)
         fds[4 + i] = s->passed_fd[i];
+    for (int i = 0; i < s->n_shared; i++) {
+        fds[4 + s->n_passed + i] = s->shared_fd[i];
+        if (s->shared_at[i] >= tmp_min)
+            tmp_min = s->shared_at[i] + 1;
+    }
     /* Two steps so that a source fd that happens to sit on 3..N is not clobbered. */
     for (int i = 0; i < nfds; i++) {
-        tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10 + SUPERVISE_MAX_PASSED);
+        tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, tmp_min);
         if (tmp[i] == -1)
             _exit(127);
     }
@@ -142,6 +148,9 @@ static void supervise_exec(struct supervise *s, struct worker_slot *slot, int ch
         _exit(127);
     for (int i = 0; i < s->n_passed; i++)
         if (supervise_child_fd(tmp[4 + i], SUPERVISE_FD_FIRST_PASSED + i) == -1)
+            _exit(127);
+    for (int i = 0; i < s->n_shared; i++)
+        if (supervise_child_fd(tmp[4 + s->n_passed + i], s->shared_at[i]) == -1)
             _exit(127);
     supervise_confine(s, parent);
     execv("/proc/self/exe", args);
@@ -172,6 +181,22 @@ int supervise_pass_fd(struct supervise *s, int fd, const char *opt)
     snprintf(s->passed_opt[k], sizeof(s->passed_opt[k]), "%s", opt);
     snprintf(s->passed_arg[k], sizeof(s->passed_arg[k]), "/dev/fd/%d",
              SUPERVISE_FD_FIRST_PASSED + k);
+    return 0;
+}
+
+int supervise_share_fd(struct supervise *s, int fd, int at)
+{
+    bool taken = at < SUPERVISE_FD_FIRST_PASSED + SUPERVISE_MAX_PASSED || at >= 1024;
+
+    for (int k = 0; k < s->n_shared && !taken; k++)
+        taken = s->shared_at[k] == at;
+    if (fd < 0 || taken || s->n_shared == SUPERVISE_MAX_SHARED) {
+        if (fd >= 0)
+            close(fd);
+        return fd >= 0 && !taken ? -ENOSPC : -EINVAL;
+    }
+    s->shared_fd[s->n_shared] = fd;
+    s->shared_at[s->n_shared++] = at;
     return 0;
 }
 
@@ -667,6 +692,9 @@ void supervise_dispose(struct supervise *s)
     for (int k = 0; k < s->n_passed; k++)
         close(s->passed_fd[k]);
     s->n_passed = 0;
+    for (int k = 0; k < s->n_shared; k++)
+        close(s->shared_fd[k]);
+    s->n_shared = 0;
     if (s->sb.landlock_fd >= 0)
         close(s->sb.landlock_fd);
     s->sb.landlock_fd = -1;

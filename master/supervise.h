@@ -20,6 +20,7 @@
 #define SUPERVISE_MAX_WORKERS 256
 #define SUPERVISE_FD_FIRST_PASSED 7 /* first fd number of the files passed with _pass_fd */
 #define SUPERVISE_MAX_PASSED 4
+#define SUPERVISE_MAX_SHARED 128 /* sockets every worker gets at fixed numbers (listeners) */
 #define SUPERVISE_DEFAULT_USER "nobody"
 #define SUPERVISE_DRAIN_MS_DEFAULT 30000 /* --shutdown-timeout's default */
 #define SUPERVISE_READY_WAIT_MS 5000     /* reload: longest wait for a successor's READY */
@@ -76,6 +77,9 @@ struct supervise {
     int passed_fd[SUPERVISE_MAX_PASSED];    /* owned; at fd SUPERVISE_FD_FIRST_PASSED + i */
     char passed_opt[SUPERVISE_MAX_PASSED][32]; /* the option naming it, e.g. "-w" */
     char passed_arg[SUPERVISE_MAX_PASSED][24]; /* "/dev/fd/N" */
+    int n_shared;
+    int shared_fd[SUPERVISE_MAX_SHARED]; /* owned; at fd shared_at[i] in every worker */
+    int shared_at[SUPERVISE_MAX_SHARED];
     bool stopping;
     bool failed;            /* a worker failed its set-up SUPERVISE_SETUP_FAILURES times */
 };
@@ -97,6 +101,12 @@ void supervise_init(struct supervise *s, int n, const int *listen_fds, int cache
  * `opt` again replaces the descriptor (e.g. SIGHUP reopens -w). Returns 0, -ENOSPC
  * (SUPERVISE_MAX_PASSED) or -EINVAL. */
 int supervise_pass_fd(struct supervise *s, int fd, const char *opt);
+
+/* supervise_share_fd hands `fd` (ownership moves to `s`, also on failure) to every worker
+ * started from now on at descriptor number `at` (from SUPERVISE_FD_FIRST_PASSED +
+ * SUPERVISE_MAX_PASSED up, below 1024; master/listen.c puts the listeners beyond the first
+ * there). Returns 0, -ENOSPC (SUPERVISE_MAX_SHARED) or -EINVAL (a bad or taken number). */
+int supervise_share_fd(struct supervise *s, int fd, int at);
 
 /* supervise_sandbox_prepare prepares the confinement of every worker: when the master runs
  * as root, the worker switches to `user` (NULL: SUPERVISE_DEFAULT_USER; resolved now, root

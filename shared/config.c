@@ -46,7 +46,7 @@ static const struct config_opt config_opts[] = {
      "DIR", "CA and state directory, holds config.yaml (default ~/.mitmd)"},
     {"listen_host", "listen-host", 0, CONFIG_T_BUF, F(listen_host), 0, 1,
      sizeof(((struct config *)0)->listen_host), "HOST",
-     "address or name to listen on (default 127.0.0.1; a name is resolved at start)"},
+     "address or name to listen on (default 127.0.0.1; a name: each of its addresses)"},
     {"listen_port", "listen-port", 'p', CONFIG_T_PORT, F(listen_port), 0, 0, 65535, "PORT",
      "port to listen on (default 8080; 0 = pick a free port)"},
     {"workers", "workers", 0, CONFIG_T_INT, F(workers), 0, 1, 256, "N",
@@ -104,9 +104,10 @@ static const struct config_opt config_opts[] = {
     {"user", "user", 0, CONFIG_T_STR, F(user), 0, 0, 0, "NAME",
      "when started as root, workers run as this user (default nobody)"},
     /* modes (worker/modes, shared/mode_spec) */
-    {"mode", "mode", 'm', CONFIG_T_SPECIAL, F(proxy_mode), 0, 0, 0, "SPEC",
-     "regular (default), socks5, reverse:http[s]://HOST[:PORT] or upstream:http://HOST:PORT,\n"
-     "        optionally @[HOST:]PORT (one mode per mitmd for now)"},
+    {"mode", "mode", 'm', CONFIG_T_SPECIAL, F(modes), 0, 0, 0, "SPEC",
+     "regular (default), socks5, reverse:http[s]://HOST[:PORT], upstream:http://HOST:PORT\n"
+     "        or transparent, optionally @[HOST:]PORT (else --listen-host and -p); repeatable:\n"
+     "        one listener per --mode (--mode regular@8080 --mode socks5@1080)"},
     {"upstream_auth", "upstream-auth", 0, CONFIG_T_SPECIAL, F(upstream_auth), 0, 0, 0,
      "USER:PASS", "upstream mode: Basic credentials for the next proxy"},
     {"keep_host_header", NULL, 0, CONFIG_T_BOOL, F(keep_host_header), 0, 0, 0, "BOOL",
@@ -268,27 +269,29 @@ static void config_clear_resolve(struct config *cfg)
     cfg->n_resolve = 0;
 }
 
-/* config_set_mode parses one --mode SPEC (mode_spec.h). A second --mode is refused: the master
- * opens one listener. upstream:https:// parses but is not served yet. */
+/* config_set_mode appends one --mode SPEC (mode_spec.h) to cfg->modes; a bare --set mode (or
+ * an empty value) empties the list, as for mitmproxy's sequence options. upstream:https://
+ * parses but is not served yet. */
 static int config_set_mode(struct config *cfg, const char *v, const char **why)
 {
-    struct mode_spec m;
+    struct mode_spec *m;
 
-    if (v == NULL || mode_spec_parse(v, strlen(v), &m, why) != 0) {
-        if (v == NULL)
-            *why = "expected a mode: regular, socks5, reverse:URL, upstream:URL or transparent";
+    if (v == NULL || v[0] == '\0') {
+        cfg->n_modes = 0;
+        return 0;
+    }
+    if (cfg->n_modes >= CONFIG_MAX_MODES) {
+        *why = "too many --mode listeners (at most 16)";
         return -EINVAL;
     }
-    if (m.kind == MODE_SPEC_UPSTREAM && m.tls) {
+    m = &cfg->modes[cfg->n_modes];
+    if (mode_spec_parse(v, strlen(v), m, why) != 0)
+        return -EINVAL;
+    if (m->kind == MODE_SPEC_UPSTREAM && m->tls) {
         *why = "upstream:https:// (TLS to the next proxy) is not yet supported by mitmd; use "
                "upstream:http://HOST:PORT";
         return -EINVAL;
     }
-    if (cfg->n_modes > 0) {
-        *why = "one --mode per mitmd: several listeners are not there yet";
-        return -EINVAL;
-    }
-    cfg->proxy_mode = m;
     cfg->n_modes++;
     return 0;
 }
@@ -310,32 +313,69 @@ static int config_set_upstream_auth(struct config *cfg, const char *v, const cha
     return 0;
 }
 
-/* config_check_mode_listen reconciles a mode's "@[HOST:]PORT" with --listen-host and -p: the
- * spec sets the listener when they are not given, and may not differ from them when they are
- * (one listener for now). Returns 0 or -EINVAL with the message in `err`. */
+const char *config_mode_listen_host(const struct config *cfg, int i)
+{
+    const struct mode_spec *m = &cfg->modes[i];
+
+    return m->has_listen_host ? m->listen_host : cfg->listen_host;
+}
+
+uint16_t config_mode_listen_port(const struct config *cfg, int i)
+{
+    const struct mode_spec *m = &cfg->modes[i];
+
+    return m->has_listen_port ? m->listen_port : cfg->listen_port;
+}
+
+/* config_same_host compares two listen hosts as written, case-insensitively, IPv6 brackets
+ * ignored ("[::1]" is "::1"). Names are compared as names: master/listen.c compares what
+ * they resolve to. */
+static bool config_same_host(const char *a, const char *b)
+{
+    size_t al = strlen(a), bl = strlen(b);
+
+    if (al >= 2 && a[0] == '[' && a[al - 1] == ']') {
+        a++;
+        al -= 2;
+    }
+    if (bl >= 2 && b[0] == '[' && b[bl - 1] == ']') {
+        b++;
+        bl -= 2;
+    }
+    return al == bl && strncasecmp(a, b, al) == 0;
+}
+
+/* config_check_mode_listen completes the listeners after parsing: no --mode means one regular
+ * listener; proxy_mode copies the first; two modes that listen on the same host and port (as
+ * written; port 0 picks a free port each) are refused, as mitmproxy refuses ("Cannot spawn
+ * multiple servers on the same address"). Returns 0 or -EINVAL with the message in `err`. */
 static int config_check_mode_listen(struct config *cfg, char *err, size_t errlen)
 {
-    const struct mode_spec *m = &cfg->proxy_mode;
+    const char *why = NULL;
 
-    if (m->has_listen_port) {
-        if (config_was_given(cfg, "listen_port") && cfg->listen_port != m->listen_port)
-            goto out_several;
-        cfg->listen_port = m->listen_port;
+    if (cfg->n_modes == 0) {
+        (void)mode_spec_parse("regular", 7, &cfg->modes[0], &why);
+        cfg->n_modes = 1;
     }
-    if (m->has_listen_host) {
-        if (config_was_given(cfg, "listen_host") && strcmp(cfg->listen_host, m->listen_host) != 0)
-            goto out_several;
-        snprintf(cfg->listen_host, sizeof(cfg->listen_host), "%s", m->listen_host);
+    cfg->proxy_mode = cfg->modes[0];
+    for (int i = 0; i < cfg->n_modes; i++) {
+        uint16_t port = config_mode_listen_port(cfg, i);
+        const char *host = config_mode_listen_host(cfg, i);
+
+        if (port == 0)
+            continue;
+        for (int j = 0; j < i; j++) {
+            if (config_mode_listen_port(cfg, j) != port ||
+                !config_same_host(config_mode_listen_host(cfg, j), host))
+                continue;
+            snprintf(err, errlen, "--mode %s and --mode %s both listen on %s%s%s:%u: give each "
+                     "its own @PORT", cfg->modes[j].full_spec, cfg->modes[i].full_spec,
+                     strchr(host, ':') != NULL && host[0] != '[' ? "[" : "", host,
+                     strchr(host, ':') != NULL && host[0] != '[' ? "]" : "", (unsigned)port);
+            return -EINVAL;
+        }
     }
     return 0;
-out_several:
-    snprintf(err, errlen,
-             "--mode %s@%s%s%u differs from --listen-host %s -p %u: several listeners are not "
-             "there yet (give the address in one place)",
-             mode_spec_kind_name(m->kind), m->has_listen_host ? m->listen_host : "",
-             m->has_listen_host ? ":" : "", (unsigned)m->listen_port, cfg->listen_host,
-             (unsigned)cfg->listen_port);
-    return -EINVAL;
 }
 
 /* config_set_special applies the options whose value syntax is their own. `v` may be NULL
@@ -580,7 +620,8 @@ bool config_is_list(const char *name)
 {
     const struct config_opt *o = config_find(name, strlen(name));
 
-    return o != NULL && (o->type == CONFIG_T_LIST || strcmp(o->name, "resolve") == 0);
+    return o != NULL && (o->type == CONFIG_T_LIST || strcmp(o->name, "resolve") == 0 ||
+                         strcmp(o->name, "mode") == 0);
 }
 
 bool config_was_given(const struct config *cfg, const char *name)

@@ -15,6 +15,20 @@
 
 #define CONFIG_MAX_PATTERNS 64 /* --ignore-hosts, --allow-hosts and --resolve entries each */
 #define CONFIG_UPSTREAM_AUTH_MAX 512 /* --upstream-auth USER:PASS bytes */
+#define CONFIG_MAX_MODES 16          /* --mode given at most this many times */
+#define CONFIG_MODE_MAX_ADDRS 8      /* listening sockets of one mode (a name's addresses) */
+
+/* Listening sockets a worker inherits across exec (master/listen.c opens them,
+ * master/supervise.c places them, worker/worker.c serves them): address `addr` of mode `mode`
+ * (in --mode order; the addresses its listen host resolved to) is at this descriptor. The
+ * first one is at fd 4, as before several listeners; the others from 16 on. */
+#define CONFIG_LISTEN_FD_FIRST 4
+#define CONFIG_LISTEN_FD_MORE 16
+static inline int config_listen_fd(int mode, int addr)
+{
+    return mode == 0 && addr == 0 ? CONFIG_LISTEN_FD_FIRST
+                                  : CONFIG_LISTEN_FD_MORE + mode * CONFIG_MODE_MAX_ADDRS + addr;
+}
 
 /* POSIX regcomp flags a worker compiles --ignore-hosts/--allow-hosts with; the master's
  * start-up check (master/preflight.c) compiles them with the same flags. */
@@ -75,9 +89,12 @@ struct config {
     struct config_resolve resolve[CONFIG_MAX_PATTERNS]; /* resolve: --resolve (owned) */
     int n_resolve;
 
-    /* modes (worker/modes): one listener, one mode for now */
-    struct mode_spec proxy_mode; /* mode: -m/--mode SPEC, default regular */
-    int n_modes;                 /* --mode given this many times (more than one is refused) */
+    /* modes (worker/modes): one listener (one socket per address of its host) per mode */
+    struct mode_spec modes[CONFIG_MAX_MODES]; /* mode: -m/--mode SPEC, repeatable; without any
+                                               * --mode, modes[0] is regular */
+    int n_modes;                 /* >= 1 after config_parse */
+    struct mode_spec proxy_mode; /* a copy of modes[0], for code that knows one mode only;
+                                  * a connection's own mode is c->mode (worker/modes.h) */
     bool keep_host_header;       /* keep_host_header: reverse mode keeps the client's Host */
     const char *upstream_auth;   /* upstream_auth: --upstream-auth USER:PASS (borrowed), NULL */
     /* flow filters and rules (worker/flowfilter.h, worker/rules.h); all borrowed from argv */
@@ -134,6 +151,14 @@ int config_usable_cpus(void);
 /* config_usage writes the --help text to `out` (a FILE *): every option with its --set name,
  * config.yaml and the signals. */
 void config_usage(void *out);
+
+/* config_mode_listen_host returns where mode `i` (0 <= i < cfg->n_modes) listens: the host of
+ * its "@HOST:PORT", else --listen-host (a name or an address, IPv6 possibly in brackets). */
+const char *config_mode_listen_host(const struct config *cfg, int i);
+
+/* config_mode_listen_port returns the port of mode `i`'s "@PORT", else --listen-port (0: the
+ * kernel picks a free port). */
+uint16_t config_mode_listen_port(const struct config *cfg, int i);
 
 /* config_resolve_lookup returns the --resolve address for `host` (case-insensitive, first
  * matching pattern wins), or NULL when no pattern matches. Never allocates. */

@@ -2,6 +2,7 @@
 #include "shared/mode_spec.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -146,6 +147,16 @@ int mode_spec_parse(const char *s, size_t len, struct mode_spec *out, const char
 
     memset(out, 0, sizeof(*out));
     *why = NULL;
+    if (len > MODE_SPEC_FULL_MAX) {
+        *why = "mode spec too long";
+        return -EINVAL;
+    }
+    memcpy(out->full_spec, s, len);
+    out->full_spec[len] = '\0';
+    if (memchr(s, '\0', len) != NULL) {
+        *why = "a NUL byte in the mode spec";
+        return -EINVAL;
+    }
     if (nlen == 0) {
         *why = "expected a mode: regular, socks5, reverse:URL, upstream:URL or transparent";
         return -EINVAL;
@@ -168,4 +179,31 @@ int mode_spec_parse(const char *s, size_t len, struct mode_spec *out, const char
         return -EINVAL;
     }
     return 0;
+}
+
+const char *mode_spec_describe(const struct mode_spec *m, char *out, size_t cap)
+{
+    if (cap == 0)
+        return out;
+    switch (m->kind) {
+    case MODE_SPEC_REVERSE: /* mitmproxy: f"{description} to {data}"; ours is canonical */
+        snprintf(out, cap, m->host_is_ipv6 ? "reverse proxy to %s://[%s]:%u"
+                                           : "reverse proxy to %s://%s:%u",
+                 m->tls ? "https" : "http", m->host, (unsigned)m->port);
+        break;
+    case MODE_SPEC_UPSTREAM:
+        snprintf(out, cap, "HTTP(S) proxy (upstream mode)");
+        break;
+    case MODE_SPEC_SOCKS5:
+        snprintf(out, cap, "SOCKS v5 proxy");
+        break;
+    case MODE_SPEC_TRANSPARENT:
+        snprintf(out, cap, "Transparent Proxy");
+        break;
+    case MODE_SPEC_REGULAR:
+    default:
+        snprintf(out, cap, "HTTP(S) proxy");
+        break;
+    }
+    return out;
 }

@@ -12,6 +12,8 @@
 #include "shared/target_parse.h"
 
 #define MODE_SPEC_LISTEN_HOST_MAX 255
+#define MODE_SPEC_FULL_MAX 600 /* bytes of a whole spec (the longest valid one is ~550) */
+#define MODE_SPEC_DESC_MAX (TARGET_HOST_MAX + 64) /* mode_spec_describe's longest text */
 
 /* enum mode_spec_kind is the mode a listener serves (mitmproxy's type names). */
 enum mode_spec_kind {
@@ -37,6 +39,9 @@ struct mode_spec {
     uint16_t listen_port;
     bool has_listen_host;
     char listen_host[MODE_SPEC_LISTEN_HOST_MAX + 1]; /* without IPv6 brackets */
+    /* the spec as given ("socks5@1080"): mitmproxy's full_spec, which names the listener in
+     * start-up lines, errors and flow records */
+    char full_spec[MODE_SPEC_FULL_MAX + 1];
 };
 
 /* mode_spec_parse parses the whole of `s` (`len` bytes, NUL not required) as mitmproxy's
@@ -45,6 +50,12 @@ struct mode_spec {
  * http; the schemes mitmd cannot serve (tls, dns, quic, ...) are refused. Fills `out` (zeroed
  * first) and returns 0, or -EINVAL with `*why` set to a static one-line reason. */
 int mode_spec_parse(const char *s, size_t len, struct mode_spec *out, const char **why);
+
+/* mode_spec_describe writes mitmproxy 10's description of the mode into `out` (`cap` bytes,
+ * truncated, NUL-terminated when cap > 0): "HTTP(S) proxy", "HTTP(S) proxy (upstream mode)",
+ * "SOCKS v5 proxy", "Transparent Proxy", or "reverse proxy to https://host:port" (IPv6 in
+ * brackets). MODE_SPEC_DESC_MAX bytes always suffice. Returns `out`. */
+const char *mode_spec_describe(const struct mode_spec *m, char *out, size_t cap);
 
 /* mode_spec_kind_name returns mitmproxy's name of `k` ("regular", "socks5", ...). */
 const char *mode_spec_kind_name(enum mode_spec_kind k);

@@ -18,6 +18,7 @@
 
 #include "shared/log.h"
 #include "worker/answer.h"
+#include "worker/modes.h"
 #include "worker/worker.h"
 
 static_assert(offsetof(struct conn, flow) < offsetof(struct conn, proto_state),
@@ -249,7 +250,7 @@ static int conn_reclaim(struct worker *w)
     return n;
 }
 
-void conn_accept(struct worker *w, int fd, conn_start_fn *start)
+void conn_accept(struct worker *w, int fd, const struct modes_conf *mode)
 {
     struct conn_pool *p = &w->pool;
     struct conn *c = p->free_list;
@@ -271,6 +272,7 @@ void conn_accept(struct worker *w, int fd, conn_start_fn *start)
     storage = p->bufs + (size_t)(c - p->conns) * p->per_conn;
     memset(c, 0, offsetof(struct conn, flow));
     c->w = w;
+    c->mode = mode;
     c->id = p->next_id++;
     c->in_use = true;
     c->next = p->active;
@@ -285,14 +287,16 @@ void conn_accept(struct worker *w, int fd, conn_start_fn *start)
     c->state = CONN_STATE_OPEN;
     c->t_io = flow_now_ns();
     flow_init(&c->flow);
+    c->flow.proxy_mode = mode->spec != NULL ? mode->spec->full_spec : NULL;
+    c->flow.proxy_mode_in_line = w->cfg->n_modes > 1;
     conn_set_nodelay(fd);
     if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
         flow_set_client(&c->flow, (struct sockaddr *)&ss, sl);
     log_debug("conn %llu: accepted fd %d", (unsigned long long)c->id, fd);
-    start(c);
+    mode->start(c);
     conn_pump(c);
     /* nearly full: make room before the next accepts find no slot (closes complete later) */
-    if (p->max - p->used < CONN_RECLAIM_BATCH && p->max >= 4 * CONN_RECLAIM_BATCH &&
+    if (p->max >= 4 * CONN_RECLAIM_BATCH &&
         p->max - p->used + p->reclaiming < CONN_RECLAIM_BATCH)
         conn_reclaim(w);
 }

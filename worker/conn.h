@@ -25,6 +25,7 @@
 
 struct worker;
 struct conn;
+struct modes_conf;
 
 enum conn_state {
     CONN_STATE_OPEN = 0, /* a protocol drives the connection */
@@ -67,6 +68,7 @@ typedef void conn_start_fn(struct conn *c);
 /* struct conn is one client connection (and its one upstream). Allocated from the pool. */
 struct conn {
     struct worker *w;
+    const struct modes_conf *mode; /* the mode of the listener it came in on (worker/modes.h) */
     uint64_t id;
     unsigned inflight; /* ring ops and DNS queries in flight */
     enum conn_state state;
@@ -111,14 +113,14 @@ int conn_pool_init(struct conn_pool *p, int max, size_t max_head);
 /* conn_pool_dispose unmaps the pool; every connection must be freed. */
 void conn_pool_dispose(struct conn_pool *p);
 
-/* conn_accept takes ownership of the accepted socket `fd`: it gets a connection from the
- * pool, lets `start` set its first protocol and pumps it. When the pool is exhausted or the
- * worker stops it answers 503 and closes `fd`. When the pool is nearly full it first closes
- * the least recently active connections that carry no exchange (idle keep-alive, or still
- * waiting for a request head or a TLS handshake: what a slowloris client holds), as nginx
- * does with its reusable connections, so that new clients get served rather than a 503.
- * Never fails visibly. */
-void conn_accept(struct worker *w, int fd, conn_start_fn *start);
+/* conn_accept takes ownership of the socket `fd` accepted on a listener of `mode` (borrowed
+ * for the connection's life): it gets a connection from the pool, lets mode->start set its
+ * first protocol and pumps it. When the pool is exhausted or the worker stops it answers 503
+ * and closes `fd`. When the pool is nearly full it first closes the least recently active
+ * connections that carry no exchange (idle keep-alive, or still waiting for a request head
+ * or a TLS handshake: what a slowloris client holds), as nginx does with its reusable
+ * connections, so that new clients get served rather than a 503. Never fails visibly. */
+void conn_accept(struct worker *w, int fd, const struct modes_conf *mode);
 
 /* conn_set_proto makes `p` drive `c`: the previous protocol is disposed and p->state_size
  * bytes of protocol state are zeroed for `p` to fill. */

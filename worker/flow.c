@@ -316,10 +316,16 @@ ssize_t flow_format_line(const struct flow *f, char *buf, size_t cap)
     uint16_t port = 0;
 
     if (addr_parts(&f->client_addr, ip, sizeof(ip), &port))
-        out_printf(&o, f->client_addr.ss_family == AF_INET6 ? "[%s]:%u: " : "%s:%u: ", ip,
+        out_printf(&o, f->client_addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
                    (unsigned)port);
     else
-        out_str(&o, "-: ");
+        out_str(&o, "-");
+    if (f->proxy_mode_in_line && f->proxy_mode != NULL) { /* several listeners: which one */
+        out_str(&o, " [");
+        out_printable(&o, f->proxy_mode, strlen(f->proxy_mode));
+        out_str(&o, "]");
+    }
+    out_str(&o, ": ");
     if (f->method.len == 0) {
         out_str(&o, "<invalid request>");
     } else {
@@ -555,6 +561,8 @@ static ssize_t format_json(const struct flow *f, char *buf, size_t cap, size_t m
 
     out_str(&o, ",\"client\":{");
     out_json_addr(&o, &f->client_addr);
+    out_str(&o, ",\"proxy_mode\":");
+    out_json_cstr_or_null(&o, f->proxy_mode != NULL ? f->proxy_mode : "");
     out_str(&o, "},\"server\":{");
     out_json_addr(&o, &f->server_addr);
     out_str(&o, ",\"host\":");

@@ -52,6 +52,10 @@ struct flow {
     int64_t connect_ns;
     int64_t tls_ns;
     uint32_t exchange_index;             /* 0 for the first exchange on this connection */
+    const char *proxy_mode;              /* the listener's --mode spec ("socks5@1080"; static
+                                          * for the worker's life), NULL unknown: mitmproxy's
+                                          * client_conn.proxy_mode */
+    bool proxy_mode_in_line;             /* also in the console line (several listeners) */
 
     /* relay: exchange fields */
     struct timespec started;             /* CLOCK_REALTIME at the request's first byte */
@@ -149,7 +153,7 @@ ssize_t flow_format_line(const struct flow *f, char *out, size_t cap);
 
 /* FLOW_JSON_COMPACT_STR bounds each string of a compact JSON record (input bytes). */
 #define FLOW_JSON_COMPACT_STR 256
-/* FLOW_JSON_COMPACT_MAX is the most a compact JSON record takes: its 14 strings of at most
+/* FLOW_JSON_COMPACT_MAX is the most a compact JSON record takes: its 15 strings of at most
  * FLOW_JSON_COMPACT_STR bytes escaped to 6 bytes each (16 counted), plus the fixed fields. A
  * buffer of at least this size always receives a record. */
 #define FLOW_JSON_COMPACT_MAX (16 * (FLOW_JSON_COMPACT_STR * 6 + 2) + 2048)

@@ -255,7 +255,8 @@ int h1_conn_start(struct conn *c)
     memset(&o, 0, sizeof(o));
     o.max_header_size = c->w->cfg->max_header_size;
     o.client_tls = c->cl.tls_on;
-    o.host_rewrite = c->w->host_rewrite[0] != '\0' ? c->w->host_rewrite : NULL;
+    o.host_rewrite = c->mode != NULL && c->mode->host_rewrite[0] != '\0' ? c->mode->host_rewrite
+                                                                       : NULL;
     o.rules = c->w->rules;
     o.rng = &c->w->rules_rng;
     o.on_flow = worker_on_flow;

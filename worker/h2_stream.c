@@ -239,6 +239,8 @@ void h2_flow_from_conn(struct h2_relay *r, struct flow *f)
         memcpy(f->tls_version, c->tls_version, sizeof(f->tls_version));
         memcpy(f->cert_subject, c->cert_subject, sizeof(f->cert_subject));
         memcpy(f->cert_issuer, c->cert_issuer, sizeof(f->cert_issuer));
+        f->proxy_mode = c->proxy_mode;
+        f->proxy_mode_in_line = c->proxy_mode_in_line;
         if (!r->_conn_times_used) {
             f->connect_ns = c->connect_ns;
             f->tls_ns = c->tls_ns;

@@ -13,6 +13,8 @@ mitmd_add_unit_test(test_socks5_parse
   SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_socks5_parse.c LIBS mitmd_shared)
 mitmd_add_unit_test(test_mode_spec
   SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_mode_spec.c LIBS mitmd_shared)
+mitmd_add_unit_test(test_config_modes
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_config_modes.c LIBS mitmd_shared)
 
 # In a fuzz build the parser is compiled into the fuzzer too, for coverage instrumentation
 # (as shared/parsers.cmake does).

@@ -111,5 +111,5 @@ void proxy_hdr_start_then(struct conn *c, conn_start_fn *next)
 
 void proxy_hdr_start(struct conn *c)
 {
-    proxy_hdr_start_then(c, modes_start_fn(c->w->cfg));
+    proxy_hdr_start_then(c, c->mode->mode_start);
 }

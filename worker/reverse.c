@@ -9,6 +9,7 @@
 
 #include "shared/log.h"
 #include "worker/conn.h"
+#include "worker/modes.h"
 #include "worker/proxy_req.h"
 #include "worker/tls_peek.h"
 #include "worker/worker.h"
@@ -58,7 +59,7 @@ static void reverse_on_upstream(struct conn *c, int err, const char *why)
  * connection to the sniff that follows a CONNECT. */
 static bool reverse_first_bytes(struct conn *c)
 {
-    const struct mode_spec *m = &c->w->cfg->proxy_mode;
+    const struct mode_spec *m = c->mode->spec;
     struct buf *rx = &c->cl.rx;
     bool hello;
 
@@ -126,7 +127,7 @@ static const struct conn_proto reverse_proto = {
 
 void reverse_start(struct conn *c)
 {
-    const struct mode_spec *m = &c->w->cfg->proxy_mode;
+    const struct mode_spec *m = c->mode->spec;
 
     conn_set_proto(c, &reverse_proto);
     reverse_of(c)->phase = REVERSE_CONNECTING;
@@ -137,13 +138,13 @@ void reverse_start(struct conn *c)
     upstream_dial(c); /* may call reverse_on_upstream at once */
 }
 
-int reverse_host_rewrite(const struct config *cfg, char *out, size_t cap)
+int reverse_host_rewrite(const struct mode_spec *m, bool keep_host_header, char *out,
+                         size_t cap)
 {
-    const struct mode_spec *m = &cfg->proxy_mode;
     char port[8] = "";
     int n;
 
-    if (m->kind != MODE_SPEC_REVERSE || cfg->keep_host_header)
+    if (m->kind != MODE_SPEC_REVERSE || keep_host_header)
         return 0;
     if (m->port != (m->tls ? 443 : 80))
         snprintf(port, sizeof(port), ":%u", (unsigned)m->port);

@@ -6,20 +6,22 @@
 #ifndef MITMD_WORKER_REVERSE_H
 #define MITMD_WORKER_REVERSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct conn;
 
 /* reverse_start makes the reverse protocol drive the new connection `c` (a conn_start_fn for
- * reverse-mode listeners); the server is the worker's configured mode (cfg->proxy_mode). */
+ * reverse-mode listeners); the server is the mode of the listener `c` came in on (c->mode). */
 void reverse_start(struct conn *c);
 
 /* reverse_host_rewrite writes into `out` the Host a reverse proxy sends its server (mitmproxy's
  * keep_host_header=false, the default): the server's "host[:port]" (brackets for IPv6, no port
- * when it is the scheme's default). Returns its length, or 0 when `cfg` is not reverse mode or
- * keep_host_header is set (the client's Host goes as sent), or -ENOSPC. For the relays' Host /
- * :authority rewrite (a hook they do not have yet). Never allocates. */
-struct config;
-int reverse_host_rewrite(const struct config *cfg, char *out, size_t cap);
+ * when it is the scheme's default). Returns its length, or 0 when `m` is not reverse mode or
+ * `keep_host_header` is set (the client's Host goes as sent), or -ENOSPC. For the relays' Host /
+ * :authority rewrite. Never allocates. */
+struct mode_spec;
+int reverse_host_rewrite(const struct mode_spec *m, bool keep_host_header, char *out,
+                         size_t cap);
 
 #endif

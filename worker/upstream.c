@@ -17,6 +17,7 @@
 #include "shared/h1_parse.h"
 #include "shared/log.h"
 #include "worker/conn.h"
+#include "worker/modes.h"
 #include "worker/worker.h"
 
 static void upstream_on_connect(struct ring_op *op, int res, uint32_t flags);
@@ -24,7 +25,7 @@ static void upstream_on_connect(struct ring_op *op, int res, uint32_t flags);
 void upstream_init(struct conn *c)
 {
     ring_op_init(&c->upstream.connect_op, upstream_on_connect, &c->inflight);
-    c->upstream.via = c->w->via;
+    c->upstream.via = c->mode != NULL ? c->mode->via : NULL;
 }
 
 /* upstream_dial_host and upstream_dial_port name what the TCP connect goes to: the target, or

@@ -21,8 +21,6 @@
 #include "worker/flow.h"
 #include "worker/h2_relay.h"
 #include "worker/modes.h"
-#include "worker/proxy_hdr.h"
-#include "worker/reverse.h"
 
 /* worker_re_any returns whether `s` (may be NULL or "") matches one of `n` patterns. */
 static bool worker_re_any(const regex_t *re, int n, const char *s)
@@ -92,32 +90,45 @@ static bool worker_above_share(const struct worker *w)
     return w->board != NULL && board_should_defer(w->board, w->cfg->workers, w->id);
 }
 
-/* worker_arm_accept waits for the next connection on the shared listener. A worker within
- * its share queues a one-shot accept: the kernel wakes one queued worker per connection. A
- * worker above its share (shared/board.h) only watches the listener (POLLIN); when a
- * connection is pending it gives its siblings WORKER_ACCEPT_DEFER_MS to take it, then takes it
- * itself if they did not (they may be busy): balance never leaves a connection waiting. */
-static void worker_arm_accept(struct worker *w)
+/* worker_arm_listener waits for the next connection on listener `l` (shared with the
+ * siblings). A worker within its share queues a one-shot accept: the kernel wakes one queued
+ * worker per connection. A worker above its share (shared/board.h) only watches the listener
+ * (POLLIN); when a connection is pending it gives its siblings WORKER_ACCEPT_DEFER_MS to take
+ * it, then takes it itself if they did not (they may be busy): balance never leaves a
+ * connection waiting. Each listener is balanced on its own queue, against the worker's total
+ * connection count. */
+static void worker_arm_listener(struct worker_listener *l)
 {
+    struct worker *w = l->w;
     int err;
 
-    if (!w->accepting || w->accept_op.armed || w->accept_poll_op.armed ||
-        w->accept_defer_op.armed)
+    if (!w->accepting || l->accept_op.armed || l->accept_poll_op.armed ||
+        l->accept_defer_op.armed)
         return;
     if (worker_above_share(w))
-        err = ring_submit_poll(&w->ring, &w->accept_poll_op, w->listen_fd, POLLIN);
+        err = ring_submit_poll(&w->ring, &l->accept_poll_op, l->fd, POLLIN);
     else
-        err = ring_submit_accept(&w->ring, &w->accept_op, w->listen_fd);
+        err = ring_submit_accept(&w->ring, &l->accept_op, l->fd);
     if (err)
-        log_error("cannot arm accept: %s", strerror(-err));
+        log_error("cannot arm accept on listener %d (--mode %s): %s", l->fd,
+                  l->mode->spec->full_spec, strerror(-err));
 }
 
-/* worker_took reports the outcome of one accept (a descriptor or -errno). Returns false when
- * accepting should pause until the next tick (out of descriptors). */
-static bool worker_took(struct worker *w, int res)
+/* worker_arm_accept arms every listener that is not armed. */
+static void worker_arm_accept(struct worker *w)
 {
+    for (int i = 0; i < w->n_listeners; i++)
+        worker_arm_listener(&w->listeners[i]);
+}
+
+/* worker_took reports the outcome of one accept on `l` (a descriptor or -errno). Returns false
+ * when accepting should pause until the next tick (out of descriptors). */
+static bool worker_took(struct worker_listener *l, int res)
+{
+    struct worker *w = l->w;
+
     if (res >= 0) {
-        conn_accept(w, res, w->start);
+        conn_accept(w, res, l->mode);
         worker_publish_load(w);
     } else if (res != -ECANCELED && res != -EAGAIN && res != -EINTR) {
         log_warn("accept failed: %s", strerror(-res)); /* EMFILE & co: retried next tick */
@@ -127,26 +138,28 @@ static bool worker_took(struct worker *w, int res)
 
 static void worker_on_accept(struct ring_op *op, int res, uint32_t flags)
 {
-    struct worker *w = (struct worker *)((char *)op - offsetof(struct worker, accept_op));
+    struct worker_listener *l =
+        (struct worker_listener *)((char *)op - offsetof(struct worker_listener, accept_op));
 
     (void)flags;
-    if (worker_took(w, res))
-        worker_arm_accept(w);
+    if (worker_took(l, res))
+        worker_arm_listener(l);
 }
 
 /* worker_on_accept_poll: a connection is pending while this worker is above its share. */
 static void worker_on_accept_poll(struct ring_op *op, int res, uint32_t flags)
 {
-    struct worker *w = (struct worker *)((char *)op - offsetof(struct worker, accept_poll_op));
+    struct worker_listener *l =
+        (struct worker_listener *)((char *)op - offsetof(struct worker_listener, accept_poll_op));
 
     (void)flags;
-    if (!w->accepting)
+    if (!l->w->accepting)
         return;
     if (res < 0) {
-        worker_arm_accept(w);
+        worker_arm_listener(l);
         return;
     }
-    if (ring_submit_timeout(&w->ring, &w->accept_defer_op, WORKER_ACCEPT_DEFER_MS) != 0)
+    if (ring_submit_timeout(&l->w->ring, &l->accept_defer_op, WORKER_ACCEPT_DEFER_MS) != 0)
         log_error("cannot arm the accept timer");
 }
 
@@ -155,19 +168,64 @@ static void worker_on_accept_poll(struct ring_op *op, int res, uint32_t flags)
  * watching. */
 static void worker_on_accept_defer(struct ring_op *op, int res, uint32_t flags)
 {
-    struct worker *w = (struct worker *)((char *)op - offsetof(struct worker, accept_defer_op));
+    struct worker_listener *l =
+        (struct worker_listener *)((char *)op - offsetof(struct worker_listener, accept_defer_op));
     int fd;
 
     (void)res;
     (void)flags;
-    if (!w->accepting)
+    if (!l->w->accepting)
         return;
-    if (worker_above_share(w)) {
-        fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (!worker_took(w, fd >= 0 ? fd : -errno))
+    if (worker_above_share(l->w)) {
+        fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (!worker_took(l, fd >= 0 ? fd : -errno))
             return;
     }
-    worker_arm_accept(w);
+    worker_arm_listener(l);
+}
+
+/* worker_is_listener returns whether `fd` is an open listening TCP socket. */
+static bool worker_is_listener(int fd)
+{
+    int on = 0, type = 0;
+    socklen_t len = sizeof(on), tlen = sizeof(type);
+
+    return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on == 1 &&
+           getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0 && type == SOCK_STREAM;
+}
+
+/* worker_find_listeners prepares each mode of the configuration (worker/modes.h) and finds
+ * its listening sockets where the master put them (config_listen_fd: one per address its
+ * listen host resolved to, in order; the first missing number ends the mode's list). Runs
+ * before the worker opens any descriptor of its own. Returns 0, or -1 after logging a mode
+ * without a listener (a master/worker mismatch). */
+static int worker_find_listeners(struct worker *w)
+{
+    const struct config *cfg = w->cfg;
+
+    for (int i = 0; i < cfg->n_modes; i++) {
+        if (modes_conf_init(&w->modes[i], cfg, i) != 0) {
+            log_error("--mode %s: reverse server name too long", cfg->modes[i].full_spec);
+            return -1;
+        }
+        for (int k = 0; k < CONFIG_MODE_MAX_ADDRS; k++) {
+            struct worker_listener *l;
+            int fd = config_listen_fd(i, k);
+
+            if (!worker_is_listener(fd))
+                break;
+            l = &w->listeners[w->n_listeners++];
+            l->w = w;
+            l->fd = fd;
+            l->mode = &w->modes[i];
+        }
+        if (w->n_listeners == 0 || w->listeners[w->n_listeners - 1].mode != &w->modes[i]) {
+            log_error("no listening socket for --mode %s at fd %d", cfg->modes[i].full_spec,
+                      config_listen_fd(i, 0));
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* worker_close_idle closes connections that are between requests (nothing to drain). */
@@ -194,8 +252,12 @@ static void worker_stop(struct worker *w, const char *why)
     w->stop_deadline_ns = flow_now_ns() + (uint64_t)w->cfg->shutdown_timeout_s * 1000000000ull;
     /* the accept or the listener watch, whichever is armed (a pending timer finds
      * accepting false) */
-    if (w->accept_op.armed || w->accept_poll_op.armed)
-        (void)ring_submit_cancel_fd(&w->ring, &w->cancel_op, w->listen_fd);
+    for (int i = 0; i < w->n_listeners; i++) {
+        struct worker_listener *l = &w->listeners[i];
+
+        if ((l->accept_op.armed || l->accept_poll_op.armed) && !l->cancel_op.armed)
+            (void)ring_submit_cancel_fd(&w->ring, &l->cancel_op, l->fd);
+    }
     worker_close_idle(w);
 }
 
@@ -540,15 +602,19 @@ static int worker_open(struct worker *w)
     return 0;
 }
 
-/* worker_start arms the accept, the signal watch and the tick. */
+/* worker_start arms the accepts, the signal watch and the tick. */
 static void worker_start(struct worker *w)
 {
-    ring_op_init(&w->accept_op, worker_on_accept, NULL);
-    ring_op_init(&w->accept_poll_op, worker_on_accept_poll, NULL);
-    ring_op_init(&w->accept_defer_op, worker_on_accept_defer, NULL);
+    for (int i = 0; i < w->n_listeners; i++) {
+        struct worker_listener *l = &w->listeners[i];
+
+        ring_op_init(&l->accept_op, worker_on_accept, NULL);
+        ring_op_init(&l->accept_poll_op, worker_on_accept_poll, NULL);
+        ring_op_init(&l->accept_defer_op, worker_on_accept_defer, NULL);
+        ring_op_init(&l->cancel_op, worker_on_aux, NULL);
+    }
     ring_op_init(&w->signal_op, worker_on_signal, NULL);
     ring_op_init(&w->tick_op, worker_on_tick, NULL);
-    ring_op_init(&w->cancel_op, worker_on_aux, NULL);
     w->accepting = true;
     worker_arm_accept(w);
     worker_arm_signal(w);
@@ -646,24 +712,11 @@ int worker_main(int argc, char **argv)
         return 1;
     }
     w->cfg = &cfg;
-    /* a PROXY protocol listener reads the header first; proxy_hdr_start then starts the mode */
-    w->start = cfg.proxy_protocol ? proxy_hdr_start : modes_start_fn(&cfg);
-    if (cfg.proxy_mode.kind == MODE_SPEC_UPSTREAM) {
-        const struct mode_spec *m = &cfg.proxy_mode;
-
-        snprintf(w->via_store.host, sizeof(w->via_store.host), "%s", m->host);
-        w->via_store.port = m->port;
-        w->via_store.is_ipv6 = m->host_is_ipv6;
-        w->via_store.auth = cfg.upstream_auth;
-        w->via = &w->via_store;
-    }
-    if (reverse_host_rewrite(&cfg, w->host_rewrite, sizeof(w->host_rewrite)) <= 0)
-        w->host_rewrite[0] = '\0'; /* not reverse mode, or keep_host_header */
     w->id = cfg.worker_id;
-    w->listen_fd = WORKER_FD_LISTEN;
     snprintf(prefix, sizeof(prefix), "mitmd[w%d]", w->id);
     log_setup(prefix, cfg.verbose ? LOG_DEBUG : LOG_INFO);
-    if (worker_open(w) == 0) {
+    /* first, before anything else takes a descriptor number */
+    if (worker_find_listeners(w) == 0 && worker_open(w) == 0) {
         worker_start(w);
         rc = worker_run(w);
         worker_finish(w);

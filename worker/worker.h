@@ -20,17 +20,20 @@
 #include "worker/flow_out.h"
 #include "worker/flowfilter.h"
 #include "worker/ipc.h"
+#include "worker/modes.h"
 #include "worker/ring.h"
 #include "worker/rules.h"
 #include "worker/tls_ctx.h"
 
 struct h2_pool;
 
-/* File descriptors inherited from the master across exec (see DESIGN.md "Processes"). */
+/* File descriptors inherited from the master across exec (see DESIGN.md "Processes"). The
+ * listeners: the first at fd 4, the others where config_listen_fd() says (from 16 on). */
 #define WORKER_FD_IPC 3
-#define WORKER_FD_LISTEN 4
+#define WORKER_FD_LISTEN CONFIG_LISTEN_FD_FIRST
 #define WORKER_FD_CERTCACHE 5
 #define WORKER_FD_BOARD 6
+#define WORKER_MAX_LISTENERS (CONFIG_MAX_MODES * CONFIG_MODE_MAX_ADDRS)
 
 /* A worker above its share of connections (shared/board.h) leaves a pending connection to
  * its siblings for WORKER_ACCEPT_DEFER_MS before it takes it itself. */
@@ -39,6 +42,18 @@ struct h2_pool;
 #define WORKER_RING_ENTRIES 1024
 #define WORKER_FD_HEADROOM 64 /* descriptors a worker keeps for itself (ring, resolver, files) */
 #define WORKER_TICK_MS 1000  /* timeouts scan, resolver timeouts, STATS */
+
+/* struct worker_listener is one inherited listening socket: its mode and its accept, which is
+ * balanced on its own (one accept queue per socket, shared by every worker). */
+struct worker_listener {
+    struct worker *w;
+    int fd;
+    const struct modes_conf *mode;  /* &w->modes[mode index] */
+    struct ring_op accept_op;       /* one-shot accept on the shared listener */
+    struct ring_op accept_poll_op;  /* above its share: watches the listener instead */
+    struct ring_op accept_defer_op; /* the siblings' head start on a pending connection */
+    struct ring_op cancel_op;       /* cancels the accept (or the listener watch) on stop */
+};
 
 /* struct worker is the whole state of one worker process; there is no other mutable
  * global. Modules reach it through conn->w. */
@@ -59,21 +74,15 @@ struct worker {
     regex_t allow_re[CONFIG_MAX_PATTERNS]; /* --allow-hosts */
     int n_allow_re;
 
-    conn_start_fn *start; /* the listener's mode: the first protocol of each connection */
-    struct upstream_via via_store;  /* upstream mode's next proxy */
-    const struct upstream_via *via; /* &via_store in upstream mode, else NULL */
-    char host_rewrite[TARGET_HOST_MAX + 16]; /* reverse mode's Host for the server, or "" */
-    int listen_fd;
-    struct ring_op accept_op;       /* one-shot accept on the shared listener */
-    struct ring_op accept_poll_op;  /* above its share: watches the listener instead */
-    struct ring_op accept_defer_op; /* the siblings' head start on a pending connection */
+    struct modes_conf modes[CONFIG_MAX_MODES]; /* cfg->modes as served (worker/modes.h) */
+    struct worker_listener listeners[WORKER_MAX_LISTENERS]; /* every inherited listener */
+    int n_listeners;
     bool accepting;
     struct board_slot *board; /* the accept board (fd 6), cfg->workers slots; NULL = none */
     int signal_fd;
     struct ring_op signal_op;
     uint8_t signal_buf[128]; /* one struct signalfd_siginfo */
     struct ring_op tick_op;
-    struct ring_op cancel_op; /* cancels the accept (or the listener watch) on stop */
     bool stopping;            /* SIGTERM/SIGINT or master gone: drain then exit */
     uint64_t stop_deadline_ns;
     bool exit_now;
@@ -98,7 +107,7 @@ void worker_publish_load(struct worker *w);
 
 /* worker_main runs `mitmd --worker ID ...`: parses argv like the master, waits for HELLO on
  * fd 3, attaches the certcache (fd 5) and the accept board (fd 6), builds the TLS contexts,
- * then serves fd 4 (the listener it shares with its siblings) until
+ * then serves its listeners (fd 4 and config_listen_fd(), shared with its siblings) until
  * SIGTERM/SIGINT or the master's socket closes. Returns the process exit status (0 after a
  * clean stop, 1 on a start-up failure, which it logs). */
 int worker_main(int argc, char **argv);

@@ -1,6 +1,7 @@
 /* fuzz_mode_spec.c - libFuzzer target: shared/mode_spec on arbitrary bytes, with invariants:
  * an accepted spec names a known mode, a server spec has a valid host and a port, a listen
- * host is valid, and the canonical text of an accepted spec parses again to the same fields;
+ * host is valid, full_spec is the input, its description fits MODE_SPEC_DESC_MAX, and the
+ * canonical text of an accepted spec parses again to the same fields;
  * a refusal comes with a reason. */
 #include <errno.h>
 #include <stddef.h>
@@ -60,6 +61,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc != -EINVAL || why == NULL)
             abort();
         return 0;
+    }
+    /* full_spec is the input itself, NUL-terminated */
+    if (strlen(m.full_spec) != size || memcmp(m.full_spec, data, size) != 0)
+        abort();
+    {
+        char desc[MODE_SPEC_DESC_MAX];
+
+        if (strlen(mode_spec_describe(&m, desc, sizeof(desc))) >= sizeof(desc) - 1)
+            abort(); /* MODE_SPEC_DESC_MAX always suffices */
     }
     if (m.kind >= MODE_SPEC_COUNT)
         abort();

@@ -99,6 +99,8 @@ static void stub_start(struct conn *c)
     conn_set_proto(c, &stub_proto);
 }
 
+static const struct modes_conf stub_mode = {.start = stub_start};
+
 static struct config CFG;
 static struct worker *W;
 
@@ -147,7 +149,7 @@ static int open_conn(struct conn **out)
     int sv[2];
 
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-    conn_accept(W, sv[1], stub_start);
+    conn_accept(W, sv[1], &stub_mode);
     *out = W->pool.active;
     assert_non_null(*out);
     return sv[0];
@@ -320,7 +322,7 @@ static void test_pool_full_503(void **state)
     fb = open_conn(&b);
     assert_int_equal(W->pool.used, 2);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    conn_accept(W, sv[1], stub_start); /* the pool holds 2: answered and closed */
+    conn_accept(W, sv[1], &stub_mode); /* the pool holds 2: answered and closed */
     n = recv(sv[0], out, sizeof(out) - 1, 0);
     assert_true(n > 0);
     out[n] = '\0';

@@ -242,6 +242,7 @@ static void test_json_full_record(void **state)
     flow_set_cert(f, "CN=example.test", "CN=Test CA,O=Test");
     f->connect_ns = 1100000;
     f->tls_ns = 2200000;
+    f->proxy_mode = "socks5@1080"; /* the listener it came in on */
     flow_add_header(f, FLOW_REQUEST, "X-Ctl", 5, "a\x01\"b\\\n", 6);
     flow_add_header(f, FLOW_REQUEST, "X-Bin", 5, "\xff\xfe ok \xc3\xa9", 8);
     flow_add_header(f, FLOW_RESPONSE, "Content-Length", 14, "1024", 4);
@@ -252,7 +253,8 @@ static void test_json_full_record(void **state)
         run_python(json, (size_t)n,
                    "assert d['startedDateTime'] == '2026-11-27T17:00:00.123Z', d['startedDateTime']\n"
                    "assert abs(d['time'] - (12 + 1.1 + 2.2)) < 1e-6, d['time']\n"
-                   "assert d['client'] == {'address': '127.0.0.1', 'port': 54321}\n"
+                   "assert d['client'] == {'address': '127.0.0.1', 'port': 54321, "
+                   "'proxy_mode': 'socks5@1080'}, d['client']\n"
                    "assert d['server'] == {'address': '127.0.0.2', 'port': 443, 'host': 'example.test'}\n"
                    "assert d['tls'] == {'sni': 'example.test', 'alpn': 'http/1.1', 'version': 'TLSv1.3',"
                    " 'cert_subject': 'CN=example.test', 'cert_issuer': 'CN=Test CA,O=Test'}, d['tls']\n"
@@ -428,6 +430,9 @@ static void test_json_worst_case_fits(void **state)
     memset(f->cert_subject, '\x01', sizeof(f->cert_subject) - 1);
     memset(f->cert_issuer, '\x01', sizeof(f->cert_issuer) - 1);
     memset(f->error, '\x01', sizeof(f->error) - 1);
+    static char long_mode[700];
+    memset(long_mode, '\x01', sizeof(long_mode) - 1);
+    f->proxy_mode = long_mode;
     f->tls = true;
     f->status = 200;
     n = flow_format_json(f, json, sizeof(json));

@@ -109,11 +109,58 @@ static void test_kind_names(void **state)
     assert_string_equal(mode_spec_kind_name(MODE_SPEC_COUNT), "?");
 }
 
+/* mode_spec_describe: mitmproxy 10's words for each mode (its start-up lines); the spec as
+ * given is kept in full_spec (mitmproxy's full_spec, for messages and flow records). */
+static void test_describe_and_full_spec(void **state)
+{
+    static const struct {
+        const char *in, *desc;
+    } descs[] = {
+        {"regular@8080", "HTTP(S) proxy"},
+        {"SOCKS5@1080", "SOCKS v5 proxy"},
+        {"reverse:api.internal@8443", "reverse proxy to https://api.internal:443"},
+        {"reverse:http://[::1]:8081", "reverse proxy to http://[::1]:8081"},
+        {"upstream:http://proxy.corp:3128", "HTTP(S) proxy (upstream mode)"},
+        {"transparent", "Transparent Proxy"},
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(descs) / sizeof(descs[0]); i++) {
+        struct mode_spec m;
+        const char *why = NULL;
+        char desc[MODE_SPEC_DESC_MAX], small[8];
+
+        assert_int_equal(mode_spec_parse(descs[i].in, strlen(descs[i].in), &m, &why), 0);
+        assert_string_equal(m.full_spec, descs[i].in);
+        assert_string_equal(mode_spec_describe(&m, desc, sizeof(desc)), descs[i].desc);
+        /* truncated, never overrun */
+        assert_int_equal(strlen(mode_spec_describe(&m, small, sizeof(small))), sizeof(small) - 1);
+    }
+}
+
+/* A spec longer than MODE_SPEC_FULL_MAX, or with a NUL byte, is refused with a reason. */
+static void test_too_long_and_nul(void **state)
+{
+    static char big[MODE_SPEC_FULL_MAX + 2];
+    struct mode_spec m;
+    const char *why = NULL;
+    (void)state;
+
+    memset(big, 'a', sizeof(big) - 1);
+    memcpy(big, "reverse:", 8);
+    assert_int_equal(mode_spec_parse(big, MODE_SPEC_FULL_MAX + 1, &m, &why), -EINVAL);
+    assert_non_null(strstr(why, "too long"));
+    assert_int_equal(mode_spec_parse("regular\0@80", 11, &m, &why), -EINVAL);
+    assert_non_null(why);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_table),
         cmocka_unit_test(test_kind_names),
+        cmocka_unit_test(test_describe_and_full_spec),
+        cmocka_unit_test(test_too_long_and_nul),
     };
 
     return cmocka_run_group_tests(tests, guard_setup, guard_teardown);

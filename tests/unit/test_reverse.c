@@ -47,7 +47,7 @@ static void test_host_rewrite(void **state)
         }
         if (config_parse(argc, argv, &cfg, err, sizeof(err)) != 0)
             fail_msg("%s: config_parse: %s", c->note, err);
-        int rc = reverse_host_rewrite(&cfg, out, sizeof(out));
+        int rc = reverse_host_rewrite(&cfg.modes[0], cfg.keep_host_header, out, sizeof(out));
         if (rc != c->rc || (rc > 0 && strcmp(out, c->want) != 0))
             fail_msg("%s: rc %d '%s', expected %d '%s'", c->note, rc, out, c->rc, c->want);
         config_dispose(&cfg);
@@ -62,7 +62,7 @@ static void test_host_rewrite_small_buffer(void **state)
 
     (void)state;
     assert_int_equal(config_parse(3, argv, &cfg, err, sizeof(err)), 0);
-    assert_int_equal(reverse_host_rewrite(&cfg, out, sizeof(out)), -ENOSPC);
+    assert_int_equal(reverse_host_rewrite(&cfg.modes[0], false, out, sizeof(out)), -ENOSPC);
     config_dispose(&cfg);
 }
 

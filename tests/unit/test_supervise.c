@@ -178,6 +178,23 @@ static void test_pass_fd(void **state)
     assert_int_equal(supervise_pass_fd(&f->s, -1, "-x"), -EINVAL);
 }
 
+/* supervise_share_fd: listeners beyond the first, each at its own number above the passed
+ * files; a taken or reserved number is refused (and the descriptor closed). */
+static void test_share_fd(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(supervise_share_fd(&f->s, open("/dev/null", O_RDONLY | O_CLOEXEC), 17), 0);
+    assert_int_equal(supervise_share_fd(&f->s, open("/dev/null", O_RDONLY | O_CLOEXEC), 24), 0);
+    assert_int_equal(supervise_share_fd(&f->s, open("/dev/null", O_RDONLY | O_CLOEXEC), 17),
+                     -EINVAL);
+    assert_int_equal(supervise_share_fd(&f->s, open("/dev/null", O_RDONLY | O_CLOEXEC), 4),
+                     -EINVAL);
+    assert_int_equal(supervise_share_fd(&f->s, -1, 30), -EINVAL);
+    assert_int_equal(f->s.n_shared, 2);
+    assert_int_equal(f->s.shared_at[1], 24);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +202,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_probe_sees_unconfined_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pass_fd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_share_fd, setup, teardown),
     };
 
     log_setup("test", LOG_ERROR);

@@ -1,11 +1,10 @@
 #!/usr/bin/env python3
 """--mode takes mitmproxy's spec syntax, as -m, --mode, --set mode= and `mode:` in
-config.yaml: socks5 is served whichever way it is given; "@PORT" sets the listener when -p is
-not given. Refused with one line naming --mode and the cause, exit 2, nothing listening: an
-unknown mode, a bad listen port, reverse without a server or with a scheme mitmd cannot serve,
-upstream:https:// (not yet supported), --upstream-auth without a colon, a
-second --mode, and an "@" address that differs
-from -p (several listeners are not there yet)."""
+config.yaml: socks5 is served whichever way it is given; "@PORT" sets the listener's port (-p is
+for modes without one). Refused with one line naming --mode and the cause, exit 2, nothing
+listening: an unknown mode, a bad listen port, reverse without a server or with a scheme mitmd
+cannot serve, upstream:https:// (not yet supported), --upstream-auth without a colon, and two
+modes on the same address (modes/several_listeners has several listeners at work)."""
 import os
 import re
 import subprocess
@@ -40,8 +39,8 @@ def test(env):
                                                          "not yet supported"]),
         (["--mode", "upstream:http://127.0.0.1:3128", "--upstream-auth", "nocolon"],
          ["--upstream-auth", "USER:PASS"]),
-        (["--mode", "regular", "--mode", "socks5@1080"], ["several listeners"]),
-        (["--mode", "socks5@1080"], ["socks5@1080", "-p 0", "several listeners"]),
+        (["--mode", "regular@1080", "--mode", "socks5@1080"],
+         ["--mode regular@1080", "--mode socks5@1080", "127.0.0.1:1080", "both listen on"]),
     ]
     for args, musts in bad:
         step(f"mitmd -p 0 {' '.join(args)} -> exit 2, one line naming {musts}")
@@ -76,7 +75,18 @@ def test(env):
     check(got.startswith(b"HTTP/1.1 400"), f"--mode regular over config.yaml: {got!r}")
     m.stop()
 
-    step("--mode socks5@PORT without -p listens on PORT")
+    step("config.yaml `mode: [socks5@0, regular@0]`: two listeners, SOCKS5 on the first")
+    conf = env.mkdir("yamllist")
+    with open(os.path.join(conf, "config.yaml"), "w") as f:
+        f.write("mode:\n  - socks5@0\n  - regular@0\n")
+    m = env.mitmd(confdir=conf, name="yamllist")
+    lines = dict(re.findall(r"mitmd: (.+) listening at 127\.0\.0\.1:(\d+)\.", m.stderr()))
+    check(sorted(lines) == ["HTTP(S) proxy", "SOCKS v5 proxy"], f"start-up lines: {lines}")
+    check(int(lines["SOCKS v5 proxy"]) == m.port and greets_socks5(m.port),
+          "the first listener of the yaml list is not SOCKS5")
+    m.stop()
+
+    step("--mode socks5@PORT listens on PORT (-p 0 is for modes without @PORT)")
     port = free_port()
     err_path = env.path("at-port.stderr")
     with open(err_path, "wb") as err:
