@@ -25,6 +25,8 @@
 #include "master/forge.h"
 #include "master/forge_service.h"
 #include "master/listen.h"
+#include "master/metrics.h"
+#include "master/sdnotify.h"
 #include "master/supervise.h"
 #include "shared/board.h"
 #include "shared/log.h"
@@ -57,6 +59,10 @@ struct master {
     uint64_t stats_seq_at[SUPERVISE_MAX_WORKERS];
     uint64_t stats_deadline_ms;
     bool announced;                  /* "listening on" printed: every worker was ready */
+    bool reloading;                  /* SIGHUP: READY=1 once every successor is ready */
+    struct metrics *mx;              /* metrics_listen's server, NULL when off */
+    struct metrics_view view;        /* what /metrics and /healthz show */
+    struct sdnotify sd;              /* $NOTIFY_SOCKET (systemd Type=notify) */
 };
 
 /* MASTER_STATS_WAIT_MS bounds how long SIGUSR1 waits for the workers' next reports. */
@@ -336,6 +342,10 @@ static bool master_handle_signals(struct master *m)
              * fresh start clears per-worker caches); listeners are kept, so nothing queued
              * is lost. */
             log_info("SIGHUP: replacing workers");
+            m->view.reloads++;
+            m->view.state = METRICS_STATE_RELOADING;
+            m->reloading = true;
+            (void)sdnotify_reloading(&m->sd, "reloading: replacing workers");
             /* reopen -w (log rotation): the new workers append to the file now at the path */
             (void)master_open_flow_file(m);
             {
@@ -352,6 +362,9 @@ static bool master_handle_signals(struct master *m)
             break;
         default:
             log_info("%s: stopping", strsignal((int)si.ssi_signo));
+            m->view.state = METRICS_STATE_DRAINING;
+            (void)sdnotify_send(&m->sd, "STOPPING=1\nSTATUS=draining (%s)",
+                                strsignal((int)si.ssi_signo));
             stop = true;
         }
     }
@@ -374,30 +387,44 @@ static void master_announce(struct master *m)
 {
     const char *host = m->cfg->listen_host;
 
-    if (m->announced)
+    if (m->announced && !m->reloading)
         return;
     for (int i = 0; i < m->sup.n; i++)
         if (!m->sup.slots[i].ready)
             return;
+    m->view.state = METRICS_STATE_SERVING;
+    if (m->announced) {
+        /* a reload is over: every successor is ready */
+        m->reloading = false;
+        (void)sdnotify_send(&m->sd, "READY=1\nSTATUS=serving with %d worker%s (reloaded)",
+                            m->sup.n, m->sup.n == 1 ? "" : "s");
+        return;
+    }
+    (void)sdnotify_send(&m->sd, "READY=1\nSTATUS=serving on %s:%u with %d worker%s", host,
+                        (unsigned)m->port, m->sup.n, m->sup.n == 1 ? "" : "s");
     fprintf(stderr, "mitmd: listening on %s%s%s:%u with %d worker%s\n",
             strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
             (unsigned)m->port, m->sup.n, m->sup.n == 1 ? "" : "s");
     fflush(stderr);
     m->announced = true;
+    m->reloading = false;
 }
 
 static void master_loop(struct master *m)
 {
-    struct pollfd pfd[2 * SUPERVISE_MAX_WORKERS + 1];
+    struct pollfd pfd[2 * SUPERVISE_MAX_WORKERS + 1 + METRICS_POLL_MAX];
     int owner[2 * SUPERVISE_MAX_WORKERS + 1];
     bool readable[2 * SUPERVISE_MAX_WORKERS];
 
     for (;;) {
         int n = 0, due = supervise_due_ms(&m->sup), stats_due = master_stats_due(m);
+        int mx_due = metrics_due_ms(m->mx), nmx;
         size_t nbatch;
 
         if (stats_due >= 0 && (due < 0 || stats_due < due))
             due = stats_due;
+        if (mx_due >= 0 && (due < 0 || mx_due < due))
+            due = mx_due;
         pfd[n].fd = m->sig_fd;
         pfd[n].events = POLLIN;
         owner[n++] = -1;
@@ -415,7 +442,8 @@ static void master_loop(struct master *m)
                 pfd[n].events |= POLLOUT;
             owner[n++] = i;
         }
-        if (poll(pfd, (nfds_t)n, due) == -1 && errno != EINTR) {
+        nmx = metrics_poll_fill(m->mx, pfd + n, METRICS_POLL_MAX);
+        if (poll(pfd, (nfds_t)(n + nmx), due) == -1 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
             return;
         }
@@ -427,6 +455,7 @@ static void master_loop(struct master *m)
         nbatch = master_collect(m, readable);
         if (nbatch > 0)
             forge_service_answer(&m->fs, m->batch, nbatch);
+        metrics_poll_handle(m->mx, pfd + n, nmx);
         if ((pfd[0].revents & POLLIN) && master_handle_signals(m))
             return;
         master_forget_dead(m);
@@ -447,11 +476,13 @@ static void master_stop(struct master *m)
     bool killed = false;
 
     m->sup.stopping = true;
+    m->view.state = METRICS_STATE_DRAINING;
     supervise_signal_all(&m->sup, SIGTERM);
     clock_gettime(CLOCK_MONOTONIC, &start);
     while (supervise_reap(&m->sup) > 0) {
-        struct pollfd p = {.fd = m->sig_fd, .events = POLLIN};
+        struct pollfd p[1 + METRICS_POLL_MAX] = {{.fd = m->sig_fd, .events = POLLIN}};
         struct signalfd_siginfo si;
+        int nmx, wait, mx_due;
         long ms;
 
         clock_gettime(CLOCK_MONOTONIC, &now);
@@ -461,7 +492,16 @@ static void master_stop(struct master *m)
             supervise_signal_all(&m->sup, SIGKILL);
             killed = true;
         }
-        if (poll(&p, 1, killed ? 100 : (int)((long)grace - ms)) <= 0)
+        /* /healthz answers 503 while the workers drain: balancers move away */
+        nmx = metrics_poll_fill(m->mx, p + 1, METRICS_POLL_MAX);
+        wait = killed ? 100 : (int)((long)grace - ms);
+        mx_due = metrics_due_ms(m->mx);
+        if (mx_due >= 0 && mx_due < wait)
+            wait = mx_due;
+        if (poll(p, (nfds_t)(1 + nmx), wait) <= 0)
+            continue;
+        metrics_poll_handle(m->mx, p + 1, nmx);
+        if (!(p[0].revents & POLLIN))
             continue;
         while (read(m->sig_fd, &si, sizeof(si)) == sizeof(si)) {
             if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && !killed) {
@@ -512,6 +552,13 @@ int master_run(const struct config *cfg, int argc, char **argv)
     }
     m->cfg = cfg;
     m->sig_fd = -1;
+    (void)sdnotify_open(&m->sd);
+    {
+        struct timespec now;
+
+        clock_gettime(CLOCK_REALTIME, &now);
+        m->view.start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+    }
     /* No core dump, no ptrace by a same-uid process, no /proc/<pid>/mem: the master holds
      * the CA key (issue 10 item 2). */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
@@ -585,6 +632,20 @@ int master_run(const struct config *cfg, int argc, char **argv)
     }
     supervise_init(&m->sup, cfg->workers, listen_fds, reader_fd, board_fd, board, argc, argv,
                    m->hello, m->hello_len);
+    m->view.sup = &m->sup;
+    m->view.fs = &m->fs;
+    m->view.cache = m->cache;
+    if (cfg->metrics_listen != NULL) {
+        char addr[128];
+
+        e = metrics_open(cfg->metrics_listen, &m->view, &m->mx, err, sizeof(err));
+        if (e) {
+            log_error("%s", err);
+            goto out_stop;
+        }
+        metrics_address(m->mx, addr, sizeof(addr));
+        fprintf(stderr, "mitmd: metrics on http://%s/metrics and /healthz\n", addr);
+    }
     if (cfg->shutdown_timeout_s > 0)
         m->sup.drain_ms = (unsigned)cfg->shutdown_timeout_s * 1000u;
     if (master_open_flow_file(m) != 0 || master_pass_upstream_ca(m) != 0)
@@ -604,6 +665,7 @@ int master_run(const struct config *cfg, int argc, char **argv)
 out_stop:
     master_stop(m);
     master_log_stats(m);
+    metrics_close(m->mx);
     supervise_dispose(&m->sup);
     close(m->sig_fd);
 out_close_board:
@@ -620,6 +682,7 @@ out_free_forge:
 out_free_ca:
     ca_free(m->ca);
 out_free:
+    sdnotify_close(&m->sd);
     free(m->batch);
     free(m);
     return status;
