@@ -400,12 +400,13 @@ static void master_announce(struct master *m)
                             m->sup.n, m->sup.n == 1 ? "" : "s");
         return;
     }
-    (void)sdnotify_send(&m->sd, "READY=1\nSTATUS=serving on %s:%u with %d worker%s", host,
-                        (unsigned)m->port, m->sup.n, m->sup.n == 1 ? "" : "s");
     fprintf(stderr, "mitmd: listening on %s%s%s:%u with %d worker%s\n",
             strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
             (unsigned)m->port, m->sup.n, m->sup.n == 1 ? "" : "s");
     fflush(stderr);
+    /* after the line: whoever waits for either finds the listener accepting */
+    (void)sdnotify_send(&m->sd, "READY=1\nSTATUS=serving on %s:%u with %d worker%s", host,
+                        (unsigned)m->port, m->sup.n, m->sup.n == 1 ? "" : "s");
     m->announced = true;
     m->reloading = false;
 }

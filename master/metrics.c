@@ -28,6 +28,7 @@
 
 #define METRICS_ACCEPT_BUDGET 16 /* connections accepted per loop turn */
 #define METRICS_PAGE_START (64u << 10)
+#define METRICS_LINGER_MS 1000 /* after the answer, unread request bytes are read this long */
 
 struct metrics_client {
     int fd;                 /* -1: free slot */
@@ -35,6 +36,7 @@ struct metrics_client {
     size_t req_len;
     char *resp;             /* owned; NULL until the head is answered */
     size_t resp_len, resp_off;
+    bool lingering;         /* answer sent, FIN sent: reading until the client closes */
     char req[METRICS_REQ_MAX];
 };
 
@@ -358,6 +360,7 @@ static void metrics_client_end(struct metrics_client *c)
     free(c->resp);
     c->resp = NULL;
     c->req_len = c->resp_len = c->resp_off = 0;
+    c->lingering = false;
 }
 
 void metrics_close(struct metrics *mx)
@@ -529,8 +532,28 @@ static bool metrics_client_read(struct metrics *mx, struct metrics_client *c)
     }
 }
 
-/* metrics_client_write sends what is left of the answer. Returns false when the client is
- * to be closed now (all sent, or the socket failed). */
+/* metrics_client_linger reads and drops what the client still sends after the answer
+ * (a body, the rest of an oversized head): closing with unread bytes would send a reset,
+ * which can make the client's kernel discard the answer. Returns false once the client
+ * closed (or failed). */
+static bool metrics_client_linger(struct metrics_client *c)
+{
+    for (int k = 0; k < 16; k++) {
+        ssize_t n = recv(c->fd, c->req, sizeof(c->req), MSG_DONTWAIT);
+
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return true;
+        if (n <= 0)
+            return false;
+    }
+    return true;
+}
+
+/* metrics_client_write sends what is left of the answer; once all is sent, shuts down the
+ * sending side and lingers. Returns false when the client is to be closed now (the socket
+ * failed). */
 static bool metrics_client_write(struct metrics_client *c)
 {
     while (c->resp_off < c->resp_len) {
@@ -546,7 +569,10 @@ static bool metrics_client_write(struct metrics_client *c)
         c->resp_off += (size_t)n;
     }
     (void)shutdown(c->fd, SHUT_WR);
-    return false;
+    c->lingering = true;
+    if (c->deadline_ms > metrics_now_ms() + METRICS_LINGER_MS)
+        c->deadline_ms = metrics_now_ms() + METRICS_LINGER_MS;
+    return metrics_client_linger(c);
 }
 
 /* metrics_accept takes pending connections: into a free slot, or answered 503 at once. */
@@ -563,8 +589,14 @@ static void metrics_accept(struct metrics *mx)
         for (i = 0; i < METRICS_MAX_CLIENTS && mx->cl[i].fd != -1; i++)
             ;
         if (i == METRICS_MAX_CLIENTS) {
-            /* a fresh socket's send buffer takes this without blocking */
+            char sink[METRICS_REQ_MAX];
+
+            /* what the client sent already is read first, so that close() sends a FIN, not
+             * a reset that could discard the answer; a fresh socket's send buffer takes the
+             * answer without blocking */
+            (void)!recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
             (void)send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+            (void)shutdown(fd, SHUT_WR);
             close(fd);
             continue;
         }
@@ -590,7 +622,7 @@ int metrics_poll_fill(struct metrics *mx, struct pollfd *pfd, int cap)
         if (c->fd == -1)
             continue;
         pfd[n].fd = c->fd;
-        pfd[n].events = c->resp != NULL ? POLLOUT : POLLIN;
+        pfd[n].events = c->resp != NULL && !c->lingering ? POLLOUT : POLLIN;
         pfd[n++].revents = 0;
         mx->polled[mx->npolled++] = i;
     }
@@ -609,9 +641,11 @@ void metrics_poll_handle(struct metrics *mx, const struct pollfd *pfd, int n)
 
         if (c->fd == -1 || pfd[k].fd != c->fd || pfd[k].revents == 0)
             continue;
-        if (c->resp == NULL && (pfd[k].revents & (POLLIN | POLLHUP | POLLERR)))
+        if (c->lingering)
+            keep = metrics_client_linger(c);
+        else if (c->resp == NULL && (pfd[k].revents & (POLLIN | POLLHUP | POLLERR)))
             keep = metrics_client_read(mx, c);
-        if (keep && c->resp != NULL)
+        if (keep && c->resp != NULL && !c->lingering)
             keep = metrics_client_write(c); /* try at once: usually it all fits */
         if (!keep)
             metrics_client_end(c);
