@@ -1,13 +1,18 @@
 """opslib.py - helpers of the ops tests: the master's metrics address, /metrics scraped and
 parsed (Prometheus text format 0.0.4), plain HTTP requests to the metrics listener."""
 import http.client
+import json
 import os
 import re
 import socket
+import subprocess
 import sys
+import urllib.parse
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import TestFailure, wait_until  # noqa: E402
+from harness import (TestFailure, _pdeathsig, check, free_port, info, stop_popen,  # noqa
+                     wait_until)
 
 METRICS_RE = re.compile(r"metrics on http://(\S+):(\d+)/metrics")
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$')
@@ -84,3 +89,52 @@ def scrape(port):
 def total(samples, name):
     """total sums every sample of metric `name` (all label sets)."""
     return sum(v for (n, _), v in samples.items() if n == name)
+
+
+def start_prometheus(env, target_port):
+    """start_prometheus runs prometheus on a free port with a 1 s scrape of the target;
+    returns (popen, api port). Retried with new ports if another test took one."""
+    cfg = env.path("prometheus.yml")
+    with open(cfg, "w") as f:
+        f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                "scrape_configs:\n  - job_name: mitmd\n    static_configs:\n"
+                f"      - targets: ['127.0.0.1:{target_port}']\n")
+    for attempt in range(3):
+        port = free_port()
+        data = env.mkdir(f"prom-data-{attempt}")
+        log = env.path(f"prometheus-{attempt}.log")
+        env.add_log("prometheus", log)
+        with open(log, "ab") as out:
+            p = subprocess.Popen(["prometheus", f"--config.file={cfg}",
+                                  f"--storage.tsdb.path={data}",
+                                  f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+                                 stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                                 preexec_fn=_pdeathsig)
+        env.stack.callback(stop_popen, p)
+
+        def ready():
+            if p.poll() is not None:
+                return "exited"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=1) as r:
+                    return "ok" if r.status == 200 else None
+            except OSError:
+                return None
+
+        got = wait_until(ready, 15.0, interval=0.1)
+        if got == "ok":
+            info(f"prometheus ready on 127.0.0.1:{port} (pid {p.pid})")
+            return p, port
+        stop_popen(p)
+        info(f"prometheus did not start on port {port} ({got}); retrying")
+    check(False, "prometheus did not start in 3 tries")
+
+
+def prom_query(port, expr):
+    """query runs an instant query; returns the first value as a float, or None."""
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=5) as r:
+        doc = json.load(r)
+    check(doc.get("status") == "success", f"query {expr}: {doc}")
+    res = doc["data"]["result"]
+    return float(res[0]["value"][1]) if res else None
