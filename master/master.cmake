@@ -25,3 +25,7 @@ mitmd_add_unit_test(test_master SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_ma
 # test_supervise includes supervise.c to confine a forked child as a worker would be.
 mitmd_add_unit_test(test_supervise SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_supervise.c
   LIBS mitmd_master)
+
+# test_metrics includes metrics.c: the /metrics page, /healthz states, stats buckets.
+mitmd_add_unit_test(test_metrics SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_metrics.c
+  LIBS mitmd_master)
