@@ -28,6 +28,7 @@
 #include "master/metrics.h"
 #include "master/sdnotify.h"
 #include "master/supervise.h"
+#include "master/upgrade.h"
 #include "shared/board.h"
 #include "shared/log.h"
 #include "shared/msgcodec.h"
@@ -63,6 +64,10 @@ struct master {
     struct metrics *mx;              /* metrics_listen's server, NULL when off */
     struct metrics_view view;        /* what /metrics and /healthz show */
     struct sdnotify sd;              /* $NOTIFY_SOCKET (systemd Type=notify) */
+    struct upgrade up;               /* SIGUSR2: binary upgrade (both sides) */
+    bool mx_deferred;                /* metrics inherited in an upgrade: served once ready */
+    bool upgraded;                   /* a new master took over: drain and exit 0 */
+    char **argv;                     /* the master's argv (re-executed by an upgrade) */
 };
 
 /* MASTER_STATS_WAIT_MS bounds how long SIGUSR1 waits for the workers' next reports. */
@@ -326,6 +331,49 @@ out_close:
     return e;
 }
 
+/* master_upgrade_start starts the new master of a binary upgrade (SIGUSR2): the binary now
+ * at the path this one started from, the same arguments, this master's listener and metrics
+ * listener. This master serves on until the new one is ready (master_upgrade_check). */
+static void master_upgrade_start(struct master *m)
+{
+    int e;
+
+    if (!m->announced) {
+        log_warn("SIGUSR2: not serving yet; upgrade ignored");
+        return;
+    }
+    e = upgrade_start(&m->up, m->argv, m->sup.slots[0].listen_fd, metrics_listen_fd(m->mx));
+    if (e == -EBUSY) {
+        log_warn("SIGUSR2: an upgrade is in progress (new master pid %d)", (int)m->up.pid);
+        return;
+    }
+    if (e) {
+        log_error("SIGUSR2: cannot start %s: %s", m->up.exe, strerror(-e));
+        return;
+    }
+    log_info("SIGUSR2: upgrading: new master %s started, pid %d", m->up.exe, (int)m->up.pid);
+    (void)sdnotify_send(&m->sd, "STATUS=upgrading: new master pid %d starting", (int)m->up.pid);
+}
+
+/* master_upgrade_check follows the new master of an upgrade. Returns true when it serves:
+ * this master hands it the service (and the metrics listener) and stops. */
+static bool master_upgrade_check(struct master *m)
+{
+    pid_t pid = m->up.pid;
+    int r = upgrade_check(&m->up);
+
+    if (r <= 0)
+        return false;
+    log_info("upgrade: new master (pid %d) serving; draining this one's workers", (int)pid);
+    /* systemd (NotifyAccess=main) now follows the new master */
+    (void)sdnotify_send(&m->sd, "MAINPID=%d\nSTATUS=upgraded: new master pid %d", (int)pid,
+                        (int)pid);
+    metrics_close(m->mx);
+    m->mx = NULL;
+    m->upgraded = true;
+    return true;
+}
+
 /* master_handle_signals reads the signalfd. Returns true when the master should stop. */
 static bool master_handle_signals(struct master *m)
 {
@@ -359,6 +407,9 @@ static bool master_handle_signals(struct master *m)
             break;
         case SIGUSR1:
             master_want_stats(m);
+            break;
+        case SIGUSR2:
+            master_upgrade_start(m);
             break;
         default:
             log_info("%s: stopping", strsignal((int)si.ssi_signo));
@@ -404,6 +455,8 @@ static void master_announce(struct master *m)
             strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
             (unsigned)m->port, m->sup.n, m->sup.n == 1 ? "" : "s");
     fflush(stderr);
+    m->mx_deferred = false;
+    upgrade_tell_ready(&m->up);
     /* after the line: whoever waits for either finds the listener accepting */
     (void)sdnotify_send(&m->sd, "READY=1\nSTATUS=serving on %s:%u with %d worker%s", host,
                         (unsigned)m->port, m->sup.n, m->sup.n == 1 ? "" : "s");
@@ -413,19 +466,21 @@ static void master_announce(struct master *m)
 
 static void master_loop(struct master *m)
 {
-    struct pollfd pfd[2 * SUPERVISE_MAX_WORKERS + 1 + METRICS_POLL_MAX];
+    struct pollfd pfd[2 * SUPERVISE_MAX_WORKERS + 1 + METRICS_POLL_MAX + 1];
     int owner[2 * SUPERVISE_MAX_WORKERS + 1];
     bool readable[2 * SUPERVISE_MAX_WORKERS];
 
     for (;;) {
         int n = 0, due = supervise_due_ms(&m->sup), stats_due = master_stats_due(m);
-        int mx_due = metrics_due_ms(m->mx), nmx;
+        int mx_due = metrics_due_ms(m->mx), nmx, up_due = upgrade_due_ms(&m->up), up_idx = -1;
         size_t nbatch;
 
         if (stats_due >= 0 && (due < 0 || stats_due < due))
             due = stats_due;
         if (mx_due >= 0 && (due < 0 || mx_due < due))
             due = mx_due;
+        if (up_due >= 0 && (due < 0 || up_due < due))
+            due = up_due;
         pfd[n].fd = m->sig_fd;
         pfd[n].events = POLLIN;
         owner[n++] = -1;
@@ -443,8 +498,14 @@ static void master_loop(struct master *m)
                 pfd[n].events |= POLLOUT;
             owner[n++] = i;
         }
-        nmx = metrics_poll_fill(m->mx, pfd + n, METRICS_POLL_MAX);
-        if (poll(pfd, (nfds_t)(n + nmx), due) == -1 && errno != EINTR) {
+        nmx = m->mx_deferred ? 0 : metrics_poll_fill(m->mx, pfd + n, METRICS_POLL_MAX);
+        if (m->up.pid != 0 && m->up.ready_fd >= 0) {
+            up_idx = n + nmx;
+            pfd[up_idx].fd = m->up.ready_fd;
+            pfd[up_idx].events = POLLIN;
+            pfd[up_idx].revents = 0;
+        }
+        if (poll(pfd, (nfds_t)(n + nmx + (up_idx >= 0)), due) == -1 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
             return;
         }
@@ -457,6 +518,9 @@ static void master_loop(struct master *m)
         if (nbatch > 0)
             forge_service_answer(&m->fs, m->batch, nbatch);
         metrics_poll_handle(m->mx, pfd + n, nmx);
+        if (m->up.pid != 0 && ((up_idx >= 0 && pfd[up_idx].revents != 0) || up_due == 0) &&
+            master_upgrade_check(m))
+            return;
         if ((pfd[0].revents & POLLIN) && master_handle_signals(m))
             return;
         master_forget_dead(m);
@@ -514,6 +578,36 @@ static void master_stop(struct master *m)
     }
 }
 
+/* master_open_listeners opens the listeners, or takes over the one an old master handed
+ * over in a binary upgrade (upgrade.h), and gives every worker slot a descriptor of it.
+ * Returns 0 or -errno with `err` set. */
+static int master_open_listeners(struct master *m, int *fds, uint16_t *port, char *err,
+                                 size_t errlen)
+{
+    const struct config *cfg = m->cfg;
+    int fd = upgrade_take_listener(&m->up, 0, port, err, errlen);
+
+    if (fd == -EINVAL)
+        return fd;
+    if (fd < 0)
+        return listen_open_all(cfg->listen_host, cfg->listen_port, cfg->workers, fds, port, err,
+                               errlen);
+    log_info("upgrade: serving on the listener of the previous master (port %u)",
+             (unsigned)*port);
+    fds[0] = fd;
+    for (int i = 1; i < cfg->workers; i++) {
+        fds[i] = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (fds[i] == -1) {
+            int e = -errno;
+
+            snprintf(err, errlen, "cannot duplicate the listener: %s", strerror(errno));
+            listen_close_all(fds, i);
+            return e;
+        }
+    }
+    return 0;
+}
+
 static int master_signals_open(void)
 {
     sigset_t set;
@@ -525,6 +619,7 @@ static int master_signals_open(void)
     sigaddset(&set, SIGCHLD);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
         return -errno;
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -553,6 +648,13 @@ int master_run(const struct config *cfg, int argc, char **argv)
     }
     m->cfg = cfg;
     m->sig_fd = -1;
+    m->argv = argv;
+    e = upgrade_init(&m->up, err, sizeof(err));
+    if (e) {
+        log_error("%s", err);
+        free(m);
+        return 1;
+    }
     (void)sdnotify_open(&m->sd);
     {
         struct timespec now;
@@ -619,8 +721,7 @@ int master_run(const struct config *cfg, int argc, char **argv)
         log_error("cannot create the accept board: %s", strerror(-e));
         goto out_close_reader;
     }
-    e = listen_open_all(cfg->listen_host, cfg->listen_port, cfg->workers, listen_fds, &port, err,
-                        sizeof(err));
+    e = master_open_listeners(m, listen_fds, &port, err, sizeof(err));
     if (e) {
         log_error("%s", err);
         goto out_close_board;
@@ -636,10 +737,17 @@ int master_run(const struct config *cfg, int argc, char **argv)
     m->view.sup = &m->sup;
     m->view.fs = &m->fs;
     m->view.cache = m->cache;
-    if (cfg->metrics_listen != NULL) {
+    if (m->up.metrics_fd >= 0 || cfg->metrics_listen != NULL) {
         char addr[128];
 
-        e = metrics_open(cfg->metrics_listen, &m->view, &m->mx, err, sizeof(err));
+        if (m->up.metrics_fd >= 0) {
+            /* a binary upgrade: the old master serves the endpoint until this one is ready */
+            e = metrics_adopt(m->up.metrics_fd, &m->view, &m->mx, err, sizeof(err));
+            m->up.metrics_fd = -1;
+            m->mx_deferred = true;
+        } else {
+            e = metrics_open(cfg->metrics_listen, &m->view, &m->mx, err, sizeof(err));
+        }
         if (e) {
             log_error("%s", err);
             goto out_stop;

@@ -5,7 +5,8 @@ target_sources(mitmd_master PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/listen.c
   ${CMAKE_CURRENT_LIST_DIR}/forge_service.c
   ${CMAKE_CURRENT_LIST_DIR}/metrics.c
-  ${CMAKE_CURRENT_LIST_DIR}/sdnotify.c)
+  ${CMAKE_CURRENT_LIST_DIR}/sdnotify.c
+  ${CMAKE_CURRENT_LIST_DIR}/upgrade.c)
 
 mitmd_add_unit_test(test_forge_service SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_forge_service.c
   LIBS mitmd_master)

@@ -351,6 +351,41 @@ out_errno:
     return e;
 }
 
+int metrics_adopt(int fd, const struct metrics_view *view, struct metrics **out, char *err,
+                  size_t errlen)
+{
+    struct metrics *mx = calloc(1, sizeof(*mx));
+    int acc = 0;
+    socklen_t il = sizeof(acc);
+
+    if (mx == NULL) {
+        close(fd);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    mx->addr_len = sizeof(mx->addr);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &il) == -1 || acc != 1 ||
+        getsockname(fd, (struct sockaddr *)&mx->addr, &mx->addr_len) == -1 ||
+        fcntl(fd, F_SETFL, O_NONBLOCK) == -1) {
+        snprintf(err, errlen, "inherited metrics descriptor %d is not a listening socket", fd);
+        close(fd);
+        free(mx);
+        return -EINVAL;
+    }
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    mx->listen_fd = fd;
+    mx->view = view;
+    for (int i = 0; i < METRICS_MAX_CLIENTS; i++)
+        mx->cl[i].fd = -1;
+    *out = mx;
+    return 0;
+}
+
+int metrics_listen_fd(const struct metrics *mx)
+{
+    return mx != NULL ? mx->listen_fd : -1;
+}
+
 static void metrics_client_end(struct metrics_client *c)
 {
     if (c->fd == -1)

@@ -49,6 +49,15 @@ struct metrics;
 int metrics_open(const char *hostport, const struct metrics_view *view, struct metrics **out,
                  char *err, size_t errlen);
 
+/* metrics_adopt serves on `fd`, a listening socket opened by metrics_open in the master
+ * this one replaces (binary upgrade; ownership moves to the server, also on failure).
+ * Returns 0 or -errno with `err` set. */
+int metrics_adopt(int fd, const struct metrics_view *view, struct metrics **out, char *err,
+                  size_t errlen);
+
+/* metrics_listen_fd returns the listening socket (to hand over in a binary upgrade). */
+int metrics_listen_fd(const struct metrics *mx);
+
 /* metrics_close closes the listener and every client and frees `mx`; NULL is a no-op. */
 void metrics_close(struct metrics *mx);
 
