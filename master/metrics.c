@@ -31,12 +31,12 @@
 #define METRICS_LINGER_MS 1000 /* after the answer, unread request bytes are read this long */
 
 struct metrics_client {
-    int fd;                 /* -1: free slot */
+    int fd; /* -1: free slot */
     uint64_t deadline_ms;
     size_t req_len;
-    char *resp;             /* owned; NULL until the head is answered */
+    char *resp; /* owned; NULL until the head is answered */
     size_t resp_len, resp_off;
-    bool lingering;         /* answer sent, FIN sent: reading until the client closes */
+    bool lingering; /* answer sent, FIN sent: reading until the client closes */
     char req[METRICS_REQ_MAX];
 };
 
@@ -226,10 +226,8 @@ long metrics_render(const struct metrics_view *view, char *out, size_t cap)
     for (int i = 0; i < 4; i++)
         metrics_printf(&o, "mitmd_state{state=\"%s\"} %d\n", state_names[i],
                        (int)view->state == i ? 1 : 0);
-    metrics_scalar(&o, "mitmd_workers", "gauge", "Worker processes configured.",
-                   (uint64_t)sup->n);
-    metrics_scalar(&o, "mitmd_reloads_total", "counter", "SIGHUP reloads handled.",
-                   view->reloads);
+    metrics_scalar(&o, "mitmd_workers", "gauge", "Worker processes configured.", (uint64_t)sup->n);
+    metrics_scalar(&o, "mitmd_reloads_total", "counter", "SIGHUP reloads handled.", view->reloads);
     for (size_t k = 0; k < sizeof(metrics_counters) / sizeof(metrics_counters[0]); k++) {
         const struct metrics_counter *c = &metrics_counters[k];
 
@@ -485,8 +483,8 @@ static char *metrics_render_page(const struct metrics_view *view, size_t *len)
 }
 
 /* metrics_route answers the parsed request `req` (or a parse failure: `perr` != 0). */
-static int metrics_route(struct metrics *mx, struct metrics_client *c,
-                         const struct h1_request *req, enum h1_err perr)
+static int metrics_route(struct metrics *mx, struct metrics_client *c, const struct h1_request *req,
+                         enum h1_err perr)
 {
     bool head_only;
     size_t plen;
@@ -504,8 +502,7 @@ static int metrics_route(struct metrics *mx, struct metrics_client *c,
         plen = q != NULL ? (size_t)(q - req->target) : req->target_len;
     }
     if (!head_only && !(req->method_len == 3 && memcmp(req->method, "GET", 3) == 0))
-        return metrics_answer_text(c, 405, "method not allowed\n", "Allow: GET, HEAD\r\n",
-                                   false);
+        return metrics_answer_text(c, 405, "method not allowed\n", "Allow: GET, HEAD\r\n", false);
     if (plen == 8 && memcmp(req->target, "/metrics", 8) == 0) {
         size_t len = 0;
         char *page = metrics_render_page(mx->view, &len);
@@ -523,10 +520,9 @@ static int metrics_route(struct metrics *mx, struct metrics_client *c,
     if (plen == 8 && memcmp(req->target, "/healthz", 8) == 0) {
         if (metrics_is_healthy(mx->view))
             return metrics_answer_text(c, 200, "ok\n", "", head_only);
-        return metrics_answer_text(c, 503,
-                                   mx->view->state == METRICS_STATE_DRAINING ? "draining\n"
-                                                                             : "not ready\n",
-                                   "", head_only);
+        return metrics_answer_text(
+            c, 503, mx->view->state == METRICS_STATE_DRAINING ? "draining\n" : "not ready\n", "",
+            head_only);
     }
     return metrics_answer_text(c, 404, "not found: try /metrics or /healthz\n", "", head_only);
 }
@@ -560,9 +556,9 @@ static bool metrics_client_read(struct metrics *mx, struct metrics_client *c)
 
             if (got == -EAGAIN)
                 continue;
-            return metrics_route(mx, c, &req, got < 0 ? (req.err != H1_ERR_NONE ? req.err
-                                                                                : H1_ERR_MALFORMED)
-                                                      : H1_ERR_NONE) == 0;
+            return metrics_route(mx, c, &req,
+                                 got < 0 ? (req.err != H1_ERR_NONE ? req.err : H1_ERR_MALFORMED)
+                                         : H1_ERR_NONE) == 0;
         }
     }
 }

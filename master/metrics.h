@@ -36,8 +36,8 @@ struct metrics_view {
     const struct forge_service *fs;
     const struct certcache *cache;
     enum metrics_state state;
-    uint64_t reloads;       /* SIGHUPs handled */
-    double start_time;      /* Unix time the master started */
+    uint64_t reloads;  /* SIGHUPs handled */
+    double start_time; /* Unix time the master started */
 };
 
 struct metrics;

@@ -78,9 +78,10 @@ int upgrade_init(struct upgrade *u, char *err, size_t errlen)
     unsetenv(UPGRADE_ENV_READY);
     return 0;
 out_bad:
-    snprintf(err, errlen, "malformed %s, %s or %s in the environment (set by mitmd for a binary "
-                          "upgrade only)", UPGRADE_ENV_LISTEN, UPGRADE_ENV_METRICS,
-             UPGRADE_ENV_READY);
+    snprintf(err, errlen,
+             "malformed %s, %s or %s in the environment (set by mitmd for a binary "
+             "upgrade only)",
+             UPGRADE_ENV_LISTEN, UPGRADE_ENV_METRICS, UPGRADE_ENV_READY);
     return -EINVAL;
 }
 
@@ -97,8 +98,8 @@ int upgrade_take_listener(struct upgrade *u, int i, uint16_t *port, char *err, s
     if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &il) == -1 || acc != 1 ||
         getsockname(fd, (struct sockaddr *)&ss, &sl) == -1 ||
         (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
-        snprintf(err, errlen, "%s: descriptor %d is not a listening TCP socket",
-                 UPGRADE_ENV_LISTEN, fd);
+        snprintf(err, errlen, "%s: descriptor %d is not a listening TCP socket", UPGRADE_ENV_LISTEN,
+                 fd);
         return -EINVAL;
     }
     (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -178,11 +179,13 @@ int upgrade_check(struct upgrade *u)
         res = 1;
     } else if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
         log_warn("upgrade: the new master (pid %d) exited before it was ready; this master "
-                 "keeps serving", (int)u->pid);
+                 "keeps serving",
+                 (int)u->pid);
         res = -1;
     } else if (upgrade_now_ms() >= u->deadline_ms) {
         log_warn("upgrade: the new master (pid %d) not ready within %d s: stopping it, this "
-                 "master keeps serving", (int)u->pid, UPGRADE_READY_WAIT_MS / 1000);
+                 "master keeps serving",
+                 (int)u->pid, UPGRADE_READY_WAIT_MS / 1000);
         kill(u->pid, SIGTERM);
         res = -1;
     } else {

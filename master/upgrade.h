@@ -21,17 +21,17 @@
 
 struct upgrade {
     /* old side: the new master being started */
-    pid_t pid;              /* 0: no upgrade in progress */
-    int ready_fd;           /* read end of the readiness pipe, -1 */
-    uint64_t deadline_ms;   /* CLOCK_MONOTONIC ms */
-    char exe[PATH_MAX];     /* the binary's path at start-up ("" if unknown) */
+    pid_t pid;            /* 0: no upgrade in progress */
+    int ready_fd;         /* read end of the readiness pipe, -1 */
+    uint64_t deadline_ms; /* CLOCK_MONOTONIC ms */
+    char exe[PATH_MAX];   /* the binary's path at start-up ("" if unknown) */
     /* new side: what the old master handed over (read and removed from the environment by
      * upgrade_init) */
     int listen_fds[UPGRADE_MAX_FDS];
-    int n_listen;           /* 0: started normally */
-    int metrics_fd;         /* -1: none */
-    int tell_fd;            /* write end: "ready" goes there once; -1 */
-    char env[3][48];        /* scratch for the child's environment */
+    int n_listen;    /* 0: started normally */
+    int metrics_fd;  /* -1: none */
+    int tell_fd;     /* write end: "ready" goes there once; -1 */
+    char env[3][48]; /* scratch for the child's environment */
 };
 
 /* upgrade_init records the binary's path and takes over what an old master handed to this

@@ -31,8 +31,8 @@ static int setup(void **state)
     supervise_init(&f->sup, 2, listen_fds, -1, -1, NULL, 1, argv, NULL, 0);
     if (certcache_create(CERTCACHE_MIN_BYTES, &f->cache, NULL) != 0)
         return -1;
-    f->view = (struct metrics_view){.sup = &f->sup, .fs = &f->fs, .cache = f->cache,
-                                    .state = METRICS_STATE_SERVING};
+    f->view = (struct metrics_view){
+        .sup = &f->sup, .fs = &f->fs, .cache = f->cache, .state = METRICS_STATE_SERVING};
     *state = f;
     return 0;
 }
@@ -111,8 +111,8 @@ static void test_render_sums_exited_workers(void **state)
     assert_true(n > 0);
     assert_int_equal(sample(f->page, "mitmd_requests_total{method=\"GET\",status_class=\"2xx\"}"),
                      7);
-    assert_int_equal(
-        sample(f->page, "mitmd_requests_total{method=\"POST\",status_class=\"5xx\"}"), 1);
+    assert_int_equal(sample(f->page, "mitmd_requests_total{method=\"POST\",status_class=\"5xx\"}"),
+                     1);
     assert_int_equal(sample(f->page, "mitmd_connections_active"), 3);
     assert_int_equal(sample(f->page, "mitmd_worker_flows_total{worker=\"1\"}"), 8);
     assert_int_equal(sample(f->page, "mitmd_request_duration_seconds_bucket{le=\"0.0001\"}"), 1);
