@@ -241,6 +241,11 @@ long metrics_render(const struct metrics_view *view, char *out, size_t cap)
                            stats_method_name((enum msg_method)m),
                            stats_status_name((enum msg_status_class)s),
                            (unsigned long long)st.v[MSG_REQ_SLOT(m, s)]);
+    metrics_head(&o, "mitmd_rule_applications_total", "counter",
+                 "Exchanges a rule applied to, by rule kind (the option that set it).");
+    for (int k = 0; k < MSG_RULE_KINDS; k++)
+        metrics_printf(&o, "mitmd_rule_applications_total{rule=\"%s\"} %llu\n",
+                       stats_rule_kind_name(k), (unsigned long long)st.v[MSG_RULE_BASE + k]);
     metrics_hist(&o, "mitmd_request_duration_seconds",
                  "Client's first request byte to the last response byte.",
                  &st.v[MSG_HIST_SLOT(MSG_HIST_REQUEST, 0)]);

@@ -141,7 +141,11 @@ enum msg_hist {
 #define MSG_REQ_SLOT(method, sclass) (MSG_REQ_BASE + (method) * MSG_STATUS_COUNT + (sclass))
 #define MSG_HIST_BASE (MSG_REQ_BASE + MSG_METHOD_COUNT * MSG_STATUS_COUNT)
 #define MSG_HIST_SLOT(h, i) (MSG_HIST_BASE + (h) * MSG_HIST_STRIDE + (i))
-#define MSG_STAT_SLOTS (MSG_HIST_BASE + MSG_HIST_COUNT * MSG_HIST_STRIDE)
+/* Rule applications (flows a rule applied to) by rule kind, after the histograms, in the
+ * order of worker/rules.h enum rules_kind (worker.c asserts the count). */
+#define MSG_RULE_KINDS 6
+#define MSG_RULE_BASE (MSG_HIST_BASE + MSG_HIST_COUNT * MSG_HIST_STRIDE)
+#define MSG_STAT_SLOTS (MSG_RULE_BASE + MSG_RULE_KINDS)
 
 /* struct msg_stats is every counter of one worker since it started: v[0..MSG_STAT_COUNT)
  * the scalars above, then the request table, then the histograms. All are counters except

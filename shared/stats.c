@@ -16,6 +16,15 @@ static const char *const stats_statuses[MSG_STATUS_COUNT] = {
     "none", "1xx", "2xx", "3xx", "4xx", "5xx",
 };
 
+static const char *const stats_rule_kinds[MSG_RULE_KINDS] = {
+    "modify_headers", "map_remote", "block_list", "inject_latency", "inject_error", "inject_fault",
+};
+
+const char *stats_rule_kind_name(int k)
+{
+    return k >= 0 && k < MSG_RULE_KINDS ? stats_rule_kinds[k] : "other";
+}
+
 enum msg_method stats_method_class(const char *m, size_t len)
 {
     for (int i = 0; i < MSG_METHOD_OTHER; i++)

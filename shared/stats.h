@@ -26,6 +26,10 @@ enum msg_status_class stats_status_class(int status);
 const char *stats_method_name(enum msg_method m);
 const char *stats_status_name(enum msg_status_class c);
 
+/* stats_rule_kind_name returns the option name of rule kind `k` (0..MSG_RULE_KINDS-1),
+ * "modify_headers" ... (the order of worker/rules.h enum rules_kind). */
+const char *stats_rule_kind_name(int k);
+
 /* stats_hist_observe adds one observation of `us` microseconds to the histogram that starts
  * at `h` (MSG_HIST_STRIDE slots: buckets, +Inf, sum). */
 void stats_hist_observe(uint64_t *h, uint64_t us);

@@ -252,6 +252,26 @@ static void worker_on_aux(struct ring_op *op, int res, uint32_t flags)
     (void)flags;
 }
 
+/* worker_count_rules copies the rules' hit counts, summed by kind, into the stats (issue 13:
+ * mitmd_rule_applications_total). */
+static void worker_count_rules(struct worker *w)
+{
+    static_assert(RULES_KIND_COUNT == MSG_RULE_KINDS, "msg.h rule kinds = worker/rules.h");
+    struct rules_stat rs[RULES_KIND_COUNT * CONFIG_MAX_PATTERNS];
+    int n;
+
+    if (w->rules == NULL || rules_is_empty(w->rules))
+        return;
+    n = rules_stats(w->rules, rs, (int)(sizeof(rs) / sizeof(rs[0])));
+    if (n > (int)(sizeof(rs) / sizeof(rs[0])))
+        n = (int)(sizeof(rs) / sizeof(rs[0]));
+    for (int k = 0; k < MSG_RULE_KINDS; k++)
+        w->stats.v[MSG_RULE_BASE + k] = 0;
+    for (int i = 0; i < n; i++)
+        if ((int)rs[i].kind >= 0 && (int)rs[i].kind < MSG_RULE_KINDS)
+            w->stats.v[MSG_RULE_BASE + rs[i].kind] += rs[i].hits;
+}
+
 static void worker_send_stats(struct worker *w)
 {
     /* records the flow writer dropped itself (a failed write: a full disk) */
@@ -260,6 +280,7 @@ static void worker_send_stats(struct worker *w)
     w->stats.v[MSG_STAT_ACTIVE] = (uint64_t)w->pool.used;
     w->stats.v[MSG_STAT_CACHE_HITS] = w->cache_reader.hits;
     w->stats.v[MSG_STAT_CACHE_MISSES] = w->cache_reader.misses;
+    worker_count_rules(w);
     ipc_send_stats(&w->ipc, &w->stats);
 }
 

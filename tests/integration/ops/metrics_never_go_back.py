@@ -2,7 +2,8 @@
 """/metrics counters never go backwards: a scraper thread reads /metrics every 50 ms while
 mitmd (2 workers) serves requests, reloads on SIGHUP and loses a worker to kill -9; no
 counter, histogram bucket, _sum or _count of any scrape is below the previous scrape's, and
-the request count stays exact (6, then 10 after the reload, then 13 after the kill)."""
+the request count stays exact (6, then 10 after the reload, then 13 after the kill), as
+does the count of a modify_headers rule's applications."""
 import os
 import signal
 import sys
@@ -29,7 +30,8 @@ def monotonic_keys(samples, types):
 
 
 def test(env):
-    w = standard_setup(env, origin=False, workers=2, extra_args=METRICS_ARGS)
+    w = standard_setup(env, origin=False, workers=2,
+                       extra_args=METRICS_ARGS + ["--modify-headers", "/~q/X-Mitmd-Test/1"])
     m = w.mitmd
     m.expect_worker_deaths = True
     mport = metrics_port(m)
@@ -97,6 +99,8 @@ def test(env):
     check(total(s, "mitmd_worker_flows_total") == 13,
           f"mitmd_worker_flows_total sums to {total(s, 'mitmd_worker_flows_total')}, want 13")
     check(s[("mitmd_request_duration_seconds_count", "")] == 13, "duration histogram count")
+    rules = s[("mitmd_rule_applications_total", '{rule="modify_headers"}')]
+    check(rules == 13, f"mitmd_rule_applications_total{{rule=modify_headers}} = {rules}, want 13")
     check(scrapes[0] >= 20, f"only {scrapes[0]} scrapes")
     check(not problems, "counters went backwards:\n  " + "\n  ".join(problems[:10]))
 
