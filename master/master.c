@@ -31,6 +31,7 @@
 #include "master/upgrade.h"
 #include "shared/board.h"
 #include "shared/log.h"
+#include "shared/mode_spec.h"
 #include "shared/msgcodec.h"
 
 /* MASTER_READ_BUDGET is how many datagrams the master reads from one worker per loop turn
@@ -737,6 +738,10 @@ int master_run(const struct config *cfg, int argc, char **argv)
     m->view.sup = &m->sup;
     m->view.fs = &m->fs;
     m->view.cache = m->cache;
+    m->view.mode = mode_spec_kind_name(cfg->proxy_mode.kind);
+    snprintf(m->view.listen_addr, sizeof(m->view.listen_addr), "%s%s%s:%u",
+             strchr(cfg->listen_host, ':') ? "[" : "", cfg->listen_host,
+             strchr(cfg->listen_host, ':') ? "]" : "", (unsigned)port);
     if (m->up.metrics_fd >= 0 || cfg->metrics_listen != NULL) {
         char addr[128];
 

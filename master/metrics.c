@@ -120,6 +120,23 @@ static void metrics_hist(struct metrics_out *o, const char *name, const char *he
     metrics_printf(o, "%s_count %llu\n", name, (unsigned long long)cum);
 }
 
+/* metrics_label_escape copies `in` into `out` as a label value of the text format:
+ * backslash, double quote and newline escaped; cut to fit `cap` (NUL-terminated). */
+static void metrics_label_escape(const char *in, char *out, size_t cap)
+{
+    size_t j = 0;
+
+    for (; *in != '\0' && j + 3 < cap; in++) {
+        if (*in == '\\' || *in == '"' || *in == '\n') {
+            out[j++] = '\\';
+            out[j++] = *in == '\n' ? 'n' : *in;
+        } else {
+            out[j++] = *in;
+        }
+    }
+    out[j] = '\0';
+}
+
 /* struct metrics_counter names one scalar of struct msg_stats. */
 struct metrics_counter {
     int stat;
@@ -215,6 +232,7 @@ long metrics_render(const struct metrics_view *view, char *out, size_t cap)
     const struct supervise *sup = view->sup;
     struct certcache_stats cs;
     struct msg_stats st;
+    char addr[2 * sizeof(view->listen_addr)];
 
     supervise_sum_stats(sup, &st);
     certcache_get_stats(view->cache, &cs);
@@ -226,6 +244,10 @@ long metrics_render(const struct metrics_view *view, char *out, size_t cap)
     for (int i = 0; i < 4; i++)
         metrics_printf(&o, "mitmd_state{state=\"%s\"} %d\n", state_names[i],
                        (int)view->state == i ? 1 : 0);
+    metrics_head(&o, "mitmd_listener_info", "gauge", "Always 1 per listener: address and mode.");
+    metrics_label_escape(view->listen_addr, addr, sizeof(addr));
+    metrics_printf(&o, "mitmd_listener_info{address=\"%s\",mode=\"%s\"} 1\n", addr,
+                   view->mode != NULL ? view->mode : "");
     metrics_scalar(&o, "mitmd_workers", "gauge", "Worker processes configured.", (uint64_t)sup->n);
     metrics_scalar(&o, "mitmd_reloads_total", "counter", "SIGHUP reloads handled.", view->reloads);
     for (size_t k = 0; k < sizeof(metrics_counters) / sizeof(metrics_counters[0]); k++) {

@@ -38,6 +38,8 @@ struct metrics_view {
     enum metrics_state state;
     uint64_t reloads;  /* SIGHUPs handled */
     double start_time; /* Unix time the master started */
+    const char *mode;  /* the listener's mode ("regular", "socks5", ...) */
+    char listen_addr[300]; /* the listener's address ("127.0.0.1:8080") */
 };
 
 struct metrics;

@@ -164,9 +164,31 @@ static void test_healthz_states(void **state)
     f->sup.slots[0].pid = 0;
 }
 
+static void test_label_escape(void **state)
+{
+    /* each case: input -> label value (cap 12: room for 9 bytes, an escape never cut) */
+    static const struct {
+        const char *in, *want, *note;
+    } cases[] = {
+        {"127.0.0.1:80", "127.0.0.1", "cut to fit, never a dangling escape"},
+        {"a\"b", "a\\\"b", "double quote escaped"},
+        {"a\\b", "a\\\\b", "backslash escaped"},
+        {"a\nb", "a\\nb", "newline as \\n"},
+        {"", "", "empty"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[12];
+
+        metrics_label_escape(cases[i].in, out, sizeof(out));
+        assert_string_equal(out, cases[i].want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_label_escape),
         cmocka_unit_test(test_stats_buckets_and_classes),
         cmocka_unit_test_setup_teardown(test_render_sums_exited_workers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_render_too_small, setup, teardown),
