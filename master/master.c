@@ -68,6 +68,8 @@ struct master {
     struct upgrade up;               /* SIGUSR2: binary upgrade (both sides) */
     bool mx_deferred;                /* metrics inherited in an upgrade: served once ready */
     bool upgraded;                   /* a new master took over: drain and exit 0 */
+    uint64_t stop_deadline_ms;       /* stopping: SIGKILL the workers still running then */
+    bool stop_killed;                /* stopping: SIGKILL sent */
     char **argv;                     /* the master's argv (re-executed by an upgrade) */
 };
 
@@ -332,6 +334,28 @@ out_close:
     return e;
 }
 
+/* master_begin_stop starts the drain: every worker gets SIGTERM (it stops accepting and
+ * finishes what it has in flight); the loop goes on, forging for the handshakes still in
+ * flight and answering /healthz 503, until they are gone, and SIGKILLs those still running
+ * after the shutdown timeout (m->sup.drain_ms) or on a second SIGTERM/SIGINT. */
+static void master_begin_stop(struct master *m)
+{
+    m->sup.stopping = true;
+    m->view.state = METRICS_STATE_DRAINING;
+    m->stop_deadline_ms = master_now_ms() + m->sup.drain_ms;
+    supervise_signal_all(&m->sup, SIGTERM);
+}
+
+/* master_running returns how many workers (running and draining) have not exited. */
+static int master_running(const struct master *m)
+{
+    int n = 0;
+
+    for (int i = 0; i < m->sup.n; i++)
+        n += (m->sup.slots[i].pid != 0) + (m->sup.old[i].pid != 0);
+    return n;
+}
+
 /* master_upgrade_start starts the new master of a binary upgrade (SIGUSR2): the binary now
  * at the path this one started from, the same arguments, this master's listener and metrics
  * listener. This master serves on until the new one is ready (master_upgrade_check). */
@@ -357,7 +381,7 @@ static void master_upgrade_start(struct master *m)
 }
 
 /* master_upgrade_check follows the new master of an upgrade. Returns true when it serves:
- * this master hands it the service (and the metrics listener) and stops. */
+ * this master hands it the service (and the metrics listener) and starts its drain. */
 static bool master_upgrade_check(struct master *m)
 {
     pid_t pid = m->up.pid;
@@ -372,14 +396,15 @@ static bool master_upgrade_check(struct master *m)
     metrics_close(m->mx);
     m->mx = NULL;
     m->upgraded = true;
+    master_begin_stop(m);
     return true;
 }
 
-/* master_handle_signals reads the signalfd. Returns true when the master should stop. */
-static bool master_handle_signals(struct master *m)
+/* master_handle_signals reads the signalfd. SIGTERM/SIGINT start the drain
+ * (master_begin_stop). */
+static void master_handle_signals(struct master *m)
 {
     struct signalfd_siginfo si;
-    bool stop = false;
 
     while (read(m->sig_fd, &si, sizeof(si)) == sizeof(si)) {
         switch (si.ssi_signo) {
@@ -413,14 +438,20 @@ static bool master_handle_signals(struct master *m)
             master_upgrade_start(m);
             break;
         default:
+            if (m->sup.stopping) {
+                if (!m->stop_killed) {
+                    log_info("%s again: stopping at once", strsignal((int)si.ssi_signo));
+                    supervise_signal_all(&m->sup, SIGKILL);
+                    m->stop_killed = true;
+                }
+                break;
+            }
             log_info("%s: stopping", strsignal((int)si.ssi_signo));
-            m->view.state = METRICS_STATE_DRAINING;
             (void)sdnotify_send(&m->sd, "STOPPING=1\nSTATUS=draining (%s)",
                                 strsignal((int)si.ssi_signo));
-            stop = true;
+            master_begin_stop(m);
         }
     }
-    return stop;
 }
 
 /* master_forget_dead discards the queued replies of workers that have exited: their
@@ -439,7 +470,7 @@ static void master_announce(struct master *m)
 {
     const char *host = m->cfg->listen_host;
 
-    if (m->announced && !m->reloading)
+    if ((m->announced && !m->reloading) || m->sup.stopping)
         return;
     for (int i = 0; i < m->sup.n; i++)
         if (!m->sup.slots[i].ready)
@@ -482,6 +513,15 @@ static void master_loop(struct master *m)
             due = mx_due;
         if (up_due >= 0 && (due < 0 || up_due < due))
             due = up_due;
+        if (m->sup.stopping) {
+            uint64_t now = master_now_ms();
+            int left = m->stop_killed ? 100
+                       : now >= m->stop_deadline_ms ? 0
+                                                    : (int)(m->stop_deadline_ms - now);
+
+            if (due < 0 || left < due)
+                due = left;
+        }
         pfd[n].fd = m->sig_fd;
         pfd[n].events = POLLIN;
         owner[n++] = -1;
@@ -519,11 +559,21 @@ static void master_loop(struct master *m)
         if (nbatch > 0)
             forge_service_answer(&m->fs, m->batch, nbatch);
         metrics_poll_handle(m->mx, pfd + n, nmx);
-        if (m->up.pid != 0 && ((up_idx >= 0 && pfd[up_idx].revents != 0) || up_due == 0) &&
-            master_upgrade_check(m))
-            return;
-        if ((pfd[0].revents & POLLIN) && master_handle_signals(m))
-            return;
+        if (m->up.pid != 0 && !m->sup.stopping &&
+            ((up_idx >= 0 && pfd[up_idx].revents != 0) || up_due == 0))
+            (void)master_upgrade_check(m);
+        if (pfd[0].revents & POLLIN)
+            master_handle_signals(m);
+        if (m->sup.stopping) {
+            (void)supervise_reap(&m->sup);
+            if (master_running(m) == 0)
+                return;
+            if (!m->stop_killed && master_now_ms() >= m->stop_deadline_ms) {
+                log_warn("workers still running after %u ms: killing them", m->sup.drain_ms);
+                supervise_signal_all(&m->sup, SIGKILL);
+                m->stop_killed = true;
+            }
+        }
         master_forget_dead(m);
         if (supervise_has_failed(&m->sup))
             return;
@@ -533,8 +583,10 @@ static void master_loop(struct master *m)
     }
 }
 
-/* master_stop ends every worker: SIGTERM (each drains what it has in flight), then SIGKILL
- * after the shutdown timeout (m->sup.drain_ms), or at once on a second SIGTERM or SIGINT. */
+/* master_stop ends the workers still running when the loop ended without draining them
+ * (start-up failure, failed worker set-up, poll error; after a SIGTERM the loop drains them
+ * itself, master_begin_stop): SIGTERM, then SIGKILL after the shutdown timeout
+ * (m->sup.drain_ms), or at once on a second SIGTERM or SIGINT. */
 static void master_stop(struct master *m)
 {
     struct timespec start, now;

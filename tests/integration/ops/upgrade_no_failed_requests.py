@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Zero-downtime binary upgrade: under load from 4 curl loops (HTTPS through mitmd, a new
-connection per request), the binary at mitmd's path is replaced by another copy and the
+connection and a new host name, so a new forged certificate, per request), the binary at mitmd's path is replaced by another copy and the
 master gets SIGUSR2; the new master (running the new file, same listener port, same metrics
 port) takes over, the old master drains and exits 0, and not one request fails."""
 import os
@@ -42,9 +42,14 @@ def test(env):
                     os.kill(pid, signal.SIGKILL)
     env.stack.callback(stop_new_master)
 
+    seq = iter(range(1, 1_000_000))
+
     def load():
         while not stop.is_set():
-            code, body, err = curl(env, m.port, url, cafile=m.ca_cert, timeout=15)
+            # a new name each time: every request needs a certificate forged by the master
+            # of the worker that takes it, the old master too while its workers drain
+            host_url = url.replace("www.origin.test", f"h{next(seq)}.origin.test")
+            code, body, err = curl(env, m.port, host_url, cafile=m.ca_cert, timeout=15)
             results.append((time.monotonic(), code, len(body), err.strip()))
 
     threads = [threading.Thread(target=load) for _ in range(CLIENTS)]
