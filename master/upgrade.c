@@ -108,6 +108,21 @@ int upgrade_take_listener(struct upgrade *u, int i, uint16_t *port, char *err, s
     return fd;
 }
 
+/* upgrade_is_ours returns whether the environment entry `e` is one of upgrade's variables. */
+static bool upgrade_is_ours(const char *e)
+{
+    static const char *const names[] = {UPGRADE_ENV_LISTEN, UPGRADE_ENV_METRICS,
+                                        UPGRADE_ENV_READY};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        size_t n = strlen(names[i]);
+
+        if (strncmp(e, names[i], n) == 0 && e[n] == '=')
+            return true;
+    }
+    return false;
+}
+
 int upgrade_start(struct upgrade *u, char **argv, int listen_fd, int metrics_fd)
 {
     int pfd[2], n = 0, e;
@@ -132,7 +147,7 @@ int upgrade_start(struct upgrade *u, char **argv, int listen_fd, int metrics_fd)
     (void)fcntl(pfd[0], F_SETFL, O_NONBLOCK); /* upgrade_check reads at the deadline too */
     n = 0;
     for (char **p = environ; *p != NULL; p++)
-        if (strncmp(*p, "MITMD_", 6) != 0)
+        if (!upgrade_is_ours(*p))
             envp[n++] = *p;
     snprintf(u->env[0], sizeof(u->env[0]), "%s=%d", UPGRADE_ENV_LISTEN, listen_fd);
     snprintf(u->env[1], sizeof(u->env[1]), "%s=%d", UPGRADE_ENV_READY, pfd[1]);
