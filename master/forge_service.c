@@ -12,6 +12,7 @@
 #include "master/forge.h"
 #include "shared/log.h"
 #include "shared/msgcodec.h"
+#include "shared/stats.h"
 #include "shared/nameset.h"
 
 /* Cache entries expire this long before the certificate does, so that a client never gets
@@ -191,6 +192,7 @@ static void forge_service_fill(struct forge_service *fs, struct forge_service_jo
     uint8_t *der = NULL;
     size_t der_len = 0;
     time_t not_after = 0;
+    struct timespec t0, t1;
     ssize_t got;
     int err;
 
@@ -204,7 +206,11 @@ static void forge_service_fill(struct forge_service *fs, struct forge_service_jo
         fs->cache_answers++;
         return;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     err = forge_leaf(fs->forge, names, n, org, &der, &der_len, &not_after, &job->why);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    stats_hist_observe(fs->forge_hist, (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
+                                                  (t1.tv_nsec - t0.tv_nsec) / 1000));
     if (err) {
         job->status = err;
         fs->rejected++;

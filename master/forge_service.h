@@ -43,6 +43,7 @@ struct forge_service {
     uint64_t rejected;         /* malformed requests and forge failures */
     uint64_t replies_queued;   /* replies kept because the worker's socket was full */
     uint64_t replies_dropped;  /* replies lost: queue full, or the socket failed */
+    uint64_t forge_hist[MSG_HIST_STRIDE]; /* forge latency (shared/stats.h histogram) */
     struct forge_service_scratch *scratch; /* per-batch working memory (forge_service_init) */
     struct forge_service_outbox *outbox[FORGE_SERVICE_MAX_PEERS]; /* allocated on first use */
 };

@@ -25,9 +25,13 @@
 #include "master/forge.h"
 #include "master/forge_service.h"
 #include "master/listen.h"
+#include "master/metrics.h"
+#include "master/sdnotify.h"
 #include "master/supervise.h"
+#include "master/upgrade.h"
 #include "shared/board.h"
 #include "shared/log.h"
+#include "shared/mode_spec.h"
 #include "shared/msgcodec.h"
 
 /* MASTER_READ_BUDGET is how many datagrams the master reads from one worker per loop turn
@@ -57,6 +61,16 @@ struct master {
     uint64_t stats_seq_at[SUPERVISE_MAX_WORKERS];
     uint64_t stats_deadline_ms;
     bool announced;                  /* "listening on" printed: every worker was ready */
+    bool reloading;                  /* SIGHUP: READY=1 once every successor is ready */
+    struct metrics *mx;              /* metrics_listen's server, NULL when off */
+    struct metrics_view view;        /* what /metrics and /healthz show */
+    struct sdnotify sd;              /* $NOTIFY_SOCKET (systemd Type=notify) */
+    struct upgrade up;               /* SIGUSR2: binary upgrade (both sides) */
+    bool mx_deferred;                /* metrics inherited in an upgrade: served once ready */
+    bool upgraded;                   /* a new master took over: drain and exit 0 */
+    uint64_t stop_deadline_ms;       /* stopping: SIGKILL the workers still running then */
+    bool stop_killed;                /* stopping: SIGKILL sent */
+    char **argv;                     /* the master's argv (re-executed by an upgrade) */
 };
 
 /* MASTER_STATS_WAIT_MS bounds how long SIGUSR1 waits for the workers' next reports. */
@@ -321,11 +335,93 @@ out_close:
     return e;
 }
 
-/* master_handle_signals reads the signalfd. Returns true when the master should stop. */
-static bool master_handle_signals(struct master *m)
+/* master_begin_stop starts the drain: every worker gets SIGTERM (it stops accepting and
+ * finishes what it has in flight); the loop goes on, forging for the handshakes still in
+ * flight and answering /healthz 503, until they are gone, and SIGKILLs those still running
+ * after the shutdown timeout (m->sup.drain_ms) or on a second SIGTERM/SIGINT. */
+static void master_begin_stop(struct master *m)
+{
+    m->sup.stopping = true;
+    m->view.state = METRICS_STATE_DRAINING;
+    m->stop_deadline_ms = master_now_ms() + m->sup.drain_ms;
+    supervise_signal_all(&m->sup, SIGTERM);
+}
+
+/* master_running returns how many workers (running and draining) have not exited. */
+static int master_running(const struct master *m)
+{
+    int n = 0;
+
+    for (int i = 0; i < m->sup.n; i++)
+        n += (m->sup.slots[i].pid != 0) + (m->sup.old[i].pid != 0);
+    return n;
+}
+
+/* master_listen_count returns how many sockets `ls` plans (every address of every mode). */
+static int master_listen_count(const struct listen_set *ls)
+{
+    int n = 0;
+
+    for (int i = 0; i < ls->n_modes; i++)
+        n += ls->addrs[i].n;
+    return n;
+}
+
+/* master_upgrade_start starts the new master of a binary upgrade (SIGUSR2): the binary now
+ * at the path this one started from, the same arguments, this master's listener and metrics
+ * listener. This master serves on until the new one is ready (master_upgrade_check). */
+static void master_upgrade_start(struct master *m)
+{
+    int e;
+
+    if (master_listen_count(&m->listen) != 1) {
+        log_warn("upgrade: SIGUSR2 ignored: a binary upgrade hands over one listening socket, "
+                 "and this mitmd has %d (several --mode listeners or listen addresses)",
+                 master_listen_count(&m->listen));
+        return;
+    }
+    if (!m->announced) {
+        log_warn("SIGUSR2: not serving yet; upgrade ignored");
+        return;
+    }
+    e = upgrade_start(&m->up, m->argv, m->sup.slots[0].listen_fd, metrics_listen_fd(m->mx));
+    if (e == -EBUSY) {
+        log_warn("SIGUSR2: an upgrade is in progress (new master pid %d)", (int)m->up.pid);
+        return;
+    }
+    if (e) {
+        log_error("SIGUSR2: cannot start %s: %s", m->up.exe, strerror(-e));
+        return;
+    }
+    log_info("SIGUSR2: upgrading: new master %s started, pid %d", m->up.exe, (int)m->up.pid);
+    (void)sdnotify_send(&m->sd, "STATUS=upgrading: new master pid %d starting", (int)m->up.pid);
+}
+
+/* master_upgrade_check follows the new master of an upgrade. Returns true when it serves:
+ * this master hands it the service (and the metrics listener) and starts its drain. */
+static bool master_upgrade_check(struct master *m)
+{
+    pid_t pid = m->up.pid;
+    int r = upgrade_check(&m->up);
+
+    if (r <= 0)
+        return false;
+    log_info("upgrade: new master (pid %d) serving; draining this one's workers", (int)pid);
+    /* systemd (NotifyAccess=main) now follows the new master */
+    (void)sdnotify_send(&m->sd, "MAINPID=%d\nSTATUS=upgraded: new master pid %d", (int)pid,
+                        (int)pid);
+    metrics_close(m->mx);
+    m->mx = NULL;
+    m->upgraded = true;
+    master_begin_stop(m);
+    return true;
+}
+
+/* master_handle_signals reads the signalfd. SIGTERM/SIGINT start the drain
+ * (master_begin_stop). */
+static void master_handle_signals(struct master *m)
 {
     struct signalfd_siginfo si;
-    bool stop = false;
 
     while (read(m->sig_fd, &si, sizeof(si)) == sizeof(si)) {
         switch (si.ssi_signo) {
@@ -337,6 +433,10 @@ static bool master_handle_signals(struct master *m)
              * fresh start clears per-worker caches); listeners are kept, so nothing queued
              * is lost. */
             log_info("SIGHUP: replacing workers");
+            m->view.reloads++;
+            m->view.state = METRICS_STATE_RELOADING;
+            m->reloading = true;
+            (void)sdnotify_reloading(&m->sd, "reloading: replacing workers");
             /* reopen -w (log rotation): the new workers append to the file now at the path */
             (void)master_open_flow_file(m);
             {
@@ -351,12 +451,24 @@ static bool master_handle_signals(struct master *m)
         case SIGUSR1:
             master_want_stats(m);
             break;
+        case SIGUSR2:
+            master_upgrade_start(m);
+            break;
         default:
+            if (m->sup.stopping) {
+                if (!m->stop_killed) {
+                    log_info("%s again: stopping at once", strsignal((int)si.ssi_signo));
+                    supervise_signal_all(&m->sup, SIGKILL);
+                    m->stop_killed = true;
+                }
+                break;
+            }
             log_info("%s: stopping", strsignal((int)si.ssi_signo));
-            stop = true;
+            (void)sdnotify_send(&m->sd, "STOPPING=1\nSTATUS=draining (%s)",
+                                strsignal((int)si.ssi_signo));
+            master_begin_stop(m);
         }
     }
-    return stop;
 }
 
 /* master_forget_dead discards the queued replies of workers that have exited: their
@@ -373,27 +485,56 @@ static void master_forget_dead(struct master *m)
  * cannot set up stops the master before it claims to listen. */
 static void master_announce(struct master *m)
 {
-    if (m->announced)
+    if ((m->announced && !m->reloading) || m->sup.stopping)
         return;
     for (int i = 0; i < m->sup.n; i++)
         if (!m->sup.slots[i].ready)
             return;
+    m->view.state = METRICS_STATE_SERVING;
+    if (m->announced) {
+        /* a reload is over: every successor is ready */
+        m->reloading = false;
+        (void)sdnotify_send(&m->sd, "READY=1\nSTATUS=serving with %d worker%s (reloaded)",
+                            m->sup.n, m->sup.n == 1 ? "" : "s");
+        return;
+    }
     listen_set_announce(&m->listen, m->cfg, m->sup.n, stderr);
+    fflush(stderr);
+    m->mx_deferred = false;
+    upgrade_tell_ready(&m->up);
+    /* after the line: whoever waits for either finds the listener accepting */
+    (void)sdnotify_send(&m->sd, "READY=1\nSTATUS=serving on %s with %d worker%s",
+                        m->view.listen_addr, m->sup.n, m->sup.n == 1 ? "" : "s");
     m->announced = true;
+    m->reloading = false;
 }
 
 static void master_loop(struct master *m)
 {
-    struct pollfd pfd[2 * SUPERVISE_MAX_WORKERS + 1];
+    struct pollfd pfd[2 * SUPERVISE_MAX_WORKERS + 1 + METRICS_POLL_MAX + 1];
     int owner[2 * SUPERVISE_MAX_WORKERS + 1];
     bool readable[2 * SUPERVISE_MAX_WORKERS];
 
     for (;;) {
         int n = 0, due = supervise_due_ms(&m->sup), stats_due = master_stats_due(m);
+        int mx_due = metrics_due_ms(m->mx), nmx, up_due = upgrade_due_ms(&m->up), up_idx = -1;
         size_t nbatch;
 
         if (stats_due >= 0 && (due < 0 || stats_due < due))
             due = stats_due;
+        if (mx_due >= 0 && (due < 0 || mx_due < due))
+            due = mx_due;
+        if (up_due >= 0 && (due < 0 || up_due < due))
+            due = up_due;
+        if (m->sup.stopping) {
+            uint64_t now = master_now_ms();
+            int left = m->stop_killed ? 100
+                       : now >= m->stop_deadline_ms ? 0
+                                                    : (int)(m->stop_deadline_ms - now);
+
+            if (due < 0 || left < due)
+                due = left;
+        }
         pfd[n].fd = m->sig_fd;
         pfd[n].events = POLLIN;
         owner[n++] = -1;
@@ -411,7 +552,14 @@ static void master_loop(struct master *m)
                 pfd[n].events |= POLLOUT;
             owner[n++] = i;
         }
-        if (poll(pfd, (nfds_t)n, due) == -1 && errno != EINTR) {
+        nmx = m->mx_deferred ? 0 : metrics_poll_fill(m->mx, pfd + n, METRICS_POLL_MAX);
+        if (m->up.pid != 0 && m->up.ready_fd >= 0) {
+            up_idx = n + nmx;
+            pfd[up_idx].fd = m->up.ready_fd;
+            pfd[up_idx].events = POLLIN;
+            pfd[up_idx].revents = 0;
+        }
+        if (poll(pfd, (nfds_t)(n + nmx + (up_idx >= 0)), due) == -1 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
             return;
         }
@@ -423,8 +571,22 @@ static void master_loop(struct master *m)
         nbatch = master_collect(m, readable);
         if (nbatch > 0)
             forge_service_answer(&m->fs, m->batch, nbatch);
-        if ((pfd[0].revents & POLLIN) && master_handle_signals(m))
-            return;
+        metrics_poll_handle(m->mx, pfd + n, nmx);
+        if (m->up.pid != 0 && !m->sup.stopping &&
+            ((up_idx >= 0 && pfd[up_idx].revents != 0) || up_due == 0))
+            (void)master_upgrade_check(m);
+        if (pfd[0].revents & POLLIN)
+            master_handle_signals(m);
+        if (m->sup.stopping) {
+            (void)supervise_reap(&m->sup);
+            if (master_running(m) == 0)
+                return;
+            if (!m->stop_killed && master_now_ms() >= m->stop_deadline_ms) {
+                log_warn("workers still running after %u ms: killing them", m->sup.drain_ms);
+                supervise_signal_all(&m->sup, SIGKILL);
+                m->stop_killed = true;
+            }
+        }
         master_forget_dead(m);
         if (supervise_has_failed(&m->sup))
             return;
@@ -434,8 +596,10 @@ static void master_loop(struct master *m)
     }
 }
 
-/* master_stop ends every worker: SIGTERM (each drains what it has in flight), then SIGKILL
- * after the shutdown timeout (m->sup.drain_ms), or at once on a second SIGTERM or SIGINT. */
+/* master_stop ends the workers still running when the loop ended without draining them
+ * (start-up failure, failed worker set-up, poll error; after a SIGTERM the loop drains them
+ * itself, master_begin_stop): SIGTERM, then SIGKILL after the shutdown timeout
+ * (m->sup.drain_ms), or at once on a second SIGTERM or SIGINT. */
 static void master_stop(struct master *m)
 {
     struct timespec start, now;
@@ -443,11 +607,13 @@ static void master_stop(struct master *m)
     bool killed = false;
 
     m->sup.stopping = true;
+    m->view.state = METRICS_STATE_DRAINING;
     supervise_signal_all(&m->sup, SIGTERM);
     clock_gettime(CLOCK_MONOTONIC, &start);
     while (supervise_reap(&m->sup) > 0) {
-        struct pollfd p = {.fd = m->sig_fd, .events = POLLIN};
+        struct pollfd p[1 + METRICS_POLL_MAX] = {{.fd = m->sig_fd, .events = POLLIN}};
         struct signalfd_siginfo si;
+        int nmx, wait, mx_due;
         long ms;
 
         clock_gettime(CLOCK_MONOTONIC, &now);
@@ -457,7 +623,16 @@ static void master_stop(struct master *m)
             supervise_signal_all(&m->sup, SIGKILL);
             killed = true;
         }
-        if (poll(&p, 1, killed ? 100 : (int)((long)grace - ms)) <= 0)
+        /* /healthz answers 503 while the workers drain: balancers move away */
+        nmx = metrics_poll_fill(m->mx, p + 1, METRICS_POLL_MAX);
+        wait = killed ? 100 : (int)((long)grace - ms);
+        mx_due = metrics_due_ms(m->mx);
+        if (mx_due >= 0 && mx_due < wait)
+            wait = mx_due;
+        if (poll(p, (nfds_t)(1 + nmx), wait) <= 0)
+            continue;
+        metrics_poll_handle(m->mx, p + 1, nmx);
+        if (!(p[0].revents & POLLIN))
             continue;
         while (read(m->sig_fd, &si, sizeof(si)) == sizeof(si)) {
             if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && !killed) {
@@ -467,6 +642,49 @@ static void master_stop(struct master *m)
             }
         }
     }
+}
+
+/* master_open_listeners opens the listeners (listen.h), or takes over the one an old master
+ * handed over in a binary upgrade (upgrade.h; only a configuration with one listening socket
+ * is upgraded so far), and gives every worker slot a descriptor of the first. Stores the
+ * first listener's port in *port. Returns 0 or -errno with `err` set. */
+static int master_open_listeners(struct master *m, int *fds, uint16_t *port, char *err,
+                                 size_t errlen)
+{
+    const struct config *cfg = m->cfg;
+    int fd = upgrade_take_listener(&m->up, 0, port, err, errlen), e;
+
+    if (fd == -EINVAL)
+        return fd;
+    if (fd < 0) {
+        e = listen_set_open(cfg, &m->listen, cfg->workers, fds, err, errlen);
+        *port = m->listen.port[0];
+        return e;
+    }
+    e = listen_set_plan(cfg, &m->listen, err, errlen);
+    if (e == 0 && master_listen_count(&m->listen) != 1) {
+        snprintf(err, errlen, "upgrade: the previous master handed over one listening socket; "
+                 "this configuration has %d", master_listen_count(&m->listen));
+        e = -EINVAL;
+    }
+    if (e) {
+        close(fd);
+        return e;
+    }
+    m->listen.port[0] = *port;
+    log_info("upgrade: serving on the listener of the previous master (port %u)",
+             (unsigned)*port);
+    fds[0] = fd;
+    for (int i = 1; i < cfg->workers; i++) {
+        fds[i] = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (fds[i] == -1) {
+            e = -errno;
+            snprintf(err, errlen, "cannot duplicate the listener: %s", strerror(errno));
+            listen_close_all(fds, i);
+            return e;
+        }
+    }
+    return 0;
 }
 
 static int master_signals_open(void)
@@ -480,6 +698,7 @@ static int master_signals_open(void)
     sigaddset(&set, SIGCHLD);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
         return -errno;
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -498,6 +717,7 @@ int master_run(const struct config *cfg, int argc, char **argv)
     const uint8_t *ca_der;
     char err[512];
     ssize_t hl;
+    uint16_t port = 0;
     int status = 1, e;
 
     m = calloc(1, sizeof(*m));
@@ -507,6 +727,20 @@ int master_run(const struct config *cfg, int argc, char **argv)
     }
     m->cfg = cfg;
     m->sig_fd = -1;
+    m->argv = argv;
+    e = upgrade_init(&m->up, err, sizeof(err));
+    if (e) {
+        log_error("%s", err);
+        free(m);
+        return 1;
+    }
+    (void)sdnotify_open(&m->sd);
+    {
+        struct timespec now;
+
+        clock_gettime(CLOCK_REALTIME, &now);
+        m->view.start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+    }
     /* No core dump, no ptrace by a same-uid process, no /proc/<pid>/mem: the master holds
      * the CA key (issue 10 item 2). */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
@@ -566,7 +800,7 @@ int master_run(const struct config *cfg, int argc, char **argv)
         log_error("cannot create the accept board: %s", strerror(-e));
         goto out_close_reader;
     }
-    e = listen_set_open(cfg, &m->listen, cfg->workers, listen_fds, err, sizeof(err));
+    e = master_open_listeners(m, listen_fds, &port, err, sizeof(err));
     if (e) {
         log_error("%s", err);
         goto out_close_board;
@@ -582,6 +816,31 @@ int master_run(const struct config *cfg, int argc, char **argv)
                    m->hello, m->hello_len);
     if (listen_set_hand_over(&m->listen, &m->sup) != 0)
         goto out_stop;
+    m->view.sup = &m->sup;
+    m->view.fs = &m->fs;
+    m->view.cache = m->cache;
+    m->view.mode = mode_spec_kind_name(cfg->proxy_mode.kind);
+    snprintf(m->view.listen_addr, sizeof(m->view.listen_addr), "%s%s%s:%u",
+             strchr(cfg->listen_host, ':') ? "[" : "", cfg->listen_host,
+             strchr(cfg->listen_host, ':') ? "]" : "", (unsigned)port);
+    if (m->up.metrics_fd >= 0 || cfg->metrics_listen != NULL) {
+        char addr[128];
+
+        if (m->up.metrics_fd >= 0) {
+            /* a binary upgrade: the old master serves the endpoint until this one is ready */
+            e = metrics_adopt(m->up.metrics_fd, &m->view, &m->mx, err, sizeof(err));
+            m->up.metrics_fd = -1;
+            m->mx_deferred = true;
+        } else {
+            e = metrics_open(cfg->metrics_listen, &m->view, &m->mx, err, sizeof(err));
+        }
+        if (e) {
+            log_error("%s", err);
+            goto out_stop;
+        }
+        metrics_address(m->mx, addr, sizeof(addr));
+        fprintf(stderr, "mitmd: metrics on http://%s/metrics and /healthz\n", addr);
+    }
     if (cfg->shutdown_timeout_s > 0)
         m->sup.drain_ms = (unsigned)cfg->shutdown_timeout_s * 1000u;
     if (master_open_flow_file(m) != 0 || master_pass_upstream_ca(m) != 0)
@@ -600,6 +859,7 @@ int master_run(const struct config *cfg, int argc, char **argv)
 out_stop:
     master_stop(m);
     master_log_stats(m);
+    metrics_close(m->mx);
     supervise_dispose(&m->sup);
     close(m->sig_fd);
 out_close_board:
@@ -616,6 +876,7 @@ out_free_forge:
 out_free_ca:
     ca_free(m->ca);
 out_free:
+    sdnotify_close(&m->sd);
     free(m->batch);
     free(m);
     return status;

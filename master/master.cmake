@@ -3,7 +3,10 @@ target_sources(mitmd_master PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/master.c
   ${CMAKE_CURRENT_LIST_DIR}/supervise.c
   ${CMAKE_CURRENT_LIST_DIR}/listen.c
-  ${CMAKE_CURRENT_LIST_DIR}/forge_service.c)
+  ${CMAKE_CURRENT_LIST_DIR}/forge_service.c
+  ${CMAKE_CURRENT_LIST_DIR}/metrics.c
+  ${CMAKE_CURRENT_LIST_DIR}/sdnotify.c
+  ${CMAKE_CURRENT_LIST_DIR}/upgrade.c)
 
 mitmd_add_unit_test(test_forge_service SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_forge_service.c
   LIBS mitmd_master)
@@ -22,4 +25,8 @@ mitmd_add_unit_test(test_master SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_ma
 
 # test_supervise includes supervise.c to confine a forked child as a worker would be.
 mitmd_add_unit_test(test_supervise SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_supervise.c
+  LIBS mitmd_master)
+
+# test_metrics includes metrics.c: the /metrics page, /healthz states, stats buckets.
+mitmd_add_unit_test(test_metrics SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_metrics.c
   LIBS mitmd_master)

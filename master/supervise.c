@@ -22,6 +22,7 @@
 
 #include "shared/log.h"
 #include "shared/msgcodec.h"
+#include "shared/stats.h"
 
 #define SUPERVISE_BACKOFF_MIN_MS 100
 #define SUPERVISE_BACKOFF_MAX_MS 5000
@@ -448,9 +449,9 @@ static void supervise_last_stats(struct supervise *s, struct worker_slot *slot)
             msgcodec_decode_stats(buf, (size_t)n, &st, &why) == 0)
             slot->stats = st;
     }
-    for (int k = 0; k < MSG_STAT_COUNT; k++)
-        if (k != MSG_STAT_ACTIVE)
-            s->totals.v[k] += slot->stats.v[k];
+    stats_add(&s->totals, &slot->stats, 0);
+    s->id_totals[slot->id].accepted += slot->stats.v[MSG_STAT_ACCEPTED];
+    s->id_totals[slot->id].flows += slot->stats.v[MSG_STAT_FLOWS];
     memset(&slot->stats, 0, sizeof(slot->stats));
 }
 
@@ -616,9 +617,10 @@ void supervise_retire_due(struct supervise *s)
 void supervise_sum_stats(const struct supervise *s, struct msg_stats *out)
 {
     *out = s->totals;
-    for (int i = 0; i < s->n; i++)
-        for (int k = 0; k < MSG_STAT_COUNT; k++)
-            out->v[k] += s->slots[i].stats.v[k] + s->old[i].stats.v[k];
+    for (int i = 0; i < s->n; i++) {
+        stats_add(out, &s->slots[i].stats, 1);
+        stats_add(out, &s->old[i].stats, 1);
+    }
 }
 
 int supervise_due_ms(const struct supervise *s)

@@ -63,6 +63,9 @@ struct supervise {
      * handshakes it is finishing, and its last STATS count. */
     struct worker_slot old[SUPERVISE_MAX_WORKERS];
     struct msg_stats totals; /* counters of every worker that has exited (not ACTIVE) */
+    struct {
+        uint64_t accepted, flows;
+    } id_totals[SUPERVISE_MAX_WORKERS]; /* the same per worker id (metrics: per-worker load) */
     unsigned drain_ms;       /* reload and stop: SIGKILL this long after SIGTERM */
     int n;
     int cache_fd;           /* certcache memfd handed to every worker */

@@ -69,6 +69,9 @@ static const struct config_opt config_opts[] = {
     {"proxy_protocol", NULL, 0, CONFIG_T_BOOL, F(proxy_protocol), 0, 0, 0, "true|false",
      "every connection starts with a PROXY protocol v1/v2 header (from HAProxy or an L4 "
      "balancer); its client address is recorded; a connection without one is closed"},
+    /* operations (mitmd's own; master/metrics.h) */
+    {"metrics_listen", NULL, 0, CONFIG_T_STR, F(metrics_listen), 0, 0, 0, "HOST:PORT",
+     "serve Prometheus /metrics and /healthz from the master on HOST:PORT (default: off)"},
     {"ssl_verify_upstream_trusted_ca", "upstream-ca", 0, CONFIG_T_STR, F(upstream_ca), 0, 0, 0,
      "FILE", "also trust the CA certificates in FILE (PEM) upstream"},
     {"ignore_hosts", "ignore-hosts", 0, CONFIG_T_LIST, F(ignore_hosts), F(n_ignore_hosts), 0, 0,

@@ -67,6 +67,8 @@ struct config {
     bool ssl_insecure;      /* ssl_insecure: -k/--ssl-insecure */
     bool proxy_protocol;    /* proxy_protocol: --set proxy_protocol (mitmd's own): connections
                              * start with a PROXY v1/v2 header (worker/proxy_hdr) */
+    const char *metrics_listen; /* metrics_listen: --set metrics_listen=HOST:PORT (mitmd's own,
+                                 * borrowed): the master's /metrics and /healthz; NULL = off */
     const char *upstream_ca;/* ssl_verify_upstream_trusted_ca: --upstream-ca FILE (borrowed) */
     bool http2;             /* http2: --http2/--no-http2, default true */
     int connect_timeout_s;  /* connect_timeout: --connect-timeout, default 10 */

@@ -90,12 +90,72 @@ enum msg_stat {
     MSG_STAT_UP_WILDCARD,    /* of which with another name's session (wildcard cert) */
     MSG_STAT_RECLAIMED,      /* idle or head-waiting connections closed to make room when the
                               * pool was nearly full (worker/conn.c conn_reclaim) */
+    /* issue 13 (metrics): */
+    MSG_STAT_REFUSED,        /* connections refused at accept (503: pool full, stopping) */
+    MSG_STAT_CLIENT_RX_BYTES, /* bytes received from clients (on the wire, TLS included) */
+    MSG_STAT_CLIENT_TX_BYTES, /* bytes sent to clients */
+    MSG_STAT_UP_RX_BYTES,    /* bytes received from upstreams */
+    MSG_STAT_UP_TX_BYTES,    /* bytes sent to upstreams */
     MSG_STAT_COUNT
 };
-struct msg_stats {
-    uint64_t v[MSG_STAT_COUNT];
+
+/* Requests (flows) are counted by method class and status class, in a table after the
+ * scalar counters: slot MSG_REQ_SLOT(method, class). */
+enum msg_method {
+    MSG_METHOD_GET = 0,
+    MSG_METHOD_HEAD,
+    MSG_METHOD_POST,
+    MSG_METHOD_PUT,
+    MSG_METHOD_DELETE,
+    MSG_METHOD_PATCH,
+    MSG_METHOD_OPTIONS,
+    MSG_METHOD_CONNECT,
+    MSG_METHOD_OTHER,
+    MSG_METHOD_COUNT
 };
-static_assert(sizeof(struct msg_stats) == 8 * MSG_STAT_COUNT, "msg_stats layout");
+enum msg_status_class {
+    MSG_STATUS_NONE = 0, /* no response (or a status outside 100..599) */
+    MSG_STATUS_1XX,
+    MSG_STATUS_2XX,
+    MSG_STATUS_3XX,
+    MSG_STATUS_4XX,
+    MSG_STATUS_5XX,
+    MSG_STATUS_COUNT
+};
+
+/* Histograms measured by the workers, after the request table. Each is MSG_HIST_STRIDE
+ * slots: MSG_HIST_BUCKETS per-bucket counts (not cumulative; bucket b counts observations
+ * <= MSG_HIST_BOUNDS_US[b] and > the previous bound), one +Inf bucket, then the sum of the
+ * observations in microseconds. The bounds are shared/stats.h's. */
+enum msg_hist {
+    MSG_HIST_REQUEST = 0, /* client's first request byte to the last response byte */
+    MSG_HIST_UP_CONNECT,  /* upstream TCP connect */
+    MSG_HIST_UP_TLS,      /* upstream TLS handshake */
+    MSG_HIST_UP_TTFB,     /* request sent upstream to the first response byte */
+    MSG_HIST_COUNT
+};
+#define MSG_HIST_BUCKETS 17
+#define MSG_HIST_INF MSG_HIST_BUCKETS        /* index of the +Inf bucket */
+#define MSG_HIST_SUM (MSG_HIST_BUCKETS + 1)  /* index of the sum (microseconds) */
+#define MSG_HIST_STRIDE (MSG_HIST_BUCKETS + 2)
+
+#define MSG_REQ_BASE MSG_STAT_COUNT
+#define MSG_REQ_SLOT(method, sclass) (MSG_REQ_BASE + (method) * MSG_STATUS_COUNT + (sclass))
+#define MSG_HIST_BASE (MSG_REQ_BASE + MSG_METHOD_COUNT * MSG_STATUS_COUNT)
+#define MSG_HIST_SLOT(h, i) (MSG_HIST_BASE + (h) * MSG_HIST_STRIDE + (i))
+/* Rule applications (flows a rule applied to) by rule kind, after the histograms, in the
+ * order of worker/rules.h enum rules_kind (worker.c asserts the count). */
+#define MSG_RULE_KINDS 6
+#define MSG_RULE_BASE (MSG_HIST_BASE + MSG_HIST_COUNT * MSG_HIST_STRIDE)
+#define MSG_STAT_SLOTS (MSG_RULE_BASE + MSG_RULE_KINDS)
+
+/* struct msg_stats is every counter of one worker since it started: v[0..MSG_STAT_COUNT)
+ * the scalars above, then the request table, then the histograms. All are counters except
+ * v[MSG_STAT_ACTIVE] (a gauge). */
+struct msg_stats {
+    uint64_t v[MSG_STAT_SLOTS];
+};
+static_assert(sizeof(struct msg_stats) == 8 * MSG_STAT_SLOTS, "msg_stats layout");
 
 /* MSG_CERT_REQ_MAX is the largest well-formed CERT_REQ datagram. */
 #define MSG_CERT_REQ_MAX                                                                           \

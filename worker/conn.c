@@ -206,6 +206,7 @@ static void conn_refuse(struct worker *w, int fd)
         (void)send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
     close(fd);
     worker_count(w, MSG_STAT_CLIENT_ERRORS);
+    worker_count(w, MSG_STAT_REFUSED);
 }
 
 static bool conn_may_grow(struct conn *c, const struct conn_leg *leg);
@@ -403,6 +404,8 @@ static void conn_on_recv(struct ring_op *op, int res, uint32_t flags)
             memmove(rx->data + rx->len, rx->data + leg->recv_at, (size_t)res);
         buf_commit(rx, (size_t)res);
         c->t_io = flow_now_ns();
+        worker_count_add(c->w, leg == &c->cl ? MSG_STAT_CLIENT_RX_BYTES : MSG_STAT_UP_RX_BYTES,
+                         (uint64_t)res);
     } else if (res == 0) {
         leg->rd_eof = true;
     } else if (res != -ECANCELED && res != -EINTR && res != -EAGAIN) {
@@ -429,6 +432,8 @@ static void conn_on_send(struct ring_op *op, int res, uint32_t flags)
     if (res > 0) {
         buf_consume(&leg->tx, (size_t)res);
         c->t_io = flow_now_ns();
+        worker_count_add(c->w, leg == &c->cl ? MSG_STAT_CLIENT_TX_BYTES : MSG_STAT_UP_TX_BYTES,
+                         (uint64_t)res);
     } else if (res != -EINTR && res != -EAGAIN && res != -ECANCELED) {
         leg->failed = true;
         leg->err = res;

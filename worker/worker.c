@@ -17,6 +17,7 @@
 
 #include "shared/log.h"
 #include "shared/msgcodec.h"
+#include "shared/stats.h"
 #include "shared/h1_parse.h"
 #include "worker/flow.h"
 #include "worker/h2_relay.h"
@@ -47,11 +48,34 @@ bool worker_host_passes(const struct worker *w, const char *host, const char *sn
            !worker_re_any(w->allow_re, w->n_allow_re, sni);
 }
 
+/* worker_observe_flow counts a finished exchange for the metrics (issue 13): its method and
+ * status class, its duration, and its upstream connect, TLS handshake and first-byte times. */
+static void worker_observe_flow(struct worker *w, const struct flow *f)
+{
+    uint64_t *v = w->stats.v;
+    enum msg_method m = stats_method_class(flow_str_ptr(f, f->method), f->method.len);
+
+    v[MSG_REQ_SLOT(m, stats_status_class(f->status))]++;
+    if (f->t_done > f->t_start && f->t_start != 0)
+        stats_hist_observe(&v[MSG_HIST_SLOT(MSG_HIST_REQUEST, 0)],
+                           (f->t_done - f->t_start) / 1000);
+    if (f->connect_ns >= 0)
+        stats_hist_observe(&v[MSG_HIST_SLOT(MSG_HIST_UP_CONNECT, 0)],
+                           (uint64_t)f->connect_ns / 1000);
+    if (f->tls_ns >= 0)
+        stats_hist_observe(&v[MSG_HIST_SLOT(MSG_HIST_UP_TLS, 0)], (uint64_t)f->tls_ns / 1000);
+    if (f->t_response_first != 0 && f->t_request_sent != 0 &&
+        f->t_response_first >= f->t_request_sent)
+        stats_hist_observe(&v[MSG_HIST_SLOT(MSG_HIST_UP_TTFB, 0)],
+                           (f->t_response_first - f->t_request_sent) / 1000);
+}
+
 void worker_on_flow(void *arg, const struct flow *f)
 {
     struct worker *w = arg;
 
     worker_count(w, MSG_STAT_FLOWS);
+    worker_observe_flow(w, f);
     /* answers made by mitmd itself are counted here, once: 4xx (400/408/413/431...) are the
      * client's fault, 502/504 the upstream's (refused, DNS, TLS verify, reset, timeout) */
     if (f->answered && f->status >= 400 && f->status < 500)
@@ -290,6 +314,26 @@ static void worker_on_aux(struct ring_op *op, int res, uint32_t flags)
     (void)flags;
 }
 
+/* worker_count_rules copies the rules' hit counts, summed by kind, into the stats (issue 13:
+ * mitmd_rule_applications_total). */
+static void worker_count_rules(struct worker *w)
+{
+    static_assert(RULES_KIND_COUNT == MSG_RULE_KINDS, "msg.h rule kinds = worker/rules.h");
+    struct rules_stat rs[RULES_KIND_COUNT * CONFIG_MAX_PATTERNS];
+    int n;
+
+    if (w->rules == NULL || rules_is_empty(w->rules))
+        return;
+    n = rules_stats(w->rules, rs, (int)(sizeof(rs) / sizeof(rs[0])));
+    if (n > (int)(sizeof(rs) / sizeof(rs[0])))
+        n = (int)(sizeof(rs) / sizeof(rs[0]));
+    for (int k = 0; k < MSG_RULE_KINDS; k++)
+        w->stats.v[MSG_RULE_BASE + k] = 0;
+    for (int i = 0; i < n; i++)
+        if ((int)rs[i].kind >= 0 && (int)rs[i].kind < MSG_RULE_KINDS)
+            w->stats.v[MSG_RULE_BASE + rs[i].kind] += rs[i].hits;
+}
+
 static void worker_send_stats(struct worker *w)
 {
     /* records the flow writer dropped itself (a failed write: a full disk) */
@@ -298,6 +342,7 @@ static void worker_send_stats(struct worker *w)
     w->stats.v[MSG_STAT_ACTIVE] = (uint64_t)w->pool.used;
     w->stats.v[MSG_STAT_CACHE_HITS] = w->cache_reader.hits;
     w->stats.v[MSG_STAT_CACHE_MISSES] = w->cache_reader.misses;
+    worker_count_rules(w);
     ipc_send_stats(&w->ipc, &w->stats);
 }
 

@@ -118,6 +118,12 @@ static inline void worker_count(struct worker *w, enum msg_stat s)
     w->stats.v[s]++;
 }
 
+/* worker_count_add adds `n` to one statistics counter (bytes). */
+static inline void worker_count_add(struct worker *w, enum msg_stat s, uint64_t n)
+{
+    w->stats.v[s] += n;
+}
+
 /* worker_on_flow is the relays' flow callback (`arg` is the worker): counts the flow (and an
  * answer mitmd made itself: 4xx as a client error, 502/504 as an upstream error) and queues
  * its console line if it matches the view filter and its JSON record if it matches
