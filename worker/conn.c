@@ -159,6 +159,7 @@ static void conn_free(struct conn *c)
     struct conn_pool *p = &c->w->pool;
 
     conn_dispose(c);
+    flow_body_release(&c->flow);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -241,6 +242,7 @@ void conn_accept(struct worker *w, int fd, conn_start_fn *start)
     c->state = CONN_STATE_OPEN;
     c->t_io = flow_now_ns();
     flow_init(&c->flow);
+    c->flow.bodies = w->bodies.limit != 0 ? &w->bodies : NULL;
     conn_set_nodelay(fd);
     if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
         flow_set_client(&c->flow, (struct sockaddr *)&ss, sl);

@@ -52,6 +52,10 @@ struct flow {
     int64_t connect_ns;
     int64_t tls_ns;
     uint32_t exchange_index;             /* 0 for the first exchange on this connection */
+    /* loop: body capture for -w and HAR (--set save_bodies, worker/flow_body.h); NULL = off.
+     * `body` is matched to the exchange by t_start and released by flow_body_release. */
+    struct flow_body_cfg *bodies;
+    struct flow_body *body;
 
     /* relay: exchange fields */
     struct timespec started;             /* CLOCK_REALTIME at the request's first byte */

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "worker/h1_head.h"
+#include "worker/flow_body.h"
 #include "worker/h1_record.h"
 
 static const char *const state_names[H1_STATE_COUNT] = {
@@ -482,6 +483,7 @@ static bool step_req_send(struct h1_relay *r)
     switch (r->_req_body) {
     case H1_BODY_LENGTH:
         c = (ssize_t)move_bytes(r->_client_in, r->_up_out, r->_req_remaining);
+        flow_body_feed(f, FLOW_REQUEST, buf_tail(r->_up_out) - c, (size_t)c);
         r->_req_remaining -= (uint64_t)c;
         f->req_body_size += (uint64_t)c;
         progress |= c > 0;
@@ -499,6 +501,7 @@ static bool step_req_send(struct h1_relay *r)
                 answer_error(r, 400, why);
             return true;
         }
+        flow_body_feed_chunked(f, FLOW_REQUEST, buf_tail(r->_up_out) - c, (size_t)c);
         progress |= c > 0;
         if (h1_chunk_decoder_is_done(&r->_req_chunks)) {
             req_done(r);
@@ -675,6 +678,7 @@ static bool step_resp_body(struct h1_relay *r)
     switch (r->_resp_body) {
     case H1_BODY_LENGTH:
         c = (ssize_t)move_bytes(r->_up_in, r->_client_out, r->_resp_remaining);
+        flow_body_feed(f, FLOW_RESPONSE, buf_tail(r->_client_out) - c, (size_t)c);
         r->_resp_remaining -= (uint64_t)c;
         f->resp_body_size += (uint64_t)c;
         progress = c > 0;
@@ -692,6 +696,7 @@ static bool step_resp_body(struct h1_relay *r)
             abort_exchange(r, msg);
             return true;
         }
+        flow_body_feed_chunked(f, FLOW_RESPONSE, buf_tail(r->_client_out) - c, (size_t)c);
         progress = c > 0;
         if (h1_chunk_decoder_is_done(&r->_resp_chunks)) {
             finish_exchange(r);
@@ -700,6 +705,7 @@ static bool step_resp_body(struct h1_relay *r)
         break;
     case H1_BODY_CLOSE:
         c = (ssize_t)move_bytes(r->_up_in, r->_client_out, UINT64_MAX);
+        flow_body_feed(f, FLOW_RESPONSE, buf_tail(r->_client_out) - c, (size_t)c);
         f->resp_body_size += (uint64_t)c;
         progress = c > 0;
         if (r->_up_eof && buf_used(r->_up_in) == 0) {

@@ -11,6 +11,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "worker/answer.h"
+#include "worker/flow_body.h"
 #include "worker/h2_relay_internal.h"
 
 /* ---- pool ---------------------------------------------------------------------------- */
@@ -195,6 +196,7 @@ void h2_half_discard(struct h2_relay *r, struct h2_stream *st, enum h2_dir d)
 void h2_stream_release(struct h2_relay *r, struct h2_stream *st)
 {
     h2_stream_report(st, "connection closed");
+    flow_body_release(&st->flow);
     h2_fields_clear(&st->half[H2_REQ]);
     h2_fields_clear(&st->half[H2_RESP]);
     if (st->head_open && r->_heads_open > 0)
@@ -239,6 +241,7 @@ void h2_flow_from_conn(struct h2_relay *r, struct flow *f)
         memcpy(f->tls_version, c->tls_version, sizeof(f->tls_version));
         memcpy(f->cert_subject, c->cert_subject, sizeof(f->cert_subject));
         memcpy(f->cert_issuer, c->cert_issuer, sizeof(f->cert_issuer));
+        f->bodies = c->bodies;
         if (!r->_conn_times_used) {
             f->connect_ns = c->connect_ns;
             f->tls_ns = c->tls_ns;

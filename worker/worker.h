@@ -17,6 +17,7 @@
 #include "worker/conn.h"
 #include "worker/dns.h"
 #include "worker/flow.h"
+#include "worker/flow_body.h"
 #include "worker/flow_out.h"
 #include "worker/flowfilter.h"
 #include "worker/ipc.h"
@@ -51,6 +52,7 @@ struct worker {
     struct dns dns;
     struct ipc ipc;
     struct flow_out out;
+    struct flow_body_cfg bodies; /* save_bodies (worker/flow_body.h) */
     struct certcache *cache;
     struct h2_pool *h2_pool; /* HTTP/2 stream slots; NULL with --no-http2 */
     struct certcache_reader cache_reader;

@@ -1,0 +1,2 @@
+# tests/integration/replay: save_bodies, hardump and `mitmd har`, server and client replay.
+mitmd_add_integration_test(replay/bodies_and_har INTERCEPT)

@@ -1,0 +1,18 @@
+# worker/replay.cmake - record and replay: body capture (worker/flow_body), HAR output
+# (shared/har, worker/flow_har, master/har_file, `mitmd har`), server replay (shared/replay_index,
+# worker/replay) and their tests.
+pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
+target_sources(mitmd_shared PRIVATE ${PROJECT_SOURCE_DIR}/shared/har.c)
+target_sources(mitmd_worker PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/flow_body.c
+  ${CMAKE_CURRENT_LIST_DIR}/flow_har.c)
+target_sources(mitmd_master PRIVATE
+  ${PROJECT_SOURCE_DIR}/master/har_file.c
+  ${PROJECT_SOURCE_DIR}/master/har_cmd.c)
+target_link_libraries(mitmd_master PUBLIC PkgConfig::JANSSON)
+
+# `mitmd har` on hostile lines: every record converts or is refused, never crashes.
+mitmd_add_fuzz_target(fuzz_har_cmd
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_har_cmd.c
+  LIBS mitmd_master
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/har_cmd)
