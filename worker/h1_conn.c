@@ -257,6 +257,7 @@ int h1_conn_start(struct conn *c)
     o.client_tls = c->cl.tls_on;
     o.host_rewrite = c->w->host_rewrite[0] != '\0' ? c->w->host_rewrite : NULL;
     o.rules = c->w->rules;
+    o.replay = c->w->replay;
     o.rng = &c->w->rules_rng;
     o.on_flow = worker_on_flow;
     o.on_flow_arg = c->w;

@@ -197,6 +197,7 @@ static void answer_error_body(struct h1_relay *r, int status, const char *why, c
     }
     if (why == NULL || why[0] == '\0')
         why = text;
+    r->_answer_ext = NULL;
     n = answer_format(r->_answer, sizeof(r->_answer), status, why, NULL, body, &blen);
     r->_answer_len = n < 0 ? 0 : (size_t)n;
     r->_answer_off = 0;
@@ -211,8 +212,8 @@ static void answer_error_body(struct h1_relay *r, int status, const char *why, c
 
 static bool flush_answer(struct h1_relay *r)
 {
-    size_t n = buf_append(r->_client_out, r->_answer + r->_answer_off,
-                          r->_answer_len - r->_answer_off);
+    const uint8_t *a = r->_answer_ext != NULL ? r->_answer_ext : (const uint8_t *)r->_answer;
+    size_t n = buf_append(r->_client_out, a + r->_answer_off, r->_answer_len - r->_answer_off);
 
     r->_answer_off += n;
     return n > 0;
@@ -283,6 +284,42 @@ static bool apply_request_rules(struct h1_relay *r)
     return false;
 }
 
+/* apply_replay answers the request from the server replay recording (worker/replay.h), its
+ * body (when part of the key) complete after the head of `head_len` bytes. Returns true when
+ * it was answered or the connection ended instead of forwarding it. */
+static bool apply_replay(struct h1_relay *r, const struct h1_request *req, size_t head_len)
+{
+    const uint8_t *body = buf_head(r->_client_in) + head_len;
+    struct replay_answer a;
+    size_t blen = 0;
+
+    if (replay_h1_body(r->_opts.replay, req, head_len, buf_used(r->_client_in),
+                       r->_client_in->cap, &blen) < 0)
+        blen = 0; /* chunked or too large: keyed without it, so not matched unless ignored */
+    switch (replay_match(r->_opts.replay, r->_flow, body, blen, &a)) {
+    case REPLAY_FORWARD:
+        return false;
+    case REPLAY_KILL:
+        abort_exchange(r, "not in the server replay recording: killed (server_replay_extra)");
+        return true;
+    case REPLAY_STATUS:
+        answer_error(r, a.status, "not in the server replay recording (server_replay_extra)");
+        return true;
+    case REPLAY_ANSWER:
+        break;
+    }
+    r->_flow->req_body_size = blen;
+    flow_body_feed(r->_flow, FLOW_REQUEST, body, blen);
+    buf_consume(r->_client_in, head_len + blen);
+    r->_answer_ext = a.h1;
+    r->_answer_len = a.entry->h1_len;
+    r->_answer_off = 0;
+    report_flow(r);
+    if (!req->framing.keep_alive || r->_draining)
+        enter_closing(r);
+    return true;
+}
+
 static bool step_req_head(struct h1_relay *r)
 {
     struct buf *in = r->_client_in;
@@ -302,6 +339,8 @@ static bool step_req_head(struct h1_relay *r)
         }
         return false;
     }
+    if (r->_answer_off < r->_answer_len)
+        return false; /* a replayed response is still going out */
     ensure_flow(r);
     n = h1_parse_request(buf_head(in), used, head_limit(r, in), &req, headers, H1_MAX_HEADERS,
                          &why);
@@ -322,6 +361,9 @@ static bool step_req_head(struct h1_relay *r)
         answer_error(r, status != 0 ? status : 400, why);
         return true;
     }
+    if (r->_opts.replay != NULL && replay_h1_body(r->_opts.replay, &req, (size_t)n, used,
+                                                  in->cap, &skip) == 0)
+        return false; /* server replay keys the body: wait for all of it */
     if (h1_method_is(req.method, req.method_len, "CONNECT")) {
         h1_record_request(r, &req, NULL, false);
         answer_error(r, 400, "CONNECT is accepted only as the first request of a connection");
@@ -353,6 +395,8 @@ static bool step_req_head(struct h1_relay *r)
         r->_absolute = false;
     }
     if (apply_request_rules(r))
+        return true;
+    if (r->_opts.replay != NULL && apply_replay(r, &req, (size_t)n))
         return true;
     /* Blank lines before the request line (RFC 9112 §2.2) are not forwarded. */
     skip = (size_t)((const uint8_t *)req.method - buf_head(in));

@@ -13,6 +13,7 @@
 #include "worker/answer.h"
 #include "worker/flow_body.h"
 #include "worker/h2_relay_internal.h"
+#include "worker/replay_h2.h"
 
 /* ---- pool ---------------------------------------------------------------------------- */
 
@@ -512,6 +513,8 @@ void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_strea
         h2_stream_answer(r, st, 431, "request header fields too large");
         return;
     }
+    if (r->_opts.replay != NULL && replay_h2_request(r, st, end_stream))
+        return; /* answered from the server replay recording (worker/replay_h2.c) */
     if (vec_is(method, "CONNECT")) {
         /* RFC 9113 §8.5 tunnels (and RFC 8441 extended CONNECT, which we never enable in
          * SETTINGS, so clients fall back to HTTP/1.1 for WebSockets) are not relayed */

@@ -2,13 +2,17 @@
 # (shared/har, worker/flow_har, master/har_file, `mitmd har`), server replay (shared/replay_index,
 # worker/replay) and their tests.
 pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
-target_sources(mitmd_shared PRIVATE ${PROJECT_SOURCE_DIR}/shared/har.c)
+target_sources(mitmd_shared PRIVATE ${PROJECT_SOURCE_DIR}/shared/har.c
+  ${PROJECT_SOURCE_DIR}/shared/replay_key.c)
 target_sources(mitmd_worker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/flow_body.c
-  ${CMAKE_CURRENT_LIST_DIR}/flow_har.c)
+  ${CMAKE_CURRENT_LIST_DIR}/flow_har.c
+  ${CMAKE_CURRENT_LIST_DIR}/replay.c
+  ${CMAKE_CURRENT_LIST_DIR}/replay_h2.c)
 target_sources(mitmd_master PRIVATE
   ${PROJECT_SOURCE_DIR}/master/har_file.c
-  ${PROJECT_SOURCE_DIR}/master/har_cmd.c)
+  ${PROJECT_SOURCE_DIR}/master/har_cmd.c
+  ${PROJECT_SOURCE_DIR}/master/replay_load.c)
 target_link_libraries(mitmd_master PUBLIC PkgConfig::JANSSON)
 
 # `mitmd har` on hostile lines: every record converts or is refused, never crashes.

@@ -520,6 +520,12 @@ static int worker_open(struct worker *w)
         return -1;
     }
     flow_body_cfg_init(&w->bodies, cfg->save_bodies);
+    if (cfg->server_replay != NULL &&
+        (e = replay_open(cfg->server_replay, cfg, &w->replay, &why)) != 0) {
+        log_error("--server-replay %s: %s: %s", cfg->server_replay, why, strerror(-e));
+        flow_out_dispose(&w->out);
+        return -1;
+    }
     w->stage = WORKER_STAGE_FLOW;
     /* the last step: ipc_init tells the master this worker is ready */
     e = ipc_init(&w->ipc, &w->ring, WORKER_FD_IPC);
@@ -574,9 +580,11 @@ static void worker_close(struct worker *w)
         }
         ipc_dispose(&w->ipc);
         flow_out_dispose(&w->out);
+        replay_close(w->replay);
         goto out_h2;
     case WORKER_STAGE_FLOW:
         flow_out_dispose(&w->out);
+        replay_close(w->replay);
         /* fallthrough */
     case WORKER_STAGE_DNS:
         dns_dispose(&w->dns);
