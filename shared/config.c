@@ -697,7 +697,7 @@ int config_parse(int argc, char **argv, struct config *cfg, char *err, size_t er
         } else if (c >= CONFIG_VAL_OPT) {
             o = &config_opts[c - CONFIG_VAL_OPT];
             val = o->type == CONFIG_T_BOOL ? "true" : optarg;
-        } else if (c != ':' && c != '?' && c < 256 && strchr("pqvwkm", c) != NULL) {
+        } else if (c != ':' && c != '?' && c < 256 && strchr("pqvwkmS", c) != NULL) {
             for (size_t i = 0; i < CONFIG_N_OPTS && o == NULL; i++)
                 if (config_opts[i].sopt == c)
                     o = &config_opts[i];

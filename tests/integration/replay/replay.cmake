@@ -1,3 +1,4 @@
 # tests/integration/replay: save_bodies, hardump and `mitmd har`, server and client replay.
 mitmd_add_integration_test(replay/bodies_and_har INTERCEPT)
 mitmd_add_integration_test(replay/hardump_kill9_repaired INTERCEPT)
+mitmd_add_integration_test(replay/server_replay_answers INTERCEPT)
