@@ -250,18 +250,29 @@ struct shared_run {
     uint64_t start_ns;
 };
 
-struct runner {
-    pthread_t thread;
-    struct shared_run *s;
-    struct mb_stats stats;
-    int fd;
+#define MB_REPLAY_CONNS 4 /* connections a runner keeps open, one per origin (LRU) */
+
+struct rconn {
+    int fd; /* -1 = free */
     SSL *ssl;
     bool tls;
     uint16_t port;
     char host[MB_OPTS_HOST_MAX];
+    uint64_t used_ns;
+};
+
+struct runner {
+    pthread_t thread;
+    struct shared_run *s;
+    struct mb_stats stats;
+    struct rconn conns[MB_REPLAY_CONNS];
+    struct rconn *c; /* the connection of the request in flight */
+    int fd;          /* c->fd and c->ssl while a request is in flight */
+    SSL *ssl;
     uint64_t end_ns;
 };
 
+/* runner_close closes the connection in flight. */
 static void runner_close(struct runner *r)
 {
     if (r->ssl != NULL)
@@ -270,6 +281,10 @@ static void runner_close(struct runner *r)
         close(r->fd);
     r->ssl = NULL;
     r->fd = -1;
+    if (r->c != NULL) {
+        r->c->fd = -1;
+        r->c->ssl = NULL;
+    }
 }
 
 static int dial(const struct runner *r, const struct mb_replay_req *q)
@@ -376,9 +391,26 @@ static int ensure_conn(struct runner *r, const struct mb_replay_req *q, uint64_t
     bool keep;
     int st = 0;
 
-    if (r->fd >= 0 && r->tls == q->tls && r->port == q->port && strcmp(r->host, q->host) == 0)
-        return 0;
+    struct rconn *lru = &r->conns[0];
+
+    for (int i = 0; i < MB_REPLAY_CONNS; i++) {
+        struct rconn *c = &r->conns[i];
+
+        if (c->fd >= 0 && c->tls == q->tls && c->port == q->port && strcmp(c->host, q->host) == 0) {
+            r->c = c;
+            r->fd = c->fd;
+            r->ssl = c->ssl;
+            c->used_ns = now;
+            return 0;
+        }
+        if (c->fd < 0 || (lru->fd >= 0 && c->used_ns < lru->used_ns))
+            lru = c;
+    }
+    r->c = lru;
+    r->fd = lru->fd;
+    r->ssl = lru->ssl;
     runner_close(r);
+    lru->used_ns = now;
     r->fd = dial(r, q);
     if (r->fd < 0) {
         mb_stats_error(&r->stats, MB_ERR_CONNECT, now, "connect for %s:%u: %s", q->host,
@@ -387,9 +419,10 @@ static int ensure_conn(struct runner *r, const struct mb_replay_req *q, uint64_t
         return 1;
     }
     r->stats.connects++;
-    r->tls = q->tls;
-    r->port = q->port;
-    snprintf(r->host, sizeof(r->host), "%s", q->host);
+    r->c->fd = r->fd;
+    r->c->tls = q->tls;
+    r->c->port = q->port;
+    snprintf(r->c->host, sizeof(r->c->host), "%s", q->host);
     if (o->have_proxy && q->tls) {
         char c[MB_OPTS_HOST_MAX + 96];
         bool v6 = strchr(q->host, ':') != NULL;
@@ -416,6 +449,7 @@ static int ensure_conn(struct runner *r, const struct mb_replay_req *q, uint64_t
             return 1;
         }
         r->stats.handshakes++;
+        r->c->ssl = r->ssl;
     }
     return 0;
 }
@@ -488,7 +522,12 @@ static void *runner_main(void *arg)
         if (!keep)
             runner_close(r);
     }
-    runner_close(r);
+    for (int i = 0; i < MB_REPLAY_CONNS; i++) {
+        r->c = &r->conns[i];
+        r->fd = r->c->fd;
+        r->ssl = r->c->ssl;
+        runner_close(r);
+    }
     r->end_ns = mb_now_ns();
     return NULL;
 }
@@ -509,6 +548,8 @@ int mb_replay_run(const struct mb_opts *o, SSL_CTX *ctx, const struct mb_replay 
     for (; started < n; started++) {
         rs[started].s = &s;
         rs[started].fd = -1;
+        for (int k = 0; k < MB_REPLAY_CONNS; k++)
+            rs[started].conns[k].fd = -1;
         mb_stats_init(&rs[started].stats);
         rs[started].stats.recording = true;
         err = -pthread_create(&rs[started].thread, NULL, runner_main, &rs[started]);

@@ -105,7 +105,7 @@ def test(env):
                    name="replayer")
     bench = os.path.join(os.path.dirname(env.mitmd_bin), "mitmd-bench")
     t0 = time.monotonic()
-    cp = subprocess.run([bench, "--replay", w.flows, "--speed", str(SPEED), "-c", "8",
+    cp = subprocess.run([bench, "--replay", w.flows, "--speed", str(SPEED), "-c", "16",
                          "--proxy", f"127.0.0.1:{m2.port}", "--cafile", m2.ca_cert],
                         capture_output=True, text=True, timeout=60 + N // 50)
     rep_s = time.monotonic() - t0
