@@ -20,3 +20,6 @@ mitmd_add_fuzz_target(fuzz_har_cmd
   SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_har_cmd.c
   LIBS mitmd_master
   CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/har_cmd)
+
+mitmd_add_unit_test(test_replay SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_replay.c
+  ${CMAKE_CURRENT_LIST_DIR}/flow_body.c ${CMAKE_CURRENT_LIST_DIR}/flow.c LIBS mitmd_shared)
