@@ -361,9 +361,9 @@ static bool step_req_head(struct h1_relay *r)
         answer_error(r, status != 0 ? status : 400, why);
         return true;
     }
-    if (r->_opts.replay != NULL && replay_h1_body(r->_opts.replay, &req, (size_t)n, used,
-                                                  in->cap, &skip) == 0)
-        return false; /* server replay keys the body: wait for all of it */
+    if (r->_opts.replay != NULL && !r->_client_eof &&
+        replay_h1_body(r->_opts.replay, &req, (size_t)n, used, in->cap, &skip) == 0)
+        return false; /* server replay keys the body: wait for all of it (`skip`: unused) */
     if (h1_method_is(req.method, req.method_len, "CONNECT")) {
         h1_record_request(r, &req, NULL, false);
         answer_error(r, 400, "CONNECT is accepted only as the first request of a connection");
