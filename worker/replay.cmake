@@ -23,3 +23,11 @@ mitmd_add_fuzz_target(fuzz_har_cmd
 
 mitmd_add_unit_test(test_replay SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_replay.c
   ${CMAKE_CURRENT_LIST_DIR}/flow_body.c ${CMAKE_CURRENT_LIST_DIR}/flow.c LIBS mitmd_shared)
+
+# -S recordings on hostile input: the master's loader (jansson + index layout) and the
+# worker's mapping check and lookup (tests/fuzz/fuzz_replay_load.c).
+mitmd_add_fuzz_target(fuzz_replay_load
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_replay_load.c ${CMAKE_CURRENT_LIST_DIR}/replay.c
+          ${CMAKE_CURRENT_LIST_DIR}/flow_body.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
+  LIBS mitmd_master
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/replay_load)
