@@ -22,6 +22,7 @@ from harness import check, info, read_records, run, standard_setup, step, wait_u
 
 N = int(os.environ.get("REPLAY_ROUNDTRIP_N", "300"))
 CLIENTS = 6
+CONNS = os.environ.get("REPLAY_ROUNDTRIP_C", "16")  # mitmd-bench -c
 SPEED = 5
 
 
@@ -105,7 +106,7 @@ def test(env):
                    name="replayer")
     bench = os.path.join(os.path.dirname(env.mitmd_bin), "mitmd-bench")
     t0 = time.monotonic()
-    cp = subprocess.run([bench, "--replay", w.flows, "--speed", str(SPEED), "-c", "16",
+    cp = subprocess.run([bench, "--replay", w.flows, "--speed", str(SPEED), "-c", CONNS,
                          "--proxy", f"127.0.0.1:{m2.port}", "--cafile", m2.ca_cert],
                         capture_output=True, text=True, timeout=60 + N // 50)
     rep_s = time.monotonic() - t0
