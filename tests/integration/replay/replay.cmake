@@ -1,4 +1,7 @@
 # tests/integration/replay: save_bodies, hardump and `mitmd har`, server and client replay.
+if(NOT MITMD_TESTS)
+  return()
+endif()
 mitmd_add_integration_test(replay/bodies_and_har INTERCEPT)
 mitmd_add_integration_test(replay/hardump_kill9_repaired INTERCEPT)
 mitmd_add_integration_test(replay/server_replay_answers INTERCEPT)
