@@ -7,12 +7,13 @@ add_executable(mitmd-bench
   ${CMAKE_CURRENT_LIST_DIR}/mb_hist.c
   ${CMAKE_CURRENT_LIST_DIR}/mb_loop.c
   ${CMAKE_CURRENT_LIST_DIR}/mb_opts.c
+  ${CMAKE_CURRENT_LIST_DIR}/mb_replay.c
   ${CMAKE_CURRENT_LIST_DIR}/mb_report.c
   ${CMAKE_CURRENT_LIST_DIR}/mb_resp.c
   ${CMAKE_CURRENT_LIST_DIR}/mb_stats.c)
 mitmd_target_setup(mitmd-bench)
 target_link_libraries(mitmd-bench PRIVATE mitmd_shared mitmd_boringssl PkgConfig::NGHTTP2
-  Threads::Threads m)
+  Threads::Threads m PkgConfig::JANSSON)
 
 if(MITMD_TESTS)
   # End to end: nginx TLS origin + a CONNECT relay on free loopback ports (skips with 77 when

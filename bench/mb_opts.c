@@ -35,6 +35,8 @@ enum {
     OPT_TIMEOUT,
     OPT_REQS_PER_CONN,
     OPT_H2,
+    OPT_REPLAY,
+    OPT_SPEED,
 };
 
 static const struct option long_opts[] = {
@@ -47,6 +49,8 @@ static const struct option long_opts[] = {
     {"warmup", required_argument, NULL, OPT_WARMUP},
     {"proxy", required_argument, NULL, OPT_PROXY},
     {"connect", required_argument, NULL, OPT_CONNECT},
+    {"replay", required_argument, NULL, OPT_REPLAY},
+    {"speed", required_argument, NULL, OPT_SPEED},
     {"host", required_argument, NULL, OPT_HOST},
     {"hosts", required_argument, NULL, OPT_HOSTS},
     {"path", required_argument, NULL, OPT_PATH},
@@ -106,6 +110,14 @@ void mb_opts_usage(FILE *f)
           "  --warmup T            run T before measuring; not counted (default 0)\n"
           "  --timeout T           a connection with no progress for T is an error (10s)\n"
           "  --json FILE           also write the one-line JSON summary to FILE\n"
+          "  --replay FLOWS.jsonl  send the requests of a mitmd -w recording (method, URL,\n"
+          "                        headers, body with save_bodies) in their recorded order, at\n"
+          "                        the recorded pace times --speed, or at --rate R; over -c\n"
+          "                        connections, through --proxy or directly (--connect overrides\n"
+          "                        the address); a status other than the recorded one is an\n"
+          "                        error; -n/-d do not apply (each request is sent once)\n"
+          "  --speed X             with --replay: X times the recorded pace (default 1; 0 = as\n"
+          "                        fast as the connections go)\n"
           "  -h, --help            show this text\n"
           "\n"
           "Latency is measured per request from when it was issued (from the connection start\n"
@@ -289,6 +301,7 @@ int mb_opts_parse(struct mb_opts *o, int argc, char **argv, char *err, size_t er
     int opt, rc;
 
     memset(o, 0, sizeof(*o));
+    o->speed = 1.0;
     o->threads = MB_OPTS_DEFAULT_THREADS;
     o->connections = MB_OPTS_DEFAULT_CONNECTIONS;
     o->duration_ns = MB_OPTS_DEFAULT_DURATION_NS;
@@ -379,6 +392,19 @@ int mb_opts_parse(struct mb_opts *o, int argc, char **argv, char *err, size_t er
         case OPT_JSON:
             o->json_path = optarg;
             break;
+        case OPT_REPLAY:
+            o->replay = optarg;
+            break;
+        case OPT_SPEED: {
+            char *end;
+
+            errno = 0;
+            o->speed = strtod(optarg, &end);
+            if (errno != 0 || *end != '\0' || !isfinite(o->speed) || o->speed < 0 ||
+                o->speed > 1e6)
+                rc = fail(err, errlen, "--speed: expected a factor >= 0, got '%s'", optarg);
+            break;
+        }
         case OPT_REQS_PER_CONN:
             rc = parse_count("--reqs-per-conn", optarg, UINT32_MAX / 2, &v, err, errlen);
             o->reqs_per_conn = (unsigned)v;
@@ -395,11 +421,19 @@ int mb_opts_parse(struct mb_opts *o, int argc, char **argv, char *err, size_t er
     if (optind < argc)
         return fail(err, errlen, "unexpected argument '%s'", argv[optind]);
 
-    if (connect_arg == NULL)
+    if (connect_arg == NULL && o->replay == NULL)
         return fail(err, errlen, "--connect HOST:PORT is required");
-    rc = parse_endpoint("--connect", connect_arg, &o->origin, err, errlen);
-    if (rc != 0)
-        return rc;
+    if (connect_arg != NULL) {
+        rc = parse_endpoint("--connect", connect_arg, &o->origin, err, errlen);
+        if (rc != 0)
+            return rc;
+        o->have_origin = true;
+    } else {
+        strcpy(o->origin.host, "replay"); /* --replay: each request names its own */
+    }
+    if (o->replay != NULL && o->h2)
+        return fail(err, errlen, "--replay sends HTTP/1.1 (no --h2)");
+
     if (proxy_arg != NULL) {
         rc = parse_endpoint("--proxy", proxy_arg, &o->proxy, err, errlen);
         if (rc != 0)

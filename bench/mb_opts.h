@@ -55,6 +55,9 @@ struct mb_opts {
     bool h2;                /* --h2: HTTP/2 (ALPN h2) instead of HTTP/1.1 */
     unsigned streams;       /* -m: concurrent requests per connection (1 without --h2) */
     const char *json_path;  /* --json */
+    const char *replay;     /* --replay FLOWS.jsonl (bench/mb_replay.h); NULL = synthetic load */
+    double speed;           /* --speed: recorded pace times this (default 1); 0 = no pauses */
+    bool have_origin;       /* --connect given (optional with --replay) */
     bool help;              /* --help was given: print usage, exit 0 */
 };
 

@@ -16,6 +16,7 @@
 #include "bench/mb_conn.h"
 #include "bench/mb_loop.h"
 #include "bench/mb_opts.h"
+#include "bench/mb_replay.h"
 #include "bench/mb_report.h"
 #include "bench/mb_stats.h"
 
@@ -122,6 +123,42 @@ static int write_json_file(const char *path, const char *json)
     return err;
 }
 
+/* run_replay is main for --replay (bench/mb_replay.h): load, send, report as for the
+ * synthetic load. Returns the exit status. */
+static int run_replay(const struct mb_opts *o, SSL_CTX *ctx)
+{
+    struct mb_replay rp;
+    struct mb_stats *total = malloc(sizeof(*total));
+    char err[512], json[MB_REPORT_JSON_MAX];
+    uint64_t measured_ns = 0;
+    int rc, status = 1;
+
+    if (total == NULL || mb_replay_load(o->replay, &rp, err, sizeof(err)) != 0) {
+        fprintf(stderr, "mitmd-bench: %s\n", total == NULL ? "out of memory" : err);
+        free(total);
+        return 1;
+    }
+    fprintf(stderr, "mitmd-bench: replaying %zu requests from %s (%zu lines, %zu skipped, %zu "
+            "bodies cut by save_bodies) over %u connections, %s\n", rp.n, o->replay, rp.lines,
+            rp.skipped, rp.cut_bodies, o->connections,
+            o->rate > 0 ? "at --rate" : o->speed > 0 ? "at the recorded pace x --speed"
+                                                     : "as fast as possible");
+    rc = mb_replay_run(o, ctx, &rp, &stop_flag, total, &measured_ns);
+    if (rc != 0)
+        fprintf(stderr, "mitmd-bench: replay threads: %s\n", strerror(-rc));
+    mb_report_text(stdout, o, total, measured_ns);
+    if (mb_report_json(o, total, measured_ns, json, sizeof(json)) >= 0) {
+        printf("%s\n", json);
+        if (o->json_path != NULL && write_json_file(o->json_path, json) != 0)
+            fprintf(stderr, "mitmd-bench: cannot write %s\n", o->json_path);
+    }
+    fflush(stdout);
+    status = rc == 0 && total->errors == 0 && total->requests == rp.n ? 0 : 1;
+    mb_replay_free(&rp);
+    free(total);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     struct mb_opts opts;
@@ -155,6 +192,10 @@ int main(int argc, char **argv)
     ctx = make_ssl_ctx(&opts);
     if (ctx == NULL)
         goto out;
+    if (opts.replay != NULL) {
+        status = run_replay(&opts, ctx);
+        goto out;
+    }
     body_chunk = opts.body_size < MB_BODY_CHUNK_MAX ? (size_t)opts.body_size : MB_BODY_CHUNK_MAX;
     body = malloc(body_chunk + 1);
     loops = calloc(opts.threads, sizeof(*loops));

@@ -6,8 +6,10 @@
  * workers will load before it starts (master/preflight.c). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "master/cert_cmd.h"
+#include "master/har_cmd.h"
 #include "master/config_yaml.h"
 #include "master/master.h"
 #include "master/preflight.h"
@@ -22,6 +24,8 @@ int main(int argc, char **argv)
     char err[600];
     int status = 2;
 
+    if (argc == 3 && strcmp(argv[1], "har") == 0) /* `mitmd har FILE` (master/har_cmd.h) */
+        return har_cmd_run(argv[2], stdout, stderr);
     if (config_parse(argc, argv, &cfg, err, sizeof(err)) != 0)
         goto out_usage;
     switch (cfg.mode) {

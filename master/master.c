@@ -24,6 +24,8 @@
 #include "master/ca.h"
 #include "master/forge.h"
 #include "master/forge_service.h"
+#include "master/har_file.h"
+#include "master/replay_load.h"
 #include "master/listen.h"
 #include "master/metrics.h"
 #include "master/sdnotify.h"
@@ -843,7 +845,8 @@ int master_run(const struct config *cfg, int argc, char **argv)
     }
     if (cfg->shutdown_timeout_s > 0)
         m->sup.drain_ms = (unsigned)cfg->shutdown_timeout_s * 1000u;
-    if (master_open_flow_file(m) != 0 || master_pass_upstream_ca(m) != 0)
+    if (master_open_flow_file(m) != 0 || master_pass_upstream_ca(m) != 0 ||
+        har_file_start(&m->sup, cfg) != 0 || replay_load_start(&m->sup, cfg) != 0)
         goto out_stop;
     e = supervise_sandbox_prepare(&m->sup, master_worker_user(cfg), cfg->confdir, err,
                                   sizeof(err));
@@ -858,6 +861,7 @@ int master_run(const struct config *cfg, int argc, char **argv)
     status = supervise_has_failed(&m->sup) ? 1 : 0;
 out_stop:
     master_stop(m);
+    har_file_stop(cfg);
     master_log_stats(m);
     metrics_close(m->mx);
     supervise_dispose(&m->sup);

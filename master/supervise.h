@@ -19,7 +19,7 @@
 
 #define SUPERVISE_MAX_WORKERS 256
 #define SUPERVISE_FD_FIRST_PASSED 7 /* first fd number of the files passed with _pass_fd */
-#define SUPERVISE_MAX_PASSED 4
+#define SUPERVISE_MAX_PASSED 8
 #define SUPERVISE_MAX_SHARED 128 /* sockets every worker gets at fixed numbers (listeners) */
 #define SUPERVISE_DEFAULT_USER "nobody"
 #define SUPERVISE_DRAIN_MS_DEFAULT 30000 /* --shutdown-timeout's default */

@@ -134,6 +134,27 @@ static const struct config_opt config_opts[] = {
      "/FILTER/STATUS[@PERCENT]", "answer STATUS instead of the upstream (PERCENT of matches)"},
     {"inject_fault", NULL, 0, CONFIG_T_LIST, F(inject_fault), F(n_inject_fault), 0, 0,
      "/FILTER/PERCENT/ACTION", "for PERCENT of matching requests: a STATUS, reset or stall"},
+    /* record and replay (worker/flow_body, shared/har, worker/replay) */
+    {"save_bodies", NULL, 0, CONFIG_T_SIZE, F(save_bodies), 0, 0, 1 << 20, "SIZE",
+     "-w and hardump keep bodies up to SIZE bytes (64k, 1m at most), base64; 0 = none"},
+    {"hardump", "hardump", 0, CONFIG_T_STR, F(hardump), 0, 0, 0, "FILE",
+     "write every flow to FILE as HAR 1.2, closed on stop (`mitmd har FILE` repairs a cut one)"},
+    {"server_replay", "server-replay", 'S', CONFIG_T_STR, F(server_replay), 0, 0, 0, "FILE",
+     "answer requests from the responses in FILE (a -w recording with save_bodies)"},
+    {"server_replay_extra", NULL, 0, CONFIG_T_STR, F(server_replay_extra), 0, 0, 0,
+     "forward|kill|STATUS", "what requests not in the recording get (default forward)"},
+    {"server_replay_reuse", NULL, 0, CONFIG_T_BOOL, F(server_replay_reuse), 0, 0, 0, "BOOL",
+     "answer with a recorded response again and again (default: each once, in order)"},
+    {"server_replay_nopop", NULL, 0, CONFIG_T_BOOL, F(server_replay_reuse), 0, 0, 0, "BOOL",
+     "mitmproxy's older name of server_replay_reuse"},
+    {"server_replay_ignore_content", NULL, 0, CONFIG_T_BOOL, F(server_replay_ignore_content),
+     0, 0, 0, "BOOL", "match requests without their body"},
+    {"server_replay_ignore_params", NULL, 0, CONFIG_T_LIST, F(server_replay_ignore_params),
+     F(n_server_replay_ignore_params), 0, 0, "NAME", "match requests without this query parameter"},
+    {"server_replay_ignore_host", NULL, 0, CONFIG_T_BOOL, F(server_replay_ignore_host), 0, 0,
+     0, "BOOL", "match requests without their host"},
+    {"server_replay_ignore_port", NULL, 0, CONFIG_T_BOOL, F(server_replay_ignore_port), 0, 0,
+     0, "BOOL", "match requests without their port"},
 };
 
 #undef F
@@ -218,6 +239,26 @@ static int config_long(const char *s, long lo, long hi, long *out)
         return -EINVAL;
     *out = v;
     return 0;
+}
+
+/* config_size is config_long with an optional k or m suffix (KiB, MiB), as mitmproxy's sizes
+ * ("64k", "1m"). */
+static int config_size(const char *s, long lo, long hi, long *out)
+{
+    char num[32];
+    size_t n = strlen(s);
+    long mul = 1, v;
+
+    if (n > 0 && n < sizeof(num) && strchr("kKmM", s[n - 1]) != NULL) {
+        mul = (s[n - 1] == 'k' || s[n - 1] == 'K') ? 1024 : 1024 * 1024;
+        memcpy(num, s, n - 1);
+        num[n - 1] = '\0';
+        if (config_long(num, 0, hi / mul, &v) != 0 || v * mul < lo)
+            return -EINVAL;
+        *out = v * mul;
+        return 0;
+    }
+    return config_long(s, lo, hi, out);
 }
 
 /* config_bool parses mitmproxy's boolean forms (true, false, toggle; a bare --set NAME is
@@ -471,7 +512,8 @@ static int config_set(struct config *cfg, const struct config_opt *o, const char
     case CONFIG_T_INT:
     case CONFIG_T_PORT:
     case CONFIG_T_SIZE:
-        if (v == NULL || config_long(v, o->lo, o->hi, &n) != 0) {
+        if (v == NULL || (o->type == CONFIG_T_SIZE ? config_size(v, o->lo, o->hi, &n)
+                                                   : config_long(v, o->lo, o->hi, &n)) != 0) {
             *why = "expected a whole number in range";
             return -EINVAL;
         }
@@ -699,7 +741,7 @@ int config_parse(int argc, char **argv, struct config *cfg, char *err, size_t er
         } else if (c >= CONFIG_VAL_OPT) {
             o = &config_opts[c - CONFIG_VAL_OPT];
             val = o->type == CONFIG_T_BOOL ? "true" : optarg;
-        } else if (c != ':' && c != '?' && c < 256 && strchr("pqvwkm", c) != NULL) {
+        } else if (c != ':' && c != '?' && c < 256 && strchr("pqvwkmS", c) != NULL) {
             for (size_t i = 0; i < CONFIG_N_OPTS && o == NULL; i++)
                 if (config_opts[i].sopt == c)
                     o = &config_opts[i];

@@ -117,6 +117,17 @@ struct config {
     const char *inject_fault[CONFIG_MAX_PATTERNS];   /* inject_fault (mitmd's own) */
     int n_inject_fault;
     char *_filter_args;     /* the positional filter words joined by spaces (owned) */
+    /* record and replay (worker/flow_body.h, shared/har.h, worker/replay.h) */
+    size_t save_bodies;             /* save_bodies: body bytes kept in -w / HAR; 0 = none */
+    const char *hardump;            /* hardump: HAR 1.2 file (borrowed), NULL = none */
+    const char *server_replay;      /* server_replay: -S FILE, a -w recording (borrowed) */
+    const char *server_replay_extra; /* forward (NULL), kill or a status */
+    bool server_replay_reuse;       /* server_replay_reuse / server_replay_nopop */
+    bool server_replay_ignore_content;
+    bool server_replay_ignore_host;
+    bool server_replay_ignore_port;
+    const char *server_replay_ignore_params[CONFIG_MAX_PATTERNS];
+    int n_server_replay_ignore_params;
 
     uint64_t _given[2];     /* options given in argv, by table index (config_was_given) */
 };

@@ -160,6 +160,7 @@ static void conn_free(struct conn *c)
     struct conn_pool *p = &c->w->pool;
 
     conn_dispose(c);
+    flow_body_release(&c->flow);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -290,6 +291,7 @@ void conn_accept(struct worker *w, int fd, const struct modes_conf *mode)
     flow_init(&c->flow);
     c->flow.proxy_mode = mode->spec != NULL ? mode->spec->full_spec : NULL;
     c->flow.proxy_mode_in_line = w->cfg->n_modes > 1;
+    c->flow.bodies = w->bodies.limit != 0 ? &w->bodies : NULL;
     conn_set_nodelay(fd);
     if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
         flow_set_client(&c->flow, (struct sockaddr *)&ss, sl);

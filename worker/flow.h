@@ -56,6 +56,10 @@ struct flow {
                                           * for the worker's life), NULL unknown: mitmproxy's
                                           * client_conn.proxy_mode */
     bool proxy_mode_in_line;             /* also in the console line (several listeners) */
+    /* loop: body capture for -w and HAR (--set save_bodies, worker/flow_body.h); NULL = off.
+     * `body` is matched to the exchange by t_start and released by flow_body_release. */
+    struct flow_body_cfg *bodies;
+    struct flow_body *body;
 
     /* relay: exchange fields */
     struct timespec started;             /* CLOCK_REALTIME at the request's first byte */

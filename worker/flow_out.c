@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "shared/har.h"
 #include "shared/log.h"
+#include "worker/flow_har.h"
 
 /* a record always fits a slot: flow_format_json falls back to a compact form */
 static_assert(FLOW_OUT_SLOT_SIZE >= FLOW_JSON_COMPACT_MAX, "a compact JSON record fits a slot");
@@ -21,6 +23,14 @@ static void flow_out_kick(struct flow_out *o, int stream);
 
 static void flow_out_slot_free(struct flow_out *o, int idx)
 {
+    struct flow_out_slot *s = &o->slots[idx];
+
+    if (s->heap != NULL) {
+        o->heap_bytes -= s->len;
+        free(s->heap);
+        s->heap = NULL;
+        s->data = o->storage + (size_t)idx * FLOW_OUT_SLOT_SIZE;
+    }
     o->slots[idx].next = o->free_head;
     o->free_head = idx;
 }
@@ -167,7 +177,8 @@ int flow_out_init(struct flow_out *o, struct ring *r, int console_fd, const char
     o->ring = r;
     o->streams[0].fd = console_fd;
     o->streams[1].fd = -1;
-    for (i = 0; i < 2; i++) {
+    o->streams[2].fd = -1;
+    for (i = 0; i < FLOW_OUT_STREAMS; i++) {
         o->streams[i].o = o;
         o->streams[i].head = -1;
         o->streams[i].tail = -1;
@@ -199,14 +210,79 @@ int flow_out_init(struct flow_out *o, struct ring *r, int console_fd, const char
     }
     return 0;
 }
+int flow_out_open_har(struct flow_out *o, const char *path, const char **why)
+{
+    int fd = flow_out_open_path(path);
+
+    if (fd < 0) {
+        *why = "cannot open the HAR file (hardump)";
+        return fd;
+    }
+    o->streams[2].fd = fd;
+    return 0;
+}
+
 void flow_out_dispose(struct flow_out *o)
 {
-    if (o->streams[1].fd >= 0)
-        close(o->streams[1].fd);
-    o->streams[1].fd = -1;
+    for (int i = 1; i < FLOW_OUT_STREAMS; i++) {
+        if (o->streams[i].fd >= 0)
+            close(o->streams[i].fd);
+        o->streams[i].fd = -1;
+    }
+    for (int i = 0; i < FLOW_OUT_SLOTS && o->storage != NULL; i++)
+        if (o->slots[i].heap != NULL)
+            flow_out_slot_free(o, i); /* (free list order no longer matters) */
     if (o->storage != NULL)
         munmap(o->storage, (size_t)FLOW_OUT_SLOTS * FLOW_OUT_SLOT_SIZE);
     o->storage = NULL;
+}
+
+/* flow_out_format_heap formats a record that may not fit a slot into a heap buffer owned by
+ * `s`: the -w record with its bodies, or a HAR entry. Over FLOW_OUT_HEAP_MAX queued, the -w
+ * record goes into the slot without bodies (marked) and the HAR entry is dropped. Returns
+ * the record's length, or -ENOSPC/-ENOBUFS. */
+static ssize_t flow_out_format_heap(struct flow_out *o, int stream, const struct flow *f,
+                                    struct flow_out_slot *s)
+{
+    struct har_buf b = {0};
+    ssize_t n;
+
+    if (o->heap_bytes >= FLOW_OUT_HEAP_MAX) {
+        if (stream == 2)
+            return -ENOBUFS;
+        n = flow_format_json(f, (char *)s->data, FLOW_OUT_SLOT_SIZE);
+        static const char mark[] = ",\"bodies_dropped\":true}\n";
+
+        if (n >= 2 && (size_t)n - 2 + sizeof(mark) - 1 <= FLOW_OUT_SLOT_SIZE) {
+            memcpy(s->data + n - 2, mark, sizeof(mark) - 1);
+            n = n - 2 + (ssize_t)(sizeof(mark) - 1);
+        }
+        return n;
+    }
+    if (stream == 2) {
+        flow_har_entry(&b, f);
+    } else {
+        b.p = malloc(FLOW_OUT_SLOT_SIZE);
+        if (b.p == NULL)
+            return -ENOBUFS;
+        b.cap = FLOW_OUT_SLOT_SIZE;
+        n = flow_format_json(f, b.p, b.cap);
+        if (n < 2) {
+            free(b.p);
+            return -ENOSPC;
+        }
+        b.len = (size_t)n - 2; /* without the closing "}\n" */
+        flow_har_body_fields(&b, f);
+        har_buf_put(&b, "}\n", 2);
+    }
+    if (b.oom || b.len == 0 || b.len > UINT32_MAX) {
+        free(b.p);
+        return -ENOBUFS;
+    }
+    s->heap = (uint8_t *)b.p;
+    s->data = s->heap;
+    o->heap_bytes += b.len;
+    return (ssize_t)b.len;
 }
 
 /* flow_out_queue formats one record of `f` for `stream` into a free slot and queues it. */
@@ -222,10 +298,13 @@ static int flow_out_queue(struct flow_out *o, int stream, const struct flow *f)
         return -ENOBUFS;
     }
     s = &o->slots[idx];
-    if (stream == 0)
+    if (stream == 2 || (stream == 1 && flow_har_has_bodies(f))) {
+        n = flow_out_format_heap(o, stream, f, s);
+    } else if (stream == 0) {
         n = flow_format_line(f, (char *)s->data, FLOW_OUT_SLOT_SIZE);
-    else
+    } else {
         n = flow_format_json(f, (char *)s->data, FLOW_OUT_SLOT_SIZE);
+    }
     if (n <= 0) {
         o->dropped++;
         return -ENOSPC;
@@ -245,10 +324,15 @@ static int flow_out_queue(struct flow_out *o, int stream, const struct flow *f)
 
 int flow_out_record(struct flow_out *o, const struct flow *f)
 {
+    return flow_out_record_to(o, f, ~0u);
+}
+
+int flow_out_record_to(struct flow_out *o, const struct flow *f, unsigned streams)
+{
     int err = 0, e;
 
-    for (int i = 0; i < 2; i++) {
-        if (o->streams[i].fd < 0)
+    for (int i = 0; i < FLOW_OUT_STREAMS; i++) {
+        if (o->streams[i].fd < 0 || (streams & (1u << i)) == 0)
             continue;
         e = flow_out_queue(o, i, f);
         if (e)
@@ -259,6 +343,8 @@ int flow_out_record(struct flow_out *o, const struct flow *f)
 
 bool flow_out_is_idle(const struct flow_out *o)
 {
-    return !o->streams[0].busy && !o->streams[1].busy && o->streams[0].head == -1 &&
-           o->streams[1].head == -1;
+    for (int i = 0; i < FLOW_OUT_STREAMS; i++)
+        if (o->streams[i].busy || o->streams[i].head != -1)
+            return false;
+    return true;
 }

@@ -1,5 +1,5 @@
-/* flow_out.h - writes flow records (console lines to stdout, JSON Lines to the -w file)
- * through the ring. A record is never split across write ops (so workers sharing a file
+/* flow_out.h - writes flow records (console lines to stdout, JSON Lines to the -w file, HAR
+ * entries to the hardump file) through the ring. A record is never split across write ops (so workers sharing a file
  * never interleave inside a line); queued records go out together in one writev.
  * Owns a fixed pool of record slots and one FIFO per output; when the pool is exhausted the
  * record is dropped and counted (never blocks, never allocates after flow_out_init). */
@@ -17,13 +17,16 @@
 #define FLOW_OUT_SLOTS 512 /* records queued at once (both outputs); pages touched on use */
 #define FLOW_OUT_SLOT_SIZE (48 * 1024)
 #define FLOW_OUT_IOV 64 /* records per writev */
+#define FLOW_OUT_STREAMS 3 /* console, -w (JSON Lines), hardump (HAR entries) */
+#define FLOW_OUT_HEAP_MAX (64u << 20) /* bytes of records with bodies / HAR queued at once */
 
 struct flow_out;
 
 struct flow_out_slot {
     uint32_t len, off;
     int next;      /* FIFO / free list link, -1 = none */
-    uint8_t *data; /* FLOW_OUT_SLOT_SIZE bytes */
+    uint8_t *data; /* FLOW_OUT_SLOT_SIZE bytes, or `heap` */
+    uint8_t *heap; /* a record larger than a slot (bodies, HAR entries), freed when written */
 };
 
 struct flow_out_stream {
@@ -38,11 +41,12 @@ struct flow_out_stream {
 
 struct flow_out {
     struct ring *ring;
-    struct flow_out_stream streams[2];
+    struct flow_out_stream streams[FLOW_OUT_STREAMS];
     struct flow_out_slot slots[FLOW_OUT_SLOTS];
     uint8_t *storage;
     int free_head;
     uint64_t written, dropped, errors;
+    uint64_t heap_bytes;    /* of records in `heap` slots now queued (FLOW_OUT_HEAP_MAX) */
     uint64_t write_dropped; /* of `dropped`: records lost to a failed write (e.g. a full disk) */
 };
 
@@ -63,12 +67,24 @@ int flow_out_open_path(const char *path);
 int flow_out_init(struct flow_out *o, struct ring *r, int console_fd, const char *path,
                   const char **why);
 
+/* flow_out_open_har makes `path` (opened with flow_out_open_path; the master created it and
+ * wrote the document's head, shared/har.h) the destination of one HAR entry per record.
+ * Start-up: may block. Returns 0 or -errno with `*why` set. */
+int flow_out_open_har(struct flow_out *o, const char *path, const char **why);
+
 /* flow_out_dispose closes the file and frees the slots; writes still queued are lost. */
 void flow_out_dispose(struct flow_out *o);
 
-/* flow_out_record formats `f` for each enabled output and queues the writes. Returns 0, or
+/* flow_out_record formats `f` for each enabled output and queues the writes. With bodies
+ * captured (worker/flow_body.h) the -w record carries them, and the record goes out of a
+ * heap buffer (at most FLOW_OUT_HEAP_MAX bytes queued; beyond, bodies are left out and the
+ * record says "bodies_dropped": true). Returns 0, or
  * -ENOBUFS if a record was dropped because the writers are behind (counted in `dropped`). */
 int flow_out_record(struct flow_out *o, const struct flow *f);
+
+/* flow_out_record_to is flow_out_record for the outputs in `streams` only: bit 0 the console,
+ * bit 1 the -w file, bit 2 the HAR file (disabled outputs are skipped either way). */
+int flow_out_record_to(struct flow_out *o, const struct flow *f, unsigned streams);
 
 /* flow_out_is_idle returns whether nothing is queued or being written. */
 bool flow_out_is_idle(const struct flow_out *o);

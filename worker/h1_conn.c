@@ -258,6 +258,7 @@ int h1_conn_start(struct conn *c)
     o.host_rewrite = c->mode != NULL && c->mode->host_rewrite[0] != '\0' ? c->mode->host_rewrite
                                                                        : NULL;
     o.rules = c->w->rules;
+    o.replay = c->w->replay;
     o.rng = &c->w->rules_rng;
     o.on_flow = worker_on_flow;
     o.on_flow_arg = c->w;

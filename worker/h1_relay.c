@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "worker/h1_head.h"
+#include "worker/flow_body.h"
 #include "worker/h1_record.h"
 
 static const char *const state_names[H1_STATE_COUNT] = {
@@ -196,6 +197,7 @@ static void answer_error_body(struct h1_relay *r, int status, const char *why, c
     }
     if (why == NULL || why[0] == '\0')
         why = text;
+    r->_answer_ext = NULL;
     n = answer_format(r->_answer, sizeof(r->_answer), status, why, NULL, body, &blen);
     r->_answer_len = n < 0 ? 0 : (size_t)n;
     r->_answer_off = 0;
@@ -210,8 +212,8 @@ static void answer_error_body(struct h1_relay *r, int status, const char *why, c
 
 static bool flush_answer(struct h1_relay *r)
 {
-    size_t n = buf_append(r->_client_out, r->_answer + r->_answer_off,
-                          r->_answer_len - r->_answer_off);
+    const uint8_t *a = r->_answer_ext != NULL ? r->_answer_ext : (const uint8_t *)r->_answer;
+    size_t n = buf_append(r->_client_out, a + r->_answer_off, r->_answer_len - r->_answer_off);
 
     r->_answer_off += n;
     return n > 0;
@@ -282,6 +284,42 @@ static bool apply_request_rules(struct h1_relay *r)
     return false;
 }
 
+/* apply_replay answers the request from the server replay recording (worker/replay.h), its
+ * body (when part of the key) complete after the head of `head_len` bytes. Returns true when
+ * it was answered or the connection ended instead of forwarding it. */
+static bool apply_replay(struct h1_relay *r, const struct h1_request *req, size_t head_len)
+{
+    const uint8_t *body = buf_head(r->_client_in) + head_len;
+    struct replay_answer a;
+    size_t blen = 0;
+
+    if (replay_h1_body(r->_opts.replay, req, head_len, buf_used(r->_client_in),
+                       r->_client_in->cap, &blen) < 0)
+        blen = 0; /* chunked or too large: keyed without it, so not matched unless ignored */
+    switch (replay_match(r->_opts.replay, r->_flow, body, blen, &a)) {
+    case REPLAY_FORWARD:
+        return false;
+    case REPLAY_KILL:
+        abort_exchange(r, "not in the server replay recording: killed (server_replay_extra)");
+        return true;
+    case REPLAY_STATUS:
+        answer_error(r, a.status, "not in the server replay recording (server_replay_extra)");
+        return true;
+    case REPLAY_ANSWER:
+        break;
+    }
+    r->_flow->req_body_size = blen;
+    flow_body_feed(r->_flow, FLOW_REQUEST, body, blen);
+    buf_consume(r->_client_in, head_len + blen);
+    r->_answer_ext = a.h1;
+    r->_answer_len = a.entry->h1_len;
+    r->_answer_off = 0;
+    report_flow(r);
+    if (!req->framing.keep_alive || r->_draining)
+        enter_closing(r);
+    return true;
+}
+
 static bool step_req_head(struct h1_relay *r)
 {
     struct buf *in = r->_client_in;
@@ -301,6 +339,8 @@ static bool step_req_head(struct h1_relay *r)
         }
         return false;
     }
+    if (r->_answer_off < r->_answer_len)
+        return false; /* a replayed response is still going out */
     ensure_flow(r);
     n = h1_parse_request(buf_head(in), used, head_limit(r, in), &req, headers, H1_MAX_HEADERS,
                          &why);
@@ -321,6 +361,9 @@ static bool step_req_head(struct h1_relay *r)
         answer_error(r, status != 0 ? status : 400, why);
         return true;
     }
+    if (r->_opts.replay != NULL && !r->_client_eof &&
+        replay_h1_body(r->_opts.replay, &req, (size_t)n, used, in->cap, &skip) == 0)
+        return false; /* server replay keys the body: wait for all of it (`skip`: unused) */
     if (h1_method_is(req.method, req.method_len, "CONNECT")) {
         h1_record_request(r, &req, NULL, false);
         answer_error(r, 400, "CONNECT is accepted only as the first request of a connection");
@@ -352,6 +395,8 @@ static bool step_req_head(struct h1_relay *r)
         r->_absolute = false;
     }
     if (apply_request_rules(r))
+        return true;
+    if (r->_opts.replay != NULL && apply_replay(r, &req, (size_t)n))
         return true;
     /* Blank lines before the request line (RFC 9112 §2.2) are not forwarded. */
     skip = (size_t)((const uint8_t *)req.method - buf_head(in));
@@ -482,6 +527,7 @@ static bool step_req_send(struct h1_relay *r)
     switch (r->_req_body) {
     case H1_BODY_LENGTH:
         c = (ssize_t)move_bytes(r->_client_in, r->_up_out, r->_req_remaining);
+        flow_body_feed(f, FLOW_REQUEST, buf_tail(r->_up_out) - c, (size_t)c);
         r->_req_remaining -= (uint64_t)c;
         f->req_body_size += (uint64_t)c;
         progress |= c > 0;
@@ -499,6 +545,7 @@ static bool step_req_send(struct h1_relay *r)
                 answer_error(r, 400, why);
             return true;
         }
+        flow_body_feed_chunked(f, FLOW_REQUEST, buf_tail(r->_up_out) - c, (size_t)c);
         progress |= c > 0;
         if (h1_chunk_decoder_is_done(&r->_req_chunks)) {
             req_done(r);
@@ -675,6 +722,7 @@ static bool step_resp_body(struct h1_relay *r)
     switch (r->_resp_body) {
     case H1_BODY_LENGTH:
         c = (ssize_t)move_bytes(r->_up_in, r->_client_out, r->_resp_remaining);
+        flow_body_feed(f, FLOW_RESPONSE, buf_tail(r->_client_out) - c, (size_t)c);
         r->_resp_remaining -= (uint64_t)c;
         f->resp_body_size += (uint64_t)c;
         progress = c > 0;
@@ -692,6 +740,7 @@ static bool step_resp_body(struct h1_relay *r)
             abort_exchange(r, msg);
             return true;
         }
+        flow_body_feed_chunked(f, FLOW_RESPONSE, buf_tail(r->_client_out) - c, (size_t)c);
         progress = c > 0;
         if (h1_chunk_decoder_is_done(&r->_resp_chunks)) {
             finish_exchange(r);
@@ -700,6 +749,7 @@ static bool step_resp_body(struct h1_relay *r)
         break;
     case H1_BODY_CLOSE:
         c = (ssize_t)move_bytes(r->_up_in, r->_client_out, UINT64_MAX);
+        flow_body_feed(f, FLOW_RESPONSE, buf_tail(r->_client_out) - c, (size_t)c);
         f->resp_body_size += (uint64_t)c;
         progress = c > 0;
         if (r->_up_eof && buf_used(r->_up_in) == 0) {

@@ -16,6 +16,7 @@
 #include "worker/answer.h"
 #include "worker/flow.h"
 #include "worker/h1_head.h"
+#include "worker/replay.h"
 #include "worker/rules.h"
 
 #define H1_RELAY_REASON_MAX 256 /* a failure reason kept for a later 502 (NUL included) */
@@ -59,6 +60,7 @@ struct h1_relay_opts {
                                 * "host[:port]" (reverse proxy, keep_host_header=false); NULL
                                 * keeps the client's. Borrowed for the relay's life. */
     struct rules *rules;       /* --modify-headers, block_list, map_remote...; NULL = none */
+    struct replay *replay;     /* -S: server replay (worker/replay.h); NULL = none */
     uint64_t *rng;             /* the worker's PRNG state for the rules' percentages */
     h1_relay_flow_fn *on_flow; /* may be NULL */
     void *on_flow_arg;
@@ -113,6 +115,7 @@ struct h1_relay {
     bool _resp_keep_alive;
 
     char _answer[ANSWER_MAX]; /* pending error answer, appended as client_out allows */
+    const uint8_t *_answer_ext; /* or a replayed response (worker/replay.h) instead */
     size_t _answer_len, _answer_off;
     bool _progressed; /* the last h1_relay_pump moved bytes or changed state */
     bool _mapped;     /* map_remote re-targeted the request: its URL is the flow's */

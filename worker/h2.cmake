@@ -5,7 +5,9 @@
 set(MITMD_H2_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/h2_relay.c
   ${CMAKE_CURRENT_LIST_DIR}/h2_session.c
-  ${CMAKE_CURRENT_LIST_DIR}/h2_stream.c)
+  ${CMAKE_CURRENT_LIST_DIR}/h2_stream.c
+  ${CMAKE_CURRENT_LIST_DIR}/flow_body.c
+  ${CMAKE_CURRENT_LIST_DIR}/replay.c ${CMAKE_CURRENT_LIST_DIR}/replay_h2.c)
 
 target_sources(mitmd_worker PRIVATE ${MITMD_H2_SOURCES})
 

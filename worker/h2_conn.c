@@ -158,6 +158,7 @@ int h2_conn_start(struct conn *c)
     memset(&o, 0, sizeof(o));
     o.max_header_size = c->w->cfg->max_header_size;
     o.pool = c->w->h2_pool;
+    o.replay = c->w->replay;
     o.on_flow = worker_on_flow;
     o.on_flow_arg = c->w;
     err = h2_relay_init(&h->relay, &o, &c->flow, &c->cl.pin, &c->cl.pout, &c->up.pin,

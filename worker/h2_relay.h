@@ -86,6 +86,7 @@ struct h2_relay_opts {
     size_t max_header_size;    /* --max-header-size: SETTINGS_MAX_HEADER_LIST_SIZE both ways
                                 * and the limit on received header blocks; 0 = 65536 */
     struct h2_pool *pool;      /* required; borrowed for the relay's life */
+    struct replay *replay;     /* -S: server replay (worker/replay.h); NULL = none */
     h2_relay_flow_fn *on_flow; /* may be NULL */
     void *on_flow_arg;
 };

@@ -67,6 +67,7 @@ struct h2_stream {
     struct h2_half half[2];
     char answer[H2_RELAY_REASON_MAX + 1];
     size_t answer_len, answer_off;
+    const uint8_t *answer_ext; /* a replayed body (worker/replay_h2.c) instead of `answer` */
     struct flow flow;
 };
 

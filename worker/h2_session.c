@@ -9,6 +9,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "worker/flow_body.h"
 #include "worker/h2_relay_internal.h"
 
 /* ---- callbacks shared by both sessions ----------------------------------------------- */
@@ -57,6 +58,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
         st->flow.req_body_size += len;
     else
         st->flow.resp_body_size += len;
+    flow_body_feed(&st->flow, from_client ? FLOW_REQUEST : FLOW_RESPONSE, data, len);
     sink_gone = from_client ? (st->u_closed || st->answered || !h2_upstream_is_usable(r))
                             : (st->c_closed || st->answered || !h2_client_is_usable(r));
     if (sink_gone) {

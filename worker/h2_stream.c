@@ -11,7 +11,9 @@
 #include <nghttp2/nghttp2.h>
 
 #include "worker/answer.h"
+#include "worker/flow_body.h"
 #include "worker/h2_relay_internal.h"
+#include "worker/replay_h2.h"
 
 /* ---- pool ---------------------------------------------------------------------------- */
 
@@ -195,6 +197,7 @@ void h2_half_discard(struct h2_relay *r, struct h2_stream *st, enum h2_dir d)
 void h2_stream_release(struct h2_relay *r, struct h2_stream *st)
 {
     h2_stream_report(st, "connection closed");
+    flow_body_release(&st->flow);
     h2_fields_clear(&st->half[H2_REQ]);
     h2_fields_clear(&st->half[H2_RESP]);
     if (st->head_open && r->_heads_open > 0)
@@ -241,6 +244,7 @@ void h2_flow_from_conn(struct h2_relay *r, struct flow *f)
         memcpy(f->cert_issuer, c->cert_issuer, sizeof(f->cert_issuer));
         f->proxy_mode = c->proxy_mode;
         f->proxy_mode_in_line = c->proxy_mode_in_line;
+        f->bodies = c->bodies;
         if (!r->_conn_times_used) {
             f->connect_ns = c->connect_ns;
             f->tls_ns = c->tls_ns;
@@ -511,6 +515,8 @@ void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_strea
         h2_stream_answer(r, st, 431, "request header fields too large");
         return;
     }
+    if (r->_opts.replay != NULL && replay_h2_request(r, st, end_stream))
+        return; /* answered from the server replay recording (worker/replay_h2.c) */
     if (vec_is(method, "CONNECT")) {
         /* RFC 9113 §8.5 tunnels (and RFC 8441 extended CONNECT, which we never enable in
          * SETTINGS, so clients fall back to HTTP/1.1 for WebSockets) are not relayed */

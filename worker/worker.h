@@ -17,7 +17,9 @@
 #include "worker/conn.h"
 #include "worker/dns.h"
 #include "worker/flow.h"
+#include "worker/flow_body.h"
 #include "worker/flow_out.h"
+#include "worker/replay.h"
 #include "worker/flowfilter.h"
 #include "worker/ipc.h"
 #include "worker/modes.h"
@@ -66,6 +68,8 @@ struct worker {
     struct dns dns;
     struct ipc ipc;
     struct flow_out out;
+    struct flow_body_cfg bodies; /* save_bodies (worker/flow_body.h) */
+    struct replay *replay;       /* -S: server replay (worker/replay.h), NULL = none */
     struct certcache *cache;
     struct h2_pool *h2_pool; /* HTTP/2 stream slots; NULL with --no-http2 */
     struct certcache_reader cache_reader;

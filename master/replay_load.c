@@ -1,0 +1,438 @@
+/* replay_load.c - see replay_load.h. Entries are gathered in memory (jansson for the
+ * records), grouped by key in recording order, then laid out once into the memfd. */
+#include "master/replay_load.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "shared/har.h"
+#include "shared/log.h"
+#include "shared/replay_key.h"
+#include "shared/replay_layout.h"
+#include "shared/shorthash.h"
+
+struct pending {       /* one response before layout */
+    uint32_t group;
+    struct replay_entry e; /* offsets into `data` (relative until the layout) */
+};
+
+struct build {
+    struct har_buf data;                 /* keys, heads, bodies */
+    struct replay_group *groups;
+    size_t n_groups, cap_groups;
+    struct pending *ents;
+    size_t n_ents, cap_ents;
+    struct replay_field *fields;
+    size_t n_fields, cap_fields;
+    uint32_t *table;                     /* open addressing over groups while loading */
+    size_t table_cap;
+    uint8_t key[16];
+};
+
+static bool grow(void **p, size_t *cap, size_t n, size_t size)
+{
+    size_t ncap;
+    void *q;
+
+    if (n < *cap)
+        return true;
+    ncap = *cap == 0 ? 256 : *cap * 2;
+    if (ncap > SIZE_MAX / size)
+        return false;
+    q = realloc(*p, ncap * size);
+    if (q == NULL)
+        return false;
+    *p = q;
+    *cap = ncap;
+    return true;
+}
+
+static bool table_rehash(struct build *b)
+{
+    size_t ncap = b->table_cap == 0 ? 1024 : b->table_cap * 2;
+    uint32_t *t = malloc(ncap * sizeof(*t));
+
+    if (t == NULL)
+        return false;
+    memset(t, 0xff, ncap * sizeof(*t));
+    for (size_t g = 0; g < b->n_groups; g++) {
+        size_t i = b->groups[g].hash & (ncap - 1);
+
+        while (t[i] != REPLAY_NONE)
+            i = (i + 1) & (ncap - 1);
+        t[i] = (uint32_t)g;
+    }
+    free(b->table);
+    b->table = t;
+    b->table_cap = ncap;
+    return true;
+}
+
+/* group_of returns the group of `key`, creating it; REPLAY_NONE without memory. */
+static uint32_t group_of(struct build *b, const char *key, size_t len)
+{
+    uint64_t h = shorthash64(key, len, b->key);
+    size_t i;
+
+    if ((b->n_groups + 1) * 2 > b->table_cap && !table_rehash(b))
+        return REPLAY_NONE;
+    for (i = h & (b->table_cap - 1); b->table[i] != REPLAY_NONE; i = (i + 1) & (b->table_cap - 1)) {
+        struct replay_group *g = &b->groups[b->table[i]];
+
+        if (g->hash == h && g->key_len == len && memcmp(b->data.p + g->key_off, key, len) == 0)
+            return b->table[i];
+    }
+    if (!grow((void **)&b->groups, &b->cap_groups, b->n_groups, sizeof(*b->groups)))
+        return REPLAY_NONE;
+    b->groups[b->n_groups] = (struct replay_group){
+        .hash = h, .key_off = b->data.len, .key_len = (uint32_t)len, .first = 0, .count = 0,
+        .next = REPLAY_NONE};
+    har_buf_put(&b->data, key, len);
+    b->table[i] = (uint32_t)b->n_groups;
+    return (uint32_t)b->n_groups++;
+}
+
+/* decode_body returns the bytes of a record's request_body / response_body (malloc'ed, *len
+ * set), NULL with *len 0 when there is none, or sets *cut when it was cut or is unreadable. */
+static uint8_t *decode_body(json_t *body, size_t *len, bool *cut)
+{
+    const char *b64 = json_string_value(json_object_get(body, "base64"));
+    uint8_t *raw;
+    ssize_t n;
+
+    *len = 0;
+    if (body == NULL)
+        return NULL;
+    if (b64 == NULL || json_is_true(json_object_get(body, "truncated"))) {
+        *cut = true;
+        return NULL;
+    }
+    raw = malloc(strlen(b64) / 4 * 3 + 3);
+    if (raw == NULL || (n = har_base64_decode(b64, strlen(b64), raw)) < 0) {
+        free(raw);
+        *cut = true;
+        return NULL;
+    }
+    *len = (size_t)n;
+    return raw;
+}
+
+/* field_ok returns whether a recorded field may be replayed: a token name, a value without
+ * CR, LF or NUL, and not a field of the connection or of the framing (RFC 9110 §7.6.1;
+ * mitmd frames the replayed body with Content-Length itself). */
+static bool field_ok(const char *n, const char *v)
+{
+    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",
+                                      "transfer-encoding", "te", "trailer", "upgrade",
+                                      "content-length"};
+
+    if (n == NULL || v == NULL || n[0] == '\0' || n[0] == ':')
+        return false;
+    for (const char *p = n; *p != '\0'; p++)
+        if (!isalnum((unsigned char)*p) && strchr("!#$%&'*+-.^_`|~", *p) == NULL)
+            return false;
+    if (strpbrk(v, "\r\n") != NULL)
+        return false;
+    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+        if (strcasecmp(n, hop[i]) == 0)
+            return false;
+    return true;
+}
+
+/* add_response appends the response of `rec` (whose body is `body`) to group `g`. */
+static int add_response(struct build *b, uint32_t g, json_t *resp, const uint8_t *body,
+                        size_t blen)
+{
+    struct pending *p;
+    const char *reason = json_string_value(json_object_get(resp, "statusText"));
+    json_int_t status = json_integer_value(json_object_get(resp, "status"));
+    json_t *hs = json_object_get(resp, "headers"), *h;
+    size_t i;
+
+    if (status < 100 || status > 599)
+        status = 502;
+    if (reason == NULL || strpbrk(reason, "\r\n") != NULL)
+        reason = "";
+    if (!grow((void **)&b->ents, &b->cap_ents, b->n_ents, sizeof(*b->ents)))
+        return -ENOMEM;
+    p = &b->ents[b->n_ents];
+    memset(p, 0, sizeof(*p));
+    p->group = g;
+    p->e.status = (uint32_t)status;
+    p->e.first_field = (uint32_t)b->n_fields;
+    p->e.reason_off = b->data.len;
+    p->e.reason_len = (uint32_t)strlen(reason);
+    har_buf_str(&b->data, reason);
+    /* the HTTP/1.1 bytes: status line, fields (names lower-cased, as HTTP/2 needs them too) */
+    p->e.h1_off = b->data.len;
+    har_buf_printf(&b->data, "HTTP/1.1 %d %s\r\n", (int)status, reason);
+    json_array_foreach(hs, i, h) {
+        const char *n = json_string_value(json_object_get(h, "name"));
+        const char *v = json_string_value(json_object_get(h, "value"));
+        struct replay_field *f;
+
+        if (!field_ok(n, v))
+            continue;
+        if (!grow((void **)&b->fields, &b->cap_fields, b->n_fields, sizeof(*b->fields)))
+            return -ENOMEM;
+        f = &b->fields[b->n_fields++];
+        f->name_off = b->data.len;
+        f->name_len = (uint32_t)strlen(n);
+        for (const char *c = n; *c != '\0'; c++) {
+            char lc = (char)tolower((unsigned char)*c);
+
+            har_buf_put(&b->data, &lc, 1);
+        }
+        har_buf_put(&b->data, ": ", 2);
+        f->value_off = b->data.len;
+        f->value_len = (uint32_t)strlen(v);
+        har_buf_str(&b->data, v);
+        har_buf_put(&b->data, "\r\n", 2);
+        p->e.n_fields++;
+    }
+    har_buf_printf(&b->data, "content-length: %zu\r\n\r\n", blen);
+    p->e.body_off = b->data.len;
+    p->e.body_len = (uint32_t)blen;
+    har_buf_put(&b->data, body, blen);
+    p->e.h1_len = (uint32_t)(b->data.len - p->e.h1_off);
+    b->groups[g].count++;
+    b->n_ents++;
+    return b->data.oom ? -ENOMEM : 0;
+}
+
+/* add_record indexes one -w line. Returns 0 (kept or counted as left out) or -ENOMEM. */
+static int add_record(struct build *b, const struct replay_key_opts *ko, const char *line,
+                      size_t len, struct replay_load_stats *st)
+{
+    json_t *rec = json_loadb(line, len, 0, NULL), *req, *resp;
+    const char *method, *url, *why = NULL;
+    uint8_t *qbody = NULL, *rbody = NULL;
+    size_t qlen = 0, rlen = 0;
+    bool cut = false;
+    char key[REPLAY_KEY_MAX];
+    ssize_t klen;
+    uint32_t g;
+    int err = 0;
+
+    req = json_object_get(rec, "request");
+    resp = json_object_get(rec, "response");
+    method = json_string_value(json_object_get(req, "method"));
+    url = json_string_value(json_object_get(req, "url"));
+    if (rec == NULL || method == NULL || url == NULL) {
+        st->bad_lines++;
+        goto out;
+    }
+    if (!json_is_object(resp)) {
+        st->no_response++;
+        goto out;
+    }
+    if (!ko->ignore_content) {
+        qbody = decode_body(json_object_get(rec, "request_body"), &qlen, &cut);
+        if (qbody == NULL && json_integer_value(json_object_get(req, "bodySize")) > 0)
+            cut = true;
+    }
+    rbody = decode_body(json_object_get(rec, "response_body"), &rlen, &cut);
+    if (rbody == NULL && json_integer_value(json_object_get(resp, "bodySize")) > 0)
+        cut = true;
+    if (cut) {
+        st->cut_bodies++;
+        goto out;
+    }
+    klen = replay_key_build(ko, method, strlen(method), url, strlen(url), qbody, qlen, key,
+                            sizeof(key), &why);
+    if (klen < 0) {
+        st->bad_lines++;
+        goto out;
+    }
+    g = group_of(b, key, (size_t)klen);
+    err = g == REPLAY_NONE ? -ENOMEM : add_response(b, g, resp, rbody, rlen);
+    if (err == 0)
+        st->entries++;
+out:
+    free(qbody);
+    free(rbody);
+    json_decref(rec);
+    return err;
+}
+
+/* layout writes the index into a new memfd. Returns it or -errno. */
+static int layout(struct build *b)
+{
+    size_t nb = 16, page = (size_t)sysconf(_SC_PAGESIZE);
+    uint64_t off, counters_off, size;
+    struct replay_hdr *hdr;
+    uint32_t *buckets, *next_slot;
+    struct replay_group *groups;
+    struct replay_entry *ents;
+    uint8_t *m;
+    int fd;
+
+    while (nb < b->n_groups * 2)
+        nb *= 2;
+    off = sizeof(*hdr);
+    hdr = NULL;
+    uint64_t buckets_off = off;
+    off += nb * sizeof(uint32_t);
+    off = (off + 7) & ~7ull;
+    uint64_t groups_off = off;
+    off += b->n_groups * sizeof(struct replay_group);
+    uint64_t entries_off = off;
+    off += b->n_ents * sizeof(struct replay_entry);
+    uint64_t fields_off = off;
+    off += b->n_fields * sizeof(struct replay_field);
+    uint64_t data_off = off;
+    off += b->data.len;
+    counters_off = (off + page - 1) / page * page;
+    size = counters_off + ((b->n_groups * sizeof(uint32_t) + page - 1) / page + 1) * page;
+
+    fd = memfd_create("mitmd-server-replay", MFD_CLOEXEC);
+    if (fd == -1)
+        return -errno;
+    if (ftruncate(fd, (off_t)size) != 0) {
+        close(fd);
+        return -errno;
+    }
+    m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+        close(fd);
+        return -ENOMEM;
+    }
+    hdr = (struct replay_hdr *)m;
+    *hdr = (struct replay_hdr){.magic = REPLAY_MAGIC, .version = REPLAY_VERSION,
+                               .n_groups = (uint32_t)b->n_groups, .n_entries = (uint32_t)b->n_ents,
+                               .n_buckets = (uint32_t)nb, .buckets_off = buckets_off,
+                               .groups_off = groups_off, .entries_off = entries_off,
+                               .fields_off = fields_off, .data_off = data_off,
+                               .data_len = b->data.len, .counters_off = counters_off,
+                               .size = size};
+    memcpy(hdr->hash_key, b->key, sizeof(b->key));
+    buckets = (uint32_t *)(m + buckets_off);
+    memset(buckets, 0xff, nb * sizeof(uint32_t));
+    groups = (struct replay_group *)(m + groups_off);
+    ents = (struct replay_entry *)(m + entries_off);
+    /* each group's entries contiguous, in recording order (a counting sort) */
+    next_slot = calloc(b->n_groups + 1, sizeof(*next_slot));
+    if (next_slot == NULL) {
+        munmap(m, size);
+        close(fd);
+        return -ENOMEM;
+    }
+    for (size_t g = 0, at = 0; g < b->n_groups; g++) {
+        groups[g] = b->groups[g];
+        groups[g].key_off += data_off;
+        groups[g].first = (uint32_t)at;
+        next_slot[g] = (uint32_t)at;
+        at += b->groups[g].count;
+        groups[g].next = buckets[groups[g].hash & (nb - 1)];
+        buckets[groups[g].hash & (nb - 1)] = (uint32_t)g;
+    }
+    for (size_t i = 0; i < b->n_ents; i++) {
+        struct replay_entry e = b->ents[i].e;
+
+        e.h1_off += data_off;
+        e.body_off += data_off;
+        e.reason_off += data_off;
+        ents[next_slot[b->ents[i].group]++] = e;
+    }
+    free(next_slot);
+    for (size_t i = 0; i < b->n_fields; i++) {
+        struct replay_field f = b->fields[i];
+
+        f.name_off += data_off;
+        f.value_off += data_off;
+        ((struct replay_field *)(m + fields_off))[i] = f;
+    }
+    if (b->data.len > 0)
+        memcpy(m + data_off, b->data.p, b->data.len);
+    munmap(m, size);
+    return fd;
+}
+
+int replay_load_build(const struct config *cfg, const char *path, struct replay_load_stats *st,
+                      char *err, size_t errlen)
+{
+    struct build b = {0};
+    struct replay_key_opts ko;
+    const char *extra = cfg->server_replay_extra;
+    char *line = NULL, *end;
+    size_t cap = 0;
+    ssize_t n;
+    FILE *in;
+    int fd = 0;
+
+    memset(st, 0, sizeof(*st));
+    if (extra != NULL && strcmp(extra, "forward") != 0 && strcmp(extra, "kill") != 0) {
+        long s = strtol(extra, &end, 10);
+
+        if (*end != '\0' || s < 100 || s > 599) {
+            snprintf(err, errlen, "server_replay_extra: '%s': expected forward, kill or a "
+                     "status 100-599", extra);
+            return -EINVAL;
+        }
+    }
+    in = fopen(path, "re");
+    if (in == NULL) {
+        snprintf(err, errlen, "--server-replay %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    replay_key_opts_from(&ko, cfg);
+    randombytes_buf(b.key, sizeof(b.key));
+    while ((n = getline(&line, &cap, in)) != -1) {
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            n--;
+        if (n == 0)
+            continue;
+        st->lines++;
+        if (add_record(&b, &ko, line, (size_t)n, st) != 0) {
+            fd = -ENOMEM;
+            break;
+        }
+    }
+    free(line);
+    fclose(in);
+    st->keys = b.n_groups;
+    if (fd == 0)
+        fd = layout(&b);
+    if (fd < 0)
+        snprintf(err, errlen, "--server-replay %s: cannot build the index: %s", path,
+                 strerror(-fd));
+    free(b.data.p);
+    free(b.groups);
+    free(b.ents);
+    free(b.fields);
+    free(b.table);
+    return fd;
+}
+
+int replay_load_start(struct supervise *s, const struct config *cfg)
+{
+    struct replay_load_stats st;
+    char err[512];
+    int fd, e;
+
+    if (cfg->server_replay == NULL)
+        return 0;
+    fd = replay_load_build(cfg, cfg->server_replay, &st, err, sizeof(err));
+    if (fd < 0) {
+        log_error("%s", err);
+        return fd;
+    }
+    log_info("server replay: %zu responses under %zu keys from %s (%zu lines; left out: %zu "
+             "without a response, %zu with a body cut or not recorded (save_bodies), %zu not "
+             "flow records)", st.entries, st.keys, cfg->server_replay, st.lines, st.no_response,
+             st.cut_bodies, st.bad_lines);
+    e = supervise_pass_fd(s, fd, "--server-replay");
+    if (e)
+        log_error("--server-replay: cannot pass the index to the workers: %s", strerror(-e));
+    return e;
+}

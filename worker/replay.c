@@ -1,0 +1,296 @@
+/* replay.c - see replay.h. */
+#include "worker/replay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shared/shorthash.h"
+#include "worker/flow_body.h"
+
+struct replay {
+    const uint8_t *map;       /* the whole index, read-only */
+    size_t size;
+    _Atomic uint32_t *cursors; /* the shared page(s), writable */
+    size_t cursors_len;
+    const struct replay_hdr *hdr;
+    const uint32_t *buckets;
+    const struct replay_group *groups;
+    const struct replay_entry *entries;
+    const struct replay_field *fields;
+    struct replay_key_opts ko;
+    bool reuse;
+    enum replay_verdict extra;
+    int extra_status;
+    struct replay_stats st;
+};
+
+static bool span_ok(const struct replay_hdr *h, uint64_t off, uint64_t n, uint64_t size)
+{
+    (void)h;
+    return off <= size && n <= size - off;
+}
+
+/* replay_check validates every offset of the index against its size (the master wrote it,
+ * but a mapping is read as untrusted input anyway). */
+static bool replay_check(const struct replay *rp)
+{
+    const struct replay_hdr *h = rp->hdr;
+    uint64_t sz = rp->size, nf;
+
+    if (h->magic != REPLAY_MAGIC || h->version != REPLAY_VERSION || h->size != sz ||
+        h->n_buckets == 0 || (h->n_buckets & (h->n_buckets - 1)) != 0 ||
+        !span_ok(h, h->buckets_off, (uint64_t)h->n_buckets * 4, sz) ||
+        !span_ok(h, h->groups_off, (uint64_t)h->n_groups * sizeof(struct replay_group), sz) ||
+        !span_ok(h, h->entries_off, (uint64_t)h->n_entries * sizeof(struct replay_entry), sz) ||
+        !span_ok(h, h->data_off, h->data_len, sz) || h->fields_off > h->data_off ||
+        h->counters_off % 4096 != 0 || !span_ok(h, h->counters_off, (uint64_t)h->n_groups * 4, sz) ||
+        h->buckets_off % 4 != 0 || h->groups_off % 8 != 0 || h->entries_off % 8 != 0 ||
+        h->fields_off % 8 != 0)
+        return false;
+    nf = (h->data_off - h->fields_off) / sizeof(struct replay_field);
+    for (uint32_t i = 0; i < h->n_buckets; i++)
+        if (rp->buckets[i] != REPLAY_NONE && rp->buckets[i] >= h->n_groups)
+            return false;
+    for (uint32_t g = 0; g < h->n_groups; g++) {
+        const struct replay_group *gr = &rp->groups[g];
+
+        if ((gr->next != REPLAY_NONE && gr->next >= h->n_groups) ||
+            !span_ok(h, gr->key_off, gr->key_len, sz) || gr->first > h->n_entries ||
+            gr->count > h->n_entries - gr->first)
+            return false;
+    }
+    for (uint32_t i = 0; i < h->n_entries; i++) {
+        const struct replay_entry *e = &rp->entries[i];
+
+        if (!span_ok(h, e->h1_off, e->h1_len, sz) || !span_ok(h, e->body_off, e->body_len, sz) ||
+            !span_ok(h, e->reason_off, e->reason_len, sz) || e->first_field > nf ||
+            e->n_fields > nf - e->first_field)
+            return false;
+        for (uint32_t k = 0; k < e->n_fields; k++) {
+            const struct replay_field *f = &rp->fields[e->first_field + k];
+
+            if (!span_ok(h, f->name_off, f->name_len, sz) ||
+                !span_ok(h, f->value_off, f->value_len, sz))
+                return false;
+        }
+    }
+    return true;
+}
+
+/* path_fd returns N for "/dev/fd/N", else -1. */
+static int path_fd(const char *path)
+{
+    char *end = NULL;
+    long n;
+
+    if (strncmp(path, "/dev/fd/", 8) != 0)
+        return -1;
+    n = strtol(path + 8, &end, 10);
+    return end != path + 8 && *end == '\0' && n >= 0 && n <= INT_MAX ? (int)n : -1;
+}
+
+int replay_open(const char *path, const struct config *cfg, struct replay **out,
+                const char **why)
+{
+    struct replay *rp = calloc(1, sizeof(*rp));
+    int fd = path_fd(path), own = -1, err;
+    struct stat st;
+    const char *extra = cfg->server_replay_extra;
+
+    if (rp == NULL) {
+        *why = "out of memory";
+        return -ENOMEM;
+    }
+    if (fd < 0)
+        fd = own = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof(struct replay_hdr)) {
+        err = fd < 0 ? -errno : -EINVAL;
+        *why = "cannot read the server replay index";
+        goto out_free;
+    }
+    rp->size = (size_t)st.st_size;
+    rp->map = mmap(NULL, rp->size, PROT_READ, MAP_SHARED, fd, 0);
+    if (rp->map == MAP_FAILED) {
+        err = -errno;
+        *why = "cannot map the server replay index";
+        goto out_free;
+    }
+    rp->hdr = (const struct replay_hdr *)rp->map;
+    rp->buckets = (const uint32_t *)(rp->map + rp->hdr->buckets_off);
+    rp->groups = (const struct replay_group *)(rp->map + rp->hdr->groups_off);
+    rp->entries = (const struct replay_entry *)(rp->map + rp->hdr->entries_off);
+    rp->fields = (const struct replay_field *)(rp->map + rp->hdr->fields_off);
+    if (rp->hdr->magic != REPLAY_MAGIC || rp->hdr->size != rp->size || !replay_check(rp)) {
+        err = -EINVAL;
+        *why = "not a server replay index (or a damaged one)";
+        goto out_unmap;
+    }
+    rp->cursors_len = rp->size - rp->hdr->counters_off;
+    rp->cursors = mmap(NULL, rp->cursors_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                       (off_t)rp->hdr->counters_off);
+    if (rp->cursors == MAP_FAILED) {
+        err = -errno;
+        *why = "cannot map the server replay cursors";
+        goto out_unmap;
+    }
+    if (own >= 0)
+        close(own);
+    replay_key_opts_from(&rp->ko, cfg);
+    rp->reuse = cfg->server_replay_reuse;
+    rp->extra = REPLAY_FORWARD;
+    if (extra != NULL && strcmp(extra, "kill") == 0) {
+        rp->extra = REPLAY_KILL;
+    } else if (extra != NULL && strcmp(extra, "forward") != 0) {
+        rp->extra = REPLAY_STATUS;
+        rp->extra_status = atoi(extra);
+        if (rp->extra_status < 100 || rp->extra_status > 599)
+            rp->extra_status = 404;
+    }
+    *out = rp;
+    return 0;
+out_unmap:
+    munmap((void *)rp->map, rp->size);
+out_free:
+    if (own >= 0)
+        close(own);
+    free(rp);
+    return err;
+}
+
+void replay_close(struct replay *rp)
+{
+    if (rp == NULL)
+        return;
+    munmap((void *)rp->cursors, rp->cursors_len);
+    munmap((void *)rp->map, rp->size);
+    free(rp);
+}
+
+bool replay_needs_body(const struct replay *rp)
+{
+    return !rp->ko.ignore_content;
+}
+
+const char *replay_str(const struct replay *rp, uint64_t off)
+{
+    return (const char *)rp->map + off;
+}
+
+struct replay_stats replay_get_stats(const struct replay *rp)
+{
+    return rp->st;
+}
+
+/* take picks the entry for a request of group `g`: the first with reuse, else the next
+ * unused one across all workers. Returns its index or REPLAY_NONE (used up). */
+static uint32_t take(struct replay *rp, uint32_t g)
+{
+    const struct replay_group *gr = &rp->groups[g];
+    uint32_t cur;
+
+    if (gr->count == 0)
+        return REPLAY_NONE;
+    if (rp->reuse)
+        return gr->first;
+    cur = atomic_load_explicit(&rp->cursors[g], memory_order_relaxed);
+    while (cur < gr->count)
+        if (atomic_compare_exchange_weak_explicit(&rp->cursors[g], &cur, cur + 1,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return gr->first + cur;
+    return REPLAY_NONE;
+}
+
+/* record puts the replayed response into the flow. */
+static void record(struct replay *rp, struct flow *f, const struct replay_entry *e)
+{
+    char clen[24];
+    int n;
+
+    f->status = (int)e->status;
+    flow_str_set(f, &f->reason, replay_str(rp, e->reason_off), e->reason_len);
+    flow_str_set(f, &f->resp_version, "HTTP/1.1", 8);
+    for (uint32_t i = 0; i < e->n_fields; i++) {
+        const struct replay_field *fl = &rp->fields[e->first_field + i];
+
+        flow_add_header(f, FLOW_RESPONSE, replay_str(rp, fl->name_off), fl->name_len,
+                        replay_str(rp, fl->value_off), fl->value_len);
+    }
+    n = snprintf(clen, sizeof(clen), "%u", e->body_len);
+    flow_add_header(f, FLOW_RESPONSE, "content-length", 14, clen, (size_t)n);
+    f->resp_body_size = e->body_len;
+    flow_body_feed(f, FLOW_RESPONSE, rp->map + e->body_off, e->body_len);
+    f->t_request_sent = f->t_response_first = flow_now_ns();
+}
+
+enum replay_verdict replay_match(struct replay *rp, struct flow *f, const void *body,
+                                 size_t body_len, struct replay_answer *out)
+{
+    char key[REPLAY_KEY_MAX];
+    const char *why = NULL;
+    ssize_t klen;
+    uint64_t h;
+    uint32_t g, idx = REPLAY_NONE;
+    bool known = false;
+
+    memset(out, 0, sizeof(*out));
+    klen = replay_key_build(&rp->ko, flow_str_ptr(f, f->method), f->method.len,
+                            flow_str_ptr(f, f->url), f->url.len, body, body_len, key,
+                            sizeof(key), &why);
+    if (klen >= 0) {
+        h = shorthash64(key, (size_t)klen, rp->hdr->hash_key);
+        for (g = rp->buckets[h & (rp->hdr->n_buckets - 1)]; g != REPLAY_NONE;
+             g = rp->groups[g].next) {
+            const struct replay_group *gr = &rp->groups[g];
+
+            if (gr->hash == h && gr->key_len == (uint64_t)klen &&
+                memcmp(rp->map + gr->key_off, key, (size_t)klen) == 0) {
+                known = true;
+                idx = take(rp, g);
+                break;
+            }
+        }
+    }
+    if (idx == REPLAY_NONE) {
+        if (known)
+            rp->st.used_up++;
+        else
+            rp->st.misses++;
+        out->status = rp->extra_status;
+        return rp->extra;
+    }
+    rp->st.hits++;
+    out->entry = &rp->entries[idx];
+    out->h1 = rp->map + out->entry->h1_off;
+    out->body = rp->map + out->entry->body_off;
+    out->fields = &rp->fields[out->entry->first_field];
+    record(rp, f, out->entry);
+    return REPLAY_ANSWER;
+}
+
+int replay_h1_body(const struct replay *rp, const struct h1_request *req, size_t head_len,
+                   size_t used, size_t cap, size_t *body_len)
+{
+    *body_len = 0;
+    if (rp->ko.ignore_content)
+        return 1;
+    switch (h1_request_body(req)) {
+    case H1_BODY_NONE:
+        return 1;
+    case H1_BODY_LENGTH:
+        if (req->framing.content_length < 0 || (uint64_t)req->framing.content_length > cap ||
+            head_len > cap - (size_t)req->framing.content_length)
+            return -1;
+        *body_len = (size_t)req->framing.content_length;
+        return used >= head_len + *body_len ? 1 : 0;
+    default:
+        return -1;
+    }
+}

@@ -1,0 +1,33 @@
+# worker/replay.cmake - record and replay: body capture (worker/flow_body), HAR output
+# (shared/har, worker/flow_har, master/har_file, `mitmd har`), server replay (shared/replay_index,
+# worker/replay) and their tests.
+pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
+target_sources(mitmd_shared PRIVATE ${PROJECT_SOURCE_DIR}/shared/har.c
+  ${PROJECT_SOURCE_DIR}/shared/replay_key.c)
+target_sources(mitmd_worker PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/flow_body.c
+  ${CMAKE_CURRENT_LIST_DIR}/flow_har.c
+  ${CMAKE_CURRENT_LIST_DIR}/replay.c
+  ${CMAKE_CURRENT_LIST_DIR}/replay_h2.c)
+target_sources(mitmd_master PRIVATE
+  ${PROJECT_SOURCE_DIR}/master/har_file.c
+  ${PROJECT_SOURCE_DIR}/master/har_cmd.c
+  ${PROJECT_SOURCE_DIR}/master/replay_load.c)
+target_link_libraries(mitmd_master PUBLIC PkgConfig::JANSSON)
+
+# `mitmd har` on hostile lines: every record converts or is refused, never crashes.
+mitmd_add_fuzz_target(fuzz_har_cmd
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_har_cmd.c
+  LIBS mitmd_master
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/har_cmd)
+
+mitmd_add_unit_test(test_replay SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_replay.c
+  ${CMAKE_CURRENT_LIST_DIR}/flow_body.c ${CMAKE_CURRENT_LIST_DIR}/flow.c LIBS mitmd_shared)
+
+# -S recordings on hostile input: the master's loader (jansson + index layout) and the
+# worker's mapping check and lookup (tests/fuzz/fuzz_replay_load.c).
+mitmd_add_fuzz_target(fuzz_replay_load
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_replay_load.c ${CMAKE_CURRENT_LIST_DIR}/replay.c
+          ${CMAKE_CURRENT_LIST_DIR}/flow_body.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
+  LIBS mitmd_master
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/replay_load)

@@ -1,0 +1,84 @@
+/* replay_h2.c - see replay_h2.h. */
+#include "worker/replay_h2.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "worker/h2_relay_internal.h"
+#include "worker/replay.h"
+
+/* body_read serves the replayed body from the mapping. */
+static ssize_t body_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t len,
+                         uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+    struct h2_stream *st = src->ptr;
+    size_t n = st->answer_len - st->answer_off;
+
+    (void)s;
+    (void)id;
+    (void)ud;
+    if (n > len)
+        n = len;
+    memcpy(out, st->answer_ext + st->answer_off, n);
+    st->answer_off += n;
+    if (st->answer_off == st->answer_len)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+bool replay_h2_request(struct h2_relay *r, struct h2_stream *st, bool end_stream)
+{
+    struct replay *rp = r->_opts.replay;
+    nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = body_read};
+    nghttp2_nv nva[H2_MAX_FIELDS];
+    struct replay_answer a;
+    char sbuf[8], lbuf[24];
+    size_t n = 0;
+
+    if (!end_stream && replay_needs_body(rp))
+        return false;
+    switch (replay_match(rp, &st->flow, NULL, 0, &a)) {
+    case REPLAY_FORWARD:
+        return false;
+    case REPLAY_KILL:
+        h2_fields_clear(&st->half[H2_REQ]);
+        flow_set_error(&st->flow, "not in the server replay recording: killed "
+                                  "(server_replay_extra)");
+        h2_rst_client(r, st, NGHTTP2_CANCEL);
+        return true;
+    case REPLAY_STATUS:
+        h2_fields_clear(&st->half[H2_REQ]);
+        h2_stream_answer(r, st, a.status,
+                         "not in the server replay recording (server_replay_extra)");
+        return true;
+    case REPLAY_ANSWER:
+        break;
+    }
+    h2_fields_clear(&st->half[H2_REQ]);
+    snprintf(sbuf, sizeof(sbuf), "%03u", a.entry->status);
+    snprintf(lbuf, sizeof(lbuf), "%u", a.entry->body_len);
+    nva[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)sbuf, 7, 3, NGHTTP2_NV_FLAG_NONE};
+    nva[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)lbuf, 14, strlen(lbuf),
+                            NGHTTP2_NV_FLAG_NONE};
+    for (uint32_t i = 0; i < a.entry->n_fields && n < H2_MAX_FIELDS; i++)
+        nva[n++] = (nghttp2_nv){(uint8_t *)replay_str(rp, a.fields[i].name_off),
+                                (uint8_t *)replay_str(rp, a.fields[i].value_off),
+                                a.fields[i].name_len, a.fields[i].value_len,
+                                NGHTTP2_NV_FLAG_NONE};
+    st->answer_ext = a.body;
+    st->answer_len = a.entry->body_len;
+    st->answer_off = 0;
+    if (nghttp2_submit_response(r->_cs, st->cid, nva, n, a.entry->body_len > 0 ? &prd : NULL) !=
+        0) {
+        h2_rst_client(r, st, NGHTTP2_INTERNAL_ERROR);
+        return true;
+    }
+    st->resp_head = true;
+    st->answered = true;
+    flow_str_set(&st->flow, &st->flow.resp_version, "HTTP/2.0", 8);
+    h2_rst_upstream(r, st, NGHTTP2_CANCEL); /* nothing goes upstream for this stream */
+    h2_half_discard(r, st, H2_REQ);
+    return true;
+}
