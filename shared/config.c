@@ -130,6 +130,8 @@ static const struct config_opt config_opts[] = {
      "/FILTER/STATUS[@PERCENT]", "answer STATUS instead of the upstream (PERCENT of matches)"},
     {"inject_fault", NULL, 0, CONFIG_T_LIST, F(inject_fault), F(n_inject_fault), 0, 0,
      "/FILTER/PERCENT/ACTION", "for PERCENT of matching requests: a STATUS, reset or stall"},
+    {"map_local", "map-local", 0, CONFIG_T_LIST, F(map_local), F(n_map_local), 0, 0,
+     "[|FILTER]|URL-REGEX|PATH", "answer matching requests from a local file or directory"},
 };
 
 #undef F

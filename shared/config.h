@@ -97,6 +97,8 @@ struct config {
     int n_inject_error;
     const char *inject_fault[CONFIG_MAX_PATTERNS];   /* inject_fault (mitmd's own) */
     int n_inject_fault;
+    const char *map_local[CONFIG_MAX_PATTERNS];      /* map_local: --map-local */
+    int n_map_local;
     char *_filter_args;     /* the positional filter words joined by spaces (owned) */
 
     uint64_t _given[2];     /* options given in argv, by table index (config_was_given) */

@@ -13,6 +13,8 @@
 
 #include "worker/flow.h"
 #include "worker/h2_relay.h"
+#include "worker/maplocal.h"
+#include "worker/rules.h"
 
 #define H2_HEADER_SIZE_DEFAULT 65536
 #define H2_PUMP_ROUNDS 64    /* per h2_relay_pump call (HAProxy-style work budget) */
@@ -64,6 +66,12 @@ struct h2_stream {
     bool u_rst_sent; /* a RST_STREAM went upstream (ours, or nghttp2's on bad input) */
     bool c_rst_sent; /* we reset the client stream (once) */
     bool reported;   /* on_flow was called */
+    bool held;       /* inject_latency: the request waits until `due` to go upstream */
+    bool stall;      /* inject_fault stall: the response is dropped until `due`, then 504 */
+    bool local;      /* the answer is map_local's (`ml`) */
+    uint64_t due;    /* CLOCK_MONOTONIC ns of the held or stalled stream's deadline */
+    struct maplocal_answer ml;
+    struct rules_verdict verdict; /* the rules' verdict on the request head */
     struct h2_half half[2];
     char answer[H2_RELAY_REASON_MAX + 1];
     size_t answer_len, answer_off;
@@ -150,6 +158,10 @@ int h2_half_stage(struct h2_half *h, const uint8_t *p, size_t n);
 /* h2_forward_request submits the complete request head of `st` upstream (or answers it
  * locally when it cannot go), with the request body as data source unless `end_stream`. */
 void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_stream);
+
+/* h2_stream_due acts on the deadline of a held or stalled stream that passed (at `now`):
+ * a held request goes upstream, a stalled response is answered 504. */
+void h2_stream_due(struct h2_relay *r, struct h2_stream *st, uint64_t now);
 
 /* h2_forward_response_head submits the response head of `st` to the client, with the
  * response body as data source unless `end_stream`. */

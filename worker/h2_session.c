@@ -55,10 +55,11 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
     }
     if (from_client)
         st->flow.req_body_size += len;
-    else
+    else if (!st->stall)
         st->flow.resp_body_size += len;
+    /* a response stalled by inject_fault is dropped as it comes (the client gets 504 later) */
     sink_gone = from_client ? (st->u_closed || st->answered || !h2_upstream_is_usable(r))
-                            : (st->c_closed || st->answered || !h2_client_is_usable(r));
+                            : (st->c_closed || st->answered || st->stall || !h2_client_is_usable(r));
     if (sink_gone) {
         nghttp2_session_consume(s, id, len);
         return 0;

@@ -18,6 +18,7 @@
 #include <pcre2.h>
 
 #include "worker/flowfilter.h"
+#include "worker/maplocal.h"
 
 #define RULES_MAX_PIECES 64 /* literal runs and group references in one replacement */
 #define RULES_MATCH_LIMIT 200000
@@ -34,7 +35,9 @@ struct rules_spec {
     uint64_t hits;
     /* modify_headers */
     struct rules_header hdr;
-    char *owned_name, *owned_value;
+    char *owned_name, *owned_value, *owned_lname;
+    /* map_local */
+    struct maplocal *ml;
     /* map_remote */
     pcre2_code *re;
     bool jit;
@@ -59,7 +62,8 @@ struct rules {
 };
 
 static const char *const rules_names[RULES_KIND_COUNT] = {
-    "modify_headers", "map_remote", "block_list", "inject_latency", "inject_error", "inject_fault",
+    "modify_headers", "map_remote",   "block_list", "inject_latency",
+    "inject_error",   "inject_fault", "map_local",
 };
 
 /* mitmproxy 8.1.1's known status codes (net/http/status_codes.py), which block_list takes */
@@ -97,6 +101,8 @@ static void rules_spec_dispose(struct rules_spec *s)
     free(s->lit);
     free(s->owned_name);
     free(s->owned_value);
+    free(s->owned_lname);
+    maplocal_free(s->ml);
 }
 
 void rules_free(struct rules *r)
@@ -503,6 +509,7 @@ static int rules_parse(enum rules_kind kind, const char *spec, struct rules_spec
     }
     switch (kind) {
     case RULES_MODIFY_HEADERS:
+    case RULES_MAP_LOCAL:
     case RULES_MAP_REMOTE: {
         /* [SEP FILTER] SEP SUBJECT SEP REPLACEMENT (mitmproxy utils/spec.py) */
         struct rules_part subj, repl;
@@ -518,6 +525,8 @@ static int rules_parse(enum rules_kind kind, const char *spec, struct rules_spec
         }
         subj = pt[n - 2];
         repl = pt[n - 1];
+        if (kind == RULES_MAP_LOCAL)
+            return maplocal_new(subj.p, subj.len, repl.p, repl.len, &s->ml, why, buf, cap);
         if (kind == RULES_MODIFY_HEADERS) {
             const char *w = NULL;
 
@@ -547,6 +556,11 @@ static int rules_parse(enum rules_kind kind, const char *spec, struct rules_spec
                     w = "CR, LF or NUL in the header value", e = -EINVAL;
             s->hdr.name = s->owned_name;
             s->hdr.value = s->owned_value;
+            if (e == 0 && (s->owned_lname = strdup(s->owned_name)) == NULL)
+                return -ENOMEM;
+            for (size_t i = 0; e == 0 && i < s->hdr.name_len; i++)
+                s->owned_lname[i] = (char)tolower((unsigned char)s->owned_lname[i]);
+            s->hdr.lname = s->owned_lname;
             *why = w;
             return e;
         } else {
@@ -705,12 +719,12 @@ int rules_add(struct rules *r, enum rules_kind kind, const char *spec, char *err
 int rules_compile(const struct config *cfg, struct rules **out, char *err, size_t errlen)
 {
     const char *const *lists[RULES_KIND_COUNT] = {
-        cfg->modify_headers, cfg->map_remote,   cfg->block_list,
-        cfg->inject_latency, cfg->inject_error, cfg->inject_fault,
+        cfg->modify_headers, cfg->map_remote,   cfg->block_list, cfg->inject_latency,
+        cfg->inject_error,   cfg->inject_fault, cfg->map_local,
     };
     const int counts[RULES_KIND_COUNT] = {
-        cfg->n_modify_headers, cfg->n_map_remote,   cfg->n_block_list,
-        cfg->n_inject_latency, cfg->n_inject_error, cfg->n_inject_fault,
+        cfg->n_modify_headers, cfg->n_map_remote,   cfg->n_block_list, cfg->n_inject_latency,
+        cfg->n_inject_error,   cfg->n_inject_fault, cfg->n_map_local,
     };
     struct rules *r = rules_new();
     int e = 0;
@@ -920,6 +934,14 @@ int rules_on_request_head(struct rules *r, struct flow *f, uint64_t *rng, struct
         s->hits++;
         out->url_changed = true;
     }
+    for (int i = 0; i < r->n[RULES_MAP_LOCAL]; i++) { /* answered locally: nothing else */
+        struct rules_spec *s = &r->specs[RULES_MAP_LOCAL][i];
+
+        if (rules_matches(s, f) && maplocal_matches(s->ml, flow_str_ptr(f, f->url), f->url.len)) {
+            out->map_local = i + 1;
+            return err;
+        }
+    }
     rules_header_edits(r, f, out);
     for (int k = RULES_INJECT_ERROR; k <= RULES_INJECT_FAULT && out->fault == RULES_FAULT_NONE; k++)
         for (int i = 0; i < r->n[k]; i++) {
@@ -974,4 +996,36 @@ int rules_stats(const struct rules *r, struct rules_stat *out, int max)
                 out[n] = (struct rules_stat){(enum rules_kind)k, i, r->specs[k][i].spec,
                                              r->specs[k][i].hits};
     return n;
+}
+
+int rules_map_local(struct rules *r, const struct rules_verdict *v, const struct flow *f,
+                    const char *range, size_t range_len, bool head, struct maplocal_answer *a)
+{
+    struct maplocal_answer miss;
+    bool escaped = false;
+
+    memset(&miss, 0, sizeof(miss));
+    miss.fd = -1;
+    miss.status = 404;
+    miss.why = "no local file for this URL (map_local)";
+    /* as mitmproxy: every matching spec in order, the first existing file wins, else 404 */
+    for (int i = v->map_local - 1; r != NULL && i >= 0 && i < r->n[RULES_MAP_LOCAL]; i++) {
+        struct rules_spec *s = &r->specs[RULES_MAP_LOCAL][i];
+
+        if (!rules_matches(s, f) || !maplocal_matches(s->ml, flow_str_ptr(f, f->url), f->url.len))
+            continue;
+        if (maplocal_open(s->ml, flow_str_ptr(f, f->url), f->url.len, range, range_len, head,
+                          a) == 1) {
+            s->hits++;
+            return a->status;
+        }
+        if (a->status == 403 && !escaped) {
+            escaped = true;
+            miss = *a;
+        }
+    }
+    if (v->map_local > 0 && v->map_local <= r->n[RULES_MAP_LOCAL])
+        r->specs[RULES_MAP_LOCAL][v->map_local - 1].hits++;
+    *a = miss;
+    return a->status;
 }

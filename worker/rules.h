@@ -43,6 +43,7 @@
 #define RULES_MAX_PER_KIND CONFIG_MAX_PATTERNS
 #define RULES_VALUE_FILE_MAX 65536 /* largest @FILE header value */
 #define RULES_MAX_DELAY_MS 3600000u
+#define RULES_STATS_MAX 32 /* rules whose hits reach the statistics (msg.h MSG_STAT_RULE_0..) */
 
 enum rules_kind {
     RULES_MODIFY_HEADERS = 0,
@@ -51,6 +52,7 @@ enum rules_kind {
     RULES_INJECT_LATENCY,
     RULES_INJECT_ERROR,
     RULES_INJECT_FAULT,
+    RULES_MAP_LOCAL,   /* --map-local: answered from a file (worker/maplocal.h) */
     RULES_KIND_COUNT /* must be last */
 };
 
@@ -66,6 +68,7 @@ enum rules_fault {
  * CR, LF or NUL; the name is an HTTP token. */
 struct rules_header {
     const char *name;
+    const char *lname; /* `name` in lower case (HTTP/2 field names) */
     size_t name_len;
     const char *value;
     size_t value_len;
@@ -78,6 +81,8 @@ struct rules_verdict {
     int fault_status;       /* RULES_FAULT_STATUS: the status to answer */
     uint32_t delay_ms;      /* inject_latency: hold the request this long first; 0 = none */
     bool url_changed;       /* map_remote changed f->url: re-target the request */
+    int map_local;          /* --map-local: index + 1 of the spec that matched; 0 = none
+                             * (answer with rules_map_local, worker/maplocal.h) */
     int n_edits;            /* modify_headers for this message, in spec order */
     const struct rules_header *edits[RULES_MAX_PER_KIND];
 };
@@ -143,6 +148,17 @@ bool rules_verdict_drops(const struct rules_verdict *v, const char *name, size_t
  * is too small. For tests and tools; relays call rules_on_request_head. Never allocates. */
 ssize_t rules_map_url(struct rules *r, const struct flow *f, const char *url, size_t url_len,
                       char *out, size_t cap);
+
+struct maplocal_answer;
+
+/* rules_map_local answers a request whose verdict has map_local set: it tries the matching
+ * map_local specs in order (worker/maplocal.h) and fills `a` with the first file found (200,
+ * 206 or 416 for the single Range `range`, may be NULL), or a 404 (403 if a candidate escaped
+ * PATH). `head`: the method is HEAD (no body). Counts a hit on the spec that answered (or on
+ * the first matching one for a 404). Returns a->status. The caller owns a->fd (closes it with
+ * maplocal_answer_close). Blocking calls: openat2 and fstat, never a data read. */
+int rules_map_local(struct rules *r, const struct rules_verdict *v, const struct flow *f,
+                    const char *range, size_t range_len, bool head, struct maplocal_answer *a);
 
 /* rules_stats writes up to `max` entries (every rule, by kind then order) and returns how
  * many rules there are. */
