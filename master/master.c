@@ -29,6 +29,7 @@
 #include "shared/board.h"
 #include "shared/log.h"
 #include "shared/msgcodec.h"
+#include "worker/rules.h"
 
 /* MASTER_READ_BUDGET is how many datagrams the master reads from one worker per loop turn
  * (issue 10 item 10): with the round-robin start, a worker flooding certificate requests
@@ -98,6 +99,13 @@ static void master_log_stats(struct master *m)
              (unsigned long long)sum[MSG_STAT_UP_TLS],
              (unsigned long long)sum[MSG_STAT_UP_RESUMED],
              (unsigned long long)sum[MSG_STAT_UP_WILDCARD]);
+    {
+        char rules[1024];
+
+        if (rules_format_stats(m->cfg, &sum[MSG_STAT_RULE_0], RULES_STATS_MAX, rules,
+                               sizeof(rules)) > 0)
+            log_info("stats: rule hits:%s", rules);
+    }
 }
 
 /* master_read_worker reads at most `budget` datagrams from one worker's socket: CERT_REQs

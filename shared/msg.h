@@ -88,6 +88,11 @@ enum msg_stat {
     MSG_STAT_UP_TLS,         /* upstream TLS handshakes completed */
     MSG_STAT_UP_RESUMED,     /* of which resumed a cached session */
     MSG_STAT_UP_WILDCARD,    /* of which with another name's session (wildcard cert) */
+    /* per-rule application counts (worker/rules.h rules_export_stats): the rules in
+     * command-line order, kind by kind (modify_headers, map_remote, block_list,
+     * inject_latency, inject_error, inject_fault, map_local); rules_format_stats names them */
+    MSG_STAT_RULE_0,
+    MSG_STAT_RULE_LAST = MSG_STAT_RULE_0 + 31,
     MSG_STAT_COUNT
 };
 struct msg_stats {

@@ -16,7 +16,7 @@ static const char *const state_names[H1_STATE_COUNT] = {
     [H1_STATE_REQ_HEAD] = "req_head",   [H1_STATE_NEED_UPSTREAM] = "need_upstream",
     [H1_STATE_REQ_BODY] = "req_body",   [H1_STATE_RESP_HEAD] = "resp_head",
     [H1_STATE_RESP_BODY] = "resp_body", [H1_STATE_RAW] = "raw",
-    [H1_STATE_CLOSING] = "closing",
+    [H1_STATE_CLOSING] = "closing",    [H1_STATE_LOCAL] = "local",
 };
 
 const char *h1_state_name(enum h1_state s)
@@ -33,7 +33,9 @@ static inline bool h1_transition_ok(enum h1_state from, enum h1_state to)
         return from != H1_STATE_CLOSING;
     switch (from) {
     case H1_STATE_REQ_HEAD:
-        return to == H1_STATE_NEED_UPSTREAM || to == H1_STATE_REQ_BODY;
+        return to == H1_STATE_NEED_UPSTREAM || to == H1_STATE_REQ_BODY || to == H1_STATE_LOCAL;
+    case H1_STATE_LOCAL:
+        return to == H1_STATE_REQ_HEAD;
     case H1_STATE_NEED_UPSTREAM:
         return to == H1_STATE_REQ_BODY;
     case H1_STATE_REQ_BODY:
@@ -114,6 +116,7 @@ void h1_relay_init(struct h1_relay *r, const struct h1_relay_opts *opts, struct 
     r->_client_out = client_out;
     r->_up_in = up_in;
     r->_up_out = up_out;
+    r->_ml.fd = -1;
 }
 
 /* ---- flow reporting and error answers ------------------------------------------------ */
@@ -141,6 +144,7 @@ static void report_flow(struct h1_relay *r)
         }
     }
     f->t_done = flow_now_ns();
+    maplocal_answer_close(&r->_ml);
     if (r->_opts.on_flow != NULL)
         r->_opts.on_flow(r->_opts.on_flow_arg, f);
     flow_next(f);
@@ -156,6 +160,7 @@ static void enter_closing(struct h1_relay *r)
 /* close_quiet ends the connection without a record: nothing worth one was received. */
 static void close_quiet(struct h1_relay *r)
 {
+    maplocal_answer_close(&r->_ml);
     r->_flow_begun = false;
     enter_closing(r);
 }
@@ -249,37 +254,129 @@ static void start_exchange(struct h1_relay *r, const struct h1_request *req, siz
     r->_resp_keep_alive = false;
 }
 
+enum { RULES_GO = 0, RULES_DONE, RULES_LOCAL };
+
 /* apply_request_rules runs the rules on the request just recorded (worker/rules.h). Returns
- * true when the request was answered or the connection aborted instead of forwarding it. */
-static bool apply_request_rules(struct h1_relay *r)
+ * RULES_DONE when the request was answered or the connection aborted instead of forwarding
+ * it, RULES_LOCAL when --map-local answers it, RULES_GO otherwise. */
+static int apply_request_rules(struct h1_relay *r)
 {
     struct rules_verdict *v = &r->_verdict;
     const struct flow *f = r->_flow;
     const char *why = NULL;
     struct target t;
 
-    r->_mapped = r->_edits_on = false;
+    r->_mapped = r->_edits_on = r->_stall = false;
+    r->_hold_until = r->_stall_due = 0;
     if (r->_opts.rules == NULL)
-        return false;
+        return RULES_GO;
     memset(v, 0, sizeof(*v));
     (void)rules_on_request_head(r->_opts.rules, r->_flow, r->_opts.rng, v);
     if (v->block_status == 444 || v->fault == RULES_FAULT_RESET) {
         abort_exchange(r, v->block_status == 444 ? "closed by block_list (444)"
                                                  : "connection reset by inject_fault");
-        return true;
+        return RULES_DONE;
     }
     if (v->block_status != 0 || v->fault == RULES_FAULT_STATUS) {
         answer_error(r, v->block_status != 0 ? v->block_status : v->fault_status,
-                     v->block_status != 0 ? "blocked by block_list" : "injected by inject_error");
-        return true;
+                     v->block_status != 0 ? "blocked by block_list" : v->fault_why);
+        return RULES_DONE;
     }
+    if (v->map_local > 0)
+        return RULES_LOCAL;
     if (v->url_changed && target_parse_request(flow_str_ptr(f, f->url), f->url.len, false, &t,
                                                &why) == 0 && t.form == TARGET_FORM_ABSOLUTE) {
         copy_target(&r->_target, t.host, t.host_len, t.port, t.tls, t.is_ipv6);
         r->_absolute = r->_mapped = true; /* the upstream, SNI and Host follow the new URL */
     }
     r->_edits_on = v->n_edits > 0;
-    return false;
+    r->_stall = v->fault == RULES_FAULT_STALL;
+    if (v->delay_ms > 0)
+        r->_hold_until = flow_now_ns() + (uint64_t)v->delay_ms * 1000000ull;
+    return RULES_GO;
+}
+
+/* start_local answers the request whose head (`head_len` bytes after `skip` blank bytes) is
+ * at the front of client_in from --map-local: 403/404 as an error answer, otherwise the head
+ * goes into the answer buffer and H1_STATE_LOCAL sends the file as client_out drains. */
+static void start_local(struct h1_relay *r, const struct h1_request *req, size_t skip,
+                        size_t head_len)
+{
+    struct maplocal_answer *a = &r->_ml;
+    struct flow *f = r->_flow;
+    ssize_t rg = h1_header_find(req->headers, req->num_headers, "Range", 0);
+    const char *reason;
+    char len[24];
+    int n;
+
+    start_exchange(r, req, head_len);
+    rules_map_local(r->_opts.rules, &r->_verdict, f, rg >= 0 ? req->headers[rg].value : NULL,
+                    rg >= 0 ? req->headers[rg].value_len : 0, r->_req_is_head, a);
+    if (a->status == 403 || a->status == 404) {
+        answer_error(r, a->status, a->why);
+        return;
+    }
+    buf_consume(r->_client_in, skip + head_len);
+    r->_req_head_done = true;
+    /* a request body is not read: the connection closes after the answer */
+    r->_local_close = r->_req_body != H1_BODY_NONE || !r->_req_keep_alive || r->_draining;
+    reason = h1_status_reason(a->status);
+    snprintf(len, sizeof(len), "%llu", (unsigned long long)a->length);
+    n = snprintf(r->_answer, sizeof(r->_answer),
+                 "HTTP/1.1 %d %s\r\nServer: mitmd\r\nContent-Length: %s\r\n"
+                 "Accept-Ranges: bytes\r\n%s%s%s%s%s%s%s\r\n",
+                 a->status, reason, len, a->ctype != NULL ? "Content-Type: " : "",
+                 a->ctype != NULL ? a->ctype : "", a->ctype != NULL ? "\r\n" : "",
+                 a->content_range[0] != '\0' ? "Content-Range: " : "", a->content_range,
+                 a->content_range[0] != '\0' ? "\r\n" : "",
+                 r->_local_close ? "Connection: close\r\n" : "");
+    r->_answer_len = n > 0 && (size_t)n < sizeof(r->_answer) ? (size_t)n : 0;
+    r->_answer_off = 0;
+    f->status = a->status;
+    flow_str_set(f, &f->resp_version, "HTTP/1.1", 8);
+    flow_str_set(f, &f->reason, reason, strlen(reason));
+    flow_add_header(f, FLOW_RESPONSE, "Server", 6, "mitmd", 5);
+    flow_add_header(f, FLOW_RESPONSE, "Content-Length", 14, len, strlen(len));
+    if (a->ctype != NULL)
+        flow_add_header(f, FLOW_RESPONSE, "Content-Type", 12, a->ctype, strlen(a->ctype));
+    if (a->content_range[0] != '\0')
+        flow_add_header(f, FLOW_RESPONSE, "Content-Range", 13, a->content_range,
+                        strlen(a->content_range));
+    if (a->status == 416)
+        flow_set_error(f, a->why);
+    f->t_response_first = flow_now_ns();
+    h1_set_state(r, H1_STATE_LOCAL);
+}
+
+/* step_local sends the map_local file once its head is out, as client_out has room. */
+static bool step_local(struct h1_relay *r)
+{
+    struct buf *out = r->_client_out;
+    ssize_t n;
+
+    if (r->_answer_off < r->_answer_len)
+        return false;
+    if (r->_ml.left > 0) {
+        size_t room = buf_room(out);
+
+        if (room == 0)
+            return false;
+        n = maplocal_read(&r->_ml, buf_tail(out), room);
+        if (n < 0) {
+            abort_exchange(r, "map_local: reading the file failed");
+            return true;
+        }
+        buf_commit(out, (size_t)n);
+        r->_flow->resp_body_size += (uint64_t)n;
+        if (r->_ml.left > 0)
+            return n > 0;
+    }
+    report_flow(r);
+    if (r->_local_close)
+        enter_closing(r);
+    else
+        h1_set_state(r, H1_STATE_REQ_HEAD);
+    return true;
 }
 
 static bool step_req_head(struct h1_relay *r)
@@ -351,10 +448,17 @@ static bool step_req_head(struct h1_relay *r)
         r->_target = r->_upstream;
         r->_absolute = false;
     }
-    if (apply_request_rules(r))
-        return true;
     /* Blank lines before the request line (RFC 9112 §2.2) are not forwarded. */
     skip = (size_t)((const uint8_t *)req.method - buf_head(in));
+    switch (apply_request_rules(r)) {
+    case RULES_DONE:
+        return true;
+    case RULES_LOCAL:
+        start_local(r, &req, skip, (size_t)n - skip);
+        return true;
+    default:
+        break;
+    }
     start_exchange(r, &req, (size_t)n - skip);
     buf_consume(in, skip);
     /* Bytes from the upstream before any request are not a response to this one: that
@@ -473,6 +577,11 @@ static bool step_req_send(struct h1_relay *r)
     ssize_t c;
 
     if (!r->_req_head_done) {
+        if (r->_hold_until != 0) { /* inject_latency: the ring timer pumps us then */
+            if (flow_now_ns() < r->_hold_until)
+                return false;
+            r->_hold_until = 0;
+        }
         progress = step_req_head_out(r);
         if (!r->_req_head_done)
             return progress;
@@ -729,6 +838,17 @@ static bool step_resp(struct h1_relay *r)
 
     if (!r->_req_head_done)
         return false; /* nothing was asked yet: leave early upstream bytes where they are */
+    if (r->_stall && r->_state != H1_STATE_RESP_BODY) { /* inject_fault stall */
+        uint64_t now = flow_now_ns();
+
+        if (r->_stall_due == 0)
+            r->_stall_due = now + (uint64_t)r->_opts.stall_ms * 1000000ull;
+        if (now < r->_stall_due)
+            return false;
+        r->_stall = false;
+        answer_error(r, 504, "response held by inject_fault stall until the idle timeout");
+        return true;
+    }
     if (!r->_resp_head_forward && r->_state != H1_STATE_RESP_BODY) {
         progress = step_resp_head(r);
         if (!r->_resp_head_forward)
@@ -804,6 +924,9 @@ unsigned h1_relay_pump(struct h1_relay *r)
         case H1_STATE_RAW:
             progress |= step_raw(r);
             break;
+        case H1_STATE_LOCAL:
+            progress |= step_local(r);
+            break;
         default:
             break;
         }
@@ -826,6 +949,8 @@ unsigned h1_relay_wants(const struct h1_relay *r)
         return r->_answer_off == r->_answer_len ? H1_WANT_CLOSE : 0;
     case H1_STATE_NEED_UPSTREAM:
         w |= H1_WANT_UPSTREAM;
+        break;
+    case H1_STATE_LOCAL:
         break;
     case H1_STATE_RAW:
         w |= H1_WANT_RAW;
@@ -962,11 +1087,27 @@ void h1_relay_timeout(struct h1_relay *r, enum h1_timeout which)
             answer_error(r, 504, "upstream timed out");
         else if (r->_state == H1_STATE_RESP_BODY)
             abort_exchange(r, "upstream timed out while responding");
+        else if (r->_state == H1_STATE_LOCAL)
+            abort_exchange(r, "the client did not take the map_local answer in time");
         break;
     }
 }
 
 /* ---- queries ------------------------------------------------------------------------ */
+
+uint64_t h1_relay_deadline(const struct h1_relay *r)
+{
+    if (r->_hold_until != 0 && !r->_req_head_done && r->_state != H1_STATE_CLOSING)
+        return r->_hold_until;
+    if (r->_stall && r->_stall_due != 0 && r->_state != H1_STATE_CLOSING)
+        return r->_stall_due;
+    return 0;
+}
+
+void h1_relay_dispose(struct h1_relay *r)
+{
+    maplocal_answer_close(&r->_ml);
+}
 
 const struct h1_target *h1_relay_target(const struct h1_relay *r)
 {

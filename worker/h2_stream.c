@@ -665,8 +665,7 @@ static bool apply_request_rules(struct h2_relay *r, struct h2_stream *st)
     if (v->block_status != 0 || v->fault == RULES_FAULT_STATUS) {
         h2_fields_clear(h);
         h2_stream_answer(r, st, v->block_status != 0 ? v->block_status : v->fault_status,
-                         v->block_status != 0 ? "blocked by block_list"
-                                              : "injected by inject_error");
+                         v->block_status != 0 ? "blocked by block_list" : v->fault_why);
         return true;
     }
     if (v->map_local > 0) {

@@ -4,6 +4,7 @@
  * Python 3.7+ for empty matches (pcre2demo's NOTEMPTY_ATSTART retry). */
 #include "worker/rules.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,11 +18,14 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "shared/msg.h"
 #include "worker/flowfilter.h"
 #include "worker/maplocal.h"
 
 #define RULES_MAX_PIECES 64 /* literal runs and group references in one replacement */
 #define RULES_MATCH_LIMIT 200000
+
+static_assert(RULES_STATS_MAX == MSG_STAT_RULE_LAST - MSG_STAT_RULE_0 + 1, "one slot per rule");
 
 /* struct rules_piece is one part of a map_remote replacement: a literal or a group. */
 struct rules_piece {
@@ -951,6 +955,8 @@ int rules_on_request_head(struct rules *r, struct flow *f, uint64_t *rng, struct
                 s->hits++;
                 out->fault = s->fault;
                 out->fault_status = s->status;
+                out->fault_why = k == RULES_INJECT_ERROR ? "injected by inject_error"
+                                                         : "injected by inject_fault";
                 break;
             }
         }
@@ -1028,4 +1034,39 @@ int rules_map_local(struct rules *r, const struct rules_verdict *v, const struct
         r->specs[RULES_MAP_LOCAL][v->map_local - 1].hits++;
     *a = miss;
     return a->status;
+}
+
+void rules_export_stats(const struct rules *r, uint64_t *v, int max)
+{
+    int n = 0;
+
+    for (int k = 0; r != NULL && k < RULES_KIND_COUNT; k++)
+        for (int i = 0; i < r->n[k] && n < max; i++)
+            v[n++] = r->specs[k][i].hits;
+}
+
+int rules_format_stats(const struct config *cfg, const uint64_t *hits, int max, char *out,
+                       size_t cap)
+{
+    const int counts[RULES_KIND_COUNT] = {
+        cfg->n_modify_headers, cfg->n_map_remote,   cfg->n_block_list, cfg->n_inject_latency,
+        cfg->n_inject_error,   cfg->n_inject_fault, cfg->n_map_local,
+    };
+    size_t used = 0;
+    int n = 0;
+
+    if (cap > 0)
+        out[0] = '\0';
+    for (int k = 0; k < RULES_KIND_COUNT; k++)
+        for (int i = 0; i < counts[k]; i++, n++) {
+            int w;
+
+            if (n >= max || used >= cap)
+                continue;
+            w = snprintf(out + used, cap - used, " %s#%d=%llu", rules_names[k], i + 1,
+                         (unsigned long long)hits[n]);
+            if (w > 0)
+                used += (size_t)w < cap - used ? (size_t)w : cap - used - 1;
+        }
+    return n;
 }

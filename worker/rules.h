@@ -79,6 +79,7 @@ struct rules_verdict {
     int block_status;       /* block_list: answer this status (444: close); 0 = not blocked */
     enum rules_fault fault; /* inject_error / inject_fault */
     int fault_status;       /* RULES_FAULT_STATUS: the status to answer */
+    const char *fault_why;  /* "injected by inject_error" or "... inject_fault" (static) */
     uint32_t delay_ms;      /* inject_latency: hold the request this long first; 0 = none */
     bool url_changed;       /* map_remote changed f->url: re-target the request */
     int map_local;          /* --map-local: index + 1 of the spec that matched; 0 = none
@@ -159,6 +160,16 @@ struct maplocal_answer;
  * maplocal_answer_close). Blocking calls: openat2 and fstat, never a data read. */
 int rules_map_local(struct rules *r, const struct rules_verdict *v, const struct flow *f,
                     const char *range, size_t range_len, bool head, struct maplocal_answer *a);
+
+/* rules_export_stats writes the hit count of every rule, in rules_stats order, into v[0..max)
+ * (the worker's struct msg_stats from MSG_STAT_RULE_0; rules past `max` are not exported). */
+void rules_export_stats(const struct rules *r, uint64_t *v, int max);
+
+/* rules_format_stats writes " KIND#N=HITS" for each rule of `cfg` (N from 1, in command-line
+ * order within its kind) with hits[i] in rules_export_stats order, into `out` (NUL-terminated,
+ * truncated to `cap`). Returns the number of rules. For the master's statistics line. */
+int rules_format_stats(const struct config *cfg, const uint64_t *hits, int max, char *out,
+                       size_t cap);
 
 /* rules_stats writes up to `max` entries (every rule, by kind then order) and returns how
  * many rules there are. */
