@@ -99,6 +99,9 @@ struct config {
     int n_inject_fault;
     const char *map_local[CONFIG_MAX_PATTERNS];      /* map_local: --map-local */
     int n_map_local;
+    const char *modify_body[CONFIG_MAX_PATTERNS];    /* modify_body: --modify-body */
+    int n_modify_body;
+    const char *body_size_limit;                     /* body_size_limit: "3m"; NULL = 1m */
     char *_filter_args;     /* the positional filter words joined by spaces (owned) */
 
     uint64_t _given[2];     /* options given in argv, by table index (config_was_given) */

@@ -1,11 +1,14 @@
 /* h1_relay.c - HTTP/1.1 relay: one client, one upstream, plaintext bytes in fixed buffers.
  * Owns the exchange state machine (enum h1_state), message framing while streaming, and the
- * error answers. Parsing is shared/h1_parse and shared/target_parse; no I/O, no allocation. */
+ * error answers. Parsing is shared/h1_parse and shared/target_parse. No I/O but a map_local
+ * file's reads (worker/maplocal.h); no allocation but a --modify-body buffer (bounded by
+ * body_size_limit). */
 #include "worker/h1_relay.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -119,6 +122,11 @@ void h1_relay_init(struct h1_relay *r, const struct h1_relay_opts *opts, struct 
     r->_ml.fd = -1;
 }
 
+static void mb_free(struct h1_relay *r);
+static bool mb_start(struct h1_relay *r, enum h1_body body, uint64_t content_length);
+static enum h1_head_conn resp_conn(const struct h1_relay *r);
+static void finish_exchange(struct h1_relay *r);
+
 /* ---- flow reporting and error answers ------------------------------------------------ */
 
 static void ensure_flow(struct h1_relay *r)
@@ -145,6 +153,7 @@ static void report_flow(struct h1_relay *r)
     }
     f->t_done = flow_now_ns();
     maplocal_answer_close(&r->_ml);
+    mb_free(r);
     if (r->_opts.on_flow != NULL)
         r->_opts.on_flow(r->_opts.on_flow_arg, f);
     flow_next(f);
@@ -706,6 +715,7 @@ static bool step_resp_head(struct h1_relay *r)
     r->_resp_remaining =
         resp.framing.content_length > 0 ? (uint64_t)resp.framing.content_length : 0;
     r->_resp_keep_alive = resp.framing.keep_alive && body != H1_BODY_CLOSE;
+    (void)mb_start(r, body, r->_resp_remaining); /* --modify-body holds the head */
     h1_set_state(r, H1_STATE_RESP_BODY);
     return true;
 }
@@ -774,12 +784,244 @@ static void finish_exchange(struct h1_relay *r)
     h1_set_state(r, H1_STATE_REQ_HEAD);
 }
 
+
+/* ---- --modify-body on the response -------------------------------------------------- */
+
+static void mb_free(struct h1_relay *r)
+{
+    if (r->_mb_rewrite)
+        free(r->_mb_body);
+    free(r->_mb);
+    r->_mb = r->_mb_body = NULL;
+    r->_mb_len = r->_mb_cap = r->_mb_head = r->_mb_body_len = r->_mb_body_off = 0;
+    r->_mb_on = r->_mb_out = r->_mb_rewrite = false;
+}
+
+static int mb_append(struct h1_relay *r, const uint8_t *p, size_t n)
+{
+    if (r->_mb_len + n > r->_mb_cap) {
+        size_t cap = r->_mb_cap == 0 ? 16384 : r->_mb_cap;
+        uint8_t *g;
+
+        while (cap < r->_mb_len + n)
+            cap *= 2;
+        g = realloc(r->_mb, cap);
+        if (g == NULL)
+            return -ENOMEM;
+        r->_mb = g;
+        r->_mb_cap = cap;
+    }
+    memcpy(r->_mb + r->_mb_len, p, n);
+    r->_mb_len += n;
+    return 0;
+}
+
+/* mb_start holds the parsed response head (`head_len` bytes at the front of up_in) when a
+ * --modify-body spec wants its body. Returns true when the head was taken. */
+static bool mb_start(struct h1_relay *r, enum h1_body body, uint64_t content_length)
+{
+    struct rules *rules = r->_opts.rules;
+
+    if (rules == NULL || (body != H1_BODY_LENGTH && body != H1_BODY_CHUNKED) ||
+        !rules_body_wanted(rules, r->_flow))
+        return false;
+    if (body == H1_BODY_LENGTH && content_length > rules_body_limit(rules)) {
+        r->_flow->rules_note = "modify_body: body over body_size_limit, passed unchanged";
+        return false;
+    }
+    if (mb_append(r, buf_head(r->_up_in), r->_resp_head_len) != 0) {
+        r->_flow->rules_note = "modify_body: out of memory, passed unchanged";
+        mb_free(r);
+        return false;
+    }
+    buf_consume(r->_up_in, r->_resp_head_len);
+    r->_mb_head = r->_resp_head_len;
+    r->_resp_head_len = 0;
+    r->_resp_head_forward = false;
+    r->_mb_on = true;
+    return true;
+}
+
+/* mb_payload decodes the chunked body collected in _mb in place. Returns its length. */
+static size_t mb_payload(struct h1_relay *r)
+{
+    struct h1_chunk_decoder d;
+    uint8_t *p = r->_mb + r->_mb_head;
+    size_t len = r->_mb_len - r->_mb_head, at = 0, out = 0;
+    const char *why = NULL;
+
+    if (r->_resp_body != H1_BODY_CHUNKED)
+        return len;
+    h1_chunk_decoder_init(&d, head_limit(r, r->_up_in));
+    while (at < len && !h1_chunk_decoder_is_done(&d)) {
+        size_t off = 0, dl = 0;
+        ssize_t c = h1_chunk_decode(&d, p + at, len - at, &off, &dl, &why);
+
+        if (c <= 0)
+            break;
+        memmove(p + out, p + at + off, dl); /* out <= at + off: compaction moves forward */
+        out += dl;
+        at += (size_t)c;
+    }
+    return out;
+}
+
+/* mb_finish rewrites the collected body and starts sending head and result. */
+static void mb_finish(struct h1_relay *r)
+{
+    struct rules_verdict *v = &r->_verdict;
+    size_t plen = mb_payload(r);
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+
+    r->_mb_on = false;
+    if (rules_body_apply(r->_opts.rules, r->_flow, r->_mb + r->_mb_head, plen, &out, &out_len) !=
+        0) {
+        r->_flow->rules_note = "modify_body: rewriting failed, passed unchanged";
+        out = r->_mb + r->_mb_head; /* the decoded body, unchanged */
+        out_len = plen;
+    } else {
+        r->_mb_rewrite = true;
+    }
+    r->_mb_body = out;
+    r->_mb_body_len = out_len;
+    r->_mb_body_off = 0;
+    r->_flow->resp_body_size = out_len;
+    snprintf(r->_mb_clen, sizeof(r->_mb_clen), "%zu", out_len);
+    r->_mb_hdr[0] = (struct rules_header){"Content-Length", "content-length", 14, r->_mb_clen,
+                                          strlen(r->_mb_clen)};
+    r->_mb_hdr[1] = (struct rules_header){"Transfer-Encoding", "transfer-encoding", 17, "", 0};
+    if (!r->_edits_on)
+        v->n_edits = 0;
+    if (v->n_edits + 2 <= RULES_MAX_PER_KIND) {
+        v->edits[v->n_edits++] = &r->_mb_hdr[0];
+        v->edits[v->n_edits++] = &r->_mb_hdr[1];
+    }
+    r->_edits_on = true;
+    r->_resp_body = H1_BODY_LENGTH;
+    r->_resp_remaining = 0;
+    r->_resp_head_moved = 0;
+    r->_mb_out = true;
+}
+
+/* mb_overflow gives up on a body larger than body_size_limit: the head and the raw bytes
+ * collected go out as they are, and the rest streams as usual. */
+static void mb_overflow(struct h1_relay *r, const char *note)
+{
+    r->_flow->rules_note = note;
+    r->_mb_on = false;
+    r->_mb_body = r->_mb + r->_mb_head;
+    r->_mb_body_len = r->_mb_len - r->_mb_head;
+    r->_mb_body_off = 0;
+    r->_resp_head_moved = 0;
+    r->_mb_out = true;
+}
+
+/* mb_collect takes response body bytes from up_in into _mb. */
+static bool mb_collect(struct h1_relay *r)
+{
+    struct buf *in = r->_up_in;
+    size_t n = buf_used(in);
+    const char *why = NULL;
+    bool done = false;
+
+    if (r->_resp_body == H1_BODY_LENGTH) {
+        if (n > r->_resp_remaining)
+            n = (size_t)r->_resp_remaining;
+    } else {
+        uint64_t seen = 0;
+        ssize_t c = n == 0 ? 0 : h1_chunk_decode_all(&r->_resp_chunks, buf_head(in), n, &seen, &why);
+
+        if (c < 0) {
+            char msg[H1_RELAY_REASON_MAX];
+
+            snprintf(msg, sizeof(msg), "bad response from upstream: %s", why);
+            answer_error(r, 502, msg);
+            return true;
+        }
+        n = (size_t)c;
+        r->_flow->resp_body_size += seen;
+        done = h1_chunk_decoder_is_done(&r->_resp_chunks);
+    }
+    if (n > 0 && mb_append(r, buf_head(in), n) != 0) {
+        mb_overflow(r, "modify_body: out of memory, passed unchanged");
+        return true; /* the bytes stay in up_in and stream after the collected ones */
+    }
+    buf_consume(in, n);
+    if (r->_resp_body == H1_BODY_LENGTH) {
+        r->_resp_remaining -= n;
+        r->_flow->resp_body_size += n;
+        done = r->_resp_remaining == 0;
+    }
+    if (done) {
+        mb_finish(r);
+        return true;
+    }
+    if (r->_mb_len - r->_mb_head > rules_body_limit(r->_opts.rules)) {
+        mb_overflow(r, "modify_body: body over body_size_limit, passed unchanged");
+        return true;
+    }
+    if (r->_up_eof && buf_used(in) == 0) {
+        answer_error(r, 502, "upstream closed while responding");
+        return true;
+    }
+    return n > 0;
+}
+
+/* mb_send writes the held head (with the new Content-Length after a rewrite) and the body. */
+static bool mb_send(struct h1_relay *r)
+{
+    struct h1_header headers[H1_MAX_HEADERS];
+    struct h1_response resp;
+    const char *why = NULL;
+    size_t n;
+
+    if (r->_resp_head_moved != SIZE_MAX) {
+        struct h1_emitter e = {.out = r->_client_out, .skip = r->_resp_head_moved};
+
+        if (h1_parse_response(r->_mb, r->_mb_head, r->_mb_head, &resp, headers, H1_MAX_HEADERS,
+                              &why) < 0) {
+            answer_error(r, 502, "response head changed while buffered");
+            return true;
+        }
+        if (!r->_resp_conn_set) {
+            r->_resp_conn = resp_conn(r);
+            r->_resp_conn_set = true;
+        }
+        h1_head_response(&e, &resp, r->_resp_conn, r->_edits_on ? &r->_verdict : NULL);
+        r->_resp_head_moved += e.written;
+        if (e.full)
+            return e.written > 0;
+        r->_resp_head_moved = SIZE_MAX; /* the head is out */
+        r->_resp_conn_set = r->_resp_conn == H1_HEAD_CONN_CLOSE;
+    }
+    n = buf_append(r->_client_out, r->_mb_body + r->_mb_body_off,
+                   r->_mb_body_len - r->_mb_body_off);
+    r->_mb_body_off += n;
+    if (r->_mb_body_off < r->_mb_body_len)
+        return n > 0;
+    if (r->_resp_body == H1_BODY_LENGTH && r->_resp_remaining == 0) { /* rewritten, or whole */
+        mb_free(r);
+        finish_exchange(r);
+        return true;
+    }
+    /* after an overflow: the rest of the body streams as usual */
+    r->_mb_out = false;
+    r->_resp_head_moved = 0;
+    return true;
+}
+
 static bool step_resp_body(struct h1_relay *r)
 {
     struct flow *f = r->_flow;
     const char *why = NULL;
     bool progress = false;
     ssize_t c;
+
+    if (r->_mb_out)
+        return mb_send(r);
+    if (r->_mb_on)
+        return mb_collect(r);
 
     switch (r->_resp_body) {
     case H1_BODY_LENGTH:
@@ -1107,6 +1349,7 @@ uint64_t h1_relay_deadline(const struct h1_relay *r)
 void h1_relay_dispose(struct h1_relay *r)
 {
     maplocal_answer_close(&r->_ml);
+    mb_free(r);
 }
 
 const struct h1_target *h1_relay_target(const struct h1_relay *r)

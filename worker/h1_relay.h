@@ -133,6 +133,15 @@ struct h1_relay {
     bool _stall;          /* the current response is held by inject_fault stall */
     bool _local_close;    /* close after the map_local answer (a request body was left) */
     struct maplocal_answer _ml; /* the map_local answer being sent (H1_STATE_LOCAL) */
+    /* --modify-body on the response: the head and raw body collected in _mb (malloc'd, at
+     * most body_size_limit + one buffer), then the head and _mb_body sent */
+    bool _mb_on, _mb_out, _mb_rewrite;
+    uint8_t *_mb;
+    size_t _mb_len, _mb_cap, _mb_head;
+    uint8_t *_mb_body; /* the rewritten body (malloc'd), or raw bytes inside _mb */
+    size_t _mb_body_len, _mb_body_off;
+    struct rules_header _mb_hdr[2]; /* Content-Length: new, Transfer-Encoding removed */
+    char _mb_clen[24];
 };
 
 /* h1_relay_init prepares `r` for a new client connection. The four buffers and `flow` are

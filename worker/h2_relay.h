@@ -129,6 +129,7 @@ struct h2_relay {
     unsigned _n_live;
     unsigned _heads_open; /* client header blocks begun, not complete */
     unsigned _n_timed;    /* streams held by inject_latency or stalled by inject_fault */
+    unsigned _n_bodies;   /* bodies buffered for --modify-body (at most H2_BODIES_MAX) */
     uint32_t _exchange_index;
     bool _conn_times_used; /* connect_ns/tls_ns were reported by a stream */
     bool _inited;

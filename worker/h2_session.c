@@ -64,6 +64,11 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
         nghttp2_session_consume(s, id, len);
         return 0;
     }
+    if (st->body[d].on) { /* --modify-body collects it whole */
+        nghttp2_session_consume(s, id, len);
+        h2_body_feed(r, st, d, data, len);
+        return 0;
+    }
     if (h2_half_stage(&st->half[d], data, len) != 0) {
         nghttp2_session_consume(s, id, len);
         nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_FLOW_CONTROL_ERROR);
@@ -171,11 +176,13 @@ static void client_frame_recv(struct h2_relay *r, const nghttp2_frame *frame)
         if (!st->half[H2_REQ].has_trailers)
             h2_fields_clear(&st->half[H2_REQ]);
         st->half[H2_REQ].ended = true;
+        h2_body_end(r, st, H2_REQ);
         h2_half_kick(r, st, H2_REQ);
         return;
     case NGHTTP2_DATA:
         if (st != NULL && end) {
             st->half[H2_REQ].ended = true;
+            h2_body_end(r, st, H2_REQ);
             h2_half_kick(r, st, H2_REQ);
         }
         return;
@@ -199,7 +206,7 @@ static void upstream_frame_recv(struct h2_relay *r, const nghttp2_frame *frame)
     case NGHTTP2_HEADERS:
         if (st == NULL)
             return;
-        if (!st->resp_head) {
+        if (!st->resp_head && !st->body[H2_RESP].on) {
             h2_forward_response_head(r, st, end);
             return;
         }
@@ -207,11 +214,13 @@ static void upstream_frame_recv(struct h2_relay *r, const nghttp2_frame *frame)
         if (!st->half[H2_RESP].has_trailers)
             h2_fields_clear(&st->half[H2_RESP]);
         st->half[H2_RESP].ended = true;
+        h2_body_end(r, st, H2_RESP);
         h2_half_kick(r, st, H2_RESP);
         return;
     case NGHTTP2_DATA:
         if (st != NULL && end) {
             st->half[H2_RESP].ended = true;
+            h2_body_end(r, st, H2_RESP);
             h2_half_kick(r, st, H2_RESP);
         }
         return;

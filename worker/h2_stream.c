@@ -162,6 +162,8 @@ void h2_stream_error(struct h2_stream *st, const char *prefix, uint32_t code)
     flow_set_error(&st->flow, why);
 }
 
+static void body_free(struct h2_relay *r, struct h2_body *b);
+
 /* ---- stream lifecycle ---------------------------------------------------------------- */
 
 void h2_stream_report(struct h2_stream *st, const char *why)
@@ -198,6 +200,8 @@ void h2_stream_release(struct h2_relay *r, struct h2_stream *st)
 {
     h2_stream_report(st, "connection closed");
     maplocal_answer_close(&st->ml);
+    body_free(r, &st->body[H2_REQ]);
+    body_free(r, &st->body[H2_RESP]);
     if ((st->held || st->stall) && r->_n_timed > 0)
         r->_n_timed--;
     h2_fields_clear(&st->half[H2_REQ]);
@@ -459,6 +463,190 @@ static ssize_t relay_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t l
         return NGHTTP2_ERR_DEFERRED;
     }
     return (ssize_t)n;
+}
+
+
+/* ---- --modify-body ------------------------------------------------------------------------ */
+
+static void body_free(struct h2_relay *r, struct h2_body *b)
+{
+    if ((b->on || b->out || b->buf != NULL) && b->hdr != NULL && r->_n_bodies > 0)
+        r->_n_bodies--;
+    free(b->buf);
+    free(b->hdr);
+    memset(b, 0, sizeof(*b));
+}
+
+/* body_hold decides whether the body of `d` is collected for --modify-body; if so it copies
+ * the head (`nva`, `nv`) to send later. Returns true when the head is held. */
+static bool body_hold(struct h2_relay *r, struct h2_stream *st, enum h2_dir d,
+                      const nghttp2_nv *nva, size_t nv)
+{
+    struct h2_body *b = &st->body[d];
+    size_t limit = rules_body_limit(r->_opts.rules), size = 0, at = 0;
+
+    if (r->_opts.rules == NULL || !rules_body_wanted(r->_opts.rules, &st->flow))
+        return false;
+    for (size_t i = 0; i < nv; i++) {
+        size += nva[i].namelen + nva[i].valuelen;
+        if (nva[i].namelen == 14 && memcmp(nva[i].name, "content-length", 14) == 0) {
+            char v[24] = "";
+
+            memcpy(v, nva[i].value, nva[i].valuelen < 23 ? nva[i].valuelen : 23);
+            if (strtoull(v, NULL, 10) > limit) {
+                st->flow.rules_note = "modify_body: body over body_size_limit, passed unchanged";
+                return false;
+            }
+        }
+    }
+    if (r->_n_bodies >= H2_BODIES_MAX) {
+        st->flow.rules_note = "modify_body: too many bodies buffered on the connection, "
+                              "passed unchanged";
+        return false;
+    }
+    b->hdr = malloc(size + 1);
+    if (b->hdr == NULL)
+        return false;
+    for (size_t i = 0; i < nv; i++) {
+        b->nva[i] = nva[i];
+        b->nva[i].name = b->hdr + at;
+        memcpy(b->hdr + at, nva[i].name, nva[i].namelen);
+        at += nva[i].namelen;
+        b->nva[i].value = b->hdr + at;
+        memcpy(b->hdr + at, nva[i].value, nva[i].valuelen);
+        at += nva[i].valuelen;
+    }
+    b->nv = nv;
+    b->on = true;
+    r->_n_bodies++;
+    return true;
+}
+
+/* body_read is the data source of a body sent from `buf`: those bytes first, then what was
+ * staged after them (an overflowed body streams on through relay_read). */
+static ssize_t body_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t len,
+                         uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+    struct h2_relay *r = ud;
+    struct h2_stream *st = src->ptr;
+    enum h2_dir d = s == r->_us ? H2_REQ : H2_RESP;
+    struct h2_body *b = &st->body[d == H2_REQ ? H2_REQ : H2_RESP];
+    struct h2_half *h = &st->half[d == H2_REQ ? H2_REQ : H2_RESP];
+
+    if (b->off < b->len) {
+        size_t n = b->len - b->off < len ? b->len - b->off : len;
+
+        memcpy(out, b->buf + b->off, n);
+        b->off += n;
+        if (b->off == b->len && h->ended && buf_used(&h->stage) == 0 && !h->has_trailers)
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+        return (ssize_t)n;
+    }
+    return relay_read(s, id, out, len, flags, src, ud);
+}
+
+/* body_send submits the held head of `d` (content-length set to `clen` unless NULL) with
+ * body_read as its data source. */
+static void body_send(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, const char *clen)
+{
+    struct h2_body *b = &st->body[d];
+    nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = body_read};
+    bool empty = b->len == 0 && st->half[d].ended && buf_used(&st->half[d].stage) == 0 &&
+                 !st->half[d].has_trailers;
+    size_t nv = b->nv;
+    int32_t rv;
+
+    if (clen != NULL) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < nv; i++) /* the old length goes; the new one is added */
+            if (!(b->nva[i].namelen == 14 && memcmp(b->nva[i].name, "content-length", 14) == 0))
+                b->nva[k++] = b->nva[i];
+        nv = k;
+        if (nv < H2_MAX_FIELDS) {
+            snprintf(b->clen, sizeof(b->clen), "%s", clen);
+            b->nva[nv++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)b->clen, 14,
+                                        strlen(b->clen), NGHTTP2_NV_FLAG_NONE};
+        }
+    }
+    b->on = false;
+    b->out = true;
+    b->off = 0;
+    if (d == H2_REQ) {
+        rv = nghttp2_submit_request(r->_us, NULL, b->nva, nv, empty ? NULL : &prd, st);
+        if (rv < 0) {
+            st->u_closed = true;
+            h2_stream_answer(r, st, 502, "cannot open upstream stream");
+            return;
+        }
+        st->uid = rv;
+        return;
+    }
+    if (st->c_closed || !h2_client_is_usable(r))
+        return;
+    if (nghttp2_submit_response(r->_cs, st->cid, b->nva, nv, empty ? NULL : &prd) != 0) {
+        h2_rst_client(r, st, NGHTTP2_INTERNAL_ERROR);
+        h2_rst_upstream(r, st, NGHTTP2_CANCEL);
+        return;
+    }
+    st->resp_head = true;
+}
+
+void h2_body_feed(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, const uint8_t *p,
+                  size_t n)
+{
+    struct h2_body *b = &st->body[d];
+    size_t limit = rules_body_limit(r->_opts.rules);
+
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap == 0 ? 16384 : b->cap;
+        uint8_t *g;
+
+        while (cap < b->len + n)
+            cap *= 2;
+        g = realloc(b->buf, cap);
+        if (g == NULL) { /* cannot collect: stage it, send unchanged */
+            st->flow.rules_note = "modify_body: out of memory, passed unchanged";
+            body_send(r, st, d, NULL);
+            (void)h2_half_stage(&st->half[d], p, n);
+            return;
+        }
+        b->buf = g;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, p, n);
+    b->len += n;
+    if (b->len > limit) { /* larger than body_size_limit: it streams on untouched */
+        st->flow.rules_note = "modify_body: body over body_size_limit, passed unchanged";
+        body_send(r, st, d, NULL);
+    }
+}
+
+void h2_body_end(struct h2_relay *r, struct h2_stream *st, enum h2_dir d)
+{
+    struct h2_body *b = &st->body[d];
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    char clen[24];
+
+    if (!b->on)
+        return;
+    h2_fields_clear(&st->half[d]); /* trailers of a rewritten body are dropped */
+    if (rules_body_apply(r->_opts.rules, &st->flow, b->buf, b->len, &out, &out_len) != 0) {
+        st->flow.rules_note = "modify_body: rewriting failed, passed unchanged";
+        snprintf(clen, sizeof(clen), "%zu", b->len);
+        body_send(r, st, d, clen);
+        return;
+    }
+    free(b->buf);
+    b->buf = out;
+    b->len = b->cap = out_len;
+    if (d == H2_REQ)
+        st->flow.req_body_size = out_len;
+    else
+        st->flow.resp_body_size = out_len;
+    snprintf(clen, sizeof(clen), "%zu", out_len);
+    body_send(r, st, d, clen);
 }
 
 /* h2_half_kick resumes the sink's data source after bytes or the end arrived. */
@@ -743,6 +931,20 @@ static void submit_request(struct h2_relay *r, struct h2_stream *st)
     }
     if (r->_opts.rules != NULL && v->n_edits > 0)
         nv = edits_to_nv(v, nva, nv);
+    if (!end_stream && body_hold(r, st, H2_REQ, nva, nv)) { /* --modify-body */
+        h2_fields_clear(h);
+        if (buf_used(&h->stage) > 0) { /* staged while held by inject_latency */
+            size_t n = buf_used(&h->stage);
+
+            h2_body_feed(r, st, H2_REQ, buf_head(&h->stage), n);
+            buf_consume(&h->stage, n);
+            if (h2_client_is_usable(r))
+                nghttp2_session_consume(r->_cs, st->cid, n);
+        }
+        if (h->ended)
+            h2_body_end(r, st, H2_REQ);
+        return;
+    }
     id = nghttp2_submit_request(r->_us, NULL, nva, nv, end_stream ? NULL : &prd, st);
     h2_fields_clear(h);
     if (id < 0) {
@@ -849,6 +1051,10 @@ void h2_forward_response_head(struct h2_relay *r, struct h2_stream *st, bool end
         rules_on_response_head(r->_opts.rules, &st->flow, v);
         if (v->n_edits > 0)
             nv = edits_to_nv(v, nva, nv);
+        if (!end_stream && body_hold(r, st, H2_RESP, nva, nv)) { /* --modify-body */
+            h2_fields_clear(h);
+            return;
+        }
     }
     rv = nghttp2_submit_response(r->_cs, st->cid, nva, nv, end_stream ? NULL : &prd);
     h2_fields_clear(h);

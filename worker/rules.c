@@ -63,11 +63,12 @@ struct rules {
     pcre2_match_context *mctx;
     char url[FLOW_ARENA_SIZE];  /* map_remote scratch */
     char url2[FLOW_ARENA_SIZE]; /* rules_map_url's second scratch */
+    size_t body_limit;          /* body_size_limit (modify_body) */
 };
 
 static const char *const rules_names[RULES_KIND_COUNT] = {
     "modify_headers", "map_remote",   "block_list", "inject_latency",
-    "inject_error",   "inject_fault", "map_local",
+    "inject_error",   "inject_fault", "map_local",    "modify_body",
 };
 
 /* mitmproxy 8.1.1's known status codes (net/http/status_codes.py), which block_list takes */
@@ -514,6 +515,7 @@ static int rules_parse(enum rules_kind kind, const char *spec, struct rules_spec
     switch (kind) {
     case RULES_MODIFY_HEADERS:
     case RULES_MAP_LOCAL:
+    case RULES_MODIFY_BODY:
     case RULES_MAP_REMOTE: {
         /* [SEP FILTER] SEP SUBJECT SEP REPLACEMENT (mitmproxy utils/spec.py) */
         struct rules_part subj, repl;
@@ -590,6 +592,27 @@ static int rules_parse(enum rules_kind kind, const char *spec, struct rules_spec
                 return -EINVAL;
             }
             s->jit = pcre2_jit_compile(s->re, PCRE2_JIT_COMPLETE) == 0;
+            if (kind == RULES_MODIFY_BODY && repl.len > 0 && repl.p[0] == '@') {
+                /* @FILE: the file's bytes, literally (mitmproxy reads them as the value) */
+                char *path = strndup(repl.p + 1, repl.len - 1), *v = NULL;
+                size_t vl = 0;
+                const char *w = NULL;
+
+                if (path == NULL)
+                    return -ENOMEM;
+                e = rules_read_file(path, &v, &vl, &w);
+                if (e != 0) {
+                    snprintf(buf, cap, "cannot read %s: %s", path, w != NULL ? w : "?");
+                    *why = buf;
+                    free(path);
+                    return e;
+                }
+                free(path);
+                s->lit = v;
+                s->n_pieces = 1;
+                s->pieces[0] = (struct rules_piece){-1, 0, (uint32_t)vl};
+                return 0;
+            }
             return rules_template(s, repl.p, repl.len, why);
         }
     }
@@ -724,11 +747,11 @@ int rules_compile(const struct config *cfg, struct rules **out, char *err, size_
 {
     const char *const *lists[RULES_KIND_COUNT] = {
         cfg->modify_headers, cfg->map_remote,   cfg->block_list, cfg->inject_latency,
-        cfg->inject_error,   cfg->inject_fault, cfg->map_local,
+        cfg->inject_error,   cfg->inject_fault, cfg->map_local,      cfg->modify_body,
     };
     const int counts[RULES_KIND_COUNT] = {
         cfg->n_modify_headers, cfg->n_map_remote,   cfg->n_block_list, cfg->n_inject_latency,
-        cfg->n_inject_error,   cfg->n_inject_fault, cfg->n_map_local,
+        cfg->n_inject_error,   cfg->n_inject_fault, cfg->n_map_local,  cfg->n_modify_body,
     };
     struct rules *r = rules_new();
     int e = 0;
@@ -736,6 +759,13 @@ int rules_compile(const struct config *cfg, struct rules **out, char *err, size_
     if (r == NULL) {
         snprintf(err, errlen, "rules: out of memory");
         return -ENOMEM;
+    }
+    r->body_limit = RULES_BODY_LIMIT_DEFAULT;
+    if (cfg->body_size_limit != NULL && rules_parse_size(cfg->body_size_limit, &r->body_limit)) {
+        snprintf(err, errlen, "body_size_limit: '%s': expected a size such as 3m, 512k or 1g",
+                 cfg->body_size_limit);
+        rules_free(r);
+        return -EINVAL;
     }
     for (int k = 0; k < RULES_KIND_COUNT && e == 0; k++)
         for (int i = 0; i < counts[k] && e == 0; i++)
@@ -1050,7 +1080,7 @@ int rules_format_stats(const struct config *cfg, const uint64_t *hits, int max, 
 {
     const int counts[RULES_KIND_COUNT] = {
         cfg->n_modify_headers, cfg->n_map_remote,   cfg->n_block_list, cfg->n_inject_latency,
-        cfg->n_inject_error,   cfg->n_inject_fault, cfg->n_map_local,
+        cfg->n_inject_error,   cfg->n_inject_fault, cfg->n_map_local,  cfg->n_modify_body,
     };
     size_t used = 0;
     int n = 0;
@@ -1069,4 +1099,93 @@ int rules_format_stats(const struct config *cfg, const uint64_t *hits, int max, 
                 used += (size_t)w < cap - used ? (size_t)w : cap - used - 1;
         }
     return n;
+}
+
+int rules_parse_size(const char *s, size_t *out)
+{
+    uint64_t v = 0, mul = 1;
+    size_t i = 0, n = strlen(s);
+
+    while (i < n && isdigit((unsigned char)s[i]) && v < (1ull << 40))
+        v = v * 10 + (uint64_t)(s[i++] - '0');
+    if (i == 0)
+        return -EINVAL;
+    if (i < n) {
+        switch (tolower((unsigned char)s[i++])) {
+        case 'b':
+            break;
+        case 'k':
+            mul = 1024;
+            break;
+        case 'm':
+            mul = 1024 * 1024;
+            break;
+        case 'g':
+            mul = 1024 * 1024 * 1024;
+            break;
+        default:
+            return -EINVAL;
+        }
+    }
+    if (i != n || v == 0 || v > (1ull << 40) / mul)
+        return -EINVAL;
+    *out = (size_t)(v * mul);
+    return 0;
+}
+
+size_t rules_body_limit(const struct rules *r)
+{
+    return r != NULL ? r->body_limit : 0;
+}
+
+bool rules_body_wanted(struct rules *r, const struct flow *f)
+{
+    for (int i = 0; r != NULL && i < r->n[RULES_MODIFY_BODY]; i++)
+        if (rules_matches(&r->specs[RULES_MODIFY_BODY][i], f))
+            return true;
+    return false;
+}
+
+int rules_body_apply(struct rules *r, const struct flow *f, const uint8_t *body, size_t len,
+                     uint8_t **out, size_t *out_len)
+{
+    size_t max = 4 * r->body_limit + 1, n = len;
+    uint8_t *cur = malloc(len + 1);
+
+    if (cur == NULL)
+        return -ENOMEM;
+    memcpy(cur, body, len);
+    for (int i = 0; i < r->n[RULES_MODIFY_BODY]; i++) {
+        struct rules_spec *s = &r->specs[RULES_MODIFY_BODY][i];
+        size_t cap = n + n / 2 + 4096;
+        ssize_t got = -ENOSPC;
+        uint8_t *next = NULL;
+
+        if (!rules_matches(s, f))
+            continue;
+        s->hits++;
+        while (got == -ENOSPC && cap <= 2 * max) {
+            uint8_t *grown = realloc(next, cap);
+
+            if (grown == NULL) {
+                free(next);
+                free(cur);
+                return -ENOMEM;
+            }
+            next = grown;
+            got = rules_sub(r, s, (const char *)cur, n, (char *)next, cap);
+            cap *= 2;
+        }
+        if (got < 0 || (size_t)got > max) {
+            free(next);
+            free(cur);
+            return -E2BIG;
+        }
+        free(cur);
+        cur = next;
+        n = (size_t)got;
+    }
+    *out = cur;
+    *out_len = n;
+    return 0;
 }

@@ -43,6 +43,7 @@
 #define RULES_MAX_PER_KIND CONFIG_MAX_PATTERNS
 #define RULES_VALUE_FILE_MAX 65536 /* largest @FILE header value */
 #define RULES_MAX_DELAY_MS 3600000u
+#define RULES_BODY_LIMIT_DEFAULT (1u << 20) /* body_size_limit when unset, for modify_body */
 #define RULES_STATS_MAX 32 /* rules whose hits reach the statistics (msg.h MSG_STAT_RULE_0..) */
 
 enum rules_kind {
@@ -53,6 +54,7 @@ enum rules_kind {
     RULES_INJECT_ERROR,
     RULES_INJECT_FAULT,
     RULES_MAP_LOCAL,   /* --map-local: answered from a file (worker/maplocal.h) */
+    RULES_MODIFY_BODY, /* --modify-body: re.sub on whole bodies up to body_size_limit */
     RULES_KIND_COUNT /* must be last */
 };
 
@@ -160,6 +162,26 @@ struct maplocal_answer;
  * maplocal_answer_close). Blocking calls: openat2 and fstat, never a data read. */
 int rules_map_local(struct rules *r, const struct rules_verdict *v, const struct flow *f,
                     const char *range, size_t range_len, bool head, struct maplocal_answer *a);
+
+/* rules_body_limit returns the largest body --modify-body rewrites (body_size_limit). */
+size_t rules_body_limit(const struct rules *r);
+
+/* rules_body_wanted returns whether some --modify-body spec matches `f` now: at the request
+ * head (no response yet) for the request body, at the response head for the response body.
+ * Never allocates. */
+bool rules_body_wanted(struct rules *r, const struct flow *f);
+
+/* rules_body_apply runs every --modify-body spec that matches `f` over body[0, len), in
+ * order (re.sub, Python replacement syntax), and returns the result in `*out` (malloc'd:
+ * the caller frees it) and `*out_len`. Counts a hit on each spec that matched. Returns 0,
+ * -ENOMEM, or -E2BIG when a result outgrew 4 x body_size_limit: the caller then sends the
+ * body unchanged. Allocates; cost linear in the body. */
+int rules_body_apply(struct rules *r, const struct flow *f, const uint8_t *body, size_t len,
+                     uint8_t **out, size_t *out_len);
+
+/* rules_parse_size parses mitmproxy's size syntax ("3m", "512k", "1g", "100b", "2048") into
+ * bytes (powers of 1024). Returns 0 or -EINVAL. */
+int rules_parse_size(const char *s, size_t *out);
 
 /* rules_export_stats writes the hit count of every rule, in rules_stats order, into v[0..max)
  * (the worker's struct msg_stats from MSG_STAT_RULE_0; rules past `max` are not exported). */
