@@ -5,11 +5,14 @@ sized origin response), a request body the origin receives is rewritten (its SHA
 origin), and a body larger than body_size_limit passes byte for byte with the flow line and
 the -w record saying so."""
 import hashlib
+import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "h2"))
+import h2lib  # noqa: E402
 from harness import check, info, read_records, run, step, wait_until  # noqa: E402
 import ruleslib  # noqa: E402
 
@@ -20,7 +23,8 @@ def test(env):
     ngx, m, flows = ruleslib.setup(env, files={"small.txt": small, "big.txt": big}, extra_args=[
         "--set", "body_size_limit=64k",
         "--modify-body", "/~s & ~u \\.txt/hello (\\w+)/bye \\1!",
-        "--modify-body", "/~q & ~m POST/secret/XXXXXX"])
+        "--modify-body", "/~q & ~m POST/secret/XXXXXX",
+        "--modify-body", "|~s & ~u chunked|chunk (\\d)|CHUNK \\1"])
     base = f"https://api.origin.test:{ngx.h2_port}"
 
     for h2 in (True, False):
@@ -38,14 +42,42 @@ def test(env):
         check(code == 200 and hashlib.sha256(body).digest() == hashlib.sha256(big).digest(),
               f"{code} {len(body)} bytes")
 
+    step("HTTP/2 request body rewritten before the origin (h2peer POST /sha256 at the origin)")
+    h2o = h2lib.h2_origin(env, ngx.pki)
+    sent = b"user=alice&secret=hunter2&" * 200
+    want = sent.replace(b"secret", b"XXXXXX")
+    rc, code, _, body, ver, _ = ruleslib.curl(
+        m, f"https://api.origin.test:{h2o.port}/sha256", extra=["--data-binary", "@-"],
+        stdin=sent)
+    got = json.loads(body) if code == 200 else {}
+    info(f"HTTP/{ver} {code} origin got {got}")
+    check(code == 200 and got.get("length") == len(want) and
+          got.get("sha256") == hashlib.sha256(want).hexdigest(), f"{code} {body[:200]!r}")
+
+    step("HTTP/1.1 chunked response rewritten, sent with a Content-Length (origin.py /chunked)")
+    org = env.origin(ngx.pki)
+    rc, code, hdrs, body, _, _ = ruleslib.curl(
+        m, f"https://api.origin.test:{org.port}/chunked?chunks=4&size=100", http2=False)
+    want = b"".join(chunk_bytes(i, 100) for i in range(4)).replace(b"chunk ", b"CHUNK ")
+    info(f"{code} {hdrs.get('content-length')} {hdrs.get('transfer-encoding')} {body[:30]!r}")
+    check(code == 200 and body == want and hdrs.get("content-length") == str(len(want)) and
+          "transfer-encoding" not in hdrs, f"{code} {hdrs} {body[:60]!r}")
+
     step("the flow line and the -w record say which body passed unchanged")
     out = m.stdout()
     check("modify_body: body over body_size_limit" in out, out[-2000:])
-    recs = wait_until(lambda: (r := read_records(flows)) and len(r) >= 4 and r, 5) or []
+    recs = wait_until(lambda: (r := read_records(flows)) and len(r) >= 6 and r, 5) or []
     notes = [r.get("rules_note") for r in recs]
     info(f"notes {notes}")
     check(sum(1 for n in notes if n and "body_size_limit" in n) == 2, f"notes {notes}")
 
 
+def chunk_bytes(i, size):
+    """chunk_bytes is origin.py's chunk i (lib/origin.py)."""
+    head = f"chunk {i}\n".encode()
+    return head + b"." * max(0, size - len(head))
+
+
 if __name__ == "__main__":
+    h2lib.take_h2peer_arg()
     run(test, __doc__)

@@ -46,7 +46,7 @@ def setup(env, extra_args, files=None, flows=True):
     return ngx, m, flow_path
 
 
-def curl(m, url, http2=True, headers=(), timeout=20, extra=()):
+def curl(m, url, http2=True, headers=(), timeout=20, extra=(), stdin=None):
     """curl fetches `url` through mitmd `m`. Returns (exit code, status, fields dict (lower-case
     names), body bytes, http version string, seconds taken)."""
     hdr_file = os.path.join(m.env.tmp if hasattr(m, "env") else "/tmp", f"h{time.monotonic_ns()}")
@@ -57,7 +57,7 @@ def curl(m, url, http2=True, headers=(), timeout=20, extra=()):
         argv += ["-H", h]
     argv += list(extra) + [url]
     t0 = time.monotonic()
-    cp = subprocess.run(argv, capture_output=True, timeout=timeout + 10)
+    cp = subprocess.run(argv, capture_output=True, timeout=timeout + 10, input=stdin)
     took = time.monotonic() - t0
     out = cp.stdout
     cut = out.rfind(b"\n")
