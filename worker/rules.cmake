@@ -51,3 +51,8 @@ endif()
 
 # the rules' deadline timer (inject_latency, inject_fault stall) on the worker's ring
 target_sources(mitmd_worker PRIVATE ${CMAKE_CURRENT_LIST_DIR}/rules_timer.c)
+
+mitmd_add_fuzz_target(fuzz_maplocal
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_maplocal.c ${CMAKE_CURRENT_LIST_DIR}/maplocal.c
+  LIBS mitmd_shared PkgConfig::PCRE2
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/maplocal)
