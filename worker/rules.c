@@ -825,6 +825,12 @@ static bool rules_matches(struct rules_spec *s, const struct flow *f)
     return s->filter == NULL || flowfilter_match(s->filter, f);
 }
 
+/* rules_matches_m is rules_matches sharing the flow's memo with the other rules. */
+static bool rules_matches_m(struct rules_spec *s, const struct flow *f, struct flowfilter_memo *m)
+{
+    return s->filter == NULL || flowfilter_match_memo(s->filter, f, m);
+}
+
 /* rules_sub is re.sub(s->re, template, url) into out. Returns the length or -ENOSPC. */
 static ssize_t rules_sub(struct rules *r, const struct rules_spec *s, const char *url, size_t len,
                          char *out, size_t cap)
@@ -914,12 +920,13 @@ ssize_t rules_map_url(struct rules *r, const struct flow *f, const char *url, si
 
 /* rules_header_edits collects the modify_headers specs that match `f` (all evaluated before
  * any edit, as mitmproxy). */
-static void rules_header_edits(struct rules *r, const struct flow *f, struct rules_verdict *out)
+static void rules_header_edits(struct rules *r, const struct flow *f, struct rules_verdict *out,
+                               struct flowfilter_memo *memo)
 {
     for (int i = 0; i < r->n[RULES_MODIFY_HEADERS]; i++) {
         struct rules_spec *s = &r->specs[RULES_MODIFY_HEADERS][i];
 
-        if (rules_matches(s, f)) {
+        if (rules_matches_m(s, f, memo)) {
             s->hits++;
             out->edits[out->n_edits++] = &s->hdr;
         }
@@ -929,13 +936,14 @@ static void rules_header_edits(struct rules *r, const struct flow *f, struct rul
 int rules_on_request_head(struct rules *r, struct flow *f, uint64_t *rng, struct rules_verdict *out)
 {
     struct rules_spec *blocked = NULL;
+    struct flowfilter_memo memo = {.done = false};
     int err = 0;
 
     memset(out, 0, offsetof(struct rules_verdict, edits));
     if (r == NULL)
         return 0;
     for (int i = 0; i < r->n[RULES_BLOCK_LIST]; i++) /* every spec runs: the last one wins */
-        if (rules_matches(&r->specs[RULES_BLOCK_LIST][i], f))
+        if (rules_matches_m(&r->specs[RULES_BLOCK_LIST][i], f, &memo))
             blocked = &r->specs[RULES_BLOCK_LIST][i];
     if (blocked != NULL) {
         blocked->hits++;
@@ -946,7 +954,7 @@ int rules_on_request_head(struct rules *r, struct flow *f, uint64_t *rng, struct
         struct rules_spec *s = &r->specs[RULES_MAP_REMOTE][i];
         ssize_t n;
 
-        if (!rules_matches(s, f))
+        if (!rules_matches_m(s, f, &memo))
             continue;
         n = rules_sub(r, s, flow_str_ptr(f, f->url), f->url.len, r->url, sizeof(r->url));
         if (n < 0) {
@@ -967,21 +975,22 @@ int rules_on_request_head(struct rules *r, struct flow *f, uint64_t *rng, struct
         }
         s->hits++;
         out->url_changed = true;
+        memo.done = false; /* the URL changed: its host is found again */
     }
     for (int i = 0; i < r->n[RULES_MAP_LOCAL]; i++) { /* answered locally: nothing else */
         struct rules_spec *s = &r->specs[RULES_MAP_LOCAL][i];
 
-        if (rules_matches(s, f) && maplocal_matches(s->ml, flow_str_ptr(f, f->url), f->url.len)) {
+        if (rules_matches_m(s, f, &memo) && maplocal_matches(s->ml, flow_str_ptr(f, f->url), f->url.len)) {
             out->map_local = i + 1;
             return err;
         }
     }
-    rules_header_edits(r, f, out);
+    rules_header_edits(r, f, out, &memo);
     for (int k = RULES_INJECT_ERROR; k <= RULES_INJECT_FAULT && out->fault == RULES_FAULT_NONE; k++)
         for (int i = 0; i < r->n[k]; i++) {
             struct rules_spec *s = &r->specs[k][i];
 
-            if (rules_matches(s, f) && rules_fires(s, rng)) {
+            if (rules_matches_m(s, f, &memo) && rules_fires(s, rng)) {
                 s->hits++;
                 out->fault = s->fault;
                 out->fault_status = s->status;
@@ -994,7 +1003,7 @@ int rules_on_request_head(struct rules *r, struct flow *f, uint64_t *rng, struct
         struct rules_spec *s = &r->specs[RULES_INJECT_LATENCY][i];
         int64_t d = s->delay_ms;
 
-        if (!rules_matches(s, f))
+        if (!rules_matches_m(s, f, &memo))
             continue;
         if (s->jitter_ms > 0)
             d += (int64_t)(rules_rand(rng) % (2 * (uint64_t)s->jitter_ms + 1)) - s->jitter_ms;
@@ -1010,7 +1019,7 @@ void rules_on_response_head(struct rules *r, struct flow *f, struct rules_verdic
     memset(out, 0, offsetof(struct rules_verdict, edits));
     if (r == NULL || f->error[0] != '\0')
         return;
-    rules_header_edits(r, f, out);
+    rules_header_edits(r, f, out, NULL);
 }
 
 bool rules_verdict_drops(const struct rules_verdict *v, const char *name, size_t name_len)
