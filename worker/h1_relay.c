@@ -126,6 +126,9 @@ static void mb_free(struct h1_relay *r);
 static bool mb_start(struct h1_relay *r, enum h1_body body, uint64_t content_length);
 static enum h1_head_conn resp_conn(const struct h1_relay *r);
 static void finish_exchange(struct h1_relay *r);
+static int mb_append(struct h1_relay *r, const uint8_t *p, size_t n);
+static size_t mb_payload(struct h1_relay *r);
+static void req_done(struct h1_relay *r);
 
 /* ---- flow reporting and error answers ------------------------------------------------ */
 
@@ -469,6 +472,15 @@ static bool step_req_head(struct h1_relay *r)
         break;
     }
     start_exchange(r, &req, (size_t)n - skip);
+    /* --modify-body: a request body within body_size_limit is collected before it goes */
+    r->_mb_req = r->_mb_req_head = false;
+    if (r->_opts.rules != NULL && (r->_req_body == H1_BODY_LENGTH || r->_req_body == H1_BODY_CHUNKED) &&
+        rules_body_wanted(r->_opts.rules, r->_flow)) {
+        if (r->_req_body == H1_BODY_LENGTH && r->_req_remaining > rules_body_limit(r->_opts.rules))
+            r->_flow->rules_note = "modify_body: body over body_size_limit, passed unchanged";
+        else
+            r->_mb_req = true;
+    }
     buf_consume(in, skip);
     /* Bytes from the upstream before any request are not a response to this one: that
      * connection is out of step, so ask for a fresh one rather than misattribute them. */
@@ -505,8 +517,12 @@ static bool step_req_head_out(struct h1_relay *r)
     const char *why = NULL;
     ssize_t n;
 
-    n = h1_parse_request(buf_head(r->_client_in), r->_req_head_len,
-                         head_limit(r, r->_client_in), &req, headers, H1_MAX_HEADERS, &why);
+    if (r->_mb_req_head) /* --modify-body: the head was taken into _mb */
+        n = h1_parse_request(r->_mb, r->_mb_head, r->_mb_head, &req, headers, H1_MAX_HEADERS,
+                             &why);
+    else
+        n = h1_parse_request(buf_head(r->_client_in), r->_req_head_len,
+                             head_limit(r, r->_client_in), &req, headers, H1_MAX_HEADERS, &why);
     if (r->_mapped) /* map_remote: path and query come from the new URL */
         n = n < 0 ? n
                   : target_parse_request(flow_str_ptr(r->_flow, r->_flow->url),
@@ -526,9 +542,142 @@ static bool step_req_head_out(struct h1_relay *r)
     r->_req_head_sent += e.written;
     if (e.full)
         return e.written > 0;
-    buf_consume(r->_client_in, r->_req_head_len);
+    if (!r->_mb_req_head)
+        buf_consume(r->_client_in, r->_req_head_len);
     r->_req_head_done = true;
     return true;
+}
+
+/* ---- --modify-body on the request ---------------------------------------------------- */
+
+/* mbq_step collects the request body when --modify-body wants it (the head is taken from
+ * client_in into _mb first), then lets the head go out (from _mb, with the new
+ * Content-Length) and sends the rewritten body. Returns -1 when the request streams as
+ * usual, else whether it made progress. */
+static int mbq_step(struct h1_relay *r)
+{
+    struct buf *in = r->_client_in;
+    const char *why = NULL;
+    bool done = false;
+    size_t n;
+
+    if (!r->_mb_req)
+        return -1;
+    if (!r->_mb_req_head) { /* take the head */
+        if (mb_append(r, buf_head(in), r->_req_head_len) != 0) {
+            r->_mb_req = false;
+            r->_flow->rules_note = "modify_body: out of memory, passed unchanged";
+            mb_free(r);
+            return -1;
+        }
+        buf_consume(in, r->_req_head_len);
+        r->_mb_head = r->_req_head_len;
+        r->_mb_req_head = r->_mb_on = true;
+    }
+    if (r->_mb_on) {
+        n = buf_used(in);
+        if (r->_req_body == H1_BODY_LENGTH) {
+            if (n > r->_req_remaining)
+                n = (size_t)r->_req_remaining;
+        } else {
+            uint64_t seen = 0;
+            ssize_t c = n == 0 ? 0 : h1_chunk_decode_all(&r->_req_chunks, buf_head(in), n, &seen,
+                                                         &why);
+
+            if (c < 0) {
+                answer_error(r, 400, why);
+                return 1;
+            }
+            n = (size_t)c;
+            done = h1_chunk_decoder_is_done(&r->_req_chunks);
+        }
+        if (n > 0 && mb_append(r, buf_head(in), n) != 0) {
+            r->_flow->rules_note = "modify_body: out of memory, passed unchanged";
+            done = false;
+            goto overflow;
+        }
+        buf_consume(in, n);
+        if (r->_req_body == H1_BODY_LENGTH) {
+            r->_req_remaining -= n;
+            done = r->_req_remaining == 0;
+        }
+        if (done) {
+            size_t plen;
+            uint8_t *out = NULL;
+            size_t out_len = 0;
+
+            r->_mb_on = false;
+            plen = r->_req_body == H1_BODY_CHUNKED ? 0 : r->_mb_len - r->_mb_head;
+            if (r->_req_body == H1_BODY_CHUNKED) { /* decode in place, as for responses */
+                enum h1_body keep = r->_resp_body;
+
+                r->_resp_body = H1_BODY_CHUNKED;
+                plen = mb_payload(r);
+                r->_resp_body = keep;
+            }
+            if (rules_body_apply(r->_opts.rules, r->_flow, r->_mb + r->_mb_head, plen, &out,
+                                 &out_len) != 0) {
+                r->_flow->rules_note = "modify_body: rewriting failed, passed unchanged";
+                out = r->_mb + r->_mb_head;
+                out_len = plen;
+            } else {
+                r->_mb_rewrite = true;
+            }
+            r->_mb_body = out;
+            r->_mb_body_len = out_len;
+            r->_mb_body_off = 0;
+            r->_flow->req_body_size = out_len;
+            snprintf(r->_mb_clen, sizeof(r->_mb_clen), "%zu", out_len);
+            r->_mb_hdr[0] = (struct rules_header){"Content-Length", "content-length", 14,
+                                                  r->_mb_clen, strlen(r->_mb_clen)};
+            r->_mb_hdr[1] = (struct rules_header){"Transfer-Encoding", "transfer-encoding", 17,
+                                                  "", 0};
+            if (!r->_edits_on)
+                r->_verdict.n_edits = 0;
+            if (r->_verdict.n_edits + 2 <= RULES_MAX_PER_KIND) {
+                r->_verdict.edits[r->_verdict.n_edits++] = &r->_mb_hdr[0];
+                r->_verdict.edits[r->_verdict.n_edits++] = &r->_mb_hdr[1];
+            }
+            r->_edits_on = true;
+            r->_req_body = H1_BODY_LENGTH;
+            r->_req_remaining = 0;
+            r->_mb_out = true;
+            return 1;
+        }
+        if (r->_mb_len - r->_mb_head <= rules_body_limit(r->_opts.rules)) {
+            if (r->_client_eof && buf_used(in) == 0) {
+                abort_exchange(r, "client closed while sending the request body");
+                return 1;
+            }
+            return n > 0;
+        }
+        r->_flow->rules_note = "modify_body: body over body_size_limit, passed unchanged";
+    overflow: /* the head and the raw bytes collected go out, the rest streams as usual */
+        r->_mb_on = false;
+        r->_mb_body = r->_mb + r->_mb_head;
+        r->_mb_body_len = r->_mb_len - r->_mb_head;
+        r->_mb_body_off = 0;
+        r->_mb_out = true;
+        return 1;
+    }
+    if (!r->_req_head_done) {
+        bool p = step_req_head_out(r);
+
+        if (!r->_req_head_done)
+            return p;
+    }
+    n = buf_append(r->_up_out, r->_mb_body + r->_mb_body_off, r->_mb_body_len - r->_mb_body_off);
+    r->_mb_body_off += n;
+    if (r->_mb_body_off < r->_mb_body_len)
+        return n > 0;
+    r->_mb_req = r->_mb_out = false; /* sent: the rest (nothing after a rewrite) as usual */
+    if (r->_req_body == H1_BODY_LENGTH && r->_req_remaining == 0) {
+        r->_req_head_done = true;
+        mb_free(r);
+        r->_mb_req_head = false;
+        req_done(r);
+    }
+    return 1;
 }
 
 static bool response_started(const struct h1_relay *r)
@@ -585,13 +734,21 @@ static bool step_req_send(struct h1_relay *r)
     bool progress = false;
     ssize_t c;
 
-    if (!r->_req_head_done) {
+    if (!r->_req_head_done || r->_mb_req) {
+        int q;
+
         if (r->_hold_until != 0) { /* inject_latency: the ring timer pumps us then */
             if (flow_now_ns() < r->_hold_until)
                 return false;
             r->_hold_until = 0;
         }
-        progress = step_req_head_out(r);
+        if ((q = mbq_step(r)) >= 0) {
+            if (r->_mb_req || !r->_req_head_done || r->_req_done)
+                return q > 0;
+            progress = true; /* an overflowed body streams on below */
+        } else {
+            progress = step_req_head_out(r);
+        }
         if (!r->_req_head_done)
             return progress;
     }
@@ -829,6 +986,8 @@ static bool mb_start(struct h1_relay *r, enum h1_body body, uint64_t content_len
         r->_flow->rules_note = "modify_body: body over body_size_limit, passed unchanged";
         return false;
     }
+    mb_free(r); /* what the request body left */
+    r->_mb_req_head = false;
     if (mb_append(r, buf_head(r->_up_in), r->_resp_head_len) != 0) {
         r->_flow->rules_note = "modify_body: out of memory, passed unchanged";
         mb_free(r);

@@ -136,6 +136,8 @@ struct h1_relay {
     /* --modify-body on the response: the head and raw body collected in _mb (malloc'd, at
      * most body_size_limit + one buffer), then the head and _mb_body sent */
     bool _mb_on, _mb_out, _mb_rewrite;
+    bool _mb_req;      /* the request body is wanted by --modify-body (decided at its head) */
+    bool _mb_req_head; /* the request head is in _mb (sent from there) */
     uint8_t *_mb;
     size_t _mb_len, _mb_cap, _mb_head;
     uint8_t *_mb_body; /* the rewritten body (malloc'd), or raw bytes inside _mb */
