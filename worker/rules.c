@@ -96,6 +96,7 @@ struct rules *rules_new(void)
         return NULL;
     }
     pcre2_set_match_limit(r->mctx, RULES_MATCH_LIMIT);
+    r->body_limit = RULES_BODY_LIMIT_DEFAULT;
     return r;
 }
 

@@ -21,14 +21,21 @@
  *   --set inject_error=/FILTER/STATUS[@PERCENT]  answer STATUS (100..599) instead of going
  *       upstream, for PERCENT (default 100, decimals allowed) of the matching requests.
  *   --set inject_fault=/FILTER/PERCENT/ACTION     as the issue names it: ACTION is a status,
- *       `reset` (abort the client connection) or `stall` (hold the response until the idle
- *       timeout). inject_error=/F/503@5 is inject_fault=/F/5/503.
+ *       `reset` (abort the client connection; HTTP/2: RST_STREAM) or `stall` (hold the
+ *       response until the idle timeout, then 504). inject_error=/F/503@5 is
+ *       inject_fault=/F/5/503.
+ *   --map-local [|FILTER]|URL-REGEX|PATH       answer from a file or directory
+ *       (worker/maplocal.h; rules_map_local).
+ *   --modify-body [/FILTER]/REGEX/[@]REPLACEMENT  re.sub on whole bodies up to
+ *       --set body_size_limit (rules_body_wanted at the head, rules_body_apply at the end).
  * FILTER is a flow filter (worker/flowfilter.h); it is required where the brackets are absent.
  * Order of application at the request head: block_list (the last matching spec wins, as in
  * mitmproxy; a blocked request gets nothing else), map_remote (in order, each filter sees the
- * URL the previous specs made), modify_headers (all filters evaluated first, on the mapped
- * request), inject_error/inject_fault (in order, the first that fires wins), inject_latency
- * (the first matching spec). */
+ * URL the previous specs made), map_local (the first matching spec: the request is answered
+ * locally and nothing else applies), modify_headers (all filters evaluated first, on the
+ * mapped request), inject_error/inject_fault (in order, the first that fires wins),
+ * inject_latency (the first matching spec). The filters of one verdict share one lookup of
+ * the flow's hosts (struct flowfilter_memo). */
 #ifndef MITMD_WORKER_RULES_H
 #define MITMD_WORKER_RULES_H
 
