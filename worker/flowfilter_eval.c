@@ -301,8 +301,8 @@ static void ff_memo_hosts(struct ff_eval *ev)
         if (!ff_name_is(f, hd->name, "host"))
             continue;
         m->hdr_found = true;
-        m->hdr_ok =
-            ff_host_of(flow_str_ptr(f, hd->value), hd->value.len, false, &m->hdr_host, &m->hdr_hlen);
+        m->hdr_ok = ff_host_of(flow_str_ptr(f, hd->value), hd->value.len, false, &m->hdr_host,
+                               &m->hdr_hlen);
         /* the same host again (the usual case) cannot match where the URL's did not */
         if (m->hdr_ok && m->url_ok && m->hdr_hlen == m->url_hlen &&
             memcmp(m->hdr_host, m->url_host, m->url_hlen) == 0)

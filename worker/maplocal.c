@@ -22,31 +22,48 @@ struct maplocal {
     pcre2_code *re;
     bool jit;
     pcre2_match_data *md;
-    int fd;       /* PATH: O_PATH of the file or the directory */
+    int fd; /* PATH: O_PATH of the file or the directory */
     bool is_dir;
-    char *path;   /* as given (for a file: opened again per request) */
+    char *path; /* as given (for a file: opened again per request) */
 };
 
 static const struct {
     const char *ext, *type;
 } maplocal_types[] = {
-    {"html", "text/html"},         {"htm", "text/html"},
-    {"css", "text/css"},           {"js", "text/javascript"},
-    {"mjs", "text/javascript"},    {"json", "application/json"},
-    {"txt", "text/plain"},         {"xml", "application/xml"},
-    {"csv", "text/csv"},           {"md", "text/markdown"},
-    {"svg", "image/svg+xml"},      {"png", "image/png"},
-    {"jpg", "image/jpeg"},         {"jpeg", "image/jpeg"},
-    {"gif", "image/gif"},          {"webp", "image/webp"},
-    {"ico", "image/vnd.microsoft.icon"}, {"avif", "image/avif"},
-    {"pdf", "application/pdf"},    {"wasm", "application/wasm"},
-    {"zip", "application/zip"},    {"gz", "application/gzip"},
-    {"tar", "application/x-tar"},  {"bin", "application/octet-stream"},
-    {"mp4", "video/mp4"},          {"webm", "video/webm"},
-    {"mp3", "audio/mpeg"},         {"wav", "audio/x-wav"},
-    {"woff", "font/woff"},         {"woff2", "font/woff2"},
-    {"ttf", "font/ttf"},           {"otf", "font/otf"},
-    {"map", "application/json"},   {"yaml", "application/yaml"},
+    {"html", "text/html"},
+    {"htm", "text/html"},
+    {"css", "text/css"},
+    {"js", "text/javascript"},
+    {"mjs", "text/javascript"},
+    {"json", "application/json"},
+    {"txt", "text/plain"},
+    {"xml", "application/xml"},
+    {"csv", "text/csv"},
+    {"md", "text/markdown"},
+    {"svg", "image/svg+xml"},
+    {"png", "image/png"},
+    {"jpg", "image/jpeg"},
+    {"jpeg", "image/jpeg"},
+    {"gif", "image/gif"},
+    {"webp", "image/webp"},
+    {"ico", "image/vnd.microsoft.icon"},
+    {"avif", "image/avif"},
+    {"pdf", "application/pdf"},
+    {"wasm", "application/wasm"},
+    {"zip", "application/zip"},
+    {"gz", "application/gzip"},
+    {"tar", "application/x-tar"},
+    {"bin", "application/octet-stream"},
+    {"mp4", "video/mp4"},
+    {"webm", "video/webm"},
+    {"mp3", "audio/mpeg"},
+    {"wav", "audio/x-wav"},
+    {"woff", "font/woff"},
+    {"woff2", "font/woff2"},
+    {"ttf", "font/ttf"},
+    {"otf", "font/otf"},
+    {"map", "application/json"},
+    {"yaml", "application/yaml"},
 };
 
 const char *maplocal_ctype(const char *name)
@@ -76,14 +93,14 @@ int maplocal_new(const char *regex, size_t regex_len, const char *path, size_t p
     m->path = strndup(path, path_len);
     if (m->path == NULL)
         goto out_nomem;
-    m->re = pcre2_compile((PCRE2_SPTR)regex, regex_len, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
-                          &ecode, &eoff, NULL);
+    m->re = pcre2_compile((PCRE2_SPTR)regex, regex_len, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &ecode,
+                          &eoff, NULL);
     if (m->re == NULL) {
         PCRE2_UCHAR msg[120];
 
         pcre2_get_error_message(ecode, msg, sizeof(msg));
-        snprintf(buf, cap, "invalid regular expression '%.*s' (%s at offset %zu)",
-                 (int)regex_len, regex, (const char *)msg, (size_t)eoff);
+        snprintf(buf, cap, "invalid regular expression '%.*s' (%s at offset %zu)", (int)regex_len,
+                 regex, (const char *)msg, (size_t)eoff);
         *why = buf;
         goto out_inval;
     }
@@ -231,7 +248,7 @@ static int maplocal_range(const char *v, size_t len, struct maplocal_answer *a)
     while (i < len && v[i] >= '0' && v[i] <= '9' && last < UINT64_MAX / 20)
         last = last * 10 + (uint64_t)(v[i++] - '0'), has_last = true;
     if (i != len || (!has_first && !has_last) || (has_first && has_last && last < first))
-        return 0; /* malformed: ignored */
+        return 0;     /* malformed: ignored */
     if (!has_first) { /* suffix: the last N bytes */
         if (last == 0)
             return -1;

@@ -19,23 +19,23 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define MAPLOCAL_PATH_MAX 1024  /* a candidate path under PATH */
-#define MAPLOCAL_RANGE_MAX 96   /* a Content-Range value */
+#define MAPLOCAL_PATH_MAX 1024 /* a candidate path under PATH */
+#define MAPLOCAL_RANGE_MAX 96  /* a Content-Range value */
 
 struct maplocal;
 
 /* struct maplocal_answer is what a relay sends for a map_local hit. The relay owns `fd` once
  * rules_map_local returned: maplocal_read advances it, maplocal_answer_close closes it. */
 struct maplocal_answer {
-    int status;          /* 200, 206, 403, 404, 416 */
-    int fd;              /* -1: no body from a file (status != 200/206, or HEAD) */
-    uint64_t off;        /* next byte of the file to send */
-    uint64_t left;       /* body bytes still to send */
-    uint64_t length;     /* Content-Length of the answer (the range's, or the file's) */
-    uint64_t size;       /* the file's size */
-    const char *ctype;   /* static Content-Type from the extension, NULL: none */
+    int status;        /* 200, 206, 403, 404, 416 */
+    int fd;            /* -1: no body from a file (status != 200/206, or HEAD) */
+    uint64_t off;      /* next byte of the file to send */
+    uint64_t left;     /* body bytes still to send */
+    uint64_t length;   /* Content-Length of the answer (the range's, or the file's) */
+    uint64_t size;     /* the file's size */
+    const char *ctype; /* static Content-Type from the extension, NULL: none */
     char content_range[MAPLOCAL_RANGE_MAX]; /* "" unless 206/416 */
-    const char *why;     /* static, for 403/404/416 and the flow's error */
+    const char *why;                        /* static, for 403/404/416 and the flow's error */
 };
 
 /* maplocal_new compiles REGEX (PCRE2, the length given) and opens PATH (which must exist: a

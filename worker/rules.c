@@ -68,7 +68,7 @@ struct rules {
 
 static const char *const rules_names[RULES_KIND_COUNT] = {
     "modify_headers", "map_remote",   "block_list", "inject_latency",
-    "inject_error",   "inject_fault", "map_local",    "modify_body",
+    "inject_error",   "inject_fault", "map_local",  "modify_body",
 };
 
 /* mitmproxy 8.1.1's known status codes (net/http/status_codes.py), which block_list takes */
@@ -748,7 +748,7 @@ int rules_compile(const struct config *cfg, struct rules **out, char *err, size_
 {
     const char *const *lists[RULES_KIND_COUNT] = {
         cfg->modify_headers, cfg->map_remote,   cfg->block_list, cfg->inject_latency,
-        cfg->inject_error,   cfg->inject_fault, cfg->map_local,      cfg->modify_body,
+        cfg->inject_error,   cfg->inject_fault, cfg->map_local,  cfg->modify_body,
     };
     const int counts[RULES_KIND_COUNT] = {
         cfg->n_modify_headers, cfg->n_map_remote,   cfg->n_block_list, cfg->n_inject_latency,
@@ -981,7 +981,8 @@ int rules_on_request_head(struct rules *r, struct flow *f, uint64_t *rng, struct
     for (int i = 0; i < r->n[RULES_MAP_LOCAL]; i++) { /* answered locally: nothing else */
         struct rules_spec *s = &r->specs[RULES_MAP_LOCAL][i];
 
-        if (rules_matches_m(s, f, &memo) && maplocal_matches(s->ml, flow_str_ptr(f, f->url), f->url.len)) {
+        if (rules_matches_m(s, f, &memo) &&
+            maplocal_matches(s->ml, flow_str_ptr(f, f->url), f->url.len)) {
             out->map_local = i + 1;
             return err;
         }
@@ -1060,8 +1061,8 @@ int rules_map_local(struct rules *r, const struct rules_verdict *v, const struct
 
         if (!rules_matches(s, f) || !maplocal_matches(s->ml, flow_str_ptr(f, f->url), f->url.len))
             continue;
-        if (maplocal_open(s->ml, flow_str_ptr(f, f->url), f->url.len, range, range_len, head,
-                          a) == 1) {
+        if (maplocal_open(s->ml, flow_str_ptr(f, f->url), f->url.len, range, range_len, head, a) ==
+            1) {
             s->hits++;
             return a->status;
         }
@@ -1143,10 +1144,7 @@ int rules_parse_size(const char *s, size_t *out)
     return 0;
 }
 
-size_t rules_body_limit(const struct rules *r)
-{
-    return r != NULL ? r->body_limit : 0;
-}
+size_t rules_body_limit(const struct rules *r) { return r != NULL ? r->body_limit : 0; }
 
 bool rules_body_wanted(struct rules *r, const struct flow *f)
 {

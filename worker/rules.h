@@ -62,7 +62,7 @@ enum rules_kind {
     RULES_INJECT_FAULT,
     RULES_MAP_LOCAL,   /* --map-local: answered from a file (worker/maplocal.h) */
     RULES_MODIFY_BODY, /* --modify-body: re.sub on whole bodies up to body_size_limit */
-    RULES_KIND_COUNT /* must be last */
+    RULES_KIND_COUNT   /* must be last */
 };
 
 enum rules_fault {

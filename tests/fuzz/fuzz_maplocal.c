@@ -62,8 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (fz_ml == NULL)
         fz_setup();
     rc = maplocal_open(fz_ml, (const char *)data, ulen, range, rlen, false, &a);
-    if (a.status != 200 && a.status != 206 && a.status != 403 && a.status != 404 &&
-        a.status != 416)
+    if (a.status != 200 && a.status != 206 && a.status != 403 && a.status != 404 && a.status != 416)
         abort();
     if ((rc == 1) != (a.status == 200 || a.status == 206 || a.status == 416))
         abort();
