@@ -16,3 +16,8 @@ add_test(NAME integration/rules/modify_body
           --h2peer $<TARGET_FILE:h2peer>)
 set_tests_properties(integration/rules/modify_body PROPERTIES TIMEOUT 120
   LABELS "integration;intercept" ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+add_test(NAME integration/rules/h2_fault_one_stream
+  COMMAND ${MITMD_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/h2_fault_one_stream.py
+          --mitmd $<TARGET_FILE:mitmd> --h2peer $<TARGET_FILE:h2peer>)
+set_tests_properties(integration/rules/h2_fault_one_stream PROPERTIES TIMEOUT 120
+  LABELS "integration;intercept" ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
