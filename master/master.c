@@ -35,6 +35,7 @@
 #include "shared/log.h"
 #include "shared/mode_spec.h"
 #include "shared/msgcodec.h"
+#include "worker/rules.h"
 
 /* MASTER_READ_BUDGET is how many datagrams the master reads from one worker per loop turn
  * (issue 10 item 10): with the round-robin start, a worker flooding certificate requests
@@ -115,6 +116,13 @@ static void master_log_stats(struct master *m)
              (unsigned long long)sum[MSG_STAT_UP_RESUMED],
              (unsigned long long)sum[MSG_STAT_UP_WILDCARD],
              (unsigned long long)sum[MSG_STAT_RECLAIMED]);
+    {
+        char rules[1024];
+
+        if (rules_format_stats(m->cfg, &sum[MSG_STAT_RULE_0], RULES_STATS_MAX, rules,
+                               sizeof(rules)) > 0)
+            log_info("stats: rule hits:%s", rules);
+    }
 }
 
 /* master_read_worker reads at most `budget` datagrams from one worker's socket: CERT_REQs

@@ -155,6 +155,13 @@ static const struct config_opt config_opts[] = {
      0, "BOOL", "match requests without their host"},
     {"server_replay_ignore_port", NULL, 0, CONFIG_T_BOOL, F(server_replay_ignore_port), 0, 0,
      0, "BOOL", "match requests without their port"},
+    {"map_local", "map-local", 0, CONFIG_T_LIST, F(map_local), F(n_map_local), 0, 0,
+     "[|FILTER]|URL-REGEX|PATH", "answer matching requests from a local file or directory"},
+    {"modify_body", "modify-body", 0, CONFIG_T_LIST, F(modify_body), F(n_modify_body), 0, 0,
+     "[/FILTER]/REGEX/[@]REPLACEMENT", "re.sub on request and response bodies up to "
+     "body_size_limit (larger ones pass untouched)"},
+    {"body_size_limit", NULL, 0, CONFIG_T_STR, F(body_size_limit), 0, 0, 0, "SIZE",
+     "largest body --modify-body buffers and rewrites: 3m, 512k, 1g (default 1m)"},
 };
 
 #undef F

@@ -116,6 +116,11 @@ struct config {
     int n_inject_error;
     const char *inject_fault[CONFIG_MAX_PATTERNS];   /* inject_fault (mitmd's own) */
     int n_inject_fault;
+    const char *map_local[CONFIG_MAX_PATTERNS];      /* map_local: --map-local */
+    int n_map_local;
+    const char *modify_body[CONFIG_MAX_PATTERNS];    /* modify_body: --modify-body */
+    int n_modify_body;
+    const char *body_size_limit;                     /* body_size_limit: "3m"; NULL = 1m */
     char *_filter_args;     /* the positional filter words joined by spaces (owned) */
     /* record and replay (worker/flow_body.h, shared/har.h, worker/replay.h) */
     size_t save_bodies;             /* save_bodies: body bytes kept in -w / HAR; 0 = none */

@@ -96,6 +96,11 @@ enum msg_stat {
     MSG_STAT_CLIENT_TX_BYTES, /* bytes sent to clients */
     MSG_STAT_UP_RX_BYTES,    /* bytes received from upstreams */
     MSG_STAT_UP_TX_BYTES,    /* bytes sent to upstreams */
+    /* per-rule application counts (worker/rules.h rules_export_stats): the rules in
+     * command-line order, kind by kind (modify_headers, map_remote, block_list,
+     * inject_latency, inject_error, inject_fault, map_local); rules_format_stats names them */
+    MSG_STAT_RULE_0,
+    MSG_STAT_RULE_LAST = MSG_STAT_RULE_0 + 31,
     MSG_STAT_COUNT
 };
 
@@ -145,7 +150,7 @@ enum msg_hist {
 #define MSG_HIST_SLOT(h, i) (MSG_HIST_BASE + (h) * MSG_HIST_STRIDE + (i))
 /* Rule applications (flows a rule applied to) by rule kind, after the histograms, in the
  * order of worker/rules.h enum rules_kind (worker.c asserts the count). */
-#define MSG_RULE_KINDS 6
+#define MSG_RULE_KINDS 8
 #define MSG_RULE_BASE (MSG_HIST_BASE + MSG_HIST_COUNT * MSG_HIST_STRIDE)
 #define MSG_STAT_SLOTS (MSG_RULE_BASE + MSG_RULE_KINDS)
 

@@ -18,6 +18,7 @@ static const char *const stats_statuses[MSG_STATUS_COUNT] = {
 
 static const char *const stats_rule_kinds[MSG_RULE_KINDS] = {
     "modify_headers", "map_remote", "block_list", "inject_latency", "inject_error", "inject_fault",
+    "map_local", "modify_body",
 };
 
 const char *stats_rule_kind_name(int k)

@@ -21,7 +21,7 @@
 #define CONN_RECLAIM_BATCH 16       /* connections closed by one conn_reclaim scan */
 #define CONN_TRIM_IDLE_MS 1000     /* an idle connection's buffer pages are dropped after this */
 #define CONN_DRAIN_QUIET_MS 500     /* a draining idle connection closes after this much quiet */
-#define CONN_PROTO_STATE_MAX 3840   /* bytes of per-protocol state in every connection */
+#define CONN_PROTO_STATE_MAX 4096   /* bytes of per-protocol state in every connection */
 
 struct worker;
 struct conn;

@@ -354,6 +354,11 @@ ssize_t flow_format_line(const struct flow *f, char *buf, size_t cap)
             out_printf(&o, " websocket %llu/%llu messages",
                        (unsigned long long)f->ws_messages[0],
                        (unsigned long long)f->ws_messages[1]);
+        if (f->rules_note != NULL) {
+            out_str(&o, " [");
+            out_str(&o, f->rules_note);
+            out_str(&o, "]");
+        }
         if (f->error[0] != '\0') {
             out_str(&o, " error: ");
             out_printable(&o, f->error, strlen(f->error));
@@ -628,6 +633,10 @@ static ssize_t format_json(const struct flow *f, char *buf, size_t cap, size_t m
                    (unsigned long long)f->ws_bytes[0], (unsigned long long)f->ws_bytes[1]);
     else
         out_str(&o, "null");
+    if (f->rules_note != NULL) {
+        out_str(&o, ",\"rules_note\":");
+        out_json_cstr_or_null(&o, f->rules_note);
+    }
     out_str(&o, ",\"error\":");
     out_json_cstr_or_null(&o, f->error);
     out_str(&o, f->truncated || max_str != 0 ? ",\"truncated\":true}\n"

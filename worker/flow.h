@@ -81,6 +81,8 @@ struct flow {
     uint64_t ws_messages[2];             /* WebSocket data messages: [0] client to server,
                                           * [1] server to client */
     uint64_t ws_bytes[2];                /* their payload bytes, the same way */
+    const char *rules_note;              /* static: what a rule did not do (modify_body on a
+                                          * body over body_size_limit); NULL = nothing */
     char error[FLOW_ERROR_MAX];          /* "" = no error */
     uint32_t arena_used;
     char arena[FLOW_ARENA_SIZE];

@@ -50,6 +50,21 @@ void flowfilter_free(struct flowfilter *ff);
  * as no match. */
 bool flowfilter_match(struct flowfilter *ff, const struct flow *f);
 
+/* struct flowfilter_memo caches what every ~d of a rule set reads from one flow (the URL's
+ * host and the Host field's), so that a set of filters finds them once per flow. Zero it
+ * before the first match of a flow, and again when the flow's URL or fields change. */
+struct flowfilter_memo {
+    bool done;                /* the fields below are set */
+    bool url_ok, hdr_found, hdr_ok;
+    const char *url_host, *hdr_host; /* point into the flow */
+    size_t url_hlen, hdr_hlen;
+};
+
+/* flowfilter_match_memo is flowfilter_match sharing `memo` (may be NULL) with other filters
+ * evaluated on the same flow. */
+bool flowfilter_match_memo(struct flowfilter *ff, const struct flow *f,
+                           struct flowfilter_memo *memo);
+
 /* flowfilter_uses_body returns whether the program contains ~b, ~bq or ~bs. mitmd streams
  * bodies and keeps none, so these operators match no flow: callers warn about it once. */
 bool flowfilter_uses_body(const struct flowfilter *ff);

@@ -23,6 +23,7 @@ struct ff_eval {
     const struct flow *f;
     size_t used;                    /* bytes of ff->hdr in use */
     int32_t blk_off[2], blk_len[2]; /* per side; blk_off -1 = not built yet */
+    struct flowfilter_memo *memo;   /* never NULL during an evaluation */
 };
 
 /* ff_find returns the first occurrence of needle in s, or NULL: memchr on the first byte,
@@ -284,34 +285,40 @@ static size_t ff_addr_text(const struct sockaddr_storage *ss, const char *name, 
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
-static bool ff_domain(struct ff_eval *ev, const struct ff_node *n)
+/* ff_memo_hosts finds the URL's host and the first Host field's once per flow. */
+static void ff_memo_hosts(struct ff_eval *ev)
 {
+    struct flowfilter_memo *m = ev->memo;
     const struct flow *f = ev->f;
-    const char *h;
-    size_t hl;
 
-    const char *uh = NULL, *hh;
-    size_t uhl = 0, hhl;
-
-    if (ff_host_of(flow_str_ptr(f, f->url), f->url.len, true, &h, &hl)) {
-        if (ff_search(ev, n, h, hl))
-            return true;
-        uh = h;
-        uhl = hl;
-    }
+    if (m->done)
+        return;
+    m->done = true;
+    m->url_ok = ff_host_of(flow_str_ptr(f, f->url), f->url.len, true, &m->url_host, &m->url_hlen);
     for (uint16_t i = 0; i < f->n_req_headers && i < FLOW_MAX_HEADERS; i++) {
         const struct flow_header *hd = &f->req_headers[i];
 
         if (!ff_name_is(f, hd->name, "host"))
             continue;
-        if (!ff_host_of(flow_str_ptr(f, hd->value), hd->value.len, false, &hh, &hhl))
-            return false;
+        m->hdr_found = true;
+        m->hdr_ok = ff_host_of(flow_str_ptr(f, hd->value), hd->value.len, false, &m->hdr_host,
+                               &m->hdr_hlen);
         /* the same host again (the usual case) cannot match where the URL's did not */
-        if (uh != NULL && hhl == uhl && memcmp(hh, uh, uhl) == 0)
-            return false;
-        return ff_search(ev, n, hh, hhl);
+        if (m->hdr_ok && m->url_ok && m->hdr_hlen == m->url_hlen &&
+            memcmp(m->hdr_host, m->url_host, m->url_hlen) == 0)
+            m->hdr_ok = false;
+        break;
     }
-    return false;
+}
+
+static bool ff_domain(struct ff_eval *ev, const struct ff_node *n)
+{
+    const struct flowfilter_memo *m = ev->memo;
+
+    ff_memo_hosts(ev);
+    if (m->url_ok && ff_search(ev, n, m->url_host, m->url_hlen))
+        return true;
+    return m->hdr_ok && ff_search(ev, n, m->hdr_host, m->hdr_hlen);
 }
 
 static bool ff_eval_node(struct ff_eval *ev, int i)
@@ -389,11 +396,22 @@ static bool ff_eval_node(struct ff_eval *ev, int i)
     return false;
 }
 
-bool flowfilter_match(struct flowfilter *ff, const struct flow *f)
+bool flowfilter_match_memo(struct flowfilter *ff, const struct flow *f,
+                           struct flowfilter_memo *memo)
 {
-    struct ff_eval ev = {.ff = ff, .f = f, .blk_off = {-1, -1}};
+    struct flowfilter_memo local;
+    struct ff_eval ev = {.ff = ff, .f = f, .blk_off = {-1, -1}, .memo = memo};
 
     if (ff == NULL)
         return true;
+    if (memo == NULL) {
+        local.done = false;
+        ev.memo = &local;
+    }
     return ff_eval_node(&ev, ff->root);
+}
+
+bool flowfilter_match(struct flowfilter *ff, const struct flow *f)
+{
+    return flowfilter_match_memo(ff, f, NULL);
 }

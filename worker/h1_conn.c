@@ -8,6 +8,7 @@
 #include "shared/log.h"
 
 #include "worker/conn.h"
+#include "worker/rules_timer.h"
 #include "worker/worker.h"
 
 struct h1_conn {
@@ -17,6 +18,7 @@ struct h1_conn {
     bool up_shaking; /* its TLS handshake is in progress */
     uint64_t t_shake; /* the handshake started */
     uint64_t t_head; /* a partial request head started arriving; 0 = none */
+    struct rules_timer timer; /* inject_latency / stall deadlines (worker/rules_timer.h) */
 };
 
 static_assert(sizeof(struct h1_conn) <= CONN_PROTO_STATE_MAX, "fits the protocol state");
@@ -145,6 +147,7 @@ static bool h1_conn_step(struct conn *c)
         conn_close_after_flush(c);
         moved = true;
     }
+    rules_timer_sync(&h->timer, h1_relay_deadline(&h->relay));
     return moved;
 }
 
@@ -233,6 +236,14 @@ static void h1_conn_flush(struct conn *c)
     (void)h1_relay_pump(&h1_conn_of(c)->relay); /* lets a pending answer reach client_out */
 }
 
+static void h1_conn_dispose(struct conn *c)
+{
+    struct h1_conn *h = h1_conn_of(c);
+
+    rules_timer_stop(&h->timer);
+    h1_relay_dispose(&h->relay);
+}
+
 static const struct conn_proto h1_conn_proto = {
     .name = "http/1.1",
     .state_size = sizeof(struct h1_conn),
@@ -243,6 +254,7 @@ static const struct conn_proto h1_conn_proto = {
     .is_idle = h1_conn_is_idle,
     .drain = h1_conn_drain,
     .flush = h1_conn_flush,
+    .dispose = h1_conn_dispose,
 };
 
 int h1_conn_start(struct conn *c)
@@ -260,6 +272,8 @@ int h1_conn_start(struct conn *c)
     o.rules = c->w->rules;
     o.replay = c->w->replay;
     o.rng = &c->w->rules_rng;
+    o.stall_ms = (uint32_t)c->w->cfg->idle_timeout_s * 1000u;
+    rules_timer_init(&h->timer, c);
     o.on_flow = worker_on_flow;
     o.on_flow_arg = c->w;
     h1_relay_init(&h->relay, &o, &c->flow, transport_in(&c->cl), &c->cl.pout,

@@ -1,11 +1,14 @@
 /* h1_relay.c - HTTP/1.1 relay: one client, one upstream, plaintext bytes in fixed buffers.
  * Owns the exchange state machine (enum h1_state), message framing while streaming, and the
- * error answers. Parsing is shared/h1_parse and shared/target_parse; no I/O, no allocation. */
+ * error answers. Parsing is shared/h1_parse and shared/target_parse. No I/O but a map_local
+ * file's reads (worker/maplocal.h); no allocation but a --modify-body buffer (bounded by
+ * body_size_limit). */
 #include "worker/h1_relay.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -17,7 +20,7 @@ static const char *const state_names[H1_STATE_COUNT] = {
     [H1_STATE_REQ_HEAD] = "req_head",   [H1_STATE_NEED_UPSTREAM] = "need_upstream",
     [H1_STATE_REQ_BODY] = "req_body",   [H1_STATE_RESP_HEAD] = "resp_head",
     [H1_STATE_RESP_BODY] = "resp_body", [H1_STATE_RAW] = "raw",
-    [H1_STATE_CLOSING] = "closing",
+    [H1_STATE_CLOSING] = "closing",    [H1_STATE_LOCAL] = "local",
 };
 
 const char *h1_state_name(enum h1_state s)
@@ -34,7 +37,9 @@ static inline bool h1_transition_ok(enum h1_state from, enum h1_state to)
         return from != H1_STATE_CLOSING;
     switch (from) {
     case H1_STATE_REQ_HEAD:
-        return to == H1_STATE_NEED_UPSTREAM || to == H1_STATE_REQ_BODY;
+        return to == H1_STATE_NEED_UPSTREAM || to == H1_STATE_REQ_BODY || to == H1_STATE_LOCAL;
+    case H1_STATE_LOCAL:
+        return to == H1_STATE_REQ_HEAD;
     case H1_STATE_NEED_UPSTREAM:
         return to == H1_STATE_REQ_BODY;
     case H1_STATE_REQ_BODY:
@@ -115,7 +120,16 @@ void h1_relay_init(struct h1_relay *r, const struct h1_relay_opts *opts, struct 
     r->_client_out = client_out;
     r->_up_in = up_in;
     r->_up_out = up_out;
+    r->_ml.fd = -1;
 }
+
+static void mb_free(struct h1_relay *r);
+static bool mb_start(struct h1_relay *r, enum h1_body body, uint64_t content_length);
+static enum h1_head_conn resp_conn(const struct h1_relay *r);
+static void finish_exchange(struct h1_relay *r);
+static int mb_append(struct h1_relay *r, const uint8_t *p, size_t n);
+static size_t mb_payload(struct h1_relay *r);
+static void req_done(struct h1_relay *r);
 
 /* ---- flow reporting and error answers ------------------------------------------------ */
 
@@ -142,6 +156,8 @@ static void report_flow(struct h1_relay *r)
         }
     }
     f->t_done = flow_now_ns();
+    maplocal_answer_close(&r->_ml);
+    mb_free(r);
     if (r->_opts.on_flow != NULL)
         r->_opts.on_flow(r->_opts.on_flow_arg, f);
     flow_next(f);
@@ -157,6 +173,7 @@ static void enter_closing(struct h1_relay *r)
 /* close_quiet ends the connection without a record: nothing worth one was received. */
 static void close_quiet(struct h1_relay *r)
 {
+    maplocal_answer_close(&r->_ml);
     r->_flow_begun = false;
     enter_closing(r);
 }
@@ -251,37 +268,129 @@ static void start_exchange(struct h1_relay *r, const struct h1_request *req, siz
     r->_resp_keep_alive = false;
 }
 
+enum { RULES_GO = 0, RULES_DONE, RULES_LOCAL };
+
 /* apply_request_rules runs the rules on the request just recorded (worker/rules.h). Returns
- * true when the request was answered or the connection aborted instead of forwarding it. */
-static bool apply_request_rules(struct h1_relay *r)
+ * RULES_DONE when the request was answered or the connection aborted instead of forwarding
+ * it, RULES_LOCAL when --map-local answers it, RULES_GO otherwise. */
+static int apply_request_rules(struct h1_relay *r)
 {
     struct rules_verdict *v = &r->_verdict;
     const struct flow *f = r->_flow;
     const char *why = NULL;
     struct target t;
 
-    r->_mapped = r->_edits_on = false;
+    r->_mapped = r->_edits_on = r->_stall = false;
+    r->_hold_until = r->_stall_due = 0;
     if (r->_opts.rules == NULL)
-        return false;
+        return RULES_GO;
     memset(v, 0, sizeof(*v));
     (void)rules_on_request_head(r->_opts.rules, r->_flow, r->_opts.rng, v);
     if (v->block_status == 444 || v->fault == RULES_FAULT_RESET) {
         abort_exchange(r, v->block_status == 444 ? "closed by block_list (444)"
                                                  : "connection reset by inject_fault");
-        return true;
+        return RULES_DONE;
     }
     if (v->block_status != 0 || v->fault == RULES_FAULT_STATUS) {
         answer_error(r, v->block_status != 0 ? v->block_status : v->fault_status,
-                     v->block_status != 0 ? "blocked by block_list" : "injected by inject_error");
-        return true;
+                     v->block_status != 0 ? "blocked by block_list" : v->fault_why);
+        return RULES_DONE;
     }
+    if (v->map_local > 0)
+        return RULES_LOCAL;
     if (v->url_changed && target_parse_request(flow_str_ptr(f, f->url), f->url.len, false, &t,
                                                &why) == 0 && t.form == TARGET_FORM_ABSOLUTE) {
         copy_target(&r->_target, t.host, t.host_len, t.port, t.tls, t.is_ipv6);
         r->_absolute = r->_mapped = true; /* the upstream, SNI and Host follow the new URL */
     }
     r->_edits_on = v->n_edits > 0;
-    return false;
+    r->_stall = v->fault == RULES_FAULT_STALL;
+    if (v->delay_ms > 0)
+        r->_hold_until = flow_now_ns() + (uint64_t)v->delay_ms * 1000000ull;
+    return RULES_GO;
+}
+
+/* start_local answers the request whose head (`head_len` bytes after `skip` blank bytes) is
+ * at the front of client_in from --map-local: 403/404 as an error answer, otherwise the head
+ * goes into the answer buffer and H1_STATE_LOCAL sends the file as client_out drains. */
+static void start_local(struct h1_relay *r, const struct h1_request *req, size_t skip,
+                        size_t head_len)
+{
+    struct maplocal_answer *a = &r->_ml;
+    struct flow *f = r->_flow;
+    ssize_t rg = h1_header_find(req->headers, req->num_headers, "Range", 0);
+    const char *reason;
+    char len[24];
+    int n;
+
+    start_exchange(r, req, head_len);
+    rules_map_local(r->_opts.rules, &r->_verdict, f, rg >= 0 ? req->headers[rg].value : NULL,
+                    rg >= 0 ? req->headers[rg].value_len : 0, r->_req_is_head, a);
+    if (a->status == 403 || a->status == 404) {
+        answer_error(r, a->status, a->why);
+        return;
+    }
+    buf_consume(r->_client_in, skip + head_len);
+    r->_req_head_done = true;
+    /* a request body is not read: the connection closes after the answer */
+    r->_local_close = r->_req_body != H1_BODY_NONE || !r->_req_keep_alive || r->_draining;
+    reason = h1_status_reason(a->status);
+    snprintf(len, sizeof(len), "%llu", (unsigned long long)a->length);
+    n = snprintf(r->_answer, sizeof(r->_answer),
+                 "HTTP/1.1 %d %s\r\nServer: mitmd\r\nContent-Length: %s\r\n"
+                 "Accept-Ranges: bytes\r\n%s%s%s%s%s%s%s\r\n",
+                 a->status, reason, len, a->ctype != NULL ? "Content-Type: " : "",
+                 a->ctype != NULL ? a->ctype : "", a->ctype != NULL ? "\r\n" : "",
+                 a->content_range[0] != '\0' ? "Content-Range: " : "", a->content_range,
+                 a->content_range[0] != '\0' ? "\r\n" : "",
+                 r->_local_close ? "Connection: close\r\n" : "");
+    r->_answer_len = n > 0 && (size_t)n < sizeof(r->_answer) ? (size_t)n : 0;
+    r->_answer_off = 0;
+    f->status = a->status;
+    flow_str_set(f, &f->resp_version, "HTTP/1.1", 8);
+    flow_str_set(f, &f->reason, reason, strlen(reason));
+    flow_add_header(f, FLOW_RESPONSE, "Server", 6, "mitmd", 5);
+    flow_add_header(f, FLOW_RESPONSE, "Content-Length", 14, len, strlen(len));
+    if (a->ctype != NULL)
+        flow_add_header(f, FLOW_RESPONSE, "Content-Type", 12, a->ctype, strlen(a->ctype));
+    if (a->content_range[0] != '\0')
+        flow_add_header(f, FLOW_RESPONSE, "Content-Range", 13, a->content_range,
+                        strlen(a->content_range));
+    if (a->status == 416)
+        flow_set_error(f, a->why);
+    f->t_response_first = flow_now_ns();
+    h1_set_state(r, H1_STATE_LOCAL);
+}
+
+/* step_local sends the map_local file once its head is out, as client_out has room. */
+static bool step_local(struct h1_relay *r)
+{
+    struct buf *out = r->_client_out;
+    ssize_t n;
+
+    if (r->_answer_off < r->_answer_len)
+        return false;
+    if (r->_ml.left > 0) {
+        size_t room = buf_room(out);
+
+        if (room == 0)
+            return false;
+        n = maplocal_read(&r->_ml, buf_tail(out), room);
+        if (n < 0) {
+            abort_exchange(r, "map_local: reading the file failed");
+            return true;
+        }
+        buf_commit(out, (size_t)n);
+        r->_flow->resp_body_size += (uint64_t)n;
+        if (r->_ml.left > 0)
+            return n > 0;
+    }
+    report_flow(r);
+    if (r->_local_close)
+        enter_closing(r);
+    else
+        h1_set_state(r, H1_STATE_REQ_HEAD);
+    return true;
 }
 
 /* apply_replay answers the request from the server replay recording (worker/replay.h), its
@@ -394,13 +503,29 @@ static bool step_req_head(struct h1_relay *r)
         r->_target = r->_upstream;
         r->_absolute = false;
     }
-    if (apply_request_rules(r))
-        return true;
-    if (r->_opts.replay != NULL && apply_replay(r, &req, (size_t)n))
-        return true;
     /* Blank lines before the request line (RFC 9112 §2.2) are not forwarded. */
     skip = (size_t)((const uint8_t *)req.method - buf_head(in));
+    switch (apply_request_rules(r)) {
+    case RULES_DONE:
+        return true;
+    case RULES_LOCAL:
+        start_local(r, &req, skip, (size_t)n - skip);
+        return true;
+    default:
+        break;
+    }
+    if (r->_opts.replay != NULL && apply_replay(r, &req, (size_t)n))
+        return true; /* answered from the server replay recording (worker/replay.h) */
     start_exchange(r, &req, (size_t)n - skip);
+    /* --modify-body: a request body within body_size_limit is collected before it goes */
+    r->_mb_req = r->_mb_req_head = false;
+    if (r->_opts.rules != NULL && (r->_req_body == H1_BODY_LENGTH || r->_req_body == H1_BODY_CHUNKED) &&
+        rules_body_wanted(r->_opts.rules, r->_flow)) {
+        if (r->_req_body == H1_BODY_LENGTH && r->_req_remaining > rules_body_limit(r->_opts.rules))
+            r->_flow->rules_note = "modify_body: body over body_size_limit, passed unchanged";
+        else
+            r->_mb_req = true;
+    }
     buf_consume(in, skip);
     /* Bytes from the upstream before any request are not a response to this one: that
      * connection is out of step, so ask for a fresh one rather than misattribute them. */
@@ -437,8 +562,12 @@ static bool step_req_head_out(struct h1_relay *r)
     const char *why = NULL;
     ssize_t n;
 
-    n = h1_parse_request(buf_head(r->_client_in), r->_req_head_len,
-                         head_limit(r, r->_client_in), &req, headers, H1_MAX_HEADERS, &why);
+    if (r->_mb_req_head) /* --modify-body: the head was taken into _mb */
+        n = h1_parse_request(r->_mb, r->_mb_head, r->_mb_head, &req, headers, H1_MAX_HEADERS,
+                             &why);
+    else
+        n = h1_parse_request(buf_head(r->_client_in), r->_req_head_len,
+                             head_limit(r, r->_client_in), &req, headers, H1_MAX_HEADERS, &why);
     if (r->_mapped) /* map_remote: path and query come from the new URL */
         n = n < 0 ? n
                   : target_parse_request(flow_str_ptr(r->_flow, r->_flow->url),
@@ -458,9 +587,142 @@ static bool step_req_head_out(struct h1_relay *r)
     r->_req_head_sent += e.written;
     if (e.full)
         return e.written > 0;
-    buf_consume(r->_client_in, r->_req_head_len);
+    if (!r->_mb_req_head)
+        buf_consume(r->_client_in, r->_req_head_len);
     r->_req_head_done = true;
     return true;
+}
+
+/* ---- --modify-body on the request ---------------------------------------------------- */
+
+/* mbq_step collects the request body when --modify-body wants it (the head is taken from
+ * client_in into _mb first), then lets the head go out (from _mb, with the new
+ * Content-Length) and sends the rewritten body. Returns -1 when the request streams as
+ * usual, else whether it made progress. */
+static int mbq_step(struct h1_relay *r)
+{
+    struct buf *in = r->_client_in;
+    const char *why = NULL;
+    bool done = false;
+    size_t n;
+
+    if (!r->_mb_req)
+        return -1;
+    if (!r->_mb_req_head) { /* take the head */
+        if (mb_append(r, buf_head(in), r->_req_head_len) != 0) {
+            r->_mb_req = false;
+            r->_flow->rules_note = "modify_body: out of memory, passed unchanged";
+            mb_free(r);
+            return -1;
+        }
+        buf_consume(in, r->_req_head_len);
+        r->_mb_head = r->_req_head_len;
+        r->_mb_req_head = r->_mb_on = true;
+    }
+    if (r->_mb_on) {
+        n = buf_used(in);
+        if (r->_req_body == H1_BODY_LENGTH) {
+            if (n > r->_req_remaining)
+                n = (size_t)r->_req_remaining;
+        } else {
+            uint64_t seen = 0;
+            ssize_t c = n == 0 ? 0 : h1_chunk_decode_all(&r->_req_chunks, buf_head(in), n, &seen,
+                                                         &why);
+
+            if (c < 0) {
+                answer_error(r, 400, why);
+                return 1;
+            }
+            n = (size_t)c;
+            done = h1_chunk_decoder_is_done(&r->_req_chunks);
+        }
+        if (n > 0 && mb_append(r, buf_head(in), n) != 0) {
+            r->_flow->rules_note = "modify_body: out of memory, passed unchanged";
+            done = false;
+            goto overflow;
+        }
+        buf_consume(in, n);
+        if (r->_req_body == H1_BODY_LENGTH) {
+            r->_req_remaining -= n;
+            done = r->_req_remaining == 0;
+        }
+        if (done) {
+            size_t plen;
+            uint8_t *out = NULL;
+            size_t out_len = 0;
+
+            r->_mb_on = false;
+            plen = r->_req_body == H1_BODY_CHUNKED ? 0 : r->_mb_len - r->_mb_head;
+            if (r->_req_body == H1_BODY_CHUNKED) { /* decode in place, as for responses */
+                enum h1_body keep = r->_resp_body;
+
+                r->_resp_body = H1_BODY_CHUNKED;
+                plen = mb_payload(r);
+                r->_resp_body = keep;
+            }
+            if (rules_body_apply(r->_opts.rules, r->_flow, r->_mb + r->_mb_head, plen, &out,
+                                 &out_len) != 0) {
+                r->_flow->rules_note = "modify_body: rewriting failed, passed unchanged";
+                out = r->_mb + r->_mb_head;
+                out_len = plen;
+            } else {
+                r->_mb_rewrite = true;
+            }
+            r->_mb_body = out;
+            r->_mb_body_len = out_len;
+            r->_mb_body_off = 0;
+            r->_flow->req_body_size = out_len;
+            snprintf(r->_mb_clen, sizeof(r->_mb_clen), "%zu", out_len);
+            r->_mb_hdr[0] = (struct rules_header){"Content-Length", "content-length", 14,
+                                                  r->_mb_clen, strlen(r->_mb_clen)};
+            r->_mb_hdr[1] = (struct rules_header){"Transfer-Encoding", "transfer-encoding", 17,
+                                                  "", 0};
+            if (!r->_edits_on)
+                r->_verdict.n_edits = 0;
+            if (r->_verdict.n_edits + 2 <= RULES_MAX_PER_KIND) {
+                r->_verdict.edits[r->_verdict.n_edits++] = &r->_mb_hdr[0];
+                r->_verdict.edits[r->_verdict.n_edits++] = &r->_mb_hdr[1];
+            }
+            r->_edits_on = true;
+            r->_req_body = H1_BODY_LENGTH;
+            r->_req_remaining = 0;
+            r->_mb_out = true;
+            return 1;
+        }
+        if (r->_mb_len - r->_mb_head <= rules_body_limit(r->_opts.rules)) {
+            if (r->_client_eof && buf_used(in) == 0) {
+                abort_exchange(r, "client closed while sending the request body");
+                return 1;
+            }
+            return n > 0;
+        }
+        r->_flow->rules_note = "modify_body: body over body_size_limit, passed unchanged";
+    overflow: /* the head and the raw bytes collected go out, the rest streams as usual */
+        r->_mb_on = false;
+        r->_mb_body = r->_mb + r->_mb_head;
+        r->_mb_body_len = r->_mb_len - r->_mb_head;
+        r->_mb_body_off = 0;
+        r->_mb_out = true;
+        return 1;
+    }
+    if (!r->_req_head_done) {
+        bool p = step_req_head_out(r);
+
+        if (!r->_req_head_done)
+            return p;
+    }
+    n = buf_append(r->_up_out, r->_mb_body + r->_mb_body_off, r->_mb_body_len - r->_mb_body_off);
+    r->_mb_body_off += n;
+    if (r->_mb_body_off < r->_mb_body_len)
+        return n > 0;
+    r->_mb_req = r->_mb_out = false; /* sent: the rest (nothing after a rewrite) as usual */
+    if (r->_req_body == H1_BODY_LENGTH && r->_req_remaining == 0) {
+        r->_req_head_done = true;
+        mb_free(r);
+        r->_mb_req_head = false;
+        req_done(r);
+    }
+    return 1;
 }
 
 static bool response_started(const struct h1_relay *r)
@@ -517,8 +779,21 @@ static bool step_req_send(struct h1_relay *r)
     bool progress = false;
     ssize_t c;
 
-    if (!r->_req_head_done) {
-        progress = step_req_head_out(r);
+    if (!r->_req_head_done || r->_mb_req) {
+        int q;
+
+        if (r->_hold_until != 0) { /* inject_latency: the ring timer pumps us then */
+            if (flow_now_ns() < r->_hold_until)
+                return false;
+            r->_hold_until = 0;
+        }
+        if ((q = mbq_step(r)) >= 0) {
+            if (r->_mb_req || !r->_req_head_done || r->_req_done)
+                return q > 0;
+            progress = true; /* an overflowed body streams on below */
+        } else {
+            progress = step_req_head_out(r);
+        }
         if (!r->_req_head_done)
             return progress;
     }
@@ -644,6 +919,7 @@ static bool step_resp_head(struct h1_relay *r)
     r->_resp_remaining =
         resp.framing.content_length > 0 ? (uint64_t)resp.framing.content_length : 0;
     r->_resp_keep_alive = resp.framing.keep_alive && body != H1_BODY_CLOSE;
+    (void)mb_start(r, body, r->_resp_remaining); /* --modify-body holds the head */
     h1_set_state(r, H1_STATE_RESP_BODY);
     return true;
 }
@@ -712,12 +988,246 @@ static void finish_exchange(struct h1_relay *r)
     h1_set_state(r, H1_STATE_REQ_HEAD);
 }
 
+
+/* ---- --modify-body on the response -------------------------------------------------- */
+
+static void mb_free(struct h1_relay *r)
+{
+    if (r->_mb_rewrite)
+        free(r->_mb_body);
+    free(r->_mb);
+    r->_mb = r->_mb_body = NULL;
+    r->_mb_len = r->_mb_cap = r->_mb_head = r->_mb_body_len = r->_mb_body_off = 0;
+    r->_mb_on = r->_mb_out = r->_mb_rewrite = false;
+}
+
+static int mb_append(struct h1_relay *r, const uint8_t *p, size_t n)
+{
+    if (r->_mb_len + n > r->_mb_cap) {
+        size_t cap = r->_mb_cap == 0 ? 16384 : r->_mb_cap;
+        uint8_t *g;
+
+        while (cap < r->_mb_len + n)
+            cap *= 2;
+        g = realloc(r->_mb, cap);
+        if (g == NULL)
+            return -ENOMEM;
+        r->_mb = g;
+        r->_mb_cap = cap;
+    }
+    memcpy(r->_mb + r->_mb_len, p, n);
+    r->_mb_len += n;
+    return 0;
+}
+
+/* mb_start holds the parsed response head (`head_len` bytes at the front of up_in) when a
+ * --modify-body spec wants its body. Returns true when the head was taken. */
+static bool mb_start(struct h1_relay *r, enum h1_body body, uint64_t content_length)
+{
+    struct rules *rules = r->_opts.rules;
+
+    if (rules == NULL || (body != H1_BODY_LENGTH && body != H1_BODY_CHUNKED) ||
+        !rules_body_wanted(rules, r->_flow))
+        return false;
+    if (body == H1_BODY_LENGTH && content_length > rules_body_limit(rules)) {
+        r->_flow->rules_note = "modify_body: body over body_size_limit, passed unchanged";
+        return false;
+    }
+    mb_free(r); /* what the request body left */
+    r->_mb_req_head = false;
+    if (mb_append(r, buf_head(r->_up_in), r->_resp_head_len) != 0) {
+        r->_flow->rules_note = "modify_body: out of memory, passed unchanged";
+        mb_free(r);
+        return false;
+    }
+    buf_consume(r->_up_in, r->_resp_head_len);
+    r->_mb_head = r->_resp_head_len;
+    r->_resp_head_len = 0;
+    r->_resp_head_forward = false;
+    r->_mb_on = true;
+    return true;
+}
+
+/* mb_payload decodes the chunked body collected in _mb in place. Returns its length. */
+static size_t mb_payload(struct h1_relay *r)
+{
+    struct h1_chunk_decoder d;
+    uint8_t *p = r->_mb + r->_mb_head;
+    size_t len = r->_mb_len - r->_mb_head, at = 0, out = 0;
+    const char *why = NULL;
+
+    if (r->_resp_body != H1_BODY_CHUNKED)
+        return len;
+    h1_chunk_decoder_init(&d, head_limit(r, r->_up_in));
+    while (at < len && !h1_chunk_decoder_is_done(&d)) {
+        size_t off = 0, dl = 0;
+        ssize_t c = h1_chunk_decode(&d, p + at, len - at, &off, &dl, &why);
+
+        if (c <= 0)
+            break;
+        memmove(p + out, p + at + off, dl); /* out <= at + off: compaction moves forward */
+        out += dl;
+        at += (size_t)c;
+    }
+    return out;
+}
+
+/* mb_finish rewrites the collected body and starts sending head and result. */
+static void mb_finish(struct h1_relay *r)
+{
+    struct rules_verdict *v = &r->_verdict;
+    size_t plen = mb_payload(r);
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+
+    r->_mb_on = false;
+    if (rules_body_apply(r->_opts.rules, r->_flow, r->_mb + r->_mb_head, plen, &out, &out_len) !=
+        0) {
+        r->_flow->rules_note = "modify_body: rewriting failed, passed unchanged";
+        out = r->_mb + r->_mb_head; /* the decoded body, unchanged */
+        out_len = plen;
+    } else {
+        r->_mb_rewrite = true;
+    }
+    r->_mb_body = out;
+    r->_mb_body_len = out_len;
+    r->_mb_body_off = 0;
+    r->_flow->resp_body_size = out_len;
+    snprintf(r->_mb_clen, sizeof(r->_mb_clen), "%zu", out_len);
+    r->_mb_hdr[0] = (struct rules_header){"Content-Length", "content-length", 14, r->_mb_clen,
+                                          strlen(r->_mb_clen)};
+    r->_mb_hdr[1] = (struct rules_header){"Transfer-Encoding", "transfer-encoding", 17, "", 0};
+    if (!r->_edits_on)
+        v->n_edits = 0;
+    if (v->n_edits + 2 <= RULES_MAX_PER_KIND) {
+        v->edits[v->n_edits++] = &r->_mb_hdr[0];
+        v->edits[v->n_edits++] = &r->_mb_hdr[1];
+    }
+    r->_edits_on = true;
+    r->_resp_body = H1_BODY_LENGTH;
+    r->_resp_remaining = 0;
+    r->_resp_head_moved = 0;
+    r->_mb_out = true;
+}
+
+/* mb_overflow gives up on a body larger than body_size_limit: the head and the raw bytes
+ * collected go out as they are, and the rest streams as usual. */
+static void mb_overflow(struct h1_relay *r, const char *note)
+{
+    r->_flow->rules_note = note;
+    r->_mb_on = false;
+    r->_mb_body = r->_mb + r->_mb_head;
+    r->_mb_body_len = r->_mb_len - r->_mb_head;
+    r->_mb_body_off = 0;
+    r->_resp_head_moved = 0;
+    r->_mb_out = true;
+}
+
+/* mb_collect takes response body bytes from up_in into _mb. */
+static bool mb_collect(struct h1_relay *r)
+{
+    struct buf *in = r->_up_in;
+    size_t n = buf_used(in);
+    const char *why = NULL;
+    bool done = false;
+
+    if (r->_resp_body == H1_BODY_LENGTH) {
+        if (n > r->_resp_remaining)
+            n = (size_t)r->_resp_remaining;
+    } else {
+        uint64_t seen = 0;
+        ssize_t c = n == 0 ? 0 : h1_chunk_decode_all(&r->_resp_chunks, buf_head(in), n, &seen, &why);
+
+        if (c < 0) {
+            char msg[H1_RELAY_REASON_MAX];
+
+            snprintf(msg, sizeof(msg), "bad response from upstream: %s", why);
+            answer_error(r, 502, msg);
+            return true;
+        }
+        n = (size_t)c;
+        r->_flow->resp_body_size += seen;
+        done = h1_chunk_decoder_is_done(&r->_resp_chunks);
+    }
+    if (n > 0 && mb_append(r, buf_head(in), n) != 0) {
+        mb_overflow(r, "modify_body: out of memory, passed unchanged");
+        return true; /* the bytes stay in up_in and stream after the collected ones */
+    }
+    buf_consume(in, n);
+    if (r->_resp_body == H1_BODY_LENGTH) {
+        r->_resp_remaining -= n;
+        r->_flow->resp_body_size += n;
+        done = r->_resp_remaining == 0;
+    }
+    if (done) {
+        mb_finish(r);
+        return true;
+    }
+    if (r->_mb_len - r->_mb_head > rules_body_limit(r->_opts.rules)) {
+        mb_overflow(r, "modify_body: body over body_size_limit, passed unchanged");
+        return true;
+    }
+    if (r->_up_eof && buf_used(in) == 0) {
+        answer_error(r, 502, "upstream closed while responding");
+        return true;
+    }
+    return n > 0;
+}
+
+/* mb_send writes the held head (with the new Content-Length after a rewrite) and the body. */
+static bool mb_send(struct h1_relay *r)
+{
+    struct h1_header headers[H1_MAX_HEADERS];
+    struct h1_response resp;
+    const char *why = NULL;
+    size_t n;
+
+    if (r->_resp_head_moved != SIZE_MAX) {
+        struct h1_emitter e = {.out = r->_client_out, .skip = r->_resp_head_moved};
+
+        if (h1_parse_response(r->_mb, r->_mb_head, r->_mb_head, &resp, headers, H1_MAX_HEADERS,
+                              &why) < 0) {
+            answer_error(r, 502, "response head changed while buffered");
+            return true;
+        }
+        if (!r->_resp_conn_set) {
+            r->_resp_conn = resp_conn(r);
+            r->_resp_conn_set = true;
+        }
+        h1_head_response(&e, &resp, r->_resp_conn, r->_edits_on ? &r->_verdict : NULL);
+        r->_resp_head_moved += e.written;
+        if (e.full)
+            return e.written > 0;
+        r->_resp_head_moved = SIZE_MAX; /* the head is out */
+        r->_resp_conn_set = r->_resp_conn == H1_HEAD_CONN_CLOSE;
+    }
+    n = buf_append(r->_client_out, r->_mb_body + r->_mb_body_off,
+                   r->_mb_body_len - r->_mb_body_off);
+    r->_mb_body_off += n;
+    if (r->_mb_body_off < r->_mb_body_len)
+        return n > 0;
+    if (r->_resp_body == H1_BODY_LENGTH && r->_resp_remaining == 0) { /* rewritten, or whole */
+        mb_free(r);
+        finish_exchange(r);
+        return true;
+    }
+    /* after an overflow: the rest of the body streams as usual */
+    r->_mb_out = false;
+    r->_resp_head_moved = 0;
+    return true;
+}
+
 static bool step_resp_body(struct h1_relay *r)
 {
     struct flow *f = r->_flow;
     const char *why = NULL;
     bool progress = false;
     ssize_t c;
+
+    if (r->_mb_out)
+        return mb_send(r);
+    if (r->_mb_on)
+        return mb_collect(r);
 
     switch (r->_resp_body) {
     case H1_BODY_LENGTH:
@@ -779,6 +1289,17 @@ static bool step_resp(struct h1_relay *r)
 
     if (!r->_req_head_done)
         return false; /* nothing was asked yet: leave early upstream bytes where they are */
+    if (r->_stall && r->_state != H1_STATE_RESP_BODY) { /* inject_fault stall */
+        uint64_t now = flow_now_ns();
+
+        if (r->_stall_due == 0)
+            r->_stall_due = now + (uint64_t)r->_opts.stall_ms * 1000000ull;
+        if (now < r->_stall_due)
+            return false;
+        r->_stall = false;
+        answer_error(r, 504, "response held by inject_fault stall until the idle timeout");
+        return true;
+    }
     if (!r->_resp_head_forward && r->_state != H1_STATE_RESP_BODY) {
         progress = step_resp_head(r);
         if (!r->_resp_head_forward)
@@ -854,6 +1375,9 @@ unsigned h1_relay_pump(struct h1_relay *r)
         case H1_STATE_RAW:
             progress |= step_raw(r);
             break;
+        case H1_STATE_LOCAL:
+            progress |= step_local(r);
+            break;
         default:
             break;
         }
@@ -876,6 +1400,8 @@ unsigned h1_relay_wants(const struct h1_relay *r)
         return r->_answer_off == r->_answer_len ? H1_WANT_CLOSE : 0;
     case H1_STATE_NEED_UPSTREAM:
         w |= H1_WANT_UPSTREAM;
+        break;
+    case H1_STATE_LOCAL:
         break;
     case H1_STATE_RAW:
         w |= H1_WANT_RAW;
@@ -1012,11 +1538,28 @@ void h1_relay_timeout(struct h1_relay *r, enum h1_timeout which)
             answer_error(r, 504, "upstream timed out");
         else if (r->_state == H1_STATE_RESP_BODY)
             abort_exchange(r, "upstream timed out while responding");
+        else if (r->_state == H1_STATE_LOCAL)
+            abort_exchange(r, "the client did not take the map_local answer in time");
         break;
     }
 }
 
 /* ---- queries ------------------------------------------------------------------------ */
+
+uint64_t h1_relay_deadline(const struct h1_relay *r)
+{
+    if (r->_hold_until != 0 && !r->_req_head_done && r->_state != H1_STATE_CLOSING)
+        return r->_hold_until;
+    if (r->_stall && r->_stall_due != 0 && r->_state != H1_STATE_CLOSING)
+        return r->_stall_due;
+    return 0;
+}
+
+void h1_relay_dispose(struct h1_relay *r)
+{
+    maplocal_answer_close(&r->_ml);
+    mb_free(r);
+}
 
 const struct h1_target *h1_relay_target(const struct h1_relay *r)
 {

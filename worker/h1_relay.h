@@ -17,6 +17,7 @@
 #include "worker/flow.h"
 #include "worker/h1_head.h"
 #include "worker/replay.h"
+#include "worker/maplocal.h"
 #include "worker/rules.h"
 
 #define H1_RELAY_REASON_MAX 256 /* a failure reason kept for a later 502 (NUL included) */
@@ -29,6 +30,7 @@ enum h1_state {
     H1_STATE_RESP_BODY,     /* relaying the response (request body may still be flowing) */
     H1_STATE_RAW,           /* after 101 Switching Protocols: raw two-way relay */
     H1_STATE_CLOSING,       /* flush the buffers, then close both sides */
+    H1_STATE_LOCAL,         /* answering from --map-local (the file, as client_out drains) */
     H1_STATE_COUNT          /* must be last */
 };
 
@@ -62,6 +64,8 @@ struct h1_relay_opts {
     struct rules *rules;       /* --modify-headers, block_list, map_remote...; NULL = none */
     struct replay *replay;     /* -S: server replay (worker/replay.h); NULL = none */
     uint64_t *rng;             /* the worker's PRNG state for the rules' percentages */
+    uint32_t stall_ms;         /* inject_fault stall: how long a response is held (the idle
+                                * timeout) before 504 */
     h1_relay_flow_fn *on_flow; /* may be NULL */
     void *on_flow_arg;
 };
@@ -127,6 +131,22 @@ struct h1_relay {
     struct ws_frame_count _ws[2]; /* [0] client to server, [1] server to client */
     bool _edits_on;   /* _verdict holds header edits for the head being written */
     struct rules_verdict _verdict; /* the rules' verdict on the current head */
+    uint64_t _hold_until; /* inject_latency: the request head goes upstream then; 0 = now */
+    uint64_t _stall_due;  /* inject_fault stall: 504 then (set once the request is sent) */
+    bool _stall;          /* the current response is held by inject_fault stall */
+    bool _local_close;    /* close after the map_local answer (a request body was left) */
+    struct maplocal_answer _ml; /* the map_local answer being sent (H1_STATE_LOCAL) */
+    /* --modify-body on the response: the head and raw body collected in _mb (malloc'd, at
+     * most body_size_limit + one buffer), then the head and _mb_body sent */
+    bool _mb_on, _mb_out, _mb_rewrite;
+    bool _mb_req;      /* the request body is wanted by --modify-body (decided at its head) */
+    bool _mb_req_head; /* the request head is in _mb (sent from there) */
+    uint8_t *_mb;
+    size_t _mb_len, _mb_cap, _mb_head;
+    uint8_t *_mb_body; /* the rewritten body (malloc'd), or raw bytes inside _mb */
+    size_t _mb_body_len, _mb_body_off;
+    struct rules_header _mb_hdr[2]; /* Content-Length: new, Transfer-Encoding removed */
+    char _mb_clen[24];
 };
 
 /* h1_relay_init prepares `r` for a new client connection. The four buffers and `flow` are
@@ -205,6 +225,15 @@ void h1_relay_client_error(struct h1_relay *r, const char *why);
  * H1_TIMEOUT_UPSTREAM: "504 Gateway Timeout" when no response byte was forwarded, otherwise
  * the connection closes with the flow's error set. Ignored where it does not apply. */
 void h1_relay_timeout(struct h1_relay *r, enum h1_timeout which);
+
+/* h1_relay_deadline returns when (CLOCK_MONOTONIC ns) the relay has something to do without
+ * I/O: a request held by inject_latency goes upstream, or a response stalled by inject_fault
+ * ends in 504; 0 when nothing is timed. The loop arms a ring timer and pumps then. */
+uint64_t h1_relay_deadline(const struct h1_relay *r);
+
+/* h1_relay_dispose closes what the relay holds outside its buffers (a map_local file). Call
+ * when the connection closes; safe twice. */
+void h1_relay_dispose(struct h1_relay *r);
 
 /* h1_relay_target returns the upstream the current request needs (valid in
  * H1_STATE_NEED_UPSTREAM; otherwise the last target). Points into `r`. */

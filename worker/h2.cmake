@@ -14,16 +14,16 @@ target_sources(mitmd_worker PRIVATE ${MITMD_H2_SOURCES})
 mitmd_add_unit_test(test_h2_relay
   SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_h2_relay.c
           ${MITMD_H2_SOURCES} ${CMAKE_CURRENT_LIST_DIR}/flow.c ${CMAKE_CURRENT_LIST_DIR}/answer.c
-  LIBS mitmd_shared PkgConfig::NGHTTP2)
+  LIBS mitmd_shared mitmd_rules PkgConfig::NGHTTP2)
 
 mitmd_add_fuzz_target(fuzz_h2_client
   SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_h2_client.c
           ${MITMD_H2_SOURCES} ${CMAKE_CURRENT_LIST_DIR}/flow.c ${CMAKE_CURRENT_LIST_DIR}/answer.c
-  LIBS mitmd_shared PkgConfig::NGHTTP2
+  LIBS mitmd_shared mitmd_rules PkgConfig::NGHTTP2
   CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/h2_client)
 
 mitmd_add_fuzz_target(fuzz_h2_upstream
   SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_h2_upstream.c
           ${MITMD_H2_SOURCES} ${CMAKE_CURRENT_LIST_DIR}/flow.c ${CMAKE_CURRENT_LIST_DIR}/answer.c
-  LIBS mitmd_shared PkgConfig::NGHTTP2
+  LIBS mitmd_shared mitmd_rules PkgConfig::NGHTTP2
   CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/h2_upstream)

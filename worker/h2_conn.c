@@ -5,12 +5,14 @@
 
 #include "worker/conn.h"
 #include "worker/h2_relay.h"
+#include "worker/rules_timer.h"
 #include "worker/worker.h"
 
 struct h2_conn {
     struct h2_relay relay;
     bool on;         /* relay initialised: dispose it */
     uint64_t t_head; /* a request head started arriving on some stream; 0 = none */
+    struct rules_timer timer; /* inject_latency / stall deadlines (worker/rules_timer.h) */
 };
 
 static_assert(sizeof(struct h2_conn) <= CONN_PROTO_STATE_MAX, "fits the protocol state");
@@ -80,6 +82,7 @@ static bool h2_conn_step(struct conn *c)
         conn_close_after_flush(c);
         moved = true;
     }
+    rules_timer_sync(&h->timer, h2_relay_deadline(&h->relay));
     return moved;
 }
 
@@ -122,6 +125,7 @@ static void h2_conn_dispose(struct conn *c)
     const struct h2_relay_stats *st;
     uint64_t *v = c->w->stats.v;
 
+    rules_timer_stop(&h->timer);
     if (!h->on)
         return;
     st = h2_relay_stats(&h->relay);
@@ -159,6 +163,10 @@ int h2_conn_start(struct conn *c)
     o.max_header_size = c->w->cfg->max_header_size;
     o.pool = c->w->h2_pool;
     o.replay = c->w->replay;
+    o.rules = rules_is_empty(c->w->rules) ? NULL : c->w->rules;
+    o.rng = &c->w->rules_rng;
+    o.stall_ms = (uint32_t)c->w->cfg->idle_timeout_s * 1000u;
+    rules_timer_init(&h->timer, c);
     o.on_flow = worker_on_flow;
     o.on_flow_arg = c->w;
     err = h2_relay_init(&h->relay, &o, &c->flow, &c->cl.pin, &c->cl.pout, &c->up.pin,

@@ -438,10 +438,37 @@ static void check_sessions(struct h2_relay *r)
         h2_relay_finish(r, "connection closed");
 }
 
+/* run_deadlines sends held requests and ends stalled responses whose time came. */
+static void run_deadlines(struct h2_relay *r)
+{
+    uint64_t now = flow_now_ns();
+    struct h2_stream *st, *next;
+
+    for (st = r->_live; st != NULL; st = next) {
+        next = st->next;
+        if ((st->held || st->stall) && st->due != 0 && now >= st->due)
+            h2_stream_due(r, st, now);
+    }
+}
+
+uint64_t h2_relay_deadline(const struct h2_relay *r)
+{
+    uint64_t first = 0;
+
+    if (!r->_inited || r->_done || r->_n_timed == 0)
+        return 0;
+    for (const struct h2_stream *st = r->_live; st != NULL; st = st->next)
+        if ((st->held || st->stall) && st->due != 0 && (first == 0 || st->due < first))
+            first = st->due;
+    return first;
+}
+
 unsigned h2_relay_pump(struct h2_relay *r)
 {
     if (!r->_inited)
         return H2_WANT_CLOSE;
+    if (r->_n_timed > 0 && !r->_done)
+        run_deadlines(r);
     for (int round = 0; round < H2_PUMP_ROUNDS && !r->_done; round++) {
         bool progress = pump_round(r);
 

@@ -87,6 +87,10 @@ struct h2_relay_opts {
                                 * and the limit on received header blocks; 0 = 65536 */
     struct h2_pool *pool;      /* required; borrowed for the relay's life */
     struct replay *replay;     /* -S: server replay (worker/replay.h); NULL = none */
+    struct rules *rules;       /* worker/rules.h, applied to every stream; NULL = none */
+    uint64_t *rng;             /* the worker's PRNG state for the rules' percentages */
+    uint32_t stall_ms;         /* inject_fault stall: how long a response is held (the idle
+                                * timeout) */
     h2_relay_flow_fn *on_flow; /* may be NULL */
     void *on_flow_arg;
 };
@@ -125,6 +129,8 @@ struct h2_relay {
     struct h2_stream *_live; /* live streams, intrusive list */
     unsigned _n_live;
     unsigned _heads_open; /* client header blocks begun, not complete */
+    unsigned _n_timed;    /* streams held by inject_latency or stalled by inject_fault */
+    unsigned _n_bodies;   /* bodies buffered for --modify-body (at most H2_BODIES_MAX) */
     uint32_t _exchange_index;
     bool _conn_times_used; /* connect_ns/tls_ns were reported by a stream */
     bool _inited;
@@ -222,6 +228,12 @@ bool h2_relay_is_reading_head(const struct h2_relay *r);
 /* h2_relay_is_waiting_upstream returns whether some stream was sent upstream and has no
  * response head yet: the loop runs the upstream response timer while this holds. */
 bool h2_relay_is_waiting_upstream(const struct h2_relay *r);
+
+/* h2_relay_deadline returns when (CLOCK_MONOTONIC ns) a stream held by inject_latency is to
+ * go upstream, or a response stalled by inject_fault is to end (504), whichever is first; 0
+ * when none. The loop arms a ring timer for it and pumps the relay when it fires: the pump
+ * acts on every deadline that passed. */
+uint64_t h2_relay_deadline(const struct h2_relay *r);
 
 /* h2_relay_stats returns the relay's counters (points into `r`). */
 const struct h2_relay_stats *h2_relay_stats(const struct h2_relay *r);

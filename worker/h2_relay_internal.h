@@ -13,6 +13,8 @@
 
 #include "worker/flow.h"
 #include "worker/h2_relay.h"
+#include "worker/maplocal.h"
+#include "worker/rules.h"
 
 #define H2_HEADER_SIZE_DEFAULT 65536
 #define H2_PUMP_ROUNDS 64    /* per h2_relay_pump call (HAProxy-style work budget) */
@@ -47,6 +49,23 @@ struct h2_half {
     bool deferred;      /* the sink's data source returned NGHTTP2_ERR_DEFERRED */
 };
 
+/* H2_BODIES_MAX: bodies one connection buffers at once for --modify-body; more pass unchanged
+ * (with a note in their flow), so a connection holds at most this many x body_size_limit. */
+#define H2_BODIES_MAX 8
+
+/* struct h2_body is one direction's --modify-body buffering: the header block is copied and
+ * held, the body collected whole (up to body_size_limit), rewritten, then sent from `buf`. */
+struct h2_body {
+    bool on;          /* collecting: the head is held, nothing was forwarded */
+    bool out;         /* `buf` is being sent (the result, or what was collected on overflow) */
+    uint8_t *buf;     /* malloc'd */
+    size_t len, cap, off;
+    uint8_t *hdr;     /* malloc'd copy of the names and values of `nva` */
+    nghttp2_nv nva[H2_MAX_FIELDS];
+    size_t nv;
+    char clen[24];    /* the new content-length value */
+};
+
 /* struct h2_stream is one client stream and its upstream twin, in a pool slot followed by
  * the two stagings. */
 struct h2_stream {
@@ -64,6 +83,13 @@ struct h2_stream {
     bool u_rst_sent; /* a RST_STREAM went upstream (ours, or nghttp2's on bad input) */
     bool c_rst_sent; /* we reset the client stream (once) */
     bool reported;   /* on_flow was called */
+    bool held;       /* inject_latency: the request waits until `due` to go upstream */
+    bool stall;      /* inject_fault stall: the response is dropped until `due`, then 504 */
+    bool local;      /* the answer is map_local's (`ml`) */
+    uint64_t due;    /* CLOCK_MONOTONIC ns of the held or stalled stream's deadline */
+    struct maplocal_answer ml;
+    struct rules_verdict verdict; /* the rules' verdict on the request head */
+    struct h2_body body[2];       /* --modify-body, by direction */
     struct h2_half half[2];
     char answer[H2_RELAY_REASON_MAX + 1];
     size_t answer_len, answer_off;
@@ -151,6 +177,19 @@ int h2_half_stage(struct h2_half *h, const uint8_t *p, size_t n);
 /* h2_forward_request submits the complete request head of `st` upstream (or answers it
  * locally when it cannot go), with the request body as data source unless `end_stream`. */
 void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_stream);
+
+/* h2_stream_due acts on the deadline of a held or stalled stream that passed (at `now`):
+ * a held request goes upstream, a stalled response is answered 504. */
+void h2_stream_due(struct h2_relay *r, struct h2_stream *st, uint64_t now);
+
+/* h2_body_feed collects a DATA chunk of a body held for --modify-body (the source's window is
+ * opened at once). Past body_size_limit the held head goes out with what was collected and the
+ * rest streams as usual. */
+void h2_body_feed(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, const uint8_t *p,
+                  size_t n);
+
+/* h2_body_end rewrites a held body whose source ended and sends the head and the result. */
+void h2_body_end(struct h2_relay *r, struct h2_stream *st, enum h2_dir d);
 
 /* h2_forward_response_head submits the response head of `st` to the client, with the
  * response body as data source unless `end_stream`. */

@@ -56,13 +56,20 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
     }
     if (from_client)
         st->flow.req_body_size += len;
-    else
+    else if (!st->stall)
         st->flow.resp_body_size += len;
-    flow_body_feed(&st->flow, from_client ? FLOW_REQUEST : FLOW_RESPONSE, data, len);
+    /* a response stalled by inject_fault is dropped as it comes (the client gets 504 later) */
+    if (from_client || !st->stall)
+        flow_body_feed(&st->flow, from_client ? FLOW_REQUEST : FLOW_RESPONSE, data, len);
     sink_gone = from_client ? (st->u_closed || st->answered || !h2_upstream_is_usable(r))
-                            : (st->c_closed || st->answered || !h2_client_is_usable(r));
+                            : (st->c_closed || st->answered || st->stall || !h2_client_is_usable(r));
     if (sink_gone) {
         nghttp2_session_consume(s, id, len);
+        return 0;
+    }
+    if (st->body[d].on) { /* --modify-body collects it whole */
+        nghttp2_session_consume(s, id, len);
+        h2_body_feed(r, st, d, data, len);
         return 0;
     }
     if (h2_half_stage(&st->half[d], data, len) != 0) {
@@ -172,11 +179,13 @@ static void client_frame_recv(struct h2_relay *r, const nghttp2_frame *frame)
         if (!st->half[H2_REQ].has_trailers)
             h2_fields_clear(&st->half[H2_REQ]);
         st->half[H2_REQ].ended = true;
+        h2_body_end(r, st, H2_REQ);
         h2_half_kick(r, st, H2_REQ);
         return;
     case NGHTTP2_DATA:
         if (st != NULL && end) {
             st->half[H2_REQ].ended = true;
+            h2_body_end(r, st, H2_REQ);
             h2_half_kick(r, st, H2_REQ);
         }
         return;
@@ -200,7 +209,7 @@ static void upstream_frame_recv(struct h2_relay *r, const nghttp2_frame *frame)
     case NGHTTP2_HEADERS:
         if (st == NULL)
             return;
-        if (!st->resp_head) {
+        if (!st->resp_head && !st->body[H2_RESP].on) {
             h2_forward_response_head(r, st, end);
             return;
         }
@@ -208,11 +217,13 @@ static void upstream_frame_recv(struct h2_relay *r, const nghttp2_frame *frame)
         if (!st->half[H2_RESP].has_trailers)
             h2_fields_clear(&st->half[H2_RESP]);
         st->half[H2_RESP].ended = true;
+        h2_body_end(r, st, H2_RESP);
         h2_half_kick(r, st, H2_RESP);
         return;
     case NGHTTP2_DATA:
         if (st != NULL && end) {
             st->half[H2_RESP].ended = true;
+            h2_body_end(r, st, H2_RESP);
             h2_half_kick(r, st, H2_RESP);
         }
         return;

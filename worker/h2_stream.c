@@ -11,6 +11,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "worker/answer.h"
+#include "shared/target_parse.h"
 #include "worker/flow_body.h"
 #include "worker/h2_relay_internal.h"
 #include "worker/replay_h2.h"
@@ -82,6 +83,7 @@ struct h2_stream *h2_pool_get(struct h2_pool *p)
     slot = (uint8_t *)st;
     memset(st, 0, offsetof(struct h2_stream, flow));
     flow_init(&st->flow);
+    st->ml.fd = -1;
     buf_init(&st->half[H2_REQ].stage, slot + slot_header_size(), H2_STAGE_SIZE);
     buf_init(&st->half[H2_RESP].stage, slot + slot_header_size() + H2_STAGE_SIZE, H2_STAGE_SIZE);
     return st;
@@ -162,6 +164,8 @@ void h2_stream_error(struct h2_stream *st, const char *prefix, uint32_t code)
     flow_set_error(&st->flow, why);
 }
 
+static void body_free(struct h2_relay *r, struct h2_body *b);
+
 /* ---- stream lifecycle ---------------------------------------------------------------- */
 
 void h2_stream_report(struct h2_stream *st, const char *why)
@@ -198,6 +202,11 @@ void h2_stream_release(struct h2_relay *r, struct h2_stream *st)
 {
     h2_stream_report(st, "connection closed");
     flow_body_release(&st->flow);
+    maplocal_answer_close(&st->ml);
+    body_free(r, &st->body[H2_REQ]);
+    body_free(r, &st->body[H2_RESP]);
+    if ((st->held || st->stall) && r->_n_timed > 0)
+        r->_n_timed--;
     h2_fields_clear(&st->half[H2_REQ]);
     h2_fields_clear(&st->half[H2_RESP]);
     if (st->head_open && r->_heads_open > 0)
@@ -462,6 +471,190 @@ static ssize_t relay_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t l
     return (ssize_t)n;
 }
 
+
+/* ---- --modify-body ------------------------------------------------------------------------ */
+
+static void body_free(struct h2_relay *r, struct h2_body *b)
+{
+    if ((b->on || b->out || b->buf != NULL) && b->hdr != NULL && r->_n_bodies > 0)
+        r->_n_bodies--;
+    free(b->buf);
+    free(b->hdr);
+    memset(b, 0, sizeof(*b));
+}
+
+/* body_hold decides whether the body of `d` is collected for --modify-body; if so it copies
+ * the head (`nva`, `nv`) to send later. Returns true when the head is held. */
+static bool body_hold(struct h2_relay *r, struct h2_stream *st, enum h2_dir d,
+                      const nghttp2_nv *nva, size_t nv)
+{
+    struct h2_body *b = &st->body[d];
+    size_t limit = rules_body_limit(r->_opts.rules), size = 0, at = 0;
+
+    if (r->_opts.rules == NULL || !rules_body_wanted(r->_opts.rules, &st->flow))
+        return false;
+    for (size_t i = 0; i < nv; i++) {
+        size += nva[i].namelen + nva[i].valuelen;
+        if (nva[i].namelen == 14 && memcmp(nva[i].name, "content-length", 14) == 0) {
+            char v[24] = "";
+
+            memcpy(v, nva[i].value, nva[i].valuelen < 23 ? nva[i].valuelen : 23);
+            if (strtoull(v, NULL, 10) > limit) {
+                st->flow.rules_note = "modify_body: body over body_size_limit, passed unchanged";
+                return false;
+            }
+        }
+    }
+    if (r->_n_bodies >= H2_BODIES_MAX) {
+        st->flow.rules_note = "modify_body: too many bodies buffered on the connection, "
+                              "passed unchanged";
+        return false;
+    }
+    b->hdr = malloc(size + 1);
+    if (b->hdr == NULL)
+        return false;
+    for (size_t i = 0; i < nv; i++) {
+        b->nva[i] = nva[i];
+        b->nva[i].name = b->hdr + at;
+        memcpy(b->hdr + at, nva[i].name, nva[i].namelen);
+        at += nva[i].namelen;
+        b->nva[i].value = b->hdr + at;
+        memcpy(b->hdr + at, nva[i].value, nva[i].valuelen);
+        at += nva[i].valuelen;
+    }
+    b->nv = nv;
+    b->on = true;
+    r->_n_bodies++;
+    return true;
+}
+
+/* body_read is the data source of a body sent from `buf`: those bytes first, then what was
+ * staged after them (an overflowed body streams on through relay_read). */
+static ssize_t body_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t len,
+                         uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+    struct h2_relay *r = ud;
+    struct h2_stream *st = src->ptr;
+    enum h2_dir d = s == r->_us ? H2_REQ : H2_RESP;
+    struct h2_body *b = &st->body[d == H2_REQ ? H2_REQ : H2_RESP];
+    struct h2_half *h = &st->half[d == H2_REQ ? H2_REQ : H2_RESP];
+
+    if (b->off < b->len) {
+        size_t n = b->len - b->off < len ? b->len - b->off : len;
+
+        memcpy(out, b->buf + b->off, n);
+        b->off += n;
+        if (b->off == b->len && h->ended && buf_used(&h->stage) == 0 && !h->has_trailers)
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+        return (ssize_t)n;
+    }
+    return relay_read(s, id, out, len, flags, src, ud);
+}
+
+/* body_send submits the held head of `d` (content-length set to `clen` unless NULL) with
+ * body_read as its data source. */
+static void body_send(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, const char *clen)
+{
+    struct h2_body *b = &st->body[d];
+    nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = body_read};
+    bool empty = b->len == 0 && st->half[d].ended && buf_used(&st->half[d].stage) == 0 &&
+                 !st->half[d].has_trailers;
+    size_t nv = b->nv;
+    int32_t rv;
+
+    if (clen != NULL) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < nv; i++) /* the old length goes; the new one is added */
+            if (!(b->nva[i].namelen == 14 && memcmp(b->nva[i].name, "content-length", 14) == 0))
+                b->nva[k++] = b->nva[i];
+        nv = k;
+        if (nv < H2_MAX_FIELDS) {
+            snprintf(b->clen, sizeof(b->clen), "%s", clen);
+            b->nva[nv++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)b->clen, 14,
+                                        strlen(b->clen), NGHTTP2_NV_FLAG_NONE};
+        }
+    }
+    b->on = false;
+    b->out = true;
+    b->off = 0;
+    if (d == H2_REQ) {
+        rv = nghttp2_submit_request(r->_us, NULL, b->nva, nv, empty ? NULL : &prd, st);
+        if (rv < 0) {
+            st->u_closed = true;
+            h2_stream_answer(r, st, 502, "cannot open upstream stream");
+            return;
+        }
+        st->uid = rv;
+        return;
+    }
+    if (st->c_closed || !h2_client_is_usable(r))
+        return;
+    if (nghttp2_submit_response(r->_cs, st->cid, b->nva, nv, empty ? NULL : &prd) != 0) {
+        h2_rst_client(r, st, NGHTTP2_INTERNAL_ERROR);
+        h2_rst_upstream(r, st, NGHTTP2_CANCEL);
+        return;
+    }
+    st->resp_head = true;
+}
+
+void h2_body_feed(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, const uint8_t *p,
+                  size_t n)
+{
+    struct h2_body *b = &st->body[d];
+    size_t limit = rules_body_limit(r->_opts.rules);
+
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap == 0 ? 16384 : b->cap;
+        uint8_t *g;
+
+        while (cap < b->len + n)
+            cap *= 2;
+        g = realloc(b->buf, cap);
+        if (g == NULL) { /* cannot collect: stage it, send unchanged */
+            st->flow.rules_note = "modify_body: out of memory, passed unchanged";
+            body_send(r, st, d, NULL);
+            (void)h2_half_stage(&st->half[d], p, n);
+            return;
+        }
+        b->buf = g;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, p, n);
+    b->len += n;
+    if (b->len > limit) { /* larger than body_size_limit: it streams on untouched */
+        st->flow.rules_note = "modify_body: body over body_size_limit, passed unchanged";
+        body_send(r, st, d, NULL);
+    }
+}
+
+void h2_body_end(struct h2_relay *r, struct h2_stream *st, enum h2_dir d)
+{
+    struct h2_body *b = &st->body[d];
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    char clen[24];
+
+    if (!b->on)
+        return;
+    h2_fields_clear(&st->half[d]); /* trailers of a rewritten body are dropped */
+    if (rules_body_apply(r->_opts.rules, &st->flow, b->buf, b->len, &out, &out_len) != 0) {
+        st->flow.rules_note = "modify_body: rewriting failed, passed unchanged";
+        snprintf(clen, sizeof(clen), "%zu", b->len);
+        body_send(r, st, d, clen);
+        return;
+    }
+    free(b->buf);
+    b->buf = out;
+    b->len = b->cap = out_len;
+    if (d == H2_REQ)
+        st->flow.req_body_size = out_len;
+    else
+        st->flow.resp_body_size = out_len;
+    snprintf(clen, sizeof(clen), "%zu", out_len);
+    body_send(r, st, d, clen);
+}
+
 /* h2_half_kick resumes the sink's data source after bytes or the end arrived. */
 void h2_half_kick(struct h2_relay *r, struct h2_stream *st, enum h2_dir d)
 {
@@ -498,32 +691,209 @@ int h2_half_stage(struct h2_half *h, const uint8_t *p, size_t n)
 
 /* ---- forwarding heads ------------------------------------------------------------------ */
 
-void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_stream)
+/* ---- rules (worker/rules.h) ------------------------------------------------------------ */
+
+/* struct h2_url is a mapped URL cut into the pseudo-header values it gives. */
+struct h2_url {
+    struct target t;
+    const char *scheme, *authority;
+    size_t scheme_len, authority_len;
+    char path[FLOW_ARENA_SIZE];
+    size_t path_len;
+};
+
+/* h2_url_parse cuts an absolute URL into scheme, authority and path (with the query). */
+static int h2_url_parse(const char *url, size_t len, struct h2_url *u)
+{
+    const char *why = NULL, *sep = memmem(url, len, "://", 3);
+    const char *a;
+    int n;
+
+    if (sep == NULL || target_parse_request(url, len, false, &u->t, &why) != 0 ||
+        u->t.form != TARGET_FORM_ABSOLUTE)
+        return -EINVAL;
+    u->scheme = url;
+    u->scheme_len = (size_t)(sep - url);
+    a = sep + 3;
+    u->authority = a;
+    u->authority_len = strcspn(a, "/?") < (size_t)(url + len - a) ? strcspn(a, "/?")
+                                                                 : (size_t)(url + len - a);
+    n = snprintf(u->path, sizeof(u->path), "%.*s%.*s", (int)u->t.path_len, u->t.path,
+                 u->t.query != NULL ? (int)u->t.query_len : 0,
+                 u->t.query != NULL ? u->t.query : "");
+    if (n < 0 || (size_t)n >= sizeof(u->path))
+        return -EINVAL;
+    u->path_len = (size_t)n;
+    return 0;
+}
+
+/* same_upstream: the mapped URL still goes to the connection's upstream (the request's own
+ * scheme, host and port), the only one an HTTP/2 connection has. */
+static bool same_upstream(const struct h2_half *h, const struct h2_url *u)
+{
+    nghttp2_vec scheme = field_find(h, ":scheme"), auth = field_find(h, ":authority");
+    char old[TARGET_HOST_MAX + 32];
+    struct h2_url o;
+    int n;
+
+    if (auth.len == 0)
+        auth = field_find(h, "host");
+    n = snprintf(old, sizeof(old), "%.*s://%.*s/", (int)scheme.len, (const char *)scheme.base,
+                 (int)auth.len, (const char *)auth.base);
+    if (n < 0 || (size_t)n >= sizeof(old) || h2_url_parse(old, (size_t)n, &o) != 0)
+        return false;
+    return o.t.tls == u->t.tls && o.t.port == u->t.port && o.t.host_len == u->t.host_len &&
+           strncasecmp(o.t.host, u->t.host, o.t.host_len) == 0;
+}
+
+/* edits_to_nv filters `nva` (n fields) through the verdict's header edits and appends the
+ * edits with a value (lower-case names, HTTP/2). Returns the new count. */
+static size_t edits_to_nv(const struct rules_verdict *v, nghttp2_nv *nva, size_t n)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (nva[i].namelen == 0 || nva[i].name[0] == ':' ||
+            !rules_verdict_drops(v, (const char *)nva[i].name, nva[i].namelen))
+            nva[k++] = nva[i];
+    for (int i = 0; i < v->n_edits && k < H2_MAX_FIELDS; i++) {
+        const struct rules_header *e = v->edits[i];
+
+        if (e->value_len == 0)
+            continue;
+        nva[k++] = (nghttp2_nv){(uint8_t *)e->lname, (uint8_t *)e->value, e->name_len,
+                                e->value_len, NGHTTP2_NV_FLAG_NONE};
+    }
+    return k;
+}
+
+/* local_read is the data source of a map_local answer: the file, read as the client's window
+ * allows (one pread per DATA frame). */
+static ssize_t local_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t len,
+                          uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+    struct h2_stream *st = src->ptr;
+    ssize_t n = maplocal_read(&st->ml, out, len);
+
+    (void)s, (void)id, (void)ud;
+    if (n < 0) {
+        flow_set_error(&st->flow, "map_local: reading the file failed");
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
+    }
+    st->flow.resp_body_size += (uint64_t)n;
+    if (st->ml.left == 0) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        maplocal_answer_close(&st->ml);
+    }
+    return n;
+}
+
+/* answer_local answers the stream from --map-local (worker/maplocal.h). */
+static void answer_local(struct h2_relay *r, struct h2_stream *st)
+{
+    struct h2_half *h = &st->half[H2_REQ];
+    nghttp2_vec range = field_find(h, "range"), method = field_find(h, ":method");
+    nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = local_read};
+    struct maplocal_answer *a = &st->ml;
+    struct flow *f = &st->flow;
+    char sbuf[8], lbuf[24];
+    nghttp2_nv nva[6];
+    size_t nv = 0;
+
+    rules_map_local(r->_opts.rules, &st->verdict, f, (const char *)range.base, range.len,
+                    vec_is(method, "HEAD"), a);
+    h2_fields_clear(h);
+    if (a->status == 403 || a->status == 404) {
+        h2_stream_answer(r, st, a->status, a->why);
+        return;
+    }
+    snprintf(sbuf, sizeof(sbuf), "%03d", a->status);
+    snprintf(lbuf, sizeof(lbuf), "%llu", (unsigned long long)a->length);
+#define NV(n, v, vl) (nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), strlen(n), (vl), NGHTTP2_NV_FLAG_NONE}
+    nva[nv++] = NV(":status", sbuf, 3);
+    nva[nv++] = NV("content-length", lbuf, strlen(lbuf));
+    nva[nv++] = NV("accept-ranges", "bytes", 5);
+    nva[nv++] = NV("server", "mitmd", 5);
+    if (a->ctype != NULL)
+        nva[nv++] = NV("content-type", a->ctype, strlen(a->ctype));
+    if (a->content_range[0] != '\0')
+        nva[nv++] = NV("content-range", a->content_range, strlen(a->content_range));
+#undef NV
+    if (nghttp2_submit_response(r->_cs, st->cid, nva, nv, a->fd >= 0 ? &prd : NULL) != 0) {
+        maplocal_answer_close(a);
+        h2_rst_client(r, st, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    st->resp_head = st->answered = st->local = true;
+    f->status = a->status;
+    flow_str_set(f, &f->resp_version, "HTTP/2.0", 8);
+    for (size_t i = 1; i < nv; i++)
+        flow_add_header(f, FLOW_RESPONSE, nva[i].name, nva[i].namelen, nva[i].value,
+                        nva[i].valuelen);
+    if (f->t_response_first == 0)
+        f->t_response_first = flow_now_ns();
+    if (a->status == 416)
+        flow_set_error(f, a->why);
+    h2_rst_upstream(r, st, NGHTTP2_CANCEL);
+    h2_half_discard(r, st, H2_REQ);
+}
+
+/* apply_request_rules runs the rules on the recorded request head of `st`. Returns true when
+ * the stream was answered, reset or held instead of going upstream now. */
+static bool apply_request_rules(struct h2_relay *r, struct h2_stream *st)
+{
+    struct h2_half *h = &st->half[H2_REQ];
+    struct rules_verdict *v = &st->verdict;
+    uint64_t now = flow_now_ns();
+
+    (void)rules_on_request_head(r->_opts.rules, &st->flow, r->_opts.rng, v);
+    if (v->block_status == 444 || v->fault == RULES_FAULT_RESET) {
+        h2_fields_clear(h);
+        flow_set_error(&st->flow, v->block_status == 444 ? "closed by block_list (444)"
+                                                         : "stream reset by inject_fault");
+        st->u_closed = true;
+        h2_rst_client(r, st, NGHTTP2_INTERNAL_ERROR);
+        h2_half_discard(r, st, H2_REQ);
+        return true;
+    }
+    if (v->block_status != 0 || v->fault == RULES_FAULT_STATUS) {
+        h2_fields_clear(h);
+        h2_stream_answer(r, st, v->block_status != 0 ? v->block_status : v->fault_status,
+                         v->block_status != 0 ? "blocked by block_list" : v->fault_why);
+        return true;
+    }
+    if (v->map_local > 0) {
+        answer_local(r, st);
+        return true;
+    }
+    if (v->fault == RULES_FAULT_STALL) {
+        st->stall = true;
+        st->due = now + (uint64_t)r->_opts.stall_ms * 1000000ull;
+        r->_n_timed++;
+    }
+    if (v->delay_ms > 0) {
+        st->held = true;
+        st->due = now + (uint64_t)v->delay_ms * 1000000ull;
+        if (!st->stall)
+            r->_n_timed++;
+        return true;
+    }
+    return false;
+}
+
+/* submit_request sends the request head of `st` upstream (header edits and map_remote from
+ * its verdict), with the staged body as data source unless the request ended with its head. */
+static void submit_request(struct h2_relay *r, struct h2_stream *st)
 {
     struct h2_half *h = &st->half[H2_REQ];
     nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = relay_read};
+    const struct rules_verdict *v = &st->verdict;
+    bool end_stream = h->ended && buf_used(&h->stage) == 0 && !h->has_trailers;
     nghttp2_nv nva[H2_MAX_FIELDS];
-    nghttp2_vec method;
+    struct h2_url u;
     size_t nv;
     int32_t id;
 
-    flow_fill_request(st);
-    h->ended = end_stream;
-    method = field_find(h, ":method");
-    if (h->fields_over) {
-        h2_fields_clear(h);
-        h2_stream_answer(r, st, 431, "request header fields too large");
-        return;
-    }
-    if (r->_opts.replay != NULL && replay_h2_request(r, st, end_stream))
-        return; /* answered from the server replay recording (worker/replay_h2.c) */
-    if (vec_is(method, "CONNECT")) {
-        /* RFC 9113 §8.5 tunnels (and RFC 8441 extended CONNECT, which we never enable in
-         * SETTINGS, so clients fall back to HTTP/1.1 for WebSockets) are not relayed */
-        h2_fields_clear(h);
-        h2_stream_answer(r, st, 501, "mitmd: CONNECT over HTTP/2 is not supported");
-        return;
-    }
     if (r->_up_failed || r->_up_dead) {
         h2_fields_clear(h);
         h2_stream_answer(r, st, 502, r->_why[0] != '\0' ? r->_why : "upstream connection closed");
@@ -539,6 +909,48 @@ void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_strea
         return;
     }
     nv = fields_to_nv(h, nva);
+    if (r->_opts.rules != NULL && v->url_changed) {
+        const struct flow *f = &st->flow;
+
+        if (h2_url_parse(flow_str_ptr(f, f->url), f->url.len, &u) != 0) {
+            h2_fields_clear(h);
+            h2_stream_answer(r, st, 502, "map_remote made an invalid URL");
+            return;
+        }
+        if (!same_upstream(h, &u)) {
+            h2_fields_clear(h);
+            h2_stream_answer(r, st, 502,
+                             "map_remote to another host over HTTP/2 is not supported (one "
+                             "upstream connection per client connection): use HTTP/1.1");
+            return;
+        }
+        for (size_t i = 0; i < nv; i++) {
+            nghttp2_vec nm = {nva[i].name, nva[i].namelen};
+
+            if (vec_is(nm, ":scheme"))
+                nva[i].value = (uint8_t *)u.scheme, nva[i].valuelen = u.scheme_len;
+            else if (vec_is(nm, ":authority") || vec_is(nm, "host"))
+                nva[i].value = (uint8_t *)u.authority, nva[i].valuelen = u.authority_len;
+            else if (vec_is(nm, ":path"))
+                nva[i].value = (uint8_t *)u.path, nva[i].valuelen = u.path_len;
+        }
+    }
+    if (r->_opts.rules != NULL && v->n_edits > 0)
+        nv = edits_to_nv(v, nva, nv);
+    if (!end_stream && body_hold(r, st, H2_REQ, nva, nv)) { /* --modify-body */
+        h2_fields_clear(h);
+        if (buf_used(&h->stage) > 0) { /* staged while held by inject_latency */
+            size_t n = buf_used(&h->stage);
+
+            h2_body_feed(r, st, H2_REQ, buf_head(&h->stage), n);
+            buf_consume(&h->stage, n);
+            if (h2_client_is_usable(r))
+                nghttp2_session_consume(r->_cs, st->cid, n);
+        }
+        if (h->ended)
+            h2_body_end(r, st, H2_REQ);
+        return;
+    }
     id = nghttp2_submit_request(r->_us, NULL, nva, nv, end_stream ? NULL : &prd, st);
     h2_fields_clear(h);
     if (id < 0) {
@@ -550,6 +962,62 @@ void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_strea
         return;
     }
     st->uid = id;
+}
+
+void h2_stream_due(struct h2_relay *r, struct h2_stream *st, uint64_t now)
+{
+    if (st->due == 0 || now < st->due)
+        return;
+    if (st->held) {
+        st->held = false;
+        st->due = 0;
+        if (st->stall) /* its stall runs from when the request goes */
+            st->due = now + (uint64_t)r->_opts.stall_ms * 1000000ull;
+        else if (r->_n_timed > 0)
+            r->_n_timed--;
+        if (!st->c_closed)
+            submit_request(r, st);
+        return;
+    }
+    if (st->stall) {
+        st->stall = false;
+        st->due = 0;
+        if (r->_n_timed > 0)
+            r->_n_timed--;
+        h2_half_discard(r, st, H2_RESP);
+        h2_fields_clear(&st->half[H2_RESP]);
+        h2_stream_answer(r, st, 504, "response held by inject_fault stall until the idle timeout");
+    }
+}
+
+/* ---- forwarding heads ------------------------------------------------------------------ */
+
+void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_stream)
+{
+    struct h2_half *h = &st->half[H2_REQ];
+    nghttp2_vec method;
+
+    flow_fill_request(st);
+    h->ended = h->ended || end_stream;
+    method = field_find(h, ":method");
+    if (h->fields_over) {
+        h2_fields_clear(h);
+        h2_stream_answer(r, st, 431, "request header fields too large");
+        return;
+    }
+    if (r->_opts.replay != NULL && replay_h2_request(r, st, end_stream))
+        return; /* answered from the server replay recording (worker/replay_h2.c) */
+    if (vec_is(method, "CONNECT")) {
+        /* RFC 9113 §8.5 tunnels (and RFC 8441 extended CONNECT, which we never enable in
+         * SETTINGS, so clients fall back to HTTP/1.1 for WebSockets) are not relayed */
+        h2_fields_clear(h);
+        h2_stream_answer(r, st, 501, "mitmd: CONNECT over HTTP/2 is not supported");
+        return;
+    }
+    if (r->_opts.rules != NULL && !r->_up_failed && !r->_up_dead &&
+        apply_request_rules(r, st))
+        return;
+    submit_request(r, st);
 }
 
 void h2_forward_response_head(struct h2_relay *r, struct h2_stream *st, bool end_stream)
@@ -581,6 +1049,21 @@ void h2_forward_response_head(struct h2_relay *r, struct h2_stream *st, bool end
     }
     flow_fill_response(st, status);
     h->ended = end_stream;
+    if (st->stall) { /* inject_fault stall: the response is dropped, the client waits */
+        h2_fields_clear(h);
+        return;
+    }
+    if (r->_opts.rules != NULL) { /* --modify-headers on the response */
+        struct rules_verdict *v = &st->verdict;
+
+        rules_on_response_head(r->_opts.rules, &st->flow, v);
+        if (v->n_edits > 0)
+            nv = edits_to_nv(v, nva, nv);
+        if (!end_stream && body_hold(r, st, H2_RESP, nva, nv)) { /* --modify-body */
+            h2_fields_clear(h);
+            return;
+        }
+    }
     rv = nghttp2_submit_response(r->_cs, st->cid, nva, nv, end_stream ? NULL : &prd);
     h2_fields_clear(h);
     if (rv != 0) {

@@ -4,6 +4,7 @@
  * Python 3.7+ for empty matches (pcre2demo's NOTEMPTY_ATSTART retry). */
 #include "worker/rules.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,10 +18,14 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "shared/msg.h"
 #include "worker/flowfilter.h"
+#include "worker/maplocal.h"
 
 #define RULES_MAX_PIECES 64 /* literal runs and group references in one replacement */
 #define RULES_MATCH_LIMIT 200000
+
+static_assert(RULES_STATS_MAX == MSG_STAT_RULE_LAST - MSG_STAT_RULE_0 + 1, "one slot per rule");
 
 /* struct rules_piece is one part of a map_remote replacement: a literal or a group. */
 struct rules_piece {
@@ -34,7 +39,9 @@ struct rules_spec {
     uint64_t hits;
     /* modify_headers */
     struct rules_header hdr;
-    char *owned_name, *owned_value;
+    char *owned_name, *owned_value, *owned_lname;
+    /* map_local */
+    struct maplocal *ml;
     /* map_remote */
     pcre2_code *re;
     bool jit;
@@ -56,10 +63,12 @@ struct rules {
     pcre2_match_context *mctx;
     char url[FLOW_ARENA_SIZE];  /* map_remote scratch */
     char url2[FLOW_ARENA_SIZE]; /* rules_map_url's second scratch */
+    size_t body_limit;          /* body_size_limit (modify_body) */
 };
 
 static const char *const rules_names[RULES_KIND_COUNT] = {
-    "modify_headers", "map_remote", "block_list", "inject_latency", "inject_error", "inject_fault",
+    "modify_headers", "map_remote",   "block_list", "inject_latency",
+    "inject_error",   "inject_fault", "map_local",  "modify_body",
 };
 
 /* mitmproxy 8.1.1's known status codes (net/http/status_codes.py), which block_list takes */
@@ -87,6 +96,7 @@ struct rules *rules_new(void)
         return NULL;
     }
     pcre2_set_match_limit(r->mctx, RULES_MATCH_LIMIT);
+    r->body_limit = RULES_BODY_LIMIT_DEFAULT;
     return r;
 }
 
@@ -97,6 +107,8 @@ static void rules_spec_dispose(struct rules_spec *s)
     free(s->lit);
     free(s->owned_name);
     free(s->owned_value);
+    free(s->owned_lname);
+    maplocal_free(s->ml);
 }
 
 void rules_free(struct rules *r)
@@ -503,6 +515,8 @@ static int rules_parse(enum rules_kind kind, const char *spec, struct rules_spec
     }
     switch (kind) {
     case RULES_MODIFY_HEADERS:
+    case RULES_MAP_LOCAL:
+    case RULES_MODIFY_BODY:
     case RULES_MAP_REMOTE: {
         /* [SEP FILTER] SEP SUBJECT SEP REPLACEMENT (mitmproxy utils/spec.py) */
         struct rules_part subj, repl;
@@ -518,6 +532,8 @@ static int rules_parse(enum rules_kind kind, const char *spec, struct rules_spec
         }
         subj = pt[n - 2];
         repl = pt[n - 1];
+        if (kind == RULES_MAP_LOCAL)
+            return maplocal_new(subj.p, subj.len, repl.p, repl.len, &s->ml, why, buf, cap);
         if (kind == RULES_MODIFY_HEADERS) {
             const char *w = NULL;
 
@@ -547,6 +563,11 @@ static int rules_parse(enum rules_kind kind, const char *spec, struct rules_spec
                     w = "CR, LF or NUL in the header value", e = -EINVAL;
             s->hdr.name = s->owned_name;
             s->hdr.value = s->owned_value;
+            if (e == 0 && (s->owned_lname = strdup(s->owned_name)) == NULL)
+                return -ENOMEM;
+            for (size_t i = 0; e == 0 && i < s->hdr.name_len; i++)
+                s->owned_lname[i] = (char)tolower((unsigned char)s->owned_lname[i]);
+            s->hdr.lname = s->owned_lname;
             *why = w;
             return e;
         } else {
@@ -572,6 +593,27 @@ static int rules_parse(enum rules_kind kind, const char *spec, struct rules_spec
                 return -EINVAL;
             }
             s->jit = pcre2_jit_compile(s->re, PCRE2_JIT_COMPLETE) == 0;
+            if (kind == RULES_MODIFY_BODY && repl.len > 0 && repl.p[0] == '@') {
+                /* @FILE: the file's bytes, literally (mitmproxy reads them as the value) */
+                char *path = strndup(repl.p + 1, repl.len - 1), *v = NULL;
+                size_t vl = 0;
+                const char *w = NULL;
+
+                if (path == NULL)
+                    return -ENOMEM;
+                e = rules_read_file(path, &v, &vl, &w);
+                if (e != 0) {
+                    snprintf(buf, cap, "cannot read %s: %s", path, w != NULL ? w : "?");
+                    *why = buf;
+                    free(path);
+                    return e;
+                }
+                free(path);
+                s->lit = v;
+                s->n_pieces = 1;
+                s->pieces[0] = (struct rules_piece){-1, 0, (uint32_t)vl};
+                return 0;
+            }
             return rules_template(s, repl.p, repl.len, why);
         }
     }
@@ -705,12 +747,12 @@ int rules_add(struct rules *r, enum rules_kind kind, const char *spec, char *err
 int rules_compile(const struct config *cfg, struct rules **out, char *err, size_t errlen)
 {
     const char *const *lists[RULES_KIND_COUNT] = {
-        cfg->modify_headers, cfg->map_remote,   cfg->block_list,
-        cfg->inject_latency, cfg->inject_error, cfg->inject_fault,
+        cfg->modify_headers, cfg->map_remote,   cfg->block_list, cfg->inject_latency,
+        cfg->inject_error,   cfg->inject_fault, cfg->map_local,  cfg->modify_body,
     };
     const int counts[RULES_KIND_COUNT] = {
-        cfg->n_modify_headers, cfg->n_map_remote,   cfg->n_block_list,
-        cfg->n_inject_latency, cfg->n_inject_error, cfg->n_inject_fault,
+        cfg->n_modify_headers, cfg->n_map_remote,   cfg->n_block_list, cfg->n_inject_latency,
+        cfg->n_inject_error,   cfg->n_inject_fault, cfg->n_map_local,  cfg->n_modify_body,
     };
     struct rules *r = rules_new();
     int e = 0;
@@ -718,6 +760,13 @@ int rules_compile(const struct config *cfg, struct rules **out, char *err, size_
     if (r == NULL) {
         snprintf(err, errlen, "rules: out of memory");
         return -ENOMEM;
+    }
+    r->body_limit = RULES_BODY_LIMIT_DEFAULT;
+    if (cfg->body_size_limit != NULL && rules_parse_size(cfg->body_size_limit, &r->body_limit)) {
+        snprintf(err, errlen, "body_size_limit: '%s': expected a size such as 3m, 512k or 1g",
+                 cfg->body_size_limit);
+        rules_free(r);
+        return -EINVAL;
     }
     for (int k = 0; k < RULES_KIND_COUNT && e == 0; k++)
         for (int i = 0; i < counts[k] && e == 0; i++)
@@ -775,6 +824,12 @@ static bool rules_fires(const struct rules_spec *s, uint64_t *rng)
 static bool rules_matches(struct rules_spec *s, const struct flow *f)
 {
     return s->filter == NULL || flowfilter_match(s->filter, f);
+}
+
+/* rules_matches_m is rules_matches sharing the flow's memo with the other rules. */
+static bool rules_matches_m(struct rules_spec *s, const struct flow *f, struct flowfilter_memo *m)
+{
+    return s->filter == NULL || flowfilter_match_memo(s->filter, f, m);
 }
 
 /* rules_sub is re.sub(s->re, template, url) into out. Returns the length or -ENOSPC. */
@@ -866,12 +921,13 @@ ssize_t rules_map_url(struct rules *r, const struct flow *f, const char *url, si
 
 /* rules_header_edits collects the modify_headers specs that match `f` (all evaluated before
  * any edit, as mitmproxy). */
-static void rules_header_edits(struct rules *r, const struct flow *f, struct rules_verdict *out)
+static void rules_header_edits(struct rules *r, const struct flow *f, struct rules_verdict *out,
+                               struct flowfilter_memo *memo)
 {
     for (int i = 0; i < r->n[RULES_MODIFY_HEADERS]; i++) {
         struct rules_spec *s = &r->specs[RULES_MODIFY_HEADERS][i];
 
-        if (rules_matches(s, f)) {
+        if (rules_matches_m(s, f, memo)) {
             s->hits++;
             out->edits[out->n_edits++] = &s->hdr;
         }
@@ -881,13 +937,14 @@ static void rules_header_edits(struct rules *r, const struct flow *f, struct rul
 int rules_on_request_head(struct rules *r, struct flow *f, uint64_t *rng, struct rules_verdict *out)
 {
     struct rules_spec *blocked = NULL;
+    struct flowfilter_memo memo = {.done = false};
     int err = 0;
 
     memset(out, 0, offsetof(struct rules_verdict, edits));
     if (r == NULL)
         return 0;
     for (int i = 0; i < r->n[RULES_BLOCK_LIST]; i++) /* every spec runs: the last one wins */
-        if (rules_matches(&r->specs[RULES_BLOCK_LIST][i], f))
+        if (rules_matches_m(&r->specs[RULES_BLOCK_LIST][i], f, &memo))
             blocked = &r->specs[RULES_BLOCK_LIST][i];
     if (blocked != NULL) {
         blocked->hits++;
@@ -898,7 +955,7 @@ int rules_on_request_head(struct rules *r, struct flow *f, uint64_t *rng, struct
         struct rules_spec *s = &r->specs[RULES_MAP_REMOTE][i];
         ssize_t n;
 
-        if (!rules_matches(s, f))
+        if (!rules_matches_m(s, f, &memo))
             continue;
         n = rules_sub(r, s, flow_str_ptr(f, f->url), f->url.len, r->url, sizeof(r->url));
         if (n < 0) {
@@ -919,16 +976,28 @@ int rules_on_request_head(struct rules *r, struct flow *f, uint64_t *rng, struct
         }
         s->hits++;
         out->url_changed = true;
+        memo.done = false; /* the URL changed: its host is found again */
     }
-    rules_header_edits(r, f, out);
+    for (int i = 0; i < r->n[RULES_MAP_LOCAL]; i++) { /* answered locally: nothing else */
+        struct rules_spec *s = &r->specs[RULES_MAP_LOCAL][i];
+
+        if (rules_matches_m(s, f, &memo) &&
+            maplocal_matches(s->ml, flow_str_ptr(f, f->url), f->url.len)) {
+            out->map_local = i + 1;
+            return err;
+        }
+    }
+    rules_header_edits(r, f, out, &memo);
     for (int k = RULES_INJECT_ERROR; k <= RULES_INJECT_FAULT && out->fault == RULES_FAULT_NONE; k++)
         for (int i = 0; i < r->n[k]; i++) {
             struct rules_spec *s = &r->specs[k][i];
 
-            if (rules_matches(s, f) && rules_fires(s, rng)) {
+            if (rules_matches_m(s, f, &memo) && rules_fires(s, rng)) {
                 s->hits++;
                 out->fault = s->fault;
                 out->fault_status = s->status;
+                out->fault_why = k == RULES_INJECT_ERROR ? "injected by inject_error"
+                                                         : "injected by inject_fault";
                 break;
             }
         }
@@ -936,7 +1005,7 @@ int rules_on_request_head(struct rules *r, struct flow *f, uint64_t *rng, struct
         struct rules_spec *s = &r->specs[RULES_INJECT_LATENCY][i];
         int64_t d = s->delay_ms;
 
-        if (!rules_matches(s, f))
+        if (!rules_matches_m(s, f, &memo))
             continue;
         if (s->jitter_ms > 0)
             d += (int64_t)(rules_rand(rng) % (2 * (uint64_t)s->jitter_ms + 1)) - s->jitter_ms;
@@ -952,7 +1021,7 @@ void rules_on_response_head(struct rules *r, struct flow *f, struct rules_verdic
     memset(out, 0, offsetof(struct rules_verdict, edits));
     if (r == NULL || f->error[0] != '\0')
         return;
-    rules_header_edits(r, f, out);
+    rules_header_edits(r, f, out, NULL);
 }
 
 bool rules_verdict_drops(const struct rules_verdict *v, const char *name, size_t name_len)
@@ -974,4 +1043,157 @@ int rules_stats(const struct rules *r, struct rules_stat *out, int max)
                 out[n] = (struct rules_stat){(enum rules_kind)k, i, r->specs[k][i].spec,
                                              r->specs[k][i].hits};
     return n;
+}
+
+int rules_map_local(struct rules *r, const struct rules_verdict *v, const struct flow *f,
+                    const char *range, size_t range_len, bool head, struct maplocal_answer *a)
+{
+    struct maplocal_answer miss;
+    bool escaped = false;
+
+    memset(&miss, 0, sizeof(miss));
+    miss.fd = -1;
+    miss.status = 404;
+    miss.why = "no local file for this URL (map_local)";
+    /* as mitmproxy: every matching spec in order, the first existing file wins, else 404 */
+    for (int i = v->map_local - 1; r != NULL && i >= 0 && i < r->n[RULES_MAP_LOCAL]; i++) {
+        struct rules_spec *s = &r->specs[RULES_MAP_LOCAL][i];
+
+        if (!rules_matches(s, f) || !maplocal_matches(s->ml, flow_str_ptr(f, f->url), f->url.len))
+            continue;
+        if (maplocal_open(s->ml, flow_str_ptr(f, f->url), f->url.len, range, range_len, head, a) ==
+            1) {
+            s->hits++;
+            return a->status;
+        }
+        if (a->status == 403 && !escaped) {
+            escaped = true;
+            miss = *a;
+        }
+    }
+    if (v->map_local > 0 && v->map_local <= r->n[RULES_MAP_LOCAL])
+        r->specs[RULES_MAP_LOCAL][v->map_local - 1].hits++;
+    *a = miss;
+    return a->status;
+}
+
+void rules_export_stats(const struct rules *r, uint64_t *v, int max)
+{
+    int n = 0;
+
+    for (int k = 0; r != NULL && k < RULES_KIND_COUNT; k++)
+        for (int i = 0; i < r->n[k] && n < max; i++)
+            v[n++] = r->specs[k][i].hits;
+}
+
+int rules_format_stats(const struct config *cfg, const uint64_t *hits, int max, char *out,
+                       size_t cap)
+{
+    const int counts[RULES_KIND_COUNT] = {
+        cfg->n_modify_headers, cfg->n_map_remote,   cfg->n_block_list, cfg->n_inject_latency,
+        cfg->n_inject_error,   cfg->n_inject_fault, cfg->n_map_local,  cfg->n_modify_body,
+    };
+    size_t used = 0;
+    int n = 0;
+
+    if (cap > 0)
+        out[0] = '\0';
+    for (int k = 0; k < RULES_KIND_COUNT; k++)
+        for (int i = 0; i < counts[k]; i++, n++) {
+            int w;
+
+            if (n >= max || used >= cap)
+                continue;
+            w = snprintf(out + used, cap - used, " %s#%d=%llu", rules_names[k], i + 1,
+                         (unsigned long long)hits[n]);
+            if (w > 0)
+                used += (size_t)w < cap - used ? (size_t)w : cap - used - 1;
+        }
+    return n;
+}
+
+int rules_parse_size(const char *s, size_t *out)
+{
+    uint64_t v = 0, mul = 1;
+    size_t i = 0, n = strlen(s);
+
+    while (i < n && isdigit((unsigned char)s[i]) && v < (1ull << 40))
+        v = v * 10 + (uint64_t)(s[i++] - '0');
+    if (i == 0)
+        return -EINVAL;
+    if (i < n) {
+        switch (tolower((unsigned char)s[i++])) {
+        case 'b':
+            break;
+        case 'k':
+            mul = 1024;
+            break;
+        case 'm':
+            mul = 1024 * 1024;
+            break;
+        case 'g':
+            mul = 1024 * 1024 * 1024;
+            break;
+        default:
+            return -EINVAL;
+        }
+    }
+    if (i != n || v == 0 || v > (1ull << 40) / mul)
+        return -EINVAL;
+    *out = (size_t)(v * mul);
+    return 0;
+}
+
+size_t rules_body_limit(const struct rules *r) { return r != NULL ? r->body_limit : 0; }
+
+bool rules_body_wanted(struct rules *r, const struct flow *f)
+{
+    for (int i = 0; r != NULL && i < r->n[RULES_MODIFY_BODY]; i++)
+        if (rules_matches(&r->specs[RULES_MODIFY_BODY][i], f))
+            return true;
+    return false;
+}
+
+int rules_body_apply(struct rules *r, const struct flow *f, const uint8_t *body, size_t len,
+                     uint8_t **out, size_t *out_len)
+{
+    size_t max = 4 * r->body_limit + 1, n = len;
+    uint8_t *cur = malloc(len + 1);
+
+    if (cur == NULL)
+        return -ENOMEM;
+    memcpy(cur, body, len);
+    for (int i = 0; i < r->n[RULES_MODIFY_BODY]; i++) {
+        struct rules_spec *s = &r->specs[RULES_MODIFY_BODY][i];
+        size_t cap = n + n / 2 + 4096;
+        ssize_t got = -ENOSPC;
+        uint8_t *next = NULL;
+
+        if (!rules_matches(s, f))
+            continue;
+        s->hits++;
+        while (got == -ENOSPC && cap <= 2 * max) {
+            uint8_t *grown = realloc(next, cap);
+
+            if (grown == NULL) {
+                free(next);
+                free(cur);
+                return -ENOMEM;
+            }
+            next = grown;
+            got = rules_sub(r, s, (const char *)cur, n, (char *)next, cap);
+            cap *= 2;
+        }
+        if (got < 0 || (size_t)got > max) {
+            free(next);
+            free(cur);
+            return -E2BIG;
+        }
+        free(cur);
+        cur = next;
+        n = (size_t)got;
+    }
+    *out = cur;
+    *out_len = n;
+    return 0;
 }

@@ -8,7 +8,7 @@ endif()
 
 set(MITMD_RULES_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/flowfilter.c ${CMAKE_CURRENT_LIST_DIR}/flowfilter_eval.c
-  ${CMAKE_CURRENT_LIST_DIR}/rules.c)
+  ${CMAKE_CURRENT_LIST_DIR}/rules.c ${CMAKE_CURRENT_LIST_DIR}/maplocal.c)
 
 # mitmd_rules: the filter language, the rules and the flow record they read. Both processes
 # link it: workers evaluate, the master checks every expression before it says "listening".
@@ -48,3 +48,11 @@ if(MITMD_TESTS)
   mitmd_target_setup(bench_flowfilter)
   target_link_libraries(bench_flowfilter PRIVATE mitmd_shared PkgConfig::PCRE2)
 endif()
+
+# the rules' deadline timer (inject_latency, inject_fault stall) on the worker's ring
+target_sources(mitmd_worker PRIVATE ${CMAKE_CURRENT_LIST_DIR}/rules_timer.c)
+
+mitmd_add_fuzz_target(fuzz_maplocal
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_maplocal.c ${CMAKE_CURRENT_LIST_DIR}/maplocal.c
+  LIBS mitmd_shared PkgConfig::PCRE2
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/maplocal)

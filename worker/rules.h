@@ -21,14 +21,21 @@
  *   --set inject_error=/FILTER/STATUS[@PERCENT]  answer STATUS (100..599) instead of going
  *       upstream, for PERCENT (default 100, decimals allowed) of the matching requests.
  *   --set inject_fault=/FILTER/PERCENT/ACTION     as the issue names it: ACTION is a status,
- *       `reset` (abort the client connection) or `stall` (hold the response until the idle
- *       timeout). inject_error=/F/503@5 is inject_fault=/F/5/503.
+ *       `reset` (abort the client connection; HTTP/2: RST_STREAM) or `stall` (hold the
+ *       response until the idle timeout, then 504). inject_error=/F/503@5 is
+ *       inject_fault=/F/5/503.
+ *   --map-local [|FILTER]|URL-REGEX|PATH       answer from a file or directory
+ *       (worker/maplocal.h; rules_map_local).
+ *   --modify-body [/FILTER]/REGEX/[@]REPLACEMENT  re.sub on whole bodies up to
+ *       --set body_size_limit (rules_body_wanted at the head, rules_body_apply at the end).
  * FILTER is a flow filter (worker/flowfilter.h); it is required where the brackets are absent.
  * Order of application at the request head: block_list (the last matching spec wins, as in
  * mitmproxy; a blocked request gets nothing else), map_remote (in order, each filter sees the
- * URL the previous specs made), modify_headers (all filters evaluated first, on the mapped
- * request), inject_error/inject_fault (in order, the first that fires wins), inject_latency
- * (the first matching spec). */
+ * URL the previous specs made), map_local (the first matching spec: the request is answered
+ * locally and nothing else applies), modify_headers (all filters evaluated first, on the
+ * mapped request), inject_error/inject_fault (in order, the first that fires wins),
+ * inject_latency (the first matching spec). The filters of one verdict share one lookup of
+ * the flow's hosts (struct flowfilter_memo). */
 #ifndef MITMD_WORKER_RULES_H
 #define MITMD_WORKER_RULES_H
 
@@ -43,6 +50,8 @@
 #define RULES_MAX_PER_KIND CONFIG_MAX_PATTERNS
 #define RULES_VALUE_FILE_MAX 65536 /* largest @FILE header value */
 #define RULES_MAX_DELAY_MS 3600000u
+#define RULES_BODY_LIMIT_DEFAULT (1u << 20) /* body_size_limit when unset, for modify_body */
+#define RULES_STATS_MAX 32 /* rules whose hits reach the statistics (msg.h MSG_STAT_RULE_0..) */
 
 enum rules_kind {
     RULES_MODIFY_HEADERS = 0,
@@ -51,7 +60,9 @@ enum rules_kind {
     RULES_INJECT_LATENCY,
     RULES_INJECT_ERROR,
     RULES_INJECT_FAULT,
-    RULES_KIND_COUNT /* must be last */
+    RULES_MAP_LOCAL,   /* --map-local: answered from a file (worker/maplocal.h) */
+    RULES_MODIFY_BODY, /* --modify-body: re.sub on whole bodies up to body_size_limit */
+    RULES_KIND_COUNT   /* must be last */
 };
 
 enum rules_fault {
@@ -66,6 +77,7 @@ enum rules_fault {
  * CR, LF or NUL; the name is an HTTP token. */
 struct rules_header {
     const char *name;
+    const char *lname; /* `name` in lower case (HTTP/2 field names) */
     size_t name_len;
     const char *value;
     size_t value_len;
@@ -76,8 +88,11 @@ struct rules_verdict {
     int block_status;       /* block_list: answer this status (444: close); 0 = not blocked */
     enum rules_fault fault; /* inject_error / inject_fault */
     int fault_status;       /* RULES_FAULT_STATUS: the status to answer */
+    const char *fault_why;  /* "injected by inject_error" or "... inject_fault" (static) */
     uint32_t delay_ms;      /* inject_latency: hold the request this long first; 0 = none */
     bool url_changed;       /* map_remote changed f->url: re-target the request */
+    int map_local;          /* --map-local: index + 1 of the spec that matched; 0 = none
+                             * (answer with rules_map_local, worker/maplocal.h) */
     int n_edits;            /* modify_headers for this message, in spec order */
     const struct rules_header *edits[RULES_MAX_PER_KIND];
 };
@@ -143,6 +158,47 @@ bool rules_verdict_drops(const struct rules_verdict *v, const char *name, size_t
  * is too small. For tests and tools; relays call rules_on_request_head. Never allocates. */
 ssize_t rules_map_url(struct rules *r, const struct flow *f, const char *url, size_t url_len,
                       char *out, size_t cap);
+
+struct maplocal_answer;
+
+/* rules_map_local answers a request whose verdict has map_local set: it tries the matching
+ * map_local specs in order (worker/maplocal.h) and fills `a` with the first file found (200,
+ * 206 or 416 for the single Range `range`, may be NULL), or a 404 (403 if a candidate escaped
+ * PATH). `head`: the method is HEAD (no body). Counts a hit on the spec that answered (or on
+ * the first matching one for a 404). Returns a->status. The caller owns a->fd (closes it with
+ * maplocal_answer_close). Blocking calls: openat2 and fstat, never a data read. */
+int rules_map_local(struct rules *r, const struct rules_verdict *v, const struct flow *f,
+                    const char *range, size_t range_len, bool head, struct maplocal_answer *a);
+
+/* rules_body_limit returns the largest body --modify-body rewrites (body_size_limit). */
+size_t rules_body_limit(const struct rules *r);
+
+/* rules_body_wanted returns whether some --modify-body spec matches `f` now: at the request
+ * head (no response yet) for the request body, at the response head for the response body.
+ * Never allocates. */
+bool rules_body_wanted(struct rules *r, const struct flow *f);
+
+/* rules_body_apply runs every --modify-body spec that matches `f` over body[0, len), in
+ * order (re.sub, Python replacement syntax), and returns the result in `*out` (malloc'd:
+ * the caller frees it) and `*out_len`. Counts a hit on each spec that matched. Returns 0,
+ * -ENOMEM, or -E2BIG when a result outgrew 4 x body_size_limit: the caller then sends the
+ * body unchanged. Allocates; cost linear in the body. */
+int rules_body_apply(struct rules *r, const struct flow *f, const uint8_t *body, size_t len,
+                     uint8_t **out, size_t *out_len);
+
+/* rules_parse_size parses mitmproxy's size syntax ("3m", "512k", "1g", "100b", "2048") into
+ * bytes (powers of 1024). Returns 0 or -EINVAL. */
+int rules_parse_size(const char *s, size_t *out);
+
+/* rules_export_stats writes the hit count of every rule, in rules_stats order, into v[0..max)
+ * (the worker's struct msg_stats from MSG_STAT_RULE_0; rules past `max` are not exported). */
+void rules_export_stats(const struct rules *r, uint64_t *v, int max);
+
+/* rules_format_stats writes " KIND#N=HITS" for each rule of `cfg` (N from 1, in command-line
+ * order within its kind) with hits[i] in rules_export_stats order, into `out` (NUL-terminated,
+ * truncated to `cap`). Returns the number of rules. For the master's statistics line. */
+int rules_format_stats(const struct config *cfg, const uint64_t *hits, int max, char *out,
+                       size_t cap);
 
 /* rules_stats writes up to `max` entries (every rule, by kind then order) and returns how
  * many rules there are. */

@@ -353,6 +353,7 @@ static void worker_on_tick(struct ring_op *op, int res, uint32_t flags)
     (void)ipc_expire(&w->ipc, now);
     if (w->stopping)
         worker_close_idle(w);
+    rules_export_stats(w->rules, &w->stats.v[MSG_STAT_RULE_0], RULES_STATS_MAX);
     worker_send_stats(w);
     worker_publish_load(w);
     worker_arm_accept(w);
@@ -588,9 +589,6 @@ static int worker_open(struct worker *w)
     if (w->id == 0 &&
         (flowfilter_uses_body(w->view_filter) || flowfilter_uses_body(w->save_filter)))
         log_warn("~b, ~bq and ~bs match no flow: mitmd streams bodies and keeps none");
-    if (w->id == 0 && !rules_is_empty(w->rules))
-        log_warn("rules apply to HTTP/1.1 exchanges; HTTP/2 streams and inject_latency / "
-                 "inject_fault stall are not acted on yet");
     w->rules_rng = flow_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)w->id;
     e = ring_open(&w->ring, WORKER_RING_ENTRIES);
     if (e) {

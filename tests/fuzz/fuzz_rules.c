@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kind = (enum rules_kind)(data[0] % RULES_KIND_COUNT);
     nul = memchr(data + 1, '\0', size - 1);
     len = nul != NULL ? (size_t)(nul - data - 1) : size - 1;
-    if (len >= sizeof(spec) || (kind == RULES_MODIFY_HEADERS && memchr(data + 1, '@', len)))
+    if (len >= sizeof(spec) || ((kind == RULES_MODIFY_HEADERS || kind == RULES_MODIFY_BODY) && memchr(data + 1, '@', len)))
         return 0;
     memcpy(spec, data + 1, len);
     spec[len] = '\0';

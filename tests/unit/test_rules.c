@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "worker/flowfilter.h"
+#include "worker/maplocal.h"
 
 static void make_req(struct flow *f, const char *method, const char *url)
 {
@@ -80,6 +81,15 @@ static const struct bad_case bad_cases[] = {
                                          "a status 100-599, reset or stall"},
     {RULES_INJECT_FAULT, "/~all/reset", "inject_fault: '/~all/reset': expected SEP FILTER SEP "
                                         "PERCENT SEP ACTION (a status, reset or stall)"},
+    {RULES_MAP_LOCAL, "|a|/nonexistent/dir",
+     "map_local: '|a|/nonexistent/dir': invalid file path: /nonexistent/dir: No such file or "
+     "directory"},
+    {RULES_MAP_LOCAL, "|a(|/tmp", "map_local: '|a(|/tmp': invalid regular expression 'a(' "
+                                  "(missing closing parenthesis at offset 2)"},
+    {RULES_MODIFY_BODY, "/a(/b", "modify_body: '/a(/b': invalid regular expression 'a(' "
+                                 "(missing closing parenthesis at offset 2)"},
+    {RULES_MODIFY_BODY, "/a/\\2", "modify_body: '/a/\\2': invalid group reference in the "
+                                  "replacement"},
 };
 
 static void test_rules_bad_specs(void **state)
@@ -425,6 +435,134 @@ static void test_rules_check_config(void **state)
     config_dispose(&cfg);
 }
 
+/* mitmproxy's human.parse_size: b/k/m/g, powers of 1024 */
+static void test_rules_parse_size(void **state)
+{
+    static const struct {
+        const char *in;
+        int rc;
+        size_t want;
+    } cases[] = {
+        {"2048", 0, 2048}, {"100b", 0, 100},          {"512k", 0, 512 << 10},
+        {"3m", 0, 3 << 20}, {"1G", 0, (size_t)1 << 30}, {"", -EINVAL, 0},
+        {"3x", -EINVAL, 0}, {"m", -EINVAL, 0},          {"0", -EINVAL, 0},
+        {"3mb", -EINVAL, 0},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t got = 0;
+
+        assert_int_equal(rules_parse_size(cases[i].in, &got), cases[i].rc);
+        if (cases[i].rc == 0)
+            assert_int_equal(got, cases[i].want);
+    }
+}
+
+/* modify_body: every matching spec in order, Python replacement syntax, hits counted; a
+ * request-side filter does not match once the response is there */
+static void test_rules_modify_body(void **state)
+{
+    static const char body[] = "user=alice&pass=secret&note=secret2";
+    struct rules *r = rules_new();
+    struct flow *f = malloc(sizeof(*f));
+    struct rules_stat st[4];
+    char err[256];
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+
+    (void)state;
+    assert_non_null(r);
+    assert_non_null(f);
+    assert_int_equal(rules_add(r, RULES_MODIFY_BODY, "/~q/secret(\\d?)/X\\1X", err, sizeof(err)), 0);
+    assert_int_equal(rules_add(r, RULES_MODIFY_BODY, "|alice|bob", err, sizeof(err)), 0);
+    make_req(f, "POST", "https://api.test/login");
+    assert_true(rules_body_wanted(r, f));
+    assert_int_equal(rules_body_apply(r, f, (const uint8_t *)body, strlen(body), &out, &out_len),
+                     0);
+    assert_int_equal(out_len, strlen("user=bob&pass=XX&note=X2X"));
+    assert_memory_equal(out, "user=bob&pass=XX&note=X2X", out_len);
+    free(out);
+    f->status = 200; /* the response side: ~q no longer matches, the second spec does */
+    assert_int_equal(rules_body_apply(r, f, (const uint8_t *)body, strlen(body), &out, &out_len),
+                     0);
+    assert_memory_equal(out, "user=bob&pass=secret&note=secret2", out_len);
+    free(out);
+    assert_int_equal(rules_stats(r, st, 4), 2);
+    assert_int_equal(st[0].hits, 1);
+    assert_int_equal(st[1].hits, 2);
+    assert_int_equal(rules_body_limit(r), RULES_BODY_LIMIT_DEFAULT); /* body_size_limit unset */
+    rules_free(r);
+    free(f);
+}
+
+/* map_local: the verdict names the first matching spec; a directory answers files under it,
+ * index.html, 206/416 for a Range, 404 for a missing file and 403 for an escape */
+static void test_rules_map_local(void **state)
+{
+    char dir[] = "/tmp/test_rules_ml.XXXXXX", path[256], spec[512], err[256];
+    struct rules *r = rules_new();
+    struct flow *f = malloc(sizeof(*f));
+    struct rules_verdict v;
+    struct maplocal_answer a;
+    uint64_t rng = 1;
+    uint8_t buf[64];
+    FILE *fp;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/a.json", dir);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("0123456789", fp);
+    fclose(fp);
+    snprintf(path, sizeof(path), "%s/out", dir);
+    assert_int_equal(symlink("/etc/hostname", path), 0);
+    snprintf(spec, sizeof(spec), "|~m GET|//api.test/s/|%s", dir);
+    assert_int_equal(rules_add(r, RULES_MAP_LOCAL, spec, err, sizeof(err)), 0);
+
+    make_req(f, "GET", "https://api.test/s/a.json?x=1");
+    assert_int_equal(rules_on_request_head(r, f, &rng, &v), 0);
+    assert_int_equal(v.map_local, 1);
+    assert_int_equal(rules_map_local(r, &v, f, NULL, 0, false, &a), 200);
+    assert_string_equal(a.ctype, "application/json");
+    assert_int_equal(maplocal_read(&a, buf, sizeof(buf)), 10);
+    assert_memory_equal(buf, "0123456789", 10);
+    maplocal_answer_close(&a);
+    assert_int_equal(rules_map_local(r, &v, f, "bytes=2-4", 9, false, &a), 206);
+    assert_string_equal(a.content_range, "bytes 2-4/10");
+    assert_int_equal(maplocal_read(&a, buf, sizeof(buf)), 3);
+    assert_memory_equal(buf, "234", 3);
+    maplocal_answer_close(&a);
+    assert_int_equal(rules_map_local(r, &v, f, "bytes=-3", 8, false, &a), 206);
+    assert_string_equal(a.content_range, "bytes 7-9/10");
+    maplocal_answer_close(&a);
+    assert_int_equal(rules_map_local(r, &v, f, "bytes=10-", 9, false, &a), 416);
+    assert_string_equal(a.content_range, "bytes */10");
+    assert_int_equal(a.fd, -1);
+    assert_int_equal(rules_map_local(r, &v, f, "bytes=1-2,5-6", 13, false, &a), 200);
+    maplocal_answer_close(&a);
+
+    make_req(f, "GET", "https://api.test/s/missing.css");
+    assert_int_equal(rules_on_request_head(r, f, &rng, &v), 0);
+    assert_int_equal(rules_map_local(r, &v, f, NULL, 0, false, &a), 404);
+    make_req(f, "GET", "https://api.test/s/%2e%2e/%2e%2e/etc/passwd");
+    assert_int_equal(rules_on_request_head(r, f, &rng, &v), 0);
+    assert_int_equal(rules_map_local(r, &v, f, NULL, 0, false, &a), 403);
+    make_req(f, "GET", "https://api.test/s/out");
+    assert_int_equal(rules_on_request_head(r, f, &rng, &v), 0);
+    assert_int_equal(rules_map_local(r, &v, f, NULL, 0, false, &a), 403);
+    make_req(f, "POST", "https://api.test/s/a.json"); /* the filter (~m GET) does not match */
+    assert_int_equal(rules_on_request_head(r, f, &rng, &v), 0);
+    assert_int_equal(v.map_local, 0);
+
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/a.json", dir);
+    unlink(path);
+    rmdir(dir);
+    rules_free(r);
+    free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -436,6 +574,9 @@ int main(void)
         cmocka_unit_test(test_rules_response_head),
         cmocka_unit_test(test_rules_value_file),
         cmocka_unit_test(test_rules_check_config),
+        cmocka_unit_test(test_rules_parse_size),
+        cmocka_unit_test(test_rules_modify_body),
+        cmocka_unit_test(test_rules_map_local),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
