@@ -1,6 +1,7 @@
 # certcache/certcache.cmake - certcache/ (shared-memory certificate cache), shared/nameset
 # (its key), their unit tests and the lookup micro-benchmark.
-target_sources(mitmd_certcache PRIVATE ${CMAKE_CURRENT_LIST_DIR}/certcache.c)
+target_sources(mitmd_certcache PRIVATE ${CMAKE_CURRENT_LIST_DIR}/certcache.c
+  ${CMAKE_CURRENT_LIST_DIR}/certstore.c)
 target_sources(mitmd_shared PRIVATE ${PROJECT_SOURCE_DIR}/shared/nameset.c)
 
 # test_certcache includes certcache.c to reach its internals (STYLE.md), so it links the

@@ -97,6 +97,14 @@ struct config {
     int n_inject_error;
     const char *inject_fault[CONFIG_MAX_PATTERNS];   /* inject_fault (mitmd's own) */
     int n_inject_fault;
+    /* certificates and onboarding (certcache/certstore.h, worker/onboarding.h); borrowed */
+    const char *certs[CONFIG_MAX_PATTERNS]; /* certs: --certs [DOMAIN=]FILE */
+    int n_certs;
+    const char *client_certs;    /* client_certs: FILE or DIR of HOST.pem, NULL = none */
+    bool onboarding;             /* onboarding: serve http://onboarding_host/ (default true) */
+    const char *onboarding_host; /* onboarding_host, default "mitm.it" */
+    uint16_t onboarding_port;    /* onboarding_port, default 80 */
+    const char *certs_bundle;    /* certs_bundle: internal, the master's memfd for workers */
     char *_filter_args;     /* the positional filter words joined by spaces (owned) */
 
     uint64_t _given[2];     /* options given in argv, by table index (config_was_given) */

@@ -118,18 +118,12 @@ static void intercept_client_failed(struct conn *c, const char *why)
     }
 }
 
-/* intercept_set_chain installs the forged leaf on the client leg and moves on to the rest of
- * the client handshake. */
-static int intercept_set_chain(struct conn *c, const uint8_t *der, size_t len)
+/* intercept_chain_ready moves on to the rest of the client handshake once its chain is set. */
+static int intercept_chain_ready(struct conn *c)
 {
     struct intercept *ic = intercept_of(c);
     char alpn[TLS_CTX_ALPN_MAX];
-    int err = tls_conn_set_chain(&c->cl.tls, der, len);
 
-    if (err) {
-        log_warn("conn %llu: forged chain rejected: %s", (unsigned long long)c->id, strerror(-err));
-        return err;
-    }
     /* mirror the upstream's ALPN choice; with no working upstream offer http/1.1 */
     if (!ic->up_tls_failed && c->up.tls_on)
         tls_conn_alpn(&c->up.tls, alpn, sizeof(alpn));
@@ -138,6 +132,19 @@ static int intercept_set_chain(struct conn *c, const uint8_t *der, size_t len)
     tls_conn_set_alpn_choice(&c->cl.tls, alpn);
     intercept_set_phase(ic, INTERCEPT_CLIENT);
     return 0;
+}
+
+/* intercept_set_chain installs the forged leaf on the client leg and moves on to the rest of
+ * the client handshake. */
+static int intercept_set_chain(struct conn *c, const uint8_t *der, size_t len)
+{
+    int err = tls_conn_set_chain(&c->cl.tls, der, len);
+
+    if (err) {
+        log_warn("conn %llu: forged chain rejected: %s", (unsigned long long)c->id, strerror(-err));
+        return err;
+    }
+    return intercept_chain_ready(c);
 }
 
 /* intercept_get_cert forms the name set and gets the forged leaf from certcache, or asks
@@ -168,6 +175,8 @@ static int intercept_get_cert(struct conn *c)
         snprintf(names[n++], TLS_CONN_NAME_MAX, "%s", c->upstream.host);
     for (size_t i = 0; i < n; i++)
         ptrs[i] = names[i];
+    if (tls_conn_set_user_chain(&c->cl.tls, ptrs, n) == 0) /* --certs: the operator's own */
+        return intercept_chain_ready(c);
     klen = nameset_canon_cstr(ptrs, n, key, sizeof(key), &why);
     if (klen < 0) {
         log_warn("conn %llu: cannot form the certificate names: %s", (unsigned long long)c->id,

@@ -11,6 +11,7 @@ target_sources(mitmd_worker PRIVATE
 mitmd_add_unit_test(test_tls_conn SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_tls_conn.c
   ${CMAKE_CURRENT_LIST_DIR}/tls_conn.c ${CMAKE_CURRENT_LIST_DIR}/tls_ctx.c
   ${CMAKE_CURRENT_LIST_DIR}/tls_peek.c ${CMAKE_CURRENT_LIST_DIR}/tls_sess.c
+  ${PROJECT_SOURCE_DIR}/certcache/certstore.c
   LIBS mitmd_shared)
 mitmd_add_unit_test(test_tls_sess SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_tls_sess.c
   ${CMAKE_CURRENT_LIST_DIR}/tls_sess.c
