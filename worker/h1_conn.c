@@ -17,6 +17,7 @@ struct h1_conn {
     bool up_shaking; /* its TLS handshake is in progress */
     uint64_t t_shake; /* the handshake started */
     uint64_t t_head; /* a partial request head started arriving; 0 = none */
+    bool started;    /* the relay has begun an exchange on this connection */
 };
 
 static_assert(sizeof(struct h1_conn) <= CONN_PROTO_STATE_MAX, "fits the protocol state");
@@ -51,7 +52,13 @@ static bool h1_conn_tell(struct conn *c, struct h1_relay *r)
     }
     if (!up->eof_told && up->connected && (up->failed || transport_is_done(up))) {
         up->eof_told = told = true;
-        if (up->failed)
+        /* an intercepted upstream that fails before the first exchange (a TLS 1.3 server
+         * refusing our client certificate alerts after its handshake) is the first request's
+         * 502, with the reason, rather than a silent close */
+        if (up->failed && c->cl.tls_on && !h1_conn_of(c)->started &&
+            h1_relay_state(r) == H1_STATE_REQ_HEAD)
+            h1_relay_upstream_failed(r, up->why[0] ? up->why : "upstream connection failed");
+        else if (up->failed)
             h1_relay_upstream_error(r, up->why[0] ? up->why : "upstream connection failed");
         else
             h1_relay_upstream_eof(r);
@@ -131,6 +138,8 @@ static bool h1_conn_step(struct conn *c)
     moved |= h1_conn_tell(c, &h->relay);
     wants = h1_relay_pump(&h->relay);
     moved |= h1_relay_progressed(&h->relay);
+    if (h1_relay_state(&h->relay) != H1_STATE_REQ_HEAD)
+        h->started = true;
     if (h1_relay_is_reading_head(&h->relay)) {
         if (h->t_head == 0)
             h->t_head = flow_now_ns();

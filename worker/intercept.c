@@ -249,6 +249,17 @@ static void intercept_start_relay(struct conn *c)
         flow_set_cert(&c->flow, subj, iss);
     }
     snprintf(why, sizeof(why), "%s", ic->up_why); /* the relay's state replaces ours */
+    /* A TLS 1.3 upstream judges our client certificate after its handshake is over for us:
+     * one that requires one we did not send (client_certs) answers our Finished with an
+     * alert. Decrypt what arrived meanwhile so that the client gets a 502 with that alert. */
+    if (!failed && c->up.tls_on)
+        (void)transport_ingress(&c->up, false);
+    if (!failed && c->up.tls_on && c->up.failed) {
+        failed = true;
+        snprintf(why, sizeof(why), "upstream refused the connection: %s",
+                 c->up.why[0] ? c->up.why : "TLS error");
+        flow_set_error(&c->flow, why);
+    }
     if (!failed && strcmp(alpn, "h2") == 0 && c->w->h2_pool != NULL) {
         if (h2_conn_start(c) != 0)
             conn_close(c);

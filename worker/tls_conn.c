@@ -404,8 +404,10 @@ int tls_conn_init_client_addr(struct tls_conn *c, struct tls_ctx *t, const char 
     if (err)
         goto out_dispose;
     /* Keyed by the SNI actually sent (none for an IP literal). */
-    err = tls_sess_link_init(&c->_sess, &t->sess, !t->_insecure, c->_sni, verify_host, port,
-                             dst, dstlen);
+    /* A session carries the client certificate it was made with: with client_certs=DIR the
+     * names of one "*.D" certificate may have different ones, so no session crosses names. */
+    err = tls_sess_link_init(&c->_sess, &t->sess, !t->_insecure && !t->_client_certs_by_host,
+                             c->_sni, verify_host, port, dst, dstlen);
     if (err)
         goto out_dispose;
     err = tls_sess_link_offer(&c->_sess, c->_ssl, verify_host);

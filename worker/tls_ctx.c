@@ -351,6 +351,9 @@ int tls_ctx_init(struct tls_ctx *t, const struct tls_ctx_opts *o, const char **w
         err = ctx_load_certs(t, o->certs_bundle_file, why);
         if (err)
             goto out_dispose;
+        for (size_t i = 0; i < t->certs.n; i++)
+            if (t->certs.e[i].kind == CERTSTORE_CLIENT && t->certs.e[i].name[0] != '\0')
+                t->_client_certs_by_host = true;
     }
     ERR_clear_error();
     return 0;

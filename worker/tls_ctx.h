@@ -72,6 +72,7 @@ struct tls_ctx {
     EVP_PKEY *_leaf_key;       /* the one leaf key all forged certificates share */
     BIO_METHOD *_bio_method;   /* the staging BIO of tls_conn.c */
     bool _insecure;
+    bool _client_certs_by_host; /* client_certs=DIR: the client certificate depends on the host */
     uint8_t _alpn_allowed[TLS_CTX_ALPN_MAX];
     size_t _alpn_allowed_len;
     /* sess is the upstream session cache (tls_sess.h); its counters are readable by the
