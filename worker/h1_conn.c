@@ -8,6 +8,7 @@
 #include "shared/log.h"
 
 #include "worker/conn.h"
+#include "worker/onboarding.h"
 #include "worker/worker.h"
 
 struct h1_conn {
@@ -135,6 +136,13 @@ static bool h1_conn_step(struct conn *c)
     bool moved = h->up_shaking ? h1_conn_shake(c, h) : false;
     unsigned wants;
 
+    /* http://mitm.it/ (worker/onboarding.h): answered here, never relayed */
+    if (h1_relay_state(&h->relay) == H1_STATE_REQ_HEAD && !c->cl.tls_on) {
+        int ob = onboarding_step(c);
+
+        if (ob != 0)
+            return ob > 0;
+    }
     moved |= h1_conn_tell(c, &h->relay);
     wants = h1_relay_pump(&h->relay);
     moved |= h1_relay_progressed(&h->relay);

@@ -5,7 +5,8 @@ target_sources(mitmd_worker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/tls_conn.c
   ${CMAKE_CURRENT_LIST_DIR}/tls_ctx.c
   ${CMAKE_CURRENT_LIST_DIR}/tls_peek.c
-  ${CMAKE_CURRENT_LIST_DIR}/tls_sess.c)
+  ${CMAKE_CURRENT_LIST_DIR}/tls_sess.c
+  ${CMAKE_CURRENT_LIST_DIR}/onboarding.c) # the CA files of tls_ctx's certificate bundle
 # The tests compile the TLS sources themselves so that they do not depend on the rest of the
 # worker library.
 mitmd_add_unit_test(test_tls_conn SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_tls_conn.c
