@@ -7,3 +7,10 @@ if(NOT MITMD_TESTS)
 endif()
 mitmd_add_integration_test(certs/certs_served INTERCEPT)
 mitmd_add_integration_test(certs/client_certs_upstream INTERCEPT)
+mitmd_add_integration_test(certs/onboarding_page)
+# Headless Chromium through mitmd (~10 s, most of it Chromium's own start-up): registered only
+# where Chromium is installed (Debian package chromium, in tests/install-deps).
+find_program(MITMD_CHROMIUM NAMES chromium chromium-browser)
+if(MITMD_CHROMIUM)
+  mitmd_add_integration_test(certs/onboarding_chromium LABELS chromium)
+endif()
