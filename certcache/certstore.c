@@ -1,7 +1,7 @@
 /* certstore.c - see certstore.h.
  *
  * Bundle layout (all lengths big-endian, checked with CBS on read):
- *   "MITMDCS1"
+ *   "MITMDCS1", u16 number of entries (a bundle cut at an entry boundary is refused too)
  *   entry*: u8 kind, u8-prefixed name,
  *           SERVER/CLIENT: u8 n_chain, n_chain x u24-prefixed DER certificate,
  *                          u24-prefixed PKCS#8 private key
@@ -447,7 +447,8 @@ int certstore_encode(const struct certstore *s, uint8_t **out, size_t *len)
 {
     CBB cbb, name, item;
 
-    if (!CBB_init(&cbb, 4096) || !CBB_add_bytes(&cbb, certstore_magic, sizeof(certstore_magic)))
+    if (!CBB_init(&cbb, 4096) || !CBB_add_bytes(&cbb, certstore_magic, sizeof(certstore_magic)) ||
+        !CBB_add_u16(&cbb, (uint16_t)s->n))
         goto out_fail;
     for (size_t i = 0; i < s->n; i++) {
         const struct certstore_entry *e = &s->e[i];
@@ -560,18 +561,24 @@ static int decode_entry(struct certstore *s, CBS *in, const char **why)
 int certstore_decode(struct certstore *s, const uint8_t *p, size_t n, const char **why)
 {
     CBS in, magic;
+    uint16_t count;
     int err;
 
     CBS_init(&in, p, n);
     if (!CBS_get_bytes(&in, &magic, sizeof(certstore_magic)) ||
-        memcmp(CBS_data(&magic), certstore_magic, sizeof(certstore_magic)) != 0) {
+        memcmp(CBS_data(&magic), certstore_magic, sizeof(certstore_magic)) != 0 ||
+        !CBS_get_u16(&in, &count)) {
         *why = "not a certificate bundle";
         return -EINVAL;
     }
-    while (CBS_len(&in) > 0) {
+    for (uint16_t i = 0; i < count; i++) {
         err = decode_entry(s, &in, why);
         if (err)
             return err;
+    }
+    if (CBS_len(&in) != 0) {
+        *why = "trailing bytes after the certificate bundle";
+        return -EINVAL;
     }
     return 0;
 }

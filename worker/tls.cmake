@@ -20,3 +20,5 @@ mitmd_add_unit_test(test_tls_sess SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_
 mitmd_add_fuzz_target(fuzz_client_hello
   SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_client_hello.c ${CMAKE_CURRENT_LIST_DIR}/tls_peek.c
   CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/client_hello)
+mitmd_add_unit_test(test_onboarding SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_onboarding.c
+  LIBS mitmd_worker)
