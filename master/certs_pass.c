@@ -17,7 +17,14 @@
 int certs_pass_check(const struct config *cfg, char *err, size_t errlen)
 {
     struct certstore s = {0};
-    int e = certstore_load_config(&s, cfg, err, errlen);
+    int e;
+
+    if (cfg->certs_bundle != NULL) {
+        snprintf(err, errlen, "--certs-bundle is set by mitmd for its workers; use --certs and "
+                              "--set client_certs");
+        return -EINVAL;
+    }
+    e = certstore_load_config(&s, cfg, err, errlen);
 
     certstore_dispose(&s);
     return e;
