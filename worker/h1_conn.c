@@ -140,8 +140,13 @@ static bool h1_conn_step(struct conn *c)
     if (h1_relay_state(&h->relay) == H1_STATE_REQ_HEAD && !c->cl.tls_on) {
         int ob = onboarding_step(c);
 
-        if (ob != 0)
-            return ob > 0;
+        if (ob > 0)
+            return true;
+        if (ob < 0) { /* its head is still arriving: --request-timeout runs as for any head */
+            if (h->t_head == 0)
+                h->t_head = flow_now_ns();
+            return false;
+        }
     }
     moved |= h1_conn_tell(c, &h->relay);
     wants = h1_relay_pump(&h->relay);

@@ -238,8 +238,10 @@ int onboarding_step(struct conn *c)
         return 0;
     n = h1_parse_request(buf_head(in), buf_used(in), cfg->max_header_size, &req, headers,
                          H1_MAX_HEADERS, &why);
-    if (n == -EAGAIN)
-        return c->cl.rd_eof ? 0 : -EAGAIN; /* a cut-off head: the relay answers 400 */
+    if (n == -EAGAIN) /* cut off, or too large: the relay answers 400 / 431 */
+        return c->cl.rd_eof || buf_used(in) >= cfg->max_header_size || buf_room(in) == 0
+                   ? 0
+                   : -EAGAIN;
     if (n < 0 || target_parse_absolute(req.target, req.target_len, &t, &why) != 0)
         return 0; /* malformed: the relay answers 400 with the reason */
     if (transport_has_output(&c->cl))
