@@ -137,7 +137,7 @@ static bool h1_conn_step(struct conn *c)
     unsigned wants;
 
     /* http://mitm.it/ (worker/onboarding.h): answered here, never relayed */
-    if (h1_relay_state(&h->relay) == H1_STATE_REQ_HEAD && !c->cl.tls_on) {
+    if (h1_relay_state(&h->relay) == H1_STATE_REQ_HEAD) {
         int ob = onboarding_step(c);
 
         if (ob > 0)

@@ -14,6 +14,7 @@
 #include "worker/conn.h"
 #include "worker/h1_conn.h"
 #include "worker/h2_conn.h"
+#include "worker/onboarding.h"
 #include "worker/tls_alert.h"
 #include "worker/worker.h"
 
@@ -306,6 +307,8 @@ static bool intercept_read_hello(struct conn *c)
         return true;
     }
     ic->hello_done = true;
+    if (onboarding_is_host(c)) /* CONNECT mitm.it: the requests inside are answered by mitmd */
+        return intercept_fail_up(c, "onboarding host: no upstream");
     sni = intercept_sni(c);
     offers = tls_conn_alpn_offers(&c->cl.tls, &offers_len);
     /* the session key includes the address connected to: a ticket is never offered to

@@ -16,6 +16,7 @@
 #include "shared/target_parse.h"
 #include "worker/conn.h"
 #include "worker/flow.h"
+#include "worker/proxy_req.h"
 #include "worker/worker.h"
 
 /* ONBOARDING_ANSWER_MAX bounds a whole answer: the page or the largest file, plus the head. */
@@ -195,16 +196,25 @@ static void onboarding_record(struct conn *c, const struct h1_request *req, int 
                               size_t body_len)
 {
     struct flow *f = &c->flow;
-    char clen[24];
+    char clen[24], url[2048];
+    int ul;
 
     flow_str_set(f, &f->method, req->method, req->method_len);
-    flow_str_set(f, &f->url, req->target, req->target_len);
+    if (req->target_len > 0 && req->target[0] == '/') { /* inside a CONNECT: the full URL */
+        ul = snprintf(url, sizeof(url), "%s://%s:%u%.*s", c->cl.tls_on ? "https" : "http",
+                      c->upstream.host, c->upstream.port, (int)req->target_len, req->target);
+        flow_str_set(f, &f->url, url, ul < 0 ? 0 : (size_t)ul < sizeof(url) ? (size_t)ul
+                                                                            : sizeof(url) - 1);
+    } else {
+        flow_str_set(f, &f->url, req->target, req->target_len);
+    }
     flow_str_set(f, &f->req_version, req->minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1", 8);
     for (size_t i = 0; i < req->num_headers; i++)
         if (flow_add_header(f, FLOW_REQUEST, req->headers[i].name, req->headers[i].name_len,
                             req->headers[i].value, req->headers[i].value_len) != 0)
             break;
     flow_set_server(f, c->w->cfg->onboarding_host, NULL, 0);
+    f->error[0] = '\0'; /* an onboarding CONNECT has no upstream by design: not an error */
     f->status = status;
     f->answered = true;
     flow_str_set(f, &f->resp_version, "HTTP/1.1", 8);
@@ -217,6 +227,30 @@ static void onboarding_record(struct conn *c, const struct h1_request *req, int 
     f->t_response_first = f->t_done = flow_now_ns();
     worker_on_flow(c->w, f);
     flow_next(f);
+}
+
+bool onboarding_is_host(const struct conn *c)
+{
+    const struct config *cfg = c->w->cfg;
+
+    return cfg->onboarding && cfg->onboarding_host != NULL && cfg->onboarding_host[0] != '\0' &&
+           strcasecmp(c->upstream.host, cfg->onboarding_host) == 0;
+}
+
+bool onboarding_connect(struct conn *c)
+{
+    static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+    if (!onboarding_is_host(c))
+        return false;
+    log_debug("conn %llu: CONNECT %s:%u: onboarding, no upstream", (unsigned long long)c->id,
+              c->upstream.host, c->upstream.port);
+    if (conn_queue_client(c, established, sizeof(established) - 1) != 0) {
+        conn_close(c);
+        return true;
+    }
+    proxy_req_start_sniff(c);
+    return true;
 }
 
 int onboarding_step(struct conn *c)
@@ -233,8 +267,11 @@ int onboarding_step(struct conn *c)
     int status = 0;
     ssize_t n, alen;
 
-    if (!cfg->onboarding || c->cl.tls_on || buf_used(in) == 0 ||
-        !onboarding_is_for(cfg, (const char *)buf_head(in), buf_used(in)))
+    bool inside = onboarding_is_host(c); /* every request inside a CONNECT to the host */
+
+    if (!cfg->onboarding || buf_used(in) == 0 ||
+        (!inside && (c->cl.tls_on || !onboarding_is_for(cfg, (const char *)buf_head(in),
+                                                         buf_used(in)))))
         return 0;
     n = h1_parse_request(buf_head(in), buf_used(in), cfg->max_header_size, &req, headers,
                          H1_MAX_HEADERS, &why);
@@ -242,8 +279,10 @@ int onboarding_step(struct conn *c)
         return c->cl.rd_eof || buf_used(in) >= cfg->max_header_size || buf_room(in) == 0
                    ? 0
                    : -EAGAIN;
-    if (n < 0 || target_parse_absolute(req.target, req.target_len, &t, &why) != 0)
+    if (n < 0 || target_parse_request(req.target, req.target_len, false, &t, &why) != 0)
         return 0; /* malformed: the relay answers 400 with the reason */
+    if (!inside && t.form != TARGET_FORM_ABSOLUTE)
+        return 0;
     if (transport_has_output(&c->cl))
         return -EAGAIN; /* an earlier answer is still leaving: keep the order */
     if (c->flow.t_start == 0)
@@ -257,7 +296,9 @@ int onboarding_step(struct conn *c)
         files[0] ? files[0]->data : NULL, files[0] ? files[0]->data_len : 0,
         files[1] ? files[1]->data : NULL, files[1] ? files[1]->data_len : 0,
         files[2] ? files[2]->data : NULL, files[2] ? files[2]->data_len : 0, &status, &body_len);
-    if (alen < 0 || conn_queue_client(c, answer, (size_t)alen) != 0) {
+    /* the protocol's plaintext output: the transport encrypts it on a TLS leg */
+    if (alen < 0 || buf_room(&c->cl.pout) < (size_t)alen ||
+        buf_append(&c->cl.pout, answer, (size_t)alen) != (size_t)alen) {
         log_warn("conn %llu: onboarding answer does not fit the output",
                  (unsigned long long)c->id);
         conn_close(c);

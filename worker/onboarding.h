@@ -1,5 +1,6 @@
 /* onboarding.h - mitmproxy's onboarding app: a plain-HTTP request through the proxy for
  * http://ONBOARDING_HOST[:ONBOARDING_PORT]/ (default mitm.it:80) is answered by mitmd itself
+ * (and any request inside an intercepted CONNECT to that host, any port, as mitmproxy 10+)
  * with a page telling a person how to trust mitmd's CA on each platform, and /cert/pem,
  * /cert/p12, /cert/cer with the confdir's mitmd-ca-cert.* bytes (handed over by the master in
  * the certificate bundle, tls_ctx certs). Owns the page, the routes and the answers. Called by
@@ -26,6 +27,18 @@ struct config;
  * on), -EAGAIN when it is but the head is incomplete or the output has no room yet (the
  * caller must not let the relay read it: call again on the next step). */
 int onboarding_step(struct conn *c);
+
+/* onboarding_connect takes over a CONNECT to the onboarding host (any port, as mitmproxy 10+;
+ * the head already consumed): no upstream is dialled; it answers 200 and lets the proxy
+ * request sniff the client's first bytes, so that TLS is intercepted with a forged
+ * certificate for the host (intercept.c skips the upstream: onboarding_is_host) and the
+ * requests inside are answered by onboarding_step. Returns true when it took the connection
+ * (or closed it), false when the CONNECT is not for it. Never allocates. */
+bool onboarding_connect(struct conn *c);
+
+/* onboarding_is_host is true when `c` was opened by a CONNECT to the onboarding host (with
+ * onboarding on): its upstream is never dialled. */
+bool onboarding_is_host(const struct conn *c);
 
 /* onboarding_is_for reports whether the request head starting at `p`/`n` (method SP
  * request-target ...) names the onboarding host of `cfg` in absolute form

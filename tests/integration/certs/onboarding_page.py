@@ -2,7 +2,8 @@
 """http://mitm.it/ through mitmd (mitmproxy's onboarding app): curl -x gets the install page
 (HTML, the six platforms, links to /cert/pem, /cert/p12 and /cert/cer); each link gives the
 bytes of the confdir's mitmd-ca-cert.pem/.p12/.cer with mitmproxy's Content-Type and
-Content-Disposition; an unknown path is 404, POST 405; --set onboarding_host moves the page,
+Content-Disposition, also inside a CONNECT to mitm.it (https://mitm.it/ over a certificate
+forged by mitmd's CA, as mitmproxy 10+ serves it); an unknown path is 404, POST 405; --set onboarding_host moves the page,
 --set onboarding=false turns it off (the request then goes upstream like any other: 502 for
 an unresolvable name). No upstream is ever contacted for the page: mitm.it does not resolve
 here, and a plain origin named by --resolve sees no request."""
@@ -57,6 +58,14 @@ def test(env):
         check(h.get("content-disposition") == f"inline; filename=mitmd-ca-cert.{ext}",
               f"Content-Disposition {h.get('content-disposition')}")
 
+    step("https://mitm.it/cert/pem inside a CONNECT (mitmproxy 10+): the same bytes, over a "
+         "certificate forged by mitmd's CA")
+    code, body, err = curl(env, m.port, "https://mitm.it/cert/pem", cafile=m.ca_cert)
+    check(code == 200 and body == open(m.ca_cert, "rb").read(), f"HTTP {code} {err.strip()}")
+    code, body, err = curl(env, m.port, "http://mitm.it/cert/cer", extra=["--proxytunnel"])
+    check(code == 200 and body == open(os.path.join(confdir, "mitmd-ca-cert.cer"), "rb").read(),
+          f"plain HTTP inside CONNECT mitm.it:80: HTTP {code} {err.strip()}")
+
     step("unknown path 404, POST 405, HEAD has the length and no body")
     check(fetch(env, m, "http://mitm.it/nope")[0] == 404, "unknown path is not 404")
     check(fetch(env, m, "http://mitm.it/", "POST")[0] == 405, "POST is not 405")
@@ -68,7 +77,9 @@ def test(env):
     recs = [r for r in read_records(flows) if "mitm.it" in str(r.get("request", {}).get("url", ""))
             or "MITM.IT" in str(r.get("request", {}).get("url", ""))]
     info(f"{len(recs)} records for mitm.it")
-    check(len(recs) >= 7, f"expected at least 7 records, got {len(recs)}")
+    check(len(recs) >= 9, f"expected at least 9 records, got {len(recs)}")
+    check(any(r["request"]["url"] == "https://mitm.it:443/cert/pem" for r in recs),
+          "no record with the full https:// URL of the request inside the CONNECT")
     m.check_no_crash()
 
     step("--set onboarding_host=setup.test: the page moves; mitm.it goes upstream (502)")
@@ -83,8 +94,8 @@ def test(env):
     info(f"HTTP {code} {body[:120]!r}")
     check(code == 502, f"onboarding=false: HTTP {code}")
 
-    step("onboarding_port=P with mitm.it resolving to a listener on P: the page, and the "
-         "listener sees no connection")
+    step("onboarding_port=P with mitm.it resolving to a listener on P: the page (plain and "
+         "inside a CONNECT), and the listener sees no connection")
     lsock = socket.socket()
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(8)
@@ -94,6 +105,8 @@ def test(env):
                              "mitm.it=127.0.0.1"], name="mitmd-port")
         code, h, _ = fetch(env, m4, f"http://mitm.it:{lport}/cert/cer")
         check(code == 200 and h.get("content-type") == FILES["cer"], f"HTTP {code} {h}")
+        code, _, err = curl(env, m4.port, f"https://mitm.it:{lport}/", cafile=m4.ca_cert)
+        check(code == 200, f"CONNECT mitm.it:{lport}: HTTP {code} {err.strip()}")
         lsock.settimeout(0.3)
         try:
             conn, _ = lsock.accept()
