@@ -116,6 +116,8 @@ def test(env):
             pass
     finally:
         lsock.close()
+    for mm in (m2, m3, m4):
+        mm.check_no_crash()
 
 
 if __name__ == "__main__":
