@@ -345,7 +345,7 @@ static int client_set_cert(struct tls_conn *c, const char *host)
 {
     const struct certstore_entry *e;
 
-    if (!certstore_has_kind(&c->_ctx->certs, CERTSTORE_CLIENT))
+    if (!c->_ctx->_has_client_certs)
         return 0;
     e = certstore_match_client(&c->_ctx->certs, host);
     if (e == NULL)
@@ -675,7 +675,7 @@ int tls_conn_set_user_chain(struct tls_conn *c, const char *const *names, size_t
 
     if (c->_role != TLS_CONN_ROLE_SERVER || c->_state != TLS_CONN_STATE_PAUSED)
         return -EINVAL;
-    if (!certstore_has_kind(&c->_ctx->certs, CERTSTORE_SERVER))
+    if (!c->_ctx->_has_server_certs)
         return -ENOENT;
     /* the name the client asked for decides first, then the upstream's names */
     e = certstore_match_server(&c->_ctx->certs, first, 1);

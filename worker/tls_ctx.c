@@ -354,6 +354,8 @@ int tls_ctx_init(struct tls_ctx *t, const struct tls_ctx_opts *o, const char **w
         for (size_t i = 0; i < t->certs.n; i++)
             if (t->certs.e[i].kind == CERTSTORE_CLIENT && t->certs.e[i].name[0] != '\0')
                 t->_client_certs_by_host = true;
+        t->_has_server_certs = certstore_has_kind(&t->certs, CERTSTORE_SERVER);
+        t->_has_client_certs = certstore_has_kind(&t->certs, CERTSTORE_CLIENT);
     }
     ERR_clear_error();
     return 0;

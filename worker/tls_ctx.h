@@ -73,6 +73,8 @@ struct tls_ctx {
     BIO_METHOD *_bio_method;   /* the staging BIO of tls_conn.c */
     bool _insecure;
     bool _client_certs_by_host; /* client_certs=DIR: the client certificate depends on the host */
+    bool _has_server_certs;     /* --certs given: look them up at each ClientHello */
+    bool _has_client_certs;     /* client_certs given: look them up at each upstream */
     uint8_t _alpn_allowed[TLS_CTX_ALPN_MAX];
     size_t _alpn_allowed_len;
     /* sess is the upstream session cache (tls_sess.h); its counters are readable by the
