@@ -276,7 +276,8 @@ int onboarding_step(struct conn *c)
     n = h1_parse_request(buf_head(in), buf_used(in), cfg->max_header_size, &req, headers,
                          H1_MAX_HEADERS, &why);
     if (n == -EAGAIN) /* cut off, or too large: the relay answers 400 / 431 */
-        return c->cl.rd_eof || buf_used(in) >= cfg->max_header_size || buf_room(in) == 0
+        return c->cl.rd_eof || c->cl.failed || buf_used(in) >= cfg->max_header_size ||
+                       buf_room(in) == 0
                    ? 0
                    : -EAGAIN;
     if (n < 0 || target_parse_request(req.target, req.target_len, false, &t, &why) != 0)
