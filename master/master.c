@@ -22,6 +22,7 @@
 
 #include "certcache/certcache.h"
 #include "master/ca.h"
+#include "master/certs_pass.h"
 #include "master/forge.h"
 #include "master/forge_service.h"
 #include "master/har_file.h"
@@ -854,7 +855,8 @@ int master_run(const struct config *cfg, int argc, char **argv)
     if (cfg->shutdown_timeout_s > 0)
         m->sup.drain_ms = (unsigned)cfg->shutdown_timeout_s * 1000u;
     if (master_open_flow_file(m) != 0 || master_pass_upstream_ca(m) != 0 ||
-        har_file_start(&m->sup, cfg) != 0 || replay_load_start(&m->sup, cfg) != 0)
+        har_file_start(&m->sup, cfg) != 0 || replay_load_start(&m->sup, cfg) != 0 ||
+        certs_pass_open(&m->sup, cfg) != 0)
         goto out_stop;
     e = supervise_sandbox_prepare(&m->sup, master_worker_user(cfg), cfg->confdir, err,
                                   sizeof(err));

@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "master/certs_pass.h"
 #include "master/listen.h"
 #include "worker/rules.h"
 
@@ -151,6 +152,9 @@ int preflight_check(const struct config *cfg, char *err, size_t errlen)
         if (e != 0)
             return e;
     }
+    e = certs_pass_check(cfg, err, errlen); /* --certs, client_certs (master/certs_pass.c) */
+    if (e != 0)
+        return e;
     e = preflight_ciphers("ciphers_client", cfg->ciphers_client, err, errlen);
     if (e != 0)
         return e;

@@ -162,6 +162,20 @@ static const struct config_opt config_opts[] = {
      "body_size_limit (larger ones pass untouched)"},
     {"body_size_limit", NULL, 0, CONFIG_T_STR, F(body_size_limit), 0, 0, 0, "SIZE",
      "largest body --modify-body buffers and rewrites: 3m, 512k, 1g (default 1m)"},
+    /* certificates and onboarding (certcache/certstore, worker/onboarding) */
+    {"certs", "certs", 0, CONFIG_T_LIST, F(certs), F(n_certs), 0, 0, "[DOMAIN=]FILE",
+     "serve FILE (PEM: certificate, chain, key) for DOMAIN (a name, *.SUFFIX or *; without\n"
+     "        DOMAIN: the names in the certificate) instead of a forged one (repeatable)"},
+    {"client_certs", NULL, 0, CONFIG_T_STR, F(client_certs), 0, 0, 0, "FILE|DIR",
+     "client certificate (PEM with key) for upstreams that ask, or a directory of HOST.pem"},
+    {"onboarding", NULL, 0, CONFIG_T_BOOL, F(onboarding), 0, 0, 0, "BOOL",
+     "serve the CA install page at http://ONBOARDING_HOST/ through the proxy (default true)"},
+    {"onboarding_host", NULL, 0, CONFIG_T_STR, F(onboarding_host), 0, 0, 0, "HOST",
+     "host name of the onboarding page (default mitm.it)"},
+    {"onboarding_port", NULL, 0, CONFIG_T_PORT, F(onboarding_port), 0, 0, 65535, "PORT",
+     "port of the onboarding page (default 80)"},
+    {"certs_bundle", "certs-bundle", 0, CONFIG_T_STR, F(certs_bundle), 0, 0, 0, "FILE",
+     "internal: the certificates the master hands its workers (set by the master)"},
 };
 
 #undef F
@@ -607,6 +621,9 @@ static void config_defaults(struct config *cfg)
     cfg->max_header_size = 65536;
     cfg->max_conns = 4096;
     cfg->user = "nobody";
+    cfg->onboarding = true;
+    cfg->onboarding_host = "mitm.it";
+    cfg->onboarding_port = 80;
 }
 
 /* config_apply sets option `o` and records that argv gave it; on error it writes the one-line

@@ -121,6 +121,14 @@ struct config {
     const char *modify_body[CONFIG_MAX_PATTERNS];    /* modify_body: --modify-body */
     int n_modify_body;
     const char *body_size_limit;                     /* body_size_limit: "3m"; NULL = 1m */
+    /* certificates and onboarding (certcache/certstore.h, worker/onboarding.h); borrowed */
+    const char *certs[CONFIG_MAX_PATTERNS]; /* certs: --certs [DOMAIN=]FILE */
+    int n_certs;
+    const char *client_certs;    /* client_certs: FILE or DIR of HOST.pem, NULL = none */
+    bool onboarding;             /* onboarding: serve http://onboarding_host/ (default true) */
+    const char *onboarding_host; /* onboarding_host, default "mitm.it" */
+    uint16_t onboarding_port;    /* onboarding_port, default 80 */
+    const char *certs_bundle;    /* certs_bundle: internal, the master's memfd for workers */
     char *_filter_args;     /* the positional filter words joined by spaces (owned) */
     /* record and replay (worker/flow_body.h, shared/har.h, worker/replay.h) */
     size_t save_bodies;             /* save_bodies: body bytes kept in -w / HAR; 0 = none */

@@ -37,6 +37,8 @@ const char *answer_error_type(int status, const char *why)
         return ANSWER_CONNECTION_TIMEOUT;
     if (answer_has(why, "unreachable"))
         return ANSWER_DESTINATION_UNAVAILABLE;
+    if (answer_has(why, "certificate required")) /* the upstream wants a client certificate */
+        return ANSWER_TLS_PROTOCOL_ERROR;
     if (answer_has(why, "certificate"))
         return ANSWER_TLS_CERTIFICATE_ERROR;
     if (answer_has(why, "TLS") || answer_has(why, "tls") || answer_has(why, "handshake") ||

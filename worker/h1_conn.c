@@ -9,6 +9,7 @@
 
 #include "worker/conn.h"
 #include "worker/rules_timer.h"
+#include "worker/onboarding.h"
 #include "worker/worker.h"
 
 struct h1_conn {
@@ -19,6 +20,7 @@ struct h1_conn {
     uint64_t t_shake; /* the handshake started */
     uint64_t t_head; /* a partial request head started arriving; 0 = none */
     struct rules_timer timer; /* inject_latency / stall deadlines (worker/rules_timer.h) */
+    bool started;    /* the relay has begun an exchange on this connection */
 };
 
 static_assert(sizeof(struct h1_conn) <= CONN_PROTO_STATE_MAX, "fits the protocol state");
@@ -53,7 +55,13 @@ static bool h1_conn_tell(struct conn *c, struct h1_relay *r)
     }
     if (!up->eof_told && up->connected && (up->failed || transport_is_done(up))) {
         up->eof_told = told = true;
-        if (up->failed)
+        /* an intercepted upstream that fails before the first exchange (a TLS 1.3 server
+         * refusing our client certificate alerts after its handshake) is the first request's
+         * 502, with the reason, rather than a silent close */
+        if (up->failed && c->cl.tls_on && !h1_conn_of(c)->started &&
+            h1_relay_state(r) == H1_STATE_REQ_HEAD)
+            h1_relay_upstream_failed(r, up->why[0] ? up->why : "upstream connection failed");
+        else if (up->failed)
             h1_relay_upstream_error(r, up->why[0] ? up->why : "upstream connection failed");
         else
             h1_relay_upstream_eof(r);
@@ -130,9 +138,23 @@ static bool h1_conn_step(struct conn *c)
     bool moved = h->up_shaking ? h1_conn_shake(c, h) : false;
     unsigned wants;
 
+    /* http://mitm.it/ (worker/onboarding.h): answered here, never relayed */
+    if (h1_relay_state(&h->relay) == H1_STATE_REQ_HEAD) {
+        int ob = onboarding_step(c);
+
+        if (ob > 0)
+            return true;
+        if (ob < 0) { /* its head is still arriving: --request-timeout runs as for any head */
+            if (h->t_head == 0)
+                h->t_head = flow_now_ns();
+            return false;
+        }
+    }
     moved |= h1_conn_tell(c, &h->relay);
     wants = h1_relay_pump(&h->relay);
     moved |= h1_relay_progressed(&h->relay);
+    if (h1_relay_state(&h->relay) != H1_STATE_REQ_HEAD)
+        h->started = true;
     if (h1_relay_is_reading_head(&h->relay)) {
         if (h->t_head == 0)
             h->t_head = flow_now_ns();

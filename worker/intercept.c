@@ -14,6 +14,7 @@
 #include "worker/conn.h"
 #include "worker/h1_conn.h"
 #include "worker/h2_conn.h"
+#include "worker/onboarding.h"
 #include "worker/tls_alert.h"
 #include "worker/worker.h"
 
@@ -118,18 +119,12 @@ static void intercept_client_failed(struct conn *c, const char *why)
     }
 }
 
-/* intercept_set_chain installs the forged leaf on the client leg and moves on to the rest of
- * the client handshake. */
-static int intercept_set_chain(struct conn *c, const uint8_t *der, size_t len)
+/* intercept_chain_ready moves on to the rest of the client handshake once its chain is set. */
+static int intercept_chain_ready(struct conn *c)
 {
     struct intercept *ic = intercept_of(c);
     char alpn[TLS_CTX_ALPN_MAX];
-    int err = tls_conn_set_chain(&c->cl.tls, der, len);
 
-    if (err) {
-        log_warn("conn %llu: forged chain rejected: %s", (unsigned long long)c->id, strerror(-err));
-        return err;
-    }
     /* mirror the upstream's ALPN choice; with no working upstream offer http/1.1 */
     if (!ic->up_tls_failed && c->up.tls_on)
         tls_conn_alpn(&c->up.tls, alpn, sizeof(alpn));
@@ -138,6 +133,19 @@ static int intercept_set_chain(struct conn *c, const uint8_t *der, size_t len)
     tls_conn_set_alpn_choice(&c->cl.tls, alpn);
     intercept_set_phase(ic, INTERCEPT_CLIENT);
     return 0;
+}
+
+/* intercept_set_chain installs the forged leaf on the client leg and moves on to the rest of
+ * the client handshake. */
+static int intercept_set_chain(struct conn *c, const uint8_t *der, size_t len)
+{
+    int err = tls_conn_set_chain(&c->cl.tls, der, len);
+
+    if (err) {
+        log_warn("conn %llu: forged chain rejected: %s", (unsigned long long)c->id, strerror(-err));
+        return err;
+    }
+    return intercept_chain_ready(c);
 }
 
 /* intercept_get_cert forms the name set and gets the forged leaf from certcache, or asks
@@ -168,6 +176,8 @@ static int intercept_get_cert(struct conn *c)
         snprintf(names[n++], TLS_CONN_NAME_MAX, "%s", c->upstream.host);
     for (size_t i = 0; i < n; i++)
         ptrs[i] = names[i];
+    if (tls_conn_set_user_chain(&c->cl.tls, ptrs, n) == 0) /* --certs: the operator's own */
+        return intercept_chain_ready(c);
     klen = nameset_canon_cstr(ptrs, n, key, sizeof(key), &why);
     if (klen < 0) {
         log_warn("conn %llu: cannot form the certificate names: %s", (unsigned long long)c->id,
@@ -240,6 +250,17 @@ static void intercept_start_relay(struct conn *c)
         flow_set_cert(&c->flow, subj, iss);
     }
     snprintf(why, sizeof(why), "%s", ic->up_why); /* the relay's state replaces ours */
+    /* A TLS 1.3 upstream judges our client certificate after its handshake is over for us:
+     * one that requires one we did not send (client_certs) answers our Finished with an
+     * alert. Decrypt what arrived meanwhile so that the client gets a 502 with that alert. */
+    if (!failed && c->up.tls_on)
+        (void)transport_ingress(&c->up, false);
+    if (!failed && c->up.tls_on && c->up.failed) {
+        failed = true;
+        snprintf(why, sizeof(why), "upstream refused the connection: %s",
+                 c->up.why[0] ? c->up.why : "TLS error");
+        flow_set_error(&c->flow, why);
+    }
     if (!failed && strcmp(alpn, "h2") == 0 && c->w->h2_pool != NULL) {
         if (h2_conn_start(c) != 0)
             conn_close(c);
@@ -286,6 +307,8 @@ static bool intercept_read_hello(struct conn *c)
         return true;
     }
     ic->hello_done = true;
+    if (onboarding_is_host(c)) /* CONNECT mitm.it: the requests inside are answered by mitmd */
+        return intercept_fail_up(c, "onboarding host: no upstream");
     sni = intercept_sni(c);
     offers = tls_conn_alpn_offers(&c->cl.tls, &offers_len);
     /* the session key includes the address connected to: a ticket is never offered to

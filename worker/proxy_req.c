@@ -13,6 +13,7 @@
 #include "worker/conn.h"
 #include "worker/h1_conn.h"
 #include "worker/intercept.h"
+#include "worker/onboarding.h"
 #include "worker/tls_peek.h"
 #include "worker/tunnel.h"
 #include "worker/worker.h"
@@ -136,6 +137,8 @@ static bool proxy_req_connect(struct conn *c, const struct h1_request *req, ssiz
     }
     buf_consume(&c->cl.rx, (size_t)n);
     flow_set_server(&c->flow, c->upstream.host, NULL, 0);
+    if (onboarding_connect(c)) /* CONNECT mitm.it: no upstream (worker/onboarding.h) */
+        return true;
     log_debug("conn %llu: CONNECT %s:%u", (unsigned long long)c->id, c->upstream.host,
               c->upstream.port);
     proxy_req_set_phase(c, PROXY_REQ_CONNECTING);

@@ -5,12 +5,14 @@ target_sources(mitmd_worker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/tls_conn.c
   ${CMAKE_CURRENT_LIST_DIR}/tls_ctx.c
   ${CMAKE_CURRENT_LIST_DIR}/tls_peek.c
-  ${CMAKE_CURRENT_LIST_DIR}/tls_sess.c)
+  ${CMAKE_CURRENT_LIST_DIR}/tls_sess.c
+  ${CMAKE_CURRENT_LIST_DIR}/onboarding.c) # the CA files of tls_ctx's certificate bundle
 # The tests compile the TLS sources themselves so that they do not depend on the rest of the
 # worker library.
 mitmd_add_unit_test(test_tls_conn SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_tls_conn.c
   ${CMAKE_CURRENT_LIST_DIR}/tls_conn.c ${CMAKE_CURRENT_LIST_DIR}/tls_ctx.c
   ${CMAKE_CURRENT_LIST_DIR}/tls_peek.c ${CMAKE_CURRENT_LIST_DIR}/tls_sess.c
+  ${PROJECT_SOURCE_DIR}/certcache/certstore.c
   LIBS mitmd_shared)
 mitmd_add_unit_test(test_tls_sess SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_tls_sess.c
   ${CMAKE_CURRENT_LIST_DIR}/tls_sess.c
@@ -18,3 +20,5 @@ mitmd_add_unit_test(test_tls_sess SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_
 mitmd_add_fuzz_target(fuzz_client_hello
   SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_client_hello.c ${CMAKE_CURRENT_LIST_DIR}/tls_peek.c
   CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/client_hello)
+mitmd_add_unit_test(test_onboarding SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_onboarding.c
+  LIBS mitmd_worker)

@@ -339,6 +339,25 @@ static int client_set_verify(struct tls_conn *c, const char *host)
     return X509_VERIFY_PARAM_set1_host(param, host, strlen(host)) == 1 ? 0 : -EINVAL;
 }
 
+/* client_set_cert gives the client SSL of `c` the client_certs entry for `host`, if any: it is
+ * sent only when the upstream asks (CertificateRequest). Returns 0 or -ENOMEM. */
+static int client_set_cert(struct tls_conn *c, const char *host)
+{
+    const struct certstore_entry *e;
+
+    if (!c->_ctx->_has_client_certs)
+        return 0;
+    e = certstore_match_client(&c->_ctx->certs, host);
+    if (e == NULL)
+        return 0;
+    if (SSL_set_chain_and_key(c->_ssl, e->chain, e->n_chain, e->key, NULL) != 1) {
+        ERR_clear_error();
+        return -ENOMEM;
+    }
+    c->_client_cert = true;
+    return 0;
+}
+
 int tls_conn_init_client_addr(struct tls_conn *c, struct tls_ctx *t, const char *sni,
                               const char *verify_host, uint16_t port, const uint8_t *alpn,
                               size_t alpn_len, const struct sockaddr *dst, socklen_t dstlen)
@@ -380,9 +399,15 @@ int tls_conn_init_client_addr(struct tls_conn *c, struct tls_ctx *t, const char 
         err = -ENOMEM;
         goto out_dispose;
     }
+    /* client_certs (mitmproxy: the file, or DIR/<SNI or address>.pem) */
+    err = client_set_cert(c, sni != NULL ? sni : verify_host);
+    if (err)
+        goto out_dispose;
     /* Keyed by the SNI actually sent (none for an IP literal). */
-    err = tls_sess_link_init(&c->_sess, &t->sess, !t->_insecure, c->_sni, verify_host, port,
-                             dst, dstlen);
+    /* A session carries the client certificate it was made with: with client_certs=DIR the
+     * names of one "*.D" certificate may have different ones, so no session crosses names. */
+    err = tls_sess_link_init(&c->_sess, &t->sess, !t->_insecure && !t->_client_certs_by_host,
+                             c->_sni, verify_host, port, dst, dstlen);
     if (err)
         goto out_dispose;
     err = tls_sess_link_offer(&c->_sess, c->_ssl, verify_host);
@@ -640,6 +665,44 @@ int tls_conn_set_chain(struct tls_conn *c, const uint8_t *leaf_der, size_t leaf_
     c->_chain_set = true;
     tls_conn_set_state(c, TLS_CONN_STATE_HANDSHAKE);
     return 0;
+}
+
+int tls_conn_set_user_chain(struct tls_conn *c, const char *const *names, size_t n)
+{
+    const char *first[1] = {c->_sni};
+    const struct certstore_entry *e;
+    int ok;
+
+    if (c->_role != TLS_CONN_ROLE_SERVER || c->_state != TLS_CONN_STATE_PAUSED)
+        return -EINVAL;
+    if (!c->_ctx->_has_server_certs)
+        return -ENOENT;
+    /* the name the client asked for decides first, then the upstream's names */
+    e = certstore_match_server(&c->_ctx->certs, first, 1);
+    if (e == NULL)
+        e = certstore_match_server(&c->_ctx->certs, names, n);
+    if (e == NULL)
+        return -ENOENT;
+    ERR_clear_error();
+    ok = SSL_set_chain_and_key(c->_ssl, e->chain, e->n_chain, e->key, NULL);
+    if (ok != 1) {
+        ERR_clear_error();
+        return -EPROTO;
+    }
+    c->_chain_set = true;
+    c->_user_chain = true;
+    tls_conn_set_state(c, TLS_CONN_STATE_HANDSHAKE);
+    return 0;
+}
+
+bool tls_conn_is_user_chain(const struct tls_conn *c)
+{
+    return c->_user_chain;
+}
+
+bool tls_conn_is_client_cert_set(const struct tls_conn *c)
+{
+    return c->_client_cert;
 }
 
 void tls_conn_set_alpn_choice(struct tls_conn *c, const char *proto)

@@ -68,6 +68,8 @@ struct tls_conn {
     bool _chain_set;      /* server: tls_conn_set_chain done, let the callback pass */
     bool _clean_close;    /* close_notify received (vs. bare EOF) */
     bool _rd_starved;     /* SSL_read wanted input and none was fed since (skip the call) */
+    bool _user_chain;     /* server: serving an operator's --certs chain, not a forged one */
+    bool _client_cert;    /* client: a client_certs certificate is set for this upstream */
     size_t _wpend;        /* plaintext length of an SSL_write that must be retried */
     enum tls_conn_role _role;
     enum tls_conn_state _state;
@@ -154,6 +156,21 @@ int tls_conn_handshake(struct tls_conn *c, const char **why);
  * Returns 0, -EINVAL (wrong role/state or empty DER), -ENOMEM, or -EPROTO when BoringSSL
  * rejects the chain (e.g. the leaf does not match the key). */
 int tls_conn_set_chain(struct tls_conn *c, const uint8_t *leaf_der, size_t leaf_len);
+
+/* tls_conn_set_user_chain serves, instead of a forged chain, the operator's --certs entry
+ * (tls_ctx certs, certcache/certstore.h) matching the client's SNI, else the first of
+ * `names[0..n)` that one matches (the names the forged certificate would carry). Only valid
+ * while paused (after -EINPROGRESS), like tls_conn_set_chain. Returns 0 (set: call
+ * tls_conn_handshake again), -ENOENT (no entry matches: forge as usual), -EINVAL (not paused)
+ * or -EPROTO. Never allocates. */
+int tls_conn_set_user_chain(struct tls_conn *c, const char *const *names, size_t n);
+
+/* tls_conn_is_user_chain is true when tls_conn_set_user_chain installed an operator's chain. */
+bool tls_conn_is_user_chain(const struct tls_conn *c);
+
+/* tls_conn_is_client_cert_set is true when the client role has a client_certs certificate to
+ * present (whether or not the upstream asked for one). */
+bool tls_conn_is_client_cert_set(const struct tls_conn *c);
 
 /* tls_conn_set_alpn_choice sets the protocol to select for the client (the one the
  * upstream negotiated); NULL or "" = none (HTTP/1.1 without ALPN). It is selected only if

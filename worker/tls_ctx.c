@@ -5,13 +5,17 @@
 #include "worker/tls_ctx.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/bytestring.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/mem.h>
 #include <openssl/pool.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -151,6 +155,56 @@ static int ctx_load_roots(struct tls_ctx *t, const char *path, const char *what,
         return -EINVAL;
     }
     return 0;
+}
+
+/* TLS_CTX_BUNDLE_MAX bounds the certificate bundle a worker reads. */
+#define TLS_CTX_BUNDLE_MAX ((size_t)64 << 20)
+
+/* ctx_load_certs reads the master's certificate bundle (a sealed memfd, /dev/fd/N) into
+ * t->certs. The bytes hold private keys: wiped once decoded. */
+static int ctx_load_certs(struct tls_ctx *t, const char *path, const char **why)
+{
+    struct stat st;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+
+    if (fd == -1 || fstat(fd, &st) == -1 || st.st_size <= 0 ||
+        (size_t)st.st_size > TLS_CTX_BUNDLE_MAX) {
+        *why = "cannot read the certificate bundle";
+        err = -EINVAL;
+        goto out_close;
+    }
+    buf = malloc((size_t)st.st_size);
+    if (buf == NULL) {
+        *why = "out of memory";
+        err = -ENOMEM;
+        goto out_close;
+    }
+    /* pread from 0: the open file is shared with sibling workers (one file offset) */
+    while (len < (size_t)st.st_size) {
+        ssize_t r = pread(fd, buf + len, (size_t)st.st_size - len, (off_t)len);
+
+        if (r == -1 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            *why = "cannot read the certificate bundle";
+            err = -EINVAL;
+            goto out_close;
+        }
+        len += (size_t)r;
+    }
+    err = certstore_decode(&t->certs, buf, len, why);
+    if (err == -ENOSPC)
+        err = -EINVAL;
+out_close:
+    if (buf != NULL) {
+        OPENSSL_cleanse(buf, len);
+        free(buf);
+    }
+    if (fd != -1)
+        close(fd);
+    return err;
 }
 
 /* ctx_init_client builds the context that faces upstreams: verification against the
@@ -293,6 +347,16 @@ int tls_ctx_init(struct tls_ctx *t, const struct tls_ctx_opts *o, const char **w
     err = ctx_init_client(t, o, why);
     if (err)
         goto out_dispose;
+    if (o->certs_bundle_file != NULL) {
+        err = ctx_load_certs(t, o->certs_bundle_file, why);
+        if (err)
+            goto out_dispose;
+        for (size_t i = 0; i < t->certs.n; i++)
+            if (t->certs.e[i].kind == CERTSTORE_CLIENT && t->certs.e[i].name[0] != '\0')
+                t->_client_certs_by_host = true;
+        t->_has_server_certs = certstore_has_kind(&t->certs, CERTSTORE_SERVER);
+        t->_has_client_certs = certstore_has_kind(&t->certs, CERTSTORE_CLIENT);
+    }
     ERR_clear_error();
     return 0;
 out_dispose:
@@ -304,6 +368,7 @@ out_dispose:
 void tls_ctx_dispose(struct tls_ctx *t)
 {
     tls_sess_cache_dispose(&t->sess);
+    certstore_dispose(&t->certs);
     SSL_CTX_free(t->_client);
     SSL_CTX_free(t->_server);
     BIO_meth_free(t->_bio_method);

@@ -12,6 +12,7 @@
 
 #include <openssl/base.h>
 
+#include "certcache/certstore.h"
 #include "worker/tls_sess.h"
 
 /* TLS_CTX_SYSTEM_CA_FILE is Debian's bundle of trusted roots (package ca-certificates). */
@@ -57,6 +58,9 @@ struct tls_ctx_opts {
      * with a name BoringSSL does not know, or that leaves no cipher, fails tls_ctx_init. */
     const char *ciphers_client;
     const char *ciphers_server;
+    /* certs_bundle_file is the master's certificate bundle (certcache/certstore.h: --certs,
+     * client_certs and the onboarding files), read once here; NULL = none. */
+    const char *certs_bundle_file;
 };
 
 /* struct tls_ctx is embedded in struct worker. Fields are private to worker/tls_*.c. */
@@ -68,18 +72,25 @@ struct tls_ctx {
     EVP_PKEY *_leaf_key;       /* the one leaf key all forged certificates share */
     BIO_METHOD *_bio_method;   /* the staging BIO of tls_conn.c */
     bool _insecure;
+    bool _client_certs_by_host; /* client_certs=DIR: the client certificate depends on the host */
+    bool _has_server_certs;     /* --certs given: look them up at each ClientHello */
+    bool _has_client_certs;     /* client_certs given: look them up at each upstream */
     uint8_t _alpn_allowed[TLS_CTX_ALPN_MAX];
     size_t _alpn_allowed_len;
     /* sess is the upstream session cache (tls_sess.h); its counters are readable by the
      * worker. */
     struct tls_sess_cache sess;
+    /* certs holds the operator's certificates (--certs: served instead of a forged chain;
+     * client_certs: presented upstream) and the onboarding files; read-only after init. */
+    struct certstore certs;
 };
 
 /* tls_ctx_init builds both contexts from `o`: parses the CA certificate and the PKCS#8 leaf
  * key, loads the system roots and `o->upstream_ca_file` once (blocking file reads: call it
  * at worker start, before the loop), and configures TLS 1.2-1.3, the TLS 1.2 ciphers, ALPN,
- * tickets and the session cache. Returns 0, or -EINVAL (bad DER, unreadable or empty CA
- * file, bad ALPN list, bad cipher list) or -ENOMEM, with `*why` set to a static string; on failure nothing is left
+ * tickets and the session cache, and reads `o->certs_bundle_file`. Returns 0, or -EINVAL (bad
+ * DER, unreadable or empty CA file, bad ALPN list, bad cipher list, unreadable or malformed
+ * bundle) or -ENOMEM, with `*why` set to a static string; on failure nothing is left
  * allocated. `t` need not be initialised. Allocates (also the session cache's entry array
  * and hash index, ~2.5 MiB of address space, touched as the cache fills). */
 int tls_ctx_init(struct tls_ctx *t, const struct tls_ctx_opts *o, const char **why);

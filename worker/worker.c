@@ -495,6 +495,7 @@ static int worker_open_tls(struct worker *w, uint8_t *hello_buf, const struct ms
     topts.insecure = cfg->ssl_insecure;
     topts.ciphers_client = cfg->ciphers_client;
     topts.ciphers_server = cfg->ciphers_server;
+    topts.certs_bundle_file = cfg->certs_bundle; /* --certs, client_certs, onboarding */
     /* the same ticket key in every worker: clients resume whichever worker they reach */
     if (hello->ticket_key.len == TLS_CTX_TICKET_KEY_LEN)
         topts.ticket_key = hello->ticket_key.p;
