@@ -79,7 +79,8 @@ static void master_log_stats(struct master *m)
              "cert_requests=%llu forges=%llu coalesced=%llu cache_inserts=%llu "
              "cache_evictions=%llu flows_dropped=%llu h2_streams=%llu h2_refused=%llu "
              "h2_resets=%llu h2_client_errors=%llu h2_floods=%llu upstream_tls=%llu "
-             "upstream_resumed=%llu upstream_resumed_wildcard=%llu",
+             "upstream_resumed=%llu upstream_resumed_wildcard=%llu auth_failed=%llu "
+             "clients_blocked=%llu",
              (unsigned long long)sum[MSG_STAT_ACCEPTED], (unsigned long long)sum[MSG_STAT_ACTIVE],
              (unsigned long long)sum[MSG_STAT_FLOWS],
              (unsigned long long)sum[MSG_STAT_CLIENT_ERRORS],
@@ -97,7 +98,9 @@ static void master_log_stats(struct master *m)
              (unsigned long long)sum[MSG_STAT_H2_FLOODS],
              (unsigned long long)sum[MSG_STAT_UP_TLS],
              (unsigned long long)sum[MSG_STAT_UP_RESUMED],
-             (unsigned long long)sum[MSG_STAT_UP_WILDCARD]);
+             (unsigned long long)sum[MSG_STAT_UP_WILDCARD],
+             (unsigned long long)sum[MSG_STAT_AUTH_FAILED],
+             (unsigned long long)sum[MSG_STAT_BLOCKED]);
 }
 
 /* master_read_worker reads at most `budget` datagrams from one worker's socket: CERT_REQs

@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 
 #include "master/listen.h"
+#include "shared/proxyauth.h"
 #include "worker/rules.h"
 
 /* preflight_upstream_ca checks the --upstream-ca file the way worker/tls_ctx.c loads it. */
@@ -148,6 +149,14 @@ int preflight_check(const struct config *cfg, char *err, size_t errlen)
         return e;
     if (cfg->flow_file != NULL) {
         e = preflight_flow_file(cfg->flow_file, err, errlen);
+        if (e != 0)
+            return e;
+    }
+    if (cfg->proxyauth != NULL) { /* an @FILE is read and parsed as the workers will */
+        struct proxyauth *a = NULL;
+
+        e = proxyauth_load(cfg->proxyauth, &a, err, errlen);
+        proxyauth_free(a);
         if (e != 0)
             return e;
     }

@@ -80,6 +80,10 @@ struct config {
     int n_modes;                 /* --mode given this many times (more than one is refused) */
     bool keep_host_header;       /* keep_host_header: reverse mode keeps the client's Host */
     const char *upstream_auth;   /* upstream_auth: --upstream-auth USER:PASS (borrowed), NULL */
+    /* access control (shared/proxyauth, worker/access) */
+    const char *proxyauth;       /* proxyauth: --proxyauth USER:PASS|@FILE|any (borrowed), NULL */
+    bool block_global;           /* block_global: refuse clients from global addresses (true) */
+    bool block_private;          /* block_private: refuse clients from private addresses */
     /* flow filters and rules (worker/flowfilter.h, worker/rules.h); all borrowed from argv */
     const char *view_filter;        /* dumper_filter, or the positional filter: which flow
                                      * lines are printed; NULL = all */

@@ -88,6 +88,8 @@ enum msg_stat {
     MSG_STAT_UP_TLS,         /* upstream TLS handshakes completed */
     MSG_STAT_UP_RESUMED,     /* of which resumed a cached session */
     MSG_STAT_UP_WILDCARD,    /* of which with another name's session (wildcard cert) */
+    MSG_STAT_AUTH_FAILED,    /* --proxyauth: requests and SOCKS5 logins refused (407 / 0x01) */
+    MSG_STAT_BLOCKED,        /* clients closed by block_global / block_private */
     MSG_STAT_COUNT
 };
 struct msg_stats {

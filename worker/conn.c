@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "shared/log.h"
+#include "worker/access.h"
 #include "worker/answer.h"
 #include "worker/worker.h"
 
@@ -245,7 +246,8 @@ void conn_accept(struct worker *w, int fd, conn_start_fn *start)
     if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
         flow_set_client(&c->flow, (struct sockaddr *)&ss, sl);
     log_debug("conn %llu: accepted fd %d", (unsigned long long)c->id, fd);
-    start(c);
+    if (access_admit(c, false)) /* block_global / block_private (worker/access.h) */
+        start(c);
     conn_pump(c);
 }
 

@@ -7,6 +7,7 @@
 
 #include "shared/log.h"
 
+#include "worker/access.h"
 #include "worker/conn.h"
 #include "worker/worker.h"
 
@@ -245,7 +246,9 @@ static const struct conn_proto h1_conn_proto = {
     .flush = h1_conn_flush,
 };
 
-int h1_conn_start(struct conn *c)
+/* h1_conn_begin starts the relay; `proxy`: it serves the client's own proxy requests, which
+ * --proxyauth guards (worker/access.h). */
+static int h1_conn_begin(struct conn *c, bool proxy)
 {
     struct h1_relay_opts o;
     struct h1_conn *h;
@@ -260,7 +263,21 @@ int h1_conn_start(struct conn *c)
     o.rng = &c->w->rules_rng;
     o.on_flow = worker_on_flow;
     o.on_flow_arg = c->w;
+    if (proxy && access_auth(c->w) != NULL) {
+        o.proxy_auth = access_h1_check;
+        o.proxy_auth_arg = c->w;
+    }
     h1_relay_init(&h->relay, &o, &c->flow, transport_in(&c->cl), &c->cl.pout,
                   transport_in(&c->up), &c->up.pout);
     return 0;
+}
+
+int h1_conn_start(struct conn *c)
+{
+    return h1_conn_begin(c, false);
+}
+
+int h1_conn_start_proxy(struct conn *c)
+{
+    return h1_conn_begin(c, true);
 }

@@ -1,0 +1,7 @@
+# tests/integration/access/access.cmake - integration tests of access control: --proxyauth
+# (USER:PASS, @htpasswd with bcrypt/SHA1/APR1, any) on CONNECT, plain absolute-form requests
+# and SOCKS5 (RFC 1929), and block_global / block_private. Uses mitmd_add_integration_test
+# from tests/integration/integration.cmake. Owner: the access work.
+if(NOT MITMD_TESTS)
+  return()
+endif()
