@@ -5,3 +5,4 @@
 if(NOT MITMD_TESTS)
   return()
 endif()
+mitmd_add_integration_test(access/proxyauth_single_user INTERCEPT)
