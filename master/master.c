@@ -29,6 +29,7 @@
 #include "shared/board.h"
 #include "shared/log.h"
 #include "shared/msgcodec.h"
+#include "shared/proxyauth.h"
 
 /* MASTER_READ_BUDGET is how many datagrams the master reads from one worker per loop turn
  * (issue 10 item 10): with the round-robin start, a worker flooding certificate requests
@@ -323,6 +324,21 @@ out_close:
     return e;
 }
 
+/* master_pass_proxyauth hands the --proxyauth @FILE to the workers as a sealed copy
+ * (proxyauth_file_memfd), read as --proxyauth-file /dev/fd/N. Returns 0 or -errno (logged). */
+static int master_pass_proxyauth(struct master *m)
+{
+    char err[512];
+    int fd, e = proxyauth_file_memfd(m->cfg->proxyauth, &fd, err, sizeof(err));
+
+    if (e == 0 && fd != -1 && (e = supervise_pass_fd(&m->sup, fd, "--proxyauth-file")) != 0)
+        snprintf(err, sizeof(err), "--proxyauth: cannot pass it to the workers: %s",
+                 strerror(-e));
+    if (e != 0)
+        log_error("%s", err);
+    return e;
+}
+
 /* master_handle_signals reads the signalfd. Returns true when the master should stop. */
 static bool master_handle_signals(struct master *m)
 {
@@ -590,7 +606,8 @@ int master_run(const struct config *cfg, int argc, char **argv)
                    m->hello, m->hello_len);
     if (cfg->shutdown_timeout_s > 0)
         m->sup.drain_ms = (unsigned)cfg->shutdown_timeout_s * 1000u;
-    if (master_open_flow_file(m) != 0 || master_pass_upstream_ca(m) != 0)
+    if (master_open_flow_file(m) != 0 || master_pass_upstream_ca(m) != 0 ||
+        master_pass_proxyauth(m) != 0)
         goto out_stop;
     e = supervise_sandbox_prepare(&m->sup, master_worker_user(cfg), cfg->confdir, err,
                                   sizeof(err));

@@ -129,6 +129,12 @@ static void supervise_exec(struct supervise *s, struct worker_slot *slot, int ch
     sigprocmask(SIG_SETMASK, &none, NULL);
     for (int i = 0; i < s->n_passed; i++)
         fds[4 + i] = s->passed_fd[i];
+    /* The Landlock ruleset may sit on one of the fixed numbers below (7 + k with two files
+     * passed): move it above them first, or a dup2 replaces it and confining fails. */
+    if (s->sb.landlock_fd >= 0 &&
+        (s->sb.landlock_fd = fcntl(s->sb.landlock_fd, F_DUPFD_CLOEXEC,
+                                   10 + SUPERVISE_MAX_PASSED)) == -1)
+        _exit(127);
     /* Two steps so that a source fd that happens to sit on 3..N is not clobbered. */
     for (int i = 0; i < nfds; i++) {
         tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10 + SUPERVISE_MAX_PASSED);

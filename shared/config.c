@@ -114,6 +114,8 @@ static const struct config_opt config_opts[] = {
     /* access control (shared/proxyauth, worker/access) */
     {"proxyauth", "proxyauth", 0, CONFIG_T_SPECIAL, F(proxyauth), 0, 0, 0, "SPEC",
      "require proxy authentication: USER:PASS, @FILE (htpasswd: bcrypt, SHA1, APR1) or any"},
+    {"proxyauth_file", "proxyauth-file", 0, CONFIG_T_STR, F(proxyauth_file), 0, 0, 0, "PATH",
+     "(internal) where workers read the master's copy of the --proxyauth @FILE"},
     {"block_global", NULL, 0, CONFIG_T_BOOL, F(block_global), 0, 0, 0, "BOOL",
      "refuse clients from globally routable addresses (default true; loopback always passes)"},
     {"block_private", NULL, 0, CONFIG_T_BOOL, F(block_private), 0, 0, 0, "BOOL",

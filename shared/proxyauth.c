@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -352,6 +353,62 @@ int proxyauth_load(const char *spec, struct proxyauth **out, char *err, size_t e
     }
     *out = a;
     return 0;
+}
+
+int proxyauth_file_memfd(const char *spec, int *fd, char *err, size_t errlen)
+{
+    struct stat st;
+    int in, mfd = -1, e = 0;
+
+    *fd = -1;
+    if (spec == NULL || spec[0] != '@')
+        return 0;
+    in = open(spec + 1, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (in == -1 || fstat(in, &st) == -1) {
+        e = -errno;
+        snprintf(err, errlen, "--proxyauth %s: %s", spec, strerror(-e));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > PROXYAUTH_FILE_MAX) {
+        e = -EINVAL;
+        snprintf(err, errlen, "--proxyauth %s: not a regular file of at most 16 MiB", spec);
+        goto out;
+    }
+    mfd = memfd_create("mitmd-htpasswd", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd == -1) {
+        e = -errno;
+        snprintf(err, errlen, "--proxyauth: memfd_create: %s", strerror(-e));
+        goto out;
+    }
+    for (;;) {
+        uint8_t buf[16384];
+        ssize_t n = read(in, buf, sizeof(buf));
+
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == 0)
+            break;
+        if (n == -1 || write(mfd, buf, (size_t)n) != n) {
+            e = n == -1 || errno != 0 ? -errno : -EIO;
+            snprintf(err, errlen, "--proxyauth %s: %s", spec, strerror(-e));
+            sodium_memzero(buf, sizeof(buf));
+            goto out;
+        }
+        sodium_memzero(buf, sizeof(buf));
+    }
+    if (fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == -1) {
+        e = -errno;
+        snprintf(err, errlen, "--proxyauth: sealing its copy: %s", strerror(-e));
+        goto out;
+    }
+    *fd = mfd;
+    mfd = -1;
+out:
+    if (mfd != -1)
+        close(mfd);
+    if (in != -1)
+        close(in);
+    return e;
 }
 
 void proxyauth_free(struct proxyauth *a)

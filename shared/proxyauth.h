@@ -61,6 +61,13 @@ int proxyauth_spec_check(const char *spec, const char **why);
  * "--proxyauth @/etc/p: line 3: unsupported hash (only bcrypt, {SHA} and $apr1$)"). */
 int proxyauth_load(const char *spec, struct proxyauth **out, char *err, size_t errlen);
 
+/* proxyauth_file_memfd copies the htpasswd file of an "@FILE" spec into a sealed memfd, so
+ * that workers running as another user (and confined by Landlock) read exactly the file the
+ * master could: the master passes it as --proxyauth-file /dev/fd/N. Stores the descriptor
+ * (close-on-exec, owned by the caller) in `*fd`, or -1 for a spec that names no file.
+ * Start-up only: blocks on the file. Returns 0, or -errno with `err` holding one line. */
+int proxyauth_file_memfd(const char *spec, int *fd, char *err, size_t errlen);
+
 /* proxyauth_free frees what proxyauth_load made; NULL is a no-op. */
 void proxyauth_free(struct proxyauth *a);
 

@@ -170,10 +170,18 @@ bool access_admit(struct conn *c, bool with_header)
 
 int access_open(struct worker *w, char *err, size_t errlen)
 {
+    const struct config *cfg = w->cfg;
+    char spec[4096 + 2];
+
     w->access.auth = NULL;
-    if (w->cfg->proxyauth == NULL)
+    if (cfg->proxyauth == NULL)
         return 0;
-    return proxyauth_load(w->cfg->proxyauth, &w->access.auth, err, errlen);
+    /* an @FILE is read from the master's copy (master.c): this worker's user may not read it */
+    if (cfg->proxyauth[0] == '@' && cfg->proxyauth_file != NULL) {
+        snprintf(spec, sizeof(spec), "@%s", cfg->proxyauth_file);
+        return proxyauth_load(spec, &w->access.auth, err, errlen);
+    }
+    return proxyauth_load(cfg->proxyauth, &w->access.auth, err, errlen);
 }
 
 void access_close(struct worker *w)
