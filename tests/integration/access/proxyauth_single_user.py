@@ -14,11 +14,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from accesslib import (CHALLENGE, basic, check_407, curl, echoed_fields, read_answer,  # noqa
                        raw_request, setup)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import check, info, mitmd_stats, run, step, wait_until  # noqa: E402
+from harness import (check, info, mitmd_stats, read_records, run, step,  # noqa: E402
+                     wait_until)
 
 
 def test(env):
-    w = setup(env, extra_args=["--proxyauth", "alice:s3cret"])
+    flows = env.path("flows.jsonl")
+    w = setup(env, extra_args=["--proxyauth", "alice:s3cret", "-w", flows])
     proxy = f"http://127.0.0.1:{w.mitmd.port}"
     https_url = f"https://www.origin.test:{w.tls.port}/headers"
     http_url = f"http://www.origin.test:{w.plain.port}/headers"
@@ -106,6 +108,17 @@ def test(env):
         check(e.code == 407 and e.headers.get("Proxy-Authenticate") == CHALLENGE,
               f"urllib: HTTP {e.code}, Proxy-Authenticate {e.headers.get('Proxy-Authenticate')!r}")
     refused += 1
+
+    step("the -w records hold the exchanges but never the client's Proxy-Authorization")
+    secret = basic("alice", "s3cret").split()[1]
+    check(wait_until(lambda: len(read_records(flows)) >= 12, 5),
+          f"{len(read_records(flows))} flow records, expected at least 12")
+    with open(flows) as f:
+        text = f.read()
+    check(secret not in text and "s3cret" not in text,
+          "the flow records contain the proxy password")
+    check(any(r.get("response", {}).get("status") == 407 for r in read_records(flows)),
+          "no flow record of a 407")
 
     step(f"SIGUSR1: auth_failed counts the {refused} refusals")
     stats = {}
