@@ -98,12 +98,14 @@ def test(env):
     check(code == 200, f"any credentials with 'any': HTTP {code}: {err.strip()}")
     m.stop()
 
-    step("--proxyauth @missing-file -> exit 2 naming the file; a bad line -> exit 2 naming it")
+    step("--proxyauth @missing-file, a bad line, no colon, LDAP -> exit 2 with a line naming "
+         "the cause")
     missing = env.path("no-such-htpasswd")
     bad = env.path("bad-htpasswd")
     with open(bad, "w") as f:
         f.write(lines[0] + "\neve:plaintext-password\n")
-    for spec, want in (("@" + missing, "no-such-htpasswd"), ("@" + bad, "line 2")):
+    for spec, want in (("@" + missing, "no-such-htpasswd"), ("@" + bad, "line 2"),
+                       ("nocolon", "USER:PASS"), ("ldap:srv:cn=x:pw:dc=y", "LDAP")):
         cp = subprocess.run([env.mitmd_bin, "--confdir", env.path("conf-bad"), "-p", "0",
                              "--proxyauth", spec], capture_output=True, text=True, timeout=20)
         info(f"{spec}: exit {cp.returncode}: {cp.stderr.strip()[:200]}")
