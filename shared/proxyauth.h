@@ -80,7 +80,7 @@ size_t proxyauth_users(const struct proxyauth *a);
 /* proxyauth_verify returns whether `user`/`pass` (bytes, not NUL-terminated) are accepted.
  * The first check of a pair against an htpasswd entry runs its hash (bcrypt: a millisecond
  * or more, on the caller's thread); the verdict, good or bad, is then remembered under a
- * keyed BLAKE2b digest of the pair (PROXYAUTH_CACHE_SLOTS slots, no allocation), so a client
+ * keyed SHA-256 digest of the pair (PROXYAUTH_CACHE_SLOTS slots, no allocation), so a client
  * that sends the same credentials on every request costs one digest. Compares secrets in
  * constant time. */
 bool proxyauth_verify(struct proxyauth *a, const uint8_t *user, size_t user_len,
