@@ -36,6 +36,7 @@
 #include "shared/log.h"
 #include "shared/mode_spec.h"
 #include "shared/msgcodec.h"
+#include "shared/proxyauth.h"
 #include "worker/rules.h"
 
 /* MASTER_READ_BUDGET is how many datagrams the master reads from one worker per loop turn
@@ -97,7 +98,8 @@ static void master_log_stats(struct master *m)
              "cert_requests=%llu forges=%llu coalesced=%llu cache_inserts=%llu "
              "cache_evictions=%llu flows_dropped=%llu h2_streams=%llu h2_refused=%llu "
              "h2_resets=%llu h2_client_errors=%llu h2_floods=%llu upstream_tls=%llu "
-             "upstream_resumed=%llu upstream_resumed_wildcard=%llu reclaimed=%llu",
+             "upstream_resumed=%llu upstream_resumed_wildcard=%llu reclaimed=%llu "
+             "auth_failed=%llu clients_blocked=%llu",
              (unsigned long long)sum[MSG_STAT_ACCEPTED], (unsigned long long)sum[MSG_STAT_ACTIVE],
              (unsigned long long)sum[MSG_STAT_FLOWS],
              (unsigned long long)sum[MSG_STAT_CLIENT_ERRORS],
@@ -116,7 +118,9 @@ static void master_log_stats(struct master *m)
              (unsigned long long)sum[MSG_STAT_UP_TLS],
              (unsigned long long)sum[MSG_STAT_UP_RESUMED],
              (unsigned long long)sum[MSG_STAT_UP_WILDCARD],
-             (unsigned long long)sum[MSG_STAT_RECLAIMED]);
+             (unsigned long long)sum[MSG_STAT_RECLAIMED],
+             (unsigned long long)sum[MSG_STAT_AUTH_FAILED],
+             (unsigned long long)sum[MSG_STAT_BLOCKED]);
     {
         char rules[1024];
 
@@ -343,6 +347,21 @@ out_close:
         close(mfd);
     if (in != -1)
         close(in);
+    return e;
+}
+
+/* master_pass_proxyauth hands the --proxyauth @FILE to the workers as a sealed copy
+ * (proxyauth_file_memfd), read as --proxyauth-file /dev/fd/N. Returns 0 or -errno (logged). */
+static int master_pass_proxyauth(struct master *m)
+{
+    char err[512];
+    int fd, e = proxyauth_file_memfd(m->cfg->proxyauth, &fd, err, sizeof(err));
+
+    if (e == 0 && fd != -1 && (e = supervise_pass_fd(&m->sup, fd, "--proxyauth-file")) != 0)
+        snprintf(err, sizeof(err), "--proxyauth: cannot pass it to the workers: %s",
+                 strerror(-e));
+    if (e != 0)
+        log_error("%s", err);
     return e;
 }
 
@@ -856,7 +875,7 @@ int master_run(const struct config *cfg, int argc, char **argv)
         m->sup.drain_ms = (unsigned)cfg->shutdown_timeout_s * 1000u;
     if (master_open_flow_file(m) != 0 || master_pass_upstream_ca(m) != 0 ||
         har_file_start(&m->sup, cfg) != 0 || replay_load_start(&m->sup, cfg) != 0 ||
-        certs_pass_open(&m->sup, cfg) != 0)
+        certs_pass_open(&m->sup, cfg) != 0 || master_pass_proxyauth(m) != 0)
         goto out_stop;
     e = supervise_sandbox_prepare(&m->sup, master_worker_user(cfg), cfg->confdir, err,
                                   sizeof(err));

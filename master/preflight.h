@@ -14,7 +14,8 @@
  * --ignore-hosts/--allow-hosts (POSIX regcomp with CONFIG_HOSTS_REGEX_FLAGS), -w FILE (its
  * directory exists and the file opens for append; a missing file is created, mode 0600, as
  * it holds decrypted traffic), ciphers_client/ciphers_server (BoringSSL's strict cipher-list
- * parser), --listen-host (resolves) and, when run as root, --user (exists). Returns 0, or
+ * parser), --proxyauth (not with reverse or transparent mode; an @FILE exists, is readable and every line is a supported htpasswd
+ * entry), --listen-host (resolves) and, when run as root, --user (exists). Returns 0, or
  * -errno/-EINVAL with `err` holding one line that names the option, its value and the real
  * cause (e.g. "--upstream-ca /nope.pem: No such file or directory"); the caller exits 2.
  * Blocks on file I/O and DNS; allocates only temporarily. */

@@ -136,6 +136,12 @@ static void supervise_exec(struct supervise *s, struct worker_slot *slot, int ch
         if (s->shared_at[i] >= tmp_min)
             tmp_min = s->shared_at[i] + 1;
     }
+    /* The Landlock ruleset may sit on one of the fixed numbers below (7 + k with files
+     * passed, or a shared listener's number): move it above all of them first, or a dup2
+     * replaces it and confining fails. */
+    if (s->sb.landlock_fd >= 0 &&
+        (s->sb.landlock_fd = fcntl(s->sb.landlock_fd, F_DUPFD_CLOEXEC, tmp_min)) == -1)
+        _exit(127);
     /* Two steps so that a source fd that happens to sit on 3..N is not clobbered. */
     for (int i = 0; i < nfds; i++) {
         tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, tmp_min);

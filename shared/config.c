@@ -16,6 +16,8 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include "shared/proxyauth.h"
+
 enum config_type {
     CONFIG_T_BOOL = 0, /* bool; true/false/toggle, bare = true */
     CONFIG_T_INT,      /* int in [lo, hi] */
@@ -113,6 +115,15 @@ static const struct config_opt config_opts[] = {
      "        one listener per --mode (--mode regular@8080 --mode socks5@1080)"},
     {"upstream_auth", "upstream-auth", 0, CONFIG_T_SPECIAL, F(upstream_auth), 0, 0, 0,
      "USER:PASS", "upstream mode: Basic credentials for the next proxy"},
+    /* access control (shared/proxyauth, worker/access) */
+    {"proxyauth", "proxyauth", 0, CONFIG_T_SPECIAL, F(proxyauth), 0, 0, 0, "SPEC",
+     "require proxy authentication: USER:PASS, @FILE (htpasswd: bcrypt, SHA1, APR1) or any"},
+    {"proxyauth_file", "proxyauth-file", 0, CONFIG_T_STR, F(proxyauth_file), 0, 0, 0, "PATH",
+     "(internal) where workers read the master's copy of the --proxyauth @FILE"},
+    {"block_global", NULL, 0, CONFIG_T_BOOL, F(block_global), 0, 0, 0, "BOOL",
+     "refuse clients from globally routable addresses (default true; loopback always passes)"},
+    {"block_private", NULL, 0, CONFIG_T_BOOL, F(block_private), 0, 0, 0, "BOOL",
+     "refuse clients from private addresses (default false; loopback always passes)"},
     {"keep_host_header", NULL, 0, CONFIG_T_BOOL, F(keep_host_header), 0, 0, 0, "BOOL",
      "reverse mode: keep the client's Host (mitmproxy's default false: the server's name)"},
     /* flow filters and rules (worker/flowfilter.h, worker/rules.h); checked at start-up */
@@ -497,6 +508,12 @@ static int config_set_special(struct config *cfg, const struct config_opt *o, co
         return config_set_mode(cfg, v, why);
     if (strcmp(o->name, "upstream_auth") == 0)
         return config_set_upstream_auth(cfg, v, why);
+    if (strcmp(o->name, "proxyauth") == 0) { /* a bare --set proxyauth: none */
+        if (v != NULL && v[0] != '\0' && proxyauth_spec_check(v, why) != 0)
+            return -EINVAL;
+        cfg->proxyauth = v != NULL && v[0] != '\0' ? v : NULL;
+        return 0;
+    }
     if (strcmp(o->name, "connection_strategy") == 0) {
         if (v != NULL && strcmp(v, "eager") == 0)
             return 0;
@@ -613,6 +630,7 @@ static void config_defaults(struct config *cfg)
     cfg->workers = config_usable_cpus();
     cfg->cert_cache_mb = 64;
     cfg->http2 = true;
+    cfg->block_global = true; /* as mitmproxy: --listen-host 0.0.0.0 is no open proxy */
     cfg->connect_timeout_s = 10;
     cfg->handshake_timeout_s = 10;
     cfg->idle_timeout_s = 60;

@@ -99,6 +99,12 @@ struct config {
                                   * a connection's own mode is c->mode (worker/modes.h) */
     bool keep_host_header;       /* keep_host_header: reverse mode keeps the client's Host */
     const char *upstream_auth;   /* upstream_auth: --upstream-auth USER:PASS (borrowed), NULL */
+    /* access control (shared/proxyauth, worker/access) */
+    const char *proxyauth;       /* proxyauth: --proxyauth USER:PASS|@FILE|any (borrowed), NULL */
+    const char *proxyauth_file;  /* proxyauth_file: the master's copy of @FILE for the workers
+                                  * (/dev/fd/N, borrowed), NULL */
+    bool block_global;           /* block_global: refuse clients from global addresses (true) */
+    bool block_private;          /* block_private: refuse clients from private addresses */
     /* flow filters and rules (worker/flowfilter.h, worker/rules.h); all borrowed from argv */
     const char *view_filter;        /* dumper_filter, or the positional filter: which flow
                                      * lines are printed; NULL = all */

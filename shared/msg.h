@@ -101,6 +101,8 @@ enum msg_stat {
      * inject_latency, inject_error, inject_fault, map_local); rules_format_stats names them */
     MSG_STAT_RULE_0,
     MSG_STAT_RULE_LAST = MSG_STAT_RULE_0 + 31,
+    MSG_STAT_AUTH_FAILED,    /* --proxyauth: requests and SOCKS5 logins refused (407 / 0x01) */
+    MSG_STAT_BLOCKED,        /* clients closed by block_global / block_private */
     MSG_STAT_COUNT
 };
 

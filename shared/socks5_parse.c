@@ -106,6 +106,37 @@ ssize_t socks5_parse_request(const uint8_t *buf, size_t len, struct socks5_reque
     return (ssize_t)need;
 }
 
+ssize_t socks5_parse_userpass(const uint8_t *buf, size_t len, struct socks5_userpass *out,
+                              const char **why)
+{
+    size_t ulen, plen;
+
+    memset(out, 0, sizeof(*out));
+    if (len < 1)
+        return -EAGAIN;
+    if (buf[0] != SOCKS5_USERPASS_VERSION)
+        return socks5_fail(why, "not a SOCKS5 username/password request (version byte is not 1)");
+    if (len < 2)
+        return -EAGAIN;
+    ulen = buf[1];
+    if (len < 2 + ulen + 1)
+        return -EAGAIN;
+    plen = buf[2 + ulen];
+    if (len < 3 + ulen + plen)
+        return -EAGAIN;
+    memcpy(out->user, buf + 2, ulen); /* ulen, plen <= 255: they fit */
+    out->user_len = ulen;
+    memcpy(out->pass, buf + 3 + ulen, plen);
+    out->pass_len = plen;
+    return (ssize_t)(3 + ulen + plen);
+}
+
+void socks5_format_userpass_reply(uint8_t out[2], bool ok)
+{
+    out[0] = SOCKS5_USERPASS_VERSION;
+    out[1] = ok ? 0x00 : 0x01;
+}
+
 void socks5_format_method(uint8_t out[2], uint8_t method)
 {
     out[0] = SOCKS5_VERSION;

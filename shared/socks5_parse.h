@@ -1,5 +1,6 @@
 /* socks5_parse.h - the SOCKS version 5 wire format of RFC 1928: the client's method greeting
- * (§3), its request (§4) and the server's two replies (§3, §6). Owns that grammar only;
+ * (§3), its request (§4) and the server's two replies (§3, §6), and the username/password
+ * sub-negotiation of RFC 1929 (request and status reply). Owns that grammar only;
  * worker/socks5 drives the protocol. Never allocates, never resolves names, keeps no state:
  * parsers read a caller's buffer, formatters write into one. */
 #ifndef MITMD_SHARED_SOCKS5_PARSE_H
@@ -16,6 +17,8 @@
 #define SOCKS5_GREETING_MAX (2 + 255) /* VER NMETHODS METHODS[1..255] */
 #define SOCKS5_REQUEST_MAX (4 + 1 + 255 + 2) /* VER CMD RSV ATYP, longest DST.ADDR, DST.PORT */
 #define SOCKS5_REPLY_LEN 10 /* VER REP RSV ATYP=IPv4 BND.ADDR(4) BND.PORT(2) */
+#define SOCKS5_USERPASS_VERSION 0x01 /* RFC 1929 §2: the sub-negotiation's own version */
+#define SOCKS5_USERPASS_MAX (3 + 255 + 255) /* VER ULEN UNAME PLEN PASSWD */
 
 /* RFC 1928 §3 method numbers. */
 enum socks5_method {
@@ -69,6 +72,15 @@ struct socks5_request {
     uint16_t port;
 };
 
+/* struct socks5_userpass is a parsed RFC 1929 request. The fields are bytes as sent (not
+ * NUL-terminated; a client may send any octets). */
+struct socks5_userpass {
+    uint8_t user[255];
+    size_t user_len;
+    uint8_t pass[255];
+    size_t pass_len;
+};
+
 /* socks5_parse_greeting parses the method greeting at the start of `buf` (`len` bytes).
  * Returns the bytes it takes (2 + NMETHODS), -EAGAIN when incomplete, or -EPROTO with `*why`
  * set to a static string (version not 5, no method offered). */
@@ -82,6 +94,18 @@ ssize_t socks5_parse_greeting(const uint8_t *buf, size_t len, struct socks5_gree
  * `*why` set (version not 5, reserved byte not 0, an empty or invalid domain name, port 0). */
 ssize_t socks5_parse_request(const uint8_t *buf, size_t len, struct socks5_request *out,
                              const char **why);
+
+/* socks5_parse_userpass parses an RFC 1929 username/password request at the start of `buf`
+ * (`len` bytes): VER 0x01, ULEN, UNAME, PLEN, PASSWD. Empty names and passwords are taken (as
+ * mitmproxy does; RFC 1929 says 1..255, and the verifier refuses what it does not know).
+ * Returns the bytes it takes, -EAGAIN when incomplete, or -EPROTO with `*why` set (version
+ * not 1). */
+ssize_t socks5_parse_userpass(const uint8_t *buf, size_t len, struct socks5_userpass *out,
+                              const char **why);
+
+/* socks5_format_userpass_reply writes the RFC 1929 status reply (VER 0x01, STATUS: 0x00 for
+ * success, 0x01 for failure) into `out[2]`. */
+void socks5_format_userpass_reply(uint8_t out[2], bool ok);
 
 /* socks5_format_method writes the method selection reply (VER METHOD) into `out[2]`. */
 void socks5_format_method(uint8_t out[2], uint8_t method);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "shared/h1_parse.h"
+#include "shared/proxyauth.h"
 
 static bool answer_has(const char *why, const char *word)
 {
@@ -115,9 +116,11 @@ ssize_t answer_format(char *out, size_t cap, int status, const char *why, const 
     }
     n = snprintf(out, cap,
                  "HTTP/1.1 %d %s\r\nContent-Type: " FLOW_ANSWER_CTYPE "\r\n"
-                 "Content-Length: %zu\r\nConnection: close\r\n"
+                 "Content-Length: %zu\r\nConnection: close\r\n%s"
                  "Proxy-Status: mitmd; error=%s; details=\"%s\"\r\n\r\n%s%s",
-                 status, reason, blen, type, details, body != NULL ? body : dflt,
+                 status, reason, blen,
+                 status == 407 ? PROXYAUTH_CHALLENGE "\r\n" : "", /* RFC 9110 §15.5.8 */
+                 type, details, body != NULL ? body : dflt,
                  body != NULL ? "" : answer_hint(type));
     if (n < 0 || (size_t)n >= cap)
         return -ENOSPC;

@@ -56,7 +56,8 @@ const char *answer_hint(const char *type);
 int answer_proxy_status(char *out, size_t cap, int status, const char *why);
 
 /* answer_format writes a complete answer to `out`: "HTTP/1.1 STATUS REASON", Content-Type
- * FLOW_ANSWER_CTYPE, Content-Length, Connection: close, Proxy-Status: mitmd; error=TYPE;
+ * FLOW_ANSWER_CTYPE, Content-Length, Connection: close, for a 407 the challenge
+ * PROXYAUTH_CHALLENGE (Proxy-Authenticate: Basic realm="mitmd"), Proxy-Status: mitmd; error=TYPE;
  * details="WHY", then the body: `body` when not NULL, else "WHY\n" followed by
  * answer_hint(TYPE). `type` NULL means answer_error_type(status, why). `why` is truncated to
  * ANSWER_WHY_MAX bytes. Stores the body's length in `*body_len` (may be NULL). Returns the

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "shared/log.h"
+#include "worker/access.h"
 #include "worker/answer.h"
 #include "worker/modes.h"
 #include "worker/worker.h"
@@ -296,7 +297,8 @@ void conn_accept(struct worker *w, int fd, const struct modes_conf *mode)
     if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
         flow_set_client(&c->flow, (struct sockaddr *)&ss, sl);
     log_debug("conn %llu: accepted fd %d", (unsigned long long)c->id, fd);
-    mode->start(c);
+    if (access_admit(c, false)) /* block_global / block_private (worker/access.h) */
+        mode->start(c);
     conn_pump(c);
     /* nearly full: make room before the next accepts find no slot (closes complete later) */
     if (p->max >= 4 * CONN_RECLAIM_BATCH &&

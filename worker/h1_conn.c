@@ -7,6 +7,7 @@
 
 #include "shared/log.h"
 
+#include "worker/access.h"
 #include "worker/conn.h"
 #include "worker/rules_timer.h"
 #include "worker/onboarding.h"
@@ -279,7 +280,9 @@ static const struct conn_proto h1_conn_proto = {
     .dispose = h1_conn_dispose,
 };
 
-int h1_conn_start(struct conn *c)
+/* h1_conn_begin starts the relay; `proxy`: it serves the client's own proxy requests, which
+ * --proxyauth guards (worker/access.h). */
+static int h1_conn_begin(struct conn *c, bool proxy)
 {
     struct h1_relay_opts o;
     struct h1_conn *h;
@@ -298,7 +301,21 @@ int h1_conn_start(struct conn *c)
     rules_timer_init(&h->timer, c);
     o.on_flow = worker_on_flow;
     o.on_flow_arg = c->w;
+    if (proxy && access_auth(c->w) != NULL) {
+        o.proxy_auth = access_h1_check;
+        o.proxy_auth_arg = c->w;
+    }
     h1_relay_init(&h->relay, &o, &c->flow, transport_in(&c->cl), &c->cl.pout,
                   transport_in(&c->up), &c->up.pout);
     return 0;
+}
+
+int h1_conn_start(struct conn *c)
+{
+    return h1_conn_begin(c, false);
+}
+
+int h1_conn_start_proxy(struct conn *c)
+{
+    return h1_conn_begin(c, true);
 }

@@ -15,6 +15,11 @@ struct conn;
  * dial. Returns 0. */
 int h1_conn_start(struct conn *c);
 
+/* h1_conn_start_proxy is h1_conn_start for a connection whose requests are the client's own
+ * proxy requests (regular and upstream mode, no CONNECT before): with --proxyauth each
+ * absolute-form request needs accepted Proxy-Authorization credentials, or gets a 407. */
+int h1_conn_start_proxy(struct conn *c);
+
 /* h1_conn_relay returns the relay of `c`, which h1_conn_start must have started. */
 struct h1_relay *h1_conn_relay(struct conn *c);
 

@@ -503,6 +503,11 @@ static bool step_req_head(struct h1_relay *r)
         r->_target = r->_upstream;
         r->_absolute = false;
     }
+    if (r->_absolute && r->_opts.proxy_auth != NULL && /* --proxyauth (worker/access.h) */
+        !r->_opts.proxy_auth(r->_opts.proxy_auth_arg, req.headers, req.num_headers, &why)) {
+        answer_error(r, 407, why);
+        return true;
+    }
     /* Blank lines before the request line (RFC 9112 §2.2) are not forwarded. */
     skip = (size_t)((const uint8_t *)req.method - buf_head(in));
     switch (apply_request_rules(r)) {

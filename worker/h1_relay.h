@@ -55,6 +55,11 @@ enum h1_timeout {
  * call, must not call back into the relay, and must copy what it keeps. */
 typedef void h1_relay_flow_fn(void *arg, const struct flow *f);
 
+/* h1_relay_auth_fn decides whether a proxy request with fields `headers` may pass
+ * (--proxyauth, worker/access.h); on false `*why` holds a static reason for the 407. */
+typedef bool h1_relay_auth_fn(void *arg, const struct h1_header *headers, size_t n,
+                              const char **why);
+
 struct h1_relay_opts {
     size_t max_header_size;    /* --max-header-size; 0 = H1_HEAD_MAX_DEFAULT */
     bool client_tls;           /* origin-form URLs get "https" (intercepted TLS) or "http" */
@@ -68,6 +73,9 @@ struct h1_relay_opts {
                                 * timeout) before 504 */
     h1_relay_flow_fn *on_flow; /* may be NULL */
     void *on_flow_arg;
+    h1_relay_auth_fn *proxy_auth; /* absolute-form requests must pass it or get a 407 (the
+                                   * client's own proxy requests); NULL = no check */
+    void *proxy_auth_arg;
 };
 
 /* struct h1_target is an upstream identity: where a request goes. */

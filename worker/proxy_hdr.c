@@ -6,6 +6,7 @@
 
 #include "shared/log.h"
 #include "shared/proxy_proto.h"
+#include "worker/access.h"
 #include "worker/modes.h"
 #include "worker/worker.h"
 
@@ -66,6 +67,8 @@ static bool proxy_hdr_step(struct conn *c)
         flow_set_client(&c->flow, (const struct sockaddr *)&hdr.src, hdr.addr_len);
     log_debug("conn %llu: PROXY v%d header of %zd bytes%s", (unsigned long long)c->id,
               hdr.version, n, hdr.local ? " (local: the socket's addresses stand)" : "");
+    if (!access_admit(c, true)) /* the header's client, or the socket's for LOCAL */
+        return true;
     c->flow.t_start = 0; /* the exchange proper starts with the mode's first byte */
     next = proxy_hdr_of(c)->next;
     next(c); /* replaces this protocol and its state */

@@ -9,6 +9,7 @@
 #include "shared/h1_parse.h"
 #include "shared/log.h"
 #include "shared/target_parse.h"
+#include "worker/access.h"
 #include "worker/answer.h"
 #include "worker/conn.h"
 #include "worker/h1_conn.h"
@@ -19,6 +20,11 @@
 #include "worker/worker.h"
 
 static const char proxy_req_established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+/* the body of the 407 (the challenge field is answer_format's) */
+static const char proxy_req_auth_body[] =
+    "mitmd requires proxy authentication (--proxyauth): send Basic credentials, e.g.\n"
+    "  curl --proxy-user USER:PASS -x http://HOST:PORT https://example.com/\n";
 
 enum proxy_req_phase {
     PROXY_REQ_HEAD = 0,   /* reading the proxy request head from the client */
@@ -56,7 +62,9 @@ static void proxy_req_flow_request(struct conn *c, const struct h1_request *req)
     flow_str_set(f, &f->url, req->target, req->target_len);
     flow_str_set(f, &f->req_version, req->minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1", 8);
     for (size_t i = 0; i < req->num_headers; i++)
-        if (flow_add_header(f, FLOW_REQUEST, req->headers[i].name, req->headers[i].name_len,
+        if ((access_auth(c->w) == NULL ||
+             !h1_header_name_is(&req->headers[i], "Proxy-Authorization")) && /* a secret */
+            flow_add_header(f, FLOW_REQUEST, req->headers[i].name, req->headers[i].name_len,
                             req->headers[i].value, req->headers[i].value_len) != 0)
             break;
 }
@@ -126,6 +134,12 @@ static bool proxy_req_connect(struct conn *c, const struct h1_request *req, ssiz
     struct target t;
 
     proxy_req_flow_request(c, req);
+    if (!access_check_request(c->w, req->headers, req->num_headers, &why)) {
+        log_debug("conn %llu: CONNECT refused: %s", (unsigned long long)c->id, why);
+        proxy_req_answer(c, 407, why, proxy_req_auth_body); /* RFC 9110 §15.5.8 */
+        return true;
+    }
+    why = NULL;
     if (target_parse_connect(req->target, req->target_len, &t, &why) != 0 ||
         upstream_set_target(c, t.host, t.host_len, t.port) != 0) {
         char body[256];
@@ -185,7 +199,7 @@ static bool proxy_req_head(struct conn *c)
     if (is_connect == -EAGAIN && !c->cl.rd_eof)
         return false;
     if (is_connect != 1) {
-        if (h1_conn_start(c) != 0)
+        if (h1_conn_start_proxy(c) != 0)
             conn_close(c);
         return true;
     }

@@ -1,13 +1,17 @@
 /* socks5.c - see socks5.h. The wire format is shared/socks5_parse; this file is the state
- * machine: GREETING -> REQUEST -> CONNECTING -> proxy_req_start_sniff. */
+ * machine: GREETING -> [AUTH (RFC 1929, with --proxyauth)] -> REQUEST -> CONNECTING ->
+ * proxy_req_start_sniff. */
 #include "worker/socks5.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "shared/log.h"
 #include "shared/socks5_parse.h"
+#include "worker/access.h"
 #include "worker/conn.h"
 #include "worker/proxy_req.h"
 #include "worker/worker.h"
@@ -19,6 +23,7 @@ static const char socks5_not_http[] =
 
 enum socks5_phase {
     SOCKS5_GREETING = 0, /* reading VER NMETHODS METHODS */
+    SOCKS5_AUTH,         /* username/password chosen (--proxyauth): reading RFC 1929's request */
     SOCKS5_REQUEST,      /* method chosen; reading VER CMD RSV ATYP DST.ADDR DST.PORT */
     SOCKS5_CONNECTING,   /* dialling the target; the reply waits for the outcome */
     SOCKS5_CLOSING,      /* a refusal is queued; closing after the flush */
@@ -78,7 +83,8 @@ static bool socks5_gave_up(struct conn *c)
 
     if (!c->cl.failed && !c->cl.rd_eof)
         return false;
-    if (buf_used(rx) > 0 || socks5_of(c)->phase == SOCKS5_REQUEST)
+    if (buf_used(rx) > 0 || socks5_of(c)->phase == SOCKS5_REQUEST ||
+        socks5_of(c)->phase == SOCKS5_AUTH)
         return socks5_malformed(c, "client closed the connection mid-handshake");
     conn_close(c);
     return true;
@@ -110,16 +116,64 @@ static bool socks5_greeting(struct conn *c)
         return socks5_malformed(c, why);
     }
     buf_consume(rx, (size_t)n);
+    if (access_auth(c->w) != NULL) { /* --proxyauth: username/password only, as mitmproxy */
+        if (!g.offers_userpass) {
+            worker_count(c->w, MSG_STAT_AUTH_FAILED);
+            socks5_format_method(reply, SOCKS5_METHOD_NONE);
+            return socks5_refuse(c, reply, sizeof(reply),
+                                 "SOCKS5: the client does not offer username/password "
+                                 "authentication (RFC 1929), which --proxyauth requires");
+        }
+        socks5_format_method(reply, SOCKS5_METHOD_USERPASS);
+        if (conn_queue_client(c, reply, sizeof(reply)) != 0) {
+            conn_close(c);
+            return true;
+        }
+        socks5_set_phase(c, SOCKS5_AUTH);
+        return true;
+    }
     if (!g.offers_no_auth) {
         socks5_format_method(reply, SOCKS5_METHOD_NONE);
         return socks5_refuse(c, reply, sizeof(reply),
                              g.offers_userpass
                                  ? "SOCKS5: the client offers only username/password "
-                                   "authentication (RFC 1929), which mitmd does not support yet"
+                                   "authentication (RFC 1929), which mitmd takes only with "
+                                   "--proxyauth"
                                  : "SOCKS5: no acceptable authentication method offered "
                                    "(mitmd accepts 'no authentication')");
     }
     socks5_format_method(reply, SOCKS5_METHOD_NO_AUTH);
+    if (conn_queue_client(c, reply, sizeof(reply)) != 0) {
+        conn_close(c);
+        return true;
+    }
+    socks5_set_phase(c, SOCKS5_REQUEST);
+    return true;
+}
+
+/* socks5_auth reads the RFC 1929 username/password request and checks it (--proxyauth). */
+static bool socks5_auth(struct conn *c)
+{
+    struct buf *rx = &c->cl.rx;
+    struct socks5_userpass up;
+    const char *why = NULL;
+    uint8_t reply[2];
+    ssize_t n;
+    bool ok;
+
+    if (buf_used(rx) == 0)
+        return socks5_gave_up(c);
+    n = socks5_parse_userpass(buf_head(rx), buf_used(rx), &up, &why);
+    if (n == -EAGAIN)
+        return socks5_gave_up(c);
+    if (n < 0)
+        return socks5_malformed(c, why);
+    buf_consume(rx, (size_t)n);
+    ok = access_check_login(c->w, up.user, up.user_len, up.pass, up.pass_len);
+    sodium_memzero(&up, sizeof(up));
+    socks5_format_userpass_reply(reply, ok);
+    if (!ok) /* RFC 1929 §2: a failure status, then the server closes */
+        return socks5_refuse(c, reply, sizeof(reply), "SOCKS5: wrong user or password");
     if (conn_queue_client(c, reply, sizeof(reply)) != 0) {
         conn_close(c);
         return true;
@@ -216,6 +270,8 @@ static bool socks5_step(struct conn *c)
     switch (socks5_of(c)->phase) {
     case SOCKS5_GREETING:
         return socks5_greeting(c);
+    case SOCKS5_AUTH:
+        return socks5_auth(c);
     case SOCKS5_REQUEST:
         return socks5_request(c);
     case SOCKS5_CONNECTING:
@@ -235,11 +291,11 @@ static bool socks5_on_timeout(struct conn *c, uint64_t now)
     struct socks5 *s = socks5_of(c);
     uint64_t limit = (uint64_t)c->w->cfg->request_timeout_s * 1000000000ull;
 
-    if (s->phase != SOCKS5_GREETING && s->phase != SOCKS5_REQUEST)
+    if (s->phase != SOCKS5_GREETING && s->phase != SOCKS5_AUTH && s->phase != SOCKS5_REQUEST)
         return false; /* CONNECTING: the upstream's connect timeout applies */
     if (now - s->t_phase < limit)
         return false;
-    if (buf_used(&c->cl.rx) > 0 || s->phase == SOCKS5_REQUEST)
+    if (buf_used(&c->cl.rx) > 0 || s->phase != SOCKS5_GREETING)
         conn_record_error(c, "SOCKS5: handshake timed out");
     conn_close(c);
     return true;

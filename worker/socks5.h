@@ -1,5 +1,6 @@
 /* socks5.h - the SOCKS5 protocol of a new client connection (mitmproxy's --mode socks5,
- * RFC 1928): method greeting (no authentication), CONNECT to a domain, IPv4 or IPv6 target,
+ * RFC 1928): method greeting (no authentication, or username/password of RFC 1929 checked
+ * against --proxyauth when that is set), CONNECT to a domain, IPv4 or IPv6 target,
  * the reply mapped from the upstream dial's outcome, then the proxy-request sniff (TLS ->
  * intercept, HTTP -> relay, else tunnel). A malformed greeting or request closes that
  * connection only and is counted and recorded. Never blocks, never allocates. */

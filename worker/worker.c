@@ -583,7 +583,8 @@ static int worker_open(struct worker *w)
          flowfilter_compile(cfg->view_filter, &w->view_filter, err, sizeof(err)) != 0) ||
         (cfg->save_stream_filter != NULL &&
          flowfilter_compile(cfg->save_stream_filter, &w->save_filter, err, sizeof(err)) != 0) ||
-        rules_compile(cfg, &w->rules, err, sizeof(err)) != 0) {
+        rules_compile(cfg, &w->rules, err, sizeof(err)) != 0 ||
+        access_open(w, err, sizeof(err)) != 0) {
         log_error("%s", err);
         return -1;
     }
@@ -711,6 +712,7 @@ static void worker_close(struct worker *w)
         /* fallthrough */
     case WORKER_STAGE_REGEX:
         rules_free(w->rules);
+        access_close(w);
         flowfilter_free(w->save_filter);
         flowfilter_free(w->view_filter);
         w->rules = NULL;

@@ -14,6 +14,7 @@
 #include "shared/board.h"
 #include "shared/config.h"
 #include "shared/msg.h"
+#include "worker/access.h"
 #include "worker/conn.h"
 #include "worker/dns.h"
 #include "worker/flow.h"
@@ -103,6 +104,7 @@ struct worker {
     struct flowfilter *save_filter; /* save_stream_filter / positional: -w records */
     struct rules *rules;            /* for the relays: rules_on_request/response_head */
     uint64_t rules_rng;             /* PRNG state for inject_* percentages and jitter */
+    struct access access;           /* block_global/block_private, --proxyauth (access.h) */
 };
 
 /* worker_publish_load tells the sibling workers how many connections this one holds (the

@@ -197,6 +197,52 @@ static void test_request_longest_domain(void **state)
 
 /* ---- replies ------------------------------------------------------------------------ */
 
+/* RFC 1929 username/password requests: what is taken, and every prefix is -EAGAIN */
+static void test_userpass(void **state)
+{
+    static const uint8_t ok[] = "\x01\x05" "alice" "\x06" "s3cret";
+    static const uint8_t empty[] = "\x01\x00\x00";
+    static const uint8_t badver[] = "\x05\x05" "alice" "\x06" "s3cret";
+    struct socks5_userpass up;
+    const char *why = NULL;
+    uint8_t longest[3 + 255 + 255], reply[2];
+
+    assert_int_equal(socks5_parse_userpass(guard_tail(*state, ok, sizeof(ok) - 1),
+                                           sizeof(ok) - 1, &up, &why),
+                     (ssize_t)sizeof(ok) - 1);
+    assert_int_equal(up.user_len, 5);
+    assert_memory_equal(up.user, "alice", 5);
+    assert_int_equal(up.pass_len, 6);
+    assert_memory_equal(up.pass, "s3cret", 6);
+    for (size_t n = 0; n < sizeof(ok) - 1; n++)
+        assert_int_equal(socks5_parse_userpass(guard_tail(*state, ok, n), n, &up, &why),
+                         -EAGAIN);
+    /* empty name and password are taken (as mitmproxy); the verifier decides */
+    assert_int_equal(socks5_parse_userpass(guard_tail(*state, empty, 3), 3, &up, &why), 3);
+    assert_int_equal(up.user_len + up.pass_len, 0);
+    /* the sub-negotiation's version is 1, not SOCKS' 5 */
+    assert_int_equal(socks5_parse_userpass(guard_tail(*state, badver, sizeof(badver) - 1),
+                                           sizeof(badver) - 1, &up, &why),
+                     -EPROTO);
+    assert_non_null(why);
+    /* 255-byte fields, the longest, with a following request left alone */
+    longest[0] = 1;
+    longest[1] = 255;
+    memset(longest + 2, 'u', 255);
+    longest[257] = 255;
+    memset(longest + 258, 'p', 255);
+    assert_int_equal(socks5_parse_userpass(guard_tail(*state, longest, sizeof(longest)),
+                                           sizeof(longest), &up, &why),
+                     (ssize_t)sizeof(longest));
+    assert_int_equal(up.user_len, 255);
+    assert_int_equal(up.pass_len, 255);
+    assert_int_equal(up.pass[254], 'p');
+    socks5_format_userpass_reply(reply, true);
+    assert_memory_equal(reply, "\x01\x00", 2);
+    socks5_format_userpass_reply(reply, false);
+    assert_memory_equal(reply, "\x01\x01", 2);
+}
+
 static void test_replies(void **state)
 {
     uint8_t m[2], r[SOCKS5_REPLY_LEN];
@@ -228,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_greeting_all_methods),
         cmocka_unit_test(test_request_table),
         cmocka_unit_test(test_request_longest_domain),
+        cmocka_unit_test(test_userpass),
         cmocka_unit_test(test_replies),
     };
 

@@ -1,0 +1,12 @@
+# tests/integration/access/access.cmake - integration tests of access control: --proxyauth
+# (USER:PASS, @htpasswd with bcrypt/SHA1/APR1, any) on CONNECT, plain absolute-form requests
+# and SOCKS5 (RFC 1929), and block_global / block_private. Uses mitmd_add_integration_test
+# from tests/integration/integration.cmake. Owner: the access work.
+if(NOT MITMD_TESTS)
+  return()
+endif()
+mitmd_add_integration_test(access/proxyauth_single_user INTERCEPT)
+mitmd_add_integration_test(access/proxyauth_htpasswd INTERCEPT)
+mitmd_add_integration_test(access/socks5_userpass INTERCEPT)
+mitmd_add_integration_test(access/block_global_proxy_header INTERCEPT)
+mitmd_add_integration_test(access/block_private INTERCEPT)
