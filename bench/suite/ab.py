@@ -159,6 +159,10 @@ NOTES = [
     "less than req/s with that).",
     "Each round starts both builds fresh (so hosts-cold is cold for both every round); the "
     "scenarios, origin and load generator are the normal suite's (bench/README.md).",
+    "The reverse phase's rows (h2load-*, rev-newconn-full, mode-h1-1k) run on a second pair "
+    "of instances, both builds in reverse mode (--mode reverse:https://www.bench.test:ORIGIN), "
+    "driven by h2load or mitmd-bench as in the full run; a build without reverse mode fails "
+    "those rows only.",
 ]
 
 

@@ -327,6 +327,16 @@ def machine_info(repo):
     }, commit
 
 
+def h2load_version():
+    """h2load_version returns h2load's version ("1.52.0"), or "?"."""
+    try:
+        out = subprocess.run(["h2load", "--version"], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    return out.split("/")[-1].strip() or "?"
+
+
 class Run:
     """Run holds the state of one bench run: directories, servers, options and rows."""
 
@@ -836,7 +846,7 @@ class Run:
                     continue
                 inst[key], labels[key], kinds[key] = t, label, kind
             for sc in scenarios:
-                slices = {key: [] for key in inst}
+                got = {key: [] for key in inst}
                 for i in range(slices):
                     order = list(inst) if i % 2 == 0 else list(reversed(list(inst)))
                     for key in order:
@@ -845,13 +855,13 @@ class Run:
                         r = self.load_row(key, labels[key], kinds[key], inst[key], sc,
                                           slice_s,
                                           warm_inside="--new-conn" not in sc.args)
-                        slices[key].append(r)
+                        got[key].append(r)
                         log("%-9s %-18s %8s req/s  cpu %s s/1k  %s  (slice %d)" % (
                             key, sc.key, r.get("rps") and round(r["rps"]),
                             r.get("cpu_s_per_1k") and round(r["cpu_s_per_1k"], 3),
                             r.get("failed") or ("errors %d" % r.get("errors", 0)), i + 1))
                 for key in inst:
-                    r = merge_pooled(slices[key])
+                    r = merge_pooled(got[key])
                     r["how"] += "; %d alternating slices of %g s" % (slices, slice_s)
                     self.rows.append(r)
         finally:
@@ -1090,6 +1100,17 @@ class Run:
             "much as the proxy (see others' CPU and the load average)." % LATENCY_SLICES,
             "nginx (1 worker): the same reverse proxy with worker_processes 1, the "
             "reference for the 2-worker / 1-worker CPU per request target (no idle row).",
+            "Reverse phase (h2load-*, rev-newconn-full, mode-h1-1k): mitmd runs with --mode "
+            "reverse:https://www.bench.test:ORIGIN (\"mitmd reverse\"), so that it, nginx's "
+            "reverse proxy and the origin are driven by the same client; the targets of a "
+            "row alternate in slices (order reversed each slice), CPU per request pooled "
+            "over the slices. h2load (nghttp2 %s) does not verify certificates (the suite "
+            "verifies each server once first) and resumes its TLS session on every "
+            "reconnect, so h2load-newconn is the resumed row and rev-newconn-full "
+            "(mitmd-bench, no resumption) the full-handshake one. h2load latency: from a "
+            "request's send to its last byte (connection set-up not included). mode-h1-1k: "
+            "mitmd regular (CONNECT) against mitmd reverse, mitmd-bench, same load."
+            % h2load_version(),
         ]
 
 
