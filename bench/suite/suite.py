@@ -1008,7 +1008,14 @@ class Run:
         for key, label, kind, workers in targets:
             if kind != "mitmd-rev":
                 self.run_target(key, label, kind, workers)
-        self.reverse_rows()
+        try:
+            self.reverse_rows()
+        except Exception as e:  # noqa: BLE001 - keep the rows measured so far
+            if isinstance(e, Interrupted):
+                raise
+            print("bench: the reverse phase failed: %r" % e, file=sys.stderr, flush=True)
+            self.notes.append("The reverse phase failed: %r (its rows are missing or "
+                              "incomplete)." % e)
         self.latency = None
         if (not self.a.scenarios or LATENCY.key in self.a.scenarios) and \
                 any(t[0] == "mitmd" for t in targets):
