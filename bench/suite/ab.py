@@ -128,7 +128,7 @@ def markdown(result):
             if e["ratio"] is not None else "-",
             ", ".join("-" if x is None else "%.2f" % x for x in e["round_ratios"]) or "-",
             _num(e["baseline_rps"], "{:,.0f}"), _num(e["candidate_rps"], "{:,.0f}"),
-            _num(e["others_cores_max"], "{:.2f}"), flag.replace("|", "\\|")))
+            _num(e["others_cores_max"], "{:.2f}"), " ".join(flag.split()).replace("|", "\\|")))
     flagged = [e["scenario"] for e in ab["summary"] if e["flagged"]]
     out.append("")
     out.append("Rows above %.2fx: %s." % (ab["limit"], ", ".join(flagged) if flagged else
@@ -196,7 +196,8 @@ def run(suite, r, baseline_label, candidate_label, rounds, build_desc, baseline_
                         t = r.start_target(name, kind, None, False, mitmd=binary)
                     except (RuntimeError, OSError) as e:
                         log("%s did not start: %s" % (name, e))
-                        why[(key, kind)] = "%s did not start: %s" % (name, str(e)[-200:])
+                        why[(key, kind)] = "%s did not start: %s" % (
+                            name, " ".join(str(e).split())[-200:])
                         continue
                     inst[(key, kind)] = t
                     bad = r.verify_tls(t)

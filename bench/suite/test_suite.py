@@ -408,6 +408,14 @@ class AB(unittest.TestCase):
                       "**above 1.05x in every round** |", md)
         self.assertIn("| b | 1.000 | 0.950 | 0.950x | 0.95 |", md)
         self.assertIn("Rows above 1.05x: a.", md)
+        # a reason with line breaks (a server's log tail) stays inside its table row
+        rows.append(self.cell("c", "baseline", 0, 0.0, 0,
+                              failed="baseline-rev did not start: exited with 2:\nmitmd: "
+                                     "unknown option --mode"))
+        rows.append(self.cell("c", "candidate", 0, 1.0, 1000))
+        res["ab"]["summary"] = ab.summarize(rows, ["a", "b", "c"])
+        line = next(l for l in ab.markdown(res).splitlines() if l.startswith("| c |"))
+        self.assertIn("failed: round 1: baseline-rev did not start: exited with 2: mitmd:", line)
         self.assertIn("- n1", md)
 
 
