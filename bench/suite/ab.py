@@ -128,7 +128,7 @@ def markdown(result):
             if e["ratio"] is not None else "-",
             ", ".join("-" if x is None else "%.2f" % x for x in e["round_ratios"]) or "-",
             _num(e["baseline_rps"], "{:,.0f}"), _num(e["candidate_rps"], "{:,.0f}"),
-            _num(e["others_cores_max"], "{:.2f}"), flag.replace("|", "\\|")))
+            _num(e["others_cores_max"], "{:.2f}"), " ".join(flag.split()).replace("|", "\\|")))
     flagged = [e["scenario"] for e in ab["summary"] if e["flagged"]]
     out.append("")
     out.append("Rows above %.2fx: %s." % (ab["limit"], ", ".join(flagged) if flagged else
@@ -159,6 +159,10 @@ NOTES = [
     "less than req/s with that).",
     "Each round starts both builds fresh (so hosts-cold is cold for both every round); the "
     "scenarios, origin and load generator are the normal suite's (bench/README.md).",
+    "The reverse phase's rows (h2load-*, rev-newconn-full, mode-h1-1k) run on a second pair "
+    "of instances, both builds in reverse mode (--mode reverse:https://www.bench.test:ORIGIN), "
+    "driven by h2load or mitmd-bench as in the full run; a build without reverse mode fails "
+    "those rows only.",
 ]
 
 
@@ -170,32 +174,52 @@ def run(suite, r, baseline_label, candidate_label, rounds, build_desc, baseline_
     log = lambda msg: print("bench: %s" % msg, file=sys.stderr, flush=True)
     t_start = time.monotonic()
     machine, commit = suite.machine_info(r.a.repo)
-    r.scenarios = [s for s in suite.SCENARIOS if not r.a.scenarios or s.key in r.a.scenarios]
+    chosen = lambda s: not r.a.scenarios or s.key in r.a.scenarios
+    regular = [s for s in suite.SCENARIOS if chosen(s)]
+    reverse = [s for s in suite.REVERSE_SCENARIOS if chosen(s)]
+    r.scenarios = regular + reverse
     r.start_origin()
     builds = {"baseline": (r.a.baseline_mitmd, "mitmd baseline (%s)" % baseline_label),
               "candidate": (r.a.candidate_mitmd or r.a.mitmd,
                             "mitmd candidate (%s)" % candidate_label)}
+    # The reverse-phase scenarios run on each build in reverse mode (--mode reverse:URL), on
+    # an instance of their own; a build that has no reverse mode fails those rows only.
+    kinds = [k for k, need in (("mitmd", regular), ("mitmd-rev", reverse)) if need]
     for rnd in range(rounds):
-        inst = {}
+        inst, why = {}, {}
         try:
             for key in ("baseline", "candidate"):
                 binary, label = builds[key]
-                try:
-                    inst[key] = r.start_target(key, "mitmd", None, False, mitmd=binary)
-                except (RuntimeError, OSError) as e:
-                    log("%s did not start: %s" % (key, e))
-                    inst[key] = None
+                for kind in kinds:
+                    name = key if kind == "mitmd" else key + "-rev"
+                    try:
+                        t = r.start_target(name, kind, None, False, mitmd=binary)
+                    except (RuntimeError, OSError) as e:
+                        log("%s did not start: %s" % (name, e))
+                        why[(key, kind)] = "%s did not start: %s" % (
+                            name, " ".join(str(e).split())[-200:])
+                        continue
+                    inst[(key, kind)] = t
+                    bad = r.verify_tls(t)
+                    if bad is not None:
+                        why[(key, kind)] = bad
             for i, sc in enumerate(r.scenarios):
+                kind = "mitmd-rev" if sc.reverse else "mitmd"
                 for key in order(rnd, i):
                     binary, label = builds[key]
-                    if inst.get(key) is None:
+                    t = inst.get((key, kind))
+                    if t is None or (key, kind) in why:
                         r.rows.append({"scenario": sc.key, "target": key, "round": rnd,
                                        "target_label": label, "how": "-", "requests": 0,
-                                       "rps": None, "failed": "%s did not start" % key})
+                                       "rps": None, "failed": why.get((key, kind)) or
+                                       "%s did not start" % key})
                         continue
-                    settle_root = inst[key]["proc"].pid
-                    suite.settle(settle_root, limit=5.0)
-                    row = r.load_row(key, label, "mitmd", inst[key], sc)
+                    suite.settle(t["proc"].pid, limit=5.0)
+                    # Reverse-phase rows as the main run measures them: keep-alive rows with
+                    # the load generator's own warm-up.
+                    row = r.load_row(key, label, kind, t, sc,
+                                     warm_inside=sc.reverse and "--new-conn" not in sc.args)
+                    row.pop("_lat", None)
                     row["round"] = rnd
                     r.rows.append(row)
                     log("round %d %-9s %-18s %8s req/s  cpu %s s/1k  %s" % (
@@ -203,9 +227,8 @@ def run(suite, r, baseline_label, candidate_label, rounds, build_desc, baseline_
                         row.get("cpu_s_per_1k") and round(row["cpu_s_per_1k"], 3),
                         row.get("failed") or ("errors %d" % row.get("errors", 0))))
         finally:
-            for key in ("candidate", "baseline"):
-                if inst.get(key) is not None:
-                    r.procs.stop(inst[key]["proc"])
+            for t in reversed(list(inst.values())):
+                r.procs.stop(t["proc"])
     forge = {}
     seconds = "1" if r.quick else "2"
     for key, path in (("baseline", baseline_forge),

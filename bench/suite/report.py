@@ -7,7 +7,22 @@ except where a function says it writes a file.
 import re
 
 # Targets compared with nginx (rps only where the worker count matches nginx's).
-NGINX_PEERS = {"mitmd": True, "mitmd-1w": False, "mitmdump": True}
+NGINX_PEERS = {"mitmd": True, "mitmd-1w": False, "mitmdump": True, "mitmd-rev": True}
+
+# The like-for-like rows (mitmd in reverse mode and nginx's reverse proxy driven by the same
+# client, same run): (scenario, what, issue 14's limit on mitmd / nginx CPU per request or
+# None: reference only).
+LIKE_FOR_LIKE = (
+    ("h2load-h1-1k", "HTTP/1.1 keep-alive 1 KiB (h2load)", 0.5),
+    ("h2load-h2-1k", "HTTP/2 1 KiB (h2load)", 0.5),
+    ("h2load-newconn", "one request per connection, resumed (h2load)", None),
+    ("h2load-h1-100k", "HTTP/1.1 keep-alive 100 KiB (h2load)", 0.6),
+    ("rev-newconn-full", "one request per connection, full handshake (mitmd-bench)", None),
+)
+# The mode row: mitmd-bench's keep-alive 1 KiB through mitmd in regular mode and in reverse
+# mode, alternating; the limit on reverse / regular CPU per request (issue 11).
+MODE_SCENARIO = "mode-h1-1k"
+MODE_LIMIT = 1.1
 
 
 def _ratio(a, b):
@@ -30,6 +45,11 @@ def add_ratios(rows):
         ok = lambda x: x is not None and x.get("requests", 0) > 0 and not x.get("failed")
         rr = {"rps_vs_direct": None, "cpu_vs_direct": None, "rps_vs_nginx": None,
               "cpu_vs_nginx": None}
+        regular = by_key.get((r["scenario"], "mitmd"))
+        if r["target"] == "mitmd-rev" and ok(r) and ok(regular):
+            # The mode row: reverse mode / regular mode, same load, same run.
+            rr["cpu_vs_regular"] = _ratio(r["cpu_s_per_1k"], regular["cpu_s_per_1k"])
+            rr["rps_vs_regular"] = _ratio(r["rps"], regular["rps"])
         if r["target"] != "direct" and ok(r) and ok(direct):
             rr["rps_vs_direct"] = _ratio(r["rps"], direct["rps"])
             rr["cpu_vs_direct"] = _ratio(r["cpu_s_per_1k"], direct["cpu_s_per_1k"])
@@ -105,6 +125,22 @@ def targets(result):
         out.append(_check("CPU per connection, %s: mitmd / nginx" % sc, "<= 1.20x", v,
                           lambda x: x <= 1.2, "-" if v is None else
                           "%.2fx (%.3f vs %.3f s/1k conns)" % (v, m, n)))
+    for sc, what, limit in LIKE_FOR_LIKE:
+        m, n = cpu(sc, "mitmd-rev"), cpu(sc, "nginx")
+        v = _ratio(m, n)
+        text = "-" if v is None else "%.2fx (%.3f vs %.3f s/1k req)" % (v, m, n)
+        if limit is None:
+            out.append(_check("Like-for-like, reverse mode: CPU per request, %s: mitmd / nginx"
+                              % what, "-", v, None, text))
+        else:
+            out.append(_check("Like-for-like, reverse mode: CPU per request, %s: mitmd / nginx"
+                              % what, "<= %.2fx" % limit, v,
+                              lambda x, limit=limit: x <= limit, text))
+    m, g = cpu(MODE_SCENARIO, "mitmd-rev"), cpu(MODE_SCENARIO, "mitmd")
+    v = _ratio(m, g)
+    out.append(_check("CPU per request, HTTP/1.1 keep-alive 1 KiB (mitmd-bench): reverse mode / "
+                      "regular mode", "<= %.2fx" % MODE_LIMIT, v, lambda x: x <= MODE_LIMIT,
+                      "-" if v is None else "%.2fx (%.3f vs %.3f s/1k req)" % (v, m, g)))
     for target, what in (("mitmd", "mitmd"), ("mitmd-1w", "mitmd 1 worker")):
         c, w = _row(rows, "hosts-cold", target), _row(rows, "hosts-warm", target)
         v = _ratio(c and c["rps"], w and w["rps"])
@@ -188,6 +224,44 @@ def _errors(r, width=70):
     return _cell("%d: %s" % (r["errors"], first))
 
 
+def like_for_like(rows):
+    """like_for_like renders the reverse phase's summary (markdown lines, none when it did not
+    run): per like-for-like row, mitmd (reverse mode) and nginx side by side with the ratios,
+    then the mode row's reverse / regular."""
+    out = []
+    have = [x for x in LIKE_FOR_LIKE if _row(rows, x[0], "mitmd-rev") or _row(rows, x[0], "nginx")]
+    if have:
+        out += ["", "Like-for-like rows (the same client drives mitmd in reverse mode and "
+                "nginx's reverse proxy; the targets alternate in slices of the same run):", "",
+                "| scenario | client | mitmd CPU s/1k req | nginx CPU s/1k req | CPU mitmd / "
+                "nginx | mitmd req/s | nginx req/s | req/s mitmd / nginx | mitmd p50 / p99 ms "
+                "| nginx p50 / p99 ms | target (issue 14) |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for sc, what, limit in have:
+            m, n = _row(rows, sc, "mitmd-rev"), _row(rows, sc, "nginx")
+            get = lambda r, k: r and r.get(k)
+            lat = lambda r: "-" if not r or not r.get("latency_us") else "%.2f / %.2f" % (
+                r["latency_us"]["p50"] / 1000, r["latency_us"]["p99"] / 1000)
+            v = _ratio(get(m, "cpu_s_per_1k"), get(n, "cpu_s_per_1k"))
+            verdict = "-" if limit is None else "<= %.2fx: %s" % (
+                limit, "-" if v is None else ("PASS" if v <= limit else "**FAIL**"))
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                sc, "h2load" if sc.startswith("h2load") else "mitmd-bench",
+                _num(get(m, "cpu_s_per_1k"), "{:.3f}"), _num(get(n, "cpu_s_per_1k"), "{:.3f}"),
+                _x(v), _num(get(m, "rps"), "{:,.0f}"), _num(get(n, "rps"), "{:,.0f}"),
+                _x(_ratio(get(m, "rps"), get(n, "rps"))), lat(m), lat(n), verdict))
+    rev, reg = _row(rows, MODE_SCENARIO, "mitmd-rev"), _row(rows, MODE_SCENARIO, "mitmd")
+    if rev or reg:
+        v = _ratio(rev and rev["cpu_s_per_1k"], reg and reg["cpu_s_per_1k"])
+        out += ["", "Mode row (%s, mitmd-bench, fresh instances alternating): CPU per request "
+                "reverse mode %s, regular mode %s s/1k req: reverse / regular %s (limit "
+                "%.2fx); req/s %s vs %s." % (
+                    MODE_SCENARIO, _num(rev and rev["cpu_s_per_1k"], "{:.3f}"),
+                    _num(reg and reg["cpu_s_per_1k"], "{:.3f}"), _x(v), MODE_LIMIT,
+                    _num(rev and rev["rps"], "{:,.0f}"), _num(reg and reg["rps"], "{:,.0f}"))]
+    return out
+
+
 def markdown(result):
     """markdown renders a result set as markdown: a heading, the machine, the load table,
     the idle-connection table and the notes."""
@@ -226,6 +300,7 @@ def markdown(result):
             _x(rr.get("rps_vs_direct")), _x(rr.get("cpu_vs_direct")),
             _x(rr.get("rps_vs_nginx")), _x(rr.get("cpu_vs_nginx")),
             _num(r.get("others_cores"), "{:.2f}"), _errors(r)))
+    out.extend(like_for_like(result["rows"]))
     lat = result.get("latency")
     if lat:
         out.append("")

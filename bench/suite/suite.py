@@ -16,6 +16,8 @@ import resource
 import select
 import shutil
 import signal
+import socket
+import ssl
 import string
 import subprocess
 import sys
@@ -25,6 +27,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ab  # noqa: E402
+import h2load  # noqa: E402
 import procs  # noqa: E402
 import report  # noqa: E402
 
@@ -33,11 +36,16 @@ RESOLVE = "*.bench.test=127.0.0.1"
 
 
 class Scenario:
-    def __init__(self, key, args, nginx_server, desc):
+    def __init__(self, key, args, nginx_server, desc, driver="mitmd-bench", path=None,
+                 per_conn=False, reverse=False):
         self.key = key
-        self.args = args
+        self.args = args  # the load generator's arguments (mitmd-bench's or h2load's)
         self.nginx_server = nginx_server  # "ka" (upstream keep-alive) or "nk" (per conn)
         self.desc = desc
+        self.driver = driver  # "mitmd-bench" or "h2load"
+        self.path = path  # h2load: the URL path
+        self.per_conn = per_conn  # h2load: one request per connection (a counted run)
+        self.reverse = reverse  # a row of the reverse phase (mitmd in reverse mode)
 
 
 SCENARIOS = [
@@ -66,6 +74,40 @@ SCENARIOS = [
              "certificate cache"),
 ]
 
+# The reverse phase: like-for-like rows where mitmd runs in reverse mode
+# (--mode reverse:https://www.bench.test:ORIGIN) so that it and nginx's reverse proxy (and the
+# origin, directly) are driven by the same client on the same rows. The targets alternate in
+# REVERSE_SLICES slices per row, on instances started for the phase.
+H2LOAD_NEWCONN_CLIENTS = 16
+REVERSE_SCENARIOS = [
+    Scenario("h2load-h1-1k", ["--h1", "-c", "32"], "ka",
+             "h2load, HTTP/1.1 keep-alive, 32 connections, GET 1 KiB",
+             driver="h2load", path="/1k", reverse=True),
+    Scenario("h2load-h2-1k", ["-c", "4", "-m", "16"], "ka",
+             "h2load, HTTP/2, 4 connections x 16 concurrent streams, GET 1 KiB",
+             driver="h2load", path="/1k", reverse=True),
+    Scenario("h2load-newconn", ["--h1", "-c", str(H2LOAD_NEWCONN_CLIENTS), "-H",
+                                "Connection: close"], "nk",
+             "h2load, HTTP/1.1, one request per connection (Connection: close: the server "
+             "closes, h2load reconnects), 16 at a time; h2load resumes its TLS session on "
+             "every reconnect", driver="h2load", path="/1k", per_conn=True, reverse=True),
+    Scenario("h2load-h1-100k", ["--h1", "-c", "16"], "ka",
+             "h2load, HTTP/1.1 keep-alive, 16 connections, GET 100 KiB",
+             driver="h2load", path="/100k", reverse=True),
+    Scenario("rev-newconn-full", ["--new-conn", "-c", "16", "--path", "/1k"], "nk",
+             "mitmd-bench to the reverse proxies, one request per connection, 16 at a time, "
+             "a full TLS handshake every time (no resumption: h2load cannot do that row)",
+             reverse=True),
+    # Not a like-for-like row: mitmd regular (CONNECT) against mitmd reverse, same load.
+    Scenario("mode-h1-1k", ["--path", "/1k", "-c", "32"], "ka",
+             "mitmd-bench, HTTP/1.1 keep-alive, 32 connections, GET 1 KiB: mitmd in regular "
+             "mode (CONNECT) and in reverse mode, fresh instances alternating",
+             reverse=True),
+]
+REVERSE_SLICES = 2  # each target of a like-for-like row runs this many times, order reversing
+MODE_SLICES = 4  # the mode row: its limit (1.10x) needs more alternations
+MODE_SCENARIO = "mode-h1-1k"
+
 # The latency row: open loop (--rate R) over HTTP/1.1 keep-alive 1 KiB, R = half of mitmd's
 # (default workers) closed-loop h1-keepalive-1k req/s from the same run; measured through
 # mitmd and directly at the same R after the other rows (it needs that maximum first).
@@ -85,6 +127,8 @@ TARGETS = [
     # The reference for the cores target: nginx's own CPU per request with 1 worker.
     ("nginx-1w", "nginx", "nginx", 1),
     ("mitmdump", "mitmdump", "mitmdump", None),
+    # Only in the reverse phase: mitmd --mode reverse:https://www.bench.test:ORIGIN.
+    ("mitmd-rev", "mitmd reverse", "mitmd-rev", None),
 ]
 
 
@@ -167,6 +211,51 @@ def merge_slices(rows):
     return out
 
 
+def merge_pooled(rows):
+    """merge_pooled folds the slices of one (scenario, target) of the reverse phase into one
+    row: CPU per request pooled over the slices that succeeded (sum of CPU seconds / sum of
+    requests, the origin's likewise), requests and errors summed, req/s and others' CPU the
+    slices' mean, the largest peak RSS, and latency percentiles over every request of those
+    slices when they kept their latencies (h2load's "_lat"), else the median slice's (by
+    p99). Each slice's own figures are kept in "slices"; "failed" says how many failed."""
+    ok = [r for r in rows if not r.get("failed") and r.get("requests")]
+    slices = [{"rps": r.get("rps"), "cpu_s_per_1k": r.get("cpu_s_per_1k"),
+               "requests": r.get("requests"), "others_cores": r.get("others_cores"),
+               "latency_us": r.get("latency_us"), "failed": r.get("failed"),
+               "bench": r.get("bench"), "bench_args": r.get("bench_args")} for r in rows]
+    if not ok:
+        out = dict(rows[-1])
+    else:
+        by_p99 = sorted(ok, key=lambda r: (r.get("latency_us") or {}).get("p99", 0))
+        out = dict(by_p99[len(by_p99) // 2])
+        reqs = sum(r["requests"] for r in ok)
+        cpu = sum(r.get("cpu_s") or 0.0 for r in ok)
+        out["requests"] = reqs
+        out["cpu_s"] = round(cpu, 3)
+        out["cpu_s_per_1k"] = cpu / reqs * 1000
+        if all("origin_cpu_s" in r for r in ok):
+            out["origin_cpu_s"] = round(sum(r["origin_cpu_s"] for r in ok), 3)
+            out["origin_cpu_s_per_1k"] = out["origin_cpu_s"] / reqs * 1000
+        out["rps"] = sum(r["rps"] for r in ok) / len(ok)
+        out["others_cores"] = round(sum(r.get("others_cores") or 0.0 for r in ok) / len(ok), 2)
+        out["peak_rss_kib"] = max(r.get("peak_rss_kib") or 0 for r in ok)
+        if all(r.get("_lat") is not None for r in ok):
+            pct = h2load.percentiles([x for r in ok for x in r["_lat"]])
+            out["latency_us"] = {k: pct[k] for k in ("p50", "p90", "p99", "max")}
+    out["errors"] = sum(r.get("errors") or 0 for r in rows)
+    out["first_error"] = next((r.get("first_error") for r in rows if r.get("first_error")),
+                              None)
+    out.pop("_lat", None)
+    out.pop("bench", None)
+    out["bench_args"] = rows[0].get("bench_args")
+    out["slices"] = slices
+    failed = [r for r in rows if r.get("failed")]
+    if failed and ok:
+        out["failed"] = "%d of %d slices failed: %s" % (len(failed), len(rows),
+                                                        failed[0]["failed"])
+    return out
+
+
 def settle(root, quiet=0.02, step=0.2, limit=15.0):
     """settle waits until the process tree of `root` uses less than `quiet` CPU seconds in
     `step` seconds (or `limit` seconds pass), so that one row's aftermath (closing thousands
@@ -238,6 +327,16 @@ def machine_info(repo):
     }, commit
 
 
+def h2load_version():
+    """h2load_version returns h2load's version ("1.52.0"), or "?"."""
+    try:
+        out = subprocess.run(["h2load", "--version"], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    return out.split("/")[-1].strip() or "?"
+
+
 class Run:
     """Run holds the state of one bench run: directories, servers, options and rows."""
 
@@ -286,18 +385,23 @@ class Run:
             return {"proc": self.origin, "cafile": d + "/origin-ca.pem",
                     "connect": self.origin_port, "proxy": None}
         port = procs.free_port()
-        if kind == "mitmd":
+        if kind in ("mitmd", "mitmd-rev"):
             confdir = "%s/%s-conf" % (d, key)
             argv = [mitmd or self.a.mitmd, "-p", str(port), "--confdir", confdir, "-q",
                     "--resolve", RESOLVE, "--upstream-ca", d + "/origin-ca.pem"]
+            if kind == "mitmd-rev":  # every connection goes to the origin; SNI: BENCH_NAME
+                argv += ["--mode", "reverse:https://%s:%d" % (BENCH_NAME, self.origin_port)]
             if idle and self.idle_n + 1024 > 4096:
                 argv += ["--max-conns", str(self.idle_n + 1024)]
             if workers:
                 argv += ["--workers", str(workers)]
             p = self.procs.start(key, argv)
             self.procs.wait_port(key, p, port)
+            if kind == "mitmd-rev":  # the clients talk TLS to mitmd as to a server
+                return {"proc": p, "cafile": confdir + "/mitmd-ca-cert.pem", "connect": port,
+                        "proxy": None, "argv": argv, "name": key}
             return {"proc": p, "cafile": confdir + "/mitmd-ca-cert.pem",
-                    "connect": self.origin_port, "proxy": port, "argv": argv}
+                    "connect": self.origin_port, "proxy": port, "argv": argv, "name": key}
         if kind == "nginx":
             ka, nk = port, procs.free_port()
             write_conf("nginx-proxy.conf.in", d + "/nginx-proxy.conf", dir=d, ka_port=ka,
@@ -389,14 +493,23 @@ class Run:
         is not in the measured latency); otherwise a separate mitmd-bench run before."""
         root = t["proc"].pid
         seconds = seconds if seconds is not None else self.row_s
-        how = {"direct": "direct TLS", "mitmd": "CONNECT", "mitmdump": "CONNECT"}.get(kind)
+        how = {"direct": "direct TLS", "mitmd": "CONNECT", "mitmdump": "CONNECT",
+               "mitmd-rev": "reverse mode, TLS to mitmd, an upstream TLS conn per client "
+                            "conn"}.get(kind)
+        h2 = "--h2" in sc.args or (sc.driver == "h2load" and "--h1" not in sc.args)
         if kind == "nginx":
             how = ("reverse proxy, upstream keep-alive" if sc.nginx_server == "ka" else
                    "reverse proxy, new upstream TLS conn per client conn")
-            if "--h2" in sc.args:
+            if h2:
                 how += " (HTTP/1.1 upstream)"
+        elif kind == "mitmd-rev" and h2:
+            how += " (HTTP/2 upstream)"
+        if sc.reverse:
+            how = "%s: %s" % (sc.driver, how)
         row = {"scenario": sc.key, "target": key, "target_label": label, "how": how,
                "bench_args": None, "requests": 0}
+        if sc.driver == "h2load":
+            return self.h2load_row(row, t, sc, seconds)
         jpath = "%s/%s-%s.json" % (self.dir, key, sc.key)
         hosts = None
         if sc.key == "hosts-warm":
@@ -416,6 +529,19 @@ class Run:
         if warm_inside:
             argv += ["--warmup", "%gs" % self.warm_s]
         row["bench_args"] = " ".join(argv[1:])
+        if warm_inside:
+            return self.measure(row, t, sc, lambda at: self.run_bench(
+                argv, seconds + self.warm_s, at=at), self.warm_s)
+        return self.measure(row, t, sc, lambda at: self.run_bench(argv, seconds), None)
+
+    def measure(self, row, t, sc, run, warm_s):
+        """measure runs the load generator (run(at) returns (summary or None, output
+        tail), calling at[1](its pid) at[0] seconds after it started when `at` is given)
+        and fills `row` with its figures and the CPU, memory and others' CPU of the
+        measured window: from warm_s seconds after the start (the end of an in-process
+        warm-up) when warm_s is given, else from the start, to the end of the run."""
+        root = t["proc"].pid
+        kind_direct = t["proc"] is self.origin
         at_start = {}
 
         def sample_start(bench_pid=None):
@@ -427,11 +553,11 @@ class Run:
                             own0=own_cpu_seconds() + (procs.tree_cpu_seconds(bench_pid)
                                                       if bench_pid else 0.0),
                             sys0=procs.system_busy_seconds(), t0=time.monotonic())
-        if warm_inside:
-            s, out = self.run_bench(argv, seconds + self.warm_s, at=(self.warm_s, sample_start))
+        if warm_s is not None:
+            s, out = run((warm_s, sample_start))
         else:
             sample_start()
-            s, out = self.run_bench(argv, seconds)
+            s, out = run(None)
         if not at_start:  # mitmd-bench ended before its warm-up did
             sample_start()
         cpu0, ocpu0, own0, sys0, t0 = (at_start[k] for k in ("cpu0", "ocpu0", "own0", "sys0",
@@ -441,7 +567,7 @@ class Run:
         ocpu1 = procs.tree_cpu_seconds(self.origin.pid)
         # CPU that neither the target, the origin, the load generator nor the suite used:
         # other work on the machine, in cores; req/s are only comparable when it is small.
-        ours = (own1 - own0) + (ocpu1 - ocpu0) + ((cpu1 - cpu0) if kind != "direct" else 0)
+        ours = (own1 - own0) + (ocpu1 - ocpu0) + ((cpu1 - cpu0) if not kind_direct else 0)
         row["others_cores"] = round(max(0.0, (sys1 - sys0) - ours) / (t1 - t0), 2)
         row["peak_rss_kib"] = procs.tree_kib(root, "VmHWM")
         row["cpu_s"] = round(cpu1 - cpu0, 3)
@@ -449,6 +575,8 @@ class Run:
             row["failed"] = out
             row["rps"] = None
             return row
+        if "_lat" in s:  # h2load: every latency, for merging slices (not written out)
+            row["_lat"] = s.pop("_lat")
         row["bench"] = s
         row["requests"] = s["requests"]
         row["errors"] = s["errors"]
@@ -463,16 +591,77 @@ class Run:
             row["how"] += "; %.0f%% of handshakes resumed" % row["resumed_pct"]
         n = s["requests"]
         row["cpu_s_per_1k"] = (cpu1 - cpu0) / n * 1000 if n else None
-        if kind != "direct":
+        if not kind_direct:
+            row["origin_cpu_s"] = round(ocpu1 - ocpu0, 3)
             row["origin_cpu_s_per_1k"] = (ocpu1 - ocpu0) / n * 1000 if n else None
         if n == 0:
             why = s["first_error"] or out[-200:]
             row["failed"] = ("HTTP/2 not supported yet (%s)" if "did not select ALPN h2" in why
                              else "no successful request: %s") % why
+        elif sc.driver == "h2load" and "--h1" not in sc.args and s.get("protocol") != "h2":
+            row["failed"] = "HTTP/2 not negotiated (ALPN: %s)" % s.get("protocol")
         if t["proc"].poll() is not None:
+            name = t.get("name", row["target"])
             row["failed"] = "%s exited (%s) during the row: %s" % (
-                key, t["proc"].returncode, self.procs.log_tail(key, 5))
+                name, t["proc"].returncode, self.procs.log_tail(name, 5))
         return row
+
+    def h2load_port(self, t, sc):
+        """h2load_port returns the port h2load talks TLS to for target t: nginx's server for
+        the scenario, else the target's own (mitmd in reverse mode, or the origin)."""
+        return t[sc.nginx_server] if "ka" in t else t["connect"]
+
+    def run_h2load(self, argv, timeout, at=None, seconds=None):
+        """run_h2load runs h2load; returns (summary dict or None, output tail), the summary as
+        h2load.summary makes it, with the latencies of its 2xx responses under "_lat" (for
+        merging slices; suite.py drops it before writing). `at` as in run_bench; `seconds`:
+        the measured seconds of a timed run (None: counted, h2load's elapsed time)."""
+        log_path = argv[argv.index("--log-file") + 1]
+        if os.path.exists(log_path):
+            os.unlink(log_path)
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            if at is not None:
+                time.sleep(at[0])
+                at[1](p.pid)
+            out = p.communicate(timeout=timeout)[0].decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out = p.communicate()[0].decode(errors="replace")
+            return None, "h2load timed out after %.0f s: %s" % (timeout, out[-300:])
+        try:
+            s, lat = h2load.summary(out, log_path, seconds)
+        except (OSError, ValueError) as e:
+            return None, "h2load exit %d: %s: %s" % (p.returncode, e, out.strip()[-300:])
+        s["_lat"] = lat
+        return s, out
+
+    def h2load_row(self, row, t, sc, seconds):
+        """h2load_row measures an h2load scenario on target t into `row`. Timed rows have
+        h2load's own warm-up (--warm-up-time) on the connections they then measure; the
+        one-request-per-connection row is counted (h2load's timed mode stalls when the
+        server closes the connection), with a short counted warm-up first whose rate sets
+        the count so that the row lasts about `seconds`."""
+        port = self.h2load_port(t, sc)
+        base = "%s/%s-%s" % (self.dir, row["target"], sc.key)
+        if sc.per_conn:
+            per = H2LOAD_NEWCONN_CLIENTS
+            warm_n = per * 8
+            ws, _ = self.run_h2load(h2load.argv("h2load", port, sc.path, sc.args,
+                                                base + ".warm.log", requests=warm_n),
+                                    timeout=60)
+            rate = ws["rps"] if ws and ws["rps"] > 0 else 100.0
+            n = max(per * 4, int(rate * seconds) // per * per)
+            argv = h2load.argv("h2load", port, sc.path, sc.args, base + ".log", requests=n)
+            row["bench_args"] = " ".join(argv[1:])
+            row["how"] += "; %s requests, each on a new connection" % format(n, ",")
+            return self.measure(row, t, sc, lambda at: self.run_h2load(
+                argv, timeout=max(60.0, 6 * seconds)), None)
+        argv = h2load.argv("h2load", port, sc.path, sc.args, base + ".log", seconds=seconds,
+                           warm_s=self.warm_s)
+        row["bench_args"] = " ".join(argv[1:])
+        return self.measure(row, t, sc, lambda at: self.run_h2load(
+            argv, timeout=seconds + self.warm_s + 30, at=at, seconds=seconds), self.warm_s)
 
     def idle_row(self, key, label, kind, t, workers):
         root = t["proc"].pid
@@ -558,6 +747,8 @@ class Run:
                 log("%-9s idle %s held, %s KiB/conn (%.0f s)" % (
                     key, r.get("established"), r.get("rss_kib_per_conn") and
                     round(r["rss_kib_per_conn"], 1), time.monotonic() - t0))
+        if not self.scenarios:  # only reverse-phase rows (or idle rows) were asked for
+            return
         t = self.try_start(key, label, kind, workers, "load")
         if t is None:
             return
@@ -573,9 +764,9 @@ class Run:
             if kind != "direct":
                 self.procs.stop(t["proc"])
 
-    def try_start(self, key, label, kind, workers, what):
-        """try_start starts a target; if it cannot, records failed rows for `what` ("idle"
-        or "load") and returns None."""
+    def try_start(self, key, label, kind, workers, what, scenarios=None):
+        """try_start starts a target; if it cannot, records failed rows for `what` ("idle",
+        "load", "latency", or the given `scenarios`) and returns None."""
         try:
             return self.start_target(key, kind, workers, what == "idle")
         except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
@@ -585,10 +776,98 @@ class Run:
                 self.idle.append({"target": key, "target_label": label, "how": "-",
                                   "failed": why})
             else:
-                for sc in self.scenarios if what == "load" else [LATENCY]:
+                for sc in scenarios or (self.scenarios if what == "load" else [LATENCY]):
                     self.rows.append({"scenario": sc.key, "target": key, "target_label": label,
                                       "how": "-", "failed": why, "requests": 0, "rps": None})
             return None
+
+    def verify_tls(self, t):
+        """verify_tls makes one TLS handshake with each port of target t that the reverse
+        phase uses, verifying the certificate for BENCH_NAME against the target's CA (h2load
+        does not verify); returns None, or why it failed."""
+        if t.get("proxy") is not None:  # an explicit proxy: mitmd-bench verifies through it
+            return None
+        ports = [t["ka"], t["nk"]] if "ka" in t else [t["connect"]]
+        for port in ports:
+            try:
+                ctx = ssl.create_default_context(cafile=t["cafile"])
+                with socket.create_connection(("127.0.0.1", port), 10) as raw:
+                    with ctx.wrap_socket(raw, server_hostname=BENCH_NAME):
+                        pass
+            except (OSError, ssl.SSLError) as e:
+                return "certificate for %s on port %d not verified with %s: %s" % (
+                    BENCH_NAME, port, os.path.basename(t["cafile"]), e)
+        return None
+
+    def reverse_rows(self):
+        """reverse_rows measures the reverse phase: the like-for-like rows (origin direct,
+        nginx's reverse proxy and mitmd in reverse mode, driven by the same client), then the
+        mode row (mitmd regular against mitmd reverse, same mitmd-bench load). Each on
+        instances started for it; the targets alternate per row in REVERSE_SLICES slices."""
+        chosen = lambda k: not self.a.targets or k in self.a.targets
+        scen = [sc for sc in REVERSE_SCENARIOS
+                if not self.a.scenarios or sc.key in self.a.scenarios]
+        like = [sc for sc in scen if sc.key != MODE_SCENARIO]
+        mode = [sc for sc in scen if sc.key == MODE_SCENARIO]
+        ncpu = len(os.sched_getaffinity(0))
+        mlabel = "%d workers" % ncpu
+        if like:
+            self.alternate([(k, lab, kind) for k, lab, kind in (
+                ("direct", "origin (direct)", "direct"),
+                ("nginx", "nginx", "nginx"),
+                ("mitmd-rev", "mitmd reverse (%s)" % mlabel, "mitmd-rev")) if chosen(k)], like)
+        if mode and chosen("mitmd") and chosen("mitmd-rev"):
+            self.alternate([("mitmd", "mitmd (%s)" % mlabel, "mitmd"),
+                            ("mitmd-rev", "mitmd reverse (%s)" % mlabel, "mitmd-rev")], mode,
+                           MODE_SLICES, self.row_s / REVERSE_SLICES)
+
+    def alternate(self, targets, scenarios, slices=REVERSE_SLICES, slice_s=None):
+        """alternate starts the (key, label, kind) targets, checks their certificates, and
+        runs each scenario on all of them in `slices` slices of slice_s seconds (default
+        row/slices), the order reversed from slice to slice so that drift of the machine
+        cancels; appends one merged row per scenario and target (merge_pooled)."""
+        slice_s = slice_s if slice_s is not None else self.row_s / slices
+        log = lambda msg: print("bench: %s" % msg, file=sys.stderr, flush=True)
+        inst, labels, kinds = {}, {}, {}
+        try:
+            for key, label, kind in targets:
+                t = self.try_start(key, label, kind, None, "reverse", scenarios)
+                if t is None:
+                    continue
+                why = self.verify_tls(t)
+                if why is not None:
+                    log("%s: %s" % (key, why))
+                    for sc in scenarios:
+                        self.rows.append({"scenario": sc.key, "target": key,
+                                          "target_label": label, "how": "-",
+                                          "failed": why, "requests": 0, "rps": None})
+                    if kind != "direct":
+                        self.procs.stop(t["proc"])
+                    continue
+                inst[key], labels[key], kinds[key] = t, label, kind
+            for sc in scenarios:
+                got = {key: [] for key in inst}
+                for i in range(slices):
+                    order = list(inst) if i % 2 == 0 else list(reversed(list(inst)))
+                    for key in order:
+                        if kinds[key] != "direct":
+                            settle(inst[key]["proc"].pid, limit=5.0)
+                        r = self.load_row(key, labels[key], kinds[key], inst[key], sc,
+                                          slice_s,
+                                          warm_inside="--new-conn" not in sc.args)
+                        got[key].append(r)
+                        log("%-9s %-18s %8s req/s  cpu %s s/1k  %s  (slice %d)" % (
+                            key, sc.key, r.get("rps") and round(r["rps"]),
+                            r.get("cpu_s_per_1k") and round(r["cpu_s_per_1k"], 3),
+                            r.get("failed") or ("errors %d" % r.get("errors", 0)), i + 1))
+                for key in inst:
+                    r = merge_pooled(got[key])
+                    r["how"] += "; %d alternating slices of %g s" % (slices, slice_s)
+                    self.rows.append(r)
+        finally:
+            for key in reversed(list(inst)):
+                if kinds[key] != "direct":
+                    self.procs.stop(inst[key]["proc"])
 
     def latency_rows(self, with_nginx):
         """latency_rows measures the open-loop latency row: R = half of mitmd's (default
@@ -721,12 +1000,22 @@ class Run:
                           if not self.a.scenarios or s.key in self.a.scenarios]
         self.latency = None
         # --quick leaves out the nginx-1w reference (unless asked for): it keeps the quick
-        # run within two minutes; the full run has it.
+        # run within two minutes; the full run has it. mitmd in reverse mode runs only in
+        # the reverse phase.
         targets = [t for t in TARGETS if (t[0] in self.a.targets if self.a.targets else
                                           not (self.quick and t[0] == "nginx-1w"))]
         self.start_origin()
         for key, label, kind, workers in targets:
-            self.run_target(key, label, kind, workers)
+            if kind != "mitmd-rev":
+                self.run_target(key, label, kind, workers)
+        try:
+            self.reverse_rows()
+        except Exception as e:  # noqa: BLE001 - keep the rows measured so far
+            if isinstance(e, Interrupted):
+                raise
+            print("bench: the reverse phase failed: %r" % e, file=sys.stderr, flush=True)
+            self.notes.append("The reverse phase failed: %r (its rows are missing or "
+                              "incomplete)." % e)
         self.latency = None
         if (not self.a.scenarios or LATENCY.key in self.a.scenarios) and \
                 any(t[0] == "mitmd" for t in targets):
@@ -740,11 +1029,13 @@ class Run:
             "quick": self.quick,
             "machine": machine,
             "git_commit": commit,
-            "load_generator": "mitmd-bench, 2 threads",
+            "load_generator": "mitmd-bench, 2 threads (h2load, 2 threads, for the h2load-* rows)",
             "row_seconds": self.row_s,
             "warmup_seconds": self.warm_s,
             "idle_target_conns": self.idle_n,
             "scenarios": dict({s.key: s.desc for s in self.scenarios},
+                              **{s.key: s.desc for s in REVERSE_SCENARIOS
+                                 if any(r["scenario"] == s.key for r in self.rows)},
                               **({LATENCY.key: LATENCY.desc} if self.latency else {})),
             "rows": self.rows,
             "idle": self.idle,
@@ -752,6 +1043,8 @@ class Run:
             "micro": micro,
             "notes": self.notes_for(machine) + self.notes,
         }
+        for r in self.rows:
+            r.pop("_lat", None)
         result["targets"] = report.targets(result)
         machine["loadavg_1m_at_end"] = loadavg()
         result["wall_seconds"] = round(time.monotonic() - t_start, 1)
@@ -814,6 +1107,17 @@ class Run:
             "much as the proxy (see others' CPU and the load average)." % LATENCY_SLICES,
             "nginx (1 worker): the same reverse proxy with worker_processes 1, the "
             "reference for the 2-worker / 1-worker CPU per request target (no idle row).",
+            "Reverse phase (h2load-*, rev-newconn-full, mode-h1-1k): mitmd runs with --mode "
+            "reverse:https://www.bench.test:ORIGIN (\"mitmd reverse\"), so that it, nginx's "
+            "reverse proxy and the origin are driven by the same client; the targets of a "
+            "row alternate in slices (order reversed each slice), CPU per request pooled "
+            "over the slices. h2load (nghttp2 %s) does not verify certificates (the suite "
+            "verifies each server once first) and resumes its TLS session on every "
+            "reconnect, so h2load-newconn is the resumed row and rev-newconn-full "
+            "(mitmd-bench, no resumption) the full-handshake one. h2load latency: from a "
+            "request's send to its last byte (connection set-up not included). mode-h1-1k: "
+            "mitmd regular (CONNECT) against mitmd reverse, mitmd-bench, same load."
+            % h2load_version(),
         ]
 
 
@@ -831,7 +1135,7 @@ def main():
     ap.add_argument("--idle-conns", type=int, help="idle connections (default 10000, "
                     "quick 1000; 0 skips the idle rows)")
     ap.add_argument("--scenarios", nargs="*", help="only these scenarios: " +
-                    ", ".join(s.key for s in SCENARIOS + [LATENCY]))
+                    ", ".join(s.key for s in SCENARIOS + REVERSE_SCENARIOS + [LATENCY]))
     ap.add_argument("--targets", nargs="*", help="only these targets: " +
                     ", ".join(t[0] for t in TARGETS))
     ap.add_argument("--strict", action="store_true", help="exit 1 if any row failed")
@@ -854,7 +1158,7 @@ def main():
     if a.rounds is not None and a.rounds < 1:
         ap.error("--rounds must be at least 1")
     for s in a.scenarios or ():
-        if s not in {x.key for x in SCENARIOS + [LATENCY]}:
+        if s not in {x.key for x in SCENARIOS + REVERSE_SCENARIOS + [LATENCY]}:
             ap.error("unknown scenario %r" % s)
     for t in a.targets or ():
         if t not in {x[0] for x in TARGETS}:

@@ -2,8 +2,10 @@
 
 Run: python3 -m unittest discover -s bench/suite -p 'test_*.py'
 Covers /proc parsing and process-tree sums, ratios, the markdown table, the A/B comparison
-and its cell order, the mitmdump resolver rules, and idle_hold.py against a local TLS server
-and CONNECT relay (skipped without the openssl CLI).
+and its cell order, h2load's command line and output (summary, per-request log, percentiles),
+the reverse phase (scenarios, ports, pooled slices, like-for-like and mode ratios, targets and
+table), the mitmdump resolver rules, and idle_hold.py against a local TLS server and CONNECT
+relay (skipped without the openssl CLI).
 """
 import json
 import os
@@ -406,7 +408,313 @@ class AB(unittest.TestCase):
                       "**above 1.05x in every round** |", md)
         self.assertIn("| b | 1.000 | 0.950 | 0.950x | 0.95 |", md)
         self.assertIn("Rows above 1.05x: a.", md)
+        # a reason with line breaks (a server's log tail) stays inside its table row
+        rows.append(self.cell("c", "baseline", 0, 0.0, 0,
+                              failed="baseline-rev did not start: exited with 2:\nmitmd: "
+                                     "unknown option --mode"))
+        rows.append(self.cell("c", "candidate", 0, 1.0, 1000))
+        res["ab"]["summary"] = ab.summarize(rows, ["a", "b", "c"])
+        line = next(l for l in ab.markdown(res).splitlines() if l.startswith("| c |"))
+        self.assertIn("failed: round 1: baseline-rev did not start: exited with 2: mitmd:", line)
         self.assertIn("- n1", md)
+
+
+H2LOAD_OUT = """starting benchmark...
+spawning thread #0: 16 total client(s). Timing-based test with 300ms of warm-up time and 1500ms of main duration for measurements.
+Warm-up started for thread #0.
+progress: 10% of clients started
+TLS Protocol: TLSv1.3
+Cipher: TLS_AES_128_GCM_SHA256
+Server Temp Key: X25519 253 bits
+Application protocol: h2
+Warm-up phase is over for thread #0.
+Main benchmark duration is started for thread #0.
+Main benchmark duration is over for thread #0. Stopping all clients.
+Stopped all clients for thread #0
+
+finished in 1.83s, 1212.00 req/s, 118.66MB/s
+requests: 1818 total, 1818 started, 1818 done, 1817 succeeded, 1 failed, 1 errored, 0 timeout
+status codes: 1816 2xx, 0 3xx, 0 4xx, 0 5xx
+traffic: 16.88MB (17698956) total, 2.91MB (3051708) headers (space savings 0.00%), 16.29MB (17076224) data
+                     min         max         mean         sd        +/- sd
+time for request:      263us     32.72ms      6.78ms      4.87ms    66.42%
+time for connect:    11.24ms     44.37ms     24.83ms     10.58ms    62.50%
+time to 1st byte:        0us         0us         0us         0us     0.00%
+req/s           :     119.25      187.67      146.27       22.58    53.13%
+"""
+
+
+class H2load(unittest.TestCase):
+    def test_argv_timed_and_counted(self):
+        import h2load
+        a = h2load.argv("h2load", 8443, "/1k", ["--h1", "-c", "32"], "/t/l.log", seconds=2.5,
+                        warm_s=0.3)
+        self.assertEqual(a, ["h2load", "-t", "2", "--log-file", "/t/l.log", "--h1", "-c", "32",
+                             "-D", "2500ms", "--warm-up-time", "300ms",
+                             "--connect-to", "127.0.0.1:8443",
+                             "https://www.bench.test:8443/1k"])
+        a = h2load.argv("h2load", 9, "/1k", ["-H", "Connection: close"], "l", requests=160)
+        self.assertIn("-n", a)
+        self.assertEqual(a[a.index("-n") + 1], "160")
+        self.assertNotIn("-D", a)
+        self.assertNotIn("--warm-up-time", a)
+
+    def test_parse_output(self):
+        import h2load
+        p = h2load.parse_output(H2LOAD_OUT)
+        self.assertAlmostEqual(p["finished_s"], 1.83)
+        self.assertEqual((p["total"], p["succeeded"], p["failed"], p["errored"]),
+                         (1818, 1817, 1, 1))
+        self.assertEqual(p["status"]["2xx"], 1816)
+        self.assertEqual(p["protocol"], "h2")
+        self.assertAlmostEqual(p["request"]["min"], 263.0)
+        self.assertAlmostEqual(p["request"]["max"], 32720.0)
+        self.assertAlmostEqual(p["connect"]["mean"], 24830.0)
+        with self.assertRaises(ValueError):
+            h2load.parse_output("h2load: could not connect\n")
+
+    def test_log_percentiles_and_summary(self):
+        import h2load
+        d = tempfile.mkdtemp()
+        try:
+            log = os.path.join(d, "l.log")
+            with open(log, "w") as f:
+                for i in range(1, 101):  # 100 responses of 1..100 ms
+                    f.write("1796216587209814\t200\t%d\n" % (i * 1000))
+                f.write("1796216587209814\t0\t500\n")  # head in the warm-up: a response
+                f.write("1796216587209814\t-1\t900\n")  # failed stream
+                f.write("1796216587209814\t502\t700\n")
+                f.write("garbage\n")
+            lat, bad = h2load.read_log(log)
+            self.assertEqual((len(lat), bad), (101, 2))
+            pct = h2load.percentiles([x * 1000.0 for x in range(1, 101)])
+            self.assertEqual((pct["p50"], pct["p90"], pct["p99"], pct["max"]),
+                             (50000.0, 90000.0, 99000.0, 100000.0))
+            self.assertIsNone(h2load.percentiles([]))
+            s, lat = h2load.summary(H2LOAD_OUT, log, seconds=1.5)
+            self.assertEqual(s["requests"], 101)
+            self.assertEqual(s["errors"], 2)  # the log's 2 exceed h2load's 1 failed
+            self.assertAlmostEqual(s["rps"], 101 / 1.5)
+            self.assertEqual(s["protocol"], "h2")
+            self.assertIn("h2load: 1 failed (1 errored, 0 timeout)", s["first_error"])
+            self.assertEqual(len(lat), 101)
+            s, _ = h2load.summary(H2LOAD_OUT, log)  # counted: h2load's elapsed time
+            self.assertAlmostEqual(s["rps"], 101 / 1.83)
+        finally:
+            shutil.rmtree(d)
+
+    def test_first_error_keeps_an_unknown_line(self):
+        import h2load
+        text = H2LOAD_OUT.replace("finished in", "SSL/TLS handshake failed\nfinished in")
+        s, _ = h2load.summary(text, os.devnull, seconds=1.0)
+        self.assertIn("SSL/TLS handshake failed", s["first_error"])
+        self.assertEqual(s["requests"], 0)
+        self.assertEqual(s["errors"], 1)
+
+
+class ReversePhase(unittest.TestCase):
+    def test_merge_pooled(self):
+        import suite
+        lat = lambda p50, p99: {"p50": p50, "p90": p99, "p99": p99, "max": p99}
+        rows = [row("r", "mitmd-rev", 100.0, 0.2, requests=1000, cpu_s=0.2, origin_cpu_s=0.1,
+                    errors=0, others_cores=0.4, peak_rss_kib=10, latency_us=lat(1, 5),
+                    _lat=[1000.0] * 99 + [9000.0], bench={"x": 1}, bench_args="a"),
+                row("r", "mitmd-rev", 300.0, 0.1, requests=3000, cpu_s=0.3, origin_cpu_s=0.2,
+                    errors=2, first_error="e", others_cores=0.2, peak_rss_kib=30,
+                    latency_us=lat(2, 6), _lat=[2000.0] * 3000, bench={"x": 2},
+                    bench_args="b")]
+        m = suite.merge_pooled(rows)
+        self.assertEqual(m["requests"], 4000)
+        self.assertAlmostEqual(m["cpu_s_per_1k"], 0.5 / 4000 * 1000)  # pooled, not 0.15
+        self.assertAlmostEqual(m["origin_cpu_s_per_1k"], 0.3 / 4000 * 1000)
+        self.assertAlmostEqual(m["rps"], 200.0)
+        self.assertEqual(m["errors"], 2)
+        self.assertEqual(m["first_error"], "e")
+        self.assertAlmostEqual(m["others_cores"], 0.3)
+        self.assertEqual(m["peak_rss_kib"], 30)
+        self.assertEqual(m["latency_us"]["p50"], 2000.0)  # over all 3,100 latencies
+        self.assertEqual(m["latency_us"]["max"], 9000.0)
+        self.assertNotIn("_lat", m)
+        self.assertNotIn("bench", m)
+        self.assertEqual([x["bench"] for x in m["slices"]], [{"x": 1}, {"x": 2}])
+        self.assertNotIn("failed", m)
+        # without kept latencies: the median slice's; a failed slice is said
+        del rows[0]["_lat"]
+        rows.append(row("r", "mitmd-rev", None, None, requests=0, failed="boom"))
+        m = suite.merge_pooled(rows)
+        self.assertEqual(m["requests"], 4000)
+        self.assertEqual(m["latency_us"]["p99"], 6)
+        self.assertIn("1 of 3 slices failed: boom", m["failed"])
+        m = suite.merge_pooled(rows[2:])
+        self.assertEqual(m["failed"], "boom")
+        self.assertEqual(m["requests"], 0)
+
+    def test_scenarios(self):
+        import suite
+        keys = [s.key for s in suite.REVERSE_SCENARIOS]
+        self.assertEqual(keys, ["h2load-h1-1k", "h2load-h2-1k", "h2load-newconn",
+                                "h2load-h1-100k", "rev-newconn-full", "mode-h1-1k"])
+        self.assertEqual(len(set(keys) & {s.key for s in suite.SCENARIOS}), 0)
+        self.assertTrue(all(s.reverse for s in suite.REVERSE_SCENARIOS))
+        self.assertFalse(any(s.reverse or s.driver != "mitmd-bench" for s in suite.SCENARIOS))
+        nc = next(s for s in suite.REVERSE_SCENARIOS if s.key == "h2load-newconn")
+        self.assertTrue(nc.per_conn)
+        self.assertEqual(nc.nginx_server, "nk")
+        self.assertIn("Connection: close", nc.args)
+        self.assertEqual(suite.MODE_SCENARIO, report.MODE_SCENARIO)
+        self.assertEqual({x[0] for x in report.LIKE_FOR_LIKE} | {report.MODE_SCENARIO},
+                         set(keys))
+
+    def test_ports(self):
+        import types
+        import suite
+        r = suite.Run(types.SimpleNamespace(quick=True, duration=None, idle_conns=0,
+                                            mitmd="m", bench="mb"))
+        try:
+            sc = {s.key: s for s in suite.REVERSE_SCENARIOS}
+            nginx = {"ka": 1, "nk": 2, "proxy": None, "cafile": "c"}
+            rev = {"connect": 3, "proxy": None, "cafile": "c"}
+            self.assertEqual(r.h2load_port(nginx, sc["h2load-h1-1k"]), 1)
+            self.assertEqual(r.h2load_port(nginx, sc["h2load-newconn"]), 2)
+            self.assertEqual(r.h2load_port(rev, sc["h2load-newconn"]), 3)
+            # mitmd-bench to mitmd in reverse mode: TLS straight to it, no --proxy
+            argv = r.bench_argv(rev, sc["mode-h1-1k"], 1, "j", False)
+            self.assertNotIn("--proxy", argv)
+            self.assertEqual(argv[argv.index("--connect") + 1], "127.0.0.1:3")
+            self.assertEqual(argv[argv.index("--host") + 1], "www.bench.test")
+            argv = r.bench_argv(nginx, sc["rev-newconn-full"], 1, "j", False)
+            self.assertEqual(argv[argv.index("--connect") + 1], "127.0.0.1:2")
+            self.assertIn("--new-conn", argv)
+            self.assertNotIn("--resume", argv)
+        finally:
+            shutil.rmtree(r.dir, ignore_errors=True)
+
+
+class Alternate(unittest.TestCase):
+    def test_slices_alternate_and_merge(self):
+        # alternate() with the servers and the load generator replaced: the order of the
+        # cells, the slice length, and one merged row per scenario and target.
+        import types
+        import suite
+        r = suite.Run(types.SimpleNamespace(quick=True, duration=None, idle_conns=0,
+                                            mitmd="m", bench="mb", targets=None,
+                                            scenarios=None))
+        cells, stopped = [], []
+        fake = types.SimpleNamespace(pid=os.getpid())
+        r.try_start = lambda key, label, kind, workers, what, scenarios=None: (
+            None if key == "broken" else {"proc": fake, "connect": 1, "proxy": None})
+        r.verify_tls = lambda t: None
+        r.procs.stop = lambda p: stopped.append(p)
+        real_settle, suite.settle = suite.settle, lambda *a, **k: None
+
+        def load_row(key, label, kind, t, sc, seconds=None, warm_inside=False):
+            cells.append((sc.key, key, seconds, warm_inside))
+            return row(sc.key, key, 100.0, 0.1, requests=100, cpu_s=0.01)
+        r.load_row = load_row
+        try:
+            scs = [s for s in suite.REVERSE_SCENARIOS if s.key in ("h2load-h1-1k",
+                                                                   "rev-newconn-full")]
+            r.alternate([("direct", "d", "direct"), ("nginx", "n", "nginx"),
+                         ("mitmd-rev", "m", "mitmd-rev")], scs)
+            self.assertEqual([c[1] for c in cells[:6]], ["direct", "nginx", "mitmd-rev",
+                                                          "mitmd-rev", "nginx", "direct"])
+            self.assertEqual({c[2] for c in cells}, {r.row_s / suite.REVERSE_SLICES})
+            self.assertTrue(cells[0][3])  # keep-alive: the generator's own warm-up
+            self.assertFalse(cells[-1][3])  # --new-conn: a separate warm-up run
+            self.assertEqual([(x["scenario"], x["target"], x["requests"]) for x in r.rows],
+                             [("h2load-h1-1k", "direct", 200), ("h2load-h1-1k", "nginx", 200),
+                              ("h2load-h1-1k", "mitmd-rev", 200),
+                              ("rev-newconn-full", "direct", 200),
+                              ("rev-newconn-full", "nginx", 200),
+                              ("rev-newconn-full", "mitmd-rev", 200)])
+            self.assertEqual(len(stopped), 2)  # nginx and mitmd-rev; never the origin
+            cells.clear()
+            r.rows.clear()
+            mode = [s for s in suite.REVERSE_SCENARIOS if s.key == suite.MODE_SCENARIO]
+            r.alternate([("mitmd", "g", "mitmd"), ("mitmd-rev", "m", "mitmd-rev")], mode,
+                        suite.MODE_SLICES, 0.5)
+            self.assertEqual([c[1] for c in cells], ["mitmd", "mitmd-rev", "mitmd-rev",
+                                                     "mitmd", "mitmd", "mitmd-rev",
+                                                     "mitmd-rev", "mitmd"])
+            self.assertEqual({c[2] for c in cells}, {0.5})
+            self.assertEqual([x["requests"] for x in r.rows], [400, 400])
+        finally:
+            suite.settle = real_settle
+            shutil.rmtree(r.dir, ignore_errors=True)
+
+
+def reverse_rows():
+    lat = lambda p50, p99: {"p50": p50, "p90": p99, "p99": p99, "max": p99}
+    return [row("h2load-h1-1k", "direct", 6000, 0.04, latency_us=lat(1000, 3000)),
+            row("h2load-h1-1k", "nginx", 3000, 0.060, latency_us=lat(2000, 9000)),
+            row("h2load-h1-1k", "mitmd-rev", 3600, 0.045, latency_us=lat(1500, 8000)),
+            row("h2load-h2-1k", "nginx", 4000, 0.060),
+            row("h2load-h2-1k", "mitmd-rev", 6000, 0.024),
+            row("h2load-h1-100k", "nginx", 800, 0.2),
+            row("h2load-h1-100k", "mitmd-rev", 600, 0.3),
+            row("h2load-newconn", "nginx", 150, 1.5),
+            row("mode-h1-1k", "mitmd", 7000, 0.030),
+            row("mode-h1-1k", "mitmd-rev", 6900, 0.032)]
+
+
+class ReverseReport(unittest.TestCase):
+    def test_ratios(self):
+        rows = reverse_rows()
+        report.add_ratios(rows)
+        r = {(x["scenario"], x["target"]): x["ratios"] for x in rows}
+        self.assertAlmostEqual(r[("h2load-h1-1k", "mitmd-rev")]["cpu_vs_nginx"], 0.75)
+        self.assertAlmostEqual(r[("h2load-h1-1k", "mitmd-rev")]["rps_vs_nginx"], 1.2)
+        self.assertAlmostEqual(r[("h2load-h1-1k", "mitmd-rev")]["rps_vs_direct"], 0.6)
+        self.assertAlmostEqual(r[("mode-h1-1k", "mitmd-rev")]["cpu_vs_regular"], 0.032 / 0.030)
+        self.assertNotIn("cpu_vs_regular", r[("mode-h1-1k", "mitmd")])
+        self.assertIsNone(r[("mode-h1-1k", "mitmd")]["cpu_vs_nginx"])  # no nginx in that row
+
+    def test_targets(self):
+        t = {x["target"]: x for x in report.targets({"rows": reverse_rows(), "idle": []})}
+        get = lambda prefix: next(v for k, v in t.items() if k.startswith(prefix))
+        h1 = get("Like-for-like, reverse mode: CPU per request, HTTP/1.1 keep-alive 1 KiB")
+        self.assertFalse(h1["pass"])  # 0.75x > 0.50x
+        self.assertAlmostEqual(h1["value"], 0.75)
+        self.assertIn("0.75x (0.045 vs 0.060 s/1k req)", h1["measured"])
+        self.assertTrue(get("Like-for-like, reverse mode: CPU per request, HTTP/2")["pass"])
+        self.assertFalse(get("Like-for-like, reverse mode: CPU per request, HTTP/1.1 "
+                             "keep-alive 100 KiB")["pass"])
+        nc = get("Like-for-like, reverse mode: CPU per request, one request per connection, "
+                 "resumed")
+        self.assertTrue(nc["reference"])  # no limit
+        self.assertIsNone(nc["value"])  # no mitmd row
+        self.assertIsNone(get("Like-for-like, reverse mode: CPU per request, one request per "
+                              "connection, full")["value"])
+        mode = get("CPU per request, HTTP/1.1 keep-alive 1 KiB (mitmd-bench): reverse mode")
+        self.assertTrue(mode["pass"])
+        self.assertAlmostEqual(mode["value"], 0.032 / 0.030)
+        self.assertEqual(mode["limit"], "<= 1.10x")
+
+    def test_markdown_section(self):
+        res = result_set()
+        res["rows"] = reverse_rows()
+        report.add_ratios(res["rows"])
+        md = report.markdown(res)
+        lines = md.splitlines()
+        i = next(n for n, l in enumerate(lines) if l.startswith("| scenario | client |"))
+        body = []
+        for l in lines[i + 2:]:
+            if not l.startswith("|"):
+                break
+            body.append(l)
+        self.assertEqual([l.split(" | ")[0] for l in body],
+                         ["| h2load-h1-1k", "| h2load-h2-1k", "| h2load-newconn",
+                          "| h2load-h1-100k"])
+        self.assertIn("| h2load-h1-1k | h2load | 0.045 | 0.060 | 0.75x | 3,600 | 3,000 | "
+                      "1.20x | 1.50 / 8.00 | 2.00 / 9.00 | <= 0.50x: **FAIL** |", body[0])
+        self.assertIn("0.40x", body[1])
+        self.assertTrue(body[1].endswith("<= 0.50x: PASS |"))
+        self.assertTrue(body[2].endswith("| - |"))  # newconn: no limit, no mitmd row
+        self.assertIn("reverse / regular 1.07x (limit 1.10x)", md)
+        header = next(l for l in lines if l.startswith("| scenario | target"))
+        for l in lines:
+            if l.startswith("| h2load-h1-1k | mitmd-rev"):
+                self.assertEqual(l.count("|"), header.count("|"))
 
 
 class Resolver(unittest.TestCase):
