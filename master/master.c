@@ -375,6 +375,9 @@ static void master_begin_stop(struct master *m)
     m->view.state = METRICS_STATE_DRAINING;
     m->stop_deadline_ms = master_now_ms() + m->sup.drain_ms;
     supervise_signal_all(&m->sup, SIGTERM);
+    /* new connections are refused from now on, not queued (the workers close theirs too); after
+     * an upgrade the new master holds the sockets, so this closes only this one's copies */
+    supervise_close_listeners(&m->sup);
 }
 
 /* master_running returns how many workers (running and draining) have not exited. */

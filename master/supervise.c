@@ -695,6 +695,18 @@ void supervise_signal_all(struct supervise *s, int sig)
     }
 }
 
+void supervise_close_listeners(struct supervise *s)
+{
+    for (int k = 0; k < s->n_shared; k++)
+        close(s->shared_fd[k]);
+    s->n_shared = 0;
+    for (int i = 0; i < s->n; i++) {
+        if (s->slots[i].listen_fd >= 0)
+            close(s->slots[i].listen_fd);
+        s->slots[i].listen_fd = -1;
+    }
+}
+
 void supervise_dispose(struct supervise *s)
 {
     for (int k = 0; k < s->n_passed; k++)

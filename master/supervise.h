@@ -111,6 +111,13 @@ int supervise_pass_fd(struct supervise *s, int fd, const char *opt);
  * there). Returns 0, -ENOSPC (SUPERVISE_MAX_SHARED) or -EINVAL (a bad or taken number). */
 int supervise_share_fd(struct supervise *s, int fd, int at);
 
+/* supervise_close_listeners closes the master's descriptors of every listening socket (the
+ * first listener's, one per slot, and the shared ones). Called when a stop begins: once the
+ * draining workers have closed theirs too, the kernel refuses new connections (a balancer
+ * retries them elsewhere at once) instead of queueing them on a listener nobody accepts
+ * from. No worker can be started afterwards. */
+void supervise_close_listeners(struct supervise *s);
+
 /* supervise_sandbox_prepare prepares the confinement of every worker: when the master runs
  * as root, the worker switches to `user` (NULL: SUPERVISE_DEFAULT_USER; resolved now, root
  * refused); in any case a Landlock ruleset is built that allows the whole file system except

@@ -70,6 +70,20 @@ static void worker_observe_flow(struct worker *w, const struct flow *f)
                            (f->t_response_first - f->t_request_sent) / 1000);
 }
 
+void worker_on_ws_message(void *arg, const struct flow *f, bool from_client, int opcode,
+                          uint64_t len)
+{
+    struct worker *w = arg;
+    char line[FLOW_JSON_COMPACT_STR * 6 + 256];
+    ssize_t n;
+
+    if (!flowfilter_match(w->view_filter, f))
+        return;
+    n = flow_format_ws_message(f, from_client, opcode, len, line, sizeof(line));
+    if (n > 0 && flow_out_line(&w->out, line, (size_t)n) == -ENOBUFS)
+        worker_count(w, MSG_STAT_FLOWS_DROPPED);
+}
+
 void worker_on_flow(void *arg, const struct flow *f)
 {
     struct worker *w = arg;
@@ -272,6 +286,18 @@ static void worker_stop(struct worker *w, const char *why)
 
         if ((l->accept_op.armed || l->accept_poll_op.armed) && !l->cancel_op.armed)
             (void)ring_submit_cancel_fd(&w->ring, &l->cancel_op, l->fd);
+    }
+    /* this worker's copies of the listening sockets go (the cancels are submitted first: they
+     * name the descriptors): on a stop the master closes its own, so the kernel refuses new
+     * connections rather than queueing them; on a reload the master and the new workers
+     * still hold the sockets */
+    (void)ring_flush(&w->ring);
+    for (int i = 0; i < w->n_listeners; i++) {
+        struct worker_listener *l = &w->listeners[i];
+
+        if (l->fd >= 0)
+            close(l->fd);
+        l->fd = -1;
     }
     worker_close_idle(w);
 }
