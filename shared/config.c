@@ -68,6 +68,8 @@ static const struct config_opt config_opts[] = {
     {"ssl_insecure", "ssl-insecure", 'k', CONFIG_T_BOOL, F(ssl_insecure), 0, 0, 0, NULL,
      "do not verify upstream certificates"},
     /* PROXY protocol (mitmd's own option; mitmproxy has none) */
+    {"websocket_message_lines", NULL, 0, CONFIG_T_BOOL, F(websocket_message_lines), 0, 0, 0,
+     "BOOL", "print a line per WebSocket message, as mitmdump does (mitmd's own; default false)"},
     {"proxy_protocol", NULL, 0, CONFIG_T_BOOL, F(proxy_protocol), 0, 0, 0, "true|false",
      "every connection starts with a PROXY protocol v1/v2 header (from HAProxy or an L4 "
      "balancer); its client address is recorded; a connection without one is closed"},

@@ -65,6 +65,8 @@ struct config {
     bool verbose;           /* verbose: -v (also termlog_verbosity=debug) */
     const char *flow_file;  /* save_stream_file: -w (borrowed; a leading '+' is dropped), NULL */
     bool ssl_insecure;      /* ssl_insecure: -k/--ssl-insecure */
+    bool websocket_message_lines; /* websocket_message_lines (mitmd's own): a console line per
+                                   * WebSocket message, as mitmdump prints them */
     bool proxy_protocol;    /* proxy_protocol: --set proxy_protocol (mitmd's own): connections
                              * start with a PROXY v1/v2 header (worker/proxy_hdr) */
     const char *metrics_listen; /* metrics_listen: --set metrics_listen=HOST:PORT (mitmd's own,

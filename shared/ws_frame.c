@@ -14,6 +14,15 @@ static uint8_t ws_frame_need(const uint8_t *h)
     return need;
 }
 
+/* ws_frame_message_done counts a complete data message and reports it. */
+static void ws_frame_message_done(struct ws_frame_count *w)
+{
+    w->messages++;
+    if (w->on_message != NULL)
+        w->on_message(w->arg, w->msg_opcode, w->msg_bytes);
+    w->msg_bytes = 0;
+}
+
 /* ws_frame_start decodes a complete header and starts skipping its payload. */
 static void ws_frame_start(struct ws_frame_count *w)
 {
@@ -38,15 +47,21 @@ static void ws_frame_start(struct ws_frame_count *w)
     }
     w->fin = (h[0] & 0x80) != 0;
     w->data = op < 8;
-    if (op >= 8)
+    if (op >= 8) {
         w->control++;
-    else
+    } else {
         w->bytes += len;
+        if (op != 0) { /* text or binary: a new message (0 continues one) */
+            w->msg_opcode = op;
+            w->msg_bytes = 0;
+        }
+        w->msg_bytes += len;
+    }
     w->left = len;
     w->hdr_len = 0;
     w->hdr_need = 0;
     if (len == 0 && w->fin && w->data)
-        w->messages++;
+        ws_frame_message_done(w);
 }
 
 void ws_frame_count_feed(struct ws_frame_count *w, const uint8_t *p, size_t n)
@@ -60,7 +75,7 @@ void ws_frame_count_feed(struct ws_frame_count *w, const uint8_t *p, size_t n)
             i += (size_t)k;
             w->left -= k;
             if (w->left == 0 && w->fin && w->data)
-                w->messages++;
+                ws_frame_message_done(w);
             continue;
         }
         w->hdr[w->hdr_len++] = p[i++];

@@ -9,7 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* struct ws_frame_count is the state of one direction. Zero it to start at a frame boundary. */
+/* struct ws_frame_count is the state of one direction. Zero it to start at a frame boundary
+ * (then set on_message/arg if wanted). */
 struct ws_frame_count {
     uint8_t hdr[14];   /* the frame header being collected (2 to 14 bytes) */
     uint8_t hdr_len;
@@ -22,6 +23,12 @@ struct ws_frame_count {
     uint64_t control;  /* control frames (close, ping, pong) */
     bool invalid;      /* a reserved opcode or a control frame that breaks RFC 6455 §5.5: the
                         * walk stopped (the bytes are still relayed) */
+    uint8_t msg_opcode; /* 1 text, 2 binary: the first frame of the message in progress */
+    uint64_t msg_bytes; /* payload bytes of the message in progress */
+    /* on_message (NULL: none) is called as each data message completes, with its opcode (1
+     * text, 2 binary) and payload length, from inside ws_frame_count_feed */
+    void (*on_message)(void *arg, int opcode, uint64_t len);
+    void *arg;
 };
 
 /* ws_frame_count_feed walks the next `n` bytes (`p` may be NULL when n == 0). */

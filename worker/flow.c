@@ -376,6 +376,30 @@ ssize_t flow_format_line(const struct flow *f, char *buf, size_t cap)
 
 /* ---- JSON ----------------------------------------------------------------------------- */
 
+ssize_t flow_format_ws_message(const struct flow *f, bool from_client, int opcode, uint64_t len,
+                               char *buf, size_t cap)
+{
+    struct out o = {.p = buf, .cap = cap};
+    const char *dir = from_client ? "->" : "<-";
+    char ip[INET6_ADDRSTRLEN];
+    char size[32];
+    uint16_t port = 0;
+
+    if (addr_parts(&f->client_addr, ip, sizeof(ip), &port))
+        out_printf(&o, f->client_addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
+                   (unsigned)port);
+    else
+        out_str(&o, "-");
+    out_printf(&o, " %s WebSocket %s message %s ", dir, opcode == 2 ? "binary" : "text", dir);
+    out_fstr_printable(&o, f, f->url);
+    if (flow_format_size(len, size, sizeof(size)) < 0)
+        o.overflow = true;
+    out_str(&o, " ");
+    out_str(&o, size);
+    out_str(&o, "\n");
+    return out_finish(&o);
+}
+
 /* utf8_seq_len returns the length of the valid UTF-8 sequence at s[0, n) (s[0] >= 0x80), or
  * 0 if it is invalid: overlong forms, surrogates and code points over U+10FFFF are invalid
  * (RFC 3629 §4). */

@@ -150,6 +150,12 @@ static inline const char *flow_str_ptr(const struct flow *f, struct flow_str s)
  * (NUL-terminated). Returns the length, or -ENOSPC if `cap` is too small. */
 ssize_t flow_format_size(uint64_t bytes, char *out, size_t cap);
 
+/* flow_format_ws_message writes one console line for a WebSocket data message of the
+ * exchange `f` (its upgrade request), as mitmdump prints them: "CLIENT -> WebSocket text
+ * message -> URL SIZE\n" (<- for the server's). Returns the length, or -ENOSPC. */
+ssize_t flow_format_ws_message(const struct flow *f, bool from_client, int opcode, uint64_t len,
+                               char *buf, size_t cap);
+
 /* flow_format_line writes the console line for `f`, ending in '\n' (no NUL):
  *   "127.0.0.1:54321: GET https://host/path HTTP/1.1 << 200 OK 1.2k 35ms"
  * with " error: <text>" appended when `error` is set, and "<< error: <text>" in place of the

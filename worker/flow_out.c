@@ -341,6 +341,35 @@ int flow_out_record_to(struct flow_out *o, const struct flow *f, unsigned stream
     return err;
 }
 
+int flow_out_line(struct flow_out *o, const char *text, size_t len)
+{
+    struct flow_out_stream *st = &o->streams[0];
+    struct flow_out_slot *s;
+    int idx = o->free_head;
+
+    if (st->fd < 0 || len == 0)
+        return 0;
+    if (len > FLOW_OUT_SLOT_SIZE)
+        return -EMSGSIZE;
+    if (idx == -1 || o->storage == NULL) {
+        o->dropped++;
+        return -ENOBUFS;
+    }
+    s = &o->slots[idx];
+    memcpy(s->data, text, len);
+    o->free_head = s->next;
+    s->len = (uint32_t)len;
+    s->off = 0;
+    s->next = -1;
+    if (st->tail == -1)
+        st->head = idx;
+    else
+        o->slots[st->tail].next = idx;
+    st->tail = idx;
+    flow_out_kick(o, 0);
+    return 0;
+}
+
 bool flow_out_is_idle(const struct flow_out *o)
 {
     for (int i = 0; i < FLOW_OUT_STREAMS; i++)

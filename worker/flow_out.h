@@ -86,6 +86,11 @@ int flow_out_record(struct flow_out *o, const struct flow *f);
  * bit 1 the -w file, bit 2 the HAR file (disabled outputs are skipped either way). */
 int flow_out_record_to(struct flow_out *o, const struct flow *f, unsigned streams);
 
+/* flow_out_line queues `len` bytes of text (one or more whole lines) for the console, as a
+ * flow line goes (nothing when the console is off). Returns 0, -ENOBUFS when the writer is
+ * behind (counted in `dropped`) or -EMSGSIZE for text longer than a slot. */
+int flow_out_line(struct flow_out *o, const char *text, size_t len);
+
 /* flow_out_is_idle returns whether nothing is queued or being written. */
 bool flow_out_is_idle(const struct flow_out *o);
 

@@ -301,6 +301,10 @@ static int h1_conn_begin(struct conn *c, bool proxy)
     rules_timer_init(&h->timer, c);
     o.on_flow = worker_on_flow;
     o.on_flow_arg = c->w;
+    if (c->w->cfg->websocket_message_lines) {
+        o.on_ws_message = worker_on_ws_message;
+        o.on_ws_arg = c->w;
+    }
     if (proxy && access_auth(c->w) != NULL) {
         o.proxy_auth = access_h1_check;
         o.proxy_auth_arg = c->w;

@@ -16,6 +16,9 @@
 #include "worker/flow_body.h"
 #include "worker/h1_record.h"
 
+static void ws_message_from_client(void *arg, int opcode, uint64_t len);
+static void ws_message_from_server(void *arg, int opcode, uint64_t len);
+
 static const char *const state_names[H1_STATE_COUNT] = {
     [H1_STATE_REQ_HEAD] = "req_head",   [H1_STATE_NEED_UPSTREAM] = "need_upstream",
     [H1_STATE_REQ_BODY] = "req_body",   [H1_STATE_RESP_HEAD] = "resp_head",
@@ -912,6 +915,11 @@ static bool step_resp_head(struct h1_relay *r)
         r->_websocket = up >= 0 && h1_token_list_has(resp.headers[up].value,
                                                      resp.headers[up].value_len, "websocket");
         memset(r->_ws, 0, sizeof(r->_ws));
+        if (r->_websocket && r->_opts.on_ws_message != NULL) {
+            r->_ws[0].on_message = ws_message_from_client;
+            r->_ws[1].on_message = ws_message_from_server;
+            r->_ws[0].arg = r->_ws[1].arg = r;
+        }
     }
     r->_edits_on = false;
     if (r->_opts.rules != NULL) { /* --modify-headers on the response */
@@ -1318,6 +1326,21 @@ static bool step_resp(struct h1_relay *r)
     if (r->_state == H1_STATE_RESP_BODY)
         progress |= step_resp_body(r);
     return progress;
+}
+
+/* ws_message_from_client / _from_server report one WebSocket message (ws_frame.h). */
+static void ws_message_from_client(void *arg, int opcode, uint64_t len)
+{
+    struct h1_relay *r = arg;
+
+    r->_opts.on_ws_message(r->_opts.on_ws_arg, r->_flow, true, opcode, len);
+}
+
+static void ws_message_from_server(void *arg, int opcode, uint64_t len)
+{
+    struct h1_relay *r = arg;
+
+    r->_opts.on_ws_message(r->_opts.on_ws_arg, r->_flow, false, opcode, len);
 }
 
 /* raw_move moves what fits from `in` to `out`, counting WebSocket messages in `ws` on the

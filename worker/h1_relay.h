@@ -55,6 +55,11 @@ enum h1_timeout {
  * call, must not call back into the relay, and must copy what it keeps. */
 typedef void h1_relay_flow_fn(void *arg, const struct flow *f);
 
+/* h1_relay_ws_fn is called for each WebSocket data message relayed after an upgrade: `f` is
+ * the upgrade's exchange, `from_client` its direction, `opcode` 1 text or 2 binary. */
+typedef void h1_relay_ws_fn(void *arg, const struct flow *f, bool from_client, int opcode,
+                            uint64_t len);
+
 /* h1_relay_auth_fn decides whether a proxy request with fields `headers` may pass
  * (--proxyauth, worker/access.h); on false `*why` holds a static reason for the 407. */
 typedef bool h1_relay_auth_fn(void *arg, const struct h1_header *headers, size_t n,
@@ -73,6 +78,8 @@ struct h1_relay_opts {
                                 * timeout) before 504 */
     h1_relay_flow_fn *on_flow; /* may be NULL */
     void *on_flow_arg;
+    h1_relay_ws_fn *on_ws_message; /* --set websocket_message_lines; NULL = not called */
+    void *on_ws_arg;
     h1_relay_auth_fn *proxy_auth; /* absolute-form requests must pass it or get a 407 (the
                                    * client's own proxy requests); NULL = no check */
     void *proxy_auth_arg;

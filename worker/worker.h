@@ -130,6 +130,11 @@ static inline void worker_count_add(struct worker *w, enum msg_stat s, uint64_t 
     w->stats.v[s] += n;
 }
 
+/* worker_on_ws_message prints one console line for a WebSocket message (h1_relay_ws_fn; arg
+ * is the worker), when the view filter matches the upgrade's flow. */
+void worker_on_ws_message(void *arg, const struct flow *f, bool from_client, int opcode,
+                          uint64_t len);
+
 /* worker_on_flow is the relays' flow callback (`arg` is the worker): counts the flow (and an
  * answer mitmd made itself: 4xx as a client error, 502/504 as an upstream error) and queues
  * its console line if it matches the view filter and its JSON record if it matches
