@@ -163,6 +163,8 @@ int h2_conn_start(struct conn *c)
     o.max_header_size = c->w->cfg->max_header_size;
     o.pool = c->w->h2_pool;
     o.replay = c->w->replay;
+    o.host_rewrite = c->mode != NULL && c->mode->host_rewrite[0] != '\0' ? c->mode->host_rewrite
+                                                                        : NULL;
     o.rules = rules_is_empty(c->w->rules) ? NULL : c->w->rules;
     o.rng = &c->w->rules_rng;
     o.stall_ms = (uint32_t)c->w->cfg->idle_timeout_s * 1000u;

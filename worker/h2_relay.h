@@ -91,6 +91,8 @@ struct h2_relay_opts {
     uint64_t *rng;             /* the worker's PRNG state for the rules' percentages */
     uint32_t stall_ms;         /* inject_fault stall: how long a response is held (the idle
                                 * timeout) */
+    const char *host_rewrite;  /* reverse mode: :authority (and host) sent and recorded as this
+                                * "host[:port]"; NULL keeps the client's. Borrowed. */
     h2_relay_flow_fn *on_flow; /* may be NULL */
     void *on_flow_arg;
 };

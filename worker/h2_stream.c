@@ -123,19 +123,26 @@ void h2_fields_clear(struct h2_half *h)
 }
 
 /* fields_to_nv fills `nva` (H2_MAX_FIELDS entries) from `h` and returns the count. */
+/* fields_to_nv lists the fields of `h` for nghttp2, leaving out proxy-authorization (the
+ * client's credentials for mitmd never reach an origin, as on HTTP/1.1). Returns the count. */
 static size_t fields_to_nv(const struct h2_half *h, nghttp2_nv *nva)
 {
+    size_t k = 0;
+
     for (uint16_t i = 0; i < h->n_fields; i++) {
         nghttp2_vec n = nghttp2_rcbuf_get_buf(h->fields[i].name);
         nghttp2_vec v = nghttp2_rcbuf_get_buf(h->fields[i].value);
 
-        nva[i].name = n.base;
-        nva[i].namelen = n.len;
-        nva[i].value = v.base;
-        nva[i].valuelen = v.len;
-        nva[i].flags = NGHTTP2_NV_FLAG_NONE;
+        if (n.len == 19 && memcmp(n.base, "proxy-authorization", 19) == 0)
+            continue;
+        nva[k].name = n.base;
+        nva[k].namelen = n.len;
+        nva[k].value = v.base;
+        nva[k].valuelen = v.len;
+        nva[k].flags = NGHTTP2_NV_FLAG_NONE;
+        k++;
     }
-    return h->n_fields;
+    return k;
 }
 
 static bool vec_is(nghttp2_vec v, const char *s)
@@ -266,7 +273,7 @@ void h2_flow_from_conn(struct h2_relay *r, struct flow *f)
     flow_str_set(f, &f->req_version, "HTTP/2.0", 8);
 }
 
-static void flow_fill_request(struct h2_stream *st)
+static void flow_fill_request(const struct h2_relay *r, struct h2_stream *st)
 {
     const struct h2_half *h = &st->half[H2_REQ];
     struct flow *f = &st->flow;
@@ -279,6 +286,8 @@ static void flow_fill_request(struct h2_stream *st)
 
     if (auth.len == 0)
         auth = field_find(h, "host");
+    if (r->_opts.host_rewrite != NULL) /* reverse mode: recorded as sent */
+        auth = (nghttp2_vec){(uint8_t *)r->_opts.host_rewrite, strlen(r->_opts.host_rewrite)};
     flow_str_set(f, &f->method, method.base, method.len);
     if (scheme.len > 0) {
         n = snprintf(url, sizeof(url), "%.*s://", (int)scheme.len, (const char *)scheme.base);
@@ -909,6 +918,17 @@ static void submit_request(struct h2_relay *r, struct h2_stream *st)
         return;
     }
     nv = fields_to_nv(h, nva);
+    if (r->_opts.host_rewrite != NULL) { /* reverse mode: the server's name (keep_host_header
+                                          * keeps the client's: host_rewrite is NULL then) */
+        for (size_t i = 0; i < nv; i++) {
+            nghttp2_vec nm = {nva[i].name, nva[i].namelen};
+
+            if (vec_is(nm, ":authority") || vec_is(nm, "host")) {
+                nva[i].value = (uint8_t *)r->_opts.host_rewrite;
+                nva[i].valuelen = strlen(r->_opts.host_rewrite);
+            }
+        }
+    }
     if (r->_opts.rules != NULL && v->url_changed) {
         const struct flow *f = &st->flow;
 
@@ -997,7 +1017,7 @@ void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_strea
     struct h2_half *h = &st->half[H2_REQ];
     nghttp2_vec method;
 
-    flow_fill_request(st);
+    flow_fill_request(r, st);
     h->ended = h->ended || end_stream;
     method = field_find(h, ":method");
     if (h->fields_over) {

@@ -582,7 +582,10 @@ class Nginx:
         crt, key = self.pki.certs["valid"]
         lines += ["  server {", f"    listen 127.0.0.1:{self.h2_port} ssl http2;",
                   f"    ssl_certificate {crt};", f"    ssl_certificate_key {key};",
-                  f"    root {self.root};", "  }"]
+                  f"    root {self.root};",
+                  # the authority the request came with (HTTP/2: :authority), as text
+                  '    location = /authority { default_type text/plain; '
+                  'return 200 "$server_protocol $http_host\\n"; }', "  }"]
         lines += ["  server {", f"    listen 127.0.0.1:{self.plain_port};",
                   f"    root {self.root};", "  }", "}"]
         return "\n".join(lines) + "\n"
