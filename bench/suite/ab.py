@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 
+import plot  # bench/suite/plot.py (suite.py puts this folder on sys.path)
+
 # A row whose candidate CPU per request is more than this times the baseline's is flagged.
 AB_LIMIT = 1.05
 
@@ -268,6 +270,7 @@ def run(suite, r, baseline_label, candidate_label, rounds, build_desc, baseline_
     with open(os.path.join(r.a.results, stem + ".json"), "w") as f:
         json.dump(result, f, indent=1)
         f.write("\n")
+    md = plot.attach(os.path.join(r.a.results, stem + ".json"), md)  # SVGs beside it
     with open(os.path.join(r.a.results, stem + ".md"), "w") as f:
         f.write(md)
     print(md)

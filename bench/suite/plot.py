@@ -139,6 +139,22 @@ def plot(result_json, out_dir=None):
     return written
 
 
+def attach(json_path, md):
+    """attach draws the SVGs of a result written at `json_path` (when gnuplot is installed)
+    and returns the markdown `md` with links to them appended; never raises."""
+    if shutil.which("gnuplot") is None:
+        return md
+    try:
+        paths = plot(json_path)
+    except (OSError, ValueError, subprocess.SubprocessError) as e:
+        sys.stderr.write("plot.py: no pictures: %s\n" % e)
+        return md
+    if not paths:
+        return md
+    links = "\n".join("![%s](%s)" % (os.path.basename(p), os.path.basename(p)) for p in paths)
+    return md.rstrip("\n") + "\n\n## Pictures\n\n" + links + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("result", help="a bench/run result JSON")

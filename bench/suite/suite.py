@@ -28,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ab  # noqa: E402
 import h2load  # noqa: E402
+import plot  # noqa: E402
 import procs  # noqa: E402
 import report  # noqa: E402
 
@@ -1055,6 +1056,7 @@ class Run:
         with open(os.path.join(self.a.results, stem + ".json"), "w") as f:
             json.dump(result, f, indent=1)
             f.write("\n")
+        md = plot.attach(os.path.join(self.a.results, stem + ".json"), md)  # SVGs beside it
         with open(os.path.join(self.a.results, stem + ".md"), "w") as f:
             f.write(md)
         print(md)
