@@ -308,18 +308,25 @@ static void out_fstr_printable(struct out *o, const struct flow *f, struct flow_
     out_printable(o, flow_str_ptr(f, s), s.len);
 }
 
-ssize_t flow_format_line(const struct flow *f, char *buf, size_t cap)
+/* out_client writes the client's address as "ip:port" ("[ip]:port" for IPv6), or "-". */
+static void out_client(struct out *o, const struct flow *f)
 {
-    struct out o = {.p = buf, .cap = cap};
     char ip[INET6_ADDRSTRLEN];
-    char size[32];
     uint16_t port = 0;
 
     if (addr_parts(&f->client_addr, ip, sizeof(ip), &port))
-        out_printf(&o, f->client_addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
+        out_printf(o, f->client_addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
                    (unsigned)port);
     else
-        out_str(&o, "-");
+        out_str(o, "-");
+}
+
+ssize_t flow_format_line(const struct flow *f, char *buf, size_t cap)
+{
+    struct out o = {.p = buf, .cap = cap};
+    char size[32];
+
+    out_client(&o, f);
     if (f->proxy_mode_in_line && f->proxy_mode != NULL) { /* several listeners: which one */
         out_str(&o, " [");
         out_printable(&o, f->proxy_mode, strlen(f->proxy_mode));
@@ -381,15 +388,9 @@ ssize_t flow_format_ws_message(const struct flow *f, bool from_client, int opcod
 {
     struct out o = {.p = buf, .cap = cap};
     const char *dir = from_client ? "->" : "<-";
-    char ip[INET6_ADDRSTRLEN];
     char size[32];
-    uint16_t port = 0;
 
-    if (addr_parts(&f->client_addr, ip, sizeof(ip), &port))
-        out_printf(&o, f->client_addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
-                   (unsigned)port);
-    else
-        out_str(&o, "-");
+    out_client(&o, f);
     out_printf(&o, " %s WebSocket %s message %s ", dir, opcode == 2 ? "binary" : "text", dir);
     out_fstr_printable(&o, f, f->url);
     if (flow_format_size(len, size, sizeof(size)) < 0)
@@ -535,10 +536,7 @@ static void out_json_ms(struct out *o, int64_t ns)
         out_printf(o, "%.3f", (double)ns / 1e6);
 }
 
-/* har_phases computes send, wait and receive in ns (-1 when the phase did not happen). Wait
- * starts when the request was sent, or at the start when the response came first (an early
- * or interim response). */
-static void har_phases(const struct flow *f, int64_t *send, int64_t *wait, int64_t *receive)
+void flow_phases(const struct flow *f, int64_t *send, int64_t *wait, int64_t *receive)
 {
     uint64_t base;
 
@@ -581,7 +579,7 @@ static ssize_t format_json(const struct flow *f, char *buf, size_t cap, size_t m
     int64_t send, wait, receive;
     int64_t total = (int64_t)flow_total_ns(f);
 
-    har_phases(f, &send, &wait, &receive);
+    flow_phases(f, &send, &wait, &receive);
 
     out_str(&o, "{\"startedDateTime\":");
     out_json_started(&o, f);

@@ -156,6 +156,11 @@ ssize_t flow_format_size(uint64_t bytes, char *out, size_t cap);
 ssize_t flow_format_ws_message(const struct flow *f, bool from_client, int opcode, uint64_t len,
                                char *buf, size_t cap);
 
+/* flow_phases computes the send, wait and receive phases of `f` in ns (-1 when a phase did
+ * not happen), as HAR defines them: wait starts when the request was sent, or at the start
+ * when the response came first (an early or interim response). */
+void flow_phases(const struct flow *f, int64_t *send, int64_t *wait, int64_t *receive);
+
 /* flow_format_line writes the console line for `f`, ending in '\n' (no NUL):
  *   "127.0.0.1:54321: GET https://host/path HTTP/1.1 << 200 OK 1.2k 35ms"
  * with " error: <text>" appended when `error` is set, and "<< error: <text>" in place of the

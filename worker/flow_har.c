@@ -18,25 +18,14 @@ static void har_ms(struct har_buf *b, int64_t ns)
         har_buf_printf(b, "%.3f", (double)ns / 1e6);
 }
 
-/* phases computes send, wait and receive in ns (0 when the phase did not happen: HAR requires
- * them non-negative), as flow.c does for the -w record. */
+/* phases computes send, wait and receive in ns, 0 for a phase that did not happen (HAR
+ * requires them non-negative; flow_phases gives -1 there). */
 static void phases(const struct flow *f, int64_t *send, int64_t *wait, int64_t *receive)
 {
-    uint64_t base;
-
-    *send = *wait = *receive = 0;
-    if (f->t_start == 0)
-        return;
-    if (f->t_request_sent >= f->t_start)
-        *send = (int64_t)(f->t_request_sent - f->t_start);
-    if (f->t_response_first >= f->t_start) {
-        base = f->t_request_sent != 0 && f->t_request_sent <= f->t_response_first
-                   ? f->t_request_sent
-                   : f->t_start;
-        *wait = (int64_t)(f->t_response_first - base);
-        if (f->t_done >= f->t_response_first)
-            *receive = (int64_t)(f->t_done - f->t_response_first);
-    }
+    flow_phases(f, send, wait, receive);
+    *send = *send < 0 ? 0 : *send;
+    *wait = *wait < 0 ? 0 : *wait;
+    *receive = *receive < 0 ? 0 : *receive;
 }
 
 static void har_fstr(struct har_buf *b, const struct flow *f, struct flow_str s)

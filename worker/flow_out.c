@@ -286,9 +286,27 @@ static ssize_t flow_out_format_heap(struct flow_out *o, int stream, const struct
 }
 
 /* flow_out_queue formats one record of `f` for `stream` into a free slot and queues it. */
-static int flow_out_queue(struct flow_out *o, int stream, const struct flow *f)
+/* flow_out_append takes free slot `idx` (holding `len` bytes) off the free list, appends it
+ * to `stream`'s queue and starts the write. */
+static void flow_out_append(struct flow_out *o, int stream, int idx, size_t len)
 {
     struct flow_out_stream *st = &o->streams[stream];
+    struct flow_out_slot *s = &o->slots[idx];
+
+    o->free_head = s->next;
+    s->len = (uint32_t)len;
+    s->off = 0;
+    s->next = -1;
+    if (st->tail == -1)
+        st->head = idx;
+    else
+        o->slots[st->tail].next = idx;
+    st->tail = idx;
+    flow_out_kick(o, stream);
+}
+
+static int flow_out_queue(struct flow_out *o, int stream, const struct flow *f)
+{
     struct flow_out_slot *s;
     ssize_t n;
     int idx = o->free_head;
@@ -309,16 +327,7 @@ static int flow_out_queue(struct flow_out *o, int stream, const struct flow *f)
         o->dropped++;
         return -ENOSPC;
     }
-    o->free_head = s->next;
-    s->len = (uint32_t)n;
-    s->off = 0;
-    s->next = -1;
-    if (st->tail == -1)
-        st->head = idx;
-    else
-        o->slots[st->tail].next = idx;
-    st->tail = idx;
-    flow_out_kick(o, stream);
+    flow_out_append(o, stream, idx, (size_t)n);
     return 0;
 }
 
@@ -357,16 +366,7 @@ int flow_out_line(struct flow_out *o, const char *text, size_t len)
     }
     s = &o->slots[idx];
     memcpy(s->data, text, len);
-    o->free_head = s->next;
-    s->len = (uint32_t)len;
-    s->off = 0;
-    s->next = -1;
-    if (st->tail == -1)
-        st->head = idx;
-    else
-        o->slots[st->tail].next = idx;
-    st->tail = idx;
-    flow_out_kick(o, 0);
+    flow_out_append(o, 0, idx, len);
     return 0;
 }
 
