@@ -220,18 +220,23 @@ static bool conn_is_reclaimable(struct conn *c)
     return c->state == CONN_STATE_OPEN && (conn_is_idle(c) || conn_may_grow(c, &c->cl));
 }
 
-/* conn_reclaim closes up to CONN_RECLAIM_BATCH reclaimable connections, the least recently
- * active first (one scan of the pool, then their slots free as their closes complete).
+/* conn_reclaim closes up to CONN_RECLAIM_BATCH reclaimable connections quiet for at least
+ * CONN_RECLAIM_QUIET_MS, the least recently active first (one scan of the pool, then their
+ * slots free as their closes complete).
  * Returns how many it closed. */
 static int conn_reclaim(struct worker *w)
 {
     struct conn *pick[CONN_RECLAIM_BATCH];
+    uint64_t now = flow_now_ns();
     int n = 0;
 
     for (struct conn *c = w->pool.active; c != NULL; c = c->next) {
         int i;
 
-        if (!conn_is_reclaimable(c))
+        /* quiet for a while: a client that just connected gets to send its request (when
+         * only such are left, the next one over the limit gets the 503 that says why) */
+        if (now - c->t_io < (uint64_t)CONN_RECLAIM_QUIET_MS * 1000000ull ||
+            !conn_is_reclaimable(c))
             continue;
         if (n == CONN_RECLAIM_BATCH && c->t_io >= pick[n - 1]->t_io)
             continue;

@@ -19,6 +19,7 @@
 
 #define CONN_PUMP_ROUNDS 16         /* bounded work per event (HAProxy budgets) */
 #define CONN_RECLAIM_BATCH 16       /* connections closed by one conn_reclaim scan */
+#define CONN_RECLAIM_QUIET_MS 1000  /* ... each quiet for at least this long */
 #define CONN_TRIM_IDLE_MS 1000     /* an idle connection's buffer pages are dropped after this */
 #define CONN_DRAIN_QUIET_MS 500     /* a draining idle connection closes after this much quiet */
 #define CONN_PROTO_STATE_MAX 4096   /* bytes of per-protocol state in every connection */
@@ -119,7 +120,8 @@ void conn_pool_dispose(struct conn_pool *p);
  * and closes `fd`. When the pool is nearly full it first closes the least recently active
  * connections that carry no exchange (idle keep-alive, or still waiting for a request head
  * or a TLS handshake: what a slowloris client holds), as nginx does with its reusable
- * connections, so that new clients get served rather than a 503. Never fails visibly. */
+ * connections, so that new clients get served rather than a 503; a connection quiet for less
+ * than CONN_RECLAIM_QUIET_MS is never taken. Never fails visibly. */
 void conn_accept(struct worker *w, int fd, const struct modes_conf *mode);
 
 /* conn_set_proto makes `p` drive `c`: the previous protocol is disposed and p->state_size
