@@ -269,7 +269,7 @@ void conn_accept(struct worker *w, int fd, const struct modes_conf *mode)
     if (c == NULL && p->fresh < p->max)
         c = &p->conns[p->fresh]; /* taken below; freed slots are reused first (warm pages) */
     worker_count(w, MSG_STAT_ACCEPTED);
-    if (c == NULL || w->stopping) {
+    if (c == NULL) {
         conn_refuse(w, fd);
         return;
     }
@@ -304,6 +304,12 @@ void conn_accept(struct worker *w, int fd, const struct modes_conf *mode)
     log_debug("conn %llu: accepted fd %d", (unsigned long long)c->id, fd);
     if (access_admit(c, false)) /* block_global / block_private (worker/access.h) */
         mode->start(c);
+    /* an accept that completed as the stop began (before its cancel landed): the kernel
+     * took this client off the queue already, so it is served, as a draining connection
+     * (its exchange ends with "Connection: close" or GOAWAY) - a 503 here loses a request
+     * that no other worker can take (chaos SIGHUP row) */
+    if (w->stopping && c->proto != NULL)
+        conn_drain(c);
     conn_pump(c);
     /* nearly full: make room before the next accepts find no slot (closes complete later) */
     if (p->max >= 4 * CONN_RECLAIM_BATCH &&
