@@ -46,13 +46,16 @@ static bool h1_conn_tell(struct conn *c, struct h1_relay *r)
     /* a head cut off by the client's FIN is told at once: nothing more will complete it */
     bool cl_eof = cl->tls_on ? cl->tls_closed : cl->rd_eof;
 
-    if (!cl->eof_told && (cl->failed || transport_is_done(cl) ||
-                          (cl_eof && h1_relay_state(r) == H1_STATE_REQ_HEAD))) {
+    /* a failure is told even after the EOF was: a client that half-closed and then reset
+     * while its response still flowed would otherwise leave the response waiting on a dead
+     * socket (and the upstream open) until the idle timeout */
+    if (cl->failed && !cl->fail_told) {
+        cl->eof_told = cl->fail_told = told = true;
+        h1_relay_client_error(r, cl->why[0] ? cl->why : "client connection failed");
+    } else if (!cl->eof_told && (transport_is_done(cl) ||
+                                 (cl_eof && h1_relay_state(r) == H1_STATE_REQ_HEAD))) {
         cl->eof_told = told = true;
-        if (cl->failed)
-            h1_relay_client_error(r, cl->why[0] ? cl->why : "client connection failed");
-        else
-            h1_relay_client_eof(r);
+        h1_relay_client_eof(r);
     }
     if (!up->eof_told && up->connected && (up->failed || transport_is_done(up))) {
         up->eof_told = told = true;

@@ -43,12 +43,13 @@ static bool h2_conn_tell(struct conn *c, struct h2_relay *r)
     struct conn_leg *cl = &c->cl, *up = &c->up;
     bool told = false;
 
-    if (!cl->eof_told && (cl->failed || transport_is_done(cl))) {
+    /* a failure is told even after the EOF was (see h1_conn_tell) */
+    if (cl->failed && !cl->fail_told) {
+        cl->eof_told = cl->fail_told = told = true;
+        h2_relay_client_error(r, cl->why[0] ? cl->why : "client connection failed");
+    } else if (!cl->eof_told && transport_is_done(cl)) {
         cl->eof_told = told = true;
-        if (cl->failed)
-            h2_relay_client_error(r, cl->why[0] ? cl->why : "client connection failed");
-        else
-            h2_relay_client_eof(r);
+        h2_relay_client_eof(r);
     }
     if (!up->eof_told && up->connected && (up->failed || transport_is_done(up))) {
         up->eof_told = told = true;

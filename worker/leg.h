@@ -29,6 +29,9 @@ struct conn_leg {
     bool rd_eof;                /* recv returned 0 */
     bool failed;                /* recv/send error: stop using the socket */
     bool eof_told;              /* the protocol was told about the EOF/error */
+    bool fail_told;             /* client leg: the protocol was told about the error (it may
+                                 * come after the EOF was told: a half-closed client whose
+                                 * socket then resets while its response still flows) */
     bool connected;             /* upstream: the TCP connect completed */
     bool tls_eof_fed;           /* tls_conn_feed_eof was called */
     bool tls_closed;            /* tls_conn_read returned 0 (close_notify or EOF) */

@@ -18,3 +18,5 @@ mitmd_add_integration_test(hardening/sighup_replacement_is_info INTERCEPT)
 mitmd_add_integration_test(hardening/sighup_new_workers_first INTERCEPT)
 # issue 10 graceful stop (master side): a second SIGTERM stops at once
 mitmd_add_integration_test(hardening/second_sigterm_stops_at_once INTERCEPT)
+# a client that half-closes and then resets mid-response does not hold its connection open
+mitmd_add_integration_test(hardening/client_reset_mid_response INTERCEPT)
