@@ -6,6 +6,9 @@
 if(NOT MITMD_TESTS)
   return()
 endif()
+# Debian's python3 first: a version manager's shim on PATH (pyenv) costs about a second per
+# start, and the suite starts Python some thousand times
+find_program(MITMD_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
 find_program(MITMD_PYTHON3 python3 REQUIRED)
 
 # mitmd_add_integration_test(<area>/<behaviour> [INTERCEPT] [LABELS l...]) registers one script.
