@@ -20,3 +20,7 @@ mitmd_add_integration_test(hardening/sighup_new_workers_first INTERCEPT)
 mitmd_add_integration_test(hardening/second_sigterm_stops_at_once INTERCEPT)
 # a client that half-closes and then resets mid-response does not hold its connection open
 mitmd_add_integration_test(hardening/client_reset_mid_response INTERCEPT)
+# a nearly full pool closes its quiet connections without an exchange, oldest first
+mitmd_add_integration_test(hardening/pool_reclaims_idle INTERCEPT)
+# idle connections give their buffer pages back after a second of quiet
+mitmd_add_integration_test(hardening/idle_conns_trimmed INTERCEPT)
