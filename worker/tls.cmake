@@ -1,6 +1,7 @@
 # worker/tls.cmake - TLS transport of the worker: tls_ctx (the contexts), tls_conn (one SSL over
-# memory staging; tls_conn_io: staging, read, write; tls_conn_peer: the peer certificate), tls_sess (upstream session cache, keys, wildcard reuse), tls_peek
-# (ClientHello SNI peek); their unit tests and the ClientHello SNI fuzz target.
+# memory staging; tls_conn_io: staging, read, write; tls_conn_peer: the peer certificate),
+# tls_sess (upstream session cache, keys, wildcard reuse), tls_peek (ClientHello SNI peek);
+# their unit tests and the ClientHello SNI fuzz target.
 target_sources(mitmd_worker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/tls_conn.c
   ${CMAKE_CURRENT_LIST_DIR}/tls_conn_io.c
