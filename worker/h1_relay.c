@@ -135,6 +135,8 @@ void h1_relay_abort_exchange(struct h1_relay *r, const char *why)
     h1_relay_enter_closing(r);
 }
 
+/* ---- moving bytes ------------------------------------------------------------------- */
+
 /* h1_relay_move_bytes copies up to `max` bytes from `in` to `out` as room allows, consuming
  * them. */
 size_t h1_relay_move_bytes(struct buf *in, struct buf *out, uint64_t max)
@@ -150,8 +152,8 @@ size_t h1_relay_move_bytes(struct buf *in, struct buf *out, uint64_t max)
     return n;
 }
 
-/* h1_relay_move_chunked forwards chunked framing unchanged while the decoder tracks where the body
- * ends. Returns bytes moved, or -EPROTO / -EMSGSIZE with `*why` set. */
+/* h1_relay_move_chunked forwards chunked framing unchanged while the decoder tracks where the
+ * body ends. Returns bytes moved, or -EPROTO / -EMSGSIZE with `*why` set. */
 ssize_t h1_relay_move_chunked(struct h1_chunk_decoder *d, struct buf *in, struct buf *out,
                               uint64_t *payload, const char **why)
 {
