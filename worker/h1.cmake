@@ -1,13 +1,20 @@
-# worker/h1.cmake - HTTP/1.1 relay state machine, the heads it writes and flow records
-# (worker/h1_relay, worker/h1_head, worker/flow) and their unit tests.
+# worker/h1.cmake - HTTP/1.1 relay state machine (worker/h1_relay; its request side h1_req,
+# response side h1_resp, own answers h1_answer, --modify-body h1_modbody), the heads it writes
+# and flow records (worker/h1_head, worker/flow) and their unit tests.
 target_sources(mitmd_worker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/h1_head.c
   ${CMAKE_CURRENT_LIST_DIR}/h1_record.c
-  ${CMAKE_CURRENT_LIST_DIR}/h1_relay.c)
+  ${CMAKE_CURRENT_LIST_DIR}/h1_relay.c
+  ${CMAKE_CURRENT_LIST_DIR}/h1_req.c
+  ${CMAKE_CURRENT_LIST_DIR}/h1_resp.c
+  ${CMAKE_CURRENT_LIST_DIR}/h1_answer.c
+  ${CMAKE_CURRENT_LIST_DIR}/h1_modbody.c)
 
 mitmd_add_unit_test(test_h1_relay
   SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_h1_relay.c
-          ${CMAKE_CURRENT_LIST_DIR}/h1_relay.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
+          ${CMAKE_CURRENT_LIST_DIR}/h1_relay.c ${CMAKE_CURRENT_LIST_DIR}/h1_req.c
+          ${CMAKE_CURRENT_LIST_DIR}/h1_resp.c ${CMAKE_CURRENT_LIST_DIR}/h1_answer.c
+          ${CMAKE_CURRENT_LIST_DIR}/h1_modbody.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
           ${CMAKE_CURRENT_LIST_DIR}/answer.c ${CMAKE_CURRENT_LIST_DIR}/h1_head.c
           ${CMAKE_CURRENT_LIST_DIR}/h1_record.c ${CMAKE_CURRENT_LIST_DIR}/flow_body.c
           ${CMAKE_CURRENT_LIST_DIR}/replay.c

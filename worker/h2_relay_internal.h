@@ -1,7 +1,7 @@
 /* h2_relay_internal.h - what the files of the HTTP/2 relay share: the stream and pool layout,
- * the limits, and the functions one file calls in another (h2_stream.c: pool, streams, bodies
- * and heads; h2_session.c: nghttp2 callbacks; h2_relay.c: public API and pumping). Included
- * only by worker/h2_*.c; never by the rest of the worker. */
+ * the limits, and the functions one file calls in another (h2_stream.c: pool, streams, bodies;
+ * h2_forward.c: forwarding heads; h2_session.c: nghttp2 callbacks; h2_relay.c: public API and
+ * pumping). Included only by worker/h2_*.c; never by the rest of the worker. */
 #ifndef MITMD_WORKER_H2_RELAY_INTERNAL_H
 #define MITMD_WORKER_H2_RELAY_INTERNAL_H
 
@@ -105,7 +105,7 @@ struct h2_pool {
     struct h2_stream *free_list;
 };
 
-/* ---- h2_stream.c: pool, stream lifecycle, local answers, bodies, heads --------------------- */
+/* ---- h2_stream.c: pool, stream lifecycle, local answers, bodies -------------------------- */
 
 /* H2_POOL_LIGHT_STREAMS: a connection holding fewer streams than this may use the pool's
  * reserve (its last eighth); heavier ones are refused (REFUSED_STREAM, retried by clients) once
@@ -128,6 +128,18 @@ bool h2_client_is_usable(const struct h2_relay *r);
 
 /* h2_fields_clear drops the references of the header block kept in `h`. */
 void h2_fields_clear(struct h2_half *h);
+
+/* h2_fields_to_nv lists the fields of `h` for nghttp2 in `nva` (H2_MAX_FIELDS entries; names
+ * and values borrowed from `h`), leaving out proxy-authorization (the client's credentials for
+ * mitmd never reach an origin, as on HTTP/1.1). Returns the count. */
+size_t h2_fields_to_nv(const struct h2_half *h, nghttp2_nv *nva);
+
+/* h2_vec_is returns whether `v` holds exactly the bytes of `s`. */
+bool h2_vec_is(nghttp2_vec v, const char *s);
+
+/* h2_field_find returns the value of the first field of `h` named `name` (borrowed from `h`),
+ * or {NULL, 0}. */
+nghttp2_vec h2_field_find(const struct h2_half *h, const char *name);
 
 /* h2_stream_error sets the flow error of `st` to "<prefix>: <HTTP/2 error name of code>". */
 void h2_stream_error(struct h2_stream *st, const char *prefix, uint32_t code);
@@ -174,13 +186,18 @@ void h2_half_kick(struct h2_relay *r, struct h2_stream *st, enum h2_dir d);
  * 0 or -ENOSPC (a peer overran its window: nghttp2 would have caught it, so never expected). */
 int h2_half_stage(struct h2_half *h, const uint8_t *p, size_t n);
 
-/* h2_forward_request submits the complete request head of `st` upstream (or answers it
- * locally when it cannot go), with the request body as data source unless `end_stream`. */
-void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_stream);
+/* h2_half_read is the sink session's data source (nghttp2_data_source_read_callback) for the
+ * staged body of a stream: it takes staged bytes, opens the source's window by as much, and
+ * ends the body (with trailers) once the source ended. Returns the bytes copied to `out`, or
+ * NGHTTP2_ERR_DEFERRED when nothing is staged yet. */
+ssize_t h2_half_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t len, uint32_t *flags,
+                     nghttp2_data_source *src, void *ud);
 
-/* h2_stream_due acts on the deadline of a held or stalled stream that passed (at `now`):
- * a held request goes upstream, a stalled response is answered 504. */
-void h2_stream_due(struct h2_relay *r, struct h2_stream *st, uint64_t now);
+/* h2_body_hold decides whether the body of `d` is collected for --modify-body; if so it copies
+ * the head (`nva`, `nv`) to send later (allocates the copy). Returns true when the head is
+ * held, false when the body streams as usual. */
+bool h2_body_hold(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, const nghttp2_nv *nva,
+                  size_t nv);
 
 /* h2_body_feed collects a DATA chunk of a body held for --modify-body (the source's window is
  * opened at once). Past body_size_limit the held head goes out with what was collected and the
@@ -190,6 +207,16 @@ void h2_body_feed(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, const
 
 /* h2_body_end rewrites a held body whose source ended and sends the head and the result. */
 void h2_body_end(struct h2_relay *r, struct h2_stream *st, enum h2_dir d);
+
+/* ---- h2_forward.c: forwarding heads -------------------------------------------------------- */
+
+/* h2_forward_request submits the complete request head of `st` upstream (or answers it
+ * locally when it cannot go), with the request body as data source unless `end_stream`. */
+void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_stream);
+
+/* h2_stream_due acts on the deadline of a held or stalled stream that passed (at `now`):
+ * a held request goes upstream, a stalled response is answered 504. */
+void h2_stream_due(struct h2_relay *r, struct h2_stream *st, uint64_t now);
 
 /* h2_forward_response_head submits the response head of `st` to the client, with the
  * response body as data source unless `end_stream`. */

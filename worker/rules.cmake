@@ -1,14 +1,16 @@
 # worker/rules.cmake - flow filters (worker/flowfilter.c: mitmproxy's filter language on PCRE2)
-# and the rules compiled from them (worker/rules.c: modify_headers, map_remote, block_list,
-# inject_latency, inject_error/inject_fault), their unit tests, the filter fuzz target and the
-# evaluation micro-benchmark (built, not run by ctest).
+# and the rules compiled from them (worker/rules_parse.c: the specs; worker/rules.c: the
+# verdicts of modify_headers, map_remote, block_list, inject_latency, inject_error/inject_fault),
+# their unit tests, the filter fuzz target and the evaluation micro-benchmark (built, not run by
+# ctest).
 if(NOT TARGET PkgConfig::PCRE2)
   mitmd_require_pkg(PCRE2 libpcre2-8 libpcre2-dev)
 endif()
 
 set(MITMD_RULES_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/flowfilter.c ${CMAKE_CURRENT_LIST_DIR}/flowfilter_eval.c
-  ${CMAKE_CURRENT_LIST_DIR}/rules.c ${CMAKE_CURRENT_LIST_DIR}/maplocal.c)
+  ${CMAKE_CURRENT_LIST_DIR}/rules.c ${CMAKE_CURRENT_LIST_DIR}/rules_parse.c
+  ${CMAKE_CURRENT_LIST_DIR}/maplocal.c)
 
 # mitmd_rules: the filter language, the rules and the flow record they read. Both processes
 # link it: workers evaluate, the master checks every expression before it says "listening".

@@ -1,8 +1,9 @@
-/* tls_conn.c - one SSL over bounded ciphertext staging (a custom BIO reading struct buf _in
- * and appending to struct buf _out), the ClientHello pause, the forged chain, ALPN mirror,
- * and the one place BoringSSL errors become -errno + reason. Upstream sessions are
- * tls_sess.c's: this file only hands them over (new-session callback, offer at init).
- * Never touches a socket; allocates only in the init functions and inside BoringSSL. */
+/* tls_conn.c - one SSL over bounded ciphertext staging: its lifecycle, the handshake, the
+ * ClientHello pause, the forged chain, ALPN mirror, upstream verification, and the one place
+ * BoringSSL errors become -errno + reason. The staging BIO, read and write are tls_conn_io.c's,
+ * the peer certificate's names tls_conn_peer.c's. Upstream sessions are tls_sess.c's: this file
+ * only hands them over (new-session callback, offer at init). Never touches a socket;
+ * allocates only in the init functions and inside BoringSSL. */
 #include "worker/tls_conn.h"
 
 #include <arpa/inet.h>
@@ -24,12 +25,6 @@
 #include "shared/target_parse.h"
 #include "worker/tls_conn_internal.h"
 
-/* TLS_CONN_RECORD_OVERHEAD is the most one record adds to its plaintext (header, explicit
- * IV, MAC/tag, CBC padding), with room for a small pending post-handshake message. */
-#define TLS_CONN_RECORD_OVERHEAD 512
-/* TLS_CONN_RECORD_MAX is the largest plaintext per record (RFC 8446 §5.1). */
-#define TLS_CONN_RECORD_MAX 16384
-
 static const char *const tls_conn_state_names[TLS_CONN_STATE_COUNT] = {
     [TLS_CONN_STATE_HANDSHAKE] = "handshake", [TLS_CONN_STATE_PAUSED] = "paused",
     [TLS_CONN_STATE_OPEN] = "open",           [TLS_CONN_STATE_CLOSED] = "closed",
@@ -46,107 +41,6 @@ const char *tls_conn_state_name(enum tls_conn_state s)
 enum tls_conn_state tls_conn_state(const struct tls_conn *c)
 {
     return c->_state;
-}
-
-/* tls_conn_transition_ok (inline: used by assert only, gone under NDEBUG) says which state
- * changes the code makes; anything else is a bug in this file, not peer input. FAILED is
- * terminal. */
-static inline bool tls_conn_transition_ok(enum tls_conn_state from, enum tls_conn_state to)
-{
-    switch (from) {
-    case TLS_CONN_STATE_HANDSHAKE:
-    case TLS_CONN_STATE_PAUSED:
-        return to != TLS_CONN_STATE_CLOSED;
-    case TLS_CONN_STATE_OPEN:
-        return to == TLS_CONN_STATE_CLOSED || to == TLS_CONN_STATE_FAILED;
-    case TLS_CONN_STATE_CLOSED:
-        return to == TLS_CONN_STATE_FAILED;
-    default:
-        return false;
-    }
-}
-
-static void tls_conn_set_state(struct tls_conn *c, enum tls_conn_state next)
-{
-    if (c->_state == next)
-        return;
-    assert(tls_conn_transition_ok(c->_state, next));
-    c->_state = next;
-}
-
-/* ---- staging BIO ---------------------------------------------------------------------- */
-
-static int staging_read(BIO *bio, char *out, int len)
-{
-    struct tls_conn *c = BIO_get_data(bio);
-    size_t n = buf_used(&c->_in);
-
-    BIO_clear_retry_flags(bio);
-    if (len <= 0)
-        return 0;
-    if (n == 0) {
-        if (c->_in_eof)
-            return 0; /* EOF: no retry flag, so BoringSSL sees the peer's close */
-        BIO_set_retry_read(bio);
-        return -1;
-    }
-    if (n > (size_t)len)
-        n = (size_t)len;
-    memcpy(out, buf_head(&c->_in), n);
-    buf_consume(&c->_in, n);
-    return (int)n;
-}
-
-static int staging_write(BIO *bio, const char *p, int len)
-{
-    struct tls_conn *c = BIO_get_data(bio);
-    size_t n;
-
-    BIO_clear_retry_flags(bio);
-    if (len <= 0)
-        return 0;
-    n = buf_append(&c->_out, p, (size_t)len);
-    if (n == 0) {
-        BIO_set_retry_write(bio); /* BoringSSL keeps the rest and retries later */
-        return -1;
-    }
-    return (int)n;
-}
-
-static long staging_ctrl(BIO *bio, int cmd, long larg, void *parg)
-{
-    struct tls_conn *c = BIO_get_data(bio);
-
-    switch (cmd) {
-    case BIO_CTRL_FLUSH:
-        return 1; /* the caller takes and sends */
-    case BIO_CTRL_PENDING:
-        return (long)buf_used(&c->_in);
-    case BIO_CTRL_WPENDING:
-        return (long)buf_used(&c->_out);
-    default:
-        return 0;
-    }
-}
-
-static int staging_create(BIO *bio)
-{
-    BIO_set_init(bio, 1);
-    return 1;
-}
-
-BIO_METHOD *tls_conn_bio_method_new(void)
-{
-    BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOURCE_SINK | 0x80, "mitmd staging");
-
-    if (m == NULL)
-        return NULL;
-    if (BIO_meth_set_read(m, staging_read) != 1 || BIO_meth_set_write(m, staging_write) != 1 ||
-        BIO_meth_set_ctrl(m, staging_ctrl) != 1 || BIO_meth_set_create(m, staging_create) != 1) {
-        BIO_meth_free(m);
-        return NULL;
-    }
-    return m;
 }
 
 /* ---- server callbacks ----------------------------------------------------------------- */
@@ -437,53 +331,6 @@ void tls_conn_dispose(struct tls_conn *c)
     buf_init(&c->_out, NULL, 0);
 }
 
-/* ---- staging -------------------------------------------------------------------------- */
-
-size_t tls_conn_feed(struct tls_conn *c, const uint8_t *p, size_t n)
-{
-    size_t took;
-
-    if (c->_mem == NULL || n == 0)
-        return 0;
-    took = buf_append(&c->_in, p, n);
-    if (took > 0)
-        c->_rd_starved = false; /* new ciphertext: SSL_read may find a record */
-    return took;
-}
-
-void tls_conn_feed_eof(struct tls_conn *c)
-{
-    c->_in_eof = true;
-    c->_rd_starved = false; /* SSL_read must see the EOF */
-}
-
-size_t tls_conn_in_room(struct tls_conn *c)
-{
-    if (c->_mem == NULL)
-        return 0;
-    return buf_room(&c->_in);
-}
-
-size_t tls_conn_pending(const struct tls_conn *c)
-{
-    if (c->_mem == NULL)
-        return 0;
-    return buf_used(&c->_out);
-}
-
-size_t tls_conn_take(struct tls_conn *c, uint8_t *out, size_t cap)
-{
-    size_t n = tls_conn_pending(c);
-
-    if (n > cap)
-        n = cap;
-    if (n == 0)
-        return 0;
-    memcpy(out, buf_head(&c->_out), n);
-    buf_consume(&c->_out, n);
-    return n;
-}
-
 /* ---- errors --------------------------------------------------------------------------- */
 
 /* tls_conn_verify_reasons words verification results like OpenSSL 3 and curl do. */
@@ -586,8 +433,8 @@ int tls_conn_classify(struct tls_conn *c, int ret, const char **why)
     }
 }
 
-/* fail records a fatal error and hands its reason to the caller. */
-static int fail(struct tls_conn *c, const char *reason, const char **why)
+/* tls_conn_fail records a fatal error and hands its reason to the caller. */
+int tls_conn_fail(struct tls_conn *c, const char *reason, const char **why)
 {
     if (reason != c->_why)
         snprintf(c->_why, sizeof(c->_why), "%s", reason);
@@ -633,9 +480,9 @@ int tls_conn_handshake(struct tls_conn *c, const char **why)
         return -EINPROGRESS;
     case -ESHUTDOWN:
     case -ECONNRESET:
-        return fail(c, "connection closed during TLS handshake", why);
+        return tls_conn_fail(c, "connection closed during TLS handshake", why);
     default:
-        return fail(c, reason != NULL ? reason : "tls handshake failed", why);
+        return tls_conn_fail(c, reason != NULL ? reason : "tls handshake failed", why);
     }
 }
 
@@ -715,126 +562,6 @@ void tls_conn_set_alpn_choice(struct tls_conn *c, const char *proto)
     c->_alpn_choice[n] = '\0';
 }
 
-/* tls_conn_read_is_idle is true when SSL_read cannot return anything new: its last call
- * wanted input, none was fed since (tls_conn_feed/_feed_eof clear _rd_starved), and
- * BoringSSL holds neither decrypted plaintext (SSL_pending) nor an unprocessed record
- * (SSL_has_pending). Post-handshake messages (NewSessionTicket, KeyUpdate) and
- * close_notify arrive as ciphertext, so they clear _rd_starved too. */
-static bool tls_conn_read_is_idle(const struct tls_conn *c)
-{
-    return c->_rd_starved && buf_used(&c->_in) == 0 && SSL_pending(c->_ssl) == 0 &&
-           SSL_has_pending(c->_ssl) == 0;
-}
-
-ssize_t tls_conn_read(struct tls_conn *c, uint8_t *out, size_t cap, const char **why)
-{
-    const char *reason = NULL;
-    int ret, err;
-
-    if (c->_ssl == NULL || cap == 0)
-        return -EINVAL;
-    switch (c->_state) {
-    case TLS_CONN_STATE_OPEN:
-        break;
-    case TLS_CONN_STATE_CLOSED:
-        return 0;
-    case TLS_CONN_STATE_FAILED:
-        if (why != NULL)
-            *why = c->_why;
-        return -EPROTO;
-    default:
-        return -EINVAL;
-    }
-    if (tls_conn_read_is_idle(c))
-        return -EAGAIN;
-    if (cap > INT_MAX)
-        cap = INT_MAX;
-    ret = SSL_read(c->_ssl, out, (int)cap); /* clears the error queue itself */
-    if (ret > 0)
-        return ret;
-    err = tls_conn_classify(c, ret, &reason);
-    switch (err) {
-    case -EAGAIN:
-        /* WANT_READ means the staging BIO ran dry (buf_used(&c->_in) == 0): until more
-         * ciphertext or the EOF is fed, another SSL_read can only say the same. Not for
-         * WANT_WRITE (an answer to a post-handshake message waits for output room). */
-        c->_rd_starved = SSL_want_read(c->_ssl) && buf_used(&c->_in) == 0;
-        return -EAGAIN;
-    case -ESHUTDOWN:
-        c->_clean_close = true;
-        tls_conn_set_state(c, TLS_CONN_STATE_CLOSED);
-        return 0;
-    case -ECONNRESET:
-        tls_conn_set_state(c, TLS_CONN_STATE_CLOSED);
-        return 0;
-    default:
-        return fail(c, reason != NULL ? reason : "tls error", why);
-    }
-}
-
-ssize_t tls_conn_write(struct tls_conn *c, const uint8_t *p, size_t n, const char **why)
-{
-    const char *reason = NULL;
-    size_t room, chunk;
-    int ret, err;
-
-    if (c->_ssl == NULL)
-        return -EINVAL;
-    if (c->_state == TLS_CONN_STATE_FAILED) {
-        if (why != NULL)
-            *why = c->_why;
-        return -EPROTO;
-    }
-    if (c->_state != TLS_CONN_STATE_OPEN && c->_state != TLS_CONN_STATE_CLOSED)
-        return -EINVAL;
-    if (n == 0)
-        return 0;
-    if (c->_wpend > 0) {
-        /* BoringSSL holds a record of exactly these bytes; it must see them again. */
-        if (n < c->_wpend)
-            return -EINVAL;
-        chunk = c->_wpend;
-    } else {
-        room = buf_room(&c->_out);
-        if (room <= TLS_CONN_RECORD_OVERHEAD)
-            return -EAGAIN;
-        chunk = room - TLS_CONN_RECORD_OVERHEAD;
-        if (chunk > TLS_CONN_RECORD_MAX)
-            chunk = TLS_CONN_RECORD_MAX;
-        if (chunk > n)
-            chunk = n;
-    }
-    ret = SSL_write(c->_ssl, p, (int)chunk); /* clears the error queue itself */
-    if (ret > 0) {
-        c->_wpend = 0;
-        return ret;
-    }
-    err = tls_conn_classify(c, ret, &reason);
-    if (err == -EAGAIN) {
-        c->_wpend = chunk;
-        return -EAGAIN;
-    }
-    return fail(c, reason != NULL ? reason : "tls error", why);
-}
-
-int tls_conn_shutdown(struct tls_conn *c)
-{
-    int ret, err;
-
-    if (c->_ssl == NULL)
-        return -EINVAL;
-    if (c->_state != TLS_CONN_STATE_OPEN && c->_state != TLS_CONN_STATE_CLOSED)
-        return -EPROTO;
-    if (buf_room(&c->_out) <= TLS_CONN_RECORD_OVERHEAD)
-        return -EAGAIN;
-    c->_rd_starved = false; /* a repeated SSL_shutdown reads records too */
-    ERR_clear_error();
-    ret = SSL_shutdown(c->_ssl);
-    if (ret >= 0) /* 0: our close_notify is queued, theirs not seen; 1: both */
-        return 0;
-    err = tls_conn_classify(c, ret, NULL);
-    return err == -EAGAIN ? -EAGAIN : -EPROTO;
-}
 
 /* ---- accessors ------------------------------------------------------------------------ */
 
@@ -887,172 +614,4 @@ bool tls_conn_is_resumed_across_names(const struct tls_conn *c)
 bool tls_conn_is_clean_close(const struct tls_conn *c)
 {
     return c->_clean_close;
-}
-
-/* ---- peer certificate ----------------------------------------------------------------- */
-
-/* name_is_forgeable returns whether `s`/`len` is a name the master will put in a forged
- * certificate (master/forge.c forge_name_check accepts it): a host name of letter, digit,
- * '-' and '_' labels, optionally behind one leading "*." wildcard label, or an IP literal.
- * Upstream certificates carry anything in CN and dNSName ("admin@example.com", "a b",
- * "*.*.x"); one such name in the set would make the whole forge fail and cost the client
- * its certificate, so it is left out here. target_host_is_valid is the stricter check. */
-static bool name_is_forgeable(const char *s, size_t len)
-{
-    if (len >= 2 && s[0] == '*' && s[1] == '.') {
-        s += 2;
-        len -= 2;
-    }
-    if (len == 0 || s[len - 1] == '.' || memchr(s, '\0', len) != NULL)
-        return false;
-    return target_host_is_valid(s, len);
-}
-
-/* name_add appends `s`/`len` to `names` unless it is empty, too long, not a forgeable name
- * (name_is_forgeable) or already there (case-insensitive). Returns false when it was wanted
- * but no slot was left. */
-static bool name_add(char names[][TLS_CONN_NAME_MAX], size_t cap, size_t *n, const char *s,
-                     size_t len)
-{
-    if (len == 0 || len >= TLS_CONN_NAME_MAX || !name_is_forgeable(s, len))
-        return true;
-    for (size_t i = 0; i < *n; i++)
-        if (strlen(names[i]) == len && strncasecmp(names[i], s, len) == 0)
-            return true;
-    if (*n == cap)
-        return false;
-    memcpy(names[*n], s, len);
-    names[*n][len] = '\0';
-    (*n)++;
-    return true;
-}
-
-/* name_entry_text returns the UTF-8 text of the last `nid` entry of `name` (the caller frees
- * it with OPENSSL_free), its length in `*len`, or NULL. */
-static char *name_entry_text(X509_NAME *name, int nid, size_t *len)
-{
-    int i = -1, last = -1;
-    unsigned char *utf8 = NULL;
-    int n;
-
-    while ((i = X509_NAME_get_index_by_NID(name, nid, i)) >= 0)
-        last = i;
-    if (last < 0)
-        return NULL;
-    n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, last)));
-    if (n < 0)
-        return NULL;
-    *len = (size_t)n;
-    return (char *)utf8;
-}
-
-int tls_conn_peer_names(const struct tls_conn *c, char names[][TLS_CONN_NAME_MAX], size_t *n,
-                        char *org, size_t orglen)
-{
-    size_t cap = *n, len;
-    GENERAL_NAMES *sans;
-    bool fit = true;
-    X509 *x;
-    char *s;
-
-    *n = 0;
-    if (org != NULL && orglen > 0)
-        org[0] = '\0';
-    if (c->_ssl == NULL)
-        return -ENOENT;
-    x = SSL_get_peer_certificate(c->_ssl);
-    if (x == NULL)
-        return -ENOENT;
-    s = name_entry_text(X509_get_subject_name(x), NID_commonName, &len);
-    if (s != NULL) {
-        fit &= name_add(names, cap, n, s, len);
-        OPENSSL_free(s);
-    }
-    if (org != NULL && orglen > 0) {
-        s = name_entry_text(X509_get_subject_name(x), NID_organizationName, &len);
-        if (s != NULL) {
-            if (len >= orglen) {
-                len = orglen - 1;
-                /* cut at a character boundary: forge drops an organization that is not
-                 * valid UTF-8 */
-                while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80)
-                    len--;
-            }
-            memcpy(org, s, len);
-            org[len] = '\0';
-            OPENSSL_free(s);
-        }
-    }
-    sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-    for (size_t i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans); i++) {
-        const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
-        char ip[INET6_ADDRSTRLEN];
-
-        if (g->type == GEN_DNS) {
-            fit &= name_add(names, cap, n, (const char *)ASN1_STRING_get0_data(g->d.dNSName),
-                            (size_t)ASN1_STRING_length(g->d.dNSName));
-        } else if (g->type == GEN_IPADD) {
-            int l = ASN1_STRING_length(g->d.iPAddress);
-            const void *a = ASN1_STRING_get0_data(g->d.iPAddress);
-
-            if ((l == 4 && inet_ntop(AF_INET, a, ip, sizeof(ip)) != NULL) ||
-                (l == 16 && inet_ntop(AF_INET6, a, ip, sizeof(ip)) != NULL))
-                fit &= name_add(names, cap, n, ip, strlen(ip));
-        }
-    }
-    GENERAL_NAMES_free(sans);
-    X509_free(x);
-    ERR_clear_error();
-    return fit ? 0 : -E2BIG;
-}
-
-/* peer_name_line prints the subject or issuer of the peer leaf as one RFC 2253 line. */
-static int peer_name_line(const struct tls_conn *c, bool issuer, char *out, size_t cap)
-{
-    X509 *x;
-    BIO *mem;
-    const uint8_t *p;
-    size_t len;
-    int err = -ENOENT;
-
-    if (cap == 0)
-        return -EINVAL;
-    out[0] = '\0';
-    if (c->_ssl == NULL)
-        return -ENOENT;
-    x = SSL_get_peer_certificate(c->_ssl);
-    if (x == NULL)
-        return -ENOENT;
-    mem = BIO_new(BIO_s_mem());
-    if (mem == NULL) {
-        err = -ENOMEM;
-        goto out_free_x;
-    }
-    if (X509_NAME_print_ex(mem, issuer ? X509_get_issuer_name(x) : X509_get_subject_name(x), 0,
-                           XN_FLAG_RFC2253) < 0 ||
-        BIO_mem_contents(mem, &p, &len) != 1) {
-        err = -ENOMEM;
-        goto out_free_mem;
-    }
-    if (len >= cap)
-        len = cap - 1;
-    memcpy(out, p, len);
-    out[len] = '\0';
-    err = 0;
-out_free_mem:
-    BIO_free(mem);
-out_free_x:
-    X509_free(x);
-    ERR_clear_error();
-    return err;
-}
-
-int tls_conn_peer_subject(const struct tls_conn *c, char *out, size_t cap)
-{
-    return peer_name_line(c, false, out, cap);
-}
-
-int tls_conn_peer_issuer(const struct tls_conn *c, char *out, size_t cap)
-{
-    return peer_name_line(c, true, out, cap);
 }
