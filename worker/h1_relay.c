@@ -401,13 +401,13 @@ static bool step_local(struct h1_relay *r)
  * it was answered or the connection ended instead of forwarding it. */
 static bool apply_replay(struct h1_relay *r, const struct h1_request *req, size_t head_len)
 {
-    const uint8_t *body = buf_head(r->_client_in) + head_len;
+    const uint8_t *body = NULL;
     struct replay_answer a;
-    size_t blen = 0;
+    size_t blen = 0, raw = 0;
 
-    if (replay_h1_body(r->_opts.replay, req, head_len, buf_used(r->_client_in),
-                       r->_client_in->cap, &blen) < 0)
-        blen = 0; /* chunked or too large: keyed without it, so not matched unless ignored */
+    if (replay_h1_body(r->_opts.replay, req, buf_head(r->_client_in), head_len,
+                       buf_used(r->_client_in), r->_client_in->cap, &body, &blen, &raw) < 0)
+        blen = raw = 0; /* too large: keyed without it, so not matched unless ignored */
     switch (replay_match(r->_opts.replay, r->_flow, body, blen, &a)) {
     case REPLAY_FORWARD:
         return false;
@@ -422,7 +422,7 @@ static bool apply_replay(struct h1_relay *r, const struct h1_request *req, size_
     }
     r->_flow->req_body_size = blen;
     flow_body_feed(r->_flow, FLOW_REQUEST, body, blen);
-    buf_consume(r->_client_in, head_len + blen);
+    buf_consume(r->_client_in, head_len + raw);
     r->_answer_ext = a.h1;
     r->_answer_len = a.entry->h1_len;
     r->_answer_off = 0;
@@ -440,7 +440,8 @@ static bool step_req_head(struct h1_relay *r)
     struct h1_request req;
     struct target t;
     const char *why = NULL;
-    size_t skip;
+    size_t skip, rb_len, rb_raw;
+    const uint8_t *rb;
     ssize_t n;
     int err;
 
@@ -474,8 +475,9 @@ static bool step_req_head(struct h1_relay *r)
         return true;
     }
     if (r->_opts.replay != NULL && !r->_client_eof &&
-        replay_h1_body(r->_opts.replay, &req, (size_t)n, used, in->cap, &skip) == 0)
-        return false; /* server replay keys the body: wait for all of it (`skip`: unused) */
+        replay_h1_body(r->_opts.replay, &req, buf_head(in), (size_t)n, used, in->cap, &rb,
+                       &rb_len, &rb_raw) == 0)
+        return false; /* server replay keys the body: wait for all of it */
     if (h1_method_is(req.method, req.method_len, "CONNECT")) {
         h1_record_request(r, &req, NULL, false);
         answer_error(r, 400, "CONNECT is accepted only as the first request of a connection");

@@ -30,6 +30,9 @@ struct replay {
     enum replay_verdict extra;
     int extra_status;
     struct replay_stats st;
+    uint8_t *scratch; /* a chunked HTTP/1.1 request body, decoded for the key (grows to the
+                       * connection input buffer's size at most) */
+    size_t scratch_cap;
 };
 
 static bool span_ok(const struct replay_hdr *h, uint64_t off, uint64_t n, uint64_t size)
@@ -171,6 +174,7 @@ void replay_close(struct replay *rp)
         return;
     munmap((void *)rp->cursors, rp->cursors_len);
     munmap((void *)rp->map, rp->size);
+    free(rp->scratch);
     free(rp);
 }
 
@@ -230,6 +234,14 @@ static void record(struct replay *rp, struct flow *f, const struct replay_entry 
     f->t_request_sent = f->t_response_first = flow_now_ns();
 }
 
+enum replay_verdict replay_miss(struct replay *rp, struct replay_answer *out)
+{
+    memset(out, 0, sizeof(*out));
+    rp->st.misses++;
+    out->status = rp->extra_status;
+    return rp->extra;
+}
+
 enum replay_verdict replay_match(struct replay *rp, struct flow *f, const void *body,
                                  size_t body_len, struct replay_answer *out)
 {
@@ -275,10 +287,58 @@ enum replay_verdict replay_match(struct replay *rp, struct flow *f, const void *
     return REPLAY_ANSWER;
 }
 
-int replay_h1_body(const struct replay *rp, const struct h1_request *req, size_t head_len,
-                   size_t used, size_t cap, size_t *body_len)
+/* chunked_body decodes the chunked body at `p` (`n` bytes in the buffer, at most `cap`)
+ * into the scratch buffer: 1 when it ended (`*raw_len` framed bytes), 0 when more must be
+ * read, -1 when it cannot be keyed (malformed, or it does not fit the buffer). */
+static int chunked_body(struct replay *rp, const uint8_t *p, size_t n, size_t cap,
+                        const uint8_t **body, size_t *body_len, size_t *raw_len)
 {
-    *body_len = 0;
+    struct h1_chunk_decoder d;
+    size_t at = 0, len = 0;
+    const char *why = NULL;
+
+    h1_chunk_decoder_init(&d, 0);
+    while (at < n && !h1_chunk_decoder_is_done(&d)) {
+        size_t off = 0, dl = 0;
+        ssize_t c = h1_chunk_decode(&d, p + at, n - at, &off, &dl, &why);
+
+        if (c < 0)
+            return -1;
+        if (dl > 0) {
+            if (len + dl > rp->scratch_cap) {
+                size_t want = rp->scratch_cap == 0 ? 4096 : rp->scratch_cap;
+                uint8_t *g;
+
+                while (want < len + dl)
+                    want *= 2;
+                if (want > cap)
+                    want = cap;
+                if (want < len + dl || (g = realloc(rp->scratch, want)) == NULL)
+                    return -1;
+                rp->scratch = g;
+                rp->scratch_cap = want;
+            }
+            memcpy(rp->scratch + len, p + at + off, dl);
+            len += dl;
+        }
+        at += (size_t)c;
+        if (c == 0)
+            break;
+    }
+    if (!h1_chunk_decoder_is_done(&d))
+        return n >= cap ? -1 : 0;
+    *body = len > 0 ? rp->scratch : NULL;
+    *body_len = len;
+    *raw_len = at;
+    return 1;
+}
+
+int replay_h1_body(struct replay *rp, const struct h1_request *req, const uint8_t *head,
+                   size_t head_len, size_t used, size_t cap, const uint8_t **body,
+                   size_t *body_len, size_t *raw_len)
+{
+    *body = NULL;
+    *body_len = *raw_len = 0;
     if (rp->ko.ignore_content)
         return 1;
     switch (h1_request_body(req)) {
@@ -288,8 +348,12 @@ int replay_h1_body(const struct replay *rp, const struct h1_request *req, size_t
         if (req->framing.content_length < 0 || (uint64_t)req->framing.content_length > cap ||
             head_len > cap - (size_t)req->framing.content_length)
             return -1;
-        *body_len = (size_t)req->framing.content_length;
+        *body = head + head_len;
+        *body_len = *raw_len = (size_t)req->framing.content_length;
         return used >= head_len + *body_len ? 1 : 0;
+    case H1_BODY_CHUNKED:
+        return chunked_body(rp, head + head_len, used - head_len, cap - head_len, body,
+                            body_len, raw_len);
     default:
         return -1;
     }
