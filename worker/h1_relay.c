@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 #include "worker/h1_head.h"
@@ -403,7 +404,7 @@ static bool apply_replay(struct h1_relay *r, const struct h1_request *req, size_
 {
     const uint8_t *body = NULL;
     struct replay_answer a;
-    size_t blen = 0, raw = 0;
+    size_t blen = 0, raw = 0, hl;
 
     if (replay_h1_body(r->_opts.replay, req, buf_head(r->_client_in), head_len,
                        buf_used(r->_client_in), r->_client_in->cap, &body, &blen, &raw) < 0)
@@ -426,6 +427,12 @@ static bool apply_replay(struct h1_relay *r, const struct h1_request *req, size_
     r->_answer_ext = a.h1;
     r->_answer_len = a.entry->h1_len;
     r->_answer_off = 0;
+    if ((hl = buf_room(r->_client_out)) > 0 && /* server_replay_refresh: a new head */
+        (hl = replay_h1_head(r->_opts.replay, &a, time(NULL), buf_tail(r->_client_out), hl)) > 0) {
+        buf_commit(r->_client_out, hl);
+        r->_answer_ext = a.body;
+        r->_answer_len = a.entry->body_len;
+    }
     report_flow(r);
     if (!req->framing.keep_alive || r->_draining)
         enter_closing(r);

@@ -8,10 +8,12 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "shared/http_date.h"
 #include "shared/shorthash.h"
 #include "worker/flow_body.h"
 
@@ -27,6 +29,7 @@ struct replay {
     const struct replay_field *fields;
     struct replay_key_opts ko;
     bool reuse;
+    bool refresh; /* server_replay_refresh */
     enum replay_verdict extra;
     int extra_status;
     struct replay_stats st;
@@ -148,6 +151,7 @@ int replay_open(const char *path, const struct config *cfg, struct replay **out,
         close(own);
     replay_key_opts_from(&rp->ko, cfg);
     rp->reuse = cfg->server_replay_reuse;
+    rp->refresh = cfg->server_replay_refresh;
     rp->extra = REPLAY_FORWARD;
     if (extra != NULL && strcmp(extra, "kill") == 0) {
         rp->extra = REPLAY_KILL;
@@ -234,6 +238,24 @@ static void record(struct replay *rp, struct flow *f, const struct replay_entry 
     f->t_request_sent = f->t_response_first = flow_now_ns();
 }
 
+/* flow_hdr is replay_key_hdrs.get over the request fields of a flow. */
+static bool flow_hdr(const void *ctx, const char *name, const char **v, size_t *len)
+{
+    const struct flow *f = ctx;
+    size_t n = strlen(name);
+
+    for (uint16_t i = 0; i < f->n_req_headers; i++) {
+        const struct flow_header *h = &f->req_headers[i];
+
+        if (h->name.len == n && strncasecmp(flow_str_ptr(f, h->name), name, n) == 0) {
+            *v = flow_str_ptr(f, h->value);
+            *len = h->value.len;
+            return true;
+        }
+    }
+    return false;
+}
+
 enum replay_verdict replay_miss(struct replay *rp, struct replay_answer *out)
 {
     memset(out, 0, sizeof(*out));
@@ -253,8 +275,10 @@ enum replay_verdict replay_match(struct replay *rp, struct flow *f, const void *
     bool known = false;
 
     memset(out, 0, sizeof(*out));
+    struct replay_key_hdrs hdrs = {.get = flow_hdr, .ctx = f};
+
     klen = replay_key_build(&rp->ko, flow_str_ptr(f, f->method), f->method.len,
-                            flow_str_ptr(f, f->url), f->url.len, body, body_len, key,
+                            flow_str_ptr(f, f->url), f->url.len, body, body_len, &hdrs, key,
                             sizeof(key), &why);
     if (klen >= 0) {
         h = shorthash64(key, (size_t)klen, rp->hdr->hash_key);
@@ -331,6 +355,69 @@ static int chunked_body(struct replay *rp, const uint8_t *p, size_t n, size_t ca
     *body_len = len;
     *raw_len = at;
     return 1;
+}
+
+size_t replay_refresh_field(const struct replay *rp, const struct replay_entry *e, int64_t now,
+                            const char *name, size_t nlen, const char *v, size_t vlen,
+                            char *out, size_t cap)
+{
+    int64_t t, delta = now - e->recorded_s;
+
+    if (!rp->refresh || e->recorded_s == 0)
+        return 0;
+    if ((nlen == 4 && strncasecmp(name, "date", 4) == 0) ||
+        (nlen == 7 && strncasecmp(name, "expires", 7) == 0) ||
+        (nlen == 13 && strncasecmp(name, "last-modified", 13) == 0)) {
+        if (cap <= HTTP_DATE_LEN || !http_date_parse(v, vlen, &t))
+            return 0;
+        return http_date_format(t + delta, out);
+    }
+    if (nlen == 10 && strncasecmp(name, "set-cookie", 10) == 0)
+        return http_date_refresh_cookie(v, vlen, delta, out, cap);
+    return 0;
+}
+
+size_t replay_h1_head(const struct replay *rp, const struct replay_answer *a, int64_t now,
+                      uint8_t *out, size_t cap)
+{
+    const char *p = (const char *)a->h1, *end = p + (a->entry->h1_len - a->entry->body_len);
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t o, changed = 0;
+
+    if (!rp->refresh || a->entry->recorded_s == 0 || nl == NULL ||
+        (size_t)(nl + 1 - p) > cap)
+        return 0;
+    o = (size_t)(nl + 1 - p);
+    memcpy(out, p, o); /* the status line */
+    for (p = nl + 1; p < end; p = nl + 1) {
+        const char *colon;
+        size_t len, k;
+
+        nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL)
+            return 0;
+        len = (size_t)(nl + 1 - p);
+        colon = memchr(p, ':', len);
+        if (colon != NULL && colon + 2 <= nl - 1 && colon[1] == ' ' &&
+            (size_t)(colon - p) + 2 <= cap - o) {
+            k = replay_refresh_field(rp, a->entry, now, p, (size_t)(colon - p), colon + 2,
+                                     (size_t)(nl - 1 - colon - 2), (char *)out + o +
+                                     (size_t)(colon - p) + 2, cap - o - (size_t)(colon - p) - 2);
+            if (k > 0 && cap - o - (size_t)(colon - p) - 2 - k >= 2) {
+                memcpy(out + o, p, (size_t)(colon - p) + 2); /* "name: " */
+                o += (size_t)(colon - p) + 2 + k;
+                memcpy(out + o, "\r\n", 2);
+                o += 2;
+                changed++;
+                continue;
+            }
+        }
+        if (len > cap - o)
+            return 0;
+        memcpy(out + o, p, len);
+        o += len;
+    }
+    return changed > 0 ? o : 0;
 }
 
 int replay_h1_body(struct replay *rp, const struct h1_request *req, const uint8_t *head,

@@ -3,7 +3,7 @@
 # worker/replay) and their tests.
 pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
 target_sources(mitmd_shared PRIVATE ${PROJECT_SOURCE_DIR}/shared/har.c
-  ${PROJECT_SOURCE_DIR}/shared/replay_key.c)
+  ${PROJECT_SOURCE_DIR}/shared/replay_key.c ${PROJECT_SOURCE_DIR}/shared/http_date.c)
 target_sources(mitmd_worker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/flow_body.c
   ${CMAKE_CURRENT_LIST_DIR}/flow_har.c

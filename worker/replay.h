@@ -66,6 +66,23 @@ enum replay_verdict replay_match(struct replay *rp, struct flow *f, const void *
  * recorded one) and returns server_replay_extra's verdict (`out->status` for REPLAY_STATUS). */
 enum replay_verdict replay_miss(struct replay *rp, struct replay_answer *out);
 
+/* replay_refresh_field returns the value of recorded response field `name` (`nlen` bytes)
+ * with value `v` (`vlen`) refreshed as mitmproxy's server_replay_refresh does, `now` (Unix
+ * seconds) minus the entry's recording time added to a Date, Expires or Last-Modified date
+ * and to a Set-Cookie's Expires attribute, written into `out` (`cap` bytes). Returns its
+ * length, or 0 when the field stays as recorded (refresh off, not such a field, not a date,
+ * no room). */
+size_t replay_refresh_field(const struct replay *rp, const struct replay_entry *e, int64_t now,
+                            const char *name, size_t nlen, const char *v, size_t vlen,
+                            char *out, size_t cap);
+
+/* replay_h1_head writes the HTTP/1.1 head of answer `a` (status line to the empty line) with
+ * its fields refreshed (replay_refresh_field) into `out` (`cap` bytes); the body then follows
+ * from a->body. Returns the head's length, or 0 when the recorded bytes go as they are
+ * (refresh off, nothing to refresh, or no room). */
+size_t replay_h1_head(const struct replay *rp, const struct replay_answer *a, int64_t now,
+                      uint8_t *out, size_t cap);
+
 /* replay_str returns the bytes at offset `off` of the mapping (a field name or value, a
  * reason: the lengths are in the entry). */
 const char *replay_str(const struct replay *rp, uint64_t off);

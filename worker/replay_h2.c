@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nghttp2/nghttp2.h>
 
@@ -53,8 +54,9 @@ static bool answer(struct h2_relay *r, struct h2_stream *st, enum replay_verdict
     struct replay *rp = r->_opts.replay;
     nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = body_read};
     nghttp2_nv nva[H2_MAX_FIELDS];
-    char sbuf[8], lbuf[24];
-    size_t n = 0;
+    char sbuf[8], lbuf[24], rbuf[4096]; /* rbuf: refreshed values (server_replay_refresh) */
+    size_t n = 0, used = 0;
+    int64_t now = (int64_t)time(NULL);
 
     switch (vd) {
     case REPLAY_FORWARD:
@@ -81,11 +83,22 @@ static bool answer(struct h2_relay *r, struct h2_stream *st, enum replay_verdict
     nva[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)sbuf, 7, 3, NGHTTP2_NV_FLAG_NONE};
     nva[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)lbuf, 14, strlen(lbuf),
                             NGHTTP2_NV_FLAG_NONE};
-    for (uint32_t i = 0; i < a->entry->n_fields && n < H2_MAX_FIELDS; i++)
-        nva[n++] = (nghttp2_nv){(uint8_t *)replay_str(rp, a->fields[i].name_off),
-                                (uint8_t *)replay_str(rp, a->fields[i].value_off),
-                                a->fields[i].name_len, a->fields[i].value_len,
-                                NGHTTP2_NV_FLAG_NONE};
+    for (uint32_t i = 0; i < a->entry->n_fields && n < H2_MAX_FIELDS; i++) {
+        const struct replay_field *f = &a->fields[i];
+        const char *v = replay_str(rp, f->value_off);
+        size_t vl = replay_refresh_field(rp, a->entry, now, replay_str(rp, f->name_off),
+                                         f->name_len, v, f->value_len, rbuf + used,
+                                         sizeof(rbuf) - used);
+
+        if (vl > 0) { /* nghttp2 copies the fields: rbuf may be reused after the submit */
+            v = rbuf + used;
+            used += vl;
+        } else {
+            vl = f->value_len;
+        }
+        nva[n++] = (nghttp2_nv){(uint8_t *)replay_str(rp, f->name_off), (uint8_t *)v,
+                                f->name_len, vl, NGHTTP2_NV_FLAG_NONE};
+    }
     st->answer_ext = a->body;
     st->answer_len = a->entry->body_len;
     st->answer_off = 0;
