@@ -330,9 +330,27 @@ ssize_t replay_key_build(const struct replay_key_opts *o, const char *method, si
             if (amp == NULL)
                 amp = end;
             eq = memchr(q, '=', (size_t)(amp - q));
-            if (amp > q && !param_ignored(o, q, (size_t)((eq != NULL ? eq : amp) - q))) {
-                kw_put(&w, " ", 1);
-                kw_put(&w, q, (size_t)(amp - q));
+            if (amp > q) { /* as Python's parse_qsl: '+' and %XX decoded */
+                static _Thread_local uint8_t nb[1024], vb[4096];
+                bool over = false;
+                size_t nn = form_decode((const uint8_t *)q,
+                                        (size_t)((eq != NULL ? eq : amp) - q), nb, sizeof(nb),
+                                        &over);
+                size_t vn = eq == NULL ? 0 : form_decode((const uint8_t *)eq + 1,
+                                                         (size_t)(amp - eq - 1), vb, sizeof(vb),
+                                                         &over);
+
+                if (over) { /* too long to decode here: as sent */
+                    kw_put(&w, " ", 1);
+                    kw_put(&w, q, (size_t)(amp - q));
+                } else if (!param_ignored(o, (const char *)nb, nn)) {
+                    char len[48]; /* length-prefixed: decoded bytes may be anything */
+                    int k = snprintf(len, sizeof(len), " %zu:%zu:", nn, vn);
+
+                    kw_put(&w, len, (size_t)k);
+                    kw_put(&w, nb, nn);
+                    kw_put(&w, vb, vn);
+                }
             }
             q = amp + 1;
         }

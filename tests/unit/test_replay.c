@@ -246,6 +246,13 @@ static void test_replay_key(void **state)
     assert_true(same(&o, "GET", "https://a.test/x?a=1&t=5&cb", NULL, "GET",
                      "https://a.test/x?cb=9&a=1&t=6", NULL));
     assert_false(same(&o, "GET", "https://a.test/x?a=1", NULL, "GET", "https://a.test/x?a=2", NULL));
+    /* parameters compared decoded, as mitmproxy's parse_qsl: '+', %XX; names too */
+    assert_true(same(&o, "GET", "https://a.test/x?q=a+b&%74=1", NULL, "GET",
+                     "https://a.test/x?q=a%20b", NULL));
+    assert_false(same(&o, "GET", "https://a.test/x?q=a%2Bb", NULL, "GET", "https://a.test/x?q=a+b",
+                      NULL));
+    assert_false(same(&o, "GET", "https://a.test/x?a=1&b", NULL, "GET", "https://a.test/x?a=1b",
+                      NULL));
     assert_int_equal(replay_key_build(&none, "GET", 3, "/x", 2, NULL, 0, NULL, k, sizeof(k), &why),
                      -EINVAL);
     assert_non_null(why);
