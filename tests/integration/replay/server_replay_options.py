@@ -26,8 +26,8 @@ def multipart(user, ts):
             "--b0undary--\r\n" % (user, ts)).encode()
 
 
-def req(w, method, path, body=None, headers=None):
-    conn = w.mitmd.https_conn("api.origin.test", w.origin.port)
+def req(w, method, path, body=None, headers=None, host="api.origin.test", port=None):
+    conn = w.mitmd.https_conn(host, port or w.origin.port)
     conn.request(method, path, body=body, headers=headers or {})
     r = conn.getresponse()
     data = r.read()
@@ -53,7 +53,7 @@ def secs(d):
 def test(env):
     step("record: GET /hello with User-Agent, form and multipart POSTs, HTTP/2 GET /1k")
     rec = standard_setup(env, workers=1, flows=True, extra_args=["--set", "save_bodies=64k"])
-    req(rec, "GET", "/hello", headers={"User-Agent": "agent/1"})
+    hello = req(rec, "GET", "/hello", headers={"User-Agent": "agent/1"})[1]
     req(rec, "POST", "/sha256", b"user=bob&ts=111", {"Content-Type": FORM})
     req(rec, "POST", "/sha256", multipart("bob", "111"), {"Content-Type": MP})
     line, _ = h2_date(rec)
@@ -106,6 +106,9 @@ def test(env):
           f"HTTP/2 replay, Date refreshed: {line} {date}")
     s, _, _, _ = req(w, "POST", "/sha256", b"user=bob&ts=999", {"Content-Type": FORM})
     check(s == 418, f"without ignore_payload_params another ts does not match: {s}")
+    s, _, _, _ = req(w, "GET", "/hello", headers={"User-Agent": "agent/1"},
+                     host="www.origin.test", port=w.nginx.ports["valid"])
+    check(s == 418, f"another host and port do not match: {s}")
     w.mitmd.stop()
 
     step("server_replay_ignore_payload_params=ts; server_replay_refresh=false")
@@ -126,11 +129,16 @@ def test(env):
     check("200" in line and date and abs(secs(date) - old) < 2, f"HTTP/2, refresh off: {date}")
     w.mitmd.stop()
 
-    step("server_replay_ignore_content: any body matches")
-    w.mitmd = env.mitmd(args=base + ["--set", "server_replay_ignore_content=true"],
-                        name="ignore-content")
+    step("server_replay_ignore_content, _ignore_host, _ignore_port")
+    w.mitmd = env.mitmd(args=base + ["--set", "server_replay_ignore_content=true", "--set",
+                                     "server_replay_ignore_host=true", "--set",
+                                     "server_replay_ignore_port=true"], name="ignore")
     s, _, _, _ = req(w, "POST", "/sha256", b"anything at all", {"Content-Type": "text/plain"})
     check(s == 200, f"ignore_content: {s}")
+    s, body, _, _ = req(w, "GET", "/hello", headers={"User-Agent": "x"}, host="www.origin.test",
+                        port=w.nginx.ports["valid"])
+    check(s == 200 and body == hello, f"ignore_host + ignore_port: the recorded /hello from "
+          f"another host and port (nginx would answer 404): {s} {body[:60]!r}")
     w.mitmd.stop()
 
 
