@@ -633,7 +633,12 @@ void h2_body_feed(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, const
     memcpy(b->buf + b->len, p, n);
     b->len += n;
     if (b->len > limit) { /* larger than body_size_limit: it streams on untouched */
-        st->flow.rules_note = "modify_body: body over body_size_limit, passed unchanged";
+        if (d == H2_REQ && st->replay_wait && replay_h2_too_large(r, st)) {
+            body_free(r, b); /* server replay: in no recording; answered as extra */
+            return;
+        }
+        if (r->_opts.rules != NULL && rules_body_wanted(r->_opts.rules, &st->flow))
+            st->flow.rules_note = "modify_body: body over body_size_limit, passed unchanged";
         body_send(r, st, d, NULL);
     }
 }

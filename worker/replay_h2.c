@@ -139,6 +139,14 @@ bool replay_h2_body_end(struct h2_relay *r, struct h2_stream *st, const uint8_t 
     return answer(r, st, replay_match(r->_opts.replay, &st->flow, body, len, &a), &a);
 }
 
+bool replay_h2_too_large(struct h2_relay *r, struct h2_stream *st)
+{
+    struct replay_answer a;
+
+    st->replay_wait = false;
+    return answer(r, st, replay_miss(r->_opts.replay, &a), &a);
+}
+
 size_t replay_h2_body_limit(const struct h2_relay *r, const struct h2_stream *st, int d)
 {
     size_t limit = rules_body_limit(r->_opts.rules);

@@ -25,6 +25,12 @@ bool replay_h2_request(struct h2_relay *r, struct h2_stream *st, bool end_stream
 bool replay_h2_body_end(struct h2_relay *r, struct h2_stream *st, const uint8_t *body,
                         size_t len);
 
+/* replay_h2_too_large is called when a held request body grows past REPLAY_BODY_MAX: no
+ * recording holds it, so it gets server_replay_extra (counted as a miss). Returns true when
+ * the stream was handled (killed or answered), false to forward it (the relay sends what it
+ * held and streams the rest). Clears st->replay_wait. */
+bool replay_h2_too_large(struct h2_relay *r, struct h2_stream *st);
+
 /* replay_h2_body_limit returns how much of direction `d`'s body (enum h2_dir) the relay may
  * hold for stream `st`: --modify-body's body_size_limit, or at least REPLAY_BODY_MAX for a
  * request body that server replay keys. */
