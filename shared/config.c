@@ -173,6 +173,8 @@ static const struct config_opt config_opts[] = {
     {"server_replay_ignore_payload_params", NULL, 0, CONFIG_T_LIST,
      F(server_replay_ignore_payload_params), F(n_server_replay_ignore_payload_params), 0, 0,
      "NAME", "match form bodies (urlencoded, multipart) without this form field"},
+    {"server_replay_kill_extra", NULL, 0, CONFIG_T_BOOL, F(server_replay_kill_extra), 0, 0, 0,
+     "BOOL", "mitmproxy's deprecated spelling of server_replay_extra=kill"},
     {"server_replay_refresh", NULL, 0, CONFIG_T_BOOL, F(server_replay_refresh), 0, 0, 0, "BOOL",
      "shift replayed Date, Expires, Last-Modified and cookie expiry by the recording's age "
      "(default true)"},

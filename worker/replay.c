@@ -153,7 +153,7 @@ int replay_open(const char *path, const struct config *cfg, struct replay **out,
     rp->reuse = cfg->server_replay_reuse;
     rp->refresh = cfg->server_replay_refresh;
     rp->extra = REPLAY_FORWARD;
-    if (extra != NULL && strcmp(extra, "kill") == 0) {
+    if (cfg->server_replay_kill_extra || (extra != NULL && strcmp(extra, "kill") == 0)) {
         rp->extra = REPLAY_KILL;
     } else if (extra != NULL && strcmp(extra, "forward") != 0) {
         rp->extra = REPLAY_STATUS;

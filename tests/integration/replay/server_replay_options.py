@@ -5,6 +5,7 @@ fields left out of the match), server_replay_ignore_content, and server_replay_r
 by default: a replayed Date, Expires, Last-Modified and Set-Cookie Expires move by the
 recording's age, over HTTP/1.1 and HTTP/2; off: as recorded)."""
 import email.utils
+import http.client
 import json
 import os
 import shutil
@@ -139,6 +140,18 @@ def test(env):
                         port=w.nginx.ports["valid"])
     check(s == 200 and body == hello, f"ignore_host + ignore_port: the recorded /hello from "
           f"another host and port (nginx would answer 404): {s} {body[:60]!r}")
+    w.mitmd.stop()
+
+    step("server_replay_kill_extra (mitmproxy's older spelling of extra=kill)")
+    w.mitmd = env.mitmd(args=base[:-4] + ["--set", "server_replay_kill_extra=true"], name="kill")
+    try:
+        got = req(w, "GET", "/nothing-recorded")[0]
+    except (ConnectionError, http.client.HTTPException) as e:
+        got = type(e).__name__
+    check(got in ("RemoteDisconnected", "ConnectionResetError", "IncompleteRead",
+                  "BadStatusLine"), f"an extra request is killed: {got}")
+    s, _, _, _ = req(w, "GET", "/hello", headers={"User-Agent": "agent/1"})
+    check(s == 200, f"a recorded request is still answered: {s}")
     w.mitmd.stop()
 
 
