@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shared/http_date.h"
@@ -227,9 +228,13 @@ static void record(struct replay *rp, struct flow *f, const struct replay_entry 
     flow_str_set(f, &f->resp_version, "HTTP/1.1", 8);
     for (uint32_t i = 0; i < e->n_fields; i++) {
         const struct replay_field *fl = &rp->fields[e->first_field + i];
+        char v[512]; /* a refreshed value, as the client gets it (server_replay_refresh) */
+        size_t vl = replay_refresh_field(rp, e, (int64_t)time(NULL), replay_str(rp, fl->name_off),
+                                         fl->name_len, replay_str(rp, fl->value_off),
+                                         fl->value_len, v, sizeof(v));
 
         flow_add_header(f, FLOW_RESPONSE, replay_str(rp, fl->name_off), fl->name_len,
-                        replay_str(rp, fl->value_off), fl->value_len);
+                        vl > 0 ? v : replay_str(rp, fl->value_off), vl > 0 ? vl : fl->value_len);
     }
     n = snprintf(clen, sizeof(clen), "%u", e->body_len);
     flow_add_header(f, FLOW_RESPONSE, "content-length", 14, clen, (size_t)n);

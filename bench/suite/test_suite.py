@@ -4,7 +4,8 @@ Run: python3 -m unittest discover -s bench/suite -p 'test_*.py'
 Covers /proc parsing and process-tree sums, ratios, the markdown table, the A/B comparison
 and its cell order, h2load's command line and output (summary, per-request log, percentiles),
 the reverse phase (scenarios, ports, pooled slices, like-for-like and mode ratios, targets and
-table), the mitmdump resolver rules, and idle_hold.py against a local TLS server and CONNECT
+table), the feature rows (features.py: the 10-rule set, rule counters, on/off ratios, metrics
+and feature arguments of every mitmd instance), the mitmdump resolver rules, and idle_hold.py against a local TLS server and CONNECT
 relay (skipped without the openssl CLI).
 """
 import json

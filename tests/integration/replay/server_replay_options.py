@@ -87,8 +87,8 @@ def test(env):
     w = rec
 
     step("server_replay_use_headers=User-Agent; refresh on (the default)")
-    w.mitmd = env.mitmd(args=base + ["--set", "server_replay_use_headers=User-Agent"],
-                        name="use-headers")
+    w.mitmd = env.mitmd(args=base + ["--set", "server_replay_use_headers=User-Agent", "-w",
+                                     env.path("replayed.jsonl")], name="use-headers")
     s, _, h, cookies = req(w, "GET", "/hello", headers={"User-Agent": "agent/1"})
     check(s == 200, f"same User-Agent: {s}")
     now = time.time()
@@ -98,6 +98,11 @@ def test(env):
     exp = cookies[0].split("Expires=")[1].split(";")[0] if cookies else ""
     check(exp and abs(secs(exp) - (now + 7200)) < 30 and cookies[0].startswith("sid=1; Path=/;")
           and cookies[0].endswith("; HttpOnly"), f"Set-Cookie Expires moved: {cookies}")
+    rec1 = wait_until(lambda: next((r for r in read_records(env.path("replayed.jsonl"))
+                                    if r["request"]["url"].endswith("/hello")), None), 10)
+    d = next((x["value"] for x in (rec1 or {}).get("response", {}).get("headers", [])
+              if x["name"].lower() == "date"), None)
+    check(d is not None and abs(secs(d) - now) < 30, f"the -w record has the refreshed Date: {d}")
     s, _, _, _ = req(w, "GET", "/hello", headers={"User-Agent": "agent/2"})
     check(s == 418, f"another User-Agent: {s}")
     s, _, _, _ = req(w, "GET", "/hello")
