@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -151,7 +152,7 @@ static bool field_ok(const char *n, const char *v)
 
 /* add_response appends the response of `rec` (whose body is `body`) to group `g`. */
 static int add_response(struct build *b, uint32_t g, json_t *resp, const uint8_t *body,
-                        size_t blen)
+                        size_t blen, int64_t recorded_s)
 {
     struct pending *p;
     const char *reason = json_string_value(json_object_get(resp, "statusText"));
@@ -168,6 +169,7 @@ static int add_response(struct build *b, uint32_t g, json_t *resp, const uint8_t
     p = &b->ents[b->n_ents];
     memset(p, 0, sizeof(*p));
     p->group = g;
+    p->e.recorded_s = recorded_s;
     p->e.status = (uint32_t)status;
     p->e.first_field = (uint32_t)b->n_fields;
     p->e.reason_off = b->data.len;
@@ -210,6 +212,39 @@ static int add_response(struct build *b, uint32_t g, json_t *resp, const uint8_t
     return b->data.oom ? -ENOMEM : 0;
 }
 
+/* json_hdr is replay_key_hdrs.get over a record's request "headers" ([{name, value}]). */
+static bool json_hdr(const void *ctx, const char *name, const char **v, size_t *len)
+{
+    json_t *h;
+    size_t i;
+
+    json_array_foreach((json_t *)ctx, i, h) {
+        const char *n = json_string_value(json_object_get(h, "name"));
+        const char *val = json_string_value(json_object_get(h, "value"));
+
+        if (n != NULL && val != NULL && strcasecmp(n, name) == 0) {
+            *v = val;
+            *len = strlen(val);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* started_s returns the record's startedDateTime ("2026-12-02T15:38:12.123Z", UTC) as Unix
+ * seconds, or 0. */
+static int64_t started_s(json_t *rec)
+{
+    const char *s = json_string_value(json_object_get(rec, "startedDateTime"));
+    struct tm tm;
+    const char *end;
+
+    memset(&tm, 0, sizeof(tm));
+    if (s == NULL || (end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+        return 0;
+    return (int64_t)timegm(&tm);
+}
+
 /* add_record indexes one -w line. Returns 0 (kept or counted as left out) or -ENOMEM. */
 static int add_record(struct build *b, const struct replay_key_opts *ko, const char *line,
                       size_t len, struct replay_load_stats *st)
@@ -220,6 +255,7 @@ static int add_record(struct build *b, const struct replay_key_opts *ko, const c
     size_t qlen = 0, rlen = 0;
     bool cut = false;
     char key[REPLAY_KEY_MAX];
+    struct replay_key_hdrs hdrs = {.get = json_hdr};
     ssize_t klen;
     uint32_t g;
     int err = 0;
@@ -248,14 +284,16 @@ static int add_record(struct build *b, const struct replay_key_opts *ko, const c
         st->cut_bodies++;
         goto out;
     }
-    klen = replay_key_build(ko, method, strlen(method), url, strlen(url), qbody, qlen, key,
-                            sizeof(key), &why);
+    hdrs.ctx = json_object_get(req, "headers");
+    klen = replay_key_build(ko, method, strlen(method), url, strlen(url), qbody, qlen, &hdrs,
+                            key, sizeof(key), &why);
     if (klen < 0) {
         st->bad_lines++;
         goto out;
     }
     g = group_of(b, key, (size_t)klen);
-    err = g == REPLAY_NONE ? -ENOMEM : add_response(b, g, resp, rbody, rlen);
+    err = g == REPLAY_NONE ? -ENOMEM : add_response(b, g, resp, rbody, rlen,
+                                                       started_s(rec));
     if (err == 0)
         st->entries++;
 out:

@@ -168,6 +168,16 @@ static const struct config_opt config_opts[] = {
      0, "BOOL", "match requests without their host"},
     {"server_replay_ignore_port", NULL, 0, CONFIG_T_BOOL, F(server_replay_ignore_port), 0, 0,
      0, "BOOL", "match requests without their port"},
+    {"server_replay_use_headers", NULL, 0, CONFIG_T_LIST, F(server_replay_use_headers),
+     F(n_server_replay_use_headers), 0, 0, "NAME", "match requests on this header field too"},
+    {"server_replay_ignore_payload_params", NULL, 0, CONFIG_T_LIST,
+     F(server_replay_ignore_payload_params), F(n_server_replay_ignore_payload_params), 0, 0,
+     "NAME", "match form bodies (urlencoded, multipart) without this form field"},
+    {"server_replay_kill_extra", NULL, 0, CONFIG_T_BOOL, F(server_replay_kill_extra), 0, 0, 0,
+     "BOOL", "mitmproxy's deprecated spelling of server_replay_extra=kill"},
+    {"server_replay_refresh", NULL, 0, CONFIG_T_BOOL, F(server_replay_refresh), 0, 0, 0, "BOOL",
+     "shift replayed Date, Expires, Last-Modified and cookie expiry by the recording's age "
+     "(default true)"},
     {"map_local", "map-local", 0, CONFIG_T_LIST, F(map_local), F(n_map_local), 0, 0,
      "[|FILTER]|URL-REGEX|PATH", "answer matching requests from a local file or directory"},
     {"modify_body", "modify-body", 0, CONFIG_T_LIST, F(modify_body), F(n_modify_body), 0, 0,
@@ -633,6 +643,7 @@ static void config_defaults(struct config *cfg)
     cfg->cert_cache_mb = 64;
     cfg->http2 = true;
     cfg->block_global = true; /* as mitmproxy: --listen-host 0.0.0.0 is no open proxy */
+    cfg->server_replay_refresh = true; /* as mitmproxy */
     cfg->connect_timeout_s = 10;
     cfg->handshake_timeout_s = 10;
     cfg->idle_timeout_s = 60;

@@ -149,6 +149,12 @@ struct config {
     bool server_replay_ignore_port;
     const char *server_replay_ignore_params[CONFIG_MAX_PATTERNS];
     int n_server_replay_ignore_params;
+    const char *server_replay_use_headers[CONFIG_MAX_PATTERNS]; /* match on these fields too */
+    int n_server_replay_use_headers;
+    const char *server_replay_ignore_payload_params[CONFIG_MAX_PATTERNS]; /* form keys left out */
+    int n_server_replay_ignore_payload_params;
+    bool server_replay_refresh; /* shift Date/Expires/Last-Modified/cookie expiry (default on) */
+    bool server_replay_kill_extra; /* mitmproxy's deprecated server_replay_extra=kill */
 
     uint64_t _given[2];     /* options given in argv, by table index (config_was_given) */
 };

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define REPLAY_MAGIC 0x3149524dU /* "MRI1" */
-#define REPLAY_VERSION 1U
+#define REPLAY_VERSION 2U
 #define REPLAY_NONE UINT32_MAX
 
 struct replay_hdr {
@@ -53,8 +53,10 @@ struct replay_entry {
     uint32_t first_field; /* index into the fields */
     uint32_t reason_len;
     uint64_t reason_off;
+    int64_t recorded_s;   /* Unix seconds the exchange was recorded (startedDateTime), 0 =
+                           * unknown: server_replay_refresh shifts dates by now - this */
 };
-static_assert(sizeof(struct replay_entry) == 48, "replay_entry layout");
+static_assert(sizeof(struct replay_entry) == 56, "replay_entry layout");
 
 struct replay_field {
     uint64_t name_off;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "worker/flow_body.h"
 
@@ -148,13 +149,13 @@ bool h1_answer_step_local(struct h1_relay *r)
  * it was answered or the connection ended instead of forwarding it. */
 bool h1_answer_replay(struct h1_relay *r, const struct h1_request *req, size_t head_len)
 {
-    const uint8_t *body = buf_head(r->_client_in) + head_len;
+    const uint8_t *body = NULL;
     struct replay_answer a;
-    size_t blen = 0;
+    size_t blen = 0, raw = 0, hl;
 
-    if (replay_h1_body(r->_opts.replay, req, head_len, buf_used(r->_client_in),
-                       r->_client_in->cap, &blen) < 0)
-        blen = 0; /* chunked or too large: keyed without it, so not matched unless ignored */
+    if (replay_h1_body(r->_opts.replay, req, buf_head(r->_client_in), head_len,
+                       buf_used(r->_client_in), r->_client_in->cap, &body, &blen, &raw) < 0)
+        blen = raw = 0; /* too large: keyed without it, so not matched unless ignored */
     switch (replay_match(r->_opts.replay, r->_flow, body, blen, &a)) {
     case REPLAY_FORWARD:
         return false;
@@ -170,10 +171,16 @@ bool h1_answer_replay(struct h1_relay *r, const struct h1_request *req, size_t h
     }
     r->_flow->req_body_size = blen;
     flow_body_feed(r->_flow, FLOW_REQUEST, body, blen);
-    buf_consume(r->_client_in, head_len + blen);
+    buf_consume(r->_client_in, head_len + raw);
     r->_answer_ext = a.h1;
     r->_answer_len = a.entry->h1_len;
     r->_answer_off = 0;
+    if ((hl = buf_room(r->_client_out)) > 0 && /* server_replay_refresh: a new head */
+        (hl = replay_h1_head(r->_opts.replay, &a, time(NULL), buf_tail(r->_client_out), hl)) > 0) {
+        buf_commit(r->_client_out, hl);
+        r->_answer_ext = a.body;
+        r->_answer_len = a.entry->body_len;
+    }
     h1_relay_report_flow(r);
     if (!req->framing.keep_alive || r->_draining)
         h1_relay_enter_closing(r);

@@ -102,7 +102,8 @@ bool h1_req_step_head(struct h1_relay *r)
     struct h1_request req;
     struct target t;
     const char *why = NULL;
-    size_t skip;
+    size_t skip, rb_len, rb_raw;
+    const uint8_t *rb;
     ssize_t n;
     int err;
 
@@ -136,8 +137,9 @@ bool h1_req_step_head(struct h1_relay *r)
         return true;
     }
     if (r->_opts.replay != NULL && !r->_client_eof &&
-        replay_h1_body(r->_opts.replay, &req, (size_t)n, used, in->cap, &skip) == 0)
-        return false; /* server replay keys the body: wait for all of it (`skip`: unused) */
+        replay_h1_body(r->_opts.replay, &req, buf_head(in), (size_t)n, used, in->cap, &rb,
+                       &rb_len, &rb_raw) == 0)
+        return false; /* server replay keys the body: wait for all of it */
     if (h1_method_is(req.method, req.method_len, "CONNECT")) {
         h1_record_request(r, &req, NULL, false);
         h1_answer_error(r, 400, "CONNECT is accepted only as the first request of a connection");

@@ -86,6 +86,7 @@ struct h2_stream {
     bool held;       /* inject_latency: the request waits until `due` to go upstream */
     bool stall;      /* inject_fault stall: the response is dropped until `due`, then 504 */
     bool local;      /* the answer is map_local's (`ml`) */
+    bool replay_wait; /* server replay keys the request body: it is held whole (`body`) */
     uint64_t due;    /* CLOCK_MONOTONIC ns of the held or stalled stream's deadline */
     struct maplocal_answer ml;
     struct rules_verdict verdict; /* the rules' verdict on the request head */

@@ -14,6 +14,7 @@
 #include "worker/answer.h"
 #include "worker/flow_body.h"
 #include "worker/h2_relay_internal.h"
+#include "worker/replay_h2.h"
 
 /* ---- pool ---------------------------------------------------------------------------- */
 
@@ -433,9 +434,10 @@ bool h2_body_hold(struct h2_relay *r, struct h2_stream *st, enum h2_dir d,
                          const nghttp2_nv *nva, size_t nv)
 {
     struct h2_body *b = &st->body[d];
-    size_t limit = rules_body_limit(r->_opts.rules), size = 0, at = 0;
+    size_t limit = replay_h2_body_limit(r, st, d), size = 0, at = 0;
 
-    if (r->_opts.rules == NULL || !rules_body_wanted(r->_opts.rules, &st->flow))
+    if (!(d == H2_REQ && st->replay_wait) && /* server replay keys the body (replay_h2.h) */
+        (r->_opts.rules == NULL || !rules_body_wanted(r->_opts.rules, &st->flow)))
         return false;
     for (size_t i = 0; i < nv; i++) {
         size += nva[i].namelen + nva[i].valuelen;
@@ -546,7 +548,7 @@ void h2_body_feed(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, const
                   size_t n)
 {
     struct h2_body *b = &st->body[d];
-    size_t limit = rules_body_limit(r->_opts.rules);
+    size_t limit = replay_h2_body_limit(r, st, d);
 
     if (b->len + n > b->cap) {
         size_t cap = b->cap == 0 ? 16384 : b->cap;
@@ -567,7 +569,12 @@ void h2_body_feed(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, const
     memcpy(b->buf + b->len, p, n);
     b->len += n;
     if (b->len > limit) { /* larger than body_size_limit: it streams on untouched */
-        st->flow.rules_note = "modify_body: body over body_size_limit, passed unchanged";
+        if (d == H2_REQ && st->replay_wait && replay_h2_too_large(r, st)) {
+            body_free(r, b); /* server replay: in no recording; answered as extra */
+            return;
+        }
+        if (r->_opts.rules != NULL && rules_body_wanted(r->_opts.rules, &st->flow))
+            st->flow.rules_note = "modify_body: body over body_size_limit, passed unchanged";
         body_send(r, st, d, NULL);
     }
 }
@@ -581,6 +588,19 @@ void h2_body_end(struct h2_relay *r, struct h2_stream *st, enum h2_dir d)
 
     if (!b->on)
         return;
+    if (d == H2_REQ && st->replay_wait) { /* server replay: key the whole body (replay_h2.h) */
+        st->replay_wait = false;
+        if (replay_h2_body_end(r, st, b->buf, b->len)) {
+            body_free(r, b);
+            return;
+        }
+        if (r->_opts.rules == NULL || !rules_body_wanted(r->_opts.rules, &st->flow) ||
+            b->len > rules_body_limit(r->_opts.rules)) { /* forwarded as it came */
+            snprintf(clen, sizeof(clen), "%zu", b->len);
+            body_send(r, st, d, clen);
+            return;
+        }
+    }
     h2_fields_clear(&st->half[d]); /* trailers of a rewritten body are dropped */
     if (rules_body_apply(r->_opts.rules, &st->flow, b->buf, b->len, &out, &out_len) != 0) {
         st->flow.rules_note = "modify_body: rewriting failed, passed unchanged";

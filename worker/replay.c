@@ -8,10 +8,13 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "shared/http_date.h"
 #include "shared/shorthash.h"
 #include "worker/flow_body.h"
 
@@ -27,9 +30,13 @@ struct replay {
     const struct replay_field *fields;
     struct replay_key_opts ko;
     bool reuse;
+    bool refresh; /* server_replay_refresh */
     enum replay_verdict extra;
     int extra_status;
     struct replay_stats st;
+    uint8_t *scratch; /* a chunked HTTP/1.1 request body, decoded for the key (grows to the
+                       * connection input buffer's size at most) */
+    size_t scratch_cap;
 };
 
 static bool span_ok(const struct replay_hdr *h, uint64_t off, uint64_t n, uint64_t size)
@@ -145,8 +152,9 @@ int replay_open(const char *path, const struct config *cfg, struct replay **out,
         close(own);
     replay_key_opts_from(&rp->ko, cfg);
     rp->reuse = cfg->server_replay_reuse;
+    rp->refresh = cfg->server_replay_refresh;
     rp->extra = REPLAY_FORWARD;
-    if (extra != NULL && strcmp(extra, "kill") == 0) {
+    if (cfg->server_replay_kill_extra || (extra != NULL && strcmp(extra, "kill") == 0)) {
         rp->extra = REPLAY_KILL;
     } else if (extra != NULL && strcmp(extra, "forward") != 0) {
         rp->extra = REPLAY_STATUS;
@@ -171,6 +179,7 @@ void replay_close(struct replay *rp)
         return;
     munmap((void *)rp->cursors, rp->cursors_len);
     munmap((void *)rp->map, rp->size);
+    free(rp->scratch);
     free(rp);
 }
 
@@ -219,15 +228,45 @@ static void record(struct replay *rp, struct flow *f, const struct replay_entry 
     flow_str_set(f, &f->resp_version, "HTTP/1.1", 8);
     for (uint32_t i = 0; i < e->n_fields; i++) {
         const struct replay_field *fl = &rp->fields[e->first_field + i];
+        char v[512]; /* a refreshed value, as the client gets it (server_replay_refresh) */
+        size_t vl = replay_refresh_field(rp, e, (int64_t)time(NULL), replay_str(rp, fl->name_off),
+                                         fl->name_len, replay_str(rp, fl->value_off),
+                                         fl->value_len, v, sizeof(v));
 
         flow_add_header(f, FLOW_RESPONSE, replay_str(rp, fl->name_off), fl->name_len,
-                        replay_str(rp, fl->value_off), fl->value_len);
+                        vl > 0 ? v : replay_str(rp, fl->value_off), vl > 0 ? vl : fl->value_len);
     }
     n = snprintf(clen, sizeof(clen), "%u", e->body_len);
     flow_add_header(f, FLOW_RESPONSE, "content-length", 14, clen, (size_t)n);
     f->resp_body_size = e->body_len;
     flow_body_feed(f, FLOW_RESPONSE, rp->map + e->body_off, e->body_len);
     f->t_request_sent = f->t_response_first = flow_now_ns();
+}
+
+/* flow_hdr is replay_key_hdrs.get over the request fields of a flow. */
+static bool flow_hdr(const void *ctx, const char *name, const char **v, size_t *len)
+{
+    const struct flow *f = ctx;
+    size_t n = strlen(name);
+
+    for (uint16_t i = 0; i < f->n_req_headers; i++) {
+        const struct flow_header *h = &f->req_headers[i];
+
+        if (h->name.len == n && strncasecmp(flow_str_ptr(f, h->name), name, n) == 0) {
+            *v = flow_str_ptr(f, h->value);
+            *len = h->value.len;
+            return true;
+        }
+    }
+    return false;
+}
+
+enum replay_verdict replay_miss(struct replay *rp, struct replay_answer *out)
+{
+    memset(out, 0, sizeof(*out));
+    rp->st.misses++;
+    out->status = rp->extra_status;
+    return rp->extra;
 }
 
 enum replay_verdict replay_match(struct replay *rp, struct flow *f, const void *body,
@@ -241,8 +280,10 @@ enum replay_verdict replay_match(struct replay *rp, struct flow *f, const void *
     bool known = false;
 
     memset(out, 0, sizeof(*out));
+    struct replay_key_hdrs hdrs = {.get = flow_hdr, .ctx = f};
+
     klen = replay_key_build(&rp->ko, flow_str_ptr(f, f->method), f->method.len,
-                            flow_str_ptr(f, f->url), f->url.len, body, body_len, key,
+                            flow_str_ptr(f, f->url), f->url.len, body, body_len, &hdrs, key,
                             sizeof(key), &why);
     if (klen >= 0) {
         h = shorthash64(key, (size_t)klen, rp->hdr->hash_key);
@@ -275,10 +316,121 @@ enum replay_verdict replay_match(struct replay *rp, struct flow *f, const void *
     return REPLAY_ANSWER;
 }
 
-int replay_h1_body(const struct replay *rp, const struct h1_request *req, size_t head_len,
-                   size_t used, size_t cap, size_t *body_len)
+/* chunked_body decodes the chunked body at `p` (`n` bytes in the buffer, at most `cap`)
+ * into the scratch buffer: 1 when it ended (`*raw_len` framed bytes), 0 when more must be
+ * read, -1 when it cannot be keyed (malformed, or it does not fit the buffer). */
+static int chunked_body(struct replay *rp, const uint8_t *p, size_t n, size_t cap,
+                        const uint8_t **body, size_t *body_len, size_t *raw_len)
 {
-    *body_len = 0;
+    struct h1_chunk_decoder d;
+    size_t at = 0, len = 0;
+    const char *why = NULL;
+
+    h1_chunk_decoder_init(&d, 0);
+    while (at < n && !h1_chunk_decoder_is_done(&d)) {
+        size_t off = 0, dl = 0;
+        ssize_t c = h1_chunk_decode(&d, p + at, n - at, &off, &dl, &why);
+
+        if (c < 0)
+            return -1;
+        if (dl > 0) {
+            if (len + dl > rp->scratch_cap) {
+                size_t want = rp->scratch_cap == 0 ? 4096 : rp->scratch_cap;
+                uint8_t *g;
+
+                while (want < len + dl)
+                    want *= 2;
+                if (want > cap)
+                    want = cap;
+                if (want < len + dl || (g = realloc(rp->scratch, want)) == NULL)
+                    return -1;
+                rp->scratch = g;
+                rp->scratch_cap = want;
+            }
+            memcpy(rp->scratch + len, p + at + off, dl);
+            len += dl;
+        }
+        at += (size_t)c;
+        if (c == 0)
+            break;
+    }
+    if (!h1_chunk_decoder_is_done(&d))
+        return n >= cap ? -1 : 0;
+    *body = len > 0 ? rp->scratch : NULL;
+    *body_len = len;
+    *raw_len = at;
+    return 1;
+}
+
+size_t replay_refresh_field(const struct replay *rp, const struct replay_entry *e, int64_t now,
+                            const char *name, size_t nlen, const char *v, size_t vlen,
+                            char *out, size_t cap)
+{
+    int64_t t, delta = now - e->recorded_s;
+
+    if (!rp->refresh || e->recorded_s == 0)
+        return 0;
+    if ((nlen == 4 && strncasecmp(name, "date", 4) == 0) ||
+        (nlen == 7 && strncasecmp(name, "expires", 7) == 0) ||
+        (nlen == 13 && strncasecmp(name, "last-modified", 13) == 0)) {
+        if (cap <= HTTP_DATE_LEN || !http_date_parse(v, vlen, &t))
+            return 0;
+        return http_date_format(t + delta, out);
+    }
+    if (nlen == 10 && strncasecmp(name, "set-cookie", 10) == 0)
+        return http_date_refresh_cookie(v, vlen, delta, out, cap);
+    return 0;
+}
+
+size_t replay_h1_head(const struct replay *rp, const struct replay_answer *a, int64_t now,
+                      uint8_t *out, size_t cap)
+{
+    const char *p = (const char *)a->h1, *end = p + (a->entry->h1_len - a->entry->body_len);
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t o, changed = 0;
+
+    if (!rp->refresh || a->entry->recorded_s == 0 || nl == NULL ||
+        (size_t)(nl + 1 - p) > cap)
+        return 0;
+    o = (size_t)(nl + 1 - p);
+    memcpy(out, p, o); /* the status line */
+    for (p = nl + 1; p < end; p = nl + 1) {
+        const char *colon;
+        size_t len, k;
+
+        nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL)
+            return 0;
+        len = (size_t)(nl + 1 - p);
+        colon = memchr(p, ':', len);
+        if (colon != NULL && colon + 2 <= nl - 1 && colon[1] == ' ' &&
+            (size_t)(colon - p) + 2 <= cap - o) {
+            k = replay_refresh_field(rp, a->entry, now, p, (size_t)(colon - p), colon + 2,
+                                     (size_t)(nl - 1 - colon - 2), (char *)out + o +
+                                     (size_t)(colon - p) + 2, cap - o - (size_t)(colon - p) - 2);
+            if (k > 0 && cap - o - (size_t)(colon - p) - 2 - k >= 2) {
+                memcpy(out + o, p, (size_t)(colon - p) + 2); /* "name: " */
+                o += (size_t)(colon - p) + 2 + k;
+                memcpy(out + o, "\r\n", 2);
+                o += 2;
+                changed++;
+                continue;
+            }
+        }
+        if (len > cap - o)
+            return 0;
+        memcpy(out + o, p, len);
+        o += len;
+    }
+    return changed > 0 ? o : 0;
+}
+
+int replay_h1_body(struct replay *rp, const struct h1_request *req, const uint8_t *head,
+                   size_t head_len, size_t used, size_t cap, const uint8_t **body,
+                   size_t *body_len, size_t *raw_len)
+{
+    *body = NULL;
+    *body_len = *raw_len = 0;
     if (rp->ko.ignore_content)
         return 1;
     switch (h1_request_body(req)) {
@@ -288,8 +440,12 @@ int replay_h1_body(const struct replay *rp, const struct h1_request *req, size_t
         if (req->framing.content_length < 0 || (uint64_t)req->framing.content_length > cap ||
             head_len > cap - (size_t)req->framing.content_length)
             return -1;
-        *body_len = (size_t)req->framing.content_length;
+        *body = head + head_len;
+        *body_len = *raw_len = (size_t)req->framing.content_length;
         return used >= head_len + *body_len ? 1 : 0;
+    case H1_BODY_CHUNKED:
+        return chunked_body(rp, head + head_len, used - head_len, cap - head_len, body,
+                            body_len, raw_len);
     default:
         return -1;
     }

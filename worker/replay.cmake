@@ -3,7 +3,7 @@
 # worker/replay) and their tests.
 pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
 target_sources(mitmd_shared PRIVATE ${PROJECT_SOURCE_DIR}/shared/har.c
-  ${PROJECT_SOURCE_DIR}/shared/replay_key.c)
+  ${PROJECT_SOURCE_DIR}/shared/replay_key.c ${PROJECT_SOURCE_DIR}/shared/http_date.c)
 target_sources(mitmd_worker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/flow_body.c
   ${CMAKE_CURRENT_LIST_DIR}/flow_har.c
@@ -31,3 +31,10 @@ mitmd_add_fuzz_target(fuzz_replay_load
           ${CMAKE_CURRENT_LIST_DIR}/flow_body.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
   LIBS mitmd_master
   CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/replay_load)
+
+# Server replay's key (form parsers, use_headers) and refresh (HTTP dates, Set-Cookie
+# Expires) on hostile input (tests/fuzz/fuzz_replay_key.c).
+mitmd_add_fuzz_target(fuzz_replay_key
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_replay_key.c
+  LIBS mitmd_shared
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/replay_key)

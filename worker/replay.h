@@ -62,17 +62,45 @@ bool replay_needs_body(const struct replay *rp);
 enum replay_verdict replay_match(struct replay *rp, struct flow *f, const void *body,
                                  size_t body_len, struct replay_answer *out);
 
+/* replay_miss counts a request that cannot be in the recording (its body is larger than any
+ * recorded one) and returns server_replay_extra's verdict (`out->status` for REPLAY_STATUS). */
+enum replay_verdict replay_miss(struct replay *rp, struct replay_answer *out);
+
+/* replay_refresh_field returns the value of recorded response field `name` (`nlen` bytes)
+ * with value `v` (`vlen`) refreshed as mitmproxy's server_replay_refresh does, `now` (Unix
+ * seconds) minus the entry's recording time added to a Date, Expires or Last-Modified date
+ * and to a Set-Cookie's Expires attribute, written into `out` (`cap` bytes). Returns its
+ * length, or 0 when the field stays as recorded (refresh off, not such a field, not a date,
+ * no room). */
+size_t replay_refresh_field(const struct replay *rp, const struct replay_entry *e, int64_t now,
+                            const char *name, size_t nlen, const char *v, size_t vlen,
+                            char *out, size_t cap);
+
+/* replay_h1_head writes the HTTP/1.1 head of answer `a` (status line to the empty line) with
+ * its fields refreshed (replay_refresh_field) into `out` (`cap` bytes); the body then follows
+ * from a->body. Returns the head's length, or 0 when the recorded bytes go as they are
+ * (refresh off, nothing to refresh, or no room). */
+size_t replay_h1_head(const struct replay *rp, const struct replay_answer *a, int64_t now,
+                      uint8_t *out, size_t cap);
+
 /* replay_str returns the bytes at offset `off` of the mapping (a field name or value, a
  * reason: the lengths are in the entry). */
 const char *replay_str(const struct replay *rp, uint64_t off);
 
 /* replay_h1_body says where the body of an HTTP/1.1 request (head of `head_len` bytes at
- * the front of a buffer holding `used` of `cap` bytes) stands for replay_match: 1 when it is
- * complete in the buffer (`*body_len` bytes after the head; 0 without a body), 0 when more
- * must be read first, -1 when it cannot be keyed (chunked, or larger than the buffer). With
- * server_replay_ignore_content the body is never needed (1, *body_len 0). */
-int replay_h1_body(const struct replay *rp, const struct h1_request *req, size_t head_len,
-                   size_t used, size_t cap, size_t *body_len);
+ * `head`, the front of a buffer holding `used` of `cap` bytes) stands for replay_match: 1
+ * when it is complete in the buffer (`*body`, `*body_len`: the payload, chunked framing
+ * removed (decoded into a scratch buffer of `rp`, valid until the next call); `*raw_len`:
+ * the bytes it takes after the head), 0 when more must be read first, -1 when it cannot be
+ * keyed (larger than the buffer, or malformed chunked framing). With
+ * server_replay_ignore_content the body is never needed (1, lengths 0). */
+int replay_h1_body(struct replay *rp, const struct h1_request *req, const uint8_t *head,
+                   size_t head_len, size_t used, size_t cap, const uint8_t **body,
+                   size_t *body_len, size_t *raw_len);
+
+/* REPLAY_BODY_MAX: the largest request body a recording can hold (save_bodies' maximum);
+ * an HTTP/2 relay collects at most this much of a request body to key it. */
+#define REPLAY_BODY_MAX (1u << 20)
 
 /* struct replay_stats counts the matches of this worker. */
 struct replay_stats {

@@ -13,7 +13,8 @@ import subprocess
 import sys
 import time
 
-import plot  # bench/suite/plot.py (suite.py puts this folder on sys.path)
+import features  # bench/suite/features.py (suite.py puts this folder on sys.path)
+import plot  # bench/suite/plot.py
 
 # A row whose candidate CPU per request is more than this times the baseline's is flagged.
 AB_LIMIT = 1.05
@@ -135,6 +136,8 @@ def markdown(result):
     out.append("")
     out.append("Rows above %.2fx: %s." % (ab["limit"], ", ".join(flagged) if flagged else
                                           "none"))
+    for line in features.ab_markdown(ab.get("features") or {}):
+        out += ["", line]
     micro = ab.get("forge") or {}
     if micro.get("baseline") or micro.get("candidate"):
         f = lambda x: ("{:,.0f}/s".format(x["forges_per_sec"]) if x and "forges_per_sec" in x
@@ -165,7 +168,20 @@ NOTES = [
     "of instances, both builds in reverse mode (--mode reverse:https://www.bench.test:ORIGIN), "
     "driven by h2load or mitmd-bench as in the full run; a build without reverse mode fails "
     "those rows only.",
+    "Every mitmd runs with its metrics endpoint open (--set metrics_listen=127.0.0.1:PORT, "
+    "a free port; issue 13: the A/B is measured with metrics on).",
+    "rules-10 and server-replay run on instances of their own per build (mitmd with the "
+    "10-rule set of the rules micro-benchmark; mitmd -S answering from a recording made at "
+    "the start of the run): the rows compare the builds like any other, and the lines "
+    "under the table compare each build's feature row with its own h1-keepalive-1k (same "
+    "load, same rounds): rules on / off (issue 12's limit 1.10x) and replay / live.",
 ]
+
+
+def instance_kind(sc):
+    """instance_kind returns the kind of mitmd instance scenario sc runs on in an A/B round:
+    its feature instance ("mitmd-rules", "mitmd-replay"), reverse mode, or plain mitmd."""
+    return getattr(sc, "instance", None) or ("mitmd-rev" if sc.reverse else "mitmd")
 
 
 def run(suite, r, baseline_label, candidate_label, rounds, build_desc, baseline_forge=None):
@@ -177,7 +193,7 @@ def run(suite, r, baseline_label, candidate_label, rounds, build_desc, baseline_
     t_start = time.monotonic()
     machine, commit = suite.machine_info(r.a.repo)
     chosen = lambda s: not r.a.scenarios or s.key in r.a.scenarios
-    regular = [s for s in suite.SCENARIOS if chosen(s)]
+    regular = [s for s in suite.SCENARIOS + suite.FEATURE_SCENARIOS if chosen(s)]
     reverse = [s for s in suite.REVERSE_SCENARIOS if chosen(s)]
     r.scenarios = regular + reverse
     r.start_origin()
@@ -185,15 +201,19 @@ def run(suite, r, baseline_label, candidate_label, rounds, build_desc, baseline_
               "candidate": (r.a.candidate_mitmd or r.a.mitmd,
                             "mitmd candidate (%s)" % candidate_label)}
     # The reverse-phase scenarios run on each build in reverse mode (--mode reverse:URL), on
-    # an instance of their own; a build that has no reverse mode fails those rows only.
-    kinds = [k for k, need in (("mitmd", regular), ("mitmd-rev", reverse)) if need]
+    # an instance of their own; a build that has no reverse mode fails those rows only. The
+    # feature rows likewise on each build's feature instance (10 rules, or server replay).
+    kinds = []
+    for sc in r.scenarios:
+        if instance_kind(sc) not in kinds:
+            kinds.append(instance_kind(sc))
     for rnd in range(rounds):
         inst, why = {}, {}
         try:
             for key in ("baseline", "candidate"):
                 binary, label = builds[key]
                 for kind in kinds:
-                    name = key if kind == "mitmd" else key + "-rev"
+                    name = key + kind[len("mitmd"):]  # baseline, baseline-rev, ...
                     try:
                         t = r.start_target(name, kind, None, False, mitmd=binary)
                     except (RuntimeError, OSError) as e:
@@ -206,7 +226,7 @@ def run(suite, r, baseline_label, candidate_label, rounds, build_desc, baseline_
                     if bad is not None:
                         why[(key, kind)] = bad
             for i, sc in enumerate(r.scenarios):
-                kind = "mitmd-rev" if sc.reverse else "mitmd"
+                kind = instance_kind(sc)
                 for key in order(rnd, i):
                     binary, label = builds[key]
                     t = inst.get((key, kind))
@@ -223,6 +243,8 @@ def run(suite, r, baseline_label, candidate_label, rounds, build_desc, baseline_
                                      warm_inside=sc.reverse and "--new-conn" not in sc.args)
                     row.pop("_lat", None)
                     row["round"] = rnd
+                    if kind == features.RULES_KIND:
+                        r.rule_hits(row, t)
                     r.rows.append(row)
                     log("round %d %-9s %-18s %8s req/s  cpu %s s/1k  %s" % (
                         rnd + 1, key, sc.key, row.get("rps") and round(row["rps"]),
@@ -258,7 +280,8 @@ def run(suite, r, baseline_label, candidate_label, rounds, build_desc, baseline_
         "warmup_seconds": r.warm_s,
         "scenarios": {s.key: s.desc for s in r.scenarios},
         "ab": {"baseline": baseline_label, "candidate": candidate_label, "rounds": rounds,
-               "limit": AB_LIMIT, "build": build_desc, "summary": summary, "forge": forge},
+               "limit": AB_LIMIT, "build": build_desc, "summary": summary, "forge": forge,
+               "features": features.ab_on_off(summary)},
         "rows": r.rows,
         "notes": NOTES + r.notes,
     }

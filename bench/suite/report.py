@@ -6,6 +6,8 @@ except where a function says it writes a file.
 """
 import re
 
+import features  # bench/suite/features.py (the feature rows' on/off comparisons)
+
 # Targets compared with nginx (rps only where the worker count matches nginx's).
 NGINX_PEERS = {"mitmd": True, "mitmd-1w": False, "mitmdump": True, "mitmd-rev": True}
 
@@ -191,6 +193,7 @@ def targets(result):
                 worst = v if worst is None else max(worst, v)
         return worst, "; ".join(parts) or "-"
 
+    out += features.targets(rows, _check)
     worst, text = worst_cores("mitmd", "mitmd-1w")
     out.append(_check("CPU per request, 2 workers / 1 worker (worst scenario)", "<= 1.10x",
                       worst, lambda x: x <= 1.1, text))
@@ -301,6 +304,7 @@ def markdown(result):
             _x(rr.get("rps_vs_nginx")), _x(rr.get("cpu_vs_nginx")),
             _num(r.get("others_cores"), "{:.2f}"), _errors(r)))
     out.extend(like_for_like(result["rows"]))
+    out.extend(features.markdown(result["rows"]))
     lat = result.get("latency")
     if lat:
         out.append("")

@@ -27,6 +27,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ab  # noqa: E402
+import features  # noqa: E402
 import h2load  # noqa: E402
 import plot  # noqa: E402
 import procs  # noqa: E402
@@ -38,7 +39,7 @@ RESOLVE = "*.bench.test=127.0.0.1"
 
 class Scenario:
     def __init__(self, key, args, nginx_server, desc, driver="mitmd-bench", path=None,
-                 per_conn=False, reverse=False):
+                 per_conn=False, reverse=False, instance=None):
         self.key = key
         self.args = args  # the load generator's arguments (mitmd-bench's or h2load's)
         self.nginx_server = nginx_server  # "ka" (upstream keep-alive) or "nk" (per conn)
@@ -47,6 +48,9 @@ class Scenario:
         self.path = path  # h2load: the URL path
         self.per_conn = per_conn  # h2load: one request per connection (a counted run)
         self.reverse = reverse  # a row of the reverse phase (mitmd in reverse mode)
+        # A feature row (features.py): the mitmd instance kind that runs it ("mitmd-rules",
+        # "mitmd-replay"), alternating with a plain mitmd on the same load.
+        self.instance = instance
 
 
 SCENARIOS = [
@@ -105,6 +109,24 @@ REVERSE_SCENARIOS = [
              "mode (CONNECT) and in reverse mode, fresh instances alternating",
              reverse=True),
 ]
+# The feature rows (features.py): the keep-alive 1 KiB load through mitmd with the 10-rule set,
+# and through mitmd answering from a recording (-S), each alternating with a plain mitmd in
+# MODE_SLICES slices (their limits are on/off ratios, as the mode row's). In A/B runs they run
+# on both builds' feature instances; the on/off ratio is then against h1-keepalive-1k.
+FEATURE_SCENARIOS = [
+    Scenario(features.RULES_SCENARIO, ["--path", "/1k", "-c", "32"], "ka",
+             "HTTP/1.1 keep-alive, 32 connections, GET 1 KiB, through mitmd with a 10-rule set "
+             "(block_list, map_remote, modify_headers, inject_latency/error/fault; one header "
+             "edit per request, the other filters evaluated and not matching) and through "
+             "plain mitmd, alternating", instance=features.RULES_KIND),
+    Scenario(features.REPLAY_SCENARIO, ["--path", "/1k", "-c", "32"], "ka",
+             "HTTP/1.1 keep-alive, 32 connections, GET 1 KiB, answered by mitmd from a "
+             "recording (-S, made just before by mitmd -w) and by the live origin through "
+             "plain mitmd, alternating", instance=features.REPLAY_KIND),
+]
+# The recording's load: the rows' request, a few connections, RECORD_REQUESTS requests.
+RECORD = Scenario("record", ["--path", "/1k", "-c", "4"], "ka", "the server-replay recording")
+
 REVERSE_SLICES = 2  # each target of a like-for-like row runs this many times, order reversing
 MODE_SLICES = 4  # the mode row: its limit (1.10x) needs more alternations
 MODE_SCENARIO = "mode-h1-1k"
@@ -354,6 +376,7 @@ class Run:
         self.rows, self.idle, self.notes = [], [], []
         self.origin = None
         self.origin_port = None
+        self.recording = None  # the server-replay row's -w file, once made
 
     # --- servers --------------------------------------------------------------------------
 
@@ -386,7 +409,7 @@ class Run:
             return {"proc": self.origin, "cafile": d + "/origin-ca.pem",
                     "connect": self.origin_port, "proxy": None}
         port = procs.free_port()
-        if kind in ("mitmd", "mitmd-rev"):
+        if kind in ("mitmd", "mitmd-rev") or kind in features.KINDS:
             confdir = "%s/%s-conf" % (d, key)
             argv = [mitmd or self.a.mitmd, "-p", str(port), "--confdir", confdir, "-q",
                     "--resolve", RESOLVE, "--upstream-ca", d + "/origin-ca.pem"]
@@ -396,13 +419,17 @@ class Run:
                 argv += ["--max-conns", str(self.idle_n + 1024)]
             if workers:
                 argv += ["--workers", str(workers)]
-            p = self.procs.start(key, argv)
-            self.procs.wait_port(key, p, port)
-            if kind == "mitmd-rev":  # the clients talk TLS to mitmd as to a server
-                return {"proc": p, "cafile": confdir + "/mitmd-ca-cert.pem", "connect": port,
-                        "proxy": None, "argv": argv, "name": key}
-            return {"proc": p, "cafile": confdir + "/mitmd-ca-cert.pem",
-                    "connect": self.origin_port, "proxy": port, "argv": argv, "name": key}
+            if kind == features.REPLAY_KIND:
+                self.make_recording()
+            argv += features.extra_argv(kind, self.recording)
+            p, mport = self.start_mitmd(key, argv, port)
+            if kind in features.KINDS or kind == "mitmd":
+                return {"proc": p, "cafile": confdir + "/mitmd-ca-cert.pem",
+                        "connect": self.origin_port, "proxy": port, "argv": argv, "name": key,
+                        "metrics": mport}
+            # mitmd-rev: the clients talk TLS to mitmd as to a server
+            return {"proc": p, "cafile": confdir + "/mitmd-ca-cert.pem", "connect": port,
+                    "proxy": None, "argv": argv, "name": key, "metrics": mport}
         if kind == "nginx":
             ka, nk = port, procs.free_port()
             write_conf("nginx-proxy.conf.in", d + "/nginx-proxy.conf", dir=d, ka_port=ka,
@@ -427,6 +454,65 @@ class Run:
             return {"proc": p, "cafile": confdir + "/mitmproxy-ca-cert.pem",
                     "connect": self.origin_port, "proxy": port, "argv": argv}
         raise ValueError(kind)
+
+    def start_mitmd(self, key, argv, port):
+        """start_mitmd starts mitmd (argv) as `key` with metrics on (--set
+        metrics_listen=127.0.0.1:FREE, so that every row measures mitmd with its metrics
+        endpoint open, as it runs in production; issue 13) and waits for its proxy port and
+        its metrics port. A build that does not know metrics_listen (an old baseline) is
+        started again without it, once, and the run's notes say so. Returns (Popen, metrics
+        port or None)."""
+        mport = procs.free_port()
+        full = argv + ["--set", "metrics_listen=127.0.0.1:%d" % mport]
+        p = self.procs.start(key, full)
+        try:
+            self.procs.wait_port(key, p, port)
+            self.procs.wait_port(key, p, mport)
+        except RuntimeError as e:
+            if "metrics_listen" not in str(e) or p.poll() is None:
+                raise
+            note = "%s runs without metrics: %s does not know metrics_listen." % (key, argv[0])
+            if note not in self.notes:
+                self.notes.append(note)
+            p = self.procs.start(key, argv)
+            self.procs.wait_port(key, p, port)
+            return p, None
+        argv[:] = full
+        return p, mport
+
+    def make_recording(self):
+        """make_recording records the server-replay row's answers once per run: a mitmd
+        (the candidate's, --mitmd) with -w and save_bodies, RECORD_REQUESTS requests of the
+        row's kind through it, then stopped (SIGTERM: the file is complete). Sets
+        self.recording; raises RuntimeError when the file holds no record."""
+        if self.recording is not None:
+            return
+        d = self.dir
+        path = d + "/replay-recording.jsonl"
+        port = procs.free_port()
+        confdir = d + "/replay-record-conf"
+        argv = [self.a.mitmd, "-p", str(port), "--confdir", confdir, "-q", "--resolve",
+                RESOLVE, "--upstream-ca", d + "/origin-ca.pem", "-w", path,
+                "--set", "save_bodies=4k"]
+        p = self.procs.start("replay-record", argv)
+        try:
+            self.procs.wait_port("replay-record", p, port)
+            t = {"proc": p, "cafile": confdir + "/mitmd-ca-cert.pem",
+                 "connect": self.origin_port, "proxy": port}
+            s, out = self.run_bench(self.bench_argv(t, RECORD, 30.0, d + "/record.json", False,
+                                                    requests=features.RECORD_REQUESTS), 30.0)
+        finally:
+            self.procs.stop(p)
+        n = features.count_records(path)
+        if s is None or n == 0:
+            raise RuntimeError("the server-replay recording has no record (%d requests: %s)"
+                               % ((s or {}).get("requests", 0), out[-200:]))
+        self.recording = path
+        self.notes.append("server-replay: answered from a recording of %d requests (GET /1k "
+                          "through mitmd -w --set save_bodies=4k, made at the start of the "
+                          "row), with -S FILE --set server_replay_reuse=true --set "
+                          "server_replay_extra=404; the live side is plain mitmd to the "
+                          "origin." % n)
 
     # --- rows -----------------------------------------------------------------------------
 
@@ -496,7 +582,9 @@ class Run:
         seconds = seconds if seconds is not None else self.row_s
         how = {"direct": "direct TLS", "mitmd": "CONNECT", "mitmdump": "CONNECT",
                "mitmd-rev": "reverse mode, TLS to mitmd, an upstream TLS conn per client "
-                            "conn"}.get(kind)
+                            "conn",
+               features.RULES_KIND: "CONNECT, 10 rules",
+               features.REPLAY_KIND: "CONNECT, answered from a recording (-S)"}.get(kind)
         h2 = "--h2" in sc.args or (sc.driver == "h2load" and "--h1" not in sc.args)
         if kind == "nginx":
             how = ("reverse proxy, upstream keep-alive" if sc.nginx_server == "ka" else
@@ -864,11 +952,42 @@ class Run:
                 for key in inst:
                     r = merge_pooled(got[key])
                     r["how"] += "; %d alternating slices of %g s" % (slices, slice_s)
+                    if kinds[key] == features.RULES_KIND:
+                        self.rule_hits(r, inst[key])
                     self.rows.append(r)
         finally:
             for key in reversed(list(inst)):
                 if kinds[key] != "direct":
                     self.procs.stop(inst[key]["proc"])
+
+    def feature_rows(self):
+        """feature_rows measures the feature rows (FEATURE_SCENARIOS): for each, a fresh
+        plain mitmd and a fresh mitmd of the row's instance kind (10 rules, or server
+        replay from a recording made first) alternate in MODE_SLICES slices on the same
+        load; features.py compares their CPU per request."""
+        scen = [sc for sc in FEATURE_SCENARIOS
+                if not self.a.scenarios or sc.key in self.a.scenarios]
+        ncpu = len(os.sched_getaffinity(0))
+        what = {features.RULES_KIND: "10 rules", features.REPLAY_KIND: "server replay"}
+        for sc in scen:
+            self.alternate([("mitmd", "mitmd (%d workers)" % ncpu, "mitmd"),
+                            (sc.instance, "mitmd, %s (%d workers)" % (what[sc.instance], ncpu),
+                             sc.instance)], [sc], MODE_SLICES, self.row_s / REVERSE_SLICES)
+
+    def rule_hits(self, row, t):
+        """rule_hits reads the rules instance's rule counters from its /metrics (every
+        application since it started, warm-ups included) into row["rule_hits"]; a row whose
+        rules never applied measured nothing, and fails."""
+        if row.get("failed") or not t.get("metrics"):
+            return
+        text = features.scrape(t["metrics"])
+        hits = features.rule_counters(text or "")
+        row["rule_hits"] = hits
+        row["how"] += "; rule applications: %s" % (
+            ", ".join("%s %s" % (k, format(v, ",")) for k, v in sorted(hits.items()))
+            or "none")
+        if text is not None and not hits:
+            row["failed"] = "no rule applied (mitmd_rule_applications_total is 0)"
 
     def latency_rows(self, with_nginx):
         """latency_rows measures the open-loop latency row: R = half of mitmd's (default
@@ -1009,6 +1128,8 @@ class Run:
         for key, label, kind, workers in targets:
             if kind != "mitmd-rev":
                 self.run_target(key, label, kind, workers)
+        if any(t[0] == "mitmd" for t in targets):
+            self.feature_rows()
         try:
             self.reverse_rows()
         except Exception as e:  # noqa: BLE001 - keep the rows measured so far
@@ -1035,7 +1156,7 @@ class Run:
             "warmup_seconds": self.warm_s,
             "idle_target_conns": self.idle_n,
             "scenarios": dict({s.key: s.desc for s in self.scenarios},
-                              **{s.key: s.desc for s in REVERSE_SCENARIOS
+                              **{s.key: s.desc for s in REVERSE_SCENARIOS + FEATURE_SCENARIOS
                                  if any(r["scenario"] == s.key for r in self.rows)},
                               **({LATENCY.key: LATENCY.desc} if self.latency else {})),
             "rows": self.rows,
@@ -1084,6 +1205,17 @@ class Run:
             "newconn-full: the client never resumes (a full handshake with the proxy every "
             "connection); newconn-resume: the client resumes its TLS session with whatever "
             "the server offers.",
+            "Every mitmd instance runs with its metrics endpoint open (--set "
+            "metrics_listen=127.0.0.1:PORT on a free port; nothing scrapes it during the "
+            "rows), as it would in production (issue 13).",
+            "rules-10: keep-alive 1 KiB through mitmd with the 10-rule set of the rules "
+            "micro-benchmark (tests/unit/bench_flowfilter.c: 2 block_list, map_remote, 3 "
+            "modify_headers, 2 inject_latency, inject_error, inject_fault; the header rule "
+            "that matches every request of that benchmark matches www.bench.test here), "
+            "alternating with plain mitmd in %d slices; the row says how often each rule "
+            "kind applied (from /metrics). server-replay: the same load answered by mitmd -S "
+            "from a recording, alternating with plain mitmd forwarding to the origin."
+            % MODE_SLICES,
             "mitmd runs with its defaults for the load rows; for the idle rows (a separate "
             "instance) with --max-conns %d so that one worker can hold every connection "
             "(its RSS before the connections includes that larger connection table). "
@@ -1137,7 +1269,8 @@ def main():
     ap.add_argument("--idle-conns", type=int, help="idle connections (default 10000, "
                     "quick 1000; 0 skips the idle rows)")
     ap.add_argument("--scenarios", nargs="*", help="only these scenarios: " +
-                    ", ".join(s.key for s in SCENARIOS + REVERSE_SCENARIOS + [LATENCY]))
+                    ", ".join(s.key for s in SCENARIOS + FEATURE_SCENARIOS + REVERSE_SCENARIOS +
+                              [LATENCY]))
     ap.add_argument("--targets", nargs="*", help="only these targets: " +
                     ", ".join(t[0] for t in TARGETS))
     ap.add_argument("--strict", action="store_true", help="exit 1 if any row failed")
@@ -1160,7 +1293,8 @@ def main():
     if a.rounds is not None and a.rounds < 1:
         ap.error("--rounds must be at least 1")
     for s in a.scenarios or ():
-        if s not in {x.key for x in SCENARIOS + REVERSE_SCENARIOS + [LATENCY]}:
+        if s not in {x.key for x in SCENARIOS + FEATURE_SCENARIOS + REVERSE_SCENARIOS +
+                     [LATENCY]}:
             ap.error("unknown scenario %r" % s)
     for t in a.targets or ():
         if t not in {x[0] for x in TARGETS}:

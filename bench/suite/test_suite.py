@@ -4,7 +4,8 @@ Run: python3 -m unittest discover -s bench/suite -p 'test_*.py'
 Covers /proc parsing and process-tree sums, ratios, the markdown table, the A/B comparison
 and its cell order, h2load's command line and output (summary, per-request log, percentiles),
 the reverse phase (scenarios, ports, pooled slices, like-for-like and mode ratios, targets and
-table), the mitmdump resolver rules, and idle_hold.py against a local TLS server and CONNECT
+table), the feature rows (features.py: the 10-rule set, rule counters, on/off ratios, metrics
+and feature arguments of every mitmd instance), the mitmdump resolver rules, and idle_hold.py against a local TLS server and CONNECT
 relay (skipped without the openssl CLI).
 """
 import json
@@ -640,6 +641,147 @@ class Alternate(unittest.TestCase):
             self.assertEqual([x["requests"] for x in r.rows], [400, 400])
         finally:
             suite.settle = real_settle
+            shutil.rmtree(r.dir, ignore_errors=True)
+
+
+class Features(unittest.TestCase):
+    """The feature rows (features.py): rule set, counters, on/off ratios, instance wiring."""
+
+    def test_rules_argv_is_the_micro_benchmark_set(self):
+        import features
+        argv = features.rules_argv()
+        self.assertEqual(len(argv), 20)
+        self.assertEqual(argv[::2], ["--set"] * 10)
+        kinds = [x.split("=", 1)[0] for x in argv[1::2]]
+        self.assertEqual(sorted(set(kinds)), ["block_list", "inject_error", "inject_fault",
+                                              "inject_latency", "map_remote", "modify_headers"])
+        # the same specs as tests/unit/bench_flowfilter.c, but for the header rule's host
+        with open(os.path.join(HERE, "..", "..", "tests", "unit", "bench_flowfilter.c")) as f:
+            c = f.read()
+        for name, spec in features.RULES_10:
+            want = spec.replace("bench\\.test", "api.test")
+            self.assertIn('{"%s", "%s"}' % (name, want.replace("\\", "\\\\")), c)
+
+    def test_rule_counters(self):
+        import features
+        text = ("# TYPE mitmd_rule_applications_total counter\n"
+                'mitmd_rule_applications_total{rule="modify_headers"} 4120\n'
+                'mitmd_rule_applications_total{rule="block_list"} 0\n'
+                'mitmd_requests_total{method="GET"} 9\n')
+        self.assertEqual(features.rule_counters(text), {"modify_headers": 4120})
+        self.assertEqual(features.rule_counters(""), {})
+
+    def test_count_records(self):
+        import features
+        d = tempfile.mkdtemp()
+        try:
+            path = d + "/r.jsonl"
+            with open(path, "w") as f:
+                f.write('{"request": {}, "response": {"status": 200}}\n{"event": "x"}\n')
+            self.assertEqual(features.count_records(path), 1)
+            self.assertEqual(features.count_records(d + "/none"), 0)
+        finally:
+            shutil.rmtree(d)
+
+    def test_on_off_targets_and_markdown(self):
+        import features
+        rows = [row("rules-10", "mitmd", 7000, 0.030), row("rules-10", "mitmd-rules", 6800, 0.036),
+                row("server-replay", "mitmd", 7000, 0.040),
+                row("server-replay", "mitmd-replay", 9000, 0.012)]
+        f = features.on_off(rows)
+        self.assertAlmostEqual(f["rules"][2], 1.2)
+        self.assertAlmostEqual(f["replay"][2], 0.3)
+        t = features.targets(rows, report._check)
+        self.assertEqual(t[0]["pass"], False)  # 1.20x > 1.10x
+        self.assertIn("1.20x (0.036 vs 0.030", t[0]["measured"])
+        self.assertTrue(t[1]["reference"])
+        rows[1]["cpu_s_per_1k"] = 0.031
+        self.assertTrue(features.targets(rows, report._check)[0]["pass"])
+        md = "\n".join(features.markdown(rows))
+        self.assertIn("on / off 1.03x (limit 1.10x)", md)
+        self.assertIn("replay / live 0.30x", md)
+        self.assertEqual(features.markdown([]), [])
+        rows[1]["failed"] = "boom"
+        self.assertIsNone(features.on_off(rows)["rules"][2])
+        # the full report carries both
+        res = result_set()
+        res["rows"] = rows[:1] + rows[2:]
+        names = [x["target"] for x in report.targets(res)]
+        self.assertTrue(any("10 rules on / off" in n for n in names))
+
+    def test_ab_on_off(self):
+        import ab
+        import features
+        summary = [{"scenario": "h1-keepalive-1k", "baseline_cpu_s_per_1k": 0.04,
+                    "candidate_cpu_s_per_1k": 0.05},
+                   {"scenario": "rules-10", "baseline_cpu_s_per_1k": 0.042,
+                    "candidate_cpu_s_per_1k": None}]
+        f = features.ab_on_off(summary)
+        self.assertAlmostEqual(f["rules"]["baseline"], 1.05)
+        self.assertIsNone(f["rules"]["candidate"])
+        self.assertNotIn("replay", f)
+        md = "\n".join(features.ab_markdown(f))
+        self.assertIn("baseline 1.05x, candidate -", md)
+        import suite
+        kinds = {s.key: ab.instance_kind(s) for s in suite.SCENARIOS + suite.FEATURE_SCENARIOS +
+                 suite.REVERSE_SCENARIOS}
+        self.assertEqual(kinds["rules-10"], "mitmd-rules")
+        self.assertEqual(kinds["server-replay"], "mitmd-replay")
+        self.assertEqual(kinds["mode-h1-1k"], "mitmd-rev")
+        self.assertEqual(kinds["h1-keepalive-1k"], "mitmd")
+
+    def run_with_fake_procs(self, fail_metrics=False):
+        import types
+        import suite
+        r = suite.Run(types.SimpleNamespace(quick=True, duration=None, idle_conns=0,
+                                            mitmd="m", bench="mb"))
+        started = []
+        proc = types.SimpleNamespace(pid=1, poll=lambda: 2 if fail_metrics else None)
+
+        def start(name, argv, **kw):
+            started.append(list(argv))
+            return proc
+
+        def wait_port(name, p, port, timeout=20.0):
+            if fail_metrics and any(x.startswith("metrics_listen=") for x in started[-1]):
+                raise RuntimeError("m exited with 2:\nmitmd: unknown option 'metrics_listen'")
+        r.procs.start, r.procs.wait_port = start, wait_port
+        r.origin_port = 4433
+        return r, started
+
+    def test_instances_run_with_metrics_and_their_features(self):
+        r, started = self.run_with_fake_procs()
+        try:
+            t = r.start_target("mitmd", "mitmd", None, False)
+            self.assertTrue(t["metrics"])
+            self.assertIn("metrics_listen=127.0.0.1:%d" % t["metrics"], started[-1])
+            self.assertEqual(t["proxy"], int(started[-1][started[-1].index("-p") + 1]))
+            t = r.start_target("rules", "mitmd-rules", None, False)
+            self.assertIn("modify_headers=/~d bench\\.test/X-Env/load", started[-1])
+            self.assertIsNotNone(t["proxy"])
+            made = []
+            r.make_recording = lambda: (made.append(1), setattr(r, "recording", r.dir))
+            t = r.start_target("replay", "mitmd-replay", None, False)
+            self.assertEqual(made, [1])
+            a = started[-1]
+            self.assertEqual(a[a.index("-S") + 1], r.dir)
+            self.assertIn("server_replay_reuse=true", a)
+            self.assertTrue(any(x.startswith("metrics_listen=") for x in a))
+            t = r.start_target("rev", "mitmd-rev", None, False)
+            self.assertIsNone(t["proxy"])
+            self.assertTrue(any(x.startswith("metrics_listen=") for x in started[-1]))
+        finally:
+            shutil.rmtree(r.dir, ignore_errors=True)
+
+    def test_old_build_without_metrics_starts_without(self):
+        r, started = self.run_with_fake_procs(fail_metrics=True)
+        try:
+            t = r.start_target("baseline", "mitmd", None, False)
+            self.assertIsNone(t["metrics"])
+            self.assertEqual(len(started), 2)
+            self.assertFalse(any(x.startswith("metrics_listen=") for x in started[1]))
+            self.assertTrue(any("without metrics" in n for n in r.notes))
+        finally:
             shutil.rmtree(r.dir, ignore_errors=True)
 
 

@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
 #include "shared/har.h"
+#include "shared/http_date.h"
 #include "shared/replay_key.h"
 #include "worker/flow_body.h"
 
@@ -202,7 +204,7 @@ static ssize_t key(const struct replay_key_opts *o, const char *m, const char *u
     const char *why = NULL;
 
     return replay_key_build(o, m, strlen(m), url, strlen(url), body,
-                            body != NULL ? strlen(body) : 0, out, REPLAY_KEY_MAX, &why);
+                            body != NULL ? strlen(body) : 0, NULL, out, REPLAY_KEY_MAX, &why);
 }
 
 static bool same(const struct replay_key_opts *o, const char *m1, const char *u1, const char *b1,
@@ -244,12 +246,140 @@ static void test_replay_key(void **state)
     assert_true(same(&o, "GET", "https://a.test/x?a=1&t=5&cb", NULL, "GET",
                      "https://a.test/x?cb=9&a=1&t=6", NULL));
     assert_false(same(&o, "GET", "https://a.test/x?a=1", NULL, "GET", "https://a.test/x?a=2", NULL));
-    assert_int_equal(replay_key_build(&none, "GET", 3, "/x", 2, NULL, 0, k, sizeof(k), &why),
+    /* parameters compared decoded, as mitmproxy's parse_qsl: '+', %XX; names too */
+    assert_true(same(&o, "GET", "https://a.test/x?q=a+b&%74=1", NULL, "GET",
+                     "https://a.test/x?q=a%20b", NULL));
+    assert_false(same(&o, "GET", "https://a.test/x?q=a%2Bb", NULL, "GET", "https://a.test/x?q=a+b",
+                      NULL));
+    assert_false(same(&o, "GET", "https://a.test/x?a=1&b", NULL, "GET", "https://a.test/x?a=1b",
+                      NULL));
+    assert_int_equal(replay_key_build(&none, "GET", 3, "/x", 2, NULL, 0, NULL, k, sizeof(k), &why),
                      -EINVAL);
     assert_non_null(why);
-    assert_int_equal(replay_key_build(&none, "GET", 3, "https://a.test/x", 16, NULL, 0, k, 10,
+    assert_int_equal(replay_key_build(&none, "GET", 3, "https://a.test/x", 16, NULL, 0, NULL, k, 10,
                                       &why),
                      -ENOSPC);
+}
+
+struct hdr_list {
+    const char *const (*kv)[2];
+    size_t n;
+};
+
+static bool list_hdr(const void *ctx, const char *name, const char **v, size_t *len)
+{
+    const struct hdr_list *l = ctx;
+
+    for (size_t i = 0; i < l->n; i++)
+        if (strcasecmp(l->kv[i][0], name) == 0) {
+            *v = l->kv[i][1];
+            *len = strlen(l->kv[i][1]);
+            return true;
+        }
+    return false;
+}
+
+/* hkey builds the key of POST https://a.test/f with `body` and fields `kv` (n of them). */
+static ssize_t hkey(const struct replay_key_opts *o, const char *body, const char *const (*kv)[2],
+                    size_t n, char *out)
+{
+    struct hdr_list l = {kv, n};
+    struct replay_key_hdrs h = {.get = list_hdr, .ctx = &l};
+    const char *why = NULL;
+
+    return replay_key_build(o, "POST", 4, "https://a.test/f", 16, body, strlen(body), &h, out,
+                            REPLAY_KEY_MAX, &why);
+}
+
+static bool hsame(const struct replay_key_opts *o, const char *b1, const char *const (*kv1)[2],
+                  size_t n1, const char *b2, const char *const (*kv2)[2], size_t n2)
+{
+    static char k1[REPLAY_KEY_MAX], k2[REPLAY_KEY_MAX];
+    ssize_t a = hkey(o, b1, kv1, n1, k1), b = hkey(o, b2, kv2, n2, k2);
+
+    assert_true(a > 0 && b > 0);
+    return a == b && memcmp(k1, k2, (size_t)a) == 0;
+}
+
+static void test_replay_key_forms_and_headers(void **state)
+{
+    static const char *const form[][2] = {{"Content-Type",
+                                           "application/x-www-form-urlencoded; charset=utf-8"}};
+    static const char *const mp[][2] = {{"content-type",
+                                         "multipart/form-data; boundary=XyZ"}};
+    static const char *const plain[][2] = {{"Content-Type", "text/plain"}};
+    static const char *const ua1[][2] = {{"User-Agent", "a/1"}, {"Accept", "*/*"}};
+    static const char *const ua2[][2] = {{"user-agent", "a/2"}, {"Accept", "*/*"}};
+    static const char *const ua1b[][2] = {{"USER-AGENT", "a/1"}, {"Accept", "text/html"}};
+    const char *ign[] = {"ts", "nonce"}, *use[] = {"user-agent"};
+    struct replay_key_opts o = {0};
+    const char *mp1 = "--XyZ\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nbob\r\n"
+                      "--XyZ\r\nContent-Disposition: form-data; name=\"ts\"\r\n\r\n111\r\n"
+                      "--XyZ--\r\n";
+    const char *mp2 = "--XyZ\r\nContent-Disposition: form-data; name=\"user\"\r\n"
+                      "Content-Type: text/plain\r\n\r\nbob\r\n"
+                      "--XyZ\r\nContent-Disposition: form-data; name=\"ts\"\r\n\r\n222\r\n"
+                      "--XyZ--\r\n";
+    const char *mp3 = "--XyZ\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\neve\r\n"
+                      "--XyZ\r\nContent-Disposition: form-data; name=\"ts\"\r\n\r\n111\r\n"
+                      "--XyZ--\r\n";
+
+    (void)state;
+    /* without ignore_payload_params the body is hashed as it is */
+    assert_false(hsame(&o, "a=1&ts=5", form, 1, "a=1&ts=6", form, 1));
+    o.ignore_payload_params = ign;
+    o.n_ignore_payload_params = 2;
+    assert_true(hsame(&o, "a=1&ts=5", form, 1, "a=1&ts=6&nonce=x", form, 1));
+    assert_true(hsame(&o, "a=b+c&ts=1", form, 1, "a=b%20c&t%73=2", form, 1)); /* decoded */
+    assert_false(hsame(&o, "a=1&ts=5", form, 1, "a=2&ts=5", form, 1));
+    assert_false(hsame(&o, "a=1&b=2", form, 1, "b=2&a=1", form, 1)); /* order counts */
+    assert_false(hsame(&o, "a=1&ts=5", plain, 1, "a=1&ts=6", plain, 1)); /* not a form */
+    assert_false(hsame(&o, "a=1&ts=5", NULL, 0, "a=1&ts=6", NULL, 0));
+    assert_true(hsame(&o, mp1, mp, 1, mp2, mp, 1)); /* ts ignored; extra part header */
+    assert_false(hsame(&o, mp1, mp, 1, mp3, mp, 1));
+    o.n_ignore_payload_params = 0;
+    assert_false(hsame(&o, mp1, mp, 1, mp2, mp, 1));
+    /* use_headers: these fields' values (names case-insensitive) join the key */
+    assert_true(hsame(&o, "", ua1, 2, "", ua2, 2));
+    o.use_headers = use;
+    o.n_use_headers = 1;
+    assert_false(hsame(&o, "", ua1, 2, "", ua2, 2));
+    assert_true(hsame(&o, "", ua1, 2, "", ua1b, 2)); /* Accept is not used */
+    assert_false(hsame(&o, "", ua1, 2, "", NULL, 0)); /* present vs absent */
+    assert_true(hsame(&o, "", NULL, 0, "", NULL, 0));
+}
+
+static void test_http_date(void **state)
+{
+    static const char *const forms[] = {"Sun, 06 Nov 1994 08:49:37 GMT",
+                                        "Sunday, 06-Nov-94 08:49:37 GMT",
+                                        "Sun Nov  6 08:49:37 1994",
+                                        "Sun, 06 Nov 1994 10:49:37 +0200"};
+    char out[HTTP_DATE_LEN + 1], ck[256];
+    int64_t t = 0;
+    const char *c = "id=1; Path=/; Expires=Sun, 06 Nov 1994 08:49:37 GMT; HttpOnly";
+    size_t n;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        assert_true(http_date_parse(forms[i], strlen(forms[i]), &t));
+        assert_int_equal(t, 784111777);
+    }
+    assert_int_equal(http_date_format(784111777 + 86400 + 3661, out), HTTP_DATE_LEN);
+    assert_string_equal(out, "Mon, 07 Nov 1994 09:50:38 GMT");
+    assert_int_equal(http_date_format(0, out), HTTP_DATE_LEN);
+    assert_string_equal(out, "Thu, 01 Jan 1970 00:00:00 GMT");
+    assert_false(http_date_parse("garbage", 7, &t));
+    assert_false(http_date_parse("Sun, 06 Nov 1994", 16, &t)); /* no time */
+    assert_false(http_date_parse("", 0, &t));
+    n = http_date_refresh_cookie(c, strlen(c), 86400, ck, sizeof(ck));
+    assert_int_equal(n, strlen("id=1; Path=/; Expires=Mon, 07 Nov 1994 08:49:37 GMT; HttpOnly"));
+    assert_memory_equal(ck, "id=1; Path=/; Expires=Mon, 07 Nov 1994 08:49:37 GMT; HttpOnly", n);
+    c = "id=1; expires=bogus; Path=/";
+    n = http_date_refresh_cookie(c, strlen(c), 86400, ck, sizeof(ck));
+    assert_memory_equal(ck, "id=1; Path=/", n); /* not a date: dropped, as mitmproxy */
+    assert_int_equal(http_date_refresh_cookie("id=1; Path=/", 12, 5, ck, sizeof(ck)), 0);
+    assert_int_equal(http_date_refresh_cookie(c, strlen(c), 5, ck, 4), 0); /* no room */
 }
 
 int main(void)
@@ -261,6 +391,8 @@ int main(void)
         cmocka_unit_test(test_har_json_and_text),
         cmocka_unit_test(test_har_scan),
         cmocka_unit_test(test_replay_key),
+        cmocka_unit_test(test_replay_key_forms_and_headers),
+        cmocka_unit_test(test_http_date),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
