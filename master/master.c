@@ -853,6 +853,9 @@ int master_run(const struct config *cfg, int argc, char **argv)
     m->view.fs = &m->fs;
     m->view.cache = m->cache;
     m->view.mode = mode_spec_kind_name(cfg->proxy_mode.kind);
+    for (int i = 0; i < m->listen.n_modes; i++)
+        metrics_view_add_listener(&m->view, m->listen.addrs[i].ss, m->listen.addrs[i].n,
+                                  m->listen.port[i], mode_spec_kind_name(cfg->modes[i].kind));
     snprintf(m->view.listen_addr, sizeof(m->view.listen_addr), "%s%s%s:%u",
              strchr(cfg->listen_host, ':') ? "[" : "", cfg->listen_host,
              strchr(cfg->listen_host, ':') ? "]" : "", (unsigned)port);

@@ -144,11 +144,6 @@ struct metrics_counter {
 };
 
 static const struct metrics_counter metrics_counters[] = {
-    {MSG_STAT_ACCEPTED, "mitmd_connections_accepted_total", "counter",
-     "Client connections accepted (refused ones included)."},
-    {MSG_STAT_ACTIVE, "mitmd_connections_active", "gauge", "Client connections open now."},
-    {MSG_STAT_REFUSED, "mitmd_connections_refused_total", "counter",
-     "Client connections refused at accept with 503 (connection limit, stopping)."},
     {MSG_STAT_FLOWS, "mitmd_flows_total", "counter", "Exchanges completed (flow records)."},
     {MSG_STAT_FLOWS_DROPPED, "mitmd_flows_dropped_total", "counter",
      "Flow records dropped because the writer fell behind or failed."},
@@ -189,6 +184,37 @@ static const struct metrics_counter metrics_counters[] = {
     {MSG_STAT_H2_FLOODS, "mitmd_http2_floods_total", "counter",
      "HTTP/2 client connections ended as floods (PING, SETTINGS, rapid reset...)."},
 };
+
+/* metrics_listener_families are the connection counts by listener (msg.h MSG_LSTN_*). */
+static const struct metrics_counter metrics_listener_families[] = {
+    {MSG_LSTN_ACCEPTED, "mitmd_connections_accepted_total", "counter",
+     "Client connections accepted, by listener and mode (refused ones included)."},
+    {MSG_LSTN_ACTIVE, "mitmd_connections_active", "gauge",
+     "Client connections open now, by listener and mode."},
+    {MSG_LSTN_REFUSED, "mitmd_connections_refused_total", "counter",
+     "Client connections refused at accept with 503 (connection limit), by listener and mode."},
+};
+
+/* metrics_listeners writes the listener families: one sample per listener of the view, the
+ * address and the mode as labels. */
+static void metrics_listeners(struct metrics_out *o, const struct metrics_view *view,
+                              const struct msg_stats *st)
+{
+    char addr[2 * sizeof(view->listeners[0].addr)];
+
+    for (size_t k = 0; k < sizeof(metrics_listener_families) / sizeof(metrics_listener_families[0]);
+         k++) {
+        const struct metrics_counter *c = &metrics_listener_families[k];
+
+        metrics_head(o, c->name, c->type, c->help);
+        for (int i = 0; i < view->n_listeners && i < MSG_MAX_LISTENERS; i++) {
+            metrics_label_escape(view->listeners[i].addr, addr, sizeof(addr));
+            metrics_printf(o, "%s{listener=\"%s\",mode=\"%s\"} %llu\n", c->name, addr,
+                           view->listeners[i].mode != NULL ? view->listeners[i].mode : "",
+                           (unsigned long long)st->v[MSG_LSTN_SLOT(i, c->stat)]);
+        }
+    }
+}
 
 /* metrics_workers writes the per-worker families: up, active connections, and accepted
  * connections and exchanges over every process that has held the worker's slot. */
@@ -232,7 +258,7 @@ long metrics_render(const struct metrics_view *view, char *out, size_t cap)
     const struct supervise *sup = view->sup;
     struct certcache_stats cs;
     struct msg_stats st;
-    char addr[2 * sizeof(view->listen_addr)];
+    char addr[2 * sizeof(view->listeners[0].addr)];
 
     supervise_sum_stats(sup, &st);
     certcache_get_stats(view->cache, &cs);
@@ -245,11 +271,14 @@ long metrics_render(const struct metrics_view *view, char *out, size_t cap)
         metrics_printf(&o, "mitmd_state{state=\"%s\"} %d\n", state_names[i],
                        (int)view->state == i ? 1 : 0);
     metrics_head(&o, "mitmd_listener_info", "gauge", "Always 1 per listener: address and mode.");
-    metrics_label_escape(view->listen_addr, addr, sizeof(addr));
-    metrics_printf(&o, "mitmd_listener_info{address=\"%s\",mode=\"%s\"} 1\n", addr,
-                   view->mode != NULL ? view->mode : "");
+    for (int i = 0; i < view->n_listeners && i < MSG_MAX_LISTENERS; i++) {
+        metrics_label_escape(view->listeners[i].addr, addr, sizeof(addr));
+        metrics_printf(&o, "mitmd_listener_info{address=\"%s\",mode=\"%s\"} 1\n", addr,
+                       view->listeners[i].mode != NULL ? view->listeners[i].mode : "");
+    }
     metrics_scalar(&o, "mitmd_workers", "gauge", "Worker processes configured.", (uint64_t)sup->n);
     metrics_scalar(&o, "mitmd_reloads_total", "counter", "SIGHUP reloads handled.", view->reloads);
+    metrics_listeners(&o, view, &st);
     for (size_t k = 0; k < sizeof(metrics_counters) / sizeof(metrics_counters[0]); k++) {
         const struct metrics_counter *c = &metrics_counters[k];
 
@@ -308,6 +337,36 @@ bool metrics_is_healthy(const struct metrics_view *view)
         if ((sup->slots[i].pid != 0 && sup->slots[i].ready) || sup->old[i].pid != 0)
             return true;
     return false;
+}
+
+void metrics_view_add_listener(struct metrics_view *view, const struct sockaddr_storage *ss,
+                               int n, uint16_t port, const char *mode)
+{
+    struct metrics_listener *l;
+    size_t used = 0;
+
+    if (view->n_listeners >= MSG_MAX_LISTENERS)
+        return;
+    l = &view->listeners[view->n_listeners++];
+    l->mode = mode;
+    l->addr[0] = '\0';
+    for (int k = 0; k < n && used < sizeof(l->addr); k++) {
+        char a[INET6_ADDRSTRLEN] = "?";
+        bool v6 = ss[k].ss_family == AF_INET6;
+        int w;
+
+        if (v6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&ss[k])->sin6_addr, a, sizeof(a));
+        else if (ss[k].ss_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)&ss[k])->sin_addr, a, sizeof(a));
+        w = snprintf(l->addr + used, sizeof(l->addr) - used, "%s%s%s%s:%u", k > 0 ? "," : "",
+                     v6 ? "[" : "", a, v6 ? "]" : "", (unsigned)port);
+        if (w < 0 || (size_t)w >= sizeof(l->addr) - used) {
+            l->addr[used] = '\0'; /* cut at the last whole address */
+            break;
+        }
+        used += (size_t)w;
+    }
 }
 
 /* ---- server ----------------------------------------------------------------------------- */
