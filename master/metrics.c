@@ -22,6 +22,7 @@
 #include "certcache/certcache.h"
 #include "master/forge_service.h"
 #include "master/supervise.h"
+#include "master/version.h"
 #include "shared/h1_parse.h"
 #include "shared/log.h"
 #include "shared/stats.h"
@@ -262,8 +263,11 @@ long metrics_render(const struct metrics_view *view, char *out, size_t cap)
 
     supervise_sum_stats(sup, &st);
     certcache_get_stats(view->cache, &cs);
-    metrics_head(&o, "mitmd_build_info", "gauge", "Always 1; the version as a label.");
-    metrics_printf(&o, "mitmd_build_info{version=\"%s\"} 1\n", MITMD_VERSION);
+    metrics_head(&o, "mitmd_build_info", "gauge",
+                 "Always 1; the version and the build tag as labels.");
+    metrics_label_escape(version_build(), addr, sizeof(addr));
+    metrics_printf(&o, "mitmd_build_info{version=\"%s\",build=\"%s\"} 1\n", MITMD_VERSION,
+                   addr);
     metrics_head(&o, "mitmd_start_time_seconds", "gauge", "Unix time the master started.");
     metrics_printf(&o, "mitmd_start_time_seconds %.3f\n", view->start_time);
     metrics_head(&o, "mitmd_state", "gauge", "1 for the master's current state.");
