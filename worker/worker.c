@@ -361,8 +361,11 @@ static void worker_send_stats(struct worker *w)
     /* open connections by listener: one walk of the pool a second */
     for (int i = 0; i < w->cfg->n_modes; i++)
         w->stats.v[MSG_LSTN_SLOT(i, MSG_LSTN_ACTIVE)] = 0;
-    for (const struct conn *c = w->pool.active; c != NULL; c = c->next)
+    for (struct conn *c = w->pool.active; c != NULL; c = c->next) {
         w->stats.v[MSG_LSTN_SLOT(c->mode->index, MSG_LSTN_ACTIVE)]++;
+        if (c->proto != NULL && c->proto->report != NULL)
+            c->proto->report(c); /* HTTP/2 streams and resets as they happen */
+    }
     w->stats.v[MSG_STAT_CACHE_HITS] = w->cache_reader.hits;
     w->stats.v[MSG_STAT_CACHE_MISSES] = w->cache_reader.misses;
     worker_count_rules(w);
