@@ -217,39 +217,65 @@ static void metrics_listeners(struct metrics_out *o, const struct metrics_view *
     }
 }
 
-/* metrics_workers writes the per-worker families: up, active connections, and accepted
- * connections and exchanges over every process that has held the worker's slot. */
+/* Per-worker values (worker slot i): over every process that has held the slot for the
+ * counters, the running and the draining process for the gauge. */
+static uint64_t metrics_worker_up(const struct supervise *sup, int i)
+{
+    return sup->slots[i].pid != 0 && sup->slots[i].ready ? 1 : 0;
+}
+
+static uint64_t metrics_worker_active(const struct supervise *sup, int i)
+{
+    return sup->slots[i].stats.v[MSG_STAT_ACTIVE] + sup->old[i].stats.v[MSG_STAT_ACTIVE];
+}
+
+static uint64_t metrics_worker_accepted(const struct supervise *sup, int i)
+{
+    return sup->id_totals[i].accepted + sup->slots[i].stats.v[MSG_STAT_ACCEPTED] +
+           sup->old[i].stats.v[MSG_STAT_ACCEPTED];
+}
+
+static uint64_t metrics_worker_flows(const struct supervise *sup, int i)
+{
+    return sup->id_totals[i].flows + sup->slots[i].stats.v[MSG_STAT_FLOWS] +
+           sup->old[i].stats.v[MSG_STAT_FLOWS];
+}
+
+static uint64_t metrics_worker_restarts(const struct supervise *sup, int i)
+{
+    return sup->slots[i].restarts;
+}
+
+/* metrics_worker_families are the per-worker families, one sample per worker slot. */
+static const struct {
+    const char *name, *type, *help;
+    uint64_t (*value)(const struct supervise *sup, int i);
+} metrics_worker_families[] = {
+    {"mitmd_worker_up", "gauge", "1 while the worker runs and reported ready.", metrics_worker_up},
+    {"mitmd_worker_connections_active", "gauge",
+     "Client connections open now, per worker (draining predecessor included).",
+     metrics_worker_active},
+    {"mitmd_worker_connections_accepted_total", "counter",
+     "Client connections accepted, per worker slot (all its processes).",
+     metrics_worker_accepted},
+    {"mitmd_worker_flows_total", "counter",
+     "Exchanges completed, per worker slot (all its processes).", metrics_worker_flows},
+    {"mitmd_worker_restarts_total", "counter",
+     "Times the worker slot got a new process (crash or reload).", metrics_worker_restarts},
+};
+
+/* metrics_workers writes the per-worker families (metrics_worker_families). */
 static void metrics_workers(struct metrics_out *o, const struct supervise *sup)
 {
-    metrics_head(o, "mitmd_worker_up", "gauge", "1 while the worker runs and reported ready.");
-    for (int i = 0; i < sup->n; i++)
-        metrics_printf(o, "mitmd_worker_up{worker=\"%d\"} %d\n", i,
-                       sup->slots[i].pid != 0 && sup->slots[i].ready ? 1 : 0);
-    metrics_head(o, "mitmd_worker_connections_active", "gauge",
-                 "Client connections open now, per worker (draining predecessor included).");
-    for (int i = 0; i < sup->n; i++)
-        metrics_printf(o, "mitmd_worker_connections_active{worker=\"%d\"} %llu\n", i,
-                       (unsigned long long)(sup->slots[i].stats.v[MSG_STAT_ACTIVE] +
-                                            sup->old[i].stats.v[MSG_STAT_ACTIVE]));
-    metrics_head(o, "mitmd_worker_connections_accepted_total", "counter",
-                 "Client connections accepted, per worker slot (all its processes).");
-    for (int i = 0; i < sup->n; i++)
-        metrics_printf(o, "mitmd_worker_connections_accepted_total{worker=\"%d\"} %llu\n", i,
-                       (unsigned long long)(sup->id_totals[i].accepted +
-                                            sup->slots[i].stats.v[MSG_STAT_ACCEPTED] +
-                                            sup->old[i].stats.v[MSG_STAT_ACCEPTED]));
-    metrics_head(o, "mitmd_worker_flows_total", "counter",
-                 "Exchanges completed, per worker slot (all its processes).");
-    for (int i = 0; i < sup->n; i++)
-        metrics_printf(o, "mitmd_worker_flows_total{worker=\"%d\"} %llu\n", i,
-                       (unsigned long long)(sup->id_totals[i].flows +
-                                            sup->slots[i].stats.v[MSG_STAT_FLOWS] +
-                                            sup->old[i].stats.v[MSG_STAT_FLOWS]));
-    metrics_head(o, "mitmd_worker_restarts_total", "counter",
-                 "Times the worker slot got a new process (crash or reload).");
-    for (int i = 0; i < sup->n; i++)
-        metrics_printf(o, "mitmd_worker_restarts_total{worker=\"%d\"} %llu\n", i,
-                       (unsigned long long)sup->slots[i].restarts);
+    for (size_t k = 0; k < sizeof(metrics_worker_families) / sizeof(metrics_worker_families[0]);
+         k++) {
+        const char *name = metrics_worker_families[k].name;
+
+        metrics_head(o, name, metrics_worker_families[k].type, metrics_worker_families[k].help);
+        for (int i = 0; i < sup->n; i++)
+            metrics_printf(o, "%s{worker=\"%d\"} %llu\n", name, i,
+                           (unsigned long long)metrics_worker_families[k].value(sup, i));
+    }
 }
 
 long metrics_render(const struct metrics_view *view, char *out, size_t cap)
