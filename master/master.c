@@ -32,6 +32,7 @@
 #include "master/sdnotify.h"
 #include "master/supervise.h"
 #include "master/upgrade.h"
+#include "shared/memfd_copy.h"
 #include "shared/board.h"
 #include "shared/log.h"
 #include "shared/mode_spec.h"
@@ -295,58 +296,24 @@ static int master_open_flow_file(struct master *m)
  * -errno (logged). */
 static int master_pass_upstream_ca(struct master *m)
 {
-    const char *path = m->cfg->upstream_ca;
-    struct stat st;
-    int in, mfd = -1, e = 0;
+    const char *path = m->cfg->upstream_ca, *stage;
+    int mfd, e;
 
     if (path == NULL)
         return 0;
-    in = open(path, O_RDONLY | O_CLOEXEC);
-    if (in == -1 || fstat(in, &st) == -1) {
-        e = -errno;
-        log_error("--upstream-ca %s: %s", path, strerror(errno));
-        goto out_close;
+    mfd = memfd_copy("mitmd-upstream-ca", path, MASTER_UPSTREAM_CA_MAX, &stage);
+    if (mfd < 0) {
+        if (mfd == -EINVAL && stage == NULL)
+            log_error("--upstream-ca %s: not a regular file of at most %u MiB", path,
+                      MASTER_UPSTREAM_CA_MAX >> 20);
+        else
+            log_error("--upstream-ca %s: %s%s%s", path, stage != NULL ? stage : "",
+                      stage != NULL ? ": " : "", strerror(-mfd));
+        return mfd;
     }
-    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > MASTER_UPSTREAM_CA_MAX) {
-        e = -EINVAL;
-        log_error("--upstream-ca %s: not a regular file of at most %u MiB", path,
-                  MASTER_UPSTREAM_CA_MAX >> 20);
-        goto out_close;
-    }
-    mfd = memfd_create("mitmd-upstream-ca", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (mfd == -1) {
-        e = -errno;
-        log_error("--upstream-ca: memfd_create: %s", strerror(errno));
-        goto out_close;
-    }
-    for (;;) {
-        uint8_t buf[65536];
-        ssize_t n = read(in, buf, sizeof(buf));
-
-        if (n == -1 && errno == EINTR)
-            continue;
-        if (n == 0)
-            break;
-        if (n == -1 || write(mfd, buf, (size_t)n) != n) {
-            e = -errno;
-            log_error("--upstream-ca %s: %s", path, strerror(errno));
-            goto out_close;
-        }
-    }
-    if (fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == -1) {
-        e = -errno;
-        log_error("--upstream-ca: sealing its copy: %s", strerror(errno));
-        goto out_close;
-    }
-    e = supervise_pass_fd(&m->sup, mfd, "--upstream-ca");
-    mfd = -1; /* owned by the supervisor now, also on failure */
+    e = supervise_pass_fd(&m->sup, mfd, "--upstream-ca"); /* owns mfd now, also on failure */
     if (e)
         log_error("--upstream-ca: cannot pass it to the workers: %s", strerror(-e));
-out_close:
-    if (mfd != -1)
-        close(mfd);
-    if (in != -1)
-        close(in);
     return e;
 }
 
