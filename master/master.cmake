@@ -36,3 +36,5 @@ mitmd_add_unit_test(test_metrics SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_m
 set(MITMD_BUILD_TAG "local" CACHE STRING "build tag shown by mitmd --version and /metrics")
 set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/version.c PROPERTIES
   COMPILE_DEFINITIONS "MITMD_BUILD_TAG=\"${MITMD_BUILD_TAG}\"")
+mitmd_add_unit_test(test_upgrade SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_upgrade.c
+  LIBS mitmd_master)
