@@ -105,14 +105,17 @@ def test(env):
     step("the new master counts connections on both listeners, in their modes")
     status, _, _ = http_get(mport, "/healthz")
     check(status == 200, f"/healthz after the upgrade: {status}")
-    samples = scrape(mport)[0]
-    got = {labels: v for (n, labels), v in samples.items()
-           if n == "mitmd_connections_accepted_total"}
-    info(f"new master: {got}")
     want = {f'{{listener="127.0.0.1:{p_reg}",mode="regular"}}',
             f'{{listener="127.0.0.1:{p_socks}",mode="socks5"}}'}
-    check(set(got) == want, f"listener labels {sorted(got)}, expected {sorted(want)}")
-    check(all(v >= PER_LISTENER for v in got.values()), f"counts {got}")
+
+    def counted():
+        got = {labels: v for (n, labels), v in scrape(mport)[0].items()
+               if n == "mitmd_connections_accepted_total"}
+        return got if set(got) == want and all(v >= PER_LISTENER for v in got.values()) else None
+    got = wait_until(counted, 5.0)  # the workers report once a second
+    info(f"new master: {got}")
+    check(got is not None, "the new master's /metrics does not count connections on both "
+          f"listeners: {scrape(mport)[0]}")
 
 
 if __name__ == "__main__":
