@@ -13,6 +13,7 @@
 #include "master/ca.h"
 #include "master/supervise.h"
 #include "shared/log.h"
+#include "shared/memfd_copy.h"
 
 int certs_pass_check(const struct config *cfg, char *err, size_t errlen)
 {
@@ -55,34 +56,6 @@ static int add_confdir_file(struct certstore *s, const char *confdir, const char
     return certstore_add_file(s, tag, buf, len) == -ENOMEM ? -ENOMEM : 0;
 }
 
-/* write_sealed copies `p`/`n` into a new sealed memfd. Returns the fd or -errno. */
-static int write_sealed(const uint8_t *p, size_t n)
-{
-    size_t off = 0;
-    int fd = memfd_create("mitmd-certs", MFD_CLOEXEC | MFD_ALLOW_SEALING), e;
-
-    if (fd == -1)
-        return -errno;
-    while (off < n) {
-        ssize_t w = write(fd, p + off, n - off);
-
-        if (w == -1 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            e = w == 0 ? -EIO : -errno;
-            close(fd);
-            return e;
-        }
-        off += (size_t)w;
-    }
-    if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == -1) {
-        e = -errno;
-        close(fd);
-        return e;
-    }
-    return fd;
-}
-
 int certs_pass_open(struct supervise *sup, const struct config *cfg)
 {
     struct certstore s = {0};
@@ -109,7 +82,7 @@ int certs_pass_open(struct supervise *sup, const struct config *cfg)
         log_error("--certs: cannot encode the certificates for the workers: %s", strerror(-e));
         goto out_dispose;
     }
-    fd = write_sealed(bundle, len);
+    fd = memfd_sealed_bytes("mitmd-certs", bundle, len);
     if (fd < 0) {
         e = fd;
         log_error("--certs: cannot copy the certificates for the workers: %s", strerror(-e));

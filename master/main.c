@@ -13,6 +13,7 @@
 #include "master/config_yaml.h"
 #include "master/master.h"
 #include "master/preflight.h"
+#include "master/version.h"
 #include "shared/config.h"
 #include "shared/log.h"
 #include "worker/worker.h"
@@ -34,7 +35,7 @@ int main(int argc, char **argv)
         status = 0;
         goto out_dispose;
     case CONFIG_MODE_VERSION:
-        printf("mitmd %s\n", MITMD_VERSION);
+        printf("mitmd %s (build %s)\n", MITMD_VERSION, version_build());
         status = 0;
         goto out_dispose;
     case CONFIG_MODE_WORKER:

@@ -34,6 +34,7 @@
 #include "master/upgrade.h"
 #include "shared/board.h"
 #include "shared/log.h"
+#include "shared/memfd_copy.h"
 #include "shared/mode_spec.h"
 #include "shared/msgcodec.h"
 #include "shared/proxyauth.h"
@@ -295,58 +296,24 @@ static int master_open_flow_file(struct master *m)
  * -errno (logged). */
 static int master_pass_upstream_ca(struct master *m)
 {
-    const char *path = m->cfg->upstream_ca;
-    struct stat st;
-    int in, mfd = -1, e = 0;
+    const char *path = m->cfg->upstream_ca, *stage;
+    int mfd, e;
 
     if (path == NULL)
         return 0;
-    in = open(path, O_RDONLY | O_CLOEXEC);
-    if (in == -1 || fstat(in, &st) == -1) {
-        e = -errno;
-        log_error("--upstream-ca %s: %s", path, strerror(errno));
-        goto out_close;
+    mfd = memfd_copy("mitmd-upstream-ca", path, MASTER_UPSTREAM_CA_MAX, &stage);
+    if (mfd < 0) {
+        if (mfd == -EINVAL && stage == NULL)
+            log_error("--upstream-ca %s: not a regular file of at most %u MiB", path,
+                      MASTER_UPSTREAM_CA_MAX >> 20);
+        else
+            log_error("--upstream-ca %s: %s%s%s", path, stage != NULL ? stage : "",
+                      stage != NULL ? ": " : "", strerror(-mfd));
+        return mfd;
     }
-    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > MASTER_UPSTREAM_CA_MAX) {
-        e = -EINVAL;
-        log_error("--upstream-ca %s: not a regular file of at most %u MiB", path,
-                  MASTER_UPSTREAM_CA_MAX >> 20);
-        goto out_close;
-    }
-    mfd = memfd_create("mitmd-upstream-ca", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (mfd == -1) {
-        e = -errno;
-        log_error("--upstream-ca: memfd_create: %s", strerror(errno));
-        goto out_close;
-    }
-    for (;;) {
-        uint8_t buf[65536];
-        ssize_t n = read(in, buf, sizeof(buf));
-
-        if (n == -1 && errno == EINTR)
-            continue;
-        if (n == 0)
-            break;
-        if (n == -1 || write(mfd, buf, (size_t)n) != n) {
-            e = -errno;
-            log_error("--upstream-ca %s: %s", path, strerror(errno));
-            goto out_close;
-        }
-    }
-    if (fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == -1) {
-        e = -errno;
-        log_error("--upstream-ca: sealing its copy: %s", strerror(errno));
-        goto out_close;
-    }
-    e = supervise_pass_fd(&m->sup, mfd, "--upstream-ca");
-    mfd = -1; /* owned by the supervisor now, also on failure */
+    e = supervise_pass_fd(&m->sup, mfd, "--upstream-ca"); /* owns mfd now, also on failure */
     if (e)
         log_error("--upstream-ca: cannot pass it to the workers: %s", strerror(-e));
-out_close:
-    if (mfd != -1)
-        close(mfd);
-    if (in != -1)
-        close(in);
     return e;
 }
 
@@ -390,34 +357,31 @@ static int master_running(const struct master *m)
     return n;
 }
 
-/* master_listen_count returns how many sockets `ls` plans (every address of every mode). */
-static int master_listen_count(const struct listen_set *ls)
-{
-    int n = 0;
-
-    for (int i = 0; i < ls->n_modes; i++)
-        n += ls->addrs[i].n;
-    return n;
-}
-
 /* master_upgrade_start starts the new master of a binary upgrade (SIGUSR2): the binary now
- * at the path this one started from, the same arguments, this master's listener and metrics
- * listener. This master serves on until the new one is ready (master_upgrade_check). */
+ * at the path this one started from, the same arguments, every listening socket of this
+ * master (each --mode's, with its spec) and the metrics listener. This master serves on
+ * until the new one is ready (master_upgrade_check). */
 static void master_upgrade_start(struct master *m)
 {
-    int e;
+    struct upgrade_listener ul[UPGRADE_MAX_FDS];
+    int e, n = 0;
 
-    if (master_listen_count(&m->listen) != 1) {
-        log_warn("upgrade: SIGUSR2 ignored: a binary upgrade hands over one listening socket, "
-                 "and this mitmd has %d (several --mode listeners or listen addresses)",
-                 master_listen_count(&m->listen));
-        return;
-    }
     if (!m->announced) {
         log_warn("SIGUSR2: not serving yet; upgrade ignored");
         return;
     }
-    e = upgrade_start(&m->up, m->argv, m->sup.slots[0].listen_fd, metrics_listen_fd(m->mx));
+    for (int i = 0; i < m->listen.n_modes; i++)
+        for (int k = 0; k < m->listen.addrs[i].n && n < UPGRADE_MAX_FDS; k++) {
+            int fd = i == 0 && k == 0 ? m->sup.slots[0].listen_fd
+                                      : supervise_shared_fd(&m->sup, config_listen_fd(i, k));
+
+            if (fd < 0) {
+                log_warn("SIGUSR2: listener %d.%d is closed; upgrade ignored", i, k);
+                return;
+            }
+            ul[n++] = (struct upgrade_listener){.fd = fd, .mode = i, .addr = k};
+        }
+    e = upgrade_start(&m->up, m->argv, m->cfg, ul, n, metrics_listen_fd(m->mx));
     if (e == -EBUSY) {
         log_warn("SIGUSR2: an upgrade is in progress (new master pid %d)", (int)m->up.pid);
         return;
@@ -426,7 +390,8 @@ static void master_upgrade_start(struct master *m)
         log_error("SIGUSR2: cannot start %s: %s", m->up.exe, strerror(-e));
         return;
     }
-    log_info("SIGUSR2: upgrading: new master %s started, pid %d", m->up.exe, (int)m->up.pid);
+    log_info("SIGUSR2: upgrading: new master %s started, pid %d (%d listening socket%s handed "
+             "over)", m->up.exe, (int)m->up.pid, n, n == 1 ? "" : "s");
     (void)sdnotify_send(&m->sd, "STATUS=upgrading: new master pid %d starting", (int)m->up.pid);
 }
 
@@ -677,43 +642,41 @@ static void master_stop(struct master *m)
     }
 }
 
-/* master_open_listeners opens the listeners (listen.h), or takes over the one an old master
- * handed over in a binary upgrade (upgrade.h; only a configuration with one listening socket
- * is upgraded so far), and gives every worker slot a descriptor of the first. Stores the
- * first listener's port in *port. Returns 0 or -errno with `err` set. */
+/* master_open_listeners opens the listeners (listen.h), or takes over those an old master
+ * handed over in a binary upgrade (upgrade.h: every socket of every --mode), and gives every
+ * worker slot a descriptor of the first; the others stay in m->listen for
+ * listen_set_hand_over. Stores the first listener's port in *port. Returns 0 or -errno with
+ * `err` set. */
 static int master_open_listeners(struct master *m, int *fds, uint16_t *port, char *err,
                                  size_t errlen)
 {
     const struct config *cfg = m->cfg;
-    int fd = upgrade_take_listener(&m->up, 0, port, err, errlen), e;
+    int e;
 
-    if (fd == -EINVAL)
-        return fd;
-    if (fd < 0) {
+    if (m->up.n_listen == 0) {
         e = listen_set_open(cfg, &m->listen, cfg->workers, fds, err, errlen);
         *port = m->listen.port[0];
         return e;
     }
     e = listen_set_plan(cfg, &m->listen, err, errlen);
-    if (e == 0 && master_listen_count(&m->listen) != 1) {
-        snprintf(err, errlen, "upgrade: the previous master handed over one listening socket; "
-                 "this configuration has %d", master_listen_count(&m->listen));
-        e = -EINVAL;
-    }
-    if (e) {
-        close(fd);
+    if (e == 0)
+        e = upgrade_take_listeners(&m->up, cfg, &m->listen, err, errlen) == 1 ? 0 : -EINVAL;
+    else
+        upgrade_close_listeners(&m->up);
+    if (e)
         return e;
-    }
-    m->listen.port[0] = *port;
-    log_info("upgrade: serving on the listener of the previous master (port %u)",
+    *port = m->listen.port[0];
+    log_info("upgrade: serving on the listeners of the previous master (first port %u)",
              (unsigned)*port);
-    fds[0] = fd;
+    fds[0] = m->listen.fd[0][0];
+    m->listen.fd[0][0] = -1;
     for (int i = 1; i < cfg->workers; i++) {
-        fds[i] = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        fds[i] = fcntl(fds[0], F_DUPFD_CLOEXEC, 0);
         if (fds[i] == -1) {
             e = -errno;
             snprintf(err, errlen, "cannot duplicate the listener: %s", strerror(errno));
             listen_close_all(fds, i);
+            listen_set_close(&m->listen);
             return e;
         }
     }
@@ -853,6 +816,9 @@ int master_run(const struct config *cfg, int argc, char **argv)
     m->view.fs = &m->fs;
     m->view.cache = m->cache;
     m->view.mode = mode_spec_kind_name(cfg->proxy_mode.kind);
+    for (int i = 0; i < m->listen.n_modes; i++)
+        metrics_view_add_listener(&m->view, m->listen.addrs[i].ss, m->listen.addrs[i].n,
+                                  m->listen.port[i], mode_spec_kind_name(cfg->modes[i].kind));
     snprintf(m->view.listen_addr, sizeof(m->view.listen_addr), "%s%s%s:%u",
              strchr(cfg->listen_host, ':') ? "[" : "", cfg->listen_host,
              strchr(cfg->listen_host, ':') ? "]" : "", (unsigned)port);

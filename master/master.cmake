@@ -6,7 +6,8 @@ target_sources(mitmd_master PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/forge_service.c
   ${CMAKE_CURRENT_LIST_DIR}/metrics.c
   ${CMAKE_CURRENT_LIST_DIR}/sdnotify.c
-  ${CMAKE_CURRENT_LIST_DIR}/upgrade.c)
+  ${CMAKE_CURRENT_LIST_DIR}/upgrade.c
+  ${CMAKE_CURRENT_LIST_DIR}/version.c)
 
 mitmd_add_unit_test(test_forge_service SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_forge_service.c
   LIBS mitmd_master)
@@ -29,4 +30,11 @@ mitmd_add_unit_test(test_supervise SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test
 
 # test_metrics includes metrics.c: the /metrics page, /healthz states, stats buckets.
 mitmd_add_unit_test(test_metrics SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_metrics.c
+  LIBS mitmd_master)
+
+# The build tag (master/version.h): `mitmd --version` and mitmd_build_info{build=...}.
+set(MITMD_BUILD_TAG "local" CACHE STRING "build tag shown by mitmd --version and /metrics")
+set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/version.c PROPERTIES
+  COMPILE_DEFINITIONS "MITMD_BUILD_TAG=\"${MITMD_BUILD_TAG}\"")
+mitmd_add_unit_test(test_upgrade SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_upgrade.c
   LIBS mitmd_master)

@@ -22,6 +22,7 @@
 #include "certcache/certcache.h"
 #include "master/forge_service.h"
 #include "master/supervise.h"
+#include "master/version.h"
 #include "shared/h1_parse.h"
 #include "shared/log.h"
 #include "shared/stats.h"
@@ -144,11 +145,6 @@ struct metrics_counter {
 };
 
 static const struct metrics_counter metrics_counters[] = {
-    {MSG_STAT_ACCEPTED, "mitmd_connections_accepted_total", "counter",
-     "Client connections accepted (refused ones included)."},
-    {MSG_STAT_ACTIVE, "mitmd_connections_active", "gauge", "Client connections open now."},
-    {MSG_STAT_REFUSED, "mitmd_connections_refused_total", "counter",
-     "Client connections refused at accept with 503 (connection limit, stopping)."},
     {MSG_STAT_FLOWS, "mitmd_flows_total", "counter", "Exchanges completed (flow records)."},
     {MSG_STAT_FLOWS_DROPPED, "mitmd_flows_dropped_total", "counter",
      "Flow records dropped because the writer fell behind or failed."},
@@ -190,39 +186,96 @@ static const struct metrics_counter metrics_counters[] = {
      "HTTP/2 client connections ended as floods (PING, SETTINGS, rapid reset...)."},
 };
 
-/* metrics_workers writes the per-worker families: up, active connections, and accepted
- * connections and exchanges over every process that has held the worker's slot. */
+/* metrics_listener_families are the connection counts by listener (msg.h MSG_LSTN_*). */
+static const struct metrics_counter metrics_listener_families[] = {
+    {MSG_LSTN_ACCEPTED, "mitmd_connections_accepted_total", "counter",
+     "Client connections accepted, by listener and mode (refused ones included)."},
+    {MSG_LSTN_ACTIVE, "mitmd_connections_active", "gauge",
+     "Client connections open now, by listener and mode."},
+    {MSG_LSTN_REFUSED, "mitmd_connections_refused_total", "counter",
+     "Client connections refused at accept with 503 (connection limit), by listener and mode."},
+};
+
+/* metrics_listeners writes the listener families: one sample per listener of the view, the
+ * address and the mode as labels. */
+static void metrics_listeners(struct metrics_out *o, const struct metrics_view *view,
+                              const struct msg_stats *st)
+{
+    char addr[2 * sizeof(view->listeners[0].addr)];
+
+    for (size_t k = 0; k < sizeof(metrics_listener_families) / sizeof(metrics_listener_families[0]);
+         k++) {
+        const struct metrics_counter *c = &metrics_listener_families[k];
+
+        metrics_head(o, c->name, c->type, c->help);
+        for (int i = 0; i < view->n_listeners && i < MSG_MAX_LISTENERS; i++) {
+            metrics_label_escape(view->listeners[i].addr, addr, sizeof(addr));
+            metrics_printf(o, "%s{listener=\"%s\",mode=\"%s\"} %llu\n", c->name, addr,
+                           view->listeners[i].mode != NULL ? view->listeners[i].mode : "",
+                           (unsigned long long)st->v[MSG_LSTN_SLOT(i, c->stat)]);
+        }
+    }
+}
+
+/* Per-worker values (worker slot i): over every process that has held the slot for the
+ * counters, the running and the draining process for the gauge. */
+static uint64_t metrics_worker_up(const struct supervise *sup, int i)
+{
+    return sup->slots[i].pid != 0 && sup->slots[i].ready ? 1 : 0;
+}
+
+static uint64_t metrics_worker_active(const struct supervise *sup, int i)
+{
+    return sup->slots[i].stats.v[MSG_STAT_ACTIVE] + sup->old[i].stats.v[MSG_STAT_ACTIVE];
+}
+
+static uint64_t metrics_worker_accepted(const struct supervise *sup, int i)
+{
+    return sup->id_totals[i].accepted + sup->slots[i].stats.v[MSG_STAT_ACCEPTED] +
+           sup->old[i].stats.v[MSG_STAT_ACCEPTED];
+}
+
+static uint64_t metrics_worker_flows(const struct supervise *sup, int i)
+{
+    return sup->id_totals[i].flows + sup->slots[i].stats.v[MSG_STAT_FLOWS] +
+           sup->old[i].stats.v[MSG_STAT_FLOWS];
+}
+
+static uint64_t metrics_worker_restarts(const struct supervise *sup, int i)
+{
+    return sup->slots[i].restarts;
+}
+
+/* metrics_worker_families are the per-worker families, one sample per worker slot. */
+static const struct {
+    const char *name, *type, *help;
+    uint64_t (*value)(const struct supervise *sup, int i);
+} metrics_worker_families[] = {
+    {"mitmd_worker_up", "gauge", "1 while the worker runs and reported ready.", metrics_worker_up},
+    {"mitmd_worker_connections_active", "gauge",
+     "Client connections open now, per worker (draining predecessor included).",
+     metrics_worker_active},
+    {"mitmd_worker_connections_accepted_total", "counter",
+     "Client connections accepted, per worker slot (all its processes).",
+     metrics_worker_accepted},
+    {"mitmd_worker_flows_total", "counter",
+     "Exchanges completed, per worker slot (all its processes).", metrics_worker_flows},
+    {"mitmd_worker_restarts_total", "counter",
+     "Times the worker slot got a new process (crash or reload).", metrics_worker_restarts},
+};
+
+/* metrics_workers writes the per-worker families (metrics_worker_families). */
 static void metrics_workers(struct metrics_out *o, const struct supervise *sup)
 {
-    metrics_head(o, "mitmd_worker_up", "gauge", "1 while the worker runs and reported ready.");
-    for (int i = 0; i < sup->n; i++)
-        metrics_printf(o, "mitmd_worker_up{worker=\"%d\"} %d\n", i,
-                       sup->slots[i].pid != 0 && sup->slots[i].ready ? 1 : 0);
-    metrics_head(o, "mitmd_worker_connections_active", "gauge",
-                 "Client connections open now, per worker (draining predecessor included).");
-    for (int i = 0; i < sup->n; i++)
-        metrics_printf(o, "mitmd_worker_connections_active{worker=\"%d\"} %llu\n", i,
-                       (unsigned long long)(sup->slots[i].stats.v[MSG_STAT_ACTIVE] +
-                                            sup->old[i].stats.v[MSG_STAT_ACTIVE]));
-    metrics_head(o, "mitmd_worker_connections_accepted_total", "counter",
-                 "Client connections accepted, per worker slot (all its processes).");
-    for (int i = 0; i < sup->n; i++)
-        metrics_printf(o, "mitmd_worker_connections_accepted_total{worker=\"%d\"} %llu\n", i,
-                       (unsigned long long)(sup->id_totals[i].accepted +
-                                            sup->slots[i].stats.v[MSG_STAT_ACCEPTED] +
-                                            sup->old[i].stats.v[MSG_STAT_ACCEPTED]));
-    metrics_head(o, "mitmd_worker_flows_total", "counter",
-                 "Exchanges completed, per worker slot (all its processes).");
-    for (int i = 0; i < sup->n; i++)
-        metrics_printf(o, "mitmd_worker_flows_total{worker=\"%d\"} %llu\n", i,
-                       (unsigned long long)(sup->id_totals[i].flows +
-                                            sup->slots[i].stats.v[MSG_STAT_FLOWS] +
-                                            sup->old[i].stats.v[MSG_STAT_FLOWS]));
-    metrics_head(o, "mitmd_worker_restarts_total", "counter",
-                 "Times the worker slot got a new process (crash or reload).");
-    for (int i = 0; i < sup->n; i++)
-        metrics_printf(o, "mitmd_worker_restarts_total{worker=\"%d\"} %llu\n", i,
-                       (unsigned long long)sup->slots[i].restarts);
+    for (size_t k = 0; k < sizeof(metrics_worker_families) / sizeof(metrics_worker_families[0]);
+         k++) {
+        const char *name = metrics_worker_families[k].name;
+
+        metrics_head(o, name, metrics_worker_families[k].type, metrics_worker_families[k].help);
+        for (int i = 0; i < sup->n; i++)
+            metrics_printf(o, "%s{worker=\"%d\"} %llu\n", name, i,
+                           (unsigned long long)metrics_worker_families[k].value(sup, i));
+    }
 }
 
 long metrics_render(const struct metrics_view *view, char *out, size_t cap)
@@ -232,12 +285,15 @@ long metrics_render(const struct metrics_view *view, char *out, size_t cap)
     const struct supervise *sup = view->sup;
     struct certcache_stats cs;
     struct msg_stats st;
-    char addr[2 * sizeof(view->listen_addr)];
+    char addr[2 * sizeof(view->listeners[0].addr)];
 
     supervise_sum_stats(sup, &st);
     certcache_get_stats(view->cache, &cs);
-    metrics_head(&o, "mitmd_build_info", "gauge", "Always 1; the version as a label.");
-    metrics_printf(&o, "mitmd_build_info{version=\"%s\"} 1\n", MITMD_VERSION);
+    metrics_head(&o, "mitmd_build_info", "gauge",
+                 "Always 1; the version and the build tag as labels.");
+    metrics_label_escape(version_build(), addr, sizeof(addr));
+    metrics_printf(&o, "mitmd_build_info{version=\"%s\",build=\"%s\"} 1\n", MITMD_VERSION,
+                   addr);
     metrics_head(&o, "mitmd_start_time_seconds", "gauge", "Unix time the master started.");
     metrics_printf(&o, "mitmd_start_time_seconds %.3f\n", view->start_time);
     metrics_head(&o, "mitmd_state", "gauge", "1 for the master's current state.");
@@ -245,11 +301,14 @@ long metrics_render(const struct metrics_view *view, char *out, size_t cap)
         metrics_printf(&o, "mitmd_state{state=\"%s\"} %d\n", state_names[i],
                        (int)view->state == i ? 1 : 0);
     metrics_head(&o, "mitmd_listener_info", "gauge", "Always 1 per listener: address and mode.");
-    metrics_label_escape(view->listen_addr, addr, sizeof(addr));
-    metrics_printf(&o, "mitmd_listener_info{address=\"%s\",mode=\"%s\"} 1\n", addr,
-                   view->mode != NULL ? view->mode : "");
+    for (int i = 0; i < view->n_listeners && i < MSG_MAX_LISTENERS; i++) {
+        metrics_label_escape(view->listeners[i].addr, addr, sizeof(addr));
+        metrics_printf(&o, "mitmd_listener_info{address=\"%s\",mode=\"%s\"} 1\n", addr,
+                       view->listeners[i].mode != NULL ? view->listeners[i].mode : "");
+    }
     metrics_scalar(&o, "mitmd_workers", "gauge", "Worker processes configured.", (uint64_t)sup->n);
     metrics_scalar(&o, "mitmd_reloads_total", "counter", "SIGHUP reloads handled.", view->reloads);
+    metrics_listeners(&o, view, &st);
     for (size_t k = 0; k < sizeof(metrics_counters) / sizeof(metrics_counters[0]); k++) {
         const struct metrics_counter *c = &metrics_counters[k];
 
@@ -308,6 +367,36 @@ bool metrics_is_healthy(const struct metrics_view *view)
         if ((sup->slots[i].pid != 0 && sup->slots[i].ready) || sup->old[i].pid != 0)
             return true;
     return false;
+}
+
+void metrics_view_add_listener(struct metrics_view *view, const struct sockaddr_storage *ss,
+                               int n, uint16_t port, const char *mode)
+{
+    struct metrics_listener *l;
+    size_t used = 0;
+
+    if (view->n_listeners >= MSG_MAX_LISTENERS)
+        return;
+    l = &view->listeners[view->n_listeners++];
+    l->mode = mode;
+    l->addr[0] = '\0';
+    for (int k = 0; k < n && used < sizeof(l->addr); k++) {
+        char a[INET6_ADDRSTRLEN] = "?";
+        bool v6 = ss[k].ss_family == AF_INET6;
+        int w;
+
+        if (v6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&ss[k])->sin6_addr, a, sizeof(a));
+        else if (ss[k].ss_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)&ss[k])->sin_addr, a, sizeof(a));
+        w = snprintf(l->addr + used, sizeof(l->addr) - used, "%s%s%s%s:%u", k > 0 ? "," : "",
+                     v6 ? "[" : "", a, v6 ? "]" : "", (unsigned)port);
+        if (w < 0 || (size_t)w >= sizeof(l->addr) - used) {
+            l->addr[used] = '\0'; /* cut at the last whole address */
+            break;
+        }
+        used += (size_t)w;
+    }
 }
 
 /* ---- server ----------------------------------------------------------------------------- */

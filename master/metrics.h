@@ -10,6 +10,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+
+#include "shared/msg.h"
 
 struct supervise;
 struct forge_service;
@@ -38,8 +41,13 @@ struct metrics_view {
     enum metrics_state state;
     uint64_t reloads;  /* SIGHUPs handled */
     double start_time; /* Unix time the master started */
-    const char *mode;  /* the listener's mode ("regular", "socks5", ...) */
-    char listen_addr[300]; /* the listener's address ("127.0.0.1:8080") */
+    const char *mode;  /* the first listener's mode ("regular", "socks5", ...) */
+    char listen_addr[300]; /* the first listener's address ("127.0.0.1:8080") */
+    int n_listeners;       /* listeners (--mode order = msg.h MSG_LSTN_SLOT index) */
+    struct metrics_listener {
+        char addr[160];   /* "127.0.0.1:8080" ("127.0.0.1:8080,[::1]:8080" for a name) */
+        const char *mode; /* "regular", "socks5", ... (borrowed) */
+    } listeners[MSG_MAX_LISTENERS];
 };
 
 struct metrics;
@@ -82,6 +90,12 @@ int metrics_due_ms(const struct metrics *mx);
 /* metrics_render writes the /metrics page for `view` into `out` (`cap` bytes). Returns the
  * length, or -ENOSPC when it does not fit. Never allocates. For the server and the tests. */
 long metrics_render(const struct metrics_view *view, char *out, size_t cap);
+
+/* metrics_view_add_listener appends a listener to `view` (at most MSG_MAX_LISTENERS, in
+ * --mode order): its `n` addresses `ss` with `port` as the label "127.0.0.1:8080" (several
+ * joined by ","), and `mode` (borrowed). */
+void metrics_view_add_listener(struct metrics_view *view, const struct sockaddr_storage *ss,
+                               int n, uint16_t port, const char *mode);
 
 /* metrics_is_healthy is /healthz's answer: serving or reloading, and a worker is up. */
 bool metrics_is_healthy(const struct metrics_view *view);

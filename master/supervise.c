@@ -695,6 +695,14 @@ void supervise_signal_all(struct supervise *s, int sig)
     }
 }
 
+int supervise_shared_fd(const struct supervise *s, int at)
+{
+    for (int k = 0; k < s->n_shared; k++)
+        if (s->shared_at[k] == at)
+            return s->shared_fd[k];
+    return -1;
+}
+
 void supervise_close_listeners(struct supervise *s)
 {
     for (int k = 0; k < s->n_shared; k++)

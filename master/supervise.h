@@ -111,6 +111,10 @@ int supervise_pass_fd(struct supervise *s, int fd, const char *opt);
  * there). Returns 0, -ENOSPC (SUPERVISE_MAX_SHARED) or -EINVAL (a bad or taken number). */
 int supervise_share_fd(struct supervise *s, int fd, int at);
 
+/* supervise_shared_fd returns the master's descriptor of what every worker gets at `at`
+ * (supervise_share_fd), or -1. */
+int supervise_shared_fd(const struct supervise *s, int at);
+
 /* supervise_close_listeners closes the master's descriptors of every listening socket (the
  * first listener's, one per slot, and the shared ones). Called when a stop begins: once the
  * draining workers have closed theirs too, the kernel refuses new connections (a balancer

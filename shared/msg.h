@@ -154,11 +154,32 @@ enum msg_hist {
  * order of worker/rules.h enum rules_kind (worker.c asserts the count). */
 #define MSG_RULE_KINDS 8
 #define MSG_RULE_BASE (MSG_HIST_BASE + MSG_HIST_COUNT * MSG_HIST_STRIDE)
-#define MSG_STAT_SLOTS (MSG_RULE_BASE + MSG_RULE_KINDS)
+/* Connections by listener (the --mode index, cfg->modes[i]; at most MSG_MAX_LISTENERS, which
+ * worker.c asserts covers CONFIG_MAX_MODES), after the rule kinds: MSG_LSTN_STRIDE slots each.
+ * ACCEPTED and REFUSED are counters; ACTIVE is a gauge (msg_stat_is_gauge). */
+#define MSG_MAX_LISTENERS 16
+enum msg_lstn {
+    MSG_LSTN_ACCEPTED = 0, /* client connections accepted on the listener (refused included) */
+    MSG_LSTN_REFUSED,      /* of which refused at accept (503) */
+    MSG_LSTN_ACTIVE,       /* open now (a gauge) */
+    MSG_LSTN_STRIDE
+};
+#define MSG_LSTN_BASE (MSG_RULE_BASE + MSG_RULE_KINDS)
+#define MSG_LSTN_SLOT(l, k) (MSG_LSTN_BASE + (l) * MSG_LSTN_STRIDE + (k))
+#define MSG_STAT_SLOTS (MSG_LSTN_BASE + MSG_MAX_LISTENERS * MSG_LSTN_STRIDE)
+
+/* msg_stat_is_gauge returns whether slot `k` of struct msg_stats is a gauge (a value now, not
+ * a count since the start): those are not kept in the totals of exited workers. */
+static inline int msg_stat_is_gauge(int k)
+{
+    return k == MSG_STAT_ACTIVE ||
+           (k >= MSG_LSTN_BASE && k < MSG_STAT_SLOTS &&
+            (k - MSG_LSTN_BASE) % MSG_LSTN_STRIDE == MSG_LSTN_ACTIVE);
+}
 
 /* struct msg_stats is every counter of one worker since it started: v[0..MSG_STAT_COUNT)
- * the scalars above, then the request table, then the histograms. All are counters except
- * v[MSG_STAT_ACTIVE] (a gauge). */
+ * the scalars above, then the request table, the histograms, the rule kinds and the listeners.
+ * All are counters except the gauges of msg_stat_is_gauge. */
 struct msg_stats {
     uint64_t v[MSG_STAT_SLOTS];
 };

@@ -24,6 +24,8 @@
 #include <openssl/sha.h>
 #include <sodium.h>
 
+#include "shared/memfd_copy.h"
+
 #define PROXYAUTH_CACHE_SLOTS 256
 #define PROXYAUTH_KEY_LEN 32
 
@@ -363,58 +365,24 @@ int proxyauth_load(const char *spec, struct proxyauth **out, char *err, size_t e
 
 int proxyauth_file_memfd(const char *spec, int *fd, char *err, size_t errlen)
 {
-    struct stat st;
-    int in, mfd = -1, e = 0;
+    const char *stage;
+    int mfd;
 
     *fd = -1;
     if (spec == NULL || spec[0] != '@')
         return 0;
-    in = open(spec + 1, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (in == -1 || fstat(in, &st) == -1) {
-        e = -errno;
-        snprintf(err, errlen, "--proxyauth %s: %s", spec, strerror(-e));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > PROXYAUTH_FILE_MAX) {
-        e = -EINVAL;
-        snprintf(err, errlen, "--proxyauth %s: not a regular file of at most 16 MiB", spec);
-        goto out;
-    }
-    mfd = memfd_create("mitmd-htpasswd", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (mfd == -1) {
-        e = -errno;
-        snprintf(err, errlen, "--proxyauth: memfd_create: %s", strerror(-e));
-        goto out;
-    }
-    for (;;) {
-        uint8_t buf[16384];
-        ssize_t n = read(in, buf, sizeof(buf));
-
-        if (n == -1 && errno == EINTR)
-            continue;
-        if (n == 0)
-            break;
-        if (n == -1 || write(mfd, buf, (size_t)n) != n) {
-            e = n == -1 || errno != 0 ? -errno : -EIO;
-            snprintf(err, errlen, "--proxyauth %s: %s", spec, strerror(-e));
-            sodium_memzero(buf, sizeof(buf));
-            goto out;
-        }
-        sodium_memzero(buf, sizeof(buf));
-    }
-    if (fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == -1) {
-        e = -errno;
-        snprintf(err, errlen, "--proxyauth: sealing its copy: %s", strerror(-e));
-        goto out;
+    mfd = memfd_copy("mitmd-htpasswd", spec + 1, PROXYAUTH_FILE_MAX, &stage);
+    if (mfd < 0) {
+        if (mfd == -EINVAL && stage == NULL)
+            snprintf(err, errlen, "--proxyauth %s: not a regular file of at most 16 MiB", spec);
+        else if (stage != NULL)
+            snprintf(err, errlen, "--proxyauth: %s: %s", stage, strerror(-mfd));
+        else
+            snprintf(err, errlen, "--proxyauth %s: %s", spec, strerror(-mfd));
+        return mfd;
     }
     *fd = mfd;
-    mfd = -1;
-out:
-    if (mfd != -1)
-        close(mfd);
-    if (in != -1)
-        close(in);
-    return e;
+    return 0;
 }
 
 void proxyauth_free(struct proxyauth *a)

@@ -64,6 +64,6 @@ void stats_hist_observe(uint64_t *h, uint64_t us)
 void stats_add(struct msg_stats *dst, const struct msg_stats *src, int with_gauges)
 {
     for (int k = 0; k < MSG_STAT_SLOTS; k++)
-        if (with_gauges || k != MSG_STAT_ACTIVE)
+        if (with_gauges || !msg_stat_is_gauge(k))
             dst->v[k] += src->v[k];
 }

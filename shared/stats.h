@@ -34,7 +34,7 @@ const char *stats_rule_kind_name(int k);
  * at `h` (MSG_HIST_STRIDE slots: buckets, +Inf, sum). */
 void stats_hist_observe(uint64_t *h, uint64_t us);
 
-/* stats_add adds every slot of `src` to `dst`, the gauge MSG_STAT_ACTIVE too when
+/* stats_add adds every slot of `src` to `dst`, the gauges (msg_stat_is_gauge) too when
  * `with_gauges`. */
 void stats_add(struct msg_stats *dst, const struct msg_stats *src, int with_gauges);
 

@@ -269,7 +269,9 @@ void conn_accept(struct worker *w, int fd, const struct modes_conf *mode)
     if (c == NULL && p->fresh < p->max)
         c = &p->conns[p->fresh]; /* taken below; freed slots are reused first (warm pages) */
     worker_count(w, MSG_STAT_ACCEPTED);
+    w->stats.v[MSG_LSTN_SLOT(mode->index, MSG_LSTN_ACCEPTED)]++; /* by listener (--mode) */
     if (c == NULL) {
+        w->stats.v[MSG_LSTN_SLOT(mode->index, MSG_LSTN_REFUSED)]++;
         conn_refuse(w, fd);
         return;
     }

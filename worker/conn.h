@@ -61,6 +61,9 @@ struct conn_proto {
     void (*flush)(struct conn *c);
     /* dispose frees what the protocol holds outside its state (sessions, waits). */
     void (*dispose)(struct conn *c);
+    /* report (may be NULL): add what the protocol counted since its last report to the
+     * worker's counters (each stats tick: a long-lived connection shows before it closes). */
+    void (*report)(struct conn *c);
 };
 
 /* conn_start_fn starts the first protocol of an accepted connection (the listener's mode). */

@@ -13,6 +13,7 @@ struct h2_conn {
     bool on;         /* relay initialised: dispose it */
     uint64_t t_head; /* a request head started arriving on some stream; 0 = none */
     struct rules_timer timer; /* inject_latency / stall deadlines (worker/rules_timer.h) */
+    struct h2_relay_stats told; /* what h2_conn_report added to the worker's counters */
 };
 
 static_assert(sizeof(struct h2_conn) <= CONN_PROTO_STATE_MAX, "fits the protocol state");
@@ -120,23 +121,37 @@ static void h2_conn_flush(struct conn *c)
     (void)h2_relay_pump(&h2_conn_of(c)->relay); /* flushes the GOAWAY */
 }
 
-static void h2_conn_dispose(struct conn *c)
+/* h2_conn_report adds what the relay counted since the last report to the worker's counters:
+ * on each stats tick and when the connection closes, so that a long-lived connection shows. */
+static void h2_conn_report(struct conn *c)
 {
     struct h2_conn *h = h2_conn_of(c);
     const struct h2_relay_stats *st;
+    struct h2_relay_stats *t = &h->told;
     uint64_t *v = c->w->stats.v;
+
+    if (!h->on)
+        return;
+    st = h2_relay_stats(&h->relay);
+    v[MSG_STAT_CLIENT_ERRORS] += st->client_errors - t->client_errors;
+    v[MSG_STAT_UPSTREAM_ERRORS] += st->upstream_errors - t->upstream_errors;
+    v[MSG_STAT_H2_STREAMS] += st->streams - t->streams;
+    v[MSG_STAT_H2_REFUSED] += st->streams_refused - t->streams_refused;
+    v[MSG_STAT_H2_RESETS] += st->client_resets + st->upstream_resets - t->client_resets -
+                             t->upstream_resets;
+    v[MSG_STAT_H2_CLIENT_ERRORS] += st->client_errors - t->client_errors;
+    v[MSG_STAT_H2_FLOODS] += st->client_floods - t->client_floods;
+    *t = *st;
+}
+
+static void h2_conn_dispose(struct conn *c)
+{
+    struct h2_conn *h = h2_conn_of(c);
 
     rules_timer_stop(&h->timer);
     if (!h->on)
         return;
-    st = h2_relay_stats(&h->relay);
-    v[MSG_STAT_CLIENT_ERRORS] += st->client_errors;
-    v[MSG_STAT_UPSTREAM_ERRORS] += st->upstream_errors;
-    v[MSG_STAT_H2_STREAMS] += st->streams;
-    v[MSG_STAT_H2_REFUSED] += st->streams_refused;
-    v[MSG_STAT_H2_RESETS] += st->client_resets + st->upstream_resets;
-    v[MSG_STAT_H2_CLIENT_ERRORS] += st->client_errors;
-    v[MSG_STAT_H2_FLOODS] += st->client_floods;
+    h2_conn_report(c);
     h2_relay_dispose(&h->relay);
     h->on = false;
 }
@@ -150,6 +165,7 @@ static const struct conn_proto h2_conn_proto = {
     .drain = h2_conn_drain,
     .flush = h2_conn_flush,
     .dispose = h2_conn_dispose,
+    .report = h2_conn_report,
 };
 
 int h2_conn_start(struct conn *c)

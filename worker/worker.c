@@ -336,6 +336,7 @@ static void worker_on_aux(struct ring_op *op, int res, uint32_t flags)
 static void worker_count_rules(struct worker *w)
 {
     static_assert(RULES_KIND_COUNT == MSG_RULE_KINDS, "msg.h rule kinds = worker/rules.h");
+    static_assert(CONFIG_MAX_MODES <= MSG_MAX_LISTENERS, "msg.h listener slots cover --mode");
     struct rules_stat rs[RULES_KIND_COUNT * CONFIG_MAX_PATTERNS];
     int n;
 
@@ -357,6 +358,14 @@ static void worker_send_stats(struct worker *w)
     w->stats.v[MSG_STAT_FLOWS_DROPPED] += w->out.write_dropped - w->out_dropped_told;
     w->out_dropped_told = w->out.write_dropped;
     w->stats.v[MSG_STAT_ACTIVE] = (uint64_t)w->pool.used;
+    /* open connections by listener: one walk of the pool a second */
+    for (int i = 0; i < w->cfg->n_modes; i++)
+        w->stats.v[MSG_LSTN_SLOT(i, MSG_LSTN_ACTIVE)] = 0;
+    for (struct conn *c = w->pool.active; c != NULL; c = c->next) {
+        w->stats.v[MSG_LSTN_SLOT(c->mode->index, MSG_LSTN_ACTIVE)]++;
+        if (c->proto != NULL && c->proto->report != NULL)
+            c->proto->report(c); /* HTTP/2 streams and resets as they happen */
+    }
     w->stats.v[MSG_STAT_CACHE_HITS] = w->cache_reader.hits;
     w->stats.v[MSG_STAT_CACHE_MISSES] = w->cache_reader.misses;
     worker_count_rules(w);

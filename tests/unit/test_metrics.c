@@ -102,6 +102,28 @@ static void test_render_sums_exited_workers(void **state)
     f->sup.slots[0].stats.v[MSG_REQ_SLOT(MSG_METHOD_GET, MSG_STATUS_2XX)] = 2;
     f->sup.old[1].stats.v[MSG_REQ_SLOT(MSG_METHOD_POST, MSG_STATUS_5XX)] = 1;
     f->sup.slots[0].stats.v[MSG_STAT_ACTIVE] = 3;
+    /* by listener: counters of exited workers stay, their gauges do not */
+    {
+        struct sockaddr_storage ss[2] = {0};
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss[0];
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss[1];
+        struct msg_stats exited = {0};
+
+        a4->sin_family = AF_INET;
+        a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a6->sin6_family = AF_INET6;
+        a6->sin6_addr = in6addr_loopback;
+        metrics_view_add_listener(&f->view, ss, 1, 8080, "regular");
+        metrics_view_add_listener(&f->view, ss, 2, 1080, "socks5");
+        exited.v[MSG_LSTN_SLOT(1, MSG_LSTN_ACCEPTED)] = 10;
+        exited.v[MSG_LSTN_SLOT(1, MSG_LSTN_ACTIVE)] = 4;
+        stats_add(&f->sup.totals, &exited, 0);
+        f->sup.slots[0].stats.v[MSG_LSTN_SLOT(0, MSG_LSTN_ACCEPTED)] = 6;
+        f->sup.slots[0].stats.v[MSG_LSTN_SLOT(0, MSG_LSTN_REFUSED)] = 1;
+        f->sup.slots[0].stats.v[MSG_LSTN_SLOT(0, MSG_LSTN_ACTIVE)] = 2;
+        f->sup.old[1].stats.v[MSG_LSTN_SLOT(1, MSG_LSTN_ACCEPTED)] = 5;
+        f->sup.old[1].stats.v[MSG_LSTN_SLOT(1, MSG_LSTN_ACTIVE)] = 1;
+    }
     f->sup.id_totals[1].flows = 7;
     f->sup.slots[1].stats.v[MSG_STAT_FLOWS] = 1;
     stats_hist_observe(&f->sup.slots[0].stats.v[MSG_HIST_SLOT(MSG_HIST_REQUEST, 0)], 50);
@@ -113,7 +135,18 @@ static void test_render_sums_exited_workers(void **state)
                      7);
     assert_int_equal(sample(f->page, "mitmd_requests_total{method=\"POST\",status_class=\"5xx\"}"),
                      1);
-    assert_int_equal(sample(f->page, "mitmd_connections_active"), 3);
+    assert_int_equal(sample(f->page, "mitmd_connections_accepted_total{listener=\"127.0.0.1:8080\","
+                                     "mode=\"regular\"}"), 6);
+    assert_int_equal(sample(f->page, "mitmd_connections_refused_total{listener=\"127.0.0.1:8080\","
+                                     "mode=\"regular\"}"), 1);
+    assert_int_equal(sample(f->page, "mitmd_connections_active{listener=\"127.0.0.1:8080\","
+                                     "mode=\"regular\"}"), 2);
+    assert_int_equal(sample(f->page, "mitmd_connections_accepted_total{listener=\"127.0.0.1:1080,"
+                                     "[::1]:1080\",mode=\"socks5\"}"), 15);
+    assert_int_equal(sample(f->page, "mitmd_connections_active{listener=\"127.0.0.1:1080,"
+                                     "[::1]:1080\",mode=\"socks5\"}"), 1);
+    assert_int_equal(sample(f->page, "mitmd_listener_info{address=\"127.0.0.1:8080\","
+                                     "mode=\"regular\"}"), 1);
     assert_int_equal(sample(f->page, "mitmd_worker_flows_total{worker=\"1\"}"), 8);
     assert_int_equal(sample(f->page, "mitmd_request_duration_seconds_bucket{le=\"0.0001\"}"), 1);
     assert_int_equal(sample(f->page, "mitmd_request_duration_seconds_bucket{le=\"0.0025\"}"), 2);
