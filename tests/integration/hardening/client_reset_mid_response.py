@@ -24,8 +24,9 @@ from harness import (check, client_context, free_port, info, read_head, read_rec
 def active(metrics_port):
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
         text = r.read().decode()
-    m = re.search(r"^mitmd_connections_active (\d+)", text, re.M)
-    return int(m.group(1)) if m else -1
+    # one sample per listener ({listener=...,mode=...}): the sum
+    vals = re.findall(r"^mitmd_connections_active(?:\{[^}]*\})? (\d+)", text, re.M)
+    return sum(int(v) for v in vals) if vals else -1
 
 
 def test(env):

@@ -4,6 +4,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -11,8 +12,8 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (TestFailure, _pdeathsig, check, free_port, info, stop_popen,  # noqa
-                     wait_until)
+from harness import (TestFailure, _pdeathsig, check, free_port, info, proc_alive,  # noqa
+                     stop_popen, wait_until)
 
 METRICS_RE = re.compile(r"metrics on http://(\S+):(\d+)/metrics")
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$')
@@ -138,3 +139,20 @@ def prom_query(port, expr):
     check(doc.get("status") == "success", f"query {expr}: {doc}")
     res = doc["data"]["result"]
     return float(res[0]["value"][1]) if res else None
+
+
+def track_new_masters(env):
+    """track_new_masters returns a list for the pids of masters started by SIGUSR2 (the test
+    appends each one it finds); at the test's end each still alive gets SIGTERM, then SIGKILL
+    after 10 s."""
+    pids = []
+
+    def stop_them():
+        for pid in pids:
+            if proc_alive(pid):
+                os.kill(pid, signal.SIGTERM)
+                if wait_until(lambda: not proc_alive(pid), 10.0) is None:
+                    os.kill(pid, signal.SIGKILL)
+    env.stack.callback(stop_them)
+    return pids
+

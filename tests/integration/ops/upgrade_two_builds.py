@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (_pdeathsig, check, info, proc_alive, run, standard_setup, step,  # noqa
                      stop_popen, wait_until)
-from opslib import METRICS_ARGS, metrics_port, scrape  # noqa: E402
+from opslib import METRICS_ARGS, metrics_port, scrape, track_new_masters  # noqa: E402
 
 BUILD_RE = re.compile(r'build="([^"]*)"')
 
@@ -56,15 +56,7 @@ def test(env):
     m = w.mitmd
     mport = metrics_port(m)
     check(build_of(mport) == tag, f"/metrics build {build_of(mport)!r}, expected {tag!r}")
-    new_pid = []
-
-    def stop_new_master():
-        for pid in new_pid:
-            if proc_alive(pid):
-                os.kill(pid, signal.SIGTERM)
-                if wait_until(lambda: not proc_alive(pid), 10.0) is None:
-                    os.kill(pid, signal.SIGKILL)
-    env.stack.callback(stop_new_master)
+    new_pid = track_new_masters(env)
 
     step("mitmd-bench through mitmd (build %s) for 7 s; SIGUSR2 to mitmd-peer after 2 s" % tag)
     summary = env.path("bench.json")

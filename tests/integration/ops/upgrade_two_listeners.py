@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (check, curl, info, proc_alive, run, standard_setup, step,  # noqa: E402
                      wait_until)
-from opslib import METRICS_ARGS, http_get, metrics_port, scrape  # noqa: E402
+from opslib import METRICS_ARGS, http_get, metrics_port, scrape, track_new_masters  # noqa: E402
 
 LINE_RE = re.compile(r"^mitmd: (.+) listening at 127\.0\.0\.1:(\d+)\.$", re.M)
 PER_LISTENER = 2
@@ -40,15 +40,7 @@ def test(env):
     url = f"https://www.origin.test:{w.nginx.ports['valid']}/1k"
     results = {"regular": [], "socks5": []}
     stop = threading.Event()
-    new_pid = []
-
-    def stop_new_master():
-        for pid in new_pid:
-            if proc_alive(pid):
-                os.kill(pid, signal.SIGTERM)
-                if wait_until(lambda: not proc_alive(pid), 10.0) is None:
-                    os.kill(pid, signal.SIGKILL)
-    env.stack.callback(stop_new_master)
+    new_pid = track_new_masters(env)
 
     seq = iter(range(1, 1_000_000))
 
