@@ -9,6 +9,7 @@
 
 #include "worker/access.h"
 #include "worker/conn.h"
+#include "worker/modes.h"
 #include "worker/rules_timer.h"
 #include "worker/onboarding.h"
 #include "worker/worker.h"
@@ -291,7 +292,7 @@ static int h1_conn_begin(struct conn *c, bool proxy)
     h = h1_conn_of(c);
     memset(&o, 0, sizeof(o));
     o.max_header_size = c->w->cfg->max_header_size;
-    o.client_tls = c->cl.tls_on;
+    o.client_tls = modes_url_is_tls(c); /* reverse mode: the server's scheme */
     o.host_rewrite = c->mode != NULL && c->mode->host_rewrite[0] != '\0' ? c->mode->host_rewrite
                                                                        : NULL;
     o.rules = c->w->rules;

@@ -14,6 +14,7 @@
 #include "worker/conn.h"
 #include "worker/h1_conn.h"
 #include "worker/h2_conn.h"
+#include "worker/modes.h"
 #include "worker/onboarding.h"
 #include "worker/tls_alert.h"
 #include "worker/worker.h"
@@ -164,7 +165,7 @@ static int intercept_get_cert(struct conn *c)
     struct worker *w = c->w;
     int err;
 
-    if (!ic->up_tls_failed) {
+    if (!ic->up_tls_failed && c->up.tls_on) {
         n = INTERCEPT_MAX_NAMES - 2;
         err = tls_conn_peer_names(&c->up.tls, names, &n, NULL, 0);
         if (err && err != -E2BIG)
@@ -244,7 +245,7 @@ static void intercept_start_relay(struct conn *c)
 
     tls_conn_alpn(&c->cl.tls, alpn, sizeof(alpn));
     flow_set_tls(&c->flow, sni, alpn, tls_conn_version(&c->cl.tls));
-    if (!failed) {
+    if (!failed && c->up.tls_on) {
         tls_conn_peer_subject(&c->up.tls, subj, sizeof(subj));
         tls_conn_peer_issuer(&c->up.tls, iss, sizeof(iss));
         flow_set_cert(&c->flow, subj, iss);
@@ -276,7 +277,7 @@ static void intercept_start_relay(struct conn *c)
     } else {
         h1_relay_upstream_ready(h1_conn_relay(c),
                                 sni[0] && !c->upstream.name_fixed ? sni : c->upstream.host,
-                                c->upstream.port, true);
+                                c->upstream.port, c->up.tls_on);
     }
 }
 
@@ -309,6 +310,11 @@ static bool intercept_read_hello(struct conn *c)
     ic->hello_done = true;
     if (onboarding_is_host(c)) /* CONNECT mitm.it: the requests inside are answered by mitmd */
         return intercept_fail_up(c, "onboarding host: no upstream");
+    if (c->mode != NULL && c->mode->server_plain) { /* reverse:http://: no TLS upstream */
+        if (intercept_get_cert(c) != 0) /* forged for the SNI or the server's name */
+            conn_close(c);
+        return true;
+    }
     sni = intercept_sni(c);
     offers = tls_conn_alpn_offers(&c->cl.tls, &offers_len);
     /* the session key includes the address connected to: a ticket is never offered to

@@ -44,9 +44,18 @@ int modes_conf_init(struct modes_conf *mc, const struct config *cfg, int index)
         mc->via_store.auth = cfg->upstream_auth;
         mc->via = &mc->via_store;
     }
+    mc->server_plain = m->kind == MODE_SPEC_REVERSE && !m->tls;
+    mc->server_tls = m->kind == MODE_SPEC_REVERSE && m->tls;
     n = reverse_host_rewrite(m, cfg->keep_host_header, mc->host_rewrite,
                              sizeof(mc->host_rewrite));
     if (n <= 0)
         mc->host_rewrite[0] = '\0'; /* not reverse mode, or keep_host_header */
     return n < 0 ? n : 0;
+}
+
+bool modes_url_is_tls(const struct conn *c)
+{
+    if (c->mode != NULL && (c->mode->server_plain || c->mode->server_tls))
+        return c->mode->server_tls;
+    return c->cl.tls_on;
 }
