@@ -310,6 +310,10 @@ static int h1_conn_begin(struct conn *c, bool proxy)
         o.proxy_auth = access_h1_check;
         o.proxy_auth_arg = c->w;
     }
+    if (access_auth(c->w) != NULL && access_is_www(c)) { /* reverse, transparent: 401 */
+        o.www_auth = access_check_www;
+        o.www_auth_arg = c->w;
+    }
     h1_relay_init(&h->relay, &o, &c->flow, transport_in(&c->cl), &c->cl.pout,
                   transport_in(&c->up), &c->up.pout);
     return 0;

@@ -11,6 +11,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "worker/answer.h"
+#include "shared/proxyauth.h"
 #include "shared/target_parse.h"
 #include "worker/flow_body.h"
 #include "worker/h2_relay_internal.h"
@@ -304,7 +305,9 @@ static void flow_fill_request(const struct h2_relay *r, struct h2_stream *st)
         nghttp2_vec nm = nghttp2_rcbuf_get_buf(h->fields[i].name);
         nghttp2_vec v = nghttp2_rcbuf_get_buf(h->fields[i].value);
 
-        if (nm.len > 0 && nm.base[0] != ':')
+        if (nm.len > 0 && nm.base[0] != ':' &&
+            (r->_opts.www_auth == NULL || /* --proxyauth: no password in the record */
+             (!vec_is(nm, "authorization") && !vec_is(nm, "proxy-authorization"))))
             flow_add_header(f, FLOW_REQUEST, nm.base, nm.len, v.base, v.len);
     }
 }
@@ -404,17 +407,23 @@ void h2_stream_answer(struct h2_relay *r, struct h2_stream *st, int status, cons
     snprintf(lbuf, sizeof(lbuf), "%zu", st->answer_len);
     {
         static const char ctype[] = "text/plain; charset=utf-8";
+        static const char www[] = "Basic realm=\"" PROXYAUTH_REALM "\"";
         nghttp2_nv nva[] = {
             {(uint8_t *)":status", (uint8_t *)sbuf, 7, 3, NGHTTP2_NV_FLAG_NONE},
             {(uint8_t *)"content-type", (uint8_t *)ctype, 12, sizeof(ctype) - 1,
              NGHTTP2_NV_FLAG_NONE},
             {(uint8_t *)"content-length", (uint8_t *)lbuf, 14, strlen(lbuf), NGHTTP2_NV_FLAG_NONE},
             {(uint8_t *)"proxy-status", (uint8_t *)ps, 12, 0, NGHTTP2_NV_FLAG_NONE}, /* RFC 9209 */
+            {(uint8_t *)"www-authenticate", (uint8_t *)www, 16, sizeof(www) - 1,
+             NGHTTP2_NV_FLAG_NONE}, /* a 401 (reverse, transparent --proxyauth) */
         };
         int psl = answer_proxy_status(ps, sizeof(ps), status, why);
+        size_t nvl = psl > 0 ? 4 : 3;
 
         nva[3].valuelen = psl > 0 ? (size_t)psl : 0;
-        if (nghttp2_submit_response(r->_cs, st->cid, nva, psl > 0 ? 4 : 3, &prd) != 0) {
+        if (status == 401)
+            nva[nvl++] = nva[4];
+        if (nghttp2_submit_response(r->_cs, st->cid, nva, nvl, &prd) != 0) {
             h2_rst_client(r, st, NGHTTP2_INTERNAL_ERROR);
             return;
         }
@@ -918,6 +927,9 @@ static void submit_request(struct h2_relay *r, struct h2_stream *st)
         return;
     }
     nv = fields_to_nv(h, nva);
+    for (size_t i = 0; r->_opts.www_auth != NULL && i < nv; i++) /* mitmd's, not the server's */
+        if (vec_is((nghttp2_vec){nva[i].name, nva[i].namelen}, "authorization"))
+            nva[i--] = nva[--nv];
     if (r->_opts.host_rewrite != NULL) { /* reverse mode: the server's name (keep_host_header
                                           * keeps the client's: host_rewrite is NULL then) */
         for (size_t i = 0; i < nv; i++) {
@@ -1012,6 +1024,25 @@ void h2_stream_due(struct h2_relay *r, struct h2_stream *st, uint64_t now)
 
 /* ---- forwarding heads ------------------------------------------------------------------ */
 
+/* www_auth_passes checks the request of `st` against reverse / transparent --proxyauth and
+ * answers 401 (with www-authenticate, h2_stream_answer) when it fails. */
+static bool www_auth_passes(struct h2_relay *r, struct h2_stream *st)
+{
+    const struct h2_half *h = &st->half[H2_REQ];
+    nghttp2_vec first = {NULL, 0};
+    const char *why = NULL;
+    size_t n = 0;
+
+    for (uint16_t i = 0; i < h->n_fields; i++)
+        if (vec_is(nghttp2_rcbuf_get_buf(h->fields[i].name), "authorization") && n++ == 0)
+            first = nghttp2_rcbuf_get_buf(h->fields[i].value);
+    if (r->_opts.www_auth(r->_opts.www_auth_arg, (const char *)first.base, first.len, n, &why))
+        return true;
+    h2_fields_clear(&st->half[H2_REQ]);
+    h2_stream_answer(r, st, 401, why);
+    return false;
+}
+
 void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_stream)
 {
     struct h2_half *h = &st->half[H2_REQ];
@@ -1034,6 +1065,8 @@ void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_strea
         h2_stream_answer(r, st, 501, "mitmd: CONNECT over HTTP/2 is not supported");
         return;
     }
+    if (r->_opts.www_auth != NULL && !www_auth_passes(r, st))
+        return; /* answered 401 */
     if (r->_opts.rules != NULL && !r->_up_failed && !r->_up_dead &&
         apply_request_rules(r, st))
         return;
