@@ -402,7 +402,11 @@ uint16_t config_mode_listen_port(const struct config *cfg, int i)
 {
     const struct mode_spec *m = &cfg->modes[i];
 
-    return m->has_listen_port ? m->listen_port : cfg->listen_port;
+    if (m->has_listen_port)
+        return m->listen_port;
+    /* as mitmproxy's ProxyMode.listen_port: --listen-port (argv, --set or config.yaml), else
+     * the mode's own default (socks5: 1080) */
+    return config_was_given(cfg, "listen_port") ? cfg->listen_port : mode_spec_default_port(m);
 }
 
 /* config_same_host compares two listen hosts as written, case-insensitively, IPv6 brackets
