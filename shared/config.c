@@ -73,6 +73,9 @@ static const struct config_opt config_opts[] = {
     {"proxy_protocol", NULL, 0, CONFIG_T_BOOL, F(proxy_protocol), 0, 0, 0, "true|false",
      "every connection starts with a PROXY protocol v1/v2 header (from HAProxy or an L4 "
      "balancer); its client address is recorded; a connection without one is closed"},
+    {"proxy_protocol_listeners", NULL, 0, CONFIG_T_LIST, F(proxy_protocol_listeners),
+     F(n_proxy_protocol_listeners), 0, 0, "SPEC",
+     "proxy_protocol on this listener only: its --mode SPEC as given (repeatable)"},
     /* operations (mitmd's own; master/metrics.h) */
     {"metrics_listen", NULL, 0, CONFIG_T_STR, F(metrics_listen), 0, 0, 0, "HOST:PORT",
      "serve Prometheus /metrics and /healthz from the master on HOST:PORT (default: off)"},
@@ -398,6 +401,16 @@ const char *config_mode_listen_host(const struct config *cfg, int i)
     return m->has_listen_host ? m->listen_host : cfg->listen_host;
 }
 
+bool config_mode_proxy_protocol(const struct config *cfg, int i)
+{
+    if (cfg->proxy_protocol)
+        return true;
+    for (int k = 0; k < cfg->n_proxy_protocol_listeners; k++)
+        if (strcmp(cfg->modes[i].full_spec, cfg->proxy_protocol_listeners[k]) == 0)
+            return true;
+    return false;
+}
+
 uint16_t config_mode_listen_port(const struct config *cfg, int i)
 {
     const struct mode_spec *m = &cfg->modes[i];
@@ -440,6 +453,19 @@ static int config_check_mode_listen(struct config *cfg, char *err, size_t errlen
         cfg->n_modes = 1;
     }
     cfg->proxy_mode = cfg->modes[0];
+    for (int k = 0; k < cfg->n_proxy_protocol_listeners; k++) {
+        int i = 0;
+
+        while (i < cfg->n_modes &&
+               strcmp(cfg->modes[i].full_spec, cfg->proxy_protocol_listeners[k]) != 0)
+            i++;
+        if (i == cfg->n_modes) {
+            snprintf(err, errlen, "--set proxy_protocol_listeners=%s: no --mode %s (name a "
+                     "listener by its --mode spec as given)", cfg->proxy_protocol_listeners[k],
+                     cfg->proxy_protocol_listeners[k]);
+            return -EINVAL;
+        }
+    }
     for (int i = 0; i < cfg->n_modes; i++) {
         uint16_t port = config_mode_listen_port(cfg, i);
         const char *host = config_mode_listen_host(cfg, i);

@@ -146,7 +146,7 @@ bool access_admit(struct conn *c, bool with_header)
     char addr[INET6_ADDRSTRLEN];
     uint64_t now;
 
-    if (!with_header && w->cfg->proxy_protocol)
+    if (!with_header && c->mode != NULL && c->mode->proxy_protocol)
         return true; /* the PROXY header names the client: checked once it is read */
     opt = access_refusal(w->cfg, (const struct sockaddr *)ss, sizeof(*ss));
     if (opt == NULL)

@@ -36,7 +36,8 @@ int modes_conf_init(struct modes_conf *mc, const struct config *cfg, int index)
     mc->index = index;
     mc->mode_start = modes_start_fn(m);
     /* a PROXY protocol listener reads the header first; proxy_hdr_start then starts the mode */
-    mc->start = cfg->proxy_protocol ? proxy_hdr_start : mc->mode_start;
+    mc->proxy_protocol = config_mode_proxy_protocol(cfg, index);
+    mc->start = mc->proxy_protocol ? proxy_hdr_start : mc->mode_start;
     if (m->kind == MODE_SPEC_UPSTREAM) {
         snprintf(mc->via_store.host, sizeof(mc->via_store.host), "%s", m->host);
         mc->via_store.port = m->port;
