@@ -3,6 +3,7 @@
  * certcache or master -> resume the client handshake -> the relay for the chosen ALPN. */
 #include "worker/intercept.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -149,6 +150,27 @@ static int intercept_set_chain(struct conn *c, const uint8_t *der, size_t len)
     return intercept_chain_ready(c);
 }
 
+/* intercept_local_ip writes the address the client connected to (mitmd's side of its socket;
+ * an IPv4-mapped IPv6 address as IPv4) into `out`. Returns 0, or -1 when it is not an IP. */
+static int intercept_local_ip(struct conn *c, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+
+    if (getsockname(c->cl.fd, (struct sockaddr *)&ss, &len) != 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return inet_ntop(AF_INET, &((const struct sockaddr_in *)&ss)->sin_addr, out,
+                         (socklen_t)cap) != NULL ? 0 : -1;
+    if (ss.ss_family != AF_INET6)
+        return -1;
+    if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+        return inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], out, (socklen_t)cap) != NULL ? 0
+                                                                                          : -1;
+    return inet_ntop(AF_INET6, &s6->sin6_addr, out, (socklen_t)cap) != NULL ? 0 : -1;
+}
+
 /* intercept_get_cert forms the name set and gets the forged leaf from certcache, or asks
  * the master (the connection then waits in INTERCEPT_CERT_WAIT). */
 static int intercept_get_cert(struct conn *c)
@@ -173,6 +195,12 @@ static int intercept_get_cert(struct conn *c)
     }
     if (sni[0] != '\0')
         snprintf(names[n++], TLS_CONN_NAME_MAX, "%s", sni);
+    /* reverse mode without SNI (a client that addressed mitmd by IP): the address it connected
+     * to, as mitmproxy's tlsconfig adds client.sockname */
+    if (sni[0] == '\0' && c->mode != NULL && (c->mode->server_plain || c->mode->server_tls) &&
+        intercept_local_ip(c, names[n], TLS_CONN_NAME_MAX) == 0 &&
+        strcmp(names[n], c->upstream.host) != 0)
+        n++;
     if (c->upstream.host_is_ip || n == 0)
         snprintf(names[n++], TLS_CONN_NAME_MAX, "%s", c->upstream.host);
     for (size_t i = 0; i < n; i++)

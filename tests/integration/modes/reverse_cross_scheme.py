@@ -3,7 +3,8 @@
 (next_layer: a client TLS layer whenever the client's first bytes are TLS, a server TLS layer
 whenever the URL is https://). One mitmd, four reverse listeners:
 - reverse:http:// with TLS clients: curl by address (no SNI) and by name (SNI) verify a
-  certificate from the mitmd CA; the origin sees plain HTTP (its /conn says tls false) with
+  certificate from the mitmd CA (without SNI it names the address mitmd was reached at, also
+  when the server is a name); the origin sees plain HTTP (its /conn says tls false) with
   the server's Host; curl --http2 gets HTTP/1.1 (ALPN) and the bytes of a 64 KiB file.
 - reverse:https:// with plain clients: the origin sees TLS with the server's name as SNI and
   Host; nginx's 64 KiB file arrives whole; two requests share one connection.
@@ -61,6 +62,7 @@ def test(env):
         "plain-nginx": f"reverse:http://127.0.0.1:{ngx.plain_port}",
         "h2-nginx": f"reverse:https://www.origin.test:{ngx.h2_port}",
         "wrong-name": f"reverse:https://127.0.0.1:{ngx.ports['wronghost']}",
+        "by-name": f"reverse:http://localhost:{plain_origin.port}",
     }
     args = ["--upstream-ca", pki.ca_cert, "--resolve", "*.origin.test=127.0.0.1", "-w", flows]
     for s in specs.values():
@@ -85,6 +87,12 @@ def test(env):
         ca + ["--resolve", f"api.example.test:{port['plain-origin']}:127.0.0.1"])
     check(codes == [200] and json.loads(bodies[0])["tls"] is False,
           f"curl by name got {codes}: {err.strip()} {bodies[0][:200]!r}")
+
+    step("reverse:http://localhost + TLS client by address (no SNI): the certificate also "
+         "names the address the client connected to (mitmproxy: client.sockname)")
+    codes, bodies, vers, err = curl(env, [f"https://127.0.0.1:{port['by-name']}/conn"], ca)
+    check(codes == [200] and json.loads(bodies[0])["tls"] is False,
+          f"curl by address to a server named localhost got {codes}: {err.strip()}")
 
     step("reverse:http:// + curl --http2 over TLS: ALPN gives HTTP/1.1, 64 KiB SHA-256 equal")
     codes, bodies, vers, err = curl(env, [f"https://127.0.0.1:{port['plain-nginx']}/64k"],
