@@ -15,6 +15,7 @@
 #include "worker/h1_head.h"
 #include "worker/flow_body.h"
 #include "worker/h1_record.h"
+#include "worker/www_auth.h"
 
 static void ws_message_from_client(void *arg, int opcode, uint64_t len);
 static void ws_message_from_server(void *arg, int opcode, uint64_t len);
@@ -273,36 +274,6 @@ static void start_exchange(struct h1_relay *r, const struct h1_request *req, siz
 
 enum { RULES_GO = 0, RULES_DONE, RULES_LOCAL };
 
-/* www_auth_passes checks `req` against the reverse / transparent --proxyauth (401 kind). */
-static bool www_auth_passes(struct h1_relay *r, const struct h1_request *req, const char **why)
-{
-    const struct h1_header *first = NULL;
-    size_t n = 0;
-
-    for (size_t i = 0; i < req->num_headers; i++)
-        if (h1_header_name_is(&req->headers[i], "Authorization") && n++ == 0)
-            first = &req->headers[i];
-    return r->_opts.www_auth(r->_opts.www_auth_arg, first != NULL ? first->value : NULL,
-                             first != NULL ? first->value_len : 0, n, why);
-}
-
-/* www_auth_drop adds "remove Authorization" to the request's header edits: credentials that
- * were mitmd's never reach the server (mitmproxy deletes the field). Returns 0 or -ENOSPC. */
-static int www_auth_drop(struct h1_relay *r)
-{
-    static const struct rules_header drop = {.name = "Authorization",
-                                             .lname = "authorization",
-                                             .name_len = 13};
-
-    if (!r->_edits_on)
-        r->_verdict.n_edits = 0;
-    if (r->_verdict.n_edits >= RULES_MAX_PER_KIND)
-        return -ENOSPC;
-    r->_verdict.edits[r->_verdict.n_edits++] = &drop;
-    r->_edits_on = true;
-    return 0;
-}
-
 /* apply_request_rules runs the rules on the request just recorded (worker/rules.h). Returns
  * RULES_DONE when the request was answered or the connection aborted instead of forwarding
  * it, RULES_LOCAL when --map-local answers it, RULES_GO otherwise. */
@@ -541,7 +512,7 @@ static bool step_req_head(struct h1_relay *r)
         answer_error(r, 407, why);
         return true;
     }
-    if (r->_opts.www_auth != NULL && !www_auth_passes(r, &req, &why)) {
+    if (r->_opts.www_auth != NULL && !www_auth_h1_passes(r, &req, &why)) {
         answer_error(r, 401, why); /* reverse, transparent: mitmd is the server (mitmproxy) */
         return true;
     }
@@ -556,7 +527,7 @@ static bool step_req_head(struct h1_relay *r)
     default:
         break;
     }
-    if (r->_opts.www_auth != NULL && www_auth_drop(r) != 0) {
+    if (r->_opts.www_auth != NULL && www_auth_h1_drop(r) != 0) {
         answer_error(r, 500, "too many header edits to drop Authorization");
         return true;
     }

@@ -16,6 +16,7 @@
 #include "worker/flow_body.h"
 #include "worker/h2_relay_internal.h"
 #include "worker/replay_h2.h"
+#include "worker/www_auth.h"
 
 /* ---- pool ---------------------------------------------------------------------------- */
 
@@ -1024,25 +1025,6 @@ void h2_stream_due(struct h2_relay *r, struct h2_stream *st, uint64_t now)
 
 /* ---- forwarding heads ------------------------------------------------------------------ */
 
-/* www_auth_passes checks the request of `st` against reverse / transparent --proxyauth and
- * answers 401 (with www-authenticate, h2_stream_answer) when it fails. */
-static bool www_auth_passes(struct h2_relay *r, struct h2_stream *st)
-{
-    const struct h2_half *h = &st->half[H2_REQ];
-    nghttp2_vec first = {NULL, 0};
-    const char *why = NULL;
-    size_t n = 0;
-
-    for (uint16_t i = 0; i < h->n_fields; i++)
-        if (vec_is(nghttp2_rcbuf_get_buf(h->fields[i].name), "authorization") && n++ == 0)
-            first = nghttp2_rcbuf_get_buf(h->fields[i].value);
-    if (r->_opts.www_auth(r->_opts.www_auth_arg, (const char *)first.base, first.len, n, &why))
-        return true;
-    h2_fields_clear(&st->half[H2_REQ]);
-    h2_stream_answer(r, st, 401, why);
-    return false;
-}
-
 void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_stream)
 {
     struct h2_half *h = &st->half[H2_REQ];
@@ -1065,7 +1047,7 @@ void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_strea
         h2_stream_answer(r, st, 501, "mitmd: CONNECT over HTTP/2 is not supported");
         return;
     }
-    if (r->_opts.www_auth != NULL && !www_auth_passes(r, st))
+    if (r->_opts.www_auth != NULL && !www_auth_h2_passes(r, st))
         return; /* answered 401 */
     if (r->_opts.rules != NULL && !r->_up_failed && !r->_up_dead &&
         apply_request_rules(r, st))
