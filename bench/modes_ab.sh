@@ -132,10 +132,12 @@ for name, raw in zip(("regular", "upstream", "reverse"), sys.argv[2:]):
             vals.append((ticks / hz * 1e6 / n, n, errs))
     rows[name] = vals
 base = statistics.median(v[0] for v in rows["regular"])
-print(f"{'mode':10} {'req/round':>10} {'errors':>7} {'CPU us/req':>11} {'vs regular':>11}")
+print(f"{'mode':10} {'req/round':>10} {'errors':>7} {'CPU us/req':>11} {'vs regular':>11}"
+      "   rounds (us/req)")
 for name, vals in rows.items():
     us = statistics.median(v[0] for v in vals)
     n = statistics.median(v[1] for v in vals)
     e = sum(v[2] for v in vals)
-    print(f"{name:10} {n:>10.0f} {e:>7} {us:>11.2f} {us / base:>10.2f}x")
+    each = " ".join(f"{v[0]:.1f}" for v in vals)
+    print(f"{name:10} {n:>10.0f} {e:>7} {us:>11.2f} {us / base:>10.2f}x   {each}")
 EOF

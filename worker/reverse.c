@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "shared/log.h"
-#include "worker/h1_conn.h"
 #include "worker/conn.h"
+#include "worker/h1_conn.h"
 #include "worker/modes.h"
 #include "worker/proxy_req.h"
 #include "worker/tls_peek.h"
