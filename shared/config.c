@@ -50,7 +50,7 @@ static const struct config_opt config_opts[] = {
      sizeof(((struct config *)0)->listen_host), "HOST",
      "address or name to listen on (default 127.0.0.1; a name: each of its addresses)"},
     {"listen_port", "listen-port", 'p', CONFIG_T_PORT, F(listen_port), 0, 0, 65535, "PORT",
-     "port to listen on (default 8080; 0 = pick a free port)"},
+     "port to listen on (default: the mode's own, 8080, socks5 1080; 0 = pick a free port)"},
     {"workers", "workers", 0, CONFIG_T_INT, F(workers), 0, 1, 256, "N",
      "worker processes (default: usable CPUs)"},
     {"cert_cache_mb", "cert-cache-mb", 0, CONFIG_T_INT, F(cert_cache_mb), 0, 1, 4096, "N",
@@ -116,7 +116,8 @@ static const struct config_opt config_opts[] = {
     /* modes (worker/modes, shared/mode_spec) */
     {"mode", "mode", 'm', CONFIG_T_SPECIAL, F(modes), 0, 0, 0, "SPEC",
      "regular (default), socks5, reverse:http[s]://HOST[:PORT], upstream:http://HOST:PORT\n"
-     "        or transparent, optionally @[HOST:]PORT (else --listen-host and -p); repeatable:\n"
+     "        or transparent, optionally @[HOST:]PORT (else --listen-host and -p or the\n"
+     "        mode's default port); repeatable:\n"
      "        one listener per --mode (--mode regular@8080 --mode socks5@1080)"},
     {"upstream_auth", "upstream-auth", 0, CONFIG_T_SPECIAL, F(upstream_auth), 0, 0, 0,
      "USER:PASS", "upstream mode: Basic credentials for the next proxy"},
