@@ -157,15 +157,6 @@ int preflight_check(const struct config *cfg, char *err, size_t errlen)
     e = certs_pass_check(cfg, err, errlen); /* --certs, client_certs (master/certs_pass.c) */
     if (e != 0)
         return e;
-    if (cfg->proxyauth != NULL && (cfg->proxy_mode.kind == MODE_SPEC_REVERSE ||
-                                   cfg->proxy_mode.kind == MODE_SPEC_TRANSPARENT)) {
-        /* mitmproxy answers 401 (WWW-Authenticate) there; mitmd does not yet: refuse rather
-         * than serve without the authentication the operator asked for */
-        snprintf(err, errlen, "--proxyauth works in regular, upstream and socks5 modes; "
-                 "--mode %s with --proxyauth is not supported yet",
-                 mode_spec_kind_name(cfg->proxy_mode.kind));
-        return -EINVAL;
-    }
     if (cfg->proxyauth != NULL) { /* an @FILE is read and parsed as the workers will */
         struct proxyauth *a = NULL;
 

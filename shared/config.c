@@ -50,7 +50,7 @@ static const struct config_opt config_opts[] = {
      sizeof(((struct config *)0)->listen_host), "HOST",
      "address or name to listen on (default 127.0.0.1; a name: each of its addresses)"},
     {"listen_port", "listen-port", 'p', CONFIG_T_PORT, F(listen_port), 0, 0, 65535, "PORT",
-     "port to listen on (default 8080; 0 = pick a free port)"},
+     "port to listen on (default: the mode's own, 8080, socks5 1080; 0 = pick a free port)"},
     {"workers", "workers", 0, CONFIG_T_INT, F(workers), 0, 1, 256, "N",
      "worker processes (default: usable CPUs)"},
     {"cert_cache_mb", "cert-cache-mb", 0, CONFIG_T_INT, F(cert_cache_mb), 0, 1, 4096, "N",
@@ -73,6 +73,9 @@ static const struct config_opt config_opts[] = {
     {"proxy_protocol", NULL, 0, CONFIG_T_BOOL, F(proxy_protocol), 0, 0, 0, "true|false",
      "every connection starts with a PROXY protocol v1/v2 header (from HAProxy or an L4 "
      "balancer); its client address is recorded; a connection without one is closed"},
+    {"proxy_protocol_listeners", NULL, 0, CONFIG_T_LIST, F(proxy_protocol_listeners),
+     F(n_proxy_protocol_listeners), 0, 0, "SPEC",
+     "proxy_protocol on this listener only: its --mode SPEC as given (repeatable)"},
     /* operations (mitmd's own; master/metrics.h) */
     {"metrics_listen", NULL, 0, CONFIG_T_STR, F(metrics_listen), 0, 0, 0, "HOST:PORT",
      "serve Prometheus /metrics and /healthz from the master on HOST:PORT (default: off)"},
@@ -113,7 +116,8 @@ static const struct config_opt config_opts[] = {
     /* modes (worker/modes, shared/mode_spec) */
     {"mode", "mode", 'm', CONFIG_T_SPECIAL, F(modes), 0, 0, 0, "SPEC",
      "regular (default), socks5, reverse:http[s]://HOST[:PORT], upstream:http://HOST:PORT\n"
-     "        or transparent, optionally @[HOST:]PORT (else --listen-host and -p); repeatable:\n"
+     "        or transparent, optionally @[HOST:]PORT (else --listen-host and -p or the\n"
+     "        mode's default port); repeatable:\n"
      "        one listener per --mode (--mode regular@8080 --mode socks5@1080)"},
     {"upstream_auth", "upstream-auth", 0, CONFIG_T_SPECIAL, F(upstream_auth), 0, 0, 0,
      "USER:PASS", "upstream mode: Basic credentials for the next proxy"},
@@ -408,11 +412,25 @@ const char *config_mode_listen_host(const struct config *cfg, int i)
     return m->has_listen_host ? m->listen_host : cfg->listen_host;
 }
 
+bool config_mode_proxy_protocol(const struct config *cfg, int i)
+{
+    if (cfg->proxy_protocol)
+        return true;
+    for (int k = 0; k < cfg->n_proxy_protocol_listeners; k++)
+        if (strcmp(cfg->modes[i].full_spec, cfg->proxy_protocol_listeners[k]) == 0)
+            return true;
+    return false;
+}
+
 uint16_t config_mode_listen_port(const struct config *cfg, int i)
 {
     const struct mode_spec *m = &cfg->modes[i];
 
-    return m->has_listen_port ? m->listen_port : cfg->listen_port;
+    if (m->has_listen_port)
+        return m->listen_port;
+    /* as mitmproxy's ProxyMode.listen_port: --listen-port (argv, --set or config.yaml), else
+     * the mode's own default (socks5: 1080) */
+    return config_was_given(cfg, "listen_port") ? cfg->listen_port : mode_spec_default_port(m);
 }
 
 /* config_same_host compares two listen hosts as written, case-insensitively, IPv6 brackets
@@ -446,6 +464,19 @@ static int config_check_mode_listen(struct config *cfg, char *err, size_t errlen
         cfg->n_modes = 1;
     }
     cfg->proxy_mode = cfg->modes[0];
+    for (int k = 0; k < cfg->n_proxy_protocol_listeners; k++) {
+        int i = 0;
+
+        while (i < cfg->n_modes &&
+               strcmp(cfg->modes[i].full_spec, cfg->proxy_protocol_listeners[k]) != 0)
+            i++;
+        if (i == cfg->n_modes) {
+            snprintf(err, errlen, "--set proxy_protocol_listeners=%s: no --mode %s (name a "
+                     "listener by its --mode spec as given)", cfg->proxy_protocol_listeners[k],
+                     cfg->proxy_protocol_listeners[k]);
+            return -EINVAL;
+        }
+    }
     for (int i = 0; i < cfg->n_modes; i++) {
         uint16_t port = config_mode_listen_port(cfg, i);
         const char *host = config_mode_listen_host(cfg, i);

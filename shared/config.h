@@ -89,6 +89,10 @@ struct config {
     const char *ignore_hosts[CONFIG_MAX_PATTERNS]; /* ignore_hosts: --ignore-hosts (borrowed) */
     int n_ignore_hosts;
     const char *allow_hosts[CONFIG_MAX_PATTERNS];  /* allow_hosts: --allow-hosts (borrowed) */
+    /* proxy_protocol_listeners: the --mode specs (full_spec as given) whose listeners read a
+     * PROXY header, when proxy_protocol (all of them) is off (borrowed) */
+    const char *proxy_protocol_listeners[CONFIG_MAX_PATTERNS];
+    int n_proxy_protocol_listeners;
     int n_allow_hosts;
     struct config_resolve resolve[CONFIG_MAX_PATTERNS]; /* resolve: --resolve (owned) */
     int n_resolve;
@@ -196,8 +200,13 @@ void config_usage(void *out);
  * its "@HOST:PORT", else --listen-host (a name or an address, IPv6 possibly in brackets). */
 const char *config_mode_listen_host(const struct config *cfg, int i);
 
-/* config_mode_listen_port returns the port of mode `i`'s "@PORT", else --listen-port (0: the
- * kernel picks a free port). */
+/* config_mode_proxy_protocol returns whether connections on mode `i`'s listener start with a
+ * PROXY protocol header: proxy_protocol (every listener) or proxy_protocol_listeners. */
+bool config_mode_proxy_protocol(const struct config *cfg, int i);
+
+/* config_mode_listen_port returns the port of mode `i`'s "@PORT", else --listen-port when it was
+ * given (0: the kernel picks a free port), else the mode's default (mode_spec_default_port:
+ * socks5 1080, the others 8080), as mitmproxy 10. */
 uint16_t config_mode_listen_port(const struct config *cfg, int i);
 
 /* config_resolve_lookup returns the --resolve address for `host` (case-insensitive, first

@@ -12,6 +12,11 @@ static const char *const mode_spec_names[MODE_SPEC_COUNT] = {
     [MODE_SPEC_TRANSPARENT] = "transparent",
 };
 
+uint16_t mode_spec_default_port(const struct mode_spec *m)
+{
+    return m->kind == MODE_SPEC_SOCKS5 ? 1080 : 8080; /* Socks5Mode.default_port = 1080 */
+}
+
 const char *mode_spec_kind_name(enum mode_spec_kind k)
 {
     return k < MODE_SPEC_COUNT ? mode_spec_names[k] : "?";

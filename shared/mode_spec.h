@@ -57,6 +57,11 @@ int mode_spec_parse(const char *s, size_t len, struct mode_spec *out, const char
  * brackets). MODE_SPEC_DESC_MAX bytes always suffice. Returns `out`. */
 const char *mode_spec_describe(const struct mode_spec *m, char *out, size_t cap);
 
+/* mode_spec_default_port returns the port a listener of mode `m` takes when neither its
+ * "@PORT" nor --listen-port says one: mitmproxy 10's ProxyMode.default_port (mode_specs.py),
+ * 1080 for socks5 and 8080 for regular, upstream, reverse and transparent. */
+uint16_t mode_spec_default_port(const struct mode_spec *m);
+
 /* mode_spec_kind_name returns mitmproxy's name of `k` ("regular", "socks5", ...). */
 const char *mode_spec_kind_name(enum mode_spec_kind k);
 

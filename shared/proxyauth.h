@@ -17,6 +17,8 @@
 #define PROXYAUTH_REALM "mitmd"
 /* the field a 407 carries (RFC 9110 §11.7.1), one line without CRLF */
 #define PROXYAUTH_CHALLENGE "Proxy-Authenticate: Basic realm=\"" PROXYAUTH_REALM "\""
+/* the challenge of a 401 (reverse and transparent mode: mitmd is the server, as mitmproxy) */
+#define PROXYAUTH_WWW_CHALLENGE "WWW-Authenticate: Basic realm=\"" PROXYAUTH_REALM "\""
 #define PROXYAUTH_CRED_MAX 255      /* bytes of a user name or a password (RFC 1929's bound) */
 #define PROXYAUTH_HASH_MAX 128      /* bytes of one htpasswd hash field */
 #define PROXYAUTH_LINE_MAX 1024     /* bytes of one htpasswd line */

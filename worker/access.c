@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/mem.h>
+
 #include "shared/log.h"
 #include "shared/proxyauth.h"
 #include "worker/conn.h"
+#include "worker/modes.h"
 #include "worker/worker.h"
 
 /* struct access_net is one prefix of a table. */
@@ -143,7 +146,7 @@ bool access_admit(struct conn *c, bool with_header)
     char addr[INET6_ADDRSTRLEN];
     uint64_t now;
 
-    if (!with_header && w->cfg->proxy_protocol)
+    if (!with_header && c->mode != NULL && c->mode->proxy_protocol)
         return true; /* the PROXY header names the client: checked once it is read */
     opt = access_refusal(w->cfg, (const struct sockaddr *)ss, sizeof(*ss));
     if (opt == NULL)
@@ -221,4 +224,36 @@ bool access_check_login(struct worker *w, const uint8_t *user, size_t user_len,
         return true;
     worker_count(w, MSG_STAT_AUTH_FAILED);
     return false;
+}
+
+bool access_check_www(void *arg, const char *value, size_t len, size_t n, const char **why)
+{
+    struct worker *w = arg;
+    char user[PROXYAUTH_CRED_MAX + 1], pass[PROXYAUTH_CRED_MAX + 1];
+    size_t ulen, plen;
+    bool ok = false;
+
+    if (w->access.auth == NULL)
+        return true;
+    if (n == 0) {
+        *why = "no Authorization";
+    } else if (n > 1) {
+        *why = "more than one Authorization field";
+    } else if (proxyauth_parse_basic(value, len, user, &ulen, pass, &plen, why) == 0) {
+        ok = proxyauth_verify(w->access.auth, (const uint8_t *)user, ulen, (const uint8_t *)pass,
+                              plen);
+        OPENSSL_cleanse(pass, sizeof(pass));
+        if (!ok)
+            *why = "wrong user or password";
+    }
+    if (!ok)
+        worker_count(w, MSG_STAT_AUTH_FAILED);
+    return ok;
+}
+
+bool access_is_www(const struct conn *c)
+{
+    const struct mode_spec *m = c->mode != NULL ? c->mode->spec : NULL;
+
+    return m != NULL && (m->kind == MODE_SPEC_REVERSE || m->kind == MODE_SPEC_TRANSPARENT);
 }

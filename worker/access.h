@@ -74,6 +74,17 @@ bool access_check_request(struct worker *w, const struct h1_header *headers, siz
 bool access_h1_check(void *w, const struct h1_header *headers, size_t num_headers,
                      const char **why);
 
+/* access_check_www returns whether a request to a reverse or transparent listener may pass
+ * --proxyauth, as mitmproxy's proxyauth addon when the proxy is not explicit: `n` fields named
+ * Authorization were found (exactly one must be), `value`/`len` is the first one's value. True
+ * without --proxyauth. A refusal is counted (MSG_STAT_AUTH_FAILED) and `*why` gets a static
+ * reason; the caller answers 401 with PROXYAUTH_WWW_CHALLENGE and never forwards the field. */
+bool access_check_www(void *w, const char *value, size_t len, size_t n, const char **why);
+
+/* access_is_www returns whether --proxyauth on `c`'s listener is the 401 kind (reverse and
+ * transparent mode: mitmproxy's is_http_proxy false). */
+bool access_is_www(const struct conn *c);
+
 /* access_check_login returns whether a SOCKS5 username/password login (RFC 1929) passes the
  * worker's --proxyauth; a refusal is counted (MSG_STAT_AUTH_FAILED). */
 bool access_check_login(struct worker *w, const uint8_t *user, size_t user_len,

@@ -21,7 +21,7 @@ const char *answer_error_type(int status, const char *why)
     if (status == 504)
         return answer_has(why, "connect") ? ANSWER_CONNECTION_TIMEOUT
                                           : ANSWER_HTTP_RESPONSE_TIMEOUT;
-    if (status == 403 || status == 407)
+    if (status == 401 || status == 403 || status == 407)
         return ANSWER_HTTP_REQUEST_DENIED;
     if (status < 500)
         return ANSWER_HTTP_REQUEST_ERROR;
@@ -119,7 +119,9 @@ ssize_t answer_format(char *out, size_t cap, int status, const char *why, const 
                  "Content-Length: %zu\r\nConnection: close\r\n%s"
                  "Proxy-Status: mitmd; error=%s; details=\"%s\"\r\n\r\n%s%s",
                  status, reason, blen,
-                 status == 407 ? PROXYAUTH_CHALLENGE "\r\n" : "", /* RFC 9110 §15.5.8 */
+                 status == 407   ? PROXYAUTH_CHALLENGE "\r\n" /* RFC 9110 §15.5.8 */
+                 : status == 401 ? PROXYAUTH_WWW_CHALLENGE "\r\n" /* §15.5.2 */
+                                 : "",
                  type, details, body != NULL ? body : dflt,
                  body != NULL ? "" : answer_hint(type));
     if (n < 0 || (size_t)n >= cap)

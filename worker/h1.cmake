@@ -17,7 +17,7 @@ mitmd_add_unit_test(test_h1_relay
           ${CMAKE_CURRENT_LIST_DIR}/h1_modbody.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
           ${CMAKE_CURRENT_LIST_DIR}/answer.c ${CMAKE_CURRENT_LIST_DIR}/h1_head.c
           ${CMAKE_CURRENT_LIST_DIR}/h1_record.c ${CMAKE_CURRENT_LIST_DIR}/flow_body.c
-          ${CMAKE_CURRENT_LIST_DIR}/replay.c
+          ${CMAKE_CURRENT_LIST_DIR}/replay.c ${CMAKE_CURRENT_LIST_DIR}/www_auth.c
   LIBS mitmd_shared mitmd_rules)
 
 # test_flow includes flow.c (static helpers), so it does not list it again.

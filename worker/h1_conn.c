@@ -9,6 +9,7 @@
 
 #include "worker/access.h"
 #include "worker/conn.h"
+#include "worker/modes.h"
 #include "worker/rules_timer.h"
 #include "worker/onboarding.h"
 #include "worker/worker.h"
@@ -294,7 +295,7 @@ static int h1_conn_begin(struct conn *c, bool proxy)
     h = h1_conn_of(c);
     memset(&o, 0, sizeof(o));
     o.max_header_size = c->w->cfg->max_header_size;
-    o.client_tls = c->cl.tls_on;
+    o.client_tls = modes_url_is_tls(c); /* reverse mode: the server's scheme */
     o.host_rewrite = c->mode != NULL && c->mode->host_rewrite[0] != '\0' ? c->mode->host_rewrite
                                                                        : NULL;
     o.rules = c->w->rules;
@@ -311,6 +312,10 @@ static int h1_conn_begin(struct conn *c, bool proxy)
     if (proxy && access_auth(c->w) != NULL) {
         o.proxy_auth = access_h1_check;
         o.proxy_auth_arg = c->w;
+    }
+    if (access_auth(c->w) != NULL && access_is_www(c)) { /* reverse, transparent: 401 */
+        o.www_auth = access_check_www;
+        o.www_auth_arg = c->w;
     }
     h1_relay_init(&h->relay, &o, &c->flow, transport_in(&c->cl), &c->cl.pout,
                   transport_in(&c->up), &c->up.pout);

@@ -93,8 +93,9 @@ void h1_record_request(struct h1_relay *r, const struct h1_request *req, const s
     }
     flow_str_set(f, &f->url, url, w.len);
     for (size_t i = 0; i < req->num_headers; i++)
-        if (r->_opts.proxy_auth == NULL || /* --proxyauth: the client's password stays out */
-            !h1_header_name_is(&req->headers[i], "Proxy-Authorization"))
+        if (((r->_opts.proxy_auth == NULL && r->_opts.www_auth == NULL) || /* --proxyauth: */
+             !h1_header_name_is(&req->headers[i], "Proxy-Authorization")) && /* no password */
+            (r->_opts.www_auth == NULL || !h1_header_name_is(&req->headers[i], "Authorization")))
             flow_add_header(f, FLOW_REQUEST, req->headers[i].name, req->headers[i].name_len,
                             req->headers[i].value, req->headers[i].value_len);
 }

@@ -65,6 +65,11 @@ typedef void h1_relay_ws_fn(void *arg, const struct flow *f, bool from_client, i
 typedef bool h1_relay_auth_fn(void *arg, const struct h1_header *headers, size_t n,
                               const char **why);
 
+/* h1_relay_www_fn decides whether a request passes --proxyauth on a reverse or transparent
+ * listener (access_check_www): `n` Authorization fields, the first one's value. */
+typedef bool h1_relay_www_fn(void *arg, const char *value, size_t len, size_t n,
+                             const char **why);
+
 struct h1_relay_opts {
     size_t max_header_size;    /* --max-header-size; 0 = H1_HEAD_MAX_DEFAULT */
     bool client_tls;           /* origin-form URLs get "https" (intercepted TLS) or "http" */
@@ -83,6 +88,10 @@ struct h1_relay_opts {
     h1_relay_auth_fn *proxy_auth; /* absolute-form requests must pass it or get a 407 (the
                                    * client's own proxy requests); NULL = no check */
     void *proxy_auth_arg;
+    h1_relay_www_fn *www_auth; /* every request must pass it or get a 401 (reverse and
+                                * transparent --proxyauth); its Authorization is neither
+                                * forwarded nor recorded. NULL = no check */
+    void *www_auth_arg;
 };
 
 /* struct h1_target is an upstream identity: where a request goes. */

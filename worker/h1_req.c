@@ -13,6 +13,7 @@
 #include "worker/flow_body.h"
 #include "worker/h1_head.h"
 #include "worker/h1_record.h"
+#include "worker/www_auth.h"
 
 static bool same_target(const struct h1_target *a, const struct h1_target *b)
 {
@@ -176,6 +177,10 @@ bool h1_req_step_head(struct h1_relay *r)
         h1_answer_error(r, 407, why);
         return true;
     }
+    if (r->_opts.www_auth != NULL && !www_auth_h1_passes(r, &req, &why)) {
+        h1_answer_error(r, 401, why); /* reverse, transparent: mitmd is the server (mitmproxy) */
+        return true;
+    }
     /* Blank lines before the request line (RFC 9112 §2.2) are not forwarded. */
     skip = (size_t)((const uint8_t *)req.method - buf_head(in));
     switch (apply_request_rules(r)) {
@@ -186,6 +191,10 @@ bool h1_req_step_head(struct h1_relay *r)
         return true;
     default:
         break;
+    }
+    if (r->_opts.www_auth != NULL && www_auth_h1_drop(r) != 0) {
+        h1_answer_error(r, 500, "too many header edits to drop Authorization");
+        return true;
     }
     if (r->_opts.replay != NULL && h1_answer_replay(r, &req, (size_t)n))
         return true; /* answered from the server replay recording (worker/replay.h) */

@@ -10,6 +10,8 @@ set(MITMD_H2_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/h2_forward.c
   ${CMAKE_CURRENT_LIST_DIR}/flow_body.c
   ${CMAKE_CURRENT_LIST_DIR}/replay.c ${CMAKE_CURRENT_LIST_DIR}/replay_h2.c)
+# reverse / transparent --proxyauth's 401 (worker/www_auth.h)
+list(APPEND MITMD_H2_SOURCES ${CMAKE_CURRENT_LIST_DIR}/www_auth_h2.c)
 
 target_sources(mitmd_worker PRIVATE ${MITMD_H2_SOURCES})
 

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "worker/access.h"
 #include "worker/conn.h"
 #include "worker/h2_relay.h"
 #include "worker/rules_timer.h"
@@ -188,6 +189,10 @@ int h2_conn_start(struct conn *c)
     rules_timer_init(&h->timer, c);
     o.on_flow = worker_on_flow;
     o.on_flow_arg = c->w;
+    if (access_auth(c->w) != NULL && access_is_www(c)) { /* reverse, transparent: 401 */
+        o.www_auth = access_check_www;
+        o.www_auth_arg = c->w;
+    }
     err = h2_relay_init(&h->relay, &o, &c->flow, &c->cl.pin, &c->cl.pout, &c->up.pin,
                         &c->up.pout);
     if (err)

@@ -15,6 +15,7 @@
 #include "shared/target_parse.h"
 #include "worker/h2_relay_internal.h"
 #include "worker/replay_h2.h"
+#include "worker/www_auth.h"
 
 static void flow_fill_request(const struct h2_relay *r, struct h2_stream *st)
 {
@@ -47,7 +48,9 @@ static void flow_fill_request(const struct h2_relay *r, struct h2_stream *st)
         nghttp2_vec nm = nghttp2_rcbuf_get_buf(h->fields[i].name);
         nghttp2_vec v = nghttp2_rcbuf_get_buf(h->fields[i].value);
 
-        if (nm.len > 0 && nm.base[0] != ':')
+        if (nm.len > 0 && nm.base[0] != ':' &&
+            (r->_opts.www_auth == NULL || /* --proxyauth: no password in the record */
+             (!h2_vec_is(nm, "authorization") && !h2_vec_is(nm, "proxy-authorization"))))
             flow_add_header(f, FLOW_REQUEST, nm.base, nm.len, v.base, v.len);
     }
 }
@@ -300,6 +303,9 @@ static void submit_request(struct h2_relay *r, struct h2_stream *st)
         return;
     }
     nv = h2_fields_to_nv(h, nva);
+    for (size_t i = 0; r->_opts.www_auth != NULL && i < nv; i++) /* mitmd's, not the server's */
+        if (h2_vec_is((nghttp2_vec){nva[i].name, nva[i].namelen}, "authorization"))
+            nva[i--] = nva[--nv];
     if (r->_opts.host_rewrite != NULL) { /* reverse mode: the server's name (keep_host_header
                                           * keeps the client's: host_rewrite is NULL then) */
         for (size_t i = 0; i < nv; i++) {
@@ -416,6 +422,8 @@ void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_strea
         h2_stream_answer(r, st, 501, "mitmd: CONNECT over HTTP/2 is not supported");
         return;
     }
+    if (r->_opts.www_auth != NULL && !www_auth_h2_passes(r, st))
+        return; /* answered 401 */
     if (r->_opts.rules != NULL && !r->_up_failed && !r->_up_dead &&
         apply_request_rules(r, st))
         return;

@@ -95,6 +95,10 @@ struct h2_relay_opts {
                                 * "host[:port]"; NULL keeps the client's. Borrowed. */
     h2_relay_flow_fn *on_flow; /* may be NULL */
     void *on_flow_arg;
+    /* reverse and transparent --proxyauth (worker/access.h access_check_www): every request
+     * must pass it or get a 401; authorization is neither forwarded nor recorded. NULL = none */
+    bool (*www_auth)(void *arg, const char *value, size_t len, size_t n, const char **why);
+    void *www_auth_arg;
 };
 
 /* struct h2_relay_stats counts what happened on one connection; the loop adds it to the

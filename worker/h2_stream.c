@@ -12,9 +12,11 @@
 #include <nghttp2/nghttp2.h>
 
 #include "worker/answer.h"
+#include "shared/proxyauth.h"
 #include "worker/flow_body.h"
 #include "worker/h2_relay_internal.h"
 #include "worker/replay_h2.h"
+#include "worker/www_auth.h"
 
 /* ---- pool ---------------------------------------------------------------------------- */
 
@@ -340,17 +342,23 @@ void h2_stream_answer(struct h2_relay *r, struct h2_stream *st, int status, cons
     snprintf(lbuf, sizeof(lbuf), "%zu", st->answer_len);
     {
         static const char ctype[] = "text/plain; charset=utf-8";
+        static const char www[] = "Basic realm=\"" PROXYAUTH_REALM "\"";
         nghttp2_nv nva[] = {
             {(uint8_t *)":status", (uint8_t *)sbuf, 7, 3, NGHTTP2_NV_FLAG_NONE},
             {(uint8_t *)"content-type", (uint8_t *)ctype, 12, sizeof(ctype) - 1,
              NGHTTP2_NV_FLAG_NONE},
             {(uint8_t *)"content-length", (uint8_t *)lbuf, 14, strlen(lbuf), NGHTTP2_NV_FLAG_NONE},
             {(uint8_t *)"proxy-status", (uint8_t *)ps, 12, 0, NGHTTP2_NV_FLAG_NONE}, /* RFC 9209 */
+            {(uint8_t *)"www-authenticate", (uint8_t *)www, 16, sizeof(www) - 1,
+             NGHTTP2_NV_FLAG_NONE}, /* a 401 (reverse, transparent --proxyauth) */
         };
         int psl = answer_proxy_status(ps, sizeof(ps), status, why);
+        size_t nvl = psl > 0 ? 4 : 3;
 
         nva[3].valuelen = psl > 0 ? (size_t)psl : 0;
-        if (nghttp2_submit_response(r->_cs, st->cid, nva, psl > 0 ? 4 : 3, &prd) != 0) {
+        if (status == 401)
+            nva[nvl++] = nva[4];
+        if (nghttp2_submit_response(r->_cs, st->cid, nva, nvl, &prd) != 0) {
             h2_rst_client(r, st, NGHTTP2_INTERNAL_ERROR);
             return;
         }

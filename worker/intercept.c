@@ -3,6 +3,7 @@
  * certcache or master -> resume the client handshake -> the relay for the chosen ALPN. */
 #include "worker/intercept.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "worker/conn.h"
 #include "worker/h1_conn.h"
 #include "worker/h2_conn.h"
+#include "worker/modes.h"
 #include "worker/onboarding.h"
 #include "worker/tls_alert.h"
 #include "worker/worker.h"
@@ -148,6 +150,27 @@ static int intercept_set_chain(struct conn *c, const uint8_t *der, size_t len)
     return intercept_chain_ready(c);
 }
 
+/* intercept_local_ip writes the address the client connected to (mitmd's side of its socket;
+ * an IPv4-mapped IPv6 address as IPv4) into `out`. Returns 0, or -1 when it is not an IP. */
+static int intercept_local_ip(struct conn *c, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+
+    if (getsockname(c->cl.fd, (struct sockaddr *)&ss, &len) != 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return inet_ntop(AF_INET, &((const struct sockaddr_in *)&ss)->sin_addr, out,
+                         (socklen_t)cap) != NULL ? 0 : -1;
+    if (ss.ss_family != AF_INET6)
+        return -1;
+    if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+        return inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], out, (socklen_t)cap) != NULL ? 0
+                                                                                          : -1;
+    return inet_ntop(AF_INET6, &s6->sin6_addr, out, (socklen_t)cap) != NULL ? 0 : -1;
+}
+
 /* intercept_get_cert forms the name set and gets the forged leaf from certcache, or asks
  * the master (the connection then waits in INTERCEPT_CERT_WAIT). */
 static int intercept_get_cert(struct conn *c)
@@ -164,7 +187,7 @@ static int intercept_get_cert(struct conn *c)
     struct worker *w = c->w;
     int err;
 
-    if (!ic->up_tls_failed) {
+    if (!ic->up_tls_failed && c->up.tls_on) {
         n = INTERCEPT_MAX_NAMES - 2;
         err = tls_conn_peer_names(&c->up.tls, names, &n, NULL, 0);
         if (err && err != -E2BIG)
@@ -172,6 +195,12 @@ static int intercept_get_cert(struct conn *c)
     }
     if (sni[0] != '\0')
         snprintf(names[n++], TLS_CONN_NAME_MAX, "%s", sni);
+    /* reverse mode without SNI (a client that addressed mitmd by IP): the address it connected
+     * to, as mitmproxy's tlsconfig adds client.sockname */
+    if (sni[0] == '\0' && c->mode != NULL && (c->mode->server_plain || c->mode->server_tls) &&
+        intercept_local_ip(c, names[n], TLS_CONN_NAME_MAX) == 0 &&
+        strcmp(names[n], c->upstream.host) != 0)
+        n++;
     if (c->upstream.host_is_ip || n == 0)
         snprintf(names[n++], TLS_CONN_NAME_MAX, "%s", c->upstream.host);
     for (size_t i = 0; i < n; i++)
@@ -244,7 +273,7 @@ static void intercept_start_relay(struct conn *c)
 
     tls_conn_alpn(&c->cl.tls, alpn, sizeof(alpn));
     flow_set_tls(&c->flow, sni, alpn, tls_conn_version(&c->cl.tls));
-    if (!failed) {
+    if (!failed && c->up.tls_on) {
         tls_conn_peer_subject(&c->up.tls, subj, sizeof(subj));
         tls_conn_peer_issuer(&c->up.tls, iss, sizeof(iss));
         flow_set_cert(&c->flow, subj, iss);
@@ -276,7 +305,7 @@ static void intercept_start_relay(struct conn *c)
     } else {
         h1_relay_upstream_ready(h1_conn_relay(c),
                                 sni[0] && !c->upstream.name_fixed ? sni : c->upstream.host,
-                                c->upstream.port, true);
+                                c->upstream.port, c->up.tls_on);
     }
 }
 
@@ -309,6 +338,11 @@ static bool intercept_read_hello(struct conn *c)
     ic->hello_done = true;
     if (onboarding_is_host(c)) /* CONNECT mitm.it: the requests inside are answered by mitmd */
         return intercept_fail_up(c, "onboarding host: no upstream");
+    if (c->mode != NULL && c->mode->server_plain) { /* reverse:http://: no TLS upstream */
+        if (intercept_get_cert(c) != 0) /* forged for the SNI or the server's name */
+            conn_close(c);
+        return true;
+    }
     sni = intercept_sni(c);
     offers = tls_conn_alpn_offers(&c->cl.tls, &offers_len);
     /* the session key includes the address connected to: a ticket is never offered to

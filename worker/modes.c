@@ -36,7 +36,8 @@ int modes_conf_init(struct modes_conf *mc, const struct config *cfg, int index)
     mc->index = index;
     mc->mode_start = modes_start_fn(m);
     /* a PROXY protocol listener reads the header first; proxy_hdr_start then starts the mode */
-    mc->start = cfg->proxy_protocol ? proxy_hdr_start : mc->mode_start;
+    mc->proxy_protocol = config_mode_proxy_protocol(cfg, index);
+    mc->start = mc->proxy_protocol ? proxy_hdr_start : mc->mode_start;
     if (m->kind == MODE_SPEC_UPSTREAM) {
         snprintf(mc->via_store.host, sizeof(mc->via_store.host), "%s", m->host);
         mc->via_store.port = m->port;
@@ -44,9 +45,18 @@ int modes_conf_init(struct modes_conf *mc, const struct config *cfg, int index)
         mc->via_store.auth = cfg->upstream_auth;
         mc->via = &mc->via_store;
     }
+    mc->server_plain = m->kind == MODE_SPEC_REVERSE && !m->tls;
+    mc->server_tls = m->kind == MODE_SPEC_REVERSE && m->tls;
     n = reverse_host_rewrite(m, cfg->keep_host_header, mc->host_rewrite,
                              sizeof(mc->host_rewrite));
     if (n <= 0)
         mc->host_rewrite[0] = '\0'; /* not reverse mode, or keep_host_header */
     return n < 0 ? n : 0;
+}
+
+bool modes_url_is_tls(const struct conn *c)
+{
+    if (c->mode != NULL && (c->mode->server_plain || c->mode->server_tls))
+        return c->mode->server_tls;
+    return c->cl.tls_on;
 }

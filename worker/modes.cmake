@@ -4,7 +4,8 @@
 # targets. worker/modes.c itself is listed in worker/worker.cmake.
 target_sources(mitmd_worker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/socks5.c
-  ${CMAKE_CURRENT_LIST_DIR}/reverse.c)
+  ${CMAKE_CURRENT_LIST_DIR}/reverse.c
+  ${CMAKE_CURRENT_LIST_DIR}/www_auth.c)
 target_sources(mitmd_shared PRIVATE
   ${PROJECT_SOURCE_DIR}/shared/mode_spec.c
   ${PROJECT_SOURCE_DIR}/shared/socks5_parse.c)

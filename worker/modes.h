@@ -21,7 +21,17 @@ struct modes_conf {
     struct upstream_via via_store;   /* upstream mode's next proxy */
     const struct upstream_via *via;  /* &via_store in upstream mode, else NULL */
     char host_rewrite[TARGET_HOST_MAX + 16]; /* reverse mode's Host for the server, or "" */
+    /* reverse mode: the server's scheme decides the upstream leg, whatever the client speaks
+     * (mitmproxy's next_layer: a ClientTLSLayer only when the client's first bytes are TLS) */
+    bool server_plain; /* reverse:http://: a TLS client is served with no TLS to the server */
+    bool server_tls;   /* reverse:https://: a plain client is relayed over TLS to the server */
+    bool proxy_protocol; /* connections start with a PROXY header (config_mode_proxy_protocol) */
 };
+
+/* modes_url_is_tls returns the scheme that origin-form requests of `c` are recorded with:
+ * in reverse mode the server's (mitmproxy's request.scheme), else whether the client spoke
+ * TLS. */
+bool modes_url_is_tls(const struct conn *c);
 
 /* modes_conf_init fills `mc` for cfg->modes[index]. Returns 0, or -ENOSPC when reverse mode's
  * Host does not fit (it always does: both are bounded by TARGET_HOST_MAX). */

@@ -1,6 +1,9 @@
 /* reverse.c - see reverse.h. CONNECTING (dial at accept, as a CONNECT dials eagerly) ->
- * FIRST_BYTES (the client's scheme must match the server's: the relays cannot yet bridge TLS
- * to plain or plain to TLS) -> proxy_req_start_sniff. */
+ * FIRST_BYTES: a TLS client goes to proxy_req_start_sniff (intercepted; with an http:// server
+ * the intercept skips the upstream TLS, worker/modes.h server_plain); a plain client of an
+ * http:// server too (relayed); a plain client of an https:// server -> UP_TLS (mitmd's own
+ * TLS handshake with the server, HTTP/1.1 offered, as mitmproxy's ServerTLSLayer under a plain
+ * client) -> the HTTP/1.1 relay. */
 #include "worker/reverse.h"
 
 #include <errno.h>
@@ -9,6 +12,7 @@
 
 #include "shared/log.h"
 #include "worker/conn.h"
+#include "worker/h1_conn.h"
 #include "worker/modes.h"
 #include "worker/proxy_req.h"
 #include "worker/tls_peek.h"
@@ -17,11 +21,13 @@
 enum reverse_phase {
     REVERSE_CONNECTING = 0, /* dialling the server; client bytes wait in cl.rx */
     REVERSE_FIRST_BYTES,    /* connected; waiting for the client's first byte */
+    REVERSE_UP_TLS,         /* plain client, https:// server: our TLS handshake with it */
     REVERSE_DONE,           /* answered; closing */
 };
 
 struct reverse {
     enum reverse_phase phase;
+    uint64_t t_shake; /* REVERSE_UP_TLS began (CLOCK_MONOTONIC ns) */
 };
 
 static_assert(sizeof(struct reverse) <= CONN_PROTO_STATE_MAX, "fits the protocol state");
@@ -55,13 +61,96 @@ static void reverse_on_upstream(struct conn *c, int err, const char *why)
     reverse_of(c)->phase = REVERSE_FIRST_BYTES;
 }
 
-/* reverse_first_bytes checks that the client speaks the server's scheme, then hands the
- * connection to the sniff that follows a CONNECT. */
+/* reverse_relay_h1 hands `c` to the HTTP/1.1 relay once the server's TLS handshake ended:
+ * `why` NULL = the relay gets the server, else the client's first request is answered 502
+ * with `why` (the client speaks plain HTTP: it reads the reason). */
+static void reverse_relay_h1(struct conn *c, const char *why)
+{
+    char subj[FLOW_CERT_NAME_MAX], iss[FLOW_CERT_NAME_MAX], alpn[TLS_CTX_ALPN_MAX];
+    char msg[TLS_CONN_WHY_MAX];
+
+    reverse_of(c)->phase = REVERSE_DONE;
+    if (why == NULL) {
+        c->flow.tls_ns = (int64_t)(flow_now_ns() - reverse_of(c)->t_shake);
+        tls_conn_alpn(&c->up.tls, alpn, sizeof(alpn));
+        /* as for an https:// URL sent in the clear: the record's TLS details are the server's */
+        flow_set_tls(&c->flow, c->upstream.host_is_ip ? "" : c->upstream.host, alpn,
+                     tls_conn_version(&c->up.tls));
+        tls_conn_peer_subject(&c->up.tls, subj, sizeof(subj));
+        tls_conn_peer_issuer(&c->up.tls, iss, sizeof(iss));
+        flow_set_cert(&c->flow, subj, iss);
+        worker_count(c->w, MSG_STAT_UP_TLS);
+        if (tls_conn_is_session_reused(&c->up.tls))
+            worker_count(c->w, MSG_STAT_UP_RESUMED);
+    } else {
+        snprintf(msg, sizeof(msg), "%s", why); /* `why` may live in the leg we drop */
+        worker_count(c->w, MSG_STAT_UPSTREAM_ERRORS);
+    }
+    if (h1_conn_start(c) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (why != NULL) {
+        conn_up_drop(c); /* never used again: the relay answers 502 with the reason */
+        h1_relay_upstream_failed(h1_conn_relay(c), msg);
+        return;
+    }
+    h1_relay_upstream_ready(h1_conn_relay(c), c->upstream.host, c->upstream.port, true);
+}
+
+/* reverse_start_up_tls begins mitmd's TLS handshake with an https:// server for a client that
+ * spoke plain HTTP: the server is verified as the URL names it, and offered HTTP/1.1 only
+ * (the client speaks HTTP/1.1; mitmproxy too kills HTTP/2 prior knowledge in the clear). */
+static bool reverse_start_up_tls(struct conn *c)
+{
+    static const uint8_t alpn_h1[] = "\x08http/1.1";
+    const char *host = c->upstream.host;
+    int err;
+
+    /* RFC 6066 §3: no SNI for an IP literal; the certificate is verified for it all the same */
+    err = tls_conn_init_client_addr(&c->up.tls, &c->w->tls, c->upstream.host_is_ip ? NULL : host,
+                                    host, c->upstream.port, alpn_h1, sizeof(alpn_h1) - 1,
+                                    (const struct sockaddr *)&c->up.addr, c->up.addrlen);
+    if (err) {
+        log_warn("conn %llu: cannot start TLS to %s: %s", (unsigned long long)c->id, host,
+                 strerror(-err));
+        reverse_relay_h1(c, "cannot start the upstream TLS handshake");
+        return true;
+    }
+    c->up.tls_on = true;
+    reverse_of(c)->phase = REVERSE_UP_TLS;
+    reverse_of(c)->t_shake = flow_now_ns();
+    return true;
+}
+
+/* reverse_up_tls advances the handshake with the server (REVERSE_UP_TLS). */
+static bool reverse_up_tls(struct conn *c)
+{
+    const char *why = NULL;
+    int r;
+
+    if (c->cl.failed) {
+        conn_close(c);
+        return true;
+    }
+    r = transport_handshake(&c->up, &why);
+    if (r == -EAGAIN) {
+        if (!c->up.failed && !c->up.rd_eof)
+            return false;
+        reverse_relay_h1(c, "upstream closed the connection during the TLS handshake");
+        return true;
+    }
+    reverse_relay_h1(c, r == 0 ? NULL : why != NULL ? why : "upstream TLS handshake failed");
+    return true;
+}
+
+/* reverse_first_bytes decides from the client's first bytes: TLS, or plain HTTP to a plain
+ * server, goes to the sniff that follows a CONNECT; plain HTTP to an https:// server first
+ * gets mitmd's own TLS to the server. */
 static bool reverse_first_bytes(struct conn *c)
 {
     const struct mode_spec *m = c->mode->spec;
     struct buf *rx = &c->cl.rx;
-    bool hello;
 
     if (c->cl.failed || (c->cl.rd_eof && buf_used(rx) == 0)) {
         conn_close(c);
@@ -69,19 +158,9 @@ static bool reverse_first_bytes(struct conn *c)
     }
     if (buf_used(rx) == 0)
         return false; /* the server speaking first is the sniff's business */
-    hello = tls_peek_is_client_hello(buf_head(rx), buf_used(rx));
-    if (hello && !m->tls) {
-        reverse_answer(c, "reverse:http:// upstream with a TLS client is not supported yet",
-                       "mitmd: this reverse proxy's server is http://; a TLS client to a plain "
-                       "server is not supported yet: use reverse:https:// or plain HTTP\n");
-        return true;
-    }
-    if (!hello && m->tls && (buf_head(rx)[0] & 0x80) == 0) { /* SSLv2 hellos: the sniff's */
-        reverse_answer(c, "reverse:https:// upstream with a plain HTTP client is not supported yet",
-                       "mitmd: this reverse proxy's server is https://; speak TLS to mitmd "
-                       "(https://), plain HTTP to a TLS server is not supported yet\n");
-        return true;
-    }
+    if (m->tls && !tls_peek_is_client_hello(buf_head(rx), buf_used(rx)) &&
+        (buf_head(rx)[0] & 0x80) == 0) /* SSLv2 hellos: the sniff refuses them */
+        return reverse_start_up_tls(c);
     proxy_req_start_sniff(c);
     return true;
 }
@@ -97,6 +176,8 @@ static bool reverse_step(struct conn *c)
         return false;
     case REVERSE_FIRST_BYTES:
         return reverse_first_bytes(c);
+    case REVERSE_UP_TLS:
+        return reverse_up_tls(c);
     case REVERSE_DONE:
         return false;
     }
@@ -105,6 +186,14 @@ static bool reverse_step(struct conn *c)
 
 static bool reverse_on_timeout(struct conn *c, uint64_t now)
 {
+    uint64_t shake_ns = (uint64_t)c->w->cfg->handshake_timeout_s * 1000000000ull;
+
+    if (reverse_of(c)->phase == REVERSE_UP_TLS) {
+        if (now - reverse_of(c)->t_shake < shake_ns)
+            return false;
+        reverse_relay_h1(c, "upstream TLS handshake timed out");
+        return true;
+    }
     if (reverse_of(c)->phase != REVERSE_FIRST_BYTES || !conn_idle_expired(c, now))
         return false; /* CONNECTING: the upstream's connect timeout applies */
     conn_close(c);

@@ -1,8 +1,11 @@
 /* reverse.h - the reverse-proxy protocol of a new client connection (mitmproxy's
  * --mode reverse:URL): every connection goes to the URL's host and port; once connected, the
- * client's first bytes decide as after a CONNECT (TLS -> intercepted with a certificate forged
- * for the SNI or the server's names, HTTP -> relayed and recorded). A failed dial is answered
- * 502 in the clear and recorded. Never blocks, never allocates. */
+ * client's first bytes decide the client side (TLS -> intercepted with a certificate forged
+ * for the SNI, or the server's names and the address the client reached; HTTP -> relayed and
+ * recorded) and the URL's scheme the server side, independently (mitmproxy's next_layer): an
+ * http:// server gets no TLS from a TLS client, an https:// server gets mitmd's own verified
+ * TLS under a plain client. A failed dial is answered 502 in the clear and recorded. Never
+ * blocks, never allocates. */
 #ifndef MITMD_WORKER_REVERSE_H
 #define MITMD_WORKER_REVERSE_H
 

@@ -585,7 +585,10 @@ class Nginx:
                   f"    root {self.root};",
                   # the authority the request came with (HTTP/2: :authority), as text
                   '    location = /authority { default_type text/plain; '
-                  'return 200 "$server_protocol $http_host\\n"; }', "  }"]
+                  'return 200 "$server_protocol $http_host\\n"; }',
+                  # the Authorization field that arrived (reverse-mode --proxyauth drops it)
+                  '    location = /authz { default_type text/plain; '
+                  'return 200 "$server_protocol authz=[$http_authorization]\\n"; }', "  }"]
         lines += ["  server {", f"    listen 127.0.0.1:{self.plain_port};",
                   f"    root {self.root};", "  }", "}"]
         return "\n".join(lines) + "\n"

@@ -4,7 +4,8 @@
 Owns the dynamic endpoints nginx cannot serve; prints "listening PORT" on stdout once ready.
   GET  /hello                      fixed small body with Content-Length
   GET  /conn                       X-Conn-Id / X-Peer-Port of the server-side connection;
-                                   JSON body also has the Host header and the TLS SNI
+                                   JSON body also has the Host header, the TLS SNI and
+                                   whether the request came over TLS
   GET  /stats                      JSON: every accepted connection id + the current one
   GET  /chunked?chunks=N&size=B&delay=S   Transfer-Encoding: chunked, sleeping between chunks
   GET  /stream?chunks=N&size=B&delay=S    no length, body ends when the connection closes
@@ -78,7 +79,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif route == "/conn":
             body = json.dumps({"conn_id": self.conn_id, "peer_port": self.peer_port,
                                "host": self.headers.get("Host"),
-                               "sni": getattr(self.request, "sni_name", None)}).encode()
+                               "sni": getattr(self.request, "sni_name", None),
+                               "tls": isinstance(self.request, ssl.SSLSocket)}).encode()
             self._send(200, body, "application/json")
         elif route == "/headers":
             # the request's fields as received, in order; ?hop=1 answers with fields that are
