@@ -305,6 +305,71 @@ int mb_conn_new_session(SSL *ssl, SSL_SESSION *session)
     return 1;
 }
 
+/* socks5_request queues the greeting (no authentication) and, without waiting for the method
+ * reply, the CONNECT request with the host name (RFC 1928 §3-4; the proxy resolves it). */
+static void socks5_request(struct mb_conn *c)
+{
+    const struct mb_opts *o = c->env->opts;
+    size_t hl = strlen(c->host), n = 0;
+    uint8_t *p = c->tx_store;
+
+    if (hl == 0 || hl > 255 || 3 + 7 + hl > sizeof(c->tx_store)) {
+        fail(c, MB_ERR_PROXY, "SOCKS5", "host name longer than 255 bytes");
+        return;
+    }
+    p[n++] = 5; /* VER */
+    p[n++] = 1; /* NMETHODS */
+    p[n++] = 0; /* NO AUTHENTICATION REQUIRED */
+    p[n++] = 5; /* VER */
+    p[n++] = 1; /* CMD: CONNECT */
+    p[n++] = 0; /* RSV */
+    p[n++] = 3; /* ATYP: DOMAINNAME */
+    p[n++] = (uint8_t)hl;
+    memcpy(p + n, c->host, hl);
+    n += hl;
+    p[n++] = (uint8_t)(o->origin.port >> 8);
+    p[n++] = (uint8_t)(o->origin.port & 0xff);
+    buf_init(&c->tx, c->tx_store, sizeof(c->tx_store));
+    buf_commit(&c->tx, n);
+    set_state(c, MB_CONN_STATE_PROXY_SEND);
+}
+
+/* socks5_reply checks the method reply and the CONNECT reply at the front of rx. Returns 1
+ * when they are complete and consumed, 0 to read more, -1 with `*why` on a refusal. */
+static int socks5_reply(struct mb_conn *c, const char **why)
+{
+    const uint8_t *p = buf_head(&c->rx);
+    size_t used = buf_used(&c->rx), need = 2 + 5;
+    static const char *const reps[] = {
+        "succeeded", "general SOCKS server failure", "connection not allowed by ruleset",
+        "network unreachable", "host unreachable", "connection refused", "TTL expired",
+        "command not supported", "address type not supported",
+    };
+
+    if (used < 2)
+        return 0;
+    if (p[0] != 5) {
+        *why = "not a SOCKS5 reply (is --proxy an HTTP proxy?)";
+        return -1;
+    }
+    if (p[1] != 0) {
+        *why = "proxy refused the method (no authentication)";
+        return -1;
+    }
+    if (used < need)
+        return 0;
+    if (p[2] != 5 || p[3] != 0) {
+        *why = p[3] < sizeof(reps) / sizeof(reps[0]) ? reps[p[3]] : "proxy refused the request";
+        return -1;
+    }
+    /* BND.ADDR: IPv4 4, IPv6 16, name 1 + its length; then BND.PORT 2 */
+    need = 2 + 4 + (p[5] == 1 ? 4 : p[5] == 4 ? 16 : 1 + (size_t)p[6]) + 2;
+    if (used < need)
+        return 0;
+    buf_consume(&c->rx, need);
+    return 1;
+}
+
 static void after_connect(struct mb_conn *c)
 {
     const struct mb_opts *o = c->env->opts;
@@ -315,6 +380,10 @@ static void after_connect(struct mb_conn *c)
         c->env->stats->connects++;
     if (!o->have_proxy) {
         tls_start(c);
+        return;
+    }
+    if (o->proxy_socks5) {
+        socks5_request(c);
         return;
     }
     /* RFC 9110 §9.3.6: the target is authority-form, Host repeats it. */
@@ -729,6 +798,20 @@ static int step(struct mb_conn *c, uint32_t events)
         if (rc < 0) {
             fail(c, MB_ERR_PROXY, "reading CONNECT response", why);
             return 1;
+        }
+        if (c->env->opts->proxy_socks5) {
+            rc = socks5_reply(c, &why);
+            if (rc <= 0) {
+                if (rc < 0)
+                    fail(c, MB_ERR_PROXY, "SOCKS5", why);
+                return rc < 0 ? 1 : 0;
+            }
+            if (buf_used(&c->rx) != 0) {
+                fail(c, MB_ERR_PROXY, "SOCKS5", "proxy sent bytes before the TLS handshake");
+                return 1;
+            }
+            tls_start(c);
+            return c->state == MB_CONN_STATE_CLOSED ? 1 : 0;
         }
         used = mb_resp_feed(&c->resp, buf_head(&c->rx), buf_used(&c->rx), &why);
         if (used < 0) {

@@ -78,6 +78,8 @@ void mb_opts_usage(FILE *f)
           "  --connect HOST:PORT   origin address; dialled directly without --proxy, else its\n"
           "                        port is the CONNECT port (required)\n"
           "  --proxy HOST:PORT     send CONNECT host:port to this HTTP proxy first\n"
+          "  --proxy socks5h://HOST:PORT\n"
+          "                        or a SOCKS5 CONNECT with the host name (RFC 1928, no auth)\n"
           "  --host NAME           host name for SNI, Host and CONNECT (default: HOST of\n"
           "                        --connect); may contain one %d, replaced by a host index\n"
           "  --hosts N             distinct host indexes 0..N-1; each new connection takes the\n"
@@ -435,6 +437,13 @@ int mb_opts_parse(struct mb_opts *o, int argc, char **argv, char *err, size_t er
         return fail(err, errlen, "--replay sends HTTP/1.1 (no --h2)");
 
     if (proxy_arg != NULL) {
+        /* curl's spelling: socks5h:// (the proxy resolves the name) or socks5:// alike */
+        if (strncmp(proxy_arg, "socks5h://", 10) == 0 || strncmp(proxy_arg, "socks5://", 9) == 0) {
+            o->proxy_socks5 = true;
+            proxy_arg = strstr(proxy_arg, "://") + 3;
+        }
+        if (o->proxy_socks5 && o->replay != NULL)
+            return fail(err, errlen, "--replay goes through an HTTP proxy (no socks5h://)");
         rc = parse_endpoint("--proxy", proxy_arg, &o->proxy, err, errlen);
         if (rc != 0)
             return rc;

@@ -42,6 +42,7 @@ struct mb_opts {
     uint64_t timeout_ns;       /* --timeout: no progress for this long is an error */
     double rate;               /* --rate: aggregate requests/s (open loop); 0 = closed loop */
     bool have_proxy;           /* --proxy given */
+    bool proxy_socks5;         /* --proxy socks5h://HOST:PORT: SOCKS5 CONNECT (RFC 1928) */
     struct mb_endpoint proxy;  /* --proxy */
     struct mb_endpoint origin; /* --connect */
     char host_pattern[MB_OPTS_HOST_MAX]; /* --host, at most one %d */

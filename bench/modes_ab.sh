@@ -3,8 +3,8 @@
 # of bench/suite): mitmd-bench keep-alive HTTP/1.1, 1 KiB responses from an nginx TLS origin,
 # through one mitmd worker in regular mode (CONNECT), upstream mode (CONNECT through a next
 # hop: a second mitmd that tunnels everything, --ignore-hosts '.*', whose CPU is not counted)
-# and reverse mode (mitmd-bench speaks TLS to mitmd directly). socks5 is skipped: mitmd-bench
-# does not speak SOCKS5. Rounds alternate the modes; each row is the median of the rounds.
+# reverse mode (mitmd-bench speaks TLS to mitmd directly) and socks5 mode (mitmd-bench's
+# --proxy socks5h://). Rounds alternate the modes; each row is the median of the rounds.
 # CPU is utime+stime of the measured mitmd (master and workers) from /proc over the run.
 # Usage: bench/modes_ab.sh [BUILD_DIR] (default build/); env ROUNDS (3), DUR (5s), CONNS (10).
 # Loopback only; every process started is stopped by PID at exit.
@@ -77,6 +77,7 @@ start_mitmd regular "${COMMON[@]}" --mode regular
 start_mitmd hop --workers 1 -q --ignore-hosts '.*' --resolve '*.origin.test=127.0.0.1' --mode regular
 start_mitmd upstream "${COMMON[@]}" --mode "upstream:http://127.0.0.1:$PORT_hop"
 start_mitmd reverse "${COMMON[@]}" --mode "reverse:https://www.origin.test:$ORIG"
+start_mitmd socks5 "${COMMON[@]}" --mode socks5
 MCA=$TMP/conf/mitmd-ca-cert.pem
 
 cpu_ticks() { # PID: utime+stime of the process and its children processes (workers)
@@ -94,6 +95,7 @@ run_mode() { # MODE -> prints "requests ticks"
     regular) args=(--connect "127.0.0.1:$ORIG" --host www.origin.test --proxy "127.0.0.1:$PORT_regular") ;;
     upstream) args=(--connect "127.0.0.1:$ORIG" --host www.origin.test --proxy "127.0.0.1:$PORT_upstream") ;;
     reverse) args=(--connect "127.0.0.1:$PORT_reverse" --host www.origin.test) ;;
+    socks5) args=(--connect "127.0.0.1:$ORIG" --host www.origin.test --proxy "socks5h://127.0.0.1:$PORT_socks5") ;;
   esac
   pid=$(eval echo "\$PID_$mode")
   local t0 t1
@@ -114,17 +116,17 @@ EOF
 HZ=$(getconf CLK_TCK)
 declare -A RES
 for r in $(seq 1 "$ROUNDS"); do
-  for mode in regular upstream reverse; do
+  for mode in regular upstream reverse socks5; do
     RES[$mode]+="$(run_mode "$mode");"
   done
 done
 
 echo "mitmd CPU per request by mode: keep-alive HTTP/1.1, 1 KiB, $CONNS connections, $DUR x $ROUNDS rounds, 1 worker"
-python3 - "$HZ" "${RES[regular]}" "${RES[upstream]}" "${RES[reverse]}" <<'EOF'
+python3 - "$HZ" "${RES[regular]}" "${RES[upstream]}" "${RES[reverse]}" "${RES[socks5]}" <<'EOF'
 import statistics, sys
 hz = int(sys.argv[1])
 rows = {}
-for name, raw in zip(("regular", "upstream", "reverse"), sys.argv[2:]):
+for name, raw in zip(("regular", "upstream", "reverse", "socks5"), sys.argv[2:]):
     vals = []
     for cell in filter(None, raw.split(";")):
         n, ticks, errs = (int(float(x)) for x in cell.split())
