@@ -3,12 +3,29 @@
 # of bench/suite): mitmd-bench keep-alive HTTP/1.1, 1 KiB responses from an nginx TLS origin,
 # through one mitmd worker in regular mode (CONNECT), upstream mode (CONNECT through a next
 # hop: a second mitmd that tunnels everything, --ignore-hosts '.*', whose CPU is not counted)
-# reverse mode (mitmd-bench speaks TLS to mitmd directly) and socks5 mode (mitmd-bench's
-# --proxy socks5h://). Rounds alternate the modes; each row is the median of the rounds.
+# reverse mode (mitmd-bench speaks TLS to mitmd directly), socks5 mode (mitmd-bench's
+# --proxy socks5h://) and, as root with ip and nft, transparent mode: the whole run then
+# happens inside a network namespace of its own (loopback only), where an nftables output
+# rule redirects root's connections to the origin's port to mitmd (its workers run as
+# nobody, so their own connections to the origin are not redirected) and mitmd reads the
+# original destination with SO_ORIGINAL_DST. Rounds alternate the modes; each row is the
+# median of the rounds.
 # CPU is utime+stime of the measured mitmd (master and workers) from /proc over the run.
 # Usage: bench/modes_ab.sh [BUILD_DIR] (default build/); env ROUNDS (3), DUR (5s), CONNS (10).
 # Loopback only; every process started is stopped by PID at exit.
 set -euo pipefail
+
+# transparent mode needs a namespace of its own: re-run this script inside a fresh one
+if [ -z "${MODES_AB_NETNS:-}" ] && [ "$(id -u)" = 0 ] && command -v ip >/dev/null &&
+   command -v nft >/dev/null; then
+  ns=modes-ab-$$
+  ip netns add "$ns"
+  rc=0
+  ip netns exec "$ns" ip link set lo up &&
+    ip netns exec "$ns" env MODES_AB_NETNS="$ns" "$0" "$@" || rc=$?
+  ip netns del "$ns"
+  exit $rc
+fi
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${1:-$REPO/build}
@@ -78,6 +95,15 @@ start_mitmd hop --workers 1 -q --ignore-hosts '.*' --resolve '*.origin.test=127.
 start_mitmd upstream "${COMMON[@]}" --mode "upstream:http://127.0.0.1:$PORT_hop"
 start_mitmd reverse "${COMMON[@]}" --mode "reverse:https://www.origin.test:$ORIG"
 start_mitmd socks5 "${COMMON[@]}" --mode socks5
+MODES=(regular upstream reverse socks5)
+if [ -n "${MODES_AB_NETNS:-}" ]; then
+  start_mitmd transparent "${COMMON[@]}" --mode transparent
+  nft add table ip modes_ab
+  nft add chain ip modes_ab out '{ type nat hook output priority -100; }'
+  nft add rule ip modes_ab out meta skuid 0 ip daddr 127.0.0.1 tcp dport "$ORIG" \
+    redirect to :"$PORT_transparent"
+  MODES+=(transparent)
+fi
 MCA=$TMP/conf/mitmd-ca-cert.pem
 
 cpu_ticks() { # PID: utime+stime of the process and its children processes (workers)
@@ -96,6 +122,7 @@ run_mode() { # MODE -> prints "requests ticks"
     upstream) args=(--connect "127.0.0.1:$ORIG" --host www.origin.test --proxy "127.0.0.1:$PORT_upstream") ;;
     reverse) args=(--connect "127.0.0.1:$PORT_reverse" --host www.origin.test) ;;
     socks5) args=(--connect "127.0.0.1:$ORIG" --host www.origin.test --proxy "socks5h://127.0.0.1:$PORT_socks5") ;;
+    transparent) args=(--connect "127.0.0.1:$ORIG" --host www.origin.test) ;; # redirected
   esac
   pid=$(eval echo "\$PID_$mode")
   local t0 t1
@@ -116,17 +143,20 @@ EOF
 HZ=$(getconf CLK_TCK)
 declare -A RES
 for r in $(seq 1 "$ROUNDS"); do
-  for mode in regular upstream reverse socks5; do
+  for mode in "${MODES[@]}"; do
     RES[$mode]+="$(run_mode "$mode");"
   done
 done
 
 echo "mitmd CPU per request by mode: keep-alive HTTP/1.1, 1 KiB, $CONNS connections, $DUR x $ROUNDS rounds, 1 worker"
-python3 - "$HZ" "${RES[regular]}" "${RES[upstream]}" "${RES[reverse]}" "${RES[socks5]}" <<'EOF'
+args=()
+for mode in "${MODES[@]}"; do args+=("$mode=${RES[$mode]}"); done
+python3 - "$HZ" "${args[@]}" <<'EOF'
 import statistics, sys
 hz = int(sys.argv[1])
 rows = {}
-for name, raw in zip(("regular", "upstream", "reverse", "socks5"), sys.argv[2:]):
+for arg in sys.argv[2:]:
+    name, raw = arg.split("=", 1)
     vals = []
     for cell in filter(None, raw.split(";")):
         n, ticks, errs = (int(float(x)) for x in cell.split())
