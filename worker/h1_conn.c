@@ -107,7 +107,6 @@ static void h1_conn_up_ready(struct conn *c, struct h1_conn *h)
 /* h1_conn_shake advances the upstream TLS handshake. Returns whether it made progress. */
 static bool h1_conn_shake(struct conn *c, struct h1_conn *h)
 {
-    char subj[FLOW_CERT_NAME_MAX], iss[FLOW_CERT_NAME_MAX], alpn[TLS_CTX_ALPN_MAX];
     const char *why = NULL;
     int r = transport_handshake(&c->up, &why);
 
@@ -122,17 +121,8 @@ static bool h1_conn_shake(struct conn *c, struct h1_conn *h)
         return true;
     }
     h->up_shaking = false;
-    c->flow.tls_ns = (int64_t)(flow_now_ns() - h->t_shake);
-    tls_conn_alpn(&c->up.tls, alpn, sizeof(alpn));
-    if (!c->cl.tls_on) /* the record's TLS details are the upstream's for https:// in the clear */
-        flow_set_tls(&c->flow, c->upstream.host_is_ip ? "" : c->upstream.host, alpn,
-                     tls_conn_version(&c->up.tls));
-    tls_conn_peer_subject(&c->up.tls, subj, sizeof(subj));
-    tls_conn_peer_issuer(&c->up.tls, iss, sizeof(iss));
-    flow_set_cert(&c->flow, subj, iss);
-    worker_count(c->w, MSG_STAT_UP_TLS);
-    if (tls_conn_is_session_reused(&c->up.tls))
-        worker_count(c->w, MSG_STAT_UP_RESUMED);
+    /* the record's TLS details are the upstream's for https:// in the clear */
+    upstream_note_tls(c, h->t_shake, !c->cl.tls_on);
     h1_conn_up_ready(c, h);
     return true;
 }

@@ -66,22 +66,12 @@ static void reverse_on_upstream(struct conn *c, int err, const char *why)
  * with `why` (the client speaks plain HTTP: it reads the reason). */
 static void reverse_relay_h1(struct conn *c, const char *why)
 {
-    char subj[FLOW_CERT_NAME_MAX], iss[FLOW_CERT_NAME_MAX], alpn[TLS_CTX_ALPN_MAX];
     char msg[TLS_CONN_WHY_MAX];
 
     reverse_of(c)->phase = REVERSE_DONE;
     if (why == NULL) {
-        c->flow.tls_ns = (int64_t)(flow_now_ns() - reverse_of(c)->t_shake);
-        tls_conn_alpn(&c->up.tls, alpn, sizeof(alpn));
         /* as for an https:// URL sent in the clear: the record's TLS details are the server's */
-        flow_set_tls(&c->flow, c->upstream.host_is_ip ? "" : c->upstream.host, alpn,
-                     tls_conn_version(&c->up.tls));
-        tls_conn_peer_subject(&c->up.tls, subj, sizeof(subj));
-        tls_conn_peer_issuer(&c->up.tls, iss, sizeof(iss));
-        flow_set_cert(&c->flow, subj, iss);
-        worker_count(c->w, MSG_STAT_UP_TLS);
-        if (tls_conn_is_session_reused(&c->up.tls))
-            worker_count(c->w, MSG_STAT_UP_RESUMED);
+        upstream_note_tls(c, reverse_of(c)->t_shake, true);
     } else {
         snprintf(msg, sizeof(msg), "%s", why); /* `why` may live in the leg we drop */
         worker_count(c->w, MSG_STAT_UPSTREAM_ERRORS);

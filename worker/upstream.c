@@ -362,3 +362,21 @@ bool upstream_check_timeout(struct conn *c, uint64_t now)
     upstream_done(c, -ETIMEDOUT, "connect timeout");
     return true;
 }
+
+void upstream_note_tls(struct conn *c, uint64_t t_start, bool as_record_tls)
+{
+    char subj[FLOW_CERT_NAME_MAX], iss[FLOW_CERT_NAME_MAX], alpn[TLS_CTX_ALPN_MAX];
+
+    c->flow.tls_ns = (int64_t)(flow_now_ns() - t_start);
+    if (as_record_tls) {
+        tls_conn_alpn(&c->up.tls, alpn, sizeof(alpn));
+        flow_set_tls(&c->flow, c->upstream.host_is_ip ? "" : c->upstream.host, alpn,
+                     tls_conn_version(&c->up.tls));
+    }
+    tls_conn_peer_subject(&c->up.tls, subj, sizeof(subj));
+    tls_conn_peer_issuer(&c->up.tls, iss, sizeof(iss));
+    flow_set_cert(&c->flow, subj, iss);
+    worker_count(c->w, MSG_STAT_UP_TLS);
+    if (tls_conn_is_session_reused(&c->up.tls))
+        worker_count(c->w, MSG_STAT_UP_RESUMED);
+}

@@ -66,6 +66,13 @@ bool upstream_step(struct conn *c);
  * timeout"). Returns whether it did. */
 bool upstream_check_timeout(struct conn *c, uint64_t now);
 
+/* upstream_note_tls records the upstream TLS handshake of `c` that just completed, started at
+ * `t_start` (flow_now_ns()): its duration, the server certificate's subject and issuer in the
+ * flow, and the handshake and resumption counters; with `as_record_tls` also the server name,
+ * ALPN and version as the record's TLS details (a client that speaks plain HTTP to an https://
+ * server: the record's TLS is the server's). */
+void upstream_note_tls(struct conn *c, uint64_t t_start, bool as_record_tls);
+
 /* upstream_errno_why returns a short human reason for a connect error (-errno). */
 const char *upstream_errno_why(int err);
 
