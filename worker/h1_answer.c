@@ -152,11 +152,19 @@ bool h1_answer_replay(struct h1_relay *r, const struct h1_request *req, size_t h
     const uint8_t *body = NULL;
     struct replay_answer a;
     size_t blen = 0, raw = 0, hl;
+    enum replay_verdict vd;
+    int whole = replay_h1_body(r->_opts.replay, req, buf_head(r->_client_in), head_len,
+                               buf_used(r->_client_in), r->_client_in->cap, &body, &blen, &raw);
 
-    if (replay_h1_body(r->_opts.replay, req, buf_head(r->_client_in), head_len,
-                       buf_used(r->_client_in), r->_client_in->cap, &body, &blen, &raw) < 0)
-        blen = raw = 0; /* too large: keyed without it, so not matched unless ignored */
-    switch (replay_match(r->_opts.replay, r->_flow, body, blen, &a)) {
+    if (whole != 1) { /* too large, malformed, or cut short by the client's EOF */
+        body = NULL;
+        blen = raw = 0;
+    }
+    /* a body that cannot be keyed is in no recording (its key would be an empty body's) */
+    vd = whole != 1 && replay_needs_body(r->_opts.replay)
+             ? replay_miss(r->_opts.replay, &a)
+             : replay_match(r->_opts.replay, r->_flow, body, blen, &a);
+    switch (vd) {
     case REPLAY_FORWARD:
         return false;
     case REPLAY_KILL:
@@ -182,7 +190,8 @@ bool h1_answer_replay(struct h1_relay *r, const struct h1_request *req, size_t h
         r->_answer_len = a.entry->body_len;
     }
     h1_relay_report_flow(r);
-    if (!req->framing.keep_alive || r->_draining)
+    /* a body not consumed here (not whole in the buffer) must not be read as a request */
+    if (whole != 1 || !req->framing.keep_alive || r->_draining)
         h1_relay_enter_closing(r);
     return true;
 }

@@ -413,6 +413,10 @@ void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_strea
         h2_stream_answer(r, st, 431, "request header fields too large");
         return;
     }
+    /* --proxyauth (reverse, transparent) first: a replayed answer is the server's as much as
+     * a forwarded one, and HTTP/1.1 checks it before replay too (h1_req.c) */
+    if (r->_opts.www_auth != NULL && !www_auth_h2_passes(r, st))
+        return; /* answered 401 */
     if (r->_opts.replay != NULL && replay_h2_request(r, st, end_stream))
         return; /* answered from the server replay recording (worker/replay_h2.c) */
     if (h2_vec_is(method, "CONNECT")) {
@@ -422,8 +426,6 @@ void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_strea
         h2_stream_answer(r, st, 501, "mitmd: CONNECT over HTTP/2 is not supported");
         return;
     }
-    if (r->_opts.www_auth != NULL && !www_auth_h2_passes(r, st))
-        return; /* answered 401 */
     if (r->_opts.rules != NULL && !r->_up_failed && !r->_up_dead &&
         apply_request_rules(r, st))
         return;

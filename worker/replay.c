@@ -431,8 +431,8 @@ int replay_h1_body(struct replay *rp, const struct h1_request *req, const uint8_
 {
     *body = NULL;
     *body_len = *raw_len = 0;
-    if (rp->ko.ignore_content)
-        return 1;
+    /* with server_replay_ignore_content the body is not keyed, but its extent is still needed:
+     * a replayed answer consumes it, or it would be read as the next request */
     switch (h1_request_body(req)) {
     case H1_BODY_NONE:
         return 1;

@@ -92,8 +92,9 @@ const char *replay_str(const struct replay *rp, uint64_t off);
  * when it is complete in the buffer (`*body`, `*body_len`: the payload, chunked framing
  * removed (decoded into a scratch buffer of `rp`, valid until the next call); `*raw_len`:
  * the bytes it takes after the head), 0 when more must be read first, -1 when it cannot be
- * keyed (larger than the buffer, or malformed chunked framing). With
- * server_replay_ignore_content the body is never needed (1, lengths 0). */
+ * keyed (larger than the buffer, or malformed chunked framing). The same with
+ * server_replay_ignore_content: the body is then left out of the key, but a replayed answer
+ * still has to consume it. */
 int replay_h1_body(struct replay *rp, const struct h1_request *req, const uint8_t *head,
                    size_t head_len, size_t used, size_t cap, const uint8_t **body,
                    size_t *body_len, size_t *raw_len);

@@ -12,5 +12,6 @@ mitmd_add_integration_test(access/block_global_proxy_header INTERCEPT)
 mitmd_add_integration_test(access/block_private INTERCEPT)
 mitmd_add_integration_test(access/proxyauth_reverse_401 INTERCEPT)
 mitmd_add_integration_test(access/proxyauth_transparent_401 INTERCEPT)
+mitmd_add_integration_test(access/proxyauth_reverse_replay INTERCEPT)
 # network namespaces need root: exits 77 without it
 set_tests_properties(integration/access/proxyauth_transparent_401 PROPERTIES SKIP_RETURN_CODE 77)
