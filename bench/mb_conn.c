@@ -358,7 +358,11 @@ static int socks5_reply(struct mb_conn *c, const char **why)
     }
     if (used < need)
         return 0;
-    if (p[2] != 5 || p[3] != 0) {
+    if (p[2] != 5) {
+        *why = "not a SOCKS5 reply to the CONNECT";
+        return -1;
+    }
+    if (p[3] != 0) {
         *why = p[3] < sizeof(reps) / sizeof(reps[0]) ? reps[p[3]] : "proxy refused the request";
         return -1;
     }

@@ -345,7 +345,21 @@ static void submit_request(struct h2_relay *r, struct h2_stream *st)
     }
     if (r->_opts.rules != NULL && v->n_edits > 0)
         nv = edits_to_nv(v, nva, nv);
-    if (!end_stream && h2_body_hold(r, st, H2_REQ, nva, nv)) { /* --modify-body */
+    if (!end_stream && st->replay_wait && !h2_body_hold(r, st, H2_REQ, nva, nv)) {
+        /* server replay must see the whole body before it decides, and this connection
+         * holds as many bodies as it may (H2_BODIES_MAX): refused before anything was
+         * processed, so the client may retry it (RFC 9113 §8.7) - never sent live */
+        h2_fields_clear(h);
+        st->replay_wait = false;
+        flow_set_error(&st->flow, "server replay: too many request bodies held on the "
+                                  "connection, stream refused");
+        r->_stats.streams_refused++;
+        st->u_closed = true;
+        h2_rst_client(r, st, NGHTTP2_REFUSED_STREAM);
+        return;
+    }
+    if (!end_stream && (st->body[H2_REQ].on || h2_body_hold(r, st, H2_REQ, nva, nv))) {
+        /* --modify-body, or server replay (held above) */
         h2_fields_clear(h);
         if (buf_used(&h->stage) > 0) { /* staged while held by inject_latency */
             size_t n = buf_used(&h->stage);
