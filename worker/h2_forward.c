@@ -386,6 +386,19 @@ static void submit_request(struct h2_relay *r, struct h2_stream *st)
     st->uid = id;
 }
 
+/* forward_after_rules answers `st` from the server replay recording when it matches, else
+ * sends it upstream: the last steps of a request, after the rules (and after a hold by
+ * inject_latency), in HTTP/1.1's order (h1_req.c). */
+static void forward_after_rules(struct h2_relay *r, struct h2_stream *st)
+{
+    const struct h2_half *h = &st->half[H2_REQ];
+    bool body_done = h->ended && buf_used(&h->stage) == 0 && !h->has_trailers;
+
+    if (r->_opts.replay != NULL && replay_h2_request(r, st, body_done))
+        return; /* answered from the server replay recording (worker/replay_h2.c) */
+    submit_request(r, st);
+}
+
 void h2_stream_due(struct h2_relay *r, struct h2_stream *st, uint64_t now)
 {
     if (st->due == 0 || now < st->due)
@@ -398,7 +411,7 @@ void h2_stream_due(struct h2_relay *r, struct h2_stream *st, uint64_t now)
         else if (r->_n_timed > 0)
             r->_n_timed--;
         if (!st->c_closed)
-            submit_request(r, st);
+            forward_after_rules(r, st);
         return;
     }
     if (st->stall) {
@@ -431,8 +444,6 @@ void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_strea
      * a forwarded one, and HTTP/1.1 checks it before replay too (h1_req.c) */
     if (r->_opts.www_auth != NULL && !www_auth_h2_passes(r, st))
         return; /* answered 401 */
-    if (r->_opts.replay != NULL && replay_h2_request(r, st, end_stream))
-        return; /* answered from the server replay recording (worker/replay_h2.c) */
     if (h2_vec_is(method, "CONNECT")) {
         /* RFC 9113 §8.5 tunnels (and RFC 8441 extended CONNECT, which we never enable in
          * SETTINGS, so clients fall back to HTTP/1.1 for WebSockets) are not relayed */
@@ -440,10 +451,12 @@ void h2_forward_request(struct h2_relay *r, struct h2_stream *st, bool end_strea
         h2_stream_answer(r, st, 501, "mitmd: CONNECT over HTTP/2 is not supported");
         return;
     }
+    /* the rules (block_list, map_local, faults, a latency hold) before server replay, as
+     * over HTTP/1.1: a blocked request is blocked whether or not it was recorded */
     if (r->_opts.rules != NULL && !r->_up_failed && !r->_up_dead &&
         apply_request_rules(r, st))
         return;
-    submit_request(r, st);
+    forward_after_rules(r, st);
 }
 
 void h2_forward_response_head(struct h2_relay *r, struct h2_stream *st, bool end_stream)
