@@ -53,6 +53,12 @@ struct h2_half {
  * (with a note in their flow), so a connection holds at most this many x body_size_limit. */
 #define H2_BODIES_MAX 8
 
+/* H2_HELD_BYTES_MAX: bytes one worker holds in collected bodies at once, over all its
+ * connections (--modify-body and server replay's keyed request bodies); a body that would go
+ * beyond passes unchanged (--modify-body) or is server_replay_extra (replay), so the memory
+ * held does not grow with the number of connections. */
+#define H2_HELD_BYTES_MAX ((size_t)64 << 20)
+
 /* struct h2_body is one direction's --modify-body buffering: the header block is copied and
  * held, the body collected whole (up to body_size_limit), rewritten, then sent from `buf`. */
 struct h2_body {

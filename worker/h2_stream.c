@@ -427,10 +427,16 @@ ssize_t h2_half_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t len, u
 
 /* ---- --modify-body ------------------------------------------------------------------------ */
 
+/* h2_held_bytes is what this worker's collected bodies hold (their buffers' capacity), at
+ * most H2_HELD_BYTES_MAX: a worker is one single-threaded process, so one counter serves all
+ * its connections. */
+static size_t h2_held_bytes;
+
 static void body_free(struct h2_relay *r, struct h2_body *b)
 {
     if ((b->on || b->out || b->buf != NULL) && b->hdr != NULL && r->_n_bodies > 0)
         r->_n_bodies--;
+    h2_held_bytes -= b->cap <= h2_held_bytes ? b->cap : h2_held_bytes;
     free(b->buf);
     free(b->hdr);
     memset(b, 0, sizeof(*b));
@@ -560,17 +566,26 @@ void h2_body_feed(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, const
 
     if (b->len + n > b->cap) {
         size_t cap = b->cap == 0 ? 16384 : b->cap;
-        uint8_t *g;
+        uint8_t *g = NULL;
 
         while (cap < b->len + n)
             cap *= 2;
-        g = realloc(b->buf, cap);
-        if (g == NULL) { /* cannot collect: stage it, send unchanged */
-            st->flow.rules_note = "modify_body: out of memory, passed unchanged";
-            body_send(r, st, d, NULL);
+        if (cap > limit) /* doubling stops at the limit (plus the frame that crosses it) */
+            cap = b->len + n > limit ? b->len + n : limit;
+        if (h2_held_bytes + (cap - b->cap) <= H2_HELD_BYTES_MAX)
+            g = realloc(b->buf, cap);
+        if (g == NULL) { /* cannot collect (worker budget or memory) */
+            if (d == H2_REQ && st->replay_wait && replay_h2_too_large(r, st)) {
+                body_free(r, b); /* server replay cannot key it: never sent live unkeyed */
+                return;
+            }
+            st->flow.rules_note = "modify_body: no room to collect (worker budget or memory), "
+                                  "passed unchanged";
+            body_send(r, st, d, NULL); /* stage it, send unchanged */
             (void)h2_half_stage(&st->half[d], p, n);
             return;
         }
+        h2_held_bytes += cap - b->cap;
         b->buf = g;
         b->cap = cap;
     }
@@ -617,6 +632,8 @@ void h2_body_end(struct h2_relay *r, struct h2_stream *st, enum h2_dir d)
         return;
     }
     free(b->buf);
+    h2_held_bytes -= b->cap <= h2_held_bytes ? b->cap : h2_held_bytes;
+    h2_held_bytes += out_len;
     b->buf = out;
     b->len = b->cap = out_len;
     if (d == H2_REQ)
