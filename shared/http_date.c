@@ -6,6 +6,15 @@
 
 static const char *const MONTHS[12] = {"jan", "feb", "mar", "apr", "may", "jun",
                                        "jul", "aug", "sep", "oct", "nov", "dec"};
+static const char *const MONTHS_FULL[12] = {"january", "february", "march",     "april",
+                                            "may",     "june",     "july",      "august",
+                                            "september", "october", "november", "december"};
+static const struct {
+    const char *name;
+    int hours; /* east of UTC */
+} ZONES[] = {{"UT", 0},   {"UTC", 0},  {"GMT", 0},  {"Z", 0},    {"AST", -4},
+             {"ADT", -3}, {"EST", -5}, {"EDT", -4}, {"CST", -6}, {"CDT", -5},
+             {"MST", -7}, {"MDT", -6}, {"PST", -8}, {"PDT", -7}};
 static const char *const WDAYS[7] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"};
 static const char *const MNAMES[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
@@ -86,9 +95,19 @@ static bool token(struct dparts *d, const char *s, size_t len)
     }
     if (!is_alpha(s[0]))
         return false;
-    if ((len == 3 && (strncasecmp(s, "GMT", 3) == 0 || strncasecmp(s, "UTC", 3) == 0)) ||
-        (len == 2 && strncasecmp(s, "UT", 2) == 0) || (len == 1 && (s[0] == 'Z' || s[0] == 'z')))
-        return true;
+    /* zone names as Python's email.utils (mitmproxy's refresh parses dates with it) */
+    for (size_t k = 0; k < sizeof(ZONES) / sizeof(ZONES[0]); k++)
+        if (len == strlen(ZONES[k].name) && strncasecmp(s, ZONES[k].name, len) == 0) {
+            d->zone = -(int64_t)ZONES[k].hours * 3600;
+            return true;
+        }
+    for (int k = 0; k < 12; k++) /* a full month name ("October"), as Python accepts */
+        if (len > 3 && len == strlen(MONTHS_FULL[k]) && strncasecmp(s, MONTHS_FULL[k], len) == 0) {
+            if (d->month >= 0)
+                return false;
+            d->month = k + 1;
+            return true;
+        }
     if (len == 3 || (len > 3 && d->month < 0 && d->day < 0 && d->year < 0)) {
         for (int k = 0; k < 12 && len == 3; k++)
             if (strncasecmp(s, MONTHS[k], 3) == 0) {
@@ -100,6 +119,13 @@ static bool token(struct dparts *d, const char *s, size_t len)
         for (int k = 0; k < 7; k++) /* a weekday name ("Sun", "Sunday") before the date */
             if (len >= 3 && strncasecmp(s, wd[k], 3) == 0 && d->month < 0 && d->day < 0)
                 return true;
+    }
+    if (d->hh >= 0 && len <= 5) { /* another zone name after the time ("CET"): Python reads
+                                   * no offset, which on mitmproxy's UTC hosts is +0000 */
+        for (size_t j = 0; j < len; j++)
+            if (!is_alpha(s[j]))
+                return false;
+        return true;
     }
     return false;
 }

@@ -1,6 +1,9 @@
 /* http_date.h - HTTP dates for server replay's refresh (mitmproxy's Response.refresh): parse
  * the date forms Python's email.utils.parsedate_tz reads (IMF-fixdate, RFC 850, asctime, the
- * cookie form with dashes and a 4-digit year, numeric zones), format IMF-fixdate, and shift
+ * cookie form with dashes and a 4-digit year, full month names, numeric zones and the zone
+ * names Python knows: UT, UTC, GMT, Z, AST/ADT, EST/EDT, CST/CDT, MST/MDT, PST/PDT; another
+ * name after the time counts as +0000, as Python's no-offset on a UTC host), format
+ * IMF-fixdate, and shift
  * the Expires attribute of a Set-Cookie value. Pure: no allocation, no I/O. */
 #ifndef MITMD_SHARED_HTTP_DATE_H
 #define MITMD_SHARED_HTTP_DATE_H

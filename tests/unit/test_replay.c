@@ -354,7 +354,12 @@ static void test_http_date(void **state)
     static const char *const forms[] = {"Sun, 06 Nov 1994 08:49:37 GMT",
                                         "Sunday, 06-Nov-94 08:49:37 GMT",
                                         "Sun Nov  6 08:49:37 1994",
-                                        "Sun, 06 Nov 1994 10:49:37 +0200"};
+                                        "Sun, 06 Nov 1994 10:49:37 +0200",
+                                        /* what Python's parsedate_tz also reads */
+                                        "Sun, 06 November 1994 08:49:37 GMT",
+                                        "Sun, 06 Nov 1994 03:49:37 EST",
+                                        "Sun, 06 Nov 1994 00:49:37 PST",
+                                        "Sun, 06 Nov 1994 08:49:37 CET"}; /* unknown: +0000 */
     char out[HTTP_DATE_LEN + 1], ck[256];
     int64_t t = 0;
     const char *c = "id=1; Path=/; Expires=Sun, 06 Nov 1994 08:49:37 GMT; HttpOnly";
@@ -372,6 +377,8 @@ static void test_http_date(void **state)
     assert_false(http_date_parse("garbage", 7, &t));
     assert_false(http_date_parse("Sun, 06 Nov 1994", 16, &t)); /* no time */
     assert_false(http_date_parse("", 0, &t));
+    assert_false(http_date_parse("Sun, 06 Novembre 1994 08:49:37 GMT", 34, &t)); /* not a month */
+    assert_false(http_date_parse("Sun, 06 Nov 1994 GMT1 08:49:37", 30, &t)); /* zone before time */
     n = http_date_refresh_cookie(c, strlen(c), 86400, ck, sizeof(ck));
     assert_int_equal(n, strlen("id=1; Path=/; Expires=Mon, 07 Nov 1994 08:49:37 GMT; HttpOnly"));
     assert_memory_equal(ck, "id=1; Path=/; Expires=Mon, 07 Nov 1994 08:49:37 GMT; HttpOnly", n);
