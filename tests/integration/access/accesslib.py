@@ -54,6 +54,23 @@ def curl(env, args, url, cafile=None, timeout=15):
     connect = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
     return cp.returncode, code, connect, body, cp.stderr
 
+def curl_direct(env, args, url, timeout=15, noproxy=""):
+    """curl_direct runs curl to `url` itself (mitmd as the server: reverse or transparent
+    mode; no proxy unless `args` name one, `noproxy="*"` refuses any) and returns (code,
+    version, lower-cased response headers, body + stderr)."""
+    out, hdr = env.path("c.out"), env.path("c.hdr")
+    cp = subprocess.run(["curl", "-sS", "--noproxy", noproxy, "-o", out, "-D", hdr, "-w",
+                         "%{http_code} %{http_version}", "--max-time", str(timeout)] +
+                        list(args) + [url], capture_output=True, text=True, timeout=timeout + 5)
+    parts = cp.stdout.split()
+    body = open(out, "rb").read() if os.path.exists(out) else b""
+    heads = open(hdr, "r", errors="replace").read().lower() if os.path.exists(hdr) else ""
+    for p in (out, hdr):
+        if os.path.exists(p):
+            os.unlink(p)
+    code = int(parts[0]) if parts and parts[0].isdigit() else 0
+    return code, parts[1] if len(parts) > 1 else "", heads, body + cp.stderr.encode()
+
 
 def echoed_fields(body):
     """echoed_fields returns the lower-cased field names an origin's /headers body lists."""

@@ -10,27 +10,16 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from accesslib import CHALLENGE  # noqa: E402
+from accesslib import CHALLENGE, curl_direct  # noqa: E402
 from harness import check, info, read_records, run, step, wait_until  # noqa: E402
 
 LINE_RE = re.compile(r"^mitmd: (.+?) listening at 127\.0\.0\.1:(\d+)\.$", re.M)
 USER, PASS = "alice", "s3cret"
 
 
+
 def curl(env, args, url, timeout=15):
-    """curl runs curl (no proxy) and returns (code, version, headers, body)."""
-    out, hdr = env.path("c.out"), env.path("c.hdr")
-    cp = subprocess.run(["curl", "-sS", "--noproxy", "*", "-o", out, "-D", hdr, "-w",
-                         "%{http_code} %{http_version}", "--max-time", str(timeout)] +
-                        list(args) + [url], capture_output=True, text=True, timeout=timeout + 5)
-    parts = cp.stdout.split()
-    body = open(out, "rb").read() if os.path.exists(out) else b""
-    heads = open(hdr, "r", errors="replace").read().lower() if os.path.exists(hdr) else ""
-    for p in (out, hdr):
-        if os.path.exists(p):
-            os.unlink(p)
-    code = int(parts[0]) if parts and parts[0].isdigit() else 0
-    return code, parts[1] if len(parts) > 1 else "", heads, body + cp.stderr.encode()
+    return curl_direct(env, args, url, timeout, noproxy="*")
 
 
 def start(env, ngx, pki, extra, name):
