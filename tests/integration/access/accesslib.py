@@ -9,12 +9,13 @@ import json
 import os
 import secrets
 import socket
-import struct
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import (TestFailure, check, parse_status, read_head, recv_all)  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "modes"))
+from socks5lib import recv_exact, socks5_request_bytes  # noqa: E402,F401
 
 CHALLENGE = 'Basic realm="mitmd"'
 
@@ -118,19 +119,6 @@ def check_407(status, hdrs, what):
           f"expected {CHALLENGE!r}")
 
 
-def recv_exact(sock, n, timeout=10.0):
-    sock.settimeout(timeout)
-    data = b""
-    while len(data) < n:
-        try:
-            chunk = sock.recv(n - len(data))
-        except (ConnectionResetError, socket.timeout):
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
-
 
 def socks5_login(proxy_port, methods, user=None, password=None, timeout=10.0):
     """socks5_login greets offering `methods` (bytes) and, when the proxy picks 0x02, sends
@@ -147,6 +135,6 @@ def socks5_login(proxy_port, methods, user=None, password=None, timeout=10.0):
 
 def socks5_request(sock, host, port, timeout=10.0):
     """socks5_request sends a CONNECT to a domain and returns the reply code (None: closed)."""
-    sock.sendall(bytes([5, 1, 0, 3, len(host)]) + host.encode() + struct.pack(">H", port))
+    sock.sendall(socks5_request_bytes(host, port))
     reply = recv_exact(sock, 10, timeout)
     return reply[1] if len(reply) >= 2 else None
