@@ -120,16 +120,19 @@ static uint8_t h1_lower(uint8_t c)
     return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + ('a' - 'A')) : c;
 }
 
-static bool h1_ieq(const char *a, size_t a_len, const char *b)
+bool h1_name_ieq(const char *a, size_t a_len, const char *b, size_t b_len)
 {
-    size_t b_len = strlen(b);
-
     if (a_len != b_len)
         return false;
     for (size_t i = 0; i < a_len; i++)
         if (h1_lower((uint8_t)a[i]) != h1_lower((uint8_t)b[i]))
             return false;
     return true;
+}
+
+static bool h1_ieq(const char *a, size_t a_len, const char *b)
+{
+    return h1_name_ieq(a, a_len, b, strlen(b));
 }
 
 /* ---- small public helpers ------------------------------------------------------------ */
@@ -237,18 +240,6 @@ const char *h1_body_name(enum h1_body b)
     return "unknown";
 }
 
-bool h1_method_is(const char *method, size_t method_len, const char *name)
-{
-    size_t n = strlen(name);
-
-    return method_len == n && memcmp(method, name, n) == 0;
-}
-
-bool h1_header_name_is(const struct h1_header *h, const char *name)
-{
-    return h1_ieq(h->name, h->name_len, name);
-}
-
 ssize_t h1_header_find(const struct h1_header *headers, size_t num_headers, const char *name,
                        size_t from)
 {
@@ -260,22 +251,27 @@ ssize_t h1_header_find(const struct h1_header *headers, size_t num_headers, cons
 
 bool h1_header_is_hop_by_hop(const char *name, size_t name_len)
 {
-    static const char *const hop[] = {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    };
-
-    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-        if (h1_ieq(name, name_len, hop[i]))
-            return true;
-    return false;
+    /* by length first: most fields a relay sees have a length no hop-by-hop name has */
+    switch (name_len) {
+    case 2:
+        return h1_name_ieq(name, name_len, "te", 2);
+    case 7:
+        return h1_name_ieq(name, name_len, "trailer", 7) ||
+               h1_name_ieq(name, name_len, "upgrade", 7);
+    case 10:
+        return h1_name_ieq(name, name_len, "connection", 10) ||
+               h1_name_ieq(name, name_len, "keep-alive", 10);
+    case 16:
+        return h1_name_ieq(name, name_len, "proxy-connection", 16);
+    case 17:
+        return h1_name_ieq(name, name_len, "transfer-encoding", 17);
+    case 18:
+        return h1_name_ieq(name, name_len, "proxy-authenticate", 18);
+    case 19:
+        return h1_name_ieq(name, name_len, "proxy-authorization", 19);
+    default:
+        return false;
+    }
 }
 
 /* h1_list_next walks a comma-separated list (RFC 9110 §5.6.1): it returns the next element

@@ -157,11 +157,24 @@ enum h1_body h1_response_body(const char *req_method, size_t req_method_len,
                               const struct h1_response *resp);
 
 /* h1_method_is returns whether the method slice equals `name` (case-sensitive, as methods
- * are, RFC 9110 §9.1). */
-bool h1_method_is(const char *method, size_t method_len, const char *name);
+ * are, RFC 9110 §9.1). Inline so that the length of a literal `name` is known when compiled:
+ * the relays call it and h1_header_name_is for every request and field. */
+static inline bool h1_method_is(const char *method, size_t method_len, const char *name)
+{
+    size_t n = __builtin_strlen(name);
+
+    return method_len == n && __builtin_memcmp(method, name, n) == 0;
+}
+
+/* h1_name_ieq returns whether the `a_len` bytes at `a` equal the `b_len` bytes at `b`,
+ * ignoring ASCII case. */
+bool h1_name_ieq(const char *a, size_t a_len, const char *b, size_t b_len);
 
 /* h1_header_name_is returns whether `h`'s name equals `name`, ignoring ASCII case. */
-bool h1_header_name_is(const struct h1_header *h, const char *name);
+static inline bool h1_header_name_is(const struct h1_header *h, const char *name)
+{
+    return h1_name_ieq(h->name, h->name_len, name, __builtin_strlen(name));
+}
 
 /* h1_header_find returns the index of the first field at or after `from` named `name`
  * (ASCII case-insensitive), or -1. */

@@ -33,6 +33,7 @@ bool h1_head_field_is_forwarded(const struct h1_header *headers, size_t num_head
                                 const struct h1_header *h, bool upgrade)
 {
     char name[64];
+    bool named = false;
 
     if (h1_header_name_is(h, "Transfer-Encoding"))
         return true; /* the body goes in the framing it came in */
@@ -42,12 +43,17 @@ bool h1_head_field_is_forwarded(const struct h1_header *headers, size_t num_head
         return false;
     if (h->name_len >= sizeof(name))
         return true; /* longer than any name a Connection token could carry here */
-    memcpy(name, h->name, h->name_len);
-    name[h->name_len] = '\0';
-    for (size_t i = 0; i < num_headers; i++)
-        if (h1_header_name_is(&headers[i], "Connection") &&
-            h1_token_list_has(headers[i].value, headers[i].value_len, name))
+    for (size_t i = 0; i < num_headers; i++) {
+        if (!h1_header_name_is(&headers[i], "Connection"))
+            continue;
+        if (!named) { /* the name as a C string, once a Connection field is seen */
+            memcpy(name, h->name, h->name_len);
+            name[h->name_len] = '\0';
+            named = true;
+        }
+        if (h1_token_list_has(headers[i].value, headers[i].value_len, name))
             return false; /* RFC 9110 §7.6.1: a field Connection names is for this hop only */
+    }
     return true;
 }
 
