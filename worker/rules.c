@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "shared/msg.h"
+#include "shared/target_parse.h"
 #include "worker/rules_internal.h"
 
 #define RULES_MATCH_LIMIT 200000
@@ -195,6 +196,51 @@ ssize_t rules_map_url(struct rules *r, const struct flow *f, const char *url, si
     memmove(out, cur, n);
     out[n] = '\0';
     return (ssize_t)n;
+}
+
+/* origin_prefix_hit returns whether `s`'s regex has a complete or partial match starting in
+ * the `len` bytes at `url` (see rules_may_remap_host). */
+static bool origin_prefix_hit(struct rules *r, const struct rules_spec *s, const char *url,
+                              size_t len)
+{
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(r->md);
+    /* the interpreter: the JIT code was compiled for complete matches only */
+    int rc = pcre2_match(s->re, (PCRE2_SPTR)url, len, 0, PCRE2_PARTIAL_HARD | PCRE2_NO_JIT, r->md,
+                         r->mctx);
+
+    if (rc != PCRE2_ERROR_PARTIAL && (rc < 0 || ov[0] >= len))
+        return false; /* no match, or an empty one after the last '/': in the path */
+    if (ov[0] + 1 < len)
+        return true;
+    /* it starts at the path's first '/': the origin stays unless the replacement begins with
+     * something else than '/' */
+    return s->n_pieces == 0 || s->pieces[0].group >= 0 || s->pieces[0].len == 0 ||
+           s->lit[s->pieces[0].off] != '/';
+}
+
+bool rules_may_remap_host(struct rules *r, bool tls, const char *host, uint16_t port)
+{
+    char url[TARGET_HOST_MAX + 40];
+    bool v6 = strchr(host, ':') != NULL; /* an IPv6 literal goes in brackets */
+    int n1, n2;
+
+    if (r == NULL || r->n[RULES_MAP_REMOTE] == 0)
+        return false;
+    n1 = snprintf(url, sizeof(url), "%s://%s%s%s/", tls ? "https" : "http", v6 ? "[" : "", host,
+                  v6 ? "]" : "");
+    if (n1 < 0 || (size_t)n1 >= sizeof(url))
+        return true;
+    for (int i = 0; i < r->n[RULES_MAP_REMOTE]; i++)
+        if (origin_prefix_hit(r, &r->specs[RULES_MAP_REMOTE][i], url, (size_t)n1))
+            return true;
+    n2 = snprintf(url, sizeof(url), "%s://%s%s%s:%u/", tls ? "https" : "http", v6 ? "[" : "", host,
+                  v6 ? "]" : "", (unsigned)port);
+    if (n2 < 0 || (size_t)n2 >= sizeof(url))
+        return true;
+    for (int i = 0; i < r->n[RULES_MAP_REMOTE]; i++)
+        if (origin_prefix_hit(r, &r->specs[RULES_MAP_REMOTE][i], url, (size_t)n2))
+            return true;
+    return false;
 }
 
 /* rules_header_edits collects the modify_headers specs that match `f` (all evaluated before

@@ -159,6 +159,15 @@ bool rules_verdict_drops(const struct rules_verdict *v, const char *name, size_t
 ssize_t rules_map_url(struct rules *r, const struct flow *f, const char *url, size_t url_len,
                       char *out, size_t cap);
 
+/* rules_may_remap_host returns whether some --map-remote spec could rewrite the scheme, host
+ * or port of a URL of this origin (`tls`: https, `host`, `port`): whether its regex can match
+ * starting anywhere in "SCHEME://HOST/" or "SCHEME://HOST:PORT/" (PCRE2 hard partial
+ * matching: a match that would need more of the URL counts). A match that can only start in
+ * the path leaves the origin as it is. Filters are not evaluated (a connection's flows are not
+ * known yet), so the answer errs towards true. For the TLS interception, which offers HTTP/2
+ * upstream only where every request of the connection keeps its origin. Never allocates. */
+bool rules_may_remap_host(struct rules *r, bool tls, const char *host, uint16_t port);
+
 struct maplocal_answer;
 
 /* rules_map_local answers a request whose verdict has map_local set: it tries the matching

@@ -204,6 +204,55 @@ static void test_rules_map_url(void **state)
     free(f);
 }
 
+static void test_rules_may_remap_host(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *spec, *host;
+        uint16_t port;
+        bool tls, want;
+    } cases[] = {
+        {"|//a.test/|//b.test/", "a.test", 443, true, true},
+        {"|//a.test/|//b.test/", "c.test", 443, true, false},
+        {"|//a.test/|//b.test/", "a.test.example", 443, true, false},
+        {"|//a.test:8443/|//b.test/", "a.test", 8443, true, true},
+        {"|/api/v1/|/api/v2/", "a.test", 443, true, false},  /* the path only */
+        {"|^https://a.test/api/|http://b.test/", "a.test", 443, true, true}, /* needs the path */
+        {"|^https://a.test/api/|http://b.test/", "a.test", 443, false, false}, /* http:// */
+        {"|test/|example/", "a.test", 443, true, true},  /* the '/' after the host is hit */
+        {"|^http://|https://", "a.test", 80, false, true},
+        {"|^http://|https://", "a.test", 443, true, false},
+        {"|x*|-", "a.test", 443, true, true},            /* empty match at 0 */
+        {"|$|/", "a.test", 443, true, false},             /* empty match at the end */
+        {"|zz|y", "a.test", 443, true, false},
+        {"|/a|.evil/a", "c.test", 443, true, true},     /* "c.test/a" -> "c.test.evil/a" */
+        {"|/(a)|/\\1", "c.test", 443, true, false},     /* a path may start with /a */
+        {"|//\\[::1\\]|//b.test", "::1", 443, true, true},
+    };
+    char err[512];
+
+    assert_false(rules_may_remap_host(NULL, true, "a.test", 443));
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct rules *r = rules_new();
+
+        assert_non_null(r);
+        if (rules_add(r, RULES_MAP_REMOTE, cases[i].spec, err, sizeof(err)) != 0)
+            fail_msg("%s: %s", cases[i].spec, err);
+        if (rules_may_remap_host(r, cases[i].tls, cases[i].host, cases[i].port) != cases[i].want)
+            fail_msg("%s on %s:%u: want %d", cases[i].spec, cases[i].host,
+                     (unsigned)cases[i].port, cases[i].want);
+        rules_free(r);
+    }
+    {
+        struct rules *r = rules_new(); /* no map_remote spec: never */
+
+        assert_non_null(r);
+        assert_int_equal(rules_add(r, RULES_BLOCK_LIST, "/~d a.test/403", err, sizeof(err)), 0);
+        assert_false(rules_may_remap_host(r, true, "a.test", 443));
+        rules_free(r);
+    }
+}
+
 static void test_rules_request_verdicts(void **state)
 {
     (void)state;
@@ -569,6 +618,7 @@ int main(void)
         cmocka_unit_test(test_rules_bad_specs),
         cmocka_unit_test(test_rules_good_specs),
         cmocka_unit_test(test_rules_map_url),
+        cmocka_unit_test(test_rules_may_remap_host),
         cmocka_unit_test(test_rules_request_verdicts),
         cmocka_unit_test(test_rules_faults),
         cmocka_unit_test(test_rules_response_head),
