@@ -318,6 +318,34 @@ static bool intercept_fail_up(struct conn *c, const char *why)
     return true;
 }
 
+/* offers_for_origin returns the ALPN offers to pass upstream: the client's, without h2 when a
+ * --map-remote rule may send a request of this origin (`sni`, or the CONNECT target) to
+ * another one. An HTTP/2 connection has one upstream for all its streams; over HTTP/1.1 each
+ * request can go where its URL says (h1_conn re-dials), so the client then gets HTTP/1.1 by
+ * the ALPN mirror. `buf` (`cap` bytes) holds the filtered list. */
+static const uint8_t *offers_for_origin(struct conn *c, const char *sni, const uint8_t *offers,
+                                        size_t *len, uint8_t *buf, size_t cap)
+{
+    const uint8_t *proto;
+    size_t off = 0, l, w = 0;
+
+    if (c->w->rules == NULL ||
+        (!rules_may_remap_host(c->w->rules, true, c->upstream.host, c->upstream.port) &&
+         (sni[0] == '\0' || !rules_may_remap_host(c->w->rules, true, sni, c->upstream.port))))
+        return offers;
+    while (tls_ctx_alpn_next(offers, *len, &off, &proto, &l)) {
+        if ((l == 2 && memcmp(proto, "h2", 2) == 0) || cap - w < 1 + l)
+            continue;
+        buf[w] = (uint8_t)l;
+        memcpy(buf + w + 1, proto, l);
+        w += 1 + l;
+    }
+    log_debug("conn %llu: --map-remote may send %s elsewhere: HTTP/1.1 upstream",
+              (unsigned long long)c->id, sni[0] ? sni : c->upstream.host);
+    *len = w;
+    return buf;
+}
+
 /* intercept_read_hello reads the ClientHello and starts the upstream handshake with its SNI
  * and ALPN offers. Returns whether it made progress. */
 static bool intercept_read_hello(struct conn *c)
@@ -325,6 +353,7 @@ static bool intercept_read_hello(struct conn *c)
     struct intercept *ic = intercept_of(c);
     const char *why = NULL, *sni;
     const uint8_t *offers;
+    uint8_t h1_offers[TLS_CTX_ALPN_MAX];
     size_t offers_len;
     int r = intercept_client_handshake(c, &why);
 
@@ -345,6 +374,7 @@ static bool intercept_read_hello(struct conn *c)
     }
     sni = intercept_sni(c);
     offers = tls_conn_alpn_offers(&c->cl.tls, &offers_len);
+    offers = offers_for_origin(c, sni, offers, &offers_len, h1_offers, sizeof(h1_offers));
     /* the session key includes the address connected to: a ticket is never offered to
      * another address with the same name */
     if (c->upstream.name_fixed) /* reverse mode: the URL's name, not what the client asked */
