@@ -85,6 +85,8 @@ static void h1_conn_dial(struct conn *c, struct h1_conn *h)
     h->up_tls = t->tls;
     h->up_shaking = false;
     (void)upstream_set_target(c, t->host, strlen(t->host), t->port); /* fits: same bound */
+    if (h1_relay_wants_via(&h->relay))
+        upstream_dial_plain_via(c);
     upstream_dial(c);
 }
 
@@ -302,6 +304,10 @@ static int h1_conn_begin(struct conn *c, bool proxy)
     if (proxy && access_auth(c->w) != NULL) {
         o.proxy_auth = access_h1_check;
         o.proxy_auth_arg = c->w;
+    }
+    if (c->upstream.via != NULL) { /* upstream mode */
+        o.via_absolute = true;
+        o.via_auth = c->upstream.via->auth_value;
     }
     if (access_auth(c->w) != NULL && access_is_www(c)) { /* reverse, transparent: 401 */
         o.www_auth = access_check_www;

@@ -123,6 +123,27 @@ void h1_head_request(struct h1_emitter *e, const struct h1_request *req, const s
     h1_head_fields(e, req->headers, req->num_headers, new_host, conn, edits);
 }
 
+void h1_head_request_via(struct h1_emitter *e, const struct h1_request *req,
+                         const struct target *abs, const char *authority, const char *proxy_auth,
+                         enum h1_head_conn conn, const struct rules_verdict *edits)
+{
+    h1_emit(e, req->method, req->method_len);
+    h1_emit_str(e, " http://");
+    h1_emit_str(e, authority);
+    h1_emit(e, abs->path, abs->path_len);
+    if (abs->query != NULL)
+        h1_emit(e, abs->query, abs->query_len);
+    h1_emit_str(e, req->minor_version == 0 ? " HTTP/1.0\r\nHost: " : " HTTP/1.1\r\nHost: ");
+    h1_emit_str(e, authority);
+    h1_emit_str(e, "\r\n");
+    if (proxy_auth != NULL && proxy_auth[0] != '\0') {
+        h1_emit_str(e, "Proxy-Authorization: ");
+        h1_emit_str(e, proxy_auth);
+        h1_emit_str(e, "\r\n");
+    }
+    h1_head_fields(e, req->headers, req->num_headers, true, conn, edits);
+}
+
 void h1_head_response(struct h1_emitter *e, const struct h1_response *resp, enum h1_head_conn conn,
                       const struct rules_verdict *edits)
 {

@@ -42,6 +42,13 @@ void h1_head_request(struct h1_emitter *e, const struct h1_request *req, const s
                      const char *host_field, enum h1_head_conn conn,
                      const struct rules_verdict *edits);
 
+/* h1_head_request_via writes `req` for upstream mode's next proxy: in absolute-form
+ * ("http://" `authority` and the path and query of `abs`), Host set to `authority`, and
+ * Proxy-Authorization: `proxy_auth` when not NULL or "" (the client's own never goes on). */
+void h1_head_request_via(struct h1_emitter *e, const struct h1_request *req,
+                         const struct target *abs, const char *authority, const char *proxy_auth,
+                         enum h1_head_conn conn, const struct rules_verdict *edits);
+
 /* h1_head_response writes the response head `resp` for the client. */
 void h1_head_response(struct h1_emitter *e, const struct h1_response *resp, enum h1_head_conn conn,
                       const struct rules_verdict *edits);

@@ -262,10 +262,16 @@ void h1_relay_set_up_in(struct h1_relay *r, struct buf *up_in)
     r->_up_in = up_in;
 }
 
+bool h1_relay_wants_via(const struct h1_relay *r)
+{
+    return r->_opts.via_absolute && r->_absolute && !r->_target.tls;
+}
+
 void h1_relay_upstream_ready(struct h1_relay *r, const char *host, uint16_t port, bool tls)
 {
     if (r->_state != H1_STATE_REQ_HEAD && r->_state != H1_STATE_NEED_UPSTREAM)
         return;
+    r->_up_via = r->_state == H1_STATE_NEED_UPSTREAM && h1_relay_wants_via(r);
     h1_relay_copy_target(&r->_upstream, host != NULL ? host : "", host != NULL ? strlen(host) : 0,
                          port, tls, host != NULL && strchr(host, ':') != NULL);
     r->_has_upstream = true;

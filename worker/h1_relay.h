@@ -92,6 +92,10 @@ struct h1_relay_opts {
                                 * transparent --proxyauth); its Authorization is neither
                                 * forwarded nor recorded. NULL = no check */
     void *www_auth_arg;
+    bool via_absolute;         /* upstream mode: a plain http:// absolute-form request goes to
+                                * the next proxy in absolute-form (mitmproxy), not through a
+                                * CONNECT; its connection serves any such request */
+    const char *via_auth;      /* the next proxy's Proxy-Authorization value, or NULL */
 };
 
 /* struct h1_target is an upstream identity: where a request goes. */
@@ -112,6 +116,8 @@ struct h1_relay {
     struct h1_target _upstream; /* what the upstream is (or was last) connected to */
     bool _has_upstream;         /* _upstream is set */
     bool _up_connected;         /* the upstream connection is usable */
+    bool _up_via;               /* it ends at the next proxy (via_absolute): plain requests to
+                                 * any host go on it in absolute-form */
     bool _up_eof, _client_eof;
     bool _fail_pending;         /* answer the next request head 502 with _fail_why */
     char _fail_why[H1_RELAY_REASON_MAX];
@@ -208,6 +214,11 @@ void h1_relay_drain(struct h1_relay *r);
  * from now on: the loop calls it when a new upstream connection has another transport (TLS
  * where the last one was raw, or the reverse). Call it before h1_relay_upstream_ready. */
 void h1_relay_set_up_in(struct h1_relay *r, struct buf *up_in);
+
+/* h1_relay_wants_via returns whether the upstream the relay asks for (H1_WANT_UPSTREAM) is
+ * upstream mode's next proxy itself, for a plain http:// request in absolute-form (see
+ * h1_relay_opts.via_absolute). */
+bool h1_relay_wants_via(const struct h1_relay *r);
 
 /* h1_relay_upstream_ready tells the relay that an upstream connection to `host`:`port`
  * (`tls`: over TLS) is established; `host` is copied (truncated to TARGET_HOST_MAX). Bytes

@@ -164,7 +164,7 @@ bool h1_req_step_head(struct h1_relay *r)
         h1_relay_copy_target(&r->_target, t.host, t.host_len, t.port, t.tls, t.is_ipv6);
         r->_absolute = true;
     } else {
-        if (!r->_has_upstream) {
+        if (!r->_has_upstream || r->_up_via) { /* the next proxy needs absolute-form */
             h1_answer_error_body(r, 400, "not a proxy request (origin-form)",
                                  ANSWER_NOT_PROXY_BODY);
             return true;
@@ -213,7 +213,9 @@ bool h1_req_step_head(struct h1_relay *r)
      * connection is out of step, so ask for a fresh one rather than misattribute them. */
     if (r->_up_connected && buf_used(r->_up_in) > 0)
         r->_up_connected = false;
-    if (!r->_up_connected || (r->_absolute && !same_target(&r->_upstream, &r->_target)))
+    if (!r->_up_connected ||
+        (r->_absolute && !same_target(&r->_upstream, &r->_target) &&
+         !(r->_up_via && h1_relay_wants_via(r)))) /* the next proxy takes any plain host */
         h1_set_state(r, H1_STATE_NEED_UPSTREAM);
     else
         h1_set_state(r, H1_STATE_REQ_BODY);
@@ -264,8 +266,12 @@ bool h1_req_step_head_out(struct h1_relay *r)
         h1_record_authority(&r->_target, host, sizeof(host));
     else if (r->_opts.host_rewrite != NULL)
         snprintf(host, sizeof(host), "%s", r->_opts.host_rewrite);
-    h1_head_request(&e, &req, r->_absolute ? &t : NULL, host, req_conn(r),
-                    r->_edits_on ? &r->_verdict : NULL);
+    if (r->_up_via) /* upstream mode: absolute-form to the next proxy (mitmproxy) */
+        h1_head_request_via(&e, &req, &t, host, r->_opts.via_auth, req_conn(r),
+                            r->_edits_on ? &r->_verdict : NULL);
+    else
+        h1_head_request(&e, &req, r->_absolute ? &t : NULL, host, req_conn(r),
+                        r->_edits_on ? &r->_verdict : NULL);
     r->_req_head_sent += e.written;
     if (e.full)
         return e.written > 0;

@@ -43,6 +43,7 @@ int modes_conf_init(struct modes_conf *mc, const struct config *cfg, int index)
         mc->via_store.port = m->port;
         mc->via_store.is_ipv6 = m->host_is_ipv6;
         mc->via_store.auth = cfg->upstream_auth;
+        upstream_via_set_auth(&mc->via_store);
         mc->via = &mc->via_store;
     }
     mc->server_plain = m->kind == MODE_SPEC_REVERSE && !m->tls;

@@ -50,7 +50,24 @@ int upstream_set_target(struct conn *c, const char *host, size_t len, uint16_t p
     u->host[len] = '\0';
     u->port = port;
     u->host_is_ip = target_host_is_ip(u->host, len);
+    u->via_plain = false;
     return 0;
+}
+
+void upstream_via_set_auth(struct upstream_via *v)
+{
+    size_t n = v->auth != NULL ? strlen(v->auth) : 0;
+
+    v->auth_value[0] = '\0';
+    if (n == 0 || n > UPSTREAM_VIA_AUTH_MAX)
+        return;
+    memcpy(v->auth_value, "Basic ", 6);
+    EVP_EncodeBlock((uint8_t *)v->auth_value + 6, (const uint8_t *)v->auth, n);
+}
+
+void upstream_dial_plain_via(struct conn *c)
+{
+    c->upstream.via_plain = c->upstream.via != NULL;
 }
 
 const char *upstream_errno_why(int err)
@@ -162,19 +179,16 @@ static bool upstream_is_self(struct conn *c, const struct sockaddr_storage *sa)
 static int upstream_via_send(struct conn *c)
 {
     const struct upstream *u = &c->upstream;
-    char req[2 * TARGET_HOST_MAX + 2 * UPSTREAM_VIA_AUTH_MAX + 128];
-    uint8_t b64[2 * UPSTREAM_VIA_AUTH_MAX];
+    char req[2 * TARGET_HOST_MAX + UPSTREAM_VIA_AUTH_VALUE_MAX + 128];
     bool v6 = strchr(u->host, ':') != NULL;
     int n;
 
     n = snprintf(req, sizeof(req), "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n",
                  v6 ? "[" : "", u->host, v6 ? "]" : "", (unsigned)u->port, v6 ? "[" : "",
                  u->host, v6 ? "]" : "", (unsigned)u->port);
-    if (u->via->auth != NULL && strlen(u->via->auth) <= UPSTREAM_VIA_AUTH_MAX && n > 0) {
-        EVP_EncodeBlock(b64, (const uint8_t *)u->via->auth, strlen(u->via->auth));
-        n += snprintf(req + n, sizeof(req) - (size_t)n, "Proxy-Authorization: Basic %s\r\n",
-                      (const char *)b64);
-    }
+    if (u->via->auth_value[0] != '\0' && n > 0 && (size_t)n < sizeof(req))
+        n += snprintf(req + n, sizeof(req) - (size_t)n, "Proxy-Authorization: %s\r\n",
+                      u->via->auth_value);
     if (n > 0 && (size_t)n < sizeof(req))
         n += snprintf(req + n, sizeof(req) - (size_t)n, "\r\n");
     if (n <= 0 || (size_t)n >= sizeof(req) || leg_tx_room(&c->up) < (size_t)n)
@@ -300,7 +314,7 @@ static void upstream_on_connect(struct ring_op *op, int res, uint32_t flags)
     }
     c->up.connected = true;
     c->flow.connect_ns = (int64_t)(flow_now_ns() - u->t_connect);
-    if (u->via != NULL) {
+    if (u->via != NULL && !u->via_plain) {
         res = upstream_via_send(c);
         if (res == 0)
             u->via_wait = true; /* upstream_step reads the answer */

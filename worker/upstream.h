@@ -15,14 +15,18 @@
 struct conn;
 
 #define UPSTREAM_VIA_AUTH_MAX 512 /* USER:PASS of --upstream-auth */
+/* "Basic " and the base64 of USER:PASS, NUL-terminated */
+#define UPSTREAM_VIA_AUTH_VALUE_MAX (6 + 4 * ((UPSTREAM_VIA_AUTH_MAX + 2) / 3) + 1)
 
 /* struct upstream_via is the next proxy of mitmproxy's upstream mode: every dial goes to it
- * and asks for the real target with CONNECT (the worker's, fixed at start). */
+ * and asks for the real target with CONNECT, except the dial of a plain http:// request, whose
+ * head goes to the next proxy in absolute-form instead (the worker's, fixed at start). */
 struct upstream_via {
     char host[TARGET_HOST_MAX + 1];
     uint16_t port;
     bool is_ipv6;
     const char *auth; /* "USER:PASS" for Proxy-Authorization: Basic, or NULL */
+    char auth_value[UPSTREAM_VIA_AUTH_VALUE_MAX]; /* its Proxy-Authorization value; "" none */
 };
 
 /* struct upstream is embedded in struct conn. Fields are read by protocols; written here. */
@@ -35,6 +39,8 @@ struct upstream {
     bool dialing;      /* a resolve or connect is in progress */
     bool via_wait;     /* connected to the next proxy; waiting for its answer to CONNECT */
     const struct upstream_via *via; /* upstream mode's next proxy, or NULL (direct) */
+    bool via_plain;    /* this dial ends at the next proxy itself, no CONNECT: the protocol
+                        * sends it plain http:// requests in absolute-form */
     bool retry;        /* connect again once the cancelled connect completes */
     unsigned addr_idx; /* which of dns's addresses the connect uses */
     uint64_t t_start;   /* dial started (CLOCK_MONOTONIC ns) */
@@ -49,6 +55,16 @@ void upstream_init(struct conn *c);
 /* upstream_set_target sets where the upstream goes: `host` (`len` bytes, no brackets) and
  * `port`. Returns 0, or -ENAMETOOLONG when the name does not fit. */
 int upstream_set_target(struct conn *c, const char *host, size_t len, uint16_t port);
+
+/* upstream_via_set_auth fills v->auth_value from v->auth ("" when auth is NULL or longer
+ * than UPSTREAM_VIA_AUTH_MAX). Called once per worker when the listeners are set up. */
+void upstream_via_set_auth(struct upstream_via *v);
+
+/* upstream_dial_plain_via makes the next dial of `c` (after upstream_set_target, which clears
+ * it) end at upstream mode's next proxy without a CONNECT: the protocol then writes plain
+ * http:// requests to it in absolute-form with the next proxy's Proxy-Authorization, as
+ * mitmproxy does. A no-op outside upstream mode. */
+void upstream_dial_plain_via(struct conn *c);
 
 /* upstream_dial drops any upstream socket, resolves the target and connects to its addresses
  * in turn (--connect-timeout for the whole dial). The outcome goes to c->proto->on_upstream

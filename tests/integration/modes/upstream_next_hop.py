@@ -4,9 +4,10 @@ Python forward proxy here, which records what it was asked) and is intercepted i
 gets the origin's bytes under a certificate forged by the mitmd CA, the next hop saw
 "CONNECT www.origin.test:PORT" with the --upstream-auth credentials, and the exchange is
 recorded. The next hop's refusal (407, 403) reaches the client as a 502 with the status in the
-reason; an unreachable next hop is a 502; plain http:// goes through the next proxy as well
-(a CONNECT to the origin's port: nothing ever goes around it)
-instead of bypassing the next hop."""
+reason; an unreachable next hop is a 502. Plain http:// goes to the next proxy in
+absolute-form, as mitmproxy sends it ("GET http://host:port/path", the --upstream-auth
+credentials, no CONNECT), requests for different hosts share one connection to it, and its
+answer to such a request (a 407 for wrong credentials) is the client's answer."""
 import base64
 import hashlib
 import json
@@ -14,6 +15,7 @@ import os
 import re
 import select
 import socket
+import subprocess
 import sys
 import threading
 
@@ -23,14 +25,16 @@ from harness import (check, curl, free_port, info, read_http_response, run,  # n
 
 
 class NextHop:
-    """NextHop is a threaded CONNECT-only forward proxy on 127.0.0.1: it resolves
-    *.origin.test to 127.0.0.1, requires `auth` (USER:PASS) when set, refuses hosts in `deny`
-    with 403, and records each request head it got."""
+    """NextHop is a threaded forward proxy on 127.0.0.1 (CONNECT, and absolute-form http://
+    requests without bodies, kept alive): it resolves *.origin.test to 127.0.0.1, requires
+    `auth` (USER:PASS) when set, refuses hosts in `deny` with 403, and records each request
+    head it got and how many connections it accepted."""
 
     def __init__(self, auth=None, deny=()):
         self.auth = auth
         self.deny = set(deny)
         self.heads = []
+        self.accepted = 0
         self.srv = socket.socket()
         self.srv.bind(("127.0.0.1", 0))
         self.srv.listen(16)
@@ -43,6 +47,7 @@ class NextHop:
                 conn, _ = self.srv.accept()
             except OSError:
                 return
+            self.accepted += 1
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn):
@@ -67,6 +72,9 @@ class NextHop:
                              b"Content-Length: 0\r\n\r\n")
                 conn.close()
                 return
+        if line[0] != "CONNECT" and line[1].startswith("http://"):
+            self._forward(conn, text, rest)
+            return
         host, _, port = line[1].rpartition(":")
         if line[0] != "CONNECT" or host in self.deny:
             conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
@@ -102,6 +110,43 @@ class NextHop:
                 break
         conn.close()
         up.close()
+
+    def _forward(self, conn, text, rest):
+        """_forward serves absolute-form requests on `conn` until it closes: each goes to its
+        origin in origin-form over a new connection (Connection: close), and the origin's
+        response (Content-Length framed) comes back with the connection kept alive."""
+        while True:
+            line = text.split("\r\n")[0].split(" ")
+            url = line[1][len("http://"):]
+            authority, _, path = url.partition("/")
+            host, _, port = authority.rpartition(":")
+            fields = [ln for ln in text.split("\r\n")[1:]
+                      if ln and not ln.lower().startswith(("proxy-", "connection:"))]
+            addr = "127.0.0.1" if host.endswith("origin.test") else host.strip("[]")
+            up = socket.create_connection((addr, int(port or 80)), timeout=5)
+            up.sendall((f"{line[0]} /{path} {line[2]}\r\n" + "\r\n".join(fields) +
+                        "\r\nConnection: close\r\n\r\n").encode("latin-1"))
+            resp = b""
+            while True:
+                chunk = up.recv(65536)
+                if not chunk:
+                    break
+                resp += chunk
+            up.close()
+            head, _, body = resp.partition(b"\r\n\r\n")
+            head = b"\r\n".join(ln for ln in head.split(b"\r\n")
+                                 if not ln.lower().startswith(b"connection:"))
+            conn.sendall(head + b"\r\n\r\n" + body)
+            data = rest
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    conn.close()
+                    return
+                data += chunk
+            head, rest = data.split(b"\r\n\r\n", 1)
+            text = head.decode("latin-1")
+            self.heads.append(text)
 
     def stop(self):
         self.srv.close()
@@ -154,11 +199,35 @@ def test(env):
     info(f"{code} {text[:160]!r}")
     check(code == 502 and b"403 Forbidden" in text, f"refused CONNECT: {code} {text!r}")
 
-    step("plain http:// in upstream mode goes through the next proxy too (CONNECT to port 80's)")
-    code, got, err = curl(env, w.mitmd.port, f"http://www.origin.test:{w.nginx.plain_port}/64k")
+    step("plain http:// goes to the next proxy in absolute-form with --upstream-auth, no CONNECT")
+    pport = w.nginx.plain_port
+    code, got, err = curl(env, w.mitmd.port, f"http://www.origin.test:{pport}/64k?a=1")
     check(code == 200 and sha(got) == sha(body), f"plain http: {code} {got[:120]!r}")
-    check(any(h.startswith(f"CONNECT www.origin.test:{w.nginx.plain_port} ") for h in hop.heads),
-          f"the plain request did not go through the next hop: {hop.heads}")
+    gets = [h for h in hop.heads if h.startswith(f"GET http://www.origin.test:{pport}/64k?a=1 ")]
+    check(len(gets) == 1, f"the next hop saw no absolute-form GET: {hop.heads}")
+    check("Proxy-Authorization: Basic " + base64.b64encode(b"alice:s3cret").decode() in gets[0]
+          and f"Host: www.origin.test:{pport}" in gets[0], f"head at the next hop: {gets[0]!r}")
+    check(not any(h.startswith(f"CONNECT www.origin.test:{pport} ") for h in hop.heads),
+          f"a CONNECT for the plain port: {hop.heads}")
+    pat = re.compile(r"GET http://www\.origin\.test:%d/64k\?a=1 HTTP/1\.1 << 200" % pport)
+    check(wait_until(lambda: pat.search(w.mitmd.stdout()), 5),
+          f"no flow line with the origin's URL:\n{w.mitmd.stdout()}")
+
+    step("two plain requests for two hosts on one client connection: one connection to the "
+         "next proxy carries both")
+    before = hop.accepted
+    cp = subprocess.run(["curl", "-sS", "-x", f"http://127.0.0.1:{w.mitmd.port}",
+                         "-o", "/dev/null", "-o", "/dev/null", "-w", "%{http_code} ",
+                         f"http://www.origin.test:{pport}/64k?b=1",
+                         f"http://api.origin.test:{pport}/64k?b=2"],
+                        capture_output=True, timeout=30)
+    info(f"curl: {cp.stdout!r} {cp.stderr[-200:]!r}; next hop accepted "
+         f"{hop.accepted - before} connection(s)")
+    check(cp.returncode == 0 and cp.stdout.split() == [b"200", b"200"],
+          f"two hosts: {cp.returncode} {cp.stdout!r} {cp.stderr!r}")
+    check(any(h.startswith(f"GET http://api.origin.test:{pport}/64k?b=2 ") for h in hop.heads),
+          f"no absolute-form GET for api.origin.test: {hop.heads[-2:]}")
+    check(hop.accepted - before == 1, f"{hop.accepted - before} connections to the next hop")
 
     step("wrong --upstream-auth: the next hop's 407 reaches the client as 502 with '407'")
     m2 = env.mitmd(args=["--upstream-ca", w.pki.ca_cert, "--mode",
@@ -167,6 +236,8 @@ def test(env):
     code, text = raw_connect(m2.port, f"www.origin.test:{port}")
     check(code == 502 and b"407 Proxy Authentication Required" in text,
           f"wrong credentials: {code} {text!r}")
+    code, got, err = curl(env, m2.port, f"http://www.origin.test:{w.nginx.plain_port}/64k")
+    check(code == 407, f"plain http with wrong credentials: {code}, want the next hop's 407")
 
     step("an unreachable next hop: 502 naming it")
     dead = free_port()
