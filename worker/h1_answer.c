@@ -153,9 +153,18 @@ bool h1_answer_replay(struct h1_relay *r, const struct h1_request *req, size_t h
     struct replay_answer a;
     size_t blen = 0, raw = 0, hl;
     enum replay_verdict vd;
-    int whole = replay_h1_body(r->_opts.replay, req, buf_head(r->_client_in), head_len,
-                               buf_used(r->_client_in), r->_client_in->cap, &body, &blen, &raw);
+    int whole;
 
+    if (h1_held_state(r->_held) == H1_HELD_WHOLE) /* held out of client_in (worker/h1_held.h) */
+        whole = replay_h1_body(r->_opts.replay, req, r->_held->p, 0, r->_held->len, r->_held->len,
+                               &body, &blen, &raw);
+    else if (h1_held_state(r->_held) != H1_HELD_OFF)
+        whole = -1;
+    else
+        whole = replay_h1_body(r->_opts.replay, req, buf_head(r->_client_in), head_len,
+                               buf_used(r->_client_in), r->_client_in->cap, &body, &blen, &raw);
+    if (h1_held_state(r->_held) != H1_HELD_OFF)
+        raw = 0; /* none of the body is in client_in */
     if (whole != 1) { /* too large, malformed, or cut short by the client's EOF */
         body = NULL;
         blen = raw = 0;

@@ -42,6 +42,8 @@ int h1_modbody_step_request(struct h1_relay *r)
         r->_mb_head = r->_req_head_len;
         r->_mb_req_head = r->_mb_on = true;
     }
+    if (h1_held_src(r->_held) != NULL) /* a body held for server replay goes first */
+        in = h1_held_src(r->_held);
     if (r->_mb_on) {
         n = buf_used(in);
         if (r->_req_body == H1_BODY_LENGTH) {

@@ -105,6 +105,7 @@ void h1_relay_report_flow(struct h1_relay *r)
     f->t_done = flow_now_ns();
     maplocal_answer_close(&r->_ml);
     h1_modbody_free(r);
+    h1_held_free(&r->_held);
     if (r->_opts.on_flow != NULL)
         r->_opts.on_flow(r->_opts.on_flow_arg, f);
     flow_next(f);
@@ -395,6 +396,7 @@ void h1_relay_dispose(struct h1_relay *r)
 {
     maplocal_answer_close(&r->_ml);
     h1_modbody_free(r);
+    h1_held_free(&r->_held);
 }
 
 const struct h1_target *h1_relay_target(const struct h1_relay *r)

@@ -16,6 +16,7 @@
 #include "worker/answer.h"
 #include "worker/flow.h"
 #include "worker/h1_head.h"
+#include "worker/h1_held.h"
 #include "worker/replay.h"
 #include "worker/maplocal.h"
 #include "worker/rules.h"
@@ -166,6 +167,7 @@ struct h1_relay {
     bool _stall;          /* the current response is held by inject_fault stall */
     bool _local_close;    /* close after the map_local answer (a request body was left) */
     struct maplocal_answer _ml; /* the map_local answer being sent (H1_STATE_LOCAL) */
+    struct h1_held *_held;      /* a request body held for server replay's key (h1_held.h) */
     /* --modify-body on the response: the head and raw body collected in _mb (malloc'd, at
      * most body_size_limit + one buffer), then the head and _mb_body sent */
     bool _mb_on, _mb_out, _mb_rewrite;

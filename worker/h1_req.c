@@ -52,6 +52,25 @@ void h1_req_start_exchange(struct h1_relay *r, const struct h1_request *req, siz
     r->_resp_keep_alive = false;
 }
 
+/* replay_body_ready says whether server replay can look up the request whose head of
+ * `head_len` bytes is at the front of client_in: its body (part of the key, or consumed by a
+ * replayed answer) is whole in client_in, held (worker/h1_held.h: a chunked body, decoded once
+ * as it arrives, or one larger than client_in), or cannot be keyed. False while more must
+ * arrive. */
+static bool replay_body_ready(struct h1_relay *r, const struct h1_request *req, size_t head_len)
+{
+    struct buf *in = r->_client_in;
+    const uint8_t *b;
+    size_t bl, raw;
+    const char *why = NULL;
+
+    if (h1_held_state(r->_held) != H1_HELD_OFF || h1_held_wanted(req, in, head_len))
+        return h1_held_take(&r->_held, req, in, head_len, r->_client_eof, &why) != 0;
+    return r->_client_eof ||
+           replay_h1_body(r->_opts.replay, req, buf_head(in), head_len, buf_used(in), in->cap, &b,
+                          &bl, &raw) != 0;
+}
+
 enum { RULES_GO = 0, RULES_DONE, RULES_LOCAL };
 
 /* apply_request_rules runs the rules on the request just recorded (worker/rules.h). Returns
@@ -103,8 +122,7 @@ bool h1_req_step_head(struct h1_relay *r)
     struct h1_request req;
     struct target t;
     const char *why = NULL;
-    size_t skip, rb_len, rb_raw;
-    const uint8_t *rb;
+    size_t skip;
     ssize_t n;
     int err;
 
@@ -137,9 +155,7 @@ bool h1_req_step_head(struct h1_relay *r)
         h1_answer_error(r, status != 0 ? status : 400, why);
         return true;
     }
-    if (r->_opts.replay != NULL && !r->_client_eof &&
-        replay_h1_body(r->_opts.replay, &req, buf_head(in), (size_t)n, used, in->cap, &rb,
-                       &rb_len, &rb_raw) == 0)
+    if (r->_opts.replay != NULL && !replay_body_ready(r, &req, (size_t)n))
         return false; /* server replay keys the body: wait for all of it */
     if (h1_method_is(req.method, req.method_len, "CONNECT")) {
         h1_record_request(r, &req, NULL, false);
@@ -301,6 +317,7 @@ bool h1_req_step_send(struct h1_relay *r)
     struct flow *f = r->_flow;
     const char *why = NULL;
     bool progress = false;
+    struct buf *src;
     ssize_t c;
 
     if (!r->_req_head_done || r->_mb_req) {
@@ -323,9 +340,11 @@ bool h1_req_step_send(struct h1_relay *r)
     }
     if (r->_req_done)
         return progress;
+    if ((src = h1_held_src(r->_held)) == NULL) /* a body held for server replay goes first */
+        src = r->_client_in;
     switch (r->_req_body) {
     case H1_BODY_LENGTH:
-        c = (ssize_t)h1_relay_move_bytes(r->_client_in, r->_up_out, r->_req_remaining);
+        c = (ssize_t)h1_relay_move_bytes(src, r->_up_out, r->_req_remaining);
         flow_body_feed(f, FLOW_REQUEST, buf_tail(r->_up_out) - c, (size_t)c);
         r->_req_remaining -= (uint64_t)c;
         f->req_body_size += (uint64_t)c;
@@ -336,8 +355,7 @@ bool h1_req_step_send(struct h1_relay *r)
         }
         break;
     case H1_BODY_CHUNKED:
-        c = h1_relay_move_chunked(&r->_req_chunks, r->_client_in, r->_up_out, &f->req_body_size,
-                                  &why);
+        c = h1_relay_move_chunked(&r->_req_chunks, src, r->_up_out, &f->req_body_size, &why);
         if (c < 0) {
             if (response_started(r))
                 h1_relay_abort_exchange(r, why);
@@ -356,7 +374,7 @@ bool h1_req_step_send(struct h1_relay *r)
         h1_req_done(r);
         return true;
     }
-    if (r->_client_eof && buf_used(r->_client_in) == 0) {
+    if (r->_client_eof && buf_used(r->_client_in) == 0 && h1_held_src(r->_held) == NULL) {
         h1_relay_abort_exchange(r, "client closed while sending the request body");
         return true;
     }
