@@ -130,6 +130,7 @@ static void conn_on_recv(struct ring_op *op, int res, uint32_t flags);
 static void conn_on_send(struct ring_op *op, int res, uint32_t flags);
 static void conn_on_close(struct ring_op *op, int res, uint32_t flags);
 static void conn_on_cancel(struct ring_op *op, int res, uint32_t flags);
+static void conn_on_again(struct ring_op *op, int res, uint32_t flags);
 
 static void conn_leg_init(struct conn *c, struct conn_leg *leg, uint8_t *storage, size_t in)
 {
@@ -292,10 +293,12 @@ void conn_accept(struct worker *w, int fd, const struct modes_conf *mode)
     p->used++;
     conn_leg_init(c, &c->cl, storage, p->in_size);
     conn_leg_init(c, &c->up, storage + p->per_conn / 2, p->in_size);
+    ring_op_init(&c->again_op, conn_on_again, &c->inflight);
     upstream_init(c);
     c->cl.fd = fd;
     c->state = CONN_STATE_OPEN;
     c->t_io = flow_now_ns();
+        c->again_runs = 0;
     flow_init(&c->flow);
     c->flow.proxy_mode = mode->spec != NULL ? mode->spec->full_spec : NULL;
     c->flow.proxy_mode_in_line = w->cfg->n_modes > 1;
@@ -421,6 +424,7 @@ static void conn_on_recv(struct ring_op *op, int res, uint32_t flags)
             memmove(rx->data + rx->len, rx->data + leg->recv_at, (size_t)res);
         buf_commit(rx, (size_t)res);
         c->t_io = flow_now_ns();
+        c->again_runs = 0;
         worker_count_add(c->w, leg == &c->cl ? MSG_STAT_CLIENT_RX_BYTES : MSG_STAT_UP_RX_BYTES,
                          (uint64_t)res);
     } else if (res == 0) {
@@ -474,6 +478,16 @@ static void conn_on_cancel(struct ring_op *op, int res, uint32_t flags)
     (void)res;
     (void)flags;
     conn_release_check(leg->c);
+}
+
+/* conn_on_again continues a pump that ran out of its budget (see conn_pump). */
+static void conn_on_again(struct ring_op *op, int res, uint32_t flags)
+{
+    struct conn *c = (struct conn *)((char *)op - offsetof(struct conn, again_op));
+
+    (void)res;
+    (void)flags;
+    conn_pump(c); /* frees a closed connection once nothing else is in flight */
 }
 
 /* ---- pumping ---------------------------------------------------------------------------- */
@@ -544,9 +558,20 @@ static bool conn_client_flushed(struct conn *c)
 
 void conn_pump(struct conn *c)
 {
-    for (int round = 0; round < CONN_PUMP_ROUNDS && c->state != CONN_STATE_CLOSED; round++)
+    int round;
+
+    for (round = 0; round < CONN_PUMP_ROUNDS && c->state != CONN_STATE_CLOSED; round++)
         if (!conn_round(c))
             break;
+    /* the budget ran out while work was still moving (a burst of tiny TLS records, say: the
+     * ciphertext is already out of the socket, so no recv completion would come back for it):
+     * a NOP completion pumps again after the other connections' events of this batch */
+    if (round == CONN_PUMP_ROUNDS && c->state != CONN_STATE_CLOSED && !c->again_op.armed &&
+        c->again_runs < CONN_AGAIN_MAX) {
+        c->again_runs++; /* bounded: a protocol that always reports progress cannot spin */
+        if (ring_submit_nop(&c->w->ring, &c->again_op) != 0)
+            log_warn("conn %llu: cannot queue the rest of its work", (unsigned long long)c->id);
+    }
     if (c->state == CONN_STATE_OPEN && conn_drained(c))
         conn_close(c); /* a drained connection ends once its exchanges are over */
     if (c->state == CONN_STATE_CLOSED) {

@@ -18,6 +18,7 @@
 #include "worker/upstream.h"
 
 #define CONN_PUMP_ROUNDS 16         /* bounded work per event (HAProxy budgets) */
+#define CONN_AGAIN_MAX 1024         /* budget-exhausted pumps continued without a socket event */
 #define CONN_RECLAIM_BATCH 16       /* connections closed by one conn_reclaim scan */
 #define CONN_RECLAIM_QUIET_MS 1000  /* ... each quiet for at least this long */
 #define CONN_TRIM_IDLE_MS 1000     /* an idle connection's buffer pages are dropped after this */
@@ -84,6 +85,8 @@ struct conn {
     const struct conn_proto *proto;
     struct conn_leg cl, up;
     struct upstream upstream; /* where the upstream leg goes (upstream.h) */
+    struct ring_op again_op;  /* a NOP that pumps again after a pump ran out of its budget */
+    unsigned again_runs;      /* such NOPs since the last socket completion (bounded) */
 
     uint64_t t_proto; /* the current protocol started (CLOCK_MONOTONIC ns) */
     uint64_t t_io;    /* last byte moved on either leg */
