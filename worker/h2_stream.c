@@ -67,6 +67,26 @@ bool h2_pool_may_take(const struct h2_pool *p, size_t held)
 }
 
 /* h2_pool_get returns a cleared stream with its two stagings set up, or NULL when exhausted. */
+/* stream_clear zeroes `st` up to its flow except the field tables of its two header blocks and
+ * of its two --modify-body heads, which are read only up to their counts: about 1 KiB cleared
+ * per stream instead of 15 KiB. */
+static void stream_clear(struct h2_stream *st)
+{
+    size_t a = offsetof(struct h2_stream, body), b = offsetof(struct h2_stream, answer);
+
+    memset(st, 0, a);
+    memset((char *)st + b, 0, offsetof(struct h2_stream, flow) - b);
+    for (int d = 0; d < 2; d++) {
+        struct h2_body *bd = &st->body[d];
+        struct h2_half *h = &st->half[d];
+
+        memset(bd, 0, offsetof(struct h2_body, nva));
+        memset(&bd->nv, 0, sizeof(*bd) - offsetof(struct h2_body, nv));
+        memset(h, 0, offsetof(struct h2_half, fields));
+        memset(&h->n_fields, 0, sizeof(*h) - offsetof(struct h2_half, n_fields));
+    }
+}
+
 struct h2_stream *h2_pool_get(struct h2_pool *p)
 {
     struct h2_stream *st;
@@ -83,7 +103,7 @@ struct h2_stream *h2_pool_get(struct h2_pool *p)
     }
     p->n_free--;
     slot = (uint8_t *)st;
-    memset(st, 0, offsetof(struct h2_stream, flow));
+    stream_clear(st);
     flow_init(&st->flow);
     st->ml.fd = -1;
     buf_init(&st->half[H2_REQ].stage, slot + slot_header_size(), H2_STAGE_SIZE);
