@@ -159,12 +159,14 @@ void tls_conn_install_client_callbacks(SSL_CTX *ctx)
 static int conn_init_common(struct tls_conn *c, struct tls_ctx *t, SSL_CTX *ssl_ctx,
                             enum tls_conn_role role)
 {
+    uint8_t *staging = c->_staging;
     BIO *bio;
 
     memset(c, 0, sizeof(*c));
     c->_ctx = t;
     c->_role = role;
-    c->_mem = malloc(TLS_CONN_IN_CAP + TLS_CONN_OUT_CAP);
+    c->_staging = staging;
+    c->_mem = staging != NULL ? staging : malloc(TLS_CONN_STAGING_SIZE);
     if (c->_mem == NULL)
         return -ENOMEM;
     buf_init(&c->_in, c->_mem, TLS_CONN_IN_CAP);
@@ -186,7 +188,8 @@ out_free_ssl:
     SSL_free(c->_ssl);
     c->_ssl = NULL;
 out_free_mem:
-    free(c->_mem);
+    if (c->_mem != c->_staging)
+        free(c->_mem);
     c->_mem = NULL;
     ERR_clear_error();
     return -ENOMEM;
@@ -321,11 +324,17 @@ int tls_conn_init_client(struct tls_conn *c, struct tls_ctx *t, const char *sni,
     return tls_conn_init_client_addr(c, t, sni, verify_host, port, alpn, alpn_len, NULL, 0);
 }
 
+void tls_conn_set_staging(struct tls_conn *c, uint8_t *mem)
+{
+    c->_staging = mem;
+}
+
 void tls_conn_dispose(struct tls_conn *c)
 {
     SSL_free(c->_ssl); /* frees the BIO too */
     c->_ssl = NULL;
-    free(c->_mem);
+    if (c->_mem != c->_staging)
+        free(c->_mem);
     c->_mem = NULL;
     buf_init(&c->_in, NULL, 0);
     buf_init(&c->_out, NULL, 0);

@@ -62,7 +62,8 @@ struct tls_conn {
     SSL *_ssl;
     struct tls_ctx *_ctx;
     BIO *_bio;            /* one staging BIO, read side = _in, write side = _out */
-    uint8_t *_mem;        /* storage of _in and _out (one allocation) */
+    uint8_t *_mem;        /* storage of _in and _out (one allocation, or _staging) */
+    uint8_t *_staging;    /* the owner's storage for them (tls_conn_set_staging), or NULL */
     struct buf _in, _out; /* ciphertext: fed-but-unread, produced-but-untaken */
     bool _in_eof;         /* tls_conn_feed_eof was called */
     bool _chain_set;      /* server: tls_conn_set_chain done, let the callback pass */
@@ -82,8 +83,10 @@ struct tls_conn {
 };
 
 /* tls_conn_init_server prepares `c` to accept one TLS connection from a client with the
- * server context of `t`. Returns 0 or -ENOMEM. `t` must outlive `c`. Allocates (the SSL and
- * the staging, ~35 KiB). On failure `c` needs no dispose (but it is safe). */
+ * server context of `t`. Returns 0 or -ENOMEM. `t` must outlive `c`. Allocates (the SSL and,
+ * unless tls_conn_set_staging gave storage, the staging, ~35 KiB). `c` is zeroed before its
+ * first init (it keeps only the staging pointer across inits). On failure `c` needs no dispose
+ * (but it is safe). The same holds for the client inits below. */
 int tls_conn_init_server(struct tls_conn *c, struct tls_ctx *t);
 
 /* tls_conn_init_client_addr prepares `c` to connect to an upstream with the client context
@@ -126,6 +129,19 @@ size_t tls_conn_feed(struct tls_conn *c, const uint8_t *p, size_t n);
  * staged input is used up, the handshake fails with "connection closed during TLS
  * handshake" and tls_conn_read returns 0. */
 void tls_conn_feed_eof(struct tls_conn *c);
+
+/* TLS_CONN_STAGING_SIZE is what tls_conn_set_staging's storage must hold. */
+#define TLS_CONN_STAGING_SIZE (TLS_CONN_IN_CAP + TLS_CONN_OUT_CAP)
+
+/* tls_conn_set_staging gives `c` (zeroed, or disposed) storage of TLS_CONN_STAGING_SIZE bytes
+ * for its ciphertext staging, owned by the caller and kept across later _init/_dispose cycles
+ * (the connection pool's lazily touched buffers, whose pages an idle connection gives back),
+ * instead of an allocation per handshake. */
+void tls_conn_set_staging(struct tls_conn *c, uint8_t *mem);
+
+/* tls_conn_is_quiet returns whether no ciphertext is staged in either direction (the staging
+ * may then lose its contents: the connection pool's trim). */
+bool tls_conn_is_quiet(const struct tls_conn *c);
 
 /* tls_conn_in_room returns how many bytes tls_conn_feed would take now. */
 size_t tls_conn_in_room(struct tls_conn *c);

@@ -116,6 +116,11 @@ void tls_conn_feed_eof(struct tls_conn *c)
     c->_rd_starved = false; /* SSL_read must see the EOF */
 }
 
+bool tls_conn_is_quiet(const struct tls_conn *c)
+{
+    return c->_mem == NULL || (buf_used(&c->_in) == 0 && buf_used(&c->_out) == 0);
+}
+
 size_t tls_conn_in_room(struct tls_conn *c)
 {
     if (c->_mem == NULL)

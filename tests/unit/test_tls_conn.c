@@ -796,7 +796,7 @@ static void test_upstream_ca_partial_chain(void **state)
 static void test_handshake_failures(void **state)
 {
     struct fx *f = *state;
-    struct tls_conn c, s;
+    struct tls_conn c = {0}, s = {0};
     const char *why = NULL;
     static const uint8_t http[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
     uint8_t hello[4096];
@@ -1324,7 +1324,7 @@ static void test_session_keyed_by_address(void **state)
     }
     print_message("case: a malformed address is refused\n");
     {
-        struct tls_conn c;
+        struct tls_conn c = {0};
 
         assert_int_equal(tls_conn_init_client_addr(&c, t, "a.example.test", NULL, 443, NULL, 0,
                                                    (const struct sockaddr *)&v6,
@@ -1379,7 +1379,7 @@ static void test_bounded_output_and_bulk(void **state)
     }
     /* Input staging is bounded too: feed takes only what fits. */
     {
-        struct tls_conn s;
+        struct tls_conn s = {0};
         static uint8_t junk[3 * TLS_CONN_IN_CAP];
 
         assert_int_equal(tls_conn_init_server(&s, &f->mitm), 0);
@@ -1578,7 +1578,7 @@ static const uint8_t *guard_tail(const uint8_t *src, size_t n, uint8_t **map, si
 /* client_hello makes a real ClientHello with a client-role tls_conn. */
 static size_t client_hello(struct tls_ctx *t, const char *sni, uint8_t *out, size_t cap)
 {
-    struct tls_conn c;
+    struct tls_conn c = {0};
     size_t n;
 
     assert_int_equal(tls_conn_init_client(&c, t, sni, sni, 443, (const uint8_t *)"\x08http/1.1", 9),
