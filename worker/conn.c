@@ -22,8 +22,12 @@
 #include "worker/modes.h"
 #include "worker/worker.h"
 
-static_assert(offsetof(struct conn, flow) < offsetof(struct conn, proto_state),
-              "the accept-time memset stops at flow and never reaches the protocol state");
+static_assert(offsetof(struct conn, proto_state) < offsetof(struct conn, flow),
+              "the accept-time memset stops at the protocol state and never reaches the flow");
+static_assert(offsetof(struct conn, flow) + sizeof(struct flow) <= sizeof(struct conn) &&
+                  sizeof(struct flow) - offsetof(struct flow, arena) - FLOW_ARENA_SIZE < 16,
+              "the flow's arena ends the connection: conn_trim gives back the pages after it");
+static_assert(sizeof(struct conn) % 4096 == 0, "connections are whole pages");
 
 static const char *const conn_state_names[CONN_STATE_COUNT] = {"open", "closing", "closed"};
 
@@ -284,7 +288,7 @@ void conn_accept(struct worker *w, int fd, const struct modes_conf *mode)
     else
         p->fresh++;
     storage = p->bufs + (size_t)(c - p->conns) * p->per_conn;
-    memset(c, 0, offsetof(struct conn, flow));
+    memset(c, 0, offsetof(struct conn, proto_state));
     c->w = w;
     c->mode = mode;
     c->id = p->next_id++;
@@ -625,10 +629,10 @@ static void conn_trim(struct conn *c, uint64_t now)
     c->t_trim = c->t_io;
     /* best effort: a failure only keeps the pages */
     (void)madvise(p->bufs + (size_t)(c - p->conns) * p->per_conn, p->per_conn, MADV_DONTNEED);
-    /* the flow arena past what the last exchange used: the whole pages inside it are this
-     * connection's alone (struct conn is not page aligned, its neighbours' pages stay) */
+    /* the flow arena past what the last exchange used, to the end of the struct (page
+     * aligned: those pages are this connection's alone) */
     uintptr_t from = ((uintptr_t)(c->flow.arena + c->flow.arena_used) + 4095) & ~(uintptr_t)4095;
-    uintptr_t to = (uintptr_t)(c->flow.arena + FLOW_ARENA_SIZE) & ~(uintptr_t)4095;
+    uintptr_t to = (uintptr_t)(c + 1);
 
     if (to > from)
         (void)madvise((void *)from, to - from, MADV_DONTNEED);

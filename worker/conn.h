@@ -72,9 +72,11 @@ struct conn_proto {
 /* conn_start_fn starts the first protocol of an accepted connection (the listener's mode). */
 typedef void conn_start_fn(struct conn *c);
 
-/* struct conn is one client connection (and its one upstream). Allocated from the pool. */
+/* struct conn is one client connection (and its one upstream). Allocated from the pool,
+ * page aligned and a whole number of pages, with the flow (its arena last) at the end: an idle
+ * connection's trim gives back every page past what its last exchange used of the arena. */
 struct conn {
-    struct worker *w;
+    alignas(4096) struct worker *w;
     const struct modes_conf *mode; /* the mode of the listener it came in on (worker/modes.h) */
     uint64_t id;
     unsigned inflight; /* ring ops and DNS queries in flight */
@@ -94,8 +96,9 @@ struct conn {
     uint64_t t_io;    /* last byte moved on either leg */
     uint64_t t_trim;  /* t_io when conn_trim last dropped the buffers' pages */
 
-    struct flow flow; /* the exchange in progress; fields before it are zeroed at accept */
     alignas(16) unsigned char proto_state[CONN_PROTO_STATE_MAX];
+    struct flow flow; /* the exchange in progress; fields before proto_state are zeroed at
+                       * accept; last, so that its arena's unused pages end the struct */
 };
 
 /* struct conn_pool is the fixed set of connections and their buffers, made at start-up. */

@@ -179,8 +179,8 @@ def targets(result):
         r = next((x for x in result.get("idle", []) if x.get("target") == target and
                   not x.get("failed")), None)
         v = r and r.get("rss_kib_per_conn")
-        out.append(_check("RSS per idle intercepted connection, %s" % what, "<= 64 KiB", v,
-                          lambda x: x <= 64, "-" if v is None else
+        out.append(_check("RSS per idle intercepted connection, %s" % what, "<= 24 KiB", v,
+                          lambda x: x <= 24, "-" if v is None else
                           "%.1f KiB at %s connections" % (v, format(r["established"], ","))))
     def worst_cores(many, one):
         """worst_cores returns (worst, text) of CPU per request `many` / `one` over the
@@ -329,7 +329,8 @@ def markdown(result):
     if result.get("idle"):
         out.append("")
         out.append("Idle connections (%d requested per target): TLS handshake completed, no "
-                   "request, held while RSS is read." % result["idle_target_conns"])
+                   "request, held (and quiet for %.1f s) while RSS is read." % (
+                       result["idle_target_conns"], result.get("idle_quiet_s", 0)))
         out.append("")
         out.append("| target | how | held | failed | s to open | CPU s/1k conns | "
                    "RSS before MiB | RSS held MiB | KiB per conn | vs nginx |")

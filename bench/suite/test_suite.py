@@ -208,7 +208,7 @@ def full_result():
                                       "nginx_p99_added_over_direct_ms": 3.0,
                                       "nginx_p99_added_per_slice_ms": [3.0, 2.5, 4.0],
                                       "nginx_p50_added_over_direct_ms": 0.6},
-            "idle": [{"target": "mitmd", "established": 10000, "rss_kib_per_conn": 52.7},
+            "idle": [{"target": "mitmd", "established": 10000, "rss_kib_per_conn": 21.7},
                      {"target": "mitmd-1w", "failed": "did not start"}],
             "micro": {"forge": {"forges_per_sec": 9000, "us_per_forge": 111.1, "certs": 18000,
                                 "seconds": 2.0, "ca": "ecdsa", "der_bytes_mean": 466},
