@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import check, curl, info, run, standard_setup, step  # noqa: E402
+from harness import check, curl, info, run, standard_setup, step, wait_until  # noqa: E402
 
 
 def status_fields(pid):
@@ -46,8 +46,12 @@ def test(env):
     step("the -w file is 0600 and has the record")
     st = os.stat(w.flows)
     check(stat.S_IMODE(st.st_mode) == 0o600, f"-w file mode {oct(stat.S_IMODE(st.st_mode))}")
-    with open(w.flows) as f:
-        check("www.origin.test" in f.read(), "-w file has no record of the request")
+    def recorded():
+        with open(w.flows) as f:
+            return "www.origin.test" in f.read()
+
+    # the record is written after the response went out: give the write a moment
+    check(wait_until(recorded, 5.0), "-w file has no record of the request")
 
     for pid in pids:
         step(f"worker {pid} runs as nobody, no groups, no_new_privs")
