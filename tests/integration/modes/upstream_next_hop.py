@@ -50,17 +50,26 @@ class NextHop:
             self.accepted += 1
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
-    def _serve(self, conn):
-        data = b""
+    def _read_head(self, conn, data):
+        """_read_head reads from `conn` after `data` until a request head is complete and
+        returns (head text, what followed it), recording the head; None (conn closed) when
+        the client closed first."""
         while b"\r\n\r\n" not in data:
             chunk = conn.recv(4096)
             if not chunk:
                 conn.close()
-                return
+                return None
             data += chunk
         head, rest = data.split(b"\r\n\r\n", 1)
         text = head.decode("latin-1")
         self.heads.append(text)
+        return text, rest
+
+    def _serve(self, conn):
+        got = self._read_head(conn, b"")
+        if got is None:
+            return
+        text, rest = got
         line = text.split("\r\n")[0].split(" ")
         fields = {k.strip().lower(): v.strip() for k, v in
                   (ln.split(":", 1) for ln in text.split("\r\n")[1:] if ":" in ln)}
@@ -137,16 +146,10 @@ class NextHop:
             head = b"\r\n".join(ln for ln in head.split(b"\r\n")
                                  if not ln.lower().startswith(b"connection:"))
             conn.sendall(head + b"\r\n\r\n" + body)
-            data = rest
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    conn.close()
-                    return
-                data += chunk
-            head, rest = data.split(b"\r\n\r\n", 1)
-            text = head.decode("latin-1")
-            self.heads.append(text)
+            got = self._read_head(conn, rest)
+            if got is None:
+                return
+            text, rest = got
 
     def stop(self):
         self.srv.close()
