@@ -4,6 +4,7 @@
 #include "worker/worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -372,18 +373,36 @@ static void worker_send_stats(struct worker *w)
     ipc_send_stats(&w->ipc, &w->stats);
 }
 
+/* worker_trim_heap gives the heap's free memory back to the kernel once no connection has
+ * moved a byte for a tick (glibc keeps up to WORKER_HEAP_KEEP while traffic flows). */
+static void worker_trim_heap(struct worker *w, bool quiet)
+{
+    if (!quiet) {
+        w->heap_busy = true;
+        return;
+    }
+    if (w->heap_busy)
+        (void)malloc_trim(0);
+    w->heap_busy = false;
+}
+
 static void worker_on_tick(struct ring_op *op, int res, uint32_t flags)
 {
     struct worker *w = (struct worker *)((char *)op - offsetof(struct worker, tick_op));
     uint64_t now = flow_now_ns();
+    uint64_t tick_ns = (uint64_t)WORKER_TICK_MS * 1000000ull;
     struct conn *c, *next;
+    bool quiet = true;
 
     (void)res;
     (void)flags;
     for (c = w->pool.active; c != NULL; c = next) {
         next = c->next;
+        if (now - c->t_io < tick_ns)
+            quiet = false;
         conn_check_timeouts(c, now);
     }
+    worker_trim_heap(w, quiet);
     dns_tick(&w->dns);
     (void)ipc_expire(&w->ipc, now);
     if (w->stopping)
@@ -627,6 +646,8 @@ static int worker_open(struct worker *w)
         (flowfilter_uses_body(w->view_filter) || flowfilter_uses_body(w->save_filter)))
         log_warn("~b, ~bq and ~bs match no flow: mitmd streams bodies and keeps none");
     w->rules_rng = flow_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)w->id;
+    /* best effort: without it the heap only shrinks and regrows more often */
+    (void)mallopt(M_TRIM_THRESHOLD, (int)WORKER_HEAP_KEEP);
     e = ring_open(&w->ring, WORKER_RING_ENTRIES);
     if (e) {
         log_error("io_uring setup failed: %s", strerror(-e));

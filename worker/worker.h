@@ -45,6 +45,11 @@ struct h2_pool;
 #define WORKER_RING_ENTRIES 1024
 #define WORKER_FD_HEADROOM 64 /* descriptors a worker keeps for itself (ring, resolver, files) */
 #define WORKER_TICK_MS 1000  /* timeouts scan, resolver timeouts, STATS */
+/* free heap glibc keeps at the top of the heap while traffic flows (M_TRIM_THRESHOLD): a
+ * TLS record buffer freed and taken again per read must not shrink and regrow the heap
+ * (a page fault per read and a TLB shootdown per shrink); given back once the worker is
+ * quiet for a tick */
+#define WORKER_HEAP_KEEP (16u << 20)
 
 /* struct worker_listener is one inherited listening socket: its mode and its accept, which is
  * balanced on its own (one accept queue per socket, shared by every worker). */
@@ -88,6 +93,7 @@ struct worker {
     struct ring_op signal_op;
     uint8_t signal_buf[128]; /* one struct signalfd_siginfo */
     struct ring_op tick_op;
+    bool heap_busy;           /* bytes moved since the heap was last trimmed (worker_on_tick) */
     bool stopping;            /* SIGTERM/SIGINT or master gone: drain then exit */
     uint64_t stop_deadline_ns;
     bool exit_now;
