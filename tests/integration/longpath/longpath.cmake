@@ -1,0 +1,20 @@
+# tests/integration/longpath/longpath.cmake: HTTP/2 over a long path (see CMakeLists.txt).
+# The delay comes from bench/delayline (userspace; the kernel here has no netem). Registers
+# tests/integration/longpath/<behaviour>.py as integration/longpath/<behaviour>, labels
+# integration;intercept;h2;longpath. They measure throughput: run them alone (RUN_SERIAL).
+if(NOT MITMD_TESTS)
+  return()
+endif()
+find_program(MITMD_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
+find_program(MITMD_PYTHON3 python3 REQUIRED)
+
+function(mitmd_add_longpath_test name)
+  set(script ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/${name}.py)
+  add_test(NAME integration/longpath/${name}
+    COMMAND ${MITMD_PYTHON3} ${script} --mitmd $<TARGET_FILE:mitmd>
+            --delayline $<TARGET_FILE:delayline>)
+  set_tests_properties(integration/longpath/${name} PROPERTIES TIMEOUT 180 RUN_SERIAL TRUE
+    LABELS "integration;intercept;h2;longpath" ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+endfunction()
+
+mitmd_add_longpath_test(h2_download_50ms)
