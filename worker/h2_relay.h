@@ -173,6 +173,8 @@ struct h2_relay {
                                * our SETTINGS to its ACK; 0 = not measured yet */
     uint64_t _settings_ns[2]; /* when our SETTINGS went out, until the ACK */
     size_t _win_chunks;       /* staging chunks this connection's windows reserved */
+    uint32_t _win_hint[2];    /* largest window a request [0] / response [1] body grew to:
+                               * where the next stream's window starts */
     char _why[H2_RELAY_REASON_MAX]; /* why the upstream failed ("" = it did not) */
     struct h2_relay_stats _stats;
 };

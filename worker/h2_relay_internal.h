@@ -247,9 +247,6 @@ int h2_session_option_new(const struct h2_relay *r, nghttp2_option **out);
 
 /* ---- h2_window.c: receive-window autotuning ------------------------------------------- */
 
-/* H2_WIN_GROWTH: how much a window that limits its stream grows at once. */
-#define H2_WIN_GROWTH 4
-
 /* h2_window_settings_sent notes that our SETTINGS went out on the client (`client` true) or
  * upstream session: its ACK times the session's round trip. */
 void h2_window_settings_sent(struct h2_relay *r, bool client);
@@ -259,10 +256,18 @@ void h2_window_settings_sent(struct h2_relay *r, bool client);
 void h2_window_settings_acked(struct h2_relay *r, bool client);
 
 /* h2_window_taken accounts `n` bytes of direction `d` of `st` that the sink took (and the
- * source's window reopened by): once per half window it checks whether the window limited the
- * stream over the source's round trip, and if so grows it (WINDOW_UPDATE) within the
- * connection's and the worker's staging bounds. Never allocates (chunks are reserved). */
+ * source's window reopened by): once per half window (an epoch) it estimates the source path's
+ * bandwidth-delay product (bytes taken over the epoch's time, times the source session's round
+ * trip); a window below twice that grows to twice it (WINDOW_UPDATE), at least doubling, at
+ * most 16-fold, within the connection's and the worker's staging bounds. Never allocates
+ * (chunks are reserved, not taken). */
 void h2_window_taken(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, size_t n);
+
+/* h2_window_open starts the window of direction `d` of a new stream `st` (its stream exists
+ * on the source session) at what earlier streams of the connection grew to (1 MiB while the
+ * session's round trip is not measured yet), within half of the connection's staging left: a
+ * stream does not ramp up from 64 KiB again. */
+void h2_window_open(struct h2_relay *r, struct h2_stream *st, enum h2_dir d);
 
 /* h2_window_release drops what the stagings of `st` hold and their reservations (the
  * connection's count and the pool's). */

@@ -71,7 +71,8 @@ struct h2_stage {
                               * receive window (H2_STAGE_SIZE until it grows) */
     uint32_t resv;           /* chunks reserved for the chain (0 = base only) */
     uint32_t epoch_bytes;    /* worker/h2_window.c: bytes the sink took this epoch */
-    uint64_t epoch_ns;       /* start of the epoch; 0 = the stream's start */
+    bool epoch_wait;         /* the epoch starts at epoch_ns (a round trip after a growth) */
+    uint64_t epoch_ns;       /* start of the epoch; 0 = the stream's head */
 };
 
 /* h2_stage_init points `s` at the slot's `cap` fixed bytes, with an empty chain and window
