@@ -247,6 +247,11 @@ int h2_session_option_new(const struct h2_relay *r, nghttp2_option **out);
 
 /* ---- h2_window.c: receive-window autotuning ------------------------------------------- */
 
+/* H2_WIN_FIRST: the window of a stream opened before its source session's round trip was
+ * measured (the connection's first requests): what one more round trip at 64 KiB would cost
+ * on a long path is worth a reservation for that long. */
+#define H2_WIN_FIRST ((size_t)1 << 20)
+
 /* h2_window_settings_sent notes that our SETTINGS went out on the client (`client` true) or
  * upstream session: its ACK times the session's round trip. */
 void h2_window_settings_sent(struct h2_relay *r, bool client);

@@ -128,9 +128,11 @@ int h2_stage_append(struct h2_stage *s, struct h2_chunks *c, const uint8_t *p, s
 {
     if (n > (size_t)s->win - h2_stage_used(s))
         return -ENOSPC;
-    if (s->head == NULL) {
+    while (s->head == NULL && n > 0) { /* a second append finds the base compacted */
         size_t k = buf_append(&s->base, p, n);
 
+        if (k == 0)
+            break;
         p += k;
         n -= k;
     }

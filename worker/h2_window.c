@@ -25,11 +25,6 @@
  * limits its stream lets through between half of it and all of it per round trip. */
 #define H2_WIN_LIMITED 4
 
-/* H2_WIN_FIRST: the window of a stream opened before its source session's round trip was
- * measured (the connection's first requests): what one more round trip at 64 KiB would cost
- * on a long path is worth a reservation for that long. */
-#define H2_WIN_FIRST ((size_t)1 << 20)
-
 /* H2_WIN_ELAPSED_MAX caps an epoch's length and a round trip in the products below (no
  * overflow); H2_WIN_ELAPSED_MIN keeps a burst taken at once from dividing by zero. */
 #define H2_WIN_ELAPSED_MAX (100ull * 1000000000ull)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """HTTP/2 over a long path: curl --http2 downloads 10 MB from an h2 nginx that is 25 ms away
-each way (50 ms round trip, bench/delayline on loopback), once directly and once through
+each way over a 100 Mbit/s link (50 ms round trip, 12.5 MB/s: bench/delayline on loopback;
+--rate 0 takes the rate limit off), once directly and once through
 mitmd (CONNECT, mitmd's CA trusted; the delay line sits between mitmd and the origin, so
 mitmd's receive window toward the origin is what the path needs). Interleaved runs, median of
 each: the body is intact every time (SHA-256) and mitmd's body throughput is at least
@@ -17,12 +18,12 @@ import harness  # noqa: E402
 from harness import TestFailure, check, info, run, sha256_bytes, standard_setup, step  # noqa: E402
 
 SIZE = 10 * 1024 * 1024
-OPTS = {"delayline": None, "delay-ms": "25", "rate": "0", "runs": "3", "min-ratio": "0.9"}
+OPTS = {"delayline": None, "delay-ms": "25", "rate": "12.5", "runs": "3", "min-ratio": "0.9"}
 
 
 def take_args():
     """take_args removes this test's own options (--delayline PATH, --delay-ms, --rate MB/s
-    (0 = unlimited), --runs, --min-ratio) from sys.argv; harness.run parses the rest."""
+    (0 = unlimited; default 12.5 = 100 Mbit/s), --runs, --min-ratio) from sys.argv; harness.run parses the rest."""
     argv = sys.argv
     for key in OPTS:
         flag = "--" + key
