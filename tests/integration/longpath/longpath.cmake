@@ -12,9 +12,12 @@ function(mitmd_add_longpath_test name)
   set(script ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/${name}.py)
   add_test(NAME integration/longpath/${name}
     COMMAND ${MITMD_PYTHON3} ${script} --mitmd $<TARGET_FILE:mitmd>
-            --delayline $<TARGET_FILE:delayline>)
+            --delayline $<TARGET_FILE:delayline> --h2peer $<TARGET_FILE:h2peer>)
   set_tests_properties(integration/longpath/${name} PROPERTIES TIMEOUT 180 RUN_SERIAL TRUE
     LABELS "integration;intercept;h2;longpath" ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
 endfunction()
 
+# the delay between mitmd and the origin: mitmd's window toward the origin
 mitmd_add_longpath_test(h2_download_50ms)
+# the delay between the client and mitmd: mitmd's window toward the client
+mitmd_add_longpath_test(h2_upload_50ms)
