@@ -60,6 +60,8 @@ static bool window_grow(struct h2_relay *r, struct h2_stream *st, enum h2_dir d,
     int32_t id = d == H2_REQ ? st->cid : st->uid;
     size_t avail, need;
 
+    if (st->half[d].ended)
+        return false; /* the source sent all it will: no window to open */
     avail = H2_WIN_CONN_CHUNKS > r->_win_chunks ? H2_WIN_CONN_CHUNKS - r->_win_chunks : 0;
     if (c->n - c->resv < avail)
         avail = c->n - c->resv;

@@ -909,6 +909,33 @@ static void case_slow_client(struct world *w, const struct h2_case *tc)
     assert_int_equal(cst(w, id)->status, 200);
 }
 
+/* case_slow_client_first is case_slow_client on a connection's first stream: it goes
+ * upstream before the session's round trip is measured, so its window starts at H2_WIN_FIRST
+ * (worker/h2_window.c); the relay still stages no more than that window. */
+static void case_slow_client_first(struct world *w, const struct h2_case *tc)
+{
+    char path[64];
+    int32_t id, oid;
+    uint64_t bound = H2_WIN_FIRST + BUF_CAP + 16384 + 9 + 64;
+
+    snprintf(path, sizeof(path), "/bytes/%llu", (unsigned long long)tc->n);
+    id = cli_request(w, "GET", path, 0, false, NULL, 0);
+    w->cli.no_read = true; /* no SETTINGS exchange first: the request leads */
+    run(w);
+    print_message("    origin sent %llu bytes ahead of the client (bound %llu)\n",
+                  (unsigned long long)w->srv.body_sent, (unsigned long long)bound);
+    oid = origin_id_for(w, path);
+    assert_true(oid > 0);
+    assert_true(w->srv.body_sent > H2_STAGE_SIZE);
+    assert_true(w->srv.body_sent <= bound);
+    assert_int_equal(nghttp2_session_get_stream_remote_window_size(w->srv.s, oid), 0);
+    w->cli.no_read = false;
+    run(w);
+    assert_int_equal(cst(w, id)->body, tc->n);
+    assert_int_equal(cst(w, id)->mismatches, 0);
+    assert_int_equal(cst(w, id)->status, 200);
+}
+
 static void case_slow_origin(struct world *w, const struct h2_case *tc)
 {
     int32_t id, oid;
@@ -1495,6 +1522,11 @@ static const struct h2_case CASES[] = {
      case_slow_client,
      {0},
      1 << 20},
+    {"slow client on a connection's first stream: its window starts at H2_WIN_FIRST, the "
+     "relay stages at most that",
+     case_slow_client_first,
+     {0},
+     4 << 20},
     {"one stalled stream (client window closed) never blocks the 19 others",
      case_stalled_stream,
      {.manual_window = true},
