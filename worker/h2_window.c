@@ -8,7 +8,6 @@
  * may send into them, within H2_WIN_CONN_MAX per connection and H2_WIN_WORKER_MAX per worker;
  * the reservation goes back when the stream ends, the chunks as soon as they drain. Called by
  * h2_session.c (round trips) and h2_stream.c (bytes taken); never does I/O or allocates. */
-#include <stdio.h>
 #include <nghttp2/nghttp2.h>
 
 #include "worker/h2_relay_internal.h"
