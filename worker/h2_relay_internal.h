@@ -274,6 +274,16 @@ void h2_window_taken(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, si
  * stream does not ramp up from 64 KiB again. */
 void h2_window_open(struct h2_relay *r, struct h2_stream *st, enum h2_dir d);
 
+/* h2_window_may_open returns whether h2_window_open could start a new stream's direction `d`
+ * above H2_STAGE_SIZE (an unmeasured round trip, or a window learnt on the connection): the
+ * common case skips the stream lookup. */
+static inline bool h2_window_may_open(const struct h2_relay *r, enum h2_dir d)
+{
+    int i = d == H2_REQ ? 0 : 1;
+
+    return r->_rtt_ns[i] == 0 || r->_win_hint[i] > H2_STAGE_SIZE;
+}
+
 /* h2_window_release drops what the stagings of `st` hold and their reservations (the
  * connection's count and the pool's). */
 void h2_window_release(struct h2_relay *r, struct h2_stream *st);

@@ -171,7 +171,7 @@ static void client_frame_recv(struct h2_relay *r, const nghttp2_frame *frame)
             st->head_open = false;
             if (r->_heads_open > 0)
                 r->_heads_open--;
-            if (!end)
+            if (!end && h2_window_may_open(r, H2_REQ))
                 h2_window_open(r, st, H2_REQ);
             h2_forward_request(r, st, end);
             return;
@@ -420,7 +420,7 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
         return 0;
     }
     if (frame->hd.type == NGHTTP2_HEADERS && !is_client(r, s) &&
-        frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        frame->headers.cat == NGHTTP2_HCAT_REQUEST && h2_window_may_open(r, H2_RESP)) {
         st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
         if (st != NULL)
             h2_window_open(r, st, H2_RESP); /* the response may use it from its first byte */
