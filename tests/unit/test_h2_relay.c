@@ -936,6 +936,45 @@ static void case_slow_client_first(struct world *w, const struct h2_case *tc)
     assert_int_equal(cst(w, id)->status, 200);
 }
 
+/* case_window_grows makes both sessions' round trips 50 ms (as if measured over a long path):
+ * in memory every window is taken at once, so a 64 KiB window limits the stream and grows
+ * (worker/h2_window.c), both ways; the bodies stay byte-exact, the connection never reserves
+ * more than H2_WIN_CONN_MAX, and every reservation and chunk is back once the streams end. */
+static void case_window_grows(struct world *w, const struct h2_case *tc)
+{
+    char path[64];
+    int32_t id, oid;
+
+    run(w); /* SETTINGS both ways: the round trips are measured (microseconds here) */
+    assert_true(w->r._rtt_ns[0] > 0 && w->r._rtt_ns[1] > 0);
+    w->r._rtt_ns[0] = w->r._rtt_ns[1] = 50000000ull;
+    snprintf(path, sizeof(path), "/bytes/%llu", (unsigned long long)tc->n);
+    id = cli_request(w, "GET", path, 0, false, NULL, 0);
+    run(w);
+    assert_int_equal(cst(w, id)->status, 200);
+    assert_int_equal(cst(w, id)->body, tc->n);
+    assert_int_equal(cst(w, id)->mismatches, 0);
+    print_message("    response window grew to %u, request window %u\n", w->r._win_hint[H2_RESP],
+                  w->r._win_hint[H2_REQ]);
+    assert_true(w->r._win_hint[H2_RESP] > H2_STAGE_SIZE);
+    assert_true(w->r._win_hint[H2_RESP] <= H2_WIN_STREAM_MAX);
+
+    id = cli_request(w, "POST", "/echo", tc->n, false, NULL, 0);
+    run(w);
+    oid = origin_id_for(w, "/echo");
+    assert_int_equal(sst(w, oid)->body, tc->n);
+    assert_int_equal(sst(w, oid)->mismatches, 0);
+    assert_int_equal(cst(w, id)->status, 200);
+    assert_true(w->r._win_hint[H2_REQ] > H2_STAGE_SIZE);
+    assert_true(w->r._win_hint[H2_REQ] <= H2_WIN_STREAM_MAX);
+
+    /* the streams ended: nothing reserved or staged is left */
+    assert_true(h2_relay_is_idle(&w->r));
+    assert_int_equal(w->r._win_chunks, 0);
+    assert_int_equal(w->pool->chunks.resv, 0);
+    assert_int_equal(w->pool->chunks.used, 0);
+}
+
 static void case_slow_origin(struct world *w, const struct h2_case *tc)
 {
     int32_t id, oid;
@@ -1522,6 +1561,11 @@ static const struct h2_case CASES[] = {
      case_slow_client,
      {0},
      1 << 20},
+    {"a 64 KiB window that limits its stream over a 50 ms round trip grows, both ways; all "
+     "reservations back at the end",
+     case_window_grows,
+     {0},
+     8 << 20},
     {"slow client on a connection's first stream: its window starts at H2_WIN_FIRST, the "
      "relay stages at most that",
      case_slow_client_first,
