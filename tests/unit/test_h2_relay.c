@@ -975,6 +975,79 @@ static void case_window_grows(struct world *w, const struct h2_case *tc)
     assert_int_equal(w->pool->chunks.used, 0);
 }
 
+/* case_window_conn_bound runs 20 downloads at once over 50 ms round trips: their windows
+ * grow, but after every step of the exchange the connection holds at most H2_WIN_CONN_MAX of
+ * reservations and the pool never hands out chunks beyond what is reserved; every body is
+ * byte-exact and every reservation back at the end. */
+static void case_window_conn_bound(struct world *w, const struct h2_case *tc)
+{
+    int32_t ids[32];
+    char path[64];
+    size_t peak = 0;
+
+    assert_true(tc->n <= 32);
+    run(w);
+    w->r._rtt_ns[0] = w->r._rtt_ns[1] = 50000000ull;
+    for (uint64_t i = 0; i < tc->n; i++) {
+        snprintf(path, sizeof(path), "/bytes/%llu", (unsigned long long)(2000000 + i * 97));
+        ids[i] = cli_request(w, "GET", path, 0, false, NULL, 0);
+    }
+    for (int i = 0; i < ROUNDS; i++) { /* run(), checking the bounds after every step */
+        size_t moved = 0, before = sig(w);
+
+        moved += peer_send(&w->cli);
+        w->wants = h2_relay_pump(&w->r);
+        moved += peer_recv(&w->srv);
+        moved += peer_send(&w->srv);
+        w->wants = h2_relay_pump(&w->r);
+        moved += peer_recv(&w->cli);
+        w->wants = h2_relay_pump(&w->r);
+        assert_true(w->r._win_chunks <= H2_WIN_CONN_MAX / H2_CHUNK_PAYLOAD);
+        assert_true(w->pool->chunks.used <= w->pool->chunks.resv);
+        if (w->r._win_chunks > peak)
+            peak = w->r._win_chunks;
+        if (moved == 0 && sig(w) == before)
+            break;
+    }
+    print_message("    peak reservation %zu chunks of %zu\n", peak,
+                  (size_t)(H2_WIN_CONN_MAX / H2_CHUNK_PAYLOAD));
+    assert_true(peak > 0);
+    for (uint64_t i = 0; i < tc->n; i++) {
+        assert_int_equal(cst(w, ids[i])->status, 200);
+        assert_int_equal(cst(w, ids[i])->body, 2000000 + i * 97);
+        assert_int_equal(cst(w, ids[i])->mismatches, 0);
+    }
+    assert_true(h2_relay_is_idle(&w->r));
+    assert_int_equal(w->r._win_chunks, 0);
+    assert_int_equal(w->pool->chunks.resv, 0);
+    assert_int_equal(w->pool->chunks.used, 0);
+}
+
+/* case_window_worker_bound: with the worker's chunk pool all but 100 chunks reserved (as by
+ * other connections), a growing window stops at what is left, and the download is intact. */
+static void case_window_worker_bound(struct world *w, const struct h2_case *tc)
+{
+    struct h2_chunks *c = &w->pool->chunks;
+    size_t others = c->n - 100;
+    char path[64];
+    int32_t id;
+
+    run(w);
+    w->r._rtt_ns[0] = w->r._rtt_ns[1] = 50000000ull;
+    assert_true(h2_chunks_reserve(c, others));
+    snprintf(path, sizeof(path), "/bytes/%llu", (unsigned long long)tc->n);
+    id = cli_request(w, "GET", path, 0, false, NULL, 0);
+    run(w);
+    assert_int_equal(cst(w, id)->body, tc->n);
+    assert_int_equal(cst(w, id)->mismatches, 0);
+    print_message("    window grew to %u with 100 chunks left in the worker\n",
+                  w->r._win_hint[H2_RESP]);
+    assert_true(w->r._win_hint[H2_RESP] > H2_STAGE_SIZE);
+    assert_true(w->r._win_hint[H2_RESP] <= 99 * H2_CHUNK_PAYLOAD);
+    assert_int_equal(c->resv, others);
+    h2_chunks_unreserve(c, others);
+}
+
 static void case_slow_origin(struct world *w, const struct h2_case *tc)
 {
     int32_t id, oid;
@@ -1566,6 +1639,12 @@ static const struct h2_case CASES[] = {
      case_window_grows,
      {0},
      8 << 20},
+    {"20 downloads growing their windows at once stay within H2_WIN_CONN_MAX of reservations",
+     case_window_conn_bound,
+     {0},
+     20},
+    {"a growing window stops at what the worker's chunk pool has left", case_window_worker_bound,
+     {0}, 8 << 20},
     {"slow client on a connection's first stream: its window starts at H2_WIN_FIRST, the "
      "relay stages at most that",
      case_slow_client_first,
