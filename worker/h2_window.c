@@ -4,10 +4,13 @@
  * window is grown when the sink takes the bytes faster than the window lets them come: the
  * bandwidth-delay product measured on the source's path (bytes taken over the time they took,
  * times the source session's round trip) is compared with the window, per half window taken.
- * A grown window is backed by staging chunks reserved from the worker's pool before the peer
- * may send into them, within H2_WIN_CONN_MAX per connection and H2_WIN_WORKER_MAX per worker;
- * the reservation goes back when the stream ends, the chunks as soon as they drain. Called by
- * h2_session.c (round trips) and h2_stream.c (bytes taken); never does I/O or allocates. */
+ * A new stream starts at what earlier streams of its connection grew to (H2_WIN_FIRST while the
+ * round trip is unknown), so only a connection's first transfer ramps up. A grown window is
+ * backed by staging chunks reserved from the worker's pool before the peer may send into them,
+ * within H2_WIN_CONN_MAX per connection and H2_WIN_WORKER_MAX per worker; the reservation goes
+ * back when the stream ends (credit a peer was given cannot be taken back), the chunks as soon
+ * as they drain. Called by h2_session.c (round trips, new streams) and h2_stream.c (bytes
+ * taken); never does I/O or allocates. */
 #include <nghttp2/nghttp2.h>
 
 #include "worker/h2_relay_internal.h"
