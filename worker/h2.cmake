@@ -1,5 +1,6 @@
 # worker/h2.cmake - HTTP/2 relay (worker/h2_relay.c: public API and pump; h2_stream.c: the
-# stream pool, streams and bodies; h2_forward.c: forwarding heads; h2_session.c: nghttp2
+# stream pool, streams and bodies; h2_stage.c: body staging and its chunk pool; h2_window.c:
+# receive-window autotuning; h2_forward.c: forwarding heads; h2_session.c: nghttp2
 # callbacks), its unit test and the client-side and upstream-side fuzz targets. The test and
 # the fuzzers list the relay's sources themselves so that they do not depend on the rest of the
 # worker library.
@@ -7,6 +8,8 @@ set(MITMD_H2_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/h2_relay.c
   ${CMAKE_CURRENT_LIST_DIR}/h2_session.c
   ${CMAKE_CURRENT_LIST_DIR}/h2_stream.c
+  ${CMAKE_CURRENT_LIST_DIR}/h2_stage.c
+  ${CMAKE_CURRENT_LIST_DIR}/h2_window.c
   ${CMAKE_CURRENT_LIST_DIR}/h2_forward.c
   ${CMAKE_CURRENT_LIST_DIR}/flow_body.c
   ${CMAKE_CURRENT_LIST_DIR}/replay.c ${CMAKE_CURRENT_LIST_DIR}/replay_h2.c)
@@ -31,3 +34,8 @@ mitmd_add_fuzz_target(fuzz_h2_upstream
           ${MITMD_H2_SOURCES} ${CMAKE_CURRENT_LIST_DIR}/flow.c ${CMAKE_CURRENT_LIST_DIR}/answer.c
   LIBS mitmd_shared mitmd_rules PkgConfig::NGHTTP2
   CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/h2_upstream)
+
+# the staging of grown windows (base + chain of pool chunks), alone
+mitmd_add_unit_test(test_h2_stage
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_h2_stage.c ${CMAKE_CURRENT_LIST_DIR}/h2_stage.c
+  LIBS mitmd_shared)

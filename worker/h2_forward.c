@@ -282,7 +282,7 @@ static void submit_request(struct h2_relay *r, struct h2_stream *st)
     struct h2_half *h = &st->half[H2_REQ];
     nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = h2_half_read};
     const struct rules_verdict *v = &st->verdict;
-    bool end_stream = h->ended && buf_used(&h->stage) == 0 && !h->has_trailers;
+    bool end_stream = h->ended && h2_stage_used(&h->stage) == 0 && !h->has_trailers;
     nghttp2_nv nva[H2_MAX_FIELDS];
     struct h2_url u;
     size_t nv;
@@ -361,11 +361,13 @@ static void submit_request(struct h2_relay *r, struct h2_stream *st)
     if (!end_stream && (st->body[H2_REQ].on || h2_body_hold(r, st, H2_REQ, nva, nv))) {
         /* --modify-body, or server replay (held above) */
         h2_fields_clear(h);
-        if (buf_used(&h->stage) > 0) { /* staged while held by inject_latency */
-            size_t n = buf_used(&h->stage);
+        const uint8_t *p;
+        size_t n;
 
-            h2_body_feed(r, st, H2_REQ, buf_head(&h->stage), n);
-            buf_consume(&h->stage, n);
+        /* staged while held by inject_latency */
+        while (st->body[H2_REQ].on && (n = h2_stage_peek(&h->stage, &p)) > 0) {
+            h2_body_feed(r, st, H2_REQ, p, n);
+            h2_stage_consume(&h->stage, &r->_opts.pool->chunks, n);
             if (h2_client_is_usable(r))
                 nghttp2_session_consume(r->_cs, st->cid, n);
         }
@@ -392,7 +394,7 @@ static void submit_request(struct h2_relay *r, struct h2_stream *st)
 static void forward_after_rules(struct h2_relay *r, struct h2_stream *st)
 {
     const struct h2_half *h = &st->half[H2_REQ];
-    bool body_done = h->ended && buf_used(&h->stage) == 0 && !h->has_trailers;
+    bool body_done = h->ended && h2_stage_used(&h->stage) == 0 && !h->has_trailers;
 
     if (r->_opts.replay != NULL && replay_h2_request(r, st, body_done))
         return; /* answered from the server replay recording (worker/replay_h2.c) */

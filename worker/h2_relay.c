@@ -239,7 +239,7 @@ static void timeout_streams(struct h2_relay *r)
             why = "request head timed out";
         else if (!st->resp_head)
             continue; /* 504 below */
-        else if (buf_used(&st->half[H2_RESP].stage) > 0 || st->half[H2_RESP].ended)
+        else if (h2_stage_used(&st->half[H2_RESP].stage) > 0 || st->half[H2_RESP].ended)
             why = "client did not read the response in time";
         else
             why = "upstream did not send the response in time";

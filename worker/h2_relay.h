@@ -22,9 +22,19 @@
 /* Body staging per stream and direction: the initial stream window, so a peer never overruns
  * it (a peer may use the default window before it acknowledges our SETTINGS). */
 #define H2_STAGE_SIZE 65535
-/* Connection receive window on each side: the sum of the stagings, so one stalled stream never
- * blocks the others (the memory is the pool's slots, reserved anyway). */
-#define H2_CONN_WINDOW (H2_MAX_LIVE_STREAMS * H2_STAGE_SIZE)
+/* Receive-window autotuning (worker/h2_window.c): a stream whose sink takes its bytes faster
+ * than its window allows over the source's round trip gets a larger window, backed by staging
+ * chunks reserved from the worker's pool (worker/h2_stage.h) and given back when it ends. */
+/* Largest window of one stream direction. */
+#define H2_WIN_STREAM_MAX ((size_t)16 << 20)
+/* Staging one connection may reserve beyond its slots (both sessions, every stream). */
+#define H2_WIN_CONN_MAX ((size_t)16 << 20)
+/* Staging one worker may reserve beyond its slots (all its connections): the chunk pool. */
+#define H2_WIN_WORKER_MAX ((size_t)256 << 20)
+/* Connection receive window on each side: the sum of the stagings a connection may hold, so
+ * one stalled stream never blocks the others (the memory is the pool's slots and chunks,
+ * reserved by the stream windows before a peer may use it). */
+#define H2_CONN_WINDOW (H2_MAX_LIVE_STREAMS * H2_STAGE_SIZE + H2_WIN_CONN_MAX)
 /* Header fields per header block; more are answered 431 (request) or 502 (response). */
 #define H2_MAX_FIELDS 128
 /* A reasonable h2_pool_new size for one worker. */
@@ -68,11 +78,13 @@ enum h2_timeout {
 typedef void h2_relay_flow_fn(void *arg, const struct flow *f);
 
 /* struct h2_pool is a worker's fixed set of stream slots (flow record + two H2_STAGE_SIZE
- * stagings each), shared by all its h2 relays. Opaque. */
+ * stagings each) and its H2_WIN_WORKER_MAX of staging chunks for grown windows, shared by all
+ * its h2 relays. Opaque. */
 struct h2_pool;
 
-/* h2_pool_new allocates a pool of `nstreams` stream slots in one mapping (pages become
- * resident only as slots are used; about 144 KiB of address space per slot). Call at worker
+/* h2_pool_new allocates a pool of `nstreams` stream slots in one mapping and the chunks in
+ * another (pages become resident only as slots and chunks are used; about 144 KiB of address
+ * space per slot, H2_WIN_WORKER_MAX for the chunks). Call at worker
  * start. Returns NULL on allocation failure or if `nstreams` is 0 or overflows. */
 struct h2_pool *h2_pool_new(size_t nstreams);
 
@@ -157,6 +169,12 @@ struct h2_relay {
     uint64_t _ctrl_last_ns;
     uint64_t _rst_tokens; /* RST_STREAM token bucket (rapid reset) */
     uint64_t _rst_last_ns;
+    uint64_t _rtt_ns[2];      /* round trip of the client [0] and upstream [1] session, from
+                               * our SETTINGS to its ACK; 0 = not measured yet */
+    uint64_t _settings_ns[2]; /* when our SETTINGS went out, until the ACK */
+    size_t _win_chunks;       /* staging chunks this connection's windows reserved */
+    uint32_t _win_hint[2];    /* largest window a request [0] / response [1] body grew to:
+                               * where the next stream's window starts */
     char _why[H2_RELAY_REASON_MAX]; /* why the upstream failed ("" = it did not) */
     struct h2_relay_stats _stats;
 };

@@ -13,6 +13,7 @@
 
 #include "worker/flow.h"
 #include "worker/h2_relay.h"
+#include "worker/h2_stage.h"
 #include "worker/maplocal.h"
 #include "worker/rules.h"
 
@@ -39,7 +40,7 @@ struct h2_field {
 /* struct h2_half is one direction of a stream: the header block being received (or trailers
  * waiting for the body to drain) and the body staging. */
 struct h2_half {
-    struct buf stage; /* body received from the source, not yet taken by the sink */
+    struct h2_stage stage; /* body received from the source, not yet taken by the sink */
     struct h2_field fields[H2_MAX_FIELDS];
     uint16_t n_fields;
     size_t fields_size; /* RFC 9113 §6.5.2 size of the block */
@@ -110,6 +111,7 @@ struct h2_pool {
     size_t slot_size;
     size_t n, used_hw, n_free;
     struct h2_stream *free_list;
+    struct h2_chunks chunks; /* staging beyond the slots, for grown windows (h2_window.c) */
 };
 
 /* ---- h2_stream.c: pool, stream lifecycle, local answers, bodies -------------------------- */
@@ -189,9 +191,11 @@ void h2_stream_answer(struct h2_relay *r, struct h2_stream *st, int status, cons
 /* h2_half_kick resumes the sink's data source after bytes or the end arrived. */
 void h2_half_kick(struct h2_relay *r, struct h2_stream *st, enum h2_dir d);
 
-/* h2_half_stage appends a received body chunk; the source's window guarantees room. Returns
- * 0 or -ENOSPC (a peer overran its window: nghttp2 would have caught it, so never expected). */
-int h2_half_stage(struct h2_half *h, const uint8_t *p, size_t n);
+/* h2_half_stage appends a received body chunk to direction `d` of `st`; the source's window
+ * guarantees room. Returns 0 or -ENOSPC (a peer overran its window: nghttp2 would have caught
+ * it, so never expected). */
+int h2_half_stage(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, const uint8_t *p,
+                  size_t n);
 
 /* h2_half_read is the sink session's data source (nghttp2_data_source_read_callback) for the
  * staged body of a stream: it takes staged bytes, opens the source's window by as much, and
@@ -240,6 +244,49 @@ int h2_session_callbacks_new(nghttp2_session_callbacks **out);
 /* h2_session_option_new makes the nghttp2 options of `r`'s sessions (manual window updates,
  * flood limits, header block size). Returns 0 or -ENOMEM. */
 int h2_session_option_new(const struct h2_relay *r, nghttp2_option **out);
+
+/* ---- h2_window.c: receive-window autotuning ------------------------------------------- */
+
+/* H2_WIN_FIRST: the window of a stream opened before its source session's round trip was
+ * measured (the connection's first requests): what one more round trip at 64 KiB would cost
+ * on a long path is worth a reservation for that long. */
+#define H2_WIN_FIRST ((size_t)1 << 20)
+
+/* h2_window_settings_sent notes that our SETTINGS went out on the client (`client` true) or
+ * upstream session: its ACK times the session's round trip. */
+void h2_window_settings_sent(struct h2_relay *r, bool client);
+
+/* h2_window_settings_acked takes the round-trip sample when the peer acknowledged our
+ * SETTINGS. */
+void h2_window_settings_acked(struct h2_relay *r, bool client);
+
+/* h2_window_taken accounts `n` bytes of direction `d` of `st` that the sink took (and the
+ * source's window reopened by): once per half window (an epoch) it estimates the source path's
+ * bandwidth-delay product (bytes taken over the epoch's time, times the source session's round
+ * trip); a window below twice that grows to twice it (WINDOW_UPDATE), at least doubling, at
+ * most 16-fold, within the connection's and the worker's staging bounds. Never allocates
+ * (chunks are reserved, not taken). */
+void h2_window_taken(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, size_t n);
+
+/* h2_window_open starts the window of direction `d` of a new stream `st` (its stream exists
+ * on the source session) at what earlier streams of the connection grew to (1 MiB while the
+ * session's round trip is not measured yet), within half of the connection's staging left: a
+ * stream does not ramp up from 64 KiB again. */
+void h2_window_open(struct h2_relay *r, struct h2_stream *st, enum h2_dir d);
+
+/* h2_window_may_open returns whether h2_window_open could start a new stream's direction `d`
+ * above H2_STAGE_SIZE (an unmeasured round trip, or a window learnt on the connection): the
+ * common case skips the stream lookup. */
+static inline bool h2_window_may_open(const struct h2_relay *r, enum h2_dir d)
+{
+    int i = d == H2_REQ ? 0 : 1;
+
+    return r->_rtt_ns[i] == 0 || r->_win_hint[i] > H2_STAGE_SIZE;
+}
+
+/* h2_window_release drops what the stagings of `st` hold and their reservations (the
+ * connection's count and the pool's). */
+void h2_window_release(struct h2_relay *r, struct h2_stream *st);
 
 /* ---- h2_relay.c: connection-level events --------------------------------------------------- */
 

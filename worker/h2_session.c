@@ -72,7 +72,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
         h2_body_feed(r, st, d, data, len);
         return 0;
     }
-    if (h2_half_stage(&st->half[d], data, len) != 0) {
+    if (h2_half_stage(r, st, d, data, len) != 0) {
         nghttp2_session_consume(s, id, len);
         nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_FLOW_CONTROL_ERROR);
         return 0;
@@ -171,6 +171,8 @@ static void client_frame_recv(struct h2_relay *r, const nghttp2_frame *frame)
             st->head_open = false;
             if (r->_heads_open > 0)
                 r->_heads_open--;
+            if (!end && h2_window_may_open(r, H2_REQ))
+                h2_window_open(r, st, H2_REQ);
             h2_forward_request(r, st, end);
             return;
         }
@@ -250,6 +252,9 @@ static void upstream_frame_recv(struct h2_relay *r, const nghttp2_frame *frame)
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *ud)
 {
     struct h2_relay *r = ud;
+
+    if (frame->hd.type == NGHTTP2_SETTINGS && (frame->hd.flags & NGHTTP2_FLAG_ACK) != 0)
+        h2_window_settings_acked(r, is_client(r, s)); /* the session's round trip */
 
     if (is_client(r, s)) {
         bool ctrl = false;
@@ -394,6 +399,10 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
     struct h2_stream *st;
     bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
 
+    if (frame->hd.type == NGHTTP2_SETTINGS && (frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) {
+        h2_window_settings_sent(r, is_client(r, s)); /* its ACK times the round trip */
+        return 0;
+    }
     if (frame->hd.type == NGHTTP2_GOAWAY) {
         uint32_t code = frame->goaway.error_code;
 
@@ -409,6 +418,12 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
                          nghttp2_http2_strerror(code));
         }
         return 0;
+    }
+    if (frame->hd.type == NGHTTP2_HEADERS && !is_client(r, s) &&
+        frame->headers.cat == NGHTTP2_HCAT_REQUEST && h2_window_may_open(r, H2_RESP)) {
+        st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
+        if (st != NULL)
+            h2_window_open(r, st, H2_RESP); /* the response may use it from its first byte */
     }
     if (frame->hd.type == NGHTTP2_RST_STREAM && !is_client(r, s)) {
         st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);

@@ -34,10 +34,15 @@ struct h2_pool *h2_pool_new(size_t nstreams)
     p = calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
+    if (h2_chunks_init(&p->chunks, H2_WIN_WORKER_MAX / H2_CHUNK_SIZE) != 0) {
+        free(p);
+        return NULL;
+    }
     /* one reservation; pages are touched only as slots are used (LIFO reuse keeps it hot) */
     mem = mmap(NULL, nstreams * slot, PROT_READ | PROT_WRITE,
                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED) {
+        h2_chunks_dispose(&p->chunks);
         free(p);
         return NULL;
     }
@@ -54,6 +59,7 @@ void h2_pool_free(struct h2_pool *p)
     if (p == NULL)
         return;
     munmap(p->mem, p->map_len);
+    h2_chunks_dispose(&p->chunks);
     free(p);
 }
 
@@ -106,8 +112,9 @@ struct h2_stream *h2_pool_get(struct h2_pool *p)
     stream_clear(st);
     flow_init(&st->flow);
     st->ml.fd = -1;
-    buf_init(&st->half[H2_REQ].stage, slot + slot_header_size(), H2_STAGE_SIZE);
-    buf_init(&st->half[H2_RESP].stage, slot + slot_header_size() + H2_STAGE_SIZE, H2_STAGE_SIZE);
+    h2_stage_init(&st->half[H2_REQ].stage, slot + slot_header_size(), H2_STAGE_SIZE);
+    h2_stage_init(&st->half[H2_RESP].stage, slot + slot_header_size() + H2_STAGE_SIZE,
+                  H2_STAGE_SIZE);
     return st;
 }
 
@@ -216,9 +223,9 @@ void h2_stream_report(struct h2_stream *st, const char *why)
 void h2_half_discard(struct h2_relay *r, struct h2_stream *st, enum h2_dir d)
 {
     struct h2_half *h = &st->half[d];
-    size_t n = buf_used(&h->stage);
+    size_t n = h2_stage_used(&h->stage);
 
-    buf_consume(&h->stage, n);
+    h2_stage_consume(&h->stage, &r->_opts.pool->chunks, n);
     if (n == 0)
         return;
     if (d == H2_REQ && h2_client_is_usable(r))
@@ -230,6 +237,7 @@ void h2_half_discard(struct h2_relay *r, struct h2_stream *st, enum h2_dir d)
 void h2_stream_release(struct h2_relay *r, struct h2_stream *st)
 {
     h2_stream_report(st, "connection closed");
+    h2_window_release(r, st);
     flow_body_release(&st->flow);
     maplocal_answer_close(&st->ml);
     body_free(r, &st->body[H2_REQ]);
@@ -411,21 +419,20 @@ ssize_t h2_half_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t len, u
     struct h2_stream *st = src->ptr;
     enum h2_dir d = s == r->_us ? H2_REQ : H2_RESP;
     struct h2_half *h = &st->half[d];
-    size_t n = buf_used(&h->stage);
+    size_t n = h2_stage_read(&h->stage, &r->_opts.pool->chunks, out, len);
 
-    if (n > len)
-        n = len;
     if (n > 0) {
-        memcpy(out, buf_head(&h->stage), n);
-        buf_consume(&h->stage, n);
-        if (d == H2_REQ && !st->c_closed && h2_client_is_usable(r))
+        if (d == H2_REQ && !st->c_closed && h2_client_is_usable(r)) {
             nghttp2_session_consume(r->_cs, st->cid, n);
-        else if (d == H2_REQ && h2_client_is_usable(r))
+            h2_window_taken(r, st, d, n);
+        } else if (d == H2_REQ && h2_client_is_usable(r)) {
             nghttp2_session_consume_connection(r->_cs, n);
-        else if (d == H2_RESP && h2_upstream_is_usable(r))
+        } else if (d == H2_RESP && h2_upstream_is_usable(r)) {
             nghttp2_session_consume(r->_us, st->uid, n);
+            h2_window_taken(r, st, d, n);
+        }
     }
-    if (buf_used(&h->stage) == 0 && h->ended) {
+    if (h2_stage_used(&h->stage) == 0 && h->ended) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         if (h->has_trailers) {
             nghttp2_nv nva[H2_MAX_FIELDS];
@@ -524,7 +531,7 @@ static ssize_t body_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t le
 
         memcpy(out, b->buf + b->off, n);
         b->off += n;
-        if (b->off == b->len && h->ended && buf_used(&h->stage) == 0 && !h->has_trailers)
+        if (b->off == b->len && h->ended && h2_stage_used(&h->stage) == 0 && !h->has_trailers)
             *flags |= NGHTTP2_DATA_FLAG_EOF;
         return (ssize_t)n;
     }
@@ -537,7 +544,7 @@ static void body_send(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, c
 {
     struct h2_body *b = &st->body[d];
     nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = body_read};
-    bool empty = b->len == 0 && st->half[d].ended && buf_used(&st->half[d].stage) == 0 &&
+    bool empty = b->len == 0 && st->half[d].ended && h2_stage_used(&st->half[d].stage) == 0 &&
                  !st->half[d].has_trailers;
     size_t nv = b->nv;
     int32_t rv;
@@ -602,7 +609,7 @@ void h2_body_feed(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, const
             st->flow.rules_note = "modify_body: no room to collect (worker budget or memory), "
                                   "passed unchanged";
             body_send(r, st, d, NULL); /* stage it, send unchanged */
-            (void)h2_half_stage(&st->half[d], p, n);
+            (void)h2_half_stage(r, st, d, p, n);
             return;
         }
         h2_held_bytes += cap - b->cap;
@@ -681,19 +688,13 @@ void h2_half_kick(struct h2_relay *r, struct h2_stream *st, enum h2_dir d)
     nghttp2_session_resume_data(sink_session(r, d), d == H2_REQ ? st->uid : st->cid);
 }
 
-/* h2_half_stage appends a received body chunk; the source's window guarantees room. Returns 0
- * or -ENOSPC (a peer overran its window: nghttp2 would have caught it, so never expected). */
-int h2_half_stage(struct h2_half *h, const uint8_t *p, size_t n)
+/* h2_half_stage appends a received body chunk to direction `d` of `st`; the source's window
+ * guarantees room. Returns 0 or -ENOSPC (a peer overran its window: nghttp2 would have caught
+ * it, so never expected). */
+int h2_half_stage(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, const uint8_t *p,
+                  size_t n)
 {
-    if (n > h->stage.cap - buf_used(&h->stage))
-        return -ENOSPC; /* all or nothing: the caller consumes and resets */
-    while (n > 0) {
-        size_t k = buf_append(&h->stage, p, n);
+    struct h2_half *h = &st->half[d == H2_REQ ? H2_REQ : H2_RESP];
 
-        if (k == 0)
-            return -ENOSPC;
-        p += k;
-        n -= k;
-    }
-    return 0;
+    return h2_stage_append(&h->stage, &r->_opts.pool->chunks, p, n);
 }

@@ -909,6 +909,145 @@ static void case_slow_client(struct world *w, const struct h2_case *tc)
     assert_int_equal(cst(w, id)->status, 200);
 }
 
+/* case_slow_client_first is case_slow_client on a connection's first stream: it goes
+ * upstream before the session's round trip is measured, so its window starts at H2_WIN_FIRST
+ * (worker/h2_window.c); the relay still stages no more than that window. */
+static void case_slow_client_first(struct world *w, const struct h2_case *tc)
+{
+    char path[64];
+    int32_t id, oid;
+    uint64_t bound = H2_WIN_FIRST + BUF_CAP + 16384 + 9 + 64;
+
+    snprintf(path, sizeof(path), "/bytes/%llu", (unsigned long long)tc->n);
+    id = cli_request(w, "GET", path, 0, false, NULL, 0);
+    w->cli.no_read = true; /* no SETTINGS exchange first: the request leads */
+    run(w);
+    print_message("    origin sent %llu bytes ahead of the client (bound %llu)\n",
+                  (unsigned long long)w->srv.body_sent, (unsigned long long)bound);
+    oid = origin_id_for(w, path);
+    assert_true(oid > 0);
+    assert_true(w->srv.body_sent > H2_STAGE_SIZE);
+    assert_true(w->srv.body_sent <= bound);
+    assert_int_equal(nghttp2_session_get_stream_remote_window_size(w->srv.s, oid), 0);
+    w->cli.no_read = false;
+    run(w);
+    assert_int_equal(cst(w, id)->body, tc->n);
+    assert_int_equal(cst(w, id)->mismatches, 0);
+    assert_int_equal(cst(w, id)->status, 200);
+}
+
+/* case_window_grows makes both sessions' round trips 50 ms (as if measured over a long path):
+ * in memory every window is taken at once, so a 64 KiB window limits the stream and grows
+ * (worker/h2_window.c), both ways; the bodies stay byte-exact, the connection never reserves
+ * more than H2_WIN_CONN_MAX, and every reservation and chunk is back once the streams end. */
+static void case_window_grows(struct world *w, const struct h2_case *tc)
+{
+    char path[64];
+    int32_t id, oid;
+
+    run(w); /* SETTINGS both ways: the round trips are measured (microseconds here) */
+    assert_true(w->r._rtt_ns[0] > 0 && w->r._rtt_ns[1] > 0);
+    w->r._rtt_ns[0] = w->r._rtt_ns[1] = 50000000ull;
+    snprintf(path, sizeof(path), "/bytes/%llu", (unsigned long long)tc->n);
+    id = cli_request(w, "GET", path, 0, false, NULL, 0);
+    run(w);
+    assert_int_equal(cst(w, id)->status, 200);
+    assert_int_equal(cst(w, id)->body, tc->n);
+    assert_int_equal(cst(w, id)->mismatches, 0);
+    print_message("    response window grew to %u, request window %u\n", w->r._win_hint[H2_RESP],
+                  w->r._win_hint[H2_REQ]);
+    assert_true(w->r._win_hint[H2_RESP] > H2_STAGE_SIZE);
+    assert_true(w->r._win_hint[H2_RESP] <= H2_WIN_STREAM_MAX);
+
+    id = cli_request(w, "POST", "/echo", tc->n, false, NULL, 0);
+    run(w);
+    oid = origin_id_for(w, "/echo");
+    assert_int_equal(sst(w, oid)->body, tc->n);
+    assert_int_equal(sst(w, oid)->mismatches, 0);
+    assert_int_equal(cst(w, id)->status, 200);
+    assert_true(w->r._win_hint[H2_REQ] > H2_STAGE_SIZE);
+    assert_true(w->r._win_hint[H2_REQ] <= H2_WIN_STREAM_MAX);
+
+    /* the streams ended: nothing reserved or staged is left */
+    assert_true(h2_relay_is_idle(&w->r));
+    assert_int_equal(w->r._win_chunks, 0);
+    assert_int_equal(w->pool->chunks.resv, 0);
+    assert_int_equal(w->pool->chunks.used, 0);
+}
+
+/* case_window_conn_bound runs 20 downloads at once over 50 ms round trips: their windows
+ * grow, but after every step of the exchange the connection holds at most H2_WIN_CONN_MAX of
+ * reservations and the pool never hands out chunks beyond what is reserved; every body is
+ * byte-exact and every reservation back at the end. */
+static void case_window_conn_bound(struct world *w, const struct h2_case *tc)
+{
+    int32_t ids[32];
+    char path[64];
+    size_t peak = 0;
+
+    assert_true(tc->n <= 32);
+    run(w);
+    w->r._rtt_ns[0] = w->r._rtt_ns[1] = 50000000ull;
+    for (uint64_t i = 0; i < tc->n; i++) {
+        snprintf(path, sizeof(path), "/bytes/%llu", (unsigned long long)(2000000 + i * 97));
+        ids[i] = cli_request(w, "GET", path, 0, false, NULL, 0);
+    }
+    for (int i = 0; i < ROUNDS; i++) { /* run(), checking the bounds after every step */
+        size_t moved = 0, before = sig(w);
+
+        moved += peer_send(&w->cli);
+        w->wants = h2_relay_pump(&w->r);
+        moved += peer_recv(&w->srv);
+        moved += peer_send(&w->srv);
+        w->wants = h2_relay_pump(&w->r);
+        moved += peer_recv(&w->cli);
+        w->wants = h2_relay_pump(&w->r);
+        assert_true(w->r._win_chunks <= H2_WIN_CONN_MAX / H2_CHUNK_PAYLOAD);
+        assert_true(w->pool->chunks.used <= w->pool->chunks.resv);
+        if (w->r._win_chunks > peak)
+            peak = w->r._win_chunks;
+        if (moved == 0 && sig(w) == before)
+            break;
+    }
+    print_message("    peak reservation %zu chunks of %zu\n", peak,
+                  (size_t)(H2_WIN_CONN_MAX / H2_CHUNK_PAYLOAD));
+    assert_true(peak > 0);
+    for (uint64_t i = 0; i < tc->n; i++) {
+        assert_int_equal(cst(w, ids[i])->status, 200);
+        assert_int_equal(cst(w, ids[i])->body, 2000000 + i * 97);
+        assert_int_equal(cst(w, ids[i])->mismatches, 0);
+    }
+    assert_true(h2_relay_is_idle(&w->r));
+    assert_int_equal(w->r._win_chunks, 0);
+    assert_int_equal(w->pool->chunks.resv, 0);
+    assert_int_equal(w->pool->chunks.used, 0);
+}
+
+/* case_window_worker_bound: with the worker's chunk pool all but 100 chunks reserved (as by
+ * other connections), a growing window stops at what is left, and the download is intact. */
+static void case_window_worker_bound(struct world *w, const struct h2_case *tc)
+{
+    struct h2_chunks *c = &w->pool->chunks;
+    size_t others = c->n - 100;
+    char path[64];
+    int32_t id;
+
+    run(w);
+    w->r._rtt_ns[0] = w->r._rtt_ns[1] = 50000000ull;
+    assert_true(h2_chunks_reserve(c, others));
+    snprintf(path, sizeof(path), "/bytes/%llu", (unsigned long long)tc->n);
+    id = cli_request(w, "GET", path, 0, false, NULL, 0);
+    run(w);
+    assert_int_equal(cst(w, id)->body, tc->n);
+    assert_int_equal(cst(w, id)->mismatches, 0);
+    print_message("    window grew to %u with 100 chunks left in the worker\n",
+                  w->r._win_hint[H2_RESP]);
+    assert_true(w->r._win_hint[H2_RESP] > H2_STAGE_SIZE);
+    assert_true(w->r._win_hint[H2_RESP] <= 99 * H2_CHUNK_PAYLOAD);
+    assert_int_equal(c->resv, others);
+    h2_chunks_unreserve(c, others);
+}
+
 static void case_slow_origin(struct world *w, const struct h2_case *tc)
 {
     int32_t id, oid;
@@ -1086,7 +1225,8 @@ static void case_upstream_eof(struct world *w, const struct h2_case *tc)
     int32_t big = cli_request(w, "GET", "/hold/y", 0, false, NULL, 0);
 
     run(w);
-    srv_respond(w, origin_id_for(w, "/hold/y"), 1 << 20, false);
+    /* larger than the window a connection's first stream starts with (H2_WIN_FIRST) */
+    srv_respond(w, origin_id_for(w, "/hold/y"), 4 << 20, false);
     w->cli.no_read = true; /* the response is mid-way when the upstream goes */
     run(w);
     h2_relay_upstream_eof(&w->r);
@@ -1096,7 +1236,7 @@ static void case_upstream_eof(struct world *w, const struct h2_case *tc)
     assert_string_equal(cst(w, held)->body_text, "upstream closed connection\n");
     assert_true(cst(w, big)->closed);
     assert_int_equal(cst(w, big)->close_code, NGHTTP2_INTERNAL_ERROR);
-    assert_true(cst(w, big)->body < (1 << 20));
+    assert_true(cst(w, big)->body < (4 << 20));
     assert_true(w->cli.got_goaway);
     assert_true(w->wants & H2_WANT_CLOSE);
     assert_string_equal(rec_by_url_suffix(w, "/hold/y")->error, "upstream closed connection");
@@ -1494,6 +1634,22 @@ static const struct h2_case CASES[] = {
      case_slow_client,
      {0},
      1 << 20},
+    {"a 64 KiB window that limits its stream over a 50 ms round trip grows, both ways; all "
+     "reservations back at the end",
+     case_window_grows,
+     {0},
+     8 << 20},
+    {"20 downloads growing their windows at once stay within H2_WIN_CONN_MAX of reservations",
+     case_window_conn_bound,
+     {0},
+     20},
+    {"a growing window stops at what the worker's chunk pool has left", case_window_worker_bound,
+     {0}, 8 << 20},
+    {"slow client on a connection's first stream: its window starts at H2_WIN_FIRST, the "
+     "relay stages at most that",
+     case_slow_client_first,
+     {0},
+     4 << 20},
     {"one stalled stream (client window closed) never blocks the 19 others",
      case_stalled_stream,
      {.manual_window = true},

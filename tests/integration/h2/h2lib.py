@@ -54,10 +54,11 @@ class H2Origin:
     Paths: GET /bytes/N, GET /drip/N (N x 1000 bytes, one per 50 ms), POST /sha256.
     Each happening is one line in its log (request/close/rst-recv/goaway-sent/...)."""
 
-    def __init__(self, env, pki, goaway_after=0, name="h2origin"):
+    def __init__(self, env, pki, goaway_after=0, name="h2origin", window=0):
         self.env = env
         self.pki = pki
         self.goaway_after = goaway_after
+        self.window = window  # receive window it advertises; 0 = nghttp2's 64 KiB
         self.log = env.path(f"{name}.log")
         self.err = env.path(f"{name}.stderr")
         self.proc = None
@@ -68,6 +69,8 @@ class H2Origin:
         argv = [H2PEER, "server", "--cert", crt, "--key", key, "--log", self.log]
         if self.goaway_after:
             argv += ["--goaway-after", str(self.goaway_after)]
+        if self.window:
+            argv += ["--window", str(self.window)]
         open(self.log, "a").close()
         self.env.add_log("h2peer server log", self.log)
         self.env.add_log("h2peer server stderr", self.err)
@@ -105,8 +108,8 @@ class H2Origin:
             self.proc.stdout.close()
 
 
-def h2_origin(env, pki, goaway_after=0, name="h2origin"):
-    o = H2Origin(env, pki, goaway_after, name)
+def h2_origin(env, pki, goaway_after=0, name="h2origin", window=0):
+    o = H2Origin(env, pki, goaway_after, name, window)
     env.stack.callback(o.stop)
     return o.start()
 

@@ -453,12 +453,16 @@ static bool h2peer_handshake(SSL *ssl, int fd, int timeout_ms)
     }
 }
 
-static void h2peer_serve_conn(SSL_CTX *ctx, int fd, unsigned conn_no, FILE *log, int goaway_after)
+/* h2peer_serve_conn serves one connection; `window` > 0 is the receive window (stream and
+ * connection) it advertises instead of nghttp2's 64 KiB (an origin for long-path uploads). */
+static void h2peer_serve_conn(SSL_CTX *ctx, int fd, unsigned conn_no, FILE *log, int goaway_after,
+                              int32_t window)
 {
     struct h2peer_stream *streams = calloc(H2PEER_MAX_STREAMS, sizeof(*streams));
     struct h2peer_conn *c = calloc(1, sizeof(*c));
     nghttp2_session_callbacks *cb;
-    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000}};
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000},
+                                   {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (uint32_t)window}};
 
     if (c == NULL || streams == NULL)
         h2peer_die("out of memory");
@@ -488,7 +492,8 @@ static void h2peer_serve_conn(SSL_CTX *ctx, int fd, unsigned conn_no, FILE *log,
     if (nghttp2_session_server_new(&c->s, cb, c) != 0)
         h2peer_die("nghttp2_session_server_new");
     nghttp2_session_callbacks_del(cb);
-    if (nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, iv, 1) != 0)
+    if (nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, iv, window > 0 ? 2 : 1) != 0 ||
+        (window > 0 && nghttp2_session_set_local_window_size(c->s, NGHTTP2_FLAG_NONE, 0, window)))
         h2peer_die("nghttp2_submit_settings");
     while (h2peer_pump(c, H2PEER_DRIP_MS))
         ;
@@ -504,6 +509,7 @@ static int h2peer_server(int argc, char **argv)
 {
     const char *cert = NULL, *key = NULL, *logpath = NULL;
     int port = 0, goaway_after = 0;
+    int32_t window = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--cert") == 0 && i + 1 < argc)
             cert = argv[++i];
@@ -515,6 +521,8 @@ static int h2peer_server(int argc, char **argv)
             port = atoi(argv[++i]);
         else if (strcmp(argv[i], "--goaway-after") == 0 && i + 1 < argc)
             goaway_after = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--window") == 0 && i + 1 < argc)
+            window = atoi(argv[++i]);
         else
             h2peer_die("server: unknown argument %s", argv[i]);
     }
@@ -555,7 +563,7 @@ static int h2peer_server(int argc, char **argv)
         if (pid == 0) {
             prctl(PR_SET_PDEATHSIG, SIGTERM); /* stopping the server stops its connections */
             close(lfd);
-            h2peer_serve_conn(ctx, fd, conn_no, log, goaway_after);
+            h2peer_serve_conn(ctx, fd, conn_no, log, goaway_after, window);
             _exit(0);
         }
         close(fd);
@@ -831,6 +839,7 @@ int main(int argc, char **argv)
         return h2peer_client(argc - 2, argv + 2);
     fprintf(stderr,
             "usage: h2peer server --cert PEM --key PEM --log FILE [--port P] [--goaway-after K]\n"
+            "                     [--window BYTES]\n"
             "       h2peer client --proxy HOST:PORT --connect HOST:PORT --ca PEM [-n N]\n"
             "                     [--path P] [--reset INDEX] [--upload BYTES] [--timeout S]\n"
             "                     [--stagger MS]  (open stream i at i x MS ms)\n"
