@@ -8,9 +8,11 @@ endif()
 find_program(MITMD_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
 find_program(MITMD_PYTHON3 python3 REQUIRED)
 
-# Throughput is what these tests assert: a sanitizer or unoptimised build only has to keep
-# the path usable (bodies intact, well above one 64 KiB window per round trip).
-set(MITMD_LONGPATH_MIN_RATIO 0.9)
+# Throughput is what these tests assert, with room for a shared machine: a stream held to one
+# 64 KiB window per round trip (the bug they guard against) measures 0.09x; bench/longpath.sh
+# measures the figure itself (0.96-0.99x at 100 Mbit/s). A sanitizer or unoptimised build only
+# has to keep the path usable (bodies intact, well above one window per round trip).
+set(MITMD_LONGPATH_MIN_RATIO 0.75)
 if(MITMD_ASAN OR MITMD_UBSAN OR MITMD_TSAN OR CMAKE_BUILD_TYPE STREQUAL "Debug")
   set(MITMD_LONGPATH_MIN_RATIO 0.6)
 endif()
