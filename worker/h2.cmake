@@ -14,6 +14,8 @@ set(MITMD_H2_SOURCES
 list(APPEND MITMD_H2_SOURCES ${CMAKE_CURRENT_LIST_DIR}/www_auth_h2.c)
 
 target_sources(mitmd_worker PRIVATE ${MITMD_H2_SOURCES})
+# the bridge to an HTTP/1.1 upstream under the relay (reverse mode; worker/h2_h1up.h)
+target_sources(mitmd_worker PRIVATE ${CMAKE_CURRENT_LIST_DIR}/h2_h1up.c)
 
 mitmd_add_unit_test(test_h2_relay
   SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_h2_relay.c

@@ -1,10 +1,12 @@
 /* h2_conn.c - see h2_conn.h. */
 #include "worker/h2_conn.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "worker/access.h"
 #include "worker/conn.h"
+#include "worker/h2_h1up.h"
 #include "worker/h2_relay.h"
 #include "worker/rules_timer.h"
 #include "worker/worker.h"
@@ -15,13 +17,14 @@ struct h2_conn {
     uint64_t t_head; /* a request head started arriving on some stream; 0 = none */
     struct rules_timer timer; /* inject_latency / stall deadlines (worker/rules_timer.h) */
     struct h2_relay_stats told; /* what h2_conn_report added to the worker's counters */
+    struct h2_h1up *bridge;     /* the upstream speaks HTTP/1.1 (worker/h2_h1up.h); NULL: h2 */
 };
 
 static_assert(sizeof(struct h2_conn) <= CONN_PROTO_STATE_MAX, "fits the protocol state");
 
-/* struct h2_conn_mark is where the relay's four buffers stood before a pump. */
+/* struct h2_conn_mark is where the relay's buffers (and the bridge's) stood before a pump. */
 struct h2_conn_mark {
-    size_t len[4], off[4];
+    size_t len[6], off[6];
 };
 
 static struct h2_conn *h2_conn_of(struct conn *c)
@@ -31,12 +34,32 @@ static struct h2_conn *h2_conn_of(struct conn *c)
 
 static void h2_conn_mark(struct conn *c, struct h2_conn_mark *m)
 {
-    const struct buf *b[4] = {&c->cl.pin, &c->cl.pout, &c->up.pin, &c->up.pout};
+    struct h2_h1up *br = h2_conn_of(c)->bridge;
+    const struct buf *b[6] = {&c->cl.pin, &c->cl.pout, transport_in(&c->up), &c->up.pout,
+                              br != NULL ? h2_h1up_relay_in(br) : &c->up.pin,
+                              br != NULL ? h2_h1up_relay_out(br) : &c->up.pin};
 
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 6; i++) {
         m->len[i] = b[i]->len;
         m->off[i] = b[i]->off;
     }
+}
+
+/* h2_conn_tell_bridge reports the HTTP/1.1 server's end (EOF or failure) to the bridge once:
+ * when all it sent was read, or at once while a response head is incomplete (nothing more
+ * will complete it). */
+static bool h2_conn_tell_bridge(struct conn *c, struct h2_h1up *br)
+{
+    struct conn_leg *up = &c->up;
+    bool up_eof = up->tls_on ? up->tls_closed : up->rd_eof;
+
+    if (up->eof_told || !up->connected ||
+        !(up->failed || transport_is_done(up) || (up_eof && h2_h1up_is_reading_head(br))))
+        return false;
+    up->eof_told = true;
+    h2_h1up_upstream_eof(br, up->failed ? (up->why[0] ? up->why : "upstream connection failed")
+                                        : NULL);
+    return true;
 }
 
 /* h2_conn_tell reports each leg's end (EOF or failure) to the relay once. */
@@ -53,6 +76,8 @@ static bool h2_conn_tell(struct conn *c, struct h2_relay *r)
         cl->eof_told = told = true;
         h2_relay_client_eof(r);
     }
+    if (h2_conn_of(c)->bridge != NULL)
+        return h2_conn_tell_bridge(c, h2_conn_of(c)->bridge) || told;
     if (!up->eof_told && up->connected && (up->failed || transport_is_done(up))) {
         up->eof_told = told = true;
         if (up->failed)
@@ -72,6 +97,8 @@ static bool h2_conn_step(struct conn *c)
 
     h2_conn_mark(c, &before);
     wants = h2_relay_pump(&h->relay);
+    if (h->bridge != NULL && h2_h1up_pump(h->bridge))
+        wants = h2_relay_pump(&h->relay); /* what the bridge answered goes on at once */
     h2_conn_mark(c, &after);
     /* the relay's only outputs are its buffers and its wants */
     moved |= memcmp(&before, &after, sizeof(before)) != 0;
@@ -154,13 +181,24 @@ static void h2_conn_dispose(struct conn *c)
         return;
     h2_conn_report(c);
     h2_relay_dispose(&h->relay);
+    h2_h1up_free(h->bridge);
+    h->bridge = NULL;
     h->on = false;
+}
+
+/* h2_conn_reads_head: the bridge waits for the rest of a response head from its server. */
+static bool h2_conn_reads_head(struct conn *c, const struct conn_leg *leg)
+{
+    struct h2_h1up *br = h2_conn_of(c)->bridge;
+
+    return br != NULL && leg == &c->up && h2_h1up_is_reading_head(br);
 }
 
 static const struct conn_proto h2_conn_proto = {
     .name = "h2",
     .state_size = sizeof(struct h2_conn),
     .step = h2_conn_step,
+    .reads_head = h2_conn_reads_head,
     .on_timeout = h2_conn_on_timeout,
     .is_idle = h2_conn_is_idle,
     .drain = h2_conn_drain,
@@ -169,15 +207,27 @@ static const struct conn_proto h2_conn_proto = {
     .report = h2_conn_report,
 };
 
-int h2_conn_start(struct conn *c)
+/* h2_conn_begin starts the relay; `h1up`: its upstream is an HTTP/1.1 server, reached through
+ * a bridge (worker/h2_h1up.h) allocated here. */
+static int h2_conn_begin(struct conn *c, bool h1up)
 {
     struct h2_relay_opts o;
     struct h2_conn *h;
+    struct buf *up_in = &c->up.pin, *up_out = &c->up.pout;
     int err;
 
     conn_set_proto(c, &h2_conn_proto);
     h = h2_conn_of(c);
+    if (h1up) {
+        h->bridge = h2_h1up_new(c->w->cfg->max_header_size, transport_in(&c->up), &c->up.pout);
+        if (h->bridge == NULL)
+            return -ENOMEM;
+        up_in = h2_h1up_relay_in(h->bridge);
+        up_out = h2_h1up_relay_out(h->bridge);
+    }
     memset(&o, 0, sizeof(o));
+    o.up_serial = h1up;
+    o.resp_version = h1up ? "HTTP/1.1" : NULL;
     o.max_header_size = c->w->cfg->max_header_size;
     o.pool = c->w->h2_pool;
     o.replay = c->w->replay;
@@ -193,10 +243,22 @@ int h2_conn_start(struct conn *c)
         o.www_auth = access_check_www;
         o.www_auth_arg = c->w;
     }
-    err = h2_relay_init(&h->relay, &o, &c->flow, &c->cl.pin, &c->cl.pout, &c->up.pin,
-                        &c->up.pout);
-    if (err)
+    err = h2_relay_init(&h->relay, &o, &c->flow, &c->cl.pin, &c->cl.pout, up_in, up_out);
+    if (err) {
+        h2_h1up_free(h->bridge);
+        h->bridge = NULL;
         return err;
+    }
     h->on = true;
     return 0;
+}
+
+int h2_conn_start(struct conn *c)
+{
+    return h2_conn_begin(c, false);
+}
+
+int h2_conn_start_h1up(struct conn *c)
+{
+    return h2_conn_begin(c, true);
 }

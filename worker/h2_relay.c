@@ -62,6 +62,10 @@ int h2_relay_init(struct h2_relay *r, const struct h2_relay_opts *opts,
         err = -ENOMEM;
         goto out_del_opt;
     }
+    if (r->_opts.up_serial) {
+        /* before the bridge's SETTINGS arrive, too: one stream at a time */
+        nghttp2_option_set_peer_max_concurrent_streams(opt, 1);
+    }
     if (nghttp2_session_client_new2(&r->_us, cb, r, opt) != 0) {
         err = -ENOMEM;
         goto out_del_cs;

@@ -1,0 +1,61 @@
+/* h2_h1up.h - the bridge under an HTTP/2 relay whose upstream speaks HTTP/1.1 (reverse mode with
+ * an http:// server, or an https:// server that did not choose h2): an nghttp2 server session
+ * facing the relay's upstream side (over two memory buffers) and one HTTP/1.1 connection to the
+ * server. Each stream becomes one HTTP/1.1 exchange; exchanges go one at a time (the relay's
+ * upstream session is told SETTINGS_MAX_CONCURRENT_STREAMS 1, so nghttp2 queues the other
+ * requests in the relay, bounded by H2_MAX_LIVE_STREAMS). Called only by worker/h2_conn.c;
+ * never does I/O; allocates once in h2_h1up_new (about 4 x --max-header-size + 128 KiB). */
+#ifndef MITMD_WORKER_H2_H1UP_H
+#define MITMD_WORKER_H2_H1UP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shared/buf.h"
+
+/* H2_H1UP_MID_SIZE: each of the two buffers between the relay and the bridge. */
+#define H2_H1UP_MID_SIZE (32 * 1024)
+/* H2_H1UP_WINDOW: the bridge's stream and connection receive window (request body staging). */
+#define H2_H1UP_WINDOW 65535
+/* H2_H1UP_REASON_MAX: a failure reason kept for 502 answers (NUL included). */
+#define H2_H1UP_REASON_MAX 256
+
+struct h2_h1up;
+
+/* h2_h1up_new allocates a bridge whose HTTP/1.1 side reads `up_in` (plaintext from the server)
+ * and appends to `up_out` (plaintext for it); both are borrowed for the bridge's life. Request
+ * and response heads are limited to `max_header_size` bytes (0 = 65536). It queues the
+ * server-side SETTINGS (MAX_CONCURRENT_STREAMS 1) for the relay. Returns NULL on allocation
+ * failure. */
+struct h2_h1up *h2_h1up_new(size_t max_header_size, struct buf *up_in, struct buf *up_out);
+
+/* h2_h1up_free frees `b` and its session. NULL is a no-op. */
+void h2_h1up_free(struct h2_h1up *b);
+
+/* h2_h1up_relay_in returns the buffer the relay reads as its upstream input (what the bridge's
+ * session sends); h2_h1up_relay_out the one the relay writes its upstream output to. Both live
+ * as long as `b`. */
+struct buf *h2_h1up_relay_in(struct h2_h1up *b);
+struct buf *h2_h1up_relay_out(struct h2_h1up *b);
+
+/* h2_h1up_pump feeds what the relay wrote to the session, writes request heads and bodies to
+ * up_out as room allows, parses the server's responses from up_in and serialises them for the
+ * relay. Work per call is bounded. Returns whether anything moved. */
+bool h2_h1up_pump(struct h2_h1up *b);
+
+/* h2_h1up_upstream_eof records that the server's side ended (`why` NULL: it closed cleanly;
+ * else the failure, copied). A response delimited by the close ends there; a stream waiting
+ * for its response head is answered 502 with the reason; a response cut short is reset
+ * (INTERNAL_ERROR). Then GOAWAY: the relay takes no new stream (its client gets GOAWAY and
+ * retries on a new connection). Call once all of up_in was read (transport_is_done). */
+void h2_h1up_upstream_eof(struct h2_h1up *b, const char *why);
+
+/* h2_h1up_is_reading_head returns whether the bridge waits for the rest of a response head in
+ * up_in (which may then grow past its watermark, up to the head limit). */
+bool h2_h1up_is_reading_head(const struct h2_h1up *b);
+
+/* h2_h1up_exchanges returns the number of HTTP/1.1 exchanges begun on the server connection. */
+uint64_t h2_h1up_exchanges(const struct h2_h1up *b);
+
+#endif
