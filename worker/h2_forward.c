@@ -33,6 +33,8 @@ static void flow_fill_request(const struct h2_relay *r, struct h2_stream *st)
     if (r->_opts.host_rewrite != NULL) /* reverse mode: recorded as sent */
         auth = (nghttp2_vec){(uint8_t *)r->_opts.host_rewrite, strlen(r->_opts.host_rewrite)};
     flow_str_set(f, &f->method, method.base, method.len);
+    if (r->_opts.url_scheme != NULL)
+        scheme = (nghttp2_vec){(uint8_t *)r->_opts.url_scheme, strlen(r->_opts.url_scheme)};
     if (scheme.len > 0) {
         n = snprintf(url, sizeof(url), "%.*s://", (int)scheme.len, (const char *)scheme.base);
         n = n < sizeof(url) ? n : sizeof(url) - 1;

@@ -98,6 +98,8 @@ struct h2_relay_opts {
      * resp_version (e.g. "HTTP/1.1"; NULL = "HTTP/2.0") */
     bool up_serial;
     const char *resp_version;
+    const char *url_scheme;    /* the scheme recorded in URLs (reverse mode: the server's, as
+                                * mitmproxy's request.scheme); NULL = the client's :scheme */
     h2_relay_flow_fn *on_flow; /* may be NULL */
     void *on_flow_arg;
     /* reverse and transparent --proxyauth (worker/access.h access_check_www): every request

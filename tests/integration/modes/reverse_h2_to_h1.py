@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""--mode reverse:URL to an HTTP/1.1-only server: a TLS client that offers h2 gets HTTP/2 and
+mitmd speaks HTTP/1.1 to the server (worker/h2_h1up.c), as mitmproxy does.
+- reverse:http:// to lib/origin.py (HTTP/1.1 only) and to nginx's plain port, and
+  reverse:https:// to nginx's HTTP/1.1-only TLS port: curl --http2 negotiates h2
+  (%{http_version} = 2);
+- 1 MiB both ways byte-exact by SHA-256: a download (nginx, Content-Length), an upload with
+  Content-Length and one without (sent chunked to the origin, which hashes what it got);
+- a chunked response and a close-delimited one arrive whole over HTTP/2;
+- h2load -n 50 -c 1 -m 10 (10 concurrent streams on one connection): 50 x 2xx, all over one
+  server connection (the origin's /stats counts the connections it accepted);
+- a server that closes without answering: 502 with the reason; a response cut short: the
+  stream is reset (curl fails), and the next connection still works;
+- records: request HTTP/2.0, response HTTP/1.1, as mitmproxy shows them."""
+import hashlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import check, info, read_records, run, step, wait_until  # noqa: E402
+
+LINE_RE = re.compile(r"^mitmd: reverse proxy to (\S+) listening at 127\.0\.0\.1:(\d+)\.$", re.M)
+MIB = 1 << 20
+
+
+def sha(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+def chunk_bytes(i, size):
+    """chunk_bytes: as lib/origin.py builds chunk i of /chunked and /stream."""
+    head = f"chunk {i}\n".encode()
+    return head + b"." * max(0, size - len(head))
+
+
+class Closer:
+    """Closer is a server that reads a request head and closes without answering."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            c.settimeout(5)
+            data = b""
+            try:
+                while b"\r\n\r\n" not in data:
+                    got = c.recv(65536)
+                    if not got:
+                        break
+                    data += got
+            except OSError:
+                pass
+            c.close()
+
+    def stop(self):
+        self.stopped = True
+        self.sock.close()
+
+
+def curl(env, url, extra=(), data=None, timeout=30):
+    """curl --http2 fetches url from mitmd (the server). Returns (code, version, body, rc,
+    stderr)."""
+    out = env.path("curl.out")
+    argv = ["curl", "-sS", "--noproxy", "*", "--http2", "--max-time", str(timeout),
+            "-w", "%{http_code} %{http_version}", "-o", out] + list(extra) + [url]
+    cp = subprocess.run(argv, capture_output=True, timeout=timeout + 5, input=data)
+    parts = cp.stdout.decode().split()
+    body = open(out, "rb").read() if os.path.exists(out) else b""
+    if os.path.exists(out):
+        os.unlink(out)
+    code = int(parts[0]) if parts and parts[0].isdigit() else 0
+    return code, parts[1] if len(parts) > 1 else "", body, cp.returncode, cp.stderr.decode()
+
+
+def test(env):
+    big = os.urandom(MIB)
+    pki = env.pki()
+    ngx = env.nginx(pki, {"1m": big})
+    origin = env.origin(None)
+    closer = Closer()
+    env.stack.callback(closer.stop)
+    flows = env.path("flows.jsonl")
+    specs = {
+        "origin": f"reverse:http://127.0.0.1:{origin.port}",
+        "nginx": f"reverse:http://127.0.0.1:{ngx.plain_port}",
+        "nginx-tls": f"reverse:https://www.origin.test:{ngx.ports['valid']}",
+        "closer": f"reverse:http://127.0.0.1:{closer.port}",
+    }
+    args = ["--upstream-ca", pki.ca_cert, "--resolve", "*.origin.test=127.0.0.1", "-w", flows]
+    for s in specs.values():
+        args += ["--mode", s + "@0"]
+    m = env.mitmd(args=args, workers=1)
+    found = {url: int(port) for url, port in LINE_RE.findall(m.stderr())}
+    port = {k: found.get(s.split(":", 1)[1]) for k, s in specs.items()}
+    check(all(port.values()), f"start-up lines name every listener: {found}")
+    ca = ["--cacert", m.ca_cert]
+    o_url = f"https://127.0.0.1:{port['origin']}"
+
+    step("reverse:http:// (HTTP/1.1 origin) + curl --http2: h2 negotiated, 200")
+    code, ver, body, rc, err = curl(env, o_url + "/hello", ca)
+    check(code == 200 and ver == "2", f"expected 200 over HTTP/2, got {code} {ver}: {err}")
+    check(body == b"hello from origin\n", f"body {body!r}")
+
+    step("1 MiB download from nginx's plain HTTP/1.1 port over HTTP/2: SHA-256 equal")
+    code, ver, body, rc, err = curl(env, f"https://127.0.0.1:{port['nginx']}/1m", ca)
+    check(code == 200 and ver == "2" and sha(body) == sha(big),
+          f"download: {code} {ver} {len(body)} bytes: {err}")
+
+    step("reverse:https:// to nginx's HTTP/1.1-only TLS port: h2 to the client, 1 MiB equal")
+    code, ver, body, rc, err = curl(
+        env, f"https://www.origin.test:{port['nginx-tls']}/1m",
+        ca + ["--resolve", f"www.origin.test:{port['nginx-tls']}:127.0.0.1"])
+    check(code == 200 and ver == "2" and sha(body) == sha(big),
+          f"https:// server without h2: {code} {ver} {len(body)} bytes: {err}")
+
+    step("1 MiB POST with Content-Length reaches the origin byte-exact")
+    code, ver, body, rc, err = curl(env, o_url + "/sha256", ca + ["--data-binary", "@-"],
+                                    data=big)
+    check(code == 200 and ver == "2", f"upload: {code} {ver}: {err}")
+    check(f'"sha256": "{sha(big)}"'.encode() in body and f'"length": {MIB}'.encode() in body,
+          f"the origin hashed something else: {body!r}")
+
+    step("1 MiB POST without a length (sent chunked upstream) reaches the origin byte-exact")
+    code, ver, body, rc, err = curl(env, o_url + "/sha256", ca + ["-X", "POST", "-T", "-"],
+                                    data=big)
+    check(code == 200 and ver == "2", f"chunked upload: {code} {ver}: {err}")
+    check(f'"sha256": "{sha(big)}"'.encode() in body, f"the origin hashed {body!r}")
+
+    step("a chunked response and a close-delimited one arrive whole over HTTP/2")
+    want = b"".join(chunk_bytes(i, 5000) for i in range(40))
+    code, ver, body, rc, err = curl(env, o_url + "/chunked?chunks=40&size=5000&delay=0", ca)
+    check(code == 200 and ver == "2" and body == want,
+          f"chunked: {code} {ver} {len(body)} of {len(want)} bytes: {err}")
+    code, ver, body, rc, err = curl(env, o_url + "/stream?chunks=40&size=5000&delay=0", ca)
+    check(code == 200 and ver == "2" and body == want,
+          f"close-delimited: {code} {ver} {len(body)} of {len(want)} bytes: {err}")
+
+    step("h2load -n 50 -c 1 -m 10: 50 x 2xx, one HTTP/1.1 connection to the origin")
+    before = len(origin.stats()["connections"])
+    h2load = shutil.which("h2load")
+    check(h2load is not None, "h2load (nghttp2-client) is needed")
+    cp = env.run_cmd([h2load, "-n", "50", "-c", "1", "-m", "10", o_url + "/hello"], timeout=60)
+    info(" ".join(ln for ln in cp.stdout.splitlines() if "status codes" in ln or "requests:" in ln))
+    check(re.search(r"status codes: 50 2xx", cp.stdout) is not None,
+          f"h2load: {cp.stdout[-800:]} {cp.stderr[-300:]}")
+    conns = len(origin.stats()["connections"]) - 1 - before  # minus the /stats connection itself
+    check(conns == 1, f"50 streams used {conns} server connections, expected 1")
+
+    step("a server that closes without answering: 502 with the reason")
+    code, ver, body, rc, err = curl(env, f"https://127.0.0.1:{port['closer']}/x", ca)
+    check(code == 502 and ver == "2" and b"closed" in body,
+          f"expected 502 naming the close over HTTP/2, got {code} {ver}: {body!r} {err}")
+
+    step("a response cut short (Content-Length 100000, 10 bytes, close): stream reset")
+    code, ver, body, rc, err = curl(env, o_url + "/truncated?announce=100000&send=10", ca)
+    check(rc != 0 and len(body) < 100000, f"a cut response looked complete: rc {rc} {code}")
+    code, ver, body, rc, err = curl(env, o_url + "/hello", ca)
+    check(code == 200 and ver == "2", f"the next connection: {code} {ver}: {err}")
+
+    step("records: request HTTP/2.0, response HTTP/1.1, URL with the server's scheme")
+
+    def hello_records():
+        return [r for r in read_records(flows)
+                if (r.get("request") or {}).get("url") ==
+                f"http://127.0.0.1:{origin.port}/hello"]
+    check(wait_until(lambda: len(hello_records()) >= 52, 5),
+          f"{len(hello_records())} records of /hello, expected at least 52")
+    r = hello_records()[0]
+    check(r["request"].get("httpVersion") == "HTTP/2.0" and
+          r["response"].get("httpVersion") == "HTTP/1.1" and r["response"]["status"] == 200,
+          f"record: {r['request'].get('httpVersion')} {r['response']}")
+    m.check_no_crash()
+
+
+if __name__ == "__main__":
+    run(test, __doc__)
