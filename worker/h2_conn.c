@@ -264,3 +264,13 @@ int h2_conn_start_h1up(struct conn *c)
 {
     return h2_conn_begin(c, true);
 }
+
+int h2_conn_start_failed(struct conn *c, const char *why)
+{
+    int err = h2_conn_begin(c, false);
+
+    if (err)
+        return err;
+    h2_relay_upstream_failed(&h2_conn_of(c)->relay, why);
+    return 0;
+}

@@ -19,4 +19,9 @@ int h2_conn_start(struct conn *c);
  * closes the connection). */
 int h2_conn_start_h1up(struct conn *c);
 
+/* h2_conn_start_failed makes the HTTP/2 relay drive `c`, whose client chose h2 and whose
+ * upstream is unusable (dropped by the caller): every request is answered 502 with `why`
+ * (copied). Returns 0 or -errno from h2_relay_init (the caller closes the connection). */
+int h2_conn_start_failed(struct conn *c, const char *why);
+
 #endif

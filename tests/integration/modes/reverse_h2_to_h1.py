@@ -9,7 +9,8 @@ mitmd speaks HTTP/1.1 to the server (worker/h2_h1up.c), as mitmproxy does.
 - a chunked response and a close-delimited one arrive whole over HTTP/2;
 - h2load -n 50 -c 1 -m 10 (10 concurrent streams on one connection): 50 x 2xx, all over one
   server connection (the origin's /stats counts the connections it accepted);
-- a server that closes without answering: 502 with the reason; a response cut short: the
+- a server that closes without answering, and one that is down: 502 with the reason (over
+  HTTP/2: mitmd dials at accept, and answers a failed dial inside TLS); a response cut short: the
   stream is reset (curl fails), and the next connection still works;
 - records: request HTTP/2.0, response HTTP/1.1, as mitmproxy shows them."""
 import hashlib
@@ -22,7 +23,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import check, info, read_records, run, step, wait_until  # noqa: E402
+from harness import check, free_port, info, read_records, run, step, wait_until  # noqa: E402
 
 LINE_RE = re.compile(r"^mitmd: reverse proxy to (\S+) listening at 127\.0\.0\.1:(\d+)\.$", re.M)
 MIB = 1 << 20
@@ -100,6 +101,7 @@ def test(env):
         "nginx": f"reverse:http://127.0.0.1:{ngx.plain_port}",
         "nginx-tls": f"reverse:https://www.origin.test:{ngx.ports['valid']}",
         "closer": f"reverse:http://127.0.0.1:{closer.port}",
+        "down": f"reverse:http://127.0.0.1:{free_port()}",
     }
     args = ["--upstream-ca", pki.ca_cert, "--resolve", "*.origin.test=127.0.0.1", "-w", flows]
     for s in specs.values():
@@ -165,6 +167,11 @@ def test(env):
     code, ver, body, rc, err = curl(env, f"https://127.0.0.1:{port['closer']}/x", ca)
     check(code == 502 and ver == "2" and b"closed" in body,
           f"expected 502 naming the close over HTTP/2, got {code} {ver}: {body!r} {err}")
+
+    step("a server that is down (connection refused): 502 with the reason, over HTTP/2")
+    code, ver, body, rc, err = curl(env, f"https://127.0.0.1:{port['down']}/x", ca)
+    check(code == 502 and ver == "2" and b"refused" in body,
+          f"expected 502 naming the refusal over HTTP/2, got {code} {ver}: {body!r} {err}")
 
     step("a response cut short (Content-Length 100000, 10 bytes, close): stream reset")
     code, ver, body, rc, err = curl(env, o_url + "/truncated?announce=100000&send=10", ca)
