@@ -12,8 +12,13 @@ mitmd speaks HTTP/1.1 to the server (worker/h2_h1up.c), as mitmproxy does.
 - a server that closes without answering, and one that is down: 502 with the reason (over
   HTTP/2: mitmd dials at accept, and answers a failed dial inside TLS); a response cut short: the
   stream is reset (curl fails), and the next connection still works;
-- records: request HTTP/2.0, response HTTP/1.1, as mitmproxy shows them."""
+- records: request HTTP/2.0, response HTTP/1.1, as mitmproxy shows them;
+- the relay's hooks work over the bridge as over an HTTP/2 server: --modify-headers both ways,
+  block_list, map_local, inject_fault reset (that stream only), inject_latency, fields the
+  server's Connection names are dropped; -S answers from the recording made through the bridge
+  (origin stopped) and server_replay_extra=418 for the rest."""
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -21,6 +26,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import check, free_port, info, read_records, run, step, wait_until  # noqa: E402
@@ -192,6 +198,63 @@ def test(env):
           r["response"].get("httpVersion") == "HTTP/1.1" and r["response"]["status"] == 200,
           f"record: {r['request'].get('httpVersion')} {r['response']}")
     m.check_no_crash()
+    rules_and_replay(env, origin, flows)
+
+
+def rules_and_replay(env, origin, flows):
+    """rules_and_replay runs a second mitmd with rules, then a third with -S, over the bridge."""
+    local = env.path("local.txt")
+    with open(local, "wb") as f:
+        f.write(b"from map_local\n")
+    os.chmod(env.tmp, 0o711)  # the workers run unprivileged: they must reach the file
+    os.chmod(local, 0o644)
+    rec = env.path("rec.jsonl")
+    m = env.mitmd(name="rules", args=[
+        "--mode", f"reverse:http://127.0.0.1:{origin.port}", "-w", rec,
+        "--set", "save_bodies=64k",
+        "--modify-headers", "/~q/X-Added/by-rule", "--modify-headers", "/~s/X-Resp/by-rule",
+        "--set", "block_list=/~u blocked/403", "--map-local", f"|/local$|{local}",
+        "--set", "inject_fault=/~u resetme/100/reset", "--set", "inject_latency=/~u slow/400ms"])
+    ca = ["--cacert", m.ca_cert]
+    url = f"https://127.0.0.1:{m.port}"
+
+    step("rules over the bridge: --modify-headers both ways, Connection-named fields dropped")
+    hdrs = env.path("h.txt")
+    code, ver, body, rc, err = curl(env, url + "/headers?hop=1", ca + ["-D", hdrs])
+    check(code == 200 and ver == "2", f"/headers: {code} {ver}: {err}")
+    got = {k.lower(): v for k, v in json.loads(body)}
+    check(got.get("x-added") == "by-rule", f"the origin did not get X-Added: {got}")
+    head = open(hdrs, "rb").read().lower()
+    check(b"x-resp: by-rule" in head, f"no X-Resp in the response: {head!r}")
+    check(b"x-internal" not in head and b"keep-alive" not in head,
+          f"hop-by-hop fields reached the HTTP/2 client: {head!r}")
+
+    step("block_list 403, map_local, inject_fault reset on one stream, inject_latency")
+    code, ver, body, rc, err = curl(env, url + "/blocked", ca)
+    check(code == 403 and ver == "2", f"block_list: {code} {ver}")
+    code, ver, body, rc, err = curl(env, url + "/local", ca)
+    check(code == 200 and body == b"from map_local\n", f"map_local: {code} {body!r}")
+    code, ver, body, rc, err = curl(env, url + "/resetme", ca)
+    check(rc != 0 and code != 200, f"inject_fault reset: rc {rc} code {code}")
+    t0 = time.monotonic()
+    code, ver, body, rc, err = curl(env, url + "/hello?slow", ca)
+    took = time.monotonic() - t0
+    check(code == 200 and took >= 0.4, f"inject_latency: {code} after {took:.2f}s")
+    m.check_no_crash()
+    m.stop()
+
+    step("-S: the recording made through the bridge answers with the origin stopped")
+    origin.stop()
+    r = env.mitmd(name="replay", args=[
+        "--mode", f"reverse:http://127.0.0.1:{origin.port}", "-S", rec,
+        "--set", "server_replay_extra=418", "--set", "server_replay_reuse=true"])
+    url = f"https://127.0.0.1:{r.port}"
+    code, ver, body, rc, err = curl(env, url + "/hello?slow", ["--cacert", r.ca_cert])
+    check(code == 200 and ver == "2" and body == b"hello from origin\n",
+          f"replayed: {code} {ver} {body!r} {err}")
+    code, ver, body, rc, err = curl(env, url + "/never-recorded", ["--cacert", r.ca_cert])
+    check(code == 418 and ver == "2", f"server_replay_extra: {code} {ver}")
+    r.check_no_crash()
 
 
 if __name__ == "__main__":
