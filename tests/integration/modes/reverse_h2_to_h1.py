@@ -129,6 +129,18 @@ def test(env):
     check(code == 200 and ver == "2" and sha(body) == sha(big),
           f"download: {code} {ver} {len(body)} bytes: {err}")
 
+    step("HEAD over HTTP/2: nginx's Content-Length, no body; 204 and 304 without bodies")
+    hdrs = env.path("head.txt")
+    code, ver, body, rc, err = curl(env, f"https://127.0.0.1:{port['nginx']}/1m",
+                                    ca + ["-I", "-D", hdrs])
+    head = open(hdrs, "rb").read().lower()
+    check(code == 200 and ver == "2" and rc == 0 and f"content-length: {MIB}".encode() in head,
+          f"HEAD: {code} {ver} rc {rc}: {head!r} {err}")
+    for status in (204, 304):
+        code, ver, body, rc, err = curl(env, o_url + f"/status?code={status}", ca)
+        check(code == status and ver == "2" and rc == 0 and body == b"",
+              f"/status?code={status}: {code} {ver} rc {rc} {body!r} {err}")
+
     step("reverse:https:// to nginx's HTTP/1.1-only TLS port: h2 to the client, 1 MiB equal")
     code, ver, body, rc, err = curl(
         env, f"https://www.origin.test:{port['nginx-tls']}/1m",
@@ -168,6 +180,14 @@ def test(env):
           f"h2load: {cp.stdout[-800:]} {cp.stderr[-300:]}")
     conns = len(origin.stats()["connections"]) - 1 - before  # minus the /stats connection itself
     check(conns == 1, f"50 streams used {conns} server connections, expected 1")
+
+    step("nghttp (offers h2 only, so ALPN h2 or nothing): 5 streams on one connection, 200")
+    nghttp = shutil.which("nghttp")
+    check(nghttp is not None, "nghttp (nghttp2-client) is needed")
+    cp = env.run_cmd([nghttp, "-n", "-v", "-m", "5", o_url + "/hello"], timeout=30)
+    statuses = re.findall(r":status: (\d+)", cp.stdout)
+    check(cp.returncode == 0 and statuses == ["200"] * 5,
+          f"nghttp rc {cp.returncode}, statuses {statuses}: {cp.stderr[-300:]}")
 
     step("a server that closes without answering: 502 with the reason")
     code, ver, body, rc, err = curl(env, f"https://127.0.0.1:{port['closer']}/x", ca)
