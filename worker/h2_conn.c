@@ -2,6 +2,7 @@
 #include "worker/h2_conn.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "worker/access.h"
@@ -19,6 +20,9 @@ struct h2_conn {
     struct rules_timer timer; /* inject_latency / stall deadlines (worker/rules_timer.h) */
     struct h2_relay_stats told; /* what h2_conn_report added to the worker's counters */
     struct h2_h1up *bridge;     /* the upstream speaks HTTP/1.1 (worker/h2_h1up.h); NULL: h2 */
+    bool dialing;               /* the bridge's new server connection is being dialled */
+    bool shaking;               /* ... and its TLS handshake is in progress */
+    uint64_t t_shake;
 };
 
 static_assert(sizeof(struct h2_conn) <= CONN_PROTO_STATE_MAX, "fits the protocol state");
@@ -89,6 +93,85 @@ static bool h2_conn_tell(struct conn *c, struct h2_relay *r)
     return told;
 }
 
+/* h2_conn_bridge_ready hands the new server connection to the bridge. */
+static void h2_conn_bridge_ready(struct conn *c, struct h2_conn *h)
+{
+    h->dialing = h->shaking = false;
+    h2_h1up_upstream_ready(h->bridge);
+}
+
+/* h2_conn_bridge_failed answers the bridge's waiting stream 502 with `why`. */
+static void h2_conn_bridge_failed(struct conn *c, struct h2_conn *h, const char *why)
+{
+    char msg[TLS_CONN_WHY_MAX];
+
+    snprintf(msg, sizeof(msg), "%s", why); /* `why` may live in the leg we drop */
+    h->dialing = h->shaking = false;
+    conn_up_drop(c);
+    worker_count(c->w, MSG_STAT_UPSTREAM_ERRORS);
+    h2_h1up_upstream_failed(h->bridge, msg);
+}
+
+/* h2_conn_bridge_dial starts a new server connection for the bridge (the mode's target; the
+ * old connection is dropped) when its next stream wants one, and advances the TLS handshake of
+ * an https:// one. Returns whether anything changed. */
+static bool h2_conn_bridge_dial(struct conn *c, struct h2_conn *h)
+{
+    const char *why = NULL;
+    int r;
+
+    if (h->shaking) {
+        r = transport_handshake(&c->up, &why);
+        if (r == -EAGAIN) {
+            if (!c->up.failed && !c->up.rd_eof)
+                return false;
+            h2_conn_bridge_failed(c, h, "upstream closed the connection during the TLS handshake");
+            return true;
+        }
+        if (r != 0)
+            h2_conn_bridge_failed(c, h, why != NULL ? why : "upstream TLS handshake failed");
+        else
+            h2_conn_bridge_ready(c, h);
+        return true;
+    }
+    if (h->dialing || !h2_h1up_wants_dial(h->bridge))
+        return false;
+    h->dialing = true;
+    conn_up_drop(c);
+    upstream_dial(c); /* may call h2_conn_on_upstream at once */
+    return true;
+}
+
+static void h2_conn_on_upstream(struct conn *c, int err, const char *why)
+{
+    static const uint8_t alpn_h1[] = "\x08http/1.1";
+    struct h2_conn *h = h2_conn_of(c);
+    char msg[TLS_CONN_WHY_MAX];
+    const char *host = c->upstream.host;
+
+    if (!h->dialing)
+        return;
+    if (err) {
+        snprintf(msg, sizeof(msg), "cannot connect to %s:%u: %s", host, c->upstream.port, why);
+        h2_conn_bridge_failed(c, h, msg);
+        return;
+    }
+    if (!modes_url_is_tls(c)) {
+        h2_conn_bridge_ready(c, h);
+        return;
+    }
+    /* RFC 6066 §3: no SNI for an IP literal; verified as the URL names the server */
+    if (tls_conn_init_client_addr(&c->up.tls, &c->w->tls, c->upstream.host_is_ip ? NULL : host,
+                                  host, c->upstream.port, alpn_h1, sizeof(alpn_h1) - 1,
+                                  (const struct sockaddr *)&c->up.addr, c->up.addrlen) != 0) {
+        h2_conn_bridge_failed(c, h, "cannot start the upstream TLS handshake");
+        return;
+    }
+    c->up.tls_on = true;
+    h->shaking = true;
+    h->t_shake = flow_now_ns();
+}
+
 static bool h2_conn_step(struct conn *c)
 {
     struct h2_conn *h = h2_conn_of(c);
@@ -100,6 +183,8 @@ static bool h2_conn_step(struct conn *c)
     wants = h2_relay_pump(&h->relay);
     if (h->bridge != NULL && h2_h1up_pump(h->bridge))
         wants = h2_relay_pump(&h->relay); /* what the bridge answered goes on at once */
+    if (h->bridge != NULL)
+        moved |= h2_conn_bridge_dial(c, h);
     h2_conn_mark(c, &after);
     /* the relay's only outputs are its buffers and its wants */
     moved |= memcmp(&before, &after, sizeof(before)) != 0;
@@ -122,6 +207,11 @@ static bool h2_conn_on_timeout(struct conn *c, uint64_t now)
     struct h2_conn *h = h2_conn_of(c);
     uint64_t head_ns = (uint64_t)c->w->cfg->request_timeout_s * 1000000000ull;
 
+    if (h->shaking &&
+        now - h->t_shake >= (uint64_t)c->w->cfg->handshake_timeout_s * 1000000000ull) {
+        h2_conn_bridge_failed(c, h, "upstream TLS handshake timed out");
+        return true;
+    }
     if (h->t_head != 0 && now - h->t_head >= head_ns) {
         h2_relay_timeout(&h->relay, H2_TIMEOUT_REQUEST_HEAD);
         h->t_head = 0;
@@ -200,6 +290,7 @@ static const struct conn_proto h2_conn_proto = {
     .state_size = sizeof(struct h2_conn),
     .step = h2_conn_step,
     .reads_head = h2_conn_reads_head,
+    .on_upstream = h2_conn_on_upstream,
     .on_timeout = h2_conn_on_timeout,
     .is_idle = h2_conn_is_idle,
     .drain = h2_conn_drain,
@@ -223,6 +314,9 @@ static int h2_conn_begin(struct conn *c, bool h1up)
         h->bridge = h2_h1up_new(c->w->cfg->max_header_size, transport_in(&c->up), &c->up.pout);
         if (h->bridge == NULL)
             return -ENOMEM;
+        /* reverse mode: a new server connection when the server closed the last one */
+        h2_h1up_set_redial(h->bridge, c->mode != NULL && (c->mode->server_plain ||
+                                                          c->mode->server_tls));
         up_in = h2_h1up_relay_in(h->bridge);
         up_out = h2_h1up_relay_out(h->bridge);
     }

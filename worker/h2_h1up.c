@@ -70,10 +70,13 @@ struct h2_h1up {
     size_t answer_len, answer_off;
 
     bool up_eof;      /* the server's side ended */
-    bool up_dead;     /* the server connection takes no more exchanges */
+    bool conn_gone;   /* the server connection takes no more exchanges */
+    bool up_dead;     /* and there will be no other: new streams are refused (GOAWAY) */
+    bool redial;      /* the caller dials a new server connection when one is wanted */
     bool goaway_sent;
     bool failed;      /* the session failed: nothing more is done */
     uint64_t exchanges;
+    uint64_t redials; /* new server connections after the first */
     char why[H2_H1UP_REASON_MAX];
     struct h1_header hdrs[H1_MAX_HEADERS];
     uint8_t mem[]; /* to_relay, from_relay, hout, cookie, stage */
@@ -102,12 +105,15 @@ static bool put_str(struct buf *b, const char *s)
     return put(b, s, strlen(s));
 }
 
-/* mark_dead records that the server connection takes no more exchanges, with `why`. */
+/* mark_dead records that the server connection takes no more exchanges, with `why`: the next
+ * stream gets a new one (h2_h1up_set_redial), else no stream is taken any more. */
 static void mark_dead(struct h2_h1up *b, const char *why)
 {
-    if (!b->up_dead && b->why[0] == '\0')
+    if (!b->conn_gone && b->why[0] == '\0')
         snprintf(b->why, sizeof(b->why), "%s", why);
-    b->up_dead = true;
+    b->conn_gone = true;
+    if (!b->redial)
+        b->up_dead = true;
 }
 
 static void exchange_reset(struct h2_h1up *b)
@@ -409,7 +415,8 @@ static bool move_request(struct h2_h1up *b)
     bool moved = false;
     size_t n;
 
-    if (b->id == 0 || !b->head_done || b->answered || b->up_dead || b->req_written)
+    if (b->id == 0 || !b->head_done || b->answered || b->up_dead || b->req_written ||
+        (b->conn_gone && !b->wrote_any)) /* a new exchange waits for a new connection */
         return false;
     if (buf_used(&b->hout) > 0) {
         n = buf_append(out, buf_head(&b->hout), buf_used(&b->hout));
@@ -745,7 +752,39 @@ struct buf *h2_h1up_relay_out(struct h2_h1up *b)
 
 bool h2_h1up_is_reading_head(const struct h2_h1up *b)
 {
-    return b->id != 0 && b->resp == H2_H1UP_RESP_HEAD && !b->answered;
+    return b->id != 0 && b->wrote_any && b->resp == H2_H1UP_RESP_HEAD && !b->answered;
+}
+
+void h2_h1up_set_redial(struct h2_h1up *b, bool on)
+{
+    b->redial = on;
+}
+
+bool h2_h1up_wants_dial(const struct h2_h1up *b)
+{
+    return b->redial && b->conn_gone && !b->up_dead && b->id != 0 && b->head_done &&
+           !b->answered && !b->wrote_any;
+}
+
+void h2_h1up_upstream_ready(struct h2_h1up *b)
+{
+    b->conn_gone = false;
+    b->up_eof = false;
+    b->why[0] = '\0';
+    b->redials++;
+}
+
+void h2_h1up_upstream_failed(struct h2_h1up *b, const char *why)
+{
+    snprintf(b->why, sizeof(b->why), "%s", why != NULL ? why : "upstream connection failed");
+    b->conn_gone = b->up_dead = true;
+    if (b->id != 0 && !b->answered && b->resp == H2_H1UP_RESP_HEAD)
+        answer(b, 502, b->why);
+}
+
+uint64_t h2_h1up_redials(const struct h2_h1up *b)
+{
+    return b->redials;
 }
 
 uint64_t h2_h1up_exchanges(const struct h2_h1up *b)
@@ -762,7 +801,7 @@ void h2_h1up_upstream_eof(struct h2_h1up *b, const char *why)
     b->up_eof = true;
     snprintf(msg, sizeof(msg), "%s", why != NULL ? why : "upstream closed connection");
     mark_dead(b, msg);
-    if (b->id == 0 || b->answered)
+    if (b->id == 0 || b->answered || !b->wrote_any) /* a waiting exchange never used it */
         return;
     if (b->resp == H2_H1UP_RESP_HEAD)
         (void)parse_response(b); /* the whole response may have come with the close */
@@ -822,6 +861,7 @@ static bool pump_round(struct h2_h1up *b)
         if (rv < 0) { /* the relay's own session broke the protocol: never expected */
             b->failed = true;
             mark_dead(b, "internal HTTP/2 error between relay and HTTP/1.1 bridge");
+            b->up_dead = true;
             return true;
         }
         buf_consume(&b->from_relay, (size_t)rv);
@@ -830,11 +870,12 @@ static bool pump_round(struct h2_h1up *b)
     moved |= move_request(b);
     if (b->id != 0 && b->resp == H2_H1UP_RESP_HEAD && !b->answered)
         moved |= parse_response(b);
-    else if (b->id == 0 && buf_used(b->up_in) > 0 && !b->up_dead) {
+    else if (b->id == 0 && buf_used(b->up_in) > 0 && !b->conn_gone) {
         mark_dead(b, "upstream sent bytes with no request outstanding");
         moved = true;
     }
-    if (b->up_dead && (b->id == 0 || b->answered || b->resp == H2_H1UP_RESP_DONE))
+    if (b->conn_gone && (b->id == 0 || b->answered || b->resp == H2_H1UP_RESP_DONE ||
+                         !b->wrote_any))
         buf_consume(b->up_in, buf_used(b->up_in)); /* nobody reads it any more */
     if (b->resp == H2_H1UP_RESP_BODY && b->resp_deferred &&
         (buf_used(b->up_in) > 0 || b->up_eof)) {

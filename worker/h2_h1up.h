@@ -3,7 +3,8 @@
  * facing the relay's upstream side (over two memory buffers) and one HTTP/1.1 connection to the
  * server. Each stream becomes one HTTP/1.1 exchange; exchanges go one at a time (the relay's
  * upstream session is told SETTINGS_MAX_CONCURRENT_STREAMS 1, so nghttp2 queues the other
- * requests in the relay, bounded by H2_MAX_LIVE_STREAMS). Called only by worker/h2_conn.c;
+ * requests in the relay, bounded by H2_MAX_LIVE_STREAMS); a new server connection is dialled
+ * by the caller when the next stream needs one. Called only by worker/h2_conn.c;
  * never does I/O; allocates once in h2_h1up_new (about 4 x --max-header-size + 128 KiB). */
 #ifndef MITMD_WORKER_H2_H1UP_H
 #define MITMD_WORKER_H2_H1UP_H
@@ -54,6 +55,27 @@ void h2_h1up_upstream_eof(struct h2_h1up *b, const char *why);
 /* h2_h1up_is_reading_head returns whether the bridge waits for the rest of a response head in
  * up_in (which may then grow past its watermark, up to the head limit). */
 bool h2_h1up_is_reading_head(const struct h2_h1up *b);
+
+/* h2_h1up_set_redial says whether the caller dials a new server connection when the current
+ * one ends (closed by the server, Connection: close, an exchange cut short): the next stream
+ * then waits until h2_h1up_upstream_ready or h2_h1up_upstream_failed, instead of the relay
+ * being refused new streams (GOAWAY). Off at h2_h1up_new. */
+void h2_h1up_set_redial(struct h2_h1up *b, bool on);
+
+/* h2_h1up_wants_dial returns whether a stream waits for a new server connection: the caller
+ * drops the old one (up_in and up_out emptied) and dials. */
+bool h2_h1up_wants_dial(const struct h2_h1up *b);
+
+/* h2_h1up_upstream_ready tells the bridge that the new server connection (same up_in and
+ * up_out) is connected, and for https:// verified: the waiting stream goes on it. */
+void h2_h1up_upstream_ready(struct h2_h1up *b);
+
+/* h2_h1up_upstream_failed tells the bridge that the dial failed with `why` (copied): the
+ * waiting stream is answered 502 with it, then GOAWAY (no stream is taken any more). */
+void h2_h1up_upstream_failed(struct h2_h1up *b, const char *why);
+
+/* h2_h1up_redials returns the number of server connections dialled after the first. */
+uint64_t h2_h1up_redials(const struct h2_h1up *b);
 
 /* h2_h1up_exchanges returns the number of HTTP/1.1 exchanges begun on the server connection. */
 uint64_t h2_h1up_exchanges(const struct h2_h1up *b);

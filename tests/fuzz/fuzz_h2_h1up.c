@@ -2,7 +2,8 @@
  * worker/h2_h1up (the HTTP/2 -> HTTP/1.1 bridge) while a real nghttp2 client session, standing
  * for the relay, sends three requests in turn (GET, POST with a body and no length, HEAD).
  * Input: byte 0 picks the chunk size (1..256) the server bytes are fed in, the rest is the
- * server's byte stream; the server's close comes after the last byte. Checks: whatever the
+ * server's byte stream (a new server connection, dialled when the bridge wants one, reads on
+ * from the same stream); the server's close comes after the last byte. Checks: whatever the
  * server sends, the client only ever sees valid HTTP/2 from the bridge (its nghttp2 session
  * never rejects a frame and never sends a GOAWAY error), every stream ends, and what the bridge
  * wrote to the server starts with a request head that shared/h1_parse accepts. */
@@ -99,6 +100,12 @@ static void pump(struct fz *z)
             }
         }
         moved |= h2_h1up_pump(z->b);
+        if (h2_h1up_wants_dial(z->b)) { /* as worker/h2_conn.c: the old connection goes */
+            buf_consume(&z->up_in, buf_used(&z->up_in));
+            buf_consume(&z->up_out, buf_used(&z->up_out));
+            h2_h1up_upstream_ready(z->b);
+            moved = true;
+        }
         if (buf_used(from) > 0) {
             n = nghttp2_session_mem_recv(z->s, buf_head(from), buf_used(from));
             if (n < 0)
@@ -149,6 +156,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     z.b = h2_h1up_new(4096, &z.up_in, &z.up_out);
     if (z.b == NULL)
         return 0;
+    h2_h1up_set_redial(z.b, true); /* a closed server connection is replaced (reverse mode) */
     if (nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&opt) != 0)
         abort();
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid);

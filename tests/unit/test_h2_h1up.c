@@ -384,12 +384,49 @@ static void test_upstream_eof(void **state)
     client_free(c);
 }
 
+/* With redial on, a server that closes after its response is replaced for the next stream:
+ * nothing is written until the new connection is ready; a failed dial is that stream's 502 and
+ * then GOAWAY. */
+static void test_redial(void **state)
+{
+    struct client *c = client_new();
+
+    (void)state;
+    h2_h1up_set_redial(c->b, true);
+    get(c, "/one");
+    (void)upstream_take(c);
+    feed(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n1", false);
+    assert_true(c->closed && !c->goaway);
+    h2_h1up_upstream_eof(c->b, NULL); /* the server's close, told after the stream ended */
+    c->closed = false;
+    get(c, "/two");
+    assert_true(h2_h1up_wants_dial(c->b));
+    assert_int_equal(buf_used(&c->up_out), 0);
+    h2_h1up_upstream_ready(c->b);
+    pump(c);
+    assert_false(h2_h1up_wants_dial(c->b));
+    assert_string_equal(upstream_take(c), "GET /two HTTP/1.1\r\nHost: origin.test\r\n\r\n");
+    feed(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n2", false);
+    assert_true(c->closed && !c->goaway);
+    assert_int_equal(h2_h1up_redials(c->b), 1);
+    c->closed = false;
+    c->body_len = 0;
+    get(c, "/three");
+    assert_true(h2_h1up_wants_dial(c->b));
+    h2_h1up_upstream_failed(c->b, "cannot connect to origin.test:80: connection refused");
+    pump(c);
+    assert_int_equal(c->status, 502);
+    assert_non_null(memmem(c->body, c->body_len, "refused", 7));
+    assert_true(c->goaway);
+    client_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_head),    cmocka_unit_test(test_request_body),
         cmocka_unit_test(test_responses),       cmocka_unit_test(test_sequential_streams),
-        cmocka_unit_test(test_upstream_eof),
+        cmocka_unit_test(test_upstream_eof),    cmocka_unit_test(test_redial),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

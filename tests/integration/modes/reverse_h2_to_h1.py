@@ -9,6 +9,8 @@ mitmd speaks HTTP/1.1 to the server (worker/h2_h1up.c), as mitmproxy does.
 - a chunked response and a close-delimited one arrive whole over HTTP/2;
 - h2load -n 50 -c 1 -m 10 (10 concurrent streams on one connection): 50 x 2xx, all over one
   server connection (the origin's /stats counts the connections it accepted);
+- an HTTP/1.0 server (plain, and https:// verified each time) that closes after every
+  response: a new server connection per stream, all within one HTTP/2 client connection;
 - a server that closes without answering, and one that is down: 502 with the reason (over
   HTTP/2: mitmd dials at accept, and answers a failed dial inside TLS); a response cut short: the
   stream is reset (curl fails), and the next connection still works;
@@ -18,11 +20,13 @@ mitmd speaks HTTP/1.1 to the server (worker/h2_h1up.c), as mitmproxy does.
   server's Connection names are dropped; -S answers from the recording made through the bridge
   (origin stopped) and server_replay_extra=418 for the rest."""
 import hashlib
+import http.server
 import json
 import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -79,6 +83,26 @@ class Closer:
         self.sock.close()
 
 
+class Http10(http.server.BaseHTTPRequestHandler):
+    """Http10 answers as an HTTP/1.0 server: one response per connection, then it closes."""
+    protocol_version = "HTTP/1.0"
+    conns = 0
+
+    def setup(self):
+        Http10.conns += 1
+        super().setup()
+
+    def do_GET(self):
+        body = f"one-shot {self.path}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, fmt, *args):
+        pass
+
+
 def curl(env, url, extra=(), data=None, timeout=30):
     """curl --http2 fetches url from mitmd (the server). Returns (code, version, body, rc,
     stderr)."""
@@ -102,12 +126,24 @@ def test(env):
     closer = Closer()
     env.stack.callback(closer.stop)
     flows = env.path("flows.jsonl")
+    one_shot = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Http10)
+    threading.Thread(target=one_shot.serve_forever, daemon=True).start()
+    env.stack.callback(one_shot.shutdown)
+    one_shot_tls = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Http10)
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(*pki.certs["valid"])
+    sctx.set_alpn_protocols(["http/1.1"])
+    one_shot_tls.socket = sctx.wrap_socket(one_shot_tls.socket, server_side=True)
+    threading.Thread(target=one_shot_tls.serve_forever, daemon=True).start()
+    env.stack.callback(one_shot_tls.shutdown)
     specs = {
         "origin": f"reverse:http://127.0.0.1:{origin.port}",
         "nginx": f"reverse:http://127.0.0.1:{ngx.plain_port}",
         "nginx-tls": f"reverse:https://www.origin.test:{ngx.ports['valid']}",
         "closer": f"reverse:http://127.0.0.1:{closer.port}",
         "down": f"reverse:http://127.0.0.1:{free_port()}",
+        "one-shot": f"reverse:http://127.0.0.1:{one_shot.server_address[1]}",
+        "one-shot-tls": f"reverse:https://www.origin.test:{one_shot_tls.server_address[1]}",
     }
     args = ["--upstream-ca", pki.ca_cert, "--resolve", "*.origin.test=127.0.0.1", "-w", flows]
     for s in specs.values():
@@ -188,6 +224,22 @@ def test(env):
     statuses = re.findall(r":status: (\d+)", cp.stdout)
     check(cp.returncode == 0 and statuses == ["200"] * 5,
           f"nghttp rc {cp.returncode}, statuses {statuses}: {cp.stderr[-300:]}")
+
+    step("an HTTP/1.0 server that closes after each response: h2load -n 20 -m 5 over one "
+         "client connection, 20 x 2xx, a new server connection per stream")
+    before = Http10.conns
+    cp = env.run_cmd([h2load, "-n", "20", "-c", "1", "-m", "5",
+                      f"https://127.0.0.1:{port['one-shot']}/x"], timeout=60)
+    check(re.search(r"status codes: 20 2xx", cp.stdout) is not None,
+          f"h2load to a closing server: {cp.stdout[-800:]} {cp.stderr[-300:]}")
+    check(Http10.conns - before == 20, f"{Http10.conns - before} server connections for 20")
+    before = Http10.conns
+    cp = env.run_cmd([h2load, "-n", "10", "-c", "1", "-m", "5",
+                      f"https://127.0.0.1:{port['one-shot-tls']}/x"], timeout=60)
+    check(re.search(r"status codes: 10 2xx", cp.stdout) is not None,
+          f"h2load to a closing TLS server: {cp.stdout[-800:]} {cp.stderr[-300:]}")
+    check(Http10.conns - before == 10,
+          f"{Http10.conns - before} TLS server connections (verified each time) for 10")
 
     step("a server that closes without answering: 502 with the reason")
     code, ver, body, rc, err = curl(env, f"https://127.0.0.1:{port['closer']}/x", ca)
