@@ -5,7 +5,7 @@
  * upstream session is told SETTINGS_MAX_CONCURRENT_STREAMS 1, so nghttp2 queues the other
  * requests in the relay, bounded by H2_MAX_LIVE_STREAMS); a new server connection is dialled
  * by the caller when the next stream needs one. Called only by worker/h2_conn.c;
- * never does I/O; allocates once in h2_h1up_new (about 4 x --max-header-size + 128 KiB). */
+ * never does I/O; allocates once in h2_h1up_new (2 x --max-header-size + about 150 KiB). */
 #ifndef MITMD_WORKER_H2_H1UP_H
 #define MITMD_WORKER_H2_H1UP_H
 
