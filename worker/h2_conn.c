@@ -93,6 +93,12 @@ static bool h2_conn_tell(struct conn *c, struct h2_relay *r)
     return told;
 }
 
+/* h2_conn_bridge_note records the bridge's reason on the relay's stream (worker/h2_h1up.h). */
+static void h2_conn_bridge_note(void *arg, int32_t id, bool answered, const char *why)
+{
+    h2_relay_upstream_note(&((struct h2_conn *)arg)->relay, id, answered, why);
+}
+
 /* h2_conn_bridge_ready hands the new server connection to the bridge. */
 static void h2_conn_bridge_ready(struct conn *c, struct h2_conn *h)
 {
@@ -317,6 +323,7 @@ static int h2_conn_begin(struct conn *c, bool h1up)
         /* reverse mode: a new server connection when the server closed the last one */
         h2_h1up_set_redial(h->bridge, c->mode != NULL && (c->mode->server_plain ||
                                                           c->mode->server_tls));
+        h2_h1up_set_on_note(h->bridge, h2_conn_bridge_note, h);
         up_in = h2_h1up_relay_in(h->bridge);
         up_out = h2_h1up_relay_out(h->bridge);
     }

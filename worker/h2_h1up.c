@@ -14,6 +14,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "shared/h1_parse.h"
+#include "worker/answer.h"
 
 #define H2_H1UP_ROUNDS 32       /* per h2_h1up_pump call */
 #define H2_H1UP_RECV_CHUNK 16384
@@ -73,6 +74,8 @@ struct h2_h1up {
     bool conn_gone;   /* the server connection takes no more exchanges */
     bool up_dead;     /* and there will be no other: new streams are refused (GOAWAY) */
     bool redial;      /* the caller dials a new server connection when one is wanted */
+    h2_h1up_note_fn *on_note;
+    void *on_note_arg;
     bool goaway_sent;
     bool failed;      /* the session failed: nothing more is done */
     uint64_t exchanges;
@@ -134,6 +137,13 @@ static void exchange_reset(struct h2_h1up *b)
 
 /* ---- answers of our own ------------------------------------------------------------------ */
 
+/* note tells the relay why the current stream is answered by us or reset. */
+static void note(struct h2_h1up *b, bool answered, const char *why)
+{
+    if (b->on_note != NULL && b->id != 0)
+        b->on_note(b->on_note_arg, b->id, answered, why);
+}
+
 static ssize_t answer_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t len,
                            uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
@@ -150,23 +160,26 @@ static ssize_t answer_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t 
     return (ssize_t)n;
 }
 
-/* answer responds to the current stream with `status` and "mitmd: <why>\n" as text/plain
- * (unless a response head already went: then the stream is reset). */
+/* answer responds to the current stream with `status` and "<why>\n" as text/plain and a
+ * Proxy-Status field, as mitmd's own answers (unless a response head already went: then the
+ * stream is reset). */
 static void answer(struct h2_h1up *b, int status, const char *why)
 {
     nghttp2_data_provider prd = {.source = {.ptr = b}, .read_callback = answer_read};
-    char sbuf[4], lbuf[24];
-    nghttp2_nv nva[3];
-    int n;
+    char sbuf[4], lbuf[24], ps[2 * ANSWER_WHY_MAX + 96];
+    nghttp2_nv nva[4];
+    int n, psl;
 
     if (b->id == 0)
         return;
     if (b->resp == H2_H1UP_RESP_BODY || b->resp == H2_H1UP_RESP_DONE) {
+        note(b, false, why);
         nghttp2_submit_rst_stream(b->ss, NGHTTP2_FLAG_NONE, b->id, NGHTTP2_INTERNAL_ERROR);
         b->resp = H2_H1UP_RESP_DONE;
         return;
     }
-    n = snprintf(b->answer, sizeof(b->answer), "mitmd: %s\n", why);
+    note(b, true, why);
+    n = snprintf(b->answer, sizeof(b->answer), "%s\n", why);
     b->answer_len = n < 0 ? 0 : (size_t)n < sizeof(b->answer) ? (size_t)n : sizeof(b->answer) - 1;
     b->answer_off = 0;
     snprintf(sbuf, sizeof(sbuf), "%03d", status);
@@ -176,10 +189,13 @@ static void answer(struct h2_h1up *b, int status, const char *why)
                           NGHTTP2_NV_FLAG_NONE};
     nva[2] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)lbuf, 14, strlen(lbuf),
                           NGHTTP2_NV_FLAG_NONE};
+    psl = answer_proxy_status(ps, sizeof(ps), status, why); /* RFC 9209 */
+    nva[3] = (nghttp2_nv){(uint8_t *)"proxy-status", (uint8_t *)ps, 12,
+                          psl > 0 ? (size_t)psl : 0, NGHTTP2_NV_FLAG_NONE};
     b->answered = true;
     b->resp = H2_H1UP_RESP_DONE;
     buf_consume(&b->hout, buf_used(&b->hout));
-    if (nghttp2_submit_response(b->ss, b->id, nva, 3, &prd) != 0)
+    if (nghttp2_submit_response(b->ss, b->id, nva, psl > 0 ? 4 : 3, &prd) != 0)
         nghttp2_submit_rst_stream(b->ss, NGHTTP2_FLAG_NONE, b->id, NGHTTP2_INTERNAL_ERROR);
 }
 
@@ -505,6 +521,7 @@ static ssize_t resp_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t le
             k = h1_chunk_decode(&b->dec, buf_head(in), avail, &off, &dl, &why);
             if (k < 0) {
                 mark_dead(b, why != NULL ? why : "invalid chunked response body");
+                note(b, false, "invalid chunked response body from upstream");
                 return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM(INTERNAL_ERROR) */
             }
             memcpy(out + got, buf_head(in) + off, dl);
@@ -535,6 +552,7 @@ static ssize_t resp_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t le
     if (got == 0 && (*flags & NGHTTP2_DATA_FLAG_EOF) == 0) {
         if (b->up_eof) {
             mark_dead(b, "upstream closed the connection in the middle of the response body");
+            note(b, false, "upstream closed the connection in the middle of the response body");
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         }
         b->resp_deferred = true;
@@ -646,6 +664,7 @@ static bool parse_response(struct h2_h1up *b)
         if (nghttp2_submit_response(b->ss, b->id, nva, nv,
                                     b->body == H1_BODY_NONE ? NULL : &prd) != 0) {
             mark_dead(b, "cannot relay the upstream response");
+            note(b, false, "cannot relay the upstream response");
             nghttp2_submit_rst_stream(b->ss, NGHTTP2_FLAG_NONE, b->id, NGHTTP2_INTERNAL_ERROR);
         }
         buf_consume(b->up_in, (size_t)n);
@@ -753,6 +772,12 @@ struct buf *h2_h1up_relay_out(struct h2_h1up *b)
 bool h2_h1up_is_reading_head(const struct h2_h1up *b)
 {
     return b->id != 0 && b->wrote_any && b->resp == H2_H1UP_RESP_HEAD && !b->answered;
+}
+
+void h2_h1up_set_on_note(struct h2_h1up *b, h2_h1up_note_fn *fn, void *arg)
+{
+    b->on_note = fn;
+    b->on_note_arg = arg;
 }
 
 void h2_h1up_set_redial(struct h2_h1up *b, bool on)

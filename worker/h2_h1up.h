@@ -24,6 +24,13 @@
 
 struct h2_h1up;
 
+/* h2_h1up_note_fn is told, for the bridge stream `id` (the relay's upstream stream id), why
+ * its response is the bridge's own 502/431 (`answered`) or why the stream is about to be reset
+ * (`answered` false), so that the relay records the reason rather than a bare status or
+ * "upstream reset stream". Runs inside h2_h1up_pump or h2_h1up_upstream_eof; must not call
+ * back into the bridge. `why` is borrowed for the call. */
+typedef void h2_h1up_note_fn(void *arg, int32_t id, bool answered, const char *why);
+
 /* h2_h1up_new allocates a bridge whose HTTP/1.1 side reads `up_in` (plaintext from the server)
  * and appends to `up_out` (plaintext for it); both are borrowed for the bridge's life. Request
  * and response heads are limited to `max_header_size` bytes (0 = 65536). It queues the
@@ -33,6 +40,9 @@ struct h2_h1up *h2_h1up_new(size_t max_header_size, struct buf *up_in, struct bu
 
 /* h2_h1up_free frees `b` and its session. NULL is a no-op. */
 void h2_h1up_free(struct h2_h1up *b);
+
+/* h2_h1up_set_on_note installs `fn` (NULL: none) with `arg`. */
+void h2_h1up_set_on_note(struct h2_h1up *b, h2_h1up_note_fn *fn, void *arg);
 
 /* h2_h1up_relay_in returns the buffer the relay reads as its upstream input (what the bridge's
  * session sends); h2_h1up_relay_out the one the relay writes its upstream output to. Both live

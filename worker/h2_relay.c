@@ -206,6 +206,17 @@ void h2_relay_upstream_error(struct h2_relay *r, const char *why)
     h2_relay_upstream_gone(r, 502, why != NULL ? why : "upstream connection failed");
 }
 
+void h2_relay_upstream_note(struct h2_relay *r, int32_t uid, bool answered, const char *why)
+{
+    struct h2_stream *st = r->_inited ? h2_stream_by_uid(r, uid) : NULL;
+
+    if (st == NULL)
+        return;
+    flow_set_error(&st->flow, why);
+    if (answered)
+        st->flow.answered = true;
+}
+
 void h2_relay_client_eof(struct h2_relay *r)
 {
     r->_client_eof = true;

@@ -214,6 +214,11 @@ void h2_relay_upstream_eof(struct h2_relay *r);
 /* h2_relay_upstream_error is h2_relay_upstream_eof with reason `why` (copied). */
 void h2_relay_upstream_error(struct h2_relay *r, const char *why);
 
+/* h2_relay_upstream_note records on the stream sent upstream as `uid` (if still live) why its
+ * response is mitmd's own (`answered`: e.g. worker/h2_h1up.h's 502) or why it is about to be
+ * reset; the first reason recorded stays the flow's error. */
+void h2_relay_upstream_note(struct h2_relay *r, int32_t uid, bool answered, const char *why);
+
 /* h2_relay_client_eof records that the client closed its side: every open stream is reset
  * upstream (CANCEL) and reported with error "client closed connection"; then the relay wants
  * H2_WANT_CLOSE. */

@@ -35,6 +35,7 @@ struct client {
     bool closed;
     uint32_t close_code;
     bool goaway;
+    char note[256];        /* the last h2_h1up_note_fn call: "A|R id why" */
     const uint8_t *upload; /* request body sent by the data source */
     size_t upload_len, upload_off;
 };
@@ -111,6 +112,13 @@ static ssize_t c_upload(nghttp2_session *s, int32_t id, uint8_t *out, size_t len
     return (ssize_t)n;
 }
 
+static void c_note(void *arg, int32_t id, bool answered, const char *why)
+{
+    struct client *c = arg;
+
+    snprintf(c->note, sizeof(c->note), "%c %d %s", answered ? 'A' : 'R', (int)id, why);
+}
+
 static struct client *client_new(void)
 {
     struct client *c = calloc(1, sizeof(*c));
@@ -121,6 +129,7 @@ static struct client *client_new(void)
     buf_init(&c->up_out, c->out_mem, UP_CAP);
     c->b = h2_h1up_new(0, &c->up_in, &c->up_out);
     assert_non_null(c->b);
+    h2_h1up_set_on_note(c->b, c_note, c);
     assert_int_equal(nghttp2_session_callbacks_new(&cb), 0);
     nghttp2_session_callbacks_set_on_header_callback(cb, c_on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, c_on_data);
@@ -369,6 +378,8 @@ static void test_upstream_eof(void **state)
     pump(c);
     assert_int_equal(c->status, 502);
     assert_non_null(memmem(c->body, c->body_len, "closed", 6));
+    assert_string_equal(c->note, "A 1 upstream closed connection"); /* the relay records it */
+    assert_non_null(strstr(c->fields, "proxy-status: mitmd; error="));
     assert_true(c->goaway);
     client_free(c);
 
@@ -381,6 +392,8 @@ static void test_upstream_eof(void **state)
     assert_true(c->closed);
     assert_int_equal(c->close_code, NGHTTP2_INTERNAL_ERROR);
     assert_int_equal(c->body_len, 3);
+    assert_string_equal(c->note,
+                        "R 1 upstream closed the connection in the middle of the response body");
     client_free(c);
 }
 

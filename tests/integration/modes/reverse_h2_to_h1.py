@@ -246,6 +246,14 @@ def test(env):
     check(code == 502 and ver == "2" and b"closed" in body,
           f"expected 502 naming the close over HTTP/2, got {code} {ver}: {body!r} {err}")
 
+    def record(url):
+        rs = [r for r in read_records(flows) if (r.get("request") or {}).get("url") == url]
+        return rs[-1] if rs else None
+    closer_url = f"http://127.0.0.1:{closer.port}/x"
+    check(wait_until(lambda: record(closer_url) is not None, 5), "no record of the 502")
+    r = record(closer_url)
+    check("closed" in (r.get("error") or ""), f"the 502's record has no reason: {r}")
+
     step("a server that is down (connection refused): 502 with the reason, over HTTP/2")
     code, ver, body, rc, err = curl(env, f"https://127.0.0.1:{port['down']}/x", ca)
     check(code == 502 and ver == "2" and b"refused" in body,
@@ -254,6 +262,10 @@ def test(env):
     step("a response cut short (Content-Length 100000, 10 bytes, close): stream reset")
     code, ver, body, rc, err = curl(env, o_url + "/truncated?announce=100000&send=10", ca)
     check(rc != 0 and len(body) < 100000, f"a cut response looked complete: rc {rc} {code}")
+    cut_url = f"http://127.0.0.1:{origin.port}/truncated?announce=100000&send=10"
+    check(wait_until(lambda: record(cut_url) is not None, 5), "no record of the cut response")
+    check("middle of the response body" in (record(cut_url).get("error") or ""),
+          f"the cut response's record: {record(cut_url)}")
     code, ver, body, rc, err = curl(env, o_url + "/hello", ca)
     check(code == 200 and ver == "2", f"the next connection: {code} {ver}: {err}")
 
