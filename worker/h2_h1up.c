@@ -56,7 +56,6 @@ struct h2_h1up {
     bool resp_deferred;  /* the data source waits for up_in */
     bool resp_end_sent;  /* END_STREAM went to the relay */
     bool keep_alive;     /* the server keeps the connection after this response */
-    bool method_head;
     enum h2_h1up_resp resp;
     enum h1_body body;
     uint64_t remaining;  /* H1_BODY_LENGTH bytes left */
@@ -125,7 +124,7 @@ static void exchange_reset(struct h2_h1up *b)
     b->line_done = b->has_authority = b->host_written = b->has_cl = false;
     b->head_over = b->head_done = b->req_chunked = b->req_ended = b->req_written = false;
     b->wrote_any = b->answered = b->resp_deferred = b->resp_end_sent = false;
-    b->keep_alive = b->method_head = false;
+    b->keep_alive = false;
     b->resp = H2_H1UP_RESP_NONE;
     b->body = H1_BODY_NONE;
     b->remaining = 0;
@@ -232,7 +231,7 @@ static void copy_pseudo(struct h2_h1up *b, char *dst, size_t cap, size_t *len, n
     *len = v.len;
 }
 
-/* is_connection_specific: RFC 9113 §8.2.2 fields (and host, written from :authority). */
+/* is_connection_specific: RFC 9113 §8.2.2 fields, which HTTP/1.1 hop-by-hop rules cover. */
 static bool is_connection_specific(nghttp2_vec nm)
 {
     return h1_header_is_hop_by_hop((const char *)nm.base, nm.len);
@@ -283,7 +282,6 @@ static void finish_head(struct h2_h1up *b, bool end_stream)
     if (!b->line_done)
         write_line(b);
     b->req_ended = end_stream;
-    b->method_head = h1_method_is(b->method, b->method_len, "HEAD");
     if (buf_used(&b->cookie) > 0 &&
         (!put_str(h, "Cookie: ") || !put(h, buf_head(&b->cookie), buf_used(&b->cookie)) ||
          !put_str(h, "\r\n")))

@@ -58,8 +58,10 @@ bool h2_h1up_pump(struct h2_h1up *b);
 /* h2_h1up_upstream_eof records that the server's side ended (`why` NULL: it closed cleanly;
  * else the failure, copied). A response delimited by the close ends there; a stream waiting
  * for its response head is answered 502 with the reason; a response cut short is reset
- * (INTERNAL_ERROR). Then GOAWAY: the relay takes no new stream (its client gets GOAWAY and
- * retries on a new connection). Call once all of up_in was read (transport_is_done). */
+ * (INTERNAL_ERROR). The next stream then wants a new connection (h2_h1up_set_redial), or,
+ * without redial, GOAWAY: the relay takes no new stream (its client gets GOAWAY and retries on
+ * a new connection). Call once all of up_in was read (transport_is_done), or while a response
+ * head is incomplete (h2_h1up_is_reading_head). */
 void h2_h1up_upstream_eof(struct h2_h1up *b, const char *why);
 
 /* h2_h1up_is_reading_head returns whether the bridge waits for the rest of a response head in
