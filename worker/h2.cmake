@@ -17,6 +17,8 @@ set(MITMD_H2_SOURCES
 list(APPEND MITMD_H2_SOURCES ${CMAKE_CURRENT_LIST_DIR}/www_auth_h2.c)
 
 target_sources(mitmd_worker PRIVATE ${MITMD_H2_SOURCES})
+# the bridge to an HTTP/1.1 upstream under the relay (reverse mode; worker/h2_h1up.h)
+target_sources(mitmd_worker PRIVATE ${CMAKE_CURRENT_LIST_DIR}/h2_h1up.c)
 
 mitmd_add_unit_test(test_h2_relay
   SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_h2_relay.c
@@ -39,3 +41,14 @@ mitmd_add_fuzz_target(fuzz_h2_upstream
 mitmd_add_unit_test(test_h2_stage
   SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_h2_stage.c ${CMAKE_CURRENT_LIST_DIR}/h2_stage.c
   LIBS mitmd_shared)
+
+mitmd_add_unit_test(test_h2_h1up
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_h2_h1up.c ${CMAKE_CURRENT_LIST_DIR}/h2_h1up.c
+          ${CMAKE_CURRENT_LIST_DIR}/answer.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
+  LIBS mitmd_shared PkgConfig::NGHTTP2)
+
+mitmd_add_fuzz_target(fuzz_h2_h1up
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_h2_h1up.c ${CMAKE_CURRENT_LIST_DIR}/h2_h1up.c
+          ${CMAKE_CURRENT_LIST_DIR}/answer.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
+  LIBS mitmd_shared PkgConfig::NGHTTP2
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/h2_h1up)

@@ -1,11 +1,15 @@
 /* h2_conn.c - see h2_conn.h. */
 #include "worker/h2_conn.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "worker/access.h"
 #include "worker/conn.h"
+#include "worker/h2_h1up.h"
 #include "worker/h2_relay.h"
+#include "worker/modes.h"
 #include "worker/rules_timer.h"
 #include "worker/worker.h"
 
@@ -15,13 +19,17 @@ struct h2_conn {
     uint64_t t_head; /* a request head started arriving on some stream; 0 = none */
     struct rules_timer timer; /* inject_latency / stall deadlines (worker/rules_timer.h) */
     struct h2_relay_stats told; /* what h2_conn_report added to the worker's counters */
+    struct h2_h1up *bridge;     /* the upstream speaks HTTP/1.1 (worker/h2_h1up.h); NULL: h2 */
+    bool dialing;               /* the bridge's new server connection is being dialled */
+    bool shaking;               /* ... and its TLS handshake is in progress */
+    uint64_t t_shake;
 };
 
 static_assert(sizeof(struct h2_conn) <= CONN_PROTO_STATE_MAX, "fits the protocol state");
 
-/* struct h2_conn_mark is where the relay's four buffers stood before a pump. */
+/* struct h2_conn_mark is where the relay's buffers (and the bridge's) stood before a pump. */
 struct h2_conn_mark {
-    size_t len[4], off[4];
+    size_t len[6], off[6];
 };
 
 static struct h2_conn *h2_conn_of(struct conn *c)
@@ -31,12 +39,32 @@ static struct h2_conn *h2_conn_of(struct conn *c)
 
 static void h2_conn_mark(struct conn *c, struct h2_conn_mark *m)
 {
-    const struct buf *b[4] = {&c->cl.pin, &c->cl.pout, &c->up.pin, &c->up.pout};
+    struct h2_h1up *br = h2_conn_of(c)->bridge;
+    const struct buf *b[6] = {&c->cl.pin, &c->cl.pout, transport_in(&c->up), &c->up.pout,
+                              br != NULL ? h2_h1up_relay_in(br) : &c->up.pin,
+                              br != NULL ? h2_h1up_relay_out(br) : &c->up.pin};
 
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 6; i++) {
         m->len[i] = b[i]->len;
         m->off[i] = b[i]->off;
     }
+}
+
+/* h2_conn_tell_bridge reports the HTTP/1.1 server's end (EOF or failure) to the bridge once:
+ * when all it sent was read, or at once while a response head is incomplete (nothing more
+ * will complete it). */
+static bool h2_conn_tell_bridge(struct conn *c, struct h2_h1up *br)
+{
+    struct conn_leg *up = &c->up;
+    bool up_eof = up->tls_on ? up->tls_closed : up->rd_eof;
+
+    if (up->eof_told || !up->connected ||
+        !(up->failed || transport_is_done(up) || (up_eof && h2_h1up_is_reading_head(br))))
+        return false;
+    up->eof_told = true;
+    h2_h1up_upstream_eof(br, up->failed ? (up->why[0] ? up->why : "upstream connection failed")
+                                        : NULL);
+    return true;
 }
 
 /* h2_conn_tell reports each leg's end (EOF or failure) to the relay once. */
@@ -53,6 +81,8 @@ static bool h2_conn_tell(struct conn *c, struct h2_relay *r)
         cl->eof_told = told = true;
         h2_relay_client_eof(r);
     }
+    if (h2_conn_of(c)->bridge != NULL)
+        return h2_conn_tell_bridge(c, h2_conn_of(c)->bridge) || told;
     if (!up->eof_told && up->connected && (up->failed || transport_is_done(up))) {
         up->eof_told = told = true;
         if (up->failed)
@@ -61,6 +91,91 @@ static bool h2_conn_tell(struct conn *c, struct h2_relay *r)
             h2_relay_upstream_eof(r);
     }
     return told;
+}
+
+/* h2_conn_bridge_note records the bridge's reason on the relay's stream (worker/h2_h1up.h). */
+static void h2_conn_bridge_note(void *arg, int32_t id, bool answered, const char *why)
+{
+    h2_relay_upstream_note(&((struct h2_conn *)arg)->relay, id, answered, why);
+}
+
+/* h2_conn_bridge_ready hands the new server connection to the bridge. */
+static void h2_conn_bridge_ready(struct conn *c, struct h2_conn *h)
+{
+    h->dialing = h->shaking = false;
+    h2_h1up_upstream_ready(h->bridge);
+}
+
+/* h2_conn_bridge_failed answers the bridge's waiting stream 502 with `why`. */
+static void h2_conn_bridge_failed(struct conn *c, struct h2_conn *h, const char *why)
+{
+    char msg[TLS_CONN_WHY_MAX];
+
+    snprintf(msg, sizeof(msg), "%s", why); /* `why` may live in the leg we drop */
+    h->dialing = h->shaking = false;
+    conn_up_drop(c);
+    worker_count(c->w, MSG_STAT_UPSTREAM_ERRORS);
+    h2_h1up_upstream_failed(h->bridge, msg);
+}
+
+/* h2_conn_bridge_dial starts a new server connection for the bridge (the mode's target; the
+ * old connection is dropped) when its next stream wants one, and advances the TLS handshake of
+ * an https:// one. Returns whether anything changed. */
+static bool h2_conn_bridge_dial(struct conn *c, struct h2_conn *h)
+{
+    const char *why = NULL;
+    int r;
+
+    if (h->shaking) {
+        r = transport_handshake(&c->up, &why);
+        if (r == -EAGAIN) {
+            if (!c->up.failed && !c->up.rd_eof)
+                return false;
+            h2_conn_bridge_failed(c, h, "upstream closed the connection during the TLS handshake");
+            return true;
+        }
+        if (r != 0)
+            h2_conn_bridge_failed(c, h, why != NULL ? why : "upstream TLS handshake failed");
+        else
+            h2_conn_bridge_ready(c, h);
+        return true;
+    }
+    if (h->dialing || !h2_h1up_wants_dial(h->bridge))
+        return false;
+    h->dialing = true;
+    conn_up_drop(c);
+    upstream_dial(c); /* may call h2_conn_on_upstream at once */
+    return true;
+}
+
+static void h2_conn_on_upstream(struct conn *c, int err, const char *why)
+{
+    static const uint8_t alpn_h1[] = "\x08http/1.1";
+    struct h2_conn *h = h2_conn_of(c);
+    char msg[TLS_CONN_WHY_MAX];
+    const char *host = c->upstream.host;
+
+    if (!h->dialing)
+        return;
+    if (err) {
+        snprintf(msg, sizeof(msg), "cannot connect to %s:%u: %s", host, c->upstream.port, why);
+        h2_conn_bridge_failed(c, h, msg);
+        return;
+    }
+    if (!modes_url_is_tls(c)) {
+        h2_conn_bridge_ready(c, h);
+        return;
+    }
+    /* RFC 6066 §3: no SNI for an IP literal; verified as the URL names the server */
+    if (tls_conn_init_client_addr(&c->up.tls, &c->w->tls, c->upstream.host_is_ip ? NULL : host,
+                                  host, c->upstream.port, alpn_h1, sizeof(alpn_h1) - 1,
+                                  (const struct sockaddr *)&c->up.addr, c->up.addrlen) != 0) {
+        h2_conn_bridge_failed(c, h, "cannot start the upstream TLS handshake");
+        return;
+    }
+    c->up.tls_on = true;
+    h->shaking = true;
+    h->t_shake = flow_now_ns();
 }
 
 static bool h2_conn_step(struct conn *c)
@@ -72,6 +187,10 @@ static bool h2_conn_step(struct conn *c)
 
     h2_conn_mark(c, &before);
     wants = h2_relay_pump(&h->relay);
+    if (h->bridge != NULL && h2_h1up_pump(h->bridge))
+        wants = h2_relay_pump(&h->relay); /* what the bridge answered goes on at once */
+    if (h->bridge != NULL)
+        moved |= h2_conn_bridge_dial(c, h);
     h2_conn_mark(c, &after);
     /* the relay's only outputs are its buffers and its wants */
     moved |= memcmp(&before, &after, sizeof(before)) != 0;
@@ -94,6 +213,11 @@ static bool h2_conn_on_timeout(struct conn *c, uint64_t now)
     struct h2_conn *h = h2_conn_of(c);
     uint64_t head_ns = (uint64_t)c->w->cfg->request_timeout_s * 1000000000ull;
 
+    if (h->shaking &&
+        now - h->t_shake >= (uint64_t)c->w->cfg->handshake_timeout_s * 1000000000ull) {
+        h2_conn_bridge_failed(c, h, "upstream TLS handshake timed out");
+        return true;
+    }
     if (h->t_head != 0 && now - h->t_head >= head_ns) {
         h2_relay_timeout(&h->relay, H2_TIMEOUT_REQUEST_HEAD);
         h->t_head = 0;
@@ -154,13 +278,25 @@ static void h2_conn_dispose(struct conn *c)
         return;
     h2_conn_report(c);
     h2_relay_dispose(&h->relay);
+    h2_h1up_free(h->bridge);
+    h->bridge = NULL;
     h->on = false;
+}
+
+/* h2_conn_reads_head: the bridge waits for the rest of a response head from its server. */
+static bool h2_conn_reads_head(struct conn *c, const struct conn_leg *leg)
+{
+    struct h2_h1up *br = h2_conn_of(c)->bridge;
+
+    return br != NULL && leg == &c->up && h2_h1up_is_reading_head(br);
 }
 
 static const struct conn_proto h2_conn_proto = {
     .name = "h2",
     .state_size = sizeof(struct h2_conn),
     .step = h2_conn_step,
+    .reads_head = h2_conn_reads_head,
+    .on_upstream = h2_conn_on_upstream,
     .on_timeout = h2_conn_on_timeout,
     .is_idle = h2_conn_is_idle,
     .drain = h2_conn_drain,
@@ -169,15 +305,32 @@ static const struct conn_proto h2_conn_proto = {
     .report = h2_conn_report,
 };
 
-int h2_conn_start(struct conn *c)
+/* h2_conn_begin starts the relay; `h1up`: its upstream is an HTTP/1.1 server, reached through
+ * a bridge (worker/h2_h1up.h) allocated here. */
+static int h2_conn_begin(struct conn *c, bool h1up)
 {
     struct h2_relay_opts o;
     struct h2_conn *h;
+    struct buf *up_in = &c->up.pin, *up_out = &c->up.pout;
     int err;
 
     conn_set_proto(c, &h2_conn_proto);
     h = h2_conn_of(c);
+    if (h1up) {
+        h->bridge = h2_h1up_new(c->w->cfg->max_header_size, transport_in(&c->up), &c->up.pout);
+        if (h->bridge == NULL)
+            return -ENOMEM;
+        /* reverse mode: a new server connection when the server closed the last one */
+        h2_h1up_set_redial(h->bridge, c->mode != NULL && (c->mode->server_plain ||
+                                                          c->mode->server_tls));
+        h2_h1up_set_on_note(h->bridge, h2_conn_bridge_note, h);
+        up_in = h2_h1up_relay_in(h->bridge);
+        up_out = h2_h1up_relay_out(h->bridge);
+    }
     memset(&o, 0, sizeof(o));
+    o.up_serial = h1up;
+    o.resp_version = h1up ? "HTTP/1.1" : NULL;
+    o.url_scheme = modes_url_is_tls(c) ? "https" : "http"; /* reverse mode: the server's */
     o.max_header_size = c->w->cfg->max_header_size;
     o.pool = c->w->h2_pool;
     o.replay = c->w->replay;
@@ -193,10 +346,32 @@ int h2_conn_start(struct conn *c)
         o.www_auth = access_check_www;
         o.www_auth_arg = c->w;
     }
-    err = h2_relay_init(&h->relay, &o, &c->flow, &c->cl.pin, &c->cl.pout, &c->up.pin,
-                        &c->up.pout);
+    err = h2_relay_init(&h->relay, &o, &c->flow, &c->cl.pin, &c->cl.pout, up_in, up_out);
+    if (err) {
+        h2_h1up_free(h->bridge);
+        h->bridge = NULL;
+        return err;
+    }
+    h->on = true;
+    return 0;
+}
+
+int h2_conn_start(struct conn *c)
+{
+    return h2_conn_begin(c, false);
+}
+
+int h2_conn_start_h1up(struct conn *c)
+{
+    return h2_conn_begin(c, true);
+}
+
+int h2_conn_start_failed(struct conn *c, const char *why)
+{
+    int err = h2_conn_begin(c, false);
+
     if (err)
         return err;
-    h->on = true;
+    h2_relay_upstream_failed(&h2_conn_of(c)->relay, why);
     return 0;
 }

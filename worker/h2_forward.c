@@ -33,6 +33,8 @@ static void flow_fill_request(const struct h2_relay *r, struct h2_stream *st)
     if (r->_opts.host_rewrite != NULL) /* reverse mode: recorded as sent */
         auth = (nghttp2_vec){(uint8_t *)r->_opts.host_rewrite, strlen(r->_opts.host_rewrite)};
     flow_str_set(f, &f->method, method.base, method.len);
+    if (r->_opts.url_scheme != NULL)
+        scheme = (nghttp2_vec){(uint8_t *)r->_opts.url_scheme, strlen(r->_opts.url_scheme)};
     if (scheme.len > 0) {
         n = snprintf(url, sizeof(url), "%.*s://", (int)scheme.len, (const char *)scheme.base);
         n = n < sizeof(url) ? n : sizeof(url) - 1;
@@ -56,13 +58,14 @@ static void flow_fill_request(const struct h2_relay *r, struct h2_stream *st)
 }
 
 /* flow_fill_response records a final response head (pseudo-fields left out). */
-static void flow_fill_response(struct h2_stream *st, int status)
+static void flow_fill_response(const struct h2_relay *r, struct h2_stream *st, int status)
 {
     const struct h2_half *h = &st->half[H2_RESP];
+    const char *version = r->_opts.resp_version != NULL ? r->_opts.resp_version : "HTTP/2.0";
     struct flow *f = &st->flow;
 
     f->status = status;
-    flow_str_set(f, &f->resp_version, "HTTP/2.0", 8);
+    flow_str_set(f, &f->resp_version, version, strlen(version));
     for (uint16_t i = 0; i < h->n_fields; i++) {
         nghttp2_vec nm = nghttp2_rcbuf_get_buf(h->fields[i].name);
         nghttp2_vec v = nghttp2_rcbuf_get_buf(h->fields[i].value);
@@ -488,7 +491,7 @@ void h2_forward_response_head(struct h2_relay *r, struct h2_stream *st, bool end
             h2_rst_client(r, st, NGHTTP2_INTERNAL_ERROR);
         return;
     }
-    flow_fill_response(st, status);
+    flow_fill_response(r, st, status);
     h->ended = end_stream;
     if (st->stall) { /* inject_fault stall: the response is dropped, the client waits */
         h2_fields_clear(h);

@@ -62,6 +62,10 @@ int h2_relay_init(struct h2_relay *r, const struct h2_relay_opts *opts,
         err = -ENOMEM;
         goto out_del_opt;
     }
+    if (r->_opts.up_serial) {
+        /* before the bridge's SETTINGS arrive, too: one stream at a time */
+        nghttp2_option_set_peer_max_concurrent_streams(opt, 1);
+    }
     if (nghttp2_session_client_new2(&r->_us, cb, r, opt) != 0) {
         err = -ENOMEM;
         goto out_del_cs;
@@ -200,6 +204,17 @@ void h2_relay_upstream_error(struct h2_relay *r, const char *why)
 {
     r->_up_eof = true;
     h2_relay_upstream_gone(r, 502, why != NULL ? why : "upstream connection failed");
+}
+
+void h2_relay_upstream_note(struct h2_relay *r, int32_t uid, bool answered, const char *why)
+{
+    struct h2_stream *st = r->_inited ? h2_stream_by_uid(r, uid) : NULL;
+
+    if (st == NULL)
+        return;
+    flow_set_error(&st->flow, why);
+    if (answered)
+        st->flow.answered = true;
 }
 
 void h2_relay_client_eof(struct h2_relay *r)

@@ -105,6 +105,13 @@ struct h2_relay_opts {
                                 * timeout) */
     const char *host_rewrite;  /* reverse mode: :authority (and host) sent and recorded as this
                                 * "host[:port]"; NULL keeps the client's. Borrowed. */
+    /* the upstream is worker/h2_h1up.h's bridge to an HTTP/1.1 server: streams go to it one at
+     * a time (nghttp2 queues the others in this relay), and responses are recorded with
+     * resp_version (e.g. "HTTP/1.1"; NULL = "HTTP/2.0") */
+    bool up_serial;
+    const char *resp_version;
+    const char *url_scheme;    /* the scheme recorded in URLs (reverse mode: the server's, as
+                                * mitmproxy's request.scheme); NULL = the client's :scheme */
     h2_relay_flow_fn *on_flow; /* may be NULL */
     void *on_flow_arg;
     /* reverse and transparent --proxyauth (worker/access.h access_check_www): every request
@@ -224,6 +231,11 @@ void h2_relay_upstream_eof(struct h2_relay *r);
 
 /* h2_relay_upstream_error is h2_relay_upstream_eof with reason `why` (copied). */
 void h2_relay_upstream_error(struct h2_relay *r, const char *why);
+
+/* h2_relay_upstream_note records on the stream sent upstream as `uid` (if still live) why its
+ * response is mitmd's own (`answered`: e.g. worker/h2_h1up.h's 502) or why it is about to be
+ * reset; the first reason recorded stays the flow's error. */
+void h2_relay_upstream_note(struct h2_relay *r, int32_t uid, bool answered, const char *why);
 
 /* h2_relay_client_eof records that the client closed its side: every open stream is reset
  * upstream (CANCEL) and reported with error "client closed connection"; then the relay wants

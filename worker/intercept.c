@@ -121,14 +121,52 @@ static void intercept_client_failed(struct conn *c, const char *why)
     }
 }
 
+/* intercept_up_is_h2 returns whether the upstream's TLS chose h2. */
+static bool intercept_up_is_h2(struct conn *c)
+{
+    char alpn[TLS_CTX_ALPN_MAX];
+
+    if (!c->up.tls_on)
+        return false;
+    tls_conn_alpn(&c->up.tls, alpn, sizeof(alpn));
+    return strcmp(alpn, "h2") == 0;
+}
+
+/* intercept_bridges_h2 returns whether the client, which offered h2, is served HTTP/2 over an
+ * upstream that speaks HTTP/1.1 (worker/h2_h1up.h): reverse mode with an http:// server, or an
+ * https:// one that did not choose h2, as mitmproxy does (or one that failed: the 502 then
+ * comes over HTTP/2). Not when --map-remote may send a
+ * request of this origin elsewhere (an HTTP/2 connection has one upstream): the client then
+ * gets HTTP/1.1 as before. */
+static bool intercept_bridges_h2(struct conn *c)
+{
+    const uint8_t *offers, *proto;
+    size_t len, off = 0, l;
+
+    if (c->mode == NULL || !(c->mode->server_plain || c->mode->server_tls) ||
+        c->w->h2_pool == NULL || intercept_up_is_h2(c))
+        return false;
+    if (c->w->rules != NULL && rules_may_remap_host(c->w->rules, modes_url_is_tls(c),
+                                                    c->upstream.host, c->upstream.port))
+        return false;
+    offers = tls_conn_alpn_offers(&c->cl.tls, &len);
+    while (tls_ctx_alpn_next(offers, len, &off, &proto, &l))
+        if (l == 2 && memcmp(proto, "h2", 2) == 0)
+            return true;
+    return false;
+}
+
 /* intercept_chain_ready moves on to the rest of the client handshake once its chain is set. */
 static int intercept_chain_ready(struct conn *c)
 {
     struct intercept *ic = intercept_of(c);
     char alpn[TLS_CTX_ALPN_MAX];
 
-    /* mirror the upstream's ALPN choice; with no working upstream offer http/1.1 */
-    if (!ic->up_tls_failed && c->up.tls_on)
+    /* mirror the upstream's ALPN choice; with no working upstream offer http/1.1; in reverse
+     * mode h2 to a client that offers it, whatever the server speaks (the bridge) */
+    if (intercept_bridges_h2(c))
+        snprintf(alpn, sizeof(alpn), "h2");
+    else if (!ic->up_tls_failed && c->up.tls_on)
         tls_conn_alpn(&c->up.tls, alpn, sizeof(alpn));
     else
         snprintf(alpn, sizeof(alpn), "http/1.1");
@@ -290,8 +328,15 @@ static void intercept_start_relay(struct conn *c)
                  c->up.why[0] ? c->up.why : "TLS error");
         flow_set_error(&c->flow, why);
     }
+    if (failed && strcmp(alpn, "h2") == 0 && c->w->h2_pool != NULL) {
+        conn_up_drop(c); /* never used again: the relay answers 502 with the reason */
+        if (h2_conn_start_failed(c, why) != 0)
+            conn_close(c);
+        return;
+    }
     if (!failed && strcmp(alpn, "h2") == 0 && c->w->h2_pool != NULL) {
-        if (h2_conn_start(c) != 0)
+        /* an HTTP/1.1 server under an HTTP/2 client: worker/h2_h1up.h bridges them */
+        if ((intercept_up_is_h2(c) ? h2_conn_start(c) : h2_conn_start_h1up(c)) != 0)
             conn_close(c);
         return;
     }
@@ -365,6 +410,11 @@ static bool intercept_read_hello(struct conn *c)
         return true;
     }
     ic->hello_done = true;
+    if (ic->up_tls_failed) { /* intercept_start_failed: no upstream to shake hands with */
+        if (intercept_get_cert(c) != 0)
+            conn_close(c);
+        return true;
+    }
     if (onboarding_is_host(c)) /* CONNECT mitm.it: the requests inside are answered by mitmd */
         return intercept_fail_up(c, "onboarding host: no upstream");
     if (c->mode != NULL && c->mode->server_plain) { /* reverse:http://: no TLS upstream */
@@ -502,6 +552,20 @@ static const struct conn_proto intercept_proto = {
     .on_timeout = intercept_on_timeout,
     .dispose = intercept_dispose,
 };
+
+int intercept_start_failed(struct conn *c, const char *why)
+{
+    char msg[TLS_CONN_WHY_MAX];
+    int err;
+
+    snprintf(msg, sizeof(msg), "%s", why != NULL ? why : "upstream unavailable"); /* `why` may
+                                                                  * live in the state we reset */
+    err = intercept_start(c);
+    if (err)
+        return err;
+    intercept_upstream_failed(c, msg);
+    return 0;
+}
 
 int intercept_start(struct conn *c)
 {

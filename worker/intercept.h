@@ -13,4 +13,10 @@ struct conn;
  * closes the connection). */
 int intercept_start(struct conn *c);
 
+/* intercept_start_failed begins interception of `c`, whose upstream could not be reached
+ * (reverse mode: the dial at accept failed), with reason `why` (copied): the client still
+ * gets a forged certificate, then every request a 502 whose body is `why` (over HTTP/2 when
+ * the client offers h2). Returns 0 or -errno (the caller closes the connection). */
+int intercept_start_failed(struct conn *c, const char *why);
+
 #endif

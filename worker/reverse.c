@@ -1,5 +1,6 @@
 /* reverse.c - see reverse.h. CONNECTING (dial at accept, as a CONNECT dials eagerly) ->
- * FIRST_BYTES: a TLS client goes to proxy_req_start_sniff (intercepted; with an http:// server
+ * FIRST_BYTES (a failed dial is answered there: 502 inside TLS for a TLS client, in the clear
+ * for a plain one): a TLS client goes to proxy_req_start_sniff (intercepted; with an http:// server
  * the intercept skips the upstream TLS, worker/modes.h server_plain); a plain client of an
  * http:// server too (relayed); a plain client of an https:// server -> UP_TLS (mitmd's own
  * TLS handshake with the server, HTTP/1.1 offered, as mitmproxy's ServerTLSLayer under a plain
@@ -13,6 +14,7 @@
 #include "shared/log.h"
 #include "worker/conn.h"
 #include "worker/h1_conn.h"
+#include "worker/intercept.h"
 #include "worker/modes.h"
 #include "worker/proxy_req.h"
 #include "worker/tls_peek.h"
@@ -28,6 +30,8 @@ enum reverse_phase {
 struct reverse {
     enum reverse_phase phase;
     uint64_t t_shake; /* REVERSE_UP_TLS began (CLOCK_MONOTONIC ns) */
+    bool dial_failed; /* the server could not be reached: answered 502 at the first bytes */
+    char why[TLS_CONN_WHY_MAX + TARGET_HOST_MAX + 32];
 };
 
 static_assert(sizeof(struct reverse) <= CONN_PROTO_STATE_MAX, "fits the protocol state");
@@ -37,28 +41,40 @@ static struct reverse *reverse_of(struct conn *c)
     return conn_proto_state(c);
 }
 
-/* reverse_answer answers 502 in the clear with `why` (a TLS client cannot read it, but the
- * flow records it) and counts an upstream error. */
-static void reverse_answer(struct conn *c, const char *why, const char *body)
-{
-    reverse_of(c)->phase = REVERSE_DONE;
-    worker_count(c->w, MSG_STAT_UPSTREAM_ERRORS);
-    proxy_req_answer(c, 502, why, body);
-}
-
 static void reverse_on_upstream(struct conn *c, int err, const char *why)
 {
-    char body[TLS_CONN_WHY_MAX + TARGET_HOST_MAX + 64];
+    struct reverse *rv = reverse_of(c);
 
-    if (reverse_of(c)->phase != REVERSE_CONNECTING)
+    if (rv->phase != REVERSE_CONNECTING)
         return;
     if (err) {
-        snprintf(body, sizeof(body), "mitmd (reverse proxy): cannot connect to %s:%u: %s\n",
-                 c->upstream.host, c->upstream.port, why);
-        reverse_answer(c, why, body);
-        return;
+        /* answered at the client's first bytes: a TLS client reads the 502 only inside TLS */
+        rv->dial_failed = true;
+        snprintf(rv->why, sizeof(rv->why), "cannot connect to %s:%u: %s", c->upstream.host,
+                 c->upstream.port, why);
     }
-    reverse_of(c)->phase = REVERSE_FIRST_BYTES;
+    rv->phase = REVERSE_FIRST_BYTES;
+}
+
+/* reverse_dial_failed answers a client whose server could not be reached: a TLS client is
+ * intercepted and its requests answered 502 with the reason (worker/intercept.h), a plain one
+ * gets the 502 at once. */
+static bool reverse_dial_failed(struct conn *c)
+{
+    struct reverse *rv = reverse_of(c);
+    struct buf *rx = &c->cl.rx;
+    char body[sizeof(rv->why) + 32];
+
+    worker_count(c->w, MSG_STAT_UPSTREAM_ERRORS);
+    if (tls_peek_is_client_hello(buf_head(rx), buf_used(rx))) {
+        if (intercept_start_failed(c, rv->why) != 0)
+            conn_close(c);
+        return true;
+    }
+    snprintf(body, sizeof(body), "mitmd (reverse proxy): %s\n", rv->why);
+    rv->phase = REVERSE_DONE;
+    proxy_req_answer(c, 502, rv->why, body);
+    return true;
 }
 
 /* reverse_relay_h1 hands `c` to the HTTP/1.1 relay once the server's TLS handshake ended:
@@ -148,6 +164,8 @@ static bool reverse_first_bytes(struct conn *c)
     }
     if (buf_used(rx) == 0)
         return false; /* the server speaking first is the sniff's business */
+    if (reverse_of(c)->dial_failed)
+        return reverse_dial_failed(c);
     if (m->tls && !tls_peek_is_client_hello(buf_head(rx), buf_used(rx)) &&
         (buf_head(rx)[0] & 0x80) == 0) /* SSLv2 hellos: the sniff refuses them */
         return reverse_start_up_tls(c);

@@ -12,7 +12,7 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import check, curl, info, read_records, run, step  # noqa: E402
+from harness import check, curl, info, read_records, run, step, wait_until  # noqa: E402
 
 FILES = {"pem": "application/x-x509-ca-cert", "p12": "application/x-pkcs12",
          "cer": "application/x-x509-ca-cert"}
@@ -74,8 +74,14 @@ def test(env):
         os.path.getsize(os.path.join(confdir, "mitmd-ca-cert.pem"))), f"HEAD: {code} {h}")
 
     step("the exchanges are recorded (-w), answered by mitmd, no server address")
-    recs = [r for r in read_records(flows) if "mitm.it" in str(r.get("request", {}).get("url", ""))
-            or "MITM.IT" in str(r.get("request", {}).get("url", ""))]
+    def onboarding_records():
+        return [r for r in read_records(flows)
+                if "mitm.it" in str(r.get("request", {}).get("url", ""))
+                or "MITM.IT" in str(r.get("request", {}).get("url", ""))]
+
+    # a record is written after its answer went out: give the last one a moment
+    wait_until(lambda: len(onboarding_records()) >= 9, 5.0)
+    recs = onboarding_records()
     info(f"{len(recs)} records for mitm.it")
     check(len(recs) >= 9, f"expected at least 9 records, got {len(recs)}")
     check(any(r["request"]["url"] == "https://mitm.it:443/cert/pem" for r in recs),
