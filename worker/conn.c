@@ -145,7 +145,7 @@ static void conn_leg_init(struct conn *c, struct conn_leg *leg, uint8_t *storage
     buf_init(&leg->tx, storage + 2 * in, CONN_BUF_SIZE);
     buf_init(&leg->pout, storage + 2 * in + CONN_BUF_SIZE, CONN_BUF_SIZE);
     /* the TLS ciphertext staging lives here too, so an idle connection's trim gives its
-     * pages back with the others (a malloc'd one stayed resident: about 8 KiB a leg) */
+     * pages back with the others (a malloc'd one stayed resident: about 11 KiB a leg) */
     tls_conn_set_staging(&leg->tls, storage + 2 * in + 2 * CONN_BUF_SIZE);
     ring_op_init(&leg->recv_op, conn_on_recv, &c->inflight);
     ring_op_init(&leg->send_op, conn_on_send, &c->inflight);
