@@ -7,7 +7,7 @@ last exchange touched (issue 14: RSS per idle intercepted connection).
 One worker: 100 intercepted keep-alive connections each fetch a 64 KiB body (which touches
 the buffers of both legs) and stay open. The worker's RSS measured right after and again
 2.5 s later must drop by at least 8 KiB per connection, what each still holds over the
-worker's RSS before them must be at most 32 KiB (about 20 now; 78 when each leg's TLS
+worker's RSS before them must be at most 32 KiB (not checked in an AddressSanitizer build; about 20 now; 78 when each leg's TLS
 staging was malloc'd and the struct shared its pages), and every connection must still
 serve a second request with the right bytes afterwards (the pages come back zeroed on
 their first touch)."""
@@ -27,6 +27,12 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def asan_build(binary):
+    """asan_build returns whether `binary` links AddressSanitizer's runtime (-DMITMD_ASAN=ON)."""
+    with open(binary, "rb") as f:
+        return b"__asan_init" in f.read()
 
 
 def test(env):
@@ -67,7 +73,10 @@ def test(env):
     # of both legs (about 5 KiB); 46 KiB when the TLS staging was malloc'd (issue 14: 24)
     held = (after - base) / N
     info(f"{held:.1f} KiB held per idle connection (worker RSS {base} KiB before them)")
-    check(held <= 32, f"{held:.1f} KiB held per idle connection (expected <= 32)")
+    if asan_build(env.mitmd_bin):
+        info("AddressSanitizer build (its shadow memory and quarantine): the bound is not checked")
+    else:
+        check(held <= 32, f"{held:.1f} KiB held per idle connection (expected <= 32)")
 
     step("every trimmed connection serves a second request with the right bytes")
     for c in conns:
