@@ -43,7 +43,6 @@ struct h2_h1up {
     /* the exchange in progress */
     int32_t id;          /* bridge stream id, 0 = none */
     bool line_done;      /* request line (and Host) written to hout */
-    bool has_authority;  /* Host came from :authority */
     bool host_written;
     bool has_cl;         /* the request has content-length */
     bool head_over;      /* the head does not fit hout: answered 431 */
@@ -54,7 +53,6 @@ struct h2_h1up {
     bool wrote_any;      /* some request byte went to up_out */
     bool answered;       /* the response is ours (431/502): the request body is dropped */
     bool resp_deferred;  /* the data source waits for up_in */
-    bool resp_end_sent;  /* END_STREAM went to the relay */
     bool keep_alive;     /* the server keeps the connection after this response */
     enum h2_h1up_resp resp;
     enum h1_body body;
@@ -121,9 +119,9 @@ static void mark_dead(struct h2_h1up *b, const char *why)
 static void exchange_reset(struct h2_h1up *b)
 {
     b->id = 0;
-    b->line_done = b->has_authority = b->host_written = b->has_cl = false;
+    b->line_done = b->host_written = b->has_cl = false;
     b->head_over = b->head_done = b->req_chunked = b->req_ended = b->req_written = false;
-    b->wrote_any = b->answered = b->resp_deferred = b->resp_end_sent = false;
+    b->wrote_any = b->answered = b->resp_deferred = false;
     b->keep_alive = false;
     b->resp = H2_H1UP_RESP_NONE;
     b->body = H1_BODY_NONE;
@@ -214,7 +212,7 @@ static void write_line(struct h2_h1up *b)
         !put_str(h, " HTTP/1.1\r\n"))
         b->head_over = true;
     if (b->auth_len > 0) {
-        b->has_authority = b->host_written = true;
+        b->host_written = true;
         if (!put_str(h, "Host: ") || !put(h, b->auth, b->auth_len) || !put_str(h, "\r\n"))
             b->head_over = true;
     }
@@ -390,7 +388,6 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
         (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0 ||
         (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA))
         return 0;
-    b->resp_end_sent = true;
     /* RFC 9113 §8.1: a complete response ends the exchange; the rest of the request is not
      * wanted */
     if (!b->req_ended)

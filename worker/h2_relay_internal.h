@@ -263,9 +263,10 @@ void h2_window_settings_acked(struct h2_relay *r, bool client);
 /* h2_window_taken accounts `n` bytes of direction `d` of `st` that the sink took (and the
  * source's window reopened by): once per half window (an epoch) it estimates the source path's
  * bandwidth-delay product (bytes taken over the epoch's time, times the source session's round
- * trip); a window below twice that grows to twice it (WINDOW_UPDATE), at least doubling, at
- * most 16-fold, within the connection's and the worker's staging bounds. Never allocates
- * (chunks are reserved, not taken). */
+ * trip); a window below H2_WIN_LIMITED (h2_window.c: 4) times that grows to it
+ * (WINDOW_UPDATE), at least doubling, at most H2_WIN_STEP_MAX-fold (256), within the
+ * connection's and the worker's staging bounds. Never allocates (chunks are reserved, not
+ * taken). */
 void h2_window_taken(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, size_t n);
 
 /* h2_window_open starts the window of direction `d` of a new stream `st` (its stream exists
