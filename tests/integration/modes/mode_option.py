@@ -54,9 +54,12 @@ def test(env):
         for must in musts:
             check(must in lines[0], f"the line does not name {must!r}: {lines[0]!r}")
 
-    for args in (["-m", "socks5"], ["--set", "mode=SOCKS5"], ["--mode", "socks5@0"]):
+    for i, args in enumerate((["-m", "socks5"], ["--set", "mode=SOCKS5"], ["--mode", "socks5@0"])):
         step(f"mitmd {' '.join(args)} serves SOCKS5")
-        m = env.mitmd(args=args, name="m" + str(abs(hash(tuple(args))) % 1000))
+        # a name per instance: its log files, where the harness reads the listening port
+        # (a name from hash() % 1000 collided now and then, and the port of the one before
+        # was read)
+        m = env.mitmd(args=args, name=f"socks5-{i}")
         check(greets_socks5(m.port), f"{args}: no SOCKS5 method reply")
         m.stop()
 
