@@ -91,9 +91,14 @@ static bool vec_is(nghttp2_vec v, const char *s)
     return v.len == n && memcmp(v.base, s, n) == 0;
 }
 
-/* put appends all `n` bytes of `p` to `b`, or nothing. Returns false when they do not fit. */
+/* put appends all `n` bytes of `p` to `b`, or nothing. Returns false when they do not fit.
+ * The free space before the unread bytes counts: buf_room compacts only a buffer full to its
+ * end, and the request body staging is sized to the window, not to the window plus what was
+ * already moved out of it. */
 static bool put(struct buf *b, const void *p, size_t n)
 {
+    if (buf_room(b) < n)
+        buf_compact(b);
     if (buf_room(b) < n)
         return false;
     buf_append(b, p, n);

@@ -276,6 +276,66 @@ static void test_request_body(void **state)
     client_free(c);
 }
 
+/* A chunked upload larger than the window, with the server side drained a few KiB at a time:
+ * every DATA frame the window allows fits in the staging (a staging not compacted refused one
+ * and reset the stream with FLOW_CONTROL_ERROR), and the chunks carry the body byte for byte. */
+static void test_request_body_drained_slowly(void **state)
+{
+    enum { LEN = 1024 * 1024, STEP = 1000 };
+    static uint8_t body[LEN], got[LEN], wire[2 * LEN];
+    nghttp2_data_provider prd = {.read_callback = c_upload};
+    struct client *c = client_new();
+    nghttp2_nv nva[] = {NV(":method", "POST"), NV(":scheme", "http"), NV(":authority", "a"),
+                        NV(":path", "/u")};
+    size_t wire_len = 0, got_len = 0, off;
+    const char *head_end;
+
+    (void)state;
+    for (size_t i = 0; i < LEN; i++)
+        body[i] = (uint8_t)(i * 7 + i / 251);
+    c->upload = body;
+    c->upload_len = LEN;
+    assert_true(nghttp2_submit_request(c->s, NULL, nva, 4, &prd, NULL) > 0);
+    for (int round = 0; round < 100000; round++) {
+        size_t n = buf_used(&c->up_out);
+
+        pump(c);
+        n = buf_used(&c->up_out);
+        if (n > STEP)
+            n = STEP;
+        if (n == 0)
+            break;
+        assert_true(wire_len + n <= sizeof(wire));
+        memcpy(wire + wire_len, buf_head(&c->up_out), n);
+        wire_len += n;
+        buf_consume(&c->up_out, n);
+    }
+    assert_false(c->closed); /* no reset: the stream waits for the response */
+    head_end = memmem(wire, wire_len, "\r\n\r\n", 4);
+    assert_non_null(head_end);
+    off = (size_t)(head_end - (const char *)wire) + 4;
+    for (;;) { /* de-chunk */
+        char *end;
+        unsigned long k = strtoul((const char *)wire + off, &end, 16);
+
+        assert_true(end[0] == '\r' && end[1] == '\n');
+        off = (size_t)(end - (char *)wire) + 2;
+        if (k == 0)
+            break;
+        assert_true(got_len + k <= LEN && off + k + 2 <= wire_len);
+        memcpy(got + got_len, wire + off, k);
+        got_len += k;
+        off += k;
+        assert_memory_equal(wire + off, "\r\n", 2);
+        off += 2;
+    }
+    assert_memory_equal(wire + off, "\r\n", 2);
+    assert_int_equal(off + 2, wire_len);
+    assert_int_equal(got_len, LEN);
+    assert_memory_equal(got, body, LEN);
+    client_free(c);
+}
+
 struct resp_case {
     const char *note;
     const char *resp;
@@ -438,6 +498,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_head),    cmocka_unit_test(test_request_body),
+        cmocka_unit_test(test_request_body_drained_slowly),
         cmocka_unit_test(test_responses),       cmocka_unit_test(test_sequential_streams),
         cmocka_unit_test(test_upstream_eof),    cmocka_unit_test(test_redial),
     };
