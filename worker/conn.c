@@ -64,8 +64,8 @@ int conn_pool_init(struct conn_pool *p, int max, size_t max_head)
     if (max_head > (1u << 30))
         return -EINVAL;
     /* a whole head plus one buffer of what follows it, page aligned */
-    in = (max_head + CONN_BUF_SIZE + 4095) & ~(size_t)4095;
-    per = 2 * (2 * in + 2 * (size_t)CONN_BUF_SIZE + CONN_TLS_STAGING);
+    in = (max_head + CONN_IO_SIZE + 4095) & ~(size_t)4095;
+    per = 2 * (2 * in + (size_t)CONN_IO_SIZE + CONN_BUF_SIZE + CONN_TLS_STAGING);
     if (max <= 0 || (size_t)max > SIZE_MAX / per / 2)
         return -EINVAL;
     p->in_size = in;
@@ -142,11 +142,11 @@ static void conn_leg_init(struct conn *c, struct conn_leg *leg, uint8_t *storage
     leg->fd = -1;
     buf_init(&leg->rx, storage, in);
     buf_init(&leg->pin, storage + in, in);
-    buf_init(&leg->tx, storage + 2 * in, CONN_BUF_SIZE);
-    buf_init(&leg->pout, storage + 2 * in + CONN_BUF_SIZE, CONN_BUF_SIZE);
+    buf_init(&leg->tx, storage + 2 * in, CONN_IO_SIZE);
+    buf_init(&leg->pout, storage + 2 * in + CONN_IO_SIZE, CONN_BUF_SIZE);
     /* the TLS ciphertext staging lives here too, so an idle connection's trim gives its
      * pages back with the others (a malloc'd one stayed resident: about 11 KiB a leg) */
-    tls_conn_set_staging(&leg->tls, storage + 2 * in + 2 * CONN_BUF_SIZE);
+    tls_conn_set_staging(&leg->tls, storage + 2 * in + CONN_IO_SIZE + CONN_BUF_SIZE);
     ring_op_init(&leg->recv_op, conn_on_recv, &c->inflight);
     ring_op_init(&leg->send_op, conn_on_send, &c->inflight);
     ring_op_init(&leg->close_op, conn_on_close, &c->inflight);
@@ -522,13 +522,13 @@ static void conn_leg_arm(struct conn *c, struct conn_leg *leg, bool want_read)
     }
     if (!want_read || leg->rd_eof || leg->recv_op.armed)
         return;
-    if (buf_used(&leg->rx) >= CONN_BUF_SIZE && !conn_may_grow(c, leg))
+    if (buf_used(&leg->rx) >= CONN_IO_SIZE && !conn_may_grow(c, leg))
         return; /* backpressure: the consumer is behind */
     room = buf_room(&leg->rx);
     if (room == 0)
         return;
-    if (room > CONN_BUF_SIZE)
-        room = CONN_BUF_SIZE; /* touch the big input buffers only as far as needed */
+    if (room > CONN_IO_SIZE)
+        room = CONN_IO_SIZE; /* touch the big input buffers only as far as needed */
     leg->recv_at = leg->rx.len;
     leg->recv_gen = leg->gen;
     if (ring_submit_recv(r, &leg->recv_op, leg->fd, buf_tail(&leg->rx), room) != 0)

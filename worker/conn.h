@@ -48,7 +48,7 @@ struct conn_proto {
      * changed state (the loop runs again), false when it waits for I/O. */
     bool (*step)(struct conn *c);
     /* reads_head: whether the protocol waits for the rest of a head on `leg`, so that its
-     * input may grow past CONN_BUF_SIZE (up to --max-header-size). */
+     * input may grow past its watermark (up to --max-header-size). */
     bool (*reads_head)(struct conn *c, const struct conn_leg *leg);
     /* on_upstream: the dial begun with upstream_dial ended: `err` 0 (c->up is connected) or
      * -errno with a human `why`. */

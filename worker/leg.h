@@ -12,7 +12,14 @@
 #include "worker/ring.h"
 #include "worker/tls_conn.h"
 
-#define CONN_BUF_SIZE (16 * 1024) /* tx and pout of each leg; the watermark of rx and pin */
+/* CONN_BUF_SIZE is the plaintext side of a leg: pout's capacity and pin's watermark.
+ * CONN_IO_SIZE is the socket side: tx's capacity, the most one recv asks for and rx's
+ * watermark: up to four full TLS records per recv and per send. On 100 KiB bodies that costs
+ * about 0.84x the CPU per request of 16 KiB socket operations (fewer, larger loopback
+ * segments and completions; bench/RESULTS.md, 2026-12-03); tx/pout/rx/pin pages are touched
+ * only as far as used and given back when the connection idles (conn_trim). */
+#define CONN_BUF_SIZE (16 * 1024)
+#define CONN_IO_SIZE (64 * 1024)
 
 struct conn;
 
@@ -20,8 +27,8 @@ struct conn;
  * (ciphertext when `tls_on`, else plaintext that is also the protocol's input), `tx` holds
  * what goes to the socket, `pin`/`pout` are the protocol's plaintext input/output (see
  * transport.h: a raw leg reads from rx directly). rx and pin can hold a whole head of
- * --max-header-size bytes, but are filled beyond CONN_BUF_SIZE only while the protocol waits
- * for the rest of a head (pages are touched lazily). */
+ * --max-header-size bytes, but are filled beyond their watermarks only while the protocol
+ * waits for the rest of a head (pages are touched lazily). */
 struct conn_leg {
     struct conn *c; /* the owner (ring completions find the connection through it) */
     int fd;

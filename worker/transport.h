@@ -14,7 +14,7 @@
 struct buf *transport_in(struct conn_leg *leg);
 
 /* transport_ingress decrypts what `leg` received (rx -> pin) when TLS is open; a raw leg has
- * nothing to do. Input stops at the CONN_BUF_SIZE watermark unless `may_grow` (the protocol
+ * nothing to do. Input stops at the CONN_BUF_SIZE watermark of pin unless `may_grow` (the protocol
  * waits for the rest of a head). Sets leg->tls_closed at close_notify or EOF, and
  * leg->failed / leg->why on a TLS error. Returns whether anything moved or changed. */
 bool transport_ingress(struct conn_leg *leg, bool may_grow);

@@ -218,11 +218,11 @@ static void test_close_after_flush(void **state)
     close(fd);
 }
 
-/* Without reads_head, input stops at the CONN_BUF_SIZE watermark (backpressure); with it, the
+/* Without reads_head, input stops at the CONN_IO_SIZE watermark (backpressure); with it, the
  * buffer takes a whole head. */
 static void test_watermark_and_head(void **state)
 {
-    static char big[3 * CONN_BUF_SIZE];
+    static char big[2 * CONN_IO_SIZE];
     struct conn *c;
     int fd;
 
@@ -235,9 +235,9 @@ static void test_watermark_and_head(void **state)
         assert_int_equal(send(fd, big, sizeof(big), 0), (ssize_t)sizeof(big));
         run(20);
         if (head)
-            assert_true(buf_used(&c->cl.rx) > CONN_BUF_SIZE);
+            assert_true(buf_used(&c->cl.rx) > CONN_IO_SIZE);
         else
-            assert_int_equal(buf_used(&c->cl.rx), CONN_BUF_SIZE);
+            assert_int_equal(buf_used(&c->cl.rx), CONN_IO_SIZE);
         conn_close(c);
         run(10);
         close(fd);
