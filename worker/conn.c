@@ -65,7 +65,7 @@ int conn_pool_init(struct conn_pool *p, int max, size_t max_head)
         return -EINVAL;
     /* a whole head plus one buffer of what follows it, page aligned */
     in = (max_head + CONN_IO_SIZE + 4095) & ~(size_t)4095;
-    per = 2 * (2 * in + (size_t)CONN_IO_SIZE + CONN_BUF_SIZE + CONN_TLS_STAGING);
+    per = 2 * (2 * in + (size_t)CONN_IO_SIZE + CONN_BUF_SIZE);
     if (max <= 0 || (size_t)max > SIZE_MAX / per / 2)
         return -EINVAL;
     p->in_size = in;
@@ -144,9 +144,11 @@ static void conn_leg_init(struct conn *c, struct conn_leg *leg, uint8_t *storage
     buf_init(&leg->pin, storage + in, in);
     buf_init(&leg->tx, storage + 2 * in, CONN_IO_SIZE);
     buf_init(&leg->pout, storage + 2 * in + CONN_IO_SIZE, CONN_BUF_SIZE);
-    /* the TLS ciphertext staging lives here too, so an idle connection's trim gives its
-     * pages back with the others (a malloc'd one stayed resident: about 11 KiB a leg) */
-    tls_conn_set_staging(&leg->tls, storage + 2 * in + CONN_IO_SIZE + CONN_BUF_SIZE);
+    /* rx and tx are the TLS ciphertext staging: records are decrypted straight from where
+     * the recv put them and encrypted straight into what the send takes (no copies between
+     * the socket buffers and a staging of its own; an idle connection's trim gives all of
+     * these pages back) */
+    tls_conn_set_io(&leg->tls, &leg->rx, &leg->tx, &leg->send_op.armed);
     ring_op_init(&leg->recv_op, conn_on_recv, &c->inflight);
     ring_op_init(&leg->send_op, conn_on_send, &c->inflight);
     ring_op_init(&leg->close_op, conn_on_close, &c->inflight);
@@ -611,7 +613,7 @@ bool conn_is_idle(struct conn *c)
 static bool conn_leg_is_empty(const struct conn_leg *leg)
 {
     return buf_used(&leg->rx) == 0 && buf_used(&leg->pin) == 0 && buf_used(&leg->tx) == 0 &&
-           buf_used(&leg->pout) == 0 && !leg->send_op.armed && tls_conn_is_quiet(&leg->tls);
+           buf_used(&leg->pout) == 0 && !leg->send_op.armed;
 }
 
 /* conn_trim gives the pages of an idle connection's buffers back to the kernel once it has

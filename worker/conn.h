@@ -18,8 +18,6 @@
 #include "worker/upstream.h"
 
 #define CONN_PUMP_ROUNDS 16         /* bounded work per event (HAProxy budgets) */
-/* each leg's TLS ciphertext staging in the pool's buffers, page aligned */
-#define CONN_TLS_STAGING (((size_t)TLS_CONN_STAGING_SIZE + 4095) & ~(size_t)4095)
 #define CONN_AGAIN_MAX 1024         /* budget-exhausted pumps continued without a socket event */
 #define CONN_RECLAIM_BATCH 16       /* connections closed by one conn_reclaim scan */
 #define CONN_RECLAIM_QUIET_MS 1000  /* ... each quiet for at least this long */

@@ -159,18 +159,28 @@ void tls_conn_install_client_callbacks(SSL_CTX *ctx)
 static int conn_init_common(struct tls_conn *c, struct tls_ctx *t, SSL_CTX *ssl_ctx,
                             enum tls_conn_role role)
 {
-    uint8_t *staging = c->_staging;
+    struct buf *ext_in = c->_ext_in, *ext_out = c->_ext_out;
+    const bool *ext_pinned = c->_ext_pinned;
     BIO *bio;
 
     memset(c, 0, sizeof(*c));
     c->_ctx = t;
     c->_role = role;
-    c->_staging = staging;
-    c->_mem = staging != NULL ? staging : malloc(TLS_CONN_STAGING_SIZE);
-    if (c->_mem == NULL)
-        return -ENOMEM;
-    buf_init(&c->_in, c->_mem, TLS_CONN_IN_CAP);
-    buf_init(&c->_out, c->_mem + TLS_CONN_IN_CAP, TLS_CONN_OUT_CAP);
+    c->_ext_in = ext_in;
+    c->_ext_out = ext_out;
+    c->_ext_pinned = ext_pinned;
+    if (ext_in != NULL) {
+        c->_ib = ext_in;
+        c->_ob = ext_out;
+    } else {
+        c->_mem = malloc(TLS_CONN_STAGING_SIZE);
+        if (c->_mem == NULL)
+            return -ENOMEM;
+        buf_init(&c->_in, c->_mem, TLS_CONN_IN_CAP);
+        buf_init(&c->_out, c->_mem + TLS_CONN_IN_CAP, TLS_CONN_OUT_CAP);
+        c->_ib = &c->_in;
+        c->_ob = &c->_out;
+    }
     c->_ssl = SSL_new(ssl_ctx);
     if (c->_ssl == NULL)
         goto out_free_mem;
@@ -188,9 +198,9 @@ out_free_ssl:
     SSL_free(c->_ssl);
     c->_ssl = NULL;
 out_free_mem:
-    if (c->_mem != c->_staging)
-        free(c->_mem);
+    free(c->_mem);
     c->_mem = NULL;
+    c->_ib = c->_ob = NULL;
     ERR_clear_error();
     return -ENOMEM;
 }
@@ -324,18 +334,20 @@ int tls_conn_init_client(struct tls_conn *c, struct tls_ctx *t, const char *sni,
     return tls_conn_init_client_addr(c, t, sni, verify_host, port, alpn, alpn_len, NULL, 0);
 }
 
-void tls_conn_set_staging(struct tls_conn *c, uint8_t *mem)
+void tls_conn_set_io(struct tls_conn *c, struct buf *in, struct buf *out, const bool *out_pinned)
 {
-    c->_staging = mem;
+    c->_ext_in = in;
+    c->_ext_out = out;
+    c->_ext_pinned = out_pinned;
 }
 
 void tls_conn_dispose(struct tls_conn *c)
 {
     SSL_free(c->_ssl); /* frees the BIO too */
     c->_ssl = NULL;
-    if (c->_mem != c->_staging)
-        free(c->_mem);
+    free(c->_mem);
     c->_mem = NULL;
+    c->_ib = c->_ob = NULL;
     buf_init(&c->_in, NULL, 0);
     buf_init(&c->_out, NULL, 0);
 }

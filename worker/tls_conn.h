@@ -62,9 +62,11 @@ struct tls_conn {
     SSL *_ssl;
     struct tls_ctx *_ctx;
     BIO *_bio;            /* one staging BIO, read side = _in, write side = _out */
-    uint8_t *_mem;        /* storage of _in and _out (one allocation, or _staging) */
-    uint8_t *_staging;    /* the owner's storage for them (tls_conn_set_staging), or NULL */
-    struct buf _in, _out; /* ciphertext: fed-but-unread, produced-but-untaken */
+    uint8_t *_mem;        /* storage of _in and _out (one allocation), or NULL */
+    struct buf _in, _out; /* own staging: ciphertext fed-but-unread, produced-but-untaken */
+    struct buf *_ib, *_ob; /* the staging in use: &_in/&_out, or the caller's (set_io) */
+    struct buf *_ext_in, *_ext_out; /* tls_conn_set_io's buffers, kept across inits */
+    const bool *_ext_pinned;        /* true while _ext_out's head is being sent */
     bool _in_eof;         /* tls_conn_feed_eof was called */
     bool _chain_set;      /* server: tls_conn_set_chain done, let the callback pass */
     bool _clean_close;    /* close_notify received (vs. bare EOF) */
@@ -85,7 +87,7 @@ struct tls_conn {
 /* tls_conn_init_server prepares `c` to accept one TLS connection from a client with the
  * server context of `t`. Returns 0 or -ENOMEM. `t` must outlive `c`. Allocates (the SSL and,
  * unless tls_conn_set_staging gave storage, the staging, ~35 KiB). `c` is zeroed before its
- * first init (it keeps only the staging pointer across inits). On failure `c` needs no dispose
+ * first init (it keeps only tls_conn_set_io's buffers across inits). On failure `c` needs no dispose
  * (but it is safe). The same holds for the client inits below. */
 int tls_conn_init_server(struct tls_conn *c, struct tls_ctx *t);
 
@@ -130,14 +132,18 @@ size_t tls_conn_feed(struct tls_conn *c, const uint8_t *p, size_t n);
  * handshake" and tls_conn_read returns 0. */
 void tls_conn_feed_eof(struct tls_conn *c);
 
-/* TLS_CONN_STAGING_SIZE is what tls_conn_set_staging's storage must hold. */
+/* TLS_CONN_STAGING_SIZE is the own staging allocated per init without tls_conn_set_io. */
 #define TLS_CONN_STAGING_SIZE (TLS_CONN_IN_CAP + TLS_CONN_OUT_CAP)
 
-/* tls_conn_set_staging gives `c` (zeroed, or disposed) storage of TLS_CONN_STAGING_SIZE bytes
- * for its ciphertext staging, owned by the caller and kept across later _init/_dispose cycles
- * (the connection pool's lazily touched buffers, whose pages an idle connection gives back),
- * instead of an allocation per handshake. */
-void tls_conn_set_staging(struct tls_conn *c, uint8_t *mem);
+/* tls_conn_set_io makes the caller's buffers the ciphertext staging of `c` (zeroed, or
+ * disposed), kept across later _init/_dispose cycles, instead of an allocation per init: the
+ * BIO reads received ciphertext straight from `in` (consuming it) and appends records straight
+ * to `out`, so nothing is fed or taken (tls_conn_feed, _take and _in_room return 0,
+ * tls_conn_pending 0, tls_conn_is_quiet true: the caller sees its buffers). While `*out_pinned`
+ * (may be NULL) is true, `out` is never compacted: its head is being sent. `in` must hold a
+ * whole record (TLS_CONN_IN_CAP) and `out` at least TLS_CONN_OUT_CAP. The connection pool's
+ * legs use their socket buffers this way (two copies less per byte each way). */
+void tls_conn_set_io(struct tls_conn *c, struct buf *in, struct buf *out, const bool *out_pinned);
 
 /* tls_conn_is_quiet returns whether no ciphertext is staged in either direction (the staging
  * may then lose its contents: the connection pool's trim). */

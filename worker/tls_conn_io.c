@@ -23,10 +23,21 @@
 
 /* ---- staging BIO ---------------------------------------------------------------------- */
 
+/* out_room returns how many bytes may be appended to the outbound staging now: with the
+ * caller's buffer while its head is being sent, only the room after its tail (no compaction). */
+static size_t out_room(struct tls_conn *c)
+{
+    struct buf *b = c->_ob;
+
+    if (c->_ext_pinned != NULL && *c->_ext_pinned)
+        return b->cap - b->len;
+    return buf_room(b);
+}
+
 static int staging_read(BIO *bio, char *out, int len)
 {
     struct tls_conn *c = BIO_get_data(bio);
-    size_t n = buf_used(&c->_in);
+    size_t n = buf_used(c->_ib);
 
     BIO_clear_retry_flags(bio);
     if (len <= 0)
@@ -39,8 +50,8 @@ static int staging_read(BIO *bio, char *out, int len)
     }
     if (n > (size_t)len)
         n = (size_t)len;
-    memcpy(out, buf_head(&c->_in), n);
-    buf_consume(&c->_in, n);
+    memcpy(out, buf_head(c->_ib), n);
+    buf_consume(c->_ib, n);
     return (int)n;
 }
 
@@ -52,7 +63,13 @@ static int staging_write(BIO *bio, const char *p, int len)
     BIO_clear_retry_flags(bio);
     if (len <= 0)
         return 0;
-    n = buf_append(&c->_out, p, (size_t)len);
+    n = out_room(c);
+    if (n > (size_t)len)
+        n = (size_t)len;
+    if (n > 0) {
+        memcpy(buf_tail(c->_ob), p, n);
+        buf_commit(c->_ob, n);
+    }
     if (n == 0) {
         BIO_set_retry_write(bio); /* BoringSSL keeps the rest and retries later */
         return -1;
@@ -68,9 +85,9 @@ static long staging_ctrl(BIO *bio, int cmd, long larg, void *parg)
     case BIO_CTRL_FLUSH:
         return 1; /* the caller takes and sends */
     case BIO_CTRL_PENDING:
-        return (long)buf_used(&c->_in);
+        return (long)buf_used(c->_ib);
     case BIO_CTRL_WPENDING:
-        return (long)buf_used(&c->_out);
+        return (long)buf_used(c->_ob);
     default:
         return 0;
     }
@@ -103,8 +120,8 @@ size_t tls_conn_feed(struct tls_conn *c, const uint8_t *p, size_t n)
     size_t took;
 
     if (c->_mem == NULL || n == 0)
-        return 0;
-    took = buf_append(&c->_in, p, n);
+        return 0; /* not initialized, or the caller's buffers are the staging */
+    took = buf_append(c->_ib, p, n);
     if (took > 0)
         c->_rd_starved = false; /* new ciphertext: SSL_read may find a record */
     return took;
@@ -118,21 +135,21 @@ void tls_conn_feed_eof(struct tls_conn *c)
 
 bool tls_conn_is_quiet(const struct tls_conn *c)
 {
-    return c->_mem == NULL || (buf_used(&c->_in) == 0 && buf_used(&c->_out) == 0);
+    return c->_mem == NULL || (buf_used(c->_ib) == 0 && buf_used(c->_ob) == 0);
 }
 
 size_t tls_conn_in_room(struct tls_conn *c)
 {
     if (c->_mem == NULL)
         return 0;
-    return buf_room(&c->_in);
+    return buf_room(c->_ib);
 }
 
 size_t tls_conn_pending(const struct tls_conn *c)
 {
     if (c->_mem == NULL)
         return 0;
-    return buf_used(&c->_out);
+    return buf_used(c->_ob);
 }
 
 size_t tls_conn_take(struct tls_conn *c, uint8_t *out, size_t cap)
@@ -143,8 +160,8 @@ size_t tls_conn_take(struct tls_conn *c, uint8_t *out, size_t cap)
         n = cap;
     if (n == 0)
         return 0;
-    memcpy(out, buf_head(&c->_out), n);
-    buf_consume(&c->_out, n);
+    memcpy(out, buf_head(c->_ob), n);
+    buf_consume(c->_ob, n);
     return n;
 }
 
@@ -157,7 +174,7 @@ size_t tls_conn_take(struct tls_conn *c, uint8_t *out, size_t cap)
  * close_notify arrive as ciphertext, so they clear _rd_starved too. */
 static bool tls_conn_read_is_idle(const struct tls_conn *c)
 {
-    return c->_rd_starved && buf_used(&c->_in) == 0 && SSL_pending(c->_ssl) == 0 &&
+    return c->_rd_starved && buf_used(c->_ib) == 0 && SSL_pending(c->_ssl) == 0 &&
            SSL_has_pending(c->_ssl) == 0;
 }
 
@@ -190,10 +207,10 @@ ssize_t tls_conn_read(struct tls_conn *c, uint8_t *out, size_t cap, const char *
     err = tls_conn_classify(c, ret, &reason);
     switch (err) {
     case -EAGAIN:
-        /* WANT_READ means the staging BIO ran dry (buf_used(&c->_in) == 0): until more
+        /* WANT_READ means the staging BIO ran dry (buf_used(c->_ib) == 0): until more
          * ciphertext or the EOF is fed, another SSL_read can only say the same. Not for
          * WANT_WRITE (an answer to a post-handshake message waits for output room). */
-        c->_rd_starved = SSL_want_read(c->_ssl) && buf_used(&c->_in) == 0;
+        c->_rd_starved = SSL_want_read(c->_ssl) && buf_used(c->_ib) == 0;
         return -EAGAIN;
     case -ESHUTDOWN:
         c->_clean_close = true;
@@ -230,7 +247,7 @@ ssize_t tls_conn_write(struct tls_conn *c, const uint8_t *p, size_t n, const cha
             return -EINVAL;
         chunk = c->_wpend;
     } else {
-        room = buf_room(&c->_out);
+        room = out_room(c);
         if (room <= TLS_CONN_RECORD_OVERHEAD)
             return -EAGAIN;
         chunk = room - TLS_CONN_RECORD_OVERHEAD;
@@ -260,7 +277,7 @@ int tls_conn_shutdown(struct tls_conn *c)
         return -EINVAL;
     if (c->_state != TLS_CONN_STATE_OPEN && c->_state != TLS_CONN_STATE_CLOSED)
         return -EPROTO;
-    if (buf_room(&c->_out) <= TLS_CONN_RECORD_OVERHEAD)
+    if (out_room(c) <= TLS_CONN_RECORD_OVERHEAD)
         return -EAGAIN;
     c->_rd_starved = false; /* a repeated SSL_shutdown reads records too */
     ERR_clear_error();

@@ -19,21 +19,17 @@ static void transport_fail(struct conn_leg *leg, const char *why)
     snprintf(leg->why, sizeof(leg->why), "%s", why != NULL ? why : "TLS error");
 }
 
-/* transport_feed moves received ciphertext into the TLS staging, then the EOF once. */
+/* transport_feed tells the TLS connection about the socket's EOF (or failure) once the
+ * ciphertext before it is read. The ciphertext itself needs no feeding: rx and tx are the TLS
+ * staging (conn.c: tls_conn_set_io). Returns whether it told now. */
 static bool transport_feed(struct conn_leg *leg)
 {
-    size_t used = buf_used(&leg->rx), n = 0;
-
-    if (used > 0) {
-        n = tls_conn_feed(&leg->tls, buf_head(&leg->rx), used);
-        buf_consume(&leg->rx, n);
-    }
     if ((leg->rd_eof || leg->failed) && buf_used(&leg->rx) == 0 && !leg->tls_eof_fed) {
         tls_conn_feed_eof(&leg->tls);
         leg->tls_eof_fed = true;
         return true;
     }
-    return n > 0;
+    return false;
 }
 
 bool transport_ingress(struct conn_leg *leg, bool may_grow)
@@ -65,26 +61,14 @@ bool transport_ingress(struct conn_leg *leg, bool may_grow)
             return true;
         }
         if (n == -EAGAIN) {
-            if (buf_used(&leg->rx) == 0)
-                return moved;
-            continue;
+            if (transport_feed(leg))
+                continue; /* the EOF after the last whole record */
+            return moved;
         }
         transport_fail(leg, why);
         return true;
     }
     return moved;
-}
-
-/* transport_take moves finished TLS records into tx. Returns bytes moved. */
-static size_t transport_take(struct conn_leg *leg)
-{
-    size_t room = leg_tx_room(leg), n;
-
-    if (tls_conn_pending(&leg->tls) == 0 || room == 0)
-        return 0;
-    n = tls_conn_take(&leg->tls, buf_tail(&leg->tx), room);
-    buf_commit(&leg->tx, n);
-    return n;
 }
 
 bool transport_egress(struct conn_leg *leg)
@@ -107,7 +91,6 @@ bool transport_egress(struct conn_leg *leg)
     }
     st = tls_conn_state(&leg->tls);
     for (int i = 0; i < TRANSPORT_ROUNDS; i++) {
-        moved |= transport_take(leg) > 0;
         if ((st != TLS_CONN_STATE_OPEN && st != TLS_CONN_STATE_CLOSED) ||
             buf_used(&leg->pout) == 0 || leg->failed)
             break;
@@ -121,8 +104,7 @@ bool transport_egress(struct conn_leg *leg)
             transport_fail(leg, why);
             return true;
         }
-        if (tls_conn_pending(&leg->tls) == 0 || leg_tx_room(leg) == 0)
-            break;
+        break; /* tx has no room for a record: the send in flight makes some */
     }
     return moved;
 }
@@ -134,7 +116,6 @@ int transport_handshake(struct conn_leg *leg, const char **why)
     *why = NULL;
     (void)transport_feed(leg);
     r = tls_conn_handshake(&leg->tls, why);
-    (void)transport_take(leg);
     if (r == 0 || r == -EAGAIN || r == -EINPROGRESS)
         return r;
     return -EPROTO;
@@ -162,6 +143,5 @@ bool transport_is_done(struct conn_leg *leg)
 
 bool transport_has_output(struct conn_leg *leg)
 {
-    return buf_used(&leg->tx) > 0 || leg->send_op.armed || buf_used(&leg->pout) > 0 ||
-           (leg->tls_on && tls_conn_pending(&leg->tls) > 0);
+    return buf_used(&leg->tx) > 0 || leg->send_op.armed || buf_used(&leg->pout) > 0;
 }
