@@ -1408,6 +1408,134 @@ static void test_bounded_output_and_bulk(void **state)
     pair_free(p);
 }
 
+/* ext_move moves all of `out` (the caller's outbound buffer of an external-staging side) into
+ * `to` (an own-staging side), as far as it takes. */
+static void ext_move(struct buf *out, struct tls_conn *to)
+{
+    buf_consume(out, tls_conn_feed(to, buf_head(out), buf_used(out)));
+}
+
+/* With tls_conn_set_io, the caller's buffers are the staging: the server side reads records
+ * from `in` and writes them to `out` (nothing to feed or take), never compacts `out` while it
+ * is pinned (a send of its head in flight), and keeps the buffers across dispose and init. */
+static void test_caller_buffers(void **state)
+{
+    struct fx *f = *state;
+    static uint8_t in_mem[1 << 16], out_mem[1 << 16], data[256 * 1024], got[256 * 1024];
+    struct buf in, out;
+    bool pinned = false;
+    struct tls_conn s = {0}, c = {0};
+    size_t leaf_len, sent = 0, recvd = 0;
+    uint8_t *leaf = leaf_der(f, &LEAF_EXAMPLE, f->ca_key, f->ca, &leaf_len);
+    const char *why = NULL;
+    int rs = -EAGAIN, rc = -EAGAIN;
+    ssize_t r;
+
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i * 2654435761u >> 11);
+    buf_init(&in, in_mem, sizeof(in_mem));
+    buf_init(&out, out_mem, sizeof(out_mem));
+    for (int round = 0; round < 2; round++) { /* the second init keeps the buffers */
+        tls_conn_set_io(&s, &in, &out, &pinned);
+        assert_int_equal(tls_conn_init_server(&s, &f->mitm), 0);
+        assert_int_equal(tls_conn_init_client(&c, &f->browser, "example.test", NULL, 443, NULL, 0),
+                         0);
+        rs = rc = -EAGAIN;
+        for (int i = 0; i < 64 && (hs_running(rs) || hs_running(rc)); i++) {
+            uint8_t tmp[4096];
+            size_t n;
+
+            if (hs_running(rc))
+                rc = tls_conn_handshake(&c, &why);
+            while ((n = tls_conn_take(&c, tmp, sizeof(tmp))) > 0)
+                assert_int_equal(buf_append(&in, tmp, n), n);
+            assert_int_equal(tls_conn_feed(&s, tmp, 1), 0); /* nothing to feed */
+            if (hs_running(rs)) {
+                rs = tls_conn_handshake(&s, &why);
+                if (rs == -EINPROGRESS) {
+                    assert_int_equal(tls_conn_set_chain(&s, leaf, leaf_len), 0);
+                    rs = tls_conn_handshake(&s, &why);
+                }
+            }
+            assert_int_equal(tls_conn_pending(&s), 0); /* records went straight to `out` */
+            ext_move(&out, &c);
+        }
+        assert_int_equal(rs, 0);
+        assert_int_equal(rc, 0);
+        if (round == 0) {
+            tls_conn_dispose(&s);
+            tls_conn_dispose(&c);
+            buf_init(&in, in_mem, sizeof(in_mem));
+            buf_init(&out, out_mem, sizeof(out_mem));
+        }
+    }
+    /* Pinned: a send of out's head is in flight. Writes append after the tail only, so the
+     * head does not move even when consumed bytes leave room at the front. */
+    assert_int_equal(tls_conn_write(&s, data, 1000, &why), 1000);
+    assert_int_equal(tls_conn_feed(&c, buf_head(&out), 100), 100);
+    buf_consume(&out, 100); /* the kernel took the first 100 bytes; the rest is in flight */
+    pinned = true;
+    {
+        const uint8_t *head = buf_head(&out);
+        uint8_t copy[64];
+
+        memcpy(copy, head, sizeof(copy));
+        while ((r = tls_conn_write(&s, data + sent, sizeof(data) - sent, &why)) > 0)
+            sent += (size_t)r;
+        assert_int_equal(r, -EAGAIN);
+        assert_ptr_equal(buf_head(&out), head);
+        assert_memory_equal(buf_head(&out), copy, sizeof(copy));
+        assert_true(out.cap - out.len <= 16384 + 512); /* filled to about the end */
+        assert_true(tls_conn_is_quiet(&s));           /* the caller's buffers are its own */
+    }
+    pinned = false;
+    /* Everything arrives intact: 1000 bytes, then the rest of 256 KiB. */
+    {
+        size_t want = 1000 + sizeof(data);
+        uint8_t *all = malloc(want);
+
+        assert_non_null(all);
+        memcpy(all, data, 1000);
+        memcpy(all + 1000, data, sizeof(data));
+        for (int guard = 0; recvd < want && guard < 100000; guard++) {
+            if (sent < sizeof(data)) {
+                r = tls_conn_write(&s, data + sent, sizeof(data) - sent, &why);
+                assert_true(r > 0 || r == -EAGAIN);
+                if (r > 0)
+                    sent += (size_t)r;
+            }
+            ext_move(&out, &c);
+            while (recvd < want && (r = tls_conn_read(&c, got, sizeof(got), &why)) > 0) {
+                assert_true(recvd + (size_t)r <= want);
+                assert_memory_equal(got, all + recvd, (size_t)r);
+                recvd += (size_t)r;
+            }
+        }
+        assert_int_equal(recvd, want);
+        free(all);
+    }
+    /* And the other way: the client's records are read straight from `in`. */
+    for (sent = recvd = 0; recvd < sizeof(data);) {
+        uint8_t tmp[4096];
+        size_t n;
+
+        if (sent < sizeof(data) &&
+            (r = tls_conn_write(&c, data + sent, sizeof(data) - sent, &why)) > 0)
+            sent += (size_t)r;
+        while (buf_room(&in) > 0 && (n = tls_conn_take(&c, tmp, buf_room(&in) < sizeof(tmp)
+                                                                     ? buf_room(&in)
+                                                                     : sizeof(tmp))) > 0)
+            assert_int_equal(buf_append(&in, tmp, n), n);
+        while ((r = tls_conn_read(&s, got + recvd, sizeof(got) - recvd, &why)) > 0)
+            recvd += (size_t)r;
+        assert_true(r == -EAGAIN || recvd == sizeof(data));
+    }
+    assert_memory_equal(got, data, sizeof(data));
+    tls_conn_dispose(&s);
+    tls_conn_dispose(&c);
+    OPENSSL_free(leaf);
+}
+
 /* tls_conn_read skips SSL_read while its input has not grown, without ever losing data that
  * BoringSSL holds: decrypted bytes beyond `cap` (SSL_pending), a record completed by a
  * later feed, close_notify. */
@@ -1730,6 +1858,7 @@ int main(void)
         cmocka_unit_test(test_wildcard_not_filed),
         cmocka_unit_test(test_session_keyed_by_address),
         cmocka_unit_test(test_bounded_output_and_bulk),
+        cmocka_unit_test(test_caller_buffers),
         cmocka_unit_test(test_read_idle_skip),
         cmocka_unit_test(test_stale_errors_ignored),
         cmocka_unit_test(test_peek_sni_every_prefix),
