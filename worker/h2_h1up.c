@@ -15,6 +15,7 @@
 
 #include "shared/h1_parse.h"
 #include "worker/answer.h"
+#include "worker/h2_relay_internal.h"
 
 #define H2_H1UP_ROUNDS 32       /* per h2_h1up_pump call */
 #define H2_H1UP_RECV_CHUNK 16384
@@ -83,13 +84,6 @@ struct h2_h1up {
 };
 
 /* ---- small helpers ----------------------------------------------------------------------- */
-
-static bool vec_is(nghttp2_vec v, const char *s)
-{
-    size_t n = strlen(s);
-
-    return v.len == n && memcmp(v.base, s, n) == 0;
-}
 
 /* put appends all `n` bytes of `p` to `b`, or nothing. Returns false when they do not fit. */
 static bool put(struct buf *b, const void *p, size_t n)
@@ -240,11 +234,11 @@ static void on_request_field(struct h2_h1up *b, nghttp2_vec nm, nghttp2_vec v)
     struct buf *h = &b->hout;
 
     if (nm.len > 0 && nm.base[0] == ':') {
-        if (vec_is(nm, ":method"))
+        if (h2_vec_is(nm, ":method"))
             copy_pseudo(b, b->method, sizeof(b->method), &b->method_len, v);
-        else if (vec_is(nm, ":path"))
+        else if (h2_vec_is(nm, ":path"))
             copy_pseudo(b, b->path, sizeof(b->path), &b->path_len, v);
-        else if (vec_is(nm, ":authority"))
+        else if (h2_vec_is(nm, ":authority"))
             copy_pseudo(b, b->auth, sizeof(b->auth), &b->auth_len, v);
         return; /* :scheme: the connection's; :protocol is never enabled */
     }
@@ -252,16 +246,16 @@ static void on_request_field(struct h2_h1up *b, nghttp2_vec nm, nghttp2_vec v)
         write_line(b);
     if (is_connection_specific(nm))
         return;
-    if (vec_is(nm, "host")) {
+    if (h2_vec_is(nm, "host")) {
         if (b->host_written)
             return;
         b->host_written = true;
-    } else if (vec_is(nm, "cookie")) { /* RFC 9113 §8.2.3: one field for HTTP/1.1 */
+    } else if (h2_vec_is(nm, "cookie")) { /* RFC 9113 §8.2.3: one field for HTTP/1.1 */
         if ((buf_used(&b->cookie) > 0 && !put_str(&b->cookie, "; ")) ||
             !put(&b->cookie, v.base, v.len))
             b->head_over = true;
         return;
-    } else if (vec_is(nm, "content-length")) {
+    } else if (h2_vec_is(nm, "content-length")) {
         b->has_cl = true;
     }
     if (!put(h, nm.base, nm.len) || !put_str(h, ": ") || !put(h, v.base, v.len) ||

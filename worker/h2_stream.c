@@ -174,13 +174,6 @@ size_t h2_fields_to_nv(const struct h2_half *h, nghttp2_nv *nva)
     return k;
 }
 
-bool h2_vec_is(nghttp2_vec v, const char *s)
-{
-    size_t n = strlen(s);
-
-    return v.len == n && memcmp(v.base, s, n) == 0;
-}
-
 /* h2_field_find returns the value of the first field named `name`, or {NULL, 0}. */
 nghttp2_vec h2_field_find(const struct h2_half *h, const char *name)
 {
