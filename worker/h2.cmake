@@ -44,11 +44,13 @@ mitmd_add_unit_test(test_h2_stage
 
 mitmd_add_unit_test(test_h2_h1up
   SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_h2_h1up.c ${CMAKE_CURRENT_LIST_DIR}/h2_h1up.c
-          ${CMAKE_CURRENT_LIST_DIR}/answer.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
-  LIBS mitmd_shared PkgConfig::NGHTTP2)
+          ${CMAKE_CURRENT_LIST_DIR}/h1_head.c ${CMAKE_CURRENT_LIST_DIR}/answer.c
+          ${CMAKE_CURRENT_LIST_DIR}/flow.c
+  LIBS mitmd_shared mitmd_rules PkgConfig::NGHTTP2)
 
 mitmd_add_fuzz_target(fuzz_h2_h1up
   SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_h2_h1up.c ${CMAKE_CURRENT_LIST_DIR}/h2_h1up.c
-          ${CMAKE_CURRENT_LIST_DIR}/answer.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
-  LIBS mitmd_shared PkgConfig::NGHTTP2
+          ${CMAKE_CURRENT_LIST_DIR}/h1_head.c ${CMAKE_CURRENT_LIST_DIR}/answer.c
+          ${CMAKE_CURRENT_LIST_DIR}/flow.c
+  LIBS mitmd_shared mitmd_rules PkgConfig::NGHTTP2
   CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/h2_h1up)

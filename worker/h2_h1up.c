@@ -15,6 +15,7 @@
 
 #include "shared/h1_parse.h"
 #include "worker/answer.h"
+#include "worker/h1_head.h"
 #include "worker/h2_relay_internal.h"
 
 #define H2_H1UP_ROUNDS 32       /* per h2_h1up_pump call */
@@ -552,11 +553,11 @@ static ssize_t resp_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t le
 
 /* resp_to_nv lists the fields of `resp` for nghttp2 after `nva[0]` (:status), lower-casing
  * the names in up_in where they lie and leaving out connection-specific fields (RFC 9113
- * §8.2.2) and those the Connection field names. Returns the count including :status. */
+ * §8.2.2: the hop-by-hop ones, Transfer-Encoding included, and those the Connection field
+ * names). Returns the count including :status. */
 static size_t resp_to_nv(struct h1_response *resp, nghttp2_nv *nva, const char *status,
                          enum h1_body body)
 {
-    ssize_t ci = h1_header_find(resp->headers, resp->num_headers, "connection", 0);
     size_t nv = 0;
 
     nva[nv++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE};
@@ -564,26 +565,9 @@ static size_t resp_to_nv(struct h1_response *resp, nghttp2_nv *nva, const char *
         struct h1_header *h = &resp->headers[i];
         char *name = (char *)h->name; /* in up_in, which the bridge owns until consumed */
 
-        if (h->name_len == 0 || h1_header_is_hop_by_hop(h->name, h->name_len))
+        if (h->name_len == 0 || h1_header_is_hop_by_hop(h->name, h->name_len) ||
+            !h1_head_field_is_forwarded(resp->headers, resp->num_headers, h, false))
             continue;
-        if (ci >= 0) {
-            bool named = false;
-
-            for (ssize_t j = ci; j >= 0;
-                 j = h1_header_find(resp->headers, resp->num_headers, "connection",
-                                    (size_t)j + 1)) {
-                char tok[128];
-
-                if (h->name_len >= sizeof(tok))
-                    break;
-                memcpy(tok, h->name, h->name_len);
-                tok[h->name_len] = '\0';
-                if (h1_token_list_has(resp->headers[j].value, resp->headers[j].value_len, tok))
-                    named = true;
-            }
-            if (named)
-                continue;
-        }
         if (h1_header_name_is(h, "content-length") &&
             (body == H1_BODY_CHUNKED || resp->status == 204 || resp->status < 200))
             continue;

@@ -291,6 +291,12 @@ static const struct resp_case RESP_CASES[] = {
      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: X-Hop\r\nX-Hop: 1\r\nX-Keep: 2\r\n"
      "Keep-Alive: timeout=5\r\n\r\nhello",
      200, "hello", "x-keep: 2\n", "x-hop", true},
+    {"every Connection field counts, tokens in any case, names up to 127 bytes",
+     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: x-a\r\nX-A: drop\r\nX-B: drop\r\n"
+     "Connection: X-B, x-long-name-long-name-long-name-long-name-long-name-long-name-long\r\n"
+     "X-long-name-long-name-long-name-long-name-long-name-long-name-long: drop\r\n"
+     "X-C: 4\r\n\r\nok",
+     200, "ok", "x-c: 4\n", ": drop", true},
     {"chunked body: framing removed, transfer-encoding dropped",
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n"
      "T: 1\r\n\r\n",
