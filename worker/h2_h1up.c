@@ -14,8 +14,8 @@
 #include <nghttp2/nghttp2.h>
 
 #include "shared/h1_parse.h"
-#include "worker/answer.h"
 #include "worker/h1_head.h"
+#include "worker/h2_answer.h"
 #include "worker/h2_relay_internal.h"
 
 #define H2_H1UP_ROUNDS 32       /* per h2_h1up_pump call */
@@ -66,7 +66,7 @@ struct h2_h1up {
     size_t path_len;
     char auth[H2_H1UP_AUTH_MAX];
     size_t auth_len;
-    char answer[H2_H1UP_REASON_MAX + 64];
+    char answer[H2_RELAY_REASON_MAX + 1]; /* the body of our answer, as the relay's */
     size_t answer_len, answer_off;
 
     bool up_eof;      /* the server's side ended */
@@ -152,15 +152,13 @@ static ssize_t answer_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t 
     return (ssize_t)n;
 }
 
-/* answer responds to the current stream with `status` and "<why>\n" as text/plain and a
- * Proxy-Status field, as mitmd's own answers (unless a response head already went: then the
- * stream is reset). */
+/* answer responds to the current stream with `status` and `why` as mitmd's own answers over
+ * HTTP/2 are (worker/h2_answer.h), unless a response head already went: then the stream is
+ * reset. */
 static void answer(struct h2_h1up *b, int status, const char *why)
 {
     nghttp2_data_provider prd = {.source = {.ptr = b}, .read_callback = answer_read};
-    char sbuf[4], lbuf[24], ps[2 * ANSWER_WHY_MAX + 96];
-    nghttp2_nv nva[4];
-    int n, psl;
+    struct h2_answer a;
 
     if (b->id == 0)
         return;
@@ -171,23 +169,12 @@ static void answer(struct h2_h1up *b, int status, const char *why)
         return;
     }
     note(b, true, why);
-    n = snprintf(b->answer, sizeof(b->answer), "%s\n", why);
-    b->answer_len = n < 0 ? 0 : (size_t)n < sizeof(b->answer) ? (size_t)n : sizeof(b->answer) - 1;
+    b->answer_len = h2_answer_init(&a, status, why, b->answer, sizeof(b->answer));
     b->answer_off = 0;
-    snprintf(sbuf, sizeof(sbuf), "%03d", status);
-    snprintf(lbuf, sizeof(lbuf), "%zu", b->answer_len);
-    nva[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)sbuf, 7, 3, NGHTTP2_NV_FLAG_NONE};
-    nva[1] = (nghttp2_nv){(uint8_t *)"content-type", (uint8_t *)"text/plain", 12, 10,
-                          NGHTTP2_NV_FLAG_NONE};
-    nva[2] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)lbuf, 14, strlen(lbuf),
-                          NGHTTP2_NV_FLAG_NONE};
-    psl = answer_proxy_status(ps, sizeof(ps), status, why); /* RFC 9209 */
-    nva[3] = (nghttp2_nv){(uint8_t *)"proxy-status", (uint8_t *)ps, 12,
-                          psl > 0 ? (size_t)psl : 0, NGHTTP2_NV_FLAG_NONE};
     b->answered = true;
     b->resp = H2_H1UP_RESP_DONE;
     buf_consume(&b->hout, buf_used(&b->hout));
-    if (nghttp2_submit_response(b->ss, b->id, nva, psl > 0 ? 4 : 3, &prd) != 0)
+    if (nghttp2_submit_response(b->ss, b->id, a.nva, a.nv, &prd) != 0)
         nghttp2_submit_rst_stream(b->ss, NGHTTP2_FLAG_NONE, b->id, NGHTTP2_INTERNAL_ERROR);
 }
 
