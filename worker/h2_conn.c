@@ -319,7 +319,6 @@ static int h2_conn_begin(struct conn *c, bool h1up)
     }
     memset(&o, 0, sizeof(o));
     o.up_serial = h1up;
-    o.resp_version = h1up ? "HTTP/1.1" : NULL;
     o.url_scheme = modes_url_is_tls(c) ? "https" : "http"; /* reverse mode: the server's */
     o.max_header_size = c->w->cfg->max_header_size;
     o.pool = c->w->h2_pool;
