@@ -26,9 +26,11 @@ struct h2_conn {
 
 static_assert(sizeof(struct h2_conn) <= CONN_PROTO_STATE_MAX, "fits the protocol state");
 
-/* struct h2_conn_mark is where the relay's buffers (and the bridge's) stood before a pump. */
+/* struct h2_conn_mark is where the relay's buffers (and the bridge's) stood before a pump:
+ * the four of the two legs, and with a bridge the two between it and the relay. */
 struct h2_conn_mark {
     size_t len[6], off[6];
+    int n;
 };
 
 static struct h2_conn *h2_conn_of(struct conn *c)
@@ -39,14 +41,27 @@ static struct h2_conn *h2_conn_of(struct conn *c)
 static void h2_conn_mark(struct conn *c, struct h2_conn_mark *m)
 {
     struct h2_h1up *br = h2_conn_of(c)->bridge;
-    const struct buf *b[6] = {&c->cl.pin, &c->cl.pout, transport_in(&c->up), &c->up.pout,
-                              br != NULL ? h2_h1up_relay_in(br) : &c->up.pin,
-                              br != NULL ? h2_h1up_relay_out(br) : &c->up.pin};
+    const struct buf *b[6] = {&c->cl.pin, &c->cl.pout, transport_in(&c->up), &c->up.pout};
 
-    for (int i = 0; i < 6; i++) {
+    m->n = 4;
+    if (br != NULL) {
+        b[m->n++] = h2_h1up_relay_in(br);
+        b[m->n++] = h2_h1up_relay_out(br);
+    }
+    for (int i = 0; i < m->n; i++) {
         m->len[i] = b[i]->len;
         m->off[i] = b[i]->off;
     }
+}
+
+/* h2_conn_mark_moved returns whether a buffer changed between the marks `a` and `b` (taken
+ * with the same bridge). */
+static bool h2_conn_mark_moved(const struct h2_conn_mark *a, const struct h2_conn_mark *b)
+{
+    for (int i = 0; i < a->n; i++)
+        if (a->len[i] != b->len[i] || a->off[i] != b->off[i])
+            return true;
+    return false;
 }
 
 /* h2_conn_tell_bridge reports the HTTP/1.1 server's end (EOF or failure) to the bridge once:
@@ -183,7 +198,7 @@ static bool h2_conn_step(struct conn *c)
         moved |= h2_conn_bridge_dial(c, h);
     h2_conn_mark(c, &after);
     /* the relay's only outputs are its buffers and its wants */
-    moved |= memcmp(&before, &after, sizeof(before)) != 0;
+    moved |= h2_conn_mark_moved(&before, &after);
     if (h2_relay_is_reading_head(&h->relay)) {
         if (h->t_head == 0)
             h->t_head = flow_now_ns();
