@@ -334,7 +334,8 @@ static int h2_conn_begin(struct conn *c, bool h1up)
     }
     memset(&o, 0, sizeof(o));
     o.up_serial = h1up;
-    o.url_scheme = modes_url_is_tls(c) ? "https" : "http"; /* reverse mode: the server's */
+    /* reverse mode: the server's scheme; other modes: the client's TLS (https) */
+    o.url_scheme = modes_url_is_tls(c) ? "https" : "http";
     o.max_header_size = c->w->cfg->max_header_size;
     o.pool = c->w->h2_pool;
     o.replay = c->w->replay;

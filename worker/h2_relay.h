@@ -109,8 +109,9 @@ struct h2_relay_opts {
      * a time (nghttp2 queues the others in this relay), and responses are recorded as
      * "HTTP/1.1" (else "HTTP/2.0") */
     bool up_serial;
-    const char *url_scheme;    /* the scheme recorded in URLs (reverse mode: the server's, as
-                                * mitmproxy's request.scheme); NULL = the client's :scheme */
+    const char *url_scheme;    /* the scheme recorded in URLs, as mitmproxy's request.scheme:
+                                * the server's in reverse mode, else the client connection's
+                                * (TLS: "https"); NULL = the client's :scheme */
     h2_relay_flow_fn *on_flow; /* may be NULL */
     void *on_flow_arg;
     /* reverse and transparent --proxyauth (worker/access.h access_check_www): every request
