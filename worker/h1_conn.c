@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "shared/log.h"
-
 #include "worker/access.h"
 #include "worker/conn.h"
 #include "worker/modes.h"
@@ -18,8 +16,7 @@ struct h1_conn {
     struct h1_relay relay;
     bool up_wanted;  /* the relay asked for an upstream and waits for the dial */
     bool up_tls;     /* the upstream being dialled speaks TLS (https:// target) */
-    bool up_shaking; /* its TLS handshake is in progress */
-    uint64_t t_shake; /* the handshake started */
+    bool up_shaking; /* its TLS handshake is in progress (worker/upstream.h) */
     uint64_t t_head; /* a partial request head started arriving; 0 = none */
     struct rules_timer timer; /* inject_latency / stall deadlines (worker/rules_timer.h) */
     bool started;    /* the relay has begun an exchange on this connection */
@@ -93,9 +90,12 @@ static void h1_conn_dial(struct conn *c, struct h1_conn *h)
 /* h1_conn_up_failed answers the waiting request 502 with `why`. */
 static void h1_conn_up_failed(struct conn *c, struct h1_conn *h, const char *why)
 {
+    char msg[TLS_CONN_WHY_MAX];
+
+    snprintf(msg, sizeof(msg), "%s", why); /* `why` may live in the leg we drop */
     h->up_wanted = h->up_shaking = false;
     conn_up_drop(c);
-    h1_relay_upstream_failed(&h->relay, why);
+    h1_relay_upstream_failed(&h->relay, msg);
 }
 
 /* h1_conn_up_ready hands the connected (and, for TLS, verified) upstream to the relay. */
@@ -110,21 +110,17 @@ static void h1_conn_up_ready(struct conn *c, struct h1_conn *h)
 static bool h1_conn_shake(struct conn *c, struct h1_conn *h)
 {
     const char *why = NULL;
-    int r = transport_handshake(&c->up, &why);
+    int r = upstream_tls_step(c, &why);
 
-    if (r == -EAGAIN) {
-        if (!c->up.failed && !c->up.rd_eof)
-            return false;
-        h1_conn_up_failed(c, h, "upstream closed the connection during the TLS handshake");
-        return true;
-    }
+    if (r == -EAGAIN)
+        return false;
     if (r != 0) {
-        h1_conn_up_failed(c, h, why != NULL ? why : "upstream TLS handshake failed");
+        h1_conn_up_failed(c, h, why);
         return true;
     }
     h->up_shaking = false;
     /* the record's TLS details are the upstream's for https:// in the clear */
-    upstream_note_tls(c, h->t_shake, !c->cl.tls_on);
+    upstream_note_tls(c, !c->cl.tls_on);
     h1_conn_up_ready(c, h);
     return true;
 }
@@ -172,16 +168,14 @@ static bool h1_conn_step(struct conn *c)
 
 static void h1_conn_on_upstream(struct conn *c, int err, const char *why)
 {
-    static const uint8_t alpn_h1[] = "\x08http/1.1";
     struct h1_conn *h = h1_conn_of(c);
-    const char *host = c->upstream.host;
     char msg[H1_RELAY_REASON_MAX];
-    int e;
 
     if (!h->up_wanted)
         return;
     if (err) {
-        snprintf(msg, sizeof(msg), "cannot connect to %s:%u: %s", host, c->upstream.port, why);
+        snprintf(msg, sizeof(msg), "cannot connect to %s:%u: %s", c->upstream.host,
+                 c->upstream.port, why);
         h->up_wanted = false;
         h1_relay_upstream_failed(&h->relay, msg);
         return;
@@ -190,19 +184,11 @@ static void h1_conn_on_upstream(struct conn *c, int err, const char *why)
         h1_conn_up_ready(c, h);
         return;
     }
-    /* RFC 6066 §3: no SNI for an IP literal; the certificate is verified for it all the same */
-    e = tls_conn_init_client_addr(&c->up.tls, &c->w->tls, c->upstream.host_is_ip ? NULL : host,
-                                  host, c->upstream.port, alpn_h1, sizeof(alpn_h1) - 1,
-                                  (const struct sockaddr *)&c->up.addr, c->up.addrlen);
-    if (e) {
-        log_warn("conn %llu: cannot start TLS to %s: %s", (unsigned long long)c->id, host,
-                 strerror(-e));
-        h1_conn_up_failed(c, h, "cannot start the upstream TLS handshake");
+    if (upstream_tls_h1_start(c, &why) != 0) {
+        h1_conn_up_failed(c, h, why);
         return;
     }
-    c->up.tls_on = true;
     h->up_shaking = true;
-    h->t_shake = flow_now_ns();
 }
 
 static bool h1_conn_reads_head(struct conn *c, const struct conn_leg *leg)
@@ -216,10 +202,10 @@ static bool h1_conn_on_timeout(struct conn *c, uint64_t now)
 {
     struct h1_conn *h = h1_conn_of(c);
     uint64_t head_ns = (uint64_t)c->w->cfg->request_timeout_s * 1000000000ull;
+    const char *why = NULL;
 
-    if (h->up_shaking &&
-        now - h->t_shake >= (uint64_t)c->w->cfg->handshake_timeout_s * 1000000000ull) {
-        h1_conn_up_failed(c, h, "upstream TLS handshake timed out");
+    if (h->up_shaking && upstream_tls_timed_out(c, now, &why)) {
+        h1_conn_up_failed(c, h, why);
         return true;
     }
     if (h->t_head != 0 && now - h->t_head >= head_ns) {

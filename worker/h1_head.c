@@ -32,7 +32,7 @@ static void h1_emit_str(struct h1_emitter *e, const char *s)
 bool h1_head_field_is_forwarded(const struct h1_header *headers, size_t num_headers,
                                 const struct h1_header *h, bool upgrade)
 {
-    char name[64];
+    char name[128];
     bool named = false;
 
     if (h1_header_name_is(h, "Transfer-Encoding"))

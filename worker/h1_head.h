@@ -58,7 +58,8 @@ void h1_head_response(struct h1_emitter *e, const struct h1_response *resp, enum
 
 /* h1_head_field_is_forwarded returns whether a field of a head with these `headers` goes to
  * the next hop: false for the hop-by-hop fields and the fields named by Connection (except
- * Upgrade when `upgrade`). Transfer-Encoding is forwarded. */
+ * Upgrade when `upgrade`; a name of 128 bytes or more is not looked for in Connection).
+ * Transfer-Encoding is forwarded (an HTTP/2 hop drops it too: worker/h2_h1up.c). */
 bool h1_head_field_is_forwarded(const struct h1_header *headers, size_t num_headers,
                                 const struct h1_header *h, bool upgrade);
 

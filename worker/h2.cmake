@@ -1,9 +1,9 @@
 # worker/h2.cmake - HTTP/2 relay (worker/h2_relay.c: public API and pump; h2_stream.c: the
 # stream pool, streams and bodies; h2_stage.c: body staging and its chunk pool; h2_window.c:
 # receive-window autotuning; h2_forward.c: forwarding heads; h2_session.c: nghttp2
-# callbacks), its unit test and the client-side and upstream-side fuzz targets. The test and
-# the fuzzers list the relay's sources themselves so that they do not depend on the rest of the
-# worker library.
+# callbacks; h2_answer.c: mitmd's own answers, the bridge's too), its unit test and the
+# client-side and upstream-side fuzz targets. The test and the fuzzers list the relay's sources
+# themselves so that they do not depend on the rest of the worker library.
 set(MITMD_H2_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/h2_relay.c
   ${CMAKE_CURRENT_LIST_DIR}/h2_session.c
@@ -11,6 +11,7 @@ set(MITMD_H2_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/h2_stage.c
   ${CMAKE_CURRENT_LIST_DIR}/h2_window.c
   ${CMAKE_CURRENT_LIST_DIR}/h2_forward.c
+  ${CMAKE_CURRENT_LIST_DIR}/h2_answer.c
   ${CMAKE_CURRENT_LIST_DIR}/flow_body.c
   ${CMAKE_CURRENT_LIST_DIR}/replay.c ${CMAKE_CURRENT_LIST_DIR}/replay_h2.c)
 # reverse / transparent --proxyauth's 401 (worker/www_auth.h)
@@ -44,11 +45,13 @@ mitmd_add_unit_test(test_h2_stage
 
 mitmd_add_unit_test(test_h2_h1up
   SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_h2_h1up.c ${CMAKE_CURRENT_LIST_DIR}/h2_h1up.c
+          ${CMAKE_CURRENT_LIST_DIR}/h2_answer.c ${CMAKE_CURRENT_LIST_DIR}/h1_head.c
           ${CMAKE_CURRENT_LIST_DIR}/answer.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
-  LIBS mitmd_shared PkgConfig::NGHTTP2)
+  LIBS mitmd_shared mitmd_rules PkgConfig::NGHTTP2)
 
 mitmd_add_fuzz_target(fuzz_h2_h1up
   SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_h2_h1up.c ${CMAKE_CURRENT_LIST_DIR}/h2_h1up.c
+          ${CMAKE_CURRENT_LIST_DIR}/h2_answer.c ${CMAKE_CURRENT_LIST_DIR}/h1_head.c
           ${CMAKE_CURRENT_LIST_DIR}/answer.c ${CMAKE_CURRENT_LIST_DIR}/flow.c
-  LIBS mitmd_shared PkgConfig::NGHTTP2
+  LIBS mitmd_shared mitmd_rules PkgConfig::NGHTTP2
   CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/h2_h1up)

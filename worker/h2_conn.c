@@ -21,15 +21,16 @@ struct h2_conn {
     struct h2_relay_stats told; /* what h2_conn_report added to the worker's counters */
     struct h2_h1up *bridge;     /* the upstream speaks HTTP/1.1 (worker/h2_h1up.h); NULL: h2 */
     bool dialing;               /* the bridge's new server connection is being dialled */
-    bool shaking;               /* ... and its TLS handshake is in progress */
-    uint64_t t_shake;
+    bool shaking;               /* ... and its TLS handshake is in progress (upstream.h) */
 };
 
 static_assert(sizeof(struct h2_conn) <= CONN_PROTO_STATE_MAX, "fits the protocol state");
 
-/* struct h2_conn_mark is where the relay's buffers (and the bridge's) stood before a pump. */
+/* struct h2_conn_mark is where the relay's buffers (and the bridge's) stood before a pump:
+ * the four of the two legs, and with a bridge the two between it and the relay. */
 struct h2_conn_mark {
     size_t len[6], off[6];
+    int n;
 };
 
 static struct h2_conn *h2_conn_of(struct conn *c)
@@ -40,14 +41,27 @@ static struct h2_conn *h2_conn_of(struct conn *c)
 static void h2_conn_mark(struct conn *c, struct h2_conn_mark *m)
 {
     struct h2_h1up *br = h2_conn_of(c)->bridge;
-    const struct buf *b[6] = {&c->cl.pin, &c->cl.pout, transport_in(&c->up), &c->up.pout,
-                              br != NULL ? h2_h1up_relay_in(br) : &c->up.pin,
-                              br != NULL ? h2_h1up_relay_out(br) : &c->up.pin};
+    const struct buf *b[6] = {&c->cl.pin, &c->cl.pout, transport_in(&c->up), &c->up.pout};
 
-    for (int i = 0; i < 6; i++) {
+    m->n = 4;
+    if (br != NULL) {
+        b[m->n++] = h2_h1up_relay_in(br);
+        b[m->n++] = h2_h1up_relay_out(br);
+    }
+    for (int i = 0; i < m->n; i++) {
         m->len[i] = b[i]->len;
         m->off[i] = b[i]->off;
     }
+}
+
+/* h2_conn_mark_moved returns whether a buffer changed between the marks `a` and `b` (taken
+ * with the same bridge). */
+static bool h2_conn_mark_moved(const struct h2_conn_mark *a, const struct h2_conn_mark *b)
+{
+    for (int i = 0; i < a->n; i++)
+        if (a->len[i] != b->len[i] || a->off[i] != b->off[i])
+            return true;
+    return false;
 }
 
 /* h2_conn_tell_bridge reports the HTTP/1.1 server's end (EOF or failure) to the bridge once:
@@ -127,15 +141,11 @@ static bool h2_conn_bridge_dial(struct conn *c, struct h2_conn *h)
     int r;
 
     if (h->shaking) {
-        r = transport_handshake(&c->up, &why);
-        if (r == -EAGAIN) {
-            if (!c->up.failed && !c->up.rd_eof)
-                return false;
-            h2_conn_bridge_failed(c, h, "upstream closed the connection during the TLS handshake");
-            return true;
-        }
+        r = upstream_tls_step(c, &why);
+        if (r == -EAGAIN)
+            return false;
         if (r != 0)
-            h2_conn_bridge_failed(c, h, why != NULL ? why : "upstream TLS handshake failed");
+            h2_conn_bridge_failed(c, h, why);
         else
             h2_conn_bridge_ready(c, h);
         return true;
@@ -150,15 +160,14 @@ static bool h2_conn_bridge_dial(struct conn *c, struct h2_conn *h)
 
 static void h2_conn_on_upstream(struct conn *c, int err, const char *why)
 {
-    static const uint8_t alpn_h1[] = "\x08http/1.1";
     struct h2_conn *h = h2_conn_of(c);
     char msg[TLS_CONN_WHY_MAX];
-    const char *host = c->upstream.host;
 
     if (!h->dialing)
         return;
     if (err) {
-        snprintf(msg, sizeof(msg), "cannot connect to %s:%u: %s", host, c->upstream.port, why);
+        snprintf(msg, sizeof(msg), "cannot connect to %s:%u: %s", c->upstream.host,
+                 c->upstream.port, why);
         h2_conn_bridge_failed(c, h, msg);
         return;
     }
@@ -166,16 +175,12 @@ static void h2_conn_on_upstream(struct conn *c, int err, const char *why)
         h2_conn_bridge_ready(c, h);
         return;
     }
-    /* RFC 6066 §3: no SNI for an IP literal; verified as the URL names the server */
-    if (tls_conn_init_client_addr(&c->up.tls, &c->w->tls, c->upstream.host_is_ip ? NULL : host,
-                                  host, c->upstream.port, alpn_h1, sizeof(alpn_h1) - 1,
-                                  (const struct sockaddr *)&c->up.addr, c->up.addrlen) != 0) {
-        h2_conn_bridge_failed(c, h, "cannot start the upstream TLS handshake");
+    /* verified as the URL names the server (reverse mode) */
+    if (upstream_tls_h1_start(c, &why) != 0) {
+        h2_conn_bridge_failed(c, h, why);
         return;
     }
-    c->up.tls_on = true;
     h->shaking = true;
-    h->t_shake = flow_now_ns();
 }
 
 static bool h2_conn_step(struct conn *c)
@@ -193,7 +198,7 @@ static bool h2_conn_step(struct conn *c)
         moved |= h2_conn_bridge_dial(c, h);
     h2_conn_mark(c, &after);
     /* the relay's only outputs are its buffers and its wants */
-    moved |= memcmp(&before, &after, sizeof(before)) != 0;
+    moved |= h2_conn_mark_moved(&before, &after);
     if (h2_relay_is_reading_head(&h->relay)) {
         if (h->t_head == 0)
             h->t_head = flow_now_ns();
@@ -212,10 +217,10 @@ static bool h2_conn_on_timeout(struct conn *c, uint64_t now)
 {
     struct h2_conn *h = h2_conn_of(c);
     uint64_t head_ns = (uint64_t)c->w->cfg->request_timeout_s * 1000000000ull;
+    const char *why = NULL;
 
-    if (h->shaking &&
-        now - h->t_shake >= (uint64_t)c->w->cfg->handshake_timeout_s * 1000000000ull) {
-        h2_conn_bridge_failed(c, h, "upstream TLS handshake timed out");
+    if (h->shaking && upstream_tls_timed_out(c, now, &why)) {
+        h2_conn_bridge_failed(c, h, why);
         return true;
     }
     if (h->t_head != 0 && now - h->t_head >= head_ns) {
@@ -329,8 +334,8 @@ static int h2_conn_begin(struct conn *c, bool h1up)
     }
     memset(&o, 0, sizeof(o));
     o.up_serial = h1up;
-    o.resp_version = h1up ? "HTTP/1.1" : NULL;
-    o.url_scheme = modes_url_is_tls(c) ? "https" : "http"; /* reverse mode: the server's */
+    /* reverse mode: the server's scheme; other modes: the client's TLS (https) */
+    o.url_scheme = modes_url_is_tls(c) ? "https" : "http";
     o.max_header_size = c->w->cfg->max_header_size;
     o.pool = c->w->h2_pool;
     o.replay = c->w->replay;

@@ -61,7 +61,7 @@ static void flow_fill_request(const struct h2_relay *r, struct h2_stream *st)
 static void flow_fill_response(const struct h2_relay *r, struct h2_stream *st, int status)
 {
     const struct h2_half *h = &st->half[H2_RESP];
-    const char *version = r->_opts.resp_version != NULL ? r->_opts.resp_version : "HTTP/2.0";
+    const char *version = r->_opts.up_serial ? "HTTP/1.1" : "HTTP/2.0"; /* the server's */
     struct flow *f = &st->flow;
 
     f->status = status;

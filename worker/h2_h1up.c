@@ -14,7 +14,9 @@
 #include <nghttp2/nghttp2.h>
 
 #include "shared/h1_parse.h"
-#include "worker/answer.h"
+#include "worker/h1_head.h"
+#include "worker/h2_answer.h"
+#include "worker/h2_relay_internal.h"
 
 #define H2_H1UP_ROUNDS 32       /* per h2_h1up_pump call */
 #define H2_H1UP_RECV_CHUNK 16384
@@ -64,7 +66,7 @@ struct h2_h1up {
     size_t path_len;
     char auth[H2_H1UP_AUTH_MAX];
     size_t auth_len;
-    char answer[H2_H1UP_REASON_MAX + 64];
+    char answer[H2_RELAY_REASON_MAX + 1]; /* the body of our answer, as the relay's */
     size_t answer_len, answer_off;
 
     bool up_eof;      /* the server's side ended */
@@ -83,13 +85,6 @@ struct h2_h1up {
 };
 
 /* ---- small helpers ----------------------------------------------------------------------- */
-
-static bool vec_is(nghttp2_vec v, const char *s)
-{
-    size_t n = strlen(s);
-
-    return v.len == n && memcmp(v.base, s, n) == 0;
-}
 
 /* put appends all `n` bytes of `p` to `b`, or nothing. Returns false when they do not fit.
  * The free space before the unread bytes counts: buf_room compacts only a buffer full to its
@@ -162,15 +157,13 @@ static ssize_t answer_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t 
     return (ssize_t)n;
 }
 
-/* answer responds to the current stream with `status` and "<why>\n" as text/plain and a
- * Proxy-Status field, as mitmd's own answers (unless a response head already went: then the
- * stream is reset). */
+/* answer responds to the current stream with `status` and `why` as mitmd's own answers over
+ * HTTP/2 are (worker/h2_answer.h), unless a response head already went: then the stream is
+ * reset. */
 static void answer(struct h2_h1up *b, int status, const char *why)
 {
     nghttp2_data_provider prd = {.source = {.ptr = b}, .read_callback = answer_read};
-    char sbuf[4], lbuf[24], ps[2 * ANSWER_WHY_MAX + 96];
-    nghttp2_nv nva[4];
-    int n, psl;
+    struct h2_answer a;
 
     if (b->id == 0)
         return;
@@ -181,23 +174,12 @@ static void answer(struct h2_h1up *b, int status, const char *why)
         return;
     }
     note(b, true, why);
-    n = snprintf(b->answer, sizeof(b->answer), "%s\n", why);
-    b->answer_len = n < 0 ? 0 : (size_t)n < sizeof(b->answer) ? (size_t)n : sizeof(b->answer) - 1;
+    b->answer_len = h2_answer_init(&a, status, why, b->answer, sizeof(b->answer));
     b->answer_off = 0;
-    snprintf(sbuf, sizeof(sbuf), "%03d", status);
-    snprintf(lbuf, sizeof(lbuf), "%zu", b->answer_len);
-    nva[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)sbuf, 7, 3, NGHTTP2_NV_FLAG_NONE};
-    nva[1] = (nghttp2_nv){(uint8_t *)"content-type", (uint8_t *)"text/plain", 12, 10,
-                          NGHTTP2_NV_FLAG_NONE};
-    nva[2] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)lbuf, 14, strlen(lbuf),
-                          NGHTTP2_NV_FLAG_NONE};
-    psl = answer_proxy_status(ps, sizeof(ps), status, why); /* RFC 9209 */
-    nva[3] = (nghttp2_nv){(uint8_t *)"proxy-status", (uint8_t *)ps, 12,
-                          psl > 0 ? (size_t)psl : 0, NGHTTP2_NV_FLAG_NONE};
     b->answered = true;
     b->resp = H2_H1UP_RESP_DONE;
     buf_consume(&b->hout, buf_used(&b->hout));
-    if (nghttp2_submit_response(b->ss, b->id, nva, psl > 0 ? 4 : 3, &prd) != 0)
+    if (nghttp2_submit_response(b->ss, b->id, a.nva, a.nv, &prd) != 0)
         nghttp2_submit_rst_stream(b->ss, NGHTTP2_FLAG_NONE, b->id, NGHTTP2_INTERNAL_ERROR);
 }
 
@@ -245,11 +227,11 @@ static void on_request_field(struct h2_h1up *b, nghttp2_vec nm, nghttp2_vec v)
     struct buf *h = &b->hout;
 
     if (nm.len > 0 && nm.base[0] == ':') {
-        if (vec_is(nm, ":method"))
+        if (h2_vec_is(nm, ":method"))
             copy_pseudo(b, b->method, sizeof(b->method), &b->method_len, v);
-        else if (vec_is(nm, ":path"))
+        else if (h2_vec_is(nm, ":path"))
             copy_pseudo(b, b->path, sizeof(b->path), &b->path_len, v);
-        else if (vec_is(nm, ":authority"))
+        else if (h2_vec_is(nm, ":authority"))
             copy_pseudo(b, b->auth, sizeof(b->auth), &b->auth_len, v);
         return; /* :scheme: the connection's; :protocol is never enabled */
     }
@@ -257,16 +239,16 @@ static void on_request_field(struct h2_h1up *b, nghttp2_vec nm, nghttp2_vec v)
         write_line(b);
     if (is_connection_specific(nm))
         return;
-    if (vec_is(nm, "host")) {
+    if (h2_vec_is(nm, "host")) {
         if (b->host_written)
             return;
         b->host_written = true;
-    } else if (vec_is(nm, "cookie")) { /* RFC 9113 §8.2.3: one field for HTTP/1.1 */
+    } else if (h2_vec_is(nm, "cookie")) { /* RFC 9113 §8.2.3: one field for HTTP/1.1 */
         if ((buf_used(&b->cookie) > 0 && !put_str(&b->cookie, "; ")) ||
             !put(&b->cookie, v.base, v.len))
             b->head_over = true;
         return;
-    } else if (vec_is(nm, "content-length")) {
+    } else if (h2_vec_is(nm, "content-length")) {
         b->has_cl = true;
     }
     if (!put(h, nm.base, nm.len) || !put_str(h, ": ") || !put(h, v.base, v.len) ||
@@ -563,11 +545,11 @@ static ssize_t resp_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t le
 
 /* resp_to_nv lists the fields of `resp` for nghttp2 after `nva[0]` (:status), lower-casing
  * the names in up_in where they lie and leaving out connection-specific fields (RFC 9113
- * §8.2.2) and those the Connection field names. Returns the count including :status. */
+ * §8.2.2: the hop-by-hop ones, Transfer-Encoding included, and those the Connection field
+ * names). Returns the count including :status. */
 static size_t resp_to_nv(struct h1_response *resp, nghttp2_nv *nva, const char *status,
                          enum h1_body body)
 {
-    ssize_t ci = h1_header_find(resp->headers, resp->num_headers, "connection", 0);
     size_t nv = 0;
 
     nva[nv++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE};
@@ -575,26 +557,9 @@ static size_t resp_to_nv(struct h1_response *resp, nghttp2_nv *nva, const char *
         struct h1_header *h = &resp->headers[i];
         char *name = (char *)h->name; /* in up_in, which the bridge owns until consumed */
 
-        if (h->name_len == 0 || h1_header_is_hop_by_hop(h->name, h->name_len))
+        if (h->name_len == 0 || h1_header_is_hop_by_hop(h->name, h->name_len) ||
+            !h1_head_field_is_forwarded(resp->headers, resp->num_headers, h, false))
             continue;
-        if (ci >= 0) {
-            bool named = false;
-
-            for (ssize_t j = ci; j >= 0;
-                 j = h1_header_find(resp->headers, resp->num_headers, "connection",
-                                    (size_t)j + 1)) {
-                char tok[128];
-
-                if (h->name_len >= sizeof(tok))
-                    break;
-                memcpy(tok, h->name, h->name_len);
-                tok[h->name_len] = '\0';
-                if (h1_token_list_has(resp->headers[j].value, resp->headers[j].value_len, tok))
-                    named = true;
-            }
-            if (named)
-                continue;
-        }
         if (h1_header_name_is(h, "content-length") &&
             (body == H1_BODY_CHUNKED || resp->status == 204 || resp->status < 200))
             continue;

@@ -106,12 +106,12 @@ struct h2_relay_opts {
     const char *host_rewrite;  /* reverse mode: :authority (and host) sent and recorded as this
                                 * "host[:port]"; NULL keeps the client's. Borrowed. */
     /* the upstream is worker/h2_h1up.h's bridge to an HTTP/1.1 server: streams go to it one at
-     * a time (nghttp2 queues the others in this relay), and responses are recorded with
-     * resp_version (e.g. "HTTP/1.1"; NULL = "HTTP/2.0") */
+     * a time (nghttp2 queues the others in this relay), and responses are recorded as
+     * "HTTP/1.1" (else "HTTP/2.0") */
     bool up_serial;
-    const char *resp_version;
-    const char *url_scheme;    /* the scheme recorded in URLs (reverse mode: the server's, as
-                                * mitmproxy's request.scheme); NULL = the client's :scheme */
+    const char *url_scheme;    /* the scheme recorded in URLs, as mitmproxy's request.scheme:
+                                * the server's in reverse mode, else the client connection's
+                                * (TLS: "https"); NULL = the client's :scheme */
     h2_relay_flow_fn *on_flow; /* may be NULL */
     void *on_flow_arg;
     /* reverse and transparent --proxyauth (worker/access.h access_check_www): every request

@@ -143,8 +143,14 @@ void h2_fields_clear(struct h2_half *h);
  * mitmd never reach an origin, as on HTTP/1.1). Returns the count. */
 size_t h2_fields_to_nv(const struct h2_half *h, nghttp2_nv *nva);
 
-/* h2_vec_is returns whether `v` holds exactly the bytes of `s`. */
-bool h2_vec_is(nghttp2_vec v, const char *s);
+/* h2_vec_is returns whether `v` holds exactly the bytes of `s`. Inline: the HTTP/1.1 bridge
+ * (worker/h2_h1up.c) uses it too and links none of the relay. */
+static inline bool h2_vec_is(nghttp2_vec v, const char *s)
+{
+    size_t n = __builtin_strlen(s);
+
+    return v.len == n && __builtin_memcmp(v.base, s, n) == 0;
+}
 
 /* h2_field_find returns the value of the first field of `h` named `name` (borrowed from `h`),
  * or {NULL, 0}. */

@@ -397,7 +397,7 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
 {
     struct h2_relay *r = ud;
     struct h2_stream *st;
-    bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+    bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0, opens, ends;
 
     if (frame->hd.type == NGHTTP2_SETTINGS && (frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) {
         h2_window_settings_sent(r, is_client(r, s)); /* its ACK times the round trip */
@@ -419,22 +419,25 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
         }
         return 0;
     }
-    if (frame->hd.type == NGHTTP2_HEADERS && !is_client(r, s) &&
-        frame->headers.cat == NGHTTP2_HCAT_REQUEST && h2_window_may_open(r, H2_RESP)) {
-        st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
-        if (st != NULL)
-            h2_window_open(r, st, H2_RESP); /* the response may use it from its first byte */
-    }
     if (frame->hd.type == NGHTTP2_RST_STREAM && !is_client(r, s)) {
         st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
         if (st != NULL)
             st->u_rst_sent = true;
         return 0;
     }
-    if (!end || (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA))
+    /* an upstream request HEADERS opens the response's window; the end of a message is noted:
+     * one stream lookup for both (a GET's HEADERS does both) */
+    opens = frame->hd.type == NGHTTP2_HEADERS && !is_client(r, s) &&
+            frame->headers.cat == NGHTTP2_HCAT_REQUEST && h2_window_may_open(r, H2_RESP);
+    ends = end && (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA);
+    if (!opens && !ends)
         return 0;
     st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
     if (st == NULL)
+        return 0;
+    if (opens)
+        h2_window_open(r, st, H2_RESP); /* the response may use it from its first byte */
+    if (!ends)
         return 0;
     if (is_client(r, s)) {
         st->resp_done = true;

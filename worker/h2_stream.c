@@ -11,9 +11,8 @@
 
 #include <nghttp2/nghttp2.h>
 
-#include "worker/answer.h"
-#include "shared/proxyauth.h"
 #include "worker/flow_body.h"
+#include "worker/h2_answer.h"
 #include "worker/h2_relay_internal.h"
 #include "worker/replay_h2.h"
 #include "worker/www_auth.h"
@@ -172,13 +171,6 @@ size_t h2_fields_to_nv(const struct h2_half *h, nghttp2_nv *nva)
         k++;
     }
     return k;
-}
-
-bool h2_vec_is(nghttp2_vec v, const char *s)
-{
-    size_t n = strlen(s);
-
-    return v.len == n && memcmp(v.base, s, n) == 0;
 }
 
 /* h2_field_find returns the value of the first field named `name`, or {NULL, 0}. */
@@ -355,49 +347,26 @@ static ssize_t answer_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t 
  * text/plain body, records it in the flow, and abandons the upstream stream. */
 void h2_stream_answer(struct h2_relay *r, struct h2_stream *st, int status, const char *why)
 {
-    char sbuf[8], lbuf[24], ps[2 * ANSWER_WHY_MAX + 96];
     nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = answer_read};
     struct flow *f = &st->flow;
-    int n;
+    struct h2_answer a;
 
     if (st->c_closed || st->resp_head || st->c_rst_sent || !h2_client_is_usable(r))
         return;
-    n = snprintf(st->answer, sizeof(st->answer), "%s\n", why);
-    st->answer_len =
-        n < 0 ? 0 : ((size_t)n < sizeof(st->answer) ? (size_t)n : sizeof(st->answer) - 1);
+    st->answer_len = h2_answer_init(&a, status, why, st->answer, sizeof(st->answer));
     st->answer_off = 0;
-    snprintf(sbuf, sizeof(sbuf), "%03d", (status >= 100 && status <= 999) ? status : 502);
-    snprintf(lbuf, sizeof(lbuf), "%zu", st->answer_len);
-    {
-        static const char ctype[] = "text/plain; charset=utf-8";
-        static const char www[] = "Basic realm=\"" PROXYAUTH_REALM "\"";
-        nghttp2_nv nva[] = {
-            {(uint8_t *)":status", (uint8_t *)sbuf, 7, 3, NGHTTP2_NV_FLAG_NONE},
-            {(uint8_t *)"content-type", (uint8_t *)ctype, 12, sizeof(ctype) - 1,
-             NGHTTP2_NV_FLAG_NONE},
-            {(uint8_t *)"content-length", (uint8_t *)lbuf, 14, strlen(lbuf), NGHTTP2_NV_FLAG_NONE},
-            {(uint8_t *)"proxy-status", (uint8_t *)ps, 12, 0, NGHTTP2_NV_FLAG_NONE}, /* RFC 9209 */
-            {(uint8_t *)"www-authenticate", (uint8_t *)www, 16, sizeof(www) - 1,
-             NGHTTP2_NV_FLAG_NONE}, /* a 401 (reverse, transparent --proxyauth) */
-        };
-        int psl = answer_proxy_status(ps, sizeof(ps), status, why);
-        size_t nvl = psl > 0 ? 4 : 3;
-
-        nva[3].valuelen = psl > 0 ? (size_t)psl : 0;
-        if (status == 401)
-            nva[nvl++] = nva[4];
-        if (nghttp2_submit_response(r->_cs, st->cid, nva, nvl, &prd) != 0) {
-            h2_rst_client(r, st, NGHTTP2_INTERNAL_ERROR);
-            return;
-        }
+    if (nghttp2_submit_response(r->_cs, st->cid, a.nva, a.nv, &prd) != 0) {
+        h2_rst_client(r, st, NGHTTP2_INTERNAL_ERROR);
+        return;
     }
     st->resp_head = true;
     st->answered = true;
     f->status = status;
     f->answered = true;
     flow_str_set(f, &f->resp_version, "HTTP/2.0", 8);
-    flow_add_header(f, FLOW_RESPONSE, "content-type", 12, "text/plain; charset=utf-8", 25);
-    flow_add_header(f, FLOW_RESPONSE, "content-length", 14, lbuf, strlen(lbuf));
+    flow_add_header(f, FLOW_RESPONSE, "content-type", 12, FLOW_ANSWER_CTYPE,
+                    sizeof(FLOW_ANSWER_CTYPE) - 1);
+    flow_add_header(f, FLOW_RESPONSE, "content-length", 14, a.clen, strlen(a.clen));
     if (f->t_response_first == 0)
         f->t_response_first = flow_now_ns();
     flow_set_error(f, why);

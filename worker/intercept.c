@@ -308,6 +308,7 @@ static void intercept_start_relay(struct conn *c)
     char why[TLS_CONN_WHY_MAX];
     bool failed = ic->up_tls_failed;
     const char *sni = intercept_sni(c);
+    int err;
 
     tls_conn_alpn(&c->cl.tls, alpn, sizeof(alpn));
     flow_set_tls(&c->flow, sni, alpn, tls_conn_version(&c->cl.tls));
@@ -328,15 +329,15 @@ static void intercept_start_relay(struct conn *c)
                  c->up.why[0] ? c->up.why : "TLS error");
         flow_set_error(&c->flow, why);
     }
-    if (failed && strcmp(alpn, "h2") == 0 && c->w->h2_pool != NULL) {
-        conn_up_drop(c); /* never used again: the relay answers 502 with the reason */
-        if (h2_conn_start_failed(c, why) != 0)
-            conn_close(c);
-        return;
-    }
-    if (!failed && strcmp(alpn, "h2") == 0 && c->w->h2_pool != NULL) {
-        /* an HTTP/1.1 server under an HTTP/2 client: worker/h2_h1up.h bridges them */
-        if ((intercept_up_is_h2(c) ? h2_conn_start(c) : h2_conn_start_h1up(c)) != 0)
+    if (strcmp(alpn, "h2") == 0 && c->w->h2_pool != NULL) {
+        if (failed) {
+            conn_up_drop(c); /* never used again: the relay answers 502 with the reason */
+            err = h2_conn_start_failed(c, why);
+        } else {
+            /* an HTTP/1.1 server under an HTTP/2 client: worker/h2_h1up.h bridges them */
+            err = intercept_up_is_h2(c) ? h2_conn_start(c) : h2_conn_start_h1up(c);
+        }
+        if (err != 0)
             conn_close(c);
         return;
     }

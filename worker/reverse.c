@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "shared/log.h"
 #include "worker/conn.h"
 #include "worker/h1_conn.h"
 #include "worker/intercept.h"
@@ -29,7 +28,6 @@ enum reverse_phase {
 
 struct reverse {
     enum reverse_phase phase;
-    uint64_t t_shake; /* REVERSE_UP_TLS began (CLOCK_MONOTONIC ns) */
     bool dial_failed; /* the server could not be reached: answered 502 at the first bytes */
     char why[TLS_CONN_WHY_MAX + TARGET_HOST_MAX + 32];
 };
@@ -87,7 +85,7 @@ static void reverse_relay_h1(struct conn *c, const char *why)
     reverse_of(c)->phase = REVERSE_DONE;
     if (why == NULL) {
         /* as for an https:// URL sent in the clear: the record's TLS details are the server's */
-        upstream_note_tls(c, reverse_of(c)->t_shake, true);
+        upstream_note_tls(c, true);
     } else {
         snprintf(msg, sizeof(msg), "%s", why); /* `why` may live in the leg we drop */
         worker_count(c->w, MSG_STAT_UPSTREAM_ERRORS);
@@ -109,23 +107,12 @@ static void reverse_relay_h1(struct conn *c, const char *why)
  * (the client speaks HTTP/1.1; mitmproxy too kills HTTP/2 prior knowledge in the clear). */
 static bool reverse_start_up_tls(struct conn *c)
 {
-    static const uint8_t alpn_h1[] = "\x08http/1.1";
-    const char *host = c->upstream.host;
-    int err;
+    const char *why = NULL;
 
-    /* RFC 6066 §3: no SNI for an IP literal; the certificate is verified for it all the same */
-    err = tls_conn_init_client_addr(&c->up.tls, &c->w->tls, c->upstream.host_is_ip ? NULL : host,
-                                    host, c->upstream.port, alpn_h1, sizeof(alpn_h1) - 1,
-                                    (const struct sockaddr *)&c->up.addr, c->up.addrlen);
-    if (err) {
-        log_warn("conn %llu: cannot start TLS to %s: %s", (unsigned long long)c->id, host,
-                 strerror(-err));
-        reverse_relay_h1(c, "cannot start the upstream TLS handshake");
-        return true;
-    }
-    c->up.tls_on = true;
-    reverse_of(c)->phase = REVERSE_UP_TLS;
-    reverse_of(c)->t_shake = flow_now_ns();
+    if (upstream_tls_h1_start(c, &why) != 0)
+        reverse_relay_h1(c, why);
+    else
+        reverse_of(c)->phase = REVERSE_UP_TLS;
     return true;
 }
 
@@ -139,14 +126,10 @@ static bool reverse_up_tls(struct conn *c)
         conn_close(c);
         return true;
     }
-    r = transport_handshake(&c->up, &why);
-    if (r == -EAGAIN) {
-        if (!c->up.failed && !c->up.rd_eof)
-            return false;
-        reverse_relay_h1(c, "upstream closed the connection during the TLS handshake");
-        return true;
-    }
-    reverse_relay_h1(c, r == 0 ? NULL : why != NULL ? why : "upstream TLS handshake failed");
+    r = upstream_tls_step(c, &why);
+    if (r == -EAGAIN)
+        return false;
+    reverse_relay_h1(c, r == 0 ? NULL : why);
     return true;
 }
 
@@ -194,12 +177,12 @@ static bool reverse_step(struct conn *c)
 
 static bool reverse_on_timeout(struct conn *c, uint64_t now)
 {
-    uint64_t shake_ns = (uint64_t)c->w->cfg->handshake_timeout_s * 1000000000ull;
+    const char *why = NULL;
 
     if (reverse_of(c)->phase == REVERSE_UP_TLS) {
-        if (now - reverse_of(c)->t_shake < shake_ns)
+        if (!upstream_tls_timed_out(c, now, &why))
             return false;
-        reverse_relay_h1(c, "upstream TLS handshake timed out");
+        reverse_relay_h1(c, why);
         return true;
     }
     if (reverse_of(c)->phase != REVERSE_FIRST_BYTES || !conn_idle_expired(c, now))

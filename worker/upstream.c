@@ -377,11 +377,55 @@ bool upstream_check_timeout(struct conn *c, uint64_t now)
     return true;
 }
 
-void upstream_note_tls(struct conn *c, uint64_t t_start, bool as_record_tls)
+int upstream_tls_h1_start(struct conn *c, const char **why)
+{
+    static const uint8_t alpn_h1[] = "\x08http/1.1";
+    const char *host = c->upstream.host;
+    int err;
+
+    /* RFC 6066 §3: no SNI for an IP literal; the certificate is verified for it all the same */
+    err = tls_conn_init_client_addr(&c->up.tls, &c->w->tls, c->upstream.host_is_ip ? NULL : host,
+                                    host, c->upstream.port, alpn_h1, sizeof(alpn_h1) - 1,
+                                    (const struct sockaddr *)&c->up.addr, c->up.addrlen);
+    if (err) {
+        log_warn("conn %llu: cannot start TLS to %s: %s", (unsigned long long)c->id, host,
+                 strerror(-err));
+        *why = "cannot start the upstream TLS handshake";
+        return err;
+    }
+    c->up.tls_on = true;
+    c->upstream.t_tls = flow_now_ns();
+    return 0;
+}
+
+int upstream_tls_step(struct conn *c, const char **why)
+{
+    int r = transport_handshake(&c->up, why);
+
+    if (r == -EAGAIN) {
+        if (!c->up.failed && !c->up.rd_eof)
+            return -EAGAIN;
+        *why = "upstream closed the connection during the TLS handshake";
+        return -ECONNRESET;
+    }
+    if (r != 0 && *why == NULL)
+        *why = "upstream TLS handshake failed";
+    return r;
+}
+
+bool upstream_tls_timed_out(const struct conn *c, uint64_t now, const char **why)
+{
+    if (now - c->upstream.t_tls < (uint64_t)c->w->cfg->handshake_timeout_s * 1000000000ull)
+        return false;
+    *why = "upstream TLS handshake timed out";
+    return true;
+}
+
+void upstream_note_tls(struct conn *c, bool as_record_tls)
 {
     char subj[FLOW_CERT_NAME_MAX], iss[FLOW_CERT_NAME_MAX], alpn[TLS_CTX_ALPN_MAX];
 
-    c->flow.tls_ns = (int64_t)(flow_now_ns() - t_start);
+    c->flow.tls_ns = (int64_t)(flow_now_ns() - c->upstream.t_tls);
     if (as_record_tls) {
         tls_conn_alpn(&c->up.tls, alpn, sizeof(alpn));
         flow_set_tls(&c->flow, c->upstream.host_is_ip ? "" : c->upstream.host, alpn,

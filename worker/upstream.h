@@ -45,6 +45,7 @@ struct upstream {
     unsigned addr_idx; /* which of dns's addresses the connect uses */
     uint64_t t_start;   /* dial started (CLOCK_MONOTONIC ns) */
     uint64_t t_connect; /* the current address's TCP connect started */
+    uint64_t t_tls;     /* upstream_tls_h1_start began the TLS handshake */
     struct dns_req dns;
     struct ring_op connect_op;
 };
@@ -82,12 +83,31 @@ bool upstream_step(struct conn *c);
  * timeout"). Returns whether it did. */
 bool upstream_check_timeout(struct conn *c, uint64_t now);
 
-/* upstream_note_tls records the upstream TLS handshake of `c` that just completed, started at
- * `t_start` (flow_now_ns()): its duration, the server certificate's subject and issuer in the
+/* upstream_tls_h1_start begins mitmd's own TLS handshake on the connected upstream leg of `c`
+ * for an https:// target that is spoken to in HTTP/1.1 (the HTTP/1.1 relay's dials, reverse
+ * mode's plain clients, the HTTP/2 bridge's redials): HTTP/1.1 is the only ALPN offer, SNI is
+ * the target's name (none for an IP literal) and the certificate is verified for that name.
+ * Sets c->up.tls_on and the start time. Returns 0, or -errno (logged, with the connection id)
+ * with `*why` set to the 502's reason (static). */
+int upstream_tls_h1_start(struct conn *c, const char **why);
+
+/* upstream_tls_step advances the handshake upstream_tls_h1_start began. Returns 0 when it is
+ * complete, -EAGAIN while it waits for the server, or another -errno with `*why` set to the
+ * 502's reason: the TLS failure (pointing into the leg: copy it before conn_up_drop), or the
+ * server's close during the handshake. */
+int upstream_tls_step(struct conn *c, const char **why);
+
+/* upstream_tls_timed_out returns whether the handshake upstream_tls_h1_start began has run
+ * for --handshake-timeout at `now` (CLOCK_MONOTONIC ns); if so `*why` is set to the 502's
+ * reason (static). */
+bool upstream_tls_timed_out(const struct conn *c, uint64_t now, const char **why);
+
+/* upstream_note_tls records the upstream TLS handshake of `c` that upstream_tls_h1_start began
+ * and that just completed: its duration, the server certificate's subject and issuer in the
  * flow, and the handshake and resumption counters; with `as_record_tls` also the server name,
  * ALPN and version as the record's TLS details (a client that speaks plain HTTP to an https://
  * server: the record's TLS is the server's). */
-void upstream_note_tls(struct conn *c, uint64_t t_start, bool as_record_tls);
+void upstream_note_tls(struct conn *c, bool as_record_tls);
 
 /* upstream_errno_why returns a short human reason for a connect error (-errno). */
 const char *upstream_errno_why(int err);

@@ -241,10 +241,25 @@ def test(env):
     check(Http10.conns - before == 10,
           f"{Http10.conns - before} TLS server connections (verified each time) for 10")
 
-    step("a server that closes without answering: 502 with the reason")
-    code, ver, body, rc, err = curl(env, f"https://127.0.0.1:{port['closer']}/x", ca)
+    def head_fields(path):
+        """head_fields reads the response fields curl -D wrote (lower-cased names)."""
+        with open(path, "rb") as f:
+            lines = f.read().decode("latin-1").split("\r\n")
+        pairs = (ln.partition(":") for ln in lines[1:])
+        return {k.strip().lower(): v.strip() for k, _, v in pairs if k}
+
+    step("a server that closes without answering: 502 with the reason, formatted as the relay's")
+    hdrs = env.path("closer.h")
+    code, ver, body, rc, err = curl(env, f"https://127.0.0.1:{port['closer']}/x",
+                                    list(ca) + ["-D", hdrs])
     check(code == 502 and ver == "2" and b"closed" in body,
           f"expected 502 naming the close over HTTP/2, got {code} {ver}: {body!r} {err}")
+    fields = head_fields(hdrs)
+    check(body == b"upstream closed connection\n" and
+          fields.get("content-type") == "text/plain; charset=utf-8" and
+          fields.get("content-length") == str(len(body)) and
+          fields.get("proxy-status", "").startswith("mitmd; error="),
+          f"the bridge's 502 is not formatted as mitmd's own answers: {fields} {body!r}")
 
     def record(url):
         rs = [r for r in read_records(flows) if (r.get("request") or {}).get("url") == url]
@@ -255,9 +270,13 @@ def test(env):
     check("closed" in (r.get("error") or ""), f"the 502's record has no reason: {r}")
 
     step("a server that is down (connection refused): 502 with the reason, over HTTP/2")
-    code, ver, body, rc, err = curl(env, f"https://127.0.0.1:{port['down']}/x", ca)
+    hdrs = env.path("down.h")
+    code, ver, body, rc, err = curl(env, f"https://127.0.0.1:{port['down']}/x",
+                                    list(ca) + ["-D", hdrs])
     check(code == 502 and ver == "2" and b"refused" in body,
           f"expected 502 naming the refusal over HTTP/2, got {code} {ver}: {body!r} {err}")
+    check(head_fields(hdrs).get("content-type") == fields.get("content-type"),
+          f"the relay's 502 and the bridge's differ in content-type: {head_fields(hdrs)}")
 
     step("a response cut short (Content-Length 100000, 10 bytes, close): stream reset")
     code, ver, body, rc, err = curl(env, o_url + "/truncated?announce=100000&send=10", ca)
