@@ -332,6 +332,11 @@ int tls_ctx_init(struct tls_ctx *t, const struct tls_ctx_opts *o, const char **w
         *why = "out of memory";
         goto out_dispose;
     }
+    err = tls_peer_cache_init(&t->peer);
+    if (err) {
+        *why = "out of memory";
+        goto out_dispose;
+    }
     err = ctx_parse_identity(t, o, why);
     if (err)
         goto out_dispose;
@@ -368,6 +373,7 @@ out_dispose:
 void tls_ctx_dispose(struct tls_ctx *t)
 {
     tls_sess_cache_dispose(&t->sess);
+    tls_peer_cache_dispose(&t->peer);
     certstore_dispose(&t->certs);
     SSL_CTX_free(t->_client);
     SSL_CTX_free(t->_server);
