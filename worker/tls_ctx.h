@@ -68,7 +68,7 @@ struct tls_ctx_opts {
 struct tls_ctx {
     SSL_CTX *_server;          /* toward clients: TLS_with_buffers_method, no X509 code */
     SSL_CTX *_client;          /* toward upstreams: X509 verification */
-    CRYPTO_BUFFER_POOL *_pool; /* dedups identical leaf DERs across connections */
+    CRYPTO_BUFFER_POOL *_pool; /* dedups identical DERs: forged leaves, upstream certificates */
     CRYPTO_BUFFER *_ca;        /* CA certificate, NULL when the chain is the leaf alone */
     EVP_PKEY *_leaf_key;       /* the one leaf key all forged certificates share */
     BIO_METHOD *_bio_method;   /* the staging BIO of tls_conn.c */

@@ -1,6 +1,6 @@
 /* tls_peer_cache.c - the per-worker cache of upstream leaf certificate facts (tls_peer_cache.h):
- * direct-mapped by a hash of the leaf DER, entries compared byte for byte, each holding a
- * reference to its leaf's CRYPTO_BUFFER. Allocates only in tls_peer_cache_init. */
+ * direct-mapped by the address of the leaf's CRYPTO_BUFFER, each entry holding a reference to
+ * it. Allocates only in tls_peer_cache_init. */
 #include "worker/tls_peer_cache.h"
 
 #include <errno.h>
@@ -14,24 +14,14 @@ struct tls_peer_slot {
     struct tls_peer_info info;
 };
 
-/* der_hash is FNV-1a over the DER (not adversarial: a collision only costs a miss, since
- * entries are compared byte for byte). */
-static uint64_t der_hash(const uint8_t *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
+/* slot_of picks the slot of `leaf` by its address: an entry holds a reference to its leaf, so
+ * while it is filed no other buffer can have that address, and a buffer's contents never
+ * change. The same DER arriving in another buffer (no pool) is a miss that refiles it. */
 static struct tls_peer_slot *slot_of(struct tls_peer_cache *pc, const CRYPTO_BUFFER *leaf)
 {
-    uint64_t h = der_hash(CRYPTO_BUFFER_data(leaf), CRYPTO_BUFFER_len(leaf));
+    uint64_t h = (uint64_t)(uintptr_t)leaf * 0x9e3779b97f4a7c15ULL;
 
-    return &pc->_slots[(h ^ (h >> 32)) % TLS_PEER_CACHE_SLOTS];
+    return &pc->_slots[(h >> 32) % TLS_PEER_CACHE_SLOTS];
 }
 
 int tls_peer_cache_init(struct tls_peer_cache *pc)
@@ -57,11 +47,7 @@ const struct tls_peer_info *tls_peer_cache_get(struct tls_peer_cache *pc, const 
     if (pc->_slots == NULL || leaf == NULL)
         return NULL;
     s = slot_of(pc, leaf);
-    if (s->leaf != NULL &&
-        (s->leaf == leaf ||
-         (CRYPTO_BUFFER_len(s->leaf) == CRYPTO_BUFFER_len(leaf) &&
-          memcmp(CRYPTO_BUFFER_data(s->leaf), CRYPTO_BUFFER_data(leaf), CRYPTO_BUFFER_len(leaf)) ==
-              0))) {
+    if (s->leaf == leaf) {
         pc->hits++;
         return &s->info;
     }

@@ -1,7 +1,8 @@
 /* tls_peer_cache.h - per-worker, fixed-size, direct-mapped cache of what mitmd reads from an
  * upstream leaf certificate (the names to forge, the subject O, the subject and issuer lines),
- * keyed by the leaf's DER, so that connections to an upstream already seen (a resumed session
- * above all) skip the X.509 decoding. Owned by struct tls_ctx; used by tls_conn_peer.c only.
+ * keyed by the leaf's CRYPTO_BUFFER (a resumed session keeps its leaf's buffer, and the client
+ * context's buffer pool gives identical DERs one buffer), so that connections to an upstream
+ * already seen skip the X.509 decoding. Owned by struct tls_ctx; used by tls_conn_peer.c only.
  * Never parses a certificate itself; never allocates after tls_peer_cache_init. */
 #ifndef MITMD_WORKER_TLS_PEER_CACHE_H
 #define MITMD_WORKER_TLS_PEER_CACHE_H
@@ -51,9 +52,10 @@ int tls_peer_cache_init(struct tls_peer_cache *pc);
  * zeroed or disposed struct. */
 void tls_peer_cache_dispose(struct tls_peer_cache *pc);
 
-/* tls_peer_cache_get returns the entry for the leaf whose DER is that of `leaf` (compared
- * byte for byte), or NULL (a miss, or `pc` not initialised). The entry is owned by `pc` and
- * valid until the next tls_peer_cache_put or _dispose. Never allocates. */
+/* tls_peer_cache_get returns the entry filed for the buffer `leaf` (the same buffer, not only
+ * the same DER: cheap, and exact since an entry holds its buffer), or NULL (a miss, or `pc`
+ * not initialised). The entry is owned by `pc` and valid until the next tls_peer_cache_put or
+ * _dispose. Never allocates. */
 const struct tls_peer_info *tls_peer_cache_get(struct tls_peer_cache *pc, const CRYPTO_BUFFER *leaf);
 
 /* tls_peer_cache_put files a copy of `info` for `leaf`, taking its own reference to `leaf`
