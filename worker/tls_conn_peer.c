@@ -191,8 +191,8 @@ static void info_fill(X509 *x, struct tls_peer_info *pi)
 }
 
 /* peer_info returns the facts of the peer leaf of `c` from the context's cache, computing
- * and filing them on a miss; NULL when there is no peer certificate or no cache (the callers
- * then compute what they need from the certificate). */
+ * and filing them on a miss; NULL when there is no peer certificate, no cache or a leaf too
+ * big to file (the callers then compute what they need from the certificate). */
 static const struct tls_peer_info *peer_info(const struct tls_conn *c)
 {
     const STACK_OF(CRYPTO_BUFFER) *certs;
@@ -208,7 +208,7 @@ static const struct tls_peer_info *peer_info(const struct tls_conn *c)
         return NULL;
     leaf = sk_CRYPTO_BUFFER_value(certs, 0);
     pi = tls_peer_cache_get(&c->_ctx->peer, leaf);
-    if (pi != NULL)
+    if (pi != NULL || CRYPTO_BUFFER_len(leaf) > TLS_PEER_LEAF_MAX) /* too big: not filed */
         return pi;
     x = SSL_get_peer_certificate(c->_ssl);
     if (x == NULL)

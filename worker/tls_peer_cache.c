@@ -40,7 +40,8 @@ void tls_peer_cache_dispose(struct tls_peer_cache *pc)
     pc->_slots = NULL;
 }
 
-const struct tls_peer_info *tls_peer_cache_get(struct tls_peer_cache *pc, const CRYPTO_BUFFER *leaf)
+const struct tls_peer_info *tls_peer_cache_get(struct tls_peer_cache *pc,
+                                               const CRYPTO_BUFFER *leaf)
 {
     struct tls_peer_slot *s;
 
@@ -60,7 +61,7 @@ const struct tls_peer_info *tls_peer_cache_put(struct tls_peer_cache *pc, CRYPTO
 {
     struct tls_peer_slot *s;
 
-    if (pc->_slots == NULL || leaf == NULL)
+    if (pc->_slots == NULL || leaf == NULL || CRYPTO_BUFFER_len(leaf) > TLS_PEER_LEAF_MAX)
         return NULL;
     s = slot_of(pc, leaf);
     CRYPTO_BUFFER_up_ref(leaf);

@@ -16,6 +16,9 @@
 /* TLS_PEER_CACHE_SLOTS is the number of leaves remembered per worker (~2.3 KiB each, plus a
  * reference to the leaf's CRYPTO_BUFFER, which the session cache shares). */
 #define TLS_PEER_CACHE_SLOTS 64
+/* TLS_PEER_LEAF_MAX is the largest leaf DER filed: the references held stay under
+ * TLS_PEER_CACHE_SLOTS * TLS_PEER_LEAF_MAX (1 MiB) whatever upstreams send. */
+#define TLS_PEER_LEAF_MAX 16384
 /* TLS_PEER_NAMES_MAX and TLS_PEER_NAMES_BYTES bound the names one entry holds (count, and
  * bytes with their NULs); a leaf with more is served by parsing, every time. */
 #define TLS_PEER_NAMES_MAX 32
@@ -56,11 +59,13 @@ void tls_peer_cache_dispose(struct tls_peer_cache *pc);
  * the same DER: cheap, and exact since an entry holds its buffer), or NULL (a miss, or `pc`
  * not initialised). The entry is owned by `pc` and valid until the next tls_peer_cache_put or
  * _dispose. Never allocates. */
-const struct tls_peer_info *tls_peer_cache_get(struct tls_peer_cache *pc, const CRYPTO_BUFFER *leaf);
+const struct tls_peer_info *tls_peer_cache_get(struct tls_peer_cache *pc,
+                                               const CRYPTO_BUFFER *leaf);
 
 /* tls_peer_cache_put files a copy of `info` for `leaf`, taking its own reference to `leaf`
  * and replacing whatever held the slot, and returns the filed copy (valid as for
- * tls_peer_cache_get), or NULL when `pc` is not initialised (nothing filed). Never allocates. */
+ * tls_peer_cache_get), or NULL when `pc` is not initialised or `leaf` is longer than
+ * TLS_PEER_LEAF_MAX (nothing filed). Never allocates. */
 const struct tls_peer_info *tls_peer_cache_put(struct tls_peer_cache *pc, CRYPTO_BUFFER *leaf,
                         const struct tls_peer_info *info);
 

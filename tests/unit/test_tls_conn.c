@@ -1069,7 +1069,8 @@ static void peer_facts_get(const struct tls_conn *c, struct peer_facts *pf)
     pf->n_one = 1;
     pf->rc_one = tls_conn_peer_names(c, pf->one, &pf->n_one, NULL, 0);
     pf->n_org = 48;
-    pf->rc_org = tls_conn_peer_names(c, names_org, &pf->n_org, pf->org_small, sizeof(pf->org_small));
+    pf->rc_org =
+        tls_conn_peer_names(c, names_org, &pf->n_org, pf->org_small, sizeof(pf->org_small));
     assert_int_equal(pf->n_org, pf->n_all);
     for (size_t i = 0; i < pf->n_all; i++)
         assert_string_equal(names_org[i], pf->names[i]);
@@ -1095,8 +1096,8 @@ static void test_peer_facts_cached(void **state)
         size_t want_names;
     } cases[] = {
         {"small leaf: served from the cache",
-         {"peercache.test", "Peer Cache Org", "DNS:peercache.test,DNS:www.peercache.test,IP:10.0.0.1",
-          -DAY, 30 * DAY, false},
+         {"peercache.test", "Peer Cache Org",
+          "DNS:peercache.test,DNS:www.peercache.test,IP:10.0.0.1", -DAY, 30 * DAY, false},
          3},
         {"more names than an entry holds: decoded each time", {"peercache.test", NULL, many,
                                                                -DAY, 30 * DAY, false},
@@ -1163,6 +1164,48 @@ static void test_peer_facts_cached(void **state)
             free(pf[k]);
         OPENSSL_free(leaf);
     }
+}
+
+/* A leaf longer than TLS_PEER_LEAF_MAX is never filed (the references the cache holds stay
+ * bounded): every call decodes it, and a resumed upstream still gives the same names. */
+static void test_peer_cache_big_leaf_not_filed(void **state)
+{
+    struct fx *f = *state;
+    static char sans[40000];
+    struct cert_spec spec = {"bigleaf.test", NULL, sans, -DAY, 30 * DAY, false};
+    size_t leaf_len;
+    uint8_t *leaf;
+
+    snprintf(sans, sizeof(sans), "DNS:bigleaf.test");
+    for (int i = 0; strlen(sans) < TLS_PEER_LEAF_MAX * 3 / 2; i++) /* text: ~1.3x the DER */
+        snprintf(sans + strlen(sans), sizeof(sans) - strlen(sans), ",DNS:name%d.bigleaf.test", i);
+    leaf = leaf_der(f, &spec, f->ca_key, f->ca, &leaf_len);
+    assert_true(leaf_len > TLS_PEER_LEAF_MAX);
+    tls_sess_cache_dispose(&f->upstream.sess);
+    assert_int_equal(tls_sess_cache_init(&f->upstream.sess, TLS_SESS_CACHE_SIZE), 0);
+    for (size_t k = 0; k < 2; k++) {
+        struct pair *p =
+            pair_new(&f->mitm, &f->upstream, "bigleaf.test", "bigleaf.test", "\x08http/1.1");
+        char names[2][TLS_CONN_NAME_MAX], line[64];
+        size_t n = 2;
+        uint64_t misses = f->upstream.peer.misses, hits = f->upstream.peer.hits;
+
+        print_message("case: %s\n", k == 0 ? "full handshake" : "resumed");
+        pair_handshake(p, leaf, leaf_len, "http/1.1");
+        assert_int_equal(p->rc, 0);
+        assert_int_equal(tls_conn_is_session_reused(&p->c), k == 1);
+        assert_int_equal(tls_conn_peer_names(&p->c, names, &n, NULL, 0), -E2BIG);
+        assert_int_equal(n, 2);
+        assert_string_equal(names[0], "bigleaf.test");
+        assert_string_equal(names[1], "name0.bigleaf.test");
+        assert_int_equal(tls_conn_peer_subject(&p->c, line, sizeof(line)), 0);
+        assert_string_equal(line, "CN=bigleaf.test");
+        assert_int_equal(f->upstream.peer.misses - misses, 2);
+        assert_int_equal(f->upstream.peer.hits, hits);
+        pair_exchange(p);
+        pair_free(p);
+    }
+    OPENSSL_free(leaf);
 }
 
 /* ---- tests: wildcard resumption ------------------------------------------------------- */
@@ -1842,6 +1885,7 @@ int main(void)
         cmocka_unit_test(test_cipher_suites),
         cmocka_unit_test(test_session_resumption),
         cmocka_unit_test(test_peer_facts_cached),
+        cmocka_unit_test(test_peer_cache_big_leaf_not_filed),
         cmocka_unit_test(test_wildcard_resumption),
         cmocka_unit_test(test_wildcard_not_filed),
         cmocka_unit_test(test_session_keyed_by_address),
