@@ -228,6 +228,9 @@ static int ctx_init_client(struct tls_ctx *t, const struct tls_ctx_opts *o, cons
     if (err)
         return err;
     SSL_CTX_set_mode(t->_client, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Upstream certificates share one buffer per distinct DER: a leaf seen before is found in
+     * the peer cache (tls_peer_cache.h) after a full handshake too, and is held once. */
+    SSL_CTX_set0_buffer_pool(t->_client, t->_pool);
     if (o->insecure) {
         SSL_CTX_set_verify(t->_client, SSL_VERIFY_NONE, NULL);
     } else {
@@ -332,6 +335,11 @@ int tls_ctx_init(struct tls_ctx *t, const struct tls_ctx_opts *o, const char **w
         *why = "out of memory";
         goto out_dispose;
     }
+    err = tls_peer_cache_init(&t->peer);
+    if (err) {
+        *why = "out of memory";
+        goto out_dispose;
+    }
     err = ctx_parse_identity(t, o, why);
     if (err)
         goto out_dispose;
@@ -368,6 +376,7 @@ out_dispose:
 void tls_ctx_dispose(struct tls_ctx *t)
 {
     tls_sess_cache_dispose(&t->sess);
+    tls_peer_cache_dispose(&t->peer);
     certstore_dispose(&t->certs);
     SSL_CTX_free(t->_client);
     SSL_CTX_free(t->_server);

@@ -13,6 +13,7 @@
 #include <openssl/base.h>
 
 #include "certcache/certstore.h"
+#include "worker/tls_peer_cache.h"
 #include "worker/tls_sess.h"
 
 /* TLS_CTX_SYSTEM_CA_FILE is Debian's bundle of trusted roots (package ca-certificates). */
@@ -67,7 +68,7 @@ struct tls_ctx_opts {
 struct tls_ctx {
     SSL_CTX *_server;          /* toward clients: TLS_with_buffers_method, no X509 code */
     SSL_CTX *_client;          /* toward upstreams: X509 verification */
-    CRYPTO_BUFFER_POOL *_pool; /* dedups identical leaf DERs across connections */
+    CRYPTO_BUFFER_POOL *_pool; /* dedups identical DERs: forged leaves, upstream certificates */
     CRYPTO_BUFFER *_ca;        /* CA certificate, NULL when the chain is the leaf alone */
     EVP_PKEY *_leaf_key;       /* the one leaf key all forged certificates share */
     BIO_METHOD *_bio_method;   /* the staging BIO of tls_conn.c */
@@ -80,6 +81,8 @@ struct tls_ctx {
     /* sess is the upstream session cache (tls_sess.h); its counters are readable by the
      * worker. */
     struct tls_sess_cache sess;
+    /* peer holds the names and lines read from upstream leaves (tls_peer_cache.h). */
+    struct tls_peer_cache peer;
     /* certs holds the operator's certificates (--certs: served instead of a forged chain;
      * client_certs: presented upstream) and the onboarding files; read-only after init. */
     struct certstore certs;
@@ -92,7 +95,8 @@ struct tls_ctx {
  * DER, unreadable or empty CA file, bad ALPN list, bad cipher list, unreadable or malformed
  * bundle) or -ENOMEM, with `*why` set to a static string; on failure nothing is left
  * allocated. `t` need not be initialised. Allocates (also the session cache's entry array
- * and hash index, ~2.5 MiB of address space, touched as the cache fills). */
+ * and hash index, ~2.5 MiB of address space, touched as the cache fills, and the peer
+ * cache's slots, ~150 KiB). */
 int tls_ctx_init(struct tls_ctx *t, const struct tls_ctx_opts *o, const char **why);
 
 /* tls_ctx_dispose frees everything tls_ctx_init made, including cached sessions. Call it

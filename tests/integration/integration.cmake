@@ -57,6 +57,7 @@ mitmd_add_integration_test(upstream/broken_cert_502 INTERCEPT)
 mitmd_add_integration_test(upstream/unreachable_502 INTERCEPT)
 mitmd_add_integration_test(upstream/truncated_body INTERCEPT)
 mitmd_add_integration_test(upstream/wildcard_resume INTERCEPT)
+mitmd_add_integration_test(upstream/resumed_names INTERCEPT)
 mitmd_add_integration_test(upstream/https_absolute_form INTERCEPT)
 # proxy: protocol handling, robustness, load
 mitmd_add_integration_test(proxy/plain_http INTERCEPT)

@@ -1050,6 +1050,164 @@ static void test_session_resumption(void **state)
     OPENSSL_free(leaf);
 }
 
+/* struct peer_facts is everything tls_conn_peer_* give for one upstream connection, at
+ * several capacities (the names cut at 1 slot, the O and the subject line cut short). */
+struct peer_facts {
+    int rc_all, rc_one, rc_org;
+    size_t n_all, n_one, n_org;
+    char names[48][TLS_CONN_NAME_MAX], one[1][TLS_CONN_NAME_MAX];
+    char org[400], org_small[6], subject[600], issuer[600], subject_small[9];
+};
+
+static void peer_facts_get(const struct tls_conn *c, struct peer_facts *pf)
+{
+    char names_org[48][TLS_CONN_NAME_MAX];
+
+    memset(pf, 0, sizeof(*pf));
+    pf->n_all = 48;
+    pf->rc_all = tls_conn_peer_names(c, pf->names, &pf->n_all, pf->org, sizeof(pf->org));
+    pf->n_one = 1;
+    pf->rc_one = tls_conn_peer_names(c, pf->one, &pf->n_one, NULL, 0);
+    pf->n_org = 48;
+    pf->rc_org =
+        tls_conn_peer_names(c, names_org, &pf->n_org, pf->org_small, sizeof(pf->org_small));
+    assert_int_equal(pf->n_org, pf->n_all);
+    for (size_t i = 0; i < pf->n_all; i++)
+        assert_string_equal(names_org[i], pf->names[i]);
+    assert_int_equal(tls_conn_peer_subject(c, pf->subject, sizeof(pf->subject)), 0);
+    assert_int_equal(tls_conn_peer_issuer(c, pf->issuer, sizeof(pf->issuer)), 0);
+    assert_int_equal(tls_conn_peer_subject(c, pf->subject_small, sizeof(pf->subject_small)), 0);
+}
+
+/* The names of the forged certificate and the subject/issuer of flow records come from the
+ * worker's per-leaf cache (tls_peer_cache.h) once a leaf has been seen: a resumed upstream
+ * (and a second full handshake with the same leaf) must give exactly what decoding the
+ * certificate gave, at every capacity, also for leaves with more names than a cache entry
+ * holds. (A subject line longer than an entry holds needs more than a CN and an O of at most
+ * 64 characters each, which is all this file's certificates carry; that fallback is the same
+ * code as the names'.) */
+static void test_peer_facts_cached(void **state)
+{
+    struct fx *f = *state;
+    char many[48 * 24] = "DNS:peercache.test", longo[65];
+    struct {
+        const char *note;
+        struct cert_spec spec;
+        size_t want_names;
+    } cases[] = {
+        {"small leaf: served from the cache",
+         {"peercache.test", "Peer Cache Org",
+          "DNS:peercache.test,DNS:www.peercache.test,IP:10.0.0.1", -DAY, 30 * DAY, false},
+         3},
+        {"more names than an entry holds: decoded each time", {"peercache.test", NULL, many,
+                                                               -DAY, 30 * DAY, false},
+         41},
+        {"O at its upper bound (RFC 5280: 64 characters)",
+         {"peercache.test", longo, "DNS:peercache.test", -DAY, 30 * DAY, false},
+         1},
+    };
+
+    for (int i = 0; i < 40; i++)
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), ",DNS:n%d.peercache.test", i);
+    memset(longo, 'o', sizeof(longo) - 1);
+    longo[sizeof(longo) - 1] = '\0';
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t leaf_len;
+        uint8_t *leaf = leaf_der(f, &cases[i].spec, f->ca_key, f->ca, &leaf_len);
+        struct peer_facts *pf[4];
+        uint64_t hits = f->upstream.peer.hits;
+
+        print_message("case: %s\n", cases[i].note);
+        /* a fresh session cache entry per case: the first connection is a full handshake */
+        tls_sess_cache_dispose(&f->upstream.sess);
+        assert_int_equal(tls_sess_cache_init(&f->upstream.sess, TLS_SESS_CACHE_SIZE), 0);
+        for (size_t k = 0; k < 4; k++) {
+            struct pair *p;
+
+            if (k == 3) { /* a full handshake again: the pool gives the same leaf buffer */
+                tls_sess_cache_dispose(&f->upstream.sess);
+                assert_int_equal(tls_sess_cache_init(&f->upstream.sess, TLS_SESS_CACHE_SIZE), 0);
+            }
+            p = pair_new(&f->mitm, &f->upstream, "peercache.test", "peercache.test",
+                         "\x08http/1.1");
+
+            pf[k] = malloc(sizeof(*pf[k]));
+            assert_non_null(pf[k]);
+            pair_handshake(p, leaf, leaf_len, "http/1.1");
+            assert_int_equal(p->rc, 0);
+            assert_int_equal(tls_conn_is_session_reused(&p->c), k == 1 || k == 2);
+            peer_facts_get(&p->c, pf[k]);
+            pair_exchange(p);
+            pair_free(p);
+        }
+        assert_int_equal(pf[0]->rc_all, 0);
+        assert_int_equal(pf[0]->n_all, cases[i].want_names);
+        assert_string_equal(pf[0]->names[0], "peercache.test");
+        if (i == 0) {
+            assert_string_equal(pf[0]->names[1], "www.peercache.test");
+            assert_string_equal(pf[0]->names[2], "10.0.0.1");
+        }
+        if (i == 1)
+            assert_string_equal(pf[0]->names[40], "n39.peercache.test");
+        assert_int_equal(pf[0]->rc_one, cases[i].want_names > 1 ? -E2BIG : 0);
+        assert_int_equal(pf[0]->n_one, 1);
+        assert_string_equal(pf[0]->org, cases[i].spec.org != NULL ? cases[i].spec.org : "");
+        assert_int_equal(strlen(pf[0]->org_small), cases[i].spec.org != NULL ? 5 : 0);
+        assert_int_equal(strncmp(pf[0]->subject, "CN=peercache.test", 17), 0);
+        assert_string_equal(pf[0]->issuer, "CN=mitmd test CA,O=mitmd");
+        assert_string_equal(pf[0]->subject_small, "CN=peerc");
+        for (size_t k = 1; k < 4; k++) /* resumed, and full again: the same facts */
+            assert_memory_equal(pf[k], pf[0], sizeof(*pf[0]));
+        if (i == 0) /* every call after the first connection's first one is a hit */
+            assert_true(f->upstream.peer.hits - hits >= 4 * 6 - 1);
+        for (size_t k = 0; k < 4; k++)
+            free(pf[k]);
+        OPENSSL_free(leaf);
+    }
+}
+
+/* A leaf longer than TLS_PEER_LEAF_MAX is never filed (the references the cache holds stay
+ * bounded): every call decodes it, and a resumed upstream still gives the same names. */
+static void test_peer_cache_big_leaf_not_filed(void **state)
+{
+    struct fx *f = *state;
+    static char sans[40000];
+    struct cert_spec spec = {"bigleaf.test", NULL, sans, -DAY, 30 * DAY, false};
+    size_t leaf_len;
+    uint8_t *leaf;
+
+    snprintf(sans, sizeof(sans), "DNS:bigleaf.test");
+    for (int i = 0; strlen(sans) < TLS_PEER_LEAF_MAX * 3 / 2; i++) /* text: ~1.3x the DER */
+        snprintf(sans + strlen(sans), sizeof(sans) - strlen(sans), ",DNS:name%d.bigleaf.test", i);
+    leaf = leaf_der(f, &spec, f->ca_key, f->ca, &leaf_len);
+    assert_true(leaf_len > TLS_PEER_LEAF_MAX);
+    tls_sess_cache_dispose(&f->upstream.sess);
+    assert_int_equal(tls_sess_cache_init(&f->upstream.sess, TLS_SESS_CACHE_SIZE), 0);
+    for (size_t k = 0; k < 2; k++) {
+        struct pair *p =
+            pair_new(&f->mitm, &f->upstream, "bigleaf.test", "bigleaf.test", "\x08http/1.1");
+        char names[2][TLS_CONN_NAME_MAX], line[64];
+        size_t n = 2;
+        uint64_t misses = f->upstream.peer.misses, hits = f->upstream.peer.hits;
+
+        print_message("case: %s\n", k == 0 ? "full handshake" : "resumed");
+        pair_handshake(p, leaf, leaf_len, "http/1.1");
+        assert_int_equal(p->rc, 0);
+        assert_int_equal(tls_conn_is_session_reused(&p->c), k == 1);
+        assert_int_equal(tls_conn_peer_names(&p->c, names, &n, NULL, 0), -E2BIG);
+        assert_int_equal(n, 2);
+        assert_string_equal(names[0], "bigleaf.test");
+        assert_string_equal(names[1], "name0.bigleaf.test");
+        assert_int_equal(tls_conn_peer_subject(&p->c, line, sizeof(line)), 0);
+        assert_string_equal(line, "CN=bigleaf.test");
+        assert_int_equal(f->upstream.peer.misses - misses, 2);
+        assert_int_equal(f->upstream.peer.hits, hits);
+        pair_exchange(p);
+        pair_free(p);
+    }
+    OPENSSL_free(leaf);
+}
+
 /* ---- tests: wildcard resumption ------------------------------------------------------- */
 
 /* LEAF_WILD is an upstream certificate for every name one label below example.test. */
@@ -1854,6 +2012,8 @@ int main(void)
         cmocka_unit_test(test_ctx_init_errors),
         cmocka_unit_test(test_cipher_suites),
         cmocka_unit_test(test_session_resumption),
+        cmocka_unit_test(test_peer_facts_cached),
+        cmocka_unit_test(test_peer_cache_big_leaf_not_filed),
         cmocka_unit_test(test_wildcard_resumption),
         cmocka_unit_test(test_wildcard_not_filed),
         cmocka_unit_test(test_session_keyed_by_address),
