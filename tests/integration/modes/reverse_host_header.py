@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import check, info, run, standard_setup, step  # noqa: E402
+from harness import check, info, run, standard_setup, step, wait_until  # noqa: E402
 
 
 def fetch_headers(env, port, cafile):
@@ -32,7 +32,8 @@ def test(env):
     got = fetch_headers(env, rev.port, rev.ca_cert)
     info(f"origin got Host {got.get('host')!r}")
     check(got.get("host") == server, f"Host {got.get('host')!r}, expected {server!r}")
-    check(f"GET https://{server}/headers" in rev.stdout(),
+    # the flow line is written after the response goes out: wait for it
+    check(wait_until(lambda: f"GET https://{server}/headers" in rev.stdout(), 5),
           f"the flow line does not name the server:\n{rev.stdout()}")
 
     step("--set keep_host_header=true: the client's Host goes through")

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import check, info, run, standard_setup, step  # noqa: E402
+from harness import check, info, run, standard_setup, step, wait_until  # noqa: E402
 
 
 def get(env, w, path, head=False):
@@ -56,7 +56,8 @@ def test(env):
     code, hdrs, body = get(env, w, "/old-headers")
     check(code == 200 and body.startswith(b"[") and "x-peer-port" in hdrs,
           f"HTTP {code} {body[:100]!r}")
-    check(f"GET https://api.origin.test:{w.origin.port}/headers" in w.mitmd.stdout(),
+    check(wait_until(lambda: f"GET https://api.origin.test:{w.origin.port}/headers"
+                     in w.mitmd.stdout(), 5),
           f"the flow records the mapped URL:\n{w.mitmd.stdout()}")
 
 
