@@ -403,6 +403,7 @@ void conn_up_drop(struct conn *c)
     up->rd_eof = up->failed = up->eof_told = false;
     up->tls_eof_fed = up->tls_closed = up->shut = false;
     up->connected = false;
+    up->drained = false;
     up->why[0] = '\0';
     buf_init(&up->rx, up->rx.data, up->rx.cap);
     buf_init(&up->tx, up->tx.data, up->tx.cap);
@@ -432,6 +433,7 @@ static void conn_on_recv(struct ring_op *op, int res, uint32_t flags)
         if (rx->len != leg->recv_at)
             memmove(rx->data + rx->len, rx->data + leg->recv_at, (size_t)res);
         buf_commit(rx, (size_t)res);
+        leg->drained = (size_t)res < leg->recv_len;
         c->t_io = flow_now_ns();
         c->again_runs = 0;
         worker_count_add(c->w, leg == &c->cl ? MSG_STAT_CLIENT_RX_BYTES : MSG_STAT_UP_RX_BYTES,
@@ -532,8 +534,12 @@ static void conn_leg_arm(struct conn *c, struct conn_leg *leg, bool want_read)
     if (room > CONN_IO_SIZE)
         room = CONN_IO_SIZE; /* touch the big input buffers only as far as needed */
     leg->recv_at = leg->rx.len;
+    leg->recv_len = room;
     leg->recv_gen = leg->gen;
-    if (ring_submit_recv(r, &leg->recv_op, leg->fd, buf_tail(&leg->rx), room) != 0)
+    /* A socket the last recv emptied rarely has bytes again by now (the peer answers what we
+     * sent): wait for readiness rather than try a receive that finds nothing. */
+    if ((leg->drained ? ring_submit_recv_polled : ring_submit_recv)(
+            r, &leg->recv_op, leg->fd, buf_tail(&leg->rx), room) != 0)
         leg->failed = true;
 }
 

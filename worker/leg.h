@@ -49,6 +49,8 @@ struct conn_leg {
     unsigned recv_gen, send_gen;
     struct buf rx, tx, pin, pout;
     size_t recv_at;  /* rx->len when the recv was armed (see conn.c) */
+    size_t recv_len; /* bytes the recv in flight asked for */
+    bool drained;    /* the last recv got less than it asked for: the socket was empty */
     size_t send_len; /* bytes in the send in flight */
     struct ring_op recv_op, send_op, close_op, cancel_op;
     struct tls_conn tls;

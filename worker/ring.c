@@ -107,6 +107,19 @@ int ring_submit_recv(struct ring *r, struct ring_op *op, int fd, void *buf, size
     return 0;
 }
 
+int ring_submit_recv_polled(struct ring *r, struct ring_op *op, int fd, void *buf, size_t len)
+{
+    int err;
+    struct io_uring_sqe *sqe = ring_prep(r, op, &err);
+
+    if (sqe == NULL)
+        return err;
+    io_uring_prep_recv(sqe, fd, buf, len, 0);
+    sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+    ring_set_data(sqe, op);
+    return 0;
+}
+
 int ring_submit_send(struct ring *r, struct ring_op *op, int fd, const void *buf, size_t len)
 {
     int err;

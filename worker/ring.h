@@ -52,6 +52,10 @@ void ring_close(struct ring *r);
  * -EBUSY if `op` is already armed, or -errno from io_uring_submit. The kernel sees them on
  * the next ring_flush or ring_run. Buffers must stay valid until the completion. */
 int ring_submit_recv(struct ring *r, struct ring_op *op, int fd, void *buf, size_t len);
+/* ring_submit_recv_polled is ring_submit_recv for a socket the last recv drained: the kernel
+ * waits for readiness before it tries (IORING_RECVSEND_POLL_FIRST), which saves the receive
+ * attempt that would find nothing. Same results and returns as ring_submit_recv. */
+int ring_submit_recv_polled(struct ring *r, struct ring_op *op, int fd, void *buf, size_t len);
 int ring_submit_send(struct ring *r, struct ring_op *op, int fd, const void *buf, size_t len);
 int ring_submit_read(struct ring *r, struct ring_op *op, int fd, void *buf, size_t len);
 int ring_submit_write(struct ring *r, struct ring_op *op, int fd, const void *buf, size_t len);
