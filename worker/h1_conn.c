@@ -264,6 +264,19 @@ static const struct conn_proto h1_conn_proto = {
 
 /* h1_conn_begin starts the relay; `proxy`: it serves the client's own proxy requests, which
  * --proxyauth guards (worker/access.h). */
+/* h1_conn_pass is the relay's h1_relay_pass_fn: `out` names the leg whose socket the bytes go
+ * to. */
+static ssize_t h1_conn_pass(void *arg, struct buf *out, const uint8_t *p, size_t n)
+{
+    struct conn *c = arg;
+
+    if (out == &c->cl.pout)
+        return transport_pass(&c->cl, p, n);
+    if (out == &c->up.pout && c->up.fd >= 0)
+        return transport_pass(&c->up, p, n);
+    return -EAGAIN;
+}
+
 static int h1_conn_begin(struct conn *c, bool proxy)
 {
     struct h1_relay_opts o;
@@ -291,6 +304,8 @@ static int h1_conn_begin(struct conn *c, bool proxy)
         o.proxy_auth = access_h1_check;
         o.proxy_auth_arg = c->w;
     }
+    o.pass = h1_conn_pass;
+    o.pass_arg = c;
     if (c->upstream.via != NULL) { /* upstream mode */
         o.via_absolute = true;
         o.via_auth = c->upstream.via->auth_value;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "worker/flow_body.h"
 #include "worker/h1_relay_internal.h"
 
 static const char *const state_names[H1_STATE_COUNT] = {
@@ -151,6 +152,31 @@ size_t h1_relay_move_bytes(struct buf *in, struct buf *out, uint64_t max)
     n = buf_append(out, buf_head(in), n);
     buf_consume(in, n);
     return n;
+}
+
+size_t h1_relay_move_body(struct h1_relay *r, struct buf *in, struct buf *out, uint64_t max,
+                          enum flow_side dir)
+{
+    size_t n = buf_used(in);
+    ssize_t w = -EAGAIN;
+
+    if (max < n)
+        n = (size_t)max;
+    if (n == 0)
+        return 0;
+    if (r->_opts.pass != NULL && buf_used(out) == 0)
+        w = r->_opts.pass(r->_opts.pass_arg, out, buf_head(in), n);
+    if (w == 0)
+        return 0; /* no room toward the socket now: the bytes wait in `in` */
+    if (w < 0) { /* passing does not apply: copy */
+        w = (ssize_t)min_size(n, buf_room(out));
+        if (w == 0)
+            return 0;
+        buf_append(out, buf_head(in), (size_t)w);
+    }
+    flow_body_feed(r->_flow, dir, buf_head(in), (size_t)w);
+    buf_consume(in, (size_t)w);
+    return (size_t)w;
 }
 
 /* h1_relay_move_chunked forwards chunked framing unchanged while the decoder tracks where the

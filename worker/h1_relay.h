@@ -61,6 +61,13 @@ typedef void h1_relay_flow_fn(void *arg, const struct flow *f);
 typedef void h1_relay_ws_fn(void *arg, const struct flow *f, bool from_client, int opcode,
                             uint64_t len);
 
+/* h1_relay_pass_fn writes body bytes `p`/`n` of the input buffer straight toward the socket
+ * that output buffer `out` (client_out or up_out) feeds, skipping the copy into `out`; the relay
+ * calls it only while `out` is empty. Returns the bytes taken (> 0), 0 when there is no room
+ * now (the relay keeps the bytes and tries again on its next step), or -EAGAIN when passing
+ * does not apply (the relay copies into `out`). See transport_pass. */
+typedef ssize_t h1_relay_pass_fn(void *arg, struct buf *out, const uint8_t *p, size_t n);
+
 /* h1_relay_auth_fn decides whether a proxy request with fields `headers` may pass
  * (--proxyauth, worker/access.h); on false `*why` holds a static reason for the 407. */
 typedef bool h1_relay_auth_fn(void *arg, const struct h1_header *headers, size_t n,
@@ -93,6 +100,8 @@ struct h1_relay_opts {
                                 * transparent --proxyauth); its Authorization is neither
                                 * forwarded nor recorded. NULL = no check */
     void *www_auth_arg;
+    h1_relay_pass_fn *pass;    /* body bytes skip the output buffers; NULL = always copied */
+    void *pass_arg;
     bool via_absolute;         /* upstream mode: a plain http:// absolute-form request goes to
                                 * the next proxy in absolute-form (mitmproxy), not through a
                                 * CONNECT; its connection serves any such request */

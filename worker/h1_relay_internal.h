@@ -88,6 +88,12 @@ void h1_relay_abort_exchange(struct h1_relay *r, const char *why);
  * them. Returns the bytes moved. */
 size_t h1_relay_move_bytes(struct buf *in, struct buf *out, uint64_t max);
 
+/* h1_relay_move_body moves up to `max` body bytes from `in` toward `out`'s socket: through
+ * opts.pass while `out` is empty, else copied into `out`. Feeds them to the flow's body
+ * capture for direction `dir` (flow_body_feed) before they leave `in`. Returns bytes moved. */
+size_t h1_relay_move_body(struct h1_relay *r, struct buf *in, struct buf *out, uint64_t max,
+                          enum flow_side dir);
+
 /* h1_relay_move_chunked forwards chunked framing unchanged while the decoder `d` tracks where
  * the body ends, adding the payload bytes seen to `*payload`. Returns bytes moved, or -EPROTO
  * / -EMSGSIZE with `*why` set. */

@@ -344,8 +344,7 @@ bool h1_req_step_send(struct h1_relay *r)
         src = r->_client_in;
     switch (r->_req_body) {
     case H1_BODY_LENGTH:
-        c = (ssize_t)h1_relay_move_bytes(src, r->_up_out, r->_req_remaining);
-        flow_body_feed(f, FLOW_REQUEST, buf_tail(r->_up_out) - c, (size_t)c);
+        c = (ssize_t)h1_relay_move_body(r, src, r->_up_out, r->_req_remaining, FLOW_REQUEST);
         r->_req_remaining -= (uint64_t)c;
         f->req_body_size += (uint64_t)c;
         progress |= c > 0;

@@ -188,8 +188,8 @@ static bool step_resp_body(struct h1_relay *r)
 
     switch (r->_resp_body) {
     case H1_BODY_LENGTH:
-        c = (ssize_t)h1_relay_move_bytes(r->_up_in, r->_client_out, r->_resp_remaining);
-        flow_body_feed(f, FLOW_RESPONSE, buf_tail(r->_client_out) - c, (size_t)c);
+        c = (ssize_t)h1_relay_move_body(r, r->_up_in, r->_client_out, r->_resp_remaining,
+                                        FLOW_RESPONSE);
         r->_resp_remaining -= (uint64_t)c;
         f->resp_body_size += (uint64_t)c;
         progress = c > 0;
@@ -216,8 +216,7 @@ static bool step_resp_body(struct h1_relay *r)
         }
         break;
     case H1_BODY_CLOSE:
-        c = (ssize_t)h1_relay_move_bytes(r->_up_in, r->_client_out, UINT64_MAX);
-        flow_body_feed(f, FLOW_RESPONSE, buf_tail(r->_client_out) - c, (size_t)c);
+        c = (ssize_t)h1_relay_move_body(r, r->_up_in, r->_client_out, UINT64_MAX, FLOW_RESPONSE);
         f->resp_body_size += (uint64_t)c;
         progress = c > 0;
         if (r->_up_eof && buf_used(r->_up_in) == 0) {

@@ -109,6 +109,39 @@ bool transport_egress(struct conn_leg *leg)
     return moved;
 }
 
+ssize_t transport_pass(struct conn_leg *leg, const uint8_t *p, size_t n)
+{
+    const char *why = NULL;
+    size_t done = 0;
+    ssize_t w;
+
+    if (buf_used(&leg->pout) > 0 || leg->failed || leg->shut)
+        return -EAGAIN;
+    if (!leg->tls_on) {
+        size_t room = leg_tx_room(leg);
+
+        done = n < room ? n : room;
+        memcpy(buf_tail(&leg->tx), p, done);
+        buf_commit(&leg->tx, done);
+        return (ssize_t)done;
+    }
+    if (tls_conn_state(&leg->tls) != TLS_CONN_STATE_OPEN)
+        return -EAGAIN;
+    for (int i = 0; i < TRANSPORT_ROUNDS && done < n; i++) {
+        w = tls_conn_write(&leg->tls, p + done, n - done, &why);
+        if (w > 0) {
+            done += (size_t)w;
+            continue;
+        }
+        if (w != -EAGAIN) {
+            transport_fail(leg, why);
+            return (ssize_t)done;
+        }
+        break; /* tx has no room for a record */
+    }
+    return (ssize_t)done;
+}
+
 int transport_handshake(struct conn_leg *leg, const char **why)
 {
     int r;

@@ -7,6 +7,8 @@
 #define MITMD_WORKER_TRANSPORT_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "worker/leg.h"
 
@@ -22,6 +24,16 @@ bool transport_ingress(struct conn_leg *leg, bool may_grow);
 /* transport_egress moves the protocol's output (pout) toward the socket: encrypted when TLS
  * is on, copied as is when raw, as far as tx has room. Returns whether anything moved. */
 bool transport_egress(struct conn_leg *leg);
+
+/* transport_pass writes plaintext `p`/`n` (the other side's input, still in its buffer) straight
+ * toward `leg`'s socket: encrypted into tx when TLS is open, copied into tx when raw, so a body
+ * relayed between two legs skips the copy into pout. Only while pout is empty (its bytes come
+ * first). Returns the bytes taken (> 0); 0 when tx has no room now (the send in flight makes
+ * some; the caller keeps the bytes and calls again after the next completion); -EAGAIN when
+ * passing does not apply now (pout holds bytes, TLS not open, or the leg failed: move the bytes
+ * through pout instead). A TLS error marks the leg failed, as transport_egress does, and
+ * returns 0. */
+ssize_t transport_pass(struct conn_leg *leg, const uint8_t *p, size_t n);
 
 /* transport_handshake feeds what `leg` received to its TLS handshake and advances it.
  * Returns 0 when the handshake is complete, -EAGAIN when it waits for the peer,
