@@ -61,11 +61,17 @@ static void h1_head_fields(struct h1_emitter *e, const struct h1_header *headers
                            bool skip_host, enum h1_head_conn conn,
                            const struct rules_verdict *edits)
 {
+    size_t first_conn = n; /* the first Connection field: is_forwarded looks from there on */
+
+    for (size_t i = 0; i < n && first_conn == n; i++)
+        if (h1_header_name_is(&headers[i], "Connection"))
+            first_conn = i;
     for (size_t i = 0; i < n; i++) {
         const struct h1_header *h = &headers[i];
 
         if ((skip_host && h1_header_name_is(h, "Host")) ||
-            !h1_head_field_is_forwarded(headers, n, h, conn == H1_HEAD_CONN_UPGRADE) ||
+            !h1_head_field_is_forwarded(headers + first_conn, n - first_conn, h,
+                                        conn == H1_HEAD_CONN_UPGRADE) ||
             (edits != NULL && rules_verdict_drops(edits, h->name, h->name_len)))
             continue;
         h1_emit(e, h->name, h->name_len);
@@ -148,10 +154,19 @@ void h1_head_response(struct h1_emitter *e, const struct h1_response *resp, enum
                       const struct rules_verdict *edits)
 {
     char line[32];
+    int st = resp->status;
 
-    snprintf(line, sizeof(line), "HTTP/1.%d %03d ", resp->minor_version == 0 ? 0 : 1,
-             resp->status);
-    h1_emit_str(e, line);
+    if (st >= 0 && st <= 999) { /* "HTTP/1.x %03d " by hand: once per response */
+        memcpy(line, resp->minor_version == 0 ? "HTTP/1.0 " : "HTTP/1.1 ", 9);
+        line[9] = (char)('0' + st / 100);
+        line[10] = (char)('0' + st / 10 % 10);
+        line[11] = (char)('0' + st % 10);
+        line[12] = ' ';
+        h1_emit(e, line, 13);
+    } else {
+        snprintf(line, sizeof(line), "HTTP/1.%d %03d ", resp->minor_version == 0 ? 0 : 1, st);
+        h1_emit_str(e, line);
+    }
     h1_emit(e, resp->reason, resp->reason_len);
     h1_emit_str(e, "\r\n");
     h1_head_fields(e, resp->headers, resp->num_headers, false, conn, edits);

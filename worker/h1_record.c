@@ -27,7 +27,7 @@ static void url_put_authority(struct url_writer *w, const char *host, size_t hos
                               bool is_ipv6, uint16_t port, bool tls)
 {
     char portbuf[8];
-    int n;
+    size_t n = sizeof(portbuf);
 
     if (is_ipv6)
         url_put(w, "[", 1);
@@ -35,9 +35,14 @@ static void url_put_authority(struct url_writer *w, const char *host, size_t hos
     if (is_ipv6)
         url_put(w, "]", 1);
     if (port != h1_record_default_port(tls)) {
-        n = snprintf(portbuf, sizeof(portbuf), ":%u", (unsigned)port);
-        if (n > 0)
-            url_put(w, portbuf, (size_t)n);
+        unsigned v = port;
+
+        do { /* ":%u" by hand: this runs for every request of a non-default port */
+            portbuf[--n] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v > 0);
+        portbuf[--n] = ':';
+        url_put(w, portbuf + n, sizeof(portbuf) - n);
     }
 }
 
@@ -59,12 +64,10 @@ void h1_record_request(struct h1_relay *r, const struct h1_request *req, const s
     struct flow *f = r->_flow;
     char url[H1_REQUEST_LINE_MAX + TARGET_HOST_MAX + 32];
     struct url_writer w = {.p = url, .cap = sizeof(url)};
-    char version[9];
     bool tls;
 
     flow_str_set(f, &f->method, req->method, req->method_len);
-    snprintf(version, sizeof(version), "HTTP/1.%d", req->minor_version == 0 ? 0 : 1);
-    flow_str_set(f, &f->req_version, version, 8);
+    flow_str_set(f, &f->req_version, req->minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1", 8);
     if (!target_ok) {
         url_put(&w, req->target, req->target_len);
     } else if (t->form == TARGET_FORM_ABSOLUTE) {
@@ -103,12 +106,10 @@ void h1_record_request(struct h1_relay *r, const struct h1_request *req, const s
 void h1_record_response(struct h1_relay *r, const struct h1_response *resp)
 {
     struct flow *f = r->_flow;
-    char version[9];
 
     f->status = resp->status;
     flow_str_set(f, &f->reason, resp->reason, resp->reason_len);
-    snprintf(version, sizeof(version), "HTTP/1.%d", resp->minor_version == 0 ? 0 : 1);
-    flow_str_set(f, &f->resp_version, version, 8);
+    flow_str_set(f, &f->resp_version, resp->minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1", 8);
     for (size_t i = 0; i < resp->num_headers; i++)
         flow_add_header(f, FLOW_RESPONSE, resp->headers[i].name, resp->headers[i].name_len,
                         resp->headers[i].value, resp->headers[i].value_len);
