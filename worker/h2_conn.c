@@ -113,9 +113,24 @@ static void h2_conn_bridge_note(void *arg, int32_t id, bool answered, const char
     h2_relay_upstream_note(&((struct h2_conn *)arg)->relay, id, answered, why);
 }
 
-/* h2_conn_bridge_ready hands the new server connection to the bridge. */
-static void h2_conn_bridge_ready(struct conn *c, struct h2_conn *h)
+/* h2_conn_bridge_head records the server's response version and reason on the relay's stream
+ * (worker/h2_h1up.h). */
+static void h2_conn_bridge_head(void *arg, int32_t id, int minor_version, const char *reason,
+                                size_t reason_len)
 {
+    h2_relay_upstream_head(&((struct h2_conn *)arg)->relay, id, minor_version, reason,
+                           reason_len);
+}
+
+/* h2_conn_bridge_ready hands the new server connection to the bridge, after recording its
+ * TLS handshake (`tls`: counters, server certificate) and its times on the stream it was
+ * opened for. */
+static void h2_conn_bridge_ready(struct conn *c, struct h2_conn *h, bool tls)
+{
+    if (tls)
+        upstream_note_tls(c, false);
+    h2_relay_upstream_times(&h->relay, h2_h1up_stream(h->bridge), c->flow.connect_ns,
+                            tls ? c->flow.tls_ns : -1);
     h->dialing = h->shaking = false;
     h2_h1up_upstream_ready(h->bridge);
 }
@@ -147,7 +162,7 @@ static bool h2_conn_bridge_dial(struct conn *c, struct h2_conn *h)
         if (r != 0)
             h2_conn_bridge_failed(c, h, why);
         else
-            h2_conn_bridge_ready(c, h);
+            h2_conn_bridge_ready(c, h, true);
         return true;
     }
     if (h->dialing || !h2_h1up_wants_dial(h->bridge))
@@ -172,7 +187,7 @@ static void h2_conn_on_upstream(struct conn *c, int err, const char *why)
         return;
     }
     if (!modes_url_is_tls(c)) {
-        h2_conn_bridge_ready(c, h);
+        h2_conn_bridge_ready(c, h, false);
         return;
     }
     /* verified as the URL names the server (reverse mode) */
@@ -329,6 +344,7 @@ static int h2_conn_begin(struct conn *c, bool h1up)
         h2_h1up_set_redial(h->bridge, c->mode != NULL && (c->mode->server_plain ||
                                                           c->mode->server_tls));
         h2_h1up_set_on_note(h->bridge, h2_conn_bridge_note, h);
+        h2_h1up_set_on_head(h->bridge, h2_conn_bridge_head, h);
         up_in = h2_h1up_relay_in(h->bridge);
         up_out = h2_h1up_relay_out(h->bridge);
     }

@@ -61,7 +61,9 @@ static void flow_fill_request(const struct h2_relay *r, struct h2_stream *st)
 static void flow_fill_response(const struct h2_relay *r, struct h2_stream *st, int status)
 {
     const struct h2_half *h = &st->half[H2_RESP];
-    const char *version = r->_opts.up_serial ? "HTTP/1.1" : "HTTP/2.0"; /* the server's */
+    const char *version = !r->_opts.up_serial ? "HTTP/2.0" /* the server's */
+                          : st->up_http10   ? "HTTP/1.0"
+                                            : "HTTP/1.1";
     struct flow *f = &st->flow;
 
     f->status = status;

@@ -75,6 +75,8 @@ struct h2_h1up {
     bool redial;      /* the caller dials a new server connection when one is wanted */
     h2_h1up_note_fn *on_note;
     void *on_note_arg;
+    h2_h1up_head_fn *on_head;
+    void *on_head_arg;
     bool goaway_sent;
     bool failed;      /* the session failed: nothing more is done */
     uint64_t exchanges;
@@ -620,6 +622,8 @@ static bool parse_response(struct h2_h1up *b)
             answer(b, 502, b->why);
             break;
         }
+        if (b->on_head != NULL)
+            b->on_head(b->on_head_arg, b->id, resp.minor_version, resp.reason, resp.reason_len);
         b->keep_alive = resp.framing.keep_alive && b->body != H1_BODY_CLOSE;
         b->remaining = b->body == H1_BODY_LENGTH ? (uint64_t)resp.framing.content_length : 0;
         h1_chunk_decoder_init(&b->dec, b->hmax);
@@ -737,6 +741,17 @@ struct buf *h2_h1up_relay_out(struct h2_h1up *b)
 bool h2_h1up_is_reading_head(const struct h2_h1up *b)
 {
     return b->id != 0 && b->wrote_any && b->resp == H2_H1UP_RESP_HEAD && !b->answered;
+}
+
+void h2_h1up_set_on_head(struct h2_h1up *b, h2_h1up_head_fn *fn, void *arg)
+{
+    b->on_head = fn;
+    b->on_head_arg = arg;
+}
+
+int32_t h2_h1up_stream(const struct h2_h1up *b)
+{
+    return b->id;
 }
 
 void h2_h1up_set_on_note(struct h2_h1up *b, h2_h1up_note_fn *fn, void *arg)

@@ -31,6 +31,13 @@ struct h2_h1up;
  * back into the bridge. `why` is borrowed for the call. */
 typedef void h2_h1up_note_fn(void *arg, int32_t id, bool answered, const char *why);
 
+/* h2_h1up_head_fn is told, for the bridge stream `id`, the HTTP/1.x version (`minor_version`
+ * 0 or 1) and reason phrase (`reason`, `reason_len` bytes, borrowed for the call) of the
+ * server's final response head, before the head is serialised for the relay, so that the
+ * relay records them as the server sent them. Same calling rules as h2_h1up_note_fn. */
+typedef void h2_h1up_head_fn(void *arg, int32_t id, int minor_version, const char *reason,
+                             size_t reason_len);
+
 /* h2_h1up_new allocates a bridge whose HTTP/1.1 side reads `up_in` (plaintext from the server)
  * and appends to `up_out` (plaintext for it); both are borrowed for the bridge's life. Request
  * and response heads are limited to `max_header_size` bytes (0 = 65536). It queues the
@@ -43,6 +50,13 @@ void h2_h1up_free(struct h2_h1up *b);
 
 /* h2_h1up_set_on_note installs `fn` (NULL: none) with `arg`. */
 void h2_h1up_set_on_note(struct h2_h1up *b, h2_h1up_note_fn *fn, void *arg);
+
+/* h2_h1up_set_on_head installs `fn` (NULL: none) with `arg`. */
+void h2_h1up_set_on_head(struct h2_h1up *b, h2_h1up_head_fn *fn, void *arg);
+
+/* h2_h1up_stream returns the bridge stream (the relay's upstream stream id) being served or
+ * waiting for a server connection, 0 if none. */
+int32_t h2_h1up_stream(const struct h2_h1up *b);
 
 /* h2_h1up_relay_in returns the buffer the relay reads as its upstream input (what the bridge's
  * session sends); h2_h1up_relay_out the one the relay writes its upstream output to. Both live

@@ -217,6 +217,28 @@ void h2_relay_upstream_note(struct h2_relay *r, int32_t uid, bool answered, cons
         st->flow.answered = true;
 }
 
+void h2_relay_upstream_head(struct h2_relay *r, int32_t uid, int minor_version,
+                            const char *reason, size_t reason_len)
+{
+    struct h2_stream *st = r->_inited ? h2_stream_by_uid(r, uid) : NULL;
+
+    if (st == NULL)
+        return;
+    st->up_http10 = minor_version == 0;
+    (void)flow_str_set(&st->flow, &st->flow.reason, reason, reason_len); /* full arena: "" */
+}
+
+void h2_relay_upstream_times(struct h2_relay *r, int32_t uid, int64_t connect_ns,
+                             int64_t tls_ns)
+{
+    struct h2_stream *st = r->_inited ? h2_stream_by_uid(r, uid) : NULL;
+
+    if (st == NULL)
+        return;
+    st->flow.connect_ns = connect_ns;
+    st->flow.tls_ns = tls_ns;
+}
+
 void h2_relay_client_eof(struct h2_relay *r)
 {
     r->_client_eof = true;

@@ -237,6 +237,19 @@ void h2_relay_upstream_error(struct h2_relay *r, const char *why);
  * reset; the first reason recorded stays the flow's error. */
 void h2_relay_upstream_note(struct h2_relay *r, int32_t uid, bool answered, const char *why);
 
+/* h2_relay_upstream_head records on the stream sent upstream as `uid` (if still live) the
+ * HTTP/1.x version (`minor_version` 0 or 1) and reason phrase (copied) of the final response
+ * head an HTTP/1.1 server sent behind the bridge (opts.up_serial), recorded instead of
+ * HTTP/1.1 and an empty reason. */
+void h2_relay_upstream_head(struct h2_relay *r, int32_t uid, int minor_version,
+                            const char *reason, size_t reason_len);
+
+/* h2_relay_upstream_times records on the stream sent upstream as `uid` (if still live) the
+ * connect and TLS handshake times (ns, -1: none) of the server connection opened for it (the
+ * bridge's redial; the first connection's times go to the first stream). */
+void h2_relay_upstream_times(struct h2_relay *r, int32_t uid, int64_t connect_ns,
+                             int64_t tls_ns);
+
 /* h2_relay_client_eof records that the client closed its side: every open stream is reset
  * upstream (CANCEL) and reported with error "client closed connection"; then the relay wants
  * H2_WANT_CLOSE. */

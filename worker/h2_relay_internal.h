@@ -90,6 +90,7 @@ struct h2_stream {
     bool u_rst_sent; /* a RST_STREAM went upstream (ours, or nghttp2's on bad input) */
     bool c_rst_sent; /* we reset the client stream (once) */
     bool reported;   /* on_flow was called */
+    bool up_http10;  /* behind the bridge: the server's final response head was HTTP/1.0 */
     bool held;       /* inject_latency: the request waits until `due` to go upstream */
     bool stall;      /* inject_fault stall: the response is dropped until `due`, then 504 */
     bool local;      /* the answer is map_local's (`ml`) */

@@ -11,10 +11,12 @@ mitmd speaks HTTP/1.1 to the server (worker/h2_h1up.c), as mitmproxy does.
   server connection (the origin's /stats counts the connections it accepted);
 - an HTTP/1.0 server (plain, and https:// verified each time) that closes after every
   response: a new server connection per stream, all within one HTTP/2 client connection;
+  each record shows HTTP/1.0 and the server's reason, and the connect and TLS times of the
+  connection opened for that stream;
 - a server that closes without answering, and one that is down: 502 with the reason (over
   HTTP/2: mitmd dials at accept, and answers a failed dial inside TLS); a response cut short: the
   stream is reset (curl fails), and the next connection still works;
-- records: request HTTP/2.0, response HTTP/1.1, as mitmproxy shows them;
+- records: request HTTP/2.0, response HTTP/1.1 (the server's version), as mitmproxy shows them;
 - the relay's hooks work over the bridge as over an HTTP/2 server: --modify-headers both ways,
   block_list, map_local, inject_fault reset (that stream only), inject_latency, fields the
   server's Connection names are dropped; -S answers from the recording made through the bridge
@@ -34,6 +36,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import check, free_port, info, read_records, run, step, wait_until  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ops"))
+from opslib import METRICS_ARGS, metrics_port, scrape, total  # noqa: E402
+
+UP_TLS = "mitmd_upstream_tls_handshakes_total"
 
 LINE_RE = re.compile(r"^mitmd: reverse proxy to (\S+) listening at 127\.0\.0\.1:(\d+)\.$", re.M)
 MIB = 1 << 20
@@ -146,6 +153,7 @@ def test(env):
         "one-shot-tls": f"reverse:https://www.origin.test:{one_shot_tls.server_address[1]}",
     }
     args = ["--upstream-ca", pki.ca_cert, "--resolve", "*.origin.test=127.0.0.1", "-w", flows]
+    args += METRICS_ARGS
     for s in specs.values():
         args += ["--mode", s + "@0"]
     m = env.mitmd(args=args, workers=1)
@@ -234,12 +242,36 @@ def test(env):
           f"h2load to a closing server: {cp.stdout[-800:]} {cp.stderr[-300:]}")
     check(Http10.conns - before == 20, f"{Http10.conns - before} server connections for 20")
     before = Http10.conns
+    mport = metrics_port(m)
+    tls_before = total(scrape(mport)[0], UP_TLS)
     cp = env.run_cmd([h2load, "-n", "10", "-c", "1", "-m", "5",
                       f"https://127.0.0.1:{port['one-shot-tls']}/x"], timeout=60)
     check(re.search(r"status codes: 10 2xx", cp.stdout) is not None,
           f"h2load to a closing TLS server: {cp.stdout[-800:]} {cp.stderr[-300:]}")
     check(Http10.conns - before == 10,
           f"{Http10.conns - before} TLS server connections (verified each time) for 10")
+
+    step("records of the HTTP/1.0 TLS server: response HTTP/1.0 with its reason, each stream "
+         "with the connect and TLS times and the certificate of the connection opened for it")
+    tls_url = f"https://www.origin.test:{one_shot_tls.server_address[1]}/x"
+
+    def tls_records():
+        return [r for r in read_records(flows) if (r.get("request") or {}).get("url") == tls_url]
+    check(wait_until(lambda: len(tls_records()) >= 10, 5),
+          f"{len(tls_records())} records of {tls_url}, expected 10")
+    for r in tls_records():
+        resp, t = r.get("response") or {}, r.get("timings") or {}
+        check(resp.get("httpVersion") == "HTTP/1.0" and resp.get("status") == 200 and
+              resp.get("statusText") == "OK",
+              f"expected HTTP/1.0 200 OK as the server sent it: {resp}")
+        check((t.get("connect") or -1) >= 0 and (t.get("ssl") or -1) > 0,
+              f"a stream on its own server connection has no connect/TLS time: {t}")
+        check("origin.test" in ((r.get("tls") or {}).get("cert_subject") or ""),
+              f"no server certificate in the record: {r.get('tls')}")
+    check(wait_until(lambda: total(scrape(mport)[0], UP_TLS) - tls_before >= 10, 5) and
+          total(scrape(mport)[0], UP_TLS) - tls_before == 10,
+          f"{UP_TLS} went up by {total(scrape(mport)[0], UP_TLS) - tls_before}, expected 10 "
+          "(one handshake per server connection, the bridge's redials included)")
 
     def head_fields(path):
         """head_fields reads the response fields curl -D wrote (lower-cased names)."""
