@@ -179,22 +179,64 @@ size_t h1_relay_move_body(struct h1_relay *r, struct buf *in, struct buf *out, u
     return (size_t)w;
 }
 
-/* h1_relay_move_chunked forwards chunked framing unchanged while the decoder tracks where the
- * body ends. Returns bytes moved, or -EPROTO / -EMSGSIZE with `*why` set. */
-ssize_t h1_relay_move_chunked(struct h1_chunk_decoder *d, struct buf *in, struct buf *out,
-                              uint64_t *payload, const char **why)
+/* h1_relay_pass_chunked offers the chunked bytes at the head of `in` (up to where the body
+ * ends) to opts.pass; the decoder `d` advances over what was taken only. Returns bytes taken,
+ * 0 when the writer has no room now, -EAGAIN when passing does not apply (copy instead), or
+ * -EPROTO / -EMSGSIZE with `*why` set. */
+static ssize_t h1_relay_pass_chunked(struct h1_relay *r, struct h1_chunk_decoder *d,
+                                     struct buf *in, struct buf *out, uint64_t *payload,
+                                     const char **why)
 {
-    size_t n = min_size(buf_used(in), buf_room(out));
+    struct h1_chunk_decoder t = *d;
     uint64_t seen = 0;
-    ssize_t c;
+    ssize_t c = h1_chunk_decode_all(&t, buf_head(in), buf_used(in), &seen, why);
+    ssize_t w;
 
-    if (n == 0)
-        return 0;
-    c = h1_chunk_decode_all(d, buf_head(in), n, &seen, why);
+    if (c <= 0) {
+        *d = t; /* the error stays the decoder's, as on the copying path */
+        return c;
+    }
+    w = r->_opts.pass(r->_opts.pass_arg, out, buf_head(in), (size_t)c);
+    if (w <= 0)
+        return w == 0 ? 0 : -EAGAIN;
+    if (w == c) {
+        *d = t;
+        *payload += seen;
+        return w;
+    }
+    seen = 0; /* part taken: the decoder goes over exactly that part */
+    c = h1_chunk_decode_all(d, buf_head(in), (size_t)w, &seen, why);
     if (c < 0)
         return c;
     *payload += seen;
-    c = (ssize_t)buf_append(out, buf_head(in), (size_t)c);
+    return w;
+}
+
+ssize_t h1_relay_move_chunked(struct h1_relay *r, struct h1_chunk_decoder *d, struct buf *in,
+                              struct buf *out, uint64_t *payload, enum flow_side dir,
+                              const char **why)
+{
+    size_t n;
+    uint64_t seen = 0;
+    ssize_t c = -EAGAIN;
+
+    if (buf_used(in) == 0)
+        return 0;
+    if (r->_opts.pass != NULL && buf_used(out) == 0)
+        c = h1_relay_pass_chunked(r, d, in, out, payload, why);
+    if (c == -EAGAIN) { /* passing does not apply: copy */
+        n = min_size(buf_used(in), buf_room(out));
+        if (n == 0)
+            return 0;
+        c = h1_chunk_decode_all(d, buf_head(in), n, &seen, why);
+        if (c < 0)
+            return c;
+        *payload += seen;
+        c = (ssize_t)buf_append(out, buf_head(in), (size_t)c);
+    }
+    if (c <= 0)
+        return c;
+    flow_body_feed_chunked(r->_flow, dir, buf_head(in), (size_t)c);
     buf_consume(in, (size_t)c);
     return c;
 }

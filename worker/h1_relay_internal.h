@@ -95,10 +95,13 @@ size_t h1_relay_move_body(struct h1_relay *r, struct buf *in, struct buf *out, u
                           enum flow_side dir);
 
 /* h1_relay_move_chunked forwards chunked framing unchanged while the decoder `d` tracks where
- * the body ends, adding the payload bytes seen to `*payload`. Returns bytes moved, or -EPROTO
- * / -EMSGSIZE with `*why` set. */
-ssize_t h1_relay_move_chunked(struct h1_chunk_decoder *d, struct buf *in, struct buf *out,
-                              uint64_t *payload, const char **why);
+ * the body ends, adding the payload bytes seen to `*payload`: through opts.pass while `out` is
+ * empty, else copied into `out`. Feeds the bytes to the flow's body capture for direction
+ * `dir` (flow_body_feed_chunked) before they leave `in`. Returns bytes moved, or -EPROTO /
+ * -EMSGSIZE with `*why` set. */
+ssize_t h1_relay_move_chunked(struct h1_relay *r, struct h1_chunk_decoder *d, struct buf *in,
+                              struct buf *out, uint64_t *payload, enum flow_side dir,
+                              const char **why);
 
 /* ---- h1_req.c: the request side --------------------------------------------------------- */
 

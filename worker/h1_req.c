@@ -354,7 +354,8 @@ bool h1_req_step_send(struct h1_relay *r)
         }
         break;
     case H1_BODY_CHUNKED:
-        c = h1_relay_move_chunked(&r->_req_chunks, src, r->_up_out, &f->req_body_size, &why);
+        c = h1_relay_move_chunked(r, &r->_req_chunks, src, r->_up_out, &f->req_body_size,
+                                  FLOW_REQUEST, &why);
         if (c < 0) {
             if (response_started(r))
                 h1_relay_abort_exchange(r, why);
@@ -362,7 +363,6 @@ bool h1_req_step_send(struct h1_relay *r)
                 h1_answer_error(r, 400, why);
             return true;
         }
-        flow_body_feed_chunked(f, FLOW_REQUEST, buf_tail(r->_up_out) - c, (size_t)c);
         progress |= c > 0;
         if (h1_chunk_decoder_is_done(&r->_req_chunks)) {
             h1_req_done(r);

@@ -199,8 +199,8 @@ static bool step_resp_body(struct h1_relay *r)
         }
         break;
     case H1_BODY_CHUNKED:
-        c = h1_relay_move_chunked(&r->_resp_chunks, r->_up_in, r->_client_out, &f->resp_body_size,
-                                  &why);
+        c = h1_relay_move_chunked(r, &r->_resp_chunks, r->_up_in, r->_client_out,
+                                  &f->resp_body_size, FLOW_RESPONSE, &why);
         if (c < 0) {
             char msg[H1_RELAY_REASON_MAX];
 
@@ -208,7 +208,6 @@ static bool step_resp_body(struct h1_relay *r)
             h1_relay_abort_exchange(r, msg);
             return true;
         }
-        flow_body_feed_chunked(f, FLOW_RESPONSE, buf_tail(r->_client_out) - c, (size_t)c);
         progress = c > 0;
         if (h1_chunk_decoder_is_done(&r->_resp_chunks)) {
             h1_resp_finish(r);

@@ -896,6 +896,72 @@ static void test_backpressure(void **state)
     }
 }
 
+/* Backpressure on a chunked response: 20 chunks of 1000 bytes (and the last chunk) through
+ * the tiny buffers of bp_cases; the framing arrives unchanged, the recorded body size is the
+ * payload's, and no output buffer holds more than its capacity. */
+static void test_chunked_backpressure(void **state)
+{
+    enum { CHUNKS = 20, CHUNK = 1000 };
+    static const char req[] = "GET /c HTTP/1.1\r\nHost: example.test\r\n\r\n";
+    static char resp[CHUNKS * (CHUNK + 16) + 128];
+    int resp_len = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+
+    (void)state;
+    for (int c = 0; c < CHUNKS; c++) {
+        resp_len += snprintf(resp + resp_len, sizeof(resp) - (size_t)resp_len, "3e8\r\n");
+        for (int i = 0; i < CHUNK; i++)
+            resp[resp_len++] = (char)('a' + (c + i) % 26);
+        resp[resp_len++] = '\r';
+        resp[resp_len++] = '\n';
+    }
+    resp_len += snprintf(resp + resp_len, sizeof(resp) - (size_t)resp_len, "0\r\n\r\n");
+    for (size_t c = 0; c < sizeof(bp_cases) / sizeof(bp_cases[0]); c++) {
+        const struct bp_case *bc = &bp_cases[c];
+        struct harness *h;
+        size_t off = 0;
+
+        if (bc->setup.no_upstream)
+            continue;
+        h = harness_new(&bc->setup);
+        h->drain_step = bc->drain_step;
+        assert_int_equal(feed(h, &h->ci, req, sizeof(req) - 1, H1_WANT_CLIENT_READ), sizeof(req) - 1);
+        settle(h);
+        assert_int_equal(h->up_len, sizeof(req) - 1);
+        while (off < (size_t)resp_len) {
+            size_t k = feed(h, &h->ui, resp + off, (size_t)resp_len - off, H1_WANT_UPSTREAM_READ);
+
+            if (k == 0)
+                fail_msg("%s: upstream feed stalled at %zu", bc->note, off);
+            off += k;
+        }
+        settle(h);
+        if (h->cl_len != (size_t)resp_len || memcmp(h->cl_got, resp, h->cl_len) != 0)
+            fail_msg("%s: client got %zu bytes, want %d", bc->note, h->cl_len, resp_len);
+        if (h->max_out_seen > (bc->setup.uo_cap > bc->setup.co_cap ? bc->setup.uo_cap : bc->setup.co_cap))
+            fail_msg("%s: %zu bytes in an output buffer", bc->note, h->max_out_seen);
+        assert_int_equal(h->n_recs, 1);
+        assert_int_equal(h->recs[0].resp_body, CHUNKS * CHUNK);
+        assert_int_equal(h1_relay_state(&h->r), H1_STATE_REQ_HEAD);
+        if (pass_mode && h->passed == 0)
+            fail_msg("%s: no chunked byte passed", bc->note);
+        harness_free(h);
+    }
+}
+
+static void test_chunked_backpressure_pass(void **state)
+{
+    pass_mode = true;
+    test_chunked_backpressure(state);
+    pass_mode = false;
+}
+
+static void test_chunked_byte_by_byte_pass(void **state)
+{
+    pass_mode = true;
+    test_chunked_byte_by_byte(state);
+    pass_mode = false;
+}
+
 /* The same cases with opts.pass: Content-Length and close-delimited bodies skip the output
  * buffers (in bounded bites, sometimes declined), and both sides still see exactly the
  * original bytes in order, with the same flow records. */
@@ -1109,6 +1175,9 @@ int main(void)
         cmocka_unit_test(test_chunked_byte_by_byte),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_relay_cases_pass),
+        cmocka_unit_test(test_chunked_backpressure),
+        cmocka_unit_test(test_chunked_backpressure_pass),
+        cmocka_unit_test(test_chunked_byte_by_byte_pass),
         cmocka_unit_test(test_backpressure_pass),
         cmocka_unit_test(test_backpressure_stops_reading),
         cmocka_unit_test(test_answer_through_small_buffer),
