@@ -95,7 +95,9 @@ static void ring_set_data(struct io_uring_sqe *sqe, struct ring_op *op)
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op);
 }
 
-int ring_submit_recv(struct ring *r, struct ring_op *op, int fd, void *buf, size_t len)
+/* submit_recv queues a recv, waiting for readiness first with `poll_first`. */
+static int submit_recv(struct ring *r, struct ring_op *op, int fd, void *buf, size_t len,
+                       bool poll_first)
 {
     int err;
     struct io_uring_sqe *sqe = ring_prep(r, op, &err);
@@ -103,21 +105,20 @@ int ring_submit_recv(struct ring *r, struct ring_op *op, int fd, void *buf, size
     if (sqe == NULL)
         return err;
     io_uring_prep_recv(sqe, fd, buf, len, 0);
+    if (poll_first)
+        sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
     ring_set_data(sqe, op);
     return 0;
 }
 
+int ring_submit_recv(struct ring *r, struct ring_op *op, int fd, void *buf, size_t len)
+{
+    return submit_recv(r, op, fd, buf, len, false);
+}
+
 int ring_submit_recv_polled(struct ring *r, struct ring_op *op, int fd, void *buf, size_t len)
 {
-    int err;
-    struct io_uring_sqe *sqe = ring_prep(r, op, &err);
-
-    if (sqe == NULL)
-        return err;
-    io_uring_prep_recv(sqe, fd, buf, len, 0);
-    sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
-    ring_set_data(sqe, op);
-    return 0;
+    return submit_recv(r, op, fd, buf, len, true);
 }
 
 int ring_submit_send(struct ring *r, struct ring_op *op, int fd, const void *buf, size_t len)

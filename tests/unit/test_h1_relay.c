@@ -819,6 +819,28 @@ static const struct bp_case bp_cases[] = {
     {"absolute-form rebuilt head through a 3-byte output", {.uo_cap = 3, .co_cap = 4, .no_upstream = true}, 1},
 };
 
+/* bp_feed_response feeds the response `resp` to the relay as it accepts it, drains, and
+ * checks that the client got exactly those bytes and no output buffer held more than its
+ * capacity. */
+static void bp_feed_response(struct harness *h, const struct bp_case *bc, const char *resp,
+                             size_t resp_len)
+{
+    size_t off = 0;
+
+        while (off < resp_len) {
+            size_t k = feed(h, &h->ui, resp + off, resp_len - off, H1_WANT_UPSTREAM_READ);
+
+            if (k == 0)
+                fail_msg("%s: upstream feed stalled at %zu", bc->note, off);
+            off += k;
+        }
+        settle(h);
+        if (h->cl_len != resp_len || memcmp(h->cl_got, resp, h->cl_len) != 0)
+            fail_msg("%s: client got %zu bytes, want %zu", bc->note, h->cl_len, resp_len);
+        if (h->max_out_seen > (bc->setup.uo_cap > bc->setup.co_cap ? bc->setup.uo_cap : bc->setup.co_cap))
+            fail_msg("%s: %zu bytes in an output buffer", bc->note, h->max_out_seen);
+}
+
 /* Backpressure: a large body through tiny output buffers. The relay never writes more than
  * the room, stops reading when full, resumes after a drain, and the bytes arrive intact. */
 static void test_backpressure(void **state)
@@ -874,19 +896,7 @@ static void test_backpressure(void **state)
         settle(h);
         if (h->up_len != (size_t)want_up_len || memcmp(h->up_got, want_up, h->up_len) != 0)
             fail_msg("%s: upstream got %zu bytes, want %d", bc->note, h->up_len, want_up_len);
-        off = 0;
-        while (off < (size_t)resp_len) {
-            size_t k = feed(h, &h->ui, resp + off, (size_t)resp_len - off, H1_WANT_UPSTREAM_READ);
-
-            if (k == 0)
-                fail_msg("%s: upstream feed stalled at %zu", bc->note, off);
-            off += k;
-        }
-        settle(h);
-        if (h->cl_len != (size_t)resp_len || memcmp(h->cl_got, resp, h->cl_len) != 0)
-            fail_msg("%s: client got %zu bytes, want %d", bc->note, h->cl_len, resp_len);
-        if (h->max_out_seen > (bc->setup.uo_cap > bc->setup.co_cap ? bc->setup.uo_cap : bc->setup.co_cap))
-            fail_msg("%s: %zu bytes in an output buffer", bc->note, h->max_out_seen);
+        bp_feed_response(h, bc, resp, (size_t)resp_len);
         assert_int_equal(h->n_recs, 1);
         assert_int_equal(h->recs[0].req_body, BODY);
         assert_int_equal(h->recs[0].resp_body, BODY);
@@ -918,7 +928,6 @@ static void test_chunked_backpressure(void **state)
     for (size_t c = 0; c < sizeof(bp_cases) / sizeof(bp_cases[0]); c++) {
         const struct bp_case *bc = &bp_cases[c];
         struct harness *h;
-        size_t off = 0;
 
         if (bc->setup.no_upstream)
             continue;
@@ -927,18 +936,7 @@ static void test_chunked_backpressure(void **state)
         assert_int_equal(feed(h, &h->ci, req, sizeof(req) - 1, H1_WANT_CLIENT_READ), sizeof(req) - 1);
         settle(h);
         assert_int_equal(h->up_len, sizeof(req) - 1);
-        while (off < (size_t)resp_len) {
-            size_t k = feed(h, &h->ui, resp + off, (size_t)resp_len - off, H1_WANT_UPSTREAM_READ);
-
-            if (k == 0)
-                fail_msg("%s: upstream feed stalled at %zu", bc->note, off);
-            off += k;
-        }
-        settle(h);
-        if (h->cl_len != (size_t)resp_len || memcmp(h->cl_got, resp, h->cl_len) != 0)
-            fail_msg("%s: client got %zu bytes, want %d", bc->note, h->cl_len, resp_len);
-        if (h->max_out_seen > (bc->setup.uo_cap > bc->setup.co_cap ? bc->setup.uo_cap : bc->setup.co_cap))
-            fail_msg("%s: %zu bytes in an output buffer", bc->note, h->max_out_seen);
+        bp_feed_response(h, bc, resp, (size_t)resp_len);
         assert_int_equal(h->n_recs, 1);
         assert_int_equal(h->recs[0].resp_body, CHUNKS * CHUNK);
         assert_int_equal(h1_relay_state(&h->r), H1_STATE_REQ_HEAD);
@@ -948,35 +946,34 @@ static void test_chunked_backpressure(void **state)
     }
 }
 
-static void test_chunked_backpressure_pass(void **state)
+/* with_pass runs the test `fn` with opts.pass (pass_mode): bodies skip the output buffers
+ * (in bounded bites, sometimes declined), and both sides must still see exactly the original
+ * bytes in order, with the same flow records. */
+static void with_pass(void (*fn)(void **), void **state)
 {
     pass_mode = true;
-    test_chunked_backpressure(state);
+    fn(state);
     pass_mode = false;
+}
+
+static void test_chunked_backpressure_pass(void **state)
+{
+    with_pass(test_chunked_backpressure, state);
 }
 
 static void test_chunked_byte_by_byte_pass(void **state)
 {
-    pass_mode = true;
-    test_chunked_byte_by_byte(state);
-    pass_mode = false;
+    with_pass(test_chunked_byte_by_byte, state);
 }
 
-/* The same cases with opts.pass: Content-Length and close-delimited bodies skip the output
- * buffers (in bounded bites, sometimes declined), and both sides still see exactly the
- * original bytes in order, with the same flow records. */
 static void test_relay_cases_pass(void **state)
 {
-    pass_mode = true;
-    test_relay_cases(state);
-    pass_mode = false;
+    with_pass(test_relay_cases, state);
 }
 
 static void test_backpressure_pass(void **state)
 {
-    pass_mode = true;
-    test_backpressure(state);
-    pass_mode = false;
+    with_pass(test_backpressure, state);
 }
 
 /* With the upstream-bound buffer full, the relay must stop asking for client bytes once the
