@@ -262,8 +262,6 @@ static const struct conn_proto h1_conn_proto = {
     .dispose = h1_conn_dispose,
 };
 
-/* h1_conn_begin starts the relay; `proxy`: it serves the client's own proxy requests, which
- * --proxyauth guards (worker/access.h). */
 /* h1_conn_pass is the relay's h1_relay_pass_fn: `out` names the leg whose socket the bytes go
  * to. */
 static ssize_t h1_conn_pass(void *arg, struct buf *out, const uint8_t *p, size_t n)
@@ -277,6 +275,8 @@ static ssize_t h1_conn_pass(void *arg, struct buf *out, const uint8_t *p, size_t
     return -EAGAIN;
 }
 
+/* h1_conn_begin starts the relay; `proxy`: it serves the client's own proxy requests, which
+ * --proxyauth guards (worker/access.h). */
 static int h1_conn_begin(struct conn *c, bool proxy)
 {
     struct h1_relay_opts o;

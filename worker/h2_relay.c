@@ -206,9 +206,15 @@ void h2_relay_upstream_error(struct h2_relay *r, const char *why)
     h2_relay_upstream_gone(r, 502, why != NULL ? why : "upstream connection failed");
 }
 
+/* live_upstream_stream returns the live stream sent upstream as `uid`, or NULL. */
+static struct h2_stream *live_upstream_stream(struct h2_relay *r, int32_t uid)
+{
+    return r->_inited ? h2_stream_by_uid(r, uid) : NULL;
+}
+
 void h2_relay_upstream_note(struct h2_relay *r, int32_t uid, bool answered, const char *why)
 {
-    struct h2_stream *st = r->_inited ? h2_stream_by_uid(r, uid) : NULL;
+    struct h2_stream *st = live_upstream_stream(r, uid);
 
     if (st == NULL)
         return;
@@ -220,7 +226,7 @@ void h2_relay_upstream_note(struct h2_relay *r, int32_t uid, bool answered, cons
 void h2_relay_upstream_head(struct h2_relay *r, int32_t uid, int minor_version,
                             const char *reason, size_t reason_len)
 {
-    struct h2_stream *st = r->_inited ? h2_stream_by_uid(r, uid) : NULL;
+    struct h2_stream *st = live_upstream_stream(r, uid);
 
     if (st == NULL)
         return;
@@ -231,7 +237,7 @@ void h2_relay_upstream_head(struct h2_relay *r, int32_t uid, int minor_version,
 void h2_relay_upstream_times(struct h2_relay *r, int32_t uid, int64_t connect_ns,
                              int64_t tls_ns)
 {
-    struct h2_stream *st = r->_inited ? h2_stream_by_uid(r, uid) : NULL;
+    struct h2_stream *st = live_upstream_stream(r, uid);
 
     if (st == NULL)
         return;

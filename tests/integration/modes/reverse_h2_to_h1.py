@@ -252,7 +252,8 @@ def test(env):
           f"{Http10.conns - before} TLS server connections (verified each time) for 10")
 
     step("records of the HTTP/1.0 TLS server: response HTTP/1.0 with its reason, each stream "
-         "with the connect and TLS times and the certificate of the connection opened for it")
+         "with the connect and TLS times of the connection opened for it, every handshake "
+         "counted")
     tls_url = f"https://www.origin.test:{one_shot_tls.server_address[1]}/x"
 
     def tls_records():
@@ -264,10 +265,9 @@ def test(env):
         check(resp.get("httpVersion") == "HTTP/1.0" and resp.get("status") == 200 and
               resp.get("statusText") == "OK",
               f"expected HTTP/1.0 200 OK as the server sent it: {resp}")
-        check((t.get("connect") or -1) >= 0 and (t.get("ssl") or -1) > 0,
+        connect, tls = t.get("connect"), t.get("ssl")
+        check(connect is not None and connect >= 0 and tls is not None and tls > 0,
               f"a stream on its own server connection has no connect/TLS time: {t}")
-        check("origin.test" in ((r.get("tls") or {}).get("cert_subject") or ""),
-              f"no server certificate in the record: {r.get('tls')}")
     check(wait_until(lambda: total(scrape(mport)[0], UP_TLS) - tls_before >= 10, 5) and
           total(scrape(mport)[0], UP_TLS) - tls_before == 10,
           f"{UP_TLS} went up by {total(scrape(mport)[0], UP_TLS) - tls_before}, expected 10 "
