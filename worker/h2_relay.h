@@ -246,7 +246,8 @@ void h2_relay_upstream_head(struct h2_relay *r, int32_t uid, int minor_version,
 
 /* h2_relay_upstream_times records on the stream sent upstream as `uid` (if still live) the
  * connect and TLS handshake times (ns, -1: none) of the server connection opened for it (the
- * bridge's redial; the first connection's times go to the first stream). */
+ * bridge's redial; the first connection's times go to the first stream). `uid` 0 (the stream is
+ * gone) records nothing, as for the two functions above. */
 void h2_relay_upstream_times(struct h2_relay *r, int32_t uid, int64_t connect_ns,
                              int64_t tls_ns);
 

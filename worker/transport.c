@@ -134,8 +134,10 @@ ssize_t transport_pass(struct conn_leg *leg, const uint8_t *p, size_t n)
             continue;
         }
         if (w != -EAGAIN) {
+            /* as transport_egress reports a failure as progress: what was taken, else
+             * -EAGAIN, so the relay copies (progress) and its next round sees the failure */
             transport_fail(leg, why);
-            return (ssize_t)done;
+            return done > 0 ? (ssize_t)done : -EAGAIN;
         }
         break; /* tx has no room for a record */
     }

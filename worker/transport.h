@@ -32,7 +32,8 @@ bool transport_egress(struct conn_leg *leg);
  * some; the caller keeps the bytes and calls again after the next completion); -EAGAIN when
  * passing does not apply now (pout holds bytes, TLS not open, or the leg failed: move the bytes
  * through pout instead). A TLS error marks the leg failed, as transport_egress does, and
- * returns 0. */
+ * returns the bytes taken before it, or -EAGAIN when there were none (never 0: the caller must
+ * not take a failure for "no room" and wait for a completion that may not come). */
 ssize_t transport_pass(struct conn_leg *leg, const uint8_t *p, size_t n);
 
 /* transport_handshake feeds what `leg` received to its TLS handshake and advances it.

@@ -68,6 +68,7 @@ struct rec {
     uint64_t req_body, resp_body;
     char line[1024];
     unsigned n_req_headers;
+    int64_t connect_ns, tls_ns;
 };
 
 struct peer {
@@ -139,6 +140,8 @@ static void on_flow(void *arg, const struct flow *f)
     rec->req_body = f->req_body_size;
     rec->resp_body = f->resp_body_size;
     rec->n_req_headers = f->n_req_headers;
+    rec->connect_ns = f->connect_ns;
+    rec->tls_ns = f->tls_ns;
     assert_true(flow_format_line(f, rec->line, sizeof(rec->line)) > 0);
     {
         static char json[65536];
@@ -1219,6 +1222,29 @@ static void case_upstream_failed(struct world *w, const struct h2_case *tc)
     assert_int_equal(buf_used(&w->uo), 0); /* nothing was written toward the upstream */
 }
 
+/* A redialed server connection's times go to the stream it was opened for; when that stream is
+ * gone (its client reset it while the dial ran), the bridge passes id 0, which must match no
+ * stream: here a live stream that never went upstream (its 502 waits in a full client_out). */
+static void case_times_need_upstream_stream(struct world *w, const struct h2_case *tc)
+{
+    int32_t id;
+
+    (void)tc;
+    h2_relay_upstream_failed(&w->r, "connection refused");
+    run(w);
+    w->cli.no_read = true;
+    id = cli_request(w, "GET", "/bytes/10", 0, false, NULL, 0);
+    run(w);
+    assert_int_equal(w->n_recs, 0); /* the answer has not gone out: the stream is live */
+    h2_relay_upstream_times(&w->r, 0, 111, 222);
+    w->cli.no_read = false;
+    run(w);
+    assert_int_equal(cst(w, id)->status, 502);
+    assert_int_equal(w->n_recs, 1);
+    assert_true(w->recs[0].connect_ns != 111);
+    assert_true(w->recs[0].tls_ns != 222);
+}
+
 static void case_upstream_eof(struct world *w, const struct h2_case *tc)
 {
     int32_t held = cli_request(w, "GET", "/hold/x", 0, false, NULL, 0);
@@ -1697,6 +1723,10 @@ static const struct h2_case CASES[] = {
      case_upstream_rst,
      {0},
      NGHTTP2_INTERNAL_ERROR},
+    {"connect/TLS times for stream id 0 (its stream went away) land on no stream",
+     case_times_need_upstream_stream,
+     {.small_out = 64},
+     0},
     {"upstream RST_STREAM(REFUSED_STREAM) -> client RST REFUSED_STREAM",
      case_upstream_rst,
      {0},
