@@ -84,6 +84,17 @@ def read_chunked(r):
         body += d[:n]
 
 
+def chunked(data, rnd, most, ext, trailer):
+    """chunked frames `data` in chunks of 1..most bytes, each size line followed by `ext`, and
+    ends with the last chunk and `trailer` (field lines, each ending in CRLF)."""
+    out, i = b"", 0
+    while i < len(data):
+        piece = data[i:i + rnd.randint(1, most)]
+        out += b"%x%s\r\n" % (len(piece), ext) + piece + b"\r\n"
+        i += len(piece)
+    return out + b"0\r\n" + trailer + b"\r\n"
+
+
 def send_pieces(sock, data, rnd, most):
     i = 0
     while i < len(data):
@@ -118,13 +129,8 @@ def serve_one(sock, errors):
                 sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(out))
                 send_pieces(sock, out, rnd, 20000)
             elif kind == "ch":
-                wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                i = 0
-                while i < len(out):
-                    k = rnd.randint(1, 5000)
-                    wire += b"%x;ext=1\r\n" % len(out[i:i + k]) + out[i:i + k] + b"\r\n"
-                    i += k
-                wire += b"0\r\nX-Trailer: yes\r\n\r\n"
+                wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(
+                    out, rnd, 5000, b";ext=1", b"X-Trailer: yes\r\n")
                 send_pieces(sock, wire, rnd, 9000)
             elif kind == "close":
                 sock.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
@@ -189,13 +195,7 @@ def plan(seed):
                 path, last, len(body)) + body
         else:
             wire += b"POST %s HTTP/1.1\r\nHost: www.origin.test\r\n%sTransfer-Encoding: chunked\r\n\r\n" % (
-                path, last)
-            j = 0
-            while j < len(body):
-                k = rnd.randint(1, 7000)
-                wire += b"%x\r\n" % len(body[j:j + k]) + body[j:j + k] + b"\r\n"
-                j += k
-            wire += b"0\r\n\r\n"
+                path, last) + chunked(body, rnd, 7000, b"", b"")
         reqs.append((kind, size, rseed, body))
     return reqs, wire
 
