@@ -206,12 +206,11 @@ void h2_relay_upstream_error(struct h2_relay *r, const char *why)
     h2_relay_upstream_gone(r, 502, why != NULL ? why : "upstream connection failed");
 }
 
-/* live_upstream_stream returns the live stream sent upstream as `uid`, or NULL. A stream that
- * never went upstream has uid 0, so 0 (the bridge's "the stream it dialed for is gone") finds
- * none. */
+/* live_upstream_stream returns the live stream sent upstream as `uid`, or NULL (also for 0, the
+ * bridge's "the stream it dialed for is gone": see h2_stream_by_uid). */
 static struct h2_stream *live_upstream_stream(struct h2_relay *r, int32_t uid)
 {
-    return r->_inited && uid > 0 ? h2_stream_by_uid(r, uid) : NULL;
+    return r->_inited ? h2_stream_by_uid(r, uid) : NULL;
 }
 
 void h2_relay_upstream_note(struct h2_relay *r, int32_t uid, bool answered, const char *why)

@@ -175,7 +175,8 @@ void h2_stream_release(struct h2_relay *r, struct h2_stream *st);
 /* h2_stream_maybe_release releases `st` once both its client and upstream streams closed. */
 void h2_stream_maybe_release(struct h2_relay *r, struct h2_stream *st);
 
-/* h2_stream_by_uid returns the live stream whose upstream id is `uid`, or NULL. */
+/* h2_stream_by_uid returns the live stream whose upstream id is `uid`, or NULL; NULL for
+ * `uid` <= 0 (a stream that never went upstream has uid 0, so 0 names none). */
 struct h2_stream *h2_stream_by_uid(const struct h2_relay *r, int32_t uid);
 
 /* h2_flow_from_conn starts a stream's flow with the connection's fields. */

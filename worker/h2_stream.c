@@ -258,6 +258,8 @@ void h2_stream_maybe_release(struct h2_relay *r, struct h2_stream *st)
 
 struct h2_stream *h2_stream_by_uid(const struct h2_relay *r, int32_t uid)
 {
+    if (uid <= 0)
+        return NULL; /* 0 is every stream that never went upstream */
     for (struct h2_stream *st = r->_live; st != NULL; st = st->next)
         if (st->uid == uid)
             return st;
