@@ -7,6 +7,7 @@ except where a function says it writes a file.
 import re
 
 import features  # bench/suite/features.py (the feature rows' on/off comparisons)
+import longpath  # bench/suite/longpath.py (HTTP/2 over a 50 ms round trip)
 
 # Targets compared with nginx (rps only where the worker count matches nginx's).
 NGINX_PEERS = {"mitmd": True, "mitmd-1w": False, "mitmdump": True, "mitmd-rev": True}
@@ -25,6 +26,11 @@ LIKE_FOR_LIKE = (
 # mode, alternating; the limit on reverse / regular CPU per request (issue 11).
 MODE_SCENARIO = "mode-h1-1k"
 MODE_LIMIT = 1.1
+# Issue 14: CPU per connection with full handshakes on both sides (ms), and mitmdump's over
+# mitmd's on the same row; mitmd's added p99 latency over nginx's (same run, same rate).
+NEWCONN_MS = 0.45
+NEWCONN_VS_MITMDUMP = 15
+P99_VS_NGINX = 0.5
 
 
 def _ratio(a, b):
@@ -127,6 +133,20 @@ def targets(result):
         out.append(_check("CPU per connection, %s: mitmd / nginx" % sc, "<= 1.20x", v,
                           lambda x: x <= 1.2, "-" if v is None else
                           "%.2fx (%.3f vs %.3f s/1k conns)" % (v, m, n)))
+    # Issue 14's new-connection row: CPU per connection with full handshakes on both sides,
+    # in milliseconds on this machine (CONNECT and reverse mode), and against mitmdump.
+    for sc, target, what in (("newconn-full", "mitmd", "CONNECT (mitmd-bench)"),
+                             ("rev-newconn-full", "mitmd-rev", "reverse mode (mitmd-bench)")):
+        m = cpu(sc, target)
+        out.append(_check("CPU per connection, full handshakes both sides, %s" % what,
+                          "<= %.2f ms" % NEWCONN_MS, m, lambda x: x <= NEWCONN_MS,
+                          "-" if m is None else "%.3f ms" % m))
+    m, d = cpu("newconn-full", "mitmd"), cpu("newconn-full", "mitmdump")
+    v = _ratio(d, m)
+    out.append(_check("CPU per connection, newconn-full: mitmdump / mitmd", ">= %.0fx" %
+                      NEWCONN_VS_MITMDUMP, v, lambda x: x >= NEWCONN_VS_MITMDUMP,
+                      "-" if v is None else "%.1fx (%.3f vs %.3f ms; 1/%.0f would be %.3f ms)"
+                      % (v, d, m, NEWCONN_VS_MITMDUMP, d / NEWCONN_VS_MITMDUMP)))
     for sc, what, limit in LIKE_FOR_LIKE:
         m, n = cpu(sc, "mitmd-rev"), cpu(sc, "nginx")
         v = _ratio(m, n)
@@ -175,6 +195,12 @@ def targets(result):
                           v, n["latency_us"]["p99"] / 1000, d["latency_us"]["p99"] / 1000,
                           "; median of the slices' %s" % ", ".join("%.2f" % x for x in slices)
                           if slices else "")))
+    m, n = lat.get("p99_added_over_direct_ms"), lat.get("nginx_p99_added_over_direct_ms")
+    # A negative or zero added p99 for nginx makes the ratio meaningless: not measured.
+    v = _ratio(m, n) if n is not None and n > 0 else None
+    out.append(_check("Latency p99 added over direct: mitmd / nginx re-encrypting proxy",
+                      "<= %.2fx" % P99_VS_NGINX, v, lambda x: x <= P99_VS_NGINX,
+                      "-" if v is None else "%.2fx (%.2f vs %.2f ms)" % (v, m, n)))
     for target, what in (("mitmd", "mitmd"), ("mitmd-1w", "mitmd 1 worker")):
         r = next((x for x in result.get("idle", []) if x.get("target") == target and
                   not x.get("failed")), None)
@@ -194,6 +220,7 @@ def targets(result):
         return worst, "; ".join(parts) or "-"
 
     out += features.targets(rows, _check)
+    out += longpath.targets(result.get("longpath") or [], _check)
     worst, text = worst_cores("mitmd", "mitmd-1w")
     out.append(_check("CPU per request, 2 workers / 1 worker (worst scenario)", "<= 1.10x",
                       worst, lambda x: x <= 1.1, text))
@@ -305,6 +332,7 @@ def markdown(result):
             _num(r.get("others_cores"), "{:.2f}"), _errors(r)))
     out.extend(like_for_like(result["rows"]))
     out.extend(features.markdown(result["rows"]))
+    out.extend(longpath.markdown(result.get("longpath") or []))
     lat = result.get("latency")
     if lat:
         out.append("")

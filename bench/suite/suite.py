@@ -29,6 +29,7 @@ sys.path.insert(0, HERE)
 import ab  # noqa: E402
 import features  # noqa: E402
 import h2load  # noqa: E402
+import longpath  # noqa: E402
 import plot  # noqa: E402
 import procs  # noqa: E402
 import report  # noqa: E402
@@ -36,6 +37,9 @@ import report  # noqa: E402
 BENCH_NAME = "www.bench.test"
 IDLE_QUIET_S = 2.5  # idle rows: seconds of quiet after the last connection before RSS is read
 RESOLVE = "*.bench.test=127.0.0.1"
+
+
+LONGPATH_KEYS = [r[0] for r in longpath.ROWS]
 
 
 class Scenario:
@@ -1110,6 +1114,27 @@ class Run:
             print("bench: %s %s" % (name, json.dumps(out[name])), file=sys.stderr, flush=True)
         return out
 
+    def longpath_rows(self, targets):
+        """longpath_rows runs the long-path rows (longpath.ROWS: the full run all of them, 3
+        interleaved runs each; --quick the download row once) when mitmd is a target and the
+        delay line was built; returns their list (empty when not run)."""
+        keys = [k for k in self.a.scenarios or () if k in LONGPATH_KEYS]
+        if (self.a.scenarios and not keys) or not any(t[0] == "mitmd" for t in targets):
+            return []
+        if not self.a.delayline:
+            self.notes.append("The long-path rows did not run: no --delayline given.")
+            return []
+        if not keys and self.quick:
+            keys = [longpath.ROWS[0][0]]
+        rows = longpath.run_rows(self.procs, self.a.repo, self.a.mitmd, self.a.delayline,
+                                 self.dir, 1 if self.quick else 3, keys, Interrupted)
+        for r in rows:
+            print("bench: long path %s: %s" % (r["key"], r.get("failed") or
+                                               "direct %.2f, mitmd %.2f MB/s, %.3fx" % (
+                                                   r["direct_MBps"], r["mitmd_MBps"],
+                                                   r["ratio"])), file=sys.stderr, flush=True)
+        return rows
+
     def main(self):
         a = self.a
         if a.baseline_mitmd:
@@ -1146,6 +1171,7 @@ class Run:
         if (not self.a.scenarios or LATENCY.key in self.a.scenarios) and \
                 any(t[0] == "mitmd" for t in targets):
             self.latency_rows(not self.a.targets or "nginx" in self.a.targets)
+        self.longpath = self.longpath_rows(targets)
         micro = self.micro_benchmarks()
         report.add_ratios(self.rows)
         report.add_idle_ratios(self.idle)
@@ -1167,6 +1193,7 @@ class Run:
             "rows": self.rows,
             "idle": self.idle,
             "latency": self.latency,
+            "longpath": self.longpath,
             "micro": micro,
             "notes": self.notes_for(machine) + self.notes,
         }
@@ -1270,12 +1297,13 @@ def main():
     ap.add_argument("--results", required=True, help="directory for <date>.json/.md")
     ap.add_argument("--forge", help="path to mitmd-bench-forge (master forges/s)")
     ap.add_argument("--certcache", help="path to mitmd-bench-certcache (lookups/s)")
+    ap.add_argument("--delayline", help="path to bench/delayline (the long-path rows)")
     ap.add_argument("--duration", type=float, help="seconds per row (default 5, quick 1.5)")
     ap.add_argument("--idle-conns", type=int, help="idle connections (default 10000, "
                     "quick 1000; 0 skips the idle rows)")
     ap.add_argument("--scenarios", nargs="*", help="only these scenarios: " +
                     ", ".join(s.key for s in SCENARIOS + FEATURE_SCENARIOS + REVERSE_SCENARIOS +
-                              [LATENCY]))
+                              [LATENCY]) + ", " + ", ".join(LONGPATH_KEYS))
     ap.add_argument("--targets", nargs="*", help="only these targets: " +
                     ", ".join(t[0] for t in TARGETS))
     ap.add_argument("--strict", action="store_true", help="exit 1 if any row failed")
@@ -1299,7 +1327,7 @@ def main():
         ap.error("--rounds must be at least 1")
     for s in a.scenarios or ():
         if s not in {x.key for x in SCENARIOS + FEATURE_SCENARIOS + REVERSE_SCENARIOS +
-                     [LATENCY]}:
+                     [LATENCY]} | set(LONGPATH_KEYS):
             ap.error("unknown scenario %r" % s)
     for t in a.targets or ():
         if t not in {x[0] for x in TARGETS}:

@@ -22,6 +22,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import longpath  # noqa: E402
 import procs  # noqa: E402
 import report  # noqa: E402
 
@@ -196,6 +197,8 @@ def full_result():
             row("h2-1k", "mitmdump", 300, 0.5),  # only 5.6x: FAIL
             row("h2-1k", "mitmd-1w", 8000, 0.080),  # 2 workers 1.125x of 1: FAIL
             row("newconn-full", "mitmd", 500, 0.68), row("newconn-full", "nginx", 290, 1.67),
+            row("newconn-full", "mitmdump", 40, 8.0),  # 11.8x, not 15x: FAIL
+            row("rev-newconn-full", "mitmd-rev", 600, 0.40),
             row("hosts-cold", "mitmd", 400, 1.3), row("hosts-warm", "mitmd", 500, 1.2),
             row("hosts-cold", "mitmd-1w", 300, 1.4), row("hosts-warm", "mitmd-1w", 500, 1.3),
             row("h1-latency-half-max", "direct", 4500, 0.05, latency_us=lat(300, 2000)),
@@ -210,6 +213,11 @@ def full_result():
                                       "nginx_p50_added_over_direct_ms": 0.6},
             "idle": [{"target": "mitmd", "established": 10000, "rss_kib_per_conn": 21.7},
                      {"target": "mitmd-1w", "failed": "did not start"}],
+            "longpath": [{"key": "h2-download-10m-50ms", "what": "HTTP/2 10 MB download",
+                          "runs": 3, "limit": 0.9, "direct_MBps": 11.7, "mitmd_MBps": 11.5,
+                          "ratio": 11.5 / 11.7},
+                         {"key": "h2-download-10m-50ms-200mbit", "what": "at 200 Mbit/s",
+                          "runs": 3, "limit": None, "failed": "exit 1: FAIL | curl"}],
             "micro": {"forge": {"forges_per_sec": 9000, "us_per_forge": 111.1, "certs": 18000,
                                 "seconds": 2.0, "ca": "ecdsa", "der_bytes_mean": 466},
                       "certcache": [{"bench": "certcache_lookup", "lookups_per_sec": 3.5e6,
@@ -252,6 +260,44 @@ class Targets(unittest.TestCase):
         self.assertAlmostEqual(ref["value"], 3.0)
         self.assertIn("3.00 ms (p99 5.00 vs 2.00 ms; median of the slices' 3.00, 2.50, 4.00)",
                       ref["measured"])
+        # Issue 14's rows: newconn-full in ms (CONNECT 0.68 FAIL, reverse 0.40 PASS), against
+        # mitmdump (11.8x FAIL), p99 added against nginx's (0.2x PASS), the long path (PASS).
+        nc = get("CPU per connection, full handshakes both sides, CONNECT")
+        self.assertFalse(nc["pass"])
+        self.assertEqual(nc["measured"], "0.680 ms")
+        self.assertTrue(get("CPU per connection, full handshakes both sides, reverse")["pass"])
+        md = get("CPU per connection, newconn-full: mitmdump / mitmd")
+        self.assertFalse(md["pass"])
+        self.assertAlmostEqual(md["value"], 8.0 / 0.68)
+        self.assertIn("1/15 would be 0.533 ms", md["measured"])
+        p99 = get("Latency p99 added over direct: mitmd / nginx")
+        self.assertTrue(p99["pass"])
+        self.assertAlmostEqual(p99["value"], 0.2)
+        lp = get("Long path: HTTP/2 10 MB download")
+        self.assertTrue(lp["pass"])
+        self.assertIn("0.983x (11.50 vs 11.70 MB/s, median of 3)", lp["measured"])
+        self.assertFalse(any(k.startswith("Long path: at 200") for k in t))  # reference row
+
+    def test_p99_ratio_needs_a_positive_nginx_figure(self):
+        res = full_result()
+        res["latency"]["nginx_p99_added_over_direct_ms"] = -0.1
+        t = {x["target"]: x for x in report.targets(res)}
+        self.assertIsNone(t["Latency p99 added over direct: mitmd / nginx re-encrypting "
+                            "proxy"]["pass"])
+
+    def test_longpath_rows(self):
+        self.assertEqual(longpath.parse_result(
+            "CHECK: x\nRESULT direct_MBps=11.73 mitmd_MBps=11.56 ratio=0.985\nPASS (7.0s)\n"),
+            (11.73, 11.56, 0.985))
+        self.assertIsNone(longpath.parse_result("FAIL: delayline did not start\n"))
+        md = "\n".join(longpath.markdown(full_result()["longpath"]))
+        self.assertIn("| HTTP/2 10 MB download | 3 | 11.70 | 11.50 | 0.983x | >= 0.90x |", md)
+        self.assertIn("| at 200 Mbit/s | 3 | - | - | failed: exit 1: FAIL \\| curl | - |", md)
+        failed = full_result()
+        failed["longpath"][0] = dict(failed["longpath"][0], failed="no result after 300 s")
+        t = {x["target"]: x for x in report.targets(failed)}
+        lp = next(v for k, v in t.items() if k.startswith("Long path"))
+        self.assertIsNone(lp["pass"])
 
     def test_missing_figures_are_not_measured(self):
         for t in report.targets({"rows": [], "idle": []}):
