@@ -548,11 +548,14 @@ static ssize_t resp_read(nghttp2_session *s, int32_t id, uint8_t *out, size_t le
 /* resp_to_nv lists the fields of `resp` for nghttp2 after `nva[0]` (:status), lower-casing
  * the names in up_in where they lie and leaving out connection-specific fields (RFC 9113
  * §8.2.2: the hop-by-hop ones, Transfer-Encoding included, and those the Connection field
- * names). Returns the count including :status. */
+ * names). Repeated Content-Length fields (h1_parse accepts them only with equal values, as
+ * RFC 9110 §8.6 allows) become one: an HTTP/2 peer treats a second one as a malformed
+ * response. Returns the count including :status. */
 static size_t resp_to_nv(struct h1_response *resp, nghttp2_nv *nva, const char *status,
                          enum h1_body body)
 {
     size_t nv = 0;
+    bool cl_sent = false;
 
     nva[nv++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE};
     for (size_t i = 0; i < resp->num_headers && nv < H2_H1UP_MAX_NV; i++) {
@@ -562,9 +565,11 @@ static size_t resp_to_nv(struct h1_response *resp, nghttp2_nv *nva, const char *
         if (h->name_len == 0 || h1_header_is_hop_by_hop(h->name, h->name_len) ||
             !h1_head_field_is_forwarded(resp->headers, resp->num_headers, h, false))
             continue;
-        if (h1_header_name_is(h, "content-length") &&
-            (body == H1_BODY_CHUNKED || resp->status == 204 || resp->status < 200))
-            continue;
+        if (h1_header_name_is(h, "content-length")) {
+            if (cl_sent || body == H1_BODY_CHUNKED || resp->status == 204 || resp->status < 200)
+                continue;
+            cl_sent = true;
+        }
         for (size_t k = 0; k < h->name_len; k++)
             if (name[k] >= 'A' && name[k] <= 'Z')
                 name[k] = (char)(name[k] - 'A' + 'a');

@@ -364,6 +364,10 @@ static const struct resp_case RESP_CASES[] = {
     {"an interim 103 is relayed before the final head",
      "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
      200, "ok", "content-length: 2\n", "link", true},
+    {"repeated equal Content-Length fields reach the client as one (a second one is a "
+     "malformed HTTP/2 response: the client would reset the stream)",
+     "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-A: 1\r\ncontent-length:3\r\n\r\nabc", 200,
+     "abc", "content-length: 3\nx-a: 1\n", "", true},
     {"close-delimited body ends at the server's close; then GOAWAY",
      "HTTP/1.1 200 OK\r\n\r\nuntil close", 200, "until close", "", "", false},
     {"Connection: close: the response is relayed, then GOAWAY",
