@@ -93,6 +93,16 @@ static const struct config_opt config_opts[] = {
      "TLS 1.2 cipher suites offered to clients, OpenSSL syntax (default: AEAD only)"},
     {"ciphers_server", NULL, 0, CONFIG_T_STR, F(ciphers_server), 0, 0, 0, "LIST",
      "TLS 1.2 cipher suites offered to upstreams, OpenSSL syntax (default: AEAD only)"},
+    {"tls_version_client_min", NULL, 0, CONFIG_T_SPECIAL, F(tls_version_client_min), 0, 0, 0,
+     "VERSION", "lowest TLS version accepted from clients: UNBOUNDED, SSL3, TLS1, TLS1_1, TLS1_2\n"
+     "        (default) or TLS1_3 (below TLS1_2 needs a ciphers_client list with CBC suites)"},
+    {"tls_version_client_max", NULL, 0, CONFIG_T_SPECIAL, F(tls_version_client_max), 0, 0, 0,
+     "VERSION", "highest TLS version accepted from clients (default UNBOUNDED: TLS1_3)"},
+    {"tls_version_server_min", NULL, 0, CONFIG_T_SPECIAL, F(tls_version_server_min), 0, 0, 0,
+     "VERSION", "lowest TLS version offered to upstream servers (default TLS1_2; below it\n"
+     "        needs a ciphers_server list with CBC suites)"},
+    {"tls_version_server_max", NULL, 0, CONFIG_T_SPECIAL, F(tls_version_server_max), 0, 0, 0,
+     "VERSION", "highest TLS version offered to upstream servers (default UNBOUNDED: TLS1_3)"},
     {"connection_strategy", NULL, 0, CONFIG_T_SPECIAL, 0, 0, 0, 0, "eager",
      "mitmd always connects upstream at once (eager); lazy is refused"},
     {"upstream_cert", NULL, 0, CONFIG_T_SPECIAL, 0, 0, 0, 0, "true",
@@ -130,6 +140,10 @@ static const struct config_opt config_opts[] = {
      "refuse clients from globally routable addresses (default true; loopback always passes)"},
     {"block_private", NULL, 0, CONFIG_T_BOOL, F(block_private), 0, 0, 0, "BOOL",
      "refuse clients from private addresses (default false; loopback always passes)"},
+    {"anticache", "anticache", 0, CONFIG_T_BOOL, F(anticache), 0, 0, 0, NULL,
+     "remove If-Modified-Since and If-None-Match from requests (no 304 answers)"},
+    {"anticomp", "anticomp", 0, CONFIG_T_BOOL, F(anticomp), 0, 0, 0, NULL,
+     "send Accept-Encoding: identity on every request (uncompressed answers)"},
     {"keep_host_header", NULL, 0, CONFIG_T_BOOL, F(keep_host_header), 0, 0, 0, "BOOL",
      "reverse mode: keep the client's Host (mitmproxy's default false: the server's name)"},
     /* flow filters and rules (worker/flowfilter.h, worker/rules.h); checked at start-up */
@@ -497,6 +511,36 @@ static int config_check_mode_listen(struct config *cfg, char *err, size_t errlen
     return 0;
 }
 
+/* config_set_tls_version sets one of the tls_version_* options (mitmproxy's names and values)
+ * to the protocol number `v` names; SSL3 as a minimum is no bound (BoringSSL has no SSL 3.0:
+ * its lowest is TLS 1.0), as a maximum an error. Returns 0 or -EINVAL with `*why`. */
+static int config_set_tls_version(struct config *cfg, const struct config_opt *o, const char *v,
+                                  const char **why)
+{
+    static const struct {
+        const char *name;
+        uint16_t version;
+    } names[] = {
+        {"UNBOUNDED", CONFIG_TLS_UNBOUNDED}, {"SSL3", 0x0300},   {"TLS1", 0x0301},
+        {"TLS1_1", 0x0302},                 {"TLS1_2", 0x0303}, {"TLS1_3", 0x0304},
+    };
+    bool is_max = strcmp(o->name + strlen(o->name) - 4, "_max") == 0;
+    uint16_t *out = (uint16_t *)((char *)cfg + o->off);
+
+    for (size_t i = 0; v != NULL && i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcasecmp(v, names[i].name) != 0)
+            continue;
+        if (names[i].version == 0x0300 && is_max) {
+            *why = "SSL 3.0 is not available (BoringSSL's lowest version is TLS1)";
+            return -EINVAL;
+        }
+        *out = names[i].version == 0x0300 ? CONFIG_TLS_UNBOUNDED : names[i].version;
+        return 0;
+    }
+    *why = "expected UNBOUNDED, SSL3, TLS1, TLS1_1, TLS1_2 or TLS1_3";
+    return -EINVAL;
+}
+
 /* config_set_special applies the options whose value syntax is their own. `v` may be NULL
  * (a bare --set NAME). Returns 0, -EINVAL with `*why` naming what is expected, or -ENOMEM. */
 static int config_set_special(struct config *cfg, const struct config_opt *o, const char *v,
@@ -557,6 +601,8 @@ static int config_set_special(struct config *cfg, const struct config_opt *o, co
         cfg->proxyauth = v != NULL && v[0] != '\0' ? v : NULL;
         return 0;
     }
+    if (strncmp(o->name, "tls_version_", 12) == 0)
+        return config_set_tls_version(cfg, o, v, why);
     if (strcmp(o->name, "connection_strategy") == 0) {
         if (v != NULL && strcmp(v, "eager") == 0)
             return 0;
@@ -682,6 +728,8 @@ static void config_defaults(struct config *cfg)
     cfg->shutdown_timeout_s = 30;
     cfg->max_header_size = 65536;
     cfg->max_conns = 4096;
+    cfg->tls_version_client_min = CONFIG_TLS_DEFAULT_MIN; /* as mitmproxy */
+    cfg->tls_version_server_min = CONFIG_TLS_DEFAULT_MIN;
     cfg->user = "nobody";
     cfg->onboarding = true;
     cfg->onboarding_host = "mitm.it";

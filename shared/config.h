@@ -14,6 +14,8 @@
 #include "shared/mode_spec.h"
 
 #define CONFIG_MAX_PATTERNS 64 /* --ignore-hosts, --allow-hosts and --resolve entries each */
+#define CONFIG_TLS_UNBOUNDED 0        /* tls_version_*: no bound beyond the TLS library's */
+#define CONFIG_TLS_DEFAULT_MIN 0x0303 /* tls_version_*_min default: TLS 1.2, as mitmproxy */
 #define CONFIG_UPSTREAM_AUTH_MAX 512 /* --upstream-auth USER:PASS bytes */
 #define CONFIG_MAX_MODES 16          /* --mode given at most this many times */
 #define CONFIG_MODE_MAX_ADDRS 8      /* listening sockets of one mode (a name's addresses) */
@@ -83,6 +85,12 @@ struct config {
     const char *ciphers_client; /* ciphers_client: TLS 1.2 suites offered to clients (OpenSSL
                                  * cipher string, borrowed); NULL = mitmd's AEAD-only default */
     const char *ciphers_server; /* ciphers_server: the same towards upstreams; NULL = default */
+    /* tls_version_client_min/max (connections with clients) and tls_version_server_min/max
+     * (connections with upstream servers), mitmproxy's options: the protocol number (0x0301
+     * TLS 1.0 ... 0x0304 TLS 1.3), CONFIG_TLS_UNBOUNDED for no bound beyond the library's
+     * (TLS 1.0 and TLS 1.3). Defaults: minimum TLS 1.2, maximum unbounded, both sides. */
+    uint16_t tls_version_client_min, tls_version_client_max;
+    uint16_t tls_version_server_min, tls_version_server_max;
     const char *user;       /* user: --user, unprivileged user workers drop to when started as
                              * root (borrowed or static), default "nobody" */
 
@@ -104,6 +112,8 @@ struct config {
     struct mode_spec proxy_mode; /* a copy of modes[0], for code that knows one mode only;
                                   * a connection's own mode is c->mode (worker/modes.h) */
     bool keep_host_header;       /* keep_host_header: reverse mode keeps the client's Host */
+    bool anticache; /* anticache: --anticache, requests lose If-Modified-Since, If-None-Match */
+    bool anticomp;  /* anticomp: --anticomp, requests get Accept-Encoding: identity */
     const char *upstream_auth;   /* upstream_auth: --upstream-auth USER:PASS (borrowed), NULL */
     /* access control (shared/proxyauth, worker/access) */
     const char *proxyauth;       /* proxyauth: --proxyauth USER:PASS|@FILE|any (borrowed), NULL */

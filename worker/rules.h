@@ -119,7 +119,8 @@ struct rules *rules_new(void);
  * may be a filter's message with its column. */
 int rules_add(struct rules *r, enum rules_kind kind, const char *spec, char *err, size_t errlen);
 
-/* rules_compile builds the rules of `cfg` (every list above). Returns 0 and a new set in
+/* rules_compile builds the rules of `cfg` (every list above; anticache and anticomp become
+ * request header edits counted as modify_headers, ahead of the user's). Returns 0 and a new set in
  * `*out` (rules_free it; an empty set when no rule is given), or -EINVAL/-ENOMEM with the
  * first error in `err`. Start-up only: allocates and may read files. */
 int rules_compile(const struct config *cfg, struct rules **out, char *err, size_t errlen);

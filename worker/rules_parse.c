@@ -656,6 +656,15 @@ int rules_compile(const struct config *cfg, struct rules **out, char *err, size_
         rules_free(r);
         return -EINVAL;
     }
+    /* mitmproxy's anticache and anticomp, as header edits on requests ahead of the user's
+     * modify_headers (mitmproxy runs those addons first): remove every If-Modified-Since and
+     * If-None-Match; replace Accept-Encoding with identity. */
+    if (cfg->anticache)
+        e = rules_add(r, RULES_MODIFY_HEADERS, "/~q/if-modified-since/", err, errlen);
+    if (cfg->anticache && e == 0)
+        e = rules_add(r, RULES_MODIFY_HEADERS, "/~q/if-none-match/", err, errlen);
+    if (cfg->anticomp && e == 0)
+        e = rules_add(r, RULES_MODIFY_HEADERS, "/~q/accept-encoding/identity", err, errlen);
     for (int k = 0; k < RULES_KIND_COUNT && e == 0; k++)
         for (int i = 0; i < counts[k] && e == 0; i++)
             e = rules_add(r, (enum rules_kind)k, lists[k][i], err, errlen);

@@ -90,11 +90,14 @@ size_t tls_ctx_alpn_filter(const struct tls_ctx *t, const uint8_t *offer, size_t
     return w;
 }
 
-/* ctx_set_versions limits `ctx` to TLS 1.2 and 1.3. Returns 0 or -EINVAL. */
-static int ctx_set_versions(SSL_CTX *ctx)
+/* ctx_set_versions limits `ctx` to the versions from `min` to `max` (0 = TLS 1.2 and TLS 1.3).
+ * Returns 0 or -EINVAL (a version BoringSSL does not know, or min above max). */
+static int ctx_set_versions(SSL_CTX *ctx, uint16_t min, uint16_t max)
 {
-    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1)
+    min = min != 0 ? min : TLS1_2_VERSION;
+    max = max != 0 ? max : TLS1_3_VERSION;
+    if (min > max || SSL_CTX_set_min_proto_version(ctx, min) != 1 ||
+        SSL_CTX_set_max_proto_version(ctx, max) != 1)
         return -EINVAL;
     return 0;
 }
@@ -121,8 +124,8 @@ static int ctx_init_server(struct tls_ctx *t, const struct tls_ctx_opts *o, cons
         *why = "cannot create the server TLS context";
         return -ENOMEM;
     }
-    if (ctx_set_versions(t->_server) != 0) {
-        *why = "cannot limit the server TLS versions";
+    if (ctx_set_versions(t->_server, o->version_client_min, o->version_client_max) != 0) {
+        *why = "bad tls_version_client_min/max (minimum above maximum)";
         return -EINVAL;
     }
     err = ctx_set_ciphers(t->_server, o->ciphers_client,
@@ -219,8 +222,8 @@ static int ctx_init_client(struct tls_ctx *t, const struct tls_ctx_opts *o, cons
         *why = "cannot create the client TLS context";
         return -ENOMEM;
     }
-    if (ctx_set_versions(t->_client) != 0) {
-        *why = "cannot limit the client TLS versions";
+    if (ctx_set_versions(t->_client, o->version_server_min, o->version_server_max) != 0) {
+        *why = "bad tls_version_server_min/max (minimum above maximum)";
         return -EINVAL;
     }
     err = ctx_set_ciphers(t->_client, o->ciphers_server,

@@ -35,6 +35,11 @@
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
+/* TLS_CTX_LOWEST and TLS_CTX_HIGHEST are the protocol numbers of the lowest and highest TLS
+ * versions BoringSSL speaks (TLS 1.0, TLS 1.3): what tls_version_*=UNBOUNDED means. */
+#define TLS_CTX_LOWEST 0x0301
+#define TLS_CTX_HIGHEST 0x0304
+
 /* struct tls_ctx_opts is what tls_ctx_init needs; all pointers are borrowed for the call. */
 struct tls_ctx_opts {
     const uint8_t *ca_cert_der;  /* CA certificate (from MSG_HELLO); sent after every leaf */
@@ -59,6 +64,12 @@ struct tls_ctx_opts {
      * with a name BoringSSL does not know, or that leaves no cipher, fails tls_ctx_init. */
     const char *ciphers_client;
     const char *ciphers_server;
+    /* version_client_min/max bound the TLS versions accepted from clients, version_server_*
+     * those offered upstream (mitmproxy's tls_version_client_* / tls_version_server_*), as
+     * protocol numbers (TLS1_VERSION ... TLS1_3_VERSION); 0 = mitmd's default, TLS 1.2 as
+     * the minimum and TLS 1.3 as the maximum. A minimum above its maximum fails tls_ctx_init. */
+    uint16_t version_client_min, version_client_max;
+    uint16_t version_server_min, version_server_max;
     /* certs_bundle_file is the master's certificate bundle (certcache/certstore.h: --certs,
      * client_certs and the onboarding files), read once here; NULL = none. */
     const char *certs_bundle_file;

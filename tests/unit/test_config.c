@@ -349,6 +349,10 @@ static void test_errors_name_the_option(void **state)
         {"empty cipher list", "--set", "ciphers_client=", "ciphers_client"},
         {"bad shutdown timeout", "--shutdown-timeout", "soon", "shutdown-timeout"},
         {"empty -w", "-w", "+", "-w"},
+        {"unknown TLS version", "--set", "tls_version_client_min=TLS1_4", "tls_version_client_min"},
+        {"SSL3 as a maximum", "--set", "tls_version_server_max=SSL3", "SSL 3.0"},
+        {"bare TLS version", "--set", "tls_version_server_min", "tls_version_server_min"},
+        {"anticache with a value", "--set", "anticache=maybe", "anticache"},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -366,6 +370,36 @@ static void test_errors_name_the_option(void **state)
             fail_msg("case '%s': error is not one line", cases[i].note);
         config_dispose(&cfg);
     }
+}
+
+/* mitmproxy's tls_version_* options (names case-insensitive, SSL3 as a minimum = no bound)
+ * and --anticache / --anticomp (long flags with --no- forms, and --set). */
+static void test_tls_versions_and_anti(void **state)
+{
+    (void)state;
+    char *none[] = {"mitmd", NULL};
+    char *argv[] = {"mitmd", "--set", "tls_version_client_min=tls1_3", "--set",
+                    "tls_version_client_max=UNBOUNDED", "--set", "tls_version_server_min=SSL3",
+                    "--set", "tls_version_server_max=TLS1_2", "--anticache", "--no-anticache",
+                    "--set", "anticache=true", "--anticomp", NULL};
+    struct config cfg;
+
+    parse_ok(none, &cfg);
+    assert_int_equal(cfg.tls_version_client_min, 0x0303); /* TLS1_2, as mitmproxy */
+    assert_int_equal(cfg.tls_version_server_min, 0x0303);
+    assert_int_equal(cfg.tls_version_client_max, CONFIG_TLS_UNBOUNDED);
+    assert_int_equal(cfg.tls_version_server_max, CONFIG_TLS_UNBOUNDED);
+    assert_false(cfg.anticache);
+    assert_false(cfg.anticomp);
+    config_dispose(&cfg);
+    parse_ok(argv, &cfg);
+    assert_int_equal(cfg.tls_version_client_min, 0x0304);
+    assert_int_equal(cfg.tls_version_client_max, CONFIG_TLS_UNBOUNDED);
+    assert_int_equal(cfg.tls_version_server_min, CONFIG_TLS_UNBOUNDED);
+    assert_int_equal(cfg.tls_version_server_max, 0x0303);
+    assert_true(cfg.anticache); /* the last one wins */
+    assert_true(cfg.anticomp);
+    config_dispose(&cfg);
 }
 
 /* mitmproxy refuses --ignore-hosts together with --allow-hosts; so does mitmd. */
@@ -397,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_every_option_in_help_and_set),
         cmocka_unit_test(test_check_set),
         cmocka_unit_test(test_exclusive_hosts),
+        cmocka_unit_test(test_tls_versions_and_anti),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
