@@ -140,6 +140,9 @@ static const struct config_opt config_opts[] = {
      "refuse clients from globally routable addresses (default true; loopback always passes)"},
     {"block_private", NULL, 0, CONFIG_T_BOOL, F(block_private), 0, 0, 0, "BOOL",
      "refuse clients from private addresses (default false; loopback always passes)"},
+    {"connect_addr", NULL, 0, CONFIG_T_SPECIAL, F(connect_addr), 0, 0, 0, "IP",
+     "local address of every upstream connection (numeric IPv4 or IPv6; default: the\n"
+     "        kernel's choice)"},
     {"anticache", "anticache", 0, CONFIG_T_BOOL, F(anticache), 0, 0, 0, NULL,
      "remove If-Modified-Since and If-None-Match from requests (no 304 answers)"},
     {"anticomp", "anticomp", 0, CONFIG_T_BOOL, F(anticomp), 0, 0, 0, NULL,
@@ -599,6 +602,23 @@ static int config_set_special(struct config *cfg, const struct config_opt *o, co
         if (v != NULL && v[0] != '\0' && proxyauth_spec_check(v, why) != 0)
             return -EINVAL;
         cfg->proxyauth = v != NULL && v[0] != '\0' ? v : NULL;
+        return 0;
+    }
+    if (strcmp(o->name, "connect_addr") == 0) { /* a bare --set connect_addr: none */
+        if (v == NULL || v[0] == '\0') {
+            cfg->connect_addr = NULL;
+            cfg->connect_addr_family = 0;
+            return 0;
+        }
+        if (inet_pton(AF_INET, v, cfg->connect_addr_bytes) == 1)
+            cfg->connect_addr_family = AF_INET;
+        else if (inet_pton(AF_INET6, v, cfg->connect_addr_bytes) == 1)
+            cfg->connect_addr_family = AF_INET6;
+        else {
+            *why = "expected a numeric IPv4 or IPv6 address";
+            return -EINVAL;
+        }
+        cfg->connect_addr = v;
         return 0;
     }
     if (strncmp(o->name, "tls_version_", 12) == 0)

@@ -112,6 +112,12 @@ struct config {
     struct mode_spec proxy_mode; /* a copy of modes[0], for code that knows one mode only;
                                   * a connection's own mode is c->mode (worker/modes.h) */
     bool keep_host_header;       /* keep_host_header: reverse mode keeps the client's Host */
+    /* connect_addr: --set connect_addr=IP, the local address of every upstream connection
+     * (numeric IPv4 or IPv6, checked at parse); connect_addr_family is AF_INET or AF_INET6,
+     * 0 when unset, and connect_addr_bytes the address (4 or 16 bytes) */
+    const char *connect_addr;
+    int connect_addr_family;
+    uint8_t connect_addr_bytes[16];
     bool anticache; /* anticache: --anticache, requests lose If-Modified-Since, If-None-Match */
     bool anticomp;  /* anticomp: --anticomp, requests get Accept-Encoding: identity */
     const char *upstream_auth;   /* upstream_auth: --upstream-auth USER:PASS (borrowed), NULL */

@@ -86,6 +86,11 @@ const char *upstream_errno_why(int err)
         return "connection reset";
     case ELOOP:
         return "proxy loop detected: the target is this mitmd's own listener";
+    case EAFNOSUPPORT:
+        return "connect_addr is not of the server's address family (IPv4 / IPv6)";
+    case EADDRNOTAVAIL:
+        return "no local address to connect from (connect_addr not on this machine, or no "
+               "free local port)";
     default:
         return strerror(-err);
     }
@@ -113,6 +118,39 @@ static void upstream_done(struct conn *c, int err, const char *why)
         c->proto->on_upstream(c, err, why);
 }
 
+/* upstream_bind binds `fd` to --set connect_addr (port chosen at connect time:
+ * IP_BIND_ADDRESS_NO_PORT, so that many connections can share the address) when it is set.
+ * Returns 0, -EAFNOSUPPORT when `family` is not the address's, or -errno. */
+static int upstream_bind(const struct config *cfg, int fd, int family)
+{
+    struct sockaddr_storage me;
+    socklen_t len;
+    int one = 1;
+
+    if (cfg->connect_addr_family == 0)
+        return 0;
+    if (family != cfg->connect_addr_family)
+        return -EAFNOSUPPORT;
+    memset(&me, 0, sizeof(me));
+    if (family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&me;
+
+        a->sin_family = AF_INET;
+        memcpy(&a->sin_addr, cfg->connect_addr_bytes, 4);
+        len = sizeof(*a);
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&me;
+
+        a->sin6_family = AF_INET6;
+        memcpy(&a->sin6_addr, cfg->connect_addr_bytes, 16);
+        len = sizeof(*a);
+    }
+    (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&me, len) != 0)
+        return -errno;
+    return 0;
+}
+
 /* upstream_open creates the upstream socket for `sa` and starts the connect. Returns 0 or
  * -errno. */
 static int upstream_open(struct conn *c, const struct sockaddr *sa, socklen_t salen)
@@ -133,6 +171,11 @@ static int upstream_open(struct conn *c, const struct sockaddr *sa, socklen_t sa
     if (fd == -1)
         return -errno;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* latency only */
+    err = upstream_bind(c->w->cfg, fd, sa->sa_family);
+    if (err) {
+        close(fd);
+        return err;
+    }
     err = ring_submit_connect(&c->w->ring, &c->upstream.connect_op, fd,
                               (struct sockaddr *)&c->up.addr, salen);
     if (err) {

@@ -353,6 +353,7 @@ static void test_errors_name_the_option(void **state)
         {"SSL3 as a maximum", "--set", "tls_version_server_max=SSL3", "SSL 3.0"},
         {"bare TLS version", "--set", "tls_version_server_min", "tls_version_server_min"},
         {"anticache with a value", "--set", "anticache=maybe", "anticache"},
+        {"connect_addr a name", "--set", "connect_addr=localhost", "connect_addr"},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -402,6 +403,32 @@ static void test_tls_versions_and_anti(void **state)
     config_dispose(&cfg);
 }
 
+/* --set connect_addr: numeric IPv4 or IPv6, a bare --set NAME clears it. */
+static void test_connect_addr(void **state)
+{
+    (void)state;
+    char *v4[] = {"mitmd", "--set", "connect_addr=10.1.2.3", NULL};
+    char *v6[] = {"mitmd", "--set", "connect_addr=127.0.0.2", "--set", "connect_addr=fd00::7", NULL};
+    char *cleared[] = {"mitmd", "--set", "connect_addr=10.1.2.3", "--set", "connect_addr", NULL};
+    const uint8_t want4[4] = {10, 1, 2, 3};
+    const uint8_t want6[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7};
+    struct config cfg;
+
+    parse_ok(v4, &cfg);
+    assert_int_equal(cfg.connect_addr_family, AF_INET);
+    assert_memory_equal(cfg.connect_addr_bytes, want4, 4);
+    config_dispose(&cfg);
+    parse_ok(v6, &cfg);
+    assert_int_equal(cfg.connect_addr_family, AF_INET6);
+    assert_memory_equal(cfg.connect_addr_bytes, want6, 16);
+    assert_string_equal(cfg.connect_addr, "fd00::7");
+    config_dispose(&cfg);
+    parse_ok(cleared, &cfg);
+    assert_int_equal(cfg.connect_addr_family, 0);
+    assert_null(cfg.connect_addr);
+    config_dispose(&cfg);
+}
+
 /* mitmproxy refuses --ignore-hosts together with --allow-hosts; so does mitmd. */
 static void test_exclusive_hosts(void **state)
 {
@@ -432,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_check_set),
         cmocka_unit_test(test_exclusive_hosts),
         cmocka_unit_test(test_tls_versions_and_anti),
+        cmocka_unit_test(test_connect_addr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
