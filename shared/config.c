@@ -204,6 +204,9 @@ static const struct config_opt config_opts[] = {
     {"modify_body", "modify-body", 0, CONFIG_T_LIST, F(modify_body), F(n_modify_body), 0, 0,
      "[/FILTER]/REGEX/[@]REPLACEMENT", "re.sub on request and response bodies up to "
      "body_size_limit (larger ones pass untouched)"},
+    {"stream_large_bodies", NULL, 0, CONFIG_T_STR, F(stream_large_bodies), 0, 0, 0, "SIZE",
+     "mitmd streams every body; a body over SIZE is also never buffered for --modify-body\n"
+     "        (passed unchanged, as mitmproxy streams it past its addons)"},
     {"body_size_limit", NULL, 0, CONFIG_T_STR, F(body_size_limit), 0, 0, 0, "SIZE",
      "largest body --modify-body buffers and rewrites: 3m, 512k, 1g (default 1m)"},
     /* certificates and onboarding (certcache/certstore, worker/onboarding) */

@@ -149,6 +149,8 @@ struct config {
     const char *modify_body[CONFIG_MAX_PATTERNS];    /* modify_body: --modify-body */
     int n_modify_body;
     const char *body_size_limit;                     /* body_size_limit: "3m"; NULL = 1m */
+    const char *stream_large_bodies; /* stream_large_bodies: "1m"; bodies above it are never
+                                      * buffered for modify_body (mitmd streams every body) */
     /* certificates and onboarding (certcache/certstore.h, worker/onboarding.h); borrowed */
     const char *certs[CONFIG_MAX_PATTERNS]; /* certs: --certs [DOMAIN=]FILE */
     int n_certs;

@@ -121,7 +121,7 @@ int h1_modbody_step_request(struct h1_relay *r)
             }
             return n > 0;
         }
-        r->_flow->rules_note = "modify_body: body over body_size_limit, passed unchanged";
+        r->_flow->rules_note = rules_body_limit_note(r->_opts.rules);
     overflow: /* the head and the raw bytes collected go out, the rest streams as usual */
         r->_mb_on = false;
         r->_mb_body = r->_mb + r->_mb_head;
@@ -192,7 +192,7 @@ bool h1_modbody_start(struct h1_relay *r, enum h1_body body, uint64_t content_le
         !rules_body_wanted(rules, r->_flow))
         return false;
     if (body == H1_BODY_LENGTH && content_length > rules_body_limit(rules)) {
-        r->_flow->rules_note = "modify_body: body over body_size_limit, passed unchanged";
+        r->_flow->rules_note = rules_body_limit_note(rules);
         return false;
     }
     h1_modbody_free(r); /* what the request body left */
@@ -326,7 +326,7 @@ bool h1_modbody_collect(struct h1_relay *r)
         return true;
     }
     if (r->_mb_len - r->_mb_head > rules_body_limit(r->_opts.rules)) {
-        mb_overflow(r, "modify_body: body over body_size_limit, passed unchanged");
+        mb_overflow(r, rules_body_limit_note(r->_opts.rules));
         return true;
     }
     if (r->_up_eof && buf_used(in) == 0) {

@@ -220,7 +220,7 @@ bool h1_req_step_head(struct h1_relay *r)
     if (r->_opts.rules != NULL && (r->_req_body == H1_BODY_LENGTH || r->_req_body == H1_BODY_CHUNKED) &&
         rules_body_wanted(r->_opts.rules, r->_flow)) {
         if (r->_req_body == H1_BODY_LENGTH && r->_req_remaining > rules_body_limit(r->_opts.rules))
-            r->_flow->rules_note = "modify_body: body over body_size_limit, passed unchanged";
+            r->_flow->rules_note = rules_body_limit_note(r->_opts.rules);
         else
             r->_mb_req = true;
     }

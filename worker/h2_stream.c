@@ -458,7 +458,7 @@ bool h2_body_hold(struct h2_relay *r, struct h2_stream *st, enum h2_dir d,
 
             memcpy(v, nva[i].value, nva[i].valuelen < 23 ? nva[i].valuelen : 23);
             if (strtoull(v, NULL, 10) > limit) {
-                st->flow.rules_note = "modify_body: body over body_size_limit, passed unchanged";
+                st->flow.rules_note = rules_body_limit_note(r->_opts.rules);
                 return false;
             }
         }
@@ -595,7 +595,7 @@ void h2_body_feed(struct h2_relay *r, struct h2_stream *st, enum h2_dir d, const
             return;
         }
         if (r->_opts.rules != NULL && rules_body_wanted(r->_opts.rules, &st->flow))
-            st->flow.rules_note = "modify_body: body over body_size_limit, passed unchanged";
+            st->flow.rules_note = rules_body_limit_note(r->_opts.rules);
         body_send(r, st, d, NULL);
     }
 }

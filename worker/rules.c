@@ -438,6 +438,13 @@ int rules_format_stats(const struct config *cfg, const uint64_t *hits, int max, 
 
 size_t rules_body_limit(const struct rules *r) { return r != NULL ? r->body_limit : 0; }
 
+const char *rules_body_limit_note(const struct rules *r)
+{
+    return r != NULL && r->body_limit_by_stream
+               ? "modify_body: body over stream_large_bodies, passed unchanged"
+               : "modify_body: body over body_size_limit, passed unchanged";
+}
+
 bool rules_body_wanted(struct rules *r, const struct flow *f)
 {
     for (int i = 0; r != NULL && i < r->n[RULES_MODIFY_BODY]; i++)

@@ -180,8 +180,13 @@ struct maplocal_answer;
 int rules_map_local(struct rules *r, const struct rules_verdict *v, const struct flow *f,
                     const char *range, size_t range_len, bool head, struct maplocal_answer *a);
 
-/* rules_body_limit returns the largest body --modify-body rewrites (body_size_limit). */
+/* rules_body_limit returns the largest body --modify-body rewrites (body_size_limit, or
+ * mitmproxy's stream_large_bodies when that is smaller: a streamed body is not rewritten). */
 size_t rules_body_limit(const struct rules *r);
+
+/* rules_body_limit_note returns the flow note for a body over that limit, naming the option
+ * that set it (a static string). */
+const char *rules_body_limit_note(const struct rules *r);
 
 /* rules_body_wanted returns whether some --modify-body spec matches `f` now: at the request
  * head (no response yet) for the request body, at the response head for the response body.

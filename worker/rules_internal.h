@@ -53,7 +53,9 @@ struct rules {
     pcre2_match_context *mctx;
     char url[FLOW_ARENA_SIZE];  /* map_remote scratch */
     char url2[FLOW_ARENA_SIZE]; /* rules_map_url's second scratch */
-    size_t body_limit;          /* body_size_limit (modify_body) */
+    size_t body_limit;          /* body_size_limit (modify_body), or stream_large_bodies when
+                                 * that is smaller */
+    bool body_limit_by_stream;  /* body_limit is stream_large_bodies */
 };
 
 /* rules_spec_dispose frees what `s` owns (filter, regex, strings, map_local); `s` itself is

@@ -656,6 +656,21 @@ int rules_compile(const struct config *cfg, struct rules **out, char *err, size_
         rules_free(r);
         return -EINVAL;
     }
+    if (cfg->stream_large_bodies != NULL) {
+        size_t stream = 0;
+
+        if (rules_parse_size(cfg->stream_large_bodies, &stream)) {
+            snprintf(err, errlen,
+                     "stream_large_bodies: '%s': expected a size such as 3m, 512k or 1g",
+                     cfg->stream_large_bodies);
+            rules_free(r);
+            return -EINVAL;
+        }
+        if (stream < r->body_limit) {
+            r->body_limit = stream;
+            r->body_limit_by_stream = true;
+        }
+    }
     /* mitmproxy's anticache and anticomp, as header edits on requests ahead of the user's
      * modify_headers (mitmproxy runs those addons first): remove every If-Modified-Since and
      * If-None-Match; replace Accept-Encoding with identity. */

@@ -11,6 +11,7 @@ mitmd_add_integration_test(rules/h2_rules_applied INTERCEPT)
 mitmd_add_integration_test(rules/h2_map_remote_other_host INTERCEPT)
 mitmd_add_integration_test(rules/map_local_files INTERCEPT)
 mitmd_add_integration_test(rules/h1_latency_stall INTERCEPT)
+mitmd_add_integration_test(rules/stream_large_bodies INTERCEPT)
 # modify_body also posts to h2peer's HTTP/2 origin (tests/integration/h2/h2.cmake builds it)
 add_test(NAME integration/rules/modify_body
   COMMAND ${MITMD_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/modify_body.py --mitmd $<TARGET_FILE:mitmd>
