@@ -712,6 +712,52 @@ class Origin:
             self.proc.stdout.close()
 
 
+def answer_origin(env, answer, ctx=None):
+    """answer_origin starts an HTTP/1.1 origin on 127.0.0.1 in a thread of the test (TLS with
+    the server context `ctx` when given) that answers every GET with 200 and the bytes
+    answer(handler) returns (e.g. the peer's address, the connection's TLS version); stopped
+    at the end of the test. Returns its port."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802 - http.server's name
+            body = answer(self)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if ctx is not None:
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+
+    def stop():
+        srv.shutdown()
+        srv.server_close()
+    env.stack.callback(stop)
+    return srv.server_address[1]
+
+
+def check_start_refused(env, args, must):
+    """check_start_refused runs mitmd with `args` and checks that it refuses to start: exit 2,
+    one line on stderr that mentions `must`, no confdir created."""
+    never = env.path("never")
+    cp = env.run_cmd([env.mitmd_bin, "--confdir", never, "-p", "0"] + list(args), timeout=10)
+    lines = [ln for ln in cp.stderr.splitlines() if ln.strip()]
+    info(f"{' '.join(args)} -> exit {cp.returncode}: {lines}")
+    check(cp.returncode == 2 and len(lines) == 1 and must in lines[0],
+          f"{args}: exit {cp.returncode}, {lines} (expected exit 2, one line naming {must})")
+    check(not os.path.exists(never), f"{args}: a confdir was created")
+
+
 # ---- proxy clients ----------------------------------------------------------------------
 
 

@@ -10,50 +10,24 @@ round; tls_version_client_min=TLS1_3 refuses a TLS 1.2-only client and client_ma
 makes a client that could do 1.3 use 1.2. A minimum above its maximum, SSL3 as a maximum or
 an unknown version: one line naming the option, exit 2."""
 import hashlib
-import http.server
 import json
 import os
 import ssl
 import sys
-import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (check, client_context, curl, info, run, standard_setup,  # noqa: E402
-                     step)
-
-
-class VersionHandler(http.server.BaseHTTPRequestHandler):
-    """Answers every GET with the TLS version of its connection (e.g. "TLSv1.3")."""
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):  # noqa: N802 - http.server's name
-        body = self.request.version().encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+from harness import (answer_origin, check, check_start_refused, client_context,  # noqa: E402
+                     curl, info, run, standard_setup, step)
 
 
 def version_origin(env, pki, version):
     """version_origin starts a TLS origin (the Pki 'valid' certificate) that speaks only
-    `version` (ssl.TLSVersion) and returns its port; stopped at the end of the test."""
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), VersionHandler)
+    `version` (ssl.TLSVersion) and answers with the version of each connection; returns its
+    port."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ctx.maximum_version = version
     ctx.load_cert_chain(*pki.certs["valid"])
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    srv.daemon_threads = True
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-
-    def stop():
-        srv.shutdown()
-        srv.server_close()
-    env.stack.callback(stop)
-    return srv.server_address[1]
+    return answer_origin(env, lambda h: h.request.version().encode(), ctx)
 
 
 def origin_fields(env, m, w, extra):
@@ -174,12 +148,7 @@ def test(env):
                          "tls_version_client_max=TLS1_2"], "tls_version_client_min"),
                        (["--set", "tls_version_server_max=SSL3"], "tls_version_server_max"),
                        (["--set", "tls_version_server_min=TLS9"], "tls_version_server_min")):
-        cp = env.run_cmd([env.mitmd_bin, "--confdir", env.path("never"), "-p", "0"] + args,
-                         timeout=10)
-        lines = [ln for ln in cp.stderr.splitlines() if ln.strip()]
-        info(f"{' '.join(args)} -> exit {cp.returncode}: {lines}")
-        check(cp.returncode == 2 and len(lines) == 1 and must in lines[0],
-              f"{args}: exit {cp.returncode}, {lines}")
+        check_start_refused(env, args, must)
     for m in (plain, anti, low, high):
         m.check_no_crash()
 
