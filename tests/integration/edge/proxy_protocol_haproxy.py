@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (_pdeathsig, check, free_port, info, run, standard_setup,  # noqa: E402
+from harness import (_pdeathsig, check, free_ports, info, run, standard_setup,  # noqa: E402
                      step, stop_popen, TestFailure, wait_stat, wait_until)
 from pplib import connect_exchange, read_records  # noqa: E402
 
@@ -55,7 +55,7 @@ def test(env):
                        extra_args=["--set", "proxy_protocol=true"])
     port = w.nginx.ports["valid"]
     host = "www.origin.test"
-    fe_v2, fe_v1 = free_port(), free_port()
+    fe_v2, fe_v1 = free_ports(2)
     stat_sock = env.path("haproxy.sock")
     cfg = env.path("haproxy.cfg")
     with open(cfg, "w") as f:

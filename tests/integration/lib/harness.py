@@ -74,6 +74,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(n):
+    """free_ports returns `n` distinct free_port() ports (free_port alone may repeat one)."""
+    out = []
+    while len(out) < n:
+        p = free_port()
+        if p not in out:
+            out.append(p)
+    return out
+
+
 def read_records(path):
     """read_records returns the JSON Lines records of a -w file ([] while it does not exist)."""
     try:
@@ -594,9 +604,13 @@ class Nginx:
         return "\n".join(lines) + "\n"
 
     def _pick_ports(self):
-        self.ports = {name: free_port() for name in self.pki.certs}
-        self.plain_port = free_port()
-        self.h2_port = free_port()  # the 'valid' cert with HTTP/2 offered in ALPN
+        # distinct: free_port can hand out the same port twice in a row, and nginx would then
+        # put two server blocks (one TLS, one plain) on one socket (a CI flake of
+        # resolve_override: the plain port answered as a TLS one)
+        ports = free_ports(len(self.pki.certs) + 2)
+        self.ports = dict(zip(self.pki.certs, ports))
+        self.plain_port = ports[-2]
+        self.h2_port = ports[-1]  # the 'valid' cert with HTTP/2 offered in ALPN
 
     def start(self, timeout=10.0):
         """start runs nginx; a port that another test took between free_port() and nginx's

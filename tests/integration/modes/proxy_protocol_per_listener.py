@@ -14,14 +14,14 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "edge"))
-from harness import (TestFailure, check, free_port, info, read_head, run,  # noqa: E402
+from harness import (TestFailure, check, free_ports, info, read_head, run,  # noqa: E402
                      standard_setup, step, wait_until)
 from pplib import connect_exchange, read_records, v2_header  # noqa: E402
 
 
 def test(env):
     body = os.urandom(1024)
-    p1, p2 = free_port(), free_port()
+    p1, p2 = free_ports(2)
     spec1, spec2 = f"regular@{p1}", f"regular@{p2}"
     w = standard_setup(env, flows=True, files={"1k": body}, origin=False,
                        extra_args=["--mode", spec1, "--mode", spec2,
