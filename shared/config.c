@@ -518,8 +518,9 @@ static int config_check_mode_listen(struct config *cfg, char *err, size_t errlen
 }
 
 /* config_set_tls_version sets one of the tls_version_* options (mitmproxy's names and values)
- * to the protocol number `v` names; SSL3 as a minimum is no bound (BoringSSL has no SSL 3.0:
- * its lowest is TLS 1.0), as a maximum an error. Returns 0 or -EINVAL with `*why`. */
+ * to the protocol number `v` names; UNBOUNDED is CONFIG_TLS_LOWEST as a minimum and
+ * CONFIG_TLS_HIGHEST as a maximum; SSL3 as a minimum is TLS 1.0 (BoringSSL has no SSL 3.0),
+ * as a maximum an error. Returns 0 or -EINVAL with `*why`. */
 static int config_set_tls_version(struct config *cfg, const struct config_opt *o, const char *v,
                                   const char **why)
 {
@@ -527,8 +528,8 @@ static int config_set_tls_version(struct config *cfg, const struct config_opt *o
         const char *name;
         uint16_t version;
     } names[] = {
-        {"UNBOUNDED", CONFIG_TLS_UNBOUNDED}, {"SSL3", 0x0300},   {"TLS1", 0x0301},
-        {"TLS1_1", 0x0302},                 {"TLS1_2", 0x0303}, {"TLS1_3", 0x0304},
+        {"UNBOUNDED", 0},   {"SSL3", 0x0300},   {"TLS1", 0x0301},
+        {"TLS1_1", 0x0302}, {"TLS1_2", 0x0303}, {"TLS1_3", 0x0304},
     };
     bool is_max = strcmp(o->name + strlen(o->name) - 4, "_max") == 0;
     uint16_t *out = (uint16_t *)((char *)cfg + o->off);
@@ -540,11 +541,38 @@ static int config_set_tls_version(struct config *cfg, const struct config_opt *o
             *why = "SSL 3.0 is not available (BoringSSL's lowest version is TLS1)";
             return -EINVAL;
         }
-        *out = names[i].version == 0x0300 ? CONFIG_TLS_UNBOUNDED : names[i].version;
+        if (names[i].version == 0)
+            *out = is_max ? CONFIG_TLS_HIGHEST : CONFIG_TLS_LOWEST;
+        else
+            *out = names[i].version == 0x0300 ? CONFIG_TLS_LOWEST : names[i].version;
         return 0;
     }
     *why = "expected UNBOUNDED, SSL3, TLS1, TLS1_1, TLS1_2 or TLS1_3";
     return -EINVAL;
+}
+
+/* config_set_connect_addr sets cfg->connect_addr to numeric address `v` (port 0), or unsets it
+ * for NULL or "". Returns 0 or -EINVAL with `*why`. */
+static int config_set_connect_addr(struct config *cfg, const char *v, const char **why)
+{
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&cfg->connect_addr;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&cfg->connect_addr;
+
+    memset(&cfg->connect_addr, 0, sizeof(cfg->connect_addr));
+    cfg->connect_addr_len = 0;
+    if (v == NULL || v[0] == '\0')
+        return 0;
+    if (inet_pton(AF_INET, v, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        cfg->connect_addr_len = sizeof(*a4);
+    } else if (inet_pton(AF_INET6, v, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        cfg->connect_addr_len = sizeof(*a6);
+    } else {
+        *why = "expected a numeric IPv4 or IPv6 address";
+        return -EINVAL;
+    }
+    return 0;
 }
 
 /* config_set_special applies the options whose value syntax is their own. `v` may be NULL
@@ -607,23 +635,8 @@ static int config_set_special(struct config *cfg, const struct config_opt *o, co
         cfg->proxyauth = v != NULL && v[0] != '\0' ? v : NULL;
         return 0;
     }
-    if (strcmp(o->name, "connect_addr") == 0) { /* a bare --set connect_addr: none */
-        if (v == NULL || v[0] == '\0') {
-            cfg->connect_addr = NULL;
-            cfg->connect_addr_family = 0;
-            return 0;
-        }
-        if (inet_pton(AF_INET, v, cfg->connect_addr_bytes) == 1)
-            cfg->connect_addr_family = AF_INET;
-        else if (inet_pton(AF_INET6, v, cfg->connect_addr_bytes) == 1)
-            cfg->connect_addr_family = AF_INET6;
-        else {
-            *why = "expected a numeric IPv4 or IPv6 address";
-            return -EINVAL;
-        }
-        cfg->connect_addr = v;
-        return 0;
-    }
+    if (strcmp(o->name, "connect_addr") == 0) /* a bare --set connect_addr: none */
+        return config_set_connect_addr(cfg, v, why);
     if (strncmp(o->name, "tls_version_", 12) == 0)
         return config_set_tls_version(cfg, o, v, why);
     if (strcmp(o->name, "connection_strategy") == 0) {
@@ -751,8 +764,10 @@ static void config_defaults(struct config *cfg)
     cfg->shutdown_timeout_s = 30;
     cfg->max_header_size = 65536;
     cfg->max_conns = 4096;
-    cfg->tls_version_client_min = CONFIG_TLS_DEFAULT_MIN; /* as mitmproxy */
-    cfg->tls_version_server_min = CONFIG_TLS_DEFAULT_MIN;
+    cfg->tls_version_client_min = CONFIG_TLS_DEFAULT; /* as mitmproxy */
+    cfg->tls_version_server_min = CONFIG_TLS_DEFAULT;
+    cfg->tls_version_client_max = CONFIG_TLS_HIGHEST;
+    cfg->tls_version_server_max = CONFIG_TLS_HIGHEST;
     cfg->user = "nobody";
     cfg->onboarding = true;
     cfg->onboarding_host = "mitm.it";

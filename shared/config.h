@@ -10,12 +10,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "shared/mode_spec.h"
 
 #define CONFIG_MAX_PATTERNS 64 /* --ignore-hosts, --allow-hosts and --resolve entries each */
-#define CONFIG_TLS_UNBOUNDED 0        /* tls_version_*: no bound beyond the TLS library's */
-#define CONFIG_TLS_DEFAULT_MIN 0x0303 /* tls_version_*_min default: TLS 1.2, as mitmproxy */
+#define CONFIG_TLS_LOWEST 0x0301  /* tls_version_*: TLS 1.0, BoringSSL's lowest (UNBOUNDED min) */
+#define CONFIG_TLS_DEFAULT 0x0303 /* TLS 1.2: tls_version_*_min's default, as mitmproxy's */
+#define CONFIG_TLS_HIGHEST 0x0304 /* TLS 1.3, BoringSSL's highest (UNBOUNDED max, the default) */
 #define CONFIG_UPSTREAM_AUTH_MAX 512 /* --upstream-auth USER:PASS bytes */
 #define CONFIG_MAX_MODES 16          /* --mode given at most this many times */
 #define CONFIG_MODE_MAX_ADDRS 8      /* listening sockets of one mode (a name's addresses) */
@@ -86,9 +88,9 @@ struct config {
                                  * cipher string, borrowed); NULL = mitmd's AEAD-only default */
     const char *ciphers_server; /* ciphers_server: the same towards upstreams; NULL = default */
     /* tls_version_client_min/max (connections with clients) and tls_version_server_min/max
-     * (connections with upstream servers), mitmproxy's options: the protocol number (0x0301
-     * TLS 1.0 ... 0x0304 TLS 1.3), CONFIG_TLS_UNBOUNDED for no bound beyond the library's
-     * (TLS 1.0 and TLS 1.3). Defaults: minimum TLS 1.2, maximum unbounded, both sides. */
+     * (connections with upstream servers), mitmproxy's options, as protocol numbers (0x0301
+     * TLS 1.0 ... 0x0304 TLS 1.3): UNBOUNDED is stored as CONFIG_TLS_LOWEST for a minimum
+     * and CONFIG_TLS_HIGHEST for a maximum. Defaults: TLS 1.2 to TLS 1.3, both sides. */
     uint16_t tls_version_client_min, tls_version_client_max;
     uint16_t tls_version_server_min, tls_version_server_max;
     const char *user;       /* user: --user, unprivileged user workers drop to when started as
@@ -113,11 +115,9 @@ struct config {
                                   * a connection's own mode is c->mode (worker/modes.h) */
     bool keep_host_header;       /* keep_host_header: reverse mode keeps the client's Host */
     /* connect_addr: --set connect_addr=IP, the local address of every upstream connection
-     * (numeric IPv4 or IPv6, checked at parse); connect_addr_family is AF_INET or AF_INET6,
-     * 0 when unset, and connect_addr_bytes the address (4 or 16 bytes) */
-    const char *connect_addr;
-    int connect_addr_family;
-    uint8_t connect_addr_bytes[16];
+     * (numeric IPv4 or IPv6, parsed at start), port 0; connect_addr_len 0 when unset */
+    struct sockaddr_storage connect_addr;
+    socklen_t connect_addr_len;
     bool anticache; /* anticache: --anticache, requests lose If-Modified-Since, If-None-Match */
     bool anticomp;  /* anticomp: --anticomp, requests get Accept-Encoding: identity */
     const char *upstream_auth;   /* upstream_auth: --upstream-auth USER:PASS (borrowed), NULL */

@@ -35,11 +35,6 @@
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
-/* TLS_CTX_LOWEST and TLS_CTX_HIGHEST are the protocol numbers of the lowest and highest TLS
- * versions BoringSSL speaks (TLS 1.0, TLS 1.3): what tls_version_*=UNBOUNDED means. */
-#define TLS_CTX_LOWEST 0x0301
-#define TLS_CTX_HIGHEST 0x0304
-
 /* struct tls_ctx_opts is what tls_ctx_init needs; all pointers are borrowed for the call. */
 struct tls_ctx_opts {
     const uint8_t *ca_cert_der;  /* CA certificate (from MSG_HELLO); sent after every leaf */

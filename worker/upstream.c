@@ -123,30 +123,14 @@ static void upstream_done(struct conn *c, int err, const char *why)
  * Returns 0, -EAFNOSUPPORT when `family` is not the address's, or -errno. */
 static int upstream_bind(const struct config *cfg, int fd, int family)
 {
-    struct sockaddr_storage me;
-    socklen_t len;
     int one = 1;
 
-    if (cfg->connect_addr_family == 0)
+    if (cfg->connect_addr_len == 0)
         return 0;
-    if (family != cfg->connect_addr_family)
+    if (family != cfg->connect_addr.ss_family)
         return -EAFNOSUPPORT;
-    memset(&me, 0, sizeof(me));
-    if (family == AF_INET) {
-        struct sockaddr_in *a = (struct sockaddr_in *)&me;
-
-        a->sin_family = AF_INET;
-        memcpy(&a->sin_addr, cfg->connect_addr_bytes, 4);
-        len = sizeof(*a);
-    } else {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&me;
-
-        a->sin6_family = AF_INET6;
-        memcpy(&a->sin6_addr, cfg->connect_addr_bytes, 16);
-        len = sizeof(*a);
-    }
     (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&me, len) != 0)
+    if (bind(fd, (const struct sockaddr *)&cfg->connect_addr, cfg->connect_addr_len) != 0)
         return -errno;
     return 0;
 }

@@ -531,13 +531,6 @@ enum worker_stage {
     WORKER_STAGE_IPC,
 };
 
-/* worker_tls_version returns a tls_version_* option's protocol number, `unbounded` for
- * CONFIG_TLS_UNBOUNDED. */
-static uint16_t worker_tls_version(uint16_t v, uint16_t unbounded)
-{
-    return v == CONFIG_TLS_UNBOUNDED ? unbounded : v;
-}
-
 /* worker_open_tls builds the TLS contexts from the master's HELLO (CA certificate, leaf key,
  * ticket key); the key bytes are wiped from `hello_buf` whatever happens. Returns 0 or -1. */
 static int worker_open_tls(struct worker *w, uint8_t *hello_buf, const struct msg_hello_view *hello)
@@ -556,11 +549,10 @@ static int worker_open_tls(struct worker *w, uint8_t *hello_buf, const struct ms
     topts.insecure = cfg->ssl_insecure;
     topts.ciphers_client = cfg->ciphers_client;
     topts.ciphers_server = cfg->ciphers_server;
-    /* tls_version_*: UNBOUNDED is TLS 1.0 (BoringSSL's lowest) and TLS 1.3 (its highest) */
-    topts.version_client_min = worker_tls_version(cfg->tls_version_client_min, TLS_CTX_LOWEST);
-    topts.version_client_max = worker_tls_version(cfg->tls_version_client_max, TLS_CTX_HIGHEST);
-    topts.version_server_min = worker_tls_version(cfg->tls_version_server_min, TLS_CTX_LOWEST);
-    topts.version_server_max = worker_tls_version(cfg->tls_version_server_max, TLS_CTX_HIGHEST);
+    topts.version_client_min = cfg->tls_version_client_min;
+    topts.version_client_max = cfg->tls_version_client_max;
+    topts.version_server_min = cfg->tls_version_server_min;
+    topts.version_server_max = cfg->tls_version_server_max;
     topts.certs_bundle_file = cfg->certs_bundle; /* --certs, client_certs, onboarding */
     /* the same ticket key in every worker: clients resume whichever worker they reach */
     if (hello->ticket_key.len == TLS_CTX_TICKET_KEY_LEN)

@@ -4,8 +4,9 @@ Owns running tests/integration/longpath/h2_download_50ms.py (nginx origin, PKI, 
 bench/delayline set up and stopped by the test itself; its pass/fail threshold turned off) as
 child processes of the suite, and parsing their RESULT line. The delay line sits between
 mitmd and the origin, so the rows measure the receive window mitmd keeps open toward the
-origin. (The upload test needs h2peer, a test binary: tests/run runs it, the suite does not.) Issue 14's row is the 10 MB
-download at 100 Mbit/s (12.5 MB/s): mitmd's median body throughput >= 0.9x of direct.
+origin. (The upload test needs h2peer, a test binary: tests/run runs it, the suite does not.)
+Issue 14's row is the 10 MB download at 100 Mbit/s (12.5 MB/s): mitmd's median body
+throughput >= 0.9x of direct.
 """
 import os
 import re
@@ -71,7 +72,8 @@ def run_rows(procs_, repo, mitmd, delayline, log_dir, runs, keys=None, interrupt
         if timed_out:
             row["failed"] = "no result after %d s" % TIMEOUT_S
         elif p.returncode != 0 or got is None:
-            row["failed"] = "exit %s: %s" % (p.returncode, " / ".join(text.strip().splitlines()[-3:])[-300:])
+            tail = " / ".join(text.strip().splitlines()[-3:])[-300:]
+            row["failed"] = "exit %s: %s" % (p.returncode, tail)
         else:
             row["direct_MBps"], row["mitmd_MBps"], row["ratio"] = got
         row["seconds"] = round(time.monotonic() - t0, 1)

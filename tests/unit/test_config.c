@@ -1,5 +1,6 @@
 /* test_config.c - command-line parsing: defaults, every option, and the one-line errors for
  * unknown and malformed options. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -388,15 +389,15 @@ static void test_tls_versions_and_anti(void **state)
     parse_ok(none, &cfg);
     assert_int_equal(cfg.tls_version_client_min, 0x0303); /* TLS1_2, as mitmproxy */
     assert_int_equal(cfg.tls_version_server_min, 0x0303);
-    assert_int_equal(cfg.tls_version_client_max, CONFIG_TLS_UNBOUNDED);
-    assert_int_equal(cfg.tls_version_server_max, CONFIG_TLS_UNBOUNDED);
+    assert_int_equal(cfg.tls_version_client_max, 0x0304); /* UNBOUNDED: TLS1_3 */
+    assert_int_equal(cfg.tls_version_server_max, 0x0304);
     assert_false(cfg.anticache);
     assert_false(cfg.anticomp);
     config_dispose(&cfg);
     parse_ok(argv, &cfg);
     assert_int_equal(cfg.tls_version_client_min, 0x0304);
-    assert_int_equal(cfg.tls_version_client_max, CONFIG_TLS_UNBOUNDED);
-    assert_int_equal(cfg.tls_version_server_min, CONFIG_TLS_UNBOUNDED);
+    assert_int_equal(cfg.tls_version_client_max, 0x0304); /* UNBOUNDED as a maximum */
+    assert_int_equal(cfg.tls_version_server_min, 0x0301); /* SSL3 as a minimum: TLS1 */
     assert_int_equal(cfg.tls_version_server_max, 0x0303);
     assert_true(cfg.anticache); /* the last one wins */
     assert_true(cfg.anticomp);
@@ -415,17 +416,18 @@ static void test_connect_addr(void **state)
     struct config cfg;
 
     parse_ok(v4, &cfg);
-    assert_int_equal(cfg.connect_addr_family, AF_INET);
-    assert_memory_equal(cfg.connect_addr_bytes, want4, 4);
+    assert_int_equal(cfg.connect_addr.ss_family, AF_INET);
+    assert_int_equal(cfg.connect_addr_len, sizeof(struct sockaddr_in));
+    assert_memory_equal(&((struct sockaddr_in *)&cfg.connect_addr)->sin_addr, want4, 4);
+    assert_int_equal(((struct sockaddr_in *)&cfg.connect_addr)->sin_port, 0);
     config_dispose(&cfg);
-    parse_ok(v6, &cfg);
-    assert_int_equal(cfg.connect_addr_family, AF_INET6);
-    assert_memory_equal(cfg.connect_addr_bytes, want6, 16);
-    assert_string_equal(cfg.connect_addr, "fd00::7");
+    parse_ok(v6, &cfg); /* the last one wins */
+    assert_int_equal(cfg.connect_addr.ss_family, AF_INET6);
+    assert_int_equal(cfg.connect_addr_len, sizeof(struct sockaddr_in6));
+    assert_memory_equal(&((struct sockaddr_in6 *)&cfg.connect_addr)->sin6_addr, want6, 16);
     config_dispose(&cfg);
     parse_ok(cleared, &cfg);
-    assert_int_equal(cfg.connect_addr_family, 0);
-    assert_null(cfg.connect_addr);
+    assert_int_equal(cfg.connect_addr_len, 0);
     config_dispose(&cfg);
 }
 

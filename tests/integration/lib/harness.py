@@ -728,9 +728,10 @@ class Origin:
 
 def answer_origin(env, answer, ctx=None):
     """answer_origin starts an HTTP/1.1 origin on 127.0.0.1 in a thread of the test (TLS with
-    the server context `ctx` when given) that answers every GET with 200 and the bytes
-    answer(handler) returns (e.g. the peer's address, the connection's TLS version); stopped
-    at the end of the test. Returns its port."""
+    the server context `ctx` when given: each accepted connection gets its handshake, with a
+    5 s timeout, so a refused one never stops the others) that answers every GET with 200 and
+    the bytes answer(handler) returns (e.g. the peer's address, the connection's TLS version,
+    the client certificate's name); stopped at the end of the test. Returns its port."""
     import http.server
     import threading
 
@@ -747,10 +748,21 @@ def answer_origin(env, answer, ctx=None):
         def log_message(self, *args):
             pass
 
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    if ctx is not None:
-        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    srv.daemon_threads = True
+    class Server(http.server.ThreadingHTTPServer):
+        daemon_threads = True
+
+        def get_request(self):
+            sock, addr = super().get_request()
+            if ctx is None:
+                return sock, addr
+            sock.settimeout(5)
+            try:
+                return ctx.wrap_socket(sock, server_side=True), addr
+            except (ssl.SSLError, OSError):
+                sock.close()
+                raise
+
+    srv = Server(("127.0.0.1", 0), Handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
 
     def stop():

@@ -27,7 +27,8 @@ def test(env):
         """seen returns the origins' view of mitmd's address: (plain HTTP, intercepted HTTPS)
         as (status, body) pairs."""
         out = []
-        for url in (f"http://www.origin.test:{plain_port}/", f"https://www.origin.test:{tls_port}/"):
+        for url in (f"http://www.origin.test:{plain_port}/",
+                    f"https://www.origin.test:{tls_port}/"):
             code, body, err = curl(env, m.port, url, cafile=m.ca_cert)
             out.append((code, body.decode(errors="replace").strip()))
         return out
