@@ -147,6 +147,8 @@ static const struct config_opt config_opts[] = {
      "remove If-Modified-Since and If-None-Match from requests (no 304 answers)"},
     {"anticomp", "anticomp", 0, CONFIG_T_BOOL, F(anticomp), 0, 0, 0, NULL,
      "send Accept-Encoding: identity on every request (uncompressed answers)"},
+    {"showhost", "showhost", 0, CONFIG_T_BOOL, F(showhost), 0, 0, 0, NULL,
+     "flow lines show URLs with the Host field's (or :authority's) host, not the target's"},
     {"keep_host_header", NULL, 0, CONFIG_T_BOOL, F(keep_host_header), 0, 0, 0, "BOOL",
      "reverse mode: keep the client's Host (mitmproxy's default false: the server's name)"},
     /* flow filters and rules (worker/flowfilter.h, worker/rules.h); checked at start-up */

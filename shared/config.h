@@ -118,6 +118,7 @@ struct config {
      * (numeric IPv4 or IPv6, parsed at start), port 0; connect_addr_len 0 when unset */
     struct sockaddr_storage connect_addr;
     socklen_t connect_addr_len;
+    bool showhost;  /* showhost: --showhost, flow lines show the Host field's authority */
     bool anticache; /* anticache: --anticache, requests lose If-Modified-Since, If-None-Match */
     bool anticomp;  /* anticomp: --anticomp, requests get Accept-Encoding: identity */
     const char *upstream_auth;   /* upstream_auth: --upstream-auth USER:PASS (borrowed), NULL */

@@ -311,6 +311,7 @@ void conn_accept(struct worker *w, int fd, const struct modes_conf *mode)
     flow_init(&c->flow);
     c->flow.proxy_mode = mode->spec != NULL ? mode->spec->full_spec : NULL;
     c->flow.proxy_mode_in_line = w->cfg->n_modes > 1;
+    c->flow.showhost = w->cfg->showhost;
     c->flow.bodies = w->bodies.limit != 0 ? &w->bodies : NULL;
     conn_set_nodelay(fd);
     if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)

@@ -87,9 +87,11 @@ void flow_set_client(struct flow *f, const struct sockaddr *sa, socklen_t len)
     copy_addr(&f->client_addr, sa, len);
 }
 
-void flow_set_server(struct flow *f, const char *host, const struct sockaddr *sa, socklen_t len)
+void flow_set_server(struct flow *f, const char *host, uint16_t port, const struct sockaddr *sa,
+                     socklen_t len)
 {
     copy_cstr(f->server_host, sizeof(f->server_host), host);
+    f->server_port = port;
     copy_addr(&f->server_addr, sa, len);
 }
 
@@ -334,6 +336,40 @@ static void out_client(struct out *o, const struct flow *f)
         out_str(o, "-");
 }
 
+/* out_url writes the URL of `f` as mitmdump prints it: request.url, whose authority is the
+ * target the client addressed (the CONNECT, SOCKS or reverse target, the transparent
+ * destination), or with --showhost pretty_url, the Host field's (the recorded URL). A URL
+ * recorded from an absolute target or not as scheme://authority is written as it is. */
+static void out_url(struct out *o, const struct flow *f)
+{
+    const char *u = flow_str_ptr(f, f->url), *sep;
+    size_t n = f->url.len, a, e;
+    bool tls;
+
+    sep = f->showhost || !f->url_from_host || f->server_host[0] == '\0'
+              ? NULL
+              : memmem(u, n, "://", 3);
+    if (sep == NULL) {
+        out_printable(o, u, n);
+        return;
+    }
+    a = (size_t)(sep - u) + 3;
+    for (e = a; e < n && u[e] != '/' && u[e] != '?' && u[e] != '#'; e++)
+        ;
+    out_printable(o, u, a);
+    if (strchr(f->server_host, ':') != NULL) { /* an IPv6 literal */
+        out_str(o, "[");
+        out_printable(o, f->server_host, strlen(f->server_host));
+        out_str(o, "]");
+    } else {
+        out_printable(o, f->server_host, strlen(f->server_host));
+    }
+    tls = (a == 8 && memcmp(u, "https", 5) == 0) || (a == 6 && memcmp(u, "wss", 3) == 0);
+    if (f->server_port != 0 && f->server_port != (tls ? 443 : 80))
+        out_printf(o, ":%u", (unsigned)f->server_port);
+    out_printable(o, u + e, n - e);
+}
+
 ssize_t flow_format_line(const struct flow *f, char *buf, size_t cap)
 {
     struct out o = {.p = buf, .cap = cap};
@@ -351,7 +387,7 @@ ssize_t flow_format_line(const struct flow *f, char *buf, size_t cap)
     } else {
         out_fstr_printable(&o, f, f->method);
         out_str(&o, " ");
-        out_fstr_printable(&o, f, f->url);
+        out_url(&o, f);
         if (f->req_version.len > 0) {
             out_str(&o, " ");
             out_fstr_printable(&o, f, f->req_version);
@@ -405,7 +441,7 @@ ssize_t flow_format_ws_message(const struct flow *f, bool from_client, int opcod
 
     out_client(&o, f);
     out_printf(&o, " %s WebSocket %s message %s ", dir, opcode == 2 ? "binary" : "text", dir);
-    out_fstr_printable(&o, f, f->url);
+    out_url(&o, f);
     if (flow_format_size(len, size, sizeof(size)) < 0)
         o.overflow = true;
     out_str(&o, " ");

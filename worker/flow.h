@@ -39,7 +39,12 @@ struct flow {
     /* loop: connection fields */
     struct sockaddr_storage client_addr; /* ss_family == 0: unknown */
     struct sockaddr_storage server_addr; /* ss_family == 0: not connected */
-    char server_host[FLOW_HOST_MAX];     /* the name the upstream was reached by, "" unknown */
+    char server_host[FLOW_HOST_MAX];     /* the name the upstream was reached by, "" unknown:
+                                          * the CONNECT / SOCKS / reverse target, the
+                                          * transparent destination (mitmproxy's request.host) */
+    uint16_t server_port;                /* that target's port, 0 unknown */
+    bool showhost;                       /* flow lines print the URL as recorded (the Host
+                                          * field's authority), not the target's: --showhost */
     bool tls;                            /* the client side is TLS (JSON "tls" is null if not) */
     char sni[FLOW_HOST_MAX];
     char alpn[FLOW_ALPN_MAX];
@@ -68,6 +73,10 @@ struct flow {
     uint64_t t_response_first;           /* first response byte seen; 0 = not */
     uint64_t t_done;                     /* exchange finished; 0 = not */
     struct flow_str method, url, req_version;
+    bool url_from_host;                  /* url's authority came from the Host field or
+                                          * :authority (not an absolute target, not the reverse
+                                          * rewrite): flow lines show server_host instead unless
+                                          * showhost, as mitmdump shows request.url */
     struct flow_str resp_version, reason;
     int status;                          /* 0 = no response at all */
     bool answered;                       /* the response was made by mitmd itself (an error) */
@@ -108,9 +117,10 @@ uint64_t flow_now_ns(void);
 /* flow_set_client copies the client's address (`len` bytes, at most sockaddr_storage). */
 void flow_set_client(struct flow *f, const struct sockaddr *sa, socklen_t len);
 
-/* flow_set_server records the upstream: the name it was reached by (`host`, may be NULL) and
- * its address (`sa` may be NULL when unknown). */
-void flow_set_server(struct flow *f, const char *host, const struct sockaddr *sa, socklen_t len);
+/* flow_set_server records the upstream: the name it was reached by (`host`, may be NULL), the
+ * target's `port` (0 unknown) and the address dialled (`sa` may be NULL when unknown). */
+void flow_set_server(struct flow *f, const char *host, uint16_t port, const struct sockaddr *sa,
+                     socklen_t len);
 
 /* flow_set_tls records the client-side TLS details and sets `tls`; NULL strings become "". */
 void flow_set_tls(struct flow *f, const char *sni, const char *alpn, const char *version);
@@ -163,6 +173,8 @@ void flow_phases(const struct flow *f, int64_t *send, int64_t *wait, int64_t *re
 
 /* flow_format_line writes the console line for `f`, ending in '\n' (no NUL):
  *   "127.0.0.1:54321: GET https://host/path HTTP/1.1 << 200 OK 1.2k 35ms"
+ * The URL is mitmdump's: with `url_from_host` and a known server_host, the authority is the
+ * target's (server_host, server_port), unless `showhost` (then the URL as recorded).
  * with " error: <text>" appended when `error` is set, and "<< error: <text>" in place of the
  * status when there was no response. Non-printable bytes are written as \xNN. Returns the
  * number of bytes written, or -ENOSPC (nothing usable written) if `cap` is too small. */

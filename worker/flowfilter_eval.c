@@ -318,7 +318,12 @@ static bool ff_domain(struct ff_eval *ev, const struct ff_node *n)
     ff_memo_hosts(ev);
     if (m->url_ok && ff_search(ev, n, m->url_host, m->url_hlen))
         return true;
-    return m->hdr_ok && ff_search(ev, n, m->hdr_host, m->hdr_hlen);
+    if (m->hdr_ok && ff_search(ev, n, m->hdr_host, m->hdr_hlen))
+        return true;
+    /* mitmproxy's request.host too: the target the client addressed, where the URL's host
+     * came from the Host field (a CONNECT to one name, Host naming another) */
+    return ev->f->url_from_host && ev->f->server_host[0] != '\0' &&
+           ff_search(ev, n, ev->f->server_host, strlen(ev->f->server_host));
 }
 
 static bool ff_eval_node(struct ff_eval *ev, int i)

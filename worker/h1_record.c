@@ -57,7 +57,7 @@ void h1_record_authority(const struct h1_target *t, char *out, size_t cap)
 
 /* record_request copies the request line and fields of `req` into the flow; the URL is
  * scheme://authority/path, with the authority from the absolute target, else from the Host
- * field, else from the upstream. */
+ * field (url_from_host), else from the upstream. */
 void h1_record_request(struct h1_relay *r, const struct h1_request *req, const struct target *t,
                            bool target_ok)
 {
@@ -82,6 +82,7 @@ void h1_record_request(struct h1_relay *r, const struct h1_request *req, const s
 
         tls = r->_opts.client_tls;
         url_put(&w, tls ? "https://" : "http://", tls ? 8 : 7);
+        f->url_from_host = r->_opts.host_rewrite == NULL; /* the line shows the target's */
         if (r->_opts.host_rewrite != NULL)
             url_put(&w, r->_opts.host_rewrite, strlen(r->_opts.host_rewrite));
         else if (req->host != NULL &&

@@ -32,6 +32,8 @@ static void flow_fill_request(const struct h2_relay *r, struct h2_stream *st)
         auth = h2_field_find(h, "host");
     if (r->_opts.host_rewrite != NULL) /* reverse mode: recorded as sent */
         auth = (nghttp2_vec){(uint8_t *)r->_opts.host_rewrite, strlen(r->_opts.host_rewrite)};
+    else /* the line shows the target's authority (flow.h) */
+        f->url_from_host = auth.len > 0;
     flow_str_set(f, &f->method, method.base, method.len);
     if (r->_opts.url_scheme != NULL)
         scheme = (nghttp2_vec){(uint8_t *)r->_opts.url_scheme, strlen(r->_opts.url_scheme)};

@@ -276,6 +276,8 @@ void h2_flow_from_conn(struct h2_relay *r, struct flow *f)
         f->client_addr = c->client_addr;
         f->server_addr = c->server_addr;
         memcpy(f->server_host, c->server_host, sizeof(f->server_host));
+        f->server_port = c->server_port;
+        f->showhost = c->showhost;
         f->tls = c->tls;
         memcpy(f->sni, c->sni, sizeof(f->sni));
         memcpy(f->alpn, c->alpn, sizeof(f->alpn));

@@ -174,7 +174,7 @@ void transparent_start(struct conn *c)
         conn_close(c);
         return;
     }
-    flow_set_server(&c->flow, c->upstream.host, NULL, 0);
+    flow_set_server(&c->flow, c->upstream.host, c->upstream.port, NULL, 0);
     log_debug("conn %llu: transparent to %s", (unsigned long long)c->id, t->dest);
     upstream_dial(c);
 }

@@ -404,6 +404,30 @@ static void test_tls_versions_and_anti(void **state)
     config_dispose(&cfg);
 }
 
+/* mitmproxy's --showhost: off by default, the long flag, --no-showhost, --set. */
+static void test_showhost(void **state)
+{
+    (void)state;
+    char *none[] = {"mitmd", NULL};
+    char *on[] = {"mitmd", "--showhost", NULL};
+    char *off[] = {"mitmd", "--showhost", "--no-showhost", NULL};
+    char *set[] = {"mitmd", "--set", "showhost=true", NULL};
+    struct config cfg;
+
+    parse_ok(none, &cfg);
+    assert_false(cfg.showhost);
+    config_dispose(&cfg);
+    parse_ok(on, &cfg);
+    assert_true(cfg.showhost);
+    config_dispose(&cfg);
+    parse_ok(off, &cfg);
+    assert_false(cfg.showhost);
+    config_dispose(&cfg);
+    parse_ok(set, &cfg);
+    assert_true(cfg.showhost);
+    config_dispose(&cfg);
+}
+
 /* --set connect_addr: numeric IPv4 or IPv6, a bare --set NAME clears it. */
 static void test_connect_addr(void **state)
 {
@@ -461,6 +485,7 @@ int main(void)
         cmocka_unit_test(test_check_set),
         cmocka_unit_test(test_exclusive_hosts),
         cmocka_unit_test(test_tls_versions_and_anti),
+        cmocka_unit_test(test_showhost),
         cmocka_unit_test(test_connect_addr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,7 +19,7 @@ static void make_flow(struct flow *f, int status, uint64_t resp_body, uint64_t e
     inet_pton(AF_INET, "127.0.0.2", &s.sin_addr);
     flow_init(f);
     flow_set_client(f, (struct sockaddr *)&c, sizeof(c));
-    flow_set_server(f, "example.test", (struct sockaddr *)&s, sizeof(s));
+    flow_set_server(f, "example.test", 443, (struct sockaddr *)&s, sizeof(s));
     flow_begin(f);
     f->started.tv_sec = 1795798800; /* 2026-11-27T17:00:00Z */
     f->started.tv_nsec = 123456789;
@@ -101,6 +101,76 @@ static const struct line_case line_cases[] = {
     {"control bytes in an error are shown as \\xNN", 0, 0, 1, "bad\r\nthing", false,
      "127.0.0.1:54321: GET https://example.test/path HTTP/1.1 << error: bad\\x0d\\x0athing\n"},
 };
+
+/* struct url_case: the URL a flow line shows, as mitmdump shows request.url by default and
+ * pretty_url with --showhost (mitmproxy's addons/dumper.py). */
+struct url_case {
+    const char *note;
+    const char *url;      /* as recorded (the Host field's authority when from_host) */
+    bool from_host;
+    const char *host;     /* server_host: the target the client addressed */
+    uint16_t port;
+    bool showhost;
+    const char *want;     /* the URL in the line */
+};
+
+static const struct url_case url_cases[] = {
+    {"CONNECT to one name, Host naming another: the CONNECT target", "https://b.test/p?q=1",
+     true, "a.test", 443, false, "https://a.test/p?q=1"},
+    {"--showhost: the Host field's", "https://b.test/p?q=1", true, "a.test", 443, true,
+     "https://b.test/p?q=1"},
+    {"the target's port when not the scheme's", "https://b.test:8443/x", true, "a.test", 9443,
+     false, "https://a.test:9443/x"},
+    {"the scheme's port is left out, even if the Host field gave one", "http://b.test:81/", true,
+     "a.test", 80, false, "http://a.test/"},
+    {"a transparent destination, IPv6: bracketed", "https://www.test/w", true, "2001:db8::1",
+     443, false, "https://[2001:db8::1]/w"},
+    {"port unknown (0): none written", "https://b.test:8443/x", true, "a.test", 0, false,
+     "https://a.test/x"},
+    {"no path: the authority only", "https://b.test", true, "a.test", 443, false,
+     "https://a.test"},
+    {"a query straight after the authority", "http://b.test?x", true, "a.test", 8080, false,
+     "http://a.test:8080?x"},
+    {"an absolute target is shown as sent", "http://b.test/p", false, "a.test", 80, false,
+     "http://b.test/p"},
+    {"no target known", "https://b.test/p", true, "", 0, false, "https://b.test/p"},
+    {"not scheme://authority (an invalid target): as it is", "/relative", true, "a.test", 443,
+     false, "/relative"},
+    {"WebSocket scheme wss: 443 is its default", "wss://b.test/ws", true, "a.test", 443, false,
+     "wss://a.test/ws"},
+};
+
+static void test_line_url(void **state)
+{
+    struct flow *f = test_malloc(sizeof(*f));
+    char line[512], want[512];
+    ssize_t n;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(url_cases) / sizeof(url_cases[0]); i++) {
+        const struct url_case *c = &url_cases[i];
+
+        make_flow(f, 200, 10, 1);
+        flow_set_server(f, c->host, c->port, NULL, 0);
+        f->showhost = c->showhost;
+        flow_str_set(f, &f->url, c->url, strlen(c->url));
+        f->url_from_host = c->from_host;
+        n = flow_format_line(f, line, sizeof(line) - 1);
+        assert_true(n > 0);
+        line[n] = '\0';
+        snprintf(want, sizeof(want), "127.0.0.1:54321: GET %s HTTP/1.1 << 200 OK 10b 1.0ms\n",
+                 c->want);
+        if (strcmp(line, want) != 0)
+            fail_msg("%s: got %s want %s", c->note, line, want);
+    }
+    /* flow_begin clears url_from_host (an exchange field); showhost and the target stay */
+    f->showhost = true;
+    flow_begin(f);
+    assert_false(f->url_from_host);
+    assert_true(f->showhost);
+    assert_string_equal(f->server_host, "a.test");
+    test_free(f);
+}
 
 /* The console line and the JSON record give one time: the exchange plus the upstream connect
  * and TLS handshake it waited for, with a tenth of a millisecond below 100 ms. */
@@ -461,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_format_size),
         cmocka_unit_test(test_format_line),
         cmocka_unit_test(test_line_time_is_record_time),
+        cmocka_unit_test(test_line_url),
         cmocka_unit_test(test_json_escape),
         cmocka_unit_test(test_json_full_record),
         cmocka_unit_test(test_json_error_records),

@@ -27,7 +27,7 @@ static void make_get(struct flow *f)
     inet_pton(AF_INET, "10.0.0.2", &s.sin_addr);
     flow_init(f);
     flow_set_client(f, (struct sockaddr *)&c, sizeof(c));
-    flow_set_server(f, "api.test", (struct sockaddr *)&s, sizeof(s));
+    flow_set_server(f, "api.test", 443, (struct sockaddr *)&s, sizeof(s));
     flow_begin(f);
     flow_str_set(f, &f->method, "GET", 3);
     flow_str_set(f, &f->url, "https://api.test/v1/items?id=7", 30);
@@ -60,11 +60,28 @@ static void make_pending(struct flow *f)
 static void make_error(struct flow *f)
 {
     flow_init(f);
-    flow_set_server(f, "down.test", NULL, 0);
+    flow_set_server(f, "down.test", 443, NULL, 0);
     flow_begin(f);
     flow_str_set(f, &f->method, "GET", 3);
     flow_str_set(f, &f->url, "https://down.test/app.js", 24);
     flow_set_answer(f, 502, "Bad Gateway", "20", 20, "connection refused");
+}
+
+/* make_other_host: a CONNECT to tunnel.test:443, where the request's Host field names
+ * api.test (the URL's host, url_from_host): mitmproxy's request.host is tunnel.test. */
+static void make_other_host(struct flow *f)
+{
+    make_get(f);
+    flow_set_server(f, "tunnel.test", 443, NULL, 0);
+    f->url_from_host = true;
+}
+
+/* make_other_abs: the same target, with a URL that did not come from the Host field (an
+ * absolute target, the reverse rewrite): the URL's host is request.host. */
+static void make_other_abs(struct flow *f)
+{
+    make_other_host(f);
+    f->url_from_host = false;
 }
 
 static void make_ws(struct flow *f)
@@ -121,6 +138,11 @@ static const struct match_case match_cases[] = {
     {"~d ^::1$", make_pending, true, "IPv6 host without brackets"},
     {"~d ^upload\\.example$", make_pending, true, "Host field's host, port dropped"},
     {"~d 8080", make_pending, false, "the port is not part of the domain"},
+    {"~d ^tunnel\\.test$", make_other_host, true, "the CONNECT target (request.host) too"},
+    {"~d ^api\\.test$", make_other_host, true, "... and the Host field's host"},
+    {"~d ^api\\.test$ & ~d tunnel", make_other_host, true, "both, in one flow"},
+    {"~d ^down\\.test$", make_other_host, false, "neither"},
+    {"~d ^tunnel\\.test$", make_other_abs, false, "URL not from the Host field: its host only"},
     {"~m GET", make_get, true, "method"},
     {"~m POST", make_pending, true, "~m ignores case"},
     {"~m PUT", make_get, false, "other method"},
