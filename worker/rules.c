@@ -300,6 +300,7 @@ int rules_on_request_head(struct rules *r, struct flow *f, uint64_t *rng, struct
         }
         s->hits++;
         out->url_changed = true;
+        f->url_from_host = false; /* the new URL is the request's (mitmproxy sets request.url) */
         memo.done = false; /* the URL changed: its host is found again */
     }
     for (int i = 0; i < r->n[RULES_MAP_LOCAL]; i++) { /* answered locally: nothing else */

@@ -293,9 +293,11 @@ static void test_rules_request_verdicts(void **state)
     /* mapped: the second map_remote spec sees the URL the first made; modify_headers sees
      * the mapped URL, and all its filters run before any edit (X-Seen does not fire) */
     make_req(f, "GET", "https://a.test/v1/items");
+    f->url_from_host = true; /* the Host field's URL: the line would show the target's */
     assert_int_equal(rules_on_request_head(r, f, &rng, &v), 0);
     assert_int_equal(v.block_status, 0);
     assert_true(v.url_changed);
+    assert_false(f->url_from_host); /* mapped: the line shows the new URL, as mitmdump */
     assert_int_equal(f->url.len, strlen("https://b.test/v2/items"));
     assert_memory_equal(flow_str_ptr(f, f->url), "https://b.test/v2/items", f->url.len);
     assert_int_equal(v.n_edits, 2);
