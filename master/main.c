@@ -13,6 +13,7 @@
 #include "master/config_yaml.h"
 #include "master/master.h"
 #include "master/preflight.h"
+#include "master/rfile.h"
 #include "master/version.h"
 #include "shared/config.h"
 #include "shared/log.h"
@@ -61,6 +62,14 @@ int main(int argc, char **argv)
     log_setup("mitmd", cfg.verbose ? LOG_DEBUG : LOG_INFO);
     if (preflight_check(&cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "mitmd: %s\n", err);
+        goto out_dispose;
+    }
+    if (cfg.rfile != NULL) { /* mitmdump -r: the file first (master/rfile.h) */
+        status = rfile_run(&cfg, stdout, stderr);
+        if (status == 2 || !cfg.keepserving || !cfg.server)
+            goto out_dispose;
+    } else if (!cfg.server) {
+        fprintf(stderr, "mitmd: --no-server (-n) without -r leaves nothing to do\n");
         goto out_dispose;
     }
     status = master_run(&cfg, args.argc, args.argv);

@@ -152,6 +152,15 @@ static const struct config_opt config_opts[] = {
     {"keep_host_header", NULL, 0, CONFIG_T_BOOL, F(keep_host_header), 0, 0, 0, "BOOL",
      "reverse mode: keep the client's Host (mitmproxy's default false: the server's name)"},
     /* flow filters and rules (worker/flowfilter.h, worker/rules.h); checked at start-up */
+    {"rfile", "rfile", 'r', CONFIG_T_STR, F(rfile), 0, 0, 0, "PATH",
+     "read the flows of a -w recording: print their lines (and -w the ones it keeps), then\n"
+     "        exit, or go on proxying with --keepserving"},
+    {"readfile_filter", NULL, 0, CONFIG_T_STR, F(readfile_filter), 0, 0, 0, "FILTER",
+     "-r reads only the flows matching FILTER"},
+    {"keepserving", "keepserving", 0, CONFIG_T_BOOL, F(keepserving), 0, 0, 0, NULL,
+     "after -r, go on proxying (default: exit once the file is read)"},
+    {"server", "server", 0, CONFIG_T_BOOL, F(server), 0, 0, 0, NULL,
+     "run the proxy (default true; -n, --no-server: with -r, only read the file)"},
     {"dumper_filter", NULL, 0, CONFIG_T_STR, F(view_filter), 0, 0, 0, "FILTER",
      "print only the flow lines matching FILTER (also: FILTER as the last arguments)"},
     {"save_stream_filter", NULL, 0, CONFIG_T_STR, F(save_stream_filter), 0, 0, 0, "FILTER",
@@ -757,6 +766,7 @@ static void config_defaults(struct config *cfg)
     cfg->workers = config_usable_cpus();
     cfg->cert_cache_mb = 64;
     cfg->http2 = true;
+    cfg->server = true; /* mitmdump's default; -n turns it off */
     cfg->block_global = true; /* as mitmproxy: --listen-host 0.0.0.0 is no open proxy */
     cfg->server_replay_refresh = true; /* as mitmproxy */
     cfg->connect_timeout_s = 10;
@@ -864,7 +874,7 @@ int config_parse(int argc, char **argv, struct config *cfg, char *err, size_t er
 {
     struct option lopts[2 * CONFIG_N_OPTS + 8];
     char nonames[CONFIG_N_OPTS][48];
-    char shorts[32] = "h";
+    char shorts[40] = "hn";
     char spelling[64];
     size_t nl = 0;
     int c, e;
@@ -915,7 +925,12 @@ int config_parse(int argc, char **argv, struct config *cfg, char *err, size_t er
         } else if (c >= CONFIG_VAL_OPT) {
             o = &config_opts[c - CONFIG_VAL_OPT];
             val = o->type == CONFIG_T_BOOL ? "true" : optarg;
-        } else if (c != ':' && c != '?' && c < 256 && strchr("pqvwkmS", c) != NULL) {
+        } else if (c == 'n') { /* mitmdump's -n: --no-server */
+            for (size_t i = 0; i < CONFIG_N_OPTS && o == NULL; i++)
+                if (strcmp(config_opts[i].name, "server") == 0)
+                    o = &config_opts[i];
+            val = "false";
+        } else if (c != ':' && c != '?' && c < 256 && strchr("pqvwkmSr", c) != NULL) {
             for (size_t i = 0; i < CONFIG_N_OPTS && o == NULL; i++)
                 if (config_opts[i].sopt == c)
                     o = &config_opts[i];

@@ -118,6 +118,10 @@ struct config {
      * (numeric IPv4 or IPv6, parsed at start), port 0; connect_addr_len 0 when unset */
     struct sockaddr_storage connect_addr;
     socklen_t connect_addr_len;
+    const char *rfile;           /* rfile: -r, a -w recording to read first (borrowed), NULL */
+    const char *readfile_filter; /* readfile_filter: -r reads only matching flows, NULL */
+    bool keepserving;            /* keepserving: after -r, go on proxying */
+    bool server;                 /* server: run the proxy (default true; -n, --no-server) */
     bool showhost;  /* showhost: --showhost, flow lines show the Host field's authority */
     bool anticache; /* anticache: --anticache, requests lose If-Modified-Since, If-None-Match */
     bool anticomp;  /* anticomp: --anticomp, requests get Accept-Encoding: identity */

@@ -12,7 +12,8 @@ target_sources(mitmd_worker PRIVATE
 target_sources(mitmd_master PRIVATE
   ${PROJECT_SOURCE_DIR}/master/har_file.c
   ${PROJECT_SOURCE_DIR}/master/har_cmd.c
-  ${PROJECT_SOURCE_DIR}/master/replay_load.c)
+  ${PROJECT_SOURCE_DIR}/master/replay_load.c
+  ${PROJECT_SOURCE_DIR}/master/rfile.c)
 target_link_libraries(mitmd_master PUBLIC PkgConfig::JANSSON)
 
 # `mitmd har` on hostile lines: every record converts or is refused, never crashes.
@@ -38,3 +39,15 @@ mitmd_add_fuzz_target(fuzz_replay_key
   SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_replay_key.c
   LIBS mitmd_shared
   CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/replay_key)
+
+# -r (master/rfile.c): a recording's record to flow mapping, round trip and refusals
+# (tests/unit/test_rfile.c), and the same on hostile lines (tests/fuzz/fuzz_rfile.c).
+set(MITMD_RFILE_SOURCES ${PROJECT_SOURCE_DIR}/master/rfile.c
+  ${CMAKE_CURRENT_LIST_DIR}/flowfilter.c ${CMAKE_CURRENT_LIST_DIR}/flowfilter_eval.c
+  ${CMAKE_CURRENT_LIST_DIR}/flow.c)
+mitmd_add_unit_test(test_rfile SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_rfile.c
+  ${MITMD_RFILE_SOURCES} LIBS mitmd_shared PkgConfig::PCRE2 PkgConfig::JANSSON)
+mitmd_add_fuzz_target(fuzz_rfile
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_rfile.c ${MITMD_RFILE_SOURCES}
+  LIBS mitmd_shared PkgConfig::PCRE2 PkgConfig::JANSSON
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/rfile)
