@@ -74,6 +74,7 @@ mitmd_add_integration_test(proxy/loop_refused INTERCEPT)
 # flows: the -w JSON Lines file
 mitmd_add_integration_test(flows/jsonl_one_line_per_exchange INTERCEPT)
 mitmd_add_integration_test(flows/quiet_flag INTERCEPT)
+mitmd_add_integration_test(flows/rfile INTERCEPT)
 mitmd_add_integration_test(flows/failed_connect_recorded INTERCEPT)
 mitmd_add_integration_test(flows/sigterm_mid_load INTERCEPT)
 mitmd_add_integration_test(flows/websocket_message_lines)
