@@ -6,7 +6,8 @@ target_sources(mitmd_master PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/cert_cmd.c
   ${CMAKE_CURRENT_LIST_DIR}/config_yaml.c
   ${CMAKE_CURRENT_LIST_DIR}/preflight.c
-  ${CMAKE_CURRENT_LIST_DIR}/certs_pass.c)
+  ${CMAKE_CURRENT_LIST_DIR}/certs_pass.c
+  ${CMAKE_CURRENT_LIST_DIR}/ca_dir.c)
 # config.yaml (libyaml); MITMD pkg target YAML comes from shared/shared.cmake.
 target_link_libraries(mitmd_master PUBLIC PkgConfig::YAML)
 

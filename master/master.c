@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 
 #include "certcache/certcache.h"
 #include "master/ca.h"
+#include "master/ca_dir.h"
 #include "master/certs_pass.h"
 #include "master/forge.h"
 #include "master/forge_service.h"
@@ -290,7 +292,8 @@ static int master_open_flow_file(struct master *m)
     return e;
 }
 
-/* master_pass_upstream_ca copies the --upstream-ca file into a sealed memfd that every
+/* master_pass_upstream_ca copies the --upstream-ca file (with the certificates of
+ * ssl_verify_upstream_trusted_confdir, master/ca_dir.h) into a sealed memfd that every
  * worker reads as --upstream-ca /dev/fd/N: a worker running as another user, denied the
  * directory by Landlock, still gets exactly the file the master could read. Returns 0 or
  * -errno (logged). */
@@ -299,6 +302,24 @@ static int master_pass_upstream_ca(struct master *m)
     const char *path = m->cfg->upstream_ca, *stage;
     int mfd, e;
 
+    if (m->cfg->upstream_ca_dir != NULL) { /* the directory's certificates, with the file's */
+        char err[PATH_MAX + 256];
+        uint8_t *bundle = NULL;
+        size_t len = 0;
+
+        e = ca_dir_bundle(path, m->cfg->upstream_ca_dir, &bundle, &len, err, sizeof(err));
+        if (e != 0) {
+            log_error("%s", err);
+            return e;
+        }
+        mfd = memfd_sealed_bytes("mitmd-upstream-ca", bundle, len);
+        free(bundle);
+        if (mfd < 0) {
+            log_error("ssl_verify_upstream_trusted_confdir: %s", strerror(-mfd));
+            return mfd;
+        }
+        goto pass;
+    }
     if (path == NULL)
         return 0;
     mfd = memfd_copy("mitmd-upstream-ca", path, MASTER_UPSTREAM_CA_MAX, &stage);
@@ -311,6 +332,7 @@ static int master_pass_upstream_ca(struct master *m)
                       stage != NULL ? ": " : "", strerror(-mfd));
         return mfd;
     }
+pass:
     e = supervise_pass_fd(&m->sup, mfd, "--upstream-ca"); /* owns mfd now, also on failure */
     if (e)
         log_error("--upstream-ca: cannot pass it to the workers: %s", strerror(-e));

@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pwd.h>
+#include <stdlib.h>
 #include <regex.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,12 +19,15 @@
 
 #include "master/certs_pass.h"
 #include "master/listen.h"
+#include "master/ca_dir.h"
+#include "shared/memfd_copy.h"
 #include "shared/mode_spec.h"
 #include "shared/proxyauth.h"
 #include "worker/rules.h"
 
-/* preflight_upstream_ca checks the --upstream-ca file the way worker/tls_ctx.c loads it. */
-static int preflight_upstream_ca(const char *path, char *err, size_t errlen)
+/* preflight_upstream_ca checks the --upstream-ca file the way worker/tls_ctx.c loads it;
+ * messages name it as `label` (the option and its value). */
+static int preflight_upstream_ca(const char *label, const char *path, char *err, size_t errlen)
 {
     struct stat st;
     SSL_CTX *ctx;
@@ -33,18 +38,18 @@ static int preflight_upstream_ca(const char *path, char *err, size_t errlen)
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd == -1) {
         e = -errno;
-        snprintf(err, errlen, "--upstream-ca %s: %s", path, strerror(-e));
+        snprintf(err, errlen, "%s: %s", label, strerror(-e));
         return e;
     }
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
         close(fd);
-        snprintf(err, errlen, "--upstream-ca %s: %s", path, strerror(EISDIR));
+        snprintf(err, errlen, "%s: %s", label, strerror(EISDIR));
         return -EISDIR;
     }
     close(fd);
     bio = BIO_new_file(path, "r");
     if (bio == NULL) {
-        snprintf(err, errlen, "--upstream-ca %s: cannot open", path);
+        snprintf(err, errlen, "%s: cannot open", label);
         ERR_clear_error();
         return -EIO;
     }
@@ -55,24 +60,50 @@ static int preflight_upstream_ca(const char *path, char *err, size_t errlen)
     BIO_free(bio);
     ERR_clear_error();
     if (certs == 0) {
-        snprintf(err, errlen, "--upstream-ca %s: no PEM certificate in it", path);
+        snprintf(err, errlen, "%s: no PEM certificate in it", label);
         return -EINVAL;
     }
     ctx = SSL_CTX_new(TLS_method());
     if (ctx == NULL) {
-        snprintf(err, errlen, "--upstream-ca %s: out of memory", path);
+        snprintf(err, errlen, "%s: out of memory", label);
         return -ENOMEM;
     }
     if (SSL_CTX_load_verify_locations(ctx, path, NULL) != 1) {
         uint32_t code = ERR_peek_last_error();
         const char *r = code != 0 ? ERR_reason_error_string(code) : NULL;
 
-        snprintf(err, errlen, "--upstream-ca %s: BoringSSL cannot load it (%s)", path,
+        snprintf(err, errlen, "%s: BoringSSL cannot load it (%s)", label,
                  r != NULL ? r : "unknown error");
         e = -EINVAL;
     }
     ERR_clear_error();
     SSL_CTX_free(ctx);
+    return e;
+}
+
+/* preflight_upstream_ca_dir builds the ssl_verify_upstream_trusted_confdir bundle as the
+ * master will (master/ca_dir.h) and checks it as a worker will load it (/dev/fd/N). */
+static int preflight_upstream_ca_dir(const struct config *cfg, char *err, size_t errlen)
+{
+    char label[PATH_MAX + 64], path[32];
+    uint8_t *bundle = NULL;
+    size_t len = 0;
+    int e, fd;
+
+    e = ca_dir_bundle(cfg->upstream_ca, cfg->upstream_ca_dir, &bundle, &len, err, errlen);
+    if (e != 0)
+        return e;
+    fd = memfd_sealed_bytes("mitmd-upstream-ca-check", bundle, len);
+    free(bundle);
+    if (fd < 0) {
+        snprintf(err, errlen, "ssl_verify_upstream_trusted_confdir: %s", strerror(-fd));
+        return fd;
+    }
+    snprintf(path, sizeof(path), "/dev/fd/%d", fd);
+    snprintf(label, sizeof(label), "ssl_verify_upstream_trusted_confdir %s",
+             cfg->upstream_ca_dir);
+    e = preflight_upstream_ca(label, path, err, errlen);
+    close(fd);
     return e;
 }
 
@@ -150,7 +181,15 @@ int preflight_check(const struct config *cfg, char *err, size_t errlen)
     int e;
 
     if (cfg->upstream_ca != NULL) {
-        e = preflight_upstream_ca(cfg->upstream_ca, err, errlen);
+        char label[PATH_MAX + 32];
+
+        snprintf(label, sizeof(label), "--upstream-ca %s", cfg->upstream_ca);
+        e = preflight_upstream_ca(label, cfg->upstream_ca, err, errlen);
+        if (e != 0)
+            return e;
+    }
+    if (cfg->upstream_ca_dir != NULL) {
+        e = preflight_upstream_ca_dir(cfg, err, errlen);
         if (e != 0)
             return e;
     }

@@ -79,6 +79,9 @@ static const struct config_opt config_opts[] = {
     /* operations (mitmd's own; master/metrics.h) */
     {"metrics_listen", NULL, 0, CONFIG_T_STR, F(metrics_listen), 0, 0, 0, "HOST:PORT",
      "serve Prometheus /metrics and /healthz from the master on HOST:PORT (default: off)"},
+    {"ssl_verify_upstream_trusted_confdir", NULL, 0, CONFIG_T_STR, F(upstream_ca_dir), 0, 0, 0,
+     "DIR", "also trust the CA certificates in DIR upstream (PEM files, as c_rehash or\n"
+     "        `openssl rehash` prepare it; read by the master at start)"},
     {"ssl_verify_upstream_trusted_ca", "upstream-ca", 0, CONFIG_T_STR, F(upstream_ca), 0, 0, 0,
      "FILE", "also trust the CA certificates in FILE (PEM) upstream"},
     {"ignore_hosts", "ignore-hosts", 0, CONFIG_T_LIST, F(ignore_hosts), F(n_ignore_hosts), 0, 0,

@@ -1,0 +1,207 @@
+/* ca_dir.c - see ca_dir.h. */
+#include "master/ca_dir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CA_DIR_MAX_ENTRIES 4096
+
+/* struct ca_buf is the growing bundle. */
+struct ca_buf {
+    uint8_t *p;
+    size_t len, cap;
+};
+
+/* ca_buf_put appends `n` bytes; returns 0 or -ENOMEM / -EFBIG (over CA_DIR_MAX_BYTES). */
+static int ca_buf_put(struct ca_buf *b, const void *s, size_t n)
+{
+    if (n > CA_DIR_MAX_BYTES - b->len)
+        return -EFBIG;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap == 0 ? 65536 : b->cap;
+        uint8_t *p;
+
+        while (cap < b->len + n)
+            cap *= 2;
+        p = realloc(b->p, cap);
+        if (p == NULL)
+            return -ENOMEM;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+/* ca_read_file reads the regular file `path` (at most `max` bytes) into a new heap buffer.
+ * Returns 0, -EINVAL (not a regular file, or larger than `max`) or -errno. */
+static int ca_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
+{
+    struct stat st;
+    uint8_t *p = NULL;
+    size_t got = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), e = 0;
+
+    if (fd == -1)
+        return -errno;
+    if (fstat(fd, &st) != 0) {
+        e = -errno;
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+        e = -EINVAL;
+        goto out;
+    }
+    p = malloc((size_t)st.st_size + 1);
+    if (p == NULL) {
+        e = -ENOMEM;
+        goto out;
+    }
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, p + got, (size_t)st.st_size - got);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            e = r < 0 ? -errno : -EIO;
+            goto out;
+        }
+        got += (size_t)r;
+    }
+    *out = p;
+    *len = got;
+    p = NULL;
+out:
+    free(p);
+    close(fd);
+    return e;
+}
+
+/* ca_has_cert returns whether `n` bytes hold a PEM certificate block's first line. */
+static bool ca_has_cert(const uint8_t *p, size_t n)
+{
+    static const char tag[] = "-----BEGIN CERTIFICATE-----";
+
+    return n >= sizeof(tag) - 1 && memmem(p, n, tag, sizeof(tag) - 1) != NULL;
+}
+
+/* ca_put_file appends one file's bytes and a newline. */
+static int ca_put_file(struct ca_buf *b, const uint8_t *p, size_t n)
+{
+    int e = ca_buf_put(b, p, n);
+
+    return e != 0 ? e : ca_buf_put(b, "\n", 1);
+}
+
+static int ca_name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int ca_dir_bundle(const char *ca_file, const char *dir, uint8_t **out, size_t *len, char *err,
+                  size_t errlen)
+{
+    struct ca_buf b = {0};
+    char **names = NULL, **seen = NULL;
+    size_t n_names = 0, n_seen = 0, n_certs = 0;
+    struct dirent *de;
+    DIR *d = NULL;
+    uint8_t *p;
+    size_t n;
+    int e = 0;
+
+    if (ca_file != NULL) {
+        e = ca_read_file(ca_file, CA_DIR_MAX_BYTES, &p, &n);
+        if (e != 0) {
+            snprintf(err, errlen, "--upstream-ca %s: %s", ca_file,
+                     e == -EINVAL ? "not a regular file of at most 16 MiB" : strerror(-e));
+            goto out;
+        }
+        e = ca_put_file(&b, p, n);
+        free(p);
+        if (e != 0)
+            goto too_big;
+    }
+    d = opendir(dir);
+    names = calloc(CA_DIR_MAX_ENTRIES, sizeof(*names));
+    seen = calloc(CA_DIR_MAX_ENTRIES, sizeof(*seen));
+    if (d == NULL || names == NULL || seen == NULL) {
+        e = d == NULL ? -errno : -ENOMEM;
+        snprintf(err, errlen, "ssl_verify_upstream_trusted_confdir %s: %s", dir, strerror(-e));
+        goto out;
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        if (n_names == CA_DIR_MAX_ENTRIES) {
+            e = -EFBIG;
+            snprintf(err, errlen, "ssl_verify_upstream_trusted_confdir %s: more than %d "
+                                  "files", dir, CA_DIR_MAX_ENTRIES);
+            goto out;
+        }
+        names[n_names] = strdup(de->d_name);
+        if (names[n_names++] == NULL) {
+            e = -ENOMEM;
+            snprintf(err, errlen, "ssl_verify_upstream_trusted_confdir: out of memory");
+            goto out;
+        }
+    }
+    qsort(names, n_names, sizeof(*names), ca_name_cmp);
+    for (size_t i = 0; i < n_names; i++) {
+        char path[PATH_MAX], real[PATH_MAX];
+        bool dup = false;
+
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >= sizeof(path) ||
+            realpath(path, real) == NULL)
+            continue; /* a dangling link, or a name too long: nothing to trust there */
+        for (size_t k = 0; k < n_seen && !dup; k++)
+            dup = strcmp(seen[k], real) == 0;
+        if (dup)
+            continue; /* c_rehash's hash links name files already taken */
+        if (ca_read_file(real, CA_DIR_MAX_FILE, &p, &n) != 0)
+            continue; /* a subdirectory, a device, an unreadable or oversized file */
+        seen[n_seen] = strdup(real);
+        if (seen[n_seen] != NULL)
+            n_seen++;
+        if (ca_has_cert(p, n)) {
+            e = ca_put_file(&b, p, n);
+            n_certs++;
+        }
+        free(p);
+        if (e != 0)
+            goto too_big;
+    }
+    if (n_certs == 0) {
+        e = -ENOENT;
+        snprintf(err, errlen, "ssl_verify_upstream_trusted_confdir %s: no PEM certificate in "
+                              "it", dir);
+        goto out;
+    }
+    *out = b.p;
+    *len = b.len;
+    b.p = NULL;
+    goto out;
+too_big:
+    snprintf(err, errlen, "ssl_verify_upstream_trusted_confdir %s: %s", dir,
+             e == -EFBIG ? "the certificates exceed 16 MiB" : strerror(-e));
+out:
+    if (d != NULL)
+        closedir(d);
+    for (size_t i = 0; i < n_names; i++)
+        free(names[i]);
+    for (size_t i = 0; i < n_seen; i++)
+        free(seen[i]);
+    free(names);
+    free(seen);
+    free(b.p);
+    return e;
+}
