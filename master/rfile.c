@@ -14,6 +14,7 @@
 #include "worker/flowfilter.h"
 
 #define RFILE_LINE_MAX (64u << 20) /* a record with bodies is a few MiB at most */
+#define RFILE_TEXT_MAX (48u * 1024) /* a flow line, as the live writer's slot */
 
 /* rfile_addr sets `ss` from a record's {"address": "IP", "port": N}; unknown stays zero. */
 static void rfile_addr(json_t *o, struct sockaddr_storage *ss)
@@ -78,7 +79,8 @@ static int64_t rfile_ms_to_ns(json_t *v)
     return (int64_t)(ms * 1e6 + 0.5);
 }
 
-int rfile_flow_from_line(const char *line, size_t len, struct flow *f, const char **why)
+int rfile_flow_from_line(const char *line, size_t len, struct flow *f, struct rfile_strs *keep,
+                         const char **why)
 {
     json_t *rec = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
     json_t *req = json_object_get(rec, "request"), *resp = json_object_get(rec, "response");
@@ -101,7 +103,7 @@ int rfile_flow_from_line(const char *line, size_t len, struct flow *f, const cha
     }
     rfile_addr(json_object_get(rec, "client"), &f->client_addr);
     rfile_addr(srv, &f->server_addr);
-    flow_set_server(f, host, 0, NULL, 0);
+    flow_set_server(f, host, NULL, 0);
     if (json_is_object(tls)) {
         flow_set_tls(f, json_string_value(json_object_get(tls, "sni")),
                      json_string_value(json_object_get(tls, "alpn")),
@@ -139,10 +141,68 @@ int rfile_flow_from_line(const char *line, size_t len, struct flow *f, const cha
         flow_set_error(f, json_string_value(json_object_get(rec, "error")));
     if (json_is_true(json_object_get(rec, "truncated")))
         f->truncated = true;
+    if (keep != NULL) { /* the strings the flow only points to */
+        const char *mode = json_string_value(json_object_get(json_object_get(rec, "client"),
+                                                             "proxy_mode"));
+        const char *note = json_string_value(json_object_get(rec, "rules_note"));
+
+        if (mode != NULL && mode[0] != '\0') {
+            snprintf(keep->proxy_mode, sizeof(keep->proxy_mode), "%s", mode);
+            f->proxy_mode = keep->proxy_mode;
+        }
+        if (note != NULL && note[0] != '\0') {
+            snprintf(keep->rules_note, sizeof(keep->rules_note), "%s", note);
+            f->rules_note = keep->rules_note;
+        }
+    }
     rc = 0;
 out:
     json_decref(rec);
     return rc;
+}
+
+/* rfile_line_mode finds the "proxy_mode" string of a record line without parsing it (the
+ * writer's form: "proxy_mode":"..."); returns its length and start, or 0. */
+static size_t rfile_line_mode(const char *line, size_t n, const char **start)
+{
+    static const char key[] = "\"proxy_mode\":\"";
+    const char *p = memmem(line, n, key, sizeof(key) - 1), *q;
+
+    if (p == NULL)
+        return 0;
+    p += sizeof(key) - 1;
+    q = memchr(p, '"', n - (size_t)(p - line));
+    *start = p;
+    return q != NULL ? (size_t)(q - p) : 0;
+}
+
+/* rfile_several_modes returns whether the records of `in` (seekable; rewound after) came
+ * from more than one listener, as the live lines then name each one's mode. */
+static bool rfile_several_modes(FILE *in)
+{
+    char *line = NULL, first[RFILE_STR_MAX];
+    size_t cap = 0, first_len = 0;
+    bool several = false, have = false;
+    ssize_t len;
+
+    while (!several && (len = getline(&line, &cap, in)) != -1) {
+        const char *m = NULL;
+        size_t n = rfile_line_mode(line, (size_t)len, &m);
+
+        if (n == 0 || n >= sizeof(first))
+            continue;
+        if (!have) {
+            memcpy(first, m, n);
+            first_len = n;
+            have = true;
+        } else {
+            several = n != first_len || memcmp(first, m, n) != 0;
+        }
+    }
+    free(line);
+    clearerr(in);
+    rewind(in);
+    return several;
 }
 
 /* struct rfile_filters holds the three compiled filters; NULL matches every flow. */
@@ -223,19 +283,21 @@ int rfile_run(const struct config *cfg, FILE *out, FILE *err)
 {
     struct rfile_filters ff = {0};
     struct flow *f = malloc(sizeof(*f));
-    char *line = NULL, text[FLOW_ARENA_SIZE + 1024];
+    struct rfile_strs keep;
+    char *line = NULL, *text = malloc(RFILE_TEXT_MAX);
+    bool several = false, is_stdin = strcmp(cfg->rfile, "-") == 0;
     size_t cap = 0, lineno = 0, n_ok = 0, n_bad = 0;
     int status = 2, save_fd = -1, fd;
     FILE *in = NULL;
     ssize_t len;
 
-    fd = open(cfg->rfile, O_RDONLY | O_CLOEXEC);
+    fd = is_stdin ? fcntl(0, F_DUPFD_CLOEXEC, 3) : open(cfg->rfile, O_RDONLY | O_CLOEXEC);
     if (fd == -1) {
         fprintf(err, "mitmd: -r %s: %s\n", cfg->rfile, strerror(errno));
         goto out;
     }
     in = fdopen(fd, "r");
-    if (in == NULL || f == NULL) {
+    if (in == NULL || f == NULL || text == NULL) {
         fprintf(err, "mitmd: -r %s: %s\n", cfg->rfile, strerror(errno));
         if (in == NULL)
             close(fd);
@@ -246,6 +308,8 @@ int rfile_run(const struct config *cfg, FILE *out, FILE *err)
     save_fd = rfile_open_save(cfg, fd, err);
     if (save_fd == -2)
         goto out;
+    if (!is_stdin && lseek(fd, 0, SEEK_CUR) != -1)
+        several = rfile_several_modes(in);
     while ((len = getline(&line, &cap, in)) != -1) {
         const char *why = NULL;
         size_t n = (size_t)len;
@@ -255,12 +319,13 @@ int rfile_run(const struct config *cfg, FILE *out, FILE *err)
             n--;
         if (n == 0)
             continue;
-        if (n > RFILE_LINE_MAX || rfile_flow_from_line(line, n, f, &why) != 0) {
+        if (n > RFILE_LINE_MAX || rfile_flow_from_line(line, n, f, &keep, &why) != 0) {
             if (why == NULL)
                 why = "line too long";
             if (n_ok == 0 && n_bad == 0) { /* the first record decides what the file is */
-                fprintf(err, "mitmd: -r %s: not a mitmd -w recording (JSON Lines): line 1 is "
-                             "%s; mitmproxy's own flow files are not read\n", cfg->rfile, why);
+                fprintf(err, "mitmd: -r %s: not a mitmd -w recording (JSON Lines): line %zu is "
+                             "%s; mitmproxy's own flow files are not read\n", cfg->rfile,
+                        lineno, why);
                 goto out;
             }
             n_bad++;
@@ -268,12 +333,18 @@ int rfile_run(const struct config *cfg, FILE *out, FILE *err)
             continue;
         }
         n_ok++;
+        f->proxy_mode_in_line = several;
         if (!flowfilter_match(ff.read, f))
             continue;
         if (!cfg->quiet && flowfilter_match(ff.view, f)) {
-            ssize_t tn = flow_format_line(f, text, sizeof(text));
+            ssize_t tn = flow_format_line(f, text, RFILE_TEXT_MAX);
 
-            if (tn > 0 && fwrite(text, 1, (size_t)tn, out) != (size_t)tn) {
+            if (tn < 0) {
+                fprintf(err, "mitmd: -r %s:%zu: the flow line does not fit %u bytes\n",
+                        cfg->rfile, lineno, RFILE_TEXT_MAX);
+                goto out;
+            }
+            if (fwrite(text, 1, (size_t)tn, out) != (size_t)tn) {
                 fprintf(err, "mitmd: writing flow lines failed: %s\n", strerror(errno));
                 goto out;
             }
@@ -302,6 +373,7 @@ out:
         fclose(in);
     rfile_filters_free(&ff);
     free(line);
+    free(text);
     free(f);
     return status;
 }

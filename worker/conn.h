@@ -23,7 +23,8 @@
 #define CONN_RECLAIM_QUIET_MS 1000  /* ... each quiet for at least this long */
 #define CONN_TRIM_IDLE_MS 1000     /* an idle connection's buffer pages are dropped after this */
 #define CONN_DRAIN_QUIET_MS 500     /* a draining idle connection closes after this much quiet */
-#define CONN_PROTO_STATE_MAX 4096   /* bytes of per-protocol state in every connection */
+#define CONN_PROTO_STATE_MAX 4352   /* bytes of per-protocol state in every connection (the
+                                     * struct stays 6 pages: the flow after it has room) */
 
 struct worker;
 struct conn;

@@ -4,6 +4,7 @@
 #include "worker/flow.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -87,12 +88,16 @@ void flow_set_client(struct flow *f, const struct sockaddr *sa, socklen_t len)
     copy_addr(&f->client_addr, sa, len);
 }
 
-void flow_set_server(struct flow *f, const char *host, uint16_t port, const struct sockaddr *sa,
-                     socklen_t len)
+void flow_set_server(struct flow *f, const char *host, const struct sockaddr *sa, socklen_t len)
 {
     copy_cstr(f->server_host, sizeof(f->server_host), host);
-    f->server_port = port;
     copy_addr(&f->server_addr, sa, len);
+}
+
+void flow_set_target(struct flow *f, const char *host, uint16_t port)
+{
+    copy_cstr(f->target_host, sizeof(f->target_host), host);
+    f->target_port = port;
 }
 
 void flow_set_tls(struct flow *f, const char *sni, const char *alpn, const char *version)
@@ -338,17 +343,23 @@ static void out_client(struct out *o, const struct flow *f)
 
 /* out_url writes the URL of `f` as mitmdump prints it: request.url, whose authority is the
  * target the client addressed (the CONNECT, SOCKS or reverse target, the transparent
- * destination), or with --showhost pretty_url, the Host field's (the recorded URL). A URL
- * recorded from an absolute target or not as scheme://authority is written as it is. */
-static void out_url(struct out *o, const struct flow *f)
+ * destination), or with --showhost (when `showhost`) pretty_url, the Host field's (the
+ * recorded URL). A URL recorded from an absolute target or not as scheme://authority is
+ * written as it is. */
+static void out_url(struct out *o, const struct flow *f, bool showhost)
 {
-    const char *u = flow_str_ptr(f, f->url), *sep;
+    const char *u = flow_str_ptr(f, f->url), *sep = NULL;
     size_t n = f->url.len, a, e;
     bool tls;
 
-    sep = f->showhost || !f->url_from_host || f->server_host[0] == '\0'
-              ? NULL
-              : memmem(u, n, "://", 3);
+    if (!showhost && f->url_from_host && f->target_host[0] != '\0') {
+        for (e = 0; e < n && (isalnum((unsigned char)u[e]) || u[e] == '+' || u[e] == '-' ||
+                              u[e] == '.');
+             e++)
+            ; /* the scheme: "://" must follow it */
+        if (e > 0 && n - e >= 3 && memcmp(u + e, "://", 3) == 0)
+            sep = u + e;
+    }
     if (sep == NULL) {
         out_printable(o, u, n);
         return;
@@ -357,16 +368,16 @@ static void out_url(struct out *o, const struct flow *f)
     for (e = a; e < n && u[e] != '/' && u[e] != '?' && u[e] != '#'; e++)
         ;
     out_printable(o, u, a);
-    if (strchr(f->server_host, ':') != NULL) { /* an IPv6 literal */
+    if (strchr(f->target_host, ':') != NULL) { /* an IPv6 literal */
         out_str(o, "[");
-        out_printable(o, f->server_host, strlen(f->server_host));
+        out_printable(o, f->target_host, strlen(f->target_host));
         out_str(o, "]");
     } else {
-        out_printable(o, f->server_host, strlen(f->server_host));
+        out_printable(o, f->target_host, strlen(f->target_host));
     }
     tls = (a == 8 && memcmp(u, "https", 5) == 0) || (a == 6 && memcmp(u, "wss", 3) == 0);
-    if (f->server_port != 0 && f->server_port != (tls ? 443 : 80))
-        out_printf(o, ":%u", (unsigned)f->server_port);
+    if (f->target_port != 0 && f->target_port != (tls ? 443 : 80))
+        out_printf(o, ":%u", (unsigned)f->target_port);
     out_printable(o, u + e, n - e);
 }
 
@@ -387,7 +398,7 @@ ssize_t flow_format_line(const struct flow *f, char *buf, size_t cap)
     } else {
         out_fstr_printable(&o, f, f->method);
         out_str(&o, " ");
-        out_url(&o, f);
+        out_url(&o, f, f->showhost);
         if (f->req_version.len > 0) {
             out_str(&o, " ");
             out_fstr_printable(&o, f, f->req_version);
@@ -441,7 +452,7 @@ ssize_t flow_format_ws_message(const struct flow *f, bool from_client, int opcod
 
     out_client(&o, f);
     out_printf(&o, " %s WebSocket %s message %s ", dir, opcode == 2 ? "binary" : "text", dir);
-    out_url(&o, f);
+    out_url(&o, f, false); /* mitmdump names the server here whatever showhost says */
     if (flow_format_size(len, size, sizeof(size)) < 0)
         o.overflow = true;
     out_str(&o, " ");

@@ -39,10 +39,12 @@ struct flow {
     /* loop: connection fields */
     struct sockaddr_storage client_addr; /* ss_family == 0: unknown */
     struct sockaddr_storage server_addr; /* ss_family == 0: not connected */
-    char server_host[FLOW_HOST_MAX];     /* the name the upstream was reached by, "" unknown:
-                                          * the CONNECT / SOCKS / reverse target, the
-                                          * transparent destination (mitmproxy's request.host) */
-    uint16_t server_port;                /* that target's port, 0 unknown */
+    char server_host[FLOW_HOST_MAX];     /* the name the upstream was reached by, "" unknown */
+    char target_host[FLOW_HOST_MAX];     /* the target the client addressed, "" unknown: the
+                                          * CONNECT / SOCKS / reverse target, the transparent
+                                          * destination (mitmproxy's request.host); redials
+                                          * (map_remote) do not change it */
+    uint16_t target_port;                /* its port, 0 unknown */
     bool showhost;                       /* flow lines print the URL as recorded (the Host
                                           * field's authority), not the target's: --showhost */
     bool tls;                            /* the client side is TLS (JSON "tls" is null if not) */
@@ -75,7 +77,7 @@ struct flow {
     struct flow_str method, url, req_version;
     bool url_from_host;                  /* url's authority came from the Host field or
                                           * :authority (not an absolute target, not the reverse
-                                          * rewrite): flow lines show server_host instead unless
+                                          * rewrite): flow lines show target_host instead unless
                                           * showhost, as mitmdump shows request.url */
     struct flow_str resp_version, reason;
     int status;                          /* 0 = no response at all */
@@ -117,10 +119,13 @@ uint64_t flow_now_ns(void);
 /* flow_set_client copies the client's address (`len` bytes, at most sockaddr_storage). */
 void flow_set_client(struct flow *f, const struct sockaddr *sa, socklen_t len);
 
-/* flow_set_server records the upstream: the name it was reached by (`host`, may be NULL), the
- * target's `port` (0 unknown) and the address dialled (`sa` may be NULL when unknown). */
-void flow_set_server(struct flow *f, const char *host, uint16_t port, const struct sockaddr *sa,
-                     socklen_t len);
+/* flow_set_server records the upstream: the name it was reached by (`host`, may be NULL) and
+ * its address (`sa` may be NULL when unknown). */
+void flow_set_server(struct flow *f, const char *host, const struct sockaddr *sa, socklen_t len);
+
+/* flow_set_target records the target the client addressed (`host` NULL: unknown; `port` 0:
+ * unknown), which flow lines show unless showhost (see flow_format_line). */
+void flow_set_target(struct flow *f, const char *host, uint16_t port);
 
 /* flow_set_tls records the client-side TLS details and sets `tls`; NULL strings become "". */
 void flow_set_tls(struct flow *f, const char *sni, const char *alpn, const char *version);
@@ -173,8 +178,8 @@ void flow_phases(const struct flow *f, int64_t *send, int64_t *wait, int64_t *re
 
 /* flow_format_line writes the console line for `f`, ending in '\n' (no NUL):
  *   "127.0.0.1:54321: GET https://host/path HTTP/1.1 << 200 OK 1.2k 35ms"
- * The URL is mitmdump's: with `url_from_host` and a known server_host, the authority is the
- * target's (server_host, server_port), unless `showhost` (then the URL as recorded).
+ * The URL is mitmdump's: with `url_from_host` and a known target_host, the authority is the
+ * target's (target_host, target_port), unless `showhost` (then the URL as recorded).
  * with " error: <text>" appended when `error` is set, and "<< error: <text>" in place of the
  * status when there was no response. Non-printable bytes are written as \xNN. Returns the
  * number of bytes written, or -ENOSPC (nothing usable written) if `cap` is too small. */

@@ -322,8 +322,8 @@ static bool ff_domain(struct ff_eval *ev, const struct ff_node *n)
         return true;
     /* mitmproxy's request.host too: the target the client addressed, where the URL's host
      * came from the Host field (a CONNECT to one name, Host naming another) */
-    return ev->f->url_from_host && ev->f->server_host[0] != '\0' &&
-           ff_search(ev, n, ev->f->server_host, strlen(ev->f->server_host));
+    return ev->f->url_from_host && ev->f->target_host[0] != '\0' &&
+           ff_search(ev, n, ev->f->target_host, strlen(ev->f->target_host));
 }
 
 static bool ff_eval_node(struct ff_eval *ev, int i)

@@ -90,8 +90,8 @@ void h1_record_request(struct h1_relay *r, const struct h1_request *req, const s
                                         &why) == 0)
             url_put_authority(&w, host.host, host.host_len, host.is_ipv6, host.port, tls);
         else if (r->_has_upstream)
-            url_put_authority(&w, r->_upstream.host, strlen(r->_upstream.host),
-                              r->_upstream.is_ipv6, r->_upstream.port, tls);
+            url_put_authority(&w, r->_home.host, strlen(r->_home.host), r->_home.is_ipv6,
+                              r->_home.port, tls);
         if (t->form != TARGET_FORM_ASTERISK)
             url_put(&w, req->target, req->target_len);
     }

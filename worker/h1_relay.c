@@ -343,6 +343,8 @@ void h1_relay_upstream_ready(struct h1_relay *r, const char *host, uint16_t port
     r->_up_via = r->_state == H1_STATE_NEED_UPSTREAM && h1_relay_wants_via(r);
     h1_relay_copy_target(&r->_upstream, host != NULL ? host : "", host != NULL ? strlen(host) : 0,
                          port, tls, host != NULL && strchr(host, ':') != NULL);
+    if (!r->_has_upstream || !r->_mapped) /* a mapped request's upstream is not home */
+        r->_home = r->_upstream;
     r->_has_upstream = true;
     r->_up_connected = true;
     r->_up_eof = false;

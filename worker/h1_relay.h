@@ -125,6 +125,10 @@ struct h1_relay {
 
     struct h1_target _upstream; /* what the upstream is (or was last) connected to */
     bool _has_upstream;         /* _upstream is set */
+    struct h1_target _home;     /* the target the client addressed (the CONNECT, SOCKS,
+                                 * transparent or reverse target, or the first absolute
+                                 * one): origin-form requests go here, even after a
+                                 * map_remote request moved the upstream elsewhere */
     bool _up_connected;         /* the upstream connection is usable */
     bool _up_via;               /* it ends at the next proxy (via_absolute): plain requests to
                                  * any host go on it in absolute-form */

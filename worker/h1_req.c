@@ -185,7 +185,7 @@ bool h1_req_step_head(struct h1_relay *r)
                                  ANSWER_NOT_PROXY_BODY);
             return true;
         }
-        r->_target = r->_upstream;
+        r->_target = r->_home;
         r->_absolute = false;
     }
     if (r->_absolute && r->_opts.proxy_auth != NULL && /* --proxyauth (worker/access.h) */
@@ -230,8 +230,9 @@ bool h1_req_step_head(struct h1_relay *r)
     if (r->_up_connected && buf_used(r->_up_in) > 0)
         r->_up_connected = false;
     if (!r->_up_connected ||
-        (r->_absolute && !same_target(&r->_upstream, &r->_target) &&
-         !(r->_up_via && h1_relay_wants_via(r)))) /* the next proxy takes any plain host */
+        (!same_target(&r->_upstream, &r->_target) && /* origin-form: back home after a */
+         !(r->_up_via && h1_relay_wants_via(r))))   /* mapped request; the next proxy takes
+                                                      * any plain host */
         h1_set_state(r, H1_STATE_NEED_UPSTREAM);
     else
         h1_set_state(r, H1_STATE_REQ_BODY);

@@ -276,7 +276,8 @@ void h2_flow_from_conn(struct h2_relay *r, struct flow *f)
         f->client_addr = c->client_addr;
         f->server_addr = c->server_addr;
         memcpy(f->server_host, c->server_host, sizeof(f->server_host));
-        f->server_port = c->server_port;
+        memcpy(f->target_host, c->target_host, sizeof(f->target_host));
+        f->target_port = c->target_port;
         f->showhost = c->showhost;
         f->tls = c->tls;
         memcpy(f->sni, c->sni, sizeof(f->sni));

@@ -213,7 +213,7 @@ static void onboarding_record(struct conn *c, const struct h1_request *req, int 
         if (flow_add_header(f, FLOW_REQUEST, req->headers[i].name, req->headers[i].name_len,
                             req->headers[i].value, req->headers[i].value_len) != 0)
             break;
-    flow_set_server(f, c->w->cfg->onboarding_host, 0, NULL, 0);
+    flow_set_server(f, c->w->cfg->onboarding_host, NULL, 0);
     f->error[0] = '\0'; /* an onboarding CONNECT has no upstream by design: not an error */
     f->status = status;
     f->answered = true;

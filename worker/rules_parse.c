@@ -709,6 +709,11 @@ int rules_check(const struct config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "save_stream_filter: %s", msg);
         return e;
     }
+    if (cfg->readfile_filter != NULL && /* checked with or without -r, as mitmproxy */
+        (e = flowfilter_check(cfg->readfile_filter, msg, sizeof(msg))) != 0) {
+        snprintf(err, errlen, "readfile_filter: %s", msg);
+        return e;
+    }
     e = rules_compile(cfg, &r, err, errlen);
     rules_free(r);
     return e;

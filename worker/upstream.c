@@ -241,7 +241,7 @@ static int upstream_connect_next(struct conn *c, int err)
             ((struct sockaddr_in *)&ss)->sin_port = htons(upstream_dial_port(u));
         else
             ((struct sockaddr_in6 *)&ss)->sin6_port = htons(upstream_dial_port(u));
-        flow_set_server(&c->flow, u->host, u->port, (struct sockaddr *)&ss, salen);
+        flow_set_server(&c->flow, u->host, (struct sockaddr *)&ss, salen);
         if (upstream_is_self(c, &ss))
             return -ELOOP;
         err = upstream_open(c, (struct sockaddr *)&ss, salen);

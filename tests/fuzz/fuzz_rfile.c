@@ -19,6 +19,7 @@ static void need(int ok)
 }
 
 static struct flow flow_a, flow_b;
+static struct rfile_strs keep;
 static struct flowfilter *ff;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -32,16 +33,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         flowfilter_compile("~d a | ~u b | ~h c | ~c 200 | ~e | ~websocket | ~src 1 | ~dst 2",
                            &ff, err, sizeof(err)) != 0)
         abort();
-    if (rfile_flow_from_line((const char *)data, size, &flow_a, &why) != 0) {
+    if (rfile_flow_from_line((const char *)data, size, &flow_a, &keep, &why) != 0) {
         need(why != NULL && why[0] != '\0');
         return 0;
     }
+    flow_a.proxy_mode_in_line = true;
     (void)flowfilter_match(ff, &flow_a);
     na = flow_format_line(&flow_a, la, sizeof(la));
     need(na > 0 && la[na - 1] == '\n');
     n = flow_format_json(&flow_a, json, sizeof(json));
     need(n > 1 && json[n - 1] == '\n');
-    need(rfile_flow_from_line(json, (size_t)n - 1, &flow_b, &why) == 0);
+    need(rfile_flow_from_line(json, (size_t)n - 1, &flow_b, &keep, &why) == 0);
+    flow_b.proxy_mode_in_line = true; /* as flow_a's: the mode is shown */
     nb = flow_format_line(&flow_b, lb, sizeof(lb));
     need(nb == na && memcmp(la, lb, (size_t)na) == 0);
     return 0;

@@ -38,7 +38,7 @@ static void make_flow(struct flow *f)
     inet_pton(AF_INET, "10.0.0.2", &s.sin_addr);
     flow_init(f);
     flow_set_client(f, (struct sockaddr *)&c, sizeof(c));
-    flow_set_server(f, "api.test", 443, (struct sockaddr *)&s, sizeof(s));
+    flow_set_server(f, "api.test", (struct sockaddr *)&s, sizeof(s));
     flow_begin(f);
     flow_str_set(f, &f->method, "GET", 3);
     flow_str_set(f, &f->url, "https://api.test/v1/items?id=7&page=2", 37);

@@ -428,6 +428,39 @@ static void test_showhost(void **state)
     config_dispose(&cfg);
 }
 
+/* mitmdump's -r, -n (--no-server), --keepserving: -nr FILE is -n -r FILE. */
+static void test_rfile_server(void **state)
+{
+    (void)state;
+    char *none[] = {"mitmd", NULL};
+    char *nr[] = {"mitmd", "-nr", "flows.jsonl", NULL};
+    char *longs[] = {"mitmd", "--rfile", "a.jsonl", "--no-server", "--server", "--keepserving",
+                     "--set", "readfile_filter=~c 500", NULL};
+    char *set[] = {"mitmd", "--set", "server=false", "--set", "rfile=b.jsonl", NULL};
+    struct config cfg;
+
+    parse_ok(none, &cfg);
+    assert_true(cfg.server);
+    assert_null(cfg.rfile);
+    assert_false(cfg.keepserving);
+    config_dispose(&cfg);
+    parse_ok(nr, &cfg);
+    assert_false(cfg.server);
+    assert_string_equal(cfg.rfile, "flows.jsonl");
+    assert_null(cfg.view_filter); /* the file is not a positional filter */
+    config_dispose(&cfg);
+    parse_ok(longs, &cfg);
+    assert_true(cfg.server); /* the last one wins */
+    assert_true(cfg.keepserving);
+    assert_string_equal(cfg.rfile, "a.jsonl");
+    assert_string_equal(cfg.readfile_filter, "~c 500");
+    config_dispose(&cfg);
+    parse_ok(set, &cfg);
+    assert_false(cfg.server);
+    assert_string_equal(cfg.rfile, "b.jsonl");
+    config_dispose(&cfg);
+}
+
 /* --set connect_addr: numeric IPv4 or IPv6, a bare --set NAME clears it. */
 static void test_connect_addr(void **state)
 {
@@ -486,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_exclusive_hosts),
         cmocka_unit_test(test_tls_versions_and_anti),
         cmocka_unit_test(test_showhost),
+        cmocka_unit_test(test_rfile_server),
         cmocka_unit_test(test_connect_addr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

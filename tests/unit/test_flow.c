@@ -19,7 +19,7 @@ static void make_flow(struct flow *f, int status, uint64_t resp_body, uint64_t e
     inet_pton(AF_INET, "127.0.0.2", &s.sin_addr);
     flow_init(f);
     flow_set_client(f, (struct sockaddr *)&c, sizeof(c));
-    flow_set_server(f, "example.test", 443, (struct sockaddr *)&s, sizeof(s));
+    flow_set_server(f, "example.test", (struct sockaddr *)&s, sizeof(s));
     flow_begin(f);
     f->started.tv_sec = 1795798800; /* 2026-11-27T17:00:00Z */
     f->started.tv_nsec = 123456789;
@@ -108,7 +108,7 @@ struct url_case {
     const char *note;
     const char *url;      /* as recorded (the Host field's authority when from_host) */
     bool from_host;
-    const char *host;     /* server_host: the target the client addressed */
+    const char *host;     /* target_host: the target the client addressed */
     uint16_t port;
     bool showhost;
     const char *want;     /* the URL in the line */
@@ -138,6 +138,8 @@ static const struct url_case url_cases[] = {
      false, "/relative"},
     {"WebSocket scheme wss: 443 is its default", "wss://b.test/ws", true, "a.test", 443, false,
      "wss://a.test/ws"},
+    {"'://' later in a URL without a scheme: as it is", "/r?u=http://b.test/", true, "a.test",
+     443, false, "/r?u=http://b.test/"},
 };
 
 static void test_line_url(void **state)
@@ -151,7 +153,7 @@ static void test_line_url(void **state)
         const struct url_case *c = &url_cases[i];
 
         make_flow(f, 200, 10, 1);
-        flow_set_server(f, c->host, c->port, NULL, 0);
+        flow_set_target(f, c->host, c->port);
         f->showhost = c->showhost;
         flow_str_set(f, &f->url, c->url, strlen(c->url));
         f->url_from_host = c->from_host;
@@ -163,12 +165,20 @@ static void test_line_url(void **state)
         if (strcmp(line, want) != 0)
             fail_msg("%s: got %s want %s", c->note, line, want);
     }
+    /* WebSocket message lines name the target whatever showhost says (mitmdump's) */
+    flow_str_set(f, &f->url, "https://b.test/ws", 17);
+    f->url_from_host = true;
+    f->showhost = true;
+    n = flow_format_ws_message(f, true, 1, 5, line, sizeof(line) - 1);
+    assert_true(n > 0);
+    line[n] = '\0';
+    assert_non_null(strstr(line, " https://a.test/ws 5b\n"));
     /* flow_begin clears url_from_host (an exchange field); showhost and the target stay */
     f->showhost = true;
     flow_begin(f);
     assert_false(f->url_from_host);
     assert_true(f->showhost);
-    assert_string_equal(f->server_host, "a.test");
+    assert_string_equal(f->target_host, "a.test");
     test_free(f);
 }
 

@@ -27,7 +27,7 @@ static void make_get(struct flow *f)
     inet_pton(AF_INET, "10.0.0.2", &s.sin_addr);
     flow_init(f);
     flow_set_client(f, (struct sockaddr *)&c, sizeof(c));
-    flow_set_server(f, "api.test", 443, (struct sockaddr *)&s, sizeof(s));
+    flow_set_server(f, "api.test", (struct sockaddr *)&s, sizeof(s));
     flow_begin(f);
     flow_str_set(f, &f->method, "GET", 3);
     flow_str_set(f, &f->url, "https://api.test/v1/items?id=7", 30);
@@ -60,7 +60,7 @@ static void make_pending(struct flow *f)
 static void make_error(struct flow *f)
 {
     flow_init(f);
-    flow_set_server(f, "down.test", 443, NULL, 0);
+    flow_set_server(f, "down.test", NULL, 0);
     flow_begin(f);
     flow_str_set(f, &f->method, "GET", 3);
     flow_str_set(f, &f->url, "https://down.test/app.js", 24);
@@ -72,7 +72,7 @@ static void make_error(struct flow *f)
 static void make_other_host(struct flow *f)
 {
     make_get(f);
-    flow_set_server(f, "tunnel.test", 443, NULL, 0);
+    flow_set_target(f, "tunnel.test", 443); /* the upstream stays api.test */
     f->url_from_host = true;
 }
 

@@ -447,7 +447,7 @@ static void world_init(struct world *w, const struct setup *su)
     buf_init(&w->uo, w->mem[3], su->small_out ? su->small_out : BUF_CAP);
     flow_init(&w->conn_flow);
     flow_set_tls(&w->conn_flow, "a.test", "h2", "TLSv1.3");
-    flow_set_server(&w->conn_flow, "a.test", 443, NULL, 0);
+    flow_set_server(&w->conn_flow, "a.test", NULL, 0);
     w->conn_flow.connect_ns = 1000000;
     w->conn_flow.tls_ns = 2000000;
     w->pool_streams = su->pool_streams ? su->pool_streams : POOL_STREAMS;

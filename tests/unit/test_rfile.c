@@ -38,7 +38,7 @@ static void base_flow(struct flow *f, int family)
         inet_pton(AF_INET6, "2001:db8::2", &b->sin6_addr);
     }
     flow_set_client(f, (struct sockaddr *)&c, sizeof(c));
-    flow_set_server(f, "api.test", 8443, (struct sockaddr *)&s, sizeof(s));
+    flow_set_server(f, "api.test", (struct sockaddr *)&s, sizeof(s));
     flow_set_tls(f, "api.test", "h2", "TLSv1.3");
     flow_set_cert(f, "CN=api.test", "CN=Test CA");
     flow_begin(f);
@@ -103,6 +103,15 @@ static void make_no_response(struct flow *f)
     flow_set_error(f, "client closed");
 }
 
+/* make_noted: a flow from one of several listeners, with a rules note. */
+static void make_noted(struct flow *f)
+{
+    make_h1(f);
+    f->proxy_mode = "socks5@1080";
+    f->proxy_mode_in_line = true;
+    f->rules_note = "modify_body: body over body_size_limit, passed unchanged";
+}
+
 typedef void (*make_fn)(struct flow *);
 
 static const char *const filters[] = {
@@ -114,7 +123,9 @@ static const char *const filters[] = {
  * filters. */
 static void test_round_trip(void **state)
 {
-    static const make_fn makers[] = {make_h1, make_h2_v6, make_error, make_ws, make_no_response};
+    static const make_fn makers[] = {make_h1,         make_h2_v6, make_error,
+                                     make_ws,         make_no_response, make_noted};
+    struct rfile_strs keep;
     struct flow *a = test_malloc(sizeof(*a)), *b = test_malloc(sizeof(*b));
     char json[32768], la[1024], lb[1024];
     struct flowfilter *ff[sizeof(filters) / sizeof(filters[0])];
@@ -130,7 +141,8 @@ static void test_round_trip(void **state)
         makers[i](a);
         n = flow_format_json(a, json, sizeof(json));
         assert_true(n > 1);
-        assert_int_equal(rfile_flow_from_line(json, (size_t)n - 1, b, &why), 0);
+        assert_int_equal(rfile_flow_from_line(json, (size_t)n - 1, b, &keep, &why), 0);
+        b->proxy_mode_in_line = a->proxy_mode_in_line; /* rfile_run decides it per file */
         na = flow_format_line(a, la, sizeof(la) - 1);
         nb = flow_format_line(b, lb, sizeof(lb) - 1);
         assert_true(na > 0 && nb > 0);
@@ -175,8 +187,8 @@ static void test_not_records(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *why = NULL;
 
-        assert_int_equal(rfile_flow_from_line(cases[i].line, strlen(cases[i].line), f, &why),
-                         -EINVAL);
+        assert_int_equal(
+            rfile_flow_from_line(cases[i].line, strlen(cases[i].line), f, NULL, &why), -EINVAL);
         assert_non_null(why);
         if (strstr(why, cases[i].why_has) == NULL)
             fail_msg("%s: why %s", cases[i].line, why);
@@ -200,7 +212,7 @@ static void test_out_of_range(void **state)
     ssize_t n;
 
     (void)state;
-    assert_int_equal(rfile_flow_from_line(line, strlen(line), f, &why), 0);
+    assert_int_equal(rfile_flow_from_line(line, strlen(line), f, NULL, &why), 0);
     assert_int_equal(f->client_addr.ss_family, 0);
     assert_int_equal(f->server_addr.ss_family, 0);
     assert_int_equal(f->status, 0);

@@ -95,6 +95,22 @@ def test(env):
     check(cp.returncode == 1 and f"{mixed}:2: not JSON" in cp.stderr and
           lines_of(cp.stdout) == live[:2], f"rc {cp.returncode}: {cp.stderr} {cp.stdout}")
 
+    step("-r - reads standard input; records of several listeners name each one's mode")
+    cp = env.run_cmd([env.mitmd_bin, "--confdir", conf, "-n", "-r", "-"],
+                     input=b"".join(records))
+    check(cp.returncode == 0 and lines_of(cp.stdout.decode()) == live, f"-r -: {cp.stdout!r}")
+    modes = env.path("modes.jsonl")
+    with open(modes, "wb") as f:
+        f.write(records[0] + records[1].replace(b'"proxy_mode":"regular"',
+                                                b'"proxy_mode":"socks5@1080"'))
+    cp = mitmd("-n", "-r", modes)
+    got = lines_of(cp.stdout)
+    check(cp.returncode == 0 and len(got) == 2 and " [regular]: GET" in got[0] and
+          " [socks5@1080]: GET" in got[1], f"modes: {cp.stdout}")
+    check(lines_of(mitmd("-n", "-r", w.flows).stdout) == live, "one mode: no mode tag")
+    cp = mitmd("-n", "-r", w.flows, "--set", "readfile_filter=~c abc")
+    check(cp.returncode == 2 and "readfile_filter" in cp.stderr, f"bad readfile_filter: {cp}")
+
     step("-r and -w on the same file: refused, the file unchanged")
     cp = mitmd("-n", "-r", w.flows, "-w", w.flows)
     check(cp.returncode == 2 and "same file" in cp.stderr, f"rc {cp.returncode}: {cp.stderr}")

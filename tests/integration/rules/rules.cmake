@@ -23,3 +23,4 @@ add_test(NAME integration/rules/h2_fault_one_stream
           --mitmd $<TARGET_FILE:mitmd> --h2peer $<TARGET_FILE:h2peer>)
 set_tests_properties(integration/rules/h2_fault_one_stream PROPERTIES TIMEOUT 120
   LABELS "integration;intercept" ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
+mitmd_add_integration_test(rules/map_remote_keepalive_home INTERCEPT)
