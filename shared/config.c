@@ -79,6 +79,8 @@ static const struct config_opt config_opts[] = {
     /* operations (mitmd's own; master/metrics.h) */
     {"metrics_listen", NULL, 0, CONFIG_T_STR, F(metrics_listen), 0, 0, 0, "HOST:PORT",
      "serve Prometheus /metrics and /healthz from the master on HOST:PORT (default: off)"},
+    {"add_upstream_certs_to_client_chain", NULL, 0, CONFIG_T_BOOL, F(add_upstream_certs), 0, 0,
+     0, "BOOL", "serve the upstream server's certificates after the forged chain (default false)"},
     {"ssl_verify_upstream_trusted_confdir", NULL, 0, CONFIG_T_STR, F(upstream_ca_dir), 0, 0, 0,
      "DIR", "also trust the CA certificates in DIR upstream (PEM files, as c_rehash or\n"
      "        `openssl rehash` prepare it; read by the master at start)"},

@@ -76,6 +76,7 @@ struct config {
     const char *metrics_listen; /* metrics_listen: --set metrics_listen=HOST:PORT (mitmd's own,
                                  * borrowed): the master's /metrics and /healthz; NULL = off */
     const char *upstream_ca;/* ssl_verify_upstream_trusted_ca: --upstream-ca FILE (borrowed) */
+    bool add_upstream_certs;     /* add_upstream_certs_to_client_chain */
     const char *upstream_ca_dir; /* ssl_verify_upstream_trusted_confdir (borrowed), NULL */
     bool http2;             /* http2: --http2/--no-http2, default true */
     int connect_timeout_s;  /* connect_timeout: --connect-timeout, default 10 */

@@ -175,11 +175,16 @@ static int intercept_chain_ready(struct conn *c)
     return 0;
 }
 
-/* intercept_set_chain installs the forged leaf on the client leg and moves on to the rest of
+/* intercept_set_chain installs the forged leaf on the client leg (with the upstream's
+ * certificates after it when add_upstream_certs_to_client_chain) and moves on to the rest of
  * the client handshake. */
 static int intercept_set_chain(struct conn *c, const uint8_t *der, size_t len)
 {
-    int err = tls_conn_set_chain(&c->cl.tls, der, len);
+    const struct tls_conn *up = c->w->cfg->add_upstream_certs && c->up.tls_on &&
+                                        !intercept_of(c)->up_tls_failed
+                                    ? &c->up.tls
+                                    : NULL; /* add_upstream_certs_to_client_chain */
+    int err = tls_conn_set_chain_extra(&c->cl.tls, der, len, up);
 
     if (err) {
         log_warn("conn %llu: forged chain rejected: %s", (unsigned long long)c->id, strerror(-err));

@@ -509,8 +509,15 @@ int tls_conn_handshake(struct tls_conn *c, const char **why)
 
 int tls_conn_set_chain(struct tls_conn *c, const uint8_t *leaf_der, size_t leaf_len)
 {
+    return tls_conn_set_chain_extra(c, leaf_der, leaf_len, NULL);
+}
+
+int tls_conn_set_chain_extra(struct tls_conn *c, const uint8_t *leaf_der, size_t leaf_len,
+                             const struct tls_conn *peer)
+{
     struct tls_ctx *t = c->_ctx;
-    CRYPTO_BUFFER *chain[2];
+    CRYPTO_BUFFER *chain[2 + TLS_CONN_EXTRA_MAX];
+    const STACK_OF(CRYPTO_BUFFER) *up = NULL;
     size_t n = 0;
     int ok;
 
@@ -523,6 +530,10 @@ int tls_conn_set_chain(struct tls_conn *c, const uint8_t *leaf_der, size_t leaf_
     n++;
     if (t->_ca != NULL)
         chain[n++] = t->_ca;
+    if (peer != NULL && peer->_ssl != NULL)
+        up = SSL_get0_peer_certificates(peer->_ssl);
+    for (size_t i = 0; up != NULL && i < sk_CRYPTO_BUFFER_num(up) && i < TLS_CONN_EXTRA_MAX; i++)
+        chain[n++] = sk_CRYPTO_BUFFER_value(up, i); /* SSL_set_chain_and_key takes its refs */
     ERR_clear_error();
     ok = SSL_set_chain_and_key(c->_ssl, chain, n, t->_leaf_key, NULL);
     CRYPTO_BUFFER_free(chain[0]); /* the SSL holds its own reference */

@@ -179,6 +179,15 @@ int tls_conn_handshake(struct tls_conn *c, const char **why);
  * rejects the chain (e.g. the leaf does not match the key). */
 int tls_conn_set_chain(struct tls_conn *c, const uint8_t *leaf_der, size_t leaf_len);
 
+#define TLS_CONN_EXTRA_MAX 8 /* upstream certificates appended to a forged chain */
+
+/* tls_conn_set_chain_extra is tls_conn_set_chain with the certificates `peer` (a client-role
+ * connection whose handshake completed; NULL: none) received from its server appended after
+ * the CA, at most TLS_CONN_EXTRA_MAX: mitmproxy's add_upstream_certs_to_client_chain. A peer
+ * without certificates adds nothing. Same returns. */
+int tls_conn_set_chain_extra(struct tls_conn *c, const uint8_t *leaf_der, size_t leaf_len,
+                             const struct tls_conn *peer);
+
 /* tls_conn_set_user_chain serves, instead of a forged chain, the operator's --certs entry
  * (tls_ctx certs, certcache/certstore.h) matching the client's SNI, else the first of
  * `names[0..n)` that one matches (the names the forged certificate would carry). Only valid
