@@ -294,6 +294,7 @@ static void ff_memo_hosts(struct ff_eval *ev)
     if (m->done)
         return;
     m->done = true;
+    m->hdr_found = m->hdr_ok = false; /* no Host field (HTTP/2): nothing from one */
     m->url_ok = ff_host_of(flow_str_ptr(f, f->url), f->url.len, true, &m->url_host, &m->url_hlen);
     for (uint16_t i = 0; i < f->n_req_headers && i < FLOW_MAX_HEADERS; i++) {
         const struct flow_header *hd = &f->req_headers[i];
@@ -410,7 +411,7 @@ bool flowfilter_match_memo(struct flowfilter *ff, const struct flow *f,
     if (ff == NULL)
         return true;
     if (memo == NULL) {
-        local.done = false;
+        local = (struct flowfilter_memo){0};
         ev.memo = &local;
     }
     return ff_eval_node(&ev, ff->root);

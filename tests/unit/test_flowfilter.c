@@ -379,6 +379,41 @@ static void test_flowfilter_prefixes(void **state)
     }
 }
 
+/* dirty_stack fills the stack below the caller with 'A's, as a previous deep call would. */
+static __attribute__((noinline)) void dirty_stack(void)
+{
+    volatile char junk[8192];
+
+    memset((char *)junk, 'A', sizeof(junk));
+}
+
+/* A flow without a Host field (an HTTP/2 request: :authority only) and a ~d that does not
+ * match its URL: flowfilter_match's own memo must not read a Host field's host it never
+ * found (it read whatever the stack held: UBSan "invalid bool", a wild pointer). */
+static void test_flowfilter_no_host_field(void **state)
+{
+    struct flow *f = test_malloc(sizeof(*f));
+    struct flowfilter *ff;
+    char err[256];
+
+    (void)state;
+    flow_init(f);
+    flow_begin(f);
+    flow_str_set(f, &f->method, "GET", 3);
+    flow_str_set(f, &f->url, "https://h2.test/x", 17);
+    assert_int_equal(flowfilter_compile("~d nomatch", &ff, err, sizeof(err)), 0);
+    for (int i = 0; i < 3; i++) {
+        dirty_stack();
+        assert_false(flowfilter_match(ff, f));
+    }
+    flowfilter_free(ff);
+    assert_int_equal(flowfilter_compile("~d ^h2\\.test$", &ff, err, sizeof(err)), 0);
+    dirty_stack();
+    assert_true(flowfilter_match(ff, f));
+    flowfilter_free(ff);
+    test_free(f);
+}
+
 static void test_flowfilter_null_and_body(void **state)
 {
     (void)state;
@@ -412,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_flowfilter_runaway_regex),
         cmocka_unit_test(test_flowfilter_prefixes),
         cmocka_unit_test(test_flowfilter_null_and_body),
+        cmocka_unit_test(test_flowfilter_no_host_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
