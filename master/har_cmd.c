@@ -92,6 +92,21 @@ static double num_or(json_t *v, double dflt)
     return json_is_number(v) ? json_number_value(v) : dflt;
 }
 
+/* int_or returns a record's number as an integer: an integer as it is, a real within the
+ * range of json_int_t cut to its integer part, anything else (or a real out of range, which
+ * a hostile line can hold) `dflt`. */
+static json_int_t int_or(json_t *v, json_int_t dflt)
+{
+    double d;
+
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    if (!json_is_real(v))
+        return dflt;
+    d = json_real_value(v);
+    return d > -9.0e18 && d < 9.0e18 ? (json_int_t)d : dflt;
+}
+
 static json_t *entry_from_record(json_t *rec, const char **why)
 {
     json_t *req = json_object_get(rec, "request"), *resp = json_object_get(rec, "response");
@@ -136,7 +151,7 @@ static json_t *entry_from_record(json_t *rec, const char **why)
     }
     json_object_set_new(r, "headersSize", json_integer(-1));
     json_object_set_new(r, "bodySize",
-                        json_integer((json_int_t)num_or(json_object_get(req, "bodySize"), 0)));
+                        json_integer(int_or(json_object_get(req, "bodySize"), 0)));
     json_object_set_new(e, "request", r);
 
     s = json_object();
@@ -146,21 +161,21 @@ static json_t *entry_from_record(json_t *rec, const char **why)
         const char *hv = json_string_value(json_object_get(resp, "httpVersion"));
 
         json_object_set_new(s, "status",
-                            json_integer((json_int_t)num_or(json_object_get(resp, "status"), 0)));
+                            json_integer(int_or(json_object_get(resp, "status"), 0)));
         json_object_set_new(s, "statusText", json_string(st != NULL ? st : ""));
         json_object_set_new(s, "httpVersion", json_string(hv != NULL ? hv : ""));
         json_object_set_new(s, "cookies", json_array());
         json_object_set_new(s, "headers", copy_headers(hs));
         c = json_object();
         json_object_set_new(c, "size",
-                            json_integer((json_int_t)num_or(json_object_get(resp, "bodySize"), 0)));
+                            json_integer(int_or(json_object_get(resp, "bodySize"), 0)));
         json_object_set_new(c, "mimeType", json_string(header_get(hs, "content-type")));
         body_fields(c, json_object_get(rec, "response_body"), "encoding");
         json_object_set_new(s, "content", c);
         json_object_set_new(s, "redirectURL", json_string(header_get(hs, "location")));
         json_object_set_new(s, "headersSize", json_integer(-1));
         json_object_set_new(s, "bodySize",
-                            json_integer((json_int_t)num_or(json_object_get(resp, "bodySize"), 0)));
+                            json_integer(int_or(json_object_get(resp, "bodySize"), 0)));
     } else {
         json_object_set_new(s, "status", json_integer(0));
         json_object_set_new(s, "statusText", json_string(""));
