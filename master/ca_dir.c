@@ -12,34 +12,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "shared/har.h"
+
 #define CA_DIR_MAX_ENTRIES 4096
 
-/* struct ca_buf is the growing bundle. */
-struct ca_buf {
-    uint8_t *p;
-    size_t len, cap;
-};
-
-/* ca_buf_put appends `n` bytes; returns 0 or -ENOMEM / -EFBIG (over CA_DIR_MAX_BYTES). */
-static int ca_buf_put(struct ca_buf *b, const void *s, size_t n)
+/* ca_buf_put appends `n` bytes to the bundle; returns 0, -EFBIG (over CA_DIR_MAX_BYTES) or
+ * -ENOMEM. */
+static int ca_buf_put(struct har_buf *b, const void *s, size_t n)
 {
     if (n > CA_DIR_MAX_BYTES - b->len)
         return -EFBIG;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap == 0 ? 65536 : b->cap;
-        uint8_t *p;
-
-        while (cap < b->len + n)
-            cap *= 2;
-        p = realloc(b->p, cap);
-        if (p == NULL)
-            return -ENOMEM;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    return 0;
+    har_buf_put(b, s, n);
+    return b->oom ? -ENOMEM : 0;
 }
 
 /* ca_read_file reads the regular file `path` (at most `max` bytes) into a new heap buffer.
@@ -95,7 +79,7 @@ static bool ca_has_cert(const uint8_t *p, size_t n)
 }
 
 /* ca_put_file appends one file's bytes and a newline. */
-static int ca_put_file(struct ca_buf *b, const uint8_t *p, size_t n)
+static int ca_put_file(struct har_buf *b, const uint8_t *p, size_t n)
 {
     int e = ca_buf_put(b, p, n);
 
@@ -110,7 +94,7 @@ static int ca_name_cmp(const void *a, const void *b)
 int ca_dir_bundle(const char *ca_file, const char *dir, uint8_t **out, size_t *len, char *err,
                   size_t errlen)
 {
-    struct ca_buf b = {0};
+    struct har_buf b = {0};
     char **names = NULL, **seen = NULL;
     size_t n_names = 0, n_seen = 0, n_certs = 0;
     struct dirent *de;
@@ -186,7 +170,7 @@ int ca_dir_bundle(const char *ca_file, const char *dir, uint8_t **out, size_t *l
                               "it", dir);
         goto out;
     }
-    *out = b.p;
+    *out = (uint8_t *)b.p;
     *len = b.len;
     b.p = NULL;
     goto out;
