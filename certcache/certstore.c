@@ -30,6 +30,7 @@
 #include <openssl/x509v3.h>
 
 #include "shared/config.h"
+#include "shared/fileio.h"
 
 static const uint8_t certstore_magic[8] = {'M', 'I', 'T', 'M', 'D', 'C', 'S', '1'};
 
@@ -174,54 +175,6 @@ static int entry_set_identity(struct certstore_entry *e, const CBS *ders, size_t
 
 /* ---- loading (master) ------------------------------------------------------------------ */
 
-/* read_file reads `path` whole into a new buffer. Returns 0 or -errno (-EFBIG: too large,
- * -EISDIR/-EINVAL: not a regular file). */
-static int read_file(const char *path, uint8_t **out, size_t *len)
-{
-    struct stat st;
-    uint8_t *buf = NULL;
-    size_t got = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
-
-    if (fd == -1)
-        return -errno;
-    if (fstat(fd, &st) == -1) {
-        err = -errno;
-        goto out_close;
-    }
-    if (S_ISDIR(st.st_mode) || !S_ISREG(st.st_mode)) {
-        err = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-        goto out_close;
-    }
-    if (st.st_size > CERTSTORE_FILE_MAX) {
-        err = -EFBIG;
-        goto out_close;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
-        err = -ENOMEM;
-        goto out_close;
-    }
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-
-        if (r == -1 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            err = r == 0 ? -EIO : -errno;
-            goto out_close;
-        }
-        got += (size_t)r;
-    }
-    *out = buf;
-    *len = got;
-    buf = NULL;
-out_close:
-    free(buf);
-    close(fd);
-    return err;
-}
-
 static int no_password(char *buf, int size, int rwflag, void *u)
 {
     (void)buf;
@@ -246,7 +199,7 @@ int certstore_add_pem(struct certstore *s, enum certstore_kind kind, const char 
 
     if (errlen > 0)
         err[0] = '\0';
-    e_ = read_file(path, &raw, &len);
+    e_ = fileio_read_all(path, CERTSTORE_FILE_MAX, &raw, &len);
     if (e_) {
         snprintf(err, errlen, "%s: %s", path,
                  e_ == -EFBIG ? "larger than 1 MiB" : strerror(-e_));

@@ -28,6 +28,7 @@
 #include <openssl/x509v3.h>
 #include <sodium.h>
 
+#include "shared/fileio.h"
 #include "shared/log.h"
 
 struct ca {
@@ -91,22 +92,6 @@ static int ca_time_to_posix(const ASN1_TIME *t, time_t *out)
     return 0;
 }
 
-static int ca_write_all(int fd, const uint8_t *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-
-        if (n == -1) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int ca_fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -150,7 +135,7 @@ static int ca_write_file_new(const char *dir, const char *name, const void *data
         ret = -errno;
         goto out_close;
     }
-    ret = ca_write_all(fd, data, len);
+    ret = fileio_write_all(fd, data, len);
     if (ret)
         goto out_close;
     if (fsync(fd) == -1) {

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "shared/fileio.h"
 #include "shared/har.h"
 
 #define CA_DIR_MAX_ENTRIES 4096
@@ -24,50 +25,6 @@ static int ca_buf_put(struct har_buf *b, const void *s, size_t n)
         return -EFBIG;
     har_buf_put(b, s, n);
     return b->oom ? -ENOMEM : 0;
-}
-
-/* ca_read_file reads the regular file `path` (at most `max` bytes) into a new heap buffer.
- * Returns 0, -EINVAL (not a regular file, or larger than `max`) or -errno. */
-static int ca_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
-{
-    struct stat st;
-    uint8_t *p = NULL;
-    size_t got = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), e = 0;
-
-    if (fd == -1)
-        return -errno;
-    if (fstat(fd, &st) != 0) {
-        e = -errno;
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-        e = -EINVAL;
-        goto out;
-    }
-    p = malloc((size_t)st.st_size + 1);
-    if (p == NULL) {
-        e = -ENOMEM;
-        goto out;
-    }
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, p + got, (size_t)st.st_size - got);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            e = r < 0 ? -errno : -EIO;
-            goto out;
-        }
-        got += (size_t)r;
-    }
-    *out = p;
-    *len = got;
-    p = NULL;
-out:
-    free(p);
-    close(fd);
-    return e;
 }
 
 /* ca_has_cert returns whether `n` bytes hold a PEM certificate block's first line. */
@@ -104,10 +61,12 @@ int ca_dir_bundle(const char *ca_file, const char *dir, uint8_t **out, size_t *l
     int e = 0;
 
     if (ca_file != NULL) {
-        e = ca_read_file(ca_file, CA_DIR_MAX_BYTES, &p, &n);
+        e = fileio_read_all(ca_file, CA_DIR_MAX_BYTES, &p, &n);
         if (e != 0) {
             snprintf(err, errlen, "--upstream-ca %s: %s", ca_file,
-                     e == -EINVAL ? "not a regular file of at most 16 MiB" : strerror(-e));
+                     e == -EINVAL || e == -EFBIG || e == -EISDIR
+                         ? "not a regular file of at most 16 MiB"
+                         : strerror(-e));
             goto out;
         }
         e = ca_put_file(&b, p, n);
@@ -151,7 +110,7 @@ int ca_dir_bundle(const char *ca_file, const char *dir, uint8_t **out, size_t *l
             dup = strcmp(seen[k], real) == 0;
         if (dup)
             continue; /* c_rehash's hash links name files already taken */
-        if (ca_read_file(real, CA_DIR_MAX_FILE, &p, &n) != 0)
+        if (fileio_read_all(real, CA_DIR_MAX_FILE, &p, &n) != 0)
             continue; /* a subdirectory, a device, an unreadable or oversized file */
         seen[n_seen] = strdup(real);
         if (seen[n_seen] != NULL)

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "shared/fileio.h"
 #include "worker/flowfilter.h"
 
 #define RFILE_LINE_MAX (64u << 20) /* a record with bodies is a few MiB at most */
@@ -263,22 +264,6 @@ static int rfile_open_save(const struct config *cfg, int in_fd, FILE *err)
     return fd;
 }
 
-/* rfile_write_all writes `n` bytes to `fd`; returns 0 or -errno. */
-static int rfile_write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w < 0 ? -errno : -EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int rfile_run(const struct config *cfg, FILE *out, FILE *err)
 {
     struct rfile_filters ff = {0};
@@ -351,7 +336,7 @@ int rfile_run(const struct config *cfg, FILE *out, FILE *err)
         }
         if (save_fd >= 0 && flowfilter_match(ff.save, f)) {
             line[n] = '\n'; /* as read, one line */
-            if (rfile_write_all(save_fd, line, n + 1) != 0) {
+            if (fileio_write_all(save_fd, line, n + 1) != 0) {
                 fprintf(err, "mitmd: -w %s: %s\n", cfg->flow_file, strerror(errno));
                 goto out;
             }

@@ -9,23 +9,9 @@
 
 #include <sodium.h>
 
+#include "shared/fileio.h"
+
 #define MEMFD_SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
-
-/* memfd_write_all writes `p`/`n` to `fd`. Returns 0 or -errno. */
-static int memfd_write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w == -1 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w == 0 ? -EIO : -errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 int memfd_copy(const char *name, const char *path, uint64_t max, const char **stage)
 {
@@ -61,7 +47,7 @@ int memfd_copy(const char *name, const char *path, uint64_t max, const char **st
             goto out;
         }
         total += (uint64_t)n;
-        e = total > max ? -EINVAL : memfd_write_all(mfd, buf, (size_t)n);
+        e = total > max ? -EINVAL : fileio_write_all(mfd, buf, (size_t)n);
         sodium_memzero(buf, sizeof(buf));
         if (e != 0) {
             goto out;
@@ -88,7 +74,7 @@ int memfd_sealed_bytes(const char *name, const uint8_t *p, size_t n)
 
     if (fd == -1)
         return -errno;
-    e = memfd_write_all(fd, p, n);
+    e = fileio_write_all(fd, p, n);
     if (e == 0 && fcntl(fd, F_ADD_SEALS, MEMFD_SEALS) == -1)
         e = -errno;
     if (e != 0) {

@@ -4,6 +4,7 @@ target_sources(mitmd_shared PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/msgcodec.c
   ${CMAKE_CURRENT_LIST_DIR}/stats.c
   ${CMAKE_CURRENT_LIST_DIR}/memfd_copy.c
+  ${CMAKE_CURRENT_LIST_DIR}/fileio.c
   ${CMAKE_CURRENT_LIST_DIR}/config.c
   ${CMAKE_CURRENT_LIST_DIR}/board.c)
 

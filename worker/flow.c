@@ -98,6 +98,7 @@ void flow_set_target(struct flow *f, const char *host, uint16_t port)
 {
     copy_cstr(f->target_host, sizeof(f->target_host), host);
     f->target_port = port;
+    flow_set_server(f, host, NULL, 0);
 }
 
 void flow_set_tls(struct flow *f, const char *sni, const char *alpn, const char *version)

@@ -124,7 +124,8 @@ void flow_set_client(struct flow *f, const struct sockaddr *sa, socklen_t len);
 void flow_set_server(struct flow *f, const char *host, const struct sockaddr *sa, socklen_t len);
 
 /* flow_set_target records the target the client addressed (`host` NULL: unknown; `port` 0:
- * unknown), which flow lines show unless showhost (see flow_format_line). */
+ * unknown), which flow lines show unless showhost (see flow_format_line); it is also the
+ * server (flow_set_server with no address) until a dial names one. */
 void flow_set_target(struct flow *f, const char *host, uint16_t port);
 
 /* flow_set_tls records the client-side TLS details and sets `tls`; NULL strings become "". */
@@ -178,10 +179,10 @@ void flow_phases(const struct flow *f, int64_t *send, int64_t *wait, int64_t *re
 
 /* flow_format_line writes the console line for `f`, ending in '\n' (no NUL):
  *   "127.0.0.1:54321: GET https://host/path HTTP/1.1 << 200 OK 1.2k 35ms"
- * The URL is mitmdump's: with `url_from_host` and a known target_host, the authority is the
- * target's (target_host, target_port), unless `showhost` (then the URL as recorded).
  * with " error: <text>" appended when `error` is set, and "<< error: <text>" in place of the
- * status when there was no response. Non-printable bytes are written as \xNN. Returns the
+ * status when there was no response. The URL is mitmdump's: with `url_from_host` and a known
+ * target_host, the authority is the target's (target_host, target_port), unless `showhost`
+ * (then the URL as recorded). Non-printable bytes are written as \xNN. Returns the
  * number of bytes written, or -ENOSPC (nothing usable written) if `cap` is too small. */
 ssize_t flow_format_line(const struct flow *f, char *out, size_t cap);
 

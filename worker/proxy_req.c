@@ -150,7 +150,6 @@ static bool proxy_req_connect(struct conn *c, const struct h1_request *req, ssiz
         return true;
     }
     buf_consume(&c->cl.rx, (size_t)n);
-    flow_set_server(&c->flow, c->upstream.host, NULL, 0);
     flow_set_target(&c->flow, c->upstream.host, c->upstream.port);
     if (onboarding_connect(c)) /* CONNECT mitm.it: no upstream (worker/onboarding.h) */
         return true;

@@ -214,7 +214,6 @@ void reverse_start(struct conn *c)
     /* the host fits: both are bounded by TARGET_HOST_MAX */
     (void)upstream_set_target(c, m->host, strlen(m->host), m->port);
     c->upstream.name_fixed = true; /* the server is verified as the URL names it, whatever SNI */
-    flow_set_server(&c->flow, c->upstream.host, NULL, 0);
     flow_set_target(&c->flow, c->upstream.host, c->upstream.port);
     upstream_dial(c); /* may call reverse_on_upstream at once */
 }

@@ -231,7 +231,6 @@ static bool socks5_request(struct conn *c)
         socks5_format_reply(reply, SOCKS5_REP_GENERAL_FAILURE);
         return socks5_refuse(c, reply, sizeof(reply), "SOCKS5: target name too long");
     }
-    flow_set_server(&c->flow, c->upstream.host, NULL, 0);
     flow_set_target(&c->flow, c->upstream.host, c->upstream.port);
     log_debug("conn %llu: SOCKS5 CONNECT %s:%u", (unsigned long long)c->id, c->upstream.host,
               c->upstream.port);

@@ -174,7 +174,6 @@ void transparent_start(struct conn *c)
         conn_close(c);
         return;
     }
-    flow_set_server(&c->flow, c->upstream.host, NULL, 0);
     flow_set_target(&c->flow, c->upstream.host, c->upstream.port);
     log_debug("conn %llu: transparent to %s", (unsigned long long)c->id, t->dest);
     upstream_dial(c);
