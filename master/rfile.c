@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "shared/fileio.h"
+#include "shared/target_parse.h"
 #include "worker/flowfilter.h"
 
 #define RFILE_LINE_MAX (64u << 20) /* a record with bodies is a few MiB at most */
@@ -35,6 +36,24 @@ static void rfile_addr(json_t *o, struct sockaddr_storage *ss)
         a6->sin6_family = AF_INET6;
         a6->sin6_port = htons((uint16_t)port);
     }
+}
+
+/* rfile_target sets the target the client addressed from a record's client "target"
+ * ({"host": NAME, "port": N}, written when the flow line shows it rather than the Host
+ * field's authority); a host that no client could have addressed is not taken. */
+static void rfile_target(struct flow *f, json_t *client)
+{
+    json_t *t = json_object_get(client, "target");
+    const char *host = json_string_value(json_object_get(t, "host"));
+    json_int_t port = json_integer_value(json_object_get(t, "port"));
+    size_t len = host != NULL ? strlen(host) : 0;
+
+    if (len == 0 || len >= sizeof(f->target_host) || !target_host_is_valid(host, len) ||
+        port < 0 || port > 65535)
+        return;
+    memcpy(f->target_host, host, len + 1);
+    f->target_port = (uint16_t)port;
+    f->url_from_host = true; /* as when it was written: the line shows the target */
 }
 
 /* rfile_str copies a JSON string member into the flow's arena (absent: ""). */
@@ -113,6 +132,7 @@ int rfile_flow_from_line(const char *line, size_t len, struct flow *f, struct rf
                       json_string_value(json_object_get(tls, "cert_issuer")));
     }
     flow_begin(f);
+    rfile_target(f, json_object_get(rec, "client")); /* an exchange field: after flow_begin */
     /* the line's time is the record's (the exchange with its connect and handshake) */
     total = rfile_ms_to_ns(json_object_get(rec, "time"));
     f->t_start = 1;
@@ -319,6 +339,7 @@ int rfile_run(const struct config *cfg, FILE *out, FILE *err)
         }
         n_ok++;
         f->proxy_mode_in_line = several;
+        f->showhost = cfg->showhost;
         if (!flowfilter_match(ff.read, f))
             continue;
         if (!cfg->quiet && flowfilter_match(ff.view, f)) {

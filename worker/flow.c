@@ -651,6 +651,11 @@ static ssize_t format_json(const struct flow *f, char *buf, size_t cap, size_t m
     out_json_addr(&o, &f->client_addr);
     out_str(&o, ",\"proxy_mode\":");
     out_json_cstr_or_null(&o, f->proxy_mode != NULL ? f->proxy_mode : "");
+    if (f->url_from_host && f->target_host[0] != '\0') { /* what the flow line shows */
+        out_str(&o, ",\"target\":{\"host\":");
+        out_json_cstr_or_null(&o, f->target_host);
+        out_printf(&o, ",\"port\":%u}", (unsigned)f->target_port);
+    }
     out_str(&o, "},\"server\":{");
     out_json_addr(&o, &f->server_addr);
     out_str(&o, ",\"host\":");

@@ -481,6 +481,34 @@ static void test_arena_limits(void **state)
     test_free(f);
 }
 
+/* A record carries the target the client addressed when the flow line shows it (the URL's
+ * authority came from the Host field): -r prints the line again from it. A flow whose URL
+ * is the upstream's own has none. */
+static void test_json_target(void **state)
+{
+    struct flow *f = test_malloc(sizeof(*f));
+    static char json[65536];
+    ssize_t n;
+
+    (void)state;
+    make_flow(f, 200, 10, 2);
+    flow_set_target(f, "10.9.8.7", 8443); /* a CONNECT to an address, Host: example.test */
+    n = flow_format_json(f, json, sizeof(json));
+    assert_true(n > 0);
+    assert_int_equal(run_python(json, (size_t)n,
+                                "assert 'target' not in d['client'], d['client']\n"),
+                     0);
+    f->url_from_host = true;
+    n = flow_format_json(f, json, sizeof(json));
+    assert_true(n > 0);
+    assert_int_equal(run_python(json, (size_t)n,
+                                "assert d['client']['target'] == {'host': '10.9.8.7', 'port': 8443}, "
+                                "d['client']\n"
+                                "assert d['request']['url'] == 'https://example.test/path'\n"),
+                     0);
+    test_free(f);
+}
+
 /* A peer controls header bytes, and escaping grows them up to six-fold (HTAB is "\u0009"):
  * a full arena of tabs and invalid UTF-8 must still give a record in a buffer of
  * FLOW_JSON_COMPACT_MAX bytes (the compact form), never -ENOSPC, so no exchange goes
@@ -490,11 +518,13 @@ static void test_json_worst_case_fits(void **state)
     struct flow *f = test_malloc(sizeof(*f));
     static char json[FLOW_JSON_COMPACT_MAX];
     char tabs[FLOW_ARENA_SIZE];
+    static char tabs_note[700];
     ssize_t n;
 
     (void)state;
     make_flow(f, 200, 0, 1);
     memset(tabs, '\t', sizeof(tabs));
+    memset(tabs_note, '\t', sizeof(tabs_note) - 1);
     flow_begin(f);
     flow_str_set(f, &f->method, tabs, 600);
     flow_str_set(f, &f->url, tabs, 600);
@@ -510,6 +540,10 @@ static void test_json_worst_case_fits(void **state)
     memset(f->cert_subject, '\x01', sizeof(f->cert_subject) - 1);
     memset(f->cert_issuer, '\x01', sizeof(f->cert_issuer) - 1);
     memset(f->error, '\x01', sizeof(f->error) - 1);
+    memset(f->target_host, '\x01', sizeof(f->target_host) - 1);
+    f->target_port = 65535;
+    f->url_from_host = true;
+    f->rules_note = tabs_note;
     static char long_mode[700];
     memset(long_mode, '\x01', sizeof(long_mode) - 1);
     f->proxy_mode = long_mode;
@@ -522,7 +556,8 @@ static void test_json_worst_case_fits(void **state)
                                 "assert d['truncated'] is True\n"
                                 "assert d['request']['headers'] == []\n"
                                 "assert d['request']['method'] == '\\t' * 256\n"
-                                "assert d['response']['status'] == 200\n"),
+                                "assert d['response']['status'] == 200\n"
+                                "assert d['client']['target']['port'] == 65535\n"),
                      0);
     /* with room for everything, the full record is written */
     make_flow(f, 200, 0, 1);
@@ -544,6 +579,7 @@ int main(void)
         cmocka_unit_test(test_line_url),
         cmocka_unit_test(test_json_escape),
         cmocka_unit_test(test_json_full_record),
+        cmocka_unit_test(test_json_target),
         cmocka_unit_test(test_json_error_records),
         cmocka_unit_test(test_set_answer),
         cmocka_unit_test(test_arena_limits),

@@ -112,11 +112,22 @@ static void make_noted(struct flow *f)
     f->rules_note = "modify_body: body over body_size_limit, passed unchanged";
 }
 
+/* make_tunnelled: a CONNECT to another name and port than the Host field's; the line shows
+ * the CONNECT target, as mitmdump's request.url. */
+static void make_tunnelled(struct flow *f)
+{
+    make_h1(f);
+    strcpy(f->target_host, "tunnel.test"); /* the server stays api.test at 10.0.0.2 */
+    f->target_port = 9443;
+    f->url_from_host = true;
+}
+
 typedef void (*make_fn)(struct flow *);
 
 static const char *const filters[] = {
     "~d api.test", "~m POST", "~c 201", "~t json", "~ts html", "~e", "~s", "~q",
     "~websocket", "~src 127.0.0.1", "~dst 10.0.0.2", "~h content-type", "~u /v1/", "~hq host",
+    "~d tunnel.test",
 };
 
 /* Every flow written as a record and read back prints the same line and matches the same
@@ -124,7 +135,8 @@ static const char *const filters[] = {
 static void test_round_trip(void **state)
 {
     static const make_fn makers[] = {make_h1,         make_h2_v6, make_error,
-                                     make_ws,         make_no_response, make_noted};
+                                     make_ws,         make_no_response, make_noted,
+                                     make_tunnelled};
     struct rfile_strs keep;
     struct flow *a = test_malloc(sizeof(*a)), *b = test_malloc(sizeof(*b));
     char json[32768], la[1024], lb[1024];
@@ -153,6 +165,7 @@ static void test_round_trip(void **state)
         assert_int_equal(b->req_body_size, a->req_body_size);
         assert_string_equal(b->sni, a->sni);
         assert_string_equal(b->server_host, a->server_host);
+        assert_string_equal(b->target_host, a->url_from_host ? a->target_host : "");
         for (size_t k = 0; k < sizeof(filters) / sizeof(filters[0]); k++)
             if (flowfilter_match(ff[k], a) != flowfilter_match(ff[k], b))
                 fail_msg("flow %zu, filter %s: %d before, %d read back", i, filters[k],

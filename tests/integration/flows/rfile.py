@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """mitmdump's -r / --rfile on a -w recording made by mitmd against nginx (HTTP/1.1 and
 HTTP/2 GETs, a 404, a 502 from a closed port): `mitmd -n -r FILE` prints the very lines mitmd
-printed live, in order, and exits 0; a filter selects lines and -w gets the selected records
+printed live, in order, and exits 0 (a request tunnelled by CONNECT to another host than its
+Host field's shows the CONNECT target again, with --showhost the Host field's, and `~d`
+matches either name); a filter selects lines and -w gets the selected records
 byte for byte; --set readfile_filter drops records before anything else; -q prints nothing;
 -r without -n also exits once read (mitmdump without --keepserving), with --keepserving it
 then proxies; a file that is not a recording exits 2 naming it, a bad line later is named and
@@ -23,7 +25,8 @@ def test(env):
     m, port = w.mitmd, w.nginx.h2_port
     conf = m.confdir
 
-    step("record: HTTP/1.1 and HTTP/2 GETs, a 404, a 502 from a closed port")
+    step("record: HTTP/1.1 and HTTP/2 GETs, a 404, a 502 from a closed port, a CONNECT to "
+         "127.0.0.1 with Host www.origin.test")
     for path, http, want in (("/1k", "--http1.1", 200), ("/1k", "--http2", 200),
                              ("/missing", "--http1.1", 404)):
         code, _, err = curl(env, m.port, f"https://www.origin.test:{port}{path}",
@@ -32,12 +35,18 @@ def test(env):
     closed = free_port()
     code, _, _ = curl(env, m.port, f"http://www.origin.test:{closed}/x")
     check(code == 502, f"closed port: HTTP {code}")
-    check(wait_until(lambda: len(lines_of(m.stdout())) >= 4, 5), f"live lines:\n{m.stdout()}")
+    code, _, err = curl(env, m.port, f"https://www.origin.test:{port}/1k", cafile=m.ca_cert,
+                        extra=["--http1.1", "--connect-to",
+                               f"www.origin.test:{port}:127.0.0.1:{port}"])
+    check(code == 200, f"CONNECT 127.0.0.1: HTTP {code}: {err.strip()}")
+    check(wait_until(lambda: len(lines_of(m.stdout())) >= 5, 5), f"live lines:\n{m.stdout()}")
     m.stop()
     live = lines_of(m.stdout())
     with open(w.flows, "rb") as f:
         records = f.read().splitlines(keepends=True)
-    check(len(live) == 4 and len(records) == 4, f"{len(live)} lines, {len(records)} records")
+    check(len(live) == 5 and len(records) == 5, f"{len(live)} lines, {len(records)} records")
+    check(f": GET https://127.0.0.1:{port}/1k HTTP/1.1 << 200" in live[4],
+          f"live line of the CONNECT to 127.0.0.1: {live[4]}")
 
     def mitmd(*args, timeout=30):
         return env.run_cmd([env.mitmd_bin, "--confdir", conf, "-p", "0"] + list(args),
@@ -62,9 +71,20 @@ def test(env):
     step("--set readfile_filter drops records before printing and -w")
     out2 = env.path("no-errors.jsonl")
     cp = mitmd("-n", "-r", w.flows, "-w", out2, "--set", "readfile_filter=!~e")
-    check(cp.returncode == 0 and lines_of(cp.stdout) == live[:3], f"{cp.stdout}")
+    check(cp.returncode == 0 and lines_of(cp.stdout) == live[:3] + live[4:], f"{cp.stdout}")
     with open(out2, "rb") as f:
-        check(f.read() == b"".join(records[:3]), "readfile_filter: -w got other records")
+        check(f.read() == b"".join(records[:3] + records[4:]),
+              "readfile_filter: -w got other records")
+
+    step("the CONNECT target read back: ~d matches it and the Host field's name; --showhost")
+    cp = mitmd("-n", "-r", w.flows, "~d 127.0.0.1")
+    check(cp.returncode == 0 and lines_of(cp.stdout) == [live[4]], f"~d 127.0.0.1: {cp.stdout}")
+    cp = mitmd("-n", "-r", w.flows, "~d www.origin.test")
+    check(cp.returncode == 0 and lines_of(cp.stdout) == live, f"~d www.origin.test: {cp.stdout}")
+    cp = mitmd("-n", "-r", w.flows, "--showhost", "~d 127.0.0.1")
+    check(cp.returncode == 0 and len(lines_of(cp.stdout)) == 1 and
+          f": GET https://www.origin.test:{port}/1k HTTP/1.1 << 200" in cp.stdout,
+          f"--showhost: {cp.stdout}")
 
     step("-q prints nothing; -r without -n exits once read (no --keepserving)")
     cp = mitmd("-n", "-q", "-r", w.flows)
@@ -78,8 +98,8 @@ def test(env):
                         "-r", w.flows, "--keepserving"], name="keep")
     code, _, err = curl(env, k.port, f"https://www.origin.test:{port}/1k", cafile=k.ca_cert)
     check(code == 200, f"--keepserving: HTTP {code} {err.strip()}")
-    check(wait_until(lambda: len(lines_of(k.stdout())) == 5, 5), f"keep:\n{k.stdout()}")
-    check(lines_of(k.stdout())[:4] == live, f"keep: the read lines first:\n{k.stdout()}")
+    check(wait_until(lambda: len(lines_of(k.stdout())) == 6, 5), f"keep:\n{k.stdout()}")
+    check(lines_of(k.stdout())[:5] == live, f"keep: the read lines first:\n{k.stdout()}")
 
     step("not a recording: exit 2 naming it; a bad line later: named, skipped, exit 1")
     bad = env.path("flows.mitm")
