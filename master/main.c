@@ -66,7 +66,9 @@ int main(int argc, char **argv)
     }
     if (cfg.rfile != NULL) { /* mitmdump -r: the file first (master/rfile.h) */
         status = rfile_run(&cfg, stdout, stderr);
-        if (status == 2 || !cfg.keepserving || !cfg.server)
+        /* mitmdump keeps going while server replay has responses left (master.c stops then) */
+        if (status == 2 || !cfg.server ||
+            (!cfg.keepserving && (cfg.server_replay == NULL || cfg.server_replay_reuse)))
             goto out_dispose;
     } else if (!cfg.server) {
         fprintf(stderr, "mitmd: --no-server (-n) without -r leaves nothing to do\n");

@@ -79,7 +79,13 @@ struct master {
     uint64_t stop_deadline_ms;       /* stopping: SIGKILL the workers still running then */
     bool stop_killed;                /* stopping: SIGKILL sent */
     char **argv;                     /* the master's argv (re-executed by an upgrade) */
+    struct replay_watch rw;          /* -S without keepserving: stop once it is used up */
+    uint64_t rw_next_ms;             /* when to look at it next */
 };
+
+/* MASTER_REPLAY_CHECK_MS is how often the master looks at server replay's cursors (what
+ * mitmdump's keepserving watch does every 0.1 s). */
+#define MASTER_REPLAY_CHECK_MS 100
 
 /* MASTER_STATS_WAIT_MS bounds how long SIGUSR1 waits for the workers' next reports. */
 #define MASTER_STATS_WAIT_MS 1500
@@ -217,6 +223,28 @@ static int master_stats_due(struct master *m)
         return -1;
     }
     return (int)(m->stats_deadline_ms - now);
+}
+
+static void master_begin_stop(struct master *m);
+
+/* master_replay_due starts the drain, as mitmdump exits, once -S has used every recorded
+ * response (not with keepserving or server_replay_reuse: then nothing is watched). Requests
+ * still in flight are answered first. Returns the milliseconds to the next look (-1: none). */
+static int master_replay_due(struct master *m)
+{
+    uint64_t now = master_now_ms();
+
+    if (m->rw.map == NULL || m->sup.stopping)
+        return -1;
+    if (now < m->rw_next_ms)
+        return (int)(m->rw_next_ms - now);
+    m->rw_next_ms = now + MASTER_REPLAY_CHECK_MS;
+    if (replay_watch_left(&m->rw) > 0)
+        return MASTER_REPLAY_CHECK_MS;
+    log_info("server replay: every recorded response has been used: stopping "
+             "(--keepserving keeps mitmd running)");
+    master_begin_stop(m);
+    return -1;
 }
 
 /* master_peer returns peer `i` of the loop: 0..n-1 the running workers, n..2n-1 the
@@ -538,6 +566,7 @@ static void master_loop(struct master *m)
     for (;;) {
         int n = 0, due = supervise_due_ms(&m->sup), stats_due = master_stats_due(m);
         int mx_due = metrics_due_ms(m->mx), nmx, up_due = upgrade_due_ms(&m->up), up_idx = -1;
+        int rw_due = m->announced ? master_replay_due(m) : -1; /* from the first request on */
         size_t nbatch;
 
         if (stats_due >= 0 && (due < 0 || stats_due < due))
@@ -546,6 +575,8 @@ static void master_loop(struct master *m)
             due = mx_due;
         if (up_due >= 0 && (due < 0 || up_due < due))
             due = up_due;
+        if (rw_due >= 0 && (due < 0 || rw_due < due))
+            due = rw_due;
         if (m->sup.stopping) {
             uint64_t now = master_now_ms();
             int left = m->stop_killed ? 100
@@ -865,7 +896,7 @@ int master_run(const struct config *cfg, int argc, char **argv)
     if (cfg->shutdown_timeout_s > 0)
         m->sup.drain_ms = (unsigned)cfg->shutdown_timeout_s * 1000u;
     if (master_open_flow_file(m) != 0 || master_pass_upstream_ca(m) != 0 ||
-        har_file_start(&m->sup, cfg) != 0 || replay_load_start(&m->sup, cfg) != 0 ||
+        har_file_start(&m->sup, cfg) != 0 || replay_load_start(&m->sup, cfg, &m->rw) != 0 ||
         certs_pass_open(&m->sup, cfg) != 0 || master_pass_proxyauth(m) != 0)
         goto out_stop;
     e = supervise_sandbox_prepare(&m->sup, master_worker_user(cfg), cfg->confdir, err,
@@ -881,6 +912,7 @@ int master_run(const struct config *cfg, int argc, char **argv)
     status = supervise_has_failed(&m->sup) ? 1 : 0;
 out_stop:
     master_stop(m);
+    replay_watch_close(&m->rw);
     har_file_stop(cfg);
     master_log_stats(m);
     metrics_close(m->mx);

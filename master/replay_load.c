@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -452,7 +453,58 @@ int replay_load_build(const struct config *cfg, const char *path, struct replay_
     return fd;
 }
 
-int replay_load_start(struct supervise *s, const struct config *cfg)
+/* replay_watch_open maps the index `fd` read-only into `w`; returns 0 or -errno. The
+ * master wrote it, but its offsets are checked as a reader's would be. */
+static int replay_watch_open(int fd, struct replay_watch *w)
+{
+    struct stat st;
+    const struct replay_hdr *h;
+    void *map;
+
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    if ((size_t)st.st_size < sizeof(*h))
+        return -EINVAL;
+    map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED)
+        return -errno;
+    h = map;
+    if (h->magic != REPLAY_MAGIC || h->size != (uint64_t)st.st_size ||
+        h->groups_off > h->size || h->counters_off > h->size ||
+        (h->size - h->groups_off) / sizeof(struct replay_group) < h->n_groups ||
+        (h->size - h->counters_off) / sizeof(uint32_t) < h->n_groups) {
+        munmap(map, (size_t)st.st_size);
+        return -EINVAL;
+    }
+    w->map = map;
+    w->size = (size_t)st.st_size;
+    w->groups = (const struct replay_group *)((const char *)map + h->groups_off);
+    w->cursors = (const uint32_t *)((const char *)map + h->counters_off);
+    w->n_groups = h->n_groups;
+    return 0;
+}
+
+uint64_t replay_watch_left(const struct replay_watch *w)
+{
+    uint64_t left = 0;
+
+    for (uint32_t g = 0; g < w->n_groups; g++) {
+        uint32_t used = __atomic_load_n(&w->cursors[g], __ATOMIC_RELAXED);
+
+        if (used < w->groups[g].count)
+            left += w->groups[g].count - used;
+    }
+    return left;
+}
+
+void replay_watch_close(struct replay_watch *w)
+{
+    if (w->map != NULL)
+        munmap(w->map, w->size);
+    w->map = NULL;
+}
+
+int replay_load_start(struct supervise *s, const struct config *cfg, struct replay_watch *watch)
 {
     struct replay_load_stats st;
     char err[512];
@@ -469,6 +521,14 @@ int replay_load_start(struct supervise *s, const struct config *cfg)
              "without a response, %zu with a body cut or not recorded (save_bodies), %zu not "
              "flow records)", st.entries, st.keys, cfg->server_replay, st.lines, st.no_response,
              st.cut_bodies, st.bad_lines);
+    if (watch != NULL && !cfg->keepserving && !cfg->server_replay_reuse) {
+        e = replay_watch_open(fd, watch);
+        if (e) {
+            log_error("--server-replay: cannot map the index: %s", strerror(-e));
+            close(fd);
+            return e;
+        }
+    }
     e = supervise_pass_fd(s, fd, "--server-replay");
     if (e)
         log_error("--server-replay: cannot pass the index to the workers: %s", strerror(-e));

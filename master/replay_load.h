@@ -6,9 +6,11 @@
 #define MITMD_MASTER_REPLAY_LOAD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "master/supervise.h"
 #include "shared/config.h"
+#include "shared/replay_layout.h"
 
 /* struct replay_load_stats says what a recording held. */
 struct replay_load_stats {
@@ -24,8 +26,28 @@ struct replay_load_stats {
 int replay_load_build(const struct config *cfg, const char *path, struct replay_load_stats *st,
                       char *err, size_t errlen);
 
+/* struct replay_watch lets the master see how many recorded responses are left: the
+ * index mapped read-only, the workers' pop cursors included (mitmdump exits once server
+ * replay has used every response, unless keepserving). */
+struct replay_watch {
+    void *map; /* NULL: not watching */
+    size_t size;
+    const struct replay_group *groups;
+    const uint32_t *cursors; /* read with relaxed atomic loads */
+    uint32_t n_groups;
+};
+
 /* replay_load_start does nothing without cfg->server_replay; otherwise builds the index,
- * logs what it holds, and passes it to the workers. Returns 0 or -errno (logged). */
-int replay_load_start(struct supervise *s, const struct config *cfg);
+ * logs what it holds, and passes it to the workers. With `watch` (may be NULL) and
+ * neither cfg->keepserving nor server_replay_reuse (whose responses are never used up), it
+ * also maps the index into `watch`; otherwise watch->map stays NULL. Returns 0 or -errno
+ * (logged). */
+int replay_load_start(struct supervise *s, const struct config *cfg, struct replay_watch *watch);
+
+/* replay_watch_left returns how many recorded responses no request has taken yet. */
+uint64_t replay_watch_left(const struct replay_watch *w);
+
+/* replay_watch_close unmaps the index (a watch that is not watching is left as it is). */
+void replay_watch_close(struct replay_watch *w);
 
 #endif

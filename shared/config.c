@@ -163,7 +163,8 @@ static const struct config_opt config_opts[] = {
     {"readfile_filter", NULL, 0, CONFIG_T_STR, F(readfile_filter), 0, 0, 0, "FILTER",
      "-r reads only the flows matching FILTER"},
     {"keepserving", "keepserving", 0, CONFIG_T_BOOL, F(keepserving), 0, 0, 0, NULL,
-     "after -r, go on proxying (default: exit once the file is read)"},
+     "after -r, go on proxying (default: exit once the file is read), and with -S go on\n"
+     "        once every recorded response is used (default: stop then, as mitmdump)"},
     {"server", "server", 0, CONFIG_T_BOOL, F(server), 0, 0, 0, NULL,
      "run the proxy (default true; -n, --no-server: with -r, only read the file)"},
     {"dumper_filter", NULL, 0, CONFIG_T_STR, F(view_filter), 0, 0, 0, "FILTER",

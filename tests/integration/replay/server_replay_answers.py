@@ -3,7 +3,8 @@
 port, path, query, body) from the recording without contacting the origin, over HTTP/1.1 and
 HTTP/2, each recorded response once and in order across 2 workers (mitmproxy's default);
 server_replay_extra=STATUS answers the rest; server_replay_reuse and
-server_replay_ignore_params change the matching as in mitmproxy; a bad option or file stops
+server_replay_ignore_params change the matching as in mitmproxy; without --keepserving mitmd
+stops once every recorded response is used (mitmdump does); a bad option or file stops
 start-up with a reason."""
 import re
 import shutil
@@ -48,9 +49,10 @@ def test(env):
     base = ["--upstream-ca", rec.pki.ca_cert, "--resolve", "*.origin.test=127.0.0.1"]
     w = rec  # the same origins (the recorded URLs name their ports), a new mitmd each time
 
-    step("replay with 2 workers and server_replay_extra=418: answers come from the recording")
+    step("replay with 2 workers and server_replay_extra=418: answers come from the recording "
+         "(--keepserving: mitmd goes on once they are used up)")
     w.flows = env.path("replayed.jsonl")
-    w.mitmd = env.mitmd(args=base + ["-w", w.flows, "-S", recording,
+    w.mitmd = env.mitmd(args=base + ["-w", w.flows, "-S", recording, "--keepserving",
                                      "--set", "server_replay_extra=418"], workers=2, name="replay")
     check(wait_until(lambda: "server replay: 6 responses under 5 keys" in w.mitmd.stderr(), 5),
           f"start-up line: {w.mitmd.stderr()[-600:]}")
@@ -84,6 +86,29 @@ def test(env):
     check(recs is not None, "the replayed exchanges are recorded by -w")
     check(sorted(r["response"]["status"] for r in recs).count(200) == 5,
           f"statuses: {sorted(r['response']['status'] for r in recs)}")
+    w.mitmd.stop()
+
+    step("without --keepserving mitmd stops (exit 0) once every recorded response is used, "
+         "as mitmdump; the last one is answered whole")
+    w.mitmd = env.mitmd(args=base + ["-S", recording], workers=2, name="used-up")
+    for name, (path, method, body) in (("hello", ("/hello?x=1&t=1", "GET", None)),
+                                       ("conn1", ("/conn", "GET", None)),
+                                       ("conn2", ("/conn", "GET", None)),
+                                       ("post", ("/sha256", "POST", post))):
+        s, got, _ = get(w, path, method, body)
+        check(s == 200 and got == recorded[name][1], f"{name}: {s} {got!r}")
+    s, got, _ = get(w, "/nothing")  # not in the recording: forwarded, uses nothing up
+    check(s == 404 and got == b"no such path\n", f"extra=forward: {s} {got!r}")
+    s, got, _ = get(w, "/status?code=404")
+    check(s == 404, f"recorded 404: {s}")
+    check(w.mitmd.wait_exit(0.5) is None, "mitmd stopped with one recorded response left")
+    code, body, err = curl(env, w.mitmd.port, f"https://www.origin.test:{w.nginx.h2_port}/1k",
+                           cafile=w.mitmd.ca_cert, extra=["--http2", "-s"])
+    check(code == 200 and body == h2body, f"the last recorded response: {code} {len(body)} {err}")
+    rc = w.mitmd.wait_exit(5)
+    check(rc == 0, f"mitmd after the last recorded response: exit {rc}")
+    check("every recorded response has been used: stopping" in w.mitmd.stderr(),
+          f"the reason: {w.mitmd.stderr()[-600:]}")
     w.mitmd.stop()
 
     step("server_replay_reuse + server_replay_ignore_params=t, extra forward")

@@ -38,7 +38,8 @@ def test(env):
     check(code == 200, f"record: {code} {err}")
     rec.mitmd.stop()
     m = env.mitmd(args=["--upstream-ca", rec.pki.ca_cert, "--resolve", "*.origin.test=127.0.0.1",
-                        "-S", rec.flows, "--set", "server_replay_extra=418"], name="replay")
+                        "-S", rec.flows, "--keepserving", "--set", "server_replay_extra=418"],
+                  name="replay")
     port = rec.nginx.h2_port
 
     step("nine POST streams on one connection, each with 5 body bytes and no END_STREAM")
