@@ -405,7 +405,7 @@ ssize_t flow_format_line(const struct flow *f, char *buf, size_t cap)
             out_fstr_printable(&o, f, f->req_version);
         }
     }
-    out_str(&o, " << ");
+    out_str(&o, f->replayed ? " [replay] << " : " << "); /* mitmdump: "[replay] <<" */
     if (f->status != 0) {
         out_printf(&o, "%d", f->status);
         if (f->reason.len > 0) {
@@ -721,6 +721,8 @@ static ssize_t format_json(const struct flow *f, char *buf, size_t cap, size_t m
                    (unsigned long long)f->ws_bytes[0], (unsigned long long)f->ws_bytes[1]);
     else
         out_str(&o, "null");
+    if (f->replayed)
+        out_str(&o, ",\"is_replay\":\"response\"");
     if (f->rules_note != NULL) {
         out_str(&o, ",\"rules_note\":");
         out_json_cstr_or_null(&o, f->rules_note);

@@ -82,6 +82,8 @@ struct flow {
     struct flow_str resp_version, reason;
     int status;                          /* 0 = no response at all */
     bool answered;                       /* the response was made by mitmd itself (an error) */
+    bool replayed;                       /* the response came from -S's recording (mitmproxy's
+                                          * is_replay "response"): lines say [replay] */
     uint64_t req_body_size;              /* body bytes, chunk framing excluded */
     uint64_t resp_body_size;
     struct flow_header req_headers[FLOW_MAX_HEADERS];

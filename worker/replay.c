@@ -224,6 +224,7 @@ static void record(struct replay *rp, struct flow *f, const struct replay_entry 
     int n;
 
     f->status = (int)e->status;
+    f->replayed = true;
     flow_str_set(f, &f->reason, replay_str(rp, e->reason_off), e->reason_len);
     flow_str_set(f, &f->resp_version, "HTTP/1.1", 8);
     for (uint32_t i = 0; i < e->n_fields; i++) {

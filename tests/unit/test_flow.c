@@ -481,6 +481,31 @@ static void test_arena_limits(void **state)
     test_free(f);
 }
 
+/* A response from -S's recording is marked as mitmdump marks it ("[replay] <<"), and its
+ * record says is_replay "response", as mitmproxy's flow. */
+static void test_replayed(void **state)
+{
+    struct flow *f = test_malloc(sizeof(*f));
+    static char buf[65536];
+    ssize_t n;
+
+    (void)state;
+    make_flow(f, 200, 10, 2);
+    f->replayed = true;
+    n = flow_format_line(f, buf, sizeof(buf) - 1);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_non_null(strstr(buf, ": GET https://example.test/path HTTP/1.1 [replay] << 200 OK 10b"));
+    n = flow_format_json(f, buf, sizeof(buf));
+    assert_true(n > 0);
+    assert_int_equal(run_python(buf, (size_t)n, "assert d['is_replay'] == 'response', d\n"), 0);
+    make_flow(f, 200, 10, 2);
+    n = flow_format_json(f, buf, sizeof(buf));
+    assert_true(n > 0);
+    assert_int_equal(run_python(buf, (size_t)n, "assert 'is_replay' not in d, d\n"), 0);
+    test_free(f);
+}
+
 /* A record carries the target the client addressed when the flow line shows it (the URL's
  * authority came from the Host field): -r prints the line again from it. A flow whose URL
  * is the upstream's own has none. */
@@ -580,6 +605,7 @@ int main(void)
         cmocka_unit_test(test_json_escape),
         cmocka_unit_test(test_json_full_record),
         cmocka_unit_test(test_json_target),
+        cmocka_unit_test(test_replayed),
         cmocka_unit_test(test_json_error_records),
         cmocka_unit_test(test_set_answer),
         cmocka_unit_test(test_arena_limits),

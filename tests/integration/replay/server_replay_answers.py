@@ -86,6 +86,13 @@ def test(env):
     check(recs is not None, "the replayed exchanges are recorded by -w")
     check(sorted(r["response"]["status"] for r in recs).count(200) == 5,
           f"statuses: {sorted(r['response']['status'] for r in recs)}")
+    replayed = sorted(r["response"]["status"] for r in recs if r.get("is_replay") == "response")
+    check(replayed == [200] * 5 + [404], f"records marked is_replay: statuses {replayed}")
+    lines = [ln for ln in w.mitmd.stdout().splitlines() if " << " in ln]
+    check(sum(" HTTP/1.1 [replay] << 200 OK" in ln or " HTTP/2.0 [replay] << 200" in ln
+              for ln in lines) == 5 and sum("[replay] << 418" in ln for ln in lines) == 0,
+          "flow lines: replayed responses say [replay] (mitmdump), answers of"
+          " server_replay_extra do not:\n" + "\n".join(lines))
     w.mitmd.stop()
 
     step("without --keepserving mitmd stops (exit 0) once every recorded response is used, "
