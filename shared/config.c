@@ -68,6 +68,13 @@ static const struct config_opt config_opts[] = {
     {"ssl_insecure", "ssl-insecure", 'k', CONFIG_T_BOOL, F(ssl_insecure), 0, 0, 0, NULL,
      "do not verify upstream certificates"},
     /* PROXY protocol (mitmd's own option; mitmproxy has none) */
+    {"websocket", NULL, 0, CONFIG_T_BOOL, F(websocket), 0, 0, 0, "BOOL",
+     "relay a 101 upgrade to WebSocket as WebSocket: messages counted, ~websocket matches\n"
+     "        (default true; false relays it as opaque bytes, as mitmproxy's websocket=false)"},
+    {"validate_inbound_headers", NULL, 0, CONFIG_T_BOOL, F(validate_inbound_headers), 0, 0, 0,
+     "BOOL", "true only: mitmd always refuses malformed requests (request smuggling)"},
+    {"normalize_outbound_headers", NULL, 0, CONFIG_T_BOOL, F(normalize_outbound_headers), 0, 0,
+     0, "BOOL", "true only: HTTP/2 field names mitmd sends are always lowercase"},
     {"websocket_message_lines", NULL, 0, CONFIG_T_BOOL, F(websocket_message_lines), 0, 0, 0,
      "BOOL", "print a line per WebSocket message, as mitmdump does (mitmd's own; default false)"},
     {"proxy_protocol", NULL, 0, CONFIG_T_BOOL, F(proxy_protocol), 0, 0, 0, "true|false",
@@ -773,6 +780,9 @@ static void config_defaults(struct config *cfg)
     cfg->cert_cache_mb = 64;
     cfg->http2 = true;
     cfg->server = true; /* mitmdump's default; -n turns it off */
+    cfg->websocket = true;
+    cfg->validate_inbound_headers = true;
+    cfg->normalize_outbound_headers = true;
     cfg->block_global = true; /* as mitmproxy: --listen-host 0.0.0.0 is no open proxy */
     cfg->server_replay_refresh = true; /* as mitmproxy */
     cfg->connect_timeout_s = 10;
@@ -818,6 +828,56 @@ static int config_apply(struct config *cfg, const struct config_opt *o, const ch
     return 0;
 }
 
+/* mitmproxy 8 options mitmd does not have, with why: a mitmproxy command line naming one
+ * gets the reason, not just "unknown option". */
+static const struct {
+    const char *name, *why;
+} config_refused[] = {
+    {"stickycookie", "cookie jars would differ between workers (not supported)"},
+    {"stickyauth", "credentials would differ between workers (not supported)"},
+    {"key_size", "forged keys are ECDSA P-256, not RSA (not settable)"},
+    {"client_replay", "not supported; mitmd-bench --replay FILE replays a -w recording through "
+                      "mitmd"},
+    {"client_replay_concurrency", "client replay is not supported (mitmd-bench --replay)"},
+    {"rawtcp", "raw TCP interception is not supported (--ignore-hosts passes TLS through)"},
+    {"tcp_hosts", "raw TCP interception is not supported (--ignore-hosts passes TLS through)"},
+    {"dns_server", "DNS mode is not supported"},
+    {"dns_listen_host", "DNS mode is not supported"},
+    {"dns_listen_port", "DNS mode is not supported"},
+    {"dns_mode", "DNS mode is not supported"},
+    {"scripts", "Python scripts and addons are not supported (rules: --modify-headers, "
+                "--map-remote, --map-local, --modify-body)"},
+    {"cert_passphrase", "not supported (mitmd keeps its CA key 0600 in the confdir and out of "
+                        "the workers)"},
+    {"export_preserve_original_ip", "mitmd has no export commands"},
+    {"proxy_debug", "not supported (-v logs mitmd's debug lines)"},
+};
+
+/* config_refused_why returns the reason mitmd refuses the mitmproxy option spelled `name`
+ * (`len` bytes; "--no-x-y" and "x-y" are read as x_y), or NULL if it is no such option. */
+static const char *config_refused_why(const char *name, size_t len)
+{
+    char n[48];
+
+    while (len > 0 && *name == '-') {
+        name++;
+        len--;
+    }
+    if (len > 3 && memcmp(name, "no-", 3) == 0) {
+        name += 3;
+        len -= 3;
+    }
+    if (len == 0 || len >= sizeof(n))
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        n[i] = name[i] == '-' ? '_' : name[i];
+    n[len] = '\0';
+    for (size_t i = 0; i < sizeof(config_refused) / sizeof(config_refused[0]); i++)
+        if (strcmp(n, config_refused[i].name) == 0)
+            return config_refused[i].why;
+    return NULL;
+}
+
 /* config_apply_set handles one `--set NAME[=VALUE]`. */
 static int config_apply_set(struct config *cfg, const char *spec, char *err, size_t errlen)
 {
@@ -827,8 +887,14 @@ static int config_apply_set(struct config *cfg, const char *spec, char *err, siz
     char spelling[80];
 
     if (o == NULL) {
-        snprintf(err, errlen, "unknown option '%.*s' in --set %s", (int)(nlen > 64 ? 64 : nlen),
-                 spec, spec);
+        const char *why = config_refused_why(spec, nlen);
+
+        if (why != NULL)
+            snprintf(err, errlen, "mitmproxy's option %.*s in --set %s: %s",
+                     (int)(nlen > 64 ? 64 : nlen), spec, spec, why);
+        else
+            snprintf(err, errlen, "unknown option '%.*s' in --set %s",
+                     (int)(nlen > 64 ? 64 : nlen), spec, spec);
         return -EINVAL;
     }
     snprintf(spelling, sizeof(spelling), "--set %s", o->name);
@@ -975,12 +1041,25 @@ int config_parse(int argc, char **argv, struct config *cfg, char *err, size_t er
         case ':':
             snprintf(err, errlen, "option %s requires an argument", config_opt_name(argv, cur));
             return -EINVAL;
-        default:
+        default: {
+            const char *arg = config_opt_name(argv, cur), *why;
+            size_t alen = strcspn(arg, "=");
+
+            /* mitmdump's -C and -s, and its long options for what mitmd does not have */
+            why = optopt == 'C' ? config_refused_why("client_replay", 13)
+                  : optopt == 's' ? config_refused_why("scripts", 7)
+                  : optopt == 0 && arg[0] == '-' && arg[1] == '-' ? config_refused_why(arg, alen)
+                                                                  : NULL;
             if (optopt != 0 && optopt < 256)
-                snprintf(err, errlen, "unknown option -%c", optopt);
+                snprintf(err, errlen, "unknown option -%c%s%s", optopt, why != NULL ? ": " : "",
+                         why != NULL ? why : "");
+            else if (why != NULL)
+                snprintf(err, errlen, "mitmproxy's option %.*s: %s", (int)(alen > 64 ? 64 : alen),
+                         arg, why);
             else
-                snprintf(err, errlen, "unknown option %s", config_opt_name(argv, cur));
+                snprintf(err, errlen, "unknown option %s", arg);
             return -EINVAL;
+        }
         }
     }
     if (optind < argc && strcmp(argv[optind], "cert") == 0 && cfg->mode == CONFIG_MODE_PROXY) {
@@ -1015,6 +1094,16 @@ int config_parse(int argc, char **argv, struct config *cfg, char *err, size_t er
     }
     if (cfg->n_ignore_hosts > 0 && cfg->n_allow_hosts > 0) {
         snprintf(err, errlen, "--ignore-hosts and --allow-hosts are mutually exclusive");
+        return -EINVAL;
+    }
+    if (!cfg->validate_inbound_headers) { /* mitmproxy: "vulnerable to HTTP smuggling" */
+        snprintf(err, errlen, "--set validate_inbound_headers=false is not supported: mitmd "
+                              "always answers a malformed request 400 (request smuggling)");
+        return -EINVAL;
+    }
+    if (!cfg->normalize_outbound_headers) {
+        snprintf(err, errlen, "--set normalize_outbound_headers=false is not supported: HTTP/2 "
+                              "field names mitmd sends are always lowercase (RFC 9113)");
         return -EINVAL;
     }
     return config_check_mode_listen(cfg, err, errlen);

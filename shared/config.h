@@ -69,6 +69,10 @@ struct config {
     bool verbose;           /* verbose: -v (also termlog_verbosity=debug) */
     const char *flow_file;  /* save_stream_file: -w (borrowed; a leading '+' is dropped), NULL */
     bool ssl_insecure;      /* ssl_insecure: -k/--ssl-insecure */
+    bool websocket;         /* websocket (default true): a 101 to WebSocket is relayed as
+                             * WebSocket (messages counted); false: as opaque bytes */
+    bool validate_inbound_headers;   /* validate_inbound_headers: true only (always validated) */
+    bool normalize_outbound_headers; /* normalize_outbound_headers: true only */
     bool websocket_message_lines; /* websocket_message_lines (mitmd's own): a console line per
                                    * WebSocket message, as mitmdump prints them */
     bool proxy_protocol;    /* proxy_protocol: --set proxy_protocol (mitmd's own): connections

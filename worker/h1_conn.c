@@ -296,6 +296,7 @@ static int h1_conn_begin(struct conn *c, bool proxy)
     rules_timer_init(&h->timer, c);
     o.on_flow = worker_on_flow;
     o.on_flow_arg = c->w;
+    o.websocket_raw = !c->w->cfg->websocket;
     if (c->w->cfg->websocket_message_lines) {
         o.on_ws_message = worker_on_ws_message;
         o.on_ws_arg = c->w;

@@ -91,6 +91,8 @@ struct h1_relay_opts {
                                 * timeout) before 504 */
     h1_relay_flow_fn *on_flow; /* may be NULL */
     void *on_flow_arg;
+    bool websocket_raw;        /* --set websocket=false: a 101 to WebSocket is relayed as
+                                * opaque bytes, its flow is no WebSocket (no counts) */
     h1_relay_ws_fn *on_ws_message; /* --set websocket_message_lines; NULL = not called */
     void *on_ws_arg;
     h1_relay_auth_fn *proxy_auth; /* absolute-form requests must pass it or get a 407 (the

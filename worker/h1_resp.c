@@ -84,8 +84,9 @@ static bool step_resp_head(struct h1_relay *r)
     if (body == H1_BODY_TUNNEL) {
         ssize_t up = h1_header_find(resp.headers, resp.num_headers, "Upgrade", 0);
 
-        r->_websocket = up >= 0 && h1_token_list_has(resp.headers[up].value,
-                                                     resp.headers[up].value_len, "websocket");
+        r->_websocket = !r->_opts.websocket_raw && up >= 0 &&
+                        h1_token_list_has(resp.headers[up].value, resp.headers[up].value_len,
+                                          "websocket");
         memset(r->_ws, 0, sizeof(r->_ws));
         if (r->_websocket && r->_opts.on_ws_message != NULL) {
             r->_ws[0].on_message = ws_message_from_client;

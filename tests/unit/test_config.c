@@ -355,6 +355,18 @@ static void test_errors_name_the_option(void **state)
         {"bare TLS version", "--set", "tls_version_server_min", "tls_version_server_min"},
         {"anticache with a value", "--set", "anticache=maybe", "anticache"},
         {"connect_addr a name", "--set", "connect_addr=localhost", "connect_addr"},
+        /* mitmproxy options mitmd does not have: named, with why */
+        {"stickycookie by --set", "--set", "stickycookie=~d a", "between workers"},
+        {"stickycookie long", "--stickycookie", "~d a", "mitmproxy's option --stickycookie"},
+        {"client replay -C", "-C", "flows", "mitmd-bench --replay"},
+        {"client replay long", "--client-replay=flows", NULL, "mitmd-bench --replay"},
+        {"scripts -s", "-s", "a.py", "scripts"},
+        {"key_size", "--key-size", "4096", "ECDSA P-256"},
+        {"--no-rawtcp", "--no-rawtcp", NULL, "raw TCP"},
+        {"dns_mode", "--set", "dns_mode=regular", "DNS mode"},
+        {"smuggling check off", "--set", "validate_inbound_headers=false", "smuggling"},
+        {"uppercase h2 names", "--set", "normalize_outbound_headers=false", "lowercase"},
+        {"bad websocket", "--set", "websocket=maybe", "websocket"},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -401,6 +413,28 @@ static void test_tls_versions_and_anti(void **state)
     assert_int_equal(cfg.tls_version_server_max, 0x0303);
     assert_true(cfg.anticache); /* the last one wins */
     assert_true(cfg.anticomp);
+    config_dispose(&cfg);
+}
+
+/* mitmproxy's websocket (default true, false accepted), validate_inbound_headers and
+ * normalize_outbound_headers (true accepted: what mitmd always does). */
+static void test_websocket_and_header_checks(void **state)
+{
+    (void)state;
+    char *none[] = {"mitmd", NULL};
+    char *set[] = {"mitmd", "--set", "websocket=false", "--set", "validate_inbound_headers=true",
+                   "--set", "normalize_outbound_headers", NULL};
+    struct config cfg;
+
+    parse_ok(none, &cfg);
+    assert_true(cfg.websocket);
+    assert_true(cfg.validate_inbound_headers);
+    assert_true(cfg.normalize_outbound_headers);
+    config_dispose(&cfg);
+    parse_ok(set, &cfg);
+    assert_false(cfg.websocket);
+    assert_true(cfg.validate_inbound_headers);
+    assert_true(cfg.normalize_outbound_headers);
     config_dispose(&cfg);
 }
 
@@ -519,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_exclusive_hosts),
         cmocka_unit_test(test_tls_versions_and_anti),
         cmocka_unit_test(test_showhost),
+        cmocka_unit_test(test_websocket_and_header_checks),
         cmocka_unit_test(test_rfile_server),
         cmocka_unit_test(test_connect_addr),
     };

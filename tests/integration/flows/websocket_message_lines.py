@@ -3,7 +3,8 @@
 messages arrive intact both ways, the -w record counts them (messages and bytes each way),
 and with --set websocket_message_lines=true stdout has one line per message as mitmdump
 prints them ("CLIENT -> WebSocket text message -> URL SIZE", "<-" for the server's); without
-the option it has none."""
+the option it has none; with --set websocket=false the connection is relayed as opaque bytes
+and its flow is no WebSocket."""
 import base64
 import hashlib
 import os
@@ -164,6 +165,21 @@ def test(env):
     check("/chat" in m2.stdout(), "no flow line for the upgrade")
     check(not [ln for ln in m2.stdout().splitlines() if "WebSocket" in ln],
           "message lines printed without websocket_message_lines")
+
+    step("--set websocket=false (mitmproxy's): the upgraded connection is relayed as opaque "
+         "bytes, messages intact, no message lines, the record is no WebSocket")
+    flows3 = env.path("raw.jsonl")
+    m3 = env.mitmd(name="mitmd-raw", confdir=env.mkdir("conf-raw"),
+                   args=["-w", flows3, "--set", "websocket=false",
+                         "--set", "websocket_message_lines=true"])
+    session(env, m3.port, origin.port, msgs)
+    recs = wait_until(lambda: [r for r in read_records(flows3) if "/chat" in r["request"]["url"]],
+                      10)
+    check(recs and recs[0]["response"]["status"] == 101 and recs[0]["websocket"] is None,
+          f"websocket=false record: {recs}")
+    check("/chat HTTP/1.1 << 101" in m3.stdout(), f"flow line: {m3.stdout()[-400:]}")
+    check(not [ln for ln in m3.stdout().splitlines() if "WebSocket" in ln],
+          "message lines printed with websocket=false")
 
 
 if __name__ == "__main__":
