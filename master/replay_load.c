@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "master/mitmflow.h"
 #include "shared/har.h"
 #include "shared/log.h"
 #include "shared/replay_key.h"
@@ -408,6 +409,7 @@ int replay_load_build(const struct config *cfg, const char *path, struct replay_
     ssize_t n;
     FILE *in;
     int fd = 0;
+    bool mitm;
 
     memset(st, 0, sizeof(*st));
     if (extra != NULL && strcmp(extra, "forward") != 0 && strcmp(extra, "kill") != 0) {
@@ -426,12 +428,39 @@ int replay_load_build(const struct config *cfg, const char *path, struct replay_
     }
     replay_key_opts_from(&ko, cfg);
     randombytes_buf(b.key, sizeof(b.key));
-    while ((n = getline(&line, &cap, in)) != -1) {
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            n--;
-        if (n == 0)
-            continue;
-        st->lines++;
+    mitm = st->mitmproxy = mitmflow_sniff(in);
+    for (;;) {
+        if (mitm) { /* mitmproxy's flow file: each flow converted to a record line */
+            const char *why = NULL;
+            size_t len = 0;
+            int r;
+
+            free(line);
+            line = NULL;
+            r = mitmflow_read(in, &line, &len, &why);
+            if (r == 0)
+                break;
+            st->lines++;
+            if (r < 0) { /* a broken length or a cut file: the flows before it count */
+                log_warn("--server-replay %s: flow %zu: %s (the rest is not read)", path,
+                         st->lines, why);
+                st->bad_lines++;
+                break;
+            }
+            if (r == 2) {
+                st->bad_lines++;
+                continue;
+            }
+            n = (ssize_t)len;
+        } else {
+            if ((n = getline(&line, &cap, in)) == -1)
+                break;
+            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+                n--;
+            if (n == 0)
+                continue;
+            st->lines++;
+        }
         if (add_record(&b, &ko, line, (size_t)n, st) != 0) {
             fd = -ENOMEM;
             break;
@@ -517,10 +546,11 @@ int replay_load_start(struct supervise *s, const struct config *cfg, struct repl
         log_error("%s", err);
         return fd;
     }
-    log_info("server replay: %zu responses under %zu keys from %s (%zu lines; left out: %zu "
+    log_info("server replay: %zu responses under %zu keys from %s (%zu %s; left out: %zu "
              "without a response, %zu with a body cut or not recorded (save_bodies), %zu not "
-             "flow records)", st.entries, st.keys, cfg->server_replay, st.lines, st.no_response,
-             st.cut_bodies, st.bad_lines);
+             "flow records)", st.entries, st.keys, cfg->server_replay, st.lines,
+             st.mitmproxy ? "mitmproxy flows" : "lines", st.no_response, st.cut_bodies,
+             st.bad_lines);
     if (watch != NULL && !cfg->keepserving && !cfg->server_replay_reuse) {
         e = replay_watch_open(fd, watch);
         if (e) {

@@ -18,6 +18,7 @@ struct replay_load_stats {
     size_t no_response;  /* records without a response (errors before one) */
     size_t cut_bodies;   /* left out: a body cut by save_bodies, or not recorded at all */
     size_t bad_lines;    /* not JSON, or not a flow record */
+    bool mitmproxy;      /* the file was mitmproxy's flow format: `lines` counts flows */
 };
 
 /* replay_load_build reads `path` and returns a memfd holding the index (the caller owns it),

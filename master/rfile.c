@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "master/mitmflow.h"
 #include "shared/fileio.h"
 #include "shared/target_parse.h"
 #include "worker/flowfilter.h"
@@ -292,7 +293,7 @@ int rfile_run(const struct config *cfg, FILE *out, FILE *err)
     struct flow *f = malloc(sizeof(*f));
     struct rfile_strs keep;
     char *line = NULL, *text = malloc(RFILE_TEXT_MAX);
-    bool several = false, is_stdin = strcmp(cfg->rfile, "-") == 0;
+    bool several = false, mitm, is_stdin = strcmp(cfg->rfile, "-") == 0;
     size_t cap = 0, lineno = 0, n_ok = 0, n_bad = 0;
     int status = 2, save_fd = -1, fd;
     FILE *in = NULL;
@@ -315,24 +316,54 @@ int rfile_run(const struct config *cfg, FILE *out, FILE *err)
     save_fd = rfile_open_save(cfg, fd, err);
     if (save_fd == -2)
         goto out;
-    if (!is_stdin && lseek(fd, 0, SEEK_CUR) != -1)
+    mitm = mitmflow_sniff(in);
+    if (!mitm && !is_stdin && lseek(fd, 0, SEEK_CUR) != -1)
         several = rfile_several_modes(in);
-    while ((len = getline(&line, &cap, in)) != -1) {
+    for (;;) {
         const char *why = NULL;
-        size_t n = (size_t)len;
+        size_t n;
 
         lineno++;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            n--;
-        if (n == 0)
-            continue;
+        if (mitm) { /* mitmproxy's flow file: each flow converted to a record line */
+            int r;
+
+            free(line); /* each flow's record is a new allocation */
+            line = NULL;
+            r = mitmflow_read(in, &line, &n, &why);
+            if (r == 0)
+                break;
+            if (r < 0 && n_ok == 0 && n_bad == 0) {
+                fprintf(err, "mitmd: -r %s: not a mitmd -w recording (JSON Lines) nor a "
+                             "mitmproxy flow file: flow 1: %s\n", cfg->rfile, why);
+                goto out;
+            }
+            if (r < 0) { /* e.g. cut short while mitmdump wrote it: what came before counts */
+                n_bad++;
+                fprintf(err, "mitmd: -r %s: flow %zu: %s (the rest is not read)\n",
+                        cfg->rfile, lineno, why);
+                break;
+            }
+            if (r == 2) {
+                n_bad++;
+                fprintf(err, "mitmd: -r %s: flow %zu: %s (skipped)\n", cfg->rfile, lineno, why);
+                continue;
+            }
+        } else {
+            if ((len = getline(&line, &cap, in)) == -1)
+                break;
+            n = (size_t)len;
+            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+                n--;
+            if (n == 0)
+                continue;
+        }
         if (n > RFILE_LINE_MAX || rfile_flow_from_line(line, n, f, &keep, &why) != 0) {
             if (why == NULL)
                 why = "line too long";
             if (n_ok == 0 && n_bad == 0) { /* the first record decides what the file is */
-                fprintf(err, "mitmd: -r %s: not a mitmd -w recording (JSON Lines): line %zu is "
-                             "%s; mitmproxy's own flow files are not read\n", cfg->rfile,
-                        lineno, why);
+                fprintf(err, "mitmd: -r %s: not a mitmd -w recording (JSON Lines) nor a "
+                             "mitmproxy flow file: %s %zu is %s\n", cfg->rfile,
+                        mitm ? "flow" : "line", lineno, why);
                 goto out;
             }
             n_bad++;

@@ -13,7 +13,8 @@ target_sources(mitmd_master PRIVATE
   ${PROJECT_SOURCE_DIR}/master/har_file.c
   ${PROJECT_SOURCE_DIR}/master/har_cmd.c
   ${PROJECT_SOURCE_DIR}/master/replay_load.c
-  ${PROJECT_SOURCE_DIR}/master/rfile.c)
+  ${PROJECT_SOURCE_DIR}/master/rfile.c
+  ${PROJECT_SOURCE_DIR}/master/mitmflow.c)
 target_link_libraries(mitmd_master PUBLIC PkgConfig::JANSSON)
 
 # `mitmd har` on hostile lines: every record converts or is refused, never crashes.
@@ -43,7 +44,7 @@ mitmd_add_fuzz_target(fuzz_replay_key
 # -r (master/rfile.c): a recording's record to flow mapping, round trip and refusals
 # (tests/unit/test_rfile.c), and the same on hostile lines (tests/fuzz/fuzz_rfile.c).
 set(MITMD_RFILE_SOURCES ${PROJECT_SOURCE_DIR}/master/rfile.c
-  ${CMAKE_CURRENT_LIST_DIR}/flowfilter.c ${CMAKE_CURRENT_LIST_DIR}/flowfilter_eval.c
+  ${PROJECT_SOURCE_DIR}/master/mitmflow.c ${CMAKE_CURRENT_LIST_DIR}/flowfilter.c ${CMAKE_CURRENT_LIST_DIR}/flowfilter_eval.c
   ${CMAKE_CURRENT_LIST_DIR}/flow.c)
 mitmd_add_unit_test(test_rfile SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_rfile.c
   ${MITMD_RFILE_SOURCES} LIBS mitmd_shared PkgConfig::PCRE2 PkgConfig::JANSSON)
@@ -51,3 +52,17 @@ mitmd_add_fuzz_target(fuzz_rfile
   SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_rfile.c ${MITMD_RFILE_SOURCES}
   LIBS mitmd_shared PkgConfig::PCRE2 PkgConfig::JANSSON
   CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/rfile)
+
+# mitmproxy's own flow files (master/mitmflow.c) for -r and -S: a real mitmdump 8.1.1 file
+# converted (tests/unit/test_mitmflow.c), and hostile tnetstrings (tests/fuzz/fuzz_mitmflow.c:
+# every flow converts to a record -r reads, or is refused with a reason).
+mitmd_add_unit_test(test_mitmflow SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_mitmflow.c
+  ${MITMD_RFILE_SOURCES} LIBS mitmd_shared PkgConfig::PCRE2 PkgConfig::JANSSON)
+mitmd_add_fuzz_target(fuzz_mitmflow
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_mitmflow.c ${MITMD_RFILE_SOURCES}
+  LIBS mitmd_shared PkgConfig::PCRE2 PkgConfig::JANSSON
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/mitmflow)
+if(MITMD_TESTS)
+  target_compile_definitions(test_mitmflow PRIVATE
+    MITMFLOW_FIXTURE="${PROJECT_SOURCE_DIR}/tests/unit/data/mitmdump-8.1.1.flows")
+endif()
