@@ -136,7 +136,11 @@ static void put_text(struct har_buf *b, const void *p, size_t n)
 {
     uint8_t *copy;
 
-    if (n == 0 || memchr(p, 0, n) == NULL) {
+    if (n == 0) { /* `p` may be NULL then (an empty har_buf) */
+        har_buf_str(b, "\"\"");
+        return;
+    }
+    if (memchr(p, 0, n) == NULL) {
         har_buf_json(b, p, n);
         return;
     }
