@@ -208,6 +208,21 @@ static bool put_headers(struct har_buf *b, struct tn l)
     return true;
 }
 
+/* put_message_rest writes a request's or response's httpVersion, headers and bodySize and
+ * closes its object; false when its headers are not a list of [name, value]. */
+static bool put_message_rest(struct har_buf *b, struct tn m)
+{
+    struct tn content = tn_get(m, "content");
+
+    har_buf_str(b, ",\"httpVersion\":");
+    put_str_or_null(b, tn_get(m, "http_version"));
+    har_buf_str(b, ",\"headers\":");
+    if (!put_headers(b, tn_get(m, "headers")))
+        return false;
+    har_buf_printf(b, ",\"bodySize\":%zu}", tn_is_str(content) ? content.len : 0);
+    return true;
+}
+
 /* host_field finds the first Host field of a [[name, value], ...] list. */
 static struct tn host_field(struct tn l)
 {
@@ -393,29 +408,19 @@ int mitmflow_to_record(const uint8_t *buf, size_t len, char **line, size_t *line
         b.oom |= url.oom;
         free(url.p);
     }
-    har_buf_str(&b, ",\"httpVersion\":");
-    put_str_or_null(&b, tn_get(req, "http_version"));
-    har_buf_str(&b, ",\"headers\":");
-    if (!put_headers(&b, tn_get(req, "headers"))) {
+    if (!put_message_rest(&b, req)) {
         *why = "request headers not a list of [name, value]";
         goto bad;
     }
-    har_buf_printf(&b, ",\"bodySize\":%zu}",
-                   tn_is_str(tn_get(req, "content")) ? tn_get(req, "content").len : 0);
     har_buf_str(&b, ",\"response\":");
     status = tn_get(resp, "status_code");
     if (resp.type == '}' && tn_num(status, &st) && st >= 100 && st <= 999) {
         har_buf_printf(&b, "{\"status\":%d,\"statusText\":", (int)st);
         put_str_or_null(&b, tn_get(resp, "reason"));
-        har_buf_str(&b, ",\"httpVersion\":");
-        put_str_or_null(&b, tn_get(resp, "http_version"));
-        har_buf_str(&b, ",\"headers\":");
-        if (!put_headers(&b, tn_get(resp, "headers"))) {
+        if (!put_message_rest(&b, resp)) {
             *why = "response headers not a list of [name, value]";
             goto bad;
         }
-        har_buf_printf(&b, ",\"bodySize\":%zu}",
-                       tn_is_str(tn_get(resp, "content")) ? tn_get(resp, "content").len : 0);
     } else {
         har_buf_str(&b, "null");
         resp.type = 0;
