@@ -371,7 +371,7 @@ int mitmflow_to_record(const uint8_t *buf, size_t len, char **line, size_t *line
                    t1 > t0 && t0 > 0 && t1 - t0 < 86400 ? (t1 - t0) * 1000 : 0.0);
     har_buf_str(&b, ",\"client\":{");
     put_addr(&b, tn_get(cc, tn_get(cc, "peername").type != 0 ? "peername" : "address"));
-    har_buf_str(&b, ",\"proxy_mode\":\"regular\"");
+    har_buf_str(&b, ",\"proxy_mode\":null"); /* mitmproxy 8's flows do not say which mode */
     /* the URL goes first into a buffer of its own: the target follows from it */
     {
         struct har_buf url = {0};
