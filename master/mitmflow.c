@@ -136,11 +136,7 @@ static void put_text(struct har_buf *b, const void *p, size_t n)
 {
     uint8_t *copy;
 
-    if (n == 0) { /* `p` may be NULL then (an empty har_buf) */
-        har_buf_str(b, "\"\"");
-        return;
-    }
-    if (memchr(p, 0, n) == NULL) {
+    if (n == 0 || memchr(p, 0, n) == NULL) {
         har_buf_json(b, p, n);
         return;
     }
@@ -277,21 +273,11 @@ static void put_url(struct har_buf *b, struct tn req, bool *from_host)
 
 static void put_started(struct har_buf *b, double t)
 {
-    time_t secs;
-    struct tm tm;
-    char date[32];
+    bool in_range = t > 0 && t < 1e11; /* before the cast, which needs it */
+    time_t secs = in_range ? (time_t)t : 0;
 
-    if (!(t > 0 && t < 1e11)) {
+    if (!in_range || !har_buf_iso_time(b, secs, (long)((t - (double)secs) * 1000) % 1000))
         har_buf_str(b, "null");
-        return;
-    }
-    secs = (time_t)t;
-    if (gmtime_r(&secs, &tm) == NULL ||
-        strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
-        har_buf_str(b, "null");
-        return;
-    }
-    har_buf_printf(b, "\"%s.%03dZ\"", date, (int)((t - (double)secs) * 1000) % 1000);
 }
 
 /* put_body writes ,"NAME":{"size":N,"truncated":false,"base64":".."} for a content element

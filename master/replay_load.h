@@ -1,5 +1,5 @@
 /* replay_load.h - server replay's start in the master: reads the -S recording (JSON Lines
- * from -w with save_bodies) once, builds the index (shared/replay_layout.h) in a memfd and
+ * from -w with save_bodies, or mitmproxy's flow file through master/mitmflow.h) once, builds the index (shared/replay_layout.h) in a memfd and
  * hands it to every worker as --server-replay /dev/fd/N (worker/replay.h maps it). Called
  * by master/master.c at start-up; allocates and blocks while it reads the file. */
 #ifndef MITMD_MASTER_REPLAY_LOAD_H

@@ -1,5 +1,5 @@
-/* rfile.h - mitmdump's -r / --rfile: read the flows of a -w recording (mitmd's JSON Lines),
- * print each as its flow line, and append the ones -w keeps to the -w file. Owns the record
+/* rfile.h - mitmdump's -r / --rfile: read the flows of a -w recording (mitmd's JSON Lines,
+ * or mitmproxy's flow file through master/mitmflow.h), print each as its flow line, and append the ones -w keeps to the -w file. Owns the record
  * to struct flow mapping (what a flow line and the filters read from a record). Called by
  * master/main.c before the proxy starts (mitmdump reads the file, then serves only with
  * --keepserving); blocking file I/O, allocates one flow and each line's JSON. */

@@ -165,8 +165,8 @@ static const struct config_opt config_opts[] = {
      "reverse mode: keep the client's Host (mitmproxy's default false: the server's name)"},
     /* flow filters and rules (worker/flowfilter.h, worker/rules.h); checked at start-up */
     {"rfile", "rfile", 'r', CONFIG_T_STR, F(rfile), 0, 0, 0, "PATH",
-     "read the flows of a -w recording: print their lines (and -w the ones it keeps), then\n"
-     "        exit, or go on proxying with --keepserving"},
+     "read the flows of a -w recording (or mitmproxy's flow file): print their lines (and -w\n"
+     "        the ones it keeps), then exit, or go on proxying with --keepserving"},
     {"readfile_filter", NULL, 0, CONFIG_T_STR, F(readfile_filter), 0, 0, 0, "FILTER",
      "-r reads only the flows matching FILTER"},
     {"keepserving", "keepserving", 0, CONFIG_T_BOOL, F(keepserving), 0, 0, 0, NULL,
@@ -198,7 +198,8 @@ static const struct config_opt config_opts[] = {
     {"hardump", "hardump", 0, CONFIG_T_STR, F(hardump), 0, 0, 0, "FILE",
      "write every flow to FILE as HAR 1.2, closed on stop (`mitmd har FILE` repairs a cut one)"},
     {"server_replay", "server-replay", 'S', CONFIG_T_STR, F(server_replay), 0, 0, 0, "FILE",
-     "answer requests from the responses in FILE (a -w recording with save_bodies)"},
+     "answer requests from the responses in FILE (a -w recording with save_bodies, or\n"
+     "        mitmproxy's flow file); stop once all are used (--keepserving: go on)"},
     {"server_replay_extra", NULL, 0, CONFIG_T_STR, F(server_replay_extra), 0, 0, 0,
      "forward|kill|STATUS", "what requests not in the recording get (default forward)"},
     {"server_replay_reuse", NULL, 0, CONFIG_T_BOOL, F(server_replay_reuse), 0, 0, 0, "BOOL",

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static bool har_buf_reserve(struct har_buf *b, size_t n)
@@ -97,6 +98,10 @@ void har_buf_json(struct har_buf *b, const void *s, size_t n)
     const uint8_t *p = s;
     size_t i = 0, run = 0;
 
+    if (n == 0) { /* `s` may be NULL then (an empty har_buf's p): no pointer arithmetic */
+        har_buf_put(b, "\"\"", 2);
+        return;
+    }
     if (!har_buf_reserve(b, n + 2))
         return;
     har_buf_put(b, "\"", 1);
@@ -129,6 +134,17 @@ void har_buf_json(struct har_buf *b, const void *s, size_t n)
     }
     har_buf_put(b, p + i - run, run);
     har_buf_put(b, "\"", 1);
+}
+
+bool har_buf_iso_time(struct har_buf *b, time_t secs, long ms)
+{
+    struct tm tm;
+    char date[32];
+
+    if (gmtime_r(&secs, &tm) == NULL || strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        return false;
+    har_buf_printf(b, "\"%s.%03ldZ\"", date, ms);
+    return true;
 }
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

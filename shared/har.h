@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* HAR_HEAD is the start of a HAR document written by mitmd, up to and including the '[' of
  * the entries array. Every entry that follows is written as ",\n{...}"; the first entry's
@@ -41,6 +42,11 @@ void har_buf_printf(struct har_buf *b, const char *fmt, ...)
 /* har_buf_json appends `n` bytes of `s` as a JSON string with its quotes: control characters
  * as \uXXXX, invalid UTF-8 bytes as U+FFFD. */
 void har_buf_json(struct har_buf *b, const void *s, size_t n);
+
+/* har_buf_iso_time appends the UTC time `secs` and `ms` (0-999) as a quoted ISO 8601 string,
+ * "2026-12-04T11:56:19.075Z" (HAR's startedDateTime and the records'). Returns false, having
+ * written nothing, when the time cannot be formatted. */
+bool har_buf_iso_time(struct har_buf *b, time_t secs, long ms);
 
 /* har_buf_base64 appends `n` bytes as standard base64 (with padding), without quotes. */
 void har_buf_base64(struct har_buf *b, const void *s, size_t n);

@@ -99,13 +99,10 @@ static void har_query(struct har_buf *b, const char *url, size_t len)
 
 static void har_started(struct har_buf *b, const struct flow *f)
 {
-    struct tm tm;
-    char date[32];
-    time_t secs = f->started.tv_sec;
+    long ms = f->started.tv_nsec / 1000000L;
 
-    if (gmtime_r(&secs, &tm) == NULL || strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-        snprintf(date, sizeof(date), "1970-01-01T00:00:00");
-    har_buf_printf(b, "\"%s.%03ldZ\"", date, f->started.tv_nsec / 1000000L);
+    if (!har_buf_iso_time(b, f->started.tv_sec, ms))
+        har_buf_printf(b, "\"1970-01-01T00:00:00.%03ldZ\"", ms);
 }
 
 /* har_body_text writes "text" (and "encoding" or "_encoding") for a captured body. */

@@ -28,13 +28,17 @@ static int read_fixture(void)
 {
     FILE *in = fopen(MITMFLOW_FIXTURE, "rb");
     const char *why = NULL;
+    char *line = NULL;
+    size_t len = 0;
     int n = 0, r;
 
     assert_non_null(in);
     assert_true(mitmflow_sniff(in));
-    while ((r = mitmflow_read(in, &lines[n < NFLOWS ? n : NFLOWS - 1], &lens[n < NFLOWS ? n : 0],
-                              &why)) == 1)
-        n++;
+    while ((r = mitmflow_read(in, &line, &len, &why)) == 1) {
+        assert_true(n < NFLOWS); /* the fixture holds NFLOWS flows */
+        lines[n] = line;
+        lens[n++] = len;
+    }
     assert_int_equal(r, 0);
     fclose(in);
     return n;
