@@ -247,12 +247,20 @@ ssize_t flow_format_size(uint64_t bytes, char *out, size_t cap)
     return n;
 }
 
+/* flow_round_us is `ns` rounded to whole microseconds, the precision a record keeps: the
+ * console line is formatted from it too, so `-r` prints a record's line exactly as it was
+ * printed live (1.5495 ms is "1.550" in the record and "1.6ms" in both lines). */
+static uint64_t flow_round_us(uint64_t ns)
+{
+    return ns / 1000 + (ns % 1000 >= 500);
+}
+
 /* format_duration writes a mitmdump-like duration: "0.4ms", "2.7ms", "35.1ms", "350ms",
  * "1.25s", "12.5s", "125s" (a tenth of a millisecond below 100 ms: local exchanges take
- * less than one). */
+ * less than one), from the duration in whole microseconds. */
 static void format_duration(struct out *o, uint64_t ns)
 {
-    double s = (double)ns / 1e9;
+    double s = (double)flow_round_us(ns) / 1e6;
 
     if (s >= 100.0)
         out_printf(o, "%.0fs", s);
@@ -588,13 +596,18 @@ static void out_json_addr(struct out *o, const struct sockaddr_storage *ss)
     }
 }
 
-/* out_json_ms writes a duration in milliseconds, or -1 when `ns` is negative. */
+/* out_json_ms writes a duration in milliseconds with three decimals (whole microseconds,
+ * rounded as the console line rounds them), or -1 when `ns` is negative. */
 static void out_json_ms(struct out *o, int64_t ns)
 {
-    if (ns < 0)
+    uint64_t us;
+
+    if (ns < 0) {
         out_str(o, "-1");
-    else
-        out_printf(o, "%.3f", (double)ns / 1e6);
+        return;
+    }
+    us = flow_round_us((uint64_t)ns);
+    out_printf(o, "%" PRIu64 ".%03u", us / 1000, (unsigned)(us % 1000));
 }
 
 void flow_phases(const struct flow *f, int64_t *send, int64_t *wait, int64_t *receive)

@@ -185,6 +185,60 @@ static void test_round_trip(void **state)
     test_free(b);
 }
 
+/* A duration is printed from the microseconds the record keeps, so the line read back is the
+ * live one even on a rounding edge (CI once saw 1.5ms live and 1.6ms read back). */
+static void test_duration_round_trip(void **state)
+{
+    static const uint64_t totals_ns[] = {
+        1549500,   /* 1.5495 ms: "1.550" in the record */
+        1549499,   /* just below: "1.549" */
+        1550499,   /* a half microsecond below the next one */
+        99949999,  /* the 0.1 s boundary of the line's formats */
+        99950000,  /* "100.0ms" in both */
+        999500000, /* the 1 s boundary */
+        12345678,
+    };
+    struct rfile_strs keep;
+    struct flow *a = test_malloc(sizeof(*a)), *b = test_malloc(sizeof(*b));
+    char json[32768], la[1024], lb[1024];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(totals_ns) / sizeof(totals_ns[0]); i++) {
+        const char *why = NULL;
+        ssize_t n, na, nb;
+
+        make_h2_v6(a);
+        a->connect_ns = -1;
+        a->tls_ns = -1;
+        a->t_done = a->t_start + totals_ns[i];
+        n = flow_format_json(a, json, sizeof(json));
+        assert_true(n > 1);
+        assert_int_equal(rfile_flow_from_line(json, (size_t)n - 1, b, &keep, &why), 0);
+        na = flow_format_line(a, la, sizeof(la) - 1);
+        nb = flow_format_line(b, lb, sizeof(lb) - 1);
+        assert_true(na > 0 && nb > 0);
+        la[na] = lb[nb] = '\0';
+        if (strcmp(la, lb) != 0)
+            fail_msg("%llu ns: live \"%s\", read back \"%s\"", (unsigned long long)totals_ns[i],
+                     la, lb);
+    }
+    make_h2_v6(a);
+    a->connect_ns = a->tls_ns = -1;
+    a->t_done = a->t_start + 1549500;
+    {
+        ssize_t n = flow_format_json(a, json, sizeof(json));
+        ssize_t na = flow_format_line(a, la, sizeof(la) - 1);
+
+        assert_true(n > 0 && na > 0);
+        json[n] = la[na] = '\0';
+        if (strstr(json, "\"time\":1.550,") == NULL)
+            fail_msg("1549500 ns: the record's time is not 1.550: %s", json);
+        assert_non_null(strstr(la, " 1.6ms"));
+    }
+    test_free(a);
+    test_free(b);
+}
+
 struct bad_case {
     const char *line;
     const char *why_has;
@@ -252,6 +306,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_duration_round_trip),
         cmocka_unit_test(test_not_records),
         cmocka_unit_test(test_out_of_range),
     };

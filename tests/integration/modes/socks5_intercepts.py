@@ -109,6 +109,10 @@ def test(env):
     for pat in out_pat:
         check(wait_until(lambda: pat.search(w.mitmd.stdout()), 5),
               f"no flow line /{pat.pattern}/ in:\n{w.mitmd.stdout()}")
+    # the flow line and the -w record are separate writes: the record can land a moment later
+    def ok_records():
+        return [r for r in records() if (r.get("response") or {}).get("status") == 200]
+    wait_until(lambda: len(ok_records()) >= 5, 5)
     recs = records()
     ok = [r for r in recs if (r.get("response") or {}).get("status") == 200]
     check(len(ok) >= 5, f"expected >= 5 records with 200, got {len(ok)}: {recs}")
