@@ -28,6 +28,7 @@
 #include "master/forge.h"
 #include "master/forge_service.h"
 #include "master/har_file.h"
+#include "master/creplay_load.h"
 #include "master/replay_load.h"
 #include "master/listen.h"
 #include "master/metrics.h"
@@ -80,6 +81,7 @@ struct master {
     bool stop_killed;                /* stopping: SIGKILL sent */
     char **argv;                     /* the master's argv (re-executed by an upgrade) */
     struct replay_watch rw;          /* -S without keepserving: stop once it is used up */
+    struct creplay_watch cw;         /* -C without keepserving: stop once it is done */
     uint64_t rw_next_ms;             /* when to look at it next */
 };
 
@@ -228,21 +230,25 @@ static int master_stats_due(struct master *m)
 static void master_begin_stop(struct master *m);
 
 /* master_replay_due starts the drain, as mitmdump exits, once -S has used every recorded
- * response (not with keepserving or server_replay_reuse: then nothing is watched). Requests
- * still in flight are answered first. Returns the milliseconds to the next look (-1: none). */
+ * response and -C has sent every recorded request (what is watched: neither with keepserving,
+ * -S not with server_replay_reuse either). Requests still in flight are answered first.
+ * Returns the milliseconds to the next look (-1: none). */
 static int master_replay_due(struct master *m)
 {
     uint64_t now = master_now_ms();
 
-    if (m->rw.map == NULL || m->sup.stopping)
+    if ((m->rw.map == NULL && m->cw.map == NULL) || m->sup.stopping)
         return -1;
     if (now < m->rw_next_ms)
         return (int)(m->rw_next_ms - now);
     m->rw_next_ms = now + MASTER_REPLAY_CHECK_MS;
-    if (replay_watch_left(&m->rw) > 0)
+    if ((m->rw.map != NULL && replay_watch_left(&m->rw) > 0) ||
+        (m->cw.map != NULL && creplay_watch_left(&m->cw) > 0))
         return MASTER_REPLAY_CHECK_MS;
-    log_info("server replay: every recorded response has been used: stopping "
-             "(--keepserving keeps mitmd running)");
+    log_info("%s: stopping (--keepserving keeps mitmd running)",
+             m->cw.map == NULL   ? "server replay: every recorded response has been used"
+             : m->rw.map == NULL ? "client replay: every recorded request has been replayed"
+                                 : "client and server replay are done");
     master_begin_stop(m);
     return -1;
 }
@@ -897,6 +903,7 @@ int master_run(const struct config *cfg, int argc, char **argv)
         m->sup.drain_ms = (unsigned)cfg->shutdown_timeout_s * 1000u;
     if (master_open_flow_file(m) != 0 || master_pass_upstream_ca(m) != 0 ||
         har_file_start(&m->sup, cfg) != 0 || replay_load_start(&m->sup, cfg, &m->rw) != 0 ||
+        creplay_load_start(&m->sup, cfg, &m->cw) != 0 ||
         certs_pass_open(&m->sup, cfg) != 0 || master_pass_proxyauth(m) != 0)
         goto out_stop;
     e = supervise_sandbox_prepare(&m->sup, master_worker_user(cfg), cfg->confdir, err,
@@ -913,6 +920,7 @@ int master_run(const struct config *cfg, int argc, char **argv)
 out_stop:
     master_stop(m);
     replay_watch_close(&m->rw);
+    creplay_watch_close(&m->cw);
     har_file_stop(cfg);
     master_log_stats(m);
     metrics_close(m->mx);

@@ -416,6 +416,8 @@ int mitmflow_to_record(const uint8_t *buf, size_t len, char **line, size_t *line
     put_websocket(&b, tn_get(f, "websocket"));
     if (tn_eq(tn_get(f, "is_replay"), "response"))
         har_buf_str(&b, ",\"is_replay\":\"response\"");
+    else if (tn_eq(tn_get(f, "is_replay"), "request"))
+        har_buf_str(&b, ",\"is_replay\":\"request\"");
     har_buf_str(&b, ",\"error\":");
     put_str_or_null(&b, tn_get(err, "msg"));
     har_buf_str(&b, ",\"truncated\":false");

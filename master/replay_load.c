@@ -105,9 +105,7 @@ static uint32_t group_of(struct build *b, const char *key, size_t len)
     return (uint32_t)b->n_groups++;
 }
 
-/* decode_body returns the bytes of a record's request_body / response_body (malloc'ed, *len
- * set), NULL with *len 0 when there is none, or sets *cut when it was cut or is unreadable. */
-static uint8_t *decode_body(json_t *body, size_t *len, bool *cut)
+uint8_t *replay_load_body(json_t *body, size_t *len, bool *cut)
 {
     const char *b64 = json_string_value(json_object_get(body, "base64"));
     uint8_t *raw;
@@ -130,10 +128,7 @@ static uint8_t *decode_body(json_t *body, size_t *len, bool *cut)
     return raw;
 }
 
-/* field_ok returns whether a recorded field may be replayed: a token name, a value without
- * CR, LF or NUL, and not a field of the connection or of the framing (RFC 9110 §7.6.1;
- * mitmd frames the replayed body with Content-Length itself). */
-static bool field_ok(const char *n, const char *v)
+bool replay_load_field_ok(const char *n, const char *v)
 {
     static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",
                                       "transfer-encoding", "te", "trailer", "upgrade",
@@ -185,7 +180,7 @@ static int add_response(struct build *b, uint32_t g, json_t *resp, const uint8_t
         const char *v = json_string_value(json_object_get(h, "value"));
         struct replay_field *f;
 
-        if (!field_ok(n, v))
+        if (!replay_load_field_ok(n, v))
             continue;
         if (!grow((void **)&b->fields, &b->cap_fields, b->n_fields, sizeof(*b->fields)))
             return -ENOMEM;
@@ -275,11 +270,11 @@ static int add_record(struct build *b, const struct replay_key_opts *ko, const c
         goto out;
     }
     if (!ko->ignore_content) {
-        qbody = decode_body(json_object_get(rec, "request_body"), &qlen, &cut);
+        qbody = replay_load_body(json_object_get(rec, "request_body"), &qlen, &cut);
         if (qbody == NULL && json_integer_value(json_object_get(req, "bodySize")) > 0)
             cut = true;
     }
-    rbody = decode_body(json_object_get(rec, "response_body"), &rlen, &cut);
+    rbody = replay_load_body(json_object_get(rec, "response_body"), &rlen, &cut);
     if (rbody == NULL && json_integer_value(json_object_get(resp, "bodySize")) > 0)
         cut = true;
     if (cut) {
@@ -303,6 +298,20 @@ out:
     free(rbody);
     json_decref(rec);
     return err;
+}
+
+/* struct add_arg carries add_record's arguments through replay_load_each. */
+struct add_arg {
+    struct build *b;
+    const struct replay_key_opts *ko;
+    struct replay_load_stats *st;
+};
+
+static int add_line(void *arg, char *line, size_t len)
+{
+    struct add_arg *a = arg;
+
+    return add_record(a->b, a->ko, line, len, a->st);
 }
 
 /* layout writes the index into a new memfd. Returns it or -errno. */
@@ -398,18 +407,63 @@ static int layout(struct build *b)
     return fd;
 }
 
+int replay_load_each(FILE *in, const char *what, const char *path, replay_load_fn *fn, void *arg,
+                     size_t *lines, size_t *bad, bool *mitmproxy)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    bool mitm = *mitmproxy = mitmflow_sniff(in);
+    int err = 0;
+
+    for (;;) {
+        if (mitm) { /* mitmproxy's flow file: each flow converted to a record line */
+            const char *why = NULL;
+            size_t len = 0;
+            int r;
+
+            free(line);
+            line = NULL;
+            r = mitmflow_read(in, &line, &len, &why);
+            if (r == 0)
+                break;
+            (*lines)++;
+            if (r < 0) { /* a broken length or a cut file: the flows before it count */
+                log_warn("%s %s: flow %zu: %s (the rest is not read)", what, path, *lines, why);
+                (*bad)++;
+                break;
+            }
+            if (r == 2) {
+                (*bad)++;
+                continue;
+            }
+            n = (ssize_t)len;
+        } else {
+            if ((n = getline(&line, &cap, in)) == -1)
+                break;
+            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+                n--;
+            if (n == 0)
+                continue;
+            (*lines)++;
+        }
+        if ((err = fn(arg, line, (size_t)n)) != 0)
+            break;
+    }
+    free(line);
+    return err;
+}
+
 int replay_load_build(const struct config *cfg, const char *path, struct replay_load_stats *st,
                       char *err, size_t errlen)
 {
     struct build b = {0};
     struct replay_key_opts ko;
     const char *extra = cfg->server_replay_extra;
-    char *line = NULL, *end;
-    size_t cap = 0;
-    ssize_t n;
+    char *end;
+    struct add_arg ra;
     FILE *in;
     int fd = 0;
-    bool mitm;
 
     memset(st, 0, sizeof(*st));
     if (extra != NULL && strcmp(extra, "forward") != 0 && strcmp(extra, "kill") != 0) {
@@ -428,45 +482,10 @@ int replay_load_build(const struct config *cfg, const char *path, struct replay_
     }
     replay_key_opts_from(&ko, cfg);
     randombytes_buf(b.key, sizeof(b.key));
-    mitm = st->mitmproxy = mitmflow_sniff(in);
-    for (;;) {
-        if (mitm) { /* mitmproxy's flow file: each flow converted to a record line */
-            const char *why = NULL;
-            size_t len = 0;
-            int r;
-
-            free(line);
-            line = NULL;
-            r = mitmflow_read(in, &line, &len, &why);
-            if (r == 0)
-                break;
-            st->lines++;
-            if (r < 0) { /* a broken length or a cut file: the flows before it count */
-                log_warn("--server-replay %s: flow %zu: %s (the rest is not read)", path,
-                         st->lines, why);
-                st->bad_lines++;
-                break;
-            }
-            if (r == 2) {
-                st->bad_lines++;
-                continue;
-            }
-            n = (ssize_t)len;
-        } else {
-            if ((n = getline(&line, &cap, in)) == -1)
-                break;
-            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-                n--;
-            if (n == 0)
-                continue;
-            st->lines++;
-        }
-        if (add_record(&b, &ko, line, (size_t)n, st) != 0) {
-            fd = -ENOMEM;
-            break;
-        }
-    }
-    free(line);
+    ra = (struct add_arg){.b = &b, .ko = &ko, .st = st};
+    if (replay_load_each(in, "--server-replay", path, add_line, &ra, &st->lines, &st->bad_lines,
+                         &st->mitmproxy) != 0)
+        fd = -ENOMEM;
     fclose(in);
     st->keys = b.n_groups;
     if (fd == 0)

@@ -5,8 +5,11 @@
 #ifndef MITMD_MASTER_REPLAY_LOAD_H
 #define MITMD_MASTER_REPLAY_LOAD_H
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "master/supervise.h"
 #include "shared/config.h"
@@ -20,6 +23,28 @@ struct replay_load_stats {
     size_t bad_lines;    /* not JSON, or not a flow record */
     bool mitmproxy;      /* the file was mitmproxy's flow format: `lines` counts flows */
 };
+
+/* replay_load_fn handles one record line (`line` may be changed); returns 0, or -errno to
+ * stop reading. */
+typedef int replay_load_fn(void *arg, char *line, size_t len);
+
+/* replay_load_each reads `in` - JSON Lines records, or mitmproxy's flow file (sniffed; each
+ * HTTP flow converted to a record line by master/mitmflow.h) - and calls `fn` for every
+ * record line. It counts the lines (flows) into *lines and what is not a record into *bad
+ * (a cut mitmproxy file is warned about, naming `what` and `path`, and ends the read), and
+ * sets *mitmproxy. Returns 0, or the first error `fn` returned. Used by -S and -C. */
+int replay_load_each(FILE *in, const char *what, const char *path, replay_load_fn *fn, void *arg,
+                     size_t *lines, size_t *bad, bool *mitmproxy);
+
+/* replay_load_body returns the bytes of a record's request_body / response_body (malloc'ed,
+ * *len set), NULL with *len 0 when there is none, or sets *cut when it was cut or is
+ * unreadable (or NULL on no memory, *cut set). */
+uint8_t *replay_load_body(json_t *body, size_t *len, bool *cut);
+
+/* replay_load_field_ok returns whether a recorded field may be replayed: a token name, a
+ * value without CR, LF or NUL, and not a field of the connection or of the framing (RFC 9110
+ * §7.6.1; the replayer frames a body with Content-Length itself). */
+bool replay_load_field_ok(const char *n, const char *v);
 
 /* replay_load_build reads `path` and returns a memfd holding the index (the caller owns it),
  * or -errno with a one-line reason in `err` (a file that cannot be read; server_replay_extra

@@ -163,6 +163,8 @@ int rfile_flow_from_line(const char *line, size_t len, struct flow *f, struct rf
         flow_set_error(f, json_string_value(json_object_get(rec, "error")));
     f->replayed = json_is_string(json_object_get(rec, "is_replay")) &&
                   strcmp(json_string_value(json_object_get(rec, "is_replay")), "response") == 0;
+    f->replay_request = json_is_string(json_object_get(rec, "is_replay")) &&
+                        strcmp(json_string_value(json_object_get(rec, "is_replay")), "request") == 0;
     if (json_is_true(json_object_get(rec, "truncated")))
         f->truncated = true;
     if (keep != NULL) { /* the strings the flow only points to */

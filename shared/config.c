@@ -197,6 +197,12 @@ static const struct config_opt config_opts[] = {
      "-w and hardump keep bodies up to SIZE bytes (64k, 1m at most), base64; 0 = none"},
     {"hardump", "hardump", 0, CONFIG_T_STR, F(hardump), 0, 0, 0, "FILE",
      "write every flow to FILE as HAR 1.2, closed on stop (`mitmd har FILE` repairs a cut one)"},
+    {"client_replay", "client-replay", 'C', CONFIG_T_STR, F(client_replay), 0, 0, 0, "FILE",
+     "send the requests recorded in FILE (a -w recording, save_bodies for bodies, or\n"
+     "        mitmproxy's flow file) to their servers, one at a time; stop once all are\n"
+     "        answered (--keepserving: go on)"},
+    {"client_replay_concurrency", NULL, 0, CONFIG_T_INT, F(client_replay_concurrency), 0, 1, 1,
+     "1", "requests client replay has in flight: 1 (mitmproxy's default; -1 is refused)"},
     {"server_replay", "server-replay", 'S', CONFIG_T_STR, F(server_replay), 0, 0, 0, "FILE",
      "answer requests from the responses in FILE (a -w recording with save_bodies, or\n"
      "        mitmproxy's flow file); stop once all are used (--keepserving: go on)"},
@@ -786,6 +792,7 @@ static void config_defaults(struct config *cfg)
     cfg->normalize_outbound_headers = true;
     cfg->block_global = true; /* as mitmproxy: --listen-host 0.0.0.0 is no open proxy */
     cfg->server_replay_refresh = true; /* as mitmproxy */
+    cfg->client_replay_concurrency = 1;
     cfg->connect_timeout_s = 10;
     cfg->handshake_timeout_s = 10;
     cfg->idle_timeout_s = 60;
@@ -837,9 +844,6 @@ static const struct {
     {"stickycookie", "cookie jars would differ between workers (not supported)"},
     {"stickyauth", "credentials would differ between workers (not supported)"},
     {"key_size", "forged keys are ECDSA P-256, not RSA (not settable)"},
-    {"client_replay", "not supported; mitmd-bench --replay FILE replays a -w recording through "
-                      "mitmd"},
-    {"client_replay_concurrency", "client replay is not supported (mitmd-bench --replay)"},
     {"rawtcp", "raw TCP interception is not supported (--ignore-hosts passes TLS through)"},
     {"tcp_hosts", "raw TCP interception is not supported (--ignore-hosts passes TLS through)"},
     {"dns_server", "DNS mode is not supported"},
@@ -1003,7 +1007,7 @@ int config_parse(int argc, char **argv, struct config *cfg, char *err, size_t er
                 if (strcmp(config_opts[i].name, "server") == 0)
                     o = &config_opts[i];
             val = "false";
-        } else if (c != ':' && c != '?' && c < 256 && strchr("pqvwkmSr", c) != NULL) {
+        } else if (c != ':' && c != '?' && c < 256 && strchr("pqvwkmSrC", c) != NULL) {
             for (size_t i = 0; i < CONFIG_N_OPTS && o == NULL; i++)
                 if (config_opts[i].sopt == c)
                     o = &config_opts[i];
@@ -1047,8 +1051,7 @@ int config_parse(int argc, char **argv, struct config *cfg, char *err, size_t er
             size_t alen = strcspn(arg, "=");
 
             /* mitmdump's -C and -s, and its long options for what mitmd does not have */
-            why = optopt == 'C' ? config_refused_why("client_replay", 13)
-                  : optopt == 's' ? config_refused_why("scripts", 7)
+            why = optopt == 's' ? config_refused_why("scripts", 7)
                   : optopt == 0 && arg[0] == '-' && arg[1] == '-' ? config_refused_why(arg, alen)
                                                                   : NULL;
             if (optopt != 0 && optopt < 256)

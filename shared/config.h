@@ -174,6 +174,8 @@ struct config {
     /* record and replay (worker/flow_body.h, shared/har.h, worker/replay.h) */
     size_t save_bodies;             /* save_bodies: body bytes kept in -w / HAR; 0 = none */
     const char *hardump;            /* hardump: HAR 1.2 file (borrowed), NULL = none */
+    const char *client_replay;      /* client_replay: -C FILE, requests to send (borrowed) */
+    int client_replay_concurrency;  /* 1: one request in flight at a time */
     const char *server_replay;      /* server_replay: -S FILE, a -w recording (borrowed) */
     const char *server_replay_extra; /* forward (NULL), kill or a status */
     bool server_replay_reuse;       /* server_replay_reuse / server_replay_nopop */

@@ -312,6 +312,7 @@ void conn_accept(struct worker *w, int fd, const struct modes_conf *mode)
     c->flow.proxy_mode = mode->spec != NULL ? mode->spec->full_spec : NULL;
     c->flow.proxy_mode_in_line = w->cfg->n_modes > 1;
     c->flow.showhost = w->cfg->showhost;
+    c->flow.replay_request = mode->client_replay;
     c->flow.bodies = w->bodies.limit != 0 ? &w->bodies : NULL;
     conn_set_nodelay(fd);
     if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)

@@ -337,13 +337,16 @@ static void out_fstr_printable(struct out *o, const struct flow *f, struct flow_
     out_printable(o, flow_str_ptr(f, s), s.len);
 }
 
-/* out_client writes the client's address as "ip:port" ("[ip]:port" for IPv6), or "-". */
+/* out_client writes the client's address as "ip:port" ("[ip]:port" for IPv6), "[replay]" for
+ * a request client replay sent (mitmdump's), or "-". */
 static void out_client(struct out *o, const struct flow *f)
 {
     char ip[INET6_ADDRSTRLEN];
     uint16_t port = 0;
 
-    if (addr_parts(&f->client_addr, ip, sizeof(ip), &port))
+    if (f->replay_request)
+        out_str(o, "[replay]");
+    else if (addr_parts(&f->client_addr, ip, sizeof(ip), &port))
         out_printf(o, f->client_addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
                    (unsigned)port);
     else
@@ -736,6 +739,8 @@ static ssize_t format_json(const struct flow *f, char *buf, size_t cap, size_t m
         out_str(&o, "null");
     if (f->replayed)
         out_str(&o, ",\"is_replay\":\"response\"");
+    else if (f->replay_request)
+        out_str(&o, ",\"is_replay\":\"request\"");
     if (f->rules_note != NULL) {
         out_str(&o, ",\"rules_note\":");
         out_json_cstr_or_null(&o, f->rules_note);

@@ -47,6 +47,9 @@ struct flow {
     uint16_t target_port;                /* its port, 0 unknown */
     bool showhost;                       /* flow lines print the URL as recorded (the Host
                                           * field's authority), not the target's: --showhost */
+    bool replay_request;                 /* client replay (-C) sent the requests: lines say
+                                          * [replay] for the client, records "is_replay":
+                                          * "request" (mitmproxy's) */
     bool tls;                            /* the client side is TLS (JSON "tls" is null if not) */
     char sni[FLOW_HOST_MAX];
     char alpn[FLOW_ALPN_MAX];

@@ -301,7 +301,7 @@ static int h1_conn_begin(struct conn *c, bool proxy)
         o.on_ws_message = worker_on_ws_message;
         o.on_ws_arg = c->w;
     }
-    if (proxy && access_auth(c->w) != NULL) {
+    if (proxy && access_auth(c->w) != NULL && !c->mode->client_replay) { /* mitmd's own */
         o.proxy_auth = access_h1_check;
         o.proxy_auth_arg = c->w;
     }

@@ -26,6 +26,7 @@ struct modes_conf {
     bool server_plain; /* reverse:http://: a TLS client is served with no TLS to the server */
     bool server_tls;   /* reverse:https://: a plain client is relayed over TLS to the server */
     bool proxy_protocol; /* connections start with a PROXY header (config_mode_proxy_protocol) */
+    bool client_replay;  /* worker/creplay's connections: flows say [replay], no proxyauth */
 };
 
 /* modes_url_is_tls returns the scheme that origin-form requests of `c` are recorded with:

@@ -8,8 +8,10 @@ target_sources(mitmd_worker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/flow_body.c
   ${CMAKE_CURRENT_LIST_DIR}/flow_har.c
   ${CMAKE_CURRENT_LIST_DIR}/replay.c
-  ${CMAKE_CURRENT_LIST_DIR}/replay_h2.c)
+  ${CMAKE_CURRENT_LIST_DIR}/replay_h2.c
+  ${CMAKE_CURRENT_LIST_DIR}/creplay.c)
 target_sources(mitmd_master PRIVATE
+  ${PROJECT_SOURCE_DIR}/master/creplay_load.c
   ${PROJECT_SOURCE_DIR}/master/har_file.c
   ${PROJECT_SOURCE_DIR}/master/har_cmd.c
   ${PROJECT_SOURCE_DIR}/master/replay_load.c

@@ -20,6 +20,7 @@
 #include "shared/msgcodec.h"
 #include "shared/stats.h"
 #include "shared/h1_parse.h"
+#include "worker/creplay.h"
 #include "worker/flow.h"
 #include "worker/h2_relay.h"
 #include "worker/modes.h"
@@ -275,6 +276,7 @@ static void worker_stop(struct worker *w, const char *why)
         return;
     log_info("stopping (%s), %d connections open", why, w->pool.used);
     w->stopping = true;
+    creplay_stop(w->creplay);
     w->accepting = false;
     /* The board slot is left alone: on a reload the successor already owns it, and the master
      * clears it when a worker that is not replaced dies. */
@@ -512,7 +514,7 @@ static int worker_run(struct worker *w)
             worker_stop(w, "master gone");
         if (w->stopping && ((w->pool.used == 0 && flow_out_is_idle(&w->out)) ||
                             flow_now_ns() >= w->stop_deadline_ns))
-            return 0;
+            return w->exit_code;
     }
 }
 
@@ -726,6 +728,16 @@ static void worker_start(struct worker *w)
     if (ring_submit_timeout(&w->ring, &w->tick_op, WORKER_TICK_MS) != 0)
         log_error("cannot arm the tick timer");
     log_debug("worker %d ready", w->id);
+    if (w->cfg->client_replay != NULL) { /* -C: worker 0 sends the recorded requests */
+        const char *why = NULL;
+        int e = creplay_open(w, w->cfg->client_replay, &w->creplay, &why);
+
+        if (e) {
+            log_error("--client-replay: %s: %s", why, strerror(-e));
+            w->exit_code = 1;
+            worker_stop(w, "client replay cannot start");
+        }
+    }
 }
 
 /* worker_finish ends a run: closes what is left, sends the last statistics, and lets
@@ -752,6 +764,8 @@ static void worker_close(struct worker *w)
         ipc_dispose(&w->ipc);
         flow_out_dispose(&w->out);
         replay_close(w->replay);
+        creplay_close(w->creplay);
+        w->creplay = NULL;
         goto out_h2;
     case WORKER_STAGE_FLOW:
         flow_out_dispose(&w->out);

@@ -76,6 +76,7 @@ struct worker {
     struct flow_out out;
     struct flow_body_cfg bodies; /* save_bodies (worker/flow_body.h) */
     struct replay *replay;       /* -S: server replay (worker/replay.h), NULL = none */
+    struct creplay *creplay;     /* -C: client replay, worker 0 (worker/creplay.h), or NULL */
     struct certcache *cache;
     struct h2_pool *h2_pool; /* HTTP/2 stream slots; NULL with --no-http2 */
     struct certcache_reader cache_reader;

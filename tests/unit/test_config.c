@@ -358,8 +358,9 @@ static void test_errors_name_the_option(void **state)
         /* mitmproxy options mitmd does not have: named, with why */
         {"stickycookie by --set", "--set", "stickycookie=~d a", "between workers"},
         {"stickycookie long", "--stickycookie", "~d a", "mitmproxy's option --stickycookie"},
-        {"client replay -C", "-C", "flows", "mitmd-bench --replay"},
-        {"client replay long", "--client-replay=flows", NULL, "mitmd-bench --replay"},
+        {"client replay without a file", "-C", NULL, "-C"},
+        {"client replay concurrency -1", "--set", "client_replay_concurrency=-1",
+         "client_replay_concurrency"},
         {"scripts -s", "-s", "a.py", "scripts"},
         {"key_size", "--key-size", "4096", "ECDSA P-256"},
         {"--no-rawtcp", "--no-rawtcp", NULL, "raw TCP"},

@@ -1,0 +1,330 @@
+/* creplay_load.c - see creplay_load.h. Requests are gathered in one buffer (jansson for the
+ * records), then laid out once into the memfd. */
+#include "master/creplay_load.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "master/replay_load.h"
+#include "shared/har.h"
+#include "shared/log.h"
+
+/* url_authority finds the authority of an absolute http(s) URL; returns false if `url` is
+ * not one (or has a byte no request line may carry). */
+static bool url_authority(const char *url, const char **auth, size_t *alen)
+{
+    size_t skip = strncasecmp(url, "http://", 7) == 0    ? 7
+                  : strncasecmp(url, "https://", 8) == 0 ? 8
+                                                         : 0;
+
+    if (skip == 0)
+        return false;
+    for (const char *p = url; *p != '\0'; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return false;
+    *auth = url + skip;
+    *alen = strcspn(*auth, "/?#");
+    return *alen > 0;
+}
+
+/* put_url writes the request target: `url`, or - when the record names the target the client
+ * addressed (a CONNECT to another name than the Host field's; {"host", "port"}) - the URL with
+ * that authority, so the request goes where it went (mitmproxy's request.host), its Host
+ * field unchanged. */
+static void put_url(struct har_buf *out, const char *url, const char *auth, size_t alen,
+                    json_t *target)
+{
+    const char *host = json_string_value(json_object_get(target, "host"));
+    json_int_t port = json_integer_value(json_object_get(target, "port"));
+    size_t hlen = host != NULL ? strlen(host) : 0;
+    bool ok = hlen > 0 && hlen <= 240 && port > 0 && port <= 65535; /* printf's 256 bytes */
+
+    for (size_t i = 0; ok && i < hlen; i++) /* a name or an address, nothing else */
+        ok = isalnum((unsigned char)host[i]) || strchr(".-_:", host[i]) != NULL;
+    if (!ok) {
+        har_buf_str(out, url);
+        return;
+    }
+    har_buf_put(out, url, (size_t)(auth - url)); /* "http://" or "https://" */
+    if (strchr(host, ':') != NULL)
+        har_buf_printf(out, "[%s]:%lld", host, (long long)port);
+    else
+        har_buf_printf(out, "%s:%lld", host, (long long)port);
+    har_buf_str(out, auth + alen);
+}
+
+static bool method_ok(const char *m)
+{
+    if (m == NULL || m[0] == '\0' || strlen(m) > 32)
+        return false;
+    for (const char *p = m; *p != '\0'; p++)
+        if (!isalnum((unsigned char)*p) && strchr("!#$%&'*+-.^_`|~", *p) == NULL)
+            return false;
+    return true;
+}
+
+int creplay_load_request(const char *line, size_t len, struct har_buf *out, const char **why,
+                         bool *cut)
+{
+    json_t *rec = json_loadb(line, len, 0, NULL), *req, *hdrs, *h;
+    const char *method, *url, *auth = NULL;
+    uint8_t *body = NULL;
+    size_t alen = 0, blen = 0, i;
+    bool has_host = false;
+    int err = -EINVAL;
+
+    *cut = false;
+    req = json_object_get(rec, "request");
+    method = json_string_value(json_object_get(req, "method"));
+    url = json_string_value(json_object_get(req, "url"));
+    hdrs = json_object_get(req, "headers");
+    if (!json_is_object(req)) {
+        *why = "not a flow record";
+        goto out;
+    }
+    if (!method_ok(method) || strcasecmp(method, "CONNECT") == 0) {
+        *why = "not a request mitmd replays (no method, or CONNECT)";
+        goto out;
+    }
+    if (url == NULL || !url_authority(url, &auth, &alen)) {
+        *why = "its URL is not http:// or https://";
+        goto out;
+    }
+    body = replay_load_body(json_object_get(rec, "request_body"), &blen, cut);
+    if (*cut || (body == NULL && json_integer_value(json_object_get(req, "bodySize")) > 0)) {
+        *cut = true;
+        *why = "its request body was not recorded whole (save_bodies)";
+        goto out;
+    }
+    har_buf_printf(out, "%s ", method);
+    put_url(out, url, auth, alen, json_object_get(json_object_get(rec, "client"), "target"));
+    har_buf_str(out, " HTTP/1.1\r\n");
+    json_array_foreach(hdrs, i, h)
+    {
+        const char *n = json_string_value(json_object_get(h, "name"));
+        const char *v = json_string_value(json_object_get(h, "value"));
+
+        if (!replay_load_field_ok(n, v))
+            continue; /* hop-by-hop, framing, pseudo-fields (HTTP/2), or not valid */
+        if (strcasecmp(n, "host") == 0) {
+            if (has_host)
+                continue;
+            has_host = true;
+        }
+        har_buf_str(out, n);
+        har_buf_str(out, ": ");
+        har_buf_str(out, v);
+        har_buf_str(out, "\r\n");
+    }
+    if (!has_host) {
+        har_buf_str(out, "host: ");
+        har_buf_put(out, auth, alen);
+        har_buf_str(out, "\r\n");
+    }
+    if (blen > 0 || strcasecmp(method, "POST") == 0 || strcasecmp(method, "PUT") == 0 ||
+        strcasecmp(method, "PATCH") == 0)
+        har_buf_printf(out, "content-length: %zu\r\n", blen);
+    har_buf_str(out, "connection: close\r\n\r\n");
+    if (blen > 0)
+        har_buf_put(out, body, blen);
+    err = out->oom ? -ENOMEM : 0;
+out:
+    free(body);
+    json_decref(rec);
+    return err;
+}
+
+/* struct build is the list before its layout: every request's bytes, one after another. */
+struct build {
+    struct har_buf data;
+    struct creplay_entry *ents; /* offsets into `data` (relative until the layout) */
+    size_t n, cap;
+    struct creplay_load_stats *st;
+    const char *path;
+};
+
+static int add_line(void *arg, char *line, size_t len)
+{
+    struct build *b = arg;
+    size_t at = b->data.len;
+    const char *why = "";
+    bool cut = false;
+    int e = creplay_load_request(line, len, &b->data, &why, &cut);
+
+    if (e == -ENOMEM)
+        return e;
+    if (e != 0) {
+        b->data.len = at;
+        if (cut)
+            b->st->cut_bodies++;
+        else if (strstr(why, "URL") != NULL)
+            b->st->not_http++;
+        else
+            b->st->bad_lines++;
+        log_debug("--client-replay %s: record %zu left out: %s", b->path, b->st->lines, why);
+        return 0;
+    }
+    if (b->n == UINT32_MAX - 1)
+        return -ENOMEM;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        struct creplay_entry *p = realloc(b->ents, cap * sizeof(*p));
+
+        if (p == NULL)
+            return -ENOMEM;
+        b->ents = p;
+        b->cap = cap;
+    }
+    b->ents[b->n++] = (struct creplay_entry){.off = at, .len = b->data.len - at};
+    b->st->requests++;
+    return 0;
+}
+
+/* layout writes the list into a new memfd. Returns it or -errno. */
+static int layout(const struct build *b)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uint64_t entries_off = sizeof(struct creplay_hdr);
+    uint64_t data_off = entries_off + b->n * sizeof(struct creplay_entry);
+    uint64_t progress_off = (data_off + b->data.len + page - 1) / page * page;
+    uint64_t size = progress_off + page;
+    struct creplay_hdr *hdr;
+    struct creplay_entry *ents;
+    uint8_t *m;
+    int fd = memfd_create("mitmd-client-replay", MFD_CLOEXEC);
+
+    if (fd == -1)
+        return -errno;
+    if (ftruncate(fd, (off_t)size) != 0) {
+        close(fd);
+        return -errno;
+    }
+    m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) {
+        close(fd);
+        return -ENOMEM;
+    }
+    hdr = (struct creplay_hdr *)m;
+    *hdr = (struct creplay_hdr){.magic = CREPLAY_MAGIC, .version = CREPLAY_VERSION,
+                                .n = (uint32_t)b->n, .entries_off = entries_off,
+                                .data_off = data_off, .data_len = b->data.len,
+                                .progress_off = progress_off, .size = size};
+    ents = (struct creplay_entry *)(m + entries_off);
+    for (size_t i = 0; i < b->n; i++)
+        ents[i] = (struct creplay_entry){.off = b->ents[i].off + data_off, .len = b->ents[i].len};
+    if (b->data.len > 0)
+        memcpy(m + data_off, b->data.p, b->data.len);
+    munmap(m, size);
+    return fd;
+}
+
+int creplay_load_build(const char *path, struct creplay_load_stats *st, char *err, size_t errlen)
+{
+    struct build b = {.st = st, .path = path};
+    FILE *in;
+    int fd = 0;
+
+    memset(st, 0, sizeof(*st));
+    in = fopen(path, "re");
+    if (in == NULL) {
+        fd = -errno;
+        snprintf(err, errlen, "--client-replay %s: %s", path, strerror(-fd));
+        return fd;
+    }
+    if (replay_load_each(in, "--client-replay", path, add_line, &b, &st->lines, &st->bad_lines,
+                         &st->mitmproxy) != 0 ||
+        b.data.oom)
+        fd = -ENOMEM;
+    fclose(in);
+    if (fd == 0)
+        fd = layout(&b);
+    if (fd < 0)
+        snprintf(err, errlen, "--client-replay %s: cannot build the request list: %s", path,
+                 strerror(-fd));
+    free(b.data.p);
+    free(b.ents);
+    return fd;
+}
+
+/* creplay_watch_open maps the list `fd` read-only into `w`; returns 0 or -errno. */
+static int creplay_watch_open(int fd, struct creplay_watch *w)
+{
+    struct stat st;
+    const struct creplay_hdr *h;
+    void *map;
+
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    if ((size_t)st.st_size < sizeof(*h))
+        return -EINVAL;
+    map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED)
+        return -errno;
+    h = map;
+    if (h->magic != CREPLAY_MAGIC || h->size != (uint64_t)st.st_size ||
+        h->progress_off > h->size - sizeof(struct creplay_progress)) {
+        munmap(map, (size_t)st.st_size);
+        return -EINVAL;
+    }
+    w->map = map;
+    w->size = (size_t)st.st_size;
+    w->n = h->n;
+    w->progress = (const struct creplay_progress *)((const char *)map + h->progress_off);
+    return 0;
+}
+
+uint32_t creplay_watch_left(const struct creplay_watch *w)
+{
+    uint32_t done = __atomic_load_n(&w->progress->done, __ATOMIC_ACQUIRE);
+
+    return done >= w->n ? 0 : w->n - done;
+}
+
+void creplay_watch_close(struct creplay_watch *w)
+{
+    if (w->map != NULL)
+        munmap(w->map, w->size);
+    w->map = NULL;
+}
+
+int creplay_load_start(struct supervise *s, const struct config *cfg, struct creplay_watch *watch)
+{
+    struct creplay_load_stats st;
+    char err[512];
+    int fd, e;
+
+    if (cfg->client_replay == NULL)
+        return 0;
+    fd = creplay_load_build(cfg->client_replay, &st, err, sizeof(err));
+    if (fd < 0) {
+        log_error("%s", err);
+        return fd;
+    }
+    log_info("client replay: %zu requests from %s (%zu %s; left out: %zu not http(s), %zu with "
+             "a body cut or not recorded (save_bodies), %zu not flow records)",
+             st.requests, cfg->client_replay, st.lines,
+             st.mitmproxy ? "mitmproxy flows" : "lines", st.not_http, st.cut_bodies,
+             st.bad_lines);
+    if (watch != NULL && !cfg->keepserving) {
+        e = creplay_watch_open(fd, watch);
+        if (e) {
+            log_error("--client-replay: cannot map the request list: %s", strerror(-e));
+            close(fd);
+            return e;
+        }
+    }
+    e = supervise_pass_fd(s, fd, "--client-replay");
+    if (e)
+        log_error("--client-replay: cannot pass the request list to the workers: %s",
+                  strerror(-e));
+    return e;
+}
