@@ -68,3 +68,20 @@ if(MITMD_TESTS)
   target_compile_definitions(test_mitmflow PRIVATE
     MITMFLOW_FIXTURE="${PROJECT_SOURCE_DIR}/tests/unit/data/mitmdump-8.1.1.flows")
 endif()
+
+# client replay (master/creplay_load.c): a record becomes the request -C sends, mitmdump 8.1.1's
+# flows included (tests/unit/test_creplay.c); hostile records either are refused or give one
+# request head that parses (tests/fuzz/fuzz_creplay.c).
+set(MITMD_CREPLAY_SOURCES ${PROJECT_SOURCE_DIR}/master/creplay_load.c
+  ${PROJECT_SOURCE_DIR}/master/replay_load.c ${PROJECT_SOURCE_DIR}/master/supervise.c)
+mitmd_add_unit_test(test_creplay SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_creplay.c
+  ${MITMD_CREPLAY_SOURCES} ${MITMD_RFILE_SOURCES} LIBS mitmd_shared PkgConfig::PCRE2 PkgConfig::JANSSON)
+if(MITMD_TESTS)
+  target_compile_definitions(test_creplay PRIVATE
+    MITMFLOW_FIXTURE="${PROJECT_SOURCE_DIR}/tests/unit/data/mitmdump-8.1.1.flows")
+endif()
+mitmd_add_fuzz_target(fuzz_creplay
+  SOURCES ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_creplay.c ${MITMD_CREPLAY_SOURCES}
+  ${MITMD_RFILE_SOURCES}
+  LIBS mitmd_shared PkgConfig::PCRE2 PkgConfig::JANSSON
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/creplay)

@@ -129,6 +129,13 @@ static void make_replayed(struct flow *f)
     f->replayed = true;
 }
 
+/* make_client_replayed: a request -C sent: "[replay]" stands for the client. */
+static void make_client_replayed(struct flow *f)
+{
+    make_h1(f);
+    f->replay_request = true;
+}
+
 typedef void (*make_fn)(struct flow *);
 
 static const char *const filters[] = {
@@ -143,7 +150,7 @@ static void test_round_trip(void **state)
 {
     static const make_fn makers[] = {make_h1,         make_h2_v6, make_error,
                                      make_ws,         make_no_response, make_noted,
-                                     make_tunnelled,  make_replayed};
+                                     make_tunnelled,  make_replayed, make_client_replayed};
     struct rfile_strs keep;
     struct flow *a = test_malloc(sizeof(*a)), *b = test_malloc(sizeof(*b));
     char json[32768], la[1024], lb[1024];
@@ -174,6 +181,9 @@ static void test_round_trip(void **state)
         assert_string_equal(b->server_host, a->server_host);
         assert_string_equal(b->target_host, a->url_from_host ? a->target_host : "");
         assert_int_equal(b->replayed, a->replayed);
+        assert_int_equal(b->replay_request, a->replay_request);
+        if (a->replay_request && strncmp(la, "[replay]: POST ", 15) != 0)
+            fail_msg("a client replay's line: %s", la);
         for (size_t k = 0; k < sizeof(filters) / sizeof(filters[0]); k++)
             if (flowfilter_match(ff[k], a) != flowfilter_match(ff[k], b))
                 fail_msg("flow %zu, filter %s: %d before, %d read back", i, filters[k],
