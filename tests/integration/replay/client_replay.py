@@ -7,11 +7,13 @@ replay's own -w record), nginx's file comes back (SHA-256), every flow line star
 "[replay]: " as mitmdump's and every record says "is_replay": "request"; mitmd exits 0 once all
 are answered (mitmdump without --keepserving), keeps serving with --keepserving, and replays
 through --proxyauth (its own requests need no credentials). A POST recorded without its body
-is left out, said at start."""
+is left out, said at start. Worker 0 killed while a slow request is in flight: the restarted
+worker 0 sends that request again and the rest once, and mitmd exits 0."""
 import hashlib
 import json
 import os
 import re
+import signal
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -111,6 +113,36 @@ def test(env):
           f"exit {cp.returncode}: {cp.stdout}")
     check("1 requests from" in cp.stderr and "1 with a body cut or not recorded" in cp.stderr,
           f"start-up line: {cp.stderr[-800:]}")
+
+    step("worker 0 killed mid-replay: the restarted worker 0 sends that request again, goes on")
+    slow = env.path("slow.jsonl")
+    slow_url = f"https://www.origin.test:{org.port}/chunked?chunks=4&size=16&delay=0.6"
+    with open(slow, "w") as f:
+        for url in (slow_url, urls[0], urls[0]):
+            f.write(json.dumps({"request": {"method": "GET", "url": url, "httpVersion": "HTTP/1.1",
+                                            "headers": [], "bodySize": 0}}) + "\n")
+    with open(org.log) as f:
+        slow_seen = f.read().count("GET /chunked")
+    d = env.mitmd(args=["--upstream-ca", w.pki.ca_cert, "--resolve", "*.origin.test=127.0.0.1",
+                        "-C", slow], name="killed")
+    d.expect_worker_deaths = True  # the SIGKILL below
+
+    def origin_got_slow():
+        with open(org.log) as f:
+            return f.read().count("GET /chunked") > slow_seen
+    check(wait_until(origin_got_slow, 5), "the slow request did not reach the origin")
+    first = d.worker_pids()
+    check(len(first) == 1, f"workers: {first}")
+    os.kill(first[0], signal.SIGKILL)
+    rc = d.wait_exit(20)
+    lines = lines_of(d.stdout())
+    info("\n".join(lines))
+    check(rc == 0, f"exit {rc}: {d.stderr()[-1500:]}")
+    check(len(lines) == 3 and "/chunked" in lines[0] and all(" << 200 " in ln for ln in lines),
+          f"lines after the restart:\n{d.stdout()}")
+    with open(org.log) as f:
+        check(f.read().count("GET /chunked") == slow_seen + 2,
+              "the request in flight was not sent again by the new worker 0")
 
 
 if __name__ == "__main__":
