@@ -1,5 +1,6 @@
 /* creplay.c - see creplay.h. One request in flight: the driver end of its socketpair is
- * written (send op) until the request is out, then read (recv op) until the connection ends. */
+ * written (send op) until the request is out while it is read (recv op) until the connection
+ * ends; the request is done when neither op is armed. */
 #include "worker/creplay.h"
 
 #include <errno.h>
@@ -40,29 +41,37 @@ struct creplay {
 
 static void creplay_next(struct creplay *cr);
 
-/* creplay_finish ends request `cur`: its connection is gone (or could not be used). */
-static void creplay_finish(struct creplay *cr)
+/* creplay_settle ends request `cur` once neither op is armed: its answer has ended (EOF or an
+ * error) or it could not be sent; then the next request goes. */
+static void creplay_settle(struct creplay *cr)
 {
-    if (cr->fd >= 0)
-        close(cr->fd);
+    if (cr->fd < 0 || cr->send_op.armed || cr->recv_op.armed)
+        return;
+    close(cr->fd);
     cr->fd = -1;
     __atomic_store_n(&cr->progress->done, cr->cur + 1, __ATOMIC_RELEASE);
     creplay_next(cr);
 }
 
-static void creplay_arm_recv(struct creplay *cr)
-{
-    if (ring_submit_recv(&cr->w->ring, &cr->recv_op, cr->fd, cr->sink, sizeof(cr->sink)) != 0)
-        creplay_finish(cr);
-}
-
-static void creplay_arm_send(struct creplay *cr)
+/* creplay_arm_send sends the rest of the request; returns false when it cannot be armed (the
+ * socket is shut so that the op still armed completes). */
+static bool creplay_arm_send(struct creplay *cr)
 {
     const struct creplay_entry *e = &cr->ents[cr->cur];
 
     if (ring_submit_send(&cr->w->ring, &cr->send_op, cr->fd, cr->map + e->off + cr->sent,
-                         (size_t)e->len - cr->sent) != 0)
-        creplay_finish(cr);
+                         (size_t)e->len - cr->sent) == 0)
+        return true;
+    shutdown(cr->fd, SHUT_RDWR);
+    return false;
+}
+
+static bool creplay_arm_recv(struct creplay *cr)
+{
+    if (ring_submit_recv(&cr->w->ring, &cr->recv_op, cr->fd, cr->sink, sizeof(cr->sink)) == 0)
+        return true;
+    shutdown(cr->fd, SHUT_RDWR);
+    return false;
 }
 
 static void creplay_on_send(struct ring_op *op, int res, uint32_t flags)
@@ -70,16 +79,12 @@ static void creplay_on_send(struct ring_op *op, int res, uint32_t flags)
     struct creplay *cr = (struct creplay *)((char *)op - offsetof(struct creplay, send_op));
 
     (void)flags;
-    if (res < 0) { /* the connection closed before taking the whole request (an early answer) */
-        if (!cr->recv_op.armed)
-            creplay_arm_recv(cr);
-        return;
-    }
-    cr->sent += (size_t)res;
-    if (cr->sent < cr->ents[cr->cur].len)
-        creplay_arm_send(cr);
-    else if (!cr->recv_op.armed) /* the answer ended while the request was going out */
-        creplay_arm_recv(cr);
+    if (res >= 0) {
+        cr->sent += (size_t)res;
+        if (cr->sent < cr->ents[cr->cur].len)
+            (void)creplay_arm_send(cr);
+    } /* else the connection closed before taking the whole request (an early answer) */
+    creplay_settle(cr);
 }
 
 static void creplay_on_recv(struct ring_op *op, int res, uint32_t flags)
@@ -87,39 +92,43 @@ static void creplay_on_recv(struct ring_op *op, int res, uint32_t flags)
     struct creplay *cr = (struct creplay *)((char *)op - offsetof(struct creplay, recv_op));
 
     (void)flags;
-    if (res > 0) {
-        creplay_arm_recv(cr);
-        return;
-    }
-    if (cr->send_op.armed) { /* closed mid-request: the send completes with an error next */
+    if (res > 0)
+        (void)creplay_arm_recv(cr);
+    else if (cr->send_op.armed) /* the answer ended mid-request: the send fails next */
         shutdown(cr->fd, SHUT_RDWR);
-        return;
-    }
-    creplay_finish(cr);
+    creplay_settle(cr);
 }
 
-/* creplay_next starts the next request, if any and not stopping. */
+/* creplay_next starts the next request, if any and not stopping: the whole request is sent
+ * while the answer is read, until the connection ends. */
 static void creplay_next(struct creplay *cr)
 {
     int sv[2];
 
     for (;;) {
+        bool sending, reading;
+
         cr->cur = __atomic_load_n(&cr->progress->done, __ATOMIC_ACQUIRE);
         if (cr->stopping || cr->w->stopping || cr->cur >= cr->hdr->n)
             return;
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0)
-            break;
-        log_warn("client replay: request %u left out: socketpair: %s", cr->cur + 1,
-                 strerror(errno));
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+            log_warn("client replay: request %u left out: socketpair: %s", cr->cur + 1,
+                     strerror(errno));
+            __atomic_store_n(&cr->progress->done, cr->cur + 1, __ATOMIC_RELEASE);
+            continue;
+        }
+        cr->fd = sv[1];
+        cr->sent = 0;
+        conn_accept(cr->w, sv[0], &cr->mode); /* owns sv[0] now, whatever happens */
+        sending = creplay_arm_send(cr);
+        reading = creplay_arm_recv(cr);
+        if (sending || reading)
+            return; /* creplay_settle goes on when both are done */
+        log_warn("client replay: request %u left out: cannot queue its I/O", cr->cur + 1);
+        close(cr->fd);
+        cr->fd = -1;
         __atomic_store_n(&cr->progress->done, cr->cur + 1, __ATOMIC_RELEASE);
     }
-    cr->fd = sv[1];
-    cr->sent = 0;
-    conn_accept(cr->w, sv[0], &cr->mode); /* owns sv[0] now, whatever happens */
-    /* the whole request goes first, then the answer is read until the connection ends */
-    creplay_arm_send(cr);
-    if (cr->fd >= 0)
-        creplay_arm_recv(cr);
 }
 
 /* creplay_check validates the list as a reader must: every offset and length inside. */
