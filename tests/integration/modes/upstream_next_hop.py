@@ -7,7 +7,8 @@ recorded. The next hop's refusal (407, 403) reaches the client as a 502 with the
 reason; an unreachable next hop is a 502. Plain http:// goes to the next proxy in
 absolute-form, as mitmproxy sends it ("GET http://host:port/path", the --upstream-auth
 credentials, no CONNECT), requests for different hosts share one connection to it, and its
-answer to such a request (a 407 for wrong credentials) is the client's answer."""
+answer to such a request (a 407 for wrong credentials) is the client's answer. Client replay
+(-C) in upstream mode sends its requests through the next hop as well, as mitmproxy's."""
 import base64
 import hashlib
 import json
@@ -254,6 +255,23 @@ def test(env):
         recs = [json.loads(ln) for ln in f if ln.strip()]
     check(any("403 Forbidden" in (r.get("error") or "") for r in recs),
           f"the refusal is not recorded: {[r.get('error') for r in recs]}")
+
+    step("-C in upstream mode: the replayed HTTPS request goes through the next hop too")
+    rec = env.path("one.jsonl")
+    with open(rec, "w") as f:
+        f.write(json.dumps({"request": {"method": "GET", "url": f"https://www.origin.test:{port}"
+                                        "/64k?replayed=1", "headers": [], "bodySize": 0}}) + "\n")
+    before = len(hop.heads)
+    cp = env.run_cmd([env.mitmd_bin, "--confdir", env.path("replay-conf"), "-p", "0",
+                      "--upstream-ca", w.pki.ca_cert, "--mode",
+                      f"upstream:http://127.0.0.1:{hop.port}", "--upstream-auth", "alice:s3cret",
+                      "-C", rec], timeout=30)
+    info(cp.stdout.strip())
+    check(cp.returncode == 0 and cp.stdout.startswith(
+          f"[replay]: GET https://www.origin.test:{port}/64k?replayed=1 HTTP/1.1 << 200 OK 64.0k"),
+          f"exit {cp.returncode}: {cp.stdout!r} {cp.stderr[-600:]}")
+    check(any(h.startswith(f"CONNECT www.origin.test:{port} ") for h in hop.heads[before:]),
+          f"the next hop saw no CONNECT for the replay: {hop.heads[before:]}")
     hop.stop()
 
 
