@@ -72,42 +72,14 @@ static bool method_ok(const char *m)
     return true;
 }
 
-int creplay_load_request(const char *line, size_t len, struct har_buf *out, const char **why,
-                         bool *cut)
+/* put_fields writes the replayable fields of `hdrs`: the first Host, every Cookie joined into
+ * one field where the first stood. Returns whether a Host field was written. */
+static bool put_fields(struct har_buf *out, json_t *hdrs)
 {
-    json_t *rec = json_loadb(line, len, 0, NULL), *req, *hdrs, *h;
-    const char *method, *url, *auth = NULL;
-    uint8_t *body = NULL;
-    size_t alen = 0, blen = 0, i;
-    bool has_host = false;
-    int err = -EINVAL;
+    bool has_host = false, cookies_done = false;
+    size_t i, k;
+    json_t *h, *c;
 
-    *cut = false;
-    req = json_object_get(rec, "request");
-    method = json_string_value(json_object_get(req, "method"));
-    url = json_string_value(json_object_get(req, "url"));
-    hdrs = json_object_get(req, "headers");
-    if (!json_is_object(req)) {
-        *why = "not a flow record";
-        goto out;
-    }
-    if (!method_ok(method) || strcasecmp(method, "CONNECT") == 0) {
-        *why = "not a request mitmd replays (no method, or CONNECT)";
-        goto out;
-    }
-    if (url == NULL || !url_authority(url, &auth, &alen)) {
-        *why = "its URL is not http:// or https://";
-        goto out;
-    }
-    body = replay_load_body(json_object_get(rec, "request_body"), &blen, cut);
-    if (*cut || (body == NULL && json_integer_value(json_object_get(req, "bodySize")) > 0)) {
-        *cut = true;
-        *why = "its request body was not recorded whole (save_bodies)";
-        goto out;
-    }
-    har_buf_printf(out, "%s ", method);
-    put_url(out, url, auth, alen, json_object_get(json_object_get(rec, "client"), "target"));
-    har_buf_str(out, " HTTP/1.1\r\n");
     json_array_foreach(hdrs, i, h)
     {
         const char *n = json_string_value(json_object_get(h, "name"));
@@ -120,12 +92,78 @@ int creplay_load_request(const char *line, size_t len, struct har_buf *out, cons
                 continue;
             has_host = true;
         }
+        if (strcasecmp(n, "cookie") == 0) {
+            const char *sep = "";
+
+            if (cookies_done)
+                continue;
+            cookies_done = true;
+            har_buf_str(out, n);
+            har_buf_str(out, ": ");
+            json_array_foreach(hdrs, k, c)
+            {
+                const char *cn = json_string_value(json_object_get(c, "name"));
+                const char *cv = json_string_value(json_object_get(c, "value"));
+
+                if (k >= i && replay_load_field_ok(cn, cv) && strcasecmp(cn, "cookie") == 0) {
+                    har_buf_str(out, sep);
+                    har_buf_str(out, cv);
+                    sep = "; ";
+                }
+            }
+            har_buf_str(out, "\r\n");
+            continue;
+        }
         har_buf_str(out, n);
         har_buf_str(out, ": ");
         har_buf_str(out, v);
         har_buf_str(out, "\r\n");
     }
-    if (!has_host) {
+    return has_host;
+}
+
+int creplay_load_request(const char *line, size_t len, struct har_buf *out, const char **why,
+                         enum creplay_skip *skip)
+{
+    json_t *rec = json_loadb(line, len, 0, NULL), *req;
+    const char *method, *url, *auth = NULL;
+    uint8_t *body = NULL;
+    size_t alen = 0, blen = 0;
+    bool cut = false;
+    int err = -EINVAL;
+
+    *skip = CREPLAY_SKIP_BAD;
+    req = json_object_get(rec, "request");
+    method = json_string_value(json_object_get(req, "method"));
+    url = json_string_value(json_object_get(req, "url"));
+    if (!json_is_object(req)) {
+        *why = "not a flow record";
+        goto out;
+    }
+    if (!method_ok(method) || strcasecmp(method, "CONNECT") == 0) {
+        *why = "not a request mitmd replays (no method, or CONNECT)";
+        goto out;
+    }
+    if (url == NULL || !url_authority(url, &auth, &alen)) {
+        *skip = CREPLAY_SKIP_NOT_HTTP;
+        *why = "its URL is not http:// or https://";
+        goto out;
+    }
+    if (json_is_true(json_object_get(rec, "truncated"))) {
+        *skip = CREPLAY_SKIP_TRUNCATED;
+        *why = "the record is truncated (some of its fields were not recorded)";
+        goto out;
+    }
+    body = replay_load_body(json_object_get(rec, "request_body"), &blen, &cut);
+    if (cut || (body == NULL && json_integer_value(json_object_get(req, "bodySize")) > 0)) {
+        *skip = CREPLAY_SKIP_CUT_BODY;
+        *why = "its request body was not recorded whole (save_bodies)";
+        goto out;
+    }
+    har_buf_printf(out, "%s ", method);
+    put_url(out, url, auth, alen, json_object_get(json_object_get(rec, "client"), "target"));
+    har_buf_str(out, " HTTP/1.1\r\n");
+    if (!put_fields(out, json_object_get(req, "headers"))) {
         har_buf_str(out, "host: ");
         har_buf_put(out, auth, alen);
         har_buf_str(out, "\r\n");
@@ -136,6 +174,7 @@ int creplay_load_request(const char *line, size_t len, struct har_buf *out, cons
     har_buf_str(out, "connection: close\r\n\r\n");
     if (blen > 0)
         har_buf_put(out, body, blen);
+    *skip = CREPLAY_SKIP_NONE;
     err = out->oom ? -ENOMEM : 0;
 out:
     free(body);
@@ -157,19 +196,17 @@ static int add_line(void *arg, char *line, size_t len)
     struct build *b = arg;
     size_t at = b->data.len;
     const char *why = "";
-    bool cut = false;
-    int e = creplay_load_request(line, len, &b->data, &why, &cut);
+    enum creplay_skip skip = CREPLAY_SKIP_NONE;
+    int e = creplay_load_request(line, len, &b->data, &why, &skip);
 
     if (e == -ENOMEM)
         return e;
     if (e != 0) {
         b->data.len = at;
-        if (cut)
-            b->st->cut_bodies++;
-        else if (strstr(why, "URL") != NULL)
-            b->st->not_http++;
-        else
-            b->st->bad_lines++;
+        *(skip == CREPLAY_SKIP_CUT_BODY   ? &b->st->cut_bodies
+          : skip == CREPLAY_SKIP_NOT_HTTP ? &b->st->not_http
+          : skip == CREPLAY_SKIP_TRUNCATED ? &b->st->truncated
+                                          : &b->st->bad_lines) += 1;
         log_debug("--client-replay %s: record %zu left out: %s", b->path, b->st->lines, why);
         return 0;
     }
@@ -296,25 +333,38 @@ void creplay_watch_close(struct creplay_watch *w)
     w->map = NULL;
 }
 
-int creplay_load_start(struct supervise *s, const struct config *cfg, struct creplay_watch *watch)
+int creplay_load_start(struct supervise *s, const struct config *cfg, bool took_over,
+                       struct creplay_watch *watch)
 {
-    struct creplay_load_stats st;
+    struct creplay_load_stats st = {0};
+    struct build none = {.st = &st};
     char err[512];
     int fd, e;
 
     if (cfg->client_replay == NULL)
         return 0;
-    fd = creplay_load_build(cfg->client_replay, &st, err, sizeof(err));
+    if (took_over) {
+        log_info("client replay: not sent again after the binary upgrade (the previous "
+                 "master's worker 0 sent %s)", cfg->client_replay);
+        fd = layout(&none); /* the workers are given an empty list */
+        if (fd < 0)
+            snprintf(err, sizeof(err), "--client-replay: cannot build the request list: %s",
+                     strerror(-fd));
+    } else {
+        fd = creplay_load_build(cfg->client_replay, &st, err, sizeof(err));
+    }
     if (fd < 0) {
         log_error("%s", err);
         return fd;
     }
-    log_info("client replay: %zu requests from %s (%zu %s; left out: %zu not http(s), %zu with "
-             "a body cut or not recorded (save_bodies), %zu not flow records)",
-             st.requests, cfg->client_replay, st.lines,
-             st.mitmproxy ? "mitmproxy flows" : "lines", st.not_http, st.cut_bodies,
-             st.bad_lines);
-    if (watch != NULL && !cfg->keepserving) {
+    if (!took_over)
+        log_info("client replay: %zu requests from %s (%zu %s; left out: %zu not http(s), %zu "
+                 "with a body cut or not recorded (save_bodies), %zu truncated records, %zu "
+                 "not flow records or not requests to replay)",
+                 st.requests, cfg->client_replay, st.lines,
+                 st.mitmproxy ? "mitmproxy flows" : "lines", st.not_http, st.cut_bodies,
+                 st.truncated, st.bad_lines);
+    if (watch != NULL && !cfg->keepserving && !took_over) {
         e = creplay_watch_open(fd, watch);
         if (e) {
             log_error("--client-replay: cannot map the request list: %s", strerror(-e));

@@ -21,18 +21,31 @@ struct creplay_load_stats {
     size_t lines, requests;
     size_t not_http;   /* a URL that is not http:// or https:// (ws://, a bad one) */
     size_t cut_bodies; /* a request body cut by save_bodies, or not recorded at all */
-    size_t bad_lines;  /* not JSON, or not a flow record */
+    size_t truncated;  /* a record that says "truncated": some of its fields were left out */
+    size_t bad_lines;  /* not JSON, not a flow record, or not a request to replay (CONNECT) */
     bool mitmproxy;    /* the file was mitmproxy's flow format: `lines` counts flows */
 };
 
-/* creplay_load_request writes the HTTP/1.1 request of one record line into `out` (appended):
- * "METHOD URL HTTP/1.1", the recorded fields but those of the connection and the framing, a
- * Host field from the URL when none was recorded (HTTP/2's :authority), Content-Length when
- * there is a body, "connection: close", the body. Returns 0, or -EINVAL with `*why` (static)
- * for a record that cannot be replayed (`*cut` set when only its body is missing), -ENOMEM. */
+/* enum creplay_skip says why a record is not replayed (CREPLAY_SKIP_NONE: it is). */
+enum creplay_skip {
+    CREPLAY_SKIP_NONE = 0,
+    CREPLAY_SKIP_BAD,       /* not a flow record, or a request mitmd does not replay */
+    CREPLAY_SKIP_NOT_HTTP,  /* its URL is not http:// or https:// */
+    CREPLAY_SKIP_CUT_BODY,  /* its body was not recorded whole */
+    CREPLAY_SKIP_TRUNCATED, /* the record lost fields (flow arena full when recorded) */
+};
+
 struct har_buf;
+
+/* creplay_load_request writes the HTTP/1.1 request of one record line into `out` (appended):
+ * "METHOD URL HTTP/1.1" (the URL's authority the CONNECT target's when the record names one),
+ * the recorded fields but those of the connection and the framing and HTTP/2's pseudo-fields
+ * (several Cookie fields joined with "; " as RFC 9113 §8.2.3 says), a Host field from the
+ * URL when none was recorded, Content-Length when there is a body and for POST, PUT and
+ * PATCH (0 then), "connection: close", the body. Returns 0, or -EINVAL with `*why` (static)
+ * and `*skip` for a record that cannot be replayed, or -ENOMEM. */
 int creplay_load_request(const char *line, size_t len, struct har_buf *out, const char **why,
-                         bool *cut);
+                         enum creplay_skip *skip);
 
 /* creplay_load_build reads `path` and returns a memfd holding the request list (the caller
  * owns it), or -errno with a one-line reason in `err`. Fills `st`. */
@@ -48,8 +61,11 @@ struct creplay_watch {
 
 /* creplay_load_start does nothing without cfg->client_replay; otherwise builds the list, logs
  * what it holds and passes it to the workers. Unless cfg->keepserving it also maps it into
- * `watch`. Returns 0 or -errno (logged). */
-int creplay_load_start(struct supervise *s, const struct config *cfg, struct creplay_watch *watch);
+ * `watch`. A master that took over in a binary upgrade (`took_over`) passes an empty list
+ * instead and watches nothing: the previous master's worker 0 sent the requests, and they
+ * are not sent twice. Returns 0 or -errno (logged). */
+int creplay_load_start(struct supervise *s, const struct config *cfg, bool took_over,
+                       struct creplay_watch *watch);
 
 /* creplay_watch_left returns how many requests have not been replayed yet. */
 uint32_t creplay_watch_left(const struct creplay_watch *w);

@@ -77,6 +77,7 @@ struct master {
     struct upgrade up;               /* SIGUSR2: binary upgrade (both sides) */
     bool mx_deferred;                /* metrics inherited in an upgrade: served once ready */
     bool upgraded;                   /* a new master took over: drain and exit 0 */
+    bool took_over;                  /* this master took over from an upgraded one */
     uint64_t stop_deadline_ms;       /* stopping: SIGKILL the workers still running then */
     bool stop_killed;                /* stopping: SIGKILL sent */
     char **argv;                     /* the master's argv (re-executed by an upgrade) */
@@ -725,6 +726,7 @@ static int master_open_listeners(struct master *m, int *fds, uint16_t *port, cha
     if (e)
         return e;
     *port = m->listen.port[0];
+    m->took_over = true;
     log_info("upgrade: serving on the listeners of the previous master (first port %u)",
              (unsigned)*port);
     fds[0] = m->listen.fd[0][0];
@@ -903,7 +905,7 @@ int master_run(const struct config *cfg, int argc, char **argv)
         m->sup.drain_ms = (unsigned)cfg->shutdown_timeout_s * 1000u;
     if (master_open_flow_file(m) != 0 || master_pass_upstream_ca(m) != 0 ||
         har_file_start(&m->sup, cfg) != 0 || replay_load_start(&m->sup, cfg, &m->rw) != 0 ||
-        creplay_load_start(&m->sup, cfg, &m->cw) != 0 ||
+        creplay_load_start(&m->sup, cfg, m->took_over, &m->cw) != 0 ||
         certs_pass_open(&m->sup, cfg) != 0 || master_pass_proxyauth(m) != 0)
         goto out_stop;
     e = supervise_sandbox_prepare(&m->sup, master_worker_user(cfg), cfg->confdir, err,

@@ -3,7 +3,8 @@
  * static asserts only. Each request is whole HTTP/1.1 bytes in absolute form ending with
  * "connection: close" and its body. The progress page that follows is mapped shared-writable:
  * `done` counts the requests whose exchange has ended (the master watches it to stop, as
- * mitmdump does once client replay is done; a restarted worker 0 goes on from it). Offsets
+ * mitmdump does once client replay is done; a restarted worker 0 goes on from it), `claimed`
+ * which one goes next. Offsets
  * are from the start of the memfd; readers re-check every offset and length against `size`. */
 #ifndef MITMD_SHARED_CREPLAY_LAYOUT_H
 #define MITMD_SHARED_CREPLAY_LAYOUT_H
@@ -32,10 +33,13 @@ struct creplay_entry {
 };
 static_assert(sizeof(struct creplay_entry) == 16, "creplay_entry layout");
 
-/* struct creplay_progress is written by worker 0 only (atomic stores), read by the master. */
+/* struct creplay_progress is written by worker 0 (atomic compare-and-swap: during a reload
+ * the old and the new worker 0 both run for a moment) and read by the master. */
 struct creplay_progress {
-    uint32_t done; /* requests whose exchange ended, in order */
-    uint32_t _pad;
+    uint32_t done;    /* the requests before it have ended: never goes back */
+    uint32_t claimed; /* the next request to send: a worker sends request k after moving this
+                       * from k to k + 1; a worker 0 started after a death sets it back to
+                       * `done`, so the request that was in flight is sent again */
 };
 
 #endif

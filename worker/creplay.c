@@ -21,13 +21,17 @@
 #include "worker/ring.h"
 #include "worker/worker.h"
 
+/* CREPLAY_RETRY_MS is how long the replay waits after it could not start a request (no
+ * descriptor for a socket pair, a full ring) before it tries again. */
+#define CREPLAY_RETRY_MS 100
+
 struct creplay {
     struct worker *w;
-    uint8_t *map;
+    const uint8_t *map; /* the list, read-only */
     size_t size;
     const struct creplay_hdr *hdr;
     const struct creplay_entry *ents;
-    struct creplay_progress *progress;
+    struct creplay_progress *progress; /* its own shared-writable mapping of the last page */
     struct mode_spec spec;  /* "regular", when the first --mode is not upstream */
     struct modes_conf mode; /* what the replayed connections are served as */
     int fd;                 /* the driver's end of the current socketpair, -1 = none */
@@ -35,11 +39,23 @@ struct creplay {
     size_t sent;
     bool stopping;
     unsigned inflight;
-    struct ring_op send_op, recv_op;
+    struct ring_op send_op, recv_op, retry_op;
     uint8_t sink[4096]; /* the answer, read and dropped */
 };
 
 static void creplay_next(struct creplay *cr);
+
+/* creplay_mark_done records that requests up to `cur` have ended (never moving back: a
+ * sibling worker 0 of a reload may have gone further). */
+static void creplay_mark_done(struct creplay *cr)
+{
+    uint32_t seen = __atomic_load_n(&cr->progress->done, __ATOMIC_ACQUIRE);
+
+    while (seen < cr->cur + 1 &&
+           !__atomic_compare_exchange_n(&cr->progress->done, &seen, cr->cur + 1, false,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        ;
+}
 
 /* creplay_settle ends request `cur` once neither op is armed: its answer has ended (EOF or an
  * error) or it could not be sent; then the next request goes. */
@@ -49,7 +65,7 @@ static void creplay_settle(struct creplay *cr)
         return;
     close(cr->fd);
     cr->fd = -1;
-    __atomic_store_n(&cr->progress->done, cr->cur + 1, __ATOMIC_RELEASE);
+    creplay_mark_done(cr);
     creplay_next(cr);
 }
 
@@ -99,102 +115,165 @@ static void creplay_on_recv(struct ring_op *op, int res, uint32_t flags)
     creplay_settle(cr);
 }
 
+static void creplay_on_retry(struct ring_op *op, int res, uint32_t flags)
+{
+    struct creplay *cr = (struct creplay *)((char *)op - offsetof(struct creplay, retry_op));
+
+    (void)res;
+    (void)flags;
+    creplay_next(cr);
+}
+
+/* creplay_claim takes the next request to send into cr->cur; false when none is left. */
+static bool creplay_claim(struct creplay *cr)
+{
+    uint32_t k = __atomic_load_n(&cr->progress->claimed, __ATOMIC_ACQUIRE);
+
+    do {
+        if (k >= cr->hdr->n)
+            return false;
+    } while (!__atomic_compare_exchange_n(&cr->progress->claimed, &k, k + 1, false,
+                                          __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+    cr->cur = k;
+    return true;
+}
+
+/* creplay_unclaim gives request cr->cur back when it could not be started (only if no other
+ * worker claimed further meanwhile). */
+static void creplay_unclaim(struct creplay *cr)
+{
+    uint32_t k = cr->cur + 1;
+
+    (void)__atomic_compare_exchange_n(&cr->progress->claimed, &k, cr->cur, false,
+                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
 /* creplay_next starts the next request, if any and not stopping: the whole request is sent
- * while the answer is read, until the connection ends. */
+ * while the answer is read, until the connection ends. When it cannot start one it tries
+ * again CREPLAY_RETRY_MS later. */
 static void creplay_next(struct creplay *cr)
 {
     int sv[2];
+    bool sending, reading;
 
-    for (;;) {
-        bool sending, reading;
-
-        cr->cur = __atomic_load_n(&cr->progress->done, __ATOMIC_ACQUIRE);
-        if (cr->stopping || cr->w->stopping || cr->cur >= cr->hdr->n)
-            return;
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
-            log_warn("client replay: request %u left out: socketpair: %s", cr->cur + 1,
-                     strerror(errno));
-            __atomic_store_n(&cr->progress->done, cr->cur + 1, __ATOMIC_RELEASE);
-            continue;
-        }
-        cr->fd = sv[1];
-        cr->sent = 0;
-        conn_accept(cr->w, sv[0], &cr->mode); /* owns sv[0] now, whatever happens */
-        sending = creplay_arm_send(cr);
-        reading = creplay_arm_recv(cr);
-        if (sending || reading)
-            return; /* creplay_settle goes on when both are done */
-        log_warn("client replay: request %u left out: cannot queue its I/O", cr->cur + 1);
-        close(cr->fd);
-        cr->fd = -1;
-        __atomic_store_n(&cr->progress->done, cr->cur + 1, __ATOMIC_RELEASE);
+    if (cr->stopping || cr->w->stopping || cr->retry_op.armed || !creplay_claim(cr))
+        return;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+        log_warn("client replay: request %u waits: socketpair: %s", cr->cur + 1,
+                 strerror(errno));
+        goto retry;
     }
+    cr->fd = sv[1];
+    cr->sent = 0;
+    conn_accept(cr->w, sv[0], &cr->mode); /* owns sv[0] now, whatever happens */
+    sending = creplay_arm_send(cr);
+    reading = creplay_arm_recv(cr);
+    if (sending || reading)
+        return; /* creplay_settle goes on when both are done */
+    log_warn("client replay: request %u waits: cannot queue its I/O", cr->cur + 1);
+    close(cr->fd);
+    cr->fd = -1;
+retry:
+    creplay_unclaim(cr);
+    if (ring_submit_timeout(&cr->w->ring, &cr->retry_op, CREPLAY_RETRY_MS) != 0)
+        log_error("client replay: cannot arm its retry timer: stopped at request %u",
+                  cr->cur + 1);
 }
 
 /* creplay_check validates the list as a reader must: every offset and length inside. */
-static bool creplay_check(const struct creplay *cr)
+static bool creplay_check(const struct creplay_hdr *h, size_t size)
 {
-    const struct creplay_hdr *h = cr->hdr;
+    const struct creplay_entry *ents;
 
-    if (h->magic != CREPLAY_MAGIC || h->version != CREPLAY_VERSION || h->size != cr->size ||
-        h->entries_off > h->size || (h->size - h->entries_off) / sizeof(struct creplay_entry) < h->n ||
-        h->entries_off % 8 != 0 || h->progress_off % 4096 != 0 ||
-        h->progress_off > h->size - sizeof(struct creplay_progress))
+    if (h->magic != CREPLAY_MAGIC || h->version != CREPLAY_VERSION || h->size != size ||
+        h->entries_off % 8 != 0 || h->entries_off > size ||
+        (size - h->entries_off) / sizeof(struct creplay_entry) < h->n ||
+        h->progress_off % 4096 != 0 || h->progress_off > size - 4096)
         return false;
-    for (uint32_t i = 0; i < h->n; i++) {
-        const struct creplay_entry *e = &cr->ents[i];
-
-        if (e->off > h->progress_off || e->len == 0 || e->len > h->progress_off - e->off)
+    ents = (const struct creplay_entry *)((const uint8_t *)h + h->entries_off);
+    for (uint32_t i = 0; i < h->n; i++)
+        if (ents[i].off > h->progress_off || ents[i].len == 0 ||
+            ents[i].len > h->progress_off - ents[i].off)
             return false;
-    }
     return true;
 }
 
 int creplay_open(struct worker *w, const char *path, struct creplay **out, const char **why)
 {
-    struct creplay *cr;
+    struct creplay *cr = NULL;
     struct stat st;
     char *end = NULL;
     long n = -1;
-    int fd, err;
+    int fd = -1, own = -1, err = 0;
+    void *list = MAP_FAILED, *page = MAP_FAILED;
 
     *out = NULL;
     if (w->id != 0)
         return 0;
     if (strncmp(path, "/dev/fd/", 8) == 0)
         n = strtol(path + 8, &end, 10);
-    fd = n >= 0 && n <= INT_MAX && end != path + 8 && *end == '\0' ? (int)n
-                                                                   : open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof(struct creplay_hdr)) {
+    if (n >= 0 && n <= INT_MAX && end != path + 8 && *end == '\0')
+        fd = (int)n;
+    else
+        fd = own = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0 || (size_t)st.st_size < 4096 + sizeof(struct creplay_hdr)) {
+        err = fd < 0 ? -errno : -EINVAL;
         *why = "cannot read the client replay list";
-        return fd < 0 ? -errno : -EINVAL;
+        goto out;
     }
+    list = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (list == MAP_FAILED) {
+        err = -errno;
+        *why = "cannot map the client replay list";
+        goto out;
+    }
+    if (!creplay_check(list, (size_t)st.st_size)) {
+        err = -EINVAL;
+        *why = "not a client replay list (or a damaged one)";
+        goto out;
+    }
+    page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                (off_t)((const struct creplay_hdr *)list)->progress_off);
     cr = calloc(1, sizeof(*cr));
-    if (cr == NULL) {
-        *why = "out of memory";
-        return -ENOMEM;
+    if (page == MAP_FAILED || cr == NULL) {
+        err = page == MAP_FAILED ? -errno : -ENOMEM;
+        *why = "cannot map the client replay progress";
+        goto out;
     }
     cr->w = w;
     cr->fd = -1;
+    cr->map = list;
     cr->size = (size_t)st.st_size;
-    cr->map = mmap(NULL, cr->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (cr->map == MAP_FAILED) {
-        err = -errno;
-        *why = "cannot map the client replay list";
-        free(cr);
-        return err;
-    }
-    cr->hdr = (const struct creplay_hdr *)cr->map;
+    cr->hdr = list;
     cr->ents = (const struct creplay_entry *)(cr->map + cr->hdr->entries_off);
-    if (!creplay_check(cr)) {
-        munmap(cr->map, cr->size);
-        free(cr);
-        *why = "not a client replay list (or a damaged one)";
-        return -EINVAL;
-    }
-    cr->progress = (struct creplay_progress *)(cr->map + cr->hdr->progress_off);
-    if (w->cfg->n_modes > 0 && w->cfg->modes[0].kind == MODE_SPEC_UPSTREAM) {
-        (void)modes_conf_init(&cr->mode, w->cfg, 0); /* through the next proxy, as mitmproxy */
+    cr->progress = page;
+    list = page = MAP_FAILED; /* owned by cr now */
+    ring_op_init(&cr->send_op, creplay_on_send, &cr->inflight);
+    ring_op_init(&cr->recv_op, creplay_on_recv, &cr->inflight);
+    ring_op_init(&cr->retry_op, creplay_on_retry, &cr->inflight);
+    *out = cr;
+    cr = NULL;
+out:
+    if (page != MAP_FAILED)
+        munmap(page, 4096);
+    if (list != MAP_FAILED)
+        munmap(list, (size_t)st.st_size);
+    if (own >= 0)
+        close(own);
+    free(cr);
+    return err;
+}
+
+void creplay_start(struct creplay *cr)
+{
+    const struct config *cfg;
+    uint32_t done;
+
+    if (cr == NULL || cr->hdr->n == 0)
+        return;
+    cfg = cr->w->cfg;
+    if (cfg->n_modes > 0 && cfg->modes[0].kind == MODE_SPEC_UPSTREAM) {
+        (void)modes_conf_init(&cr->mode, cfg, 0); /* through the next proxy, as mitmproxy */
         cr->mode.proxy_protocol = false;
         cr->mode.start = cr->mode.mode_start;
     } else {
@@ -206,13 +285,12 @@ int creplay_open(struct worker *w, const char *path, struct creplay **out, const
         cr->mode.start = cr->mode.mode_start = modes_start_fn(&cr->spec);
     }
     cr->mode.client_replay = true;
-    ring_op_init(&cr->send_op, creplay_on_send, &cr->inflight);
-    ring_op_init(&cr->recv_op, creplay_on_recv, &cr->inflight);
-    *out = cr;
-    log_info("client replay: %u requests, from request %u", cr->hdr->n,
-             cr->progress->done + 1);
+    /* a worker 0 started after a death sends again what was in flight (from `done` on); in a
+     * reload the old worker 0 may still be sending it too */
+    done = __atomic_load_n(&cr->progress->done, __ATOMIC_ACQUIRE);
+    __atomic_store_n(&cr->progress->claimed, done, __ATOMIC_RELEASE);
+    log_info("client replay: %u requests, from request %u", cr->hdr->n, done + 1);
     creplay_next(cr);
-    return 0;
 }
 
 void creplay_stop(struct creplay *cr)
@@ -227,6 +305,7 @@ void creplay_close(struct creplay *cr)
         return;
     if (cr->fd >= 0)
         close(cr->fd);
-    munmap(cr->map, cr->size);
+    munmap((void *)cr->progress, 4096);
+    munmap((void *)cr->map, cr->size);
     free(cr);
 }

@@ -12,17 +12,22 @@
 struct worker;
 struct creplay;
 
-/* creplay_open maps the list at `path` ("/dev/fd/N" from the master) for worker `w` and
- * starts sending (worker 0 only: other workers get NULL and 0). Returns 0 with *out set (NULL
- * when this worker does not replay), or -errno with *why (static) when the list cannot be
- * used. Start-up only (allocates). */
+/* creplay_open maps the list at `path` ("/dev/fd/N" from the master) for worker `w` and checks
+ * it (worker 0 only: other workers get NULL and 0). Returns 0 with *out set (NULL when this
+ * worker does not replay), or -errno with *why (static) when the list cannot be used: a
+ * start-up failure. Start-up only (allocates); sends nothing yet. */
 int creplay_open(struct worker *w, const char *path, struct creplay **out, const char **why);
+
+/* creplay_start begins sending, from the first request not yet answered, once the worker
+ * serves (its ring, pool and TLS contexts are ready). NULL or an empty list: nothing. */
+void creplay_start(struct creplay *cr);
 
 /* creplay_stop sends nothing more (the worker is stopping); the exchange in flight ends with
  * its connection. NULL is a no-op. */
 void creplay_stop(struct creplay *cr);
 
-/* creplay_close unmaps and frees; NULL is a no-op. Call after the ring has stopped. */
+/* creplay_close unmaps and frees; NULL is a no-op. Call after ring_close: ops may still be
+ * armed on the ring until then. */
 void creplay_close(struct creplay *cr);
 
 #endif

@@ -514,7 +514,7 @@ static int worker_run(struct worker *w)
             worker_stop(w, "master gone");
         if (w->stopping && ((w->pool.used == 0 && flow_out_is_idle(&w->out)) ||
                             flow_now_ns() >= w->stop_deadline_ns))
-            return w->exit_code;
+            return 0;
     }
 }
 
@@ -695,6 +695,13 @@ static int worker_open(struct worker *w)
         flow_out_dispose(&w->out);
         return -1;
     }
+    if (cfg->client_replay != NULL &&
+        (e = creplay_open(w, cfg->client_replay, &w->creplay, &why)) != 0) {
+        log_error("--client-replay %s: %s: %s", cfg->client_replay, why, strerror(-e));
+        flow_out_dispose(&w->out);
+        replay_close(w->replay);
+        return -1;
+    }
     w->stage = WORKER_STAGE_FLOW;
     /* the last step: ipc_init tells the master this worker is ready */
     e = ipc_init(&w->ipc, &w->ring, WORKER_FD_IPC);
@@ -728,16 +735,7 @@ static void worker_start(struct worker *w)
     if (ring_submit_timeout(&w->ring, &w->tick_op, WORKER_TICK_MS) != 0)
         log_error("cannot arm the tick timer");
     log_debug("worker %d ready", w->id);
-    if (w->cfg->client_replay != NULL) { /* -C: worker 0 sends the recorded requests */
-        const char *why = NULL;
-        int e = creplay_open(w, w->cfg->client_replay, &w->creplay, &why);
-
-        if (e) {
-            log_error("--client-replay: %s: %s", why, strerror(-e));
-            w->exit_code = 1;
-            worker_stop(w, "client replay cannot start");
-        }
-    }
+    creplay_start(w->creplay); /* -C: worker 0 sends the recorded requests */
 }
 
 /* worker_finish ends a run: closes what is left, sends the last statistics, and lets
@@ -764,8 +762,6 @@ static void worker_close(struct worker *w)
         ipc_dispose(&w->ipc);
         flow_out_dispose(&w->out);
         replay_close(w->replay);
-        creplay_close(w->creplay);
-        w->creplay = NULL;
         goto out_h2;
     case WORKER_STAGE_FLOW:
         flow_out_dispose(&w->out);
@@ -783,6 +779,8 @@ static void worker_close(struct worker *w)
         /* fallthrough */
     case WORKER_STAGE_RING:
         ring_close(&w->ring);
+        creplay_close(w->creplay); /* after the ring: its ops may be armed until then */
+        w->creplay = NULL;
         /* fallthrough */
     case WORKER_STAGE_REGEX:
         rules_free(w->rules);

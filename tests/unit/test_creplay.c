@@ -20,12 +20,12 @@
 #include "shared/har.h"
 
 /* request returns the request made of `rec` (NUL-terminated, free()), or NULL with *why. */
-static char *request(const char *rec, int *err, const char **why, bool *cut)
+static char *request(const char *rec, int *err, const char **why, enum creplay_skip *skip)
 {
     struct har_buf b = {0};
 
     *why = NULL;
-    *err = creplay_load_request(rec, strlen(rec), &b, why, cut);
+    *err = creplay_load_request(rec, strlen(rec), &b, why, skip);
     if (*err != 0) {
         free(b.p);
         return NULL;
@@ -73,6 +73,12 @@ static const struct ok_case ok_cases[] = {
      "{\"client\":{\"target\":{\"host\":\"::1\",\"port\":80}},\"request\":{\"method\":\"GET\","
      "\"url\":\"http://v6.test/\",\"headers\":[],\"bodySize\":0}}",
      "GET http://[::1]:80/ HTTP/1.1\r\nhost: v6.test\r\nconnection: close\r\n\r\n"},
+    {"several Cookie fields (HTTP/2) joined with \"; \" where the first stood",
+     "{\"request\":{\"method\":\"GET\",\"url\":\"https://e.test/\",\"httpVersion\":\"HTTP/2.0\","
+     "\"headers\":[{\"name\":\"cookie\",\"value\":\"a=1\"},{\"name\":\"accept\",\"value\":\"*/*\"},"
+     "{\"name\":\"cookie\",\"value\":\"b=2\"}],\"bodySize\":0}}",
+     "GET https://e.test/ HTTP/1.1\r\ncookie: a=1; b=2\r\naccept: */*\r\nhost: e.test\r\n"
+     "connection: close\r\n\r\n"},
     {"a target that is not a name is not used",
      "{\"client\":{\"target\":{\"host\":\"a b/c\",\"port\":80}},\"request\":{\"method\":\"GET\","
      "\"url\":\"http://d.test/\",\"headers\":[],\"bodySize\":0}}",
@@ -84,9 +90,9 @@ static void test_requests(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(ok_cases) / sizeof(ok_cases[0]); i++) {
         const char *why;
-        bool cut;
+        enum creplay_skip skip;
         int err;
-        char *got = request(ok_cases[i].rec, &err, &why, &cut);
+        char *got = request(ok_cases[i].rec, &err, &why, &skip);
 
         if (got == NULL)
             fail_msg("%s: refused (%d): %s", ok_cases[i].note, err, why);
@@ -98,30 +104,34 @@ static void test_requests(void **state)
 
 struct bad_case {
     const char *note, *rec, *why_has;
-    bool cut;
+    enum creplay_skip skip;
 };
 
 static const struct bad_case bad_cases[] = {
-    {"not JSON", "{\"request\":", "not a flow record", false},
-    {"no request", "{\"response\":{}}", "not a flow record", false},
+    {"not JSON", "{\"request\":", "not a flow record", CREPLAY_SKIP_BAD},
+    {"no request", "{\"response\":{}}", "not a flow record", CREPLAY_SKIP_BAD},
     {"a CONNECT", "{\"request\":{\"method\":\"CONNECT\",\"url\":\"https://a.test:443\"}}", "CONNECT",
-     false},
+     CREPLAY_SKIP_BAD},
     {"a method with a space",
-     "{\"request\":{\"method\":\"GET X\",\"url\":\"http://a.test/\"}}", "method", false},
+     "{\"request\":{\"method\":\"GET X\",\"url\":\"http://a.test/\"}}", "method", CREPLAY_SKIP_BAD},
     {"a WebSocket URL", "{\"request\":{\"method\":\"GET\",\"url\":\"wss://a.test/ws\"}}", "URL",
-     false},
+     CREPLAY_SKIP_NOT_HTTP},
     {"a URL with a space (a request line cannot carry it)",
-     "{\"request\":{\"method\":\"GET\",\"url\":\"http://a.test/a b\"}}", "URL", false},
+     "{\"request\":{\"method\":\"GET\",\"url\":\"http://a.test/a b\"}}", "URL", CREPLAY_SKIP_NOT_HTTP},
     {"a URL with CR LF", "{\"request\":{\"method\":\"GET\",\"url\":\"http://a.test/\\r\\nX: y\"}}",
-     "URL", false},
-    {"no authority", "{\"request\":{\"method\":\"GET\",\"url\":\"http:///p\"}}", "URL", false},
+     "URL", CREPLAY_SKIP_NOT_HTTP},
+    {"no authority", "{\"request\":{\"method\":\"GET\",\"url\":\"http:///p\"}}", "URL", CREPLAY_SKIP_NOT_HTTP},
     {"a body that was not recorded",
      "{\"request\":{\"method\":\"POST\",\"url\":\"http://a.test/\",\"bodySize\":10}}",
-     "save_bodies", true},
+     "save_bodies", CREPLAY_SKIP_CUT_BODY},
     {"a body cut by save_bodies",
      "{\"request\":{\"method\":\"POST\",\"url\":\"http://a.test/\",\"bodySize\":10},"
      "\"request_body\":{\"size\":10,\"truncated\":true,\"base64\":\"aGVsbG8=\"}}",
-     "save_bodies", true},
+     "save_bodies", CREPLAY_SKIP_CUT_BODY},
+    {"a truncated record (fields left out when it was written)",
+     "{\"request\":{\"method\":\"GET\",\"url\":\"http://a.test/\",\"bodySize\":0},"
+     "\"truncated\":true}",
+     "truncated", CREPLAY_SKIP_TRUNCATED},
 };
 
 static void test_refused(void **state)
@@ -129,16 +139,16 @@ static void test_refused(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
         const char *why;
-        bool cut;
+        enum creplay_skip skip;
         int err;
-        char *got = request(bad_cases[i].rec, &err, &why, &cut);
+        char *got = request(bad_cases[i].rec, &err, &why, &skip);
 
         if (got != NULL)
             fail_msg("%s: accepted as %s", bad_cases[i].note, got);
         if (err != -EINVAL || why == NULL || strstr(why, bad_cases[i].why_has) == NULL ||
-            cut != bad_cases[i].cut)
-            fail_msg("%s: %d, why '%s', cut %d", bad_cases[i].note, err, why ? why : "(null)",
-                     cut);
+            skip != bad_cases[i].skip)
+            fail_msg("%s: %d, why '%s', skip %d", bad_cases[i].note, err, why ? why : "(null)",
+                     (int)skip);
     }
 }
 
@@ -165,10 +175,10 @@ static void test_mitmproxy_flows(void **state)
     assert_true(mitmflow_sniff(in));
     while (mitmflow_read(in, &line, &len, &why) == 1) {
         struct har_buf b = {0};
-        bool cut = false;
+        enum creplay_skip skip;
 
         assert_true(n < sizeof(want_lines) / sizeof(want_lines[0]));
-        if (creplay_load_request(line, len, &b, &why, &cut) != 0)
+        if (creplay_load_request(line, len, &b, &why, &skip) != 0)
             fail_msg("flow %zu refused: %s", n, why);
         har_buf_put(&b, "", 1);
         if (strncmp(b.p, want_lines[n], strlen(want_lines[n])) != 0)
