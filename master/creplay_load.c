@@ -9,7 +9,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -237,19 +236,10 @@ static int layout(const struct build *b)
     struct creplay_hdr *hdr;
     struct creplay_entry *ents;
     uint8_t *m;
-    int fd = memfd_create("mitmd-client-replay", MFD_CLOEXEC);
+    int fd = replay_load_memfd("mitmd-client-replay", size, (void **)&m);
 
-    if (fd == -1)
-        return -errno;
-    if (ftruncate(fd, (off_t)size) != 0) {
-        close(fd);
-        return -errno;
-    }
-    m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (m == MAP_FAILED) {
-        close(fd);
-        return -ENOMEM;
-    }
+    if (fd < 0)
+        return fd;
     hdr = (struct creplay_hdr *)m;
     *hdr = (struct creplay_hdr){.magic = CREPLAY_MAGIC, .version = CREPLAY_VERSION,
                                 .n = (uint32_t)b->n, .entries_off = entries_off,
@@ -295,25 +285,21 @@ int creplay_load_build(const char *path, struct creplay_load_stats *st, char *er
 /* creplay_watch_open maps the list `fd` read-only into `w`; returns 0 or -errno. */
 static int creplay_watch_open(int fd, struct creplay_watch *w)
 {
-    struct stat st;
     const struct creplay_hdr *h;
     void *map;
+    size_t size;
+    int e = replay_load_map_ro(fd, sizeof(*h), &map, &size);
 
-    if (fstat(fd, &st) != 0)
-        return -errno;
-    if ((size_t)st.st_size < sizeof(*h))
-        return -EINVAL;
-    map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-    if (map == MAP_FAILED)
-        return -errno;
+    if (e)
+        return e;
     h = map;
-    if (h->magic != CREPLAY_MAGIC || h->size != (uint64_t)st.st_size ||
+    if (h->magic != CREPLAY_MAGIC || h->size != (uint64_t)size ||
         h->progress_off > h->size - sizeof(struct creplay_progress)) {
-        munmap(map, (size_t)st.st_size);
+        munmap(map, size);
         return -EINVAL;
     }
     w->map = map;
-    w->size = (size_t)st.st_size;
+    w->size = size;
     w->n = h->n;
     w->progress = (const struct creplay_progress *)((const char *)map + h->progress_off);
     return 0;

@@ -314,6 +314,24 @@ static int add_line(void *arg, char *line, size_t len)
     return add_record(a->b, a->ko, line, len, a->st);
 }
 
+int replay_load_memfd(const char *name, size_t size, void **map)
+{
+    int fd = memfd_create(name, MFD_CLOEXEC);
+
+    if (fd == -1)
+        return -errno;
+    if (ftruncate(fd, (off_t)size) != 0) {
+        close(fd);
+        return -errno;
+    }
+    *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (*map == MAP_FAILED) {
+        close(fd);
+        return -ENOMEM;
+    }
+    return fd;
+}
+
 /* layout writes the index into a new memfd. Returns it or -errno. */
 static int layout(struct build *b)
 {
@@ -344,18 +362,9 @@ static int layout(struct build *b)
     counters_off = (off + page - 1) / page * page;
     size = counters_off + ((b->n_groups * sizeof(uint32_t) + page - 1) / page + 1) * page;
 
-    fd = memfd_create("mitmd-server-replay", MFD_CLOEXEC);
-    if (fd == -1)
-        return -errno;
-    if (ftruncate(fd, (off_t)size) != 0) {
-        close(fd);
-        return -errno;
-    }
-    m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (m == MAP_FAILED) {
-        close(fd);
-        return -ENOMEM;
-    }
+    fd = replay_load_memfd("mitmd-server-replay", size, (void **)&m);
+    if (fd < 0)
+        return fd;
     hdr = (struct replay_hdr *)m;
     *hdr = (struct replay_hdr){.magic = REPLAY_MAGIC, .version = REPLAY_VERSION,
                                .n_groups = (uint32_t)b->n_groups, .n_entries = (uint32_t)b->n_ents,
@@ -501,31 +510,42 @@ int replay_load_build(const struct config *cfg, const char *path, struct replay_
     return fd;
 }
 
+int replay_load_map_ro(int fd, size_t min, void **map, size_t *size)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    if ((size_t)st.st_size < min)
+        return -EINVAL;
+    *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (*map == MAP_FAILED)
+        return -errno;
+    *size = (size_t)st.st_size;
+    return 0;
+}
+
 /* replay_watch_open maps the index `fd` read-only into `w`; returns 0 or -errno. The
  * master wrote it, but its offsets are checked as a reader's would be. */
 static int replay_watch_open(int fd, struct replay_watch *w)
 {
-    struct stat st;
     const struct replay_hdr *h;
     void *map;
+    size_t size;
+    int e = replay_load_map_ro(fd, sizeof(*h), &map, &size);
 
-    if (fstat(fd, &st) != 0)
-        return -errno;
-    if ((size_t)st.st_size < sizeof(*h))
-        return -EINVAL;
-    map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-    if (map == MAP_FAILED)
-        return -errno;
+    if (e)
+        return e;
     h = map;
-    if (h->magic != REPLAY_MAGIC || h->size != (uint64_t)st.st_size ||
+    if (h->magic != REPLAY_MAGIC || h->size != (uint64_t)size ||
         h->groups_off > h->size || h->counters_off > h->size ||
         (h->size - h->groups_off) / sizeof(struct replay_group) < h->n_groups ||
         (h->size - h->counters_off) / sizeof(uint32_t) < h->n_groups) {
-        munmap(map, (size_t)st.st_size);
+        munmap(map, size);
         return -EINVAL;
     }
     w->map = map;
-    w->size = (size_t)st.st_size;
+    w->size = size;
     w->groups = (const struct replay_group *)((const char *)map + h->groups_off);
     w->cursors = (const uint32_t *)((const char *)map + h->counters_off);
     w->n_groups = h->n_groups;

@@ -46,6 +46,15 @@ uint8_t *replay_load_body(json_t *body, size_t *len, bool *cut);
  * §7.6.1; the replayer frames a body with Content-Length itself). */
 bool replay_load_field_ok(const char *n, const char *v);
 
+/* replay_load_memfd creates memfd `name` of `size` bytes (zeroed) and maps it writable into
+ * *map for the master to lay a list out (munmap it after). Returns the descriptor or -errno. */
+int replay_load_memfd(const char *name, size_t size, void **map);
+
+/* replay_load_map_ro maps the whole of memfd `fd` read-only (the master's watch of a list it
+ * handed to the workers). Returns 0 with *map and *size set, -EINVAL when it is smaller than
+ * `min` bytes, or -errno. */
+int replay_load_map_ro(int fd, size_t min, void **map, size_t *size);
+
 /* replay_load_build reads `path` and returns a memfd holding the index (the caller owns it),
  * or -errno with a one-line reason in `err` (a file that cannot be read; server_replay_extra
  * not forward, kill or a status 100-599). Fills `st`. */
