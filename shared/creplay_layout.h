@@ -40,6 +40,9 @@ struct creplay_progress {
     uint32_t claimed; /* the next request to send: a worker sends request k after moving this
                        * from k to k + 1; a worker 0 started after a death sets it back to
                        * `done`, so the request that was in flight is sent again */
+    int32_t claimer;  /* pid of the worker that claimed last: a new worker 0 leaves the
+                       * request in flight to it while it lives (a reload) */
+    uint32_t _pad;
 };
 
 #endif

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -135,6 +136,7 @@ static bool creplay_claim(struct creplay *cr)
     } while (!__atomic_compare_exchange_n(&cr->progress->claimed, &k, k + 1, false,
                                           __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
     cr->cur = k;
+    __atomic_store_n(&cr->progress->claimer, (int32_t)getpid(), __ATOMIC_RELEASE);
     return true;
 }
 
@@ -267,7 +269,8 @@ out:
 void creplay_start(struct creplay *cr)
 {
     const struct config *cfg;
-    uint32_t done;
+    uint32_t done, claimed;
+    int32_t claimer;
 
     if (cr == NULL || cr->hdr->n == 0)
         return;
@@ -285,11 +288,15 @@ void creplay_start(struct creplay *cr)
         cr->mode.start = cr->mode.mode_start = modes_start_fn(&cr->spec);
     }
     cr->mode.client_replay = true;
-    /* a worker 0 started after a death sends again what was in flight (from `done` on); in a
-     * reload the old worker 0 may still be sending it too */
+    /* in a reload the old worker 0 still lives and finishes what it claimed; a worker 0
+     * started after a death sends again what was in flight (from `done` on) */
     done = __atomic_load_n(&cr->progress->done, __ATOMIC_ACQUIRE);
-    __atomic_store_n(&cr->progress->claimed, done, __ATOMIC_RELEASE);
-    log_info("client replay: %u requests, from request %u", cr->hdr->n, done + 1);
+    claimed = __atomic_load_n(&cr->progress->claimed, __ATOMIC_ACQUIRE);
+    claimer = __atomic_load_n(&cr->progress->claimer, __ATOMIC_ACQUIRE);
+    if (claimed > done && !(claimer > 0 && claimer != getpid() && kill(claimer, 0) == 0))
+        __atomic_store_n(&cr->progress->claimed, done, __ATOMIC_RELEASE);
+    log_info("client replay: %u requests, from request %u",
+             cr->hdr->n, __atomic_load_n(&cr->progress->claimed, __ATOMIC_ACQUIRE) + 1);
     creplay_next(cr);
 }
 

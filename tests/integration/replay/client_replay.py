@@ -8,7 +8,9 @@ replay's own -w record), nginx's file comes back (SHA-256), every flow line star
 are answered (mitmdump without --keepserving), keeps serving with --keepserving, and replays
 through --proxyauth (its own requests need no credentials). A POST recorded without its body
 is left out, said at start. Worker 0 killed while a slow request is in flight: the restarted
-worker 0 sends that request again and the rest once, and mitmd exits 0."""
+worker 0 sends that request again and the rest once, and mitmd exits 0. A reload (SIGHUP)
+mid-replay sends each request once: the old worker 0 finishes the one in flight, the new one
+goes on after it."""
 import hashlib
 import json
 import os
@@ -143,6 +145,31 @@ def test(env):
     with open(org.log) as f:
         check(f.read().count("GET /chunked") == slow_seen + 2,
               "the request in flight was not sent again by the new worker 0")
+
+    step("SIGHUP mid-replay: the old worker 0 finishes its request, the new one goes on; each "
+         "request reaches the origin once")
+    hup = env.path("hup.jsonl")
+    hup_urls = [f"https://www.origin.test:{org.port}/chunked?chunks=2&size=8&delay=0.25&i={i}"
+                for i in range(6)]
+    with open(hup, "w") as f:
+        for url in hup_urls:
+            f.write(json.dumps({"request": {"method": "GET", "url": url, "httpVersion": "HTTP/1.1",
+                                            "headers": [], "bodySize": 0}}) + "\n")
+
+    def origin_count(i):
+        with open(org.log) as f:
+            return f.read().count(f"&i={i} HTTP/1.1")
+    r = env.mitmd(args=["--upstream-ca", w.pki.ca_cert, "--resolve", "*.origin.test=127.0.0.1",
+                        "-C", hup], name="hup")
+    check(wait_until(lambda: origin_count(1) > 0, 10), "request 2 did not reach the origin")
+    os.kill(r.pid, signal.SIGHUP)
+    rc = r.wait_exit(30)
+    counts = [origin_count(i) for i in range(6)]
+    info(f"the origin got each request {counts} times; lines:\n{r.stdout()}")
+    check(rc == 0, f"exit {rc}: {r.stderr()[-1500:]}")
+    check(counts == [1] * 6, f"requests at the origin: {counts}, want each once")
+    for i in range(6):
+        check(f"&i={i} HTTP/1.1 << 200" in r.stdout(), f"no [replay] line for request {i + 1}")
 
 
 if __name__ == "__main__":
