@@ -379,6 +379,7 @@ void conn_drain(struct conn *c)
         return;
     if (!c->draining) {
         c->draining = true;
+        c->drained_proto = c->proto;
         if (c->proto->drain != NULL)
             c->proto->drain(c);
     }
@@ -554,6 +555,13 @@ static bool conn_round(struct conn *c)
     moved |= transport_ingress(&c->up, conn_may_grow(c, &c->up));
     if (c->state == CONN_STATE_OPEN)
         moved |= upstream_step(c); /* a dial through upstream mode's next proxy */
+    if (c->state == CONN_STATE_OPEN && c->draining && c->drained_proto != c->proto) {
+        /* drained before this protocol took over (mid-CONNECT or mid-handshake at a stop or
+         * reload): without this it would serve keep-alive requests until the stop deadline */
+        c->drained_proto = c->proto;
+        if (c->proto->drain != NULL)
+            c->proto->drain(c);
+    }
     if (c->state == CONN_STATE_OPEN)
         moved |= c->proto->step(c);
     else if (c->state == CONN_STATE_CLOSING && c->proto != NULL && c->proto->flush != NULL)

@@ -83,6 +83,9 @@ struct conn {
     struct conn *next, *prev; /* the worker's active list, or the free list */
     bool in_use;
     bool draining; /* conn_drain was called: close once idle */
+    const struct conn_proto *drained_proto; /* the protocol whose drain ran: one started after
+                                             * the drain (HTTP after CONNECT and the TLS
+                                             * handshake) is drained when it takes over */
     bool reclaimed; /* closed by conn_reclaim to make room (counted in pool.reclaiming) */
 
     const struct conn_proto *proto;

@@ -25,3 +25,4 @@ mitmd_add_integration_test(hardening/pool_reclaims_idle INTERCEPT)
 # idle connections give their buffer pages back after a second of quiet
 mitmd_add_integration_test(hardening/idle_conns_trimmed INTERCEPT)
 mitmd_add_integration_test(hardening/tiny_records_burst INTERCEPT)
+mitmd_add_integration_test(hardening/drain_after_handshake INTERCEPT)
