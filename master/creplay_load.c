@@ -286,8 +286,8 @@ int creplay_load_build(const char *path, struct creplay_load_stats *st, char *er
 static int creplay_watch_open(int fd, struct creplay_watch *w)
 {
     const struct creplay_hdr *h;
-    void *map;
-    size_t size;
+    void *map = NULL;
+    size_t size = 0;
     int e = replay_load_map_ro(fd, sizeof(*h), &map, &size);
 
     if (e)

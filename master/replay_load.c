@@ -530,8 +530,8 @@ int replay_load_map_ro(int fd, size_t min, void **map, size_t *size)
 static int replay_watch_open(int fd, struct replay_watch *w)
 {
     const struct replay_hdr *h;
-    void *map;
-    size_t size;
+    void *map = NULL;
+    size_t size = 0;
     int e = replay_load_map_ro(fd, sizeof(*h), &map, &size);
 
     if (e)
