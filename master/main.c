@@ -66,12 +66,19 @@ int main(int argc, char **argv)
     }
     if (cfg.rfile != NULL) { /* mitmdump -r: the file first (master/rfile.h) */
         status = rfile_run(&cfg, stdout, stderr);
-        /* mitmdump keeps going while server replay has responses left (master.c stops then) */
+        /* mitmdump keeps going while server replay has responses left or client replay
+         * requests to send (master.c stops then) */
         if (status == 2 || !cfg.server ||
-            (!cfg.keepserving && (cfg.server_replay == NULL || cfg.server_replay_reuse)))
+            (!cfg.keepserving && cfg.client_replay == NULL &&
+             (cfg.server_replay == NULL || cfg.server_replay_reuse)))
             goto out_dispose;
     } else if (!cfg.server) {
-        fprintf(stderr, "mitmd: --no-server (-n) without -r leaves nothing to do\n");
+        if (cfg.client_replay != NULL)
+            fprintf(stderr, "mitmd: -C with --no-server (-n): mitmd sends replayed requests "
+                            "through its own workers, so it runs as a proxy: leave out -n "
+                            "(-p 0 takes any free port)\n");
+        else
+            fprintf(stderr, "mitmd: --no-server (-n) without -r leaves nothing to do\n");
         goto out_dispose;
     }
     status = master_run(&cfg, args.argc, args.argv);

@@ -92,6 +92,15 @@ def test(env):
     check(conns_after >= conns_before + 2,
           f"the origin saw {conns_after - conns_before} new connections, want 2 or more")
 
+    step("-r FILE -C FILE: the recording's lines, then the replay's, exit 0; -n -C is refused")
+    cp = env.run_cmd(base + ["-r", rec_path, "-C", rec_path], timeout=30)
+    got = lines_of(cp.stdout)
+    check(cp.returncode == 0 and len(got) == 8 and
+          sum(ln.startswith("[replay]: ") for ln in got) == 4 and
+          not got[0].startswith("[replay]"), f"exit {cp.returncode}:\n{cp.stdout}")
+    cp = env.run_cmd(base + ["-n", "-C", rec_path], timeout=30)
+    check(cp.returncode == 2 and "leave out -n" in cp.stderr, f"-n -C: {cp.returncode} {cp.stderr}")
+
     step("--keepserving: mitmd stays up after the replay; --proxyauth does not stop it")
     k = env.mitmd(args=["--upstream-ca", w.pki.ca_cert, "--resolve", "*.origin.test=127.0.0.1",
                         "-C", rec_path, "--keepserving", "--proxyauth", "u:p"], name="keep")
