@@ -2,7 +2,6 @@
  * records), then laid out once into the memfd. */
 #include "master/creplay_load.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,59 +15,41 @@
 #include "master/replay_load.h"
 #include "shared/har.h"
 #include "shared/log.h"
+#include "shared/target_parse.h"
 
-/* url_authority finds the authority of an absolute http(s) URL; returns false if `url` is
- * not one (or has a byte no request line may carry). */
-static bool url_authority(const char *url, const char **auth, size_t *alen)
+/* put_host writes `t`'s host (IPv6 bracketed) with its port when the URL gave one. */
+static void put_host(struct har_buf *out, const struct target *t)
 {
-    size_t skip = strncasecmp(url, "http://", 7) == 0    ? 7
-                  : strncasecmp(url, "https://", 8) == 0 ? 8
-                                                         : 0;
-
-    if (skip == 0)
-        return false;
-    for (const char *p = url; *p != '\0'; p++)
-        if ((unsigned char)*p <= ' ' || *p == 0x7f)
-            return false;
-    *auth = url + skip;
-    *alen = strcspn(*auth, "/?#");
-    return *alen > 0;
+    har_buf_str(out, t->is_ipv6 ? "[" : "");
+    har_buf_put(out, t->host, t->host_len);
+    har_buf_str(out, t->is_ipv6 ? "]" : "");
+    if (t->port_explicit)
+        har_buf_printf(out, ":%u", (unsigned)t->port);
 }
 
 /* put_url writes the request target: `url`, or - when the record names the target the client
- * addressed (a CONNECT to another name than the Host field's; {"host", "port"}) - the URL with
- * that authority, so the request goes where it went (mitmproxy's request.host), its Host
- * field unchanged. */
-static void put_url(struct har_buf *out, const char *url, const char *auth, size_t alen,
+ * addressed (a CONNECT to another name than the Host field's; {"host", "port"}) - the URL
+ * (`t`, parsed) with that authority, so the request goes where it went (mitmproxy's
+ * request.host), its Host field unchanged. */
+static void put_url(struct har_buf *out, const char *url, const struct target *t,
                     json_t *target)
 {
     const char *host = json_string_value(json_object_get(target, "host"));
     json_int_t port = json_integer_value(json_object_get(target, "port"));
-    size_t hlen = host != NULL ? strlen(host) : 0;
-    bool ok = hlen > 0 && hlen <= 240 && port > 0 && port <= 65535; /* printf's 256 bytes */
+    bool v6 = host != NULL && strchr(host, ':') != NULL;
 
-    for (size_t i = 0; ok && i < hlen; i++) /* a name or an address, nothing else */
-        ok = isalnum((unsigned char)host[i]) || strchr(".-_:", host[i]) != NULL;
-    if (!ok) {
+    if (host == NULL || !target_host_is_valid(host, strlen(host)) || port <= 0 ||
+        port > 65535) {
         har_buf_str(out, url);
         return;
     }
-    har_buf_put(out, url, (size_t)(auth - url)); /* "http://" or "https://" */
-    if (strchr(host, ':') != NULL)
-        har_buf_printf(out, "[%s]:%lld", host, (long long)port);
-    else
-        har_buf_printf(out, "%s:%lld", host, (long long)port);
-    har_buf_str(out, auth + alen);
-}
-
-static bool method_ok(const char *m)
-{
-    if (m == NULL || m[0] == '\0' || strlen(m) > 32)
-        return false;
-    for (const char *p = m; *p != '\0'; p++)
-        if (!isalnum((unsigned char)*p) && strchr("!#$%&'*+-.^_`|~", *p) == NULL)
-            return false;
-    return true;
+    har_buf_str(out, t->tls ? "https://" : "http://");
+    har_buf_str(out, v6 ? "[" : "");
+    har_buf_str(out, host);
+    har_buf_printf(out, "%s:%lld", v6 ? "]" : "", (long long)port);
+    har_buf_put(out, t->path, t->path_len);
+    if (t->query != NULL)
+        har_buf_put(out, t->query, t->query_len);
 }
 
 /* put_fields writes the replayable fields of `hdrs`: the first Host, every Cookie joined into
@@ -125,9 +106,10 @@ int creplay_load_request(const char *line, size_t len, struct har_buf *out, cons
                          enum creplay_skip *skip)
 {
     json_t *rec = json_loadb(line, len, 0, NULL), *req;
-    const char *method, *url, *auth = NULL;
+    const char *method, *url, *twhy = NULL;
+    struct target t;
     uint8_t *body = NULL;
-    size_t alen = 0, blen = 0;
+    size_t blen = 0;
     bool cut = false;
     int err = -EINVAL;
 
@@ -139,11 +121,12 @@ int creplay_load_request(const char *line, size_t len, struct har_buf *out, cons
         *why = "not a flow record";
         goto out;
     }
-    if (!method_ok(method) || strcasecmp(method, "CONNECT") == 0) {
+    if (!replay_load_is_token(method) || strlen(method) > 32 ||
+        strcasecmp(method, "CONNECT") == 0) {
         *why = "not a request mitmd replays (no method, or CONNECT)";
         goto out;
     }
-    if (url == NULL || !url_authority(url, &auth, &alen)) {
+    if (url == NULL || target_parse_absolute(url, strlen(url), &t, &twhy) != 0) {
         *skip = CREPLAY_SKIP_NOT_HTTP;
         *why = "its URL is not http:// or https://";
         goto out;
@@ -160,11 +143,11 @@ int creplay_load_request(const char *line, size_t len, struct har_buf *out, cons
         goto out;
     }
     har_buf_printf(out, "%s ", method);
-    put_url(out, url, auth, alen, json_object_get(json_object_get(rec, "client"), "target"));
+    put_url(out, url, &t, json_object_get(json_object_get(rec, "client"), "target"));
     har_buf_str(out, " HTTP/1.1\r\n");
     if (!put_fields(out, json_object_get(req, "headers"))) {
         har_buf_str(out, "host: ");
-        har_buf_put(out, auth, alen);
+        put_host(out, &t);
         har_buf_str(out, "\r\n");
     }
     if (blen > 0 || strcasecmp(method, "POST") == 0 || strcasecmp(method, "PUT") == 0 ||

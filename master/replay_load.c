@@ -128,17 +128,24 @@ uint8_t *replay_load_body(json_t *body, size_t *len, bool *cut)
     return raw;
 }
 
+bool replay_load_is_token(const char *s)
+{
+    if (s == NULL || s[0] == '\0')
+        return false;
+    for (const char *p = s; *p != '\0'; p++)
+        if (!isalnum((unsigned char)*p) && strchr("!#$%&'*+-.^_`|~", *p) == NULL)
+            return false;
+    return true;
+}
+
 bool replay_load_field_ok(const char *n, const char *v)
 {
     static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",
                                       "transfer-encoding", "te", "trailer", "upgrade",
                                       "content-length"};
 
-    if (n == NULL || v == NULL || n[0] == '\0' || n[0] == ':')
-        return false;
-    for (const char *p = n; *p != '\0'; p++)
-        if (!isalnum((unsigned char)*p) && strchr("!#$%&'*+-.^_`|~", *p) == NULL)
-            return false;
+    if (v == NULL || !replay_load_is_token(n))
+        return false; /* a pseudo-field's ':' is not a token character either */
     if (strpbrk(v, "\r\n") != NULL)
         return false;
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)

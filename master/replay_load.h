@@ -41,6 +41,10 @@ int replay_load_each(FILE *in, const char *what, const char *path, replay_load_f
  * unreadable (or NULL on no memory, *cut set). */
 uint8_t *replay_load_body(json_t *body, size_t *len, bool *cut);
 
+/* replay_load_is_token returns whether `s` is a non-empty RFC 9110 token (a method, a field
+ * name). */
+bool replay_load_is_token(const char *s);
+
 /* replay_load_field_ok returns whether a recorded field may be replayed: a token name, a
  * value without CR, LF or NUL, and not a field of the connection or of the framing (RFC 9110
  * §7.6.1; the replayer frames a body with Content-Length itself). */

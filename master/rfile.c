@@ -107,6 +107,7 @@ int rfile_flow_from_line(const char *line, size_t len, struct flow *f, struct rf
     json_t *req = json_object_get(rec, "request"), *resp = json_object_get(rec, "response");
     json_t *srv = json_object_get(rec, "server"), *tls = json_object_get(rec, "tls");
     json_t *ws = json_object_get(rec, "websocket");
+    const char *replay;
     const char *host = json_string_value(json_object_get(srv, "host"));
     int64_t total;
     int rc = -EINVAL;
@@ -161,10 +162,9 @@ int rfile_flow_from_line(const char *line, size_t len, struct flow *f, struct rf
     }
     if (json_is_string(json_object_get(rec, "error")))
         flow_set_error(f, json_string_value(json_object_get(rec, "error")));
-    f->replayed = json_is_string(json_object_get(rec, "is_replay")) &&
-                  strcmp(json_string_value(json_object_get(rec, "is_replay")), "response") == 0;
-    f->replay_request = json_is_string(json_object_get(rec, "is_replay")) &&
-                        strcmp(json_string_value(json_object_get(rec, "is_replay")), "request") == 0;
+    replay = json_string_value(json_object_get(rec, "is_replay"));
+    f->replayed = replay != NULL && strcmp(replay, "response") == 0;
+    f->replay_request = replay != NULL && strcmp(replay, "request") == 0;
     if (json_is_true(json_object_get(rec, "truncated")))
         f->truncated = true;
     if (keep != NULL) { /* the strings the flow only points to */

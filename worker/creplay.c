@@ -183,14 +183,14 @@ retry:
 }
 
 /* creplay_check validates the list as a reader must: every offset and length inside. */
-static bool creplay_check(const struct creplay_hdr *h, size_t size)
+static bool creplay_check(const struct creplay_hdr *h, size_t size, size_t page)
 {
     const struct creplay_entry *ents;
 
     if (h->magic != CREPLAY_MAGIC || h->version != CREPLAY_VERSION || h->size != size ||
         h->entries_off % 8 != 0 || h->entries_off > size ||
         (size - h->entries_off) / sizeof(struct creplay_entry) < h->n ||
-        h->progress_off % 4096 != 0 || h->progress_off > size - 4096)
+        size < page || h->progress_off % page != 0 || h->progress_off > size - page)
         return false;
     ents = (const struct creplay_entry *)((const uint8_t *)h + h->entries_off);
     for (uint32_t i = 0; i < h->n; i++)
@@ -208,6 +208,7 @@ int creplay_open(struct worker *w, const char *path, struct creplay **out, const
     long n = -1;
     int fd = -1, own = -1, err = 0;
     void *list = MAP_FAILED, *page = MAP_FAILED;
+    size_t page_size = (size_t)sysconf(_SC_PAGESIZE); /* the master aligns the progress page */
 
     *out = NULL;
     if (w->id != 0)
@@ -218,7 +219,7 @@ int creplay_open(struct worker *w, const char *path, struct creplay **out, const
         fd = (int)n;
     else
         fd = own = open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0 || (size_t)st.st_size < 4096 + sizeof(struct creplay_hdr)) {
+    if (fd < 0 || fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof(struct creplay_hdr)) {
         err = fd < 0 ? -errno : -EINVAL;
         *why = "cannot read the client replay list";
         goto out;
@@ -229,12 +230,12 @@ int creplay_open(struct worker *w, const char *path, struct creplay **out, const
         *why = "cannot map the client replay list";
         goto out;
     }
-    if (!creplay_check(list, (size_t)st.st_size)) {
+    if (!creplay_check(list, (size_t)st.st_size, page_size)) {
         err = -EINVAL;
         *why = "not a client replay list (or a damaged one)";
         goto out;
     }
-    page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+    page = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
                 (off_t)((const struct creplay_hdr *)list)->progress_off);
     cr = calloc(1, sizeof(*cr));
     if (page == MAP_FAILED || cr == NULL) {
@@ -257,7 +258,7 @@ int creplay_open(struct worker *w, const char *path, struct creplay **out, const
     cr = NULL;
 out:
     if (page != MAP_FAILED)
-        munmap(page, 4096);
+        munmap(page, page_size);
     if (list != MAP_FAILED)
         munmap(list, (size_t)st.st_size);
     if (own >= 0)
@@ -312,7 +313,7 @@ void creplay_close(struct creplay *cr)
         return;
     if (cr->fd >= 0)
         close(cr->fd);
-    munmap((void *)cr->progress, 4096);
+    munmap((void *)cr->progress, (size_t)sysconf(_SC_PAGESIZE));
     munmap((void *)cr->map, cr->size);
     free(cr);
 }
