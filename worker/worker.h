@@ -97,8 +97,6 @@ struct worker {
     bool heap_busy;           /* bytes moved since the heap was last trimmed (worker_on_tick) */
     bool stopping;            /* SIGTERM/SIGINT or master gone: drain then exit */
     uint64_t stop_deadline_ns;
-    bool exit_now;
-    int exit_code;
 
     struct msg_stats stats; /* counters sent to the master every tick */
     uint64_t hs_log_ns;     /* last client-handshake failure logged (rate limit) */
